@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The unit-test runner: adds every module's suite and exits non-zero on any
+ * failure.  Check's fork mode stays on, so a crash fails one test, not the
+ * run.  Run from the top directory (test/data paths are relative to it).
+ */
+#include <stdlib.h>
+
+#include "check_suites.h"
+
+int
+main(void)
+{
+	SRunner	*sr;
+	int	 failed;
+
+	sr = srunner_create(codec_suite());
+	srunner_add_suite(sr, config_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

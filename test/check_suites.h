@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: ISC */
+/* Every unit-test suite, one per module: test/check_<module>.c. */
+#ifndef CHECK_SUITES_H
+#define CHECK_SUITES_H
+
+#include <check.h>
+
+Suite	*codec_suite(void);
+Suite	*config_suite(void);
+
+#endif
