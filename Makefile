@@ -65,11 +65,11 @@ $(BUILD) $(BUILD)/test:
 	mkdir -p $@
 
 # Unit tests run from the top directory: test/data paths are relative to it.
-unit: $(TBIN)
+unit: $(TBIN) certs/server.crt
 	$(TBIN)
 
 integration: $(BIN)
-	MQTTGUARD_BIN=$(abspath $(BIN)) /usr/bin/python3 -m pytest -q -p no:cacheprovider test/integration
+	MQTTGUARD_BIN=$(abspath $(BIN)) /usr/bin/python3 -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test/integration
 
 test: unit fuzz-replay integration
 
@@ -105,7 +105,7 @@ bench: $(BIN)
 demo: $(BIN)
 	scripts/demo.sh
 
-certs:
+certs certs/server.crt:
 	scripts/gen-certs.sh certs
 
 install: $(BIN)

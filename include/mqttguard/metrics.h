@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * metrics — process-wide counters, bumped from any worker without locks.
+ *
+ * Relaxed atomics: counters are statistics, not synchronisation.  The
+ * exposition (Prometheus text, health) reads them with metrics_get().
+ */
+#ifndef MQTTGUARD_METRICS_H
+#define MQTTGUARD_METRICS_H
+
+#include <stdint.h>
+
+#include "mqttguard/codec.h"
+
+enum metric {
+	M_CONN_ACCEPTED = 0,
+	M_CONN_CLOSED,
+	M_CONN_ACTIVE,
+	M_TLS_HANDSHAKE_FAILED,
+	M_CONNECT_TIMEOUT,
+	M_UPSTREAM_CONNECT_FAILED,
+	M_FRAMES_FROM_CLIENT,
+	M_FRAMES_FROM_BROKER,
+	M_BYTES_FROM_CLIENT,
+	M_BYTES_FROM_BROKER,
+	M_ACCEPT_PAUSED,
+	M__MAX
+};
+
+void		metrics_add(enum metric, int64_t delta);
+int64_t		metrics_get(enum metric);
+/* A frame refused by the codec, by direction and rule. */
+void		metrics_codec_reject(int dir, enum codec_err err);
+uint64_t	metrics_codec_rejects(int dir, enum codec_err err);
+
+#endif

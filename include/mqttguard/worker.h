@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * worker — one thread, one event loop, the sessions it owns.
+ *
+ * Each worker has its own event_base and its own listening sockets (one per
+ * policy listener, bound with SO_REUSEPORT so the kernel spreads accepts).
+ * A session lives and dies on the worker that accepted it; nothing in the
+ * frame path is shared between workers except the policy snapshot (atomic
+ * reference count) and counters (atomics).
+ */
+#ifndef MQTTGUARD_WORKER_H
+#define MQTTGUARD_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "mqttguard/policy.h"
+
+struct session;
+TAILQ_HEAD(session_list, session);
+
+struct worker {
+	unsigned		  id;
+	pthread_t		  thread;
+	struct event_base	 *base;		/* owned */
+	struct evdns_base	 *dns;		/* owned; upstream names */
+	struct evconnlistener	**listeners;	/* owned; pol->n_listeners */
+	struct event		**resume;	/* owned; accept pause timers */
+	int			 *fds;		/* bound sockets, handed to
+						   listeners on start */
+	struct event		 *stop_ev;	/* owned; made active by main */
+	struct event		 *reap_ev;	/* owned; frees dead sessions */
+	struct event		 *exit_ev;	/* owned; shutdown deadline */
+	struct session_list	  sessions;	/* live sessions */
+	struct session_list	  dead;		/* closed, not yet freed */
+	struct policy		 *pol;		/* ref */
+	SSL_CTX			 *ssl_ctx;	/* ref; NULL without TLS */
+	bool			  stopping;
+	uint64_t		  next_id;
+	unsigned		  n_sessions;
+};
+
+/*
+ * Creates <n> workers for <pol>: event bases and bound listening sockets
+ * (so bind errors are reported before anything starts).  Returns an array
+ * of n workers, or NULL with a message in <err>.
+ */
+struct worker	*worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
+		    char *err, size_t errlen);
+/* Starts every worker thread; returns -1 if one cannot start. */
+int		 worker_start(struct worker *w, unsigned n);
+/* Thread-safe: asks every worker to stop accepting and close sessions. */
+void		 worker_stop(struct worker *w, unsigned n);
+/* Joins the threads and frees everything. */
+void		 worker_destroy(struct worker *w, unsigned n);
+
+/* Called by a session that is dead: schedules its free. */
+void		 worker_reap(struct worker *w);
+/* Called when the last session of a stopping worker is gone. */
+void		 worker_idle(struct worker *w);
+
+#endif

@@ -1,0 +1,104 @@
+#!/bin/sh
+# Generates development and test certificates with the openssl CLI.
+#   scripts/gen-certs.sh [DIR]      (default: certs/)
+# Writes into DIR:
+#   ca.crt ca.key                 the development CA
+#   server.crt server.key         localhost, 127.0.0.1, ::1 (signed by ca)
+#   client.crt client.key         a client certificate, CN=client1 (ca)
+#   expired-client.crt/.key       a client certificate that expired in 2020
+#   wrong-san.crt/.key            a server certificate for wrong.example only
+#   other-ca.crt other-ca.key     an unrelated CA
+#   other-client.crt/.key         a client certificate from other-ca
+# Nothing here is for production: see certs/README.md.  Existing files are
+# kept unless --force is given.  Keys are EC P-256, mode 0600.
+set -eu
+
+force=0
+if [ "${1:-}" = "--force" ]; then force=1; shift; fi
+dir=${1:-certs}
+mkdir -p "$dir"
+cd "$dir"
+
+if [ "$force" = 0 ] && [ -f ca.crt ] && [ -f server.crt ] &&
+    [ -f other-client.crt ] &&
+    openssl x509 -in server.crt -noout -checkend 86400 >/dev/null 2>&1; then
+	exit 0
+fi
+
+umask 077
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -out "$1" 2>/dev/null; }
+
+# ca NAME CN
+ca() {
+	key "$1.key"
+	openssl req -x509 -new -key "$1.key" -sha256 -days 3650 \
+	    -subj "/O=mqttguard development/CN=$2" \
+	    -addext "basicConstraints=critical,CA:TRUE" \
+	    -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$1.crt"
+}
+
+# leaf NAME CA CN EXT [openssl-ca date options]
+leaf() {
+	name=$1 cakey=$2 cn=$3 ext=$4
+	key "$name.key"
+	openssl req -new -key "$name.key" -subj "/O=mqttguard development/CN=$cn" \
+	    -out "$tmp/$name.csr"
+	printf '%s\n' "$ext" >"$tmp/$name.ext"
+	openssl x509 -req -in "$tmp/$name.csr" -CA "$cakey.crt" -CAkey "$cakey.key" \
+	    -CAcreateserial -CAserial "$tmp/$cakey.srl" -sha256 -days 825 \
+	    -extfile "$tmp/$name.ext" -out "$name.crt" 2>/dev/null
+}
+
+ca ca "mqttguard development CA"
+ca other-ca "unrelated CA"
+leaf server ca localhost "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
+leaf client ca client1 "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+leaf other-client other-ca intruder "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+leaf wrong-san ca wrong.example "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:wrong.example"
+
+# An expired client certificate needs explicit dates: openssl ca can.
+key expired-client.key
+openssl req -new -key expired-client.key \
+    -subj "/O=mqttguard development/CN=expired" -out "$tmp/expired.csr"
+mkdir -p "$tmp/db"
+: >"$tmp/db/index.txt"
+echo 1000 >"$tmp/db/serial"
+cat >"$tmp/ca.cnf" <<CNF
+[ ca ]
+default_ca = dev
+[ dev ]
+database = $tmp/db/index.txt
+serial = $tmp/db/serial
+new_certs_dir = $tmp/db
+default_md = sha256
+policy = any
+copy_extensions = none
+[ any ]
+commonName = supplied
+organizationName = optional
+[ ext ]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+CNF
+openssl ca -batch -config "$tmp/ca.cnf" -cert ca.crt -keyfile ca.key \
+    -extensions ext -startdate 20200101000000Z -enddate 20200102000000Z \
+    -in "$tmp/expired.csr" -out expired-client.crt 2>/dev/null
+
+chmod 0600 ./*.key
+chmod 0644 ./*.crt
+echo "certificates written to $(pwd)" >&2

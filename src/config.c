@@ -1,0 +1,809 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * config — YAML policy file to policy snapshot, with libyaml.
+ *
+ * The file is loaded as a libyaml document, then walked section by section.
+ * Every section is described by a table of keys (struct ckey): its name,
+ * its kind of value, where the value goes and its bounds.  cfg_map() walks
+ * one mapping against such a table and reports unknown keys, duplicate
+ * keys, wrong types, out-of-range values and missing required keys, each
+ * with file:line:column and the dotted key path.  Adding a section is adding
+ * a table and a line in top_keys[].
+ *
+ * Relative paths in the file are resolved against the directory of the
+ * policy file, so the daemon does not depend on its working directory.
+ *
+ * Nothing here touches the running daemon: the result is a fresh snapshot
+ * or nothing.  Errors are collected (not just the first), then the
+ * whole-policy checks run on what parsed.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <yaml.h>
+
+#include "mqttguard/config.h"
+#include "mqttguard/log.h"
+
+/* A walk visits at most this many nodes: aliases cannot blow it up. */
+#define CFG_NODE_BUDGET		100000
+#define CFG_PATH_MAX		128
+
+enum ckind {
+	K_STR,		/* char *, owned copy */
+	K_PATH,		/* char *, resolved, must be readable */
+	K_ADDR,		/* char *, numeric IPv4/IPv6 address */
+	K_HOST,		/* char *, host name or address */
+	K_BOOL,		/* bool */
+	K_PORT,		/* uint16_t, 1..65535 */
+	K_UINT,		/* unsigned, min..max */
+	K_INT,		/* int, min..max */
+	K_SIZE,		/* size_t bytes, "64KiB" or 65536, min..max */
+	K_MSEC,		/* unsigned ms, "10s", "500ms", or seconds */
+	K_ENUM,		/* int, index into enums[] */
+	K_CUSTOM	/* fn() parses the node */
+};
+
+struct cfg;
+struct ckey {
+	const char		*name;
+	enum ckind		 kind;
+	size_t			 off;
+	bool			 required;
+	uint64_t		 min, max;
+	const char *const	*enums;
+	int			(*fn)(struct cfg *, yaml_node_t *, void *,
+				    const char *);
+};
+
+struct cfg {
+	const char		*file;
+	char			 dir[PATH_MAX];
+	yaml_document_t		 doc;
+	struct config_errors	*errs;
+	struct policy		*pol;
+	size_t			 budget;
+};
+
+static void	cfg_err(struct cfg *, const yaml_node_t *, const char *,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static void	cfg_errat(struct cfg *, int, int, const char *,
+		    const char *, ...) __attribute__((format(printf, 5, 6)));
+static void	cfg_verr(struct cfg *, int, int, const char *, const char *,
+		    va_list) __attribute__((format(printf, 5, 0)));
+static int	cfg_map(struct cfg *, yaml_node_t *, const struct ckey *,
+		    void *, const char *);
+static int	cfg_value(struct cfg *, yaml_node_t *, const struct ckey *,
+		    void *, const char *);
+static const char *scalar(const yaml_node_t *);
+static bool	plain(const yaml_node_t *);
+static int	parse_u64(const char *, uint64_t *, const char **);
+static int	parse_size(const char *, uint64_t *);
+static int	parse_msec(const char *, uint64_t *);
+static char	*resolve_path(struct cfg *, const char *);
+static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static int	sec_workers(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static void	check_policy(struct cfg *);
+
+static const char *const verify_names[] = {
+	"none", "optional", "require", NULL
+};
+static const char *const level_names[] = {
+	"error", "warn", "info", "debug", NULL
+};
+static const char *const format_names[] = { "text", "json", NULL };
+
+static const struct ckey listener_keys[] = {
+	{ "name", K_STR, offsetof(struct policy_listener, name), false,
+	    0, 0, NULL, NULL },
+	{ "address", K_ADDR, offsetof(struct policy_listener, address), true,
+	    0, 0, NULL, NULL },
+	{ "port", K_PORT, offsetof(struct policy_listener, port), true,
+	    0, 0, NULL, NULL },
+	{ "tls", K_BOOL, offsetof(struct policy_listener, tls), false,
+	    0, 0, NULL, NULL },
+	{ "backlog", K_INT, offsetof(struct policy_listener, backlog), false,
+	    1, 65535, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+static const struct ckey upstream_keys[] = {
+	{ "host", K_HOST, offsetof(struct policy_upstream, host), true,
+	    0, 0, NULL, NULL },
+	{ "port", K_PORT, offsetof(struct policy_upstream, port), true,
+	    0, 0, NULL, NULL },
+	{ "connect_timeout", K_MSEC,
+	    offsetof(struct policy_upstream, connect_timeout_ms), false,
+	    1, 600000, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+static const struct ckey tls_keys[] = {
+	{ "cert", K_PATH, offsetof(struct policy_tls, cert), true,
+	    0, 0, NULL, NULL },
+	{ "key", K_PATH, offsetof(struct policy_tls, key), true,
+	    0, 0, NULL, NULL },
+	{ "ca", K_PATH, offsetof(struct policy_tls, ca), false,
+	    0, 0, NULL, NULL },
+	{ "verify_clients", K_ENUM, offsetof(struct policy_tls, verify), false,
+	    0, 0, verify_names, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+static const struct ckey limits_keys[] = {
+	{ "max_packet_size", K_SIZE,
+	    offsetof(struct policy_limits, max_packet), false,
+	    16, POLICY_MAX_PACKET_LIMIT, NULL, NULL },
+	{ "connect_timeout", K_MSEC,
+	    offsetof(struct policy_limits, connect_timeout_ms), false,
+	    100, 3600000, NULL, NULL },
+	{ "output_buffer", K_SIZE,
+	    offsetof(struct policy_limits, output_buffer), false,
+	    4096, 1ULL << 30, NULL, NULL },
+	{ "reject_control_chars", K_BOOL,
+	    offsetof(struct policy_limits, reject_control_chars), false,
+	    0, 0, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+static const struct ckey log_keys[] = {
+	{ "level", K_ENUM, offsetof(struct policy_log, level), false,
+	    0, 0, level_names, NULL },
+	{ "format", K_ENUM, offsetof(struct policy_log, json), false,
+	    0, 0, format_names, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+/*
+ * The top level: offsets are into struct policy.  An entry without fn is a
+ * mapping section whose key table is found in sections[] by name.
+ */
+static const struct ckey top_keys[] = {
+	{ "listeners", K_CUSTOM, 0, true, 0, 0, NULL, sec_listeners },
+	{ "upstream", K_CUSTOM, offsetof(struct policy, upstream), true,
+	    0, 0, NULL, NULL },
+	{ "tls", K_CUSTOM, offsetof(struct policy, tls), false,
+	    0, 0, NULL, NULL },
+	{ "limits", K_CUSTOM, offsetof(struct policy, limits), false,
+	    0, 0, NULL, NULL },
+	{ "log", K_CUSTOM, offsetof(struct policy, log), false,
+	    0, 0, NULL, NULL },
+	{ "workers", K_CUSTOM, offsetof(struct policy, workers), false,
+	    0, 0, NULL, sec_workers },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+/* The key table of each mapping section, by name (K_CUSTOM without fn). */
+static const struct {
+	const char		*name;
+	const struct ckey	*keys;
+} sections[] = {
+	{ "upstream", upstream_keys },
+	{ "tls", tls_keys },
+	{ "limits", limits_keys },
+	{ "log", log_keys },
+};
+
+/*
+ * Records one error at <line>:<col> (1-based; 0 when the error has no place
+ * in the file) for dotted key <key> (may be NULL).
+ */
+static void
+cfg_verr(struct cfg *c, int line, int col, const char *key, const char *fmt,
+    va_list ap)
+{
+	char	*m;
+	int	 n;
+
+	if (c->errs->n++ >= CONFIG_ERRORS_MAX)
+		return;
+	m = c->errs->msg[c->errs->n - 1];
+	if (line > 0)
+		n = snprintf(m, CONFIG_ERROR_LEN, "%s:%d:%d: ", c->file, line,
+		    col);
+	else
+		n = snprintf(m, CONFIG_ERROR_LEN, "%s: ", c->file);
+	if (n < 0 || n >= CONFIG_ERROR_LEN)
+		return;
+	if (key != NULL && *key != '\0') {
+		n += snprintf(m + n, CONFIG_ERROR_LEN - (size_t)n, "%s: ", key);
+		if (n >= CONFIG_ERROR_LEN)
+			return;
+	}
+	vsnprintf(m + n, CONFIG_ERROR_LEN - (size_t)n, fmt, ap);
+}
+
+static void
+cfg_err(struct cfg *c, const yaml_node_t *node, const char *key,
+    const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	if (node != NULL)
+		cfg_verr(c, (int)node->start_mark.line + 1,
+		    (int)node->start_mark.column + 1, key, fmt, ap);
+	else
+		cfg_verr(c, 0, 0, key, fmt, ap);
+	va_end(ap);
+}
+
+static void
+cfg_errat(struct cfg *c, int line, int col, const char *key, const char *fmt,
+    ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	cfg_verr(c, line, col, key, fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+scalar(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value
+	    : NULL;
+}
+
+/* Numbers and booleans must be plain scalars: "8883" is a string. */
+static bool
+plain(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE &&
+	    n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* Decimal digits only, no sign, no overflow; *end at the first non-digit. */
+static int
+parse_u64(const char *s, uint64_t *out, const char **end)
+{
+	uint64_t	v = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	*end = s;
+	return 0;
+}
+
+/* "1048576", "64KiB", "1MiB", "2GiB", "100KB" (decimal), "512B". */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char	*sfx;
+		uint64_t	 mul;
+	} units[] = {
+		{ "", 1 }, { "B", 1 },
+		{ "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 },
+		{ "GiB", 1ULL << 30 },
+		{ "KB", 1000 }, { "MB", 1000000 }, { "GB", 1000000000 },
+	};
+	const char	*end;
+	uint64_t	 v;
+	size_t		 i;
+
+	if (parse_u64(s, &v, &end) == -1)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].sfx) == 0) {
+			if (v > UINT64_MAX / units[i].mul)
+				return -1;
+			*out = v * units[i].mul;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* "250ms", "10s", "5m", "1h"; a bare number is seconds. */
+static int
+parse_msec(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char	*sfx;
+		uint64_t	 mul;
+	} units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+		{ "h", 3600000 },
+	};
+	const char	*end;
+	uint64_t	 v;
+	size_t		 i;
+
+	if (parse_u64(s, &v, &end) == -1)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].sfx) == 0) {
+			if (v > UINT64_MAX / units[i].mul)
+				return -1;
+			*out = v * units[i].mul;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Returns a malloc'd absolute path, or NULL on ENOMEM / too long. */
+static char *
+resolve_path(struct cfg *c, const char *p)
+{
+	char	buf[PATH_MAX];
+	int	n;
+
+	if (p[0] == '/')
+		return strdup(p);
+	n = snprintf(buf, sizeof(buf), "%s/%s", c->dir, p);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return NULL;
+	return strdup(buf);
+}
+
+/*
+ * Parses one value node <n> for key <k> into <base> + k->off.  Returns 0, or
+ * -1 after reporting the error (or on ENOMEM, also reported).
+ */
+static int
+cfg_value(struct cfg *c, yaml_node_t *n, const struct ckey *k, void *base,
+    const char *path)
+{
+	void		*dst = (char *)base + k->off;
+	const char	*s = scalar(n);
+	unsigned char	 a6[sizeof(struct in6_addr)];
+	uint64_t	 v;
+	size_t		 i;
+	char		*copy;
+
+	if (k->kind == K_CUSTOM)
+		return k->fn(c, n, dst, path);
+	if (s == NULL) {
+		cfg_err(c, n, path, "expected a single value, got a %s",
+		    n->type == YAML_MAPPING_NODE ? "mapping" : "list");
+		return -1;
+	}
+	switch (k->kind) {
+	case K_STR:
+	case K_PATH:
+	case K_ADDR:
+	case K_HOST:
+		if (*s == '\0') {
+			cfg_err(c, n, path, "must not be empty");
+			return -1;
+		}
+		if (k->kind == K_ADDR && inet_pton(AF_INET, s, a6) != 1 &&
+		    inet_pton(AF_INET6, s, a6) != 1) {
+			cfg_err(c, n, path, "\"%s\" is not a numeric IPv4 or "
+			    "IPv6 address", s);
+			return -1;
+		}
+		if (k->kind == K_HOST && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(s)) {
+			cfg_err(c, n, path, "\"%s\" is not a host name or "
+			    "address", s);
+			return -1;
+		}
+		copy = k->kind == K_PATH ? resolve_path(c, s) : strdup(s);
+		if (copy == NULL) {
+			cfg_err(c, n, path, "out of memory or path too long");
+			return -1;
+		}
+		if (k->kind == K_PATH && access(copy, R_OK) == -1) {
+			cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
+			free(copy);
+			return -1;
+		}
+		free(*(char **)dst);
+		*(char **)dst = copy;
+		return 0;
+	case K_BOOL:
+		if (plain(n) && strcmp(s, "true") == 0)
+			*(bool *)dst = true;
+		else if (plain(n) && strcmp(s, "false") == 0)
+			*(bool *)dst = false;
+		else {
+			cfg_err(c, n, path, "expected true or false, got "
+			    "\"%s\"", s);
+			return -1;
+		}
+		return 0;
+	case K_PORT:
+	case K_UINT:
+	case K_INT: {
+		const char	*end;
+		uint64_t	 lo = k->kind == K_PORT ? 1 : k->min;
+		uint64_t	 hi = k->kind == K_PORT ? 65535 : k->max;
+
+		if (!plain(n) || parse_u64(s, &v, &end) == -1 ||
+		    *end != '\0') {
+			cfg_err(c, n, path, "expected a number, got \"%s\"", s);
+			return -1;
+		}
+		if (v < lo || v > hi) {
+			cfg_err(c, n, path, "%s is out of range (%llu..%llu)",
+			    s, (unsigned long long)lo,
+			    (unsigned long long)hi);
+			return -1;
+		}
+		if (k->kind == K_PORT)
+			*(uint16_t *)dst = (uint16_t)v;
+		else if (k->kind == K_UINT)
+			*(unsigned *)dst = (unsigned)v;
+		else
+			*(int *)dst = (int)v;
+		return 0;
+	}
+	case K_SIZE:
+		if (parse_size(s, &v) == -1) {
+			cfg_err(c, n, path, "expected a size such as 65536, "
+			    "64KiB or 1MiB, got \"%s\"", s);
+			return -1;
+		}
+		if (v < k->min || v > k->max) {
+			cfg_err(c, n, path, "%s is out of range (%llu..%llu "
+			    "bytes)", s, (unsigned long long)k->min,
+			    (unsigned long long)k->max);
+			return -1;
+		}
+		*(size_t *)dst = (size_t)v;
+		return 0;
+	case K_MSEC:
+		if (parse_msec(s, &v) == -1) {
+			cfg_err(c, n, path, "expected a duration such as 10s, "
+			    "500ms or 2m, got \"%s\"", s);
+			return -1;
+		}
+		if (v < k->min || v > k->max) {
+			cfg_err(c, n, path, "%s is out of range (%llums.."
+			    "%llums)", s, (unsigned long long)k->min,
+			    (unsigned long long)k->max);
+			return -1;
+		}
+		*(unsigned *)dst = (unsigned)v;
+		return 0;
+	case K_ENUM:
+		for (i = 0; k->enums[i] != NULL; i++) {
+			if (strcmp(s, k->enums[i]) == 0) {
+				if (k->enums == format_names)
+					*(bool *)dst = i == 1;
+				else
+					*(int *)dst = (int)i;
+				return 0;
+			}
+		}
+		{
+			char	 list[256];
+			size_t	 len = 0;
+
+			list[0] = '\0';
+			for (i = 0; k->enums[i] != NULL && len < sizeof(list);
+			    i++)
+				len += (size_t)snprintf(list + len,
+				    sizeof(list) - len, "%s%s", i ? ", " : "",
+				    k->enums[i]);
+			cfg_err(c, n, path, "\"%s\" is not one of: %s", s,
+			    list);
+		}
+		return -1;
+	case K_CUSTOM:
+		break;
+	}
+	return -1;
+}
+
+/*
+ * Walks mapping <map> against <keys>, filling <base>.  <path> is the dotted
+ * path of the mapping ("" at the top).  Reports every problem; returns -1 if
+ * there was any.
+ */
+static int
+cfg_map(struct cfg *c, yaml_node_t *map, const struct ckey *keys, void *base,
+    const char *path)
+{
+	yaml_node_pair_t	*pair;
+	yaml_node_t		*kn, *vn;
+	const struct ckey	*k;
+	const char		*name;
+	char			 kpath[CFG_PATH_MAX];
+	uint64_t		 seen = 0;
+	size_t			 i;
+	int			 rc = 0;
+
+	if (map->type != YAML_MAPPING_NODE) {
+		cfg_err(c, map, path, "expected a mapping of keys to values");
+		return -1;
+	}
+	for (pair = map->data.mapping.pairs.start;
+	    pair < map->data.mapping.pairs.top; pair++) {
+		if (c->budget-- == 0) {
+			cfg_err(c, map, path, "document too large");
+			return -1;
+		}
+		kn = yaml_document_get_node(&c->doc, pair->key);
+		vn = yaml_document_get_node(&c->doc, pair->value);
+		if (kn == NULL || vn == NULL || (name = scalar(kn)) == NULL) {
+			cfg_err(c, kn != NULL ? kn : map, path,
+			    "keys must be plain names");
+			rc = -1;
+			continue;
+		}
+		snprintf(kpath, sizeof(kpath), "%s%s%s", path,
+		    *path ? "." : "", name);
+		for (i = 0, k = keys; k->name != NULL; k++, i++)
+			if (strcmp(k->name, name) == 0)
+				break;
+		if (k->name == NULL) {
+			cfg_err(c, kn, kpath, "unknown key");
+			rc = -1;
+			continue;
+		}
+		if (seen & (1ULL << i)) {
+			cfg_err(c, kn, kpath, "duplicate key");
+			rc = -1;
+			continue;
+		}
+		seen |= 1ULL << i;
+		if (cfg_value(c, vn, k, base, kpath) == -1)
+			rc = -1;
+	}
+	for (i = 0, k = keys; k->name != NULL; k++, i++) {
+		if (k->required && !(seen & (1ULL << i))) {
+			snprintf(kpath, sizeof(kpath), "%s%s%s", path,
+			    *path ? "." : "", k->name);
+			cfg_err(c, map, kpath, "required key is missing");
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+/* A mapping section of struct policy: find its table by name. */
+static int
+sec_mapping(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	size_t	i;
+
+	if (strcmp(path, "tls") == 0) {
+		c->pol->tls.line = (int)n->start_mark.line + 1;
+		c->pol->tls.col = (int)n->start_mark.column + 1;
+	}
+	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcmp(sections[i].name, path) == 0)
+			return cfg_map(c, n, sections[i].keys, dst, path);
+	cfg_err(c, n, path, "internal error: no table for section");
+	return -1;
+}
+
+/* listeners: a non-empty list of mappings. */
+static int
+sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	struct policy		*p = c->pol;
+	struct policy_listener	*l;
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	size_t			 count, i;
+	char			 ipath[CFG_PATH_MAX];
+	int			 rc = 0;
+
+	(void)dst;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of listeners");
+		return -1;
+	}
+	count = (size_t)(n->data.sequence.items.top -
+	    n->data.sequence.items.start);
+	if (count == 0) {
+		cfg_err(c, n, path, "at least one listener is required");
+		return -1;
+	}
+	if (count > 256) {
+		cfg_err(c, n, path, "too many listeners (at most 256)");
+		return -1;
+	}
+	if ((p->listeners = calloc(count, sizeof(*p->listeners))) == NULL) {
+		cfg_err(c, n, path, "out of memory");
+		return -1;
+	}
+	p->n_listeners = count;
+	for (i = 0, it = n->data.sequence.items.start; i < count; i++, it++) {
+		l = &p->listeners[i];
+		l->tls = true;
+		l->backlog = POLICY_BACKLOG_DEFAULT;
+		item = yaml_document_get_node(&c->doc, *it);
+		if (item == NULL)
+			continue;
+		l->line = (int)item->start_mark.line + 1;
+		l->col = (int)item->start_mark.column + 1;
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		if (cfg_map(c, item, listener_keys, l, ipath) == -1)
+			rc = -1;
+		if (l->name == NULL && l->address != NULL) {
+			char	buf[80];
+
+			snprintf(buf, sizeof(buf), "%s:%u", l->address,
+			    l->port);
+			if ((l->name = strdup(buf)) == NULL) {
+				cfg_err(c, item, ipath, "out of memory");
+				rc = -1;
+			}
+		}
+	}
+	return rc;
+}
+
+/* workers: a number (1..POLICY_WORKERS_MAX) or "auto" (one per core). */
+static int
+sec_workers(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct ckey k = { "workers", K_UINT, 0, false, 1,
+	    POLICY_WORKERS_MAX, NULL, NULL };
+	const char	*s = scalar(n);
+	long		 ncpu;
+
+	if (s != NULL && strcmp(s, "auto") == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		*(unsigned *)dst = ncpu < 1 ? 1 : ncpu > POLICY_WORKERS_MAX ?
+		    POLICY_WORKERS_MAX : (unsigned)ncpu;
+		return 0;
+	}
+	return cfg_value(c, n, &k, dst, path);
+}
+
+/* Whole-policy checks: what no single key can tell. */
+static void
+check_policy(struct cfg *c)
+{
+	struct policy		*p = c->pol;
+	struct policy_listener	*a, *b;
+	char			 key[CFG_PATH_MAX];
+	size_t			 i, j;
+
+	for (i = 0; i < p->n_listeners; i++) {
+		a = &p->listeners[i];
+		snprintf(key, sizeof(key), "listeners[%zu]", i);
+		if (a->tls && !p->has_tls)
+			cfg_errat(c, a->line, a->col, key, "uses TLS (the "
+			    "default) but there is no tls section with cert "
+			    "and key; add one, or set tls: false");
+		for (j = 0; j < i; j++) {
+			b = &p->listeners[j];
+			if (a->port == b->port &&
+			    strcmp(a->address, b->address) == 0)
+				cfg_errat(c, a->line, a->col, key, "%s port %u "
+				    "is already used by listeners[%zu] (line "
+				    "%d)", a->address, a->port, j, b->line);
+			else if (strcmp(a->name, b->name) == 0)
+				cfg_errat(c, a->line, a->col, key, "name "
+				    "\"%s\" is already used by listeners[%zu] "
+				    "(line %d)", a->name, j, b->line);
+		}
+	}
+	if (p->has_tls && p->tls.verify != POLICY_VERIFY_NONE &&
+	    p->tls.ca == NULL)
+		cfg_errat(c, p->tls.line, p->tls.col, "tls.ca", "required when "
+		    "verify_clients is optional or require");
+}
+
+struct policy *
+config_load(const char *file, struct config_errors *errs)
+{
+	struct cfg		 c;
+	yaml_parser_t		 parser;
+	yaml_node_t		*root = NULL;
+	FILE			*fp = NULL;
+	const char		*slash;
+	yaml_node_pair_t	*pair;
+	size_t			 i;
+	bool			 parsed = false, parser_ok = false;
+
+	memset(errs, 0, sizeof(*errs));
+	memset(&c, 0, sizeof(c));
+	c.file = file;
+	c.errs = errs;
+	c.budget = CFG_NODE_BUDGET;
+
+	if ((slash = strrchr(file, '/')) == NULL)
+		snprintf(c.dir, sizeof(c.dir), ".");
+	else if (slash == file)
+		snprintf(c.dir, sizeof(c.dir), "/");
+	else
+		snprintf(c.dir, sizeof(c.dir), "%.*s", (int)(slash - file),
+		    file);
+
+	if ((c.pol = policy_new()) == NULL ||
+	    (c.pol->path = strdup(file)) == NULL) {
+		cfg_err(&c, NULL, NULL, "out of memory");
+		goto done;
+	}
+	if ((fp = fopen(file, "r")) == NULL) {
+		cfg_err(&c, NULL, NULL, "%s", strerror(errno));
+		goto done;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		cfg_err(&c, NULL, NULL, "out of memory");
+		goto done;
+	}
+	parser_ok = true;
+	yaml_parser_set_input_file(&parser, fp);
+	if (!yaml_parser_load(&parser, &c.doc)) {
+		snprintf(errs->msg[0], CONFIG_ERROR_LEN, "%s:%zu:%zu: %s%s%s",
+		    file, parser.problem_mark.line + 1,
+		    parser.problem_mark.column + 1,
+		    parser.problem ? parser.problem : "YAML syntax error",
+		    parser.context ? " " : "",
+		    parser.context ? parser.context : "");
+		errs->n = 1;
+		goto done;
+	}
+	parsed = true;
+	if ((root = yaml_document_get_root_node(&c.doc)) == NULL) {
+		cfg_err(&c, NULL, NULL, "the file is empty");
+		goto done;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		cfg_err(&c, root, NULL, "expected a mapping of sections at "
+		    "the top level");
+		goto done;
+	}
+	/* Sections with a table of keys are parsed by sec_mapping(). */
+	for (pair = root->data.mapping.pairs.start;
+	    pair < root->data.mapping.pairs.top; pair++) {
+		yaml_node_t	*kn = yaml_document_get_node(&c.doc, pair->key);
+
+		if (kn != NULL && scalar(kn) != NULL &&
+		    strcmp(scalar(kn), "tls") == 0)
+			c.pol->has_tls = true;
+	}
+	{
+		struct ckey	keys[sizeof(top_keys) / sizeof(top_keys[0])];
+
+		memcpy(keys, top_keys, sizeof(keys));
+		for (i = 0; keys[i].name != NULL; i++)
+			if (keys[i].fn == NULL)
+				keys[i].fn = sec_mapping;
+		cfg_map(&c, root, keys, c.pol, "");
+	}
+	if (errs->n == 0)
+		check_policy(&c);
+
+done:
+	if (parsed)
+		yaml_document_delete(&c.doc);
+	if (parser_ok)
+		yaml_parser_delete(&parser);
+	if (fp != NULL)
+		fclose(fp);
+	if (errs->n > 0) {
+		policy_unref(c.pol);
+		return NULL;
+	}
+	return c.pol;
+}
+
+void
+config_errors_print(const struct config_errors *errs, FILE *fp)
+{
+	size_t	i;
+
+	for (i = 0; i < errs->n && i < CONFIG_ERRORS_MAX; i++)
+		fprintf(fp, "%s\n", errs->msg[i]);
+	if (errs->n > CONFIG_ERRORS_MAX)
+		fprintf(fp, "... and %zu more errors\n",
+		    errs->n - CONFIG_ERRORS_MAX);
+}

@@ -1,0 +1,886 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * session — the per-connection state machine and frame forwarding.
+ *
+ * A session owns two bufferevents: <down> (the client; an OpenSSL filter on
+ * TLS listeners) and <up> (the broker, plain TCP), and one timer used for
+ * whichever deadline applies in the current state.  The upstream connection
+ * is opened only once the client's first frame is a complete, valid CONNECT:
+ * the broker never sees a client that did not send one.
+ *
+ * Frames are parsed in place.  pump() peeks at the input evbuffer, lets the
+ * codec decide, and moves an accepted frame to the other side's output with
+ * evbuffer_remove_buffer() — the frame's chains change owner, its bytes are
+ * not copied.  Only the bytes the codec must inspect are made contiguous: a
+ * PUBLISH's variable header, or a whole small control frame.
+ *
+ * Memory is bounded by policy, never by a peer: each input holds at most
+ * max(SESSION_READ_WM, the frame being read) bytes, the frame size is
+ * checked from its fixed header before its body is read, and when one
+ * side's output passes limits.output_buffer the other side stops reading
+ * until it drains to half (TCP backpressure carries the pause to the peer).
+ *
+ * session_close() is the only way a session ends.  Inside a callback it
+ * marks the session and disables its events; the worker frees it later at a
+ * safe point.  With flush, queued bytes are delivered first, then the client
+ * side is half-closed (TLS close_notify, FIN) and lingers briefly so that a
+ * final CONNACK or DISCONNECT is not destroyed by a reset.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "mqttguard/codec.h"
+#include "mqttguard/log.h"
+#include "mqttguard/metrics.h"
+#include "mqttguard/session.h"
+#include "mqttguard/tls.h"
+
+#define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
+#define SESSION_LINGER_MS	3000		/* flush before close */
+#define SESSION_HALFCLOSE_MS	1000		/* wait for the peer's EOF */
+#define SESSION_ID_LOG		64		/* client id/user in logs */
+
+enum session_state {
+	SS_HANDSHAKE,	/* TLS handshake running */
+	SS_CONNECT,	/* waiting for a complete CONNECT */
+	SS_OPEN,	/* CONNECT forwarded; frames flow both ways */
+	SS_CLOSING,	/* flushing queued bytes, then half-close */
+	SS_DEAD		/* on the worker's dead list */
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;		/* worker's sessions/dead */
+	struct worker		*w;		/* owner */
+	const struct policy_listener *lis;	/* in pol */
+	struct policy		*pol;		/* ref */
+	uint64_t		 id;
+	char			 peer[INET6_ADDRSTRLEN + 8];
+	char			 client_id[SESSION_ID_LOG];
+	char			 username[SESSION_ID_LOG];
+	struct bufferevent	*down;		/* owned; the client */
+	struct bufferevent	*up;		/* owned; NULL before CONNECT */
+	struct event		*timer;		/* owned; current deadline */
+	struct codec_session	 cs;
+	struct codec_limits	 lim;
+	enum session_state	 state;
+	const char		*reason;	/* why it closes; static */
+	bool			 tls;
+	bool			 up_connected;
+	bool			 connack_ok;	/* broker accepted, told client */
+	bool			 paused[2];	/* reading paused, by dir */
+	bool			 half_closed;	/* client side got FIN */
+	size_t			 rwm[2];	/* input watermark set, by dir */
+	uint64_t		 frames[2], bytes[2];
+	struct timeval		 started;
+};
+
+static void	down_read_cb(struct bufferevent *, void *);
+static void	down_write_cb(struct bufferevent *, void *);
+static void	down_event_cb(struct bufferevent *, short, void *);
+static void	up_read_cb(struct bufferevent *, void *);
+static void	up_write_cb(struct bufferevent *, void *);
+static void	up_event_cb(struct bufferevent *, short, void *);
+static void	timer_cb(evutil_socket_t, short, void *);
+static void	discard_cb(struct bufferevent *, void *);
+static void	pump(struct session *, enum codec_dir);
+static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
+		    struct codec_packet *);
+static int	handle(struct session *, enum codec_dir, struct evbuffer *,
+		    struct codec_packet *);
+static int	on_connect(struct session *, struct evbuffer *,
+		    struct codec_packet *);
+static void	on_connack(struct session *, const struct codec_packet *);
+static void	reject(struct session *, enum codec_dir,
+		    const struct codec_packet *, uint8_t);
+static void	upstream_connect(struct session *);
+static void	upstream_failed(struct session *, const char *);
+static void	refuse_connect(struct session *, uint8_t, const char *);
+static void	send_disconnect(struct session *, uint8_t);
+static void	set_read_wm(struct session *, enum codec_dir, size_t);
+static void	set_timer(struct session *, unsigned);
+static void	finish_flush(struct session *);
+static void	session_dead(struct session *);
+static void	session_shutdown(struct session *);
+static void	session_free(struct session *);
+static void	copy_id(char *, size_t, const struct codec_buf *);
+static struct bufferevent *side(struct session *, enum codec_dir);
+
+static const char *const dir_name[] = { "client", "broker" };
+
+static struct bufferevent *
+side(struct session *s, enum codec_dir dir)
+{
+	return dir == CODEC_FROM_CLIENT ? s->down : s->up;
+}
+
+void
+session_new(struct worker *w, const struct policy_listener *lis, int fd,
+    const struct sockaddr *sa, socklen_t salen)
+{
+	struct session	*s;
+	SSL		*ssl = NULL;
+	char		 host[INET6_ADDRSTRLEN], ebuf[128];
+	uint16_t	 port = 0;
+	int		 one = 1;
+
+	(void)salen;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("accept on %s: session", lis->name);
+		close(fd);
+		return;
+	}
+	s->w = w;
+	s->lis = lis;
+	s->pol = policy_ref(w->pol);
+	s->id = ++w->next_id * 1000 + w->id;	/* unique across workers */
+	s->tls = lis->tls;
+	s->lim.max_packet = s->pol->limits.max_packet;
+	s->lim.reject_control = s->pol->limits.reject_control_chars;
+	codec_session_init(&s->cs);
+	gettimeofday(&s->started, NULL);
+
+	host[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host, port);
+	} else
+		snprintf(s->peer, sizeof(s->peer), "unknown");
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	evutil_make_socket_nonblocking(fd);
+	if (s->tls) {
+		if ((ssl = SSL_new(w->ssl_ctx)) == NULL) {
+			log_warnx("session %" PRIu64 " %s: SSL_new: %s", s->id,
+			    s->peer, tls_error_str(ebuf, sizeof(ebuf),
+			    "failed"));
+			goto fail;
+		}
+		s->down = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (s->down == NULL)
+			SSL_free(ssl);
+		else
+			bufferevent_openssl_set_allow_dirty_shutdown(s->down,
+			    1);
+		s->state = SS_HANDSHAKE;
+	} else {
+		s->down = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		s->state = SS_CONNECT;
+	}
+	if (s->down == NULL || (s->timer = evtimer_new(w->base, timer_cb,
+	    s)) == NULL) {
+		log_warnx("session %" PRIu64 " %s: out of memory", s->id,
+		    s->peer);
+		goto fail;
+	}
+	fd = -1;	/* the bufferevent owns it now */
+	bufferevent_setcb(s->down, down_read_cb, down_write_cb, down_event_cb,
+	    s);
+	set_read_wm(s, CODEC_FROM_CLIENT, SESSION_READ_WM);
+	bufferevent_setwatermark(s->down, EV_WRITE,
+	    s->pol->limits.output_buffer / 2, 0);
+	bufferevent_enable(s->down, EV_READ | EV_WRITE);
+	/* The CONNECT deadline covers the TLS handshake too (slowloris). */
+	set_timer(s, s->pol->limits.connect_timeout_ms);
+
+	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
+	w->n_sessions++;
+	metrics_add(M_CONN_ACCEPTED, 1);
+	metrics_add(M_CONN_ACTIVE, 1);
+	log_info("session %" PRIu64 " %s: open on %s%s", s->id, s->peer,
+	    lis->name, s->tls ? " (tls)" : "");
+	return;
+
+fail:
+	if (s->down != NULL)
+		bufferevent_free(s->down);
+	else if (fd != -1)
+		close(fd);
+	if (s->timer != NULL)
+		event_free(s->timer);
+	codec_session_fini(&s->cs);
+	policy_unref(s->pol);
+	free(s);
+}
+
+static void
+set_timer(struct session *s, unsigned ms)
+{
+	struct timeval	tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(s->timer, &tv);
+}
+
+/* Input high watermark of <dir>'s side: libevent stops reading past it. */
+static void
+set_read_wm(struct session *s, enum codec_dir dir, size_t wm)
+{
+	struct bufferevent	*bev = side(s, dir);
+
+	if (bev != NULL && s->rwm[dir] != wm) {
+		bufferevent_setwatermark(bev, EV_READ, 0, wm);
+		s->rwm[dir] = wm;
+	}
+}
+
+static void
+copy_id(char *dst, size_t cap, const struct codec_buf *b)
+{
+	size_t	n = b->len < cap - 1 ? b->len : cap - 1;
+
+	if (n > 0)
+		memcpy(dst, b->p, n);
+	dst[n] = '\0';
+}
+
+/* ---- the frame path ---------------------------------------------------- */
+
+static void
+down_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	pump(arg, CODEC_FROM_CLIENT);
+}
+
+static void
+up_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	pump(arg, CODEC_FROM_SERVER);
+}
+
+/*
+ * Decodes the frame at the head of <in>.  Returns CODEC_OK with <pkt> (its
+ * views valid until the frame is drained), CODEC_NEED (the input watermark
+ * is raised so the whole frame can arrive), or CODEC_ERROR with pkt->err.
+ */
+static int
+next_frame(struct session *s, enum codec_dir dir, struct evbuffer *in,
+    struct codec_packet *pkt)
+{
+	struct evbuffer_iovec	 v;
+	const uint8_t		*p;
+	size_t			 n, contig;
+	int			 r;
+
+	n = evbuffer_get_length(in);
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		return CODEC_NEED;
+	p = v.iov_base;
+	contig = v.iov_len < n ? v.iov_len : n;
+	for (;;) {
+		r = codec_decode(&s->lim, s->cs.level, dir, p, contig, n, pkt);
+		if (r != CODEC_NEED_CONTIG)
+			break;
+		if (pkt->need <= contig || pkt->need > n ||
+		    (p = evbuffer_pullup(in, (ssize_t)pkt->need)) == NULL) {
+			/* The codec broke its contract: fail safe. */
+			pkt->err = CODEC_ERR_LENGTH;
+			return CODEC_ERROR;
+		}
+		contig = pkt->need;
+	}
+	if (r == CODEC_NEED) {
+		/* Let the whole frame in; its size was checked already. */
+		if (pkt->need > SESSION_READ_WM)
+			set_read_wm(s, dir, pkt->need);
+		return CODEC_NEED;
+	}
+	if (r == CODEC_OK && codec_session_check(&s->cs, dir, pkt) == -1)
+		return CODEC_ERROR;
+	return r;
+}
+
+/*
+ * Moves every complete frame it may from <dir>'s input to the other side.
+ * Stops when the input holds no complete frame, when the other side's
+ * output is full (and pauses reading this side), or when the session ends.
+ */
+static void
+pump(struct session *s, enum codec_dir dir)
+{
+	struct bufferevent	*src = side(s, dir);
+	struct bufferevent	*dst = side(s, !dir);
+	struct evbuffer		*in;
+	struct codec_packet	 pkt;
+	int			 r;
+
+	if (src == NULL)
+		return;
+	in = bufferevent_get_input(src);
+	while (s->state == SS_CONNECT || s->state == SS_OPEN) {
+		if (s->state == SS_CONNECT && dir == CODEC_FROM_SERVER)
+			break;
+		if (dst != NULL && evbuffer_get_length(
+		    bufferevent_get_output(dst)) >=
+		    s->pol->limits.output_buffer) {
+			bufferevent_disable(src, EV_READ);
+			s->paused[dir] = true;
+			break;
+		}
+		if (evbuffer_get_length(in) == 0)
+			break;
+		memset(&pkt, 0, sizeof(pkt));
+		r = next_frame(s, dir, in, &pkt);
+		if (r == CODEC_NEED)
+			break;
+		if (r == CODEC_ERROR) {
+			reject(s, dir, &pkt, pkt.type);
+			return;
+		}
+		if (handle(s, dir, in, &pkt) == -1)
+			return;
+		dst = side(s, !dir);	/* CONNECT opened upstream */
+	}
+	/* Back to the normal window once a large frame has gone through. */
+	if (s->rwm[dir] > SESSION_READ_WM &&
+	    evbuffer_get_length(in) < SESSION_READ_WM)
+		set_read_wm(s, dir, SESSION_READ_WM);
+}
+
+/*
+ * Acts on one valid frame at the head of <in>.  Returns 0 when the frame was
+ * consumed (forwarded or answered), -1 when the session is ending.
+ */
+static int
+handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
+    struct codec_packet *pkt)
+{
+	struct bufferevent	*dst;
+
+	s->frames[dir]++;
+	s->bytes[dir] += pkt->len;
+	metrics_add(dir == CODEC_FROM_CLIENT ? M_FRAMES_FROM_CLIENT :
+	    M_FRAMES_FROM_BROKER, 1);
+	metrics_add(dir == CODEC_FROM_CLIENT ? M_BYTES_FROM_CLIENT :
+	    M_BYTES_FROM_BROKER, (int64_t)pkt->len);
+
+	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_CONNECT)
+		return on_connect(s, in, pkt);
+	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK)
+		on_connack(s, pkt);
+	if (log_enabled(LOG_LVL_DEBUG))
+		log_debug("session %" PRIu64 " %s: %s %s, %zu bytes", s->id,
+		    s->peer, dir_name[dir], codec_type_str(pkt->type),
+		    pkt->len);
+
+	dst = side(s, !dir);
+	if (dst == NULL) {
+		/* Cannot happen: the codec only lets CONNECT in first. */
+		session_close(s, "frame before upstream exists", false);
+		return -1;
+	}
+	if (evbuffer_remove_buffer(in, bufferevent_get_output(dst),
+	    pkt->len) != (int)pkt->len) {
+		session_close(s, "out of memory forwarding a frame", false);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A valid CONNECT: the place where authentication and identity policy will
+ * decide.  Opens the upstream connection and forwards the CONNECT; frames
+ * the client pipelined behind it stay in the input until this returns, so
+ * they reach the broker after it, in order, or never.
+ */
+static int
+on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+
+	copy_id(s->client_id, sizeof(s->client_id), &c->client_id);
+	if (c->flags & CODEC_CF_USERNAME)
+		copy_id(s->username, sizeof(s->username), &c->username);
+	log_info("session %" PRIu64 " %s: CONNECT %s client_id \"%s\"%s%s%s "
+	    "keepalive %us%s", s->id, s->peer, c->level == CODEC_V5 ? "5.0" :
+	    c->level == CODEC_V311 ? "3.1.1" : "3.1", s->client_id,
+	    (c->flags & CODEC_CF_USERNAME) ? " username \"" : "",
+	    s->username, (c->flags & CODEC_CF_USERNAME) ? "\"" : "",
+	    c->keepalive, (c->flags & CODEC_CF_WILL) ? " will" : "");
+
+	s->up = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (s->up == NULL) {
+		refuse_connect(s, 0x88, "out of memory for upstream");
+		return -1;
+	}
+	bufferevent_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
+	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
+	bufferevent_setwatermark(s->up, EV_WRITE,
+	    s->pol->limits.output_buffer / 2, 0);
+	if (evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
+	    pkt->len) != (int)pkt->len) {
+		session_close(s, "out of memory forwarding CONNECT", false);
+		return -1;
+	}
+	s->state = SS_OPEN;
+	evtimer_del(s->timer);
+	set_timer(s, s->pol->upstream.connect_timeout_ms);
+	upstream_connect(s);
+	/* A failure may have been reported synchronously. */
+	return s->state == SS_OPEN ? 0 : -1;
+}
+
+static void
+on_connack(struct session *s, const struct codec_packet *pkt)
+{
+	if (pkt->reason == 0) {
+		s->connack_ok = true;
+		log_info("session %" PRIu64 " %s: connected to broker, client_id"
+		    " \"%s\"%s", s->id, s->peer, s->client_id,
+		    pkt->session_present ? " (session present)" : "");
+	} else
+		log_info("session %" PRIu64 " %s: broker refused CONNECT: "
+		    "reason 0x%02x", s->id, s->peer, pkt->reason);
+}
+
+/*
+ * Starts the broker connection; what is already in s->up's output (the
+ * CONNECT, then whatever follows it) is sent once it is established.  A
+ * failure, even one reported at once, goes through up_event_cb().
+ */
+static void
+upstream_connect(struct session *s)
+{
+	const struct policy_upstream	*u = &s->pol->upstream;
+
+	bufferevent_enable(s->up, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect_hostname(s->up, s->w->dns, AF_UNSPEC,
+	    u->host, u->port) == -1 && s->state == SS_OPEN &&
+	    !s->up_connected)
+		upstream_failed(s, "connect failed");
+}
+
+/* The broker cannot be reached: tell the client as a broker would. */
+static void
+upstream_failed(struct session *s, const char *why)
+{
+	log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
+	    s->peer, s->pol->upstream.host, s->pol->upstream.port, why);
+	metrics_add(M_UPSTREAM_CONNECT_FAILED, 1);
+	if (s->up != NULL) {
+		bufferevent_free(s->up);
+		s->up = NULL;
+	}
+	refuse_connect(s, 0x88, "cannot reach the broker");
+}
+
+/*
+ * Answers a CONNECT the proxy will not pass on, in the client's version,
+ * then closes.  <reason> is the 5.0 reason code; 3.x gets the mapped return
+ * code.  Only before any CONNACK went to the client.
+ */
+static void
+refuse_connect(struct session *s, uint8_t reason, const char *why)
+{
+	uint8_t	buf[64];
+	size_t	n;
+	uint8_t	level = s->cs.level ? s->cs.level : CODEC_V311;
+
+	n = codec_encode_connack(buf, sizeof(buf), level, false, reason,
+	    NULL);
+	if (n > 0 && n <= sizeof(buf))
+		bufferevent_write(s->down, buf, n);
+	log_warnx("session %" PRIu64 " %s: CONNECT refused (reason 0x%02x): "
+	    "%s", s->id, s->peer, level == CODEC_V5 ? reason :
+	    codec_connack_v3(reason), why);
+	session_close(s, why, true);
+}
+
+/* 5.0 DISCONNECT to the client, only after a successful CONNACK. */
+static void
+send_disconnect(struct session *s, uint8_t reason)
+{
+	uint8_t	buf[16];
+	size_t	n;
+
+	if (s->cs.level != CODEC_V5 || !s->connack_ok || s->down == NULL)
+		return;
+	n = codec_encode_disconnect(buf, sizeof(buf), CODEC_V5, reason, NULL);
+	if (n > 0 && n <= sizeof(buf))
+		bufferevent_write(s->down, buf, n);
+}
+
+/*
+ * A frame broke a rule: it is never forwarded.  From the client: answer as
+ * the protocol asks (CONNACK before the session is up, 5.0 DISCONNECT
+ * after), then close.  From the broker: close, keeping what was already
+ * forwarded to the client.
+ */
+static void
+reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
+    uint8_t type)
+{
+	uint8_t	rc = codec_err_reason(pkt->err);
+	uint8_t	level;
+
+	metrics_codec_reject(dir, pkt->err);
+	log_warnx("session %" PRIu64 " %s: %s %s refused, client_id \"%s\": "
+	    "%s", s->id, s->peer, dir_name[dir],
+	    type ? codec_type_str(type) : "frame", s->client_id,
+	    codec_err_str(pkt->err));
+	if (dir == CODEC_FROM_SERVER) {
+		send_disconnect(s, 0x83);	/* implementation error */
+		session_close(s, "malformed frame from broker", true);
+		return;
+	}
+	if (s->state == SS_CONNECT) {
+		/*
+		 * No CONNACK has gone out, so a DISCONNECT may not
+		 * [MQTT-3.14.0-1]: a bad CONNECT is answered with a CONNACK
+		 * where the protocol has a code for it, else just closed.
+		 */
+		level = type == CODEC_CONNECT ? pkt->u.connect.level : 0;
+		if (pkt->err == CODEC_ERR_PROTOCOL_LEVEL) {
+			s->cs.level = CODEC_V311;	/* 3.1.1 answer: 0x01 */
+			refuse_connect(s, rc, codec_err_str(pkt->err));
+			return;
+		}
+		if (level == CODEC_V5 || (pkt->err == CODEC_ERR_CLIENT_ID &&
+		    (level == CODEC_V31 || level == CODEC_V311))) {
+			s->cs.level = level;
+			refuse_connect(s, rc, codec_err_str(pkt->err));
+			return;
+		}
+		session_close(s, codec_err_str(pkt->err), false);
+		return;
+	}
+	send_disconnect(s, rc);
+	session_close(s, codec_err_str(pkt->err), true);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void
+down_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (s->state == SS_CLOSING) {
+		finish_flush(s);
+		return;
+	}
+	if (s->paused[CODEC_FROM_SERVER] && s->up != NULL) {
+		s->paused[CODEC_FROM_SERVER] = false;
+		bufferevent_enable(s->up, EV_READ);
+		pump(s, CODEC_FROM_SERVER);
+	}
+}
+
+static void
+up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)bev;
+	if (s->state == SS_CLOSING) {
+		finish_flush(s);
+		return;
+	}
+	if (s->paused[CODEC_FROM_CLIENT]) {
+		s->paused[CODEC_FROM_CLIENT] = false;
+		bufferevent_enable(s->down, EV_READ);
+		pump(s, CODEC_FROM_CLIENT);
+	}
+}
+
+static void
+down_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+	char		 ebuf[160];
+	unsigned long	 e;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* TLS handshake done. */
+		if (s->state == SS_HANDSHAKE) {
+			SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+
+			s->state = SS_CONNECT;
+			log_debug("session %" PRIu64 " %s: TLS %s %s", s->id,
+			    s->peer, SSL_get_version(ssl),
+			    SSL_get_cipher_name(ssl));
+			pump(s, CODEC_FROM_CLIENT);
+		}
+		return;
+	}
+	if (s->state == SS_CLOSING) {
+		if (s->half_closed) {
+			session_dead(s);
+			return;
+		}
+		/* The client is gone: nothing more can reach it. */
+		evbuffer_drain(bufferevent_get_output(bev),
+		    evbuffer_get_length(bufferevent_get_output(bev)));
+		bufferevent_disable(bev, EV_READ);
+		finish_flush(s);
+		return;
+	}
+	if (s->state == SS_HANDSHAKE && (what & BEV_EVENT_ERROR)) {
+		e = bufferevent_get_openssl_error(bev);
+		if (e != 0)
+			ERR_error_string_n(e, ebuf, sizeof(ebuf));
+		else
+			snprintf(ebuf, sizeof(ebuf), "%s", errno ?
+			    strerror(errno) : "connection closed");
+		metrics_add(M_TLS_HANDSHAKE_FAILED, 1);
+		log_warnx("session %" PRIu64 " %s: TLS handshake failed: %s",
+		    s->id, s->peer, ebuf);
+		session_close(s, "TLS handshake failed", false);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		session_close(s, "client closed the connection", true);
+	else
+		session_close(s, "client connection error", true);
+}
+
+static void
+up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session	*s = arg;
+	int		 err;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		s->up_connected = true;
+		if (s->state == SS_OPEN)
+			evtimer_del(s->timer);
+		log_debug("session %" PRIu64 " %s: upstream connected", s->id,
+		    s->peer);
+		return;
+	}
+	if (!s->up_connected && s->state == SS_OPEN) {
+		err = bufferevent_socket_get_dns_error(s->up);
+		upstream_failed(s, err ? evutil_gai_strerror(err) :
+		    errno ? strerror(errno) : "connection failed");
+		return;
+	}
+	if (s->state == SS_CLOSING) {
+		/* Nothing more can be flushed to a broker that is gone. */
+		if (s->up != NULL) {
+			bufferevent_free(s->up);
+			s->up = NULL;
+		}
+		finish_flush(s);
+		return;
+	}
+	session_close(s, (what & BEV_EVENT_EOF) ?
+	    "broker closed the connection" : "broker connection error", true);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	switch (s->state) {
+	case SS_HANDSHAKE:
+	case SS_CONNECT:
+		metrics_add(M_CONNECT_TIMEOUT, 1);
+		log_warnx("session %" PRIu64 " %s: no CONNECT within %ums",
+		    s->id, s->peer, s->pol->limits.connect_timeout_ms);
+		session_close(s, "CONNECT deadline passed", false);
+		break;
+	case SS_OPEN:
+		if (!s->up_connected)
+			upstream_failed(s, "connect timeout");
+		break;
+	case SS_CLOSING:
+		session_dead(s);
+		break;
+	case SS_DEAD:
+		break;
+	}
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+void
+session_close(struct session *s, const char *reason, bool flush)
+{
+	if (s->state == SS_DEAD)
+		return;
+	if (s->reason == NULL)
+		s->reason = reason;
+	if (s->state == SS_CLOSING) {
+		if (!flush)
+			session_dead(s);
+		return;
+	}
+	if (!flush) {
+		session_dead(s);
+		return;
+	}
+	s->state = SS_CLOSING;
+	bufferevent_disable(s->down, EV_READ);
+	bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
+	bufferevent_enable(s->down, EV_WRITE);
+	if (s->up != NULL) {
+		bufferevent_disable(s->up, EV_READ);
+		bufferevent_setwatermark(s->up, EV_WRITE, 0, 0);
+		bufferevent_enable(s->up, EV_WRITE);
+	}
+	set_timer(s, SESSION_LINGER_MS);
+	finish_flush(s);
+}
+
+/*
+ * Called while closing whenever an output drains.  When both are empty,
+ * closes the broker side and half-closes the client side, then waits
+ * briefly for the client's EOF (discarding what it still sends).
+ */
+static void
+finish_flush(struct session *s)
+{
+	SSL	*ssl;
+	int	 fd;
+
+	if (s->state != SS_CLOSING || s->half_closed)
+		return;
+	if (s->up != NULL && evbuffer_get_length(
+	    bufferevent_get_output(s->up)) > 0)
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(s->down)) > 0)
+		return;
+	if (s->up != NULL) {
+		bufferevent_free(s->up);
+		s->up = NULL;
+	}
+	s->half_closed = true;
+	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->down)) != NULL &&
+	    SSL_is_init_finished(ssl)) {
+		(void)SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
+	fd = bufferevent_getfd(s->down);
+	if (fd == -1 || shutdown(fd, SHUT_WR) == -1) {
+		session_dead(s);
+		return;
+	}
+	bufferevent_setcb(s->down, discard_cb, NULL, down_event_cb, s);
+	bufferevent_setwatermark(s->down, EV_READ, 0, 0);
+	bufferevent_enable(s->down, EV_READ);
+	set_timer(s, SESSION_HALFCLOSE_MS);
+}
+
+static void
+discard_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+/* Takes the session off the live list; the worker frees it soon. */
+static void
+session_dead(struct session *s)
+{
+	struct timeval	now;
+	double		secs;
+
+	if (s->state == SS_DEAD)
+		return;
+	s->state = SS_DEAD;
+	evtimer_del(s->timer);
+	bufferevent_disable(s->down, EV_READ | EV_WRITE);
+	if (s->up != NULL)
+		bufferevent_disable(s->up, EV_READ | EV_WRITE);
+	gettimeofday(&now, NULL);
+	secs = (double)(now.tv_sec - s->started.tv_sec) +
+	    (double)(now.tv_usec - s->started.tv_usec) / 1e6;
+	log_info("session %" PRIu64 " %s: closed: %s (client_id \"%s\", "
+	    "frames in %" PRIu64 " out %" PRIu64 ", bytes in %" PRIu64
+	    " out %" PRIu64 ", %.1fs)", s->id, s->peer,
+	    s->reason ? s->reason : "closed", s->client_id,
+	    s->frames[CODEC_FROM_CLIENT], s->frames[CODEC_FROM_SERVER],
+	    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER], secs);
+	metrics_add(M_CONN_CLOSED, 1);
+	metrics_add(M_CONN_ACTIVE, -1);
+	TAILQ_REMOVE(&s->w->sessions, s, entry);
+	TAILQ_INSERT_TAIL(&s->w->dead, s, entry);
+	s->w->n_sessions--;
+	worker_reap(s->w);
+}
+
+static void
+session_shutdown(struct session *s)
+{
+	if (s->state == SS_DEAD || s->state == SS_CLOSING)
+		return;
+	send_disconnect(s, 0x8B);	/* server shutting down */
+	session_close(s, "mqttguard is stopping", true);
+}
+
+void
+session_shutdown_all(struct worker *w)
+{
+	struct session	*s, *next;
+
+	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		session_shutdown(s);
+	}
+}
+
+void
+session_close_all(struct worker *w)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
+		session_close(s, "mqttguard stopped", false);
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s->down != NULL)
+		bufferevent_free(s->down);
+	if (s->up != NULL)
+		bufferevent_free(s->up);
+	event_free(s->timer);
+	codec_session_fini(&s->cs);
+	policy_unref(s->pol);
+	free(s);
+}
+
+void
+session_reap(struct worker *w)
+{
+	struct session	*s;
+
+	while ((s = TAILQ_FIRST(&w->dead)) != NULL) {
+		TAILQ_REMOVE(&w->dead, s, entry);
+		session_free(s);
+	}
+}

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * worker — threads, event bases, and the life of sessions on them.
+ *
+ * main creates the workers (binding every socket first), starts them, and
+ * later asks them to stop with worker_stop(), the only call made from
+ * another thread: it activates each worker's stop event, which libevent
+ * delivers on the worker's own thread.  Everything else a worker owns is
+ * touched by that thread alone.
+ *
+ * Dead sessions are freed by reap_cb(), an event run after the callback
+ * that closed them has returned, so no callback ever runs on freed memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "mqttguard/listener.h"
+#include "mqttguard/log.h"
+#include "mqttguard/session.h"
+#include "mqttguard/worker.h"
+
+#define WORKER_STOP_GRACE_MS	3000	/* flushing sessions at exit */
+
+static void	*worker_main(void *);
+static void	 stop_cb(evutil_socket_t, short, void *);
+static void	 reap_cb(evutil_socket_t, short, void *);
+static void	 exit_cb(evutil_socket_t, short, void *);
+
+struct worker *
+worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, char *err,
+    size_t errlen)
+{
+	struct worker	*ws, *w;
+	unsigned	 i;
+	size_t		 j, nl = pol->n_listeners;
+
+	if ((ws = calloc(n, sizeof(*ws))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		w = &ws[i];
+		w->id = i;
+		TAILQ_INIT(&w->sessions);
+		TAILQ_INIT(&w->dead);
+		w->pol = policy_ref(pol);
+		if (ctx != NULL) {
+			SSL_CTX_up_ref(ctx);
+			w->ssl_ctx = ctx;
+		}
+		w->listeners = calloc(nl, sizeof(*w->listeners));
+		w->resume = calloc(nl, sizeof(*w->resume));
+		w->fds = calloc(nl, sizeof(*w->fds));
+		if (w->listeners == NULL || w->resume == NULL ||
+		    w->fds == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (j = 0; j < nl; j++)
+			w->fds[j] = -1;
+		if ((w->base = event_base_new()) == NULL) {
+			snprintf(err, errlen, "event_base_new failed");
+			goto fail;
+		}
+		w->dns = evdns_base_new(w->base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
+		if (w->dns == NULL)
+			w->dns = evdns_base_new(w->base, 0);
+		w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
+		w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
+		w->exit_ev = evtimer_new(w->base, exit_cb, w);
+		if (w->dns == NULL || w->stop_ev == NULL ||
+		    w->reap_ev == NULL || w->exit_ev == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		for (j = 0; j < nl; j++)
+			if ((w->fds[j] = listener_bind(&pol->listeners[j], err,
+			    errlen)) == -1)
+				goto fail;
+	}
+	return ws;
+
+fail:
+	worker_destroy(ws, n);
+	return NULL;
+}
+
+int
+worker_start(struct worker *ws, unsigned n)
+{
+	unsigned	i;
+	size_t		j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < ws[i].pol->n_listeners; j++)
+			if (listener_attach(&ws[i], j) == -1) {
+				log_warnx("worker %u: cannot listen on %s", i,
+				    ws[i].pol->listeners[j].name);
+				return -1;
+			}
+		if (pthread_create(&ws[i].thread, NULL, worker_main,
+		    &ws[i]) != 0) {
+			log_warnx("worker %u: cannot start thread", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+void
+worker_stop(struct worker *ws, unsigned n)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++)
+		if (ws[i].stop_ev != NULL)
+			event_active(ws[i].stop_ev, EV_READ, 0);
+}
+
+/* On the worker's thread: stop accepting, ask every session to end. */
+static void
+stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	struct timeval	 tv = { WORKER_STOP_GRACE_MS / 1000,
+			    (WORKER_STOP_GRACE_MS % 1000) * 1000 };
+	size_t		 j;
+
+	(void)fd;
+	(void)what;
+	if (w->stopping)
+		return;
+	w->stopping = true;
+	for (j = 0; j < w->pol->n_listeners; j++) {
+		if (w->listeners[j] != NULL) {
+			evconnlistener_free(w->listeners[j]);
+			w->listeners[j] = NULL;
+		}
+	}
+	session_shutdown_all(w);
+	if (w->n_sessions == 0)
+		worker_idle(w);
+	else
+		evtimer_add(w->exit_ev, &tv);
+}
+
+static void
+exit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("worker %u: %u sessions still flushing at exit", w->id,
+	    w->n_sessions);
+	event_base_loopbreak(w->base);
+}
+
+void
+worker_reap(struct worker *w)
+{
+	event_active(w->reap_ev, EV_READ, 0);
+}
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	session_reap(w);
+	if (w->stopping && w->n_sessions == 0)
+		worker_idle(w);
+}
+
+void
+worker_idle(struct worker *w)
+{
+	event_base_loopexit(w->base, NULL);
+}
+
+void
+worker_destroy(struct worker *ws, unsigned n)
+{
+	struct worker	*w;
+	unsigned	 i;
+	size_t		 j;
+
+	if (ws == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		w = &ws[i];
+		if (w->thread != 0)
+			pthread_join(w->thread, NULL);
+	}
+	for (i = 0; i < n; i++) {
+		w = &ws[i];
+		/* Sessions left after the grace period: end them now. */
+		session_close_all(w);
+		session_reap(w);
+		for (j = 0; w->pol != NULL && j < w->pol->n_listeners; j++) {
+			if (w->listeners != NULL && w->listeners[j] != NULL)
+				evconnlistener_free(w->listeners[j]);
+			if (w->resume != NULL && w->resume[j] != NULL)
+				event_free(w->resume[j]);
+			if (w->fds != NULL && w->fds[j] != -1)
+				close(w->fds[j]);
+		}
+		free(w->listeners);
+		free(w->resume);
+		free(w->fds);
+		if (w->stop_ev != NULL)
+			event_free(w->stop_ev);
+		if (w->reap_ev != NULL)
+			event_free(w->reap_ev);
+		if (w->exit_ev != NULL)
+			event_free(w->exit_ev);
+		if (w->dns != NULL)
+			evdns_base_free(w->dns, 0);
+		if (w->base != NULL)
+			event_base_free(w->base);
+		SSL_CTX_free(w->ssl_ctx);
+		policy_unref(w->pol);
+	}
+	free(ws);
+}

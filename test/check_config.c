@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Unit tests for config: valid policies load with the values they say, and
+ * every class of error is reported with its exact file:line:column and key.
+ * Each invalid file under test/data/ is named for its error.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "mqttguard/config.h"
+#include "mqttguard/log.h"
+
+static struct policy *
+load(const char *file, struct config_errors **errs)
+{
+	*errs = calloc(1, sizeof(**errs));
+	ck_assert_ptr_nonnull(*errs);
+	return config_load(file, *errs);
+}
+
+START_TEST(valid_minimal)
+{
+	struct config_errors	*e;
+	struct policy		*p = load("test/data/valid-minimal.yaml", &e);
+
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_uint_eq(e->n, 0);
+	ck_assert_uint_eq(p->n_listeners, 1);
+	ck_assert_str_eq(p->listeners[0].address, "127.0.0.1");
+	ck_assert_uint_eq(p->listeners[0].port, 8883);
+	ck_assert(p->listeners[0].tls);		/* TLS unless told */
+	ck_assert_str_eq(p->listeners[0].name, "127.0.0.1:8883");
+	ck_assert_str_eq(p->upstream.host, "127.0.0.1");
+	ck_assert_uint_eq(p->upstream.port, 1883);
+	/* Relative paths resolve against the policy file's directory. */
+	ck_assert_str_eq(p->tls.cert, "test/data/readable.pem");
+	ck_assert_ptr_null(p->tls.ca);
+	/* Secure defaults when the policy is silent. */
+	ck_assert_uint_eq(p->limits.max_packet, 1024 * 1024);
+	ck_assert_uint_eq(p->limits.connect_timeout_ms, 10000);
+	ck_assert_uint_eq(p->workers, 1);
+	ck_assert_int_eq(p->log.level, LOG_LVL_INFO);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+START_TEST(valid_full)
+{
+	struct config_errors	*e;
+	struct policy		*p = load("test/data/valid-full.yaml", &e);
+
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_uint_eq(p->n_listeners, 2);
+	ck_assert_str_eq(p->listeners[0].name, "mqtts");
+	ck_assert_int_eq(p->listeners[0].backlog, 128);
+	ck_assert_str_eq(p->listeners[1].address, "::1");
+	ck_assert(!p->listeners[1].tls);
+	ck_assert_int_eq(p->tls.verify, POLICY_VERIFY_REQUIRE);
+	ck_assert_str_eq(p->tls.ca, "test/data/readable.pem");
+	ck_assert_str_eq(p->upstream.host, "broker.internal");
+	ck_assert_uint_eq(p->upstream.port, 11883);
+	ck_assert_uint_eq(p->upstream.connect_timeout_ms, 1500);
+	ck_assert_uint_eq(p->limits.max_packet, 2 * 1024 * 1024);
+	ck_assert_uint_eq(p->limits.connect_timeout_ms, 60000);
+	ck_assert_uint_eq(p->limits.output_buffer, 64 * 1024);
+	ck_assert(p->limits.reject_control_chars);
+	ck_assert_int_eq(p->log.level, LOG_LVL_DEBUG);
+	ck_assert(p->log.json);
+	ck_assert_uint_eq(p->workers, 4);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+START_TEST(valid_plain_only)
+{
+	struct config_errors	*e;
+	struct policy		*p = load("test/data/valid-plain-only.yaml", &e);
+
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert(!p->has_tls);
+	ck_assert_uint_ge(p->workers, 1);	/* "auto" */
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	struct config_errors	*e;
+	struct policy		*p = load("test/data/no-such-file.yaml", &e);
+
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(e->n, 1);
+	ck_assert_str_eq(e->msg[0],
+	    "test/data/no-such-file.yaml: No such file or directory");
+	free(e);
+}
+END_TEST
+
+/* Every invalid file: how many errors, and the first one, exactly. */
+static const struct bad_case {
+	const char	*file;
+	size_t		 n;
+	const char	*first;
+} bad[] = {
+	{ "bad-unknown-top-key", 1, "8:1: upstreams: unknown key" },
+	{ "bad-unknown-nested-key", 2, "7:3: upstream.prot: unknown key" },
+	{ "bad-port-not-number", 1,
+	    "3:11: listeners[0].port: expected a number, got \"abc\"" },
+	{ "bad-port-range", 1,
+	    "3:11: listeners[0].port: 70000 is out of range (1..65535)" },
+	{ "bad-port-quoted", 1,
+	    "3:11: listeners[0].port: expected a number, got \"8883\"" },
+	{ "bad-missing-required", 1,
+	    "6:3: upstream.port: required key is missing" },
+	{ "bad-missing-section", 1, "1:1: listeners: required key is missing" },
+	{ "bad-size", 1, "9:20: limits.max_packet_size: expected a size such "
+	    "as 65536, 64KiB or 1MiB, got \"1XB\"" },
+	{ "bad-size-range", 1, "9:20: limits.max_packet_size: 1GiB is out of "
+	    "range (16..268435460 bytes)" },
+	{ "bad-duration", 1, "9:20: limits.connect_timeout: expected a "
+	    "duration such as 10s, 500ms or 2m, got \"10 sec\"" },
+	{ "bad-enum", 1, "8:19: tls.verify_clients: \"always\" is not one of: "
+	    "none, optional, require" },
+	{ "bad-address", 1, "2:14: listeners[0].address: \"localhost\" is not "
+	    "a numeric IPv4 or IPv6 address" },
+	{ "bad-listeners-empty", 1,
+	    "1:12: listeners: at least one listener is required" },
+	{ "bad-duplicate-key", 1, "8:3: upstream.port: duplicate key" },
+	{ "bad-duplicate-listener", 1, "5:5: listeners[1]: 127.0.0.1 port "
+	    "8883 is already used by listeners[0] (line 2)" },
+	{ "bad-tls-missing", 1, "2:5: listeners[0]: uses TLS (the default) "
+	    "but there is no tls section with cert and key; add one, or set "
+	    "tls: false" },
+	{ "bad-verify-without-ca", 1, "5:3: tls.ca: required when "
+	    "verify_clients is optional or require" },
+	{ "bad-yaml-syntax", 1, "4:9: did not find expected ',' or ']' while "
+	    "parsing a flow sequence" },
+	{ "bad-file-missing", 1, "5:9: tls.cert: test/data/does-not-exist.pem: "
+	    "No such file or directory" },
+	{ "bad-empty", 1, NULL },
+	{ "bad-top-not-mapping", 1,
+	    "1:1: expected a mapping of sections at the top level" },
+	{ "bad-bool", 1,
+	    "4:10: listeners[0].tls: expected true or false, got \"yes\"" },
+	{ "bad-workers", 1, "8:10: workers: 0 is out of range (1..64)" },
+	{ "bad-section-type", 1,
+	    "5:11: upstream: expected a mapping of keys to values" },
+	{ "bad-many-errors", 3,
+	    "3:11: listeners[0].port: 0 is out of range (1..65535)" },
+};
+
+START_TEST(invalid_file)
+{
+	const struct bad_case	*bc = &bad[_i];
+	struct config_errors	*e;
+	struct policy		*p;
+	char			 path[128], want[512];
+
+	snprintf(path, sizeof(path), "test/data/%s.yaml", bc->file);
+	p = load(path, &e);
+	ck_assert_msg(p == NULL, "%s loaded but must be refused", path);
+	ck_assert_msg(e->n == bc->n, "%s: %zu errors, want %zu (first: %s)",
+	    path, e->n, bc->n, e->msg[0]);
+	if (bc->first != NULL)
+		snprintf(want, sizeof(want), "%s:%s", path, bc->first);
+	else
+		snprintf(want, sizeof(want), "%s: the file is empty", path);
+	ck_assert_str_eq(e->msg[0], want);
+	free(e);
+}
+END_TEST
+
+/* The last error of a multi-error file is reported too, not just the first. */
+START_TEST(collects_every_error)
+{
+	struct config_errors	*e;
+	struct policy		*p = load("test/data/bad-many-errors.yaml", &e);
+
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(e->n, 3);
+	ck_assert_str_eq(e->msg[1], "test/data/bad-many-errors.yaml:4:10: "
+	    "listeners[0].tls: expected true or false, got \"maybe\"");
+	ck_assert_str_eq(e->msg[2], "test/data/bad-many-errors.yaml:5:5: "
+	    "listeners[0].colour: unknown key");
+	free(e);
+}
+END_TEST
+
+/* The example policy a new user runs first must stay valid. */
+START_TEST(example_policy_parses)
+{
+	struct config_errors	*e;
+	struct policy		*p;
+
+	/* `make unit` generates its certificates first. */
+	ck_assert_msg(access("certs/server.crt", R_OK) == 0,
+	    "certs/server.crt missing: run scripts/gen-certs.sh");
+	p = load("policies/example.yaml", &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_uint_eq(p->listeners[0].port, 8883);
+	ck_assert_uint_eq(p->upstream.port, 1883);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+Suite *
+config_suite(void)
+{
+	Suite	*s = suite_create("config");
+	TCase	*tc = tcase_create("load");
+
+	tcase_add_test(tc, valid_minimal);
+	tcase_add_test(tc, valid_full);
+	tcase_add_test(tc, valid_plain_only);
+	tcase_add_test(tc, missing_file);
+	tcase_add_loop_test(tc, invalid_file, 0,
+	    (int)(sizeof(bad) / sizeof(bad[0])));
+	tcase_add_test(tc, collects_every_error);
+	tcase_add_test(tc, example_policy_parses);
+	suite_add_tcase(s, tc);
+	return s;
+}

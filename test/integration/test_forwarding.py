@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: ISC
+"""Frames through mqttguard to a real Mosquitto and back, with real clients.
+
+Each test asserts what arrived, byte for byte, and what the broker saw.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import (TIMEOUT, Broker, Paho, Sub, free_port, pub,
+                      read_until_closed, tls_socket, wait_until)
+
+
+@pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_pub_sub_mosquitto_clients(guard, broker, version, qos):
+    sub = Sub(guard, broker, "t/qos", 1, version=version, qos=qos)
+    r = pub(guard, "-t", "t/qos", "-m", f"hello {version} q{qos}",
+            "-q", str(qos), version=version)
+    assert r.returncode == 0, r.stderr
+    assert sub.result() == f"hello {version} q{qos}\n".encode()
+    # The broker saw the client's own protocol version (Mosquitto logs
+    # 3.1.1 as p2 and 5.0 as p5).
+    p = "p5" if version == "mqttv5" else "p2"
+    assert f"as {sub.id} ({p}," in broker.log()
+
+
+def test_retained_message(guard, broker):
+    r = pub(guard, "-t", "t/retained", "-m", "kept", "-r", "-q", "1")
+    assert r.returncode == 0, r.stderr
+    sub = Sub(guard, broker, "t/retained", 1)
+    assert sub.result() == b"kept\n"
+
+
+def test_will_delivered_when_client_dies(guard, broker):
+    watcher = Sub(guard, broker, "t/will", 1, qos=1)
+    victim_id = f"victim-{free_port()}"
+    victim = subprocess.Popen(
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(guard.port),
+         "--cafile", str(guard.certs / "ca.crt"), "-i", victim_id,
+         "-t", "t/other", "--will-topic", "t/will", "--will-payload",
+         "gone", "--will-qos", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: f"Sending SUBACK to {victim_id}" in broker.log(),
+                   what="the victim to be connected")
+    finally:
+        victim.send_signal(signal.SIGKILL)   # no DISCONNECT: the will fires
+        victim.wait()
+    assert watcher.result() == b"gone\n"
+
+
+def test_one_mebibyte_payload_byte_for_byte(guard, broker, tmp_path):
+    payload = os.urandom(1024 * 1024)
+    (tmp_path / "big.bin").write_bytes(payload)
+    sub = Paho(guard, "big-sub")
+    assert sub.connect() == 0
+    sub.subscribe("t/big", qos=1)
+    r = pub(guard, "-t", "t/big", "-f", str(tmp_path / "big.bin"), "-q", "1")
+    assert r.returncode == 0, r.stderr
+    m = sub.get()
+    assert m.topic == "t/big"
+    assert len(m.payload) == len(payload)
+    assert m.payload == payload
+    sub.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ten_thousand_messages_in_order(guard_factory, broker, workers):
+    guard = guard_factory(broker.port, workers=workers)
+    n = 10000
+    lines = [f"msg-{i:05d}" for i in range(n)]
+    sub = Sub(guard, broker, "t/many", n, qos=1)
+    r = pub(guard, "-t", "t/many", "-q", "1", "-l",
+            stdin=("\n".join(lines) + "\n").encode(), timeout=TIMEOUT * 6)
+    assert r.returncode == 0, r.stderr
+    got = sub.result(timeout=TIMEOUT * 6).decode().splitlines()
+    assert len(got) == n
+    assert got == lines      # nothing lost, duplicated or reordered
+
+
+@pytest.mark.parametrize("v5", [False, True])
+def test_paho_roundtrip(guard, v5):
+    c = Paho(guard, f"paho-{'v5' if v5 else 'v311'}", v5=v5)
+    assert c.connect() == 0
+    c.subscribe("t/paho/#", qos=2)
+    for qos in (0, 1, 2):
+        body = bytes(range(256)) * (qos + 1)
+        c.publish(f"t/paho/{qos}", body, qos=qos)
+        m = c.get()
+        assert m.topic == f"t/paho/{qos}"
+        assert m.payload == body
+        assert m.qos == qos
+    c.close()
+    assert c.disconnected.wait(TIMEOUT)
+
+
+def test_plain_listener_forwards(guard, broker):
+    c = Paho(guard, "plain-client", port=guard.plain_port, tls=False)
+    assert c.connect() == 0
+    c.subscribe("t/plain")
+    c.publish("t/plain", b"clear", qos=1)
+    assert c.get().payload == b"clear"
+    c.close()
+
+
+def test_wrong_ca_is_refused(guard, broker):
+    before = broker.connections()
+    r = pub(guard, "-t", "t/x", "-m", "no", ca=guard.certs / "other-ca.crt")
+    assert r.returncode != 0
+    assert broker.connections() == before
+    # The client refused the server: no CONNECT ever reached the proxy.
+    assert "CONNECT" not in guard.log()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"\x30\x05\x00\x01t\x00\x00",          # PUBLISH before CONNECT
+    b"\x10\xff\xff\xff\xff\x01",           # 5-byte remaining length
+    b"\x00" * 64,
+])
+@pytest.mark.parametrize("over_tls", [True, False])
+def test_garbage_instead_of_connect(guard, broker, garbage, over_tls):
+    before = broker.connections()
+    if over_tls:
+        s = tls_socket(guard.port, guard.certs / "ca.crt")
+    else:
+        s = socket.create_connection(("127.0.0.1", guard.plain_port),
+                                     timeout=TIMEOUT)
+    s.sendall(garbage)
+    assert read_until_closed(s) == b""
+    s.close()
+    wait_until(lambda: "refused" in guard.log(), what="the refusal log line")
+    time.sleep(0.2)
+    assert broker.connections() == before
+
+
+def test_connect_deadline(guard_factory, broker):
+    guard = guard_factory(broker.port, limits="  connect_timeout: 1s\n")
+    before = broker.connections()
+    s = tls_socket(guard.port, guard.certs / "ca.crt")
+    start = time.monotonic()
+    assert read_until_closed(s, timeout=10) == b""
+    assert time.monotonic() - start < 8
+    s.close()
+    assert "no CONNECT within 1000ms" in guard.log()
+    assert broker.connections() == before
+
+
+@pytest.mark.parametrize("v5,code", [(False, 3), (True, 0x88)])
+def test_broker_down_gives_server_unavailable(guard_factory, v5, code):
+    guard = guard_factory(free_port())     # nothing listens there
+    c = Paho(guard, "lonely", v5=v5)
+    assert c.connect() == code
+    c.c.loop_stop()
+    assert "cannot reach the broker" in guard.log()
+
+
+def test_sigterm_closes_sessions_and_exits_zero(guard_factory, broker):
+    guard = guard_factory(broker.port)
+    c = Paho(guard, "until-stop", v5=True)
+    assert c.connect() == 0
+    guard.stop()                       # asserts exit status 0
+    assert c.disconnected.wait(TIMEOUT)
+    c.c.loop_stop()
+    assert "stopping" in guard.log()
+
+
+def test_broker_restart_closes_client(guard, broker):
+    c = Paho(guard, "orphan")
+    assert c.connect() == 0
+    broker.stop()
+    assert c.disconnected.wait(TIMEOUT)
+    c.c.loop_stop()
+    wait_until(lambda: "broker closed the connection" in guard.log(),
+               what="the close log line")
