@@ -99,6 +99,9 @@ fuzz: build/fuzz/fuzz_codec
 	build/fuzz/fuzz_codec -max_total_time=$(FUZZTIME) -max_len=4096 \
 	    build/fuzz/corpus test/corpus/codec
 
+$(BUILD)/bench_codec: test/bench_codec.c src/codec.c include/mqttguard/codec.h | $(BUILD)
+	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c src/codec.c
+
 bench: $(BIN)
 	scripts/bench.sh
 

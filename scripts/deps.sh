@@ -2,15 +2,17 @@
 # Installs the Debian packages mqttguard needs, only those missing.
 #   scripts/deps.sh          build + run (compiler, libraries, Mosquitto)
 #   scripts/deps.sh --test   also what the test suite and fuzzing need
+#   scripts/deps.sh --bench  also what make bench needs (HAProxy, bc)
 # Idempotent: when everything is installed it changes nothing and does not
 # touch the network.  Needs root (or sudo) only when something is missing.
 set -eu
 
 pkgs="make gcc libc6-dev pkg-config libssl-dev libevent-dev libyaml-dev check
 mosquitto mosquitto-clients openssl ca-certificates procps iproute2"
-if [ "${1:-}" = "--test" ]; then
-	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang"
-fi
+case "${1:-}" in
+--test)	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang" ;;
+--bench) pkgs="$pkgs python3 haproxy bc" ;;
+esac
 
 missing=""
 for p in $pkgs; do

@@ -178,3 +178,63 @@ def test_broker_restart_closes_client(guard, broker):
     c.c.loop_stop()
     wait_until(lambda: "broker closed the connection" in guard.log(),
                what="the close log line")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_pipelined_frames_after_connect_arrive_in_order(guard, broker):
+    """CONNECT, SUBSCRIBE and PUBLISH in one write: the proxy holds the
+    frames behind CONNECT and forwards them after it, in order."""
+    from test_malformed import connect, publish, subscribe
+    s = socket.create_connection(("127.0.0.1", guard.plain_port),
+                                 timeout=TIMEOUT)
+    s.sendall(connect(cid=b"pipeliner") + subscribe([(b"t/pipe", 0)]) +
+              publish(b"t/pipe", b"echo"))
+    want = (b"\x20\x02\x00\x00" + b"\x90\x03\x00\x01\x00" +
+            publish(b"t/pipe", b"echo"))
+    got = b""
+    while len(got) < len(want):
+        chunk = s.recv(4096)
+        assert chunk, f"closed early after {got!r}"
+        got += chunk
+    assert got == want
+    s.close()
+
+
+def test_slow_subscriber_bounds_proxy_memory(guard, broker):
+    """A subscriber that stops reading: the proxy stops reading from the
+    broker for that session instead of growing its memory."""
+    from test_malformed import connect, subscribe
+    slow = socket.create_connection(("127.0.0.1", guard.plain_port),
+                                    timeout=TIMEOUT)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(connect(cid=b"slowpoke") + subscribe([(b"t/flood", 0)]))
+    wait_until(lambda: "Sending SUBACK to slowpoke" in broker.log(),
+               what="the slow subscription")
+    base = rss_kib(guard.proc.pid)
+    fast = Paho(guard, "flooder", port=guard.plain_port, tls=False)
+    assert fast.connect() == 0
+    payload = b"f" * 16384
+    for _ in range(3000):                    # ~48 MiB towards the slow one
+        fast.c.publish("t/flood", payload, qos=0)
+    fast.publish("t/flood", b"last", qos=1)  # waits until the broker has all
+    time.sleep(1)
+    grown = rss_kib(guard.proc.pid) - base
+    # Two 256 KiB output windows plus read buffers: far below the 48 MiB sent.
+    assert grown < 16 * 1024, f"proxy RSS grew by {grown} KiB"
+    # The slow client still gets a well-formed stream when it reads again.
+    slow.settimeout(TIMEOUT)
+    head = b""
+    while len(head) < 4 + 5 + 3:
+        head += slow.recv(4096)
+    assert head[:4] == b"\x20\x02\x00\x00"
+    assert head[4] == 0x90                   # SUBACK
+    assert head[9] == 0x30                   # then PUBLISH frames
+    fast.close()
+    slow.close()
