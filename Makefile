@@ -19,7 +19,7 @@ CFLAGS	?= -O2 -g
 WERROR	?= 0
 FUZZTIME ?= 30
 
-PKGS	:= libevent libevent_openssl libevent_pthreads openssl yaml-0.1
+PKGS	:= libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libargon2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check)

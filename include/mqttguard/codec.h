@@ -91,7 +91,8 @@ enum codec_err {
 	CODEC_ERR_CONNECT_RESERVED,	/* CONNECT flags bit 0 set */
 	CODEC_ERR_WILL_FLAGS,		/* will QoS/retain without will flag, QoS 3 */
 	CODEC_ERR_PASSWORD_NO_USER,	/* password flag without username (3.x) */
-	CODEC_ERR_CLIENT_ID,		/* 3.1 client id empty or over 23 bytes */
+	CODEC_ERR_CLIENT_ID,		/* 3.1 client id not 1..23 bytes; 3.1.1
+					   empty one without clean session */
 	/* strings and topics */
 	CODEC_ERR_UTF8,			/* ill-formed UTF-8, surrogate, overlong */
 	CODEC_ERR_UTF8_NUL,		/* U+0000 in a string */
@@ -102,7 +103,8 @@ enum codec_err {
 	CODEC_ERR_FILTER_WILDCARD,	/* misplaced + or # in a filter */
 	CODEC_ERR_NO_FILTERS,		/* SUBSCRIBE/UNSUBSCRIBE without filters */
 	CODEC_ERR_SUBOPTS,		/* subscription options reserved bits/QoS 3 */
-	CODEC_ERR_SHARED_SUB,		/* ill-formed $share/{group}/{filter} */
+	CODEC_ERR_SHARED_SUB,		/* ill-formed $share/{group}/{filter},
+					   or No Local on one (5.0) */
 	/* 5.0 properties and reason codes */
 	CODEC_ERR_PROP_LENGTH,		/* property length bad or overruns */
 	CODEC_ERR_PROP_UNKNOWN,		/* unknown property identifier */
@@ -116,12 +118,23 @@ enum codec_err {
 	CODEC_ERR_SECOND_CONNECT,	/* a second CONNECT */
 	CODEC_ERR_WRONG_DIRECTION,	/* server-only type from client or v.v. */
 	CODEC_ERR_NOT_CONNECTED,	/* broker frame before CONNACK, etc. */
+	/* added after the first cut: appended so older values keep theirs */
+	CODEC_ERR_CONNACK_FLAGS,	/* CONNACK reserved flags, or session
+					   present with a refusal */
+	CODEC_ERR_SECOND_CONNACK,	/* a second CONNACK */
+	CODEC_ERR_AUTH_STATE,		/* AUTH without an Authentication
+					   Method, or another packet while
+					   enhanced authentication runs */
 	CODEC_ERR__MAX
 };
 
-/* Limits the decoder enforces; owned by the caller, usually policy. */
+/*
+ * Limits the decoder enforces; owned by the caller, usually policy.  A NULL
+ * pointer means no limits: no size limit, control characters allowed.
+ */
 struct codec_limits {
-	size_t	max_packet;	/* whole frame, fixed header included */
+	size_t	max_packet;	/* whole frame, fixed header included;
+				   0: no limit beyond the protocol's */
 	bool	reject_control;	/* refuse U+0001..U+001F, U+007F..U+009F */
 };
 
@@ -254,22 +267,33 @@ struct codec_packet {
 /*
  * Decodes the fixed header only: type, flags, remaining length.  <len> bytes
  * at <buf>.  Returns CODEC_OK with pkt->type, flags, hdr_len, rem_len, len
- * set; CODEC_NEED when the header is incomplete; CODEC_ERROR with pkt->err
- * for a remaining length over 4 bytes or a frame over lim->max_packet.
+ * set; CODEC_NEED when the header is incomplete (pkt->need: the bytes
+ * known to be needed so far); CODEC_ERROR with pkt->err for type 0, a
+ * remaining length over 4 bytes or not minimally encoded, or a frame over
+ * lim->max_packet (refused as soon as the length bytes seen prove it).
+ * Type 15 is returned as is: only codec_decode() knows the level.
  */
 int	codec_header_decode(const struct codec_limits *lim, const uint8_t *buf,
 	    size_t len, struct codec_packet *pkt);
 
 /*
  * Decodes and validates one frame sent by <dir> at protocol <level> (0
- * before CONNECT, when only CONNECT is legal and it sets the level).
- * <buffered> bytes are available in total, the first <contig> of them
- * contiguous at <buf> (contig <= buffered).
+ * before CONNECT, when only CONNECT is legal and it sets the level; a
+ * CONNECT is always parsed by its own level).  <buffered> bytes are
+ * available in total, the first <contig> of them contiguous at <buf>
+ * (contig <= buffered; a larger contig is clamped).  <lim> may be NULL.
  *
- * Returns CODEC_NEED with pkt->need = frame length when buffered is short;
- * CODEC_NEED_CONTIG with pkt->need when more must be contiguous (a PUBLISH
- * needs only its variable header contiguous, every other type the whole
- * frame); CODEC_OK with pkt filled; CODEC_ERROR with pkt->err.
+ * Returns CODEC_NEED with pkt->need = frame length when buffered is short
+ * (while the fixed header is incomplete: the header bytes known to be
+ * needed); CODEC_NEED_CONTIG with pkt->need (> contig, <= buffered) when
+ * more must be contiguous (a PUBLISH needs only its variable header
+ * contiguous, every other type the whole frame; a PUBLISH header may take
+ * a few rounds, each asking for more); CODEC_OK with pkt filled, pkt->len
+ * the frame length; CODEC_ERROR with pkt->err.  Errors the first byte or
+ * the fixed header prove are reported before the body is buffered.
+ * Views in pkt point into <buf>; the PUBLISH payload (payload_off,
+ * payload_len) may lie beyond <contig> and is never read.  At 3.x,
+ * pkt->reason of a CONNACK is the 3.x return code.
  */
 int	codec_decode(const struct codec_limits *lim, uint8_t level,
 	    enum codec_dir dir, const uint8_t *buf, size_t contig,
@@ -283,11 +307,16 @@ int	codec_decode(const struct codec_limits *lim, uint8_t level,
 int	codec_filter_next(const struct codec_packet *pkt, size_t *off,
 	    struct codec_buf *filter, uint8_t *opts);
 
-/* 5.0 topic alias table for one direction.  Slots 1..max. */
+/*
+ * 5.0 topic alias table for one direction.  Aliases 1..max; the slot
+ * arrays grow with the highest alias used (cap slots, at most max + 1), so
+ * memory follows what the peer binds, not the maximum it announced.
+ */
 struct codec_alias {
 	uint16_t	  max;		/* negotiated Topic Alias Maximum */
-	uint8_t		**topic;	/* owned: max + 1 slots, lazily filled */
-	uint16_t	 *len;
+	uint32_t	  cap;		/* slots allocated in topic and len */
+	uint8_t		**topic;	/* owned: cap slots, lazily filled */
+	uint16_t	 *len;		/* owned: cap slots */
 };
 
 /* The state of one connection, both directions. */
@@ -301,6 +330,8 @@ enum codec_phase {
 struct codec_session {
 	uint8_t			level;	/* 0 until CONNECT */
 	enum codec_phase	phase;
+	bool			enhanced_auth;	/* 5.0 CONNECT carried an
+						   Authentication Method */
 	struct codec_alias	alias[2];	/* indexed by codec_dir */
 };
 
@@ -314,14 +345,18 @@ void	codec_session_fini(struct codec_session *s);
  * (from the server's Topic Alias Maximum); CONNECT's own Topic Alias Maximum
  * bounds the server's aliases.  Returns 0, or -1 with pkt->err set.
  * Allocates only when an alias is assigned; -1 with CODEC_ERR_TOPIC_ALIAS if
- * that allocation fails.
+ * that allocation fails.  A resolved topic that views the alias table is
+ * valid until that alias is rebound or the session finished.  The client
+ * may send packets after CONNECT before CONNACK (not during enhanced
+ * authentication); after a DISCONNECT or a refused CONNACK every packet
+ * is refused with CODEC_ERR_NOT_CONNECTED.
  */
 int	codec_session_check(struct codec_session *s, enum codec_dir dir,
 	    struct codec_packet *pkt);
 
 /* The rule broken, as text naming the section, e.g. "[MQTT-2.2.2-2] ...". */
 const char	*codec_err_str(enum codec_err);
-/* The 5.0 reason code for an error: 0x81, 0x82, 0x84, 0x94, 0x95. */
+/* The 5.0 reason code for an error: 0x81, 0x82, 0x84, 0x85, 0x94, 0x95. */
 uint8_t		 codec_err_reason(enum codec_err);
 const char	*codec_type_str(uint8_t type);
 
@@ -330,8 +365,14 @@ const char	*codec_type_str(uint8_t type);
  * <level>.  Each writes into <buf> of <cap> bytes and returns the frame
  * length; if that exceeds cap nothing is written and the caller retries
  * with a bigger buffer.  <reason_string> may be NULL; it is only sent at
- * 5.0.  At 3.x, a 5.0 reason code is mapped to the nearest 3.x return
- * code (CONNACK) or SUBACK failure 0x80.
+ * 5.0 (cut to 65535 bytes between UTF-8 sequences).  At 3.x, a 5.0 reason
+ * code is mapped to the nearest 3.x return code (CONNACK) or SUBACK
+ * failure 0x80; 3.x acknowledgements carry no reason and a 3.x UNSUBACK no
+ * codes.  A 5.0 reason code the packet type does not allow, packet
+ * identifier 0, an unknown level or type, or no SUBACK codes return 0 and
+ * write nothing.  codec_encode_disconnect() returns 0 below 5.0: a 3.x
+ * server never sends DISCONNECT, it closes the connection.  CONNACK sends
+ * session present only with success (never at 3.1).
  */
 size_t	codec_encode_connack(uint8_t *buf, size_t cap, uint8_t level,
 	    bool session_present, uint8_t reason, const char *reason_string);

@@ -178,8 +178,9 @@ POST_CONNECT = [
      publish(b"t", props=b"\x23\x00\x00"), 0x94),
     ("v5-topic-alias-over-max [MQTT-3.3.2-9]", 5,
      publish(b"t", props=b"\x23\xff\xff"), 0x94),
-    ("v5-unknown-alias [MQTT-3.3.4-?]", 5,
-     publish(b"", props=b"\x23\x00\x01"), 0x82),
+    # An alias never mapped: Mosquitto itself answers 0x94 here.
+    ("v5-unknown-alias [MQTT-3.3.2-12]", 5,
+     publish(b"", props=b"\x23\x00\x01"), 0x94),
     ("v5-subscription-id-from-client [MQTT-3.3.4-6]", 5,
      publish(b"t", props=b"\x0b\x01"), 0x82),
     ("v5-duplicate-payload-format [MQTT-2.2.2-2]", 5,
