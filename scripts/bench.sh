@@ -58,7 +58,7 @@ build/mqttguard -c "$tmp/guard.yaml" 2>"$tmp/guard.log" &
 gpid=$!; pids="$pids $gpid"
 cat >"$tmp/haproxy.cfg" <<H
 global
-  maxconn 20000
+  maxconn 9000
 defaults
   mode tcp
   timeout connect 5s
