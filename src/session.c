@@ -53,7 +53,6 @@
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
-#define SESSION_HALFCLOSE_MS	1000		/* wait for the peer's EOF */
 #define SESSION_ID_LOG		64		/* client id/user in logs */
 
 enum session_state {
@@ -84,7 +83,8 @@ struct session {
 	bool			 up_connected;
 	bool			 connack_ok;	/* broker accepted, told client */
 	bool			 paused[2];	/* reading paused, by dir */
-	bool			 half_closed;	/* client side got FIN */
+	bool			 shut[2];	/* closing: FIN sent, by dir */
+	bool			 done[2];	/* closing: side finished */
 	size_t			 rwm[2];	/* input watermark set, by dir */
 	uint64_t		 frames[2], bytes[2];
 	struct timeval		 started;
@@ -115,6 +115,8 @@ static void	send_disconnect(struct session *, uint8_t);
 static void	set_read_wm(struct session *, enum codec_dir, size_t);
 static void	set_timer(struct session *, unsigned);
 static void	finish_flush(struct session *);
+static void	half_close(struct session *, enum codec_dir);
+static void	side_done(struct session *, enum codec_dir);
 static void	session_dead(struct session *);
 static void	session_shutdown(struct session *);
 static void	session_free(struct session *);
@@ -401,6 +403,20 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		session_close(s, "out of memory forwarding a frame", false);
 		return -1;
 	}
+	/*
+	 * After a DISCONNECT or a refused CONNACK the sender closes: deliver
+	 * it, read nothing more (frames still in flight from the other side
+	 * have nobody to go to), and close.
+	 */
+	if (pkt->type == CODEC_DISCONNECT) {
+		session_close(s, dir == CODEC_FROM_CLIENT ?
+		    "client sent DISCONNECT" : "broker sent DISCONNECT", true);
+		return -1;
+	}
+	if (pkt->type == CODEC_CONNACK && pkt->reason != 0) {
+		session_close(s, "broker refused CONNECT", true);
+		return -1;
+	}
 	return 0;
 }
 
@@ -632,14 +648,8 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (s->state == SS_CLOSING) {
-		if (s->half_closed) {
-			session_dead(s);
-			return;
-		}
-		/* The client is gone: nothing more can reach it. */
-		evbuffer_drain(bufferevent_get_output(bev),
-		    evbuffer_get_length(bufferevent_get_output(bev)));
-		bufferevent_disable(bev, EV_READ);
+		/* EOF after our FIN, or the client is gone: either way done. */
+		side_done(s, CODEC_FROM_CLIENT);
 		finish_flush(s);
 		return;
 	}
@@ -684,11 +694,7 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (s->state == SS_CLOSING) {
-		/* Nothing more can be flushed to a broker that is gone. */
-		if (s->up != NULL) {
-			bufferevent_free(s->up);
-			s->up = NULL;
-		}
+		side_done(s, CODEC_FROM_SERVER);
 		finish_flush(s);
 		return;
 	}
@@ -755,42 +761,78 @@ session_close(struct session *s, const char *reason, bool flush)
 }
 
 /*
- * Called while closing whenever an output drains.  When both are empty,
- * closes the broker side and half-closes the client side, then waits
- * briefly for the client's EOF (discarding what it still sends).
+ * A side is finished while closing: its peer closed (after our FIN, or on
+ * its own), or failed.  Nothing more can be delivered to it.
  */
 static void
-finish_flush(struct session *s)
+side_done(struct session *s, enum codec_dir dir)
 {
-	SSL	*ssl;
-	int	 fd;
+	struct bufferevent	*bev = side(s, dir);
 
-	if (s->state != SS_CLOSING || s->half_closed)
+	s->done[dir] = true;
+	if (bev == NULL)
 		return;
-	if (s->up != NULL && evbuffer_get_length(
-	    bufferevent_get_output(s->up)) > 0)
-		return;
-	if (evbuffer_get_length(bufferevent_get_output(s->down)) > 0)
-		return;
-	if (s->up != NULL) {
-		bufferevent_free(s->up);
-		s->up = NULL;
-	}
-	s->half_closed = true;
-	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->down)) != NULL &&
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	evbuffer_drain(bufferevent_get_output(bev),
+	    evbuffer_get_length(bufferevent_get_output(bev)));
+}
+
+/*
+ * Sends FIN on a side whose output has drained (TLS: close_notify first),
+ * then keeps reading and discarding until the peer closes too.  Closing a
+ * socket with unread bytes would send a reset instead, and a reset makes
+ * the peer's kernel drop what its application has not read yet: the
+ * broker would lose the last PUBLISH before a DISCONNECT.
+ */
+static void
+half_close(struct session *s, enum codec_dir dir)
+{
+	struct bufferevent	*bev = side(s, dir);
+	SSL			*ssl;
+	int			 fd;
+
+	s->shut[dir] = true;
+	if (dir == CODEC_FROM_CLIENT && s->tls &&
+	    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
 	    SSL_is_init_finished(ssl)) {
 		(void)SSL_shutdown(ssl);
 		ERR_clear_error();
 	}
-	fd = bufferevent_getfd(s->down);
+	fd = bufferevent_getfd(bev);
 	if (fd == -1 || shutdown(fd, SHUT_WR) == -1) {
-		session_dead(s);
+		side_done(s, dir);
 		return;
 	}
-	bufferevent_setcb(s->down, discard_cb, NULL, down_event_cb, s);
-	bufferevent_setwatermark(s->down, EV_READ, 0, 0);
-	bufferevent_enable(s->down, EV_READ);
-	set_timer(s, SESSION_HALFCLOSE_MS);
+	bufferevent_setcb(bev, discard_cb, NULL, dir == CODEC_FROM_CLIENT ?
+	    down_event_cb : up_event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_enable(bev, EV_READ);
+}
+
+/*
+ * Called while closing whenever something changes: an output drained, a
+ * peer closed.  Each side whose output is empty is half-closed; when both
+ * sides are finished the session is dead.  The linger timer bounds it all.
+ */
+static void
+finish_flush(struct session *s)
+{
+	enum codec_dir	 dir;
+	struct bufferevent *bev;
+
+	if (s->state != SS_CLOSING)
+		return;
+	if (s->up == NULL || !s->up_connected)
+		s->done[CODEC_FROM_SERVER] = true;
+	for (dir = CODEC_FROM_CLIENT; dir <= CODEC_FROM_SERVER; dir++) {
+		bev = side(s, dir);
+		if (s->done[dir] || s->shut[dir] || bev == NULL)
+			continue;
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			half_close(s, dir);
+	}
+	if (s->done[CODEC_FROM_CLIENT] && s->done[CODEC_FROM_SERVER])
+		session_dead(s);
 }
 
 static void
