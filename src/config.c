@@ -86,8 +86,8 @@ static int	cfg_value(struct cfg *, yaml_node_t *, const struct ckey *,
 static const char *scalar(const yaml_node_t *);
 static bool	plain(const yaml_node_t *);
 static int	parse_u64(const char *, uint64_t *, const char **);
-static int	parse_size(const char *, uint64_t *);
-static int	parse_msec(const char *, uint64_t *);
+struct unit;
+static int	parse_scaled(const char *, const struct unit *, uint64_t *);
 static char	*resolve_path(struct cfg *, const char *);
 static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 		    const char *);
@@ -282,58 +282,40 @@ parse_u64(const char *s, uint64_t *out, const char **end)
 	return 0;
 }
 
-/* "1048576", "64KiB", "1MiB", "2GiB", "100KB" (decimal), "512B". */
-static int
-parse_size(const char *s, uint64_t *out)
-{
-	static const struct {
-		const char	*sfx;
-		uint64_t	 mul;
-	} units[] = {
-		{ "", 1 }, { "B", 1 },
-		{ "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 },
-		{ "GiB", 1ULL << 30 },
-		{ "KB", 1000 }, { "MB", 1000000 }, { "GB", 1000000000 },
-	};
-	const char	*end;
-	uint64_t	 v;
-	size_t		 i;
+/* A number with a unit suffix; the empty suffix is the bare number. */
+struct unit {
+	const char	*sfx;
+	uint64_t	 mul;
+};
 
-	if (parse_u64(s, &v, &end) == -1)
-		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].sfx) == 0) {
-			if (v > UINT64_MAX / units[i].mul)
-				return -1;
-			*out = v * units[i].mul;
-			return 0;
-		}
-	}
-	return -1;
-}
+/* "1048576", "64KiB", "1MiB", "2GiB", "100KB" (decimal), "512B". */
+static const struct unit size_units[] = {
+	{ "", 1 }, { "B", 1 },
+	{ "KiB", 1ULL << 10 }, { "MiB", 1ULL << 20 }, { "GiB", 1ULL << 30 },
+	{ "KB", 1000 }, { "MB", 1000000 }, { "GB", 1000000000 },
+	{ NULL, 0 }
+};
 
 /* "250ms", "10s", "5m", "1h"; a bare number is seconds. */
+static const struct unit msec_units[] = {
+	{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+	{ "h", 3600000 },
+	{ NULL, 0 }
+};
+
 static int
-parse_msec(const char *s, uint64_t *out)
+parse_scaled(const char *s, const struct unit *u, uint64_t *out)
 {
-	static const struct {
-		const char	*sfx;
-		uint64_t	 mul;
-	} units[] = {
-		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
-		{ "h", 3600000 },
-	};
 	const char	*end;
 	uint64_t	 v;
-	size_t		 i;
 
 	if (parse_u64(s, &v, &end) == -1)
 		return -1;
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].sfx) == 0) {
-			if (v > UINT64_MAX / units[i].mul)
+	for (; u->sfx != NULL; u++) {
+		if (strcmp(end, u->sfx) == 0) {
+			if (v > UINT64_MAX / u->mul)
 				return -1;
-			*out = v * units[i].mul;
+			*out = v * u->mul;
 			return 0;
 		}
 	}
@@ -449,33 +431,27 @@ cfg_value(struct cfg *c, yaml_node_t *n, const struct ckey *k, void *base,
 		return 0;
 	}
 	case K_SIZE:
-		if (parse_size(s, &v) == -1) {
-			cfg_err(c, n, path, "expected a size such as 65536, "
-			    "64KiB or 1MiB, got \"%s\"", s);
+	case K_MSEC: {
+		bool	size = k->kind == K_SIZE;
+
+		if (parse_scaled(s, size ? size_units : msec_units, &v) == -1) {
+			cfg_err(c, n, path, "expected a %s, got \"%s\"", size ?
+			    "size such as 65536, 64KiB or 1MiB" :
+			    "duration such as 10s, 500ms or 2m", s);
 			return -1;
 		}
 		if (v < k->min || v > k->max) {
-			cfg_err(c, n, path, "%s is out of range (%llu..%llu "
-			    "bytes)", s, (unsigned long long)k->min,
-			    (unsigned long long)k->max);
+			cfg_err(c, n, path, "%s is out of range (%llu..%llu %s)",
+			    s, (unsigned long long)k->min,
+			    (unsigned long long)k->max, size ? "bytes" : "ms");
 			return -1;
 		}
-		*(size_t *)dst = (size_t)v;
+		if (size)
+			*(size_t *)dst = (size_t)v;
+		else
+			*(unsigned *)dst = (unsigned)v;
 		return 0;
-	case K_MSEC:
-		if (parse_msec(s, &v) == -1) {
-			cfg_err(c, n, path, "expected a duration such as 10s, "
-			    "500ms or 2m, got \"%s\"", s);
-			return -1;
-		}
-		if (v < k->min || v > k->max) {
-			cfg_err(c, n, path, "%s is out of range (%llums.."
-			    "%llums)", s, (unsigned long long)k->min,
-			    (unsigned long long)k->max);
-			return -1;
-		}
-		*(unsigned *)dst = (unsigned)v;
-		return 0;
+	}
 	case K_ENUM:
 		for (i = 0; k->enums[i] != NULL; i++) {
 			if (strcmp(s, k->enums[i]) == 0) {

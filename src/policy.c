@@ -26,7 +26,7 @@ policy_new(void)
 	p->limits.max_packet = POLICY_MAX_PACKET_DEFAULT;
 	p->limits.connect_timeout_ms = POLICY_CONNECT_TIMEOUT_DEFAULT;
 	p->limits.output_buffer = POLICY_OUTPUT_BUFFER_DEFAULT;
-	p->limits.reject_control_chars = false;
+	p->limits.reject_control_chars = true;
 	p->log.level = LOG_LVL_INFO;
 	p->workers = 1;
 	return p;

@@ -97,6 +97,7 @@ static void	up_read_cb(struct bufferevent *, void *);
 static void	up_write_cb(struct bufferevent *, void *);
 static void	up_event_cb(struct bufferevent *, short, void *);
 static void	timer_cb(evutil_socket_t, short, void *);
+static void	drained(struct session *, enum codec_dir);
 static void	discard_cb(struct bufferevent *, void *);
 static void	pump(struct session *, enum codec_dir);
 static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
@@ -593,38 +594,38 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 
 /* ---- events ------------------------------------------------------------ */
 
+/*
+ * The output fed by direction <from> drained below its low watermark:
+ * resume reading <from>'s side if backpressure had paused it.
+ */
 static void
-down_write_cb(struct bufferevent *bev, void *arg)
+drained(struct session *s, enum codec_dir from)
 {
-	struct session	*s = arg;
+	struct bufferevent	*src = side(s, from);
 
-	(void)bev;
 	if (s->state == SS_CLOSING) {
 		finish_flush(s);
 		return;
 	}
-	if (s->paused[CODEC_FROM_SERVER] && s->up != NULL) {
-		s->paused[CODEC_FROM_SERVER] = false;
-		bufferevent_enable(s->up, EV_READ);
-		pump(s, CODEC_FROM_SERVER);
+	if (s->paused[from] && src != NULL) {
+		s->paused[from] = false;
+		bufferevent_enable(src, EV_READ);
+		pump(s, from);
 	}
+}
+
+static void
+down_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	drained(arg, CODEC_FROM_SERVER);
 }
 
 static void
 up_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
-
 	(void)bev;
-	if (s->state == SS_CLOSING) {
-		finish_flush(s);
-		return;
-	}
-	if (s->paused[CODEC_FROM_CLIENT]) {
-		s->paused[CODEC_FROM_CLIENT] = false;
-		bufferevent_enable(s->down, EV_READ);
-		pump(s, CODEC_FROM_CLIENT);
-	}
+	drained(arg, CODEC_FROM_CLIENT);
 }
 
 static void

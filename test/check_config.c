@@ -40,6 +40,7 @@ START_TEST(valid_minimal)
 	/* Secure defaults when the policy is silent. */
 	ck_assert_uint_eq(p->limits.max_packet, 1024 * 1024);
 	ck_assert_uint_eq(p->limits.connect_timeout_ms, 10000);
+	ck_assert(p->limits.reject_control_chars);
 	ck_assert_uint_eq(p->workers, 1);
 	ck_assert_int_eq(p->log.level, LOG_LVL_INFO);
 	policy_unref(p);
@@ -66,7 +67,7 @@ START_TEST(valid_full)
 	ck_assert_uint_eq(p->limits.max_packet, 2 * 1024 * 1024);
 	ck_assert_uint_eq(p->limits.connect_timeout_ms, 60000);
 	ck_assert_uint_eq(p->limits.output_buffer, 64 * 1024);
-	ck_assert(p->limits.reject_control_chars);
+	ck_assert(!p->limits.reject_control_chars);
 	ck_assert_int_eq(p->log.level, LOG_LVL_DEBUG);
 	ck_assert(p->log.json);
 	ck_assert_uint_eq(p->workers, 4);

@@ -68,6 +68,9 @@ class Broker:
             "allow_anonymous true\n"
             "persistence false\n"
             "user root\n"
+            # The broker must not drop what a slow subscriber has not
+            # taken yet: tests count every message.
+            "max_queued_messages 0\n"
             f"log_dest file {self.logfile}\n"
             "log_type all\n"
             "connection_messages true\n")

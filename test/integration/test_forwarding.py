@@ -79,6 +79,7 @@ def test_ten_thousand_messages_in_order(guard_factory, broker, workers):
             stdin=("\n".join(lines) + "\n").encode(), timeout=TIMEOUT * 6)
     assert r.returncode == 0, r.stderr
     got = sub.result(timeout=TIMEOUT * 6).decode().splitlines()
+    assert "being dropped" not in broker.log()
     assert len(got) == n
     assert got == lines      # nothing lost, duplicated or reordered
 

@@ -249,3 +249,28 @@ def test_bad_frame_after_connect(guard, broker, name, level, bad, reason):
     assert "malformed" not in log.lower()
     assert re.search(rf"{cid}.*refused", guard.log()) or \
         "refused" in guard.log()
+
+
+def test_control_characters_stopped_at_the_edge(guard_factory, broker):
+    """A topic with U+0001: refused by the proxy by default, never reaching
+    the broker; with limits.reject_control_chars: false it is forwarded, and
+    Mosquitto itself then drops the client as malformed."""
+    strict = guard_factory(broker.port, plain=True)
+    lax = guard_factory(broker.port, plain=True,
+                        limits="  reject_control_chars: false\n")
+    for g, refused in ((strict, True), (lax, False)):
+        cid = f"ctl-{free_port()}"
+        sock = socket.create_connection(("127.0.0.1", g.plain_port),
+                                        timeout=TIMEOUT)
+        sock.sendall(connect(cid=cid.encode()))
+        assert sock.recv(4) == b"\x20\x02\x00\x00"
+        sock.sendall(publish(b"ctl/\x01bell", b"x", qos=1, pid=7))
+        assert read_until_closed(sock) == b""
+        sock.close()
+        wait_until(lambda: broker_saw_close(broker, cid) or
+                   f"Client {cid} disconnected due to" in broker.log(),
+                   what="the broker to see the client go")
+        hit = f"Client {cid} disconnected due to malformed packet" in \
+            broker.log()
+        assert hit != refused
+        assert ("control character" in g.log()) == refused
