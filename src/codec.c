@@ -124,6 +124,7 @@ static size_t	vbi_size(size_t);
 static size_t	vbi_put(uint8_t *, size_t);
 static size_t	reason_string_len(const char *);
 static size_t	put_reason_string(uint8_t *, const char *, size_t);
+static size_t	put_bin(uint8_t *, const uint8_t *, size_t);
 
 /*
  * Fixed header flags each type must carry (3.1.1 §2.2.2, 5.0 §2.1.3);
@@ -1758,4 +1759,99 @@ codec_connack_v3(uint8_t reason)
 	default:
 		return 0x05;		/* Not authorized */
 	}
+}
+
+/* A two-byte length and <b>'s bytes at <p>; returns the bytes written. */
+static size_t
+put_bin(uint8_t *p, const uint8_t *b, size_t n)
+{
+	p[0] = (uint8_t)(n >> 8);
+	p[1] = (uint8_t)n;
+	if (n > 0)
+		memcpy(p + 2, b, n);
+	return 2 + n;
+}
+
+/*
+ * CONNECT, rebuilt from a decoded one: everything as the client sent it
+ * (protocol level, clean/will flags, keepalive, properties, client id,
+ * will) but the credentials, which are <username> and <password> (NULL:
+ * absent).  The username/password flags follow the arguments; at 3.x a
+ * password needs a username, so a password without one is dropped.
+ */
+size_t
+codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
+    const struct codec_buf *username, const struct codec_buf *password)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	bool				 v5 = c->level == CODEC_V5;
+	size_t				 name = c->level == CODEC_V31 ? 6 : 4;
+	size_t				 rem, total, off;
+	uint8_t				 flags;
+
+	if (pkt->type != CODEC_CONNECT || (c->level != CODEC_V31 &&
+	    c->level != CODEC_V311 && !v5))
+		return 0;
+	if (username != NULL && username->len > STR_MAX)
+		return 0;
+	if (password != NULL && (password->len > STR_MAX ||
+	    (!v5 && username == NULL)))
+		password = NULL;
+	flags = c->flags & ~(CODEC_CF_USERNAME | CODEC_CF_PASSWORD);
+	if (username != NULL)
+		flags |= CODEC_CF_USERNAME;
+	if (password != NULL)
+		flags |= CODEC_CF_PASSWORD;
+
+	rem = 2 + name + 1 + 1 + 2 + 2 + c->client_id.len;
+	if (v5)
+		rem += vbi_size(pkt->props.raw.len) + pkt->props.raw.len;
+	if (flags & CODEC_CF_WILL) {
+		if (v5)
+			rem += vbi_size(c->will_props.raw.len) +
+			    c->will_props.raw.len;
+		rem += 2 + c->will_topic.len + 2 + c->will_payload.len;
+	}
+	if (username != NULL)
+		rem += 2 + username->len;
+	if (password != NULL)
+		rem += 2 + password->len;
+	if (rem > VBI_MAX)
+		return 0;
+	total = 1 + vbi_size(rem) + rem;
+	if (total > cap)
+		return total;
+
+	buf[0] = CODEC_CONNECT << 4;
+	off = 1 + vbi_put(buf + 1, rem);
+	off += put_bin(buf + off, (const uint8_t *)(name == 6 ? "MQIsdp" :
+	    "MQTT"), name);
+	buf[off++] = c->level;
+	buf[off++] = flags;
+	buf[off++] = (uint8_t)(c->keepalive >> 8);
+	buf[off++] = (uint8_t)c->keepalive;
+	if (v5) {
+		off += vbi_put(buf + off, pkt->props.raw.len);
+		if (pkt->props.raw.len > 0)
+			memcpy(buf + off, pkt->props.raw.p, pkt->props.raw.len);
+		off += pkt->props.raw.len;
+	}
+	off += put_bin(buf + off, c->client_id.p, c->client_id.len);
+	if (flags & CODEC_CF_WILL) {
+		if (v5) {
+			off += vbi_put(buf + off, c->will_props.raw.len);
+			if (c->will_props.raw.len > 0)
+				memcpy(buf + off, c->will_props.raw.p,
+				    c->will_props.raw.len);
+			off += c->will_props.raw.len;
+		}
+		off += put_bin(buf + off, c->will_topic.p, c->will_topic.len);
+		off += put_bin(buf + off, c->will_payload.p,
+		    c->will_payload.len);
+	}
+	if (username != NULL)
+		off += put_bin(buf + off, username->p, username->len);
+	if (password != NULL)
+		off += put_bin(buf + off, password->p, password->len);
+	return off;
 }

@@ -1963,6 +1963,98 @@ END_TEST
 
 #define NCASES(a)	((int)(sizeof(a) / sizeof((a)[0])))
 
+/*
+ * CONNECT re-encoding (the proxy replaces the credentials): every other
+ * field survives as the client sent it, at each level, with and without a
+ * will and 5.0 properties.
+ */
+static const struct {
+	const char	*name;
+	size_t		 len;
+	uint8_t		 b[96];
+} reconnect_cases[] = {
+	{ "3.1 with will and credentials", 35, { 0x10, 33, 0, 6, 'M', 'Q',
+	    'I', 's', 'd', 'p', 3, 0xEE, 0, 60, 0, 2, 'c', '1', 0, 1, 'w',
+	    0, 2, 'b', 'y', 0, 3, 'b', 'o', 'b', 0, 3, 'p', 'w', 'd' } },
+	{ "3.1.1 clean, no credentials", 17, { 0x10, 15, 0, 4, 'M', 'Q',
+	    'T', 'T', 4, 0x02, 0, 30, 0, 3, 'c', 'i', 'd' } },
+	{ "5.0 with properties, will properties and credentials", 42, {
+	    0x10, 40, 0, 4, 'M', 'Q', 'T', 'T', 5, 0xC6, 0, 10,
+	    5, 0x11, 0, 0, 0, 9,			/* session expiry */
+	    0, 2, 'c', '5',
+	    2, 0x01, 1,					/* payload format */
+	    0, 1, 'w', 0, 2, 'b', 'y',
+	    0, 3, 'b', 'o', 'b', 0, 3, 'p', 'w', 'd' } },
+};
+
+START_TEST(t_encode_connect)
+{
+	struct codec_packet	 a, b;
+	struct codec_buf	 user = { (const uint8_t *)"alice", 5 };
+	struct codec_buf	 pass = { (const uint8_t *)"upstream", 8 };
+	uint8_t			*in, out[160];
+	size_t			 n, len = reconnect_cases[_i].len;
+	int			 which;
+
+	in = malloc(len);
+	ck_assert_ptr_nonnull(in);
+	memcpy(in, reconnect_cases[_i].b, len);
+	ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, in, len,
+	    len, &a), CODEC_OK);
+	for (which = 0; which < 3; which++) {
+		const struct codec_buf *u = which == 2 ? NULL : &user;
+		const struct codec_buf *p = which == 0 ? &pass : NULL;
+
+		/* Too small: the size, nothing written. */
+		memset(out, 0xA5, sizeof(out));
+		n = codec_encode_connect(out, 4, &a, u, p);
+		ck_assert_uint_gt(n, 4);
+		ck_assert_uint_eq(out[0], 0xA5);
+		ck_assert_uint_eq(codec_encode_connect(out, sizeof(out), &a, u,
+		    p), n);
+		ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, out,
+		    n, n, &b), CODEC_OK);
+		ck_assert_uint_eq(b.len, n);
+		ck_assert_uint_eq(b.u.connect.level, a.u.connect.level);
+		ck_assert_uint_eq(b.u.connect.flags & 0x3E,
+		    a.u.connect.flags & 0x3E);
+		ck_assert_uint_eq(b.u.connect.keepalive, a.u.connect.keepalive);
+		ck_assert_mem_eq(b.u.connect.client_id.p,
+		    a.u.connect.client_id.p, a.u.connect.client_id.len);
+		ck_assert_uint_eq(b.u.connect.will_topic.len,
+		    a.u.connect.will_topic.len);
+		ck_assert_uint_eq(b.u.connect.will_payload.len,
+		    a.u.connect.will_payload.len);
+		ck_assert_uint_eq(b.props.raw.len, a.props.raw.len);
+		ck_assert_uint_eq(b.props.seen, a.props.seen);
+		ck_assert_uint_eq(b.u.connect.will_props.seen,
+		    a.u.connect.will_props.seen);
+		if (u != NULL) {
+			ck_assert(b.u.connect.flags & CODEC_CF_USERNAME);
+			ck_assert_uint_eq(b.u.connect.username.len, 5);
+			ck_assert_mem_eq(b.u.connect.username.p, "alice", 5);
+		} else
+			ck_assert(!(b.u.connect.flags & CODEC_CF_USERNAME));
+		if (p != NULL) {
+			ck_assert(b.u.connect.flags & CODEC_CF_PASSWORD);
+			ck_assert_mem_eq(b.u.connect.password.p, "upstream", 8);
+		} else
+			ck_assert(!(b.u.connect.flags & CODEC_CF_PASSWORD));
+	}
+	/* At 3.x a password without a username is dropped, not sent. */
+	n = codec_encode_connect(out, sizeof(out), &a, NULL, &pass);
+	ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert(((b.u.connect.flags & CODEC_CF_PASSWORD) != 0) ==
+	    (a.u.connect.level == CODEC_V5));
+	/* Not a CONNECT: nothing. */
+	b.type = CODEC_PUBLISH;
+	ck_assert_uint_eq(codec_encode_connect(out, sizeof(out), &b, &user,
+	    NULL), 0);
+	free(in);
+}
+END_TEST
+
 Suite *
 codec_suite(void)
 {
@@ -2010,6 +2102,7 @@ codec_suite(void)
 	tcase_add_loop_test(tc, t_encode_disconnect, 0, 1);
 	tcase_add_loop_test(tc, t_encode_pingresp, 0, 3);
 	tcase_add_test(tc, t_encode_long_reason);
+	tcase_add_loop_test(tc, t_encode_connect, 0, NCASES(reconnect_cases));
 	suite_add_tcase(s, tc);
 
 	return s;

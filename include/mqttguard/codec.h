@@ -386,6 +386,16 @@ size_t	codec_encode_pingresp(uint8_t *buf, size_t cap);
 size_t	codec_encode_disconnect(uint8_t *buf, size_t cap, uint8_t level,
 	    uint8_t reason, const char *reason_string);
 
+/*
+ * Rebuilds a decoded CONNECT <pkt> with <username> and <password> (NULL:
+ * absent) in place of the client's credentials; all else as received.
+ * Returns the frame length (nothing written if over cap), or 0 if <pkt> is
+ * not a CONNECT or a credential is over 65535 bytes.
+ */
+size_t	codec_encode_connect(uint8_t *buf, size_t cap,
+	    const struct codec_packet *pkt, const struct codec_buf *username,
+	    const struct codec_buf *password);
+
 /* Maps a 5.0 CONNACK reason code to the 3.1.1 return code. */
 uint8_t	codec_connack_v3(uint8_t reason);
 
