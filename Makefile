@@ -65,7 +65,9 @@ $(BUILD) $(BUILD)/test:
 	mkdir -p $@
 
 # Unit tests run from the top directory: test/data paths are relative to it.
+# Git keeps no file modes but 0644/0755: secret fixtures get 0600 here.
 unit: $(TBIN) certs/server.crt
+	chmod 600 test/data/*.passwd test/data/*.secret
 	$(TBIN)
 
 integration: $(BIN)

@@ -9,6 +9,8 @@
 #   wrong-san.crt/.key            a server certificate for wrong.example only
 #   other-ca.crt other-ca.key     an unrelated CA
 #   other-client.crt/.key         a client certificate from other-ca
+#   passwd                        a password file (mosquitto_passwd format):
+#                                 demo / demo-password, sensor1 / sensor1-password
 # Nothing here is for production: see certs/README.md.  Existing files are
 # kept unless --force is given.  Keys are EC P-256, mode 0600.
 set -eu
@@ -20,7 +22,7 @@ mkdir -p "$dir"
 cd "$dir"
 
 if [ "$force" = 0 ] && [ -f ca.crt ] && [ -f server.crt ] &&
-    [ -f other-client.crt ] &&
+    [ -f other-client.crt ] && [ -f passwd ] &&
     openssl x509 -in server.crt -noout -checkend 86400 >/dev/null 2>&1; then
 	exit 0
 fi
@@ -99,6 +101,12 @@ openssl ca -batch -config "$tmp/ca.cnf" -cert ca.crt -keyfile ca.key \
     -extensions ext -startdate 20200101000000Z -enddate 20200102000000Z \
     -in "$tmp/expired.csr" -out expired-client.crt 2>/dev/null
 
-chmod 0600 ./*.key
+# Development users.  mosquitto_passwd writes Mosquitto's own format, which
+# mqttguard reads unchanged.
+rm -f passwd
+mosquitto_passwd -c -b passwd demo demo-password
+mosquitto_passwd -b passwd sensor1 sensor1-password
+
+chmod 0600 ./*.key passwd
 chmod 0644 ./*.crt
 echo "certificates written to $(pwd)" >&2

@@ -27,11 +27,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
 #include <yaml.h>
 
 #include "mqttguard/config.h"
 #include "mqttguard/log.h"
+#include "mqttguard/passwd.h"
 
 /* A walk visits at most this many nodes: aliases cannot blow it up. */
 #define CFG_NODE_BUDGET		100000
@@ -94,10 +98,22 @@ static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static void	check_policy(struct cfg *);
+static void	check_listener_auth(struct cfg *,
+		    const struct policy_listener *, const char *);
+static void	load_secrets(struct cfg *);
+static int	read_secret(const char *, uint8_t **, size_t *, char *,
+		    size_t);
 
 static const char *const verify_names[] = {
 	"none", "optional", "require", NULL
 };
+static const char *const authn_names[] = {
+	"password", "certificate", "both", "either", NULL
+};
+static const char *const cert_id_names[] = {
+	"cn", "san-email", "san-dns", "san-uri", NULL
+};
+static const char *const empty_id_names[] = { "reject", "assign", NULL };
 static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
 };
@@ -112,6 +128,11 @@ static const struct ckey listener_keys[] = {
 	    0, 0, NULL, NULL },
 	{ "tls", K_BOOL, offsetof(struct policy_listener, tls), false,
 	    0, 0, NULL, NULL },
+	{ "client_certificates", K_ENUM,
+	    offsetof(struct policy_listener, client_certs), false,
+	    0, 0, verify_names, NULL },
+	{ "authentication", K_ENUM, offsetof(struct policy_listener, authn),
+	    false, 0, 0, authn_names, NULL },
 	{ "backlog", K_INT, offsetof(struct policy_listener, backlog), false,
 	    1, 65535, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
@@ -135,8 +156,6 @@ static const struct ckey tls_keys[] = {
 	    0, 0, NULL, NULL },
 	{ "ca", K_PATH, offsetof(struct policy_tls, ca), false,
 	    0, 0, NULL, NULL },
-	{ "verify_clients", K_ENUM, offsetof(struct policy_tls, verify), false,
-	    0, 0, verify_names, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -155,6 +174,34 @@ static const struct ckey limits_keys[] = {
 	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
+
+#define AUTH(n, k, f, lo, hi, e) { n, k, offsetof(struct policy_auth, f), \
+	    false, lo, hi, e, NULL }
+static const struct ckey auth_keys[] = {
+	AUTH("password_file", K_PATH, password_file, 0, 0, NULL),
+	AUTH("anonymous", K_BOOL, anonymous, 0, 0, NULL),
+	AUTH("anonymous_identity", K_STR, anonymous_identity, 0, 0, NULL),
+	AUTH("certificate_identity", K_ENUM, cert_identity, 0, 0,
+	    cert_id_names),
+	AUTH("upstream_password_file", K_PATH, upstream_password_file, 0, 0,
+	    NULL),
+	AUTH("lockout_failures", K_UINT, lockout_failures, 0, 1000, NULL),
+	AUTH("lockout_window", K_MSEC, lockout_window_ms, 1000, 86400000,
+	    NULL),
+	AUTH("lockout_duration", K_MSEC, lockout_duration_ms, 1000, 86400000,
+	    NULL),
+	AUTH("lockout_max", K_MSEC, lockout_max_ms, 1000, 604800000, NULL),
+	AUTH("tarpit", K_MSEC, tarpit_ms, 0, 60000, NULL),
+	AUTH("allow_wildcard_names", K_BOOL, allow_wildcard_names, 0, 0,
+	    NULL),
+	AUTH("client_id_pattern", K_STR, client_id_pattern, 0, 0, NULL),
+	AUTH("empty_client_id", K_ENUM, empty_client_id, 0, 0,
+	    empty_id_names),
+	AUTH("hash_threads", K_UINT, hash_threads, 1, 64, NULL),
+	AUTH("hash_queue", K_UINT, hash_queue, 1, 65536, NULL),
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+#undef AUTH
 
 static const struct ckey log_keys[] = {
 	{ "level", K_ENUM, offsetof(struct policy_log, level), false,
@@ -176,6 +223,8 @@ static const struct ckey top_keys[] = {
 	    0, 0, NULL, NULL },
 	{ "limits", K_CUSTOM, offsetof(struct policy, limits), false,
 	    0, 0, NULL, NULL },
+	{ "auth", K_CUSTOM, offsetof(struct policy, auth), false,
+	    0, 0, NULL, NULL },
 	{ "log", K_CUSTOM, offsetof(struct policy, log), false,
 	    0, 0, NULL, NULL },
 	{ "workers", K_CUSTOM, offsetof(struct policy, workers), false,
@@ -191,6 +240,7 @@ static const struct {
 	{ "upstream", upstream_keys },
 	{ "tls", tls_keys },
 	{ "limits", limits_keys },
+	{ "auth", auth_keys },
 	{ "log", log_keys },
 };
 
@@ -557,6 +607,9 @@ sec_mapping(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	if (strcmp(path, "tls") == 0) {
 		c->pol->tls.line = (int)n->start_mark.line + 1;
 		c->pol->tls.col = (int)n->start_mark.column + 1;
+	} else if (strcmp(path, "auth") == 0) {
+		c->pol->auth.line = (int)n->start_mark.line + 1;
+		c->pol->auth.col = (int)n->start_mark.column + 1;
 	}
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 		if (strcmp(sections[i].name, path) == 0)
@@ -670,10 +723,121 @@ check_policy(struct cfg *c)
 				    "(line %d)", a->name, j, b->line);
 		}
 	}
-	if (p->has_tls && p->tls.verify != POLICY_VERIFY_NONE &&
-	    p->tls.ca == NULL)
-		cfg_errat(c, p->tls.line, p->tls.col, "tls.ca", "required when "
-		    "verify_clients is optional or require");
+	for (i = 0; i < p->n_listeners; i++) {
+		a = &p->listeners[i];
+		snprintf(key, sizeof(key), "listeners[%zu]", i);
+		check_listener_auth(c, a, key);
+	}
+	load_secrets(c);
+}
+
+/* A listener's client certificates and authentication fit together. */
+static void
+check_listener_auth(struct cfg *c, const struct policy_listener *l,
+    const char *key)
+{
+	const struct policy	*p = c->pol;
+	bool			 cert = l->authn != POLICY_AUTHN_PASSWORD;
+	bool			 pass = l->authn != POLICY_AUTHN_CERTIFICATE;
+
+	if (l->client_certs != POLICY_VERIFY_NONE && !l->tls)
+		cfg_errat(c, l->line, l->col, key, "client_certificates "
+		    "needs a TLS listener");
+	else if (l->client_certs != POLICY_VERIFY_NONE && p->tls.ca == NULL)
+		cfg_errat(c, l->line, l->col, key, "client_certificates needs "
+		    "tls.ca, the CA that signs client certificates");
+	if (cert && l->client_certs == POLICY_VERIFY_NONE)
+		cfg_errat(c, l->line, l->col, key, "authentication %s needs "
+		    "client_certificates: optional or require",
+		    authn_names[l->authn]);
+	if (l->authn == POLICY_AUTHN_BOTH &&
+	    l->client_certs != POLICY_VERIFY_REQUIRE)
+		cfg_errat(c, l->line, l->col, key, "authentication both needs "
+		    "client_certificates: require");
+	if (pass && p->auth.password_file == NULL && !p->auth.anonymous &&
+	    l->authn != POLICY_AUTHN_EITHER)
+		cfg_errat(c, l->line, l->col, key, "authentication %s needs "
+		    "auth.password_file (or auth.anonymous: true): no client "
+		    "could connect", authn_names[l->authn]);
+}
+
+/*
+ * Loads the files the auth section names: the password database (its own
+ * errors name the line) and the upstream password.  Both must be readable
+ * by the daemon alone.
+ */
+static void
+load_secrets(struct cfg *c)
+{
+	struct policy_auth	*a = &c->pol->auth;
+	char			 err[PASSWD_ERR_LEN];
+
+	if (a->anonymous_identity == NULL &&
+	    (a->anonymous_identity = strdup("anonymous")) == NULL)
+		cfg_errat(c, a->line, a->col, "auth", "out of memory");
+	if (a->client_id_pattern != NULL &&
+	    strspn(a->client_id_pattern, "+#") != 0)
+		cfg_errat(c, a->line, a->col, "auth.client_id_pattern",
+		    "must not start with a wildcard");
+	if (a->lockout_max_ms < a->lockout_duration_ms)
+		cfg_errat(c, a->line, a->col, "auth.lockout_max",
+		    "is shorter than auth.lockout_duration");
+	if (a->password_file != NULL &&
+	    (a->passwd = passwd_load(a->password_file, err,
+	    sizeof(err))) == NULL)
+		cfg_errat(c, a->line, a->col, "auth.password_file", "%s", err);
+	if (a->upstream_password_file != NULL &&
+	    read_secret(a->upstream_password_file, &a->upstream_password,
+	    &a->upstream_password_len, err, sizeof(err)) == -1)
+		cfg_errat(c, a->line, a->col, "auth.upstream_password_file",
+		    "%s", err);
+}
+
+/*
+ * Reads a one-line secret from <path>: at most 65535 bytes, a trailing
+ * newline dropped, the file neither group nor world accessible.  Returns 0
+ * with a malloc'd copy, or -1 with a message in <err>.
+ */
+static int
+read_secret(const char *path, uint8_t **out, size_t *outlen, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	uint8_t		 buf[65536 + 2];
+	size_t		 n;
+	FILE		*fp;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(fp), &st) == -1 || (st.st_mode & 0077) != 0) {
+		snprintf(err, errlen, "%s: must not be accessible by group or "
+		    "others (chmod 600)", path);
+		fclose(fp);
+		return -1;
+	}
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > 65535 || memchr(buf, '\n', n) != NULL) {
+		snprintf(err, errlen, "%s: expected one line of 1 to 65535 "
+		    "bytes", path);
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return -1;
+	}
+	if ((*out = malloc(n)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		OPENSSL_cleanse(buf, sizeof(buf));
+		return -1;
+	}
+	memcpy(*out, buf, n);
+	*outlen = n;
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
 }
 
 struct policy *

@@ -20,8 +20,10 @@
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 
+#include "mqttguard/auth.h"
 #include "mqttguard/config.h"
 #include "mqttguard/log.h"
+#include "mqttguard/passwd.h"
 #include "mqttguard/policy.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/worker.h"
@@ -40,6 +42,7 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: mqttguard [-dt] [-c policy.yaml]\n"
+	    "       mqttguard passwd [-c] [-D] [-i iterations] [--stdin] FILE USER\n"
 	    "       mqttguard --version\n"
 	    "  -c FILE    policy file (default " DEFAULT_POLICY ")\n"
 	    "  -t         check the policy and its TLS files, then exit\n"
@@ -91,6 +94,8 @@ main(int argc, char *argv[])
 	struct config_errors	*errs;
 	struct policy		*pol;
 	struct worker		*workers;
+	struct auth_guard	*guard;
+	struct auth_pool	*pool;
 	struct event_base	*base;
 	struct event		*sigs[3];
 	SSL_CTX			*ctx = NULL;
@@ -100,6 +105,8 @@ main(int argc, char *argv[])
 	int			 ch, i;
 	size_t			 j;
 
+	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
+		return passwd_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "c:dhtV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -164,7 +171,11 @@ main(int argc, char *argv[])
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no thread support");
 	warn_plain(pol);
-	if ((workers = worker_create(pol->workers, pol, ctx, err,
+	if ((guard = auth_guard_new()) == NULL ||
+	    (pool = auth_pool_new(pol->auth.hash_threads,
+	    pol->auth.hash_queue)) == NULL)
+		fatalx("cannot start the authentication threads");
+	if ((workers = worker_create(pol->workers, pol, ctx, guard, pool, err,
 	    sizeof(err))) == NULL) {
 		log_error("%s", err);
 		SSL_CTX_free(ctx);
@@ -181,7 +192,10 @@ main(int argc, char *argv[])
 			fatalx("cannot install signal handlers");
 	if (worker_start(workers, pol->workers) == -1) {
 		worker_stop(workers, pol->workers);
+		worker_join(workers, pol->workers);
+		auth_pool_free(pool);
 		worker_destroy(workers, pol->workers);
+		auth_guard_free(guard);
 		return 1;
 	}
 	for (j = 0; j < pol->n_listeners; j++)
@@ -196,7 +210,12 @@ main(int argc, char *argv[])
 	event_base_dispatch(base);
 
 	worker_stop(workers, pol->workers);
+	/* Threads first, then the pool (its last jobs go back to the
+	 * workers' done lists), then everything they held. */
+	worker_join(workers, pol->workers);
+	auth_pool_free(pool);
 	worker_destroy(workers, pol->workers);
+	auth_guard_free(guard);
 	for (i = 0; i < 3; i++)
 		event_free(sigs[i]);
 	event_base_free(base);

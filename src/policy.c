@@ -8,8 +8,12 @@
  * last reference frees the whole tree.
  */
 #include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "mqttguard/log.h"
+#include "mqttguard/passwd.h"
 #include "mqttguard/policy.h"
 
 static void	policy_free(struct policy *);
@@ -27,6 +31,13 @@ policy_new(void)
 	p->limits.connect_timeout_ms = POLICY_CONNECT_TIMEOUT_DEFAULT;
 	p->limits.output_buffer = POLICY_OUTPUT_BUFFER_DEFAULT;
 	p->limits.reject_control_chars = true;
+	p->auth.lockout_failures = POLICY_LOCKOUT_FAILURES_DEFAULT;
+	p->auth.lockout_window_ms = POLICY_LOCKOUT_WINDOW_DEFAULT;
+	p->auth.lockout_duration_ms = POLICY_LOCKOUT_DURATION_DEFAULT;
+	p->auth.lockout_max_ms = POLICY_LOCKOUT_MAX_DEFAULT;
+	p->auth.tarpit_ms = POLICY_TARPIT_DEFAULT;
+	p->auth.hash_threads = 1;
+	p->auth.hash_queue = POLICY_HASH_QUEUE_DEFAULT;
 	p->log.level = LOG_LVL_INFO;
 	p->workers = 1;
 	return p;
@@ -62,6 +73,16 @@ policy_free(struct policy *p)
 	free(p->tls.cert);
 	free(p->tls.key);
 	free(p->tls.ca);
+	free(p->auth.password_file);
+	passwd_free(p->auth.passwd);
+	free(p->auth.anonymous_identity);
+	free(p->auth.upstream_password_file);
+	if (p->auth.upstream_password != NULL) {
+		OPENSSL_cleanse(p->auth.upstream_password,
+		    p->auth.upstream_password_len);
+		free(p->auth.upstream_password);
+	}
+	free(p->auth.client_id_pattern);
 	free(p->path);
 	free(p);
 }

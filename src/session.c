@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -42,9 +43,11 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "mqttguard/auth.h"
 #include "mqttguard/codec.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
@@ -58,6 +61,8 @@
 enum session_state {
 	SS_HANDSHAKE,	/* TLS handshake running */
 	SS_CONNECT,	/* waiting for a complete CONNECT */
+	SS_AUTH,	/* CONNECT held while the password is checked */
+	SS_REFUSING,	/* refused: the answer waits out the tarpit */
 	SS_OPEN,	/* CONNECT forwarded; frames flow both ways */
 	SS_CLOSING,	/* flushing queued bytes, then half-close */
 	SS_DEAD		/* on the worker's dead list */
@@ -70,12 +75,24 @@ struct session {
 	struct policy		*pol;		/* ref */
 	uint64_t		 id;
 	char			 peer[INET6_ADDRSTRLEN + 8];
+	char			 addr[INET6_ADDRSTRLEN];	/* no port */
 	char			 client_id[SESSION_ID_LOG];
 	char			 username[SESSION_ID_LOG];
 	struct bufferevent	*down;		/* owned; the client */
 	struct bufferevent	*up;		/* owned; NULL before CONNECT */
 	struct event		*timer;		/* owned; current deadline */
 	struct codec_session	 cs;
+	uint8_t			*connect;	/* owned; the client's CONNECT,
+						   held while it is decided */
+	size_t			 connect_len;
+	struct auth_decision	 dec;		/* identity, once decided */
+	struct auth_job		*job;		/* pending check; the pool
+						   owns it until done */
+	enum auth_result	 refusal;	/* SS_REFUSING: why */
+	bool			 claimed;	/* client id registered */
+	uint8_t			*claimed_id;	/* owned; the claimed id */
+	size_t			 claimed_len;
+	bool			 persistent;	/* session outlives us */
 	struct codec_limits	 lim;
 	enum session_state	 state;
 	const char		*reason;	/* why it closes; static */
@@ -107,6 +124,10 @@ static int	handle(struct session *, enum codec_dir, struct evbuffer *,
 static int	on_connect(struct session *, struct evbuffer *,
 		    struct codec_packet *);
 static void	on_connack(struct session *, const struct codec_packet *);
+static int	auth_accept(struct session *);
+static void	auth_refuse(struct session *, enum auth_result);
+static void	auth_done(struct auth_job *);
+static uint64_t	now_ms(void);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
 static void	upstream_connect(struct session *);
@@ -165,12 +186,14 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
 		port = ntohs(in->sin_port);
 		snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+		snprintf(s->addr, sizeof(s->addr), "%s", host);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		port = ntohs(in6->sin6_port);
 		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host, port);
+		snprintf(s->addr, sizeof(s->addr), "%s", host);
 	} else
 		snprintf(s->peer, sizeof(s->peer), "unknown");
 
@@ -183,6 +206,7 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 			    "failed"));
 			goto fail;
 		}
+		tls_set_verify(ssl, lis->client_certs);
 		s->down = bufferevent_openssl_socket_new(w->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		if (s->down == NULL)
@@ -228,6 +252,11 @@ fail:
 	if (s->timer != NULL)
 		event_free(s->timer);
 	codec_session_fini(&s->cs);
+	if (s->connect != NULL) {
+		OPENSSL_cleanse(s->connect, s->connect_len);
+		free(s->connect);
+	}
+	free(s->claimed_id);
 	policy_unref(s->pol);
 	free(s);
 }
@@ -431,6 +460,11 @@ static int
 on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 {
 	const struct codec_connect	*c = &pkt->u.connect;
+	struct auth_request		 req;
+	struct auth_job			*job;
+	enum auth_result		 r;
+	char				 cert[AUTH_IDENTITY_MAX + 1];
+	int				 cr = 0;
 
 	copy_id(s->client_id, sizeof(s->client_id), &c->client_id);
 	if (c->flags & CODEC_CF_USERNAME)
@@ -441,9 +475,176 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	    (c->flags & CODEC_CF_USERNAME) ? " username \"" : "",
 	    s->username, (c->flags & CODEC_CF_USERNAME) ? "\"" : "",
 	    c->keepalive, (c->flags & CODEC_CF_WILL) ? " will" : "");
+	s->persistent = c->level == CODEC_V5 ?
+	    pkt->props.session_expiry > 0 : !(c->flags & CODEC_CF_CLEAN);
 
+	if (s->tls)
+		cr = tls_peer_identity(bufferevent_openssl_get_ssl(s->down),
+		    s->pol->auth.cert_identity, cert, sizeof(cert));
+	memset(&req, 0, sizeof(req));
+	req.pol = s->pol;
+	req.lis = s->lis;
+	req.pkt = pkt;
+	req.addr = s->addr;
+	req.cert_id = cr == 1 ? cert : NULL;
+	req.cert_unmapped = cr == -1;
+	req.now_ms = now_ms();
+	r = auth_precheck(&req, s->w->guard, &s->dec);
+
+	/* Keep the CONNECT: it is re-encoded with the identity when accepted. */
+	if ((s->connect = malloc(pkt->len)) == NULL ||
+	    evbuffer_remove(in, s->connect, pkt->len) != (int)pkt->len) {
+		session_close(s, "out of memory holding CONNECT", false);
+		return -1;
+	}
+	s->connect_len = pkt->len;
+	s->state = SS_AUTH;
+	if (r != AUTH_OK) {
+		auth_refuse(s, r);
+		return -1;
+	}
+	if (!s->dec.need_password)
+		return auth_accept(s);
+
+	/* The password is checked off the event loop. */
+	if ((job = calloc(1, sizeof(*job))) == NULL ||
+	    (job->user = strdup(s->dec.identity)) == NULL ||
+	    (job->pw = malloc(c->password.len + 1)) == NULL) {
+		auth_job_free(job);
+		auth_refuse(s, AUTH_FAIL_ERROR);
+		return -1;
+	}
+	job->user_len = strlen(job->user);
+	memcpy(job->pw, c->password.p, c->password.len);
+	job->pw_len = c->password.len;
+	job->pol = policy_ref(s->pol);
+	job->done = auth_done;
+	job->arg = s;
+	if (auth_pool_submit(s->w->pool, job) == -1) {
+		auth_job_free(job);
+		auth_refuse(s, AUTH_FAIL_BUSY);
+		return -1;
+	}
+	s->job = job;
+	return -1;	/* frames behind the CONNECT wait in the input */
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* On a pool thread: hand the finished check to the session's worker. */
+static void
+auth_done(struct auth_job *job)
+{
+	struct session	*s = job->arg;
+
+	worker_auth_done(s->w, job);
+}
+
+void
+session_auth_done(struct auth_job *job)
+{
+	struct session	*s = job->arg;
+	enum auth_result r;
+
+	s->job = NULL;
+	if (s->state == SS_DEAD) {
+		auth_job_free(job);
+		worker_reap(s->w);	/* it waited for this job */
+		return;
+	}
+	if (s->state != SS_AUTH || job->cancelled) {
+		auth_job_free(job);
+		return;
+	}
+	r = job->result == PASSWD_OK ? AUTH_OK :
+	    job->result == PASSWD_UNKNOWN_USER ? AUTH_FAIL_UNKNOWN_USER :
+	    job->result == PASSWD_BAD_PASSWORD ? AUTH_FAIL_BAD_PASSWORD :
+	    AUTH_FAIL_ERROR;
+	auth_job_free(job);
+	if (r != AUTH_OK) {
+		auth_refuse(s, r);
+		return;
+	}
+	if (auth_accept(s) == 0)
+		pump(s, CODEC_FROM_CLIENT);	/* what waited behind it */
+}
+
+/*
+ * The client is who it says: claim its client id, pass the CONNECT on with
+ * the identity as username and the client's password stripped (or the
+ * upstream password), and open the broker connection.
+ */
+static int
+auth_accept(struct session *s)
+{
+	struct codec_packet	 pkt;
+	struct codec_buf	 user, pass, *up = NULL, *pw = NULL;
+	const struct codec_connect *c = &pkt.u.connect;
+	const struct policy_auth *a = &s->pol->auth;
+	uint8_t			*buf;
+	size_t			 n;
+
+	if (codec_decode(&s->lim, 0, CODEC_FROM_CLIENT, s->connect,
+	    s->connect_len, s->connect_len, &pkt) != CODEC_OK) {
+		auth_refuse(s, AUTH_FAIL_ERROR);	/* cannot happen */
+		return -1;
+	}
+	if (c->client_id.len > 0) {
+		if (auth_registry_claim(s->w->guard, c->client_id.p,
+		    c->client_id.len, s->dec.identity, s->persistent) == -1) {
+			auth_refuse(s, AUTH_FAIL_CLIENT_ID_TAKEN);
+			return -1;
+		}
+		if ((s->claimed_id = malloc(c->client_id.len)) == NULL) {
+			auth_registry_release(s->w->guard, c->client_id.p,
+			    c->client_id.len, s->persistent);
+			auth_refuse(s, AUTH_FAIL_ERROR);
+			return -1;
+		}
+		memcpy(s->claimed_id, c->client_id.p, c->client_id.len);
+		s->claimed_len = c->client_id.len;
+		s->claimed = true;
+	}
+	if (!s->dec.anonymous) {
+		char	key[AUTH_IDENTITY_MAX + 3];
+
+		snprintf(key, sizeof(key), "u:%s", s->dec.identity);
+		auth_guard_success(s->w->guard, key);
+		user.p = (const uint8_t *)s->dec.identity;
+		user.len = strlen(s->dec.identity);
+		up = &user;
+	}
+	if (a->upstream_password != NULL && up != NULL) {
+		pass.p = a->upstream_password;
+		pass.len = a->upstream_password_len;
+		pw = &pass;
+	}
+	metrics_add(M_AUTH_OK, 1);
+	log_info("auth: session %" PRIu64 " %s listener %s: accepted identity "
+	    "\"%s\" (%s) client_id \"%s\"", s->id, s->peer, s->lis->name,
+	    s->dec.identity, s->dec.anonymous ? "anonymous" :
+	    s->dec.by_certificate ? (s->dec.need_password ?
+	    "certificate and password" : "certificate") : "password",
+	    s->client_id);
+
+	n = codec_encode_connect(NULL, 0, &pkt, up, pw);
+	if (n == 0 || (buf = malloc(n)) == NULL) {
+		auth_refuse(s, AUTH_FAIL_ERROR);
+		return -1;
+	}
+	codec_encode_connect(buf, n, &pkt, up, pw);
+	if (pw != NULL)
+		OPENSSL_cleanse(buf, n);	/* wiped below, after the copy */
 	s->up = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (s->up == NULL) {
+		free(buf);
 		refuse_connect(s, 0x88, "out of memory for upstream");
 		return -1;
 	}
@@ -451,17 +652,72 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
 	bufferevent_setwatermark(s->up, EV_WRITE,
 	    s->pol->limits.output_buffer / 2, 0);
-	if (evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
-	    pkt->len) != (int)pkt->len) {
+	if (pw != NULL)
+		codec_encode_connect(buf, n, &pkt, up, pw);
+	if (bufferevent_write(s->up, buf, n) == -1) {
+		OPENSSL_cleanse(buf, n);
+		free(buf);
 		session_close(s, "out of memory forwarding CONNECT", false);
 		return -1;
 	}
+	OPENSSL_cleanse(buf, n);
+	free(buf);
+	OPENSSL_cleanse(s->connect, s->connect_len);
+	free(s->connect);
+	s->connect = NULL;
 	s->state = SS_OPEN;
 	evtimer_del(s->timer);
 	set_timer(s, s->pol->upstream.connect_timeout_ms);
 	upstream_connect(s);
 	/* A failure may have been reported synchronously. */
 	return s->state == SS_OPEN ? 0 : -1;
+}
+
+/*
+ * Refuses the CONNECT for <r>: audit line, failure counted against the
+ * source address and the user, and the CONNACK after the tarpit delay
+ * (the timer), so that guessing costs the guesser time, not us.
+ */
+static void
+auth_refuse(struct session *s, enum auth_result r)
+{
+	const struct policy_auth *a = &s->pol->auth;
+	char			 key[AUTH_IDENTITY_MAX + 3];
+	uint64_t		 now = now_ms(), lock;
+	bool			 counts;
+
+	metrics_add(M_AUTH_FAILED, 1);
+	log_warnx("auth: session %" PRIu64 " %s listener %s: refused "
+	    "username \"%s\" client_id \"%s\": %s", s->id, s->peer,
+	    s->lis->name, s->username, s->client_id, auth_result_str(r));
+	counts = r != AUTH_FAIL_LOCKED && r != AUTH_FAIL_BUSY &&
+	    r != AUTH_FAIL_ERROR && r != AUTH_FAIL_CLIENT_ID_TAKEN;
+	if (counts) {
+		snprintf(key, sizeof(key), "a:%s", s->addr);
+		if ((lock = auth_guard_fail(s->w->guard, key, now, a)) > 0) {
+			metrics_add(M_AUTH_LOCKOUTS, 1);
+			log_warnx("auth: address %s locked out for %" PRIu64
+			    "s after %u failures", s->addr, lock / 1000,
+			    a->lockout_failures);
+		}
+	}
+	if (counts && (r == AUTH_FAIL_BAD_PASSWORD ||
+	    r == AUTH_FAIL_UNKNOWN_USER) && s->dec.identity[0] != '\0') {
+		snprintf(key, sizeof(key), "u:%s", s->dec.identity);
+		if ((lock = auth_guard_fail(s->w->guard, key, now, a)) > 0) {
+			metrics_add(M_AUTH_LOCKOUTS, 1);
+			log_warnx("auth: user \"%s\" locked out for %" PRIu64
+			    "s after %u failures", s->dec.identity,
+			    lock / 1000, a->lockout_failures);
+		}
+	}
+	s->refusal = r;
+	s->state = SS_REFUSING;
+	evtimer_del(s->timer);
+	if (counts && a->tarpit_ms > 0)
+		set_timer(s, a->tarpit_ms);
+	else
+		refuse_connect(s, auth_reason(r), auth_result_str(r));
 }
 
 static void
@@ -711,8 +967,13 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	switch (s->state) {
+	case SS_REFUSING:
+		refuse_connect(s, auth_reason(s->refusal),
+		    auth_result_str(s->refusal));
+		break;
 	case SS_HANDSHAKE:
 	case SS_CONNECT:
+	case SS_AUTH:
 		metrics_add(M_CONNECT_TIMEOUT, 1);
 		log_warnx("session %" PRIu64 " %s: no CONNECT within %ums",
 		    s->id, s->peer, s->pol->limits.connect_timeout_ms);
@@ -869,6 +1130,9 @@ session_dead(struct session *s)
 	    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER], secs);
 	metrics_add(M_CONN_CLOSED, 1);
 	metrics_add(M_CONN_ACTIVE, -1);
+	if (s->claimed)
+		auth_registry_release(s->w->guard, (const uint8_t *)
+		    s->claimed_id, s->claimed_len, s->persistent);
 	TAILQ_REMOVE(&s->w->sessions, s, entry);
 	TAILQ_INSERT_TAIL(&s->w->dead, s, entry);
 	s->w->n_sessions--;
@@ -913,16 +1177,25 @@ session_free(struct session *s)
 		bufferevent_free(s->up);
 	event_free(s->timer);
 	codec_session_fini(&s->cs);
+	if (s->connect != NULL) {
+		OPENSSL_cleanse(s->connect, s->connect_len);
+		free(s->connect);
+	}
+	free(s->claimed_id);
 	policy_unref(s->pol);
 	free(s);
 }
 
+/* A session whose password check is still running waits for it. */
 void
 session_reap(struct worker *w)
 {
-	struct session	*s;
+	struct session	*s, *next;
 
-	while ((s = TAILQ_FIRST(&w->dead)) != NULL) {
+	for (s = TAILQ_FIRST(&w->dead); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->job != NULL)
+			continue;
 		TAILQ_REMOVE(&w->dead, s, entry);
 		session_free(s);
 	}

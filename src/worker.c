@@ -31,10 +31,11 @@ static void	*worker_main(void *);
 static void	 stop_cb(evutil_socket_t, short, void *);
 static void	 reap_cb(evutil_socket_t, short, void *);
 static void	 exit_cb(evutil_socket_t, short, void *);
+static void	 auth_cb(evutil_socket_t, short, void *);
 
 struct worker *
-worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, char *err,
-    size_t errlen)
+worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
+    struct auth_guard *g, struct auth_pool *p, char *err, size_t errlen)
 {
 	struct worker	*ws, *w;
 	unsigned	 i;
@@ -49,6 +50,10 @@ worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, char *err,
 		w->id = i;
 		TAILQ_INIT(&w->sessions);
 		TAILQ_INIT(&w->dead);
+		TAILQ_INIT(&w->auth_done);
+		pthread_mutex_init(&w->auth_mtx, NULL);
+		w->guard = g;
+		w->pool = p;
 		w->pol = policy_ref(pol);
 		if (ctx != NULL) {
 			SSL_CTX_up_ref(ctx);
@@ -75,8 +80,10 @@ worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, char *err,
 		w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 		w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 		w->exit_ev = evtimer_new(w->base, exit_cb, w);
+		w->auth_ev = event_new(w->base, -1, 0, auth_cb, w);
 		if (w->dns == NULL || w->stop_ev == NULL ||
-		    w->reap_ev == NULL || w->exit_ev == NULL) {
+		    w->reap_ev == NULL || w->exit_ev == NULL ||
+		    w->auth_ev == NULL) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
@@ -191,11 +198,57 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
+worker_auth_done(struct worker *w, struct auth_job *job)
+{
+	pthread_mutex_lock(&w->auth_mtx);
+	TAILQ_INSERT_TAIL(&w->auth_done, job, entry);
+	pthread_mutex_unlock(&w->auth_mtx);
+	event_active(w->auth_ev, EV_READ, 0);
+}
+
+/* On the worker's thread: the verdicts of finished password checks. */
+static void
+auth_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker		*w = arg;
+	TAILQ_HEAD(, auth_job)	 done;
+	struct auth_job		*job;
+
+	(void)fd;
+	(void)what;
+	TAILQ_INIT(&done);
+	pthread_mutex_lock(&w->auth_mtx);
+	TAILQ_CONCAT(&done, &w->auth_done, entry);
+	pthread_mutex_unlock(&w->auth_mtx);
+	while ((job = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, job, entry);
+		session_auth_done(job);
+	}
+}
+
+void
 worker_idle(struct worker *w)
 {
 	event_base_loopexit(w->base, NULL);
 }
 
+void
+worker_join(struct worker *ws, unsigned n)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++) {
+		if (ws[i].thread != 0) {
+			pthread_join(ws[i].thread, NULL);
+			ws[i].thread = 0;
+		}
+	}
+}
+
+/*
+ * After worker_join() and after the password pool has stopped (so every
+ * job is back on a done list): ends what is left and frees it all.
+ */
 void
 worker_destroy(struct worker *ws, unsigned n)
 {
@@ -205,13 +258,11 @@ worker_destroy(struct worker *ws, unsigned n)
 
 	if (ws == NULL)
 		return;
+	worker_join(ws, n);
 	for (i = 0; i < n; i++) {
 		w = &ws[i];
-		if (w->thread != 0)
-			pthread_join(w->thread, NULL);
-	}
-	for (i = 0; i < n; i++) {
-		w = &ws[i];
+		if (w->auth_ev != NULL)
+			auth_cb(-1, 0, w);
 		/* Sessions left after the grace period: end them now. */
 		session_close_all(w);
 		session_reap(w);
@@ -232,6 +283,10 @@ worker_destroy(struct worker *ws, unsigned n)
 			event_free(w->reap_ev);
 		if (w->exit_ev != NULL)
 			event_free(w->exit_ev);
+		if (w->auth_ev != NULL)
+			event_free(w->auth_ev);
+		if (w->pol != NULL)
+			pthread_mutex_destroy(&w->auth_mtx);
 		if (w->dns != NULL)
 			evdns_base_free(w->dns, 0);
 		if (w->base != NULL)

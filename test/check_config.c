@@ -43,6 +43,11 @@ START_TEST(valid_minimal)
 	ck_assert(p->limits.reject_control_chars);
 	ck_assert_uint_eq(p->workers, 1);
 	ck_assert_int_eq(p->log.level, LOG_LVL_INFO);
+	ck_assert_int_eq(p->listeners[0].authn, POLICY_AUTHN_PASSWORD);
+	ck_assert_int_eq(p->listeners[0].client_certs, POLICY_VERIFY_NONE);
+	ck_assert_uint_eq(p->auth.lockout_failures, 5);
+	ck_assert_uint_eq(p->auth.tarpit_ms, 1000);
+	ck_assert_str_eq(p->auth.anonymous_identity, "anonymous");
 	policy_unref(p);
 	free(e);
 }
@@ -59,7 +64,24 @@ START_TEST(valid_full)
 	ck_assert_int_eq(p->listeners[0].backlog, 128);
 	ck_assert_str_eq(p->listeners[1].address, "::1");
 	ck_assert(!p->listeners[1].tls);
-	ck_assert_int_eq(p->tls.verify, POLICY_VERIFY_REQUIRE);
+	ck_assert_int_eq(p->listeners[0].client_certs, POLICY_VERIFY_REQUIRE);
+	ck_assert_int_eq(p->listeners[0].authn, POLICY_AUTHN_BOTH);
+	ck_assert_int_eq(p->listeners[1].authn, POLICY_AUTHN_PASSWORD);
+	ck_assert_ptr_nonnull(p->auth.passwd);
+	ck_assert(p->auth.anonymous);
+	ck_assert_str_eq(p->auth.anonymous_identity, "guest");
+	ck_assert_int_eq(p->auth.cert_identity, POLICY_CERT_ID_SAN_EMAIL);
+	ck_assert_uint_eq(p->auth.upstream_password_len, 15);
+	ck_assert_mem_eq(p->auth.upstream_password, "upstream-secret", 15);
+	ck_assert_uint_eq(p->auth.lockout_failures, 3);
+	ck_assert_uint_eq(p->auth.lockout_window_ms, 30000);
+	ck_assert_uint_eq(p->auth.lockout_duration_ms, 10000);
+	ck_assert_uint_eq(p->auth.lockout_max_ms, 600000);
+	ck_assert_uint_eq(p->auth.tarpit_ms, 250);
+	ck_assert_str_eq(p->auth.client_id_pattern, "%u-*");
+	ck_assert_int_eq(p->auth.empty_client_id, POLICY_EMPTY_ID_ASSIGN);
+	ck_assert_uint_eq(p->auth.hash_threads, 2);
+	ck_assert_uint_eq(p->auth.hash_queue, 64);
 	ck_assert_str_eq(p->tls.ca, "test/data/readable.pem");
 	ck_assert_str_eq(p->upstream.host, "broker.internal");
 	ck_assert_uint_eq(p->upstream.port, 11883);
@@ -125,7 +147,7 @@ static const struct bad_case {
 	    "range (16..268435460 bytes)" },
 	{ "bad-duration", 1, "9:20: limits.connect_timeout: expected a "
 	    "duration such as 10s, 500ms or 2m, got \"10 sec\"" },
-	{ "bad-enum", 1, "8:19: tls.verify_clients: \"always\" is not one of: "
+	{ "bad-enum", 1, "4:26: listeners[0].client_certificates: \"always\" is not one of: "
 	    "none, optional, require" },
 	{ "bad-address", 1, "2:14: listeners[0].address: \"localhost\" is not "
 	    "a numeric IPv4 or IPv6 address" },
@@ -137,8 +159,17 @@ static const struct bad_case {
 	{ "bad-tls-missing", 1, "2:5: listeners[0]: uses TLS (the default) "
 	    "but there is no tls section with cert and key; add one, or set "
 	    "tls: false" },
-	{ "bad-verify-without-ca", 1, "5:3: tls.ca: required when "
-	    "verify_clients is optional or require" },
+	{ "bad-verify-without-ca", 1, "2:5: listeners[0]: "
+	    "client_certificates needs tls.ca, the CA that signs client "
+	    "certificates" },
+	{ "bad-auth-no-password-file", 1, "2:5: listeners[0]: authentication "
+	    "password needs auth.password_file (or auth.anonymous: true): no "
+	    "client could connect" },
+	{ "bad-auth-passwd-malformed", 1, "9:3: auth.password_file: "
+	    "test/data/malformed.passwd:1: salt is not valid base64" },
+	{ "bad-auth-cert-without-client-certs", 1, "2:5: listeners[0]: "
+	    "authentication certificate needs client_certificates: optional "
+	    "or require" },
 	{ "bad-yaml-syntax", 1, "4:9: did not find expected ',' or ']' while "
 	    "parsing a flow sequence" },
 	{ "bad-file-missing", 1, "5:9: tls.cert: test/data/does-not-exist.pem: "

@@ -7,5 +7,6 @@
 
 Suite	*codec_suite(void);
 Suite	*config_suite(void);
+Suite	*passwd_suite(void);
 
 #endif

@@ -38,6 +38,12 @@ void	session_close(struct session *s, const char *reason, bool flush);
  */
 void	session_shutdown_all(struct worker *w);
 
+/*
+ * On the worker's thread: the password check of a session is finished
+ * (or cancelled); acts on it and frees <job>.
+ */
+void	session_auth_done(struct auth_job *job);
+
 /* Ends every session of <w> at once, without flushing. */
 void	session_close_all(struct worker *w);
 

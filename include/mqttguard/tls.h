@@ -28,4 +28,19 @@ SSL_CTX	*tls_server_ctx_new(const struct policy_tls *tls, char *err,
  */
 const char	*tls_error_str(char *buf, size_t len, const char *fallback);
 
+/*
+ * The identity in the verified client certificate of <ssl>, read from
+ * <kind> (the subject's single CN, or the first SAN of a type).  Returns 1
+ * with a NUL-terminated identity in <buf> (<len> bytes), 0 when no verified
+ * certificate was presented, -1 when it holds no usable identity.
+ */
+int	tls_peer_identity(SSL *ssl, enum policy_cert_id kind, char *buf,
+	    size_t len);
+
+/* Sets the client-certificate mode of one connection. */
+void	tls_set_verify(SSL *ssl, enum policy_verify v);
+
+/* Why the peer's certificate failed verification, or NULL. */
+const char	*tls_verify_error(SSL *ssl);
+
 #endif

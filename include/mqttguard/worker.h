@@ -20,6 +20,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "mqttguard/auth.h"
 #include "mqttguard/policy.h"
 
 struct session;
@@ -40,6 +41,11 @@ struct worker {
 	struct session_list	  sessions;	/* live sessions */
 	struct session_list	  dead;		/* closed, not yet freed */
 	struct policy		 *pol;		/* ref */
+	struct auth_guard	 *guard;	/* shared, main owns */
+	struct auth_pool	 *pool;		/* shared, main owns */
+	pthread_mutex_t		  auth_mtx;	/* guards auth_done */
+	TAILQ_HEAD(, auth_job)	  auth_done;	/* checked, to collect */
+	struct event		 *auth_ev;	/* owned; collects them */
 	SSL_CTX			 *ssl_ctx;	/* ref; NULL without TLS */
 	bool			  stopping;
 	uint64_t		  next_id;
@@ -52,13 +58,18 @@ struct worker {
  * of n workers, or NULL with a message in <err>.
  */
 struct worker	*worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
-		    char *err, size_t errlen);
+		    struct auth_guard *g, struct auth_pool *p, char *err,
+		    size_t errlen);
 /* Starts every worker thread; returns -1 if one cannot start. */
 int		 worker_start(struct worker *w, unsigned n);
 /* Thread-safe: asks every worker to stop accepting and close sessions. */
 void		 worker_stop(struct worker *w, unsigned n);
-/* Joins the threads and frees everything. */
+/* Waits for every worker thread to return. */
+void		 worker_join(struct worker *w, unsigned n);
+/* Joins the threads if needed and frees everything. */
 void		 worker_destroy(struct worker *w, unsigned n);
+/* From a password-checking thread: hands a finished job to its worker. */
+void		 worker_auth_done(struct worker *w, struct auth_job *job);
 
 /* Called by a session that is dead: schedules its free. */
 void		 worker_reap(struct worker *w);

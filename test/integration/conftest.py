@@ -106,14 +106,16 @@ class Guard:
     one, in front of <upstream_port>."""
 
     def __init__(self, tmp, certs, upstream_port, plain=False, limits="",
-                 workers=1, tls_extra="", extra=""):
+                 workers=1, tls_extra="", extra="",
+                 auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
+                 listener_extra=""):
         self.certs = certs
         self.port = free_port()
         self.plain_port = free_port() if plain else None
         self.logfile = tmp / "mqttguard.log"
         self.policy = tmp / "policy.yaml"
         listeners = (f"  - name: tls\n    address: 127.0.0.1\n"
-                     f"    port: {self.port}\n")
+                     f"    port: {self.port}\n{listener_extra}")
         if plain:
             listeners += (f"  - name: plain\n    address: 127.0.0.1\n"
                           f"    port: {self.plain_port}\n    tls: false\n")
@@ -124,6 +126,7 @@ class Guard:
             f"upstream:\n  host: 127.0.0.1\n  port: {upstream_port}\n"
             f"  connect_timeout: 3s\n"
             f"limits:\n  max_packet_size: 2MiB\n{limits}"
+            f"{auth}"
             f"log:\n  level: debug\n"
             f"workers: {workers}\n{extra}")
         self.log_fp = open(self.logfile, "wb")

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * auth — who a client is, and whether it may connect.
+ *
+ * Three parts:
+ *   auth_precheck()   a pure decision on a decoded CONNECT: credentials
+ *                     present as the listener demands, names free of
+ *                     wildcards and control characters, the identity
+ *                     chosen, the client id allowed.  The clock is an
+ *                     argument; the lockout table is read, not changed.
+ *   struct auth_pool  threads that verify passwords, so that a flood of
+ *                     CONNECTs with wrong passwords costs hashing time on
+ *                     a bounded queue, never on the event loops.
+ *   struct auth_guard brute-force lockout: failures per user and per source
+ *                     address in a sliding window, lockouts that double on
+ *                     repetition up to a cap; and the client-id registry
+ *                     that stops one user from taking over another user's
+ *                     session.  Shared by every worker behind a mutex:
+ *                     touched once per CONNECT, never per frame.
+ * Nothing here does I/O or logs.
+ */
+#ifndef MQTTGUARD_AUTH_H
+#define MQTTGUARD_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "mqttguard/codec.h"
+#include "mqttguard/passwd.h"
+#include "mqttguard/policy.h"
+
+#define AUTH_GUARD_ENTRIES	65536	/* lockout keys kept, LRU beyond */
+#define AUTH_REGISTRY_ENTRIES	262144	/* client ids kept, LRU beyond */
+#define AUTH_IDENTITY_MAX	256	/* longest identity accepted */
+#define AUTH_FAILURES_MAX	1000	/* lockout_failures upper bound */
+
+enum auth_result {
+	AUTH_OK = 0,
+	AUTH_FAIL_NO_CREDENTIALS,	/* anonymous, not allowed: 0x87 */
+	AUTH_FAIL_UNKNOWN_USER,		/* 0x86 */
+	AUTH_FAIL_BAD_PASSWORD,		/* 0x86 */
+	AUTH_FAIL_LOCKED,		/* 0x8A banned */
+	AUTH_FAIL_CERT_MISSING,		/* 0x87 */
+	AUTH_FAIL_CERT_UNMAPPED,	/* no identity in the certificate */
+	AUTH_FAIL_CERT_MISMATCH,	/* username is not the cert's: 0x86 */
+	AUTH_FAIL_BAD_USERNAME,		/* + # or control characters: 0x86 */
+	AUTH_FAIL_BAD_CLIENT_ID,	/* empty, pattern, characters: 0x85 */
+	AUTH_FAIL_CLIENT_ID_TAKEN,	/* another user's client id: 0x85 */
+	AUTH_FAIL_AUTH_METHOD,		/* 5.0 enhanced auth: 0x8C */
+	AUTH_FAIL_BUSY,			/* password queue full: 0x89 */
+	AUTH_FAIL_ERROR,		/* internal failure: 0x80 */
+	AUTH_RESULT__MAX
+};
+
+/* What the session knows when a CONNECT arrives. */
+struct auth_request {
+	const struct policy		*pol;
+	const struct policy_listener	*lis;
+	const struct codec_packet	*pkt;		/* a decoded CONNECT */
+	const char			*addr;		/* source, no port */
+	const char			*cert_id;	/* NULL: none verified */
+	bool				 cert_unmapped;	/* verified, no id */
+	uint64_t			 now_ms;	/* monotonic */
+};
+
+/* The precheck's verdict when it is AUTH_OK. */
+struct auth_decision {
+	char		identity[AUTH_IDENTITY_MAX + 1];
+	bool		anonymous;	/* identity is the anonymous one */
+	bool		need_password;	/* verify before accepting */
+	bool		by_certificate;
+};
+
+struct auth_guard;
+struct auth_pool;
+
+/* The 5.0 CONNACK reason code for <r>, and a short text for the log. */
+uint8_t		 auth_reason(enum auth_result r);
+const char	*auth_result_str(enum auth_result r);
+
+/*
+ * Everything but the password check, for <req>.  Returns AUTH_OK with <d>
+ * filled, or the first reason to refuse.  <g> may be NULL (no lockout).
+ */
+enum auth_result auth_precheck(const struct auth_request *req,
+		    struct auth_guard *g, struct auth_decision *d);
+
+/*
+ * Matches <cid> (<len> bytes) against a client-id pattern: literal bytes,
+ * "%u" (the identity, literally), "%%" (a percent sign) and "*" (any run of
+ * bytes).  Returns true on a match.
+ */
+bool		 auth_client_id_match(const char *pattern, const char *identity,
+		    const uint8_t *cid, size_t len);
+
+/* True if <len> bytes at <p> hold no '+', '#' or control character. */
+bool		 auth_name_clean(const uint8_t *p, size_t len);
+
+/* ---- lockout and client-id registry (thread-safe) ------------------- */
+
+struct auth_guard	*auth_guard_new(void);
+void			 auth_guard_free(struct auth_guard *);
+
+/* Milliseconds left of a lockout of <key>, 0 when it may try. */
+uint64_t	auth_guard_locked(struct auth_guard *, const char *key,
+		    uint64_t now_ms);
+/*
+ * Records a failure of <key> at <now_ms> under the policy's lockout rules;
+ * returns the lockout it starts in ms (0: none).
+ */
+uint64_t	auth_guard_fail(struct auth_guard *, const char *key,
+		    uint64_t now_ms, const struct policy_auth *a);
+/* A success of <key>: its failures and lockout history are forgotten. */
+void		auth_guard_success(struct auth_guard *, const char *key);
+
+/*
+ * Claims client id <cid> for <identity> while a session uses it; a client
+ * id that another identity holds (connected, or with a persistent session)
+ * is refused.  <persistent>: the session outlives the connection, so the
+ * owner is remembered after release.  Returns 0 or -1 (taken).
+ */
+int		auth_registry_claim(struct auth_guard *, const uint8_t *cid,
+		    size_t len, const char *identity, bool persistent);
+void		auth_registry_release(struct auth_guard *, const uint8_t *cid,
+		    size_t len, bool persistent);
+
+/* ---- password checks off the event loops ---------------------------- */
+
+struct auth_job {
+	TAILQ_ENTRY(auth_job)	 entry;
+	struct policy		*pol;		/* ref: its passwd db */
+	char			*user;		/* owned */
+	size_t			 user_len;
+	uint8_t			*pw;		/* owned, wiped when checked */
+	size_t			 pw_len;
+	enum passwd_result	 result;
+	/* Called on a pool thread when checked (or cancelled at exit). */
+	void			(*done)(struct auth_job *);
+	void			*arg;
+	uint64_t		 cookie;	/* for the caller */
+	bool			 cancelled;
+};
+
+/* <threads> checkers, at most <queue> jobs waiting. NULL on failure. */
+struct auth_pool	*auth_pool_new(unsigned threads, unsigned queue);
+/*
+ * Queues <job> (the pool takes it and calls job->done exactly once).
+ * Returns -1 when the queue is full: the caller still owns the job.
+ */
+int			 auth_pool_submit(struct auth_pool *, struct auth_job *);
+/* Stops the threads; queued jobs are completed as cancelled. */
+void			 auth_pool_free(struct auth_pool *);
+/* Frees a finished job: wipes the password, drops the policy ref. */
+void			 auth_job_free(struct auth_job *);
+
+#endif
