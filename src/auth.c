@@ -35,6 +35,7 @@ struct entry {
 	unsigned		 nring, pos, count;
 	uint64_t		 locked_until;
 	unsigned		 lockouts;	/* in a row, for doubling */
+	unsigned		 pending;	/* password checks queued */
 	/* registry */
 	char			*owner;		/* owned; identity */
 	unsigned		 refs;		/* connected sessions */
@@ -65,6 +66,7 @@ struct auth_pool {
 	TAILQ_HEAD(, auth_job)	 queue;
 	unsigned		 queued, max;
 	bool			 stopping;
+	char			 last[48];	/* address served last */
 	pthread_t		*threads;	/* owned; nthreads */
 	unsigned		 nthreads;
 };
@@ -383,9 +385,10 @@ table_get(struct table *t, uint64_t h, const uint8_t *key, size_t len,
 		return NULL;
 	if (t->n >= t->max) {
 		v = TAILQ_LAST(&t->lru, entry_list);
-		for (tries = 0; v != NULL && v->refs > 0 && tries < 64; tries++)
+		for (tries = 0; v != NULL && (v->refs > 0 || v->pending > 0) &&
+		    tries < 64; tries++)
 			v = TAILQ_PREV(v, entry_list, lru);
-		if (v == NULL || v->refs > 0)
+		if (v == NULL || v->refs > 0 || v->pending > 0)
 			return NULL;
 		table_del(t, v);
 	}
@@ -514,6 +517,45 @@ auth_guard_success(struct auth_guard *g, const char *key)
 }
 
 int
+auth_guard_pending(struct auth_guard *g, const char *addr, unsigned max)
+{
+	struct entry	*e;
+	char		 key[AUTH_IDENTITY_MAX + 3];
+	size_t		 len;
+	int		 rc = -1;
+
+	snprintf(key, sizeof(key), "p:%s", addr);
+	len = strlen(key);
+	pthread_mutex_lock(&g->mtx);
+	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
+	    (const uint8_t *)key, len, true);
+	if (e != NULL && e->pending < max) {
+		e->pending++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&g->mtx);
+	return rc;
+}
+
+void
+auth_guard_pending_done(struct auth_guard *g, const char *addr)
+{
+	struct entry	*e;
+	char		 key[AUTH_IDENTITY_MAX + 3];
+	size_t		 len;
+
+	snprintf(key, sizeof(key), "p:%s", addr);
+	len = strlen(key);
+	pthread_mutex_lock(&g->mtx);
+	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
+	    (const uint8_t *)key, len, false);
+	if (e != NULL && e->pending > 0 && --e->pending == 0 &&
+	    e->ring == NULL)
+		table_del(&g->lock, e);
+	pthread_mutex_unlock(&g->mtx);
+}
+
+int
 auth_registry_claim(struct auth_guard *g, const uint8_t *cid, size_t len,
     const char *identity, bool persistent)
 {
@@ -624,6 +666,11 @@ pool_main(void *arg)
 			pthread_cond_wait(&p->cv, &p->mtx);
 		if ((job = TAILQ_FIRST(&p->queue)) == NULL)
 			break;		/* stopping, nothing left */
+		while (job != NULL && strcmp(job->addr, p->last) == 0)
+			job = TAILQ_NEXT(job, entry);
+		if (job == NULL)
+			job = TAILQ_FIRST(&p->queue);
+		memcpy(p->last, job->addr, sizeof(p->last));
 		TAILQ_REMOVE(&p->queue, job, entry);
 		p->queued--;
 		if (p->stopping)

@@ -520,7 +520,15 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	job->pol = policy_ref(s->pol);
 	job->done = auth_done;
 	job->arg = s;
+	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
+	if (auth_guard_pending(s->w->guard, s->addr,
+	    AUTH_PENDING_PER_ADDR) == -1) {
+		auth_job_free(job);
+		auth_refuse(s, AUTH_FAIL_BUSY);
+		return -1;
+	}
 	if (auth_pool_submit(s->w->pool, job) == -1) {
+		auth_guard_pending_done(s->w->guard, s->addr);
 		auth_job_free(job);
 		auth_refuse(s, AUTH_FAIL_BUSY);
 		return -1;
@@ -554,6 +562,7 @@ session_auth_done(struct auth_job *job)
 	enum auth_result r;
 
 	s->job = NULL;
+	auth_guard_pending_done(s->w->guard, s->addr);
 	if (s->state == SS_DEAD) {
 		auth_job_free(job);
 		worker_reap(s->w);	/* it waited for this job */
@@ -910,16 +919,21 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 		finish_flush(s);
 		return;
 	}
-	if (s->state == SS_HANDSHAKE && (what & BEV_EVENT_ERROR)) {
+	if (s->state == SS_HANDSHAKE && (what & (BEV_EVENT_ERROR |
+	    BEV_EVENT_EOF))) {
+		const char	*verr;
+
 		e = bufferevent_get_openssl_error(bev);
+		verr = tls_verify_error(bufferevent_openssl_get_ssl(bev));
 		if (e != 0)
 			ERR_error_string_n(e, ebuf, sizeof(ebuf));
 		else
 			snprintf(ebuf, sizeof(ebuf), "%s", errno ?
 			    strerror(errno) : "connection closed");
 		metrics_add(M_TLS_HANDSHAKE_FAILED, 1);
-		log_warnx("session %" PRIu64 " %s: TLS handshake failed: %s",
-		    s->id, s->peer, ebuf);
+		log_warnx("session %" PRIu64 " %s: TLS handshake failed: %s%s%s",
+		    s->id, s->peer, ebuf, verr != NULL ?
+		    ": client certificate: " : "", verr != NULL ? verr : "");
 		session_close(s, "TLS handshake failed", false);
 		return;
 	}

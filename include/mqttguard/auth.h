@@ -35,6 +35,7 @@
 #define AUTH_REGISTRY_ENTRIES	262144	/* client ids kept, LRU beyond */
 #define AUTH_IDENTITY_MAX	256	/* longest identity accepted */
 #define AUTH_FAILURES_MAX	1000	/* lockout_failures upper bound */
+#define AUTH_PENDING_PER_ADDR	8	/* password checks queued per address */
 
 enum auth_result {
 	AUTH_OK = 0,
@@ -116,6 +117,15 @@ uint64_t	auth_guard_fail(struct auth_guard *, const char *key,
 void		auth_guard_success(struct auth_guard *, const char *key);
 
 /*
+ * Counts a password check queued for source <addr>; refuses (-1) past
+ * <max> at once, so one address cannot fill the queue others need.
+ * auth_guard_pending_done() when the check is finished.
+ */
+int		auth_guard_pending(struct auth_guard *, const char *addr,
+		    unsigned max);
+void		auth_guard_pending_done(struct auth_guard *, const char *addr);
+
+/*
  * Claims client id <cid> for <identity> while a session uses it; a client
  * id that another identity holds (connected, or with a persistent session)
  * is refused.  <persistent>: the session outlives the connection, so the
@@ -139,14 +149,17 @@ struct auth_job {
 	/* Called on a pool thread when checked (or cancelled at exit). */
 	void			(*done)(struct auth_job *);
 	void			*arg;
-	uint64_t		 cookie;	/* for the caller */
+	char			 addr[48];	/* source, for fairness */
 	bool			 cancelled;
 };
 
 /* <threads> checkers, at most <queue> jobs waiting. NULL on failure. */
 struct auth_pool	*auth_pool_new(unsigned threads, unsigned queue);
 /*
- * Queues <job> (the pool takes it and calls job->done exactly once).
+ * Queues <job> (the pool takes it and calls job->done exactly once).  The
+ * threads take the oldest job from another source address than the one
+ * they served last, when there is one: a flood from one address cannot
+ * push everybody else's checks behind all of its own.
  * Returns -1 when the queue is full: the caller still owns the job.
  */
 int			 auth_pool_submit(struct auth_pool *, struct auth_job *);

@@ -59,13 +59,14 @@ def certs(tmp_path_factory):
 class Broker:
     """A real mosquitto on 127.0.0.1, logging everything to a file."""
 
-    def __init__(self, tmp, port=None):
+    def __init__(self, tmp, port=None, extra=""):
         self.port = port or free_port()
         self.logfile = tmp / "mosquitto.log"
         conf = tmp / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            + ("" if "allow_anonymous" in extra else
+               "allow_anonymous true\n") +
             "persistence false\n"
             "user root\n"
             # The broker must not drop what a slow subscriber has not
@@ -73,7 +74,7 @@ class Broker:
             "max_queued_messages 0\n"
             f"log_dest file {self.logfile}\n"
             "log_type all\n"
-            "connection_messages true\n")
+            "connection_messages true\n" + extra)
         self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
@@ -245,7 +246,7 @@ class Paho:
     """A paho-mqtt client over TLS with synchronous helpers."""
 
     def __init__(self, guard, client_id, v5=False, ca=None, will=None,
-                 port=None, tls=True):
+                 port=None, tls=True, user=None, password=None, cert=None):
         self.v5 = v5
         self.messages = queue.Queue()
         self.connected = threading.Event()
@@ -255,7 +256,11 @@ class Paho:
         proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
         self.c = mqtt.Client(client_id=client_id, protocol=proto)
         if tls:
-            self.c.tls_set(ca_certs=str(ca or guard.certs / "ca.crt"))
+            self.c.tls_set(ca_certs=str(ca or guard.certs / "ca.crt"),
+                           certfile=cert and str(cert[0]),
+                           keyfile=cert and str(cert[1]))
+        if user is not None:
+            self.c.username_pw_set(user, password)
         if will:
             self.c.will_set(*will)
         self.c.on_connect = self._on_connect
