@@ -45,9 +45,10 @@ fi
 cat >&2 <<TXT
 
 mqttguard is starting on 127.0.0.1:8883 (TLS) in front of 127.0.0.1:1883.
-In another terminal:
-  mosquitto_sub -h 127.0.0.1 -p 8883 --cafile certs/ca.crt -t 'demo/#' -v
-  mosquitto_pub -h 127.0.0.1 -p 8883 --cafile certs/ca.crt -t demo/hello -m 'hello through mqttguard'
+In another terminal (users are in certs/passwd; a client certificate works too):
+  mosquitto_sub -h 127.0.0.1 -p 8883 --cafile certs/ca.crt -u demo -P demo-password -t 'demo/#' -v
+  mosquitto_pub -h 127.0.0.1 -p 8883 --cafile certs/ca.crt -u demo -P demo-password -t demo/hello -m 'hello through mqttguard'
+  mosquitto_pub -h 127.0.0.1 -p 8883 --cafile certs/ca.crt --cert certs/client.crt --key certs/client.key -t demo/cert -m 'as client1'
 Ctrl-C stops both.
 
 TXT
