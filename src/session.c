@@ -478,6 +478,24 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	s->persistent = c->level == CODEC_V5 ?
 	    pkt->props.session_expiry > 0 : !(c->flags & CODEC_CF_CLEAN);
 
+	/*
+	 * Keep a copy of the CONNECT, and decode that copy: the views used
+	 * below (the password) must outlive the input buffer's bytes, and
+	 * the frame is re-encoded from it with the identity when accepted.
+	 */
+	if ((s->connect = malloc(pkt->len)) == NULL ||
+	    evbuffer_remove(in, s->connect, pkt->len) != (int)pkt->len) {
+		session_close(s, "out of memory holding CONNECT", false);
+		return -1;
+	}
+	s->connect_len = pkt->len;
+	s->state = SS_AUTH;
+	if (codec_decode(&s->lim, 0, CODEC_FROM_CLIENT, s->connect,
+	    s->connect_len, s->connect_len, pkt) != CODEC_OK) {
+		auth_refuse(s, AUTH_FAIL_ERROR);	/* cannot happen */
+		return -1;
+	}
+
 	if (s->tls)
 		cr = tls_peer_identity(bufferevent_openssl_get_ssl(s->down),
 		    s->pol->auth.cert_identity, cert, sizeof(cert));
@@ -490,15 +508,6 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	req.cert_unmapped = cr == -1;
 	req.now_ms = now_ms();
 	r = auth_precheck(&req, s->w->guard, &s->dec);
-
-	/* Keep the CONNECT: it is re-encoded with the identity when accepted. */
-	if ((s->connect = malloc(pkt->len)) == NULL ||
-	    evbuffer_remove(in, s->connect, pkt->len) != (int)pkt->len) {
-		session_close(s, "out of memory holding CONNECT", false);
-		return -1;
-	}
-	s->connect_len = pkt->len;
-	s->state = SS_AUTH;
 	if (r != AUTH_OK) {
 		auth_refuse(s, r);
 		return -1;
