@@ -50,6 +50,7 @@ struct table {
 	struct entry		**buckets;	/* owned; nbuckets */
 	size_t			  nbuckets;	/* power of two */
 	size_t			  n, max;
+	uint64_t		  now;		/* latest clock seen */
 	struct entry_list	  lru;
 };
 
@@ -79,6 +80,8 @@ static struct entry *table_get(struct table *, uint64_t, const uint8_t *,
 static void	table_del(struct table *, struct entry *);
 static void	entry_free(struct entry *);
 static void	*pool_main(void *);
+static size_t	token(const char *, const char *, const uint8_t **,
+		    size_t *);
 
 static const struct {
 	uint8_t		 reason;
@@ -135,37 +138,63 @@ auth_name_clean(const uint8_t *p, size_t len)
 	return true;
 }
 
+/*
+ * Length of the literal token at <pat> (a byte, "%%", or "%u" = the
+ * identity) and what it must match; 0 at '*' or the end.
+ */
+static size_t
+token(const char *pat, const char *identity, const uint8_t **lit,
+    size_t *litlen)
+{
+	if (*pat == '\0' || *pat == '*')
+		return 0;
+	if (pat[0] == '%' && pat[1] == 'u') {
+		*lit = (const uint8_t *)identity;
+		*litlen = strlen(identity);
+		return 2;
+	}
+	*lit = (const uint8_t *)pat;
+	*litlen = 1;
+	return pat[0] == '%' && pat[1] == '%' ? 2 : 1;
+}
+
+/*
+ * Glob matching with one backtrack point, the last '*' seen: on a
+ * mismatch the star swallows one more byte and matching resumes after it.
+ * That is enough for '*' (a later star makes earlier choices irrelevant)
+ * and costs O(pattern x id) at worst: no recursion, no blow-up on
+ * hostile client ids.
+ */
 bool
 auth_client_id_match(const char *pat, const char *identity,
     const uint8_t *cid, size_t len)
 {
-	size_t	idlen = strlen(identity), i = 0;
+	const char	*star = NULL;
+	const uint8_t	*lit;
+	size_t		 i = 0, star_i = 0, litlen, adv;
 
-	while (*pat != '\0') {
-		if (pat[0] == '*') {
-			/* Any run: try every rest of the id (ids are short). */
-			for (; i <= len; i++)
-				if (auth_client_id_match(pat + 1, identity,
-				    cid + i, len - i))
-					return true;
-			return false;
-		}
-		if (pat[0] == '%' && pat[1] == 'u') {
-			if (len - i < idlen || memcmp(cid + i, identity,
-			    idlen) != 0)
-				return false;
-			i += idlen;
-			pat += 2;
+	for (;;) {
+		if (*pat == '*') {
+			while (*pat == '*')
+				pat++;
+			star = pat;
+			star_i = i;
 			continue;
 		}
-		if (pat[0] == '%' && pat[1] == '%')
-			pat++;
-		if (i >= len || cid[i] != (uint8_t)pat[0])
+		if (*pat == '\0' && i == len)
+			return true;
+		adv = token(pat, identity, &lit, &litlen);
+		if (adv > 0 && len - i >= litlen &&
+		    memcmp(cid + i, lit, litlen) == 0) {
+			pat += adv;
+			i += litlen;
+			continue;
+		}
+		if (star == NULL || star_i >= len)
 			return false;
-		i++;
-		pat++;
+		pat = star;
+		i = ++star_i;
 	}
-	return i == len;
 }
 
 static bool
@@ -385,10 +414,12 @@ table_get(struct table *t, uint64_t h, const uint8_t *key, size_t len,
 		return NULL;
 	if (t->n >= t->max) {
 		v = TAILQ_LAST(&t->lru, entry_list);
-		for (tries = 0; v != NULL && (v->refs > 0 || v->pending > 0) &&
-		    tries < 64; tries++)
+		/* Never evict a held id, a pending check, a running lockout. */
+		for (tries = 0; v != NULL && (v->refs > 0 || v->pending > 0 ||
+		    v->locked_until > t->now) && tries < 64; tries++)
 			v = TAILQ_PREV(v, entry_list, lru);
-		if (v == NULL || v->refs > 0 || v->pending > 0)
+		if (v == NULL || v->refs > 0 || v->pending > 0 ||
+		    v->locked_until > t->now)
 			return NULL;
 		table_del(t, v);
 	}
@@ -442,6 +473,8 @@ auth_guard_locked(struct auth_guard *g, const char *key, uint64_t now)
 	size_t		 len = strlen(key);
 
 	pthread_mutex_lock(&g->mtx);
+	if (now > g->lock.now)
+		g->lock.now = now;
 	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
 	    (const uint8_t *)key, len, false);
 	if (e != NULL && e->locked_until > now)
@@ -468,6 +501,8 @@ auth_guard_fail(struct auth_guard *g, const char *key, uint64_t now,
 	if (n == 0)
 		return 0;
 	pthread_mutex_lock(&g->mtx);
+	if (now > g->lock.now)
+		g->lock.now = now;
 	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
 	    (const uint8_t *)key, len, true);
 	if (e == NULL)
@@ -511,8 +546,11 @@ auth_guard_success(struct auth_guard *g, const char *key)
 	    (const uint8_t *)key, len, false);
 	if (e != NULL && e->locked_until == 0)
 		table_del(&g->lock, e);
-	else if (e != NULL)
+	else if (e != NULL) {
+		/* History forgotten; a lockout already running stands. */
 		e->count = 0;
+		e->lockouts = 0;
+	}
 	pthread_mutex_unlock(&g->mtx);
 }
 

@@ -8,5 +8,6 @@
 Suite	*codec_suite(void);
 Suite	*config_suite(void);
 Suite	*passwd_suite(void);
+Suite	*auth_suite(void);
 
 #endif
