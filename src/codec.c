@@ -1855,3 +1855,55 @@ codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
 		off += put_bin(buf + off, password->p, password->len);
 	return off;
 }
+
+/*
+ * SUBSCRIBE, rebuilt from a decoded one with only the filters whose <keep>
+ * entry is true (pkt->u.list.count entries), in their order, with their
+ * options; same packet identifier and (5.0) properties.  Returns the frame
+ * length (nothing written if over cap), 0 if no filter is kept or <pkt> is
+ * not a SUBSCRIBE.
+ */
+size_t
+codec_encode_subscribe(uint8_t *buf, size_t cap, uint8_t level,
+    const struct codec_packet *pkt, const bool *keep)
+{
+	struct codec_buf	f;
+	size_t			off = 0, rem, total, i;
+	uint8_t			opts;
+
+	if (pkt->type != CODEC_SUBSCRIBE)
+		return 0;
+	rem = 2;
+	if (level == CODEC_V5)
+		rem += vbi_size(pkt->props.raw.len) + pkt->props.raw.len;
+	for (i = 0; codec_filter_next(pkt, &off, &f, &opts); i++)
+		if (i < pkt->u.list.count && keep[i])
+			rem += 2 + f.len + 1;
+	if (rem == 2 + (level == CODEC_V5 ?
+	    vbi_size(pkt->props.raw.len) + pkt->props.raw.len : 0))
+		return 0;
+	total = 1 + vbi_size(rem) + rem;
+	if (total > cap)
+		return total;
+	buf[0] = CODEC_SUBSCRIBE << 4 | 0x2;
+	off = 1 + vbi_put(buf + 1, rem);
+	buf[off++] = (uint8_t)(pkt->packet_id >> 8);
+	buf[off++] = (uint8_t)pkt->packet_id;
+	if (level == CODEC_V5) {
+		off += vbi_put(buf + off, pkt->props.raw.len);
+		if (pkt->props.raw.len > 0)
+			memcpy(buf + off, pkt->props.raw.p, pkt->props.raw.len);
+		off += pkt->props.raw.len;
+	}
+	{
+		size_t	it = 0;
+
+		for (i = 0; codec_filter_next(pkt, &it, &f, &opts); i++) {
+			if (i >= pkt->u.list.count || !keep[i])
+				continue;
+			off += put_bin(buf + off, f.p, f.len);
+			buf[off++] = opts;
+		}
+	}
+	return off;
+}

@@ -2055,6 +2055,56 @@ START_TEST(t_encode_connect)
 }
 END_TEST
 
+/* SUBSCRIBE with some filters removed (denied by ACL) round-trips. */
+START_TEST(t_encode_subscribe_subset)
+{
+	static const uint8_t	 v4[] = { 0x82, 16, 0, 7, 0, 1, 'a', 1,
+	    0, 3, 'b', '/', '#', 2, 0, 1, 'c', 0 };
+	static const uint8_t	 v5[] = { 0x82, 13, 0, 7, 2, 0x0B, 0x05,
+	    0, 1, 'a', 0x21, 0, 1, 'c', 0x02 };
+	struct codec_packet	 a, b;
+	struct codec_buf	 f;
+	uint8_t			*in, out[64], o;
+	bool			 keep4[] = { true, false, true };
+	bool			 keep5[] = { false, true }, none[] = { false,
+				    false, false };
+	size_t			 n, off = 0;
+
+	in = malloc(sizeof(v4));
+	memcpy(in, v4, sizeof(v4));
+	ck_assert_int_eq(codec_decode(NULL, 4, CODEC_FROM_CLIENT, in,
+	    sizeof(v4), sizeof(v4), &a), CODEC_OK);
+	n = codec_encode_subscribe(out, 2, 4, &a, keep4);
+	ck_assert_uint_eq(n, 12);
+	n = codec_encode_subscribe(out, sizeof(out), 4, &a, keep4);
+	ck_assert_int_eq(codec_decode(NULL, 4, CODEC_FROM_CLIENT, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert_uint_eq(b.packet_id, 7);
+	ck_assert_uint_eq(b.u.list.count, 2);
+	ck_assert(codec_filter_next(&b, &off, &f, &o));
+	ck_assert(f.len == 1 && f.p[0] == 'a' && o == 1);
+	ck_assert(codec_filter_next(&b, &off, &f, &o));
+	ck_assert(f.len == 1 && f.p[0] == 'c' && o == 0);
+	ck_assert_uint_eq(codec_encode_subscribe(out, sizeof(out), 4, &a,
+	    none), 0);
+	free(in);
+
+	in = malloc(sizeof(v5));
+	memcpy(in, v5, sizeof(v5));
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_CLIENT, in,
+	    sizeof(v5), sizeof(v5), &a), CODEC_OK);
+	n = codec_encode_subscribe(out, sizeof(out), 5, &a, keep5);
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_CLIENT, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert_uint_eq(b.u.list.count, 1);
+	ck_assert_uint_eq(b.props.subscription_id, 5);	/* kept */
+	off = 0;
+	ck_assert(codec_filter_next(&b, &off, &f, &o));
+	ck_assert(f.len == 1 && f.p[0] == 'c' && o == 2);
+	free(in);
+}
+END_TEST
+
 Suite *
 codec_suite(void)
 {
@@ -2103,6 +2153,7 @@ codec_suite(void)
 	tcase_add_loop_test(tc, t_encode_pingresp, 0, 3);
 	tcase_add_test(tc, t_encode_long_reason);
 	tcase_add_loop_test(tc, t_encode_connect, 0, NCASES(reconnect_cases));
+	tcase_add_test(tc, t_encode_subscribe_subset);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -396,6 +396,15 @@ size_t	codec_encode_connect(uint8_t *buf, size_t cap,
 	    const struct codec_packet *pkt, const struct codec_buf *username,
 	    const struct codec_buf *password);
 
+/*
+ * Rebuilds a decoded SUBSCRIBE keeping only the filters whose <keep> entry
+ * is true (one per filter, in order), with the same packet identifier,
+ * options and 5.0 properties.  Returns the frame length (nothing written
+ * if over cap), or 0 when no filter is kept.
+ */
+size_t	codec_encode_subscribe(uint8_t *buf, size_t cap, uint8_t level,
+	    const struct codec_packet *pkt, const bool *keep);
+
 /* Maps a 5.0 CONNACK reason code to the 3.1.1 return code. */
 uint8_t	codec_connack_v3(uint8_t reason);
 
