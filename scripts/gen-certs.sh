@@ -6,13 +6,18 @@
 #   server.crt server.key         localhost, 127.0.0.1, ::1 (signed by ca)
 #   client.crt client.key         a client certificate, CN=client1 (ca)
 #   expired-client.crt/.key       a client certificate that expired in 2020
+#   revoked-client.crt/.key       a client certificate revoked by ca.crl
+#   ca.crl                        the CA's CRL: revokes revoked-client only
+#   expired-server.crt/.key       a server certificate that expired in 2020
+#   weak-rsa1024.crt/.key         a server certificate with a 1024-bit RSA key
 #   wrong-san.crt/.key            a server certificate for wrong.example only
 #   other-ca.crt other-ca.key     an unrelated CA
 #   other-client.crt/.key         a client certificate from other-ca
 #   passwd                        a password file (mosquitto_passwd format):
 #                                 demo / demo-password, sensor1 / sensor1-password
 # Nothing here is for production: see certs/README.md.  Existing files are
-# kept unless --force is given.  Keys are EC P-256, mode 0600.
+# kept unless --force is given.  Keys are EC P-256 (but the weak one), mode
+# 0600.
 set -eu
 
 force=0
@@ -21,8 +26,14 @@ dir=${1:-certs}
 mkdir -p "$dir"
 cd "$dir"
 
-if [ "$force" = 0 ] && [ -f ca.crt ] && [ -f server.crt ] &&
-    [ -f other-client.crt ] && [ -f passwd ] &&
+# Everything is made together (one CA signs it all): keep it all, or none.
+complete=1
+for f in ca other-ca server client expired-client revoked-client \
+    expired-server weak-rsa1024 wrong-san other-client; do
+	[ -f "$f.crt" ] && [ -f "$f.key" ] || complete=0
+done
+[ -f ca.crl ] && [ -f passwd ] || complete=0
+if [ "$force" = 0 ] && [ "$complete" = 1 ] &&
     openssl x509 -in server.crt -noout -checkend 86400 >/dev/null 2>&1; then
 	exit 0
 fi
@@ -72,21 +83,36 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:wrong.example"
 
-# An expired client certificate needs explicit dates: openssl ca can.
-key expired-client.key
-openssl req -new -key expired-client.key \
-    -subj "/O=mqttguard development/CN=expired" -out "$tmp/expired.csr"
+# A 1024-bit RSA server key: what the policy check must refuse.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 \
+    -out weak-rsa1024.key 2>/dev/null
+openssl req -new -key weak-rsa1024.key \
+    -subj "/O=mqttguard development/CN=localhost" -out "$tmp/weak.csr"
+printf '%s\n' "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1" >"$tmp/weak.ext"
+openssl x509 -req -in "$tmp/weak.csr" -CA ca.crt -CAkey ca.key \
+    -CAcreateserial -CAserial "$tmp/ca.srl" -sha256 -days 825 \
+    -extfile "$tmp/weak.ext" -out weak-rsa1024.crt 2>/dev/null
+
+# Explicit dates and revocation need openssl ca and its database: the
+# expired certificates and the revoked client go through it, and the CRL
+# is made from what it recorded.
 mkdir -p "$tmp/db"
 : >"$tmp/db/index.txt"
 echo 1000 >"$tmp/db/serial"
+echo 01 >"$tmp/db/crlnumber"
 cat >"$tmp/ca.cnf" <<CNF
 [ ca ]
 default_ca = dev
 [ dev ]
 database = $tmp/db/index.txt
 serial = $tmp/db/serial
+crlnumber = $tmp/db/crlnumber
 new_certs_dir = $tmp/db
 default_md = sha256
+default_crl_days = 825
 policy = any
 copy_extensions = none
 [ any ]
@@ -96,10 +122,33 @@ organizationName = optional
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+[ server_ext ]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1,IP:::1
 CNF
+
+# cadone NAME CN EXT [openssl-ca options]: a leaf signed through the db.
+cadone() {
+	name=$1 cn=$2 ext=$3
+	shift 3
+	key "$name.key"
+	openssl req -new -key "$name.key" \
+	    -subj "/O=mqttguard development/CN=$cn" -out "$tmp/$name.csr"
+	openssl ca -batch -config "$tmp/ca.cnf" -cert ca.crt -keyfile ca.key \
+	    -extensions "$ext" -notext "$@" -in "$tmp/$name.csr" \
+	    -out "$name.crt" 2>/dev/null
+}
+cadone expired-client expired ext \
+    -startdate 20200101000000Z -enddate 20200102000000Z
+cadone expired-server localhost server_ext \
+    -startdate 20200101000000Z -enddate 20200102000000Z
+cadone revoked-client revoked ext -days 825
 openssl ca -batch -config "$tmp/ca.cnf" -cert ca.crt -keyfile ca.key \
-    -extensions ext -startdate 20200101000000Z -enddate 20200102000000Z \
-    -in "$tmp/expired.csr" -out expired-client.crt 2>/dev/null
+    -revoke revoked-client.crt -crl_reason keyCompromise 2>/dev/null
+openssl ca -batch -config "$tmp/ca.cnf" -cert ca.crt -keyfile ca.key \
+    -gencrl -out ca.crl 2>/dev/null
 
 # Development users.  mosquitto_passwd writes Mosquitto's own format, which
 # mqttguard reads unchanged.
@@ -108,5 +157,5 @@ mosquitto_passwd -c -b passwd demo demo-password
 mosquitto_passwd -b passwd sensor1 sensor1-password
 
 chmod 0600 ./*.key passwd
-chmod 0644 ./*.crt
+chmod 0644 ./*.crt ca.crl
 echo "certificates written to $(pwd)" >&2

@@ -36,6 +36,7 @@
 #include "mqttguard/config.h"
 #include "mqttguard/log.h"
 #include "mqttguard/passwd.h"
+#include "mqttguard/tls.h"
 
 /* A walk visits at most this many nodes: aliases cannot blow it up. */
 #define CFG_NODE_BUDGET		100000
@@ -97,7 +98,19 @@ static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static int	tls_min_version(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static int	tls_list(struct cfg *, yaml_node_t *, char *, const char *,
+		    enum tls_verdict (*)(const char *, char *, size_t));
+static int	tls_ciphers(struct cfg *, yaml_node_t *, void *, const char *);
+static int	tls_suites(struct cfg *, yaml_node_t *, void *, const char *);
+static int	tls_groups(struct cfg *, yaml_node_t *, void *, const char *);
+static int	tls_crl(struct cfg *, yaml_node_t *, void *, const char *);
 static void	check_policy(struct cfg *);
+static void	check_tls(struct cfg *);
+static yaml_node_t *tls_node(struct cfg *, const char *);
+static void	tls_err(struct cfg *, const char *, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 static void	check_listener_auth(struct cfg *,
 		    const struct policy_listener *, const char *);
 static void	load_secrets(struct cfg *);
@@ -118,6 +131,13 @@ static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
 };
 static const char *const format_names[] = { "text", "json", NULL };
+static const char *const tls_profile_names[] = {
+	"intermediate", "modern", NULL
+};
+/* In the order of enum policy_tls_version, from POLICY_TLS_1_0. */
+static const char *const tls_version_names[] = {
+	"1.0", "1.1", "1.2", "1.3", NULL
+};
 
 static const struct ckey listener_keys[] = {
 	{ "name", K_STR, offsetof(struct policy_listener, name), false,
@@ -156,6 +176,21 @@ static const struct ckey tls_keys[] = {
 	    0, 0, NULL, NULL },
 	{ "ca", K_PATH, offsetof(struct policy_tls, ca), false,
 	    0, 0, NULL, NULL },
+	{ "profile", K_ENUM, offsetof(struct policy_tls, profile), false,
+	    0, 0, tls_profile_names, NULL },
+	{ "min_version", K_CUSTOM, offsetof(struct policy_tls, min_version),
+	    false, 0, 0, NULL, tls_min_version },
+	{ "ciphers", K_CUSTOM, offsetof(struct policy_tls, ciphers), false,
+	    0, 0, NULL, tls_ciphers },
+	{ "ciphersuites", K_CUSTOM, offsetof(struct policy_tls, ciphersuites),
+	    false, 0, 0, NULL, tls_suites },
+	{ "groups", K_CUSTOM, offsetof(struct policy_tls, groups), false,
+	    0, 0, NULL, tls_groups },
+	{ "crl", K_CUSTOM, 0, false, 0, 0, NULL, tls_crl },
+	{ "verify_depth", K_INT, offsetof(struct policy_tls, verify_depth),
+	    false, 0, POLICY_TLS_VERIFY_DEPTH_MAX, NULL, NULL },
+	{ "allow_insecure", K_BOOL, offsetof(struct policy_tls,
+	    allow_insecure), false, 0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -607,6 +642,8 @@ sec_mapping(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	if (strcmp(path, "tls") == 0) {
 		c->pol->tls.line = (int)n->start_mark.line + 1;
 		c->pol->tls.col = (int)n->start_mark.column + 1;
+		/* 0 is a depth of its own (no intermediate CA). */
+		c->pol->tls.verify_depth = POLICY_TLS_VERIFY_DEPTH_DEFAULT;
 	} else if (strcmp(path, "auth") == 0) {
 		c->pol->auth.line = (int)n->start_mark.line + 1;
 		c->pol->auth.col = (int)n->start_mark.column + 1;
@@ -616,6 +653,123 @@ sec_mapping(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 			return cfg_map(c, n, sections[i].keys, dst, path);
 	cfg_err(c, n, path, "internal error: no table for section");
 	return -1;
+}
+
+/* tls.min_version: 1.0, 1.1, 1.2 or 1.3 (0 stays "the profile's"). */
+static int
+tls_min_version(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct ckey k = { "min_version", K_ENUM, 0, false, 0, 0,
+	    tls_version_names, NULL };
+	int	i;
+
+	if (cfg_value(c, n, &k, &i, path) == -1)
+		return -1;
+	*(enum policy_tls_version *)dst = (enum policy_tls_version)(i +
+	    POLICY_TLS_1_0);
+	return 0;
+}
+
+/*
+ * A colon-separated OpenSSL list into the bounded array <dst>, refused
+ * here when OpenSSL cannot use it at all; whether it is weak depends on
+ * tls.allow_insecure, which check_tls() knows once the section is read.
+ */
+static int
+tls_list(struct cfg *c, yaml_node_t *n, char *dst, const char *path,
+    enum tls_verdict (*check)(const char *, char *, size_t))
+{
+	const char	*s = scalar(n);
+	char		 why[CONFIG_ERROR_LEN / 2];
+
+	if (s == NULL) {
+		cfg_err(c, n, path, "expected a colon-separated list such as "
+		    "\"A:B\", got a %s", n->type == YAML_MAPPING_NODE ?
+		    "mapping" : "YAML list");
+		return -1;
+	}
+	if (*s == '\0' || strlen(s) >= POLICY_TLS_LIST_MAX) {
+		cfg_err(c, n, path, "must be 1 to %d characters",
+		    POLICY_TLS_LIST_MAX - 1);
+		return -1;
+	}
+	if (check(s, why, sizeof(why)) == TLS_INVALID) {
+		cfg_err(c, n, path, "%s", why);
+		return -1;
+	}
+	snprintf(dst, POLICY_TLS_LIST_MAX, "%s", s);
+	return 0;
+}
+
+static int
+tls_ciphers(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	return tls_list(c, n, dst, path, tls_ciphers_check);
+}
+
+static int
+tls_suites(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	return tls_list(c, n, dst, path, tls_ciphersuites_check);
+}
+
+static int
+tls_groups(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	return tls_list(c, n, dst, path, tls_groups_check);
+}
+
+/*
+ * tls.crl: one PEM file, or a YAML list of up to POLICY_TLS_CRL_MAX; each
+ * path resolved and readable.  Their content is checked by tls, against
+ * the CA, when the context is built.  <dst> is the struct policy_tls.
+ */
+static int
+tls_crl(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct ckey k = { "crl", K_PATH, 0, false, 0, 0, NULL,
+	    NULL };
+	struct policy_tls	*t = dst;
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	char			 ipath[CFG_PATH_MAX], *file;
+	size_t			 count, i;
+	int			 rc = 0;
+
+	if (n->type == YAML_SEQUENCE_NODE) {
+		it = n->data.sequence.items.start;
+		count = (size_t)(n->data.sequence.items.top - it);
+	} else {
+		it = NULL;
+		count = 1;
+	}
+	if (count == 0 || count > POLICY_TLS_CRL_MAX) {
+		cfg_err(c, n, path, "expected 1 to %d CRL files",
+		    POLICY_TLS_CRL_MAX);
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		item = it != NULL ? yaml_document_get_node(&c->doc, it[i]) : n;
+		if (item == NULL)
+			continue;
+		if (it != NULL)
+			snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		else
+			snprintf(ipath, sizeof(ipath), "%s", path);
+		file = NULL;
+		if (cfg_value(c, item, &k, &file, ipath) == -1) {
+			rc = -1;
+			continue;
+		}
+		if (strlen(file) >= sizeof(t->crl[0])) {
+			cfg_err(c, item, ipath, "path too long");
+			rc = -1;
+		} else
+			snprintf(t->crl[t->n_crl++], sizeof(t->crl[0]), "%s",
+			    file);
+		free(file);
+	}
+	return rc;
 }
 
 /* listeners: a non-empty list of mappings. */
@@ -728,7 +882,88 @@ check_policy(struct cfg *c)
 		snprintf(key, sizeof(key), "listeners[%zu]", i);
 		check_listener_auth(c, a, key);
 	}
+	check_tls(c);
 	load_secrets(c);
+}
+
+/*
+ * The tls section as a whole: contradictions, and weak choices (judged by
+ * tls, named here at their place in the file) unless allow_insecure.  The
+ * files (key size, expiry, CRLs) are judged when the context is built.
+ */
+static void
+check_tls(struct cfg *c)
+{
+	struct policy_tls	*t = &c->pol->tls;
+	char			 why[CONFIG_ERROR_LEN / 2];
+	bool			 modern = t->profile == POLICY_TLS_MODERN;
+
+	if (!c->pol->has_tls)
+		return;
+	if (modern && t->min_version != POLICY_TLS_VERSION_PROFILE &&
+	    t->min_version != POLICY_TLS_1_3)
+		tls_err(c, "min_version", "contradicts profile modern (TLS "
+		    "1.3 only): remove one of them");
+	else if (tls_version_check(t->min_version, why, sizeof(why)) ==
+	    TLS_WEAK && !t->allow_insecure)
+		tls_err(c, "min_version", "%s, or set tls.allow_insecure: "
+		    "true", why);
+	if (t->ciphers[0] != '\0' && (modern ||
+	    t->min_version == POLICY_TLS_1_3))
+		tls_err(c, "ciphers", "only applies to TLS 1.2, which %s "
+		    "turns off: remove it", modern ? "profile modern" :
+		    "min_version 1.3");
+	else if (t->ciphers[0] != '\0' && !t->allow_insecure &&
+	    tls_ciphers_check(t->ciphers, why, sizeof(why)) == TLS_WEAK)
+		tls_err(c, "ciphers", "%s; use ECDHE with AES-GCM or "
+		    "ChaCha20-Poly1305, or set tls.allow_insecure: true", why);
+	if (t->n_crl > 0 && t->ca == NULL)
+		tls_err(c, "crl", "needs tls.ca, the CA whose revocations it "
+		    "lists");
+}
+
+/* The value node of tls.<key> in the document, or NULL. */
+static yaml_node_t *
+tls_node(struct cfg *c, const char *key)
+{
+	yaml_node_t		*root, *sec = NULL, *kn;
+	yaml_node_pair_t	*p;
+	const char		*name;
+
+	if ((root = yaml_document_get_root_node(&c->doc)) == NULL ||
+	    root->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (p = root->data.mapping.pairs.start;
+	    p < root->data.mapping.pairs.top && sec == NULL; p++)
+		if ((kn = yaml_document_get_node(&c->doc, p->key)) != NULL &&
+		    (name = scalar(kn)) != NULL && strcmp(name, "tls") == 0)
+			sec = yaml_document_get_node(&c->doc, p->value);
+	if (sec == NULL || sec->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (p = sec->data.mapping.pairs.start; p < sec->data.mapping.pairs.top;
+	    p++)
+		if ((kn = yaml_document_get_node(&c->doc, p->key)) != NULL &&
+		    (name = scalar(kn)) != NULL && strcmp(name, key) == 0)
+			return yaml_document_get_node(&c->doc, p->value);
+	return NULL;
+}
+
+/* An error about tls.<key>, at its value (or at the section). */
+static void
+tls_err(struct cfg *c, const char *key, const char *fmt, ...)
+{
+	yaml_node_t	*n = tls_node(c, key);
+	char		 path[CFG_PATH_MAX];
+	va_list		 ap;
+
+	snprintf(path, sizeof(path), "tls.%s", key);
+	va_start(ap, fmt);
+	if (n != NULL)
+		cfg_verr(c, (int)n->start_mark.line + 1,
+		    (int)n->start_mark.column + 1, path, fmt, ap);
+	else
+		cfg_verr(c, c->pol->tls.line, c->pol->tls.col, path, fmt, ap);
+	va_end(ap);
 }
 
 /* A listener's client certificates and authentication fit together. */

@@ -1,23 +1,68 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * tls — server contexts from the policy.
+ * tls — server contexts from the policy, and the judge of TLS settings.
  *
- * The floor is set here, whatever the policy says: TLS 1.2 minimum, no
- * compression, no renegotiation, the server's cipher preference, and no
- * session tickets key shared with anyone (OpenSSL's default per-context
- * ticket key, rotated with the process).  The private key is read once into
- * the context and never leaves OpenSSL.
+ * The floor is set here, whatever the policy says: TLS 1.2 minimum (1.3
+ * preferred, as OpenSSL negotiates the highest both sides have), TLS 1.2
+ * suites forward secret with AEAD only (ECDHE by default), OpenSSL
+ * security level 2 at least, no compression, no renegotiation, the
+ * server's cipher preference.  A policy may ask for less only with
+ * allow_insecure.  Weakness is judged on what OpenSSL would really do (the
+ * suites a cipher string enables, the key's size, the dates), never on how
+ * a setting is spelled.
+ *
+ * Session resumption is off (no tickets, no session cache): MQTT
+ * connections live for hours, so a full handshake per connection costs
+ * little, while a resumed session would skip the CRL and client-certificate
+ * checks and a ticket key would be a long-lived secret weakening forward
+ * secrecy.  ALPN: "mqtt" is selected when offered; a client offering only
+ * other protocols is refused with no_application_protocol (RFC 7301), one
+ * offering none is served.
+ *
+ * Set-up code, called at start (and by -t): it logs one thing, the weak
+ * settings allow_insecure lets through, because they must be said at every
+ * start and this is where they are known.  Everything else goes back to
+ * the caller in an error buffer.  The private key is read twice, once to
+ * judge it and once into the context; it never leaves OpenSSL.  Nothing
+ * here knows MQTT beyond its ALPN id.
  */
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "mqttguard/log.h"
 #include "mqttguard/tls.h"
 
+/* OpenSSL's security level 2: 112-bit keys, no SHA-1 signatures. */
+#define TLS_SECLEVEL_FLOOR	2
+/* Settings tls_server_ctx_new() judges: version, two lists, groups, cert. */
+#define TLS_JUDGED		5
+
+static int	no_passphrase(char *, int, int, void *);
+static void	add_reason(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+static void	cipher_flaws(const SSL_CIPHER *, char *, size_t);
+static void	time_text(const ASN1_TIME *, char *, size_t);
+static int	proto_version(const struct policy_tls *);
+static enum tls_verdict cert_judge(const char *, const char *, time_t, char *,
+		    size_t, int *);
+static int	judge(const struct policy_tls *, enum tls_verdict,
+		    const char *, const char *, char *, size_t);
+static X509	*crl_issuer(X509_STORE *, X509_CRL *);
+static int	crl_load(SSL_CTX *, const char *, time_t, char *, size_t);
+static int	crl_all(SSL_CTX *, const struct policy_tls *, time_t, char *,
+		    size_t);
+static int	alpn_select(SSL *, const unsigned char **, unsigned char *,
+		    const unsigned char *, unsigned int, void *);
 static int	copy_text(const unsigned char *, int, char *, size_t);
 
 const char *
@@ -34,11 +79,507 @@ tls_error_str(char *buf, size_t len, const char *fallback)
 	return buf;
 }
 
+/* An encrypted key would make OpenSSL prompt on the terminal: refuse it. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
+/* Appends one reason to <buf>, separated by ", ". */
+static void
+add_reason(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list	ap;
+	size_t	n = strlen(buf);
+
+	if (n > 0 && n + 2 < len) {
+		memcpy(buf + n, ", ", 3);
+		n += 2;
+	}
+	if (n >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, len - n, fmt, ap);
+	va_end(ap);
+}
+
+enum tls_verdict
+tls_version_check(enum policy_tls_version v, char *why, size_t len)
+{
+	switch (v) {
+	case POLICY_TLS_VERSION_PROFILE:
+	case POLICY_TLS_1_2:
+	case POLICY_TLS_1_3:
+		return TLS_OK;
+	case POLICY_TLS_1_0:
+	case POLICY_TLS_1_1:
+		snprintf(why, len, "TLS 1.%d is deprecated and insecure "
+		    "(RFC 8996); use 1.2 or 1.3", v == POLICY_TLS_1_0 ? 0 : 1);
+		return TLS_WEAK;
+	}
+	snprintf(why, len, "unknown TLS version %d", (int)v);
+	return TLS_INVALID;
+}
+
+/*
+ * What is wrong with one TLS 1.2 suite, as ", "-separated reasons in <buf>
+ * (empty when nothing is).  OpenSSL's key exchange, authentication and
+ * cipher NIDs decide, not the suite's name, so an alias or a suite added
+ * by a later OpenSSL is judged the same way.
+ */
+static void
+cipher_flaws(const SSL_CIPHER *c, char *buf, size_t len)
+{
+	int	nid = SSL_CIPHER_get_cipher_nid(c);
+	int	kx = SSL_CIPHER_get_kx_nid(c);
+	int	bits, alg;
+
+	buf[0] = '\0';
+	bits = SSL_CIPHER_get_bits(c, &alg);
+	if (nid == NID_undef)
+		add_reason(buf, len, "no encryption");
+	else if (nid == NID_rc4)
+		add_reason(buf, len, "RC4");
+	else if (nid == NID_des_cbc || nid == NID_des_ede3_cbc)
+		add_reason(buf, len, "DES or 3DES");
+	else if (bits < 128)
+		add_reason(buf, len, "a %d-bit key", bits);
+	if (!SSL_CIPHER_is_aead(c))
+		add_reason(buf, len, "not AEAD");
+	if (SSL_CIPHER_get_auth_nid(c) == NID_auth_null)
+		add_reason(buf, len, "anonymous");
+	if (kx != NID_kx_ecdhe && kx != NID_kx_dhe && kx != NID_kx_ecdhe_psk &&
+	    kx != NID_kx_dhe_psk)
+		add_reason(buf, len, "not forward secret");
+}
+
+enum tls_verdict
+tls_ciphers_check(const char *list, char *why, size_t len)
+{
+	STACK_OF(SSL_CIPHER)	*sk;
+	const SSL_CIPHER	*c;
+	SSL_CTX			*ctx;
+	enum tls_verdict	 v = TLS_OK;
+	char			 flaws[128];
+	int			 i, level, weak = 0;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		snprintf(why, len, "out of memory");
+		ERR_clear_error();
+		return TLS_INVALID;
+	}
+	/* From the floor, so a lower @SECLEVEL in <list> shows. */
+	SSL_CTX_set_security_level(ctx, TLS_SECLEVEL_FLOOR);
+	if (!SSL_CTX_set_cipher_list(ctx, list)) {
+		snprintf(why, len, "\"%s\" enables no TLS 1.2 cipher suite "
+		    "this OpenSSL offers", list);
+		v = TLS_INVALID;
+		goto done;
+	}
+	sk = SSL_CTX_get_ciphers(ctx);
+	for (i = 0; i < sk_SSL_CIPHER_num(sk); i++) {
+		c = sk_SSL_CIPHER_value(sk, i);
+		if (SSL_CIPHER_get_kx_nid(c) == NID_kx_any)
+			continue;	/* TLS 1.3: tls.ciphersuites */
+		cipher_flaws(c, flaws, sizeof(flaws));
+		if (flaws[0] != '\0' && weak++ == 0)
+			snprintf(why, len, "enables weak suite %s (%s)",
+			    SSL_CIPHER_get_name(c), flaws);
+	}
+	level = SSL_CTX_get_security_level(ctx);
+	if (weak > 1) {
+		size_t	n = strlen(why);
+
+		snprintf(why + n, len - n, " and %d more", weak - 1);
+	}
+	if (weak > 0)
+		v = TLS_WEAK;
+	else if (level < TLS_SECLEVEL_FLOOR) {
+		snprintf(why, len, "lowers OpenSSL's security level to %d "
+		    "(at least %d)", level, TLS_SECLEVEL_FLOOR);
+		v = TLS_WEAK;
+	}
+done:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return v;
+}
+
+enum tls_verdict
+tls_ciphersuites_check(const char *list, char *why, size_t len)
+{
+	SSL_CTX			*ctx;
+	enum tls_verdict	 v = TLS_OK;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		snprintf(why, len, "out of memory");
+		v = TLS_INVALID;
+	} else if (*list == '\0' || !SSL_CTX_set_ciphersuites(ctx, list) ||
+	    sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(ctx)) == 0) {
+		snprintf(why, len, "\"%s\" is not a list of TLS 1.3 cipher "
+		    "suites this OpenSSL offers (e.g. TLS_AES_128_GCM_SHA256)",
+		    list);
+		v = TLS_INVALID;
+	}
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return v;
+}
+
+enum tls_verdict
+tls_groups_check(const char *list, char *why, size_t len)
+{
+	SSL_CTX			*ctx;
+	enum tls_verdict	 v = TLS_OK;
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		snprintf(why, len, "out of memory");
+		v = TLS_INVALID;
+	} else if (!SSL_CTX_set1_groups_list(ctx, list)) {
+		snprintf(why, len, "\"%s\" is not a list of groups this "
+		    "OpenSSL offers (e.g. X25519:P-256)", list);
+		v = TLS_INVALID;
+	}
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return v;
+}
+
+/* <t> as "2020-01-02 00:00:00 UTC", or "an unreadable date". */
+static void
+time_text(const ASN1_TIME *t, char *buf, size_t len)
+{
+	struct tm	tm;
+
+	if (ASN1_TIME_to_tm(t, &tm) != 1 ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "an unreadable date");
+}
+
+/*
+ * tls_cert_check, and the highest OpenSSL security level the key meets in
+ * *<keylevel> (when not NULL), which allow_insecure needs to load a weak
+ * key at all.
+ */
+static enum tls_verdict
+cert_judge(const char *certfile, const char *keyfile, time_t now, char *why,
+    size_t len, int *keylevel)
+{
+	static const int	 secbits[] = { 80, 112, 128, 192, 256 };
+	BIO			*bio;
+	X509			*x = NULL;
+	EVP_PKEY		*pk = NULL;
+	enum tls_verdict	 v = TLS_INVALID;
+	char			 reasons[256], when[40], ebuf[160];
+	int			 bits, i;
+
+	reasons[0] = '\0';
+	if ((bio = BIO_new_file(certfile, "r")) != NULL)
+		x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (x == NULL) {
+		snprintf(why, len, "tls.cert %s: no PEM certificate: %s",
+		    certfile, tls_error_str(ebuf, sizeof(ebuf), "cannot read"));
+		goto done;
+	}
+	if ((bio = BIO_new_file(keyfile, "r")) != NULL)
+		pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (pk == NULL) {
+		snprintf(why, len, "tls.key %s: no unencrypted PEM private "
+		    "key: %s", keyfile, tls_error_str(ebuf, sizeof(ebuf),
+		    "cannot read"));
+		goto done;
+	}
+	if (X509_check_private_key(x, pk) != 1) {
+		snprintf(why, len, "tls.key %s does not match tls.cert %s",
+		    keyfile, certfile);
+		goto done;
+	}
+	bits = EVP_PKEY_get_bits(pk);
+	if ((EVP_PKEY_is_a(pk, "RSA") || EVP_PKEY_is_a(pk, "RSA-PSS") ||
+	    EVP_PKEY_is_a(pk, "DSA")) && bits < 2048)
+		add_reason(reasons, sizeof(reasons), "%s key of %d bits (at "
+		    "least 2048)", EVP_PKEY_is_a(pk, "DSA") ? "DSA" : "RSA",
+		    bits);
+	else if (EVP_PKEY_is_a(pk, "EC") && bits < 256)
+		add_reason(reasons, sizeof(reasons), "EC key of %d bits (at "
+		    "least 256)", bits);
+	if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0) {
+		time_text(X509_get0_notAfter(x), when, sizeof(when));
+		add_reason(reasons, sizeof(reasons), "expired on %s", when);
+	} else if (X509_cmp_time(X509_get0_notBefore(x), &now) >= 0) {
+		time_text(X509_get0_notBefore(x), when, sizeof(when));
+		add_reason(reasons, sizeof(reasons), "not valid before %s",
+		    when);
+	}
+	if (keylevel != NULL) {
+		bits = EVP_PKEY_get_security_bits(pk);
+		for (i = 0; i < 5 && bits >= secbits[i]; i++)
+			;
+		*keylevel = i;
+	}
+	if (reasons[0] != '\0') {
+		snprintf(why, len, "tls.cert %s: %s", certfile, reasons);
+		v = TLS_WEAK;
+	} else
+		v = TLS_OK;
+done:
+	EVP_PKEY_free(pk);
+	X509_free(x);
+	ERR_clear_error();
+	return v;
+}
+
+enum tls_verdict
+tls_cert_check(const char *certfile, const char *keyfile, time_t now,
+    char *why, size_t len)
+{
+	return cert_judge(certfile, keyfile, now, why, len, NULL);
+}
+
+/* The TLS version constant of the floor <tls> asks for. */
+static int
+proto_version(const struct policy_tls *tls)
+{
+	switch (tls->min_version) {
+	case POLICY_TLS_1_0:
+		return TLS1_VERSION;
+	case POLICY_TLS_1_1:
+		return TLS1_1_VERSION;
+	case POLICY_TLS_1_2:
+		return TLS1_2_VERSION;
+	case POLICY_TLS_1_3:
+		return TLS1_3_VERSION;
+	case POLICY_TLS_VERSION_PROFILE:
+		break;
+	}
+	return tls->profile == POLICY_TLS_MODERN ? TLS1_3_VERSION :
+	    TLS1_2_VERSION;
+}
+
+/*
+ * Acts on verdict <v> about <what> (a key name, or NULL when <why> names
+ * it): 0 to go on, 1 to go on with a weak setting allowed (the caller logs
+ * it once everything is judged), -1 with the refusal in <err>.
+ */
+static int
+judge(const struct policy_tls *tls, enum tls_verdict v, const char *what,
+    const char *why, char *err, size_t errlen)
+{
+	if (v == TLS_OK)
+		return 0;
+	if (v == TLS_WEAK && tls->allow_insecure)
+		return 1;
+	snprintf(err, errlen, "%s%s%s%s", what ? what : "", what ? ": " : "",
+	    why, v == TLS_WEAK ? "; set tls.allow_insecure: true to accept "
+	    "it anyway" : "");
+	return -1;
+}
+
+/* The certificate of <st> that issued and signed <crl>, or NULL. */
+static X509 *
+crl_issuer(X509_STORE *st, X509_CRL *crl)
+{
+	STACK_OF(X509_OBJECT)	*objs = X509_STORE_get0_objects(st);
+	X509			*x;
+	int			 i;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+		if (x != NULL && X509_NAME_cmp(X509_get_subject_name(x),
+		    X509_CRL_get_issuer(crl)) == 0 &&
+		    X509_CRL_verify(crl, X509_get0_pubkey(x)) == 1)
+			return x;
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+/*
+ * Adds every CRL of PEM file <path> to the verification store of <ctx>,
+ * each checked now rather than at the first client: signed by a CA of
+ * tls.ca, and current at <now> (an expired CRL fails every client).
+ */
+static int
+crl_load(SSL_CTX *ctx, const char *path, time_t now, char *err,
+    size_t errlen)
+{
+	X509_STORE	*st = SSL_CTX_get_cert_store(ctx);
+	X509_CRL	*crl;
+	BIO		*bio;
+	const ASN1_TIME	*next;
+	char		 name[256], when[40], ebuf[160];
+	int		 n = 0, rc = -1;
+
+	if ((bio = BIO_new_file(path, "r")) == NULL) {
+		snprintf(err, errlen, "tls.crl %s: %s", path,
+		    tls_error_str(ebuf, sizeof(ebuf), "cannot open"));
+		return -1;
+	}
+	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase,
+	    NULL)) != NULL) {
+		X509_NAME_oneline(X509_CRL_get_issuer(crl), name, sizeof(name));
+		next = X509_CRL_get0_nextUpdate(crl);
+		if (crl_issuer(st, crl) == NULL) {
+			snprintf(err, errlen, "tls.crl %s: issued by %s, which "
+			    "is not a CA in tls.ca (or the signature is bad)",
+			    path, name);
+			goto fail;
+		}
+		if (next != NULL && X509_cmp_time(next, &now) <= 0) {
+			time_text(next, when, sizeof(when));
+			snprintf(err, errlen, "tls.crl %s: the CRL of %s "
+			    "expired on %s: every client certificate would "
+			    "be refused", path, name, when);
+			goto fail;
+		}
+		if (X509_STORE_add_crl(st, crl) != 1) {
+			snprintf(err, errlen, "tls.crl %s: %s", path,
+			    tls_error_str(ebuf, sizeof(ebuf), "cannot add"));
+			goto fail;
+		}
+		X509_CRL_free(crl);
+		n++;
+	}
+	crl = NULL;
+	ERR_clear_error();	/* the end of the file */
+	if (n == 0) {
+		snprintf(err, errlen, "tls.crl %s: no PEM CRL in the file",
+		    path);
+		goto fail;
+	}
+	rc = 0;
+fail:
+	X509_CRL_free(crl);
+	BIO_free(bio);
+	return rc;
+}
+
+/*
+ * Loads every CRL of <tls> and turns revocation checking on for the whole
+ * chain.  With X509_V_FLAG_CRL_CHECK_ALL a client certificate is refused
+ * when any CA above it has no CRL, so each CA of tls.ca must have one:
+ * checked here, where the error can name the CA.
+ */
+static int
+crl_all(SSL_CTX *ctx, const struct policy_tls *tls, time_t now, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509_OBJECT)	*objs;
+	X509_OBJECT		*o;
+	X509			*ca;
+	char			 name[256];
+	size_t			 i;
+	int			 j, k;
+
+	if (tls->n_crl == 0)
+		return 0;
+	if (tls->ca == NULL) {
+		snprintf(err, errlen, "tls.crl needs tls.ca, the CA whose "
+		    "revocations it lists");
+		return -1;
+	}
+	for (i = 0; i < tls->n_crl && i < POLICY_TLS_CRL_MAX; i++)
+		if (crl_load(ctx, tls->crl[i], now, err, errlen) == -1)
+			return -1;
+	objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	for (j = 0; j < sk_X509_OBJECT_num(objs); j++) {
+		if ((ca = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs,
+		    j))) == NULL)
+			continue;
+		for (k = 0; k < sk_X509_OBJECT_num(objs); k++) {
+			o = sk_X509_OBJECT_value(objs, k);
+			if (X509_OBJECT_get0_X509_CRL(o) != NULL &&
+			    X509_NAME_cmp(X509_get_subject_name(ca),
+			    X509_CRL_get_issuer(X509_OBJECT_get0_X509_CRL(o)))
+			    == 0)
+				break;
+		}
+		if (k == sk_X509_OBJECT_num(objs)) {
+			X509_NAME_oneline(X509_get_subject_name(ca), name,
+			    sizeof(name));
+			snprintf(err, errlen, "tls.crl: no CRL of %s, a CA in "
+			    "tls.ca: every client certificate under it would "
+			    "be refused", name);
+			return -1;
+		}
+	}
+	X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
+	    X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	return 0;
+}
+
+/*
+ * ALPN (RFC 7301): select "mqtt" when offered.  A client that offers only
+ * other protocols wants something this server is not; it gets the
+ * no_application_protocol alert rather than MQTT it did not ask for.
+ */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char	 ours[] = "\x04" TLS_ALPN_MQTT;
+	unsigned char			*sel;
+	unsigned char			 sellen;
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, &sellen, ours, sizeof(ours) - 1, in,
+	    inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	*out = sel;
+	*outlen = sellen;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 SSL_CTX *
 tls_server_ctx_new(const struct policy_tls *tls, char *err, size_t errlen)
 {
-	SSL_CTX	*ctx;
-	char	 ebuf[256];
+	static const char *const what[TLS_JUDGED] = {
+		"tls.min_version", "tls.ciphers", "tls.ciphersuites",
+		"tls.groups", NULL	/* the certificate's message names it */
+	};
+	SSL_CTX			*ctx;
+	const char		*ciphers, *suites, *groups;
+	enum tls_verdict	 v[TLS_JUDGED];
+	char			 why[TLS_JUDGED][384];
+	char			 ebuf[256];
+	time_t			 now = time(NULL);
+	int			 version = proto_version(tls), keylevel = 5;
+	int			 i, rc, weak;
+
+	ciphers = tls->ciphers[0] ? tls->ciphers : POLICY_TLS_CIPHERS_DEFAULT;
+	suites = tls->ciphersuites[0] ? tls->ciphersuites :
+	    POLICY_TLS_CIPHERSUITES_DEFAULT;
+	groups = tls->groups[0] ? tls->groups : POLICY_TLS_GROUPS_DEFAULT;
+
+	/* Judge everything first: nothing is built on a refused setting. */
+	v[0] = tls_version_check(tls->min_version, why[0], sizeof(why[0]));
+	v[1] = tls_ciphers_check(ciphers, why[1], sizeof(why[1]));
+	v[2] = tls_ciphersuites_check(suites, why[2], sizeof(why[2]));
+	v[3] = tls_groups_check(groups, why[3], sizeof(why[3]));
+	v[4] = cert_judge(tls->cert, tls->key, now, why[4], sizeof(why[4]),
+	    &keylevel);
+	for (i = 0, weak = 0; i < TLS_JUDGED; i++) {
+		if ((rc = judge(tls, v[i], what[i], why[i], err, errlen)) ==
+		    -1)
+			return NULL;
+		weak += rc;
+	}
+	for (i = 0; i < TLS_JUDGED; i++)
+		if (v[i] == TLS_WEAK)
+			log_warnx("tls: allow_insecure: accepting a weak "
+			    "setting: %s%s%s", what[i] ? what[i] : "",
+			    what[i] ? ": " : "", why[i]);
+	if (tls->allow_insecure && weak == 0)
+		log_warnx("tls: allow_insecure is set, but nothing weak is "
+		    "configured: remove it, so nothing weak slips in later");
 
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
@@ -46,16 +587,35 @@ tls_server_ctx_new(const struct policy_tls *tls, char *err, size_t errlen)
 		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
 		return NULL;
 	}
-	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+	if (SSL_CTX_get_security_level(ctx) < TLS_SECLEVEL_FLOOR)
+		SSL_CTX_set_security_level(ctx, TLS_SECLEVEL_FLOOR);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	if (!SSL_CTX_set_min_proto_version(ctx, version))
 		goto fail_ssl;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	/* TLS 1.2: ECDHE with AEAD only. */
-	if (!SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20"))
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+	    SSL_OP_NO_TICKET);
+	/* A cipher string may carry @SECLEVEL: judged above, applied here. */
+	if (!SSL_CTX_set_cipher_list(ctx, ciphers) ||
+	    !SSL_CTX_set_ciphersuites(ctx, suites) ||
+	    !SSL_CTX_set1_groups_list(ctx, groups))
 		goto fail_ssl;
-	if (!SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384"))
+	/*
+	 * Only with allow_insecure (judged above): OpenSSL 3 speaks TLS 1.0
+	 * and 1.1 at security level 0 only, and loads a key only at a level
+	 * it meets.
+	 */
+	if (version < TLS1_2_VERSION)
+		SSL_CTX_set_security_level(ctx, 0);
+	else if (keylevel < SSL_CTX_get_security_level(ctx))
+		SSL_CTX_set_security_level(ctx, keylevel);
+	SSL_CTX_set_dh_auto(ctx, 1);	/* for DHE suites a policy enables */
+	/* No resumption at all: see the top of the file. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	if (!SSL_CTX_set_num_tickets(ctx, 0))
 		goto fail_ssl;
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 
 	if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1) {
 		snprintf(err, errlen, "tls.cert %s: %s", tls->cert,
@@ -85,8 +645,12 @@ tls_server_ctx_new(const struct policy_tls *tls, char *err, size_t errlen)
 		if ((names = SSL_load_client_CA_file(tls->ca)) != NULL)
 			SSL_CTX_set_client_CA_list(ctx, names);
 	}
+	if (crl_all(ctx, tls, now, err, errlen) == -1)
+		goto fail;
+	SSL_CTX_set_verify_depth(ctx, tls->verify_depth);
 	/* Each listener sets its own mode on its connections. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	ERR_clear_error();
 	return ctx;
 
 fail_ssl:

@@ -17,6 +17,7 @@ main(void)
 	sr = srunner_create(codec_suite());
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, passwd_suite());
+	srunner_add_suite(sr, tls_suite());
 	srunner_add_suite(sr, auth_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

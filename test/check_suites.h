@@ -8,6 +8,7 @@
 Suite	*codec_suite(void);
 Suite	*config_suite(void);
 Suite	*passwd_suite(void);
+Suite	*tls_suite(void);
 Suite	*auth_suite(void);
 
 #endif

@@ -27,6 +27,7 @@ enum metric {
 	M_AUTH_OK,
 	M_AUTH_FAILED,
 	M_AUTH_LOCKOUTS,
+	M_ACL_DENIED,
 	M__MAX
 };
 

@@ -10,6 +10,7 @@
 #ifndef MQTTGUARD_POLICY_H
 #define MQTTGUARD_POLICY_H
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,16 +33,62 @@
 #define POLICY_TARPIT_DEFAULT		1000		/* ms */
 #define POLICY_HASH_QUEUE_DEFAULT	256		/* pending checks */
 
+/*
+ * Defaults of the tls section: the "intermediate" profile of Mozilla's
+ * server-side TLS guidelines, less its DHE suites (ECDHE is faster and
+ * needs no parameters of ours).  TLS 1.2 suites are ECDHE with AEAD only.
+ */
+#define POLICY_TLS_CIPHERS_DEFAULT \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define POLICY_TLS_CIPHERSUITES_DEFAULT \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+	"TLS_CHACHA20_POLY1305_SHA256"
+#define POLICY_TLS_GROUPS_DEFAULT	"X25519:P-256:P-384"
+#define POLICY_TLS_VERIFY_DEPTH_DEFAULT	4	/* intermediate CAs */
+#define POLICY_TLS_VERIFY_DEPTH_MAX	16
+#define POLICY_TLS_LIST_MAX		1024	/* a cipher or group list */
+#define POLICY_TLS_CRL_MAX		4	/* CRL files */
+
 enum policy_verify {
 	POLICY_VERIFY_NONE = 0,		/* no client certificate asked */
 	POLICY_VERIFY_OPTIONAL,		/* asked; verified when sent */
 	POLICY_VERIFY_REQUIRE		/* handshake fails without one */
 };
 
+enum policy_tls_profile {
+	POLICY_TLS_INTERMEDIATE = 0,	/* TLS 1.2 (ECDHE, AEAD) and 1.3 */
+	POLICY_TLS_MODERN		/* TLS 1.3 only */
+};
+
+/* Zero is "unset", so a zeroed section means the profile's floor. */
+enum policy_tls_version {
+	POLICY_TLS_VERSION_PROFILE = 0,	/* 1.2, or 1.3 with modern */
+	POLICY_TLS_1_0,			/* needs allow_insecure */
+	POLICY_TLS_1_1,			/* needs allow_insecure */
+	POLICY_TLS_1_2,
+	POLICY_TLS_1_3
+};
+
+/*
+ * The lists and CRL paths are bounded arrays, not heap strings: an empty
+ * list means the profile's, and the snapshot's destructor has nothing more
+ * to free.
+ */
 struct policy_tls {
 	char		*cert;		/* owned; absolute path */
 	char		*key;		/* owned; absolute path */
 	char		*ca;		/* owned; NULL if unset */
+	enum policy_tls_profile profile;
+	enum policy_tls_version min_version;
+	char		 ciphers[POLICY_TLS_LIST_MAX];	/* TLS 1.2 */
+	char		 ciphersuites[POLICY_TLS_LIST_MAX];	/* TLS 1.3 */
+	char		 groups[POLICY_TLS_LIST_MAX];
+	char		 crl[POLICY_TLS_CRL_MAX][PATH_MAX];	/* absolute */
+	size_t		 n_crl;		/* CRL files in crl[] */
+	int		 verify_depth;	/* set by the loader (default 4) */
+	bool		 allow_insecure; /* weak: a warning, not a refusal */
 	int		 line, col;	/* where the section starts */
 };
 
@@ -67,6 +114,13 @@ enum policy_empty_id {
 };
 
 struct passwd_db;
+struct acl;
+
+/* What a 3.x client gets for a denied PUBLISH (5.0 always gets 0x87). */
+enum policy_deny_action {
+	POLICY_DENY_DROP = 0,		/* acknowledged as if accepted */
+	POLICY_DENY_DISCONNECT		/* the connection is closed */
+};
 
 struct policy_auth {
 	char		*password_file;	/* owned; NULL: no passwords */
@@ -128,6 +182,9 @@ struct policy {
 	struct policy_tls	 tls;
 	bool			 has_tls;	/* a tls section was given */
 	struct policy_auth	 auth;
+	struct acl		*acl;		/* owned; NULL: no acl section,
+						   every topic allowed */
+	enum policy_deny_action	 acl_deny_v3;
 	struct policy_limits	 limits;
 	struct policy_log	 log;
 	unsigned		 workers;

@@ -2,22 +2,74 @@
 /*
  * tls — OpenSSL contexts built from the policy, and OpenSSL error text.
  *
- * The only module that touches private keys.  Knows nothing of MQTT.
+ * The only module that touches private keys.  Knows nothing of MQTT beyond
+ * the ALPN protocol id "mqtt".  It also judges TLS settings (the *_check
+ * functions): config_load() calls them to refuse a weak choice at the
+ * place in the file that made it, and tls_server_ctx_new() calls them again
+ * on everything, files included, so no context is built on weak settings
+ * unless the policy says allow_insecure.
  */
 #ifndef MQTTGUARD_TLS_H
 #define MQTTGUARD_TLS_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
 #include "mqttguard/policy.h"
 
+/* What a *_check function thinks of a setting. */
+enum tls_verdict {
+	TLS_OK = 0,
+	TLS_WEAK,	/* usable, but below the floor: needs allow_insecure */
+	TLS_INVALID	/* not usable at all */
+};
+
+/* The ALPN protocol id a client may offer (RFC 7301 registry). */
+#define TLS_ALPN_MQTT	"mqtt"
+
 /*
- * Builds the server context for <tls>: certificate chain and key (checked to
- * match), client CA and verification mode, and the protocol floor.  Returns
- * a context with one reference, or NULL with a message in <err> (<errlen>
- * bytes) naming the file and OpenSSL's reason.
+ * Each check fills <why> (<len> bytes) with the reason when it does not
+ * return TLS_OK, and leaves it alone otherwise.  The reason names the
+ * culprit (a suite, a file) but not the policy key: the caller knows which
+ * key it asked about.  Each leaves this thread's OpenSSL error queue empty.
+ *
+ * tls_version_check: TLS 1.0 and 1.1 are weak (RFC 8996).
+ * tls_ciphers_check: a TLS 1.2 cipher string, judged on every suite it
+ *   enables in this OpenSSL (not on its spelling): weak if any is not AEAD,
+ *   has no or a short key (NULL, export, DES, 3DES, RC4), is anonymous, or
+ *   is not forward secret; weak also if it lowers @SECLEVEL below 2.
+ *   Invalid if it enables no suite.
+ * tls_ciphersuites_check, tls_groups_check: invalid if OpenSSL refuses the
+ *   list (every TLS 1.3 suite is AEAD and forward secret).
+ * tls_cert_check: the first certificate of <certfile> and the key of
+ *   <keyfile> at time <now>.  Invalid if either cannot be read (an encrypted
+ *   key included) or they do not match; weak if the key is RSA or DSA under
+ *   2048 bits or EC under 256, or the certificate is expired or not yet
+ *   valid at <now>.
+ */
+enum tls_verdict	tls_version_check(enum policy_tls_version v, char *why,
+			    size_t len);
+enum tls_verdict	tls_ciphers_check(const char *list, char *why,
+			    size_t len);
+enum tls_verdict	tls_ciphersuites_check(const char *list, char *why,
+			    size_t len);
+enum tls_verdict	tls_groups_check(const char *list, char *why,
+			    size_t len);
+enum tls_verdict	tls_cert_check(const char *certfile,
+			    const char *keyfile, time_t now, char *why,
+			    size_t len);
+
+/*
+ * Builds the server context for <tls>: every check above, then the
+ * protocol floor and lists (the profile's, or the policy's), certificate
+ * chain and key, client CA, CRLs (checked against the CA and for expiry,
+ * then enforced for the whole chain), verify depth, ALPN and no session
+ * resumption.  A weak setting fails unless tls->allow_insecure, which logs
+ * a warning naming it instead (every time a context is built).  Returns a
+ * context with one reference, or NULL with a message in <err> (<errlen>
+ * bytes) naming the key, the file and the reason.
  */
 SSL_CTX	*tls_server_ctx_new(const struct policy_tls *tls, char *err,
 	    size_t errlen);
