@@ -104,6 +104,9 @@ fuzz: build/fuzz/fuzz_codec
 $(BUILD)/bench_codec: test/bench_codec.c src/codec.c include/mqttguard/codec.h | $(BUILD)
 	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c src/codec.c
 
+$(BUILD)/bench_acl: test/bench_acl.c src/acl.c include/mqttguard/acl.h | $(BUILD)
+	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_acl.c src/acl.c
+
 bench: $(BIN)
 	scripts/bench.sh
 

@@ -2,18 +2,26 @@
 # make bench: figures as ratios against baselines measured in the same run.
 #
 #  1. codec: decode+validate throughput of 64-byte PUBLISH frames (one core).
+#     acl: ns per ACL check with 10, 10 000 and 1 000 000 rules (per-user
+#     "devices/<user>/#" rules, group rules, wildcards), users picked at
+#     random; the ratio 1M/10 (target <= 3 x, and < 1 us per check).
 #  2. forwarding: N QoS 0 messages of 64 bytes, mosquitto_pub -l -> broker ->
 #     mosquitto_sub, end to end, through: Mosquitto directly, HAProxy (TCP
 #     mode), mqttguard (plain), HAProxy terminating TLS, mqttguard (TLS).
 #  3. memory: RSS growth of each proxy holding C idle MQTT connections.
+#  4. TLS handshakes: full TLS 1.3 handshakes per second (openssl s_time
+#     -new, no resumption) through mqttguard and through HAProxy
+#     terminating TLS with the same EC P-256 key, one thread each, with the
+#     CPU time each proxy spent per handshake.
 # Everything binds 127.0.0.1 on free ports and is stopped at the end.
-# BENCH_MSGS (default 200000), BENCH_CONNS (default 1000), BENCH_RUNS (3).
+# BENCH_MSGS (default 200000), BENCH_CONNS (default 1000), BENCH_RUNS (3),
+# BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 scripts/deps.sh --bench
-make -s -j2 build/mqttguard build/bench_codec
+make -s -j2 build/mqttguard build/bench_codec build/bench_acl
 
 N=${BENCH_MSGS:-200000}
 C=${BENCH_CONNS:-1000}
@@ -39,6 +47,9 @@ wait_port() {
 echo "== codec"
 build/bench_codec
 
+echo "== acl: ns per check (one core)"
+build/bench_acl
+
 scripts/gen-certs.sh "$tmp/certs" 2>/dev/null
 cat "$tmp/certs/server.crt" "$tmp/certs/server.key" >"$tmp/haproxy.pem"
 B=$(port); GT=$(port); GP=$(port); HT=$(port); HP=$(port)
@@ -52,6 +63,7 @@ listeners:
   - {name: plain, address: 127.0.0.1, port: $GP, tls: false}
 tls: {cert: $tmp/certs/server.crt, key: $tmp/certs/server.key}
 upstream: {host: 127.0.0.1, port: $B}
+auth: {anonymous: true, empty_client_id: assign}
 log: {level: warn}
 Y
 build/mqttguard -c "$tmp/guard.yaml" 2>"$tmp/guard.log" &
@@ -151,3 +163,64 @@ mg=$(measure "$GP" "$gpid")
 mh=$(measure "$HP" "$hpid")
 printf '%-28s %8s KiB  (%.1f KiB per connection)\n' "mqttguard RSS growth" "$mg" "$(echo "$mg / $C" | bc -l)"
 printf '%-28s %8s KiB  (%.1f KiB per connection)\n' "HAProxy RSS growth" "$mh" "$(echo "$mh / $C" | bc -l)"
+
+# ---- 4. TLS handshakes ----------------------------------------------------
+# Each client is one openssl s_time doing full handshakes back to back
+# (-new: no session reused, and both proxies have resumption off anyway),
+# then closing.  mqttguard opens no broker connection before a CONNECT;
+# HAProxy is kept from opening one by waiting for client data that never
+# comes, so both do the handshake and nothing else.  Clients and proxies
+# share the machine's cores: the handshakes per second of the proxy's own
+# CPU time is the figure that does not depend on the clients.
+HS_SECS=${BENCH_HS_SECS:-10}
+HS_CLIENTS=${BENCH_HS_CLIENTS:-2}
+HH=$(port)
+cat >"$tmp/haproxy-hs.cfg" <<H
+global
+  maxconn 9000
+  nbthread 1
+  tune.ssl.cachesize 0
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+frontend hs
+  bind 127.0.0.1:$HH ssl crt $tmp/haproxy.pem ssl-min-ver TLSv1.2 no-tls-tickets
+  tcp-request inspect-delay 1h
+  tcp-request content accept if { req.len gt 0 }
+  default_backend broker
+backend broker
+  server b 127.0.0.1:$B
+H
+haproxy -f "$tmp/haproxy-hs.cfg" -db 2>"$tmp/haproxy-hs.log" &
+hspid=$!; pids="$pids $hspid"
+wait_port "$HH"
+tck=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# handshakes PORT PID: "handshakes/s handshakes-per-proxy-CPU-second"
+handshakes() {
+	c0=$(cpu "$2")
+	t0=$(date +%s.%N)
+	k=0
+	spids=""
+	while [ $k -lt "$HS_CLIENTS" ]; do
+		openssl s_time -connect "127.0.0.1:$1" -new -tls1_3 \
+		    -time "$HS_SECS" >"$tmp/stime.$k" 2>&1 &
+		spids="$spids $!"
+		k=$((k + 1))
+	done
+	for sp in $spids; do wait "$sp"; done
+	t1=$(date +%s.%N)
+	c1=$(cpu "$2")
+	n=$(cat "$tmp"/stime.* | awk '/connections in .* real seconds/ {s += $1} END {print s + 0}')
+	rm -f "$tmp"/stime.*
+	echo "$n $t0 $t1 $c0 $c1" | awk -v tck="$tck" \
+	    '{printf "%.0f %.0f", $1 / ($3 - $2), ($5 > $4) ? $1 / (($5 - $4) / tck) : 0}'
+}
+echo "== TLS 1.3 full handshakes, EC P-256, $HS_CLIENTS s_time clients x ${HS_SECS}s, one proxy thread"
+set -- $(handshakes "$GT" "$gpid"); gw=$1; gc=$2
+set -- $(handshakes "$HH" "$hspid"); hw=$1; hc=$2
+printf '%-28s %8s /s  %8s per proxy CPU-second\n' "HAProxy TLS" "$hw" "$hc"
+printf '%-28s %8s /s  %8s per proxy CPU-second  (%.2f x HAProxy, %.2f x per CPU-second)\n' \
+    "mqttguard TLS" "$gw" "$gc" "$(echo "$gw / $hw" | bc -l)" "$(echo "$gc / $hc" | bc -l)"

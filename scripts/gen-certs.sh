@@ -4,6 +4,8 @@
 # Writes into DIR:
 #   ca.crt ca.key                 the development CA
 #   server.crt server.key         localhost, 127.0.0.1, ::1 (signed by ca)
+#   server-b.crt server-b.key     broker-b.example, a second name (tls.sni)
+#   server-wild.crt/.key          *.fleet.example, a wildcard (tls.sni)
 #   client.crt client.key         a client certificate, CN=client1 (ca)
 #   expired-client.crt/.key       a client certificate that expired in 2020
 #   revoked-client.crt/.key       a client certificate revoked by ca.crl
@@ -28,8 +30,8 @@ cd "$dir"
 
 # Everything is made together (one CA signs it all): keep it all, or none.
 complete=1
-for f in ca other-ca server client expired-client revoked-client \
-    expired-server weak-rsa1024 wrong-san other-client; do
+for f in ca other-ca server server-b server-wild client expired-client \
+    revoked-client expired-server weak-rsa1024 wrong-san other-client; do
 	[ -f "$f.crt" ] && [ -f "$f.key" ] || complete=0
 done
 [ -f ca.crl ] && [ -f passwd ] || complete=0
@@ -72,6 +74,15 @@ leaf server ca localhost "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
+# More names for the same appliance, chosen by SNI.
+leaf server-b ca broker-b.example "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:broker-b.example"
+leaf server-wild ca "*.fleet.example" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:*.fleet.example"
 leaf client ca client1 "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth"

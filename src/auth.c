@@ -25,6 +25,7 @@
 #include <openssl/rand.h>
 
 #include "mqttguard/auth.h"
+#include "mqttguard/siphash.h"
 
 struct entry {
 	struct entry		*hnext;		/* bucket chain */
@@ -72,7 +73,6 @@ struct auth_pool {
 	unsigned		 nthreads;
 };
 
-static uint64_t	siphash(const uint8_t *, const uint8_t *, size_t);
 static int	table_init(struct table *, size_t);
 static void	table_fini(struct table *);
 static struct entry *table_get(struct table *, uint64_t, const uint8_t *,
@@ -286,59 +286,6 @@ auth_precheck(const struct auth_request *req, struct auth_guard *g,
 	    c->client_id.p, c->client_id.len))
 		return AUTH_FAIL_BAD_CLIENT_ID;
 	return AUTH_OK;
-}
-
-/* ---- SipHash-2-4 ---------------------------------------------------- */
-
-#define ROTL(x, b)	(uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND do {							\
-	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
-	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
-	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
-	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
-} while (0)
-
-static uint64_t
-le64(const uint8_t *p)
-{
-	uint64_t	v = 0;
-	int		i;
-
-	for (i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t
-siphash(const uint8_t *k, const uint8_t *in, size_t len)
-{
-	uint64_t	k0 = le64(k), k1 = le64(k + 8), m, b;
-	uint64_t	v0 = 0x736f6d6570736575ULL ^ k0;
-	uint64_t	v1 = 0x646f72616e646f6dULL ^ k1;
-	uint64_t	v2 = 0x6c7967656e657261ULL ^ k0;
-	uint64_t	v3 = 0x7465646279746573ULL ^ k1;
-	size_t		i, tail = len & 7;
-
-	for (i = 0; i + 8 <= len; i += 8) {
-		m = le64(in + i);
-		v3 ^= m;
-		SIPROUND;
-		SIPROUND;
-		v0 ^= m;
-	}
-	b = (uint64_t)len << 56;
-	while (tail-- > 0)
-		b |= (uint64_t)in[i + tail] << (8 * tail);
-	v3 ^= b;
-	SIPROUND;
-	SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
 }
 
 /* ---- bounded LRU hash tables ---------------------------------------- */

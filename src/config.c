@@ -17,6 +17,7 @@
  * or nothing.  Errors are collected (not just the first), then the
  * whole-policy checks run on what parsed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -33,6 +34,7 @@
 #include <openssl/crypto.h>
 #include <yaml.h>
 
+#include "mqttguard/acl.h"
 #include "mqttguard/config.h"
 #include "mqttguard/log.h"
 #include "mqttguard/passwd.h"
@@ -76,6 +78,9 @@ struct cfg {
 	struct config_errors	*errs;
 	struct policy		*pol;
 	size_t			 budget;
+	unsigned		 flags;		/* CONFIG_* */
+	int			 depth;		/* acl.include nesting */
+	yaml_node_t		*tests;		/* read once the acl is */
 };
 
 static void	cfg_err(struct cfg *, const yaml_node_t *, const char *,
@@ -98,6 +103,23 @@ static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static int	sec_acl(struct cfg *, yaml_node_t *, void *, const char *);
+static int	sec_tests(struct cfg *, yaml_node_t *, void *, const char *);
+static int	acl_defer(struct cfg *, yaml_node_t *, void *, const char *);
+static int	acl_deny_v3(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static int	acl_actions(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static int	acl_strings(struct cfg *, yaml_node_t *, const char *,
+		    const char ***, size_t *);
+static int	acl_groups(struct cfg *, yaml_node_t *, const char *);
+static int	acl_rules(struct cfg *, yaml_node_t *, const char *);
+static int	acl_rule(struct cfg *, yaml_node_t *, const char *);
+static int	acl_include(struct cfg *, yaml_node_t *, const char *);
+static void	acl_tests(struct cfg *, yaml_node_t *);
+static bool	has_key(struct cfg *, yaml_node_t *, const char *);
+static void	keypath(char *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 static int	tls_min_version(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static int	tls_list(struct cfg *, yaml_node_t *, char *, const char *,
@@ -106,9 +128,16 @@ static int	tls_ciphers(struct cfg *, yaml_node_t *, void *, const char *);
 static int	tls_suites(struct cfg *, yaml_node_t *, void *, const char *);
 static int	tls_groups(struct cfg *, yaml_node_t *, void *, const char *);
 static int	tls_crl(struct cfg *, yaml_node_t *, void *, const char *);
+static int	tls_sni(struct cfg *, yaml_node_t *, void *, const char *);
+static int	sni_name(struct cfg *, yaml_node_t *, const char *, char *,
+		    size_t, bool);
+static int	path_buf(struct cfg *, yaml_node_t *, void *, const char *);
+static int	up_server_name(struct cfg *, yaml_node_t *, void *,
+		    const char *);
 static void	check_policy(struct cfg *);
 static void	check_tls(struct cfg *);
-static yaml_node_t *tls_node(struct cfg *, const char *);
+static void	check_upstream(struct cfg *);
+static yaml_node_t *sec_node(struct cfg *, const char *, const char *);
 static void	tls_err(struct cfg *, const char *, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 static void	check_listener_auth(struct cfg *,
@@ -166,6 +195,33 @@ static const struct ckey upstream_keys[] = {
 	{ "connect_timeout", K_MSEC,
 	    offsetof(struct policy_upstream, connect_timeout_ms), false,
 	    1, 600000, NULL, NULL },
+	{ "tls", K_BOOL, offsetof(struct policy_upstream, tls), false,
+	    0, 0, NULL, NULL },
+	{ "ca", K_CUSTOM, offsetof(struct policy_upstream, ca), false,
+	    0, 0, NULL, path_buf },
+	{ "server_name", K_CUSTOM, offsetof(struct policy_upstream,
+	    server_name), false, 0, 0, NULL, up_server_name },
+	{ "cert", K_CUSTOM, offsetof(struct policy_upstream, cert), false,
+	    0, 0, NULL, path_buf },
+	{ "key", K_CUSTOM, offsetof(struct policy_upstream, key), false,
+	    0, 0, NULL, path_buf },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+/* One tls.sni entry, parsed into heap strings, then copied (tls_sni). */
+struct sni_entry {
+	char	*name;
+	char	*cert;
+	char	*key;
+};
+
+static const struct ckey sni_keys[] = {
+	{ "name", K_STR, offsetof(struct sni_entry, name), true,
+	    0, 0, NULL, NULL },
+	{ "cert", K_PATH, offsetof(struct sni_entry, cert), true,
+	    0, 0, NULL, NULL },
+	{ "key", K_PATH, offsetof(struct sni_entry, key), true,
+	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -191,9 +247,17 @@ static const struct ckey tls_keys[] = {
 	    false, 0, POLICY_TLS_VERIFY_DEPTH_MAX, NULL, NULL },
 	{ "allow_insecure", K_BOOL, offsetof(struct policy_tls,
 	    allow_insecure), false, 0, 0, NULL, NULL },
+	{ "sni", K_CUSTOM, 0, false, 0, 0, NULL, tls_sni },
+	{ "watch", K_BOOL, offsetof(struct policy_tls, watch), false,
+	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
+static const char *const rate_action_names[] = {
+	"throttle", "disconnect", "drop", NULL
+};
+#define LIM(n, k, f, lo, hi, e) { n, k, offsetof(struct policy_limits, f), \
+	    false, lo, hi, e, NULL }
 static const struct ckey limits_keys[] = {
 	{ "max_packet_size", K_SIZE,
 	    offsetof(struct policy_limits, max_packet), false,
@@ -207,8 +271,33 @@ static const struct ckey limits_keys[] = {
 	{ "reject_control_chars", K_BOOL,
 	    offsetof(struct policy_limits, reject_control_chars), false,
 	    0, 0, NULL, NULL },
+	LIM("tls_handshake_timeout", K_MSEC, tls_handshake_timeout_ms, 100,
+	    3600000, NULL),
+	LIM("max_connections", K_UINT, max_connections, 0, 10000000, NULL),
+	LIM("max_unauthenticated", K_UINT, max_unauthenticated, 0, 10000000,
+	    NULL),
+	LIM("max_connections_per_address", K_UINT,
+	    max_connections_per_address, 0, 10000000, NULL),
+	LIM("max_connections_per_network", K_UINT,
+	    max_connections_per_network, 0, 10000000, NULL),
+	LIM("network_v4", K_UINT, network_v4, 8, 32, NULL),
+	LIM("network_v6", K_UINT, network_v6, 16, 128, NULL),
+	LIM("connection_rate_per_address", K_UINT,
+	    connection_rate_per_address, 0, 1000000, NULL),
+	LIM("connection_burst_per_address", K_UINT,
+	    connection_burst_per_address, 1, 1000000, NULL),
+	LIM("max_keepalive", K_MSEC, max_keepalive_ms, 1000, 65535000, NULL),
+	LIM("message_rate", K_UINT, message_rate, 0, 10000000, NULL),
+	LIM("message_burst", K_UINT, message_burst, 0, 10000000, NULL),
+	LIM("byte_rate", K_SIZE, byte_rate, 0, 1ULL << 40, NULL),
+	LIM("byte_burst", K_SIZE, byte_burst, 0, 1ULL << 40, NULL),
+	LIM("rate_action", K_ENUM, rate_action, 0, 0, rate_action_names),
+	LIM("subscribe_rate", K_UINT, subscribe_rate, 0, 1000000, NULL),
+	LIM("max_topic_length", K_UINT, max_topic_length, 0, 65535, NULL),
+	LIM("max_topic_levels", K_UINT, max_topic_levels, 0, 65535, NULL),
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
+#undef LIM
 
 #define AUTH(n, k, f, lo, hi, e) { n, k, offsetof(struct policy_auth, f), \
 	    false, lo, hi, e, NULL }
@@ -247,6 +336,86 @@ static const struct ckey log_keys[] = {
 };
 
 /*
+ * The acl section is read in three steps whatever the order of its keys:
+ * groups, then the included file, then rules, so that a rule may name a
+ * group declared anywhere.  Its keys only park their nodes here.
+ */
+struct acl_parse {
+	yaml_node_t	*groups, *rules, *include;
+};
+
+static const struct ckey acl_keys[] = {
+	{ "deny_action_v3", K_CUSTOM, 0, false, 0, 0, NULL, acl_deny_v3 },
+	{ "groups", K_CUSTOM, offsetof(struct acl_parse, groups), false,
+	    0, 0, NULL, acl_defer },
+	{ "rules", K_CUSTOM, offsetof(struct acl_parse, rules), false,
+	    0, 0, NULL, acl_defer },
+	{ "include", K_CUSTOM, offsetof(struct acl_parse, include), false,
+	    0, 0, NULL, acl_defer },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+/* One entry of acl.rules while it is read. */
+struct rule_parse {
+	unsigned	 allow, deny;		/* ACL_* bits; 0: not given */
+	yaml_node_t	*topic, *topics, *users, *groups;
+	bool		 admin;
+};
+
+static const struct ckey rule_keys[] = {
+	{ "allow", K_CUSTOM, offsetof(struct rule_parse, allow), false,
+	    0, 0, NULL, acl_actions },
+	{ "deny", K_CUSTOM, offsetof(struct rule_parse, deny), false,
+	    0, 0, NULL, acl_actions },
+	{ "topic", K_CUSTOM, offsetof(struct rule_parse, topic), false,
+	    0, 0, NULL, acl_defer },
+	{ "topics", K_CUSTOM, offsetof(struct rule_parse, topics), false,
+	    0, 0, NULL, acl_defer },
+	{ "users", K_CUSTOM, offsetof(struct rule_parse, users), false,
+	    0, 0, NULL, acl_defer },
+	{ "groups", K_CUSTOM, offsetof(struct rule_parse, groups), false,
+	    0, 0, NULL, acl_defer },
+	{ "admin", K_BOOL, offsetof(struct rule_parse, admin), false,
+	    0, 0, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+/* One entry of tests while it is read. */
+struct test_parse {
+	char		*user;		/* owned */
+	bool		 anonymous;
+	char		*client_id;	/* owned */
+	int		 action;	/* index into test_action_names */
+	char		*topic;		/* owned */
+	int		 expect;	/* 0 allow, 1 deny */
+};
+
+static const char *const deny_v3_names[] = { "drop", "disconnect", NULL };
+static const char *const test_action_names[] = {
+	"publish", "subscribe", "read", NULL
+};
+static const char *const expect_names[] = { "allow", "deny", NULL };
+
+static const struct ckey test_keys[] = {
+	{ "user", K_STR, offsetof(struct test_parse, user), false,
+	    0, 0, NULL, NULL },
+	{ "anonymous", K_BOOL, offsetof(struct test_parse, anonymous), false,
+	    0, 0, NULL, NULL },
+	{ "client_id", K_STR, offsetof(struct test_parse, client_id), false,
+	    0, 0, NULL, NULL },
+	{ "action", K_ENUM, offsetof(struct test_parse, action), true,
+	    0, 0, test_action_names, NULL },
+	{ "topic", K_STR, offsetof(struct test_parse, topic), true,
+	    0, 0, NULL, NULL },
+	{ "expect", K_ENUM, offsetof(struct test_parse, expect), true,
+	    0, 0, expect_names, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+/* acl.include nests at most this deep (a cycle stops here). */
+#define CFG_INCLUDE_MAX		8
+
+/*
  * The top level: offsets are into struct policy.  An entry without fn is a
  * mapping section whose key table is found in sections[] by name.
  */
@@ -264,6 +433,8 @@ static const struct ckey top_keys[] = {
 	    0, 0, NULL, NULL },
 	{ "workers", K_CUSTOM, offsetof(struct policy, workers), false,
 	    0, 0, NULL, sec_workers },
+	{ "acl", K_CUSTOM, 0, false, 0, 0, NULL, sec_acl },
+	{ "tests", K_CUSTOM, 0, false, 0, 0, NULL, sec_tests },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -647,6 +818,9 @@ sec_mapping(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	} else if (strcmp(path, "auth") == 0) {
 		c->pol->auth.line = (int)n->start_mark.line + 1;
 		c->pol->auth.col = (int)n->start_mark.column + 1;
+	} else if (strcmp(path, "upstream") == 0) {
+		c->pol->upstream.line = (int)n->start_mark.line + 1;
+		c->pol->upstream.col = (int)n->start_mark.column + 1;
 	}
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 		if (strcmp(sections[i].name, path) == 0)
@@ -772,6 +946,182 @@ tls_crl(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	return rc;
 }
 
+/*
+ * A path key kept in a bounded PATH_MAX array <dst> (upstream.ca, .cert,
+ * .key): resolved and readable, as K_PATH.
+ */
+static int
+path_buf(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct ckey k = { "path", K_PATH, 0, false, 0, 0, NULL,
+	    NULL };
+	char	*file = NULL;
+	int	 rc = 0;
+
+	if (cfg_value(c, n, &k, &file, path) == -1)
+		return -1;
+	if (strlen(file) >= PATH_MAX) {
+		cfg_err(c, n, path, "path too long");
+		rc = -1;
+	} else
+		snprintf(dst, PATH_MAX, "%s", file);
+	free(file);
+	return rc;
+}
+
+/*
+ * A DNS name for SNI into <dst> (<len> bytes), in lower case: letters,
+ * digits and hyphens in dot-separated labels of 1 to 63 characters, at
+ * most 253 in all; with <wild> (tls.sni) a first label "*" may stand for
+ * one label (RFC 6125) of a domain of at least two, and an IP address is
+ * refused (RFC 6066 has no SNI for it); without, an IP address is taken
+ * as it is.  Returns 0, or -1 after reporting the error.
+ */
+static int
+sni_name(struct cfg *c, yaml_node_t *n, const char *path, char *dst,
+    size_t len, bool wild)
+{
+	const char	*s = scalar(n), *p, *label;
+	unsigned char	 a6[sizeof(struct in6_addr)];
+	size_t		 i, dots = 0;
+
+	if (s == NULL || *s == '\0') {
+		cfg_err(c, n, path, "expected a host name");
+		return -1;
+	}
+	if (inet_pton(AF_INET, s, a6) == 1 || inet_pton(AF_INET6, s, a6) ==
+	    1) {
+		if (wild) {
+			cfg_err(c, n, path, "\"%s\" is an IP address: "
+			    "clients send host names only (RFC 6066)", s);
+			return -1;
+		}
+		snprintf(dst, len, "%s", s);
+		return 0;
+	}
+	if (strlen(s) > 253 || strlen(s) >= len)
+		goto bad;
+	p = s;
+	if (wild && strncmp(s, "*.", 2) == 0)
+		p = s + 2;
+	for (label = p; ; p++) {
+		if (*p == '.' || *p == '\0') {
+			if (p == label || p - label > 63 || *label == '-' ||
+			    p[-1] == '-')
+				goto bad;
+			if (*p == '\0')
+				break;
+			dots++;
+			label = p + 1;
+		} else if (!isalnum((unsigned char)*p) && *p != '-')
+			goto bad;
+	}
+	if (s[0] == '*' && dots == 0) {
+		cfg_err(c, n, path, "\"%s\": a wildcard needs a domain of "
+		    "at least two labels, as *.example.com", s);
+		return -1;
+	}
+	for (i = 0; s[i] != '\0'; i++)
+		dst[i] = (char)tolower((unsigned char)s[i]);
+	dst[i] = '\0';
+	return 0;
+bad:
+	cfg_err(c, n, path, "\"%s\" is not a DNS name%s", s, wild ?
+	    " (or *.<domain>)" : "");
+	return -1;
+}
+
+/* upstream.server_name: a host name or an IP address. */
+static int
+up_server_name(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	return sni_name(c, n, path, dst, POLICY_TLS_NAME_MAX, false);
+}
+
+/*
+ * tls.sni: a list of up to POLICY_TLS_SNI_MAX mappings {name, cert, key},
+ * names distinct.  The pairs are judged, like tls.cert, when the context is
+ * built.  <dst> is the struct policy_tls.
+ */
+static int
+tls_sni(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	struct policy_tls	*t = dst;
+	struct policy_tls_sni	*e;
+	struct sni_entry	 tmp;
+	yaml_node_item_t	*it;
+	yaml_node_t		*item, *kn, *vn;
+	yaml_node_pair_t	*pair;
+	char			 ipath[CFG_PATH_MAX];
+	char			 npath[CFG_PATH_MAX + sizeof(".name")];
+	size_t			 count, i, j;
+	int			 rc = 0;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of {name, cert, key}");
+		return -1;
+	}
+	it = n->data.sequence.items.start;
+	count = (size_t)(n->data.sequence.items.top - it);
+	if (count == 0 || count > POLICY_TLS_SNI_MAX) {
+		cfg_err(c, n, path, "expected 1 to %d entries",
+		    POLICY_TLS_SNI_MAX);
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
+			continue;
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		memset(&tmp, 0, sizeof(tmp));
+		if (cfg_map(c, item, sni_keys, &tmp, ipath) == -1) {
+			rc = -1;
+			goto next;
+		}
+		if (strlen(tmp.cert) >= PATH_MAX || strlen(tmp.key) >=
+		    PATH_MAX) {
+			cfg_err(c, item, ipath, "path too long");
+			rc = -1;
+			goto next;
+		}
+		e = &t->sni[t->n_sni];
+		/* The name's node, for errors at its place. */
+		vn = item;
+		for (pair = item->data.mapping.pairs.start;
+		    pair < item->data.mapping.pairs.top; pair++)
+			if ((kn = yaml_document_get_node(&c->doc,
+			    pair->key)) != NULL && scalar(kn) != NULL &&
+			    strcmp(scalar(kn), "name") == 0)
+				vn = yaml_document_get_node(&c->doc,
+				    pair->value);
+		snprintf(npath, sizeof(npath), "%s.name", ipath);
+		if (vn == NULL || sni_name(c, vn, npath, e->name,
+		    sizeof(e->name), true) == -1) {
+			rc = -1;
+			goto next;
+		}
+		for (j = 0; j < t->n_sni; j++)
+			if (strcmp(t->sni[j].name, e->name) == 0)
+				break;
+		if (j < t->n_sni) {
+			cfg_err(c, vn, npath, "\"%s\" is already in "
+			    "%s[%zu] (line %d)", e->name, path, j,
+			    t->sni[j].line);
+			rc = -1;
+			goto next;
+		}
+		snprintf(e->cert, sizeof(e->cert), "%s", tmp.cert);
+		snprintf(e->key, sizeof(e->key), "%s", tmp.key);
+		e->line = (int)item->start_mark.line + 1;
+		e->col = (int)item->start_mark.column + 1;
+		t->n_sni++;
+next:
+		free(tmp.name);
+		free(tmp.cert);
+		free(tmp.key);
+	}
+	return rc;
+}
+
 /* listeners: a non-empty list of mappings. */
 static int
 sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
@@ -848,6 +1198,531 @@ sec_workers(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	return cfg_value(c, n, &k, dst, path);
 }
 
+/*
+ * acl: the compiled index goes to pol->acl (made here, so that an acl
+ * section without rules still means "deny everything").  Read again for
+ * each included file, into the same index.
+ */
+static int
+sec_acl(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	struct acl_parse	ap;
+	char			ipath[CFG_PATH_MAX];
+	int			rc;
+
+	(void)dst;
+	memset(&ap, 0, sizeof(ap));
+	if (c->pol->acl == NULL && (c->pol->acl = acl_new()) == NULL) {
+		cfg_err(c, n, path, "out of memory");
+		return -1;
+	}
+	rc = cfg_map(c, n, acl_keys, &ap, path);
+	keypath(ipath, "%s.groups", path);
+	if (ap.groups != NULL && acl_groups(c, ap.groups, ipath) == -1)
+		rc = -1;
+	keypath(ipath, "%s.include", path);
+	if (ap.include != NULL && acl_include(c, ap.include, ipath) == -1)
+		rc = -1;
+	keypath(ipath, "%s.rules", path);
+	if (ap.rules != NULL && acl_rules(c, ap.rules, ipath) == -1)
+		rc = -1;
+	return rc;
+}
+
+/* A key path such as "acl.rules[3].topic", cut at CFG_PATH_MAX. */
+static void
+keypath(char *buf, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, CFG_PATH_MAX, fmt, ap);
+	va_end(ap);
+}
+
+/* A key whose node is read later: keep the node. */
+static int
+acl_defer(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	(void)c;
+	(void)path;
+	*(yaml_node_t **)dst = n;
+	return 0;
+}
+
+/* tests: read after the whole file, once the acl is complete. */
+static int
+sec_tests(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	(void)dst;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of tests");
+		return -1;
+	}
+	c->tests = n;
+	return 0;
+}
+
+/* acl.deny_action_v3: the main policy's choice, not an included file's. */
+static int
+acl_deny_v3(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct ckey k = { "deny_action_v3", K_ENUM, 0, false,
+	    0, 0, deny_v3_names, NULL };
+	int	v;
+
+	(void)dst;
+	if (c->depth > 0) {
+		cfg_err(c, n, path, "only the main policy file may set it");
+		return -1;
+	}
+	if (cfg_value(c, n, &k, &v, path) == -1)
+		return -1;
+	c->pol->acl_deny_v3 = (enum policy_deny_action)v;
+	return 0;
+}
+
+/* allow:/deny: an action, "all", or a list of actions, into ACL_* bits. */
+static int
+acl_actions(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	const char		*s;
+	char			 ipath[CFG_PATH_MAX];
+	unsigned		 bits = 0;
+	size_t			 count, i;
+	int			 a, rc = 0;
+
+	if (n->type == YAML_SEQUENCE_NODE) {
+		it = n->data.sequence.items.start;
+		count = (size_t)(n->data.sequence.items.top - it);
+		if (count == 0) {
+			cfg_err(c, n, path, "empty list: name one or more of "
+			    "publish, subscribe, read, all");
+			return -1;
+		}
+	} else {
+		it = NULL;
+		count = 1;
+	}
+	for (i = 0; i < count; i++) {
+		item = it != NULL ? yaml_document_get_node(&c->doc, it[i]) : n;
+		if (it != NULL)
+			keypath(ipath, "%s[%zu]", path, i);
+		else
+			keypath(ipath, "%s", path);
+		if (item == NULL)
+			continue;
+		if ((s = scalar(item)) == NULL ||
+		    (a = acl_action_parse(s)) == -1) {
+			cfg_err(c, item, ipath, "\"%s\" is not one of: "
+			    "publish, subscribe, read, all", s != NULL ? s :
+			    "(not a single value)");
+			rc = -1;
+			continue;
+		}
+		bits |= (unsigned)a;
+	}
+	*(unsigned *)dst = bits;
+	return rc;
+}
+
+/*
+ * A non-empty list of non-empty names, as a malloc'd array of pointers into
+ * the document (valid until it is deleted).  Returns 0, or -1 after
+ * reporting; *<out> is then NULL.
+ */
+static int
+acl_strings(struct cfg *c, yaml_node_t *n, const char *path,
+    const char ***out, size_t *nout)
+{
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	const char		*s;
+	char			 ipath[CFG_PATH_MAX];
+	size_t			 count, i;
+	int			 rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of names, such as "
+		    "[a, b]");
+		return -1;
+	}
+	it = n->data.sequence.items.start;
+	count = (size_t)(n->data.sequence.items.top - it);
+	if (count == 0)
+		return 0;
+	if ((*out = calloc(count, sizeof(**out))) == NULL) {
+		cfg_err(c, n, path, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		keypath(ipath, "%s[%zu]", path, i);
+		if (c->budget-- == 0) {
+			cfg_err(c, n, path, "document too large");
+			rc = -1;
+			break;
+		}
+		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
+			continue;
+		if ((s = scalar(item)) == NULL || *s == '\0') {
+			cfg_err(c, item, ipath, "expected a non-empty name");
+			rc = -1;
+			continue;
+		}
+		(*out)[(*nout)++] = s;
+	}
+	if (rc == -1) {
+		free(*out);
+		*out = NULL;
+		*nout = 0;
+	}
+	return rc;
+}
+
+/* acl.groups: a mapping of group names to lists of members. */
+static int
+acl_groups(struct cfg *c, yaml_node_t *n, const char *path)
+{
+	yaml_node_pair_t	*pair;
+	yaml_node_t		*kn, *vn;
+	const char		*name, **members;
+	char			 gpath[CFG_PATH_MAX], err[CONFIG_ERROR_LEN / 2];
+	size_t			 nm;
+	int			 rc = 0;
+
+	if (n->type != YAML_MAPPING_NODE) {
+		cfg_err(c, n, path, "expected a mapping of group names to "
+		    "lists of users, such as {sensors: [s1, s2]}");
+		return -1;
+	}
+	for (pair = n->data.mapping.pairs.start;
+	    pair < n->data.mapping.pairs.top; pair++) {
+		if (c->budget-- == 0) {
+			cfg_err(c, n, path, "document too large");
+			return -1;
+		}
+		kn = yaml_document_get_node(&c->doc, pair->key);
+		vn = yaml_document_get_node(&c->doc, pair->value);
+		if (kn == NULL || vn == NULL || (name = scalar(kn)) == NULL ||
+		    *name == '\0') {
+			cfg_err(c, kn != NULL ? kn : n, path, "group names "
+			    "must be plain names");
+			rc = -1;
+			continue;
+		}
+		keypath(gpath, "%s.%s", path, name);
+		if (acl_strings(c, vn, gpath, &members, &nm) == -1) {
+			rc = -1;
+			continue;
+		}
+		if (acl_add_group_at(c->pol->acl, name, members, nm, c->file,
+		    (int)kn->start_mark.line + 1, err, sizeof(err)) == -1) {
+			cfg_err(c, kn, gpath, "%s", err);
+			rc = -1;
+		}
+		free(members);
+	}
+	return rc;
+}
+
+/* acl.rules: a list of rules. */
+static int
+acl_rules(struct cfg *c, yaml_node_t *n, const char *path)
+{
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	char			 ipath[CFG_PATH_MAX];
+	size_t			 count, i;
+	int			 rc = 0;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of rules");
+		return -1;
+	}
+	it = n->data.sequence.items.start;
+	count = (size_t)(n->data.sequence.items.top - it);
+	for (i = 0; i < count; i++) {
+		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
+			continue;
+		keypath(ipath, "%s[%zu]", path, i);
+		if (acl_rule(c, item, ipath) == -1)
+			rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * One rule: allow or deny, topic or topics, users and groups (neither:
+ * everyone).  A rule with several topics becomes one acl rule per topic,
+ * all at the rule's line.  Each filter is checked at its own place.
+ */
+static int
+acl_rule(struct cfg *c, yaml_node_t *n, const char *path)
+{
+	struct rule_parse	 rp;
+	struct acl_rule		 r;
+	yaml_node_item_t	*it = NULL;
+	yaml_node_t		*tn;
+	const char		**users = NULL, **groups = NULL, *f;
+	char			 kpath[CFG_PATH_MAX], err[CONFIG_ERROR_LEN / 2];
+	size_t			 nu = 0, ng = 0, count = 1, i;
+	int			 rc;
+
+	memset(&rp, 0, sizeof(rp));
+	if ((rc = cfg_map(c, n, rule_keys, &rp, path)) == -1 &&
+	    n->type != YAML_MAPPING_NODE)
+		return -1;
+	if (rp.allow == 0 && rp.deny == 0 && rc == 0) {
+		cfg_err(c, n, path, "needs allow: or deny: (publish, "
+		    "subscribe, read or all)");
+		rc = -1;
+	} else if (rp.allow != 0 && rp.deny != 0) {
+		cfg_err(c, n, path, "has both allow: and deny:; write two "
+		    "rules");
+		rc = -1;
+	}
+	if (rp.topic == NULL && rp.topics == NULL) {
+		cfg_err(c, n, path, "needs topic: or topics:");
+		rc = -1;
+	} else if (rp.topic != NULL && rp.topics != NULL) {
+		cfg_err(c, rp.topics, path, "has both topic: and topics:");
+		rc = -1;
+	}
+	keypath(kpath, "%s.users", path);
+	if (rp.users != NULL && acl_strings(c, rp.users, kpath, &users,
+	    &nu) == -1)
+		rc = -1;
+	else if (rp.users != NULL && nu == 0) {
+		cfg_err(c, rp.users, kpath, "empty list: leave users: out "
+		    "for a rule for everyone");
+		rc = -1;
+	}
+	keypath(kpath, "%s.groups", path);
+	if (rp.groups != NULL && acl_strings(c, rp.groups, kpath, &groups,
+	    &ng) == -1)
+		rc = -1;
+	else if (rp.groups != NULL && ng == 0) {
+		cfg_err(c, rp.groups, kpath, "empty list: leave groups: out "
+		    "for a rule for everyone");
+		rc = -1;
+	}
+	for (i = 0; i < ng; i++) {
+		if (acl_group_find(c->pol->acl, groups[i]) != NULL)
+			continue;
+		keypath(kpath, "%s.groups[%zu]", path, i);
+		cfg_err(c, yaml_document_get_node(&c->doc,
+		    rp.groups->data.sequence.items.start[i]), kpath,
+		    "group \"%s\" is not declared in acl.groups", groups[i]);
+		rc = -1;
+	}
+	if (rp.topics != NULL) {
+		keypath(kpath, "%s.topics", path);
+		if (rp.topics->type != YAML_SEQUENCE_NODE ||
+		    (count = (size_t)(rp.topics->data.sequence.items.top -
+		    rp.topics->data.sequence.items.start)) == 0) {
+			cfg_err(c, rp.topics, kpath, "expected a non-empty "
+			    "list of topic filters");
+			rc = -1;
+			count = 0;
+		} else
+			it = rp.topics->data.sequence.items.start;
+	} else if (rp.topic == NULL)
+		count = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.allow = rp.allow != 0;
+	r.actions = rp.allow | rp.deny;
+	r.file = (char *)c->file;
+	r.line = (int)n->start_mark.line + 1;
+	r.everyone = nu == 0 && ng == 0;
+	r.users = (char **)users;
+	r.n_users = nu;
+	r.groups = (char **)groups;
+	r.n_groups = ng;
+	r.admin = rp.admin;
+	for (i = 0; i < count; i++) {
+		if (it != NULL) {
+			tn = yaml_document_get_node(&c->doc, it[i]);
+			keypath(kpath, "%s.topics[%zu]", path, i);
+		} else {
+			tn = rp.topic;
+			keypath(kpath, "%s.topic", path);
+		}
+		if (tn == NULL)
+			continue;
+		if ((f = scalar(tn)) == NULL) {
+			cfg_err(c, tn, kpath, "expected a topic filter");
+			rc = -1;
+			continue;
+		}
+		if (*f == '\0') {
+			cfg_err(c, tn, kpath, "empty topic filter (a bare # "
+			    "starts a YAML comment: write \"#\")");
+			rc = -1;
+			continue;
+		}
+		if (acl_filter_check(f, err, sizeof(err)) == -1) {
+			cfg_err(c, tn, kpath, "%s", err);
+			rc = -1;
+			continue;
+		}
+		if (rc == -1)
+			continue;
+		r.filter = (char *)f;
+		if (acl_add_rule(c->pol->acl, &r, err, sizeof(err)) == -1) {
+			cfg_err(c, n, path, "%s", err);
+			rc = -1;
+		}
+	}
+	free(users);
+	free(groups);
+	return rc;
+}
+
+/*
+ * acl.include: another YAML file holding an acl section (such as the output
+ * of `mqttguard import-acl`), read into the same index.  Its errors name
+ * that file.  Relative paths are relative to the including file.
+ */
+static int
+acl_include(struct cfg *c, yaml_node_t *n, const char *path)
+{
+	static const struct ckey k = { "include", K_PATH, 0, false, 0, 0,
+	    NULL, NULL };
+	static const struct ckey inc_keys[] = {
+		{ "acl", K_CUSTOM, 0, true, 0, 0, NULL, sec_acl },
+		{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+	};
+	struct cfg	 sub;
+	yaml_parser_t	 parser;
+	yaml_node_t	*root;
+	FILE		*fp = NULL;
+	char		*file = NULL;
+	const char	*slash;
+	size_t		 nerr = c->errs->n;
+	bool		 parser_ok = false, parsed = false;
+
+	if (cfg_value(c, n, &k, &file, path) == -1)
+		return -1;
+	if (c->depth >= CFG_INCLUDE_MAX) {
+		cfg_err(c, n, path, "included files nest deeper than %d (do "
+		    "they include each other?)", CFG_INCLUDE_MAX);
+		goto done;
+	}
+	memset(&sub, 0, sizeof(sub));
+	sub.file = file;
+	sub.errs = c->errs;
+	sub.pol = c->pol;
+	sub.budget = c->budget;
+	sub.flags = c->flags;
+	sub.depth = c->depth + 1;
+	slash = strrchr(file, '/');	/* resolved: never NULL */
+	snprintf(sub.dir, sizeof(sub.dir), "%.*s", slash == file ? 1 :
+	    (int)(slash - file), file);
+	if ((fp = fopen(file, "r")) == NULL) {
+		cfg_err(c, n, path, "%s: %s", file, strerror(errno));
+		goto done;
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		cfg_err(c, n, path, "out of memory");
+		goto done;
+	}
+	parser_ok = true;
+	yaml_parser_set_input_file(&parser, fp);
+	if (!yaml_parser_load(&parser, &sub.doc)) {
+		cfg_errat(&sub, (int)parser.problem_mark.line + 1,
+		    (int)parser.problem_mark.column + 1, NULL, "%s%s%s",
+		    parser.problem ? parser.problem : "YAML syntax error",
+		    parser.context ? " " : "",
+		    parser.context ? parser.context : "");
+		goto done;
+	}
+	parsed = true;
+	if ((root = yaml_document_get_root_node(&sub.doc)) == NULL)
+		cfg_err(&sub, NULL, NULL, "the file is empty");
+	else
+		cfg_map(&sub, root, inc_keys, c->pol, "");
+	c->budget = sub.budget;
+done:
+	if (parsed)
+		yaml_document_delete(&sub.doc);
+	if (parser_ok)
+		yaml_parser_delete(&parser);
+	if (fp != NULL)
+		fclose(fp);
+	free(file);
+	return c->errs->n > nerr ? -1 : 0;
+}
+
+/* tests: each {user | anonymous, client_id, action, topic, expect}. */
+static void
+acl_tests(struct cfg *c, yaml_node_t *n)
+{
+	static const unsigned	 actions[] = {
+		ACL_PUBLISH, ACL_SUBSCRIBE, ACL_READ
+	};
+	struct test_parse	 tp;
+	struct acl_test		 t;
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	char			 ipath[CFG_PATH_MAX], err[CONFIG_ERROR_LEN / 2];
+	size_t			 count, i;
+
+	if (c->pol->acl == NULL) {
+		cfg_err(c, n, "tests", "there is no acl section to test (and "
+		    "without one every topic is allowed)");
+		return;
+	}
+	it = n->data.sequence.items.start;
+	count = (size_t)(n->data.sequence.items.top - it);
+	for (i = 0; i < count; i++) {
+		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
+			continue;
+		keypath(ipath, "tests[%zu]", i);
+		memset(&tp, 0, sizeof(tp));
+		if (cfg_map(c, item, test_keys, &tp, ipath) == 0) {
+			if ((tp.user != NULL) == tp.anonymous)
+				cfg_err(c, item, ipath, "needs user: or "
+				    "anonymous: true (one of them)");
+			else {
+				memset(&t, 0, sizeof(t));
+				t.identity = tp.user;
+				t.client_id = tp.client_id;
+				t.action = (enum acl_action)actions[tp.action];
+				t.topic = tp.topic;
+				t.expect_allow = tp.expect == 0;
+				t.file = (char *)c->file;
+				t.line = (int)item->start_mark.line + 1;
+				if (acl_add_test(c->pol->acl, &t, err,
+				    sizeof(err)) == -1)
+					cfg_err(c, item, ipath, "%s", err);
+			}
+		}
+		free(tp.user);
+		free(tp.client_id);
+		free(tp.topic);
+	}
+}
+
+/* Whether the top-level mapping <root> has key <name>. */
+static bool
+has_key(struct cfg *c, yaml_node_t *root, const char *name)
+{
+	yaml_node_pair_t	*p;
+	yaml_node_t		*kn;
+
+	for (p = root->data.mapping.pairs.start;
+	    p < root->data.mapping.pairs.top; p++)
+		if ((kn = yaml_document_get_node(&c->doc, p->key)) != NULL &&
+		    scalar(kn) != NULL && strcmp(scalar(kn), name) == 0)
+			return true;
+	return false;
+}
+
 /* Whole-policy checks: what no single key can tell. */
 static void
 check_policy(struct cfg *c)
@@ -883,6 +1758,7 @@ check_policy(struct cfg *c)
 		check_listener_auth(c, a, key);
 	}
 	check_tls(c);
+	check_upstream(c);
 	load_secrets(c);
 }
 
@@ -922,9 +1798,53 @@ check_tls(struct cfg *c)
 		    "lists");
 }
 
-/* The value node of tls.<key> in the document, or NULL. */
+/*
+ * The upstream section's TLS keys need upstream.tls, and cert needs key;
+ * server_name defaults to host, so the broker is always checked by name.
+ */
+static void
+check_upstream(struct cfg *c)
+{
+	struct policy_upstream	*u = &c->pol->upstream;
+	static const char *const keys[] = { "ca", "server_name", "cert",
+	    "key" };
+	const char		*vals[4];
+	char			 path[CFG_PATH_MAX];
+	size_t			 i;
+
+	vals[0] = u->ca;
+	vals[1] = u->server_name;
+	vals[2] = u->cert;
+	vals[3] = u->key;
+	for (i = 0; i < 4; i++) {
+		if (u->tls || vals[i][0] == '\0')
+			continue;
+		snprintf(path, sizeof(path), "upstream.%s", keys[i]);
+		cfg_err(c, sec_node(c, "upstream", keys[i]), path, "needs "
+		    "upstream.tls: true (the broker is reached in plain TCP "
+		    "otherwise)");
+	}
+	if (!u->tls)
+		return;
+	if ((u->cert[0] == '\0') != (u->key[0] == '\0')) {
+		i = u->cert[0] != '\0' ? 2 : 3;
+		snprintf(path, sizeof(path), "upstream.%s", keys[i]);
+		cfg_err(c, sec_node(c, "upstream", keys[i]), path, "needs "
+		    "upstream.%s too", keys[5 - i]);
+	}
+	if (u->server_name[0] == '\0' && u->host != NULL) {
+		if (strlen(u->host) >= sizeof(u->server_name))
+			cfg_errat(c, u->line, u->col, "upstream.host",
+			    "too long to be checked as the broker's name");
+		else
+			snprintf(u->server_name, sizeof(u->server_name), "%s",
+			    u->host);
+	}
+}
+
+/* The value node of <section>.<key> in the document, or NULL. */
 static yaml_node_t *
-tls_node(struct cfg *c, const char *key)
+sec_node(struct cfg *c, const char *section, const char *key)
 {
 	yaml_node_t		*root, *sec = NULL, *kn;
 	yaml_node_pair_t	*p;
@@ -936,7 +1856,7 @@ tls_node(struct cfg *c, const char *key)
 	for (p = root->data.mapping.pairs.start;
 	    p < root->data.mapping.pairs.top && sec == NULL; p++)
 		if ((kn = yaml_document_get_node(&c->doc, p->key)) != NULL &&
-		    (name = scalar(kn)) != NULL && strcmp(name, "tls") == 0)
+		    (name = scalar(kn)) != NULL && strcmp(name, section) == 0)
 			sec = yaml_document_get_node(&c->doc, p->value);
 	if (sec == NULL || sec->type != YAML_MAPPING_NODE)
 		return NULL;
@@ -952,7 +1872,7 @@ tls_node(struct cfg *c, const char *key)
 static void
 tls_err(struct cfg *c, const char *key, const char *fmt, ...)
 {
-	yaml_node_t	*n = tls_node(c, key);
+	yaml_node_t	*n = sec_node(c, "tls", key);
 	char		 path[CFG_PATH_MAX];
 	va_list		 ap;
 
@@ -1078,6 +1998,13 @@ read_secret(const char *path, uint8_t **out, size_t *outlen, char *err,
 struct policy *
 config_load(const char *file, struct config_errors *errs)
 {
+	return config_load_flags(file, errs, 0);
+}
+
+struct policy *
+config_load_flags(const char *file, struct config_errors *errs,
+    unsigned flags)
+{
 	struct cfg		 c;
 	yaml_parser_t		 parser;
 	yaml_node_t		*root = NULL;
@@ -1092,6 +2019,7 @@ config_load(const char *file, struct config_errors *errs)
 	c.file = file;
 	c.errs = errs;
 	c.budget = CFG_NODE_BUDGET;
+	c.flags = flags;
 
 	if ((slash = strrchr(file, '/')) == NULL)
 		snprintf(c.dir, sizeof(c.dir), ".");
@@ -1148,12 +2076,22 @@ config_load(const char *file, struct config_errors *errs)
 	{
 		struct ckey	keys[sizeof(top_keys) / sizeof(top_keys[0])];
 
+		/* Partial: an acl (and tests) alone, without a proxy. */
+		bool		partial = (flags & CONFIG_PARTIAL) &&
+				    !has_key(&c, root, "listeners") &&
+				    !has_key(&c, root, "upstream");
+
 		memcpy(keys, top_keys, sizeof(keys));
-		for (i = 0; keys[i].name != NULL; i++)
+		for (i = 0; keys[i].name != NULL; i++) {
 			if (keys[i].fn == NULL)
 				keys[i].fn = sec_mapping;
+			if (partial)
+				keys[i].required = false;
+		}
 		cfg_map(&c, root, keys, c.pol, "");
 	}
+	if (c.tests != NULL)
+		acl_tests(&c, c.tests);
 	if (errs->n == 0)
 		check_policy(&c);
 

@@ -7,16 +7,21 @@
  * accept callback only hands the fd to session_new(); accept-time caps will
  * sit here, before any TLS work is spent on a connection.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "mqttguard/limits.h"
 #include "mqttguard/listener.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
@@ -28,6 +33,8 @@ static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	error_cb(struct evconnlistener *, void *);
 static void	resume_cb(evutil_socket_t, short, void *);
+static void	refused_log(struct worker *, const struct policy_listener *,
+		    const struct sockaddr *, enum limits_refusal, uint64_t);
 
 int
 listener_bind(const struct policy_listener *l, char *err, size_t errlen)
@@ -94,8 +101,12 @@ static void
 accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	struct worker	*w = arg;
-	size_t		 i;
+	struct worker		*w = arg;
+	struct limits_conn	 lc;
+	struct timespec		 ts;
+	enum limits_refusal	 r;
+	uint64_t		 now;
+	size_t			 i;
 
 	for (i = 0; i < w->pol->n_listeners; i++)
 		if (w->listeners[i] == el)
@@ -104,7 +115,45 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	session_new(w, &w->pol->listeners[i], fd, sa, (socklen_t)salen);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	r = limits_admit(w->limits, &w->pol->limits, sa, now, &lc);
+	if (r != LIMITS_OK) {
+		/* Closed before any TLS work: the cheapest refusal. */
+		close(fd);
+		metrics_add(M_CONN_REFUSED, 1);
+		refused_log(w, &w->pol->listeners[i], sa, r, now);
+		return;
+	}
+	session_new(w, &w->pol->listeners[i], fd, sa, (socklen_t)salen, &lc);
+}
+
+/*
+ * One line per refusal, but at most one a second per worker: a flood of
+ * refused connections must not become a flood of log lines.  The lines
+ * skipped are counted in the next one.
+ */
+static void
+refused_log(struct worker *w, const struct policy_listener *l,
+    const struct sockaddr *sa, enum limits_refusal r, uint64_t now)
+{
+	char	host[INET6_ADDRSTRLEN] = "?";
+
+	if (now - w->refused_logged < 1000) {
+		w->refused_quiet++;
+		return;
+	}
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, host, sizeof(host));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
+		    sa)->sin6_addr, host, sizeof(host));
+	log_warnx("limits: listener %s: refused %s: %s (%" PRIu64 " more "
+	    "refusals not logged)", l->name, host, limits_refusal_str(r),
+	    w->refused_quiet);
+	w->refused_logged = now;
+	w->refused_quiet = 0;
 }
 
 /*

@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "mqttguard/acl.h"
 #include "mqttguard/log.h"
 #include "mqttguard/passwd.h"
 #include "mqttguard/policy.h"
@@ -30,6 +31,12 @@ policy_new(void)
 	p->limits.max_packet = POLICY_MAX_PACKET_DEFAULT;
 	p->limits.connect_timeout_ms = POLICY_CONNECT_TIMEOUT_DEFAULT;
 	p->limits.output_buffer = POLICY_OUTPUT_BUFFER_DEFAULT;
+	p->limits.tls_handshake_timeout_ms = POLICY_TLS_HANDSHAKE_DEFAULT;
+	p->limits.max_unauthenticated = POLICY_UNAUTH_DEFAULT;
+	p->limits.network_v4 = 24;
+	p->limits.network_v6 = 64;
+	p->limits.connection_burst_per_address = 10;
+	p->limits.max_keepalive_ms = POLICY_KEEPALIVE_MAX_DEFAULT;
 	p->limits.reject_control_chars = true;
 	p->auth.lockout_failures = POLICY_LOCKOUT_FAILURES_DEFAULT;
 	p->auth.lockout_window_ms = POLICY_LOCKOUT_WINDOW_DEFAULT;
@@ -83,6 +90,7 @@ policy_free(struct policy *p)
 		free(p->auth.upstream_password);
 	}
 	free(p->auth.client_id_pattern);
+	acl_free(p->acl);
 	free(p->path);
 	free(p);
 }

@@ -47,8 +47,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "mqttguard/acl.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/codec.h"
+#include "mqttguard/limits.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/session.h"
@@ -57,6 +59,18 @@
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
 #define SESSION_ID_LOG		64		/* client id/user in logs */
+#define SESSION_MERGES_MAX	32	/* SUBSCRIBEs awaiting a merged SUBACK */
+#define SESSION_TOPIC_LOG	256	/* topic bytes in a log line */
+
+/*
+ * A SUBSCRIBE forwarded without the filters the ACL denied: the broker's
+ * SUBACK is merged back with the failure codes, in the original order.
+ */
+struct sub_merge {
+	uint16_t	 id;		/* packet identifier */
+	uint16_t	 n;		/* filters in the client's SUBSCRIBE */
+	uint8_t		*denied;	/* owned; n codes, 0: the broker's */
+};
 
 enum session_state {
 	SS_HANDSHAKE,	/* TLS handshake running */
@@ -89,6 +103,16 @@ struct session {
 	struct auth_job		*job;		/* pending check; the pool
 						   owns it until done */
 	enum auth_result	 refusal;	/* SS_REFUSING: why */
+	struct sub_merge	 merges[SESSION_MERGES_MAX];
+	unsigned		 n_merges;
+	uint8_t			*acked[2];	/* owned; 8 KiB bitmaps of QoS 2
+						   ids the proxy acknowledged
+						   itself, by the PUBLISH's dir */
+	struct limits_conn	 lc;		/* connection counts held */
+	struct limits_bucket	 r_msgs, r_bytes, r_subs;	/* client rates */
+	struct event		*rate_ev;	/* owned; ends a throttle */
+	bool			 throttled;	/* reading paused for a rate */
+	uint16_t		 keepalive;	/* enforced, seconds; 0: none */
 	bool			 claimed;	/* client id registered */
 	uint8_t			*claimed_id;	/* owned; the claimed id */
 	size_t			 claimed_len;
@@ -125,6 +149,25 @@ static int	on_connect(struct session *, struct evbuffer *,
 		    struct codec_packet *);
 static void	on_connack(struct session *, const struct codec_packet *);
 static int	auth_accept(struct session *);
+static int	enforce(struct session *, enum codec_dir, struct evbuffer *,
+		    struct codec_packet *);
+static bool	acl_allow(struct session *, enum acl_action,
+		    const struct codec_buf *);
+static int	deny_publish(struct session *, enum codec_dir,
+		    const struct codec_packet *);
+static int	filter_subscribe(struct session *, struct evbuffer *,
+		    struct codec_packet *);
+static int	merge_suback(struct session *, struct evbuffer *,
+		    const struct codec_packet *);
+static int	acked_take(struct session *, enum codec_dir, uint16_t);
+static int	acked_put(struct session *, enum codec_dir, uint16_t);
+static void	reply(struct session *, enum codec_dir, const uint8_t *,
+		    size_t);
+static int	rate_check(struct session *, struct evbuffer *,
+		    const struct codec_packet *);
+static bool	topic_within(const struct session *, const struct codec_buf *);
+static void	rate_cb(evutil_socket_t, short, void *);
+static void	keepalive_start(struct session *, uint16_t);
 static void	auth_refuse(struct session *, enum auth_result);
 static void	auth_done(struct auth_job *);
 static uint64_t	now_ms(void);
@@ -155,7 +198,7 @@ side(struct session *s, enum codec_dir dir)
 
 void
 session_new(struct worker *w, const struct policy_listener *lis, int fd,
-    const struct sockaddr *sa, socklen_t salen)
+    const struct sockaddr *sa, socklen_t salen, const struct limits_conn *lc)
 {
 	struct session	*s;
 	SSL		*ssl = NULL;
@@ -165,10 +208,14 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 
 	(void)salen;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		struct limits_conn	held = *lc;
+
 		log_warn("accept on %s: session", lis->name);
 		close(fd);
+		limits_release(w->limits, &w->pol->limits, &held);
 		return;
 	}
+	s->lc = *lc;
 	s->w = w;
 	s->lis = lis;
 	s->pol = policy_ref(w->pol);
@@ -221,6 +268,7 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 		s->state = SS_CONNECT;
 	}
 	if (s->down == NULL || (s->timer = evtimer_new(w->base, timer_cb,
+	    s)) == NULL || (s->rate_ev = evtimer_new(w->base, rate_cb,
 	    s)) == NULL) {
 		log_warnx("session %" PRIu64 " %s: out of memory", s->id,
 		    s->peer);
@@ -233,8 +281,9 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 	bufferevent_setwatermark(s->down, EV_WRITE,
 	    s->pol->limits.output_buffer / 2, 0);
 	bufferevent_enable(s->down, EV_READ | EV_WRITE);
-	/* The CONNECT deadline covers the TLS handshake too (slowloris). */
-	set_timer(s, s->pol->limits.connect_timeout_ms);
+	/* Deadlines against slowloris: the handshake, then the CONNECT. */
+	set_timer(s, s->tls ? s->pol->limits.tls_handshake_timeout_ms :
+	    s->pol->limits.connect_timeout_ms);
 
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->n_sessions++;
@@ -251,12 +300,19 @@ fail:
 		close(fd);
 	if (s->timer != NULL)
 		event_free(s->timer);
+	if (s->rate_ev != NULL)
+		event_free(s->rate_ev);
+	limits_release(w->limits, &w->pol->limits, &s->lc);
 	codec_session_fini(&s->cs);
 	if (s->connect != NULL) {
 		OPENSSL_cleanse(s->connect, s->connect_len);
 		free(s->connect);
 	}
 	free(s->claimed_id);
+	free(s->acked[0]);
+	free(s->acked[1]);
+	while (s->n_merges > 0)
+		free(s->merges[--s->n_merges].denied);
 	policy_unref(s->pol);
 	free(s);
 }
@@ -386,8 +442,10 @@ pump(struct session *s, enum codec_dir dir)
 			reject(s, dir, &pkt, pkt.type);
 			return;
 		}
-		if (handle(s, dir, in, &pkt) == -1)
+		if ((r = handle(s, dir, in, &pkt)) == -1)
 			return;
+		if (r == 1)
+			break;		/* throttled: rate_cb resumes */
 		dst = side(s, !dir);	/* CONNECT opened upstream */
 	}
 	/* Back to the normal window once a large frame has gone through. */
@@ -398,7 +456,8 @@ pump(struct session *s, enum codec_dir dir)
 
 /*
  * Acts on one valid frame at the head of <in>.  Returns 0 when the frame was
- * consumed (forwarded or answered), -1 when the session is ending.
+ * consumed (forwarded or answered), 1 when it must wait (a rate limit has
+ * paused reading), -1 when the session is ending.
  */
 static int
 handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
@@ -421,6 +480,23 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		log_debug("session %" PRIu64 " %s: %s %s, %zu bytes", s->id,
 		    s->peer, dir_name[dir], codec_type_str(pkt->type),
 		    pkt->len);
+
+	if (dir == CODEC_FROM_CLIENT) {
+		switch (rate_check(s, in, pkt)) {
+		case 1:
+			return 0;	/* dropped */
+		case 2:
+			return 1;	/* throttled: the frame waits */
+		case -1:
+			return -1;
+		}
+	}
+	switch (enforce(s, dir, in, pkt)) {
+	case 1:
+		return 0;		/* consumed: answered or rewritten */
+	case -1:
+		return -1;
+	}
 
 	dst = side(s, !dir);
 	if (dst == NULL) {
@@ -614,6 +690,18 @@ auth_accept(struct session *s)
 		auth_refuse(s, AUTH_FAIL_ERROR);	/* cannot happen */
 		return -1;
 	}
+	/* A will is a delayed PUBLISH: its topic must be publishable. */
+	if ((c->flags & CODEC_CF_WILL) && s->pol->acl != NULL &&
+	    !acl_allow(s, ACL_PUBLISH, &c->will_topic)) {
+		metrics_add(M_AUTH_FAILED, 1);
+		log_warnx("auth: session %" PRIu64 " %s listener %s: refused "
+		    "identity \"%s\" client_id \"%s\": will topic denied by "
+		    "the ACL", s->id, s->peer, s->lis->name, s->dec.identity,
+		    s->client_id);
+		s->state = SS_REFUSING;
+		refuse_connect(s, 0x87, "will topic denied by the ACL");
+		return -1;
+	}
 	if (c->client_id.len > 0) {
 		if (auth_registry_claim(s->w->guard, c->client_id.p,
 		    c->client_id.len, s->dec.identity, s->persistent) == -1) {
@@ -644,6 +732,8 @@ auth_accept(struct session *s)
 		pass.len = a->upstream_password_len;
 		pw = &pass;
 	}
+	limits_authenticated(s->w->limits, &s->lc);
+	keepalive_start(s, c->keepalive);
 	metrics_add(M_AUTH_OK, 1);
 	log_info("auth: session %" PRIu64 " %s listener %s: accepted identity "
 	    "\"%s\" (%s) client_id \"%s\"", s->id, s->peer, s->lis->name,
@@ -866,6 +956,410 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 	session_close(s, codec_err_str(pkt->err), true);
 }
 
+/* ---- rates, keepalive and topic bounds --------------------------------- */
+
+/*
+ * Enforces the keepalive the client asked for, bounded by the policy:
+ * nothing from the client for 1.5 times it closes the session.  A client
+ * asking for none, or for more than limits.max_keepalive, gets the maximum.
+ */
+static void
+keepalive_start(struct session *s, uint16_t asked)
+{
+	unsigned	max = s->pol->limits.max_keepalive_ms / 1000;
+	unsigned	k = asked == 0 || asked > max ? max : asked;
+	struct timeval	tv = { (time_t)(k + k / 2), (k % 2) * 500000 };
+
+	s->keepalive = (uint16_t)k;
+	bufferevent_set_timeouts(s->down, &tv, NULL);
+}
+
+/*
+ * The client's rates, for one frame: PUBLISH counts against the message
+ * and byte buckets, (UN)SUBSCRIBE against the subscribe bucket; topics and
+ * filters must be within the topic bounds.  Returns 0 to go on, 1 when the
+ * frame was dropped, 2 when reading is paused until tokens return (the
+ * frame stays in the input), -1 when the session ends.
+ */
+static int
+rate_check(struct session *s, struct evbuffer *in,
+    const struct codec_packet *pkt)
+{
+	const struct policy_limits	*l = &s->pol->limits;
+	struct timeval			 tv;
+	struct codec_buf		 f;
+	uint64_t			 now, wait = 0;
+	size_t				 off = 0;
+	double				 burst;
+
+	if (pkt->type == CODEC_PUBLISH && !topic_within(s,
+	    &pkt->u.publish.resolved)) {
+		metrics_add(M_RATE_LIMITED, 1);
+		log_warnx("limits: session %" PRIu64 " %s: client_id \"%s\": "
+		    "topic over limits.max_topic_length or max_topic_levels",
+		    s->id, s->peer, s->client_id);
+		send_disconnect(s, 0x90);	/* topic name invalid */
+		session_close(s, "topic over the policy's bounds", true);
+		return -1;
+	}
+	if (pkt->type == CODEC_SUBSCRIBE || pkt->type == CODEC_UNSUBSCRIBE) {
+		while (codec_filter_next(pkt, &off, &f, NULL))
+			if (!topic_within(s, &f)) {
+				metrics_add(M_RATE_LIMITED, 1);
+				log_warnx("limits: session %" PRIu64 " %s: "
+				    "client_id \"%s\": filter over the topic "
+				    "bounds", s->id, s->peer, s->client_id);
+				send_disconnect(s, 0x8F);  /* filter invalid */
+				session_close(s, "filter over the policy's "
+				    "bounds", true);
+				return -1;
+			}
+	}
+	now = now_ms();
+	if (pkt->type == CODEC_PUBLISH && (l->message_rate > 0 ||
+	    l->byte_rate > 0)) {
+		burst = l->message_burst > 0 ? l->message_burst :
+		    l->message_rate;
+		wait = limits_bucket_take(&s->r_msgs, now, l->message_rate,
+		    burst, 1);
+		if (wait == 0 && l->byte_rate > 0) {
+			burst = (double)(l->byte_burst > 0 ? l->byte_burst :
+			    l->byte_rate);
+			wait = limits_bucket_take(&s->r_bytes, now,
+			    (double)l->byte_rate, burst, (double)pkt->len);
+			if (wait > 0 && l->message_rate > 0)
+				s->r_msgs.tokens += 1;	/* not spent */
+		}
+	} else if ((pkt->type == CODEC_SUBSCRIBE ||
+	    pkt->type == CODEC_UNSUBSCRIBE) && l->subscribe_rate > 0)
+		wait = limits_bucket_take(&s->r_subs, now, l->subscribe_rate,
+		    l->subscribe_rate, 1);
+	if (wait == 0)
+		return 0;
+
+	metrics_add(M_RATE_LIMITED, 1);
+	if (pkt->type == CODEC_PUBLISH &&
+	    l->rate_action == POLICY_RATE_DISCONNECT) {
+		log_warnx("limits: session %" PRIu64 " %s: client_id \"%s\" "
+		    "publishes over its rate: disconnected", s->id, s->peer,
+		    s->client_id);
+		send_disconnect(s, 0x96);	/* message rate too high */
+		session_close(s, "message rate too high", true);
+		return -1;
+	}
+	if (pkt->type == CODEC_PUBLISH && l->rate_action == POLICY_RATE_DROP &&
+	    pkt->u.publish.qos == 0) {
+		log_debug("limits: session %" PRIu64 " %s: QoS 0 PUBLISH over "
+		    "the rate dropped", s->id, s->peer);
+		evbuffer_drain(in, pkt->len);
+		return 1;
+	}
+	/* Throttle: read nothing more until the tokens are back. */
+	if (!s->throttled)
+		log_debug("limits: session %" PRIu64 " %s: throttled %" PRIu64
+		    "ms", s->id, s->peer, wait);
+	s->throttled = true;
+	bufferevent_disable(s->down, EV_READ);
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
+	evtimer_add(s->rate_ev, &tv);
+	return 2;
+}
+
+static void
+rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session	*s = arg;
+
+	(void)fd;
+	(void)what;
+	if (!s->throttled || s->state != SS_OPEN)
+		return;
+	s->throttled = false;
+	if (!s->paused[CODEC_FROM_CLIENT])
+		bufferevent_enable(s->down, EV_READ);
+	pump(s, CODEC_FROM_CLIENT);
+}
+
+/* A topic or filter within limits.max_topic_length and max_topic_levels. */
+static bool
+topic_within(const struct session *s, const struct codec_buf *t)
+{
+	const struct policy_limits	*l = &s->pol->limits;
+	size_t				 i, levels = 1;
+
+	if (l->max_topic_length > 0 && t->len > l->max_topic_length)
+		return false;
+	if (l->max_topic_levels == 0)
+		return true;
+	for (i = 0; i < t->len; i++)
+		if (t->p[i] == '/' && ++levels > l->max_topic_levels)
+			return false;
+	return true;
+}
+
+/* ---- access control ---------------------------------------------------- */
+
+/*
+ * The ACL's word on <action> for <topic>; every denial is an audit line
+ * with the deciding rule.
+ */
+static bool
+acl_allow(struct session *s, enum acl_action action,
+    const struct codec_buf *topic)
+{
+	struct acl_subject	who;
+	struct acl_verdict	v;
+
+	if (s->pol->acl == NULL)
+		return true;
+	who.identity = s->dec.identity;
+	who.client_id = s->claimed_id != NULL ? (const char *)s->claimed_id :
+	    "";
+	who.client_id_len = s->claimed_len;
+	if (acl_check(s->pol->acl, &who, action, topic->p, topic->len, &v))
+		return true;
+	metrics_add(M_ACL_DENIED, 1);
+	log_warnx("acl: session %" PRIu64 " %s: %s denied to \"%s\" client_id "
+	    "\"%s\" topic \"%.*s\"%s, %s %s:%d", s->id, s->peer,
+	    acl_action_str(action), s->dec.identity, s->client_id,
+	    (int)(topic->len < SESSION_TOPIC_LOG ? topic->len :
+	    SESSION_TOPIC_LOG), (const char *)topic->p,
+	    topic->len > SESSION_TOPIC_LOG ? "..." : "",
+	    v.rule != NULL ? "rule" : "no rule matches, default deny",
+	    v.rule != NULL ? v.rule->file : "policy",
+	    v.rule != NULL ? v.rule->line : 0);
+	return false;
+}
+
+/*
+ * The ACL between the client and the broker, for one valid frame.  Returns
+ * 0 to forward it as it is, 1 when it was consumed here (answered by the
+ * proxy, dropped, or rewritten and sent), -1 when the session is ending.
+ */
+static int
+enforce(struct session *s, enum codec_dir dir, struct evbuffer *in,
+    struct codec_packet *pkt)
+{
+	int	r;
+
+	switch (pkt->type) {
+	case CODEC_PUBLISH:
+		if (acl_allow(s, dir == CODEC_FROM_CLIENT ? ACL_PUBLISH :
+		    ACL_READ, &pkt->u.publish.resolved))
+			return 0;
+		if ((r = deny_publish(s, dir, pkt)) != 1)
+			return r;
+		evbuffer_drain(in, pkt->len);
+		return 1;
+	case CODEC_PUBREL:
+		/* The end of a QoS 2 flow the proxy answered itself. */
+		if (acked_take(s, dir, pkt->packet_id) == 0)
+			return 0;
+		{
+			uint8_t	b[8];
+			size_t	n = codec_encode_ack(b, sizeof(b),
+			    s->cs.level, CODEC_PUBCOMP, pkt->packet_id, 0,
+			    NULL);
+
+			reply(s, dir, b, n);
+		}
+		evbuffer_drain(in, pkt->len);
+		return 1;
+	case CODEC_SUBSCRIBE:
+		return s->pol->acl != NULL ? filter_subscribe(s, in, pkt) : 0;
+	case CODEC_SUBACK:
+		return s->n_merges > 0 ? merge_suback(s, in, pkt) : 0;
+	default:
+		return 0;
+	}
+}
+
+/* Writes a frame the proxy makes back to the side that sent <dir>. */
+static void
+reply(struct session *s, enum codec_dir dir, const uint8_t *b, size_t n)
+{
+	struct bufferevent	*bev = side(s, dir);
+
+	if (bev != NULL && n > 0)
+		bufferevent_write(bev, b, n);
+}
+
+/*
+ * A PUBLISH the ACL denies is not forwarded.  Its sender still gets the
+ * end of its QoS flow, so nothing stalls: from the client, 5.0 PUBACK or
+ * PUBREC 0x87, 3.x as if accepted (or a disconnect, by policy); from the
+ * broker, PUBACK or PUBREC as if delivered, so its inflight window moves.
+ * A QoS 2 id answered here is remembered to answer its PUBREL.  Returns 1
+ * (handled), or -1 when the session ends.
+ */
+static int
+deny_publish(struct session *s, enum codec_dir dir,
+    const struct codec_packet *pkt)
+{
+	uint8_t	b[8], type, rc = 0;
+	size_t	n;
+	bool	v5 = s->cs.level == CODEC_V5;
+
+	if (dir == CODEC_FROM_CLIENT && !v5 &&
+	    s->pol->acl_deny_v3 == POLICY_DENY_DISCONNECT) {
+		session_close(s, "PUBLISH denied by the ACL", true);
+		return -1;
+	}
+	if (pkt->u.publish.qos == 0)
+		return 1;
+	type = pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
+	if (dir == CODEC_FROM_CLIENT && v5)
+		rc = 0x87;		/* not authorized */
+	else if (type == CODEC_PUBREC &&
+	    acked_put(s, dir, pkt->packet_id) == -1) {
+		session_close(s, "out of memory", false);
+		return -1;
+	}
+	n = codec_encode_ack(b, sizeof(b), s->cs.level, type, pkt->packet_id,
+	    rc, NULL);
+	reply(s, dir, b, n);
+	return 1;
+}
+
+/* The bitmap of QoS 2 ids acknowledged by the proxy, for PUBLISHes of dir. */
+static int
+acked_put(struct session *s, enum codec_dir dir, uint16_t id)
+{
+	if (s->acked[dir] == NULL &&
+	    (s->acked[dir] = calloc(65536 / 8, 1)) == NULL)
+		return -1;
+	s->acked[dir][id >> 3] |= (uint8_t)(1 << (id & 7));
+	return 0;
+}
+
+/* Returns 1 (and forgets it) if <id> was acknowledged by the proxy. */
+static int
+acked_take(struct session *s, enum codec_dir dir, uint16_t id)
+{
+	uint8_t	bit = (uint8_t)(1 << (id & 7));
+
+	if (s->acked[dir] == NULL || !(s->acked[dir][id >> 3] & bit))
+		return 0;
+	s->acked[dir][id >> 3] &= (uint8_t)~bit;
+	return 1;
+}
+
+/*
+ * SUBSCRIBE, filter by filter.  All allowed: forwarded unchanged.  None:
+ * answered here (3.x 0x80, 5.0 0x87 for each).  Some: rewritten without
+ * the denied ones and sent, its SUBACK merged back later.
+ */
+static int
+filter_subscribe(struct session *s, struct evbuffer *in,
+    struct codec_packet *pkt)
+{
+	struct sub_merge	*m;
+	struct codec_buf	 f;
+	uint8_t			*codes = NULL, *buf = NULL, opts;
+	bool			*keep = NULL;
+	size_t			 off = 0, i, n = pkt->u.list.count, len;
+	size_t			 denied = 0;
+	int			 rc = -1;
+
+	if ((codes = calloc(n, 1)) == NULL || (keep = calloc(n,
+	    sizeof(*keep))) == NULL)
+		goto oom;
+	for (i = 0; i < n && codec_filter_next(pkt, &off, &f, &opts); i++) {
+		keep[i] = acl_allow(s, ACL_SUBSCRIBE, &f);
+		if (!keep[i]) {
+			codes[i] = s->cs.level == CODEC_V5 ? 0x87 : 0x80;
+			denied++;
+		}
+	}
+	if (denied == 0) {
+		rc = 0;
+		goto done;
+	}
+	if (denied == n || s->n_merges == SESSION_MERGES_MAX) {
+		/* Answer it here; with no room to merge, deny it whole. */
+		for (i = 0; i < n; i++)
+			codes[i] = s->cs.level == CODEC_V5 ? 0x87 : 0x80;
+		len = codec_encode_suback(NULL, 0, s->cs.level, CODEC_SUBACK,
+		    pkt->packet_id, codes, n);
+		if ((buf = malloc(len)) == NULL)
+			goto oom;
+		codec_encode_suback(buf, len, s->cs.level, CODEC_SUBACK,
+		    pkt->packet_id, codes, n);
+		reply(s, CODEC_FROM_CLIENT, buf, len);
+		evbuffer_drain(in, pkt->len);
+		rc = 1;
+		goto done;
+	}
+	len = codec_encode_subscribe(NULL, 0, s->cs.level, pkt, keep);
+	if (len == 0 || (buf = malloc(len)) == NULL)
+		goto oom;
+	codec_encode_subscribe(buf, len, s->cs.level, pkt, keep);
+	reply(s, CODEC_FROM_SERVER, buf, len);
+	m = &s->merges[s->n_merges++];
+	m->id = pkt->packet_id;
+	m->n = (uint16_t)n;
+	m->denied = codes;
+	codes = NULL;
+	evbuffer_drain(in, pkt->len);
+	rc = 1;
+	goto done;
+oom:
+	session_close(s, "out of memory filtering SUBSCRIBE", false);
+	rc = -1;
+done:
+	free(codes);
+	free(keep);
+	free(buf);
+	return rc;
+}
+
+/*
+ * The broker's SUBACK for a filtered SUBSCRIBE: its codes go back in the
+ * places of the allowed filters, the failure codes in those of the denied
+ * ones, and the client gets one SUBACK for what it sent.
+ */
+static int
+merge_suback(struct session *s, struct evbuffer *in,
+    const struct codec_packet *pkt)
+{
+	struct sub_merge	*m = NULL;
+	const uint8_t		*bc = pkt->u.list.list.p;
+	uint8_t			*codes, *buf;
+	size_t			 i, j = 0, len;
+	unsigned		 k;
+
+	for (k = 0; k < s->n_merges; k++)
+		if (s->merges[k].id == pkt->packet_id) {
+			m = &s->merges[k];
+			break;
+		}
+	if (m == NULL)
+		return 0;
+	codes = m->denied;
+	for (i = 0; i < m->n; i++) {
+		if (codes[i] != 0)
+			continue;
+		/* A broker that answers fewer codes than it was sent fails. */
+		codes[i] = j < pkt->u.list.count ? bc[j] : 0x80;
+		j++;
+	}
+	len = codec_encode_suback(NULL, 0, s->cs.level, CODEC_SUBACK,
+	    pkt->packet_id, codes, m->n);
+	if ((buf = malloc(len)) == NULL) {
+		session_close(s, "out of memory merging SUBACK", false);
+		return -1;
+	}
+	codec_encode_suback(buf, len, s->cs.level, CODEC_SUBACK,
+	    pkt->packet_id, codes, m->n);
+	reply(s, CODEC_FROM_CLIENT, buf, len);
+	free(buf);
+	free(m->denied);
+	*m = s->merges[--s->n_merges];
+	evbuffer_drain(in, pkt->len);
+	return 1;
+}
+
 /* ---- events ------------------------------------------------------------ */
 
 /*
@@ -915,6 +1409,7 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 			SSL	*ssl = bufferevent_openssl_get_ssl(bev);
 
 			s->state = SS_CONNECT;
+			set_timer(s, s->pol->limits.connect_timeout_ms);
 			log_debug("session %" PRIu64 " %s: TLS %s %s", s->id,
 			    s->peer, SSL_get_version(ssl),
 			    SSL_get_cipher_name(ssl));
@@ -944,6 +1439,15 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 		    s->id, s->peer, ebuf, verr != NULL ?
 		    ": client certificate: " : "", verr != NULL ? verr : "");
 		session_close(s, "TLS handshake failed", false);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		metrics_add(M_KEEPALIVE_EXPIRED, 1);
+		log_warnx("session %" PRIu64 " %s: nothing from client_id \"%s\" "
+		    "for 1.5 x %us: keepalive expired", s->id, s->peer,
+		    s->client_id, s->keepalive);
+		send_disconnect(s, 0x8D);	/* keep alive timeout */
+		session_close(s, "keepalive expired", true);
 		return;
 	}
 	if (what & BEV_EVENT_EOF)
@@ -995,6 +1499,12 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		    auth_result_str(s->refusal));
 		break;
 	case SS_HANDSHAKE:
+		metrics_add(M_CONNECT_TIMEOUT, 1);
+		log_warnx("session %" PRIu64 " %s: no TLS handshake within "
+		    "%ums", s->id, s->peer,
+		    s->pol->limits.tls_handshake_timeout_ms);
+		session_close(s, "TLS handshake deadline passed", false);
+		break;
 	case SS_CONNECT:
 	case SS_AUTH:
 		metrics_add(M_CONNECT_TIMEOUT, 1);
@@ -1153,6 +1663,8 @@ session_dead(struct session *s)
 	    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER], secs);
 	metrics_add(M_CONN_CLOSED, 1);
 	metrics_add(M_CONN_ACTIVE, -1);
+	evtimer_del(s->rate_ev);
+	limits_release(s->w->limits, &s->pol->limits, &s->lc);
 	if (s->claimed)
 		auth_registry_release(s->w->guard, (const uint8_t *)
 		    s->claimed_id, s->claimed_len, s->persistent);
@@ -1199,12 +1711,17 @@ session_free(struct session *s)
 	if (s->up != NULL)
 		bufferevent_free(s->up);
 	event_free(s->timer);
+	event_free(s->rate_ev);
 	codec_session_fini(&s->cs);
 	if (s->connect != NULL) {
 		OPENSSL_cleanse(s->connect, s->connect_len);
 		free(s->connect);
 	}
 	free(s->claimed_id);
+	free(s->acked[0]);
+	free(s->acked[1]);
+	while (s->n_merges > 0)
+		free(s->merges[--s->n_merges].denied);
 	policy_unref(s->pol);
 	free(s);
 }

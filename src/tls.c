@@ -19,19 +19,43 @@
  * other protocols is refused with no_application_protocol (RFC 7301), one
  * offering none is served.
  *
- * Set-up code, called at start (and by -t): it logs one thing, the weak
- * settings allow_insecure lets through, because they must be said at every
- * start and this is where they are known.  Everything else goes back to
- * the caller in an error buffer.  The private key is read twice, once to
- * judge it and once into the context; it never leaves OpenSSL.  Nothing
- * here knows MQTT beyond its ALPN id.
+ * SNI (RFC 6066): each tls.sni pair gets a context of its own, built and
+ * judged exactly as the default one, and the default context holds them
+ * (ex_data, freed with it).  Its servername callback moves a connection to
+ * the pair's context with SSL_set_SSL_CTX(), which takes a reference: a
+ * connection keeps the context it was served from whatever happens to the
+ * table later.  An unknown name, or none, gets the default certificate.
+ *
+ * The upstream (client) context verifies the broker: its CA, its name
+ * (SSL_set1_host, or the IP address), TLS 1.2 at least with the same
+ * suites as the default server profile.  Its own certificate, if any, is
+ * judged as the server's, without allow_insecure: nobody asks us to show a
+ * weak key to our own broker.
+ *
+ * Set-up code, called at start, on reload (SIGHUP, tls.watch) and by -t:
+ * it logs one thing, the weak settings allow_insecure lets through,
+ * because they must be said whenever a context is built and this is where
+ * they are known.  Everything else goes back to the caller in an error
+ * buffer.  The private key is read twice, once to judge it and once into
+ * the context; it never leaves OpenSSL.  Nothing here knows MQTT beyond
+ * its ALPN id.  Contexts are built on one thread and then only read (and
+ * reference counted) by the workers, as OpenSSL allows.
  */
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -44,8 +68,27 @@
 
 /* OpenSSL's security level 2: 112-bit keys, no SHA-1 signatures. */
 #define TLS_SECLEVEL_FLOOR	2
-/* Settings tls_server_ctx_new() judges: version, two lists, groups, cert. */
-#define TLS_JUDGED		5
+/* Settings tls_server_ctx_new() judges: version, two lists, groups. */
+#define TLS_SETTINGS		4
+/* And the certificate pairs: the default one, then each tls.sni. */
+#define TLS_JUDGED		(TLS_SETTINGS + 1 + POLICY_TLS_SNI_MAX)
+/* A label that no configured name is: probes what a wildcard covers. */
+#define TLS_SNI_PROBE		"mqttguard-sni-probe"
+
+/*
+ * The SNI table of a default context: names in the order of tls.sni, each
+ * with its context (a reference), freed with the default context.
+ */
+struct tls_sni {
+	size_t	 n;
+	struct {
+		char	 name[POLICY_TLS_NAME_MAX];	/* lower case */
+		SSL_CTX	*ctx;				/* ref */
+	} e[POLICY_TLS_SNI_MAX];
+};
+
+static pthread_once_t	sni_once = PTHREAD_ONCE_INIT;
+static int		sni_index = -1;	/* ex_data slot of struct tls_sni */
 
 static int	no_passphrase(char *, int, int, void *);
 static void	add_reason(char *, size_t, const char *, ...)
@@ -53,10 +96,25 @@ static void	add_reason(char *, size_t, const char *, ...)
 static void	cipher_flaws(const SSL_CIPHER *, char *, size_t);
 static void	time_text(const ASN1_TIME *, char *, size_t);
 static int	proto_version(const struct policy_tls *);
-static enum tls_verdict cert_judge(const char *, const char *, time_t, char *,
-		    size_t, int *);
+static enum tls_verdict cert_judge(const char *, const char *,
+		    const char *, time_t, char *, size_t, int *);
 static int	judge(const struct policy_tls *, enum tls_verdict,
 		    const char *, const char *, char *, size_t);
+static int	judge_all(const struct policy_tls *, time_t, int *, char *,
+		    size_t);
+static int	load_pair(SSL_CTX *, const char *, const char *,
+		    const char *, char *, size_t);
+static SSL_CTX	*server_ctx_build(const struct policy_tls *, const char *,
+		    const char *, const char *, int, int, time_t, char *,
+		    size_t);
+static void	sni_index_new(void);
+static void	sni_free(void *, void *, CRYPTO_EX_DATA *, int, long,
+		    void *);
+static int	sni_attach(SSL_CTX *, const struct policy_tls *, int,
+		    const int *, time_t, char *, size_t);
+static SSL_CTX	*sni_find(const struct tls_sni *, const char *);
+static int	sni_select(SSL *, int *, void *);
+static void	stamp_file(uint64_t *, const char *);
 static X509	*crl_issuer(X509_STORE *, X509_CRL *);
 static int	crl_load(SSL_CTX *, const char *, time_t, char *, size_t);
 static int	crl_all(SSL_CTX *, const struct policy_tls *, time_t, char *,
@@ -262,13 +320,14 @@ time_text(const ASN1_TIME *t, char *buf, size_t len)
 }
 
 /*
- * tls_cert_check, and the highest OpenSSL security level the key meets in
- * *<keylevel> (when not NULL), which allow_insecure needs to load a weak
- * key at all.
+ * tls_cert_check, with the files named as <prefix>.cert and <prefix>.key
+ * ("tls", "tls.sni[2]", "upstream"), and the highest OpenSSL security level
+ * the key meets in *<keylevel> (when not NULL), which allow_insecure needs
+ * to load a weak key at all.
  */
 static enum tls_verdict
-cert_judge(const char *certfile, const char *keyfile, time_t now, char *why,
-    size_t len, int *keylevel)
+cert_judge(const char *prefix, const char *certfile, const char *keyfile,
+    time_t now, char *why, size_t len, int *keylevel)
 {
 	static const int	 secbits[] = { 80, 112, 128, 192, 256 };
 	BIO			*bio;
@@ -283,22 +342,23 @@ cert_judge(const char *certfile, const char *keyfile, time_t now, char *why,
 		x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (x == NULL) {
-		snprintf(why, len, "tls.cert %s: no PEM certificate: %s",
-		    certfile, tls_error_str(ebuf, sizeof(ebuf), "cannot read"));
+		snprintf(why, len, "%s.cert %s: no PEM certificate: %s",
+		    prefix, certfile, tls_error_str(ebuf, sizeof(ebuf),
+		    "cannot read"));
 		goto done;
 	}
 	if ((bio = BIO_new_file(keyfile, "r")) != NULL)
 		pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (pk == NULL) {
-		snprintf(why, len, "tls.key %s: no unencrypted PEM private "
-		    "key: %s", keyfile, tls_error_str(ebuf, sizeof(ebuf),
-		    "cannot read"));
+		snprintf(why, len, "%s.key %s: no unencrypted PEM private "
+		    "key: %s", prefix, keyfile, tls_error_str(ebuf,
+		    sizeof(ebuf), "cannot read"));
 		goto done;
 	}
 	if (X509_check_private_key(x, pk) != 1) {
-		snprintf(why, len, "tls.key %s does not match tls.cert %s",
-		    keyfile, certfile);
+		snprintf(why, len, "%s.key %s does not match %s.cert %s",
+		    prefix, keyfile, prefix, certfile);
 		goto done;
 	}
 	bits = EVP_PKEY_get_bits(pk);
@@ -325,7 +385,8 @@ cert_judge(const char *certfile, const char *keyfile, time_t now, char *why,
 		*keylevel = i;
 	}
 	if (reasons[0] != '\0') {
-		snprintf(why, len, "tls.cert %s: %s", certfile, reasons);
+		snprintf(why, len, "%s.cert %s: %s", prefix, certfile,
+		    reasons);
 		v = TLS_WEAK;
 	} else
 		v = TLS_OK;
@@ -340,7 +401,7 @@ enum tls_verdict
 tls_cert_check(const char *certfile, const char *keyfile, time_t now,
     char *why, size_t len)
 {
-	return cert_judge(certfile, keyfile, now, why, len, NULL);
+	return cert_judge("tls", certfile, keyfile, now, why, len, NULL);
 }
 
 /* The TLS version constant of the floor <tls> asks for. */
@@ -538,48 +599,120 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
-SSL_CTX *
-tls_server_ctx_new(const struct policy_tls *tls, char *err, size_t errlen)
+/*
+ * The judge of every setting and certificate pair of <tls>: 0 with the
+ * security level each pair's key meets in <keylevel>[0] (tls.cert) and
+ * <keylevel>[1 + i] (tls.sni[i]), or -1 with the first refusal in <err>.
+ * The weak settings allow_insecure lets through are logged only once
+ * nothing is refused, so a refused policy says one thing.
+ */
+static int
+judge_all(const struct policy_tls *tls, time_t now, int *keylevel, char *err,
+    size_t errlen)
 {
-	static const char *const what[TLS_JUDGED] = {
+	static const char *const what[TLS_SETTINGS] = {
 		"tls.min_version", "tls.ciphers", "tls.ciphersuites",
-		"tls.groups", NULL	/* the certificate's message names it */
+		"tls.groups"
 	};
-	SSL_CTX			*ctx;
-	const char		*ciphers, *suites, *groups;
 	enum tls_verdict	 v[TLS_JUDGED];
 	char			 why[TLS_JUDGED][384];
-	char			 ebuf[256];
-	time_t			 now = time(NULL);
-	int			 version = proto_version(tls), keylevel = 5;
-	int			 i, rc, weak;
+	char			 prefix[32];
+	const char		*wn;
+	size_t			 i, n, nsni;
+	int			 rc, weak = 0;
+
+	nsni = tls->n_sni < POLICY_TLS_SNI_MAX ? tls->n_sni :
+	    POLICY_TLS_SNI_MAX;
+	v[0] = tls_version_check(tls->min_version, why[0], sizeof(why[0]));
+	v[1] = tls_ciphers_check(tls->ciphers[0] ? tls->ciphers :
+	    POLICY_TLS_CIPHERS_DEFAULT, why[1], sizeof(why[1]));
+	v[2] = tls_ciphersuites_check(tls->ciphersuites[0] ?
+	    tls->ciphersuites : POLICY_TLS_CIPHERSUITES_DEFAULT, why[2],
+	    sizeof(why[2]));
+	v[3] = tls_groups_check(tls->groups[0] ? tls->groups :
+	    POLICY_TLS_GROUPS_DEFAULT, why[3], sizeof(why[3]));
+	for (i = 0, n = TLS_SETTINGS; i <= nsni; i++, n++) {
+		keylevel[i] = 5;
+		if (i == 0)
+			v[n] = cert_judge("tls", tls->cert, tls->key, now,
+			    why[n], sizeof(why[n]), &keylevel[i]);
+		else {
+			snprintf(prefix, sizeof(prefix), "tls.sni[%zu]", i - 1);
+			v[n] = cert_judge(prefix, tls->sni[i - 1].cert,
+			    tls->sni[i - 1].key, now, why[n], sizeof(why[n]),
+			    &keylevel[i]);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		wn = i < TLS_SETTINGS ? what[i] : NULL;
+		if ((rc = judge(tls, v[i], wn, why[i], err, errlen)) == -1)
+			return -1;
+		weak += rc;
+	}
+	for (i = 0; i < n; i++) {
+		wn = i < TLS_SETTINGS ? what[i] : NULL;
+		if (v[i] == TLS_WEAK)
+			log_warnx("tls: allow_insecure: accepting a weak "
+			    "setting: %s%s%s", wn ? wn : "", wn ? ": " : "",
+			    why[i]);
+	}
+	if (tls->allow_insecure && weak == 0)
+		log_warnx("tls: allow_insecure is set, but nothing weak is "
+		    "configured: remove it, so nothing weak slips in later");
+	return 0;
+}
+
+/*
+ * Loads the chain of <cert> and the key of <key> into <ctx>, named as
+ * <prefix>.cert and <prefix>.key in the message left in <err>.
+ */
+static int
+load_pair(SSL_CTX *ctx, const char *prefix, const char *cert,
+    const char *key, char *err, size_t errlen)
+{
+	char	ebuf[256];
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		snprintf(err, errlen, "%s.cert %s: %s", prefix, cert,
+		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
+		return -1;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen, "%s.key %s: %s", prefix, key,
+		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		snprintf(err, errlen, "%s.key %s does not match %s.cert %s",
+		    prefix, key, prefix, cert);
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One server context of <tls> serving the pair <cert>/<key> (named
+ * <prefix> in errors), already judged: protocol floor <version>, security
+ * level lowered to <keylevel>, the level the pair's key meets, when
+ * allow_insecure needs it.  Every pair's context is built here, so a
+ * connection moved to another by SNI keeps every setting but the
+ * certificate and the security level that goes with it (OpenSSL keeps the
+ * level with the certificate): one weak pair lowers no other.
+ */
+static SSL_CTX *
+server_ctx_build(const struct policy_tls *tls, const char *prefix,
+    const char *cert, const char *key, int version, int keylevel, time_t now,
+    char *err, size_t errlen)
+{
+	SSL_CTX		*ctx;
+	const char	*ciphers, *suites, *groups;
+	char		 ebuf[256];
 
 	ciphers = tls->ciphers[0] ? tls->ciphers : POLICY_TLS_CIPHERS_DEFAULT;
 	suites = tls->ciphersuites[0] ? tls->ciphersuites :
 	    POLICY_TLS_CIPHERSUITES_DEFAULT;
 	groups = tls->groups[0] ? tls->groups : POLICY_TLS_GROUPS_DEFAULT;
-
-	/* Judge everything first: nothing is built on a refused setting. */
-	v[0] = tls_version_check(tls->min_version, why[0], sizeof(why[0]));
-	v[1] = tls_ciphers_check(ciphers, why[1], sizeof(why[1]));
-	v[2] = tls_ciphersuites_check(suites, why[2], sizeof(why[2]));
-	v[3] = tls_groups_check(groups, why[3], sizeof(why[3]));
-	v[4] = cert_judge(tls->cert, tls->key, now, why[4], sizeof(why[4]),
-	    &keylevel);
-	for (i = 0, weak = 0; i < TLS_JUDGED; i++) {
-		if ((rc = judge(tls, v[i], what[i], why[i], err, errlen)) ==
-		    -1)
-			return NULL;
-		weak += rc;
-	}
-	for (i = 0; i < TLS_JUDGED; i++)
-		if (v[i] == TLS_WEAK)
-			log_warnx("tls: allow_insecure: accepting a weak "
-			    "setting: %s%s%s", what[i] ? what[i] : "",
-			    what[i] ? ": " : "", why[i]);
-	if (tls->allow_insecure && weak == 0)
-		log_warnx("tls: allow_insecure is set, but nothing weak is "
-		    "configured: remove it, so nothing weak slips in later");
 
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
@@ -617,23 +750,8 @@ tls_server_ctx_new(const struct policy_tls *tls, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 
-	if (SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1) {
-		snprintf(err, errlen, "tls.cert %s: %s", tls->cert,
-		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
+	if (load_pair(ctx, prefix, cert, key, err, errlen) == -1)
 		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) !=
-	    1) {
-		snprintf(err, errlen, "tls.key %s: %s", tls->key,
-		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "tls.key %s does not match tls.cert %s",
-		    tls->key, tls->cert);
-		ERR_clear_error();
-		goto fail;
-	}
 	if (tls->ca != NULL) {
 		STACK_OF(X509_NAME)	*names;
 
@@ -659,6 +777,375 @@ fail_ssl:
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+SSL_CTX *
+tls_server_ctx_new(const struct policy_tls *tls, char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+	time_t	 now = time(NULL);
+	int	 keylevel[1 + POLICY_TLS_SNI_MAX];
+
+	/* Judge everything first: nothing is built on a refused setting. */
+	if (judge_all(tls, now, keylevel, err, errlen) == -1)
+		return NULL;
+	if ((ctx = server_ctx_build(tls, "tls", tls->cert, tls->key,
+	    proto_version(tls), keylevel[0], now, err, errlen)) == NULL)
+		return NULL;
+	if (tls->n_sni > 0 && sni_attach(ctx, tls, proto_version(tls),
+	    keylevel + 1, now, err, errlen) == -1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* The ex_data slot of the SNI table, made once per process. */
+static void
+sni_index_new(void)
+{
+	sni_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, sni_free);
+}
+
+/* ex_data destructor: the default context is gone, so is its table. */
+static void
+sni_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+    void *argp)
+{
+	struct tls_sni	*t = ptr;
+	size_t		 i;
+
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->n; i++)
+		SSL_CTX_free(t->e[i].ctx);
+	free(t);
+}
+
+/*
+ * Builds a context for each tls.sni pair (tls.sni[i] at security level
+ * <keylevel>[i]) and hangs the table on <ctx>, with the callback that
+ * picks from it.  A pair whose certificate does not cover its name is
+ * refused: every client asking for that name would fail its hostname
+ * check.  A wildcard is probed with a label of ours.
+ */
+static int
+sni_attach(SSL_CTX *ctx, const struct policy_tls *tls, int version,
+    const int *keylevel, time_t now, char *err, size_t errlen)
+{
+	const struct policy_tls_sni	*p;
+	struct tls_sni			*t;
+	char				 prefix[32], probe[POLICY_TLS_NAME_MAX +
+					    sizeof(TLS_SNI_PROBE)];
+	size_t				 i;
+
+	if (pthread_once(&sni_once, sni_index_new) != 0 || sni_index < 0) {
+		snprintf(err, errlen, "tls.sni: no OpenSSL ex_data index");
+		return -1;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "tls.sni: out of memory");
+		return -1;
+	}
+	for (i = 0; i < tls->n_sni && i < POLICY_TLS_SNI_MAX; i++) {
+		p = &tls->sni[i];
+		snprintf(prefix, sizeof(prefix), "tls.sni[%zu]", i);
+		if ((t->e[i].ctx = server_ctx_build(tls, prefix, p->cert,
+		    p->key, version, keylevel[i], now, err, errlen)) == NULL)
+			goto fail;
+		snprintf(t->e[i].name, sizeof(t->e[i].name), "%s", p->name);
+		t->n = i + 1;
+		if (p->name[0] == '*')
+			snprintf(probe, sizeof(probe), "%s%s", TLS_SNI_PROBE,
+			    p->name + 1);
+		else
+			snprintf(probe, sizeof(probe), "%s", p->name);
+		if (X509_check_host(SSL_CTX_get0_certificate(t->e[i].ctx),
+		    probe, 0, 0, NULL) != 1) {
+			snprintf(err, errlen, "%s.cert %s is not valid for "
+			    "%s (no such DNS name in its subjectAltName): "
+			    "clients asking for it would refuse it", prefix,
+			    p->cert, p->name);
+			ERR_clear_error();
+			goto fail;
+		}
+	}
+	if (!SSL_CTX_set_ex_data(ctx, sni_index, t)) {
+		snprintf(err, errlen, "tls.sni: out of memory");
+		goto fail;
+	}
+	SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
+	SSL_CTX_set_tlsext_servername_arg(ctx, t);
+	return 0;
+
+fail:
+	sni_free(NULL, t, NULL, 0, 0, NULL);
+	return -1;
+}
+
+/*
+ * The context serving <name> in <t>, or NULL for the default: an exact
+ * name first, then "*.<parent>" (a wildcard covers one label only).  The
+ * name is compared without case and without one trailing dot.
+ */
+static SSL_CTX *
+sni_find(const struct tls_sni *t, const char *name)
+{
+	char		 low[POLICY_TLS_NAME_MAX + 1];
+	const char	*dot;
+	size_t		 i, n = strlen(name);
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n >= sizeof(low) - 1)
+		return NULL;
+	for (i = 0; i < n; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[n] = '\0';
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->e[i].name, low) == 0)
+			return t->e[i].ctx;
+	if ((dot = strchr(low, '.')) == NULL || dot == low || dot[1] == '\0')
+		return NULL;
+	for (i = 0; i < t->n; i++)
+		if (t->e[i].name[0] == '*' &&
+		    strcmp(t->e[i].name + 1, dot) == 0)
+			return t->e[i].ctx;
+	return NULL;
+}
+
+/* The servername callback: moves the connection to its name's context. */
+static int
+sni_select(SSL *ssl, int *alert, void *arg)
+{
+	const char	*name;
+	SSL_CTX		*ctx;
+
+	name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	if (name == NULL || (ctx = sni_find(arg, name)) == NULL)
+		return SSL_TLSEXT_ERR_NOACK;	/* the default certificate */
+	if (SSL_set_SSL_CTX(ssl, ctx) != ctx) {
+		*alert = SSL_AD_INTERNAL_ERROR;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	return SSL_TLSEXT_ERR_OK;
+}
+
+int
+tls_ctx_cert_info(SSL_CTX *ctx, size_t i, char *buf, size_t len)
+{
+	const struct tls_sni	*t = NULL;
+	X509			*x;
+	BIGNUM			*bn;
+	char			*hex, subj[256], when[40];
+	const char		*label = "default";
+
+	if (pthread_once(&sni_once, sni_index_new) == 0 && sni_index >= 0)
+		t = SSL_CTX_get_ex_data(ctx, sni_index);
+	if (i > 0) {
+		if (t == NULL || i > t->n)
+			return -1;
+		label = t->e[i - 1].name;
+		ctx = t->e[i - 1].ctx;
+	}
+	if ((x = SSL_CTX_get0_certificate(ctx)) == NULL)
+		return -1;
+	X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof(subj));
+	time_text(X509_get0_notAfter(x), when, sizeof(when));
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	snprintf(buf, len, "%s: subject %s, serial %s, expires %s", label,
+	    subj, hex != NULL ? hex : "?", when);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+	return 0;
+}
+
+SSL_CTX *
+tls_client_ctx_new(const struct policy_upstream *up, char *err,
+    size_t errlen)
+{
+	SSL_CTX	*ctx;
+	char	 ebuf[256];
+	bool	 pair = up->cert[0] != '\0' || up->key[0] != '\0';
+
+	if (pair && (up->cert[0] == '\0' || up->key[0] == '\0')) {
+		snprintf(err, errlen, "upstream.cert and upstream.key go "
+		    "together");
+		return NULL;
+	}
+	if (pair && cert_judge("upstream", up->cert, up->key, time(NULL), err,
+	    errlen, NULL) != TLS_OK)
+		return NULL;
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "SSL_CTX_new: %s",
+		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
+		return NULL;
+	}
+	if (SSL_CTX_get_security_level(ctx) < TLS_SECLEVEL_FLOOR)
+		SSL_CTX_set_security_level(ctx, TLS_SECLEVEL_FLOOR);
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(ctx, POLICY_TLS_CIPHERS_DEFAULT) ||
+	    !SSL_CTX_set_ciphersuites(ctx, POLICY_TLS_CIPHERSUITES_DEFAULT) ||
+	    !SSL_CTX_set1_groups_list(ctx, POLICY_TLS_GROUPS_DEFAULT)) {
+		snprintf(err, errlen, "TLS set-up: %s",
+		    tls_error_str(ebuf, sizeof(ebuf), "failed"));
+		goto fail;
+	}
+	/* Nothing is resumed: each connection verifies the broker anew. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_verify_depth(ctx, POLICY_TLS_VERIFY_DEPTH_DEFAULT);
+	if (up->ca[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(ctx, up->ca, NULL) != 1) {
+			snprintf(err, errlen, "upstream.ca %s: %s", up->ca,
+			    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		snprintf(err, errlen, "upstream: the system's CA store: %s",
+		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
+		goto fail;
+	}
+	if (pair && load_pair(ctx, "upstream", up->cert, up->key, err,
+	    errlen) == -1)
+		goto fail;
+	ERR_clear_error();
+	return ctx;
+
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL *
+tls_client_ssl_new(SSL_CTX *ctx, const char *name)
+{
+	SSL		*ssl;
+	unsigned char	 a[sizeof(struct in6_addr)];
+	bool		 ip;
+
+	if (name == NULL || *name == '\0' || (ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	/* An address is checked against the IP SANs and never sent as SNI
+	 * (RFC 6066 allows host names only). */
+	ip = inet_pton(AF_INET, name, a) == 1 ||
+	    inet_pton(AF_INET6, name, a) == 1;
+	if (ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    name) != 1)
+			goto fail;
+	} else {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set1_host(ssl, name) != 1 ||
+		    SSL_set_tlsext_host_name(ssl, name) != 1)
+			goto fail;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+
+fail:
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+const char *
+tls_connect_error(SSL *ssl, unsigned long e, char *buf, size_t len)
+{
+	const char	*what, *reason = NULL;
+	char		 ebuf[160];
+	long		 r = X509_V_OK;
+
+	if (ssl != NULL)
+		r = SSL_get_verify_result(ssl);
+	/* libevent records SSL_get_error() codes among the errors. */
+	if (!ERR_SYSTEM_ERROR(e) && ERR_GET_LIB(e) == 0)
+		e = 0;
+	if (e == 0 && r == X509_V_OK)
+		return NULL;
+	what = ssl != NULL && SSL_is_init_finished(ssl) ? "TLS error" :
+	    "TLS handshake failed";
+	if (r != X509_V_OK) {
+		snprintf(buf, len, "%s: certificate verify failed: %s", what,
+		    X509_verify_cert_error_string(r));
+		return buf;
+	}
+	if (ERR_SYSTEM_ERROR(e))
+		reason = strerror(ERR_GET_REASON(e));
+	else if ((reason = ERR_reason_error_string(e)) == NULL) {
+		ERR_error_string_n(e, ebuf, sizeof(ebuf));
+		reason = ebuf;
+	}
+	snprintf(buf, len, "%s: %s", what, reason);
+	return buf;
+}
+
+/* Mixes what stat(2) says of <path> (or that it is missing) into *<h>. */
+static void
+stamp_file(uint64_t *h, const char *path)
+{
+	struct stat	st;
+	uint64_t	v[7];
+	size_t		i, j;
+
+	memset(v, 0, sizeof(v));
+	if (stat(path, &st) == -1)
+		v[0] = (uint64_t)errno;
+	else {
+		v[1] = (uint64_t)st.st_dev;
+		v[2] = (uint64_t)st.st_ino;
+		v[3] = (uint64_t)st.st_size;
+		v[4] = (uint64_t)st.st_mtim.tv_sec;
+		v[5] = (uint64_t)st.st_mtim.tv_nsec;
+		v[6] = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
+		    (uint64_t)st.st_ctim.tv_nsec;
+	}
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		for (j = 0; j < 8; j++) {	/* FNV-1a, 64 bits */
+			*h ^= (v[i] >> (j * 8)) & 0xff;
+			*h *= 0x100000001b3ULL;
+		}
+}
+
+uint64_t
+tls_files_stamp(const struct policy_tls *tls, const struct policy_upstream *up)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+	size_t		i;
+
+	if (tls != NULL && tls->cert != NULL) {
+		stamp_file(&h, tls->cert);
+		stamp_file(&h, tls->key);
+		if (tls->ca != NULL)
+			stamp_file(&h, tls->ca);
+		for (i = 0; i < tls->n_crl && i < POLICY_TLS_CRL_MAX; i++)
+			stamp_file(&h, tls->crl[i]);
+		for (i = 0; i < tls->n_sni && i < POLICY_TLS_SNI_MAX; i++) {
+			stamp_file(&h, tls->sni[i].cert);
+			stamp_file(&h, tls->sni[i].key);
+		}
+	}
+	if (up != NULL && up->tls) {
+		if (up->ca[0] != '\0')
+			stamp_file(&h, up->ca);
+		if (up->cert[0] != '\0')
+			stamp_file(&h, up->cert);
+		if (up->key[0] != '\0')
+			stamp_file(&h, up->key);
+	}
+	return h;
 }
 
 /* Copies an ASN.1 string if it is printable text without NUL. */

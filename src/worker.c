@@ -3,10 +3,11 @@
  * worker — threads, event bases, and the life of sessions on them.
  *
  * main creates the workers (binding every socket first), starts them, and
- * later asks them to stop with worker_stop(), the only call made from
- * another thread: it activates each worker's stop event, which libevent
- * delivers on the worker's own thread.  Everything else a worker owns is
- * touched by that thread alone.
+ * later asks them to stop with worker_stop(), and hands them reloaded TLS
+ * contexts with worker_set_tls(), the only calls made from another thread:
+ * each activates an event of the worker, which libevent delivers on the
+ * worker's own thread.  Everything else a worker owns is touched by that
+ * thread alone.
  *
  * Dead sessions are freed by reap_cb(), an event run after the callback
  * that closed them has returned, so no callback ever runs on freed memory.
@@ -32,10 +33,12 @@ static void	 stop_cb(evutil_socket_t, short, void *);
 static void	 reap_cb(evutil_socket_t, short, void *);
 static void	 exit_cb(evutil_socket_t, short, void *);
 static void	 auth_cb(evutil_socket_t, short, void *);
+static void	 tls_cb(evutil_socket_t, short, void *);
 
 struct worker *
-worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
-    struct auth_guard *g, struct auth_pool *p, char *err, size_t errlen)
+worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, SSL_CTX *upctx,
+    struct auth_guard *g, struct auth_pool *p, struct limits *lim, char *err,
+    size_t errlen)
 {
 	struct worker	*ws, *w;
 	unsigned	 i;
@@ -52,12 +55,18 @@ worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
 		TAILQ_INIT(&w->dead);
 		TAILQ_INIT(&w->auth_done);
 		pthread_mutex_init(&w->auth_mtx, NULL);
+		pthread_mutex_init(&w->tls_mtx, NULL);
 		w->guard = g;
 		w->pool = p;
+		w->limits = lim;
 		w->pol = policy_ref(pol);
 		if (ctx != NULL) {
 			SSL_CTX_up_ref(ctx);
 			w->ssl_ctx = ctx;
+		}
+		if (upctx != NULL) {
+			SSL_CTX_up_ref(upctx);
+			w->ssl_upstream_ctx = upctx;
 		}
 		w->listeners = calloc(nl, sizeof(*w->listeners));
 		w->resume = calloc(nl, sizeof(*w->resume));
@@ -81,9 +90,10 @@ worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
 		w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
 		w->exit_ev = evtimer_new(w->base, exit_cb, w);
 		w->auth_ev = event_new(w->base, -1, 0, auth_cb, w);
+		w->tls_ev = event_new(w->base, -1, 0, tls_cb, w);
 		if (w->dns == NULL || w->stop_ev == NULL ||
 		    w->reap_ev == NULL || w->exit_ev == NULL ||
-		    w->auth_ev == NULL) {
+		    w->auth_ev == NULL || w->tls_ev == NULL) {
 			snprintf(err, errlen, "out of memory");
 			goto fail;
 		}
@@ -227,6 +237,60 @@ auth_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
+worker_set_tls(struct worker *ws, unsigned n, SSL_CTX *ctx, SSL_CTX *upctx)
+{
+	struct worker	*w;
+	unsigned	 i;
+
+	for (i = 0; i < n; i++) {
+		w = &ws[i];
+		if (ctx != NULL)
+			SSL_CTX_up_ref(ctx);
+		if (upctx != NULL)
+			SSL_CTX_up_ref(upctx);
+		pthread_mutex_lock(&w->tls_mtx);
+		/* Two reloads before the worker ran: the last one wins. */
+		SSL_CTX_free(w->tls_next);
+		SSL_CTX_free(w->tls_next_upstream);
+		w->tls_next = ctx;
+		w->tls_next_upstream = upctx;
+		w->tls_pending = true;
+		pthread_mutex_unlock(&w->tls_mtx);
+		event_active(w->tls_ev, EV_READ, 0);
+	}
+}
+
+/*
+ * On the worker's thread: the contexts of a reload replace the worker's.
+ * The old ones are released here; connections made from them hold their
+ * own references and keep them until they close.
+ */
+static void
+tls_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	SSL_CTX		*ctx, *upctx;
+	bool		 pending;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->tls_mtx);
+	ctx = w->tls_next;
+	upctx = w->tls_next_upstream;
+	pending = w->tls_pending;
+	w->tls_next = w->tls_next_upstream = NULL;
+	w->tls_pending = false;
+	pthread_mutex_unlock(&w->tls_mtx);
+	if (!pending)
+		return;
+	SSL_CTX_free(w->ssl_ctx);
+	w->ssl_ctx = ctx;
+	SSL_CTX_free(w->ssl_upstream_ctx);
+	w->ssl_upstream_ctx = upctx;
+	log_debug("worker %u: new TLS contexts in use", w->id);
+}
+
+void
 worker_idle(struct worker *w)
 {
 	event_base_loopexit(w->base, NULL);
@@ -285,13 +349,20 @@ worker_destroy(struct worker *ws, unsigned n)
 			event_free(w->exit_ev);
 		if (w->auth_ev != NULL)
 			event_free(w->auth_ev);
-		if (w->pol != NULL)
+		if (w->tls_ev != NULL)
+			event_free(w->tls_ev);
+		if (w->pol != NULL) {
 			pthread_mutex_destroy(&w->auth_mtx);
+			pthread_mutex_destroy(&w->tls_mtx);
+		}
 		if (w->dns != NULL)
 			evdns_base_free(w->dns, 0);
 		if (w->base != NULL)
 			event_base_free(w->base);
 		SSL_CTX_free(w->ssl_ctx);
+		SSL_CTX_free(w->ssl_upstream_ctx);
+		SSL_CTX_free(w->tls_next);
+		SSL_CTX_free(w->tls_next_upstream);
 		policy_unref(w->pol);
 	}
 	free(ws);

@@ -9,6 +9,8 @@ Suite	*codec_suite(void);
 Suite	*config_suite(void);
 Suite	*passwd_suite(void);
 Suite	*tls_suite(void);
+Suite	*limits_suite(void);
 Suite	*auth_suite(void);
+Suite	*acl_suite(void);
 
 #endif

@@ -7,12 +7,17 @@
  * does not match), every acceptance too (defaults, modern, intermediate,
  * explicit good values), and the tls section of the policy file is loaded
  * from test/data/tls-*.yaml with each error's exact file:line:column.
+ * SNI (which certificate each name gets), the upstream client context
+ * (the broker's CA and name checked, our client certificate sent) and the
+ * files' stamp behind tls.watch are tested the same way.
  *
  * Certificates, keys and CRLs are made here with OpenSSL into a temporary
  * directory (an unchecked fixture, so once, before Check forks), not taken
  * from certs/: each test needs a precise flaw and nothing else.  Handshakes
  * run in memory over a BIO pair, no sockets.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -38,7 +46,7 @@ static char	dir[] = "/tmp/check_tls.XXXXXX";
 static const char	*f(const char *);
 static EVP_PKEY	*genkey(const char *, int, const char *);
 static X509	*mkcert(EVP_PKEY *, const char *, long, long, X509 *,
-		    EVP_PKEY *, bool);
+		    EVP_PKEY *, bool, const char *);
 static void	put_cert(const char *, X509 *);
 static void	put_key(const char *, EVP_PKEY *, bool);
 static void	put_crl(const char *, X509 *, EVP_PKEY *, long, long,
@@ -51,6 +59,11 @@ static void	assert_ecdhe_aead(SSL_CTX *);
 static struct policy *load(const char *, struct config_errors **);
 static int	handshake(SSL_CTX *, int, int, const char *, char *,
 		    size_t, bool *);
+static int	run_handshake(SSL *, SSL *);
+static int	served_cn(SSL_CTX *, const char *, char *, size_t);
+static void	sni_init(struct policy_tls *, size_t, const char *,
+		    const char *, const char *);
+static void	copy_file(const char *, const char *);
 
 /* Files the fixture writes, removed by teardown(). */
 static const char *const made[] = {
@@ -58,7 +71,9 @@ static const char *const made[] = {
 	"rsa2048.key", "rsa1024.crt", "rsa1024.key", "ec224.crt", "ec224.key",
 	"expired.crt", "expired.key", "future.crt", "future.key", "other.key",
 	"encrypted.key", "other-ca.crt", "both-ca.crt", "ca.crl",
-	"ca-expired.crl", "other.crl", "revoked.crt", "revoked.key", NULL
+	"ca-expired.crl", "other.crl", "revoked.crt", "revoked.key",
+	"sni-a.crt", "sni-a.key", "sni-w.crt", "sni-w.key", "stamp.pem",
+	"stamp.new", NULL
 };
 
 /* <name> in the fixture's directory; a ring of buffers, for a few args. */
@@ -89,11 +104,12 @@ genkey(const char *alg, int bits, const char *curve)
 
 /*
  * A certificate for <key>, CN <cn>, valid from now + <from> to now + <to>
- * seconds, signed by <ca>/<cakey> (or self-signed when <ca> is NULL).
+ * seconds, signed by <ca>/<cakey> (or self-signed when <ca> is NULL), with
+ * subjectAltName <san> (OpenSSL's syntax, "DNS:a.example") unless NULL.
  */
 static X509 *
 mkcert(EVP_PKEY *key, const char *cn, long from, long to, X509 *ca,
-    EVP_PKEY *cakey, bool is_ca)
+    EVP_PKEY *cakey, bool is_ca, const char *san)
 {
 	static long	 serial = 1;
 	X509		*x = X509_new();
@@ -115,6 +131,13 @@ mkcert(EVP_PKEY *key, const char *cn, long from, long to, X509 *ca,
 	ck_assert_ptr_nonnull(ext);
 	X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
+	if (san != NULL) {
+		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+		    san);
+		ck_assert_ptr_nonnull(ext);
+		X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+	}
 	ck_assert_int_gt(X509_sign(x, ca ? cakey : key, EVP_sha256()), 0);
 	return x;
 }
@@ -181,14 +204,19 @@ setup(void)
 		const char	*name, *alg, *curve;
 		int		 bits;
 		long		 from, to;
+		const char	*san;
 	} leaves[] = {
-		{ "good", "EC", "P-256", 0, -DAY, 365 * DAY },
-		{ "rsa2048", "RSA", NULL, 2048, -DAY, 365 * DAY },
-		{ "rsa1024", "RSA", NULL, 1024, -DAY, 365 * DAY },
-		{ "ec224", "EC", "P-224", 0, -DAY, 365 * DAY },
-		{ "expired", "EC", "P-256", 0, -730 * DAY, -365 * DAY },
-		{ "future", "EC", "P-256", 0, 365 * DAY, 730 * DAY },
-		{ "revoked", "EC", "P-256", 0, -DAY, 365 * DAY },
+		{ "good", "EC", "P-256", 0, -DAY, 365 * DAY, NULL },
+		{ "rsa2048", "RSA", NULL, 2048, -DAY, 365 * DAY, NULL },
+		{ "rsa1024", "RSA", NULL, 1024, -DAY, 365 * DAY, NULL },
+		{ "ec224", "EC", "P-224", 0, -DAY, 365 * DAY, NULL },
+		{ "expired", "EC", "P-256", 0, -730 * DAY, -365 * DAY, NULL },
+		{ "future", "EC", "P-256", 0, 365 * DAY, 730 * DAY, NULL },
+		{ "revoked", "EC", "P-256", 0, -DAY, 365 * DAY, NULL },
+		{ "sni-a", "EC", "P-256", 0, -DAY, 365 * DAY,
+		    "DNS:a.example,IP:127.0.0.1" },
+		{ "sni-w", "EC", "P-256", 0, -DAY, 365 * DAY,
+		    "DNS:*.w.example" },
 	};
 	EVP_PKEY	*cakey, *okey, *pk;
 	X509		*ca, *oca, *x, *revoked = NULL;
@@ -198,13 +226,14 @@ setup(void)
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	cakey = genkey("EC", 0, "P-256");
-	ca = mkcert(cakey, "check CA", -DAY, 3650 * DAY, NULL, NULL, true);
+	ca = mkcert(cakey, "check CA", -DAY, 3650 * DAY, NULL, NULL, true,
+	    NULL);
 	put_cert("ca.crt", ca);
 	put_key("ca.key", cakey, false);
 	for (i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
 		pk = genkey(leaves[i].alg, leaves[i].bits, leaves[i].curve);
 		x = mkcert(pk, leaves[i].name, leaves[i].from, leaves[i].to,
-		    ca, cakey, false);
+		    ca, cakey, false, leaves[i].san);
 		snprintf(name, sizeof(name), "%s.crt", leaves[i].name);
 		put_cert(name, x);
 		snprintf(name, sizeof(name), "%s.key", leaves[i].name);
@@ -222,7 +251,8 @@ setup(void)
 	EVP_PKEY_free(pk);
 
 	okey = genkey("EC", 0, "P-256");
-	oca = mkcert(okey, "other CA", -DAY, 3650 * DAY, NULL, NULL, true);
+	oca = mkcert(okey, "other CA", -DAY, 3650 * DAY, NULL, NULL, true,
+	    NULL);
 	put_cert("other-ca.crt", oca);
 	fp = fopen(f("both-ca.crt"), "w");
 	ck_assert_ptr_nonnull(fp);
@@ -800,6 +830,433 @@ START_TEST(ctx_crl)
 }
 END_TEST
 
+/* ---- SNI -------------------------------------------------------------- */
+
+/* Drives <c> and <s> (over a BIO pair) to the end of the handshake. */
+static int
+run_handshake(SSL *c, SSL *s)
+{
+	BIO	*cb, *sb;
+	int	 i, rc = -1, rs = -1;
+
+	ck_assert_int_eq(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
+	SSL_set_bio(c, cb, cb);
+	SSL_set_bio(s, sb, sb);
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	for (i = 0; i < 50 && (rc != 1 || rs != 1); i++) {
+		if (rc != 1 && (rc = SSL_do_handshake(c)) <= 0 &&
+		    SSL_get_error(c, rc) != SSL_ERROR_WANT_READ)
+			break;
+		if (rs != 1 && (rs = SSL_do_handshake(s)) <= 0 &&
+		    SSL_get_error(s, rs) != SSL_ERROR_WANT_READ)
+			break;
+	}
+	return rc == 1 && rs == 1;
+}
+
+/*
+ * The CN of the certificate a client asking for <sni> (NULL: none) is
+ * served by <sctx>, into <cn>.  Returns 1, or 0 if the handshake failed.
+ */
+static int
+served_cn(SSL_CTX *sctx, const char *sni, char *cn, size_t len)
+{
+	SSL_CTX	*cctx = SSL_CTX_new(TLS_client_method());
+	SSL	*c, *s;
+	X509	*x;
+	int	 ok;
+
+	ck_assert_ptr_nonnull(cctx);
+	c = SSL_new(cctx);
+	s = SSL_new(sctx);
+	ck_assert(c != NULL && s != NULL);
+	if (sni != NULL)
+		ck_assert_int_eq(SSL_set_tlsext_host_name(c, sni), 1);
+	cn[0] = '\0';
+	if ((ok = run_handshake(c, s)) &&
+	    (x = SSL_get0_peer_certificate(c)) != NULL)
+		X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+		    NID_commonName, cn, (int)len);
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(cctx);
+	return ok;
+}
+
+/* Entry <i> of <t>'s tls.sni: <name> served with the pair <pair>. */
+static void
+sni_init(struct policy_tls *t, size_t i, const char *name, const char *cert,
+    const char *key)
+{
+	snprintf(t->sni[i].name, sizeof(t->sni[i].name), "%s", name);
+	snprintf(t->sni[i].cert, sizeof(t->sni[i].cert), "%s", f(cert));
+	snprintf(t->sni[i].key, sizeof(t->sni[i].key), "%s", f(key));
+	if (t->n_sni < i + 1)
+		t->n_sni = i + 1;
+}
+
+/* Which certificate each server_name gets (RFC 6066, RFC 6125 6.4.3). */
+static const struct {
+	const char	*sni;
+	const char	*cn;
+} sni_cases[] = {
+	{ NULL, "good" },			/* no SNI: the default */
+	{ "a.example", "sni-a" },		/* exact */
+	{ "A.Example", "sni-a" },		/* without case */
+	{ "a.example.", "sni-a" },		/* a trailing dot */
+	{ "x.w.example", "sni-w" },		/* the wildcard */
+	{ "X-1.W.EXAMPLE", "sni-w" },
+	{ "w.example", "good" },		/* not the parent itself */
+	{ "y.x.w.example", "good" },		/* one label only */
+	{ "b.example", "good" },		/* unknown: the default */
+	{ "localhost", "good" },
+	{ ".", "good" },
+};
+
+START_TEST(ctx_sni)
+{
+	struct policy_tls	 t;
+	SSL_CTX			*ctx;
+	char			 err[512] = "", cn[64];
+
+	tls_init(&t, "good.crt", "good.key");
+	sni_init(&t, 0, "a.example", "sni-a.crt", "sni-a.key");
+	sni_init(&t, 1, "*.w.example", "sni-w.crt", "sni-w.key");
+	ctx = tls_server_ctx_new(&t, err, sizeof(err));
+	ck_assert_msg(ctx != NULL, "%s", err);
+	ck_assert(served_cn(ctx, sni_cases[_i].sni, cn, sizeof(cn)));
+	ck_assert_str_eq(cn, sni_cases[_i].cn);
+	SSL_CTX_free(ctx);
+	tls_fini(&t);
+}
+END_TEST
+
+/*
+ * Each pair judged as tls.cert is, and named by its place in tls.sni: the
+ * error is <pre>, the path of the pair's cert (or key, with <bykey>), then
+ * <post>.
+ */
+static const struct {
+	const char	*name, *cert, *key;
+	const char	*pre;
+	bool		 bykey;
+	const char	*post;
+	bool		 insecure_ok;	/* allow_insecure lets it through */
+} sni_refused[] = {
+	{ "rsa1024", "rsa1024.crt", "rsa1024.key", "tls.sni[1].cert ", false,
+	    ": RSA key of 1024 bits (at least 2048); set tls.allow_insecure: "
+	    "true to accept it anyway", true },
+	{ "expired", "expired.crt", "expired.key", "tls.sni[1].cert ", false,
+	    ": expired on", true },
+	{ "good", "good.crt", "other.key", "tls.sni[1].key ", true,
+	    " does not match tls.sni[1].cert", false },
+	{ "b.example", "sni-a.crt", "sni-a.key", "tls.sni[1].cert ", false,
+	    " is not valid for b.example (no such DNS name in its "
+	    "subjectAltName)", false },
+	{ "*.v.example", "sni-w.crt", "sni-w.key", "tls.sni[1].cert ", false,
+	    " is not valid for *.v.example", false },
+	{ "*.example", "sni-w.crt", "sni-w.key", "tls.sni[1].cert ", false,
+	    " is not valid for *.example", false },
+};
+
+START_TEST(ctx_sni_refused)
+{
+	struct policy_tls	 t;
+	SSL_CTX			*ctx;
+	char			 err[512] = "", want[512], cn[64];
+
+	tls_init(&t, "good.crt", "good.key");
+	sni_init(&t, 0, "a.example", "sni-a.crt", "sni-a.key");
+	sni_init(&t, 1, sni_refused[_i].name, sni_refused[_i].cert,
+	    sni_refused[_i].key);
+	snprintf(want, sizeof(want), "%s%s%s", sni_refused[_i].pre,
+	    f(sni_refused[_i].bykey ? sni_refused[_i].key :
+	    sni_refused[_i].cert), sni_refused[_i].post);
+	ck_assert_ptr_null(tls_server_ctx_new(&t, err, sizeof(err)));
+	ck_assert_msg(strstr(err, want) != NULL, "%s\nwant: %s", err, want);
+	/* allow_insecure accepts a weak pair, and serves it. */
+	t.allow_insecure = true;
+	ctx = tls_server_ctx_new(&t, err, sizeof(err));
+	ck_assert_int_eq(ctx != NULL, sni_refused[_i].insecure_ok);
+	if (ctx != NULL) {
+		/* A weak pair lowers its own security level, no other. */
+		ck_assert_int_eq(SSL_CTX_get_security_level(ctx), 2);
+		ck_assert(served_cn(ctx, sni_refused[_i].name, cn,
+		    sizeof(cn)));
+		ck_assert_str_eq(cn, sni_refused[_i].name);
+		ck_assert(served_cn(ctx, "a.example", cn, sizeof(cn)));
+		ck_assert_str_eq(cn, "sni-a");
+	}
+	SSL_CTX_free(ctx);
+	tls_fini(&t);
+}
+END_TEST
+
+/* What the reload log says: every certificate, in order, then the end. */
+START_TEST(ctx_cert_info)
+{
+	struct policy_tls	 t;
+	SSL_CTX			*ctx;
+	char			 err[512] = "", info[512];
+
+	tls_init(&t, "good.crt", "good.key");
+	ctx = tls_server_ctx_new(&t, err, sizeof(err));
+	ck_assert_msg(ctx != NULL, "%s", err);
+	ck_assert_int_eq(tls_ctx_cert_info(ctx, 0, info, sizeof(info)), 0);
+	ck_assert_msg(strncmp(info, "default: subject /CN=good, serial ",
+	    34) == 0, "%s", info);
+	ck_assert_ptr_nonnull(strstr(info, ", expires 2"));
+	ck_assert_int_eq(tls_ctx_cert_info(ctx, 1, info, sizeof(info)), -1);
+	SSL_CTX_free(ctx);
+
+	sni_init(&t, 0, "a.example", "sni-a.crt", "sni-a.key");
+	sni_init(&t, 1, "*.w.example", "sni-w.crt", "sni-w.key");
+	ctx = tls_server_ctx_new(&t, err, sizeof(err));
+	ck_assert_msg(ctx != NULL, "%s", err);
+	ck_assert_int_eq(tls_ctx_cert_info(ctx, 1, info, sizeof(info)), 0);
+	ck_assert_msg(strncmp(info, "a.example: subject /CN=sni-a, ", 30) ==
+	    0, "%s", info);
+	ck_assert_int_eq(tls_ctx_cert_info(ctx, 2, info, sizeof(info)), 0);
+	ck_assert_msg(strncmp(info, "*.w.example: subject /CN=sni-w, ", 32) ==
+	    0, "%s", info);
+	ck_assert_int_eq(tls_ctx_cert_info(ctx, 3, info, sizeof(info)), -1);
+	SSL_CTX_free(ctx);
+	tls_fini(&t);
+}
+END_TEST
+
+/* ---- the upstream client context --------------------------------------- */
+
+/* The broker (sni-a: a.example, 127.0.0.1) checked by CA and by name. */
+static const struct {
+	const char	*ca;
+	const char	*name;
+	const char	*verify;	/* NULL: accepted */
+} up_cases[] = {
+	{ "ca.crt", "a.example", NULL },
+	{ "ca.crt", "A.EXAMPLE", NULL },
+	{ "ca.crt", "127.0.0.1", NULL },
+	{ "ca.crt", "b.example", "hostname mismatch" },
+	{ "ca.crt", "127.0.0.2", "IP address mismatch" },
+	{ "ca.crt", "example", "hostname mismatch" },
+	{ "other-ca.crt", "a.example",
+	    "unable to get local issuer certificate" },
+	{ "both-ca.crt", "a.example", NULL },
+};
+
+START_TEST(client_ctx_verify)
+{
+	struct policy_upstream	 u;
+	struct policy_tls	 t;
+	SSL_CTX			*cctx, *sctx;
+	SSL			*c, *s;
+	char			 err[512] = "", buf[256];
+	const char		*why, *sni;
+	bool			 ip = strspn(up_cases[_i].name,
+				    "0123456789.") == strlen(up_cases[_i].name);
+
+	memset(&u, 0, sizeof(u));
+	u.tls = true;
+	snprintf(u.ca, sizeof(u.ca), "%s", f(up_cases[_i].ca));
+	cctx = tls_client_ctx_new(&u, err, sizeof(err));
+	ck_assert_msg(cctx != NULL, "%s", err);
+	ck_assert_int_eq(SSL_CTX_get_min_proto_version(cctx), TLS1_2_VERSION);
+	ck_assert_int_eq(SSL_CTX_get_verify_mode(cctx), SSL_VERIFY_PEER);
+	tls_init(&t, "sni-a.crt", "sni-a.key");
+	sctx = tls_server_ctx_new(&t, err, sizeof(err));
+	ck_assert_msg(sctx != NULL, "%s", err);
+	c = tls_client_ssl_new(cctx, up_cases[_i].name);
+	s = SSL_new(sctx);
+	ck_assert(c != NULL && s != NULL);
+	ck_assert_int_eq(run_handshake(c, s), up_cases[_i].verify == NULL);
+	why = tls_connect_error(c, ERR_peek_last_error(), buf, sizeof(buf));
+	if (up_cases[_i].verify == NULL) {
+		ck_assert_ptr_null(why);
+		/* After the handshake (TLS 1.3: a refused certificate). */
+		ck_assert_str_eq(tls_connect_error(c, ERR_PACK(ERR_LIB_SSL, 0,
+		    SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED), buf,
+		    sizeof(buf)), "TLS error: tlsv13 alert certificate "
+		    "required");
+		/* A name goes as SNI, an address does not (RFC 6066). */
+		sni = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+		if (ip)
+			ck_assert_ptr_null(sni);
+		else
+			ck_assert_str_eq(sni, up_cases[_i].name);
+	} else {
+		ck_assert_ptr_nonnull(why);
+		ck_assert_msg(strstr(why, "TLS handshake failed: certificate "
+		    "verify failed: ") == why && strstr(why,
+		    up_cases[_i].verify) != NULL, "%s", why);
+	}
+	ERR_clear_error();
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	tls_fini(&t);
+}
+END_TEST
+
+/* Our client certificate reaches a broker that asks for one. */
+START_TEST(client_ctx_cert)
+{
+	struct policy_upstream	 u;
+	struct policy_tls	 t;
+	SSL_CTX			*cctx, *sctx;
+	SSL			*c, *s;
+	char			 err[512] = "", id[64];
+
+	memset(&u, 0, sizeof(u));
+	u.tls = true;
+	snprintf(u.ca, sizeof(u.ca), "%s", f("ca.crt"));
+	snprintf(u.cert, sizeof(u.cert), "%s", f("good.crt"));
+	snprintf(u.key, sizeof(u.key), "%s", f("good.key"));
+	cctx = tls_client_ctx_new(&u, err, sizeof(err));
+	ck_assert_msg(cctx != NULL, "%s", err);
+	tls_init(&t, "sni-a.crt", "sni-a.key");
+	t.ca = strdup(f("ca.crt"));
+	sctx = tls_server_ctx_new(&t, err, sizeof(err));
+	ck_assert_msg(sctx != NULL, "%s", err);
+	c = tls_client_ssl_new(cctx, "a.example");
+	s = SSL_new(sctx);
+	ck_assert(c != NULL && s != NULL);
+	tls_set_verify(s, POLICY_VERIFY_REQUIRE);
+	ck_assert(run_handshake(c, s));
+	ck_assert_int_eq(tls_peer_identity(s, POLICY_CERT_ID_CN, id,
+	    sizeof(id)), 1);
+	ck_assert_str_eq(id, "good");
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	tls_fini(&t);
+}
+END_TEST
+
+/* Refused upstream settings, each naming its key: <pre> <file> <post>. */
+static const struct {
+	const char	*ca, *cert, *key;
+	const char	*pre;
+	char		 file;	/* 'a' ca, 'c' cert, 'k' key, 0 none */
+	const char	*post;
+} up_refused[] = {
+	{ "ca.crt", "rsa1024.crt", "rsa1024.key", "upstream.cert ", 'c',
+	    ": RSA key of 1024 bits (at least 2048)" },
+	{ "ca.crt", "expired.crt", "expired.key", "upstream.cert ", 'c',
+	    ": expired on" },
+	{ "ca.crt", "good.crt", "other.key", "upstream.key ", 'k',
+	    " does not match upstream.cert" },
+	{ "ca.crt", "good.crt", "encrypted.key", "upstream.key ", 'k',
+	    ": no unencrypted PEM private key" },
+	{ "ca.crt", "good.crt", NULL, "upstream.cert and upstream.key go "
+	    "together", 0, "" },
+	{ "good.key", NULL, NULL, "upstream.ca ", 'a', ": " },
+};
+
+START_TEST(client_ctx_refused)
+{
+	struct policy_upstream	 u;
+	char			 err[512] = "", want[PATH_MAX + 512];
+	char			 file = up_refused[_i].file;
+
+	memset(&u, 0, sizeof(u));
+	u.tls = true;
+	snprintf(u.ca, sizeof(u.ca), "%s", f(up_refused[_i].ca));
+	if (up_refused[_i].cert != NULL)
+		snprintf(u.cert, sizeof(u.cert), "%s", f(up_refused[_i].cert));
+	if (up_refused[_i].key != NULL)
+		snprintf(u.key, sizeof(u.key), "%s", f(up_refused[_i].key));
+	snprintf(want, sizeof(want), "%s%s%s", up_refused[_i].pre,
+	    file == 'a' ? u.ca : file == 'c' ? u.cert : file == 'k' ? u.key :
+	    "", up_refused[_i].post);
+	ck_assert_ptr_null(tls_client_ctx_new(&u, err, sizeof(err)));
+	ck_assert_msg(strstr(err, want) != NULL, "%s\nwant: %s", err, want);
+}
+END_TEST
+
+START_TEST(client_ssl_args)
+{
+	struct policy_upstream	 u;
+	SSL_CTX			*cctx;
+	char			 err[512] = "", buf[128];
+
+	memset(&u, 0, sizeof(u));
+	u.tls = true;	/* no ca: the system's store */
+	cctx = tls_client_ctx_new(&u, err, sizeof(err));
+	ck_assert_msg(cctx != NULL, "%s", err);
+	ck_assert_ptr_null(tls_client_ssl_new(cctx, NULL));
+	ck_assert_ptr_null(tls_client_ssl_new(cctx, ""));
+	/* Nothing to say about a plain socket error, nor about an
+	 * SSL_get_error() code libevent recorded for one. */
+	ck_assert_ptr_null(tls_connect_error(NULL, 0, buf, sizeof(buf)));
+	ck_assert_ptr_null(tls_connect_error(NULL, SSL_ERROR_SYSCALL, buf,
+	    sizeof(buf)));
+	/* An alert, and a system error: each has its text. */
+	ck_assert_str_eq(tls_connect_error(NULL, ERR_PACK(ERR_LIB_SSL, 0,
+	    SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED), buf, sizeof(buf)),
+	    "TLS handshake failed: tlsv13 alert certificate required");
+	ERR_raise(ERR_LIB_SYS, ECONNRESET);
+	ck_assert_str_eq(tls_connect_error(NULL, ERR_get_error(), buf,
+	    sizeof(buf)), "TLS handshake failed: Connection reset by peer");
+	SSL_CTX_free(cctx);
+}
+END_TEST
+
+/* ---- tls.watch: the files' stamp ------------------------------------- */
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char	 buf[8192];
+	size_t	 n;
+	FILE	*in = fopen(from, "r"), *out = fopen(to, "w");
+
+	ck_assert(in != NULL && out != NULL);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	fclose(out);
+}
+
+START_TEST(files_stamp)
+{
+	struct policy_tls	 t;
+	struct policy_upstream	 u;
+	struct timespec		 ts[2] = { { 1000, 0 }, { 1000, 0 } };
+	uint64_t		 a, b;
+
+	copy_file(f("good.crt"), f("stamp.pem"));
+	tls_init(&t, "stamp.pem", "good.key");
+	memset(&u, 0, sizeof(u));
+	a = tls_files_stamp(&t, NULL);
+	ck_assert_uint_eq(tls_files_stamp(&t, NULL), a);
+	ck_assert_uint_eq(tls_files_stamp(&t, &u), a);	/* no upstream TLS */
+	/* A new date, then a file renamed over it (how Kubernetes swaps). */
+	ck_assert_int_eq(utimensat(AT_FDCWD, f("stamp.pem"), ts, 0), 0);
+	b = tls_files_stamp(&t, NULL);
+	ck_assert_uint_ne(a, b);
+	copy_file(f("good.crt"), f("stamp.new"));
+	ck_assert_int_eq(utimensat(AT_FDCWD, f("stamp.new"), ts, 0), 0);
+	ck_assert_int_eq(rename(f("stamp.new"), f("stamp.pem")), 0);
+	ck_assert_uint_ne(tls_files_stamp(&t, NULL), b);
+	/* A missing file counts, SNI pairs and upstream files too. */
+	b = tls_files_stamp(&t, NULL);
+	unlink(f("stamp.pem"));
+	ck_assert_uint_ne(tls_files_stamp(&t, NULL), b);
+	sni_init(&t, 0, "a.example", "sni-a.crt", "sni-a.key");
+	ck_assert_uint_ne(tls_files_stamp(&t, NULL), b);
+	a = tls_files_stamp(&t, NULL);
+	u.tls = true;
+	snprintf(u.ca, sizeof(u.ca), "%s", f("ca.crt"));
+	ck_assert_uint_ne(tls_files_stamp(&t, &u), a);
+	ck_assert_uint_ne(tls_files_stamp(NULL, &u), tls_files_stamp(NULL,
+	    NULL));
+	tls_fini(&t);
+}
+END_TEST
+
 /* ---- the tls section of the policy file ------------------------------ */
 
 static struct policy *
@@ -884,6 +1341,51 @@ START_TEST(config_allow_insecure)
 }
 END_TEST
 
+/* SNI entries, watch and upstream TLS as the loader leaves them. */
+START_TEST(config_sni_upstream)
+{
+	struct config_errors	*e;
+	struct policy		*p = load("test/data/tls-valid-sni.yaml", &e);
+
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_uint_eq(p->tls.n_sni, 2);
+	ck_assert_str_eq(p->tls.sni[0].name, "broker-a.example");
+	ck_assert_str_eq(p->tls.sni[0].cert, "test/data/readable.pem");
+	ck_assert_str_eq(p->tls.sni[0].key, "test/data/readable.pem");
+	ck_assert_int_eq(p->tls.sni[0].line, 9);
+	ck_assert_str_eq(p->tls.sni[1].name, "*.fleet.example");
+	ck_assert_str_eq(p->tls.sni[1].cert, "test/data/./readable.pem");
+	ck_assert(p->tls.watch);
+	ck_assert(p->upstream.tls);
+	ck_assert_str_eq(p->upstream.ca, "test/data/readable.pem");
+	ck_assert_str_eq(p->upstream.server_name, "mqtt.internal");
+	ck_assert_str_eq(p->upstream.cert, "test/data/readable.pem");
+	ck_assert_str_eq(p->upstream.key, "test/data/readable.pem");
+	policy_unref(p);
+	free(e);
+
+	/* Defaults: no SNI, no watch, plain upstream. */
+	p = load("test/data/valid-minimal.yaml", &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_uint_eq(p->tls.n_sni, 0);
+	ck_assert(!p->tls.watch);
+	ck_assert(!p->upstream.tls);
+	ck_assert_str_eq(p->upstream.server_name, "");
+	policy_unref(p);
+	free(e);
+
+	/* upstream.tls alone: the system's CAs, checked as the host. */
+	p = load("test/data/tls-valid-upstream.yaml", &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert(p->upstream.tls);
+	ck_assert_str_eq(p->upstream.ca, "");
+	ck_assert_str_eq(p->upstream.server_name, "broker.internal");
+	ck_assert_str_eq(p->upstream.cert, "");
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
 /* Every invalid tls file: how many errors, and the first one, exactly. */
 #define FIX	"; use ECDHE with AES-GCM or ChaCha20-Poly1305, or set " \
 		"tls.allow_insecure: true"
@@ -944,6 +1446,30 @@ static const struct {
 	{ "tls-bad-many", 3, "8:16: tls.min_version: TLS 1.1 is deprecated "
 	    "and insecure (RFC 8996); use 1.2 or 1.3, or set "
 	    "tls.allow_insecure: true" },
+	{ "tls-bad-sni-not-list", 1, "8:8: tls.sni: expected a list of "
+	    "{name, cert, key}" },
+	{ "tls-bad-sni-name", 2, "9:14: tls.sni[0].name: \"broker_a.example\" "
+	    "is not a DNS name (or *.<domain>)" },
+	{ "tls-bad-sni-wildcard", 1, "9:14: tls.sni[0].name: \"*.example\": a "
+	    "wildcard needs a domain of at least two labels, as "
+	    "*.example.com" },
+	{ "tls-bad-sni-ip", 1, "9:14: tls.sni[0].name: \"192.0.2.1\" is an IP "
+	    "address: clients send host names only (RFC 6066)" },
+	{ "tls-bad-sni-duplicate", 1, "10:14: tls.sni[1].name: \"a.example\" "
+	    "is already in tls.sni[0] (line 9)" },
+	{ "tls-bad-sni-missing-key", 1, "9:7: tls.sni[0].key: required key is "
+	    "missing" },
+	{ "tls-bad-sni-too-many", 1, "9:5: tls.sni: expected 1 to 16 "
+	    "entries" },
+	{ "tls-bad-watch", 1, "8:10: tls.watch: expected true or false, got "
+	    "\"yes\"" },
+	{ "tls-bad-upstream-without-tls", 1, "9:7: upstream.ca: needs "
+	    "upstream.tls: true (the broker is reached in plain TCP "
+	    "otherwise)" },
+	{ "tls-bad-upstream-cert-without-key", 1, "10:9: upstream.cert: needs "
+	    "upstream.key too" },
+	{ "tls-bad-upstream-server-name", 1, "10:16: upstream.server_name: "
+	    "\"broker name\" is not a DNS name" },
 };
 
 START_TEST(config_invalid)
@@ -1013,6 +1539,18 @@ tls_suite(void)
 	    (int)(sizeof(alpn) / sizeof(alpn[0])));
 	tcase_add_loop_test(tc, ctx_crl, 0,
 	    (int)(sizeof(crls) / sizeof(crls[0])));
+	tcase_add_loop_test(tc, ctx_sni, 0,
+	    (int)(sizeof(sni_cases) / sizeof(sni_cases[0])));
+	tcase_add_loop_test(tc, ctx_sni_refused, 0,
+	    (int)(sizeof(sni_refused) / sizeof(sni_refused[0])));
+	tcase_add_test(tc, ctx_cert_info);
+	tcase_add_loop_test(tc, client_ctx_verify, 0,
+	    (int)(sizeof(up_cases) / sizeof(up_cases[0])));
+	tcase_add_test(tc, client_ctx_cert);
+	tcase_add_loop_test(tc, client_ctx_refused, 0,
+	    (int)(sizeof(up_refused) / sizeof(up_refused[0])));
+	tcase_add_test(tc, client_ssl_args);
+	tcase_add_test(tc, files_stamp);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("config");
@@ -1020,6 +1558,7 @@ tls_suite(void)
 	tcase_add_test(tc, config_all_keys);
 	tcase_add_test(tc, config_modern);
 	tcase_add_test(tc, config_allow_insecure);
+	tcase_add_test(tc, config_sni_upstream);
 	tcase_add_loop_test(tc, config_invalid, 0,
 	    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, config_every_error);

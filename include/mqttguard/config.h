@@ -31,6 +31,18 @@ struct config_errors {
  */
 struct policy	*config_load(const char *path, struct config_errors *errs);
 
+/*
+ * Flags of config_load_flags().  CONFIG_PARTIAL: a file with neither
+ * listeners nor upstream is accepted (an acl section and its tests alone,
+ * for `mqttguard acl check`, `lint` and `-t`); a file with one of them is a
+ * whole policy and needs both, as config_load() does.
+ */
+#define CONFIG_PARTIAL	0x1
+
+/* config_load() with <flags>; config_load() is config_load_flags(.., 0). */
+struct policy	*config_load_flags(const char *path,
+		    struct config_errors *errs, unsigned flags);
+
 /* Prints every collected error, one per line, to <fp>. */
 void		 config_errors_print(const struct config_errors *, FILE *fp);
 

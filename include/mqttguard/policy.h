@@ -23,6 +23,9 @@
 #define POLICY_UPSTREAM_TIMEOUT_DEFAULT	5000		/* ms */
 #define POLICY_OUTPUT_BUFFER_DEFAULT	(256 * 1024)	/* bytes */
 #define POLICY_BACKLOG_DEFAULT		511
+#define POLICY_TLS_HANDSHAKE_DEFAULT	10000		/* ms */
+#define POLICY_UNAUTH_DEFAULT		1024
+#define POLICY_KEEPALIVE_MAX_DEFAULT	3600000		/* ms */
 #define POLICY_WORKERS_MAX		64
 
 /* Defaults of the auth section. */
@@ -50,6 +53,8 @@
 #define POLICY_TLS_VERIFY_DEPTH_MAX	16
 #define POLICY_TLS_LIST_MAX		1024	/* a cipher or group list */
 #define POLICY_TLS_CRL_MAX		4	/* CRL files */
+#define POLICY_TLS_SNI_MAX		16	/* tls.sni certificates */
+#define POLICY_TLS_NAME_MAX		254	/* a DNS name, its NUL too */
 
 enum policy_verify {
 	POLICY_VERIFY_NONE = 0,		/* no client certificate asked */
@@ -72,9 +77,20 @@ enum policy_tls_version {
 };
 
 /*
- * The lists and CRL paths are bounded arrays, not heap strings: an empty
- * list means the profile's, and the snapshot's destructor has nothing more
- * to free.
+ * One tls.sni entry: the certificate served to clients asking for <name>
+ * (RFC 6066 server_name), exact or "*.<domain>" (one label, RFC 6125).
+ */
+struct policy_tls_sni {
+	char		 name[POLICY_TLS_NAME_MAX];	/* lower case */
+	char		 cert[PATH_MAX];	/* absolute */
+	char		 key[PATH_MAX];		/* absolute */
+	int		 line, col;	/* where the entry is in the file */
+};
+
+/*
+ * The lists, CRL paths and SNI entries are bounded arrays, not heap
+ * strings: an empty list means the profile's, and the snapshot's
+ * destructor has nothing more to free.
  */
 struct policy_tls {
 	char		*cert;		/* owned; absolute path */
@@ -87,8 +103,11 @@ struct policy_tls {
 	char		 groups[POLICY_TLS_LIST_MAX];
 	char		 crl[POLICY_TLS_CRL_MAX][PATH_MAX];	/* absolute */
 	size_t		 n_crl;		/* CRL files in crl[] */
+	struct policy_tls_sni sni[POLICY_TLS_SNI_MAX];
+	size_t		 n_sni;		/* entries in sni[] */
 	int		 verify_depth;	/* set by the loader (default 4) */
 	bool		 allow_insecure; /* weak: a warning, not a refusal */
+	bool		 watch;		/* reload when the files change */
 	int		 line, col;	/* where the section starts */
 };
 
@@ -155,17 +174,57 @@ struct policy_listener {
 	int		 line, col;	/* where it is in the file */
 };
 
+/*
+ * The broker.  With tls, its certificate is verified against ca (the
+ * system's trust store when empty) and server_name (set to host by the
+ * loader when not given), and cert/key, when set, are ours for it.  The
+ * TLS paths are bounded arrays, as in struct policy_tls.
+ */
 struct policy_upstream {
 	char		*host;		/* owned */
 	uint16_t	 port;
 	unsigned	 connect_timeout_ms;
+	bool		 tls;		/* TLS to the broker */
+	char		 ca[PATH_MAX];	/* absolute; "": system store */
+	char		 server_name[POLICY_TLS_NAME_MAX];	/* SNI, check */
+	char		 cert[PATH_MAX];	/* absolute; "": none */
+	char		 key[PATH_MAX];		/* absolute; "": none */
+	int		 line, col;	/* where the section starts */
 };
 
+/* What happens to a client publishing over its rate. */
+enum policy_rate_action {
+	POLICY_RATE_THROTTLE = 0,	/* stop reading it: TCP slows it */
+	POLICY_RATE_DISCONNECT,		/* 5.0 DISCONNECT 0x96, then close */
+	POLICY_RATE_DROP		/* QoS 0 dropped; QoS 1/2 throttled */
+};
+
+/* 0 in a cap or a rate means "off" unless said otherwise. */
 struct policy_limits {
 	size_t		 max_packet;	/* whole frame, both directions */
-	unsigned	 connect_timeout_ms;	/* accept to complete CONNECT */
+	unsigned	 connect_timeout_ms;	/* handshake end to CONNECT */
+	unsigned	 tls_handshake_timeout_ms;	/* accept to handshake end */
 	size_t		 output_buffer;	/* per-direction high watermark */
 	bool		 reject_control_chars;
+	/* connections, checked at accept, before any TLS work */
+	unsigned	 max_connections;
+	unsigned	 max_unauthenticated;	/* default 1024 */
+	unsigned	 max_connections_per_address;
+	unsigned	 max_connections_per_network;
+	unsigned	 network_v4;		/* prefix bits, default 24 */
+	unsigned	 network_v6;		/* prefix bits, default 64 */
+	unsigned	 connection_rate_per_address;	/* per second */
+	unsigned	 connection_burst_per_address;
+	/* sessions */
+	unsigned	 max_keepalive_ms;	/* default 3600 s */
+	unsigned	 message_rate;		/* PUBLISH per second */
+	unsigned	 message_burst;
+	size_t		 byte_rate;		/* PUBLISH bytes per second */
+	size_t		 byte_burst;
+	enum policy_rate_action rate_action;
+	unsigned	 subscribe_rate;	/* (UN)SUBSCRIBE per second */
+	unsigned	 max_topic_length;	/* bytes; 0: the protocol's */
+	unsigned	 max_topic_levels;
 };
 
 struct policy_log {

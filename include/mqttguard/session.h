@@ -17,11 +17,13 @@
 
 /*
  * Takes ownership of the accepted socket <fd> from <sa> on listener <lis> of
- * worker <w>, and starts the session (TLS handshake first if the listener
- * has TLS).  On failure the fd is closed and the reason logged.
+ * worker <w>, and of the connection counts <lc> it was admitted with, and
+ * starts the session (TLS handshake first if the listener has TLS).  On
+ * failure the fd is closed, the counts released and the reason logged.
  */
 void	session_new(struct worker *w, const struct policy_listener *lis,
-	    int fd, const struct sockaddr *sa, socklen_t salen);
+	    int fd, const struct sockaddr *sa, socklen_t salen,
+	    const struct limits_conn *lc);
 
 /*
  * Ends a session with <reason> (a static string, logged).  With <flush>,

@@ -7,12 +7,15 @@
  * functions): config_load() calls them to refuse a weak choice at the
  * place in the file that made it, and tls_server_ctx_new() calls them again
  * on everything, files included, so no context is built on weak settings
- * unless the policy says allow_insecure.
+ * unless the policy says allow_insecure.  It builds the upstream (client)
+ * context too, and says when the files a policy names have changed, so
+ * main can rebuild the contexts (reload) and the workers swap them.
  */
 #ifndef MQTTGUARD_TLS_H
 #define MQTTGUARD_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <openssl/ssl.h>
@@ -28,6 +31,9 @@ enum tls_verdict {
 
 /* The ALPN protocol id a client may offer (RFC 7301 registry). */
 #define TLS_ALPN_MQTT	"mqtt"
+
+/* How often tls.watch looks at the files' dates (ms). */
+#define TLS_WATCH_INTERVAL_MS	2000
 
 /*
  * Each check fills <why> (<len> bytes) with the reason when it does not
@@ -66,13 +72,70 @@ enum tls_verdict	tls_cert_check(const char *certfile,
  * protocol floor and lists (the profile's, or the policy's), certificate
  * chain and key, client CA, CRLs (checked against the CA and for expiry,
  * then enforced for the whole chain), verify depth, ALPN and no session
- * resumption.  A weak setting fails unless tls->allow_insecure, which logs
- * a warning naming it instead (every time a context is built).  Returns a
+ * resumption.  Each tls.sni pair is judged and built the same way into a
+ * context of its own, which the returned one holds and selects by the
+ * client's server_name (exact, then "*.<parent>"; the default pair for no
+ * or another name); a pair whose certificate does not cover its name is
+ * refused.  A weak setting fails unless tls->allow_insecure, which logs a
+ * warning naming it instead (every time a context is built).  Returns a
  * context with one reference, or NULL with a message in <err> (<errlen>
- * bytes) naming the key, the file and the reason.
+ * bytes) naming the key, the file and the reason.  Reading files only, it
+ * may be called again at any time to reload them.
  */
 SSL_CTX	*tls_server_ctx_new(const struct policy_tls *tls, char *err,
 	    size_t errlen);
+
+/*
+ * Describes certificate <i> of server context <ctx> into <buf>: 0 is the
+ * default one, 1.. those of tls.sni in order, as "NAME: subject S, serial
+ * HEX, expires DATE" (NAME "default" for 0).  Returns 0, or -1 past the
+ * last one.
+ */
+int	tls_ctx_cert_info(SSL_CTX *ctx, size_t i, char *buf, size_t len);
+
+/*
+ * Builds the context for connections to the broker of <up> (up->tls):
+ * TLS 1.2 at least with the default profile's suites and groups, security
+ * level 2, no resumption, the broker's certificate verified (peer
+ * required) against up->ca or, when empty, the system's CA store, and
+ * up->cert/key as our client certificate when set, judged as the server's
+ * but never allowed when weak.  Returns a context with one reference, or
+ * NULL with a message in <err> naming the upstream key.
+ */
+SSL_CTX	*tls_client_ctx_new(const struct policy_upstream *up, char *err,
+	    size_t errlen);
+
+/*
+ * A connection of client context <ctx> to the broker called <name> (a
+ * host name, sent as SNI and checked against the certificate's DNS names
+ * without partial wildcards; or an IP address, checked against its IP
+ * names).  <name> must not be NULL or empty.  Returns an SSL in connect
+ * state owned by the caller, or NULL.
+ */
+SSL	*tls_client_ssl_new(SSL_CTX *ctx, const char *name);
+
+/*
+ * Why a TLS connection failed: <e> is the OpenSSL error its I/O layer
+ * recorded (0 if none; a value of no OpenSSL library, as libevent records
+ * SSL_get_error() codes, counts as none), and the verification result of
+ * <ssl> (may be NULL) names a refused certificate.  The text says "TLS
+ * handshake failed: " unless <ssl> had finished its handshake ("TLS
+ * error: "), then the reason: "certificate verify failed: hostname
+ * mismatch", "tlsv13 alert certificate required", "Connection reset by
+ * peer".  Returns <buf>, or NULL when neither says anything (a plain
+ * socket error: the caller has errno).
+ */
+const char	*tls_connect_error(SSL *ssl, unsigned long e, char *buf,
+		    size_t len);
+
+/*
+ * A fingerprint of every file <tls> and <up> name (either may be NULL):
+ * certificates, keys, CAs, CRLs and SNI pairs, by device, inode, size,
+ * modification and change times (a missing file counts as its errno).
+ * Equal stamps: nothing was replaced.  Used by tls.watch.
+ */
+uint64_t	tls_files_stamp(const struct policy_tls *tls,
+		    const struct policy_upstream *up);
 
 /*
  * Writes the most recent OpenSSL error of this thread (or <fallback>) into

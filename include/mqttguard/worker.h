@@ -7,6 +7,12 @@
  * A session lives and dies on the worker that accepted it; nothing in the
  * frame path is shared between workers except the policy snapshot (atomic
  * reference count) and counters (atomics).
+ *
+ * TLS contexts are the worker's own references.  A reload hands new ones
+ * through a mailbox (tls_mtx, never taken in the frame path) and an event,
+ * so each worker swaps on its own thread between two callbacks; a
+ * connection keeps the context it was made from (each SSL holds a
+ * reference), only new ones get the new certificates.
  */
 #ifndef MQTTGUARD_WORKER_H
 #define MQTTGUARD_WORKER_H
@@ -21,6 +27,7 @@
 #include <openssl/ssl.h>
 
 #include "mqttguard/auth.h"
+#include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
 
 struct session;
@@ -43,10 +50,20 @@ struct worker {
 	struct policy		 *pol;		/* ref */
 	struct auth_guard	 *guard;	/* shared, main owns */
 	struct auth_pool	 *pool;		/* shared, main owns */
+	struct limits		 *limits;	/* shared, main owns */
+	uint64_t		  refused_logged;	/* ms: last refusal log */
+	uint64_t		  refused_quiet;	/* refusals not logged */
 	pthread_mutex_t		  auth_mtx;	/* guards auth_done */
 	TAILQ_HEAD(, auth_job)	  auth_done;	/* checked, to collect */
 	struct event		 *auth_ev;	/* owned; collects them */
 	SSL_CTX			 *ssl_ctx;	/* ref; NULL without TLS */
+	SSL_CTX			 *ssl_upstream_ctx;	/* ref; NULL: plain
+						   TCP to the broker */
+	pthread_mutex_t		  tls_mtx;	/* guards the three below */
+	SSL_CTX			 *tls_next;	/* ref; handed by a reload */
+	SSL_CTX			 *tls_next_upstream;	/* ref; same */
+	bool			  tls_pending;	/* the two above are set */
+	struct event		 *tls_ev;	/* owned; takes them */
 	bool			  stopping;
 	uint64_t		  next_id;
 	unsigned		  n_sessions;
@@ -54,12 +71,13 @@ struct worker {
 
 /*
  * Creates <n> workers for <pol>: event bases and bound listening sockets
- * (so bind errors are reported before anything starts).  Returns an array
- * of n workers, or NULL with a message in <err>.
+ * (so bind errors are reported before anything starts).  Each worker takes
+ * a reference to <ctx> (listeners) and <upctx> (the broker), either may be
+ * NULL.  Returns an array of n workers, or NULL with a message in <err>.
  */
 struct worker	*worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
-		    struct auth_guard *g, struct auth_pool *p, char *err,
-		    size_t errlen);
+		    SSL_CTX *upctx, struct auth_guard *g, struct auth_pool *p,
+		    struct limits *lim, char *err, size_t errlen);
 /* Starts every worker thread; returns -1 if one cannot start. */
 int		 worker_start(struct worker *w, unsigned n);
 /* Thread-safe: asks every worker to stop accepting and close sessions. */
@@ -68,6 +86,13 @@ void		 worker_stop(struct worker *w, unsigned n);
 void		 worker_join(struct worker *w, unsigned n);
 /* Joins the threads if needed and frees everything. */
 void		 worker_destroy(struct worker *w, unsigned n);
+/*
+ * Thread-safe (main's reload): every worker takes a reference to <ctx>
+ * and <upctx> (either may be NULL) and, on its own thread, drops its old
+ * ones for them.  The caller keeps its references.
+ */
+void		 worker_set_tls(struct worker *w, unsigned n, SSL_CTX *ctx,
+		    SSL_CTX *upctx);
 /* From a password-checking thread: hands a finished job to its worker. */
 void		 worker_auth_done(struct worker *w, struct auth_job *job);
 

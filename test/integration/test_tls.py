@@ -2,18 +2,25 @@
 """TLS hardening of mqttguard's listeners, seen from outside: protocol
 versions and cipher suites (openssl s_client, sslscan), ALPN, no session
 resumption, the policy check refusing weak settings unless allow_insecure
-(which then warns at every start), and client certificates revoked by a
-CRL.  Every proxy runs on a free 127.0.0.1 port in front of a real
-Mosquitto, through the conftest fixtures."""
+(which then warns at every start), client certificates revoked by a CRL,
+SNI (each name its certificate), reloading the certificates on SIGHUP and
+with tls.watch while sessions go on, and TLS to the broker (a Mosquitto
+with a TLS listener: its CA and name verified, our client certificate).
+Every proxy runs on a free 127.0.0.1 port in front of a real Mosquitto,
+through the conftest fixtures."""
+import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 
 import pytest
 
-from conftest import BIN, TIMEOUT, Guard, pub, wait_until
+from conftest import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, free_port,
+                      port_open, pub, read_until_closed, tls_socket,
+                      wait_until)
 from test_malformed import connect
 
 # What the default profile may negotiate in TLS 1.2: ECDHE with AEAD.
@@ -304,3 +311,456 @@ def test_crl_from_another_ca_refused(tmp_path, certs):
                      f"  crl: {certs}/ca.crl\n")
     assert r.returncode == 2
     assert "which is not a CA in tls.ca" in r.stderr.decode()
+
+
+# ---- SNI: one certificate per broker name -----------------------------------
+
+def served(port, servername="localhost", ca=None, verify=None):
+    """The certificate <port> serves to a client asking for <servername>
+    (None: no SNI), as (subject, serial, all output); with <ca>, the chain
+    is verified, and with <verify> also the host name."""
+    args = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}"]
+    args += ["-noservername"] if servername is None else \
+        ["-servername", servername]
+    if ca is not None:
+        args += ["-CAfile", str(ca), "-verify_return_error"]
+    if verify is not None:
+        args += ["-verify_hostname", verify]
+    r = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=TIMEOUT)
+    out = r.stdout.decode(errors="replace") + r.stderr.decode(
+        errors="replace")
+    subj = re.search(r"^subject=(.*)$", out, re.M)
+    pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE"
+                    r"-----\n", out, re.S)
+    serial = None
+    if pem:
+        serial = subprocess.run(["openssl", "x509", "-noout", "-serial"],
+                                input=pem.group(0).encode(),
+                                capture_output=True,
+                                timeout=TIMEOUT).stdout.decode().strip()
+    return (subj.group(1) if subj else None), serial, out
+
+
+def cn(subject):
+    m = re.search(r"CN = ([^,]+)$", subject or "")
+    return m.group(1) if m else None
+
+
+def sni_extra(certs):
+    return ("  sni:\n"
+            f"    - name: broker-b.example\n"
+            f"      cert: {certs}/server-b.crt\n"
+            f"      key: {certs}/server-b.key\n"
+            f"    - name: \"*.fleet.example\"\n"
+            f"      cert: {certs}/server-wild.crt\n"
+            f"      key: {certs}/server-wild.key\n")
+
+
+@pytest.fixture
+def sniguard(guard_factory, broker, certs):
+    return guard_factory(broker.port, tls_extra=sni_extra(certs))
+
+
+@pytest.mark.parametrize("name,want,valid", [
+    ("broker-b.example", "broker-b.example", True),
+    ("BROKER-B.Example", "broker-b.example", True),  # names have no case
+    ("a.fleet.example", "*.fleet.example", True),    # the wildcard
+    ("x.a.fleet.example", "localhost", False),       # one label only
+    ("localhost", "localhost", True),                # the default pair
+    ("unknown.example", "localhost", False),         # unknown: the default
+    (None, "localhost", False),                      # no SNI: the default
+])
+def test_sni_selects_certificate(sniguard, certs, name, want, valid):
+    # The chain always verifies; the name too when a pair covers it.
+    subject, _, out = served(sniguard.port, name, ca=certs / "ca.crt",
+                             verify=name.lower() if valid else None)
+    assert cn(subject) == want, out
+    assert "Verify return code: 0 (ok)" in out, out
+
+
+def test_sni_mqtt_exchange(sniguard, broker, certs):
+    """A client that verifies broker-b.example talks MQTT through it."""
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    raw = socket.create_connection(("127.0.0.1", sniguard.port),
+                                   timeout=TIMEOUT)
+    with ctx.wrap_socket(raw, server_hostname="broker-b.example") as s:
+        assert s.getpeercert()["subjectAltName"] == (
+            ("DNS", "broker-b.example"),)
+        s.sendall(connect(level=4, cid=b"sni-client"))
+        assert s.recv(4) == bytes([0x20, 2, 0, 0])
+    wait_until(lambda: "sni-client" in broker.log(),
+               what="the broker to see the client")
+
+
+def test_sni_logged_at_start(sniguard):
+    log = sniguard.log()
+    assert "tls: certificate default: subject /O=mqttguard development/" \
+        "CN=localhost" in log, log
+    assert "tls: certificate broker-b.example: subject " in log, log
+    assert "tls: certificate *.fleet.example: subject " in log, log
+
+
+@pytest.mark.parametrize("pair,name,reason", [
+    ("weak-rsa1024", "localhost",
+     "tls.sni[0].cert {d}/weak-rsa1024.crt: RSA key of 1024 bits"),
+    ("expired-server", "localhost",
+     "tls.sni[0].cert {d}/expired-server.crt: expired on 2020-01-02"),
+    ("wrong-san", "broker-b.example",
+     "tls.sni[0].cert {d}/wrong-san.crt is not valid for broker-b.example"),
+])
+def test_check_refuses_bad_sni_pair(tmp_path, certs, pair, name, reason):
+    r = check_policy(tmp_path, certs, f"  sni:\n    - name: {name}\n"
+                     f"      cert: {certs}/{pair}.crt\n"
+                     f"      key: {certs}/{pair}.key\n")
+    err = r.stderr.decode()
+    assert r.returncode == 2, err
+    assert reason.format(d=certs) in err, err
+
+
+# ---- reload: SIGHUP and tls.watch ------------------------------------------
+
+@pytest.fixture
+def rotdir(tmp_path, certs):
+    """A copy of the certificates a test may replace under the proxy."""
+    d = tmp_path / "rot"
+    d.mkdir()
+    for name in ["ca.crt", "ca.key", "server.crt", "server.key",
+                 "client.key", "server-b.crt", "server-b.key",
+                 "server-wild.crt", "server-wild.key"]:
+        shutil.copy(certs / name, d / name)
+    return d
+
+
+def rotate(d, org="mqttguard rotated", pair="server", name="localhost",
+           san="DNS:localhost,IP:127.0.0.1,IP:::1"):
+    """Replaces <pair>.crt/.key in <d> with a new pair for <name> signed
+    by the same CA, each file renamed into place (as cert-manager and
+    Kubernetes do).  Returns the new certificate's subject line."""
+    work = d / "new"
+    work.mkdir(exist_ok=True)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", str(work / "k")],
+                   check=True, capture_output=True, timeout=TIMEOUT)
+    subprocess.run(["openssl", "req", "-new", "-key", str(work / "k"),
+                    "-subj", f"/O={org}/CN={name}", "-out",
+                    str(work / "csr")], check=True, capture_output=True,
+                   timeout=TIMEOUT)
+    (work / "ext").write_text(
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+        f"extendedKeyUsage=serverAuth\nsubjectAltName={san}\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", str(work / "csr"),
+                    "-CA", str(d / "ca.crt"), "-CAkey", str(d / "ca.key"),
+                    "-CAcreateserial", "-CAserial", str(work / "srl"),
+                    "-days", "30", "-sha256", "-extfile", str(work / "ext"),
+                    "-out", str(work / "c")], check=True,
+                   capture_output=True, timeout=TIMEOUT)
+    os.rename(work / "k", d / f"{pair}.key")
+    os.rename(work / "c", d / f"{pair}.crt")
+    return f"O = {org}, CN = {name}"
+
+
+def exchange(sub, pub_client, topic, payload):
+    """<pub_client> publishes; <sub> must receive it."""
+    pub_client.publish(topic, payload, qos=1)
+    m = sub.get()
+    assert (m.topic, m.payload) == (topic, payload)
+
+
+@pytest.fixture
+def rotguard(tmp_path, broker, rotdir):
+    """A factory of proxies serving the certificates of <rotdir>."""
+    made = []
+
+    def make(**kw):
+        d = tmp_path / f"rotguard{len(made)}"
+        d.mkdir()
+        made.append(Guard(d, rotdir, broker.port, **kw))
+        return made[-1]
+    yield make
+    for g in made:
+        g.stop()
+
+
+def test_sighup_rotates_certificate(rotguard, rotdir):
+    g = rotguard()
+    before, serial0, out = served(g.port, ca=rotdir / "ca.crt")
+    assert cn(before) == "localhost" and serial0, out
+    old = Paho(g, "rot-old", ca=rotdir / "ca.crt")
+    assert old.connect() == 0
+    old.subscribe("rot/#", qos=1)
+    exchange(old, old, "rot/a", b"before")
+
+    want = rotate(rotdir)
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "SIGHUP: TLS material reloaded" in g.log(),
+               what="the reload log")
+    assert "tls: certificate default: subject /O=mqttguard rotated/" \
+        "CN=localhost, serial " in g.log(), g.log()
+    after, serial1, out = served(g.port, ca=rotdir / "ca.crt")
+    assert after == want, out
+    assert serial1 != serial0
+    assert "Verify return code: 0 (ok)" in out, out
+
+    # The established session goes on, on its old certificate...
+    exchange(old, old, "rot/b", b"after the reload")
+    # ...and a new client verifies the new one and reaches the old one.
+    new = Paho(g, "rot-new", ca=rotdir / "ca.crt")
+    assert new.connect() == 0
+    exchange(old, new, "rot/c", b"new to old")
+    assert not old.disconnected.is_set()
+    new.close()
+    old.close()
+
+
+@pytest.mark.parametrize("damage,reason", [
+    ("garbage", "tls.key {d}/server.key: no unencrypted PEM private key"),
+    ("mismatch", "tls.key {d}/server.key does not match tls.cert "
+     "{d}/server.crt"),
+    ("missing", "tls.key {d}/server.key: no unencrypted PEM private key"),
+])
+def test_sighup_broken_key_keeps_certificate(rotguard, rotdir, damage,
+                                             reason):
+    g = rotguard()
+    before, serial0, out = served(g.port, ca=rotdir / "ca.crt")
+    assert serial0, out
+    old = Paho(g, "broken-old", ca=rotdir / "ca.crt")
+    assert old.connect() == 0
+    old.subscribe("broken/#", qos=1)
+
+    # A new certificate arrives with a key that cannot be used.
+    rotate(rotdir)
+    key = rotdir / "server.key"
+    if damage == "garbage":
+        key.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n")
+    elif damage == "mismatch":
+        shutil.copy(rotdir / "client.key", key)
+    else:
+        key.unlink()
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "TLS reload failed" in g.log(),
+               what="the reload failure log")
+    line = next(x for x in g.log().splitlines() if "TLS reload failed" in x)
+    assert " error: SIGHUP: TLS reload failed, the current certificates " \
+        "stay in use: " in line, line
+    assert reason.format(d=rotdir) in line, line
+    assert "TLS material reloaded" not in g.log()
+
+    # The old certificate is still served, and everything still works.
+    after, serial1, out = served(g.port, ca=rotdir / "ca.crt")
+    assert (after, serial1) == (before, serial0), out
+    exchange(old, old, "broken/a", b"still here")
+    new = Paho(g, "broken-new", ca=rotdir / "ca.crt")
+    assert new.connect() == 0
+    exchange(old, new, "broken/b", b"new client, old certificate")
+    new.close()
+    old.close()
+
+
+def test_sighup_reloads_sni_pairs(rotguard, rotdir):
+    """SNI pairs are reloaded with the rest, and judged the same way."""
+    g = rotguard(tls_extra=sni_extra(rotdir))
+    subject, serial0, out = served(g.port, "broker-b.example")
+    assert cn(subject) == "broker-b.example", out
+    want = rotate(rotdir, pair="server-b", name="broker-b.example",
+                  san="DNS:broker-b.example")
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "SIGHUP: TLS material reloaded" in g.log(),
+               what="the reload log")
+    subject, serial1, out = served(g.port, "broker-b.example",
+                                   ca=rotdir / "ca.crt",
+                                   verify="broker-b.example")
+    assert subject == want and serial1 != serial0, out
+    assert "Verify return code: 0 (ok)" in out, out
+    assert cn(served(g.port, "a.fleet.example")[0]) == "*.fleet.example"
+    # *.fleet.example does not cover broker-b.example: refused, kept.
+    shutil.copy(rotdir / "server-wild.crt", rotdir / "server-b.crt")
+    shutil.copy(rotdir / "server-wild.key", rotdir / "server-b.key")
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "TLS reload failed" in g.log(),
+               what="the reload failure log")
+    assert "tls.sni[0].cert " + str(rotdir / "server-b.crt") + \
+        " is not valid for broker-b.example" in g.log(), g.log()
+    assert served(g.port, "broker-b.example")[1] == serial1
+
+
+def test_watch_reloads_when_files_change(rotguard, rotdir):
+    g = rotguard(tls_extra="  watch: true\n")
+    assert "tls.watch: reloading when the TLS files change" in g.log()
+    _, serial0, _ = served(g.port)
+    old = Paho(g, "watch-old", ca=rotdir / "ca.crt")
+    assert old.connect() == 0
+    old.subscribe("watch/#", qos=1)
+    want = rotate(rotdir, org="mqttguard watched")
+    wait_until(lambda: "tls.watch: files changed: TLS material reloaded"
+               in g.log(), what="the watch to reload")
+    after, serial1, out = served(g.port, ca=rotdir / "ca.crt")
+    assert after == want and serial1 != serial0, out
+    exchange(old, old, "watch/a", b"still here")
+    # A broken file is refused once, then retried only when it changes.
+    (rotdir / "server.key").write_text("broken\n")
+    wait_until(lambda: "tls.watch: files changed: TLS reload failed" in
+               g.log(), what="the watch to refuse the broken key")
+    n = g.log().count("TLS reload failed")
+    want = rotate(rotdir, org="mqttguard fixed")
+    wait_until(lambda: g.log().count("TLS material reloaded") == 2,
+               what="the watch to reload the fixed files")
+    assert g.log().count("TLS reload failed") == n
+    assert served(g.port)[0] == want
+    old.close()
+
+
+# ---- upstream TLS: a real Mosquitto with a TLS listener ---------------------
+
+# The proxy speaks TLS to the broker once session.c creates its upstream
+# bufferevent through tls_client_ssl_new() (see README, TLS to the broker).
+UPSTREAM_WIRED = "tls_client_ssl_new" in \
+    (ROOT / "src" / "session.c").read_text()
+needs_upstream_tls = pytest.mark.skipif(
+    not UPSTREAM_WIRED, reason="needs the session.c change: s->up made "
+    "with tls_client_ssl_new() + bufferevent_openssl_socket_new() when "
+    "w->ssl_upstream_ctx is set")
+
+
+class TlsBroker(Broker):
+    """Mosquitto whose only listener is TLS, with the development CA."""
+
+    def __init__(self, tmp, certs, extra=""):
+        super().__init__(tmp, extra=f"cafile {certs}/ca.crt\n"
+                         f"certfile {certs}/server.crt\n"
+                         f"keyfile {certs}/server.key\n" + extra)
+
+
+class UpGuard(Guard):
+    """mqttguard (a TLS listener) in front of a TLS broker, with the
+    upstream lines <upstream>."""
+
+    def __init__(self, tmp, certs, broker_port, upstream):
+        self.certs = certs
+        self.port = free_port()
+        self.plain_port = None
+        self.logfile = tmp / "mqttguard.log"
+        self.policy = tmp / "policy.yaml"
+        self.policy.write_text(
+            f"listeners:\n  - address: 127.0.0.1\n    port: {self.port}\n"
+            f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
+            f"upstream:\n  host: 127.0.0.1\n  port: {broker_port}\n"
+            f"  connect_timeout: 3s\n  tls: true\n{upstream}"
+            "auth:\n  anonymous: true\n  empty_client_id: assign\n"
+            "log:\n  level: debug\n")
+        self.log_fp = open(self.logfile, "wb")
+        env = dict(os.environ)
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":quarantine_size_mb=4").lstrip(":")
+        self.proc = subprocess.Popen([BIN, "-c", str(self.policy)], env=env,
+                                     stdout=self.log_fp, stderr=self.log_fp)
+        wait_until(lambda: port_open(self.port) or
+                   self.proc.poll() is not None, what="mqttguard to listen")
+        assert self.proc.poll() is None, "mqttguard exited: " + self.log()
+
+
+@pytest.fixture
+def tlsbroker(tmp_path, certs):
+    d = tmp_path / "tlsbroker"
+    d.mkdir()
+    b = TlsBroker(d, certs)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def upguard(tmp_path, certs):
+    made = []
+
+    def make(broker, upstream):
+        d = tmp_path / f"upguard{len(made)}"
+        d.mkdir()
+        made.append(UpGuard(d, certs, broker.port, upstream))
+        return made[-1]
+    yield make
+    for g in made:
+        g.stop()
+
+
+def test_upstream_tls_check(tmp_path, certs):
+    """-t builds the upstream context: a bad CA file is named."""
+    p = tmp_path / "up.yaml"
+    p.write_text("listeners:\n  - {address: 127.0.0.1, port: 1884, "
+                 "tls: false}\n"
+                 f"upstream:\n  host: 127.0.0.1\n  port: 8883\n"
+                 f"  tls: true\n  ca: {certs}/ca.key\n"
+                 "auth:\n  anonymous: true\n")
+    r = subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
+                       timeout=TIMEOUT)
+    assert r.returncode == 2
+    assert f"upstream.ca {certs}/ca.key: " in r.stderr.decode()
+    p.write_text(p.read_text().replace("ca.key", "ca.crt"))
+    r = subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
+                       timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr.decode()
+
+
+@needs_upstream_tls
+@pytest.mark.parametrize("upstream", [
+    "  ca: {c}/ca.crt\n",                            # checked as 127.0.0.1
+    "  ca: {c}/ca.crt\n  server_name: localhost\n",  # and as a name
+])
+def test_upstream_tls_forwards(tlsbroker, upguard, certs, upstream):
+    g = upguard(tlsbroker, upstream.format(c=certs))
+    sub = Sub(g, tlsbroker, "up/#", 2, qos=1)
+    for i in range(2):
+        r = pub(g, "-t", f"up/{i}", "-m", f"over TLS {i}", "-q", "1")
+        assert r.returncode == 0, r.stderr
+    assert sub.result() == b"over TLS 0\nover TLS 1\n"
+    assert "upstream connected" in g.log()
+    assert "upstream: TLS to 127.0.0.1:" in g.log()
+
+
+@needs_upstream_tls
+@pytest.mark.parametrize("v5", [False, True])
+@pytest.mark.parametrize("upstream,reason", [
+    ("  ca: {c}/other-ca.crt\n", "certificate verify failed: "),
+    ("  ca: {c}/ca.crt\n  server_name: wrong.example\n",
+     "certificate verify failed: hostname mismatch"),
+    ("  ca: {c}/ca.crt\n  server_name: 127.0.0.2\n",
+     "certificate verify failed: IP address mismatch"),
+])
+def test_upstream_tls_refuses_unverified_broker(tlsbroker, upguard, certs,
+                                                upstream, reason, v5):
+    g = upguard(tlsbroker, upstream.format(c=certs))
+    c = Paho(g, "unverified", v5=v5)
+    # The broker cannot be reached securely: "server unavailable".
+    assert c.connect() == (0x88 if v5 else 3)
+    c.close()
+    wait_until(lambda: "TLS handshake failed: " + reason in g.log(),
+               what="the verification failure in the log")
+    assert "New client connected" not in tlsbroker.log()
+
+
+@needs_upstream_tls
+def test_upstream_tls_client_certificate(tmp_path, certs, upguard):
+    """A broker that requires client certificates gets ours."""
+    d = tmp_path / "certbroker"
+    d.mkdir()
+    b = TlsBroker(d, certs, extra="require_certificate true\n"
+                  "use_identity_as_username true\n")
+    try:
+        g = upguard(b, f"  ca: {certs}/ca.crt\n  cert: {certs}/client.crt\n"
+                    f"  key: {certs}/client.key\n")
+        c = Paho(g, "with-cert")
+        assert c.connect() == 0
+        c.close()
+        wait_until(lambda: "with-cert" in b.log(), what="the broker")
+        assert "u'client1'" in b.log(), b.log()
+        # Without it the broker refuses the proxy.  In TLS 1.3 that alert
+        # comes after the handshake: the client gets no CONNACK.  (The log
+        # names the alert when it is read before the connection resets.)
+        g2 = upguard(b, f"  ca: {certs}/ca.crt\n")
+        with tls_socket(g2.port, certs / "ca.crt") as s:
+            s.sendall(connect(level=4, cid=b"without-cert"))
+            assert read_until_closed(s) == b""
+        wait_until(lambda: re.search(r'closed: broker .*"without-cert"',
+                                     g2.log()), what="the session to end")
+        assert "New client connected" not in b.log().split("with-cert")[-1]
+    finally:
+        b.stop()

@@ -1,0 +1,1816 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * acl — the topic ACL index: rules compiled into one trie of topic levels
+ * per subject (everyone, each identity, each group), and the check the
+ * session asks for every PUBLISH, every SUBSCRIBE filter and every delivery.
+ *
+ * A trie node has its literal children in an open-addressing hash table
+ * and at most four wildcard children: '+', '#', "%u" and "%c".  A rule ends
+ * at one node (a '#' rule at the '#' child); the node's leaf keeps, per
+ * action, the rule that decides there (a deny if any, else the first
+ * allow), as a number: rules ending at one node have the same filter, so
+ * the same specificity, and that comparison is settled when the index is
+ * built.  A check splits the topic once (levels and their hashes on the
+ * stack), walks the everyone trie, the identity's rules and the tries of
+ * its groups, and keeps the most specific decision.  It never allocates
+ * and never writes shared memory: every worker may check at once.
+ *
+ * Most identities have a few rules of their own ("devices/<user>/#"), and
+ * in a policy of a million of them every identity is a cache miss.  So an
+ * identity is a 128-byte record of a table, at the place its name's hash
+ * gives: the check asks for it first and splits the topic while it comes.
+ * The record holds the name, the identity's groups and, up to
+ * ACL_FLAT_MAX, its rules as filters matched one by one (flat_match(),
+ * the same matching as walk()); more rules go to a trie of the
+ * identity's own, a longer record to one block elsewhere.  Decisions name
+ * rules by index into one array, so the verdict costs no further load.
+ *
+ * The hash tables are filled from the policy alone: a client chooses which
+ * probe sequence a check walks, never how long it is.  All memory of an
+ * index but the rule array and the identity table comes from its arena
+ * and goes with acl_free();
+ * the arena's big chunks are advised as huge pages, for the page walks a
+ * big index would otherwise add to its cache misses.
+ *
+ * Recursion in a check is bounded by ACL_LEVELS_MAX, the deepest filter a
+ * rule may have.  A pathological policy (a '+' and a literal child at every
+ * level, matched at every level) costs 2^depth node visits per check; real
+ * policies branch at one or two levels.
+ *
+ * acl_lint() answers what the lint asks of the rules alone (broad rules,
+ * shadowed rules, unused groups, names that match nobody); the files and
+ * the password database are the caller's.  Nothing here logs.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/mman.h>
+
+#include "mqttguard/acl.h"
+
+#define ARENA_CHUNK	(64 * 1024)	/* the first chunk; they double */
+#define ARENA_HUGE	(2 * 1024 * 1024)	/* from here: huge pages */
+#define NACTIONS	3
+#define SPEC(lit, plus)	((uint32_t)(lit) << 8 | (uint32_t)(plus))
+
+enum lv_kind {
+	LV_LIT = 0,
+	LV_PLUS,
+	LV_HASH
+};
+
+/* Bump allocation; chunks are freed together by acl_free(). */
+struct chunk {
+	struct chunk	*next;
+	size_t		 used, size;
+	size_t		 pad;		/* data[] 16-byte aligned */
+	unsigned char	 data[];
+};
+
+struct arena {
+	struct chunk	*head;
+	size_t		 next;		/* size of the next chunk */
+};
+
+/* What a hash table holds: something with a name.  First member. */
+struct named {
+	const char	*name;		/* arena */
+	uint32_t	 len;
+};
+
+struct slot {
+	uint64_t	 hash;
+	struct named	*val;		/* NULL: free */
+};
+
+struct map {
+	struct slot	*slots;		/* arena; cap slots, or NULL */
+	uint32_t	 cap, n;	/* cap a power of two, n <= cap / 2 */
+};
+
+struct node;
+
+struct wild {
+	struct node	*plus, *hash, *pu, *pc;
+};
+
+/*
+ * The rules ending at a node: for each action, the one that decides there,
+ * as DECISION(index of the rule, deny), 0 for none.  The specificity is the
+ * node's; a check compares these numbers and never touches a rule.
+ */
+#define DECISION(idx, deny)	((uint32_t)((idx) + 1) << 1 | (deny))
+#define DECISION_IDX(d)		(((d) >> 1) - 1)
+
+struct leaf {
+	uint32_t	 spec;		/* SPEC(literal levels, '+' levels) */
+	uint32_t	 d[NACTIONS];
+};
+
+struct node {
+	struct named	 k;		/* the level (literal children) */
+	struct map	 kids;		/* literal children */
+	struct wild	*wild;		/* NULL: none */
+	struct leaf	*leaf;		/* NULL: no rule ends here */
+};
+
+struct group;
+
+/*
+ * An identity's rules while they are few, as filters matched one by one:
+ * cheaper than a trie when the whole identity fits in two cache lines.
+ */
+struct flat {
+	struct leaf	 lf;
+	uint16_t	 size;		/* of the entry, padded to 8 */
+	uint16_t	 len;		/* of the filter */
+	char		 filter[];	/* not terminated */
+};
+
+/*
+ * An identity: a record of the identity table, at a place computed from
+ * its name's hash, so that a check can ask for it before it knows anything
+ * else; its name, groups and flat rules are in it (data[]), or, when they
+ * do not fit, in one block elsewhere (ext).  Rebuilt when a group or a
+ * flat rule is added.  Past ACL_FLAT_MAX rules or ACL_FLAT_BYTES, the
+ * identity's rules move to a trie of their own.
+ */
+#define SUBJECT_SIZE	128
+
+struct subject {
+	uint64_t	 hash;
+	const char	*name;		/* a stable copy, for rules, groups */
+	struct node	*root;		/* its rules once many; NULL: flat */
+	unsigned char	*ext;		/* the data when it does not fit */
+	uint32_t	 len;		/* of the name; 0: a free record */
+	uint32_t	 ngroups;	/* group pointers at data + goff */
+	uint32_t	 goff, foff;
+	uint32_t	 size;		/* of the data */
+	uint16_t	 nflat;		/* flat entries at data + foff */
+	uint16_t	 pad;
+	unsigned char	 data[SUBJECT_SIZE - 56];	/* name, groups, flat */
+};
+
+_Static_assert(sizeof(struct subject) == SUBJECT_SIZE,
+    "an identity record is two cache lines");
+
+/* Open addressing, linear probing, at most half full. */
+struct stab {
+	struct subject	*rec;		/* owned, 64-byte aligned; cap */
+	uint32_t	 cap, n;
+};
+
+#define ACL_FLAT_MAX	8
+#define ACL_FLAT_BYTES	1024
+#define ACL_FLAT_FILTER	255
+#define PAD8(n)		(((n) + 7) & ~(size_t)7)
+
+struct group {
+	struct named	 k;
+	struct acl_group pub;
+	struct node	 root;
+	bool		 used;		/* named by a rule */
+};
+
+struct acl {
+	struct arena	 arena;
+	struct node	 everyone;
+	struct stab	 subjects;	/* the identities */
+	struct map	 groupmap;	/* name -> struct group */
+	struct acl_rule	*rules;		/* malloc'd; in the order added */
+	size_t		 nrules, caprules;
+	struct group	**groups;
+	size_t		 ngroups, capgroups;
+	struct acl_test	**tests;
+	size_t		 ntests, captests;
+	char		**files;	/* interned rule file names */
+	size_t		 nfiles, capfiles;
+	uint32_t	 depth;		/* the deepest rule, in levels */
+};
+
+/* One level of the topic being checked. */
+struct lvl {
+	uint32_t	 off, len;
+	uint64_t	 hash;
+	enum lv_kind	 kind;
+};
+
+/* A check in progress; lives on the checker's stack. */
+struct walk {
+	const char	*t;
+	struct lvl	 lv[ACL_LEVELS_MAX + 1];
+	uint32_t	 n;		/* levels in lv[] */
+	bool		 more;		/* the topic has levels past lv[] */
+	bool		 dollar;	/* its first level starts with '$' */
+	bool		 sub;		/* a subscription filter */
+	unsigned	 act;
+	const char	*id, *cid;
+	size_t		 idlen, cidlen;
+	bool		 found;
+	uint32_t	 bestkey, bestidx;
+};
+
+static void	*arena_alloc(struct arena *, size_t);
+static char	*arena_strndup(struct arena *, const char *, size_t);
+static int	 grow(struct arena *, void *, size_t *, size_t, size_t);
+static uint64_t	 hash_bytes(const void *, size_t);
+static struct named *map_find(const struct map *, const char *, size_t,
+		    uint64_t);
+static int	 map_put(struct arena *, struct map *, struct named *,
+		    uint64_t);
+static const struct subject *stab_find(const struct stab *, const char *,
+		    size_t, uint64_t);
+static struct subject *subject_get(struct acl *, const char *);
+static int	 subject_rebuild(struct acl *, struct subject *,
+		    struct group *, const struct flat *);
+static int	 subject_add(struct acl *, struct subject *, size_t);
+static struct leaf *trie_leaf(struct acl *, struct node *, const char *,
+		    size_t);
+static void	 leaf_add(struct leaf *, size_t, const struct acl_rule *);
+static uint32_t	 filter_spec(const char *, size_t, unsigned *);
+static void	 flat_match(struct walk *, const struct flat *);
+static const char *intern_file(struct acl *, const char *);
+static struct node *child(struct acl *, struct node *, const char *,
+		    size_t);
+static int	 action_index(unsigned);
+static int	 split(struct walk *, const char *, size_t, uint32_t);
+static void	 consider(struct walk *, const struct leaf *);
+static void	 walk(struct walk *, const struct node *, uint32_t);
+static bool	 utf8_valid(const unsigned char *, size_t);
+static void	 seterr(char *, size_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
+
+/* ---- memory --------------------------------------------------------- */
+
+/*
+ * A chunk of <size> bytes.  Chunks double from ARENA_CHUNK; from
+ * ARENA_HUGE on they are aligned to and advised as huge pages: a million
+ * identities' tries are read at random, and with 4 KiB pages nearly every
+ * check would add a page walk to its cache misses.
+ */
+static struct chunk *
+chunk_new(size_t size)
+{
+	struct chunk	*c;
+	void		*p;
+	size_t		 total = sizeof(*c) + size;
+
+	if (total >= ARENA_HUGE) {
+		total = (total + ARENA_HUGE - 1) & ~(size_t)(ARENA_HUGE - 1);
+		if (posix_memalign(&p, ARENA_HUGE, total) != 0)
+			return NULL;
+#ifdef MADV_HUGEPAGE
+		(void)madvise(p, total, MADV_HUGEPAGE);
+#endif
+		c = p;
+		c->size = total - sizeof(*c);
+	} else {
+		if ((c = malloc(sizeof(*c) + size)) == NULL)
+			return NULL;
+		c->size = size;
+	}
+	c->used = 0;
+	return c;
+}
+
+/* Zeroed memory from <a>, 16-byte aligned; NULL on ENOMEM. */
+static void *
+arena_alloc(struct arena *a, size_t n)
+{
+	struct chunk	*c = a->head;
+	void		*p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (n == 0)
+		n = 16;
+	if (c == NULL || c->size - c->used < n) {
+		if (a->next < ARENA_CHUNK)
+			a->next = ARENA_CHUNK;
+		if (n > a->next / 4) {
+			/* A big one: the current chunk stays in use. */
+			if ((c = chunk_new(n)) == NULL)
+				return NULL;
+			if (a->head != NULL) {
+				c->next = a->head->next;
+				a->head->next = c;
+			} else {
+				c->next = NULL;
+				a->head = c;
+			}
+		} else {
+			if ((c = chunk_new(a->next)) == NULL)
+				return NULL;
+			if (a->next < 16 * ARENA_HUGE)
+				a->next *= 2;
+			c->next = a->head;
+			a->head = c;
+		}
+	}
+	p = c->data + c->used;
+	c->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+static char *
+arena_strndup(struct arena *a, const char *s, size_t n)
+{
+	char	*p;
+
+	if ((p = arena_alloc(a, n + 1)) == NULL)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * Makes room for one more element in the array at *<arrp> (<n> used of
+ * *<cap>, elements of <size> bytes).  The old array stays in the arena.
+ */
+static int
+grow(struct arena *a, void *arrp, size_t *cap, size_t n, size_t size)
+{
+	void	**arr = arrp;
+	void	 *p;
+	size_t	  ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap == 0 ? 8 : *cap * 2;
+	if ((p = arena_alloc(a, ncap * size)) == NULL)
+		return -1;
+	if (n > 0)
+		memcpy(p, *arr, n * size);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* ---- hash tables ---------------------------------------------------- */
+
+static inline uint64_t
+mix(uint64_t h)
+{
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
+	h ^= h >> 32;
+	return h;
+}
+
+/* A fast 64-bit hash of short strings, eight bytes a round. */
+static uint64_t
+hash_bytes(const void *p, size_t len)
+{
+	const unsigned char	*s = p;
+	uint64_t		 h = 0x9e3779b97f4a7c15ULL ^ len, v;
+
+	while (len >= 8) {
+		memcpy(&v, s, 8);
+		h = mix(h ^ v) * 0xbf58476d1ce4e5b9ULL;
+		s += 8;
+		len -= 8;
+	}
+	v = 0;
+	memcpy(&v, s, len);
+	h = mix(h ^ v ^ (uint64_t)len << 59);
+	return mix(h * 0x94d049bb133111ebULL);
+}
+
+static struct named *
+map_find(const struct map *m, const char *key, size_t len, uint64_t hash)
+{
+	const struct slot	*s;
+	uint32_t		 i, mask;
+
+	if (m->slots == NULL)
+		return NULL;
+	mask = m->cap - 1;
+	for (i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+		s = &m->slots[i];
+		if (s->val == NULL)
+			return NULL;
+		if (s->hash == hash && s->val->len == len &&
+		    memcmp(s->val->name, key, len) == 0)
+			return s->val;
+	}
+}
+
+/* Adds <val> (not yet in <m>), growing the table to stay half empty. */
+static int
+map_put(struct arena *a, struct map *m, struct named *val, uint64_t hash)
+{
+	struct slot	*old = m->slots, *s;
+	uint32_t	 ocap = m->cap, i, j, mask;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		if (m->cap >= (UINT32_C(1) << 31))
+			return -1;
+		m->cap = m->cap == 0 ? 2 : m->cap * 2;
+		if ((m->slots = arena_alloc(a, m->cap *
+		    sizeof(*m->slots))) == NULL) {
+			m->slots = old;
+			m->cap = ocap;
+			return -1;
+		}
+		mask = m->cap - 1;
+		for (j = 0; j < ocap; j++) {
+			if (old[j].val == NULL)
+				continue;
+			for (i = (uint32_t)old[j].hash & mask;
+			    m->slots[i].val != NULL; i = (i + 1) & mask)
+				;
+			m->slots[i] = old[j];
+		}
+	}
+	mask = m->cap - 1;
+	for (i = (uint32_t)hash & mask; m->slots[i].val != NULL;
+	    i = (i + 1) & mask)
+		;
+	s = &m->slots[i];
+	s->hash = hash;
+	s->val = val;
+	m->n++;
+	return 0;
+}
+
+/* ---- building ------------------------------------------------------- */
+
+struct acl *
+acl_new(void)
+{
+	return calloc(1, sizeof(struct acl));
+}
+
+void
+acl_free(struct acl *acl)
+{
+	struct chunk	*c, *next;
+
+	if (acl == NULL)
+		return;
+	free(acl->rules);
+	free(acl->subjects.rec);
+	for (c = acl->arena.head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(acl);
+}
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static inline const unsigned char *
+sdata(const struct subject *s)
+{
+	return s->ext != NULL ? s->ext : s->data;
+}
+
+/* The record of identity <id> (<len> bytes, hash <hash>), or NULL. */
+static const struct subject *
+stab_find(const struct stab *t, const char *id, size_t len, uint64_t hash)
+{
+	const struct subject	*s;
+	uint32_t		 i, mask;
+
+	if (t->rec == NULL)
+		return NULL;
+	mask = t->cap - 1;
+	for (i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+		s = &t->rec[i];
+		if (s->len == 0)
+			return NULL;
+		if (s->hash == hash && s->len == len &&
+		    memcmp(sdata(s), id, len) == 0)
+			return s;
+	}
+}
+
+/*
+ * Doubles the identity table; the records move, nothing points at them.
+ * The table is an allocation of its own (the old one is freed), aligned
+ * to cache lines, and to huge pages once it is big.
+ */
+static int
+stab_grow(struct stab *t)
+{
+	struct subject	*old = t->rec, *rec;
+	void		*p;
+	size_t		 size;
+	uint32_t	 ocap = t->cap, cap, i, j, mask;
+
+	cap = ocap == 0 ? 64 : ocap * 2;
+	size = (size_t)cap * sizeof(*rec);
+	if (cap == 0 || posix_memalign(&p, size >= ARENA_HUGE ? ARENA_HUGE :
+	    64, size) != 0)
+		return -1;
+#ifdef MADV_HUGEPAGE
+	if (size >= ARENA_HUGE)
+		(void)madvise(p, size, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, size);
+	rec = p;
+	mask = cap - 1;
+	for (j = 0; j < ocap; j++) {
+		if (old[j].len == 0)
+			continue;
+		for (i = (uint32_t)old[j].hash & mask; rec[i].len != 0;
+		    i = (i + 1) & mask)
+			;
+		rec[i] = old[j];
+	}
+	free(old);
+	t->rec = rec;
+	t->cap = cap;
+	return 0;
+}
+
+/*
+ * The record of identity <name>, made on first use.  NULL on ENOMEM.  It
+ * stays where it is until the next identity is made.
+ */
+static struct subject *
+subject_get(struct acl *acl, const char *name)
+{
+	struct stab	*t = &acl->subjects;
+	struct subject	*s;
+	size_t		 len = strlen(name);
+	uint64_t	 h = hash_bytes(name, len);
+	uint32_t	 i, mask;
+
+	if ((s = (struct subject *)stab_find(t, name, len, h)) != NULL)
+		return s;
+	if (len == 0 || len > ACL_TOPIC_MAX ||
+	    ((t->n + 1) * 2 > t->cap && stab_grow(t) == -1))
+		return NULL;
+	mask = t->cap - 1;
+	for (i = (uint32_t)h & mask; t->rec[i].len != 0; i = (i + 1) & mask)
+		;
+	s = &t->rec[i];
+	memset(s, 0, sizeof(*s));
+	if ((s->name = arena_strndup(&acl->arena, name, len)) == NULL)
+		return NULL;
+	s->goff = s->foff = (uint32_t)PAD8(len);
+	s->size = s->goff;
+	if (s->size > sizeof(s->data)) {
+		if ((s->ext = arena_alloc(&acl->arena, s->size)) == NULL)
+			return NULL;
+		memcpy(s->ext, name, len);
+	} else
+		memcpy(s->data, name, len);
+	s->hash = h;
+	s->len = (uint32_t)len;
+	t->n++;
+	return s;
+}
+
+/*
+ * Rebuilds the data of <s> with group <g> and flat entry <f> added (each
+ * may be NULL): in the record if it fits, else in a new block.
+ */
+static int
+subject_rebuild(struct acl *acl, struct subject *s, struct group *g,
+    const struct flat *f)
+{
+	const unsigned char	*old = sdata(s);
+	unsigned char		*buf;
+	size_t			 gbytes = (size_t)s->ngroups * sizeof(g);
+	size_t			 fbytes = s->size - s->foff, size, foff;
+
+	foff = s->goff + gbytes + (g != NULL ? sizeof(g) : 0);
+	size = foff + fbytes + (f != NULL ? f->size : 0);
+	if (s->ngroups == UINT32_MAX || size > UINT32_MAX ||
+	    (buf = malloc(size)) == NULL)
+		return -1;
+	memcpy(buf, old, s->goff + gbytes);
+	if (g != NULL)
+		memcpy(buf + s->goff + gbytes, &g, sizeof(g));
+	memcpy(buf + foff, old + s->foff, fbytes);
+	if (f != NULL)
+		memcpy(buf + foff + fbytes, f, f->size);
+	if (size <= sizeof(s->data)) {
+		memcpy(s->data, buf, size);
+		s->ext = NULL;
+	} else {
+		unsigned char	*ext = arena_alloc(&acl->arena, size);
+
+		if (ext == NULL) {
+			free(buf);
+			return -1;
+		}
+		memcpy(ext, buf, size);
+		s->ext = ext;
+	}
+	free(buf);
+	s->ngroups += g != NULL;
+	s->nflat += f != NULL;
+	s->foff = (uint32_t)foff;
+	s->size = (uint32_t)size;
+	return 0;
+}
+
+/* Adds rule <idx> to the rules of identity <s>, flat or in its trie. */
+static int
+subject_add(struct acl *acl, struct subject *s, size_t idx)
+{
+	const struct acl_rule	*r = &acl->rules[idx];
+	struct flat		*e, *nf;
+	struct leaf		*lf;
+	size_t			 flen = strlen(r->filter), i, esize;
+	unsigned		 depth;
+	int			 rc;
+
+	if (s->root == NULL) {
+		e = (struct flat *)(sdata(s) + s->foff);
+		for (i = 0; i < s->nflat; i++) {
+			if (e->len == flen &&
+			    memcmp(e->filter, r->filter, flen) == 0) {
+				leaf_add(&e->lf, idx, r);
+				return 0;
+			}
+			e = (struct flat *)((char *)e + e->size);
+		}
+		esize = PAD8(sizeof(*e) + flen);
+		if (s->nflat < ACL_FLAT_MAX && flen <= ACL_FLAT_FILTER &&
+		    s->size - s->foff + esize <= ACL_FLAT_BYTES) {
+			if ((nf = calloc(1, esize)) == NULL)
+				return -1;
+			nf->size = (uint16_t)esize;
+			nf->len = (uint16_t)flen;
+			memcpy(nf->filter, r->filter, flen);
+			nf->lf.spec = filter_spec(r->filter, flen, &depth);
+			leaf_add(&nf->lf, idx, r);
+			if (depth > acl->depth)
+				acl->depth = depth;
+			rc = subject_rebuild(acl, s, NULL, nf);
+			free(nf);
+			return rc;
+		}
+		/* Too many for one record: its rules move to a trie. */
+		if ((s->root = arena_alloc(&acl->arena,
+		    sizeof(*s->root))) == NULL)
+			return -1;
+		e = (struct flat *)(sdata(s) + s->foff);
+		for (i = 0; i < s->nflat; i++) {
+			if ((lf = trie_leaf(acl, s->root, e->filter,
+			    e->len)) == NULL)
+				return -1;
+			*lf = e->lf;
+			e = (struct flat *)((char *)e + e->size);
+		}
+		s->nflat = 0;
+		s->size = s->foff;
+	}
+	if ((lf = trie_leaf(acl, s->root, r->filter, flen)) == NULL)
+		return -1;
+	leaf_add(lf, idx, r);
+	return 0;
+}
+
+/* Rules of one file share its name. */
+static const char *
+intern_file(struct acl *acl, const char *file)
+{
+	size_t	i;
+	char	*p;
+
+	if (file == NULL)
+		file = "";
+	for (i = acl->nfiles; i > 0; i--)
+		if (strcmp(acl->files[i - 1], file) == 0)
+			return acl->files[i - 1];
+	if (grow(&acl->arena, &acl->files, &acl->capfiles, acl->nfiles,
+	    sizeof(*acl->files)) == -1 ||
+	    (p = arena_strndup(&acl->arena, file, strlen(file))) == NULL)
+		return NULL;
+	acl->files[acl->nfiles++] = p;
+	return p;
+}
+
+int
+acl_add_group(struct acl *acl, const char *name, const char *const *members,
+    size_t n, char *err, size_t errlen)
+{
+	return acl_add_group_at(acl, name, members, n, NULL, 0, err, errlen);
+}
+
+int
+acl_add_group_at(struct acl *acl, const char *name,
+    const char *const *members, size_t n, const char *file, int line,
+    char *err, size_t errlen)
+{
+	const struct acl_group	*old;
+	struct group		*g;
+	struct subject		*s;
+	size_t			 i, j, len;
+
+	if (name == NULL || *name == '\0') {
+		seterr(err, errlen, "empty group name");
+		return -1;
+	}
+	if ((len = strlen(name)) > ACL_TOPIC_MAX) {
+		seterr(err, errlen, "group name longer than %d bytes",
+		    ACL_TOPIC_MAX);
+		return -1;
+	}
+	if ((old = acl_group_find(acl, name)) != NULL) {
+		if (old->file != NULL)
+			seterr(err, errlen, "group \"%s\" is already declared "
+			    "(%s:%d)", name, old->file, old->line);
+		else
+			seterr(err, errlen, "group \"%s\" is already declared",
+			    name);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (members[i] == NULL || *members[i] == '\0') {
+			seterr(err, errlen, "group \"%s\": empty member name",
+			    name);
+			return -1;
+		}
+	}
+	if ((g = arena_alloc(&acl->arena, sizeof(*g))) == NULL ||
+	    (g->pub.name = arena_strndup(&acl->arena, name, len)) == NULL ||
+	    (g->pub.members = arena_alloc(&acl->arena,
+	    (n + 1) * sizeof(char *))) == NULL ||
+	    (file != NULL && (g->pub.file = (char *)intern_file(acl,
+	    file)) == NULL))
+		goto nomem;
+	g->k.name = g->pub.name;
+	g->k.len = (uint32_t)len;
+	g->pub.line = line;
+	for (i = 0; i < n; i++) {
+		struct group *const	*gs;
+
+		if ((s = subject_get(acl, members[i])) == NULL)
+			goto nomem;
+		gs = (struct group *const *)(sdata(s) + s->goff);
+		for (j = 0; j < s->ngroups && gs[j] != g; j++)
+			;
+		if (j < s->ngroups)
+			continue;	/* listed twice */
+		g->pub.members[g->pub.n_members++] = (char *)s->name;
+		if (subject_rebuild(acl, s, g, NULL) == -1)
+			goto nomem;
+	}
+	if (map_put(&acl->arena, &acl->groupmap, &g->k,
+	    hash_bytes(name, len)) == -1 ||
+	    grow(&acl->arena, &acl->groups, &acl->capgroups, acl->ngroups,
+	    sizeof(*acl->groups)) == -1)
+		goto nomem;
+	acl->groups[acl->ngroups++] = g;
+	return 0;
+nomem:
+	seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+/* Well-formed UTF-8 without U+0000, as MQTT strings must be. */
+static bool
+utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t		i = 0, n, k;
+	uint32_t	cp;
+
+	while (i < len) {
+		if (s[i] == 0)
+			return false;
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
+			n = 1;
+			cp = s[i] & 0x1f;
+		} else if ((s[i] & 0xf0) == 0xe0) {
+			n = 2;
+			cp = s[i] & 0x0f;
+		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
+			n = 3;
+			cp = s[i] & 0x07;
+		} else
+			return false;
+		if (len - i <= n)
+			return false;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+int
+acl_filter_check(const char *filter, char *err, size_t errlen)
+{
+	const char	*lv, *end, *p;
+	size_t		 len, n, levels = 0;
+
+	if (filter == NULL || *filter == '\0') {
+		seterr(err, errlen, "empty topic filter");
+		return -1;
+	}
+	if ((len = strlen(filter)) > ACL_TOPIC_MAX) {
+		seterr(err, errlen, "topic filter longer than %d bytes",
+		    ACL_TOPIC_MAX);
+		return -1;
+	}
+	if (!utf8_valid((const unsigned char *)filter, len)) {
+		seterr(err, errlen, "topic filter is not valid UTF-8");
+		return -1;
+	}
+	if (strncmp(filter, "$share/", 7) == 0) {
+		seterr(err, errlen, "\"%s\" names a shared subscription: a "
+		    "rule names the filter inside it (\"$share/group/\" is "
+		    "removed before the check)", filter);
+		return -1;
+	}
+	for (lv = filter;; lv = end + 1) {
+		if ((end = strchr(lv, '/')) == NULL)
+			end = lv + strlen(lv);
+		n = (size_t)(end - lv);
+		if (++levels > ACL_LEVELS_MAX) {
+			seterr(err, errlen, "topic filter deeper than %d "
+			    "levels; end it with '#' instead", ACL_LEVELS_MAX);
+			return -1;
+		}
+		if (memchr(lv, '#', n) != NULL) {
+			if (n != 1) {
+				seterr(err, errlen, "'#' must be a whole "
+				    "level, as in \"a/#\"");
+				return -1;
+			}
+			if (*end != '\0') {
+				seterr(err, errlen, "'#' must be the last "
+				    "level");
+				return -1;
+			}
+		}
+		if (memchr(lv, '+', n) != NULL && n != 1) {
+			seterr(err, errlen, "'+' must be a whole level, as in "
+			    "\"a/+/b\"");
+			return -1;
+		}
+		for (p = lv; p + 1 < end; p++) {
+			if (p[0] == '%' && (p[1] == 'u' || p[1] == 'c') &&
+			    n != 2) {
+				seterr(err, errlen, "\"%%%c\" must be a whole "
+				    "level, as in \"devices/%%%c/#\": it is "
+				    "compared with the %s as one level, never "
+				    "pasted into a longer one (\"%.*s\")", p[1],
+				    p[1], p[1] == 'u' ? "identity" :
+				    "client id", (int)(n > 64 ? 64 : n), lv);
+				return -1;
+			}
+		}
+		if (*end == '\0')
+			break;
+	}
+	return 0;
+}
+
+static int
+action_index(unsigned a)
+{
+	switch (a) {
+	case ACL_PUBLISH:
+		return 0;
+	case ACL_SUBSCRIBE:
+		return 1;
+	case ACL_READ:
+		return 2;
+	}
+	return -1;
+}
+
+/* The child of <n> for the level <lv> (<len> bytes), made if missing. */
+static struct node *
+child(struct acl *acl, struct node *n, const char *lv, size_t len)
+{
+	struct node	**slot;
+	struct node	 *c;
+	uint64_t	  h;
+
+	if (len == 1 && (*lv == '+' || *lv == '#'))
+		goto wild;
+	if (len == 2 && lv[0] == '%' && (lv[1] == 'u' || lv[1] == 'c'))
+		goto wild;
+	h = hash_bytes(lv, len);
+	if ((c = (struct node *)map_find(&n->kids, lv, len, h)) != NULL)
+		return c;
+	if ((c = arena_alloc(&acl->arena, sizeof(*c))) == NULL ||
+	    (c->k.name = arena_strndup(&acl->arena, lv, len)) == NULL)
+		return NULL;
+	c->k.len = (uint32_t)len;
+	if (map_put(&acl->arena, &n->kids, &c->k, h) == -1)
+		return NULL;
+	return c;
+wild:
+	if (n->wild == NULL &&
+	    (n->wild = arena_alloc(&acl->arena, sizeof(*n->wild))) == NULL)
+		return NULL;
+	slot = *lv == '+' ? &n->wild->plus : *lv == '#' ? &n->wild->hash :
+	    lv[1] == 'u' ? &n->wild->pu : &n->wild->pc;
+	if (*slot == NULL)
+		*slot = arena_alloc(&acl->arena, sizeof(**slot));
+	return *slot;
+}
+
+/*
+ * The specificity of the <len>-byte filter <f>: SPEC(literal levels, '+'
+ * levels), "%u"/"%c" counting as literal, '#' as nothing.  Its depth in
+ * levels goes to *<depth>.
+ */
+static uint32_t
+filter_spec(const char *f, size_t len, unsigned *depth)
+{
+	const char	*lv = f, *end, *stop = f + len;
+	unsigned	 lit = 0, plus = 0;
+
+	*depth = 0;
+	for (;; lv = end + 1) {
+		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
+			end = stop;
+		if (end - lv == 1 && *lv == '+')
+			plus++;
+		else if (!(end - lv == 1 && *lv == '#'))
+			lit++;
+		(*depth)++;
+		if (end == stop)
+			break;
+	}
+	return SPEC(lit, plus);
+}
+
+/* The leaf for the <len>-byte filter <f> under <root>, made if missing. */
+static struct leaf *
+trie_leaf(struct acl *acl, struct node *root, const char *f, size_t len)
+{
+	const char	*lv, *end, *stop = f + len;
+	struct node	*n = root;
+	unsigned	 depth;
+
+	for (lv = f;; lv = end + 1) {
+		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
+			end = stop;
+		if ((n = child(acl, n, lv, (size_t)(end - lv))) == NULL)
+			return NULL;
+		if (end == stop)
+			break;
+	}
+	if (n->leaf == NULL) {
+		if ((n->leaf = arena_alloc(&acl->arena,
+		    sizeof(*n->leaf))) == NULL)
+			return NULL;
+		n->leaf->spec = filter_spec(f, len, &depth);
+		if (depth > acl->depth)
+			acl->depth = depth;
+	}
+	return n->leaf;
+}
+
+/*
+ * Records rule <idx> (<r>) where it ends: for each of its actions it
+ * decides if it is the first rule there, or a deny over an allow (earlier
+ * rules win ties of the same kind).
+ */
+static void
+leaf_add(struct leaf *lf, size_t idx, const struct acl_rule *r)
+{
+	int	a;
+
+	for (a = 0; a < NACTIONS; a++) {
+		if (!(r->actions & (1u << a)))
+			continue;
+		if (lf->d[a] == 0 || (!r->allow && !(lf->d[a] & 1)))
+			lf->d[a] = DECISION(idx, r->allow ? 0 : 1);
+	}
+}
+
+int
+acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
+    size_t errlen)
+{
+	struct acl_rule	*r;
+	struct subject	*s;
+	struct group	*g;
+	struct leaf	*lf;
+	size_t		 i, idx;
+
+	if (in->actions == 0 || (in->actions & ~(unsigned)ACL_ALL) != 0) {
+		seterr(err, errlen, "a rule needs one or more of the actions "
+		    "publish, subscribe, read");
+		return -1;
+	}
+	if (acl_filter_check(in->filter, err, errlen) == -1)
+		return -1;
+	if (in->everyone != (in->n_users == 0 && in->n_groups == 0)) {
+		seterr(err, errlen, in->everyone ? "a rule for everyone "
+		    "lists no users or groups" : "a rule lists users or "
+		    "groups, or is for everyone");
+		return -1;
+	}
+	for (i = 0; i < in->n_users; i++) {
+		if (in->users[i] == NULL || *in->users[i] == '\0') {
+			seterr(err, errlen, "empty user name");
+			return -1;
+		}
+	}
+	for (i = 0; i < in->n_groups; i++) {
+		if (in->groups[i] == NULL ||
+		    acl_group_find(acl, in->groups[i]) == NULL) {
+			seterr(err, errlen, "group \"%s\" is not declared",
+			    in->groups[i] != NULL ? in->groups[i] : "");
+			return -1;
+		}
+	}
+	if (acl->nrules >= UINT32_MAX / 2 - 1)
+		goto nomem;
+	if (acl->nrules == acl->caprules) {
+		size_t		 cap = acl->caprules ? acl->caprules * 2 : 16;
+		struct acl_rule	*nr;
+
+		if ((nr = realloc(acl->rules, cap * sizeof(*nr))) == NULL)
+			goto nomem;
+		acl->rules = nr;
+		acl->caprules = cap;
+	}
+	idx = acl->nrules;
+	r = &acl->rules[idx];
+	memset(r, 0, sizeof(*r));
+	if ((r->filter = arena_strndup(&acl->arena, in->filter,
+	    strlen(in->filter))) == NULL ||
+	    (r->file = (char *)intern_file(acl, in->file)) == NULL ||
+	    (in->n_users > 0 && (r->users = arena_alloc(&acl->arena,
+	    in->n_users * sizeof(char *))) == NULL) ||
+	    (in->n_groups > 0 && (r->groups = arena_alloc(&acl->arena,
+	    in->n_groups * sizeof(char *))) == NULL))
+		goto nomem;
+	r->allow = in->allow;
+	r->actions = in->actions;
+	r->line = in->line;
+	r->everyone = in->everyone;
+	r->admin = in->admin;
+	r->n_users = in->n_users;
+	r->n_groups = in->n_groups;
+	acl->nrules++;
+
+	if (in->everyone) {
+		if ((lf = trie_leaf(acl, &acl->everyone, r->filter,
+		    strlen(r->filter))) == NULL)
+			goto nomem;
+		leaf_add(lf, idx, r);
+	}
+	for (i = 0; i < in->n_users; i++) {
+		if ((s = subject_get(acl, in->users[i])) == NULL)
+			goto nomem;
+		r->users[i] = (char *)s->name;
+		if (subject_add(acl, s, idx) == -1)
+			goto nomem;
+	}
+	for (i = 0; i < in->n_groups; i++) {
+		g = (struct group *)map_find(&acl->groupmap, in->groups[i],
+		    strlen(in->groups[i]), hash_bytes(in->groups[i],
+		    strlen(in->groups[i])));
+		if (g == NULL || (lf = trie_leaf(acl, &g->root, r->filter,
+		    strlen(r->filter))) == NULL)
+			goto nomem;
+		leaf_add(lf, idx, r);
+		g->used = true;
+		r->groups[i] = g->pub.name;
+	}
+	return 0;
+nomem:
+	seterr(err, errlen, "out of memory");
+	return -1;
+}
+
+/* ---- checking ------------------------------------------------------- */
+
+/*
+ * Splits <t> (<len> bytes) into w->lv[], at most <keep> levels (deeper ones
+ * can only be reached by '#'), and validates all of it: a topic name has
+ * no wildcard; a filter has them as whole levels, '#' last.  Returns 0, or
+ * -1 if it is not a valid topic (name or filter).
+ */
+static int
+split(struct walk *w, const char *t, size_t len, uint32_t keep)
+{
+	size_t		 start = 0, i;
+	uint32_t	 total = 0;
+	bool		 wild = false;
+	struct lvl	*l;
+
+	if (len == 0 || len > ACL_TOPIC_MAX)
+		return -1;
+	w->t = t;
+	w->n = 0;
+	w->more = false;
+	w->dollar = t[0] == '$';
+	for (i = 0; i <= len; i++) {
+		if (i < len && t[i] != '/') {
+			if (t[i] == '+' || t[i] == '#') {
+				if (!w->sub)
+					return -1;
+				wild = true;
+			}
+			continue;
+		}
+		if (total >= keep) {
+			w->more = true;
+			if (wild && !(i - start == 1 && (t[start] == '+' ||
+			    (t[start] == '#' && i == len))))
+				return -1;
+		} else {
+			l = &w->lv[w->n++];
+			l->off = (uint32_t)start;
+			l->len = (uint32_t)(i - start);
+			l->kind = LV_LIT;
+			if (wild) {
+				if (l->len == 1 && t[start] == '+')
+					l->kind = LV_PLUS;
+				else if (l->len == 1 && t[start] == '#' &&
+				    i == len)
+					l->kind = LV_HASH;
+				else
+					return -1;
+			} else
+				l->hash = hash_bytes(t + start, l->len);
+		}
+		total++;
+		wild = false;
+		start = i + 1;
+	}
+	return 0;
+}
+
+/* Takes the decision at <lf>, if any, when it beats the best so far. */
+static inline void
+consider(struct walk *w, const struct leaf *lf)
+{
+	uint32_t	d, key, idx;
+
+	if (lf == NULL || (d = lf->d[w->act]) == 0)
+		return;
+	key = lf->spec << 1 | (d & 1);
+	idx = DECISION_IDX(d);
+	if (!w->found || key > w->bestkey ||
+	    (key == w->bestkey && idx < w->bestidx)) {
+		w->found = true;
+		w->bestkey = key;
+		w->bestidx = idx;
+	}
+}
+
+static inline bool
+level_is(const struct walk *w, const struct lvl *l, const char *s, size_t n)
+{
+	return n != 0 && l->kind == LV_LIT && l->len == n &&
+	    memcmp(w->t + l->off, s, n) == 0;
+}
+
+/*
+ * Visits every rule of the trie under <n> that matches the topic from
+ * level <i> on.  For a subscription, "matches" means the rule's filter
+ * covers every topic the subscription's filter can match: a subscription
+ * '+' is covered only by a rule '+' (or '#'), a subscription '#' only by a
+ * rule '#'.  A leading wildcard, "%u" or "%c" never reaches a '$' topic.
+ */
+static void
+walk(struct walk *w, const struct node *n, uint32_t i)
+{
+	const struct wild	*wd = n->wild;
+	const struct lvl	*l;
+	const struct named	*kid;
+	bool			 top = i == 0 && w->dollar;
+
+	if (wd != NULL && wd->hash != NULL && !top)
+		consider(w, wd->hash->leaf);
+	if (i >= w->n) {
+		if (!w->more)
+			consider(w, n->leaf);
+		return;
+	}
+	l = &w->lv[i];
+	if (l->kind == LV_HASH)
+		return;
+	if (l->kind == LV_PLUS) {
+		if (wd != NULL && wd->plus != NULL)
+			walk(w, wd->plus, i + 1);
+		return;
+	}
+	if ((kid = map_find(&n->kids, w->t + l->off, l->len, l->hash)) !=
+	    NULL)
+		walk(w, (const struct node *)kid, i + 1);
+	if (wd == NULL || top)
+		return;
+	if (wd->plus != NULL)
+		walk(w, wd->plus, i + 1);
+	if (wd->pu != NULL && level_is(w, l, w->id, w->idlen))
+		walk(w, wd->pu, i + 1);
+	if (wd->pc != NULL && level_is(w, l, w->cid, w->cidlen))
+		walk(w, wd->pc, i + 1);
+}
+
+/*
+ * walk() for one flat entry: the same matching, level by level along the
+ * filter instead of down a trie.
+ */
+static void
+flat_match(struct walk *w, const struct flat *e)
+{
+	const char		*lv = e->filter, *end, *stop = lv + e->len;
+	const struct lvl	*l;
+	size_t			 n;
+	uint32_t		 i;
+
+	for (i = 0;; i++, lv = end + 1) {
+		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
+			end = stop;
+		n = (size_t)(end - lv);
+		if (n == 1 && *lv == '#') {
+			if (!(i == 0 && w->dollar))
+				consider(w, &e->lf);
+			return;
+		}
+		if (i >= w->n)
+			return;
+		l = &w->lv[i];
+		if (l->kind == LV_HASH)
+			return;
+		if (n == 1 && *lv == '+') {
+			if (i == 0 && w->dollar)
+				return;
+		} else if (l->kind == LV_PLUS)
+			return;
+		else if (n == 2 && lv[0] == '%' && (lv[1] == 'u' ||
+		    lv[1] == 'c')) {
+			if ((i == 0 && w->dollar) || !(lv[1] == 'u' ?
+			    level_is(w, l, w->id, w->idlen) :
+			    level_is(w, l, w->cid, w->cidlen)))
+				return;
+		} else if (l->len != n || memcmp(w->t + l->off, lv, n) != 0)
+			return;
+		if (end == stop) {
+			if (i + 1 == w->n && !w->more)
+				consider(w, &e->lf);
+			return;
+		}
+	}
+}
+
+static inline bool
+empty_node(const struct node *n)
+{
+	return n->kids.n == 0 && n->wild == NULL && n->leaf == NULL;
+}
+
+bool
+acl_check(const struct acl *acl, const struct acl_subject *who,
+    enum acl_action action, const uint8_t *topic, size_t len,
+    struct acl_verdict *v)
+{
+	struct walk		 w;
+	const struct subject	*s;
+	const char		*t = (const char *)topic, *slash;
+	uint64_t		 h;
+	uint32_t		 i;
+	int			 a;
+
+	w.found = false;
+	w.bestkey = w.bestidx = 0;
+	if (acl == NULL || who == NULL || who->identity == NULL ||
+	    topic == NULL || (a = action_index(action)) == -1)
+		goto done;
+	w.act = (unsigned)a;
+	w.sub = action == ACL_SUBSCRIBE;
+	w.id = who->identity;
+	w.idlen = strlen(who->identity);
+	w.cid = who->client_id != NULL ? who->client_id : "";
+	w.cidlen = who->client_id != NULL ? who->client_id_len : 0;
+	/*
+	 * The identity's record is likely a cache miss, in a big index: ask
+	 * for it first; split the topic and walk the everyone trie (likely
+	 * cached) meanwhile.
+	 */
+	h = hash_bytes(w.id, w.idlen);
+	if (acl->subjects.rec != NULL) {
+		s = &acl->subjects.rec[(uint32_t)h & (acl->subjects.cap - 1)];
+		__builtin_prefetch(s);
+		__builtin_prefetch((const char *)s + 64);
+	}
+	/* A shared subscription is checked on the filter it shares. */
+	if (w.sub && len >= 7 && memcmp(t, "$share/", 7) == 0) {
+		if ((slash = memchr(t + 7, '/', len - 7)) == NULL ||
+		    slash == t + 7 || memchr(t + 7, '+', (size_t)(slash -
+		    t - 7)) != NULL || memchr(t + 7, '#', (size_t)(slash -
+		    t - 7)) != NULL)
+			goto done;
+		len -= (size_t)(slash + 1 - t);
+		t = slash + 1;
+	}
+	if (split(&w, t, len, acl->depth + 1) == -1)
+		goto done;
+	if (!empty_node(&acl->everyone))
+		walk(&w, &acl->everyone, 0);
+	if ((s = stab_find(&acl->subjects, w.id, w.idlen, h)) != NULL) {
+		const unsigned char	*d = sdata(s);
+		const struct flat	*e;
+		struct group *const	*gs;
+
+		e = (const struct flat *)(d + s->foff);
+		for (i = 0; i < s->nflat; i++) {
+			flat_match(&w, e);
+			e = (const struct flat *)((const char *)e + e->size);
+		}
+		if (s->root != NULL)
+			walk(&w, s->root, 0);
+		gs = (struct group *const *)(d + s->goff);
+		for (i = 0; i < s->ngroups; i++)
+			walk(&w, &gs[i]->root, 0);
+	}
+done:
+	if (v != NULL) {
+		v->allow = w.found && !(w.bestkey & 1);
+		v->rule = w.found ? &acl->rules[w.bestidx] : NULL;
+	}
+	return w.found && !(w.bestkey & 1);
+}
+
+/* ---- accessors ------------------------------------------------------ */
+
+size_t
+acl_count(const struct acl *acl)
+{
+	return acl != NULL ? acl->nrules : 0;
+}
+
+const struct acl_rule *
+acl_rule_at(const struct acl *acl, size_t i)
+{
+	return acl != NULL && i < acl->nrules ? &acl->rules[i] : NULL;
+}
+
+size_t
+acl_group_count(const struct acl *acl)
+{
+	return acl != NULL ? acl->ngroups : 0;
+}
+
+const struct acl_group *
+acl_group_at(const struct acl *acl, size_t i)
+{
+	return acl != NULL && i < acl->ngroups ? &acl->groups[i]->pub : NULL;
+}
+
+const struct acl_group *
+acl_group_find(const struct acl *acl, const char *name)
+{
+	const struct group	*g;
+	size_t			 len = strlen(name);
+
+	g = (const struct group *)map_find(&acl->groupmap, name, len,
+	    hash_bytes(name, len));
+	return g != NULL ? &g->pub : NULL;
+}
+
+const char *
+acl_action_str(enum acl_action a)
+{
+	switch (a) {
+	case ACL_PUBLISH:
+		return "publish";
+	case ACL_SUBSCRIBE:
+		return "subscribe";
+	case ACL_READ:
+		return "read";
+	}
+	return "unknown";
+}
+
+int
+acl_action_parse(const char *s)
+{
+	if (strcmp(s, "publish") == 0)
+		return ACL_PUBLISH;
+	if (strcmp(s, "subscribe") == 0)
+		return ACL_SUBSCRIBE;
+	if (strcmp(s, "read") == 0)
+		return ACL_READ;
+	if (strcmp(s, "all") == 0)
+		return ACL_ALL;
+	return -1;
+}
+
+void
+acl_rule_str(const struct acl_rule *r, char *buf, size_t len)
+{
+	size_t	n = 0, i;
+	int	a;
+
+#define OUT(...) do {							\
+	if (n < len)							\
+		n += (size_t)snprintf(buf + n, len - n, __VA_ARGS__);	\
+} while (0)
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	OUT("%s", r->allow ? "allow" : "deny");
+	if (r->actions == ACL_ALL)
+		OUT(" all");
+	else
+		for (a = 0, i = 0; a < NACTIONS; a++)
+			if (r->actions & (1u << a))
+				OUT("%s %s", i++ ? "," : "",
+				    acl_action_str((enum acl_action)(1u << a)));
+	OUT(" \"%s\" %s", r->filter, r->allow ? "to" : "for");
+	if (r->everyone)
+		OUT(" everyone");
+	for (i = 0; i < r->n_users; i++)
+		OUT("%s %s", i ? "," : " user", r->users[i]);
+	for (i = 0; i < r->n_groups; i++)
+		OUT("%s %s", i ? "," : r->n_users ? "; group" : " group",
+		    r->groups[i]);
+#undef OUT
+}
+
+/* ---- tests of the policy -------------------------------------------- */
+
+int
+acl_add_test(struct acl *acl, const struct acl_test *in, char *err,
+    size_t errlen)
+{
+	struct walk	 w;
+	struct acl_test	*t;
+	size_t		 len;
+
+	if (action_index(in->action) == -1) {
+		seterr(err, errlen, "unknown action");
+		return -1;
+	}
+	len = in->topic != NULL ? strlen(in->topic) : 0;
+	w.sub = in->action == ACL_SUBSCRIBE;
+	if (len == 0 || split(&w, in->topic, len, 0) == -1 ||
+	    !utf8_valid((const unsigned char *)in->topic, len)) {
+		seterr(err, errlen, w.sub ? "not a valid topic filter" :
+		    "not a valid topic name (a wildcard is for subscribe)");
+		return -1;
+	}
+	if (in->identity != NULL && *in->identity == '\0') {
+		seterr(err, errlen, "empty user name");
+		return -1;
+	}
+	if (grow(&acl->arena, &acl->tests, &acl->captests, acl->ntests,
+	    sizeof(*acl->tests)) == -1 ||
+	    (t = arena_alloc(&acl->arena, sizeof(*t))) == NULL ||
+	    (in->identity != NULL && (t->identity = arena_strndup(&acl->arena,
+	    in->identity, strlen(in->identity))) == NULL) ||
+	    (t->client_id = arena_strndup(&acl->arena, in->client_id != NULL ?
+	    in->client_id : "", in->client_id != NULL ?
+	    strlen(in->client_id) : 0)) == NULL ||
+	    (t->topic = arena_strndup(&acl->arena, in->topic, len)) == NULL ||
+	    (t->file = (char *)intern_file(acl, in->file)) == NULL) {
+		seterr(err, errlen, "out of memory");
+		return -1;
+	}
+	t->action = in->action;
+	t->expect_allow = in->expect_allow;
+	t->line = in->line;
+	acl->tests[acl->ntests++] = t;
+	return 0;
+}
+
+size_t
+acl_test_count(const struct acl *acl)
+{
+	return acl != NULL ? acl->ntests : 0;
+}
+
+const struct acl_test *
+acl_test_at(const struct acl *acl, size_t i)
+{
+	return acl != NULL && i < acl->ntests ? acl->tests[i] : NULL;
+}
+
+bool
+acl_test_run(const struct acl *acl, const struct acl_test *t,
+    const char *anonymous_identity, struct acl_verdict *v)
+{
+	struct acl_subject	who;
+	bool			allow;
+
+	who.identity = t->identity != NULL ? t->identity : anonymous_identity;
+	who.client_id = t->client_id;
+	who.client_id_len = strlen(t->client_id);
+	allow = acl_check(acl, &who, t->action, (const uint8_t *)t->topic,
+	    strlen(t->topic), v);
+	return allow == t->expect_allow;
+}
+
+/* ---- lint ----------------------------------------------------------- */
+
+/* Whether rule <r> names user <u>, itself or through a group. */
+static bool
+names_user(const struct acl *acl, const struct acl_rule *r, const char *u)
+{
+	const struct acl_group	*g;
+	size_t			 i, j;
+
+	for (i = 0; i < r->n_users; i++)
+		if (strcmp(r->users[i], u) == 0)
+			return true;
+	for (i = 0; i < r->n_groups; i++) {
+		g = acl_group_find(acl, r->groups[i]);
+		for (j = 0; g != NULL && j < g->n_members; j++)
+			if (strcmp(g->members[j], u) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Whether every identity <in> applies to, <out> applies to as well. */
+static bool
+covers_subjects(const struct acl *acl, const struct acl_rule *out,
+    const struct acl_rule *in)
+{
+	const struct acl_group	*g;
+	size_t			 i, j, k;
+
+	if (out->everyone)
+		return true;
+	if (in->everyone)
+		return false;
+	for (i = 0; i < in->n_users; i++)
+		if (!names_user(acl, out, in->users[i]))
+			return false;
+	for (i = 0; i < in->n_groups; i++) {
+		for (k = 0; k < out->n_groups; k++)
+			if (strcmp(out->groups[k], in->groups[i]) == 0)
+				break;
+		if (k < out->n_groups)
+			continue;
+		g = acl_group_find(acl, in->groups[i]);
+		for (j = 0; g != NULL && j < g->n_members; j++)
+			if (!names_user(acl, out, g->members[j]))
+				return false;
+	}
+	return true;
+}
+
+/* "#", "+/#", "+/+/#": wildcards only, ending in '#'. */
+static bool
+broad(const char *f)
+{
+	while (f[0] == '+' && f[1] == '/')
+		f += 2;
+	return strcmp(f, "#") == 0;
+}
+
+static void
+actions_str(unsigned actions, char *buf, size_t len)
+{
+	size_t	n = 0;
+	int	a;
+
+	buf[0] = '\0';
+	for (a = 0; a < NACTIONS; a++)
+		if ((actions & (1u << a)) && n < len)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+			    n ? ", " : "", acl_action_str((enum acl_action)
+			    (1u << a)));
+}
+
+/* Rules by filter, for the shadowing questions.  Temporary, malloc'd. */
+struct fidx {
+	struct map	 map;
+	struct arena	 arena;
+};
+
+struct fentry {
+	struct named	 k;
+	size_t		*rules;		/* indexes, n of cap */
+	size_t		 n, cap;
+};
+
+static struct fentry *
+fidx_get(struct fidx *fx, const char *f, size_t len, bool make)
+{
+	struct fentry	*e;
+	uint64_t	 h = hash_bytes(f, len);
+
+	if ((e = (struct fentry *)map_find(&fx->map, f, len, h)) != NULL ||
+	    !make)
+		return e;
+	if ((e = arena_alloc(&fx->arena, sizeof(*e))) == NULL)
+		return NULL;
+	e->k.name = f;
+	e->k.len = (uint32_t)len;
+	if (map_put(&fx->arena, &fx->map, &e->k, h) == -1)
+		return NULL;
+	return e;
+}
+
+/*
+ * Rule <i> never decides, or decides nothing another rule would not: a
+ * rule <j> on the same filter, or on the same filter with "/#" added
+ * (equally specific, and covering it), applies to all its identities and
+ * actions and wins (a deny at equal specificity, or the earlier of two of
+ * the same kind).
+ */
+static size_t
+lint_shadow(const struct acl *acl, struct fidx *fx, size_t i,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	const struct acl_rule	*r = &acl->rules[i], *o;
+	const struct fentry	*e[2];
+	char			 buf[80 + ACL_TOPIC_MAX], acts[40], msg[512];
+	size_t			 flen = strlen(r->filter), k, m, found = 0;
+	unsigned		 both;
+	bool			 hashed;
+
+	e[0] = fidx_get(fx, r->filter, flen, false);
+	e[1] = NULL;
+	hashed = flen >= 1 && r->filter[flen - 1] == '#' &&
+	    (flen == 1 || r->filter[flen - 2] == '/');
+	if (!hashed && flen + 2 < sizeof(buf)) {
+		snprintf(buf, sizeof(buf), "%s/#", r->filter);
+		e[1] = fidx_get(fx, buf, flen + 2, false);
+	}
+	for (k = 0; k < 2 && found == 0; k++) {
+		for (m = 0; e[k] != NULL && m < e[k]->n && found == 0; m++) {
+			if (e[k]->rules[m] == i)
+				continue;
+			o = &acl->rules[e[k]->rules[m]];
+			if (!covers_subjects(acl, o, r))
+				continue;
+			both = o->actions & r->actions;
+			if (r->allow && !o->allow && both != 0) {
+				actions_str(both, acts, sizeof(acts));
+				snprintf(msg, sizeof(msg), "rule never "
+				    "decides%s%s: the deny at %s:%d (\"%s\") "
+				    "covers it at equal specificity, and deny "
+				    "wins ties", both == r->actions ? "" :
+				    " for ", both == r->actions ? "" : acts,
+				    o->file, o->line, o->filter);
+			} else if (r->allow == o->allow &&
+			    (r->actions & ~o->actions) == 0 &&
+			    (k == 1 || e[k]->rules[m] < i))
+				snprintf(msg, sizeof(msg), "rule is redundant: "
+				    "the %s at %s:%d (\"%s\") already %s "
+				    "everything it does", o->allow ? "allow" :
+				    "deny", o->file, o->line, o->filter,
+				    o->allow ? "allows" : "denies");
+			else
+				continue;
+			warn(arg, r->file, r->line, msg);
+			found++;
+		}
+	}
+	return found;
+}
+
+/* Findings about the identities a rule names. */
+static size_t
+lint_names(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    const struct acl_rule *r,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	const struct acl_group	*g;
+	char			 msg[512];
+	size_t			 i, j, found = 0;
+	bool			 known;
+
+	for (i = 0; i < r->n_users; i++) {
+		known = false;
+		for (j = 0; j < ctx->n_users && !known; j++)
+			known = strcmp(ctx->users[j].name, r->users[i]) == 0;
+		if (known)
+			continue;
+		if (strcmp(r->users[i], ctx->anonymous_identity) == 0) {
+			if (ctx->anonymous)
+				continue;
+			snprintf(msg, sizeof(msg), "rule names the anonymous "
+			    "identity \"%s\", but auth.anonymous is false: it "
+			    "never matches", r->users[i]);
+		} else if (ctx->users_known && !ctx->cert_identities)
+			snprintf(msg, sizeof(msg), "user \"%s\" is not in the "
+			    "password file nor the anonymous identity: the "
+			    "rule never matches it", r->users[i]);
+		else
+			continue;
+		warn(arg, r->file, r->line, msg);
+		found++;
+	}
+	for (i = 0; i < r->n_groups; i++) {
+		if ((g = acl_group_find(acl, r->groups[i])) == NULL ||
+		    g->n_members > 0)
+			continue;
+		snprintf(msg, sizeof(msg), "group \"%s\" has no members: the "
+		    "rule never matches through it", g->name);
+		warn(arg, r->file, r->line, msg);
+		found++;
+	}
+	return found;
+}
+
+size_t
+acl_lint(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	const struct acl_rule	*r;
+	const struct group	*g;
+	struct fidx		 fx;
+	struct fentry		*e;
+	struct chunk		*c, *next;
+	char			 msg[512], acts[40];
+	size_t			 i, j, found = 0;
+	bool			 anon, everyone = false, named;
+
+	memset(&fx, 0, sizeof(fx));
+	for (i = 0; i < acl->nrules; i++) {
+		r = &acl->rules[i];
+		everyone |= r->everyone;
+		if ((e = fidx_get(&fx, r->filter, strlen(r->filter),
+		    true)) == NULL || grow(&fx.arena, &e->rules, &e->cap, e->n,
+		    sizeof(*e->rules)) == -1) {
+			warn(arg, NULL, 0, "out of memory: rules not compared");
+			found++;
+			goto names;
+		}
+		e->rules[e->n++] = i;
+	}
+	for (i = 0; i < acl->nrules; i++)
+		found += lint_shadow(acl, &fx, i, warn, arg);
+names:
+	for (i = 0; i < acl->nrules; i++) {
+		r = &acl->rules[i];
+		actions_str(r->actions, acts, sizeof(acts));
+		if (r->allow && broad(r->filter) && (r->everyone ||
+		    !r->admin)) {
+			snprintf(msg, sizeof(msg),
+			    "allows %s on \"%s\" to %s%s", acts, r->filter,
+			    r->everyone ? "everyone" :
+			    "users or groups not marked admin: true",
+			    r->everyone ? ": every client reaches every "
+			    "topic; narrow the filter" : "; narrow it, or "
+			    "add admin: true if this is meant");
+			warn(arg, r->file, r->line, msg);
+			found++;
+		}
+		anon = names_user(acl, r, ctx->anonymous_identity);
+		if (r->allow && (r->actions & ACL_PUBLISH) &&
+		    (anon || (r->everyone && ctx->anonymous))) {
+			snprintf(msg, sizeof(msg), "gives publish on \"%s\" to "
+			    "%s", r->filter, anon ? "the anonymous identity" :
+			    "everyone while auth.anonymous is true: clients "
+			    "without credentials may write");
+			warn(arg, r->file, r->line, msg);
+			found++;
+		}
+		found += lint_names(acl, ctx, r, warn, arg);
+	}
+	for (i = 0; i < acl->ngroups; i++) {
+		g = acl->groups[i];
+		if (g->used)
+			continue;
+		snprintf(msg, sizeof(msg), "group \"%s\" is declared but no "
+		    "rule names it", g->pub.name);
+		warn(arg, g->pub.file, g->pub.line, msg);
+		found++;
+	}
+	for (i = 0; i < ctx->n_users && !everyone; i++) {
+		for (j = 0, named = false; j < acl->nrules && !named; j++)
+			named = names_user(acl, &acl->rules[j],
+			    ctx->users[i].name);
+		if (named)
+			continue;
+		snprintf(msg, sizeof(msg), "user \"%s\" has no rule (by name "
+		    "or group) and there is no rule for everyone: every topic "
+		    "is denied to it", ctx->users[i].name);
+		warn(arg, ctx->users[i].file, ctx->users[i].line, msg);
+		found++;
+	}
+	for (c = fx.arena.head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	return found;
+}

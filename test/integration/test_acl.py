@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: ISC
+"""Topic ACLs enforced by mqttguard in front of a real Mosquitto: publish,
+subscribe (filters denied one by one, SUBACK merged), delivery (read), the
+will, topic aliases, and QoS flows kept moving around denied messages."""
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import TIMEOUT, Paho, free_port, read_until_closed, wait_until
+from test_malformed import connect, frame, publish, s as mqtt_str, subscribe
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+ACL = """acl:
+  deny_action_v3: {v3}
+  groups:
+    readers: [bob]
+  rules:
+    - allow: all
+      topic: "open/#"
+    - allow: all
+      topic: "users/%u/#"
+    - allow: [subscribe, read]
+      topic: "#"
+      users: [alice]
+    - deny: read
+      topic: "secret/#"
+      users: [alice]
+    - allow: publish
+      topic: "secret/#"
+      users: [bob]
+    - allow: [subscribe, read]
+      topic: "secret/#"
+      groups: [readers]
+"""
+
+
+@pytest.fixture
+def pwfile(tmp_path):
+    f = tmp_path / "users.passwd"
+    for i, (u, p) in enumerate(USERS.items()):
+        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
+                       ["-b", str(f), u, p], check=True, timeout=30)
+    os.chmod(f, 0o600)
+    return f
+
+
+def make_guard(guard_factory, broker, pwfile, v3="drop"):
+    return guard_factory(
+        broker.port, plain=True,
+        auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n"
+        "  empty_client_id: assign\n",
+        extra=ACL.format(v3=v3))
+
+
+@pytest.fixture
+def aguard(guard_factory, broker, pwfile):
+    return make_guard(guard_factory, broker, pwfile)
+
+
+def login(g, user, cid, level=4, extra_flags=0, payload=b""):
+    """A raw session on the plain listener, CONNACK consumed."""
+    s = socket.create_connection(("127.0.0.1", g.plain_port),
+                                 timeout=TIMEOUT)
+    flags = 0xC2 | extra_flags
+    s.sendall(connect(level=level, cid=cid.encode(), flags=flags,
+                      payload=payload + mqtt_str(user.encode()) +
+                      mqtt_str(USERS[user].encode())))
+    ack = s.recv(4 if level == 4 else 64)
+    return s, ack
+
+
+def read_frame(s):
+    """One frame with a one-byte remaining length."""
+    head = recv_exact(s, 2)
+    return head + recv_exact(s, head[1])
+
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    return data
+
+
+@pytest.mark.parametrize("v5", [False, True])
+def test_publish_allowed_and_denied(aguard, broker, v5):
+    watcher = Paho(aguard, "w", port=aguard.plain_port, tls=False,
+                   user="alice", password="alice-pw")
+    assert watcher.connect() == 0
+    watcher.subscribe("#", qos=1)
+    level = 5 if v5 else 4
+    s, ack = login(aguard, "alice", f"pub-{level}", level=level)
+    assert ack[0] == 0x20 and ack[3] == 0
+    p5 = b"" if v5 else None
+    # Denied: alice may not publish to secret/ (nor anywhere but open/,
+    # users/alice/).
+    s.sendall(publish(b"secret/plan", b"leak", qos=1, pid=11, props=p5))
+    ack = recv_exact(s, 4 if not v5 else 5)
+    if v5:
+        assert ack == b"\x40\x03\x00\x0b\x87"     # PUBACK not authorized
+    else:
+        assert ack == b"\x40\x02\x00\x0b"         # as if accepted (drop)
+    # Allowed.
+    s.sendall(publish(b"users/alice/t", b"mine", qos=1, pid=12, props=p5))
+    ack = read_frame(s)
+    assert ack[0] == 0x40 and ack[2:4] == b"\x00\x0c"
+    assert ack[4:] == b"" or ack[4] < 0x80
+    m = watcher.get()
+    assert (m.topic, m.payload) == ("users/alice/t", b"mine")
+    assert "Received PUBLISH from pub-%d" % level in broker.log()
+    assert "'secret/plan'" not in broker.log()
+    assert 'publish denied to "alice"' in aguard.log()
+    s.close()
+    watcher.close()
+
+
+def test_v3_deny_disconnect(guard_factory, broker, pwfile):
+    g = make_guard(guard_factory, broker, pwfile, v3="disconnect")
+    s, ack = login(g, "alice", "dis")
+    assert ack == b"\x20\x02\x00\x00"
+    s.sendall(publish(b"secret/x", b"no", qos=0))
+    assert read_until_closed(s) == b""
+    s.close()
+
+
+def test_qos2_denied_publish_completes_locally(aguard, broker):
+    s, _ = login(aguard, "alice", "q2")
+    s.sendall(publish(b"secret/x", b"no", qos=2, pid=5))
+    assert recv_exact(s, 4) == b"\x50\x02\x00\x05"      # PUBREC
+    s.sendall(b"\x62\x02\x00\x05")                      # PUBREL
+    assert recv_exact(s, 4) == b"\x70\x02\x00\x05"      # PUBCOMP
+    s.close()
+    wait_until(lambda: "Client q2 closed" in broker.log() or
+               "Socket error on client q2" in broker.log())
+    assert "Received PUBREL from q2" not in broker.log()
+
+
+@pytest.mark.parametrize("v5", [False, True])
+def test_mixed_subscribe_gets_merged_suback(aguard, broker, v5):
+    level = 5 if v5 else 4
+    s, _ = login(aguard, "bob", f"mix-{level}", level=level)
+    props = b"" if v5 else None
+    # bob: open/# allowed, other/# denied, secret/# allowed (group).
+    s.sendall(subscribe([(b"open/#", 1), (b"other/#", 1),
+                         (b"secret/#", 0)], pid=9, props=props))
+    fail = 0x87 if v5 else 0x80
+    want = bytes([0x01, fail, 0x00])
+    if v5:
+        got = recv_exact(s, 2)
+        body = recv_exact(s, got[1])
+        assert got[0] == 0x90 and body[:2] == b"\x00\x09"
+        assert body[3:] == want                 # after property length 0
+    else:
+        assert recv_exact(s, 2 + 2 + 3) == b"\x90\x05\x00\x09" + want
+    # The broker saw a SUBSCRIBE without other/#.
+    log = broker.log()
+    assert f"mix-{level} 1 open/#" in log
+    assert f"mix-{level} 0 secret/#" in log
+    assert "other/#" not in log
+    s.close()
+
+
+def test_all_filters_denied_answered_by_proxy(aguard, broker):
+    s, _ = login(aguard, "bob", "none")
+    s.sendall(subscribe([(b"other/#", 0), (b"#", 0)], pid=3))
+    assert recv_exact(s, 6) == b"\x90\x04\x00\x03\x80\x80"
+    s.close()
+    assert "Received SUBSCRIBE from none" not in broker.log()
+
+
+def test_read_acl_filters_delivery_and_keeps_qos_moving(aguard, broker):
+    bob = Paho(aguard, "bob-pub", port=aguard.plain_port, tls=False,
+               user="bob", password="bob-pw")
+    assert bob.connect() == 0
+    # Retained messages first: one alice may read, one she may not.
+    bob.publish("open/retained", b"public", qos=1, retain=True)
+    bob.publish("secret/retained", b"hidden", qos=1, retain=True)
+    alice = Paho(aguard, "alice-all", port=aguard.plain_port, tls=False,
+                 user="alice", password="alice-pw")
+    assert alice.connect() == 0
+    alice.subscribe("#", qos=1)
+    reader = Paho(aguard, "bob-read", port=aguard.plain_port, tls=False,
+                  user="bob", password="bob-pw")
+    assert reader.connect() == 0
+    reader.subscribe("secret/#", qos=1)
+    # 60 denied QoS 1 deliveries: more than Mosquitto's inflight window
+    # (20): without the proxy's PUBACKs the broker would stall alice.
+    for i in range(60):
+        bob.publish(f"secret/n{i}", b"s", qos=1)
+    bob.publish("open/after", b"still flowing", qos=1)
+    got = []
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        m = alice.get()
+        got.append((m.topic, m.payload))
+        if m.topic == "open/after":
+            break
+    assert ("open/retained", b"public") in got
+    assert ("open/after", b"still flowing") in got
+    assert not [t for t, _ in got if t.startswith("secret/")]
+    # The reader allowed to read secret/ got them all, retained included.
+    seen = set()
+    while len(seen) < 61:
+        seen.add(reader.get().topic)
+    assert "secret/retained" in seen and "secret/n59" in seen
+    for c in (bob, alice, reader):
+        c.close()
+
+
+def test_topic_alias_cannot_hide_a_denied_topic(aguard, broker):
+    s, ack = login(aguard, "alice", "alias", level=5)
+    assert ack[0] == 0x20 and ack[3] == 0
+    # Alias 1 := users/alice/ok (allowed), alias 2 := secret/x (denied).
+    s.sendall(publish(b"users/alice/ok", b"a", qos=1, pid=1,
+                      props=b"\x23\x00\x01"))
+    ack = read_frame(s)            # the broker's: a success code
+    assert ack[0] == 0x40 and ack[2:4] == b"\x00\x01"
+    assert ack[4:] == b"" or ack[4] < 0x80
+    s.sendall(publish(b"secret/x", b"b", qos=1, pid=2,
+                      props=b"\x23\x00\x02"))
+    assert recv_exact(s, 5) == b"\x40\x03\x00\x02\x87"
+    # Alias-only PUBLISH on alias 2: still secret/x, still denied.
+    s.sendall(publish(b"", b"c", qos=1, pid=3, props=b"\x23\x00\x02"))
+    assert recv_exact(s, 5) == b"\x40\x03\x00\x03\x87"
+    s.close()
+    assert aguard.log().count('topic "secret/x"') == 2
+
+
+@pytest.mark.parametrize("level,answer", [(4, b"\x20\x02\x00\x05"),
+                                          (5, b"\x20\x03\x00\x87\x00")])
+def test_will_on_denied_topic_refuses_connect(aguard, broker, level, answer):
+    before = broker.connections()
+    will = (b"\x00" if level == 5 else b"") + mqtt_str(b"secret/will") + \
+        mqtt_str(b"bye")
+    s = socket.create_connection(("127.0.0.1", aguard.plain_port),
+                                 timeout=TIMEOUT)
+    s.sendall(connect(level=level, cid=b"willy", flags=0xC6,
+                      payload=will + mqtt_str(b"alice") +
+                      mqtt_str(b"alice-pw")))
+    assert read_until_closed(s) == answer
+    s.close()
+    assert broker.connections() == before
+    assert "will topic denied by the ACL" in aguard.log()

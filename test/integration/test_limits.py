@@ -1,0 +1,156 @@
+# SPDX-License-Identifier: ISC
+"""Connection caps, deadlines, keepalive, message rates and topic bounds of
+mqttguard in front of a real Mosquitto."""
+import select
+import socket
+import time
+
+import pytest
+
+from conftest import TIMEOUT, Paho, read_until_closed, tls_socket, wait_until
+from test_malformed import connect, publish
+
+
+def conn_from(addr, port):
+    s = socket.socket()
+    s.bind((addr, 0))
+    s.settimeout(TIMEOUT)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def still_open(s):
+    """True if the proxy has not closed <s> (nothing readable, or data)."""
+    r, _, _ = select.select([s], [], [], 0)
+    if not r:
+        return True
+    try:
+        return s.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        return False
+
+
+def test_per_address_cap_lets_exactly_50_in(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True, limits=(
+        "  max_connections_per_address: 50\n  connect_timeout: 30s\n"))
+    socks = []
+    try:
+        for _ in range(1000):
+            try:
+                socks.append(conn_from("127.0.0.2", g.plain_port))
+            except OSError:
+                pass
+        time.sleep(1.0)           # refusals are immediate closes
+        admitted = [s for s in socks if still_open(s)]
+        assert len(admitted) == 50
+        # Another address is not affected by 127.0.0.2's cap.
+        c = socket.socket()
+        c.bind(("127.0.0.3", 0))
+        c.settimeout(TIMEOUT)
+        c.connect(("127.0.0.1", g.plain_port))
+        c.sendall(connect(cid=b"other") + publish(b"t/x", b"hi", qos=1,
+                                                  pid=1))
+        assert c.recv(4) == b"\x20\x02\x00\x00"
+        assert c.recv(4) == b"\x40\x02\x00\x01"
+        c.close()
+        assert "too many connections from this address" in g.log()
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_connection_rate_per_address(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True, limits=(
+        "  connection_rate_per_address: 1\n"
+        "  connection_burst_per_address: 5\n"))
+    socks = [conn_from("127.0.0.4", g.plain_port) for _ in range(20)]
+    time.sleep(0.5)
+    admitted = [s for s in socks if still_open(s)]
+    # The burst, plus at most one token earned meanwhile.
+    assert 5 <= len(admitted) <= 6
+    for s in socks:
+        s.close()
+    assert "connecting too fast" in g.log()
+
+
+def test_tls_handshake_deadline(guard_factory, broker):
+    g = guard_factory(broker.port, limits="  tls_handshake_timeout: 1s\n")
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=TIMEOUT)
+    t0 = time.monotonic()
+    assert read_until_closed(s, timeout=10) == b""
+    assert time.monotonic() - t0 < 8
+    s.close()
+    assert "no TLS handshake within 1000ms" in g.log()
+
+
+def test_keepalive_enforced(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True)
+    s = socket.create_connection(("127.0.0.1", g.plain_port),
+                                 timeout=TIMEOUT)
+    body = b"\x00\x04MQTT\x05\x02\x00\x01\x00" + b"\x00\x02ka"  # keepalive 1
+    s.sendall(bytes([0x10, len(body)]) + body)
+    ack = s.recv(64)
+    assert ack[0] == 0x20 and ack[3] == 0
+    got = read_until_closed(s, timeout=10)
+    assert got[:1] == b"\xe0" and got[2] == 0x8D      # keep alive timeout
+    s.close()
+    assert "keepalive expired" in g.log()
+
+
+def test_topic_levels_bound(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True,
+                      limits="  max_topic_levels: 3\n")
+    c = Paho(g, "deep", v5=True, port=g.plain_port, tls=False)
+    assert c.connect() == 0
+    c.publish("a/b/c", b"ok", qos=1)
+    c.c.publish("a/b/c/d", b"too deep", qos=1)
+    assert c.disconnected.wait(TIMEOUT)
+    c.c.loop_stop()
+    assert "topic over limits.max_topic_length" in g.log()
+    assert "'a/b/c/d'" not in broker.log()
+
+
+def test_throttle_holds_rate_and_loses_nothing(guard_factory, broker):
+    rate, n = 200, 600
+    g = guard_factory(broker.port, plain=True, limits=(
+        f"  message_rate: {rate}\n  message_burst: 20\n"
+        "  rate_action: throttle\n"))
+    sub = Paho(g, "sink", port=g.plain_port, tls=False)
+    assert sub.connect() == 0
+    sub.subscribe("t/flood", qos=1)
+    pub = Paho(g, "flooder", port=g.plain_port, tls=False)
+    pub.c.max_inflight_messages_set(1000)
+    pub.c.max_queued_messages_set(0)
+    assert pub.connect() == 0
+    t0 = time.monotonic()
+    infos = [pub.c.publish("t/flood", b"%05d" % i, qos=1) for i in range(n)]
+    for info in infos:
+        info.wait_for_publish()
+    elapsed = time.monotonic() - t0
+    got = [sub.get().payload for _ in range(n)]
+    assert got == [b"%05d" % i for i in range(n)]   # exactly once, in order
+    measured = (n - 20) / elapsed
+    print(f"\nthrottle: {n} QoS 1 messages at {rate}/s configured: "
+          f"{measured:.0f}/s measured over {elapsed:.2f}s")
+    # Tokens make exceeding the rate impossible; being slower only costs
+    # time, so the lower bound is loose (noisy machines).
+    assert measured <= rate * 1.10
+    assert measured >= rate * 0.5
+    pub.close()
+    sub.close()
+
+
+def test_rate_disconnect_gets_0x96(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True, limits=(
+        "  message_rate: 5\n  message_burst: 5\n"
+        "  rate_action: disconnect\n"))
+    s = socket.create_connection(("127.0.0.1", g.plain_port),
+                                 timeout=TIMEOUT)
+    s.sendall(connect(level=5, cid=b"fast"))
+    ack = s.recv(64)
+    assert ack[0] == 0x20 and ack[3] == 0
+    s.sendall(b"".join(publish(b"t/f", b"x", props=b"") for _ in range(50)))
+    got = read_until_closed(s)
+    assert got[-3:] == b"\xe0\x01\x96"          # DISCONNECT 0x96
+    s.close()
+    assert "publishes over its rate: disconnected" in g.log()
