@@ -307,6 +307,9 @@ main(int argc, char *argv[])
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no thread support");
 	warn_plain(pol);
+	if (pol->acl == NULL)
+		log_warnx("%s: no acl section: every client that authenticates "
+		    "may publish and subscribe to any topic", file);
 	if ((guard = auth_guard_new()) == NULL ||
 	    (pool = auth_pool_new(pol->auth.hash_threads,
 	    pol->auth.hash_queue)) == NULL)
