@@ -3,10 +3,11 @@
  * session — the per-connection state machine and frame forwarding.
  *
  * A session owns two bufferevents: <down> (the client; an OpenSSL filter on
- * TLS listeners) and <up> (the broker, plain TCP), and one timer used for
- * whichever deadline applies in the current state.  The upstream connection
- * is opened only once the client's first frame is a complete, valid CONNECT:
- * the broker never sees a client that did not send one.
+ * TLS listeners) and <up> (the broker: plain TCP, or OpenSSL with
+ * upstream.tls), and one timer used for whichever deadline applies in the
+ * current state.  The upstream connection is opened only once the client's
+ * first frame is a complete, valid CONNECT: the broker never sees a client
+ * that did not send one.
  *
  * Frames are parsed in place.  pump() peeks at the input evbuffer, lets the
  * codec decide, and moves an accepted frame to the other side's output with
@@ -256,9 +257,8 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 		tls_set_verify(ssl, lis->client_certs);
 		s->down = bufferevent_openssl_socket_new(w->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		if (s->down == NULL)
-			SSL_free(ssl);
-		else
+		/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
+		if (s->down != NULL)
 			bufferevent_openssl_set_allow_dirty_shutdown(s->down,
 			    1);
 		s->state = SS_HANDSHAKE;
@@ -750,7 +750,19 @@ auth_accept(struct session *s)
 	codec_encode_connect(buf, n, &pkt, up, pw);
 	if (pw != NULL)
 		OPENSSL_cleanse(buf, n);	/* wiped below, after the copy */
-	s->up = bufferevent_socket_new(s->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (s->w->ssl_upstream_ctx != NULL) {
+		SSL	*ssl = tls_client_ssl_new(s->w->ssl_upstream_ctx,
+		    s->pol->upstream.server_name);
+
+		/* On failure libevent frees the SSL (BEV_OPT_CLOSE_ON_FREE). */
+		s->up = ssl == NULL ? NULL : bufferevent_openssl_socket_new(
+		    s->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->up != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(s->up, 1);
+	} else
+		s->up = bufferevent_socket_new(s->w->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (s->up == NULL) {
 		free(buf);
 		refuse_connect(s, 0x88, "out of memory for upstream");
@@ -1460,9 +1472,10 @@ static void
 up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
+	const char	*tlserr;
+	char		 ebuf[256];
 	int		 err;
 
-	(void)bev;
 	if (what & BEV_EVENT_CONNECTED) {
 		s->up_connected = true;
 		if (s->state == SS_OPEN)
@@ -1473,8 +1486,11 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (!s->up_connected && s->state == SS_OPEN) {
 		err = bufferevent_socket_get_dns_error(s->up);
+		tlserr = tls_connect_error(bufferevent_openssl_get_ssl(bev),
+		    bufferevent_get_openssl_error(bev), ebuf, sizeof(ebuf));
 		upstream_failed(s, err ? evutil_gai_strerror(err) :
-		    errno ? strerror(errno) : "connection failed");
+		    tlserr != NULL ? tlserr : errno ? strerror(errno) :
+		    "connection failed");
 		return;
 	}
 	if (s->state == SS_CLOSING) {
@@ -1482,6 +1498,12 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 		finish_flush(s);
 		return;
 	}
+	/* TLS 1.3: a broker refusing our certificate says so only now. */
+	if ((tlserr = tls_connect_error(bufferevent_openssl_get_ssl(bev),
+	    bufferevent_get_openssl_error(bev), ebuf, sizeof(ebuf))) != NULL)
+		log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
+		    s->peer, s->pol->upstream.host, s->pol->upstream.port,
+		    tlserr);
 	session_close(s, (what & BEV_EVENT_EOF) ?
 	    "broker closed the connection" : "broker connection error", true);
 }
@@ -1587,8 +1609,7 @@ half_close(struct session *s, enum codec_dir dir)
 	int			 fd;
 
 	s->shut[dir] = true;
-	if (dir == CODEC_FROM_CLIENT && s->tls &&
-	    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
 	    SSL_is_init_finished(ssl)) {
 		(void)SSL_shutdown(ssl);
 		ERR_clear_error();

@@ -263,9 +263,10 @@ def test_bad_client_certificates_fail_handshake(cguard, broker, certs, name,
     r = pub(cguard, "--cert", str(certs / f"{name}.crt"), "--key",
             str(certs / f"{name}.key"), "-t", "t/x", "-m", "no")
     assert r.returncode != 0
-    wait_until(lambda: "TLS handshake failed" in cguard.log(),
+    # The harness's own port probe also logs a failed handshake: wait
+    # for this one's reason.
+    wait_until(lambda: why in cguard.log(),
                what="the handshake failure log")
-    assert why in cguard.log()
     assert broker.connections() == before
 
 
