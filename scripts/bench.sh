@@ -13,6 +13,9 @@
 #     -new, no resumption) through mqttguard and through HAProxy
 #     terminating TLS with the same EC P-256 key, one thread each, with the
 #     CPU time each proxy spent per handshake.
+#  5. limits: a legitimate client's publish-to-delivery latency (p50/p99)
+#     through mqttguard alone, and while a flooding client publishes QoS 0
+#     as fast as it can, held to limits.message_rate by throttling.
 # Everything binds 127.0.0.1 on free ports and is stopped at the end.
 # BENCH_MSGS (default 200000), BENCH_CONNS (default 1000), BENCH_RUNS (3),
 # BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2).
@@ -224,3 +227,18 @@ set -- $(handshakes "$HH" "$hspid"); hw=$1; hc=$2
 printf '%-28s %8s /s  %8s per proxy CPU-second\n' "HAProxy TLS" "$hw" "$hc"
 printf '%-28s %8s /s  %8s per proxy CPU-second  (%.2f x HAProxy, %.2f x per CPU-second)\n' \
     "mqttguard TLS" "$gw" "$gc" "$(echo "$gw / $hw" | bc -l)" "$(echo "$gc / $hc" | bc -l)"
+
+echo "== limits: legit publish latency with and without a flooding client"
+LP=$(port)
+cat >"$tmp/guard-limits.yaml" <<Y
+listeners:
+  - {name: plain, address: 127.0.0.1, port: $LP, tls: false}
+upstream: {host: 127.0.0.1, port: $B}
+auth: {anonymous: true, empty_client_id: assign}
+limits: {message_rate: 1000, message_burst: 1000, rate_action: throttle}
+log: {level: error}
+Y
+build/mqttguard -c "$tmp/guard-limits.yaml" 2>"$tmp/guard-limits.log" &
+pids="$pids $!"
+wait_port "$LP"
+/usr/bin/python3 scripts/bench_latency.py "$LP"
