@@ -125,6 +125,7 @@ static size_t	vbi_put(uint8_t *, size_t);
 static size_t	reason_string_len(const char *);
 static size_t	put_reason_string(uint8_t *, const char *, size_t);
 static size_t	put_bin(uint8_t *, const uint8_t *, size_t);
+static size_t	prop_size(const uint8_t *, size_t);
 
 /*
  * Fixed header flags each type must carry (3.1.1 §2.2.2, 5.0 §2.1.3);
@@ -1904,6 +1905,114 @@ codec_encode_subscribe(uint8_t *buf, size_t cap, uint8_t level,
 			off += put_bin(buf + off, f.p, f.len);
 			buf[off++] = opts;
 		}
+	}
+	return off;
+}
+
+/*
+ * Length of the property at <p> (<n> bytes left, identifier included), of
+ * a block codec_decode() accepted; 0 if it does not fit.
+ */
+static size_t
+prop_size(const uint8_t *p, size_t n)
+{
+	size_t	len, i, a, b;
+
+	if (n < 1 || p[0] >= sizeof(prop_kind))
+		return 0;
+	switch (prop_kind[p[0]]) {
+	case PK_BYTE:
+		len = 2;
+		break;
+	case PK_U16:
+		len = 3;
+		break;
+	case PK_U32:
+		len = 5;
+		break;
+	case PK_VBI:
+		for (i = 1; i < n && i < 5 && (p[i] & 0x80); i++)
+			;
+		len = i + 1;
+		break;
+	case PK_STR:
+	case PK_BIN:
+		if (n < 3)
+			return 0;
+		len = 3 + ((size_t)p[1] << 8 | p[2]);
+		break;
+	case PK_PAIR:
+		if (n < 3)
+			return 0;
+		a = (size_t)p[1] << 8 | p[2];
+		if (n < 5 + a)
+			return 0;
+		b = (size_t)p[3 + a] << 8 | p[4 + a];
+		len = 5 + a + b;
+		break;
+	default:
+		return 0;
+	}
+	return len <= n ? len : 0;
+}
+
+/*
+ * A successful 5.0 CONNACK from the broker, amended by the proxy: its
+ * Maximum Packet Size becomes <max_packet> when that is smaller (or was
+ * absent), and its Server Keep Alive <keepalive> when non-zero; every
+ * other property is copied as the broker sent it.  Returns the frame
+ * length (nothing written if over cap), 0 if <pkt> is not such a CONNACK.
+ */
+size_t
+codec_encode_connack_amended(uint8_t *buf, size_t cap,
+    const struct codec_packet *pkt, uint32_t max_packet, uint16_t keepalive)
+{
+	const uint8_t	*p = pkt->props.raw.p;
+	size_t		 n = pkt->props.raw.len, off, plen = 0, rem, total, k;
+	bool		 mp, ka = keepalive != 0;
+
+	if (pkt->type != CODEC_CONNACK || pkt->reason != 0)
+		return 0;
+	mp = max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
+	    CODEC_PROP_MAX_PACKET_SIZE) ||
+	    pkt->props.max_packet_size > max_packet);
+	for (off = 0; off < n; off += k) {
+		if ((k = prop_size(p + off, n - off)) == 0)
+			return 0;
+		if ((mp && p[off] == CODEC_PROP_MAX_PACKET_SIZE) ||
+		    (ka && p[off] == CODEC_PROP_SERVER_KEEP_ALIVE))
+			continue;
+		plen += k;
+	}
+	plen += (mp ? 5 : 0) + (ka ? 3 : 0);
+	rem = 2 + vbi_size(plen) + plen;
+	total = 1 + vbi_size(rem) + rem;
+	if (total > cap)
+		return total;
+	buf[0] = CODEC_CONNACK << 4;
+	off = 1 + vbi_put(buf + 1, rem);
+	buf[off++] = pkt->session_present ? 1 : 0;
+	buf[off++] = 0;
+	off += vbi_put(buf + off, plen);
+	for (size_t i = 0; i < n; i += k) {
+		k = prop_size(p + i, n - i);
+		if ((mp && p[i] == CODEC_PROP_MAX_PACKET_SIZE) ||
+		    (ka && p[i] == CODEC_PROP_SERVER_KEEP_ALIVE))
+			continue;
+		memcpy(buf + off, p + i, k);
+		off += k;
+	}
+	if (mp) {
+		buf[off++] = CODEC_PROP_MAX_PACKET_SIZE;
+		buf[off++] = (uint8_t)(max_packet >> 24);
+		buf[off++] = (uint8_t)(max_packet >> 16);
+		buf[off++] = (uint8_t)(max_packet >> 8);
+		buf[off++] = (uint8_t)max_packet;
+	}
+	if (ka) {
+		buf[off++] = CODEC_PROP_SERVER_KEEP_ALIVE;
+		buf[off++] = (uint8_t)(keepalive >> 8);
+		buf[off++] = (uint8_t)keepalive;
 	}
 	return off;
 }

@@ -114,6 +114,7 @@ struct session {
 	struct event		*rate_ev;	/* owned; ends a throttle */
 	bool			 throttled;	/* reading paused for a rate */
 	uint16_t		 keepalive;	/* enforced, seconds; 0: none */
+	uint16_t		 keepalive_asked;	/* in the CONNECT */
 	bool			 claimed;	/* client id registered */
 	uint8_t			*claimed_id;	/* owned; the claimed id */
 	size_t			 claimed_len;
@@ -169,6 +170,8 @@ static int	rate_check(struct session *, struct evbuffer *,
 static bool	topic_within(const struct session *, const struct codec_buf *);
 static void	rate_cb(evutil_socket_t, short, void *);
 static void	keepalive_start(struct session *, uint16_t);
+static int	amend_connack(struct session *, struct evbuffer *,
+		    const struct codec_packet *);
 static void	auth_refuse(struct session *, enum auth_result);
 static void	auth_done(struct auth_job *);
 static uint64_t	now_ms(void);
@@ -474,8 +477,11 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 
 	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_CONNECT)
 		return on_connect(s, in, pkt);
-	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK)
+	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK) {
 		on_connack(s, pkt);
+		if (s->cs.level == CODEC_V5 && pkt->reason == 0)
+			return amend_connack(s, in, pkt);
+	}
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_debug("session %" PRIu64 " %s: %s %s, %zu bytes", s->id,
 		    s->peer, dir_name[dir], codec_type_str(pkt->type),
@@ -982,8 +988,49 @@ keepalive_start(struct session *s, uint16_t asked)
 	unsigned	k = asked == 0 || asked > max ? max : asked;
 	struct timeval	tv = { (time_t)(k + k / 2), (k % 2) * 500000 };
 
+	s->keepalive_asked = asked;
 	s->keepalive = (uint16_t)k;
 	bufferevent_set_timeouts(s->down, &tv, NULL);
+}
+
+/*
+ * The broker accepted a 5.0 client: the CONNACK it gets tells it the
+ * proxy's limits too, as 5.0 lets a server: the Maximum Packet Size the
+ * proxy accepts (when smaller than the broker's), and the Server Keep
+ * Alive the proxy enforces (when not what the client asked for; the
+ * broker's own, if lower, wins and is enforced).
+ */
+static int
+amend_connack(struct session *s, struct evbuffer *in,
+    const struct codec_packet *pkt)
+{
+	uint16_t	 ka = s->keepalive;
+	uint8_t		*buf;
+	size_t		 n;
+	uint32_t	 max = s->pol->limits.max_packet > UINT32_MAX ?
+			    UINT32_MAX : (uint32_t)s->pol->limits.max_packet;
+
+	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE) &&
+	    pkt->props.server_keep_alive > 0 &&
+	    pkt->props.server_keep_alive < ka) {
+		uint16_t	asked = s->keepalive_asked;
+
+		ka = pkt->props.server_keep_alive;
+		keepalive_start(s, ka);
+		s->keepalive_asked = asked;
+	}
+	n = codec_encode_connack_amended(NULL, 0, pkt, max,
+	    ka != s->keepalive_asked ? ka : 0);
+	if (n == 0 || (buf = malloc(n)) == NULL) {
+		session_close(s, "cannot amend CONNACK", false);
+		return -1;
+	}
+	codec_encode_connack_amended(buf, n, pkt, max,
+	    ka != s->keepalive_asked ? ka : 0);
+	reply(s, CODEC_FROM_CLIENT, buf, n);
+	free(buf);
+	evbuffer_drain(in, pkt->len);
+	return 0;
 }
 
 /*

@@ -2105,6 +2105,47 @@ START_TEST(t_encode_subscribe_subset)
 }
 END_TEST
 
+/* The broker's 5.0 CONNACK amended with the proxy's limits. */
+START_TEST(t_encode_connack_amended)
+{
+	/* Topic Alias Maximum 10, Maximum Packet Size 268435455, a user
+	 * property, Server Keep Alive 100. */
+	static const uint8_t	 ack[] = { 0x20, 22, 0x01, 0x00, 19,
+	    0x22, 0, 10, 0x27, 0x0f, 0xff, 0xff, 0xff,
+	    0x26, 0, 1, 'k', 0, 2, 'v', 'v', 0x13, 0, 100 };
+	struct codec_packet	 a, b;
+	uint8_t			*in, out[64];
+	size_t			 n;
+
+	in = malloc(sizeof(ack));
+	memcpy(in, ack, sizeof(ack));
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, in,
+	    sizeof(ack), sizeof(ack), &a), CODEC_OK);
+	n = codec_encode_connack_amended(out, 3, &a, 1048576, 60);
+	ck_assert_uint_gt(n, 3);
+	n = codec_encode_connack_amended(out, sizeof(out), &a, 1048576, 60);
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert(b.session_present);
+	ck_assert_uint_eq(b.reason, 0);
+	ck_assert_uint_eq(b.props.max_packet_size, 1048576);
+	ck_assert_uint_eq(b.props.server_keep_alive, 60);
+	ck_assert_uint_eq(b.props.topic_alias_max, 10);
+	ck_assert_uint_eq(b.props.n_user_props, 1);
+	/* A broker limit smaller than ours stays; keepalive 0: unchanged. */
+	n = codec_encode_connack_amended(out, sizeof(out), &a, 0x7fffffff, 0);
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert_uint_eq(b.props.max_packet_size, 268435455);
+	ck_assert_uint_eq(b.props.server_keep_alive, 100);
+	/* Not a success: nothing. */
+	a.reason = 0x87;
+	ck_assert_uint_eq(codec_encode_connack_amended(out, sizeof(out), &a,
+	    1048576, 60), 0);
+	free(in);
+}
+END_TEST
+
 Suite *
 codec_suite(void)
 {
@@ -2154,6 +2195,7 @@ codec_suite(void)
 	tcase_add_test(tc, t_encode_long_reason);
 	tcase_add_loop_test(tc, t_encode_connect, 0, NCASES(reconnect_cases));
 	tcase_add_test(tc, t_encode_subscribe_subset);
+	tcase_add_test(tc, t_encode_connack_amended);
 	suite_add_tcase(s, tc);
 
 	return s;

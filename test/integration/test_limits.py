@@ -154,3 +154,27 @@ def test_rate_disconnect_gets_0x96(guard_factory, broker):
     assert got[-3:] == b"\xe0\x01\x96"          # DISCONNECT 0x96
     s.close()
     assert "publishes over its rate: disconnected" in g.log()
+
+
+def test_connack_tells_max_packet_and_server_keep_alive(guard_factory,
+                                                        broker):
+    """A 5.0 client learns the proxy's Maximum Packet Size and, when the
+    proxy lowers its keepalive, the Server Keep Alive it enforces."""
+    g = guard_factory(broker.port, plain=True, limits=(
+        "  max_keepalive: 30s\n"))
+    c = Paho(g, "learner", v5=True, port=g.plain_port, tls=False)
+    props = {}
+
+    def on_connect(cl, u, flags, rc, p=None):
+        props["p"] = p
+        c.rc = rc.value if hasattr(rc, "value") else rc
+        c.connected.set()
+    c.c.on_connect = on_connect
+    c.c.connect("127.0.0.1", g.plain_port, keepalive=120)
+    c.c.loop_start()
+    assert c.connected.wait(TIMEOUT) and c.rc == 0
+    p = props["p"]
+    assert p.MaximumPacketSize == 2 * 1024 * 1024     # the harness's limit
+    assert p.ServerKeepAlive == 30
+    assert getattr(p, "TopicAliasMaximum", 0) == 10   # the broker's, kept
+    c.close()
