@@ -297,27 +297,10 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 	return;
 
 fail:
-	if (s->down != NULL)
-		bufferevent_free(s->down);
-	else if (fd != -1)
+	if (s->down == NULL && fd != -1)
 		close(fd);
-	if (s->timer != NULL)
-		event_free(s->timer);
-	if (s->rate_ev != NULL)
-		event_free(s->rate_ev);
 	limits_release(w->limits, &w->pol->limits, &s->lc);
-	codec_session_fini(&s->cs);
-	if (s->connect != NULL) {
-		OPENSSL_cleanse(s->connect, s->connect_len);
-		free(s->connect);
-	}
-	free(s->claimed_id);
-	free(s->acked[0]);
-	free(s->acked[1]);
-	while (s->n_merges > 0)
-		free(s->merges[--s->n_merges].denied);
-	policy_unref(s->pol);
-	free(s);
+	session_free(s);
 }
 
 static void
@@ -1778,8 +1761,10 @@ session_free(struct session *s)
 		bufferevent_free(s->down);
 	if (s->up != NULL)
 		bufferevent_free(s->up);
-	event_free(s->timer);
-	event_free(s->rate_ev);
+	if (s->timer != NULL)
+		event_free(s->timer);
+	if (s->rate_ev != NULL)
+		event_free(s->rate_ev);
 	codec_session_fini(&s->cs);
 	if (s->connect != NULL) {
 		OPENSSL_cleanse(s->connect, s->connect_len);
