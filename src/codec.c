@@ -1958,33 +1958,40 @@ prop_size(const uint8_t *p, size_t n)
 
 /*
  * A successful 5.0 CONNACK from the broker, amended by the proxy: its
- * Maximum Packet Size becomes <max_packet> when that is smaller (or was
- * absent), and its Server Keep Alive <keepalive> when non-zero; every
- * other property is copied as the broker sent it.  Returns the frame
- * length (nothing written if over cap), 0 if <pkt> is not such a CONNACK.
+ * Maximum Packet Size becomes <max_packet> and its Receive Maximum
+ * <receive_max> when those are smaller (or were absent), and its Server
+ * Keep Alive <keepalive> when non-zero; every other property is copied as
+ * the broker sent it.  Returns the frame length (nothing written if over
+ * cap), 0 if <pkt> is not such a CONNACK.
  */
 size_t
 codec_encode_connack_amended(uint8_t *buf, size_t cap,
-    const struct codec_packet *pkt, uint32_t max_packet, uint16_t keepalive)
+    const struct codec_packet *pkt, uint32_t max_packet, uint16_t keepalive,
+    uint16_t receive_max)
 {
 	const uint8_t	*p = pkt->props.raw.p;
 	size_t		 n = pkt->props.raw.len, off, plen = 0, rem, total, k;
-	bool		 mp, ka = keepalive != 0;
+	bool		 mp, rm, ka = keepalive != 0;
 
 	if (pkt->type != CODEC_CONNACK || pkt->reason != 0)
 		return 0;
 	mp = max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
 	    CODEC_PROP_MAX_PACKET_SIZE) ||
 	    pkt->props.max_packet_size > max_packet);
+	/* Absent, the Receive Maximum is 65535 [MQTT-3.2.2.3.3]. */
+	rm = receive_max != 0 && receive_max < 65535 && (!CODEC_PROP_HAS(
+	    &pkt->props, CODEC_PROP_RECEIVE_MAX) ||
+	    pkt->props.receive_max > receive_max);
 	for (off = 0; off < n; off += k) {
 		if ((k = prop_size(p + off, n - off)) == 0)
 			return 0;
 		if ((mp && p[off] == CODEC_PROP_MAX_PACKET_SIZE) ||
+		    (rm && p[off] == CODEC_PROP_RECEIVE_MAX) ||
 		    (ka && p[off] == CODEC_PROP_SERVER_KEEP_ALIVE))
 			continue;
 		plen += k;
 	}
-	plen += (mp ? 5 : 0) + (ka ? 3 : 0);
+	plen += (mp ? 5 : 0) + (rm ? 3 : 0) + (ka ? 3 : 0);
 	rem = 2 + vbi_size(plen) + plen;
 	total = 1 + vbi_size(rem) + rem;
 	if (total > cap)
@@ -1997,6 +2004,7 @@ codec_encode_connack_amended(uint8_t *buf, size_t cap,
 	for (size_t i = 0; i < n; i += k) {
 		k = prop_size(p + i, n - i);
 		if ((mp && p[i] == CODEC_PROP_MAX_PACKET_SIZE) ||
+		    (rm && p[i] == CODEC_PROP_RECEIVE_MAX) ||
 		    (ka && p[i] == CODEC_PROP_SERVER_KEEP_ALIVE))
 			continue;
 		memcpy(buf + off, p + i, k);
@@ -2008,6 +2016,11 @@ codec_encode_connack_amended(uint8_t *buf, size_t cap,
 		buf[off++] = (uint8_t)(max_packet >> 16);
 		buf[off++] = (uint8_t)(max_packet >> 8);
 		buf[off++] = (uint8_t)max_packet;
+	}
+	if (rm) {
+		buf[off++] = CODEC_PROP_RECEIVE_MAX;
+		buf[off++] = (uint8_t)(receive_max >> 8);
+		buf[off++] = (uint8_t)receive_max;
 	}
 	if (ka) {
 		buf[off++] = CODEC_PROP_SERVER_KEEP_ALIVE;

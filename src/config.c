@@ -81,6 +81,9 @@ struct cfg {
 	unsigned		 flags;		/* CONFIG_* */
 	int			 depth;		/* acl.include nesting */
 	yaml_node_t		*tests;		/* read once the acl is */
+	/* limits.listeners, .users, .groups, .topic_rates: read last */
+	yaml_node_t		*lim_listeners, *lim_users, *lim_groups,
+				*lim_topics;
 };
 
 static void	cfg_err(struct cfg *, const yaml_node_t *, const char *,
@@ -134,6 +137,11 @@ static int	sni_name(struct cfg *, yaml_node_t *, const char *, char *,
 static int	path_buf(struct cfg *, yaml_node_t *, void *, const char *);
 static int	up_server_name(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static int	lim_defer(struct cfg *, yaml_node_t *, void *, const char *);
+static int	lim_sets(struct cfg *, yaml_node_t *, const char *, bool,
+		    struct policy_limits_set **, size_t *);
+static int	lim_topics(struct cfg *, yaml_node_t *, const char *);
+static void	check_limits(struct cfg *);
 static void	check_policy(struct cfg *);
 static void	check_tls(struct cfg *);
 static void	check_upstream(struct cfg *);
@@ -295,9 +303,54 @@ static const struct ckey limits_keys[] = {
 	LIM("subscribe_rate", K_UINT, subscribe_rate, 0, 1000000, NULL),
 	LIM("max_topic_length", K_UINT, max_topic_length, 0, 65535, NULL),
 	LIM("max_topic_levels", K_UINT, max_topic_levels, 0, 65535, NULL),
+	LIM("max_subscriptions", K_UINT, max_subscriptions, 0, 1000000, NULL),
+	LIM("max_inflight", K_UINT, max_inflight, 0, 65535, NULL),
+	LIM("max_connections_per_user", K_UINT, max_connections_per_user, 0,
+	    10000000, NULL),
+	LIM("connection_rate_per_user", K_UINT, connection_rate_per_user, 0,
+	    1000000, NULL),
+	LIM("connection_burst_per_user", K_UINT, connection_burst_per_user, 1,
+	    1000000, NULL),
+	LIM("user_message_rate", K_UINT, user_message_rate, 0, 10000000, NULL),
+	LIM("user_message_burst", K_UINT, user_message_burst, 0, 10000000,
+	    NULL),
+	LIM("user_byte_rate", K_SIZE, user_byte_rate, 0, 1ULL << 40, NULL),
+	LIM("user_byte_burst", K_SIZE, user_byte_burst, 0, 1ULL << 40, NULL),
+	/* Only directly under limits: parsed once the file is read. */
+	{ "listeners", K_CUSTOM, 0, false, 0, 0, NULL, lim_defer },
+	{ "users", K_CUSTOM, 0, false, 0, 0, NULL, lim_defer },
+	{ "groups", K_CUSTOM, 0, false, 0, 0, NULL, lim_defer },
+	{ "topic_rates", K_CUSTOM, 0, false, 0, 0, NULL, lim_defer },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 #undef LIM
+
+/*
+ * Keys that act before the client is authenticated (at accept, during the
+ * TLS handshake, before CONNECT): a listener may set them, a user or a
+ * group may not, since nobody is known yet when they apply.
+ */
+static const char *const lim_preauth_keys[] = {
+	"connect_timeout", "tls_handshake_timeout", "max_connections",
+	"max_unauthenticated", "max_connections_per_address",
+	"max_connections_per_network", "network_v4", "network_v6",
+	"connection_rate_per_address", "connection_burst_per_address",
+	"reject_control_chars", NULL
+};
+
+/* One limits.topic_rates entry. */
+#define TR(n, k, f, lo, hi) { n, k, offsetof(struct policy_topic_rate, f), \
+	    false, lo, hi, NULL, NULL }
+static const struct ckey topic_rate_keys[] = {
+	{ "topic", K_STR, offsetof(struct policy_topic_rate, filter), true,
+	    0, 0, NULL, NULL },
+	TR("message_rate", K_UINT, message_rate, 0, 10000000),
+	TR("message_burst", K_UINT, message_burst, 0, 10000000),
+	TR("byte_rate", K_SIZE, byte_rate, 0, 1ULL << 40),
+	TR("byte_burst", K_SIZE, byte_burst, 0, 1ULL << 40),
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+#undef TR
 
 #define AUTH(n, k, f, lo, hi, e) { n, k, offsetof(struct policy_auth, f), \
 	    false, lo, hi, e, NULL }
@@ -1229,6 +1282,287 @@ sec_acl(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	return rc;
 }
 
+/*
+ * limits.listeners, .users, .groups and .topic_rates: kept for after the
+ * whole file is read (a group is declared in acl, anywhere), and only
+ * directly under limits, not inside one of their own entries.
+ */
+static int
+lim_defer(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	(void)dst;
+	if (strcmp(path, "limits.listeners") == 0)
+		c->lim_listeners = n;
+	else if (strcmp(path, "limits.users") == 0)
+		c->lim_users = n;
+	else if (strcmp(path, "limits.groups") == 0)
+		c->lim_groups = n;
+	else if (strcmp(path, "limits.topic_rates") == 0)
+		c->lim_topics = n;
+	else {
+		cfg_err(c, n, path, "allowed only directly under limits");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A mapping of names to limits (limits.listeners, .users, .groups): each
+ * entry is read with the keys of limits itself, into a set where what is
+ * not written stays unset.  Users and groups may not set what applies
+ * before anybody is authenticated (<preauth> false).
+ */
+static int
+lim_sets(struct cfg *c, yaml_node_t *n, const char *path, bool preauth,
+    struct policy_limits_set **out, size_t *nout)
+{
+	struct policy_limits_set *v, *e;
+	yaml_node_pair_t	*pair, *kp;
+	yaml_node_t		*kn, *vn, *kk;
+	const char		*name;
+	char			 epath[CFG_PATH_MAX], kpath[CFG_PATH_MAX];
+	size_t			 count, i, j;
+	int			 rc = 0;
+
+	if (n->type != YAML_MAPPING_NODE) {
+		cfg_err(c, n, path, "expected a mapping of names to limits, "
+		    "such as {%s: {message_rate: 10}}",
+		    strstr(path, "listeners") ? "mqtts" :
+		    strstr(path, "groups") ? "devices" : "sensor1");
+		return -1;
+	}
+	count = (size_t)(n->data.mapping.pairs.top -
+	    n->data.mapping.pairs.start);
+	if (count == 0)
+		return 0;
+	if ((v = calloc(count, sizeof(*v))) == NULL) {
+		cfg_err(c, n, path, "out of memory");
+		return -1;
+	}
+	*out = v;
+	for (pair = n->data.mapping.pairs.start;
+	    pair < n->data.mapping.pairs.top; pair++) {
+		kn = yaml_document_get_node(&c->doc, pair->key);
+		vn = yaml_document_get_node(&c->doc, pair->value);
+		if (kn == NULL || vn == NULL || (name = scalar(kn)) == NULL ||
+		    *name == '\0') {
+			cfg_err(c, kn != NULL ? kn : n, path, "names must be "
+			    "plain names");
+			rc = -1;
+			continue;
+		}
+		keypath(epath, "%s.%s", path, name);
+		for (j = 0; j < *nout; j++)
+			if (strcmp(v[j].name, name) == 0)
+				break;
+		if (j < *nout) {
+			cfg_err(c, kn, epath, "duplicate entry (line %d)",
+			    v[j].line);
+			rc = -1;
+			continue;
+		}
+		e = &v[*nout];
+		policy_limits_unset(&e->v);
+		e->line = (int)kn->start_mark.line + 1;
+		e->col = (int)kn->start_mark.column + 1;
+		if ((e->name = strdup(name)) == NULL) {
+			cfg_err(c, kn, epath, "out of memory");
+			return -1;
+		}
+		(*nout)++;
+		if (!preauth && vn->type == YAML_MAPPING_NODE) {
+			for (kp = vn->data.mapping.pairs.start;
+			    kp < vn->data.mapping.pairs.top; kp++) {
+				kk = yaml_document_get_node(&c->doc, kp->key);
+				if (kk == NULL || scalar(kk) == NULL)
+					continue;
+				for (i = 0; lim_preauth_keys[i] != NULL; i++)
+					if (strcmp(scalar(kk),
+					    lim_preauth_keys[i]) == 0)
+						break;
+				if (lim_preauth_keys[i] == NULL)
+					continue;
+				keypath(kpath, "%s.%s", epath, scalar(kk));
+				cfg_err(c, kk, kpath, "applies before the "
+				    "client is authenticated: set it in limits "
+				    "or limits.listeners");
+				rc = -1;
+			}
+		}
+		if (cfg_map(c, vn, limits_keys, &e->v, epath) == -1)
+			rc = -1;
+	}
+	return rc;
+}
+
+/* limits.topic_rates: a list of {topic, message_rate, ..., byte_burst}. */
+static int
+lim_topics(struct cfg *c, yaml_node_t *n, const char *path)
+{
+	struct policy		*p = c->pol;
+	struct policy_topic_rate *r;
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	char			 ipath[CFG_PATH_MAX], err[CONFIG_ERROR_LEN / 2];
+	size_t			 count, i;
+	int			 rc = 0;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of {topic, message_rate, "
+		    "message_burst, byte_rate, byte_burst}");
+		return -1;
+	}
+	it = n->data.sequence.items.start;
+	count = (size_t)(n->data.sequence.items.top - it);
+	if (count > POLICY_TOPIC_RATES_MAX) {
+		cfg_err(c, n, path, "too many rules (at most %d)",
+		    POLICY_TOPIC_RATES_MAX);
+		return -1;
+	}
+	if (count == 0)
+		return 0;
+	if ((p->topic_rates = calloc(count, sizeof(*r))) == NULL) {
+		cfg_err(c, n, path, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
+			continue;
+		r = &p->topic_rates[p->n_topic_rates++];
+		r->line = (int)item->start_mark.line + 1;
+		r->col = (int)item->start_mark.column + 1;
+		keypath(ipath, "%s[%zu]", path, i);
+		if (cfg_map(c, item, topic_rate_keys, r, ipath) == -1) {
+			rc = -1;
+			continue;
+		}
+		if (acl_filter_check(r->filter, err, sizeof(err)) == -1) {
+			cfg_errat(c, r->line, r->col, ipath, "topic \"%s\": %s",
+			    r->filter, err);
+			rc = -1;
+		} else if (r->message_rate == 0 && r->byte_rate == 0) {
+			cfg_errat(c, r->line, r->col, ipath, "sets neither "
+			    "message_rate nor byte_rate");
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+static int
+who_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct policy_limits_set *)a)->name,
+	    ((const struct policy_limits_set *)b)->name);
+}
+
+/* <name> among <v>'s <n> entries, or NULL. */
+static struct policy_limits_set *
+who_find(struct policy_limits_set *v, size_t n, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return &v[i];
+	return NULL;
+}
+
+/*
+ * The limits as they apply: each listener's (the global ones with its
+ * entry laid over), and each identity named by limits.users or a member of
+ * a group in limits.groups, resolved once here so that a CONNECT costs one
+ * binary search: its groups in the order limits.groups lists them, then its
+ * own entry.
+ */
+static void
+check_limits(struct cfg *c)
+{
+	struct policy		*p = c->pol;
+	struct policy_limits_set *e, *w;
+	const struct acl_group	*g;
+	char			 key[CFG_PATH_MAX];
+	size_t			 i, j, k, cap;
+
+	for (i = 0; i < p->n_listeners; i++) {
+		p->listeners[i].index = (unsigned)i;
+		p->listeners[i].limits = p->limits;
+	}
+	for (i = 0; i < p->n_limits_listeners; i++) {
+		e = &p->limits_listeners[i];
+		keypath(key, "limits.listeners.%s", e->name);
+		for (j = 0; j < p->n_listeners; j++)
+			if (strcmp(p->listeners[j].name, e->name) == 0)
+				break;
+		if (j == p->n_listeners) {
+			cfg_errat(c, e->line, e->col, key, "no listener is "
+			    "named \"%s\"", e->name);
+			continue;
+		}
+		policy_limits_merge(&p->listeners[j].limits, &e->v);
+		/*
+		 * A listener's max_connections counts that listener; the
+		 * global one still caps the whole proxy.
+		 */
+		if (e->v.max_connections != UINT_MAX)
+			p->listeners[j].max_connections =
+			    e->v.max_connections;
+		p->listeners[j].limits.max_connections =
+		    p->limits.max_connections;
+	}
+
+	cap = p->n_limits_users;
+	for (i = 0; i < p->n_limits_groups; i++) {
+		e = &p->limits_groups[i];
+		keypath(key, "limits.groups.%s", e->name);
+		g = p->acl != NULL ? acl_group_find(p->acl, e->name) : NULL;
+		if (g == NULL) {
+			cfg_errat(c, e->line, e->col, key, "no group \"%s\" "
+			    "in acl.groups", e->name);
+			continue;
+		}
+		cap += g->n_members;
+	}
+	if (c->errs->n > 0 || cap == 0)
+		return;
+	if ((p->limits_who = calloc(cap, sizeof(*w))) == NULL) {
+		cfg_errat(c, 0, 0, "limits", "out of memory");
+		return;
+	}
+	for (i = 0; i < p->n_limits_groups; i++) {
+		e = &p->limits_groups[i];
+		g = acl_group_find(p->acl, e->name);
+		for (k = 0; k < g->n_members; k++) {
+			w = who_find(p->limits_who, p->n_limits_who,
+			    g->members[k]);
+			if (w == NULL) {
+				w = &p->limits_who[p->n_limits_who];
+				if ((w->name = strdup(g->members[k])) == NULL)
+					goto oom;
+				p->n_limits_who++;
+				policy_limits_unset(&w->v);
+			}
+			policy_limits_merge(&w->v, &e->v);
+		}
+	}
+	for (i = 0; i < p->n_limits_users; i++) {
+		e = &p->limits_users[i];
+		w = who_find(p->limits_who, p->n_limits_who, e->name);
+		if (w == NULL) {
+			w = &p->limits_who[p->n_limits_who];
+			if ((w->name = strdup(e->name)) == NULL)
+				goto oom;
+			p->n_limits_who++;
+			policy_limits_unset(&w->v);
+		}
+		policy_limits_merge(&w->v, &e->v);
+	}
+	qsort(p->limits_who, p->n_limits_who, sizeof(*w), who_cmp);
+	return;
+oom:
+	cfg_errat(c, 0, 0, "limits", "out of memory");
+}
+
 /* A key path such as "acl.rules[3].topic", cut at CFG_PATH_MAX. */
 static void
 keypath(char *buf, const char *fmt, ...)
@@ -1757,6 +2091,7 @@ check_policy(struct cfg *c)
 		snprintf(key, sizeof(key), "listeners[%zu]", i);
 		check_listener_auth(c, a, key);
 	}
+	check_limits(c);
 	check_tls(c);
 	check_upstream(c);
 	load_secrets(c);
@@ -2092,6 +2427,17 @@ config_load_flags(const char *file, struct config_errors *errs,
 	}
 	if (c.tests != NULL)
 		acl_tests(&c, c.tests);
+	if (c.lim_listeners != NULL)
+		lim_sets(&c, c.lim_listeners, "limits.listeners", true,
+		    &c.pol->limits_listeners, &c.pol->n_limits_listeners);
+	if (c.lim_groups != NULL)
+		lim_sets(&c, c.lim_groups, "limits.groups", false,
+		    &c.pol->limits_groups, &c.pol->n_limits_groups);
+	if (c.lim_users != NULL)
+		lim_sets(&c, c.lim_users, "limits.users", false,
+		    &c.pol->limits_users, &c.pol->n_limits_users);
+	if (c.lim_topics != NULL)
+		lim_topics(&c, c.lim_topics, "limits.topic_rates");
 	if (errs->n == 0)
 		check_policy(&c);
 

@@ -1,17 +1,34 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * limits — token buckets, and the connection counters every worker shares.
+ * limits — token buckets, the counters every worker shares, and two pure
+ * helpers for a session's own bounds.
+ *
+ * The total, per-listener and not-yet-authenticated counts are atomics,
+ * taken with a compare-and-swap that never lets them past their cap, so
+ * two workers accepting at once cannot both take the last place.
  *
  * The per-address and per-network counters live in one open-addressing
  * table of LIMITS_TABLE_ENTRIES slots, keyed by SipHash of the address
  * under a random key.  A slot is never emptied, only reused: a slot whose
  * connections are all gone and whose rate bucket has refilled holds
  * nothing worth keeping, and an insert takes the first such slot on its
- * probe path.  Probes are bounded; when a new address finds no room the
- * connection is refused (fail closed), which with 20 000 descriptors a
- * process and 65 536 slots cannot happen by accident.
+ * probe path.  Because no slot is ever emptied, a lookup may stop at the
+ * first empty slot.  Probes are bounded; when a new address finds no room
+ * the connection is refused (fail closed), which with 20 000 descriptors a
+ * process and 65 536 slots cannot happen by accident.  All of it runs at
+ * accept and close under one mutex; no frame waits on it.
  *
- * All of it runs at accept and close under one mutex; no frame waits on it.
+ * The per-user table is built the same way, under a second mutex so that
+ * authentication never waits for an accept storm.  Its entries are handed
+ * out to sessions (limits_user_admit), so the reuse rule matters more
+ * there: an entry is reused only when no connection holds it (refs == 0)
+ * and all its buckets have refilled.  A session's pointer stays valid
+ * because it holds a reference until limits_user_release().  The table is
+ * allocated on the first identity that needs it.  Its mutex is the one lock
+ * in the frame path, and only when a per-user PUBLISH rate is set; it is
+ * held for a few additions.
+ *
+ * limits_subs and limits_topic_match share nothing and take no lock.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,29 +43,78 @@
 #include "mqttguard/siphash.h"
 
 #define PROBE_MAX	64
+#define IDENTITY_MAX	256	/* as auth's AUTH_IDENTITY_MAX */
+#define SUBS_MIN	8	/* slots of a set's first table */
 
 struct slot {
 	uint8_t			key[17];	/* address, then kind */
 	bool			used;
 	uint32_t		conns;
 	struct limits_bucket	rate;		/* new connections */
+	uint64_t		full_ms;	/* rate refilled from here on */
+};
+
+struct limits_user {
+	char			*identity;	/* owned; NULL: never used */
+	uint64_t		 hash;		/* of identity */
+	unsigned		 refs;		/* connections holding it */
+	uint64_t		 full_ms;	/* all buckets full from here */
+	struct limits_bucket	 conns;		/* new connections */
+	struct limits_bucket	 msgs;		/* PUBLISHes, all connections */
+	struct limits_bucket	 bytes;		/* their bytes */
 };
 
 struct limits {
-	pthread_mutex_t		 mtx;
+	pthread_mutex_t		 mtx;		/* slots */
+	pthread_mutex_t		 umtx;		/* users and their buckets */
 	uint8_t			 sipkey[16];
 	struct slot		*slots;		/* owned */
+	struct limits_user	*users;		/* owned; NULL until needed */
 	atomic_uint_fast64_t	 total;
 	atomic_uint_fast64_t	 unauth;
+	atomic_uint_fast64_t	 listeners[LIMITS_LISTENERS_MAX];
 };
 
 enum { KIND_ADDRESS = 0, KIND_NETWORK = 1 };
 
+/* A filter in a struct limits_subs: one allocation each. */
+struct subs_entry {
+	size_t		len;
+	uint8_t		bytes[];
+};
+
+struct subs_slot {
+	uint64_t		 hash;
+	struct subs_entry	*e;		/* owned; NULL: empty */
+};
+
+struct limits_subs {
+	struct subs_slot	*slots;		/* owned; NULL while cap is 0 */
+	size_t			 cap;		/* 0 or a power of two */
+	size_t			 n;
+};
+
+static void	bucket_refill(struct limits_bucket *, uint64_t, double,
+		    double);
+static uint64_t	bucket_wait(const struct limits_bucket *, double, double,
+		    double);
+static uint64_t	bucket_full_ms(const struct limits_bucket *, double,
+		    double);
+static bool	count_take(atomic_uint_fast64_t *, uint64_t);
 static struct slot *slot_get(struct limits *, const uint8_t *, uint64_t,
-		    double, double);
+		    const struct slot *, bool);
 static void	to_v6(const struct sockaddr *, uint8_t *);
 static void	network_key(const uint8_t *, const struct policy_limits *,
 		    uint8_t *);
+static struct limits_user *user_get(struct limits *, const char *, size_t,
+		    uint64_t, bool);
+static void	user_touch(struct limits_user *, const struct limits_bucket *,
+		    double, double);
+static void	subs_key_init(void);
+static uint64_t	subs_hash(const uint8_t *, size_t);
+static bool	subs_find(const struct limits_subs *, const uint8_t *, size_t,
+		    uint64_t, size_t *);
+static int	subs_grow(struct limits_subs *);
 
 static const char *const refusals[] = {
 	[LIMITS_OK] = "admitted",
@@ -61,20 +127,35 @@ static const char *const refusals[] = {
 	    "(limits.max_connections_per_network)",
 	[LIMITS_RATE] = "connecting too fast "
 	    "(limits.connection_rate_per_address)",
+	[LIMITS_LISTENER] = "too many connections on this listener "
+	    "(limits.listeners.<name>.max_connections)",
+	[LIMITS_USER] = "too many connections for this user "
+	    "(limits.max_connections_per_user)",
+	[LIMITS_USER_RATE] = "user connecting too fast "
+	    "(limits.connection_rate_per_user)",
 };
+
+/* The key of every limits_subs in the process; see subs_key_init(). */
+static pthread_once_t	subs_once = PTHREAD_ONCE_INIT;
+static uint8_t		subs_key[16];
+static bool		subs_key_ok;
 
 const char *
 limits_refusal_str(enum limits_refusal r)
 {
-	return (unsigned)r <= LIMITS_RATE ? refusals[r] : "unknown";
+	if ((size_t)r >= sizeof(refusals) / sizeof(refusals[0]) ||
+	    refusals[r] == NULL)
+		return "unknown";
+	return refusals[r];
 }
 
-uint64_t
-limits_bucket_take(struct limits_bucket *b, uint64_t now, double rate,
-    double burst, double cost)
+/* ---- token buckets ----------------------------------------------------- */
+
+/* Adds what <rate> earned since the last call, never past <burst>. */
+static void
+bucket_refill(struct limits_bucket *b, uint64_t now, double rate,
+    double burst)
 {
-	if (rate <= 0)
-		return 0;
 	if (!b->started) {
 		b->tokens = burst;
 		b->last_ms = now;
@@ -86,40 +167,104 @@ limits_bucket_take(struct limits_bucket *b, uint64_t now, double rate,
 			b->tokens = burst;
 		b->last_ms = now;
 	}
-	/* A cost over the burst passes once the bucket is full. */
-	if (b->tokens >= cost || (cost > burst && b->tokens >= burst)) {
-		b->tokens -= cost;
-		return 0;
-	}
-	return (uint64_t)((cost < burst ? cost : burst) - b->tokens) *
-	    1000 / (uint64_t)(rate > 1 ? rate : 1) + 1;
 }
+
+/*
+ * 0 when a refilled <b> can pay <cost>, else the milliseconds until it
+ * can.  A cost over the burst passes once the bucket is full, so it needs
+ * min(cost, burst).  The wait is rounded up: a caller that sleeps exactly
+ * that long finds the tokens there, rather than waking to wait 1 ms more.
+ */
+static uint64_t
+bucket_wait(const struct limits_bucket *b, double rate, double burst,
+    double cost)
+{
+	double	need = cost < burst ? cost : burst;
+	double	ms;
+
+	if (b->tokens >= need)
+		return 0;
+	ms = (need - b->tokens) * 1000.0 / (rate > 1 ? rate : 1);
+	if (ms >= 1e18)		/* converting more to uint64_t is undefined */
+		return (uint64_t)1e18;
+	return (uint64_t)ms + 1;
+}
+
+/*
+ * When <b> will be full again if nothing more is taken: from then on its
+ * state is worth nothing and the slot holding it may be reused.
+ */
+static uint64_t
+bucket_full_ms(const struct limits_bucket *b, double rate, double burst)
+{
+	double	ms;
+
+	if (rate <= 0 || !b->started || b->tokens >= burst)
+		return 0;
+	ms = (burst - b->tokens) * 1000.0 / rate;
+	if (ms >= 1e18)
+		return UINT64_MAX;
+	return b->last_ms + (uint64_t)ms + 1;
+}
+
+uint64_t
+limits_bucket_take(struct limits_bucket *b, uint64_t now, double rate,
+    double burst, double cost)
+{
+	uint64_t	wait;
+
+	if (rate <= 0)
+		return 0;
+	bucket_refill(b, now, rate, burst);
+	if ((wait = bucket_wait(b, rate, burst, cost)) == 0)
+		b->tokens -= cost;
+	return wait;
+}
+
+/* ---- the shared state -------------------------------------------------- */
 
 struct limits *
 limits_new(void)
 {
 	struct limits	*l;
+	size_t		 i;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	if ((l->slots = calloc(LIMITS_TABLE_ENTRIES, sizeof(*l->slots))) ==
-	    NULL || RAND_bytes(l->sipkey, sizeof(l->sipkey)) != 1 ||
-	    pthread_mutex_init(&l->mtx, NULL) != 0) {
-		free(l->slots);
-		free(l);
-		return NULL;
+	    NULL || RAND_bytes(l->sipkey, sizeof(l->sipkey)) != 1)
+		goto fail;
+	if (pthread_mutex_init(&l->mtx, NULL) != 0)
+		goto fail;
+	if (pthread_mutex_init(&l->umtx, NULL) != 0) {
+		pthread_mutex_destroy(&l->mtx);
+		goto fail;
 	}
 	atomic_init(&l->total, 0);
 	atomic_init(&l->unauth, 0);
+	for (i = 0; i < LIMITS_LISTENERS_MAX; i++)
+		atomic_init(&l->listeners[i], 0);
 	return l;
+fail:
+	free(l->slots);
+	free(l);
+	return NULL;
 }
 
+/* Called once no session holds anything of <l>. */
 void
 limits_free(struct limits *l)
 {
+	size_t	i;
+
 	if (l == NULL)
 		return;
 	pthread_mutex_destroy(&l->mtx);
+	pthread_mutex_destroy(&l->umtx);
+	if (l->users != NULL)
+		for (i = 0; i < LIMITS_USERS_MAX; i++)
+			free(l->users[i].identity);
+	free(l->users);
 	free(l->slots);
 	free(l);
 }
@@ -128,6 +273,38 @@ uint64_t
 limits_total(struct limits *l)
 {
 	return atomic_load(&l->total);
+}
+
+/* 0 for a listener index not counted apart. */
+uint64_t
+limits_listener_total(struct limits *l, unsigned listener)
+{
+	if (listener >= LIMITS_LISTENERS_MAX)
+		return 0;
+	return atomic_load(&l->listeners[listener]);
+}
+
+/*
+ * Adds one to <n> unless it is at <max> already (0: no cap).  A load
+ * then an add would let two threads both take the last place; the
+ * compare-and-swap does not, and unlike an add rolled back on overshoot it
+ * never refuses anyone because of a connection that was itself refused.
+ */
+static bool
+count_take(atomic_uint_fast64_t *n, uint64_t max)
+{
+	uint_fast64_t	v;
+
+	if (max == 0) {
+		atomic_fetch_add(n, 1);
+		return true;
+	}
+	v = atomic_load(n);
+	do {
+		if (v >= max)
+			return false;
+	} while (!atomic_compare_exchange_weak(n, &v, v + 1));
+	return true;
 }
 
 /* IPv4 addresses become ::ffff:a.b.c.d so that one key form serves both. */
@@ -164,13 +341,16 @@ network_key(const uint8_t *a, const struct policy_limits *lim, uint8_t *out)
 }
 
 /*
- * The slot of <key> (17 bytes), created if missing.  NULL when the probe
- * path is full.  <rate>/<burst> tell whether an idle slot's bucket has
- * refilled (then the slot is free to reuse).
+ * The slot of <key> (17 bytes).  When missing and <create>, a new one
+ * takes the first empty or reusable slot on the probe path (never
+ * <avoid>, a slot the caller holds but has not counted in yet); NULL when
+ * there is none, or when missing and not <create>.  A slot is reusable
+ * when no connection counts in it and its rate bucket, judged by the rate
+ * it last ran under, has refilled by <now>.
  */
 static struct slot *
-slot_get(struct limits *l, const uint8_t *key, uint64_t now, double rate,
-    double burst)
+slot_get(struct limits *l, const uint8_t *key, uint64_t now,
+    const struct slot *avoid, bool create)
 {
 	struct slot	*s, *reuse = NULL;
 	uint64_t	 h = siphash(l->sipkey, key, 17);
@@ -185,12 +365,11 @@ slot_get(struct limits *l, const uint8_t *key, uint64_t now, double rate,
 		}
 		if (memcmp(s->key, key, 17) == 0)
 			return s;
-		if (reuse == NULL && s->conns == 0 && (rate <= 0 ||
-		    !s->rate.started || (double)(now - s->rate.last_ms) *
-		    rate / 1000.0 + s->rate.tokens >= burst))
+		if (reuse == NULL && s != avoid && s->conns == 0 &&
+		    now >= s->full_ms)
 			reuse = s;
 	}
-	if (reuse == NULL)
+	if (!create || reuse == NULL)
 		return NULL;
 	memset(reuse, 0, sizeof(*reuse));
 	memcpy(reuse->key, key, 17);
@@ -198,8 +377,14 @@ slot_get(struct limits *l, const uint8_t *key, uint64_t now, double rate,
 	return reuse;
 }
 
+/*
+ * The caps that need no lookup come first (total, listener, then not yet
+ * authenticated), each taken as it is checked and given back if a later
+ * check refuses, so that what is counted is always exact.
+ */
 enum limits_refusal
 limits_admit(struct limits *l, const struct policy_limits *lim,
+    unsigned total_max, unsigned listener, unsigned listener_max,
     const struct sockaddr *sa, uint64_t now, struct limits_conn *c)
 {
 	struct slot		*as, *ns = NULL;
@@ -207,22 +392,28 @@ limits_admit(struct limits *l, const struct policy_limits *lim,
 	enum limits_refusal	 r = LIMITS_OK;
 	double			 rate = lim->connection_rate_per_address;
 	double			 burst = lim->connection_burst_per_address;
+	bool			 apart = listener < LIMITS_LISTENERS_MAX;
 
 	memset(c, 0, sizeof(*c));
-	if (lim->max_connections > 0 &&
-	    atomic_load(&l->total) >= lim->max_connections)
+	c->listener = listener;
+	if (!count_take(&l->total, total_max))
 		return LIMITS_TOTAL;
-	if (lim->max_unauthenticated > 0 &&
-	    atomic_load(&l->unauth) >= lim->max_unauthenticated)
-		return LIMITS_UNAUTHENTICATED;
+	if (apart && !count_take(&l->listeners[listener], listener_max)) {
+		atomic_fetch_sub(&l->total, 1);
+		return LIMITS_LISTENER;
+	}
+	if (!count_take(&l->unauth, lim->max_unauthenticated)) {
+		r = LIMITS_UNAUTHENTICATED;
+		goto undo;
+	}
 
 	to_v6(sa, key);
 	key[16] = KIND_ADDRESS;
 	network_key(key, lim, nkey);
 	pthread_mutex_lock(&l->mtx);
-	if ((as = slot_get(l, key, now, rate, burst)) == NULL ||
+	if ((as = slot_get(l, key, now, NULL, true)) == NULL ||
 	    (lim->max_connections_per_network > 0 &&
-	    (ns = slot_get(l, nkey, now, 0, 0)) == NULL)) {
+	    (ns = slot_get(l, nkey, now, as, true)) == NULL)) {
 		r = LIMITS_ADDRESS;	/* no room to count it: refuse */
 		goto out;
 	}
@@ -235,19 +426,28 @@ limits_admit(struct limits *l, const struct policy_limits *lim,
 		r = LIMITS_NETWORK;
 		goto out;
 	}
-	if (rate > 0 && limits_bucket_take(&as->rate, now, rate, burst, 1) > 0) {
-		r = LIMITS_RATE;
-		goto out;
+	if (rate > 0) {
+		if (limits_bucket_take(&as->rate, now, rate, burst, 1) > 0)
+			r = LIMITS_RATE;
+		as->full_ms = bucket_full_ms(&as->rate, rate, burst);
+		if (r != LIMITS_OK)
+			goto out;
 	}
 	as->conns++;
 	if (ns != NULL)
 		ns->conns++;
-	memcpy(c->addr, key, 16);
-	c->counted = c->unauth = true;
-	atomic_fetch_add(&l->total, 1);
-	atomic_fetch_add(&l->unauth, 1);
 out:
 	pthread_mutex_unlock(&l->mtx);
+	if (r == LIMITS_OK) {
+		memcpy(c->addr, key, 16);
+		c->counted = c->unauth = true;
+		return LIMITS_OK;
+	}
+	atomic_fetch_sub(&l->unauth, 1);
+undo:
+	if (apart)
+		atomic_fetch_sub(&l->listeners[listener], 1);
+	atomic_fetch_sub(&l->total, 1);
 	return r;
 }
 
@@ -260,6 +460,7 @@ limits_authenticated(struct limits *l, struct limits_conn *c)
 	}
 }
 
+/* <lim> must be the limits <c> was admitted under. */
 void
 limits_release(struct limits *l, const struct policy_limits *lim,
     struct limits_conn *c)
@@ -274,12 +475,390 @@ limits_release(struct limits *l, const struct policy_limits *lim,
 	key[16] = KIND_ADDRESS;
 	network_key(key, lim, nkey);
 	pthread_mutex_lock(&l->mtx);
-	if ((s = slot_get(l, key, 0, 0, 0)) != NULL && s->conns > 0)
+	if ((s = slot_get(l, key, 0, NULL, false)) != NULL && s->conns > 0)
 		s->conns--;
 	if (lim->max_connections_per_network > 0 &&
-	    (s = slot_get(l, nkey, 0, 0, 0)) != NULL && s->conns > 0)
+	    (s = slot_get(l, nkey, 0, NULL, false)) != NULL && s->conns > 0)
 		s->conns--;
 	pthread_mutex_unlock(&l->mtx);
 	c->counted = false;
+	if (c->listener < LIMITS_LISTENERS_MAX)
+		atomic_fetch_sub(&l->listeners[c->listener], 1);
 	atomic_fetch_sub(&l->total, 1);
+}
+
+/* ---- per user ---------------------------------------------------------- */
+
+bool
+limits_user_wanted(const struct policy_limits *lim)
+{
+	return lim->max_connections_per_user > 0 ||
+	    lim->connection_rate_per_user > 0 ||
+	    lim->user_message_rate > 0 || lim->user_byte_rate > 0;
+}
+
+/*
+ * The entry of <id> (<len> bytes, NUL-terminated), as slot_get() for
+ * addresses.  Called with umtx held and l->users allocated.  A new entry
+ * needs a copy of the identity: NULL also when that allocation fails.
+ */
+static struct limits_user *
+user_get(struct limits *l, const char *id, size_t len, uint64_t now,
+    bool create)
+{
+	struct limits_user	*u, *reuse = NULL;
+	uint64_t		 h;
+	char			*copy;
+	unsigned		 i;
+
+	h = siphash(l->sipkey, (const uint8_t *)id, len);
+	for (i = 0; i < PROBE_MAX; i++) {
+		u = &l->users[(h + i) & (LIMITS_USERS_MAX - 1)];
+		if (u->identity == NULL) {
+			if (reuse == NULL)
+				reuse = u;
+			break;
+		}
+		if (u->hash == h && strcmp(u->identity, id) == 0)
+			return u;
+		/* refs > 0: a session holds a pointer to it. */
+		if (reuse == NULL && u->refs == 0 && now >= u->full_ms)
+			reuse = u;
+	}
+	if (!create || reuse == NULL || (copy = malloc(len + 1)) == NULL)
+		return NULL;
+	memcpy(copy, id, len + 1);
+	free(reuse->identity);
+	memset(reuse, 0, sizeof(*reuse));
+	reuse->identity = copy;
+	reuse->hash = h;
+	return reuse;
+}
+
+/* Called after each use of bucket <b> of <u>: when all will be full. */
+static void
+user_touch(struct limits_user *u, const struct limits_bucket *b,
+    double rate, double burst)
+{
+	uint64_t	t = bucket_full_ms(b, rate, burst);
+
+	if (t > u->full_ms)
+		u->full_ms = t;
+}
+
+/*
+ * An identity longer than IDENTITY_MAX (auth accepts none) or a NULL one
+ * is refused rather than truncated: two identities sharing a prefix must
+ * not share an entry.
+ */
+enum limits_refusal
+limits_user_admit(struct limits *l, const char *identity,
+    const struct policy_limits *lim, uint64_t now, struct limits_user **out)
+{
+	struct limits_user	*u;
+	enum limits_refusal	 r = LIMITS_OK;
+	double			 rate = lim->connection_rate_per_user;
+	double			 burst = lim->connection_burst_per_user > 0 ?
+				    lim->connection_burst_per_user : rate;
+	size_t			 len;
+
+	*out = NULL;
+	if (!limits_user_wanted(lim))
+		return LIMITS_OK;
+	if (identity == NULL ||
+	    (len = strnlen(identity, IDENTITY_MAX + 1)) > IDENTITY_MAX)
+		return LIMITS_USER;
+	pthread_mutex_lock(&l->umtx);
+	if (l->users == NULL &&
+	    (l->users = calloc(LIMITS_USERS_MAX, sizeof(*l->users))) == NULL) {
+		r = LIMITS_USER;
+		goto out;
+	}
+	if ((u = user_get(l, identity, len, now, true)) == NULL) {
+		r = LIMITS_USER;	/* no room to count it: refuse */
+		goto out;
+	}
+	if (lim->max_connections_per_user > 0 &&
+	    u->refs >= lim->max_connections_per_user) {
+		r = LIMITS_USER;
+		goto out;
+	}
+	if (rate > 0) {
+		if (limits_bucket_take(&u->conns, now, rate, burst, 1) > 0)
+			r = LIMITS_USER_RATE;
+		user_touch(u, &u->conns, rate, burst);
+		if (r != LIMITS_OK)
+			goto out;
+	}
+	u->refs++;
+	*out = u;
+out:
+	pthread_mutex_unlock(&l->umtx);
+	return r;
+}
+
+void
+limits_user_release(struct limits *l, struct limits_user *u)
+{
+	if (u == NULL)
+		return;
+	pthread_mutex_lock(&l->umtx);
+	if (u->refs > 0)
+		u->refs--;
+	pthread_mutex_unlock(&l->umtx);
+}
+
+/*
+ * Both waits are computed before anything is taken, so a PUBLISH the
+ * byte bucket refuses costs no message token.  The longer wait is the one
+ * after which both buckets can pay.
+ */
+uint64_t
+limits_user_take(struct limits *l, struct limits_user *u,
+    const struct policy_limits *lim, uint64_t now, size_t bytes)
+{
+	double		mrate = lim->user_message_rate;
+	double		mburst = lim->user_message_burst > 0 ?
+			    lim->user_message_burst : mrate;
+	double		brate = (double)lim->user_byte_rate;
+	double		bburst = (double)(lim->user_byte_burst > 0 ?
+			    lim->user_byte_burst : lim->user_byte_rate);
+	uint64_t	mwait = 0, bwait = 0;
+
+	if (u == NULL || (mrate <= 0 && brate <= 0))
+		return 0;
+	pthread_mutex_lock(&l->umtx);
+	if (mrate > 0) {
+		bucket_refill(&u->msgs, now, mrate, mburst);
+		mwait = bucket_wait(&u->msgs, mrate, mburst, 1);
+	}
+	if (brate > 0) {
+		bucket_refill(&u->bytes, now, brate, bburst);
+		bwait = bucket_wait(&u->bytes, brate, bburst, (double)bytes);
+	}
+	if (mwait == 0 && bwait == 0) {
+		if (mrate > 0)
+			u->msgs.tokens -= 1;
+		if (brate > 0)
+			u->bytes.tokens -= (double)bytes;
+	}
+	if (mrate > 0)
+		user_touch(u, &u->msgs, mrate, mburst);
+	if (brate > 0)
+		user_touch(u, &u->bytes, brate, bburst);
+	pthread_mutex_unlock(&l->umtx);
+	return mwait > bwait ? mwait : bwait;
+}
+
+unsigned
+limits_user_conns(struct limits *l, const char *identity)
+{
+	struct limits_user	*u;
+	unsigned		 n = 0;
+	size_t			 len;
+
+	if (identity == NULL ||
+	    (len = strnlen(identity, IDENTITY_MAX + 1)) > IDENTITY_MAX)
+		return 0;
+	pthread_mutex_lock(&l->umtx);
+	if (l->users != NULL &&
+	    (u = user_get(l, identity, len, 0, false)) != NULL)
+		n = u->refs;
+	pthread_mutex_unlock(&l->umtx);
+	return n;
+}
+
+/* ---- a session's subscriptions ----------------------------------------- */
+
+/*
+ * One key for every set of the process: the filters come from clients, and
+ * a key they cannot guess keeps them from filling one probe chain.  If the
+ * random generator fails, no set can be made (limits_subs_new gives NULL).
+ */
+static void
+subs_key_init(void)
+{
+	subs_key_ok = RAND_bytes(subs_key, sizeof(subs_key)) == 1;
+}
+
+static uint64_t
+subs_hash(const uint8_t *f, size_t len)
+{
+	static const uint8_t	empty[1];
+
+	return siphash(subs_key, len > 0 ? f : empty, len);
+}
+
+struct limits_subs *
+limits_subs_new(void)
+{
+	if (pthread_once(&subs_once, subs_key_init) != 0 || !subs_key_ok)
+		return NULL;
+	return calloc(1, sizeof(struct limits_subs));
+}
+
+void
+limits_subs_free(struct limits_subs *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < s->cap; i++)
+		free(s->slots[i].e);
+	free(s->slots);
+	free(s);
+}
+
+size_t
+limits_subs_count(const struct limits_subs *s)
+{
+	return s->n;
+}
+
+/*
+ * Linear probing: true with *<at> the slot of <f>, or false with *<at>
+ * the empty slot that ends its chain (the table is never full).
+ */
+static bool
+subs_find(const struct limits_subs *s, const uint8_t *f, size_t len,
+    uint64_t h, size_t *at)
+{
+	const struct subs_entry	*e;
+	size_t			 mask = s->cap - 1, i = h & mask;
+
+	for (; (e = s->slots[i].e) != NULL; i = (i + 1) & mask)
+		if (s->slots[i].hash == h && e->len == len &&
+		    (len == 0 || memcmp(e->bytes, f, len) == 0))
+			break;
+	*at = i;
+	return e != NULL;
+}
+
+/* Doubles the table (or makes the first); on failure it is unchanged. */
+static int
+subs_grow(struct limits_subs *s)
+{
+	struct subs_slot	*old = s->slots, *t;
+	size_t			 oldcap = s->cap, cap, i, j;
+
+	cap = oldcap == 0 ? SUBS_MIN : oldcap * 2;
+	if (cap < oldcap || (t = calloc(cap, sizeof(*t))) == NULL)
+		return -1;
+	for (i = 0; i < oldcap; i++) {
+		if (old[i].e == NULL)
+			continue;
+		for (j = old[i].hash & (cap - 1); t[j].e != NULL;
+		    j = (j + 1) & (cap - 1))
+			;
+		t[j] = old[i];
+	}
+	free(old);
+	s->slots = t;
+	s->cap = cap;
+	return 0;
+}
+
+bool
+limits_subs_has(const struct limits_subs *s, const uint8_t *filter,
+    size_t len)
+{
+	size_t	at;
+
+	if (s->n == 0)
+		return false;
+	return subs_find(s, filter, len, subs_hash(filter, len), &at);
+}
+
+/* The table stays at most half full, so probe chains stay short. */
+int
+limits_subs_add(struct limits_subs *s, const uint8_t *filter, size_t len)
+{
+	struct subs_entry	*e;
+	uint64_t		 h = subs_hash(filter, len);
+	size_t			 at;
+
+	if (s->cap > 0 && subs_find(s, filter, len, h, &at))
+		return 0;
+	if (len > SIZE_MAX - sizeof(*e) - 1)
+		return -1;
+	if ((e = malloc(sizeof(*e) + len)) == NULL)
+		return -1;
+	if ((s->n + 1) * 2 > s->cap && subs_grow(s) == -1) {
+		free(e);
+		return -1;
+	}
+	subs_find(s, filter, len, h, &at);
+	e->len = len;
+	if (len > 0)
+		memcpy(e->bytes, filter, len);
+	s->slots[at].hash = h;
+	s->slots[at].e = e;
+	s->n++;
+	return 1;
+}
+
+/*
+ * Backward-shift deletion: each later entry of the chain whose home slot
+ * is not cyclically within (hole, its slot] moves into the hole, so no
+ * chain is broken and no tombstone accumulates.
+ */
+bool
+limits_subs_del(struct limits_subs *s, const uint8_t *filter, size_t len)
+{
+	size_t	mask, i, j, k;
+
+	if (s->n == 0 || !subs_find(s, filter, len, subs_hash(filter, len),
+	    &i))
+		return false;
+	mask = s->cap - 1;
+	free(s->slots[i].e);
+	s->slots[i].e = NULL;
+	s->n--;
+	for (j = (i + 1) & mask; s->slots[j].e != NULL; j = (j + 1) & mask) {
+		k = s->slots[j].hash & mask;
+		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
+			s->slots[i] = s->slots[j];
+			s->slots[j].e = NULL;
+			i = j;
+		}
+	}
+	return true;
+}
+
+/* ---- topic filters ----------------------------------------------------- */
+
+/*
+ * Walks filter and topic a level at a time.  A position past the end
+ * (len + 1) means "no level left", which differs from an empty last level:
+ * "a/" has two levels, "a" one, "" one (empty).  The filter is taken as
+ * valid, but an invalid one only fails to match: '#' not last matches
+ * nothing, and wildcards inside a level are plain bytes.
+ */
+bool
+limits_topic_match(const char *filter, size_t flen, const uint8_t *topic,
+    size_t tlen)
+{
+	size_t	fi = 0, fe, ti = 0, te;
+
+	if (flen > 0 && (filter[0] == '+' || filter[0] == '#') &&
+	    tlen > 0 && topic[0] == '$')
+		return false;		/* [MQTT-4.7.2-1] */
+	while (fi <= flen) {
+		for (fe = fi; fe < flen && filter[fe] != '/'; fe++)
+			;
+		if (fe - fi == 1 && filter[fi] == '#')
+			return fe == flen;	/* the parent and all below */
+		if (ti > tlen)
+			return false;		/* the topic has no level */
+		for (te = ti; te < tlen && topic[te] != '/'; te++)
+			;
+		if (!(fe - fi == 1 && filter[fi] == '+') &&
+		    (fe - fi != te - ti ||
+		    (fe > fi && memcmp(filter + fi, topic + ti, fe - fi) != 0)))
+			return false;
+		fi = fe + 1;
+		ti = te + 1;
+	}
+	return ti > tlen;
 }

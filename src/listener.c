@@ -102,6 +102,7 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
 	struct worker		*w = arg;
+	const struct policy_listener *lis;
 	struct limits_conn	 lc;
 	struct timespec		 ts;
 	enum limits_refusal	 r;
@@ -117,15 +118,17 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	r = limits_admit(w->limits, &w->pol->limits, sa, now, &lc);
+	lis = &w->pol->listeners[i];
+	r = limits_admit(w->limits, &lis->limits, w->pol->limits.max_connections,
+	    (unsigned)i, lis->max_connections, sa, now, &lc);
 	if (r != LIMITS_OK) {
 		/* Closed before any TLS work: the cheapest refusal. */
 		close(fd);
 		metrics_add(M_CONN_REFUSED, 1);
-		refused_log(w, &w->pol->listeners[i], sa, r, now);
+		refused_log(w, lis, sa, r, now);
 		return;
 	}
-	session_new(w, &w->pol->listeners[i], fd, sa, (socklen_t)salen, &lc);
+	session_new(w, lis, fd, sa, (socklen_t)salen, &lc);
 }
 
 /*

@@ -7,6 +7,7 @@
  * every worker.  The reference count is atomic; the thread that drops the
  * last reference frees the whole tree.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,35 @@
 #include "mqttguard/policy.h"
 
 static void	policy_free(struct policy *);
+static void	limits_sets_free(struct policy_limits_set *, size_t);
+
+/*
+ * Every field of struct policy_limits, for laying one set over another.
+ * A field is unset when all its bytes are POLICY_LIMIT_UNSET, a value no
+ * key can hold: the loader bounds every number far below it, and no enum
+ * or bool has it.  check_config's "every key overrides" test fails when a
+ * field is missing here.
+ */
+#define F(f)	{ offsetof(struct policy_limits, f), \
+	    sizeof(((struct policy_limits *)0)->f) }
+static const struct {
+	size_t	off, size;
+} limit_fields[] = {
+	F(max_packet), F(connect_timeout_ms), F(tls_handshake_timeout_ms),
+	F(output_buffer), F(reject_control_chars), F(max_connections),
+	F(max_unauthenticated), F(max_connections_per_address),
+	F(max_connections_per_network), F(network_v4), F(network_v6),
+	F(connection_rate_per_address), F(connection_burst_per_address),
+	F(max_keepalive_ms), F(message_rate), F(message_burst),
+	F(byte_rate), F(byte_burst), F(rate_action), F(subscribe_rate),
+	F(max_topic_length), F(max_topic_levels), F(max_subscriptions),
+	F(max_inflight), F(max_connections_per_user),
+	F(connection_rate_per_user), F(connection_burst_per_user),
+	F(user_message_rate), F(user_message_burst), F(user_byte_rate),
+	F(user_byte_burst),
+};
+#undef F
+#define N_LIMIT_FIELDS	(sizeof(limit_fields) / sizeof(limit_fields[0]))
 
 struct policy *
 policy_new(void)
@@ -36,6 +66,7 @@ policy_new(void)
 	p->limits.network_v4 = 24;
 	p->limits.network_v6 = 64;
 	p->limits.connection_burst_per_address = 10;
+	p->limits.connection_burst_per_user = 10;
 	p->limits.max_keepalive_ms = POLICY_KEEPALIVE_MAX_DEFAULT;
 	p->limits.reject_control_chars = true;
 	p->auth.lockout_failures = POLICY_LOCKOUT_FAILURES_DEFAULT;
@@ -66,6 +97,71 @@ policy_unref(struct policy *p)
 		policy_free(p);
 }
 
+void
+policy_limits_unset(struct policy_limits *l)
+{
+	memset(l, POLICY_LIMIT_UNSET, sizeof(*l));
+}
+
+int
+policy_limits_isset(const struct policy_limits *l, size_t i)
+{
+	const uint8_t	*b;
+	size_t		 k;
+
+	if (i >= N_LIMIT_FIELDS)
+		return -1;
+	b = (const uint8_t *)l + limit_fields[i].off;
+	for (k = 0; k < limit_fields[i].size; k++)
+		if (b[k] != POLICY_LIMIT_UNSET)
+			return 1;
+	return 0;
+}
+
+void
+policy_limits_merge(struct policy_limits *dst, const struct policy_limits *over)
+{
+	size_t	i;
+
+	for (i = 0; i < N_LIMIT_FIELDS; i++)
+		if (policy_limits_isset(over, i) == 1)
+			memcpy((uint8_t *)dst + limit_fields[i].off,
+			    (const uint8_t *)over + limit_fields[i].off,
+			    limit_fields[i].size);
+}
+
+const struct policy_limits *
+policy_limits_for(const struct policy *p, const struct policy_listener *lis,
+    const char *identity, struct policy_limits *buf)
+{
+	size_t	lo = 0, hi = p->n_limits_who, mid;
+	int	c;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if ((c = strcmp(identity, p->limits_who[mid].name)) == 0) {
+			*buf = lis->limits;
+			policy_limits_merge(buf, &p->limits_who[mid].v);
+			return buf;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return &lis->limits;
+}
+
+static void
+limits_sets_free(struct policy_limits_set *v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
 static void
 policy_free(struct policy *p)
 {
@@ -91,6 +187,13 @@ policy_free(struct policy *p)
 	}
 	free(p->auth.client_id_pattern);
 	acl_free(p->acl);
+	limits_sets_free(p->limits_listeners, p->n_limits_listeners);
+	limits_sets_free(p->limits_groups, p->n_limits_groups);
+	limits_sets_free(p->limits_users, p->n_limits_users);
+	limits_sets_free(p->limits_who, p->n_limits_who);
+	for (i = 0; i < p->n_topic_rates; i++)
+		free(p->topic_rates[i].filter);
+	free(p->topic_rates);
 	free(p->path);
 	free(p);
 }

@@ -62,6 +62,7 @@
 #define SESSION_ID_LOG		64		/* client id/user in logs */
 #define SESSION_MERGES_MAX	32	/* SUBSCRIBEs awaiting a merged SUBACK */
 #define SESSION_TOPIC_LOG	256	/* topic bytes in a log line */
+#define RATE_LOG_MS		10000	/* a throttled session's log lines */
 
 /*
  * A SUBSCRIBE forwarded without the filters the ACL denied: the broker's
@@ -71,6 +72,10 @@ struct sub_merge {
 	uint16_t	 id;		/* packet identifier */
 	uint16_t	 n;		/* filters in the client's SUBSCRIBE */
 	uint8_t		*denied;	/* owned; n codes, 0: the broker's */
+	uint8_t		*added;		/* owned; filters new to s->subs,
+					   each: position (2), length (2),
+					   bytes; forgotten if refused */
+	size_t		 added_len;
 };
 
 enum session_state {
@@ -109,10 +114,22 @@ struct session {
 	uint8_t			*acked[2];	/* owned; 8 KiB bitmaps of QoS 2
 						   ids the proxy acknowledged
 						   itself, by the PUBLISH's dir */
+	const struct policy_limits *L;		/* the listener's, then the
+						   identity's once decided */
+	struct policy_limits	*own_lim;	/* owned; L for an identity with
+						   limits of its own */
 	struct limits_conn	 lc;		/* connection counts held */
 	struct limits_bucket	 r_msgs, r_bytes, r_subs;	/* client rates */
-	struct event		*rate_ev;	/* owned; ends a throttle */
+	struct limits_bucket	*r_topics;	/* owned; 2 per topic rule:
+						   messages, bytes */
+	struct limits_user	*user;		/* shared per-identity state */
+	struct limits_subs	*subs;		/* owned; with max_subscriptions */
+	unsigned		 inflight;	/* client QoS 1/2 not acked */
+	struct event		*rate_ev;	/* owned; ends a hold */
 	bool			 throttled;	/* reading paused for a rate */
+	bool			 inflight_wait;	/* paused: max_inflight reached */
+	uint64_t		 holds;		/* rate holds not yet logged */
+	uint64_t		 hold_logged;	/* when the last was, ms */
 	uint16_t		 keepalive;	/* enforced, seconds; 0: none */
 	uint16_t		 keepalive_asked;	/* in the CONNECT */
 	bool			 claimed;	/* client id registered */
@@ -159,12 +176,19 @@ static int	deny_publish(struct session *, enum codec_dir,
 		    const struct codec_packet *);
 static int	filter_subscribe(struct session *, struct evbuffer *,
 		    struct codec_packet *);
+static void	forget_subscriptions(struct session *,
+		    const struct codec_packet *);
 static int	merge_suback(struct session *, struct evbuffer *,
 		    const struct codec_packet *);
 static int	acked_take(struct session *, enum codec_dir, uint16_t);
 static int	acked_put(struct session *, enum codec_dir, uint16_t);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
 		    size_t);
+static int	identity_limits(struct session *);
+static int	inflight_full(struct session *, const struct codec_packet *);
+static void	inflight_done(struct session *);
+static uint64_t	publish_tokens(struct session *, uint64_t,
+		    const struct codec_packet *, const char **);
 static int	rate_check(struct session *, struct evbuffer *,
 		    const struct codec_packet *);
 static bool	topic_within(const struct session *, const struct codec_buf *);
@@ -216,17 +240,18 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 
 		log_warn("accept on %s: session", lis->name);
 		close(fd);
-		limits_release(w->limits, &w->pol->limits, &held);
+		limits_release(w->limits, &lis->limits, &held);
 		return;
 	}
 	s->lc = *lc;
 	s->w = w;
 	s->lis = lis;
 	s->pol = policy_ref(w->pol);
+	s->L = &lis->limits;
 	s->id = ++w->next_id * 1000 + w->id;	/* unique across workers */
 	s->tls = lis->tls;
-	s->lim.max_packet = s->pol->limits.max_packet;
-	s->lim.reject_control = s->pol->limits.reject_control_chars;
+	s->lim.max_packet = s->L->max_packet;
+	s->lim.reject_control = s->L->reject_control_chars;
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 
@@ -282,11 +307,11 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 	    s);
 	set_read_wm(s, CODEC_FROM_CLIENT, SESSION_READ_WM);
 	bufferevent_setwatermark(s->down, EV_WRITE,
-	    s->pol->limits.output_buffer / 2, 0);
+	    s->L->output_buffer / 2, 0);
 	bufferevent_enable(s->down, EV_READ | EV_WRITE);
 	/* Deadlines against slowloris: the handshake, then the CONNECT. */
-	set_timer(s, s->tls ? s->pol->limits.tls_handshake_timeout_ms :
-	    s->pol->limits.connect_timeout_ms);
+	set_timer(s, s->tls ? s->L->tls_handshake_timeout_ms :
+	    s->L->connect_timeout_ms);
 
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	w->n_sessions++;
@@ -299,7 +324,7 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 fail:
 	if (s->down == NULL && fd != -1)
 		close(fd);
-	limits_release(w->limits, &w->pol->limits, &s->lc);
+	limits_release(w->limits, &lis->limits, &s->lc);
 	session_free(s);
 }
 
@@ -413,7 +438,7 @@ pump(struct session *s, enum codec_dir dir)
 			break;
 		if (dst != NULL && evbuffer_get_length(
 		    bufferevent_get_output(dst)) >=
-		    s->pol->limits.output_buffer) {
+		    s->L->output_buffer) {
 			bufferevent_disable(src, EV_READ);
 			s->paused[dir] = true;
 			break;
@@ -470,6 +495,10 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		    s->peer, dir_name[dir], codec_type_str(pkt->type),
 		    pkt->len);
 
+	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_PUBLISH &&
+	    pkt->u.publish.qos > 0 && s->L->max_inflight > 0 &&
+	    s->inflight >= s->L->max_inflight)
+		return inflight_full(s, pkt);
 	if (dir == CODEC_FROM_CLIENT) {
 		switch (rate_check(s, in, pkt)) {
 		case 1:
@@ -498,6 +527,23 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		session_close(s, "out of memory forwarding a frame", false);
 		return -1;
 	}
+	/*
+	 * The client's QoS 1/2 PUBLISHes the broker has not finished: for
+	 * 5.0 as Receive Maximum counts them [MQTT-4.9.0-1], until PUBACK,
+	 * PUBCOMP or a failing PUBREC.  A 3.x client waits by not being read
+	 * (inflight_full), and the PUBREL that would lead to the PUBCOMP may
+	 * be queued behind the very frame that waits: for 3.x a QoS 2
+	 * PUBLISH counts until the broker's PUBREC, which needs nothing more
+	 * from the client.
+	 */
+	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_PUBLISH &&
+	    pkt->u.publish.qos > 0)
+		s->inflight++;
+	else if (dir == CODEC_FROM_SERVER && (pkt->type == CODEC_PUBACK ||
+	    (pkt->type == CODEC_PUBCOMP && s->cs.level == CODEC_V5) ||
+	    (pkt->type == CODEC_PUBREC && (s->cs.level != CODEC_V5 ||
+	    pkt->reason >= 0x80))))
+		inflight_done(s);
 	/*
 	 * After a DISCONNECT or a refused CONNACK the sender closes: deliver
 	 * it, read nothing more (frames still in flight from the other side
@@ -691,6 +737,8 @@ auth_accept(struct session *s)
 		refuse_connect(s, 0x87, "will topic denied by the ACL");
 		return -1;
 	}
+	if (identity_limits(s) == -1)
+		return -1;
 	if (c->client_id.len > 0) {
 		if (auth_registry_claim(s->w->guard, c->client_id.p,
 		    c->client_id.len, s->dec.identity, s->persistent) == -1) {
@@ -760,7 +808,7 @@ auth_accept(struct session *s)
 	bufferevent_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
 	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
 	bufferevent_setwatermark(s->up, EV_WRITE,
-	    s->pol->limits.output_buffer / 2, 0);
+	    s->L->output_buffer / 2, 0);
 	if (pw != NULL)
 		codec_encode_connect(buf, n, &pkt, up, pw);
 	if (bufferevent_write(s->up, buf, n) == -1) {
@@ -967,7 +1015,7 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 static void
 keepalive_start(struct session *s, uint16_t asked)
 {
-	unsigned	max = s->pol->limits.max_keepalive_ms / 1000;
+	unsigned	max = s->L->max_keepalive_ms / 1000;
 	unsigned	k = asked == 0 || asked > max ? max : asked;
 	struct timeval	tv = { (time_t)(k + k / 2), (k % 2) * 500000 };
 
@@ -979,9 +1027,10 @@ keepalive_start(struct session *s, uint16_t asked)
 /*
  * The broker accepted a 5.0 client: the CONNACK it gets tells it the
  * proxy's limits too, as 5.0 lets a server: the Maximum Packet Size the
- * proxy accepts (when smaller than the broker's), and the Server Keep
- * Alive the proxy enforces (when not what the client asked for; the
- * broker's own, if lower, wins and is enforced).
+ * proxy accepts and the Receive Maximum it enforces (limits.max_inflight;
+ * each when smaller than the broker's), and the Server Keep Alive the
+ * proxy enforces (when not what the client asked for; the broker's own,
+ * if lower, wins and is enforced).
  */
 static int
 amend_connack(struct session *s, struct evbuffer *in,
@@ -990,8 +1039,8 @@ amend_connack(struct session *s, struct evbuffer *in,
 	uint16_t	 ka = s->keepalive;
 	uint8_t		*buf;
 	size_t		 n;
-	uint32_t	 max = s->pol->limits.max_packet > UINT32_MAX ?
-			    UINT32_MAX : (uint32_t)s->pol->limits.max_packet;
+	uint32_t	 max = s->L->max_packet > UINT32_MAX ?
+			    UINT32_MAX : (uint32_t)s->L->max_packet;
 
 	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE) &&
 	    pkt->props.server_keep_alive > 0 &&
@@ -1003,13 +1052,13 @@ amend_connack(struct session *s, struct evbuffer *in,
 		s->keepalive_asked = asked;
 	}
 	n = codec_encode_connack_amended(NULL, 0, pkt, max,
-	    ka != s->keepalive_asked ? ka : 0);
+	    ka != s->keepalive_asked ? ka : 0, (uint16_t)s->L->max_inflight);
 	if (n == 0 || (buf = malloc(n)) == NULL) {
 		session_close(s, "cannot amend CONNACK", false);
 		return -1;
 	}
 	codec_encode_connack_amended(buf, n, pkt, max,
-	    ka != s->keepalive_asked ? ka : 0);
+	    ka != s->keepalive_asked ? ka : 0, (uint16_t)s->L->max_inflight);
 	reply(s, CODEC_FROM_CLIENT, buf, n);
 	free(buf);
 	evbuffer_drain(in, pkt->len);
@@ -1027,12 +1076,12 @@ static int
 rate_check(struct session *s, struct evbuffer *in,
     const struct codec_packet *pkt)
 {
-	const struct policy_limits	*l = &s->pol->limits;
+	const struct policy_limits	*l = s->L;
 	struct timeval			 tv;
 	struct codec_buf		 f;
+	const char			*what = "";
 	uint64_t			 now, wait = 0;
 	size_t				 off = 0;
-	double				 burst;
 
 	if (pkt->type == CODEC_PUBLISH && !topic_within(s,
 	    &pkt->u.publish.resolved)) {
@@ -1058,33 +1107,23 @@ rate_check(struct session *s, struct evbuffer *in,
 			}
 	}
 	now = now_ms();
-	if (pkt->type == CODEC_PUBLISH && (l->message_rate > 0 ||
-	    l->byte_rate > 0)) {
-		burst = l->message_burst > 0 ? l->message_burst :
-		    l->message_rate;
-		wait = limits_bucket_take(&s->r_msgs, now, l->message_rate,
-		    burst, 1);
-		if (wait == 0 && l->byte_rate > 0) {
-			burst = (double)(l->byte_burst > 0 ? l->byte_burst :
-			    l->byte_rate);
-			wait = limits_bucket_take(&s->r_bytes, now,
-			    (double)l->byte_rate, burst, (double)pkt->len);
-			if (wait > 0 && l->message_rate > 0)
-				s->r_msgs.tokens += 1;	/* not spent */
-		}
-	} else if ((pkt->type == CODEC_SUBSCRIBE ||
-	    pkt->type == CODEC_UNSUBSCRIBE) && l->subscribe_rate > 0)
+	if (pkt->type == CODEC_PUBLISH)
+		wait = publish_tokens(s, now, pkt, &what);
+	else if ((pkt->type == CODEC_SUBSCRIBE ||
+	    pkt->type == CODEC_UNSUBSCRIBE) && l->subscribe_rate > 0) {
 		wait = limits_bucket_take(&s->r_subs, now, l->subscribe_rate,
 		    l->subscribe_rate, 1);
+		what = "limits.subscribe_rate";
+	}
 	if (wait == 0)
 		return 0;
 
 	metrics_add(M_RATE_LIMITED, 1);
 	if (pkt->type == CODEC_PUBLISH &&
 	    l->rate_action == POLICY_RATE_DISCONNECT) {
-		log_warnx("limits: session %" PRIu64 " %s: client_id \"%s\" "
-		    "publishes over its rate: disconnected", s->id, s->peer,
-		    s->client_id);
+		log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" "
+		    "client_id \"%s\" publishes over %s: disconnected", s->id,
+		    s->peer, s->dec.identity, s->client_id, what);
 		send_disconnect(s, 0x96);	/* message rate too high */
 		session_close(s, "message rate too high", true);
 		return -1;
@@ -1092,14 +1131,23 @@ rate_check(struct session *s, struct evbuffer *in,
 	if (pkt->type == CODEC_PUBLISH && l->rate_action == POLICY_RATE_DROP &&
 	    pkt->u.publish.qos == 0) {
 		log_debug("limits: session %" PRIu64 " %s: QoS 0 PUBLISH over "
-		    "the rate dropped", s->id, s->peer);
+		    "%s dropped", s->id, s->peer, what);
 		evbuffer_drain(in, pkt->len);
 		return 1;
 	}
-	/* Throttle: read nothing more until the tokens are back. */
-	if (!s->throttled)
-		log_debug("limits: session %" PRIu64 " %s: throttled %" PRIu64
-		    "ms", s->id, s->peer, wait);
+	/*
+	 * Throttle: read nothing more until the tokens are back.  One audit
+	 * line a session per RATE_LOG_MS, with the holds it stands for.
+	 */
+	s->holds++;
+	if (now >= s->hold_logged + RATE_LOG_MS) {
+		log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" "
+		    "client_id \"%s\" held to %s (%" PRIu64 " holds since the "
+		    "last line)", s->id, s->peer, s->dec.identity,
+		    s->client_id, what, s->holds);
+		s->hold_logged = now;
+		s->holds = 0;
+	}
 	s->throttled = true;
 	bufferevent_disable(s->down, EV_READ);
 	tv.tv_sec = (time_t)(wait / 1000);
@@ -1108,6 +1156,11 @@ rate_check(struct session *s, struct evbuffer *in,
 	return 2;
 }
 
+/*
+ * A hold ends (the rate's tokens are due, or an inflight slot freed): read
+ * the client again.  The frame that waited is checked anew; if it still
+ * may not pass, it sets its hold again.
+ */
 static void
 rate_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1115,19 +1168,186 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!s->throttled || s->state != SS_OPEN)
+	if ((!s->throttled && !s->inflight_wait) || s->state != SS_OPEN)
 		return;
-	s->throttled = false;
+	s->throttled = s->inflight_wait = false;
 	if (!s->paused[CODEC_FROM_CLIENT])
 		bufferevent_enable(s->down, EV_READ);
 	pump(s, CODEC_FROM_CLIENT);
+}
+
+/* Takes <cost> from <b> unless <rate> is off; a taking is noted in <t>. */
+struct taken {
+	struct limits_bucket	*b;
+	double			 cost;
+};
+
+static uint64_t
+take(struct limits_bucket *b, uint64_t now, double rate, double burst,
+    double cost, struct taken *t, size_t *n)
+{
+	uint64_t	wait;
+
+	if (rate <= 0)
+		return 0;
+	if ((wait = limits_bucket_take(b, now, rate, burst > 0 ? burst : rate,
+	    cost)) == 0) {
+		t[*n].b = b;
+		t[(*n)++].cost = cost;
+	}
+	return wait;
+}
+
+/*
+ * The tokens of one PUBLISH, from every bucket it counts against: the
+ * connection's message and byte rates, each limits.topic_rates rule its
+ * topic matches, then its identity's shared rates.  All or nothing: when
+ * one bucket is short, what the others gave is put back.  Returns 0, or
+ * the milliseconds to wait with the name of the limit in *what.
+ */
+static uint64_t
+publish_tokens(struct session *s, uint64_t now, const struct codec_packet *pkt,
+    const char **what)
+{
+	const struct policy_limits	*l = s->L;
+	const struct codec_buf		*t = &pkt->u.publish.resolved;
+	const struct policy_topic_rate	*r;
+	struct taken			 tk[2 + 2 * POLICY_TOPIC_RATES_MAX];
+	double				 len = (double)pkt->len;
+	uint64_t			 wait;
+	size_t				 n = 0, i;
+
+	if ((wait = take(&s->r_msgs, now, l->message_rate, l->message_burst,
+	    1, tk, &n)) > 0) {
+		*what = "limits.message_rate";
+		goto short_;
+	}
+	if ((wait = take(&s->r_bytes, now, (double)l->byte_rate,
+	    (double)l->byte_burst, len, tk, &n)) > 0) {
+		*what = "limits.byte_rate";
+		goto short_;
+	}
+	for (i = 0; s->r_topics != NULL && i < s->pol->n_topic_rates; i++) {
+		r = &s->pol->topic_rates[i];
+		if (!limits_topic_match(r->filter, strlen(r->filter), t->p,
+		    t->len))
+			continue;
+		if ((wait = take(&s->r_topics[2 * i], now, r->message_rate,
+		    r->message_burst, 1, tk, &n)) > 0 ||
+		    (wait = take(&s->r_topics[2 * i + 1], now,
+		    (double)r->byte_rate, (double)r->byte_burst, len, tk,
+		    &n)) > 0) {
+			*what = "a limits.topic_rates rule";
+			goto short_;
+		}
+	}
+	if ((wait = limits_user_take(s->w->limits, s->user, l, now,
+	    pkt->len)) > 0) {
+		*what = "the identity's limits.user_message_rate or "
+		    "user_byte_rate";
+		goto short_;
+	}
+	return 0;
+short_:
+	while (n > 0) {
+		n--;
+		tk[n].b->tokens += tk[n].cost;
+	}
+	return wait;
+}
+
+/*
+ * The identity is known: its own limits (limits.users, limits.groups)
+ * replace the listener's, and its per-user caps count this connection.
+ * Over one: 5.0 CONNACK 0x97 (quota exceeded) or 0x9F (connection rate
+ * exceeded), 3.x 0x03 (server unavailable).
+ */
+static int
+identity_limits(struct session *s)
+{
+	const struct policy_limits	*l;
+	struct policy_limits		 tmp;
+	enum limits_refusal		 r;
+
+	l = policy_limits_for(s->pol, s->lis, s->dec.identity, &tmp);
+	if (l == &tmp) {
+		if ((s->own_lim = malloc(sizeof(*s->own_lim))) == NULL)
+			goto oom;
+		*s->own_lim = tmp;
+		l = s->own_lim;
+	}
+	s->L = l;
+	s->lim.max_packet = l->max_packet;
+	bufferevent_setwatermark(s->down, EV_WRITE, l->output_buffer / 2, 0);
+	if (s->pol->n_topic_rates > 0 && (s->r_topics = calloc(2 *
+	    s->pol->n_topic_rates, sizeof(*s->r_topics))) == NULL)
+		goto oom;
+	if (l->max_subscriptions > 0 && (s->subs = limits_subs_new()) == NULL)
+		goto oom;
+	r = limits_user_admit(s->w->limits, s->dec.identity, l, now_ms(),
+	    &s->user);
+	if (r == LIMITS_OK)
+		return 0;
+	metrics_add(M_LIMIT_USER, 1);
+	log_warnx("limits: session %" PRIu64 " %s listener %s: refused "
+	    "identity \"%s\" client_id \"%s\": %s", s->id, s->peer,
+	    s->lis->name, s->dec.identity, s->client_id,
+	    limits_refusal_str(r));
+	s->state = SS_REFUSING;
+	refuse_connect(s, r == LIMITS_USER_RATE ? 0x9F : 0x97,
+	    limits_refusal_str(r));
+	return -1;
+oom:
+	s->state = SS_REFUSING;
+	refuse_connect(s, 0x88, "out of memory for the identity's limits");
+	return -1;
+}
+
+/*
+ * A QoS 1/2 PUBLISH while limits.max_inflight of the client's are still
+ * unfinished.  A 5.0 client was told that Receive Maximum in its CONNACK,
+ * so this breaks the protocol: DISCONNECT 0x93.  A 3.x client has no such
+ * word: its frame waits, unread, until the broker finishes one (TCP
+ * backpressure slows it; nothing is lost).  Returns 1 (waiting) or -1.
+ */
+static int
+inflight_full(struct session *s, const struct codec_packet *pkt)
+{
+	metrics_add(M_LIMIT_INFLIGHT, 1);
+	if (s->cs.level == CODEC_V5) {
+		log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" "
+		    "client_id \"%s\": PUBLISH id %u over the Receive Maximum "
+		    "of %u (limits.max_inflight)", s->id, s->peer,
+		    s->dec.identity, s->client_id, pkt->packet_id,
+		    s->L->max_inflight);
+		send_disconnect(s, 0x93);	/* Receive Maximum exceeded */
+		session_close(s, "Receive Maximum exceeded", true);
+		return -1;
+	}
+	if (!s->inflight_wait)
+		log_debug("limits: session %" PRIu64 " %s: %u QoS 1/2 "
+		    "PUBLISHes in flight (limits.max_inflight): reading "
+		    "paused", s->id, s->peer, s->inflight);
+	s->inflight_wait = true;
+	bufferevent_disable(s->down, EV_READ);
+	return 1;
+}
+
+/* The broker finished one of the client's QoS 1/2 PUBLISHes. */
+static void
+inflight_done(struct session *s)
+{
+	if (s->inflight > 0)
+		s->inflight--;
+	if (s->inflight_wait && s->inflight < s->L->max_inflight)
+		event_active(s->rate_ev, EV_TIMEOUT, 1);
 }
 
 /* A topic or filter within limits.max_topic_length and max_topic_levels. */
 static bool
 topic_within(const struct session *s, const struct codec_buf *t)
 {
-	const struct policy_limits	*l = &s->pol->limits;
+	const struct policy_limits	*l = s->L;
 	size_t				 i, levels = 1;
 
 	if (l->max_topic_length > 0 && t->len > l->max_topic_length)
@@ -1209,7 +1429,12 @@ enforce(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		evbuffer_drain(in, pkt->len);
 		return 1;
 	case CODEC_SUBSCRIBE:
-		return s->pol->acl != NULL ? filter_subscribe(s, in, pkt) : 0;
+		return s->pol->acl != NULL || s->subs != NULL ?
+		    filter_subscribe(s, in, pkt) : 0;
+	case CODEC_UNSUBSCRIBE:
+		if (s->subs != NULL)
+			forget_subscriptions(s, pkt);
+		return 0;
 	case CODEC_SUBACK:
 		return s->n_merges > 0 ? merge_suback(s, in, pkt) : 0;
 	default:
@@ -1288,9 +1513,12 @@ acked_take(struct session *s, enum codec_dir dir, uint16_t id)
 }
 
 /*
- * SUBSCRIBE, filter by filter.  All allowed: forwarded unchanged.  None:
- * answered here (3.x 0x80, 5.0 0x87 for each).  Some: rewritten without
- * the denied ones and sent, its SUBACK merged back later.
+ * SUBSCRIBE, filter by filter: the ACL, then limits.max_subscriptions (a
+ * filter new to the connection needs a free place).  All allowed:
+ * forwarded unchanged.  None: answered here (3.x 0x80; 5.0 0x87 not
+ * authorized, 0x97 quota exceeded).  Some: rewritten without the refused
+ * ones and sent, its SUBACK merged back later.  Filters counted here are
+ * forgotten again if the broker refuses them.
  */
 static int
 filter_subscribe(struct session *s, struct evbuffer *in,
@@ -1298,30 +1526,69 @@ filter_subscribe(struct session *s, struct evbuffer *in,
 {
 	struct sub_merge	*m;
 	struct codec_buf	 f;
-	uint8_t			*codes = NULL, *buf = NULL, opts;
-	bool			*keep = NULL;
+	uint8_t			*codes = NULL, *buf = NULL, *added = NULL, opts;
+	bool			*keep = NULL, v5 = s->cs.level == CODEC_V5;
 	size_t			 off = 0, i, n = pkt->u.list.count, len;
-	size_t			 denied = 0;
-	int			 rc = -1;
+	size_t			 denied = 0, alen = 0, k, flen;
+	int			 rc = -1, a;
 
 	if ((codes = calloc(n, 1)) == NULL || (keep = calloc(n,
-	    sizeof(*keep))) == NULL)
+	    sizeof(*keep))) == NULL || (s->subs != NULL && (added =
+	    malloc(pkt->len + 4 * n)) == NULL))
 		goto oom;
 	for (i = 0; i < n && codec_filter_next(pkt, &off, &f, &opts); i++) {
 		keep[i] = acl_allow(s, ACL_SUBSCRIBE, &f);
+		if (keep[i] && s->subs != NULL &&
+		    !limits_subs_has(s->subs, f.p, f.len)) {
+			if (limits_subs_count(s->subs) >=
+			    s->L->max_subscriptions) {
+				metrics_add(M_LIMIT_SUBSCRIPTIONS, 1);
+				log_warnx("limits: session %" PRIu64 " %s: "
+				    "identity \"%s\" client_id \"%s\": "
+				    "filter \"%.*s\"%s refused: %u "
+				    "subscriptions (limits.max_subscriptions)",
+				    s->id, s->peer, s->dec.identity,
+				    s->client_id, (int)(f.len <
+				    SESSION_TOPIC_LOG ? f.len :
+				    SESSION_TOPIC_LOG), (const char *)f.p,
+				    f.len > SESSION_TOPIC_LOG ? "..." : "",
+				    s->L->max_subscriptions);
+				keep[i] = false;
+				codes[i] = v5 ? 0x97 : 0x80;
+			} else if ((a = limits_subs_add(s->subs, f.p,
+			    f.len)) == -1)
+				goto oom;
+			else if (a == 1) {
+				added[alen++] = (uint8_t)(i >> 8);
+				added[alen++] = (uint8_t)i;
+				added[alen++] = (uint8_t)(f.len >> 8);
+				added[alen++] = (uint8_t)f.len;
+				memcpy(added + alen, f.p, f.len);
+				alen += f.len;
+			}
+		}
 		if (!keep[i]) {
-			codes[i] = s->cs.level == CODEC_V5 ? 0x87 : 0x80;
+			if (codes[i] == 0)
+				codes[i] = v5 ? 0x87 : 0x80;
 			denied++;
 		}
 	}
-	if (denied == 0) {
+	if (denied == 0 && alen == 0) {
 		rc = 0;
 		goto done;
 	}
 	if (denied == n || s->n_merges == SESSION_MERGES_MAX) {
-		/* Answer it here; with no room to merge, deny it whole. */
+		/*
+		 * Answer it here; with no room to merge, refuse it whole
+		 * and forget what it counted.
+		 */
+		for (k = 0; k < alen; k += 4 + flen) {
+			flen = (size_t)added[k + 2] << 8 | added[k + 3];
+			limits_subs_del(s->subs, added + k + 4, flen);
+		}
 		for (i = 0; i < n; i++)
-			codes[i] = s->cs.level == CODEC_V5 ? 0x87 : 0x80;
+			if (codes[i] == 0)
+				codes[i] = v5 ? 0x87 : 0x80;
 		len = codec_encode_suback(NULL, 0, s->cs.level, CODEC_SUBACK,
 		    pkt->packet_id, codes, n);
 		if ((buf = malloc(len)) == NULL)
@@ -1333,16 +1600,22 @@ filter_subscribe(struct session *s, struct evbuffer *in,
 		rc = 1;
 		goto done;
 	}
+	m = &s->merges[s->n_merges++];
+	m->id = pkt->packet_id;
+	m->n = (uint16_t)n;
+	m->denied = codes;
+	m->added = added;
+	m->added_len = alen;
+	codes = added = NULL;
+	if (denied == 0) {
+		rc = 0;		/* as it is; the SUBACK is still looked at */
+		goto done;
+	}
 	len = codec_encode_subscribe(NULL, 0, s->cs.level, pkt, keep);
 	if (len == 0 || (buf = malloc(len)) == NULL)
 		goto oom;
 	codec_encode_subscribe(buf, len, s->cs.level, pkt, keep);
 	reply(s, CODEC_FROM_SERVER, buf, len);
-	m = &s->merges[s->n_merges++];
-	m->id = pkt->packet_id;
-	m->n = (uint16_t)n;
-	m->denied = codes;
-	codes = NULL;
 	evbuffer_drain(in, pkt->len);
 	rc = 1;
 	goto done;
@@ -1351,9 +1624,21 @@ oom:
 	rc = -1;
 done:
 	free(codes);
+	free(added);
 	free(keep);
 	free(buf);
 	return rc;
+}
+
+/* UNSUBSCRIBE: its filters no longer count against max_subscriptions. */
+static void
+forget_subscriptions(struct session *s, const struct codec_packet *pkt)
+{
+	struct codec_buf	f;
+	size_t			off = 0;
+
+	while (codec_filter_next(pkt, &off, &f, NULL))
+		limits_subs_del(s->subs, f.p, f.len);
 }
 
 /*
@@ -1368,8 +1653,7 @@ merge_suback(struct session *s, struct evbuffer *in,
 	struct sub_merge	*m = NULL;
 	const uint8_t		*bc = pkt->u.list.list.p;
 	uint8_t			*codes, *buf;
-	size_t			 i, j = 0, len;
-	unsigned		 k;
+	size_t			 i, j = 0, len, k, flen;
 
 	for (k = 0; k < s->n_merges; k++)
 		if (s->merges[k].id == pkt->packet_id) {
@@ -1386,6 +1670,13 @@ merge_suback(struct session *s, struct evbuffer *in,
 		codes[i] = j < pkt->u.list.count ? bc[j] : 0x80;
 		j++;
 	}
+	/* A filter the broker refused holds no place. */
+	for (k = 0; k < m->added_len; k += 4 + flen) {
+		i = (size_t)m->added[k] << 8 | m->added[k + 1];
+		flen = (size_t)m->added[k + 2] << 8 | m->added[k + 3];
+		if (i < m->n && codes[i] >= 0x80)
+			limits_subs_del(s->subs, m->added + k + 4, flen);
+	}
 	len = codec_encode_suback(NULL, 0, s->cs.level, CODEC_SUBACK,
 	    pkt->packet_id, codes, m->n);
 	if ((buf = malloc(len)) == NULL) {
@@ -1397,6 +1688,7 @@ merge_suback(struct session *s, struct evbuffer *in,
 	reply(s, CODEC_FROM_CLIENT, buf, len);
 	free(buf);
 	free(m->denied);
+	free(m->added);
 	*m = s->merges[--s->n_merges];
 	evbuffer_drain(in, pkt->len);
 	return 1;
@@ -1451,7 +1743,7 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 			SSL	*ssl = bufferevent_openssl_get_ssl(bev);
 
 			s->state = SS_CONNECT;
-			set_timer(s, s->pol->limits.connect_timeout_ms);
+			set_timer(s, s->L->connect_timeout_ms);
 			log_debug("session %" PRIu64 " %s: TLS %s %s", s->id,
 			    s->peer, SSL_get_version(ssl),
 			    SSL_get_cipher_name(ssl));
@@ -1554,14 +1846,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		metrics_add(M_CONNECT_TIMEOUT, 1);
 		log_warnx("session %" PRIu64 " %s: no TLS handshake within "
 		    "%ums", s->id, s->peer,
-		    s->pol->limits.tls_handshake_timeout_ms);
+		    s->L->tls_handshake_timeout_ms);
 		session_close(s, "TLS handshake deadline passed", false);
 		break;
 	case SS_CONNECT:
 	case SS_AUTH:
 		metrics_add(M_CONNECT_TIMEOUT, 1);
 		log_warnx("session %" PRIu64 " %s: no CONNECT within %ums",
-		    s->id, s->peer, s->pol->limits.connect_timeout_ms);
+		    s->id, s->peer, s->L->connect_timeout_ms);
 		session_close(s, "CONNECT deadline passed", false);
 		break;
 	case SS_OPEN:
@@ -1715,7 +2007,9 @@ session_dead(struct session *s)
 	metrics_add(M_CONN_CLOSED, 1);
 	metrics_add(M_CONN_ACTIVE, -1);
 	evtimer_del(s->rate_ev);
-	limits_release(s->w->limits, &s->pol->limits, &s->lc);
+	limits_release(s->w->limits, &s->lis->limits, &s->lc);
+	limits_user_release(s->w->limits, s->user);
+	s->user = NULL;
 	if (s->claimed)
 		auth_registry_release(s->w->guard, (const uint8_t *)
 		    s->claimed_id, s->claimed_len, s->persistent);
@@ -1773,8 +2067,14 @@ session_free(struct session *s)
 	free(s->claimed_id);
 	free(s->acked[0]);
 	free(s->acked[1]);
-	while (s->n_merges > 0)
-		free(s->merges[--s->n_merges].denied);
+	while (s->n_merges > 0) {
+		s->n_merges--;
+		free(s->merges[s->n_merges].denied);
+		free(s->merges[s->n_merges].added);
+	}
+	free(s->r_topics);
+	limits_subs_free(s->subs);
+	free(s->own_lim);
 	policy_unref(s->pol);
 	free(s);
 }

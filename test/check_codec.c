@@ -2121,9 +2121,10 @@ START_TEST(t_encode_connack_amended)
 	memcpy(in, ack, sizeof(ack));
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, in,
 	    sizeof(ack), sizeof(ack), &a), CODEC_OK);
-	n = codec_encode_connack_amended(out, 3, &a, 1048576, 60);
+	n = codec_encode_connack_amended(out, 3, &a, 1048576, 60, 0);
 	ck_assert_uint_gt(n, 3);
-	n = codec_encode_connack_amended(out, sizeof(out), &a, 1048576, 60);
+	n = codec_encode_connack_amended(out, sizeof(out), &a, 1048576, 60,
+	    0);
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert(b.session_present);
@@ -2133,15 +2134,55 @@ START_TEST(t_encode_connack_amended)
 	ck_assert_uint_eq(b.props.topic_alias_max, 10);
 	ck_assert_uint_eq(b.props.n_user_props, 1);
 	/* A broker limit smaller than ours stays; keepalive 0: unchanged. */
-	n = codec_encode_connack_amended(out, sizeof(out), &a, 0x7fffffff, 0);
+	n = codec_encode_connack_amended(out, sizeof(out), &a, 0x7fffffff, 0,
+	    0);
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert_uint_eq(b.props.max_packet_size, 268435455);
 	ck_assert_uint_eq(b.props.server_keep_alive, 100);
+	ck_assert(!CODEC_PROP_HAS(&b.props, CODEC_PROP_RECEIVE_MAX));
+	/* No Receive Maximum from the broker (65535): ours is added. */
+	n = codec_encode_connack_amended(out, sizeof(out), &a, 0, 0, 16);
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert(CODEC_PROP_HAS(&b.props, CODEC_PROP_RECEIVE_MAX));
+	ck_assert_uint_eq(b.props.receive_max, 16);
+	ck_assert_uint_eq(b.props.max_packet_size, 268435455);
 	/* Not a success: nothing. */
 	a.reason = 0x87;
 	ck_assert_uint_eq(codec_encode_connack_amended(out, sizeof(out), &a,
-	    1048576, 60), 0);
+	    1048576, 60, 0), 0);
+	free(in);
+}
+END_TEST
+
+/* A broker's Receive Maximum is lowered to ours, never raised. */
+START_TEST(t_encode_connack_receive_max)
+{
+	/* Receive Maximum 20 (Mosquitto's default), then a user property. */
+	static const uint8_t	 ack[] = { 0x20, 14, 0x00, 0x00, 11,
+	    0x21, 0, 20, 0x26, 0, 1, 'k', 0, 2, 'v', 'v' };
+	struct codec_packet	 a, b;
+	uint8_t			*in, out[64];
+	size_t			 n;
+
+	in = malloc(sizeof(ack));
+	memcpy(in, ack, sizeof(ack));
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, in,
+	    sizeof(ack), sizeof(ack), &a), CODEC_OK);
+	n = codec_encode_connack_amended(out, sizeof(out), &a, 0, 0, 5);
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert_uint_eq(b.props.receive_max, 5);
+	ck_assert_uint_eq(b.props.n_user_props, 1);
+	ck_assert(!b.session_present);
+	n = codec_encode_connack_amended(out, sizeof(out), &a, 0, 0, 100);
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert_uint_eq(b.props.receive_max, 20);
+	/* Unchanged, the frame is the broker's, byte for byte. */
+	ck_assert_uint_eq(n, sizeof(ack));
+	ck_assert(memcmp(out, ack, n) == 0);
 	free(in);
 }
 END_TEST
@@ -2196,6 +2237,7 @@ codec_suite(void)
 	tcase_add_loop_test(tc, t_encode_connect, 0, NCASES(reconnect_cases));
 	tcase_add_test(tc, t_encode_subscribe_subset);
 	tcase_add_test(tc, t_encode_connack_amended);
+	tcase_add_test(tc, t_encode_connack_receive_max);
 	suite_add_tcase(s, tc);
 
 	return s;

@@ -184,6 +184,23 @@ static const struct bad_case {
 	    "5:11: upstream: expected a mapping of keys to values" },
 	{ "bad-many-errors", 3,
 	    "3:11: listeners[0].port: 0 is out of range (1..65535)" },
+	{ "limits-bad-duplicate", 1,
+	    "8:5: limits.users.bob: duplicate entry (line 7)" },
+	{ "limits-bad-inflight", 1, "6:17: limits.max_inflight: 70000 is out "
+	    "of range (0..65535)" },
+	{ "limits-bad-nested", 1, "8:14: limits.users.bob.users: allowed only "
+	    "directly under limits" },
+	{ "limits-bad-topic-filter", 1, "7:7: limits.topic_rates[0]: topic "
+	    "\"a/#/b\": '#' must be the last level" },
+	{ "limits-bad-topic-no-rate", 1, "7:7: limits.topic_rates[0]: sets "
+	    "neither message_rate nor byte_rate" },
+	{ "limits-bad-unknown-group", 1, "7:5: limits.groups.nosuch: no group "
+	    "\"nosuch\" in acl.groups" },
+	{ "limits-bad-unknown-listener", 1, "7:5: limits.listeners.nosuch: no "
+	    "listener is named \"nosuch\"" },
+	{ "limits-bad-user-preauth", 1, "9:7: "
+	    "limits.users.bob.max_connections_per_address: applies before the "
+	    "client is authenticated: set it in limits or limits.listeners" },
 };
 
 START_TEST(invalid_file)
@@ -241,6 +258,111 @@ START_TEST(example_policy_parses)
 }
 END_TEST
 
+/*
+ * limits.listeners, .groups and .users: each listener's limits, and each
+ * identity's, resolved in order (groups as limits.groups lists them, then
+ * the user's own entry).
+ */
+START_TEST(limits_overrides)
+{
+	struct config_errors		*e;
+	struct policy			*p;
+	const struct policy_limits	*l;
+	struct policy_limits		 buf;
+	const struct policy_listener	*pub, *in;
+
+	p = load("test/data/limits-overrides.yaml", &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	pub = &p->listeners[0];
+	in = &p->listeners[1];
+	ck_assert_uint_eq(pub->index, 0);
+	ck_assert_uint_eq(in->index, 1);
+	/* The public listener has the global limits. */
+	ck_assert_uint_eq(pub->limits.message_rate, 100);
+	ck_assert_uint_eq(pub->limits.max_connections_per_address, 10);
+	ck_assert_uint_eq(pub->max_connections, 0);
+	/* The internal one its own, and its own connection cap... */
+	ck_assert_uint_eq(in->limits.message_rate, 1000);
+	ck_assert_uint_eq(in->limits.max_connections_per_address, 500);
+	ck_assert_uint_eq(in->max_connections, 200);
+	/* ...while the proxy-wide cap stays the global one. */
+	ck_assert_uint_eq(in->limits.max_connections, 1000);
+	ck_assert_uint_eq(in->limits.max_subscriptions, 50);
+
+	/* Nobody special: the listener's own limits, not a copy. */
+	ck_assert_ptr_eq(policy_limits_for(p, in, "nobody", &buf),
+	    &in->limits);
+	/* sensor1: devices, then its own entry. */
+	l = policy_limits_for(p, in, "sensor1", &buf);
+	ck_assert_ptr_eq(l, &buf);
+	ck_assert_uint_eq(l->message_rate, 2);
+	ck_assert_uint_eq(l->max_inflight, 4);
+	ck_assert_uint_eq(l->user_message_rate, 20);
+	ck_assert_uint_eq(l->max_connections_per_user, 1);
+	ck_assert_uint_eq(l->max_subscriptions, 50);	/* the global */
+	ck_assert_uint_eq(l->max_connections_per_address, 500); /* listener */
+	/* sensor2: devices then fleet, the later group winning a tie. */
+	l = policy_limits_for(p, pub, "sensor2", &buf);
+	ck_assert_uint_eq(l->message_rate, 7);
+	ck_assert_uint_eq(l->max_inflight, 4);
+	ck_assert_uint_eq(l->max_subscriptions, 3);
+	ck_assert_uint_eq(l->max_connections_per_address, 10);
+	/* truck: fleet only; alice: her own only. */
+	l = policy_limits_for(p, pub, "truck", &buf);
+	ck_assert_uint_eq(l->message_rate, 7);
+	ck_assert_uint_eq(l->max_inflight, 0);
+	l = policy_limits_for(p, pub, "alice", &buf);
+	ck_assert_int_eq(l->rate_action, POLICY_RATE_DISCONNECT);
+	ck_assert_uint_eq(l->message_rate, 100);
+
+	ck_assert_uint_eq(p->n_topic_rates, 2);
+	ck_assert_str_eq(p->topic_rates[0].filter, "telemetry/+/raw");
+	ck_assert_uint_eq(p->topic_rates[0].message_rate, 5);
+	ck_assert_uint_eq(p->topic_rates[0].message_burst, 10);
+	ck_assert_uint_eq(p->topic_rates[1].byte_rate, 64 * 1024);
+	ck_assert_uint_eq(p->topic_rates[1].message_rate, 0);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+/*
+ * Every key of limits can be overridden: a listener entry setting all of
+ * them, laid over zeroes, leaves no field behind.  A field the merge does
+ * not know stays zero here and fails the byte comparison.
+ */
+START_TEST(limits_every_key_overrides)
+{
+	struct config_errors	*e;
+	struct policy		*p;
+	struct policy_limits	 z;
+	const uint8_t		*over, *got;
+	size_t			 i;
+
+	p = load("test/data/limits-every-key.yaml", &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_uint_eq(p->n_limits_listeners, 1);
+	for (i = 0; policy_limits_isset(&p->limits_listeners[0].v, i) != -1;
+	    i++)
+		ck_assert_msg(policy_limits_isset(&p->limits_listeners[0].v,
+		    i) == 1, "field %zu not set by the file", i);
+	memset(&z, 0, sizeof(z));
+	policy_limits_merge(&z, &p->limits_listeners[0].v);
+	over = (const uint8_t *)&p->limits_listeners[0].v;
+	got = (const uint8_t *)&z;
+	for (i = 0; i < sizeof(z); i++)
+		if (over[i] != POLICY_LIMIT_UNSET)
+			ck_assert_msg(got[i] == over[i], "byte %zu of struct "
+			    "policy_limits not merged", i);
+	ck_assert_uint_eq(z.max_inflight, 7021);
+	ck_assert_uint_eq(z.user_byte_burst, 7028);
+	ck_assert_uint_eq(p->listeners[0].max_connections, 7004);
+	ck_assert_uint_eq(p->listeners[0].limits.network_v4, 17);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -255,6 +377,8 @@ config_suite(void)
 	    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, collects_every_error);
 	tcase_add_test(tc, example_policy_parses);
+	tcase_add_test(tc, limits_overrides);
+	tcase_add_test(tc, limits_every_key_overrides);
 	suite_add_tcase(s, tc);
 	return s;
 }

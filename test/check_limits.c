@@ -1,12 +1,22 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * Unit tests for limits: token buckets as pure functions of the clock, and
- * the accept-time connection caps (total, unauthenticated, per address,
- * per network, connection rate) with their release; and SipHash's
- * reference vector, since the tables depend on it.
+ * Unit tests for limits: token buckets as pure functions of the clock; the
+ * accept-time connection caps (total, listener, unauthenticated, per
+ * address, per network, connection rate) with their release; the per-user
+ * table (connection cap and rate, the shared PUBLISH buckets, fail-closed
+ * when full); a session's subscription set; MQTT filter matching; and
+ * SipHash's reference vector, since the tables depend on it.  The
+ * concurrent tests run real threads against one struct limits and count,
+ * beside it, what each thread holds, so a lost update shows as a count
+ * that does not return to zero or a cap exceeded.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_suites.h"
@@ -34,6 +44,14 @@ v6(const char *s)
 	a.sin6_family = AF_INET6;
 	inet_pton(AF_INET6, s, &a.sin6_addr);
 	return a;
+}
+
+/* Admits under <lim> alone: no total cap, listener 0 with no cap. */
+static enum limits_refusal
+admit(struct limits *l, const struct policy_limits *lim, const void *sa,
+    uint64_t now, struct limits_conn *c)
+{
+	return limits_admit(l, lim, 0, 0, 0, sa, now, c);
 }
 
 /* SipHash-2-4 paper, Appendix A: key 00..0f, message 00..0e. */
@@ -96,18 +114,18 @@ START_TEST(admit_per_address_and_release)
 
 	p->limits.max_connections_per_address = 3;
 	for (i = 0; i < 3; i++)
-		ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0,
+		ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 0,
 		    &c[i]), LIMITS_OK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &c[3]),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 0, &c[3]),
 	    LIMITS_ADDRESS);
 	ck_assert(!c[3].counted);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&b, 0, &d),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&b, 0, &d),
 	    LIMITS_OK);
 	ck_assert_uint_eq(limits_total(l), 4);
 	limits_release(l, &p->limits, &c[0]);
 	limits_release(l, &p->limits, &c[0]);	/* twice is harmless */
 	ck_assert_uint_eq(limits_total(l), 3);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &c[0]),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 0, &c[0]),
 	    LIMITS_OK);
 	policy_unref(p);
 	limits_free(l);
@@ -126,17 +144,17 @@ START_TEST(admit_per_network_v4_and_v6)
 	struct sockaddr_in6	 b3 = v6("2001:db8:0:2::1");
 
 	p->limits.max_connections_per_network = 1;	/* /24 and /64 */
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a1, 0, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a1, 0, &c),
 	    LIMITS_OK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a2, 0, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a2, 0, &c),
 	    LIMITS_NETWORK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a3, 0, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a3, 0, &c),
 	    LIMITS_OK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&b1, 0, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&b1, 0, &c),
 	    LIMITS_OK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&b2, 0, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&b2, 0, &c),
 	    LIMITS_NETWORK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&b3, 0, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&b3, 0, &c),
 	    LIMITS_OK);
 	policy_unref(p);
 	limits_free(l);
@@ -149,24 +167,24 @@ START_TEST(admit_total_and_unauthenticated)
 	struct policy		*p = policy_new();
 	struct limits_conn	 c[3], x;
 	struct sockaddr_in	 a = v4("203.0.113.9");
+	const unsigned		 tmax = 3;	/* limits.max_connections */
 
 	p->limits.max_unauthenticated = 2;
-	p->limits.max_connections = 3;
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &c[0]),
-	    LIMITS_OK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &c[1]),
-	    LIMITS_OK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &x),
-	    LIMITS_UNAUTHENTICATED);
+	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
+	    0, &c[0]), LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
+	    0, &c[1]), LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
+	    0, &x), LIMITS_UNAUTHENTICATED);
 	limits_authenticated(l, &c[0]);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &c[2]),
-	    LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
+	    0, &c[2]), LIMITS_OK);
 	limits_authenticated(l, &c[1]);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &x),
-	    LIMITS_TOTAL);
+	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
+	    0, &x), LIMITS_TOTAL);
 	limits_release(l, &p->limits, &c[2]);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 0, &x),
-	    LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
+	    0, &x), LIMITS_OK);
 	policy_unref(p);
 	limits_free(l);
 }
@@ -183,15 +201,15 @@ START_TEST(admit_connection_rate)
 	p->limits.connection_rate_per_address = 2;
 	p->limits.connection_burst_per_address = 3;
 	for (i = 0; i < 3; i++) {
-		ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 1000,
+		ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 1000,
 		    &c), LIMITS_OK);
 		limits_release(l, &p->limits, &c);	/* rate, not count */
 	}
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 1000, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 1000, &c),
 	    LIMITS_RATE);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&b, 1000, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&b, 1000, &c),
 	    LIMITS_OK);
-	ck_assert_int_eq(limits_admit(l, &p->limits, (void *)&a, 1500, &c),
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 1500, &c),
 	    LIMITS_OK);
 	ck_assert_str_eq(limits_refusal_str(LIMITS_RATE),
 	    "connecting too fast (limits.connection_rate_per_address)");
@@ -200,11 +218,856 @@ START_TEST(admit_connection_rate)
 }
 END_TEST
 
+/* ---- total and listener caps ------------------------------------------- */
+
+/* The total cap is the argument; the listener's lim->max_connections is not. */
+START_TEST(admit_total_from_argument)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c[3];
+	struct sockaddr_in	 a = v4("192.0.2.10");
+
+	p->limits.max_connections = 1;	/* ignored: total_max rules */
+	ck_assert_int_eq(limits_admit(l, &p->limits, 2, 0, 0, (void *)&a, 0,
+	    &c[0]), LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 2, 0, 0, (void *)&a, 0,
+	    &c[1]), LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 2, 0, 0, (void *)&a, 0,
+	    &c[2]), LIMITS_TOTAL);
+	ck_assert(!c[2].counted);
+	ck_assert_uint_eq(limits_total(l), 2);
+	ck_assert_uint_eq(limits_listener_total(l, 0), 2);
+	/* 0 is no cap at all. */
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 0, (void *)&a, 0,
+	    &c[2]), LIMITS_OK);
+	ck_assert_uint_eq(limits_total(l), 3);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+START_TEST(admit_listener_cap_and_release)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c[3], d, x;
+	struct sockaddr_in	 a = v4("192.0.2.20");
+
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 2, (void *)&a, 0,
+	    &c[0]), LIMITS_OK);
+	ck_assert_uint_eq(c[0].listener, 0);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 2, (void *)&a, 0,
+	    &c[1]), LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 2, (void *)&a, 0,
+	    &c[2]), LIMITS_LISTENER);
+	ck_assert(!c[2].counted);
+	/* Another listener has its own count. */
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 1, 2, (void *)&a, 0,
+	    &d), LIMITS_OK);
+	ck_assert_uint_eq(d.listener, 1);
+	ck_assert_uint_eq(limits_listener_total(l, 0), 2);
+	ck_assert_uint_eq(limits_listener_total(l, 1), 1);
+	ck_assert_uint_eq(limits_total(l), 3);
+	/* The total is checked with it: refused there, nothing counted. */
+	ck_assert_int_eq(limits_admit(l, &p->limits, 3, 1, 2, (void *)&a, 0,
+	    &x), LIMITS_TOTAL);
+	ck_assert_uint_eq(limits_listener_total(l, 1), 1);
+	/* Release frees the place on its own listener only. */
+	limits_release(l, &p->limits, &c[0]);
+	ck_assert_uint_eq(limits_listener_total(l, 0), 1);
+	ck_assert_uint_eq(limits_listener_total(l, 1), 1);
+	ck_assert_uint_eq(limits_total(l), 2);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 2, (void *)&a, 0,
+	    &c[0]), LIMITS_OK);
+	ck_assert_uint_eq(limits_listener_total(l, 0), 2);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* A refusal after the total and listener were taken gives them back. */
+START_TEST(admit_refusal_rolls_back_counts)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c, x;
+	struct sockaddr_in	 a = v4("192.0.2.30");
+
+	p->limits.max_connections_per_address = 1;
+	ck_assert_int_eq(limits_admit(l, &p->limits, 10, 3, 10, (void *)&a, 0,
+	    &c), LIMITS_OK);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 10, 3, 10, (void *)&a, 0,
+	    &x), LIMITS_ADDRESS);
+	ck_assert_uint_eq(limits_total(l), 1);
+	ck_assert_uint_eq(limits_listener_total(l, 3), 1);
+	p->limits.max_unauthenticated = 1;
+	ck_assert_int_eq(limits_admit(l, &p->limits, 10, 3, 10,
+	    (void *)&a, 0, &x), LIMITS_UNAUTHENTICATED);
+	ck_assert_uint_eq(limits_total(l), 1);
+	ck_assert_uint_eq(limits_listener_total(l, 3), 1);
+	limits_release(l, &p->limits, &c);
+	ck_assert_uint_eq(limits_total(l), 0);
+	ck_assert_uint_eq(limits_listener_total(l, 3), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* Listener indexes from LIMITS_LISTENERS_MAX on are not counted apart. */
+START_TEST(admit_listener_past_max_uncounted)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c[3];
+	struct sockaddr_in	 a = v4("192.0.2.40");
+	unsigned		 big = LIMITS_LISTENERS_MAX + 3;
+	int			 i;
+
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(limits_admit(l, &p->limits, 0, big, 1,
+		    (void *)&a, 0, &c[i]), LIMITS_OK);
+	ck_assert_uint_eq(limits_listener_total(l, big), 0);
+	ck_assert_uint_eq(limits_listener_total(l, LIMITS_LISTENERS_MAX - 1),
+	    0);
+	for (i = 0; i < 3; i++)
+		limits_release(l, &p->limits, &c[i]);
+	ck_assert_uint_eq(limits_total(l), 0);
+	ck_assert_uint_eq(limits_listener_total(l, 0), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+START_TEST(refusal_strings)
+{
+	ck_assert_str_eq(limits_refusal_str(LIMITS_LISTENER),
+	    "too many connections on this listener "
+	    "(limits.listeners.<name>.max_connections)");
+	ck_assert_str_eq(limits_refusal_str(LIMITS_USER),
+	    "too many connections for this user "
+	    "(limits.max_connections_per_user)");
+	ck_assert_str_eq(limits_refusal_str(LIMITS_USER_RATE),
+	    "user connecting too fast (limits.connection_rate_per_user)");
+	ck_assert_str_eq(limits_refusal_str(LIMITS_TOTAL),
+	    "too many connections (limits.max_connections)");
+	ck_assert_str_eq(limits_refusal_str((enum limits_refusal)
+	    (LIMITS_USER_RATE + 1)), "unknown");
+}
+END_TEST
+
+#define THREADS		4
+#define ROUNDS		10000
+
+struct admit_run {
+	struct limits		*l;
+	const struct policy_limits *lim;
+	unsigned		 cap;		/* on listener 0, and total */
+	atomic_uint		 held;		/* by the threads, now */
+	atomic_uint		 over;		/* times held went past cap */
+	atomic_uint		 admitted;
+	atomic_uint		 refused;
+};
+
+static void *
+admit_thread(void *arg)
+{
+	struct admit_run	*run = arg;
+	struct limits_conn	 c;
+	struct sockaddr_in	 a = v4("198.51.100.50");
+	int			 i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		if (limits_admit(run->l, run->lim, run->cap, 0, run->cap,
+		    (void *)&a, 0, &c) != LIMITS_OK) {
+			atomic_fetch_add(&run->refused, 1);
+			continue;
+		}
+		atomic_fetch_add(&run->admitted, 1);
+		if (atomic_fetch_add(&run->held, 1) + 1 > run->cap ||
+		    limits_total(run->l) > run->cap ||
+		    limits_listener_total(run->l, 0) > run->cap)
+			atomic_fetch_add(&run->over, 1);
+		sched_yield();	/* hold it a while: races more likely */
+		atomic_fetch_sub(&run->held, 1);
+		limits_release(run->l, run->lim, &c);
+	}
+	return NULL;
+}
+
+/* Four threads racing for 2 places: never 3 held, all given back. */
+START_TEST(admit_concurrent_exact)
+{
+	struct policy		*p = policy_new();
+	struct admit_run	 run;
+	pthread_t		 t[THREADS];
+	unsigned		 over, admitted, refused;
+	int			 i;
+
+	memset(&run, 0, sizeof(run));
+	run.l = limits_new();
+	run.lim = &p->limits;
+	run.cap = 1;
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, admit_thread,
+		    &run), 0);
+	for (i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	over = atomic_load(&run.over);
+	admitted = atomic_load(&run.admitted);
+	refused = atomic_load(&run.refused);
+	ck_assert_uint_eq(over, 0);
+	ck_assert_uint_eq(admitted + refused, THREADS * ROUNDS);
+	ck_assert_uint_gt(admitted, 0);
+	ck_assert_uint_eq(limits_total(run.l), 0);
+	ck_assert_uint_eq(limits_listener_total(run.l, 0), 0);
+	limits_free(run.l);
+	policy_unref(p);
+}
+END_TEST
+
+/* ---- per user ---------------------------------------------------------- */
+
+START_TEST(user_not_wanted)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u = (struct limits_user *)&u;	/* not NULL */
+
+	ck_assert(!limits_user_wanted(&p->limits));
+	p->limits.connection_burst_per_user = 5;	/* a burst alone */
+	p->limits.user_message_burst = 5;
+	p->limits.user_byte_burst = 5;
+	ck_assert(!limits_user_wanted(&p->limits));
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_OK);
+	ck_assert_ptr_null(u);
+	ck_assert_uint_eq(limits_user_conns(l, "alice"), 0);
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 0, 100), 0);
+	limits_user_release(l, u);	/* NULL: a no-op */
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+START_TEST(user_wanted_by_each_field)
+{
+	struct policy	*p = policy_new();
+	struct policy_limits base = p->limits, t;
+
+	t = base;
+	t.max_connections_per_user = 1;
+	ck_assert(limits_user_wanted(&t));
+	t = base;
+	t.connection_rate_per_user = 1;
+	ck_assert(limits_user_wanted(&t));
+	t = base;
+	t.user_message_rate = 1;
+	ck_assert(limits_user_wanted(&t));
+	t = base;
+	t.user_byte_rate = 1;
+	ck_assert(limits_user_wanted(&t));
+	policy_unref(p);
+}
+END_TEST
+
+START_TEST(user_cap_exact)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u[4], *x, *b;
+	int			 i;
+
+	p->limits.max_connections_per_user = 3;
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0,
+		    &u[i]), LIMITS_OK);
+		ck_assert_ptr_nonnull(u[i]);
+	}
+	ck_assert_ptr_eq(u[0], u[1]);
+	ck_assert_uint_eq(limits_user_conns(l, "alice"), 3);
+	x = (struct limits_user *)&x;
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &x),
+	    LIMITS_USER);
+	ck_assert_ptr_null(x);
+	ck_assert_uint_eq(limits_user_conns(l, "alice"), 3);
+	/* Another user is counted apart. */
+	ck_assert_int_eq(limits_user_admit(l, "bob", &p->limits, 0, &b),
+	    LIMITS_OK);
+	ck_assert_ptr_ne(b, u[0]);
+	ck_assert_uint_eq(limits_user_conns(l, "bob"), 1);
+	limits_user_release(l, u[2]);
+	ck_assert_uint_eq(limits_user_conns(l, "alice"), 2);
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u[3]),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_conns(l, "alice"), 3);
+	ck_assert_uint_eq(limits_user_conns(l, "carol"), 0);	/* untracked */
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+START_TEST(user_connection_rate)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u, *v;
+	int			 i;
+
+	p->limits.connection_rate_per_user = 2;
+	p->limits.connection_burst_per_user = 3;
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits,
+		    1000, &u), LIMITS_OK);
+		limits_user_release(l, u);	/* rate, not count */
+	}
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 1000, &u),
+	    LIMITS_USER_RATE);
+	ck_assert_ptr_null(u);
+	ck_assert_uint_eq(limits_user_conns(l, "alice"), 0);
+	ck_assert_int_eq(limits_user_admit(l, "bob", &p->limits, 1000, &v),
+	    LIMITS_OK);
+	/* 2 a second: a token after 500 ms, not before. */
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 1499, &u),
+	    LIMITS_USER_RATE);
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 1500, &u),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_conns(l, "alice"), 1);
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 1500, &u),
+	    LIMITS_USER_RATE);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* No burst given: the rate is the burst. */
+START_TEST(user_connection_rate_default_burst)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u;
+
+	p->limits.connection_rate_per_user = 1;
+	p->limits.connection_burst_per_user = 0;	/* policy_new's is 10 */
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_OK);
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_USER_RATE);
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 1000, &u),
+	    LIMITS_OK);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+START_TEST(user_take_message_rate)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u;
+	uint64_t		 w;
+	int			 i;
+
+	p->limits.user_message_rate = 5;
+	p->limits.user_message_burst = 10;
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_OK);
+	for (i = 0; i < 10; i++)
+		ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 1000,
+		    1000000), 0);	/* bytes are not limited */
+	w = limits_user_take(l, u, &p->limits, 1000, 1);
+	ck_assert_uint_ge(w, 200);	/* one token every 200 ms */
+	ck_assert_uint_le(w, 201);
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, 1199, 1), 0);
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 1000 + w, 1), 0);
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, 1000 + w, 1), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+START_TEST(user_take_byte_rate)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u;
+	uint64_t		 w;
+
+	p->limits.user_byte_rate = 1000;
+	p->limits.user_byte_burst = 2000;
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 0, 1500), 0);
+	w = limits_user_take(l, u, &p->limits, 0, 1000);	/* 500 left */
+	ck_assert_uint_ge(w, 500);
+	ck_assert_uint_le(w, 501);
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, w, 1000), 0);
+	/* Larger than the burst: passes once the bucket is full... */
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, w, 5000), 0);
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, w + 2001, 5000),
+	    0);
+	/* ...and its debt is paid before the next. */
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, w + 4000, 1), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* A PUBLISH the byte bucket refuses costs no message token. */
+START_TEST(user_take_both_or_nothing)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u;
+
+	p->limits.user_message_rate = 1;
+	p->limits.user_message_burst = 2;
+	p->limits.user_byte_rate = 100;
+	p->limits.user_byte_burst = 100;
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 0, 60), 0);
+	/* One message token left, 40 bytes: the bytes refuse. */
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, 0, 60), 0);
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, 0, 60), 0);
+	/* The message token is still there. */
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 0, 10), 0);
+	/* Now the messages refuse: the bytes must not be taken either. */
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, 0, 10), 0);
+	ck_assert_uint_gt(limits_user_take(l, u, &p->limits, 0, 10), 0);
+	/* At 1 s: a message token back, and the 30 bytes left plus 100. */
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 1000, 100), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* The wait is the longer of the two. */
+START_TEST(user_take_wait_is_longer)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u;
+	uint64_t		 w;
+
+	p->limits.user_message_rate = 1;	/* 1000 ms a message */
+	p->limits.user_byte_rate = 100;		/* 10 ms a byte */
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 0, 100), 0);
+	w = limits_user_take(l, u, &p->limits, 0, 50);	/* 1000 vs 500 */
+	ck_assert_uint_ge(w, 1000);
+	ck_assert_uint_le(w, 1001);
+	w = limits_user_take(l, u, &p->limits, 0, 100);	/* 1000 vs 1000 */
+	ck_assert_uint_ge(w, 1000);
+	ck_assert_uint_le(w, 1001);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* Two connections of one user draw from one bucket; users are apart. */
+START_TEST(user_take_shared_and_independent)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u1, *u2, *b;
+
+	p->limits.user_message_rate = 1;
+	p->limits.user_message_burst = 2;
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u1),
+	    LIMITS_OK);
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u2),
+	    LIMITS_OK);
+	ck_assert_int_eq(limits_user_admit(l, "bob", &p->limits, 0, &b),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_take(l, u1, &p->limits, 0, 1), 0);
+	ck_assert_uint_eq(limits_user_take(l, u2, &p->limits, 0, 1), 0);
+	ck_assert_uint_gt(limits_user_take(l, u1, &p->limits, 0, 1), 0);
+	ck_assert_uint_gt(limits_user_take(l, u2, &p->limits, 0, 1), 0);
+	ck_assert_uint_eq(limits_user_take(l, b, &p->limits, 0, 1), 0);
+	ck_assert_uint_eq(limits_user_take(l, b, &p->limits, 0, 1), 0);
+	ck_assert_uint_gt(limits_user_take(l, b, &p->limits, 0, 1), 0);
+	/* The bucket outlives one of the connections. */
+	limits_user_release(l, u1);
+	ck_assert_uint_gt(limits_user_take(l, u2, &p->limits, 0, 1), 0);
+	ck_assert_uint_eq(limits_user_take(l, u2, &p->limits, 1000, 1), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+START_TEST(user_take_null_and_unset)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u;
+	int			 i;
+
+	p->limits.max_connections_per_user = 5;	/* wanted, no rates */
+	ck_assert_int_eq(limits_user_admit(l, "alice", &p->limits, 0, &u),
+	    LIMITS_OK);
+	ck_assert_ptr_nonnull(u);
+	for (i = 0; i < 1000; i++)
+		ck_assert_uint_eq(limits_user_take(l, u, &p->limits, 0,
+		    1 << 20), 0);
+	p->limits.user_message_rate = 1;
+	ck_assert_uint_eq(limits_user_take(l, NULL, &p->limits, 0, 1), 0);
+	ck_assert_uint_eq(limits_user_take(l, NULL, &p->limits, 0, 1), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* Longer than an identity can be: refused, never truncated into another. */
+START_TEST(user_identity_too_long)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	*u;
+	char			 id[258];
+
+	p->limits.max_connections_per_user = 1;
+	memset(id, 'x', sizeof(id) - 1);
+	id[sizeof(id) - 1] = '\0';	/* 257 bytes */
+	ck_assert_int_eq(limits_user_admit(l, id, &p->limits, 0, &u),
+	    LIMITS_USER);
+	ck_assert_ptr_null(u);
+	id[256] = '\0';			/* 256 bytes: the longest */
+	ck_assert_int_eq(limits_user_admit(l, id, &p->limits, 0, &u),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_conns(l, id), 1);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+#define FILL	(LIMITS_USERS_MAX + LIMITS_USERS_MAX / 16)
+
+/*
+ * More identities than the table has entries, each holding a connection:
+ * those that find no room are refused (fail closed), and count nothing.
+ * A refused identity's probe path was full when it was refused and only
+ * fills more after, so it shows the reuse rule: held entries are never
+ * reused, released ones only once their buckets have refilled.
+ */
+START_TEST(user_table_full_fails_closed)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_user	**held, *u;
+	enum limits_refusal	 r;
+	char			 id[32], refused[32] = "";
+	size_t			 i, n = 0, nrefused = 0;
+
+	ck_assert_ptr_nonnull(held = calloc(FILL, sizeof(*held)));
+	p->limits.max_connections_per_user = 1;
+	p->limits.connection_rate_per_user = 1;	/* refills in 1 s */
+	p->limits.connection_burst_per_user = 1;
+	for (i = 0; i < FILL; i++) {
+		snprintf(id, sizeof(id), "user-%zu", i);
+		r = limits_user_admit(l, id, &p->limits, 1000, &u);
+		if (r == LIMITS_OK) {
+			held[n++] = u;
+			continue;
+		}
+		ck_assert_int_eq(r, LIMITS_USER);
+		ck_assert_ptr_null(u);
+		ck_assert_uint_eq(limits_user_conns(l, id), 0);
+		if (nrefused++ == 0)
+			memcpy(refused, id, sizeof(id));
+	}
+	ck_assert_uint_le(n, LIMITS_USERS_MAX);
+	ck_assert_uint_ge(nrefused, FILL - LIMITS_USERS_MAX);
+	ck_assert_uint_eq(n + nrefused, FILL);
+	/* Held entries are not reused, however old. */
+	ck_assert_int_eq(limits_user_admit(l, refused, &p->limits, 1000000,
+	    &u), LIMITS_USER);
+	for (i = 0; i < n; i++)
+		limits_user_release(l, held[i]);
+	/* Released, but their rate buckets have not refilled yet. */
+	ck_assert_int_eq(limits_user_admit(l, refused, &p->limits, 1000, &u),
+	    LIMITS_USER);
+	/* Refilled: worth nothing, reused. */
+	ck_assert_int_eq(limits_user_admit(l, refused, &p->limits, 3000, &u),
+	    LIMITS_OK);
+	ck_assert_uint_eq(limits_user_conns(l, refused), 1);
+	free(held);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+struct user_run {
+	struct limits		*l;
+	const struct policy_limits *lim;
+	atomic_uint		 held;
+	atomic_uint		 over;
+	atomic_uint		 admitted;
+	atomic_uint		 refused;
+};
+
+static void *
+user_thread(void *arg)
+{
+	struct user_run		*run = arg;
+	struct limits_user	*u;
+	int			 i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		if (limits_user_admit(run->l, "shared", run->lim, 0, &u) !=
+		    LIMITS_OK) {
+			atomic_fetch_add(&run->refused, 1);
+			continue;
+		}
+		atomic_fetch_add(&run->admitted, 1);
+		if (atomic_fetch_add(&run->held, 1) + 1 >
+		    run->lim->max_connections_per_user)
+			atomic_fetch_add(&run->over, 1);
+		sched_yield();
+		atomic_fetch_sub(&run->held, 1);
+		limits_user_release(run->l, u);
+	}
+	return NULL;
+}
+
+START_TEST(user_concurrent_exact)
+{
+	struct policy		*p = policy_new();
+	struct user_run		 run;
+	pthread_t		 t[THREADS];
+	unsigned		 over, admitted, refused;
+	int			 i;
+
+	memset(&run, 0, sizeof(run));
+	run.l = limits_new();
+	run.lim = &p->limits;
+	p->limits.max_connections_per_user = 1;
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, user_thread,
+		    &run), 0);
+	for (i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	over = atomic_load(&run.over);
+	admitted = atomic_load(&run.admitted);
+	refused = atomic_load(&run.refused);
+	ck_assert_uint_eq(over, 0);
+	ck_assert_uint_eq(admitted + refused, THREADS * ROUNDS);
+	ck_assert_uint_gt(admitted, 0);
+	ck_assert_uint_eq(limits_user_conns(run.l, "shared"), 0);
+	limits_free(run.l);
+	policy_unref(p);
+}
+END_TEST
+
+/* ---- subscription sets ------------------------------------------------- */
+
+#define F(s)	(const uint8_t *)(s), sizeof(s) - 1
+
+START_TEST(subs_add_has_del)
+{
+	struct limits_subs	*s = limits_subs_new();
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_eq(limits_subs_count(s), 0);
+	ck_assert(!limits_subs_has(s, F("a/b")));
+	ck_assert(!limits_subs_del(s, F("a/b")));
+	ck_assert_int_eq(limits_subs_add(s, F("a/b")), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("a/b")), 0);	/* duplicate */
+	ck_assert_int_eq(limits_subs_add(s, F("a/+")), 1);
+	ck_assert_uint_eq(limits_subs_count(s), 2);
+	ck_assert(limits_subs_has(s, F("a/b")));
+	ck_assert(limits_subs_has(s, F("a/+")));
+	ck_assert(!limits_subs_has(s, F("a/c")));
+	ck_assert(!limits_subs_has(s, F("a/")));	/* a prefix */
+	ck_assert(!limits_subs_has(s, F("a/bc")));
+	ck_assert(limits_subs_del(s, F("a/b")));
+	ck_assert(!limits_subs_del(s, F("a/b")));
+	ck_assert(!limits_subs_has(s, F("a/b")));
+	ck_assert(limits_subs_has(s, F("a/+")));
+	ck_assert_uint_eq(limits_subs_count(s), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("a/b")), 1);
+	ck_assert_uint_eq(limits_subs_count(s), 2);
+	limits_subs_free(s);
+	limits_subs_free(NULL);
+}
+END_TEST
+
+#define MANY	10000
+
+START_TEST(subs_many_with_growth)
+{
+	struct limits_subs	*s = limits_subs_new();
+	char			 f[32];
+	int			 i, n;
+
+	ck_assert_ptr_nonnull(s);
+	for (i = 0; i < MANY; i++) {
+		n = snprintf(f, sizeof(f), "sensors/%d/temp", i);
+		ck_assert_int_eq(limits_subs_add(s, (uint8_t *)f, (size_t)n),
+		    1);
+		ck_assert_uint_eq(limits_subs_count(s), (size_t)i + 1);
+	}
+	for (i = 0; i < MANY; i++) {
+		n = snprintf(f, sizeof(f), "sensors/%d/temp", i);
+		ck_assert(limits_subs_has(s, (uint8_t *)f, (size_t)n));
+		ck_assert_int_eq(limits_subs_add(s, (uint8_t *)f, (size_t)n),
+		    0);
+	}
+	ck_assert_uint_eq(limits_subs_count(s), MANY);
+	/* Every other one out: the others must stay reachable. */
+	for (i = 0; i < MANY; i += 2) {
+		n = snprintf(f, sizeof(f), "sensors/%d/temp", i);
+		ck_assert(limits_subs_del(s, (uint8_t *)f, (size_t)n));
+	}
+	ck_assert_uint_eq(limits_subs_count(s), MANY / 2);
+	for (i = 0; i < MANY; i++) {
+		n = snprintf(f, sizeof(f), "sensors/%d/temp", i);
+		ck_assert_msg(limits_subs_has(s, (uint8_t *)f, (size_t)n) ==
+		    (i % 2 == 1), "filter %s", f);
+	}
+	/* The rest out too, then the set is empty and still usable. */
+	for (i = 1; i < MANY; i += 2) {
+		n = snprintf(f, sizeof(f), "sensors/%d/temp", i);
+		ck_assert(limits_subs_del(s, (uint8_t *)f, (size_t)n));
+	}
+	ck_assert_uint_eq(limits_subs_count(s), 0);
+	n = snprintf(f, sizeof(f), "sensors/%d/temp", 7);
+	ck_assert(!limits_subs_has(s, (uint8_t *)f, (size_t)n));
+	ck_assert_int_eq(limits_subs_add(s, (uint8_t *)f, (size_t)n), 1);
+	ck_assert(limits_subs_has(s, (uint8_t *)f, (size_t)n));
+	limits_subs_free(s);
+}
+END_TEST
+
+/* Filters are bytes: an embedded NUL does not end them. */
+START_TEST(subs_binary_filters)
+{
+	struct limits_subs	*s = limits_subs_new();
+	uint8_t			*big;
+	size_t			 bigl = 65535;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(limits_subs_add(s, F("a\0b")), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("a\0c")), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("a")), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("a\0")), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("\0")), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("")), 1);
+	ck_assert_int_eq(limits_subs_add(s, F("a\0b")), 0);
+	ck_assert_uint_eq(limits_subs_count(s), 6);
+	ck_assert(!limits_subs_has(s, F("a\0d")));
+	ck_assert(!limits_subs_has(s, F("\0\0")));
+	ck_assert(limits_subs_del(s, F("a\0b")));
+	ck_assert(!limits_subs_has(s, F("a\0b")));
+	ck_assert(limits_subs_has(s, F("a\0c")));
+	ck_assert(limits_subs_has(s, F("a")));
+	ck_assert(limits_subs_has(s, F("a\0")));
+	ck_assert(limits_subs_has(s, F("")));
+	ck_assert(limits_subs_del(s, F("")));
+	ck_assert(!limits_subs_has(s, F("")));
+	/* The longest filter MQTT can carry, differing in its last byte. */
+	ck_assert_ptr_nonnull(big = malloc(bigl));
+	memset(big, '/', bigl);
+	ck_assert_int_eq(limits_subs_add(s, big, bigl), 1);
+	big[bigl - 1] = '#';
+	ck_assert(!limits_subs_has(s, big, bigl));
+	ck_assert_int_eq(limits_subs_add(s, big, bigl), 1);
+	ck_assert(limits_subs_has(s, big, bigl - 1) == false);
+	ck_assert_uint_eq(limits_subs_count(s), 6);
+	free(big);
+	limits_subs_free(s);
+}
+END_TEST
+
+/* ---- topic matching ---------------------------------------------------- */
+
+static const struct {
+	const char	*filter;
+	const char	*topic;
+	bool		 match;
+	const char	*rule;
+} topic_cases[] = {
+	{ "a/b", "a/b", true, "exact" },
+	{ "a/b", "a/c", false, "exact, other level" },
+	{ "a/b", "a/b/c", false, "exact, topic deeper" },
+	{ "a/b", "a", false, "exact, topic shallower" },
+	{ "A", "a", false, "case matters [MQTT-4.7.3-4]" },
+	{ "a/b/", "a/b/", true, "empty last level" },
+	{ "a/b/", "a/b", false, "empty level is a level" },
+	{ "", "", true, "empty filter, empty topic" },
+	{ "a", "", false, "one level vs empty" },
+	{ "+", "a", true, "+ one level [MQTT-4.7.1-3]" },
+	{ "+", "", true, "+ an empty level" },
+	{ "+", "a/b", false, "+ not two levels" },
+	{ "+", "/finance", false, "+ not two levels (spec example)" },
+	{ "/+", "/finance", true, "/+ (spec example)" },
+	{ "+/b", "/b", true, "+ empty first level" },
+	{ "+/+", "/", true, "+/+ two empty levels" },
+	{ "a/+", "a/", true, "+ empty last level" },
+	{ "a/+", "a", false, "+ needs its level" },
+	{ "sport/+", "sport", false, "+ needs its level (spec example)" },
+	{ "a/+/c", "a//c", true, "+ empty middle level" },
+	{ "a/+/c", "a/b/c", true, "+ middle" },
+	{ "a/+/c", "a/b/d", false, "+ middle, last differs" },
+	{ "a+", "ab", false, "+ inside a level is a byte" },
+	{ "a+", "a+", true, "+ inside a level matches itself" },
+	{ "#", "a/b/c", true, "# all [MQTT-4.7.1-2]" },
+	{ "#", "", true, "# even the empty topic" },
+	{ "#", "/", true, "# empty levels" },
+	{ "a/#", "a", true, "# includes the parent" },
+	{ "a/#", "a/", true, "# empty child" },
+	{ "a/#", "a/b/c", true, "# any depth" },
+	{ "a/#", "ab", false, "# parent is a level, not a prefix" },
+	{ "a/#", "b/a", false, "# other parent" },
+	{ "a/+/#", "a/b", true, "+ then # parent" },
+	{ "a/+/#", "a", false, "+ then #, + needs its level" },
+	{ "sport/tennis/player1/#", "sport/tennis/player1/ranking", true,
+	    "# (spec example)" },
+	{ "#/a", "x/a", false, "# not last: invalid, matches nothing" },
+	{ "#", "$SYS/x", false, "# not $ topics [MQTT-4.7.2-1]" },
+	{ "#", "$SYS", false, "# not $ topics [MQTT-4.7.2-1]" },
+	{ "+", "$SYS", false, "+ not $ topics [MQTT-4.7.2-1]" },
+	{ "+/x", "$SYS/x", false, "+ not $ topics [MQTT-4.7.2-1]" },
+	{ "+/x", "a/$x", false, "only the first level counts, and x != $x" },
+	{ "+/$x", "a/$x", true, "$ later in the topic is a byte" },
+	{ "$SYS/#", "$SYS/x", true, "$ filter matches $ topics" },
+	{ "$SYS/#", "$SYS", true, "$SYS/# includes its parent" },
+	{ "$SYS/+", "$SYS/x", true, "+ after a $ level" },
+	{ "$SYS/#", "$SYSX/a", false, "$SYS is a level, not a prefix" },
+};
+
+/* Exact-size copies, so that ASan sees a one-byte over-read. */
+START_TEST(topic_match_table)
+{
+	size_t	 fl = strlen(topic_cases[_i].filter);
+	size_t	 tl = strlen(topic_cases[_i].topic);
+	char	*f = malloc(fl > 0 ? fl : 1);
+	uint8_t	*t = malloc(tl > 0 ? tl : 1);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(t);
+	memcpy(f, topic_cases[_i].filter, fl);
+	memcpy(t, topic_cases[_i].topic, tl);
+	ck_assert_msg(limits_topic_match(f, fl, t, tl) ==
+	    topic_cases[_i].match, "\"%s\" vs \"%s\": want %s (%s)",
+	    topic_cases[_i].filter, topic_cases[_i].topic,
+	    topic_cases[_i].match ? "match" : "no match",
+	    topic_cases[_i].rule);
+	free(f);
+	free(t);
+}
+END_TEST
+
 Suite *
 limits_suite(void)
 {
 	Suite	*s = suite_create("limits");
 	TCase	*tc = tcase_create("limits");
+	TCase	*tl = tcase_create("listeners");
+	TCase	*tu = tcase_create("users");
+	TCase	*ts = tcase_create("subs");
+	TCase	*tt = tcase_create("topic_match");
 
 	tcase_add_test(tc, siphash_reference_vector);
 	tcase_add_test(tc, bucket_burst_then_rate);
@@ -214,5 +1077,40 @@ limits_suite(void)
 	tcase_add_test(tc, admit_total_and_unauthenticated);
 	tcase_add_test(tc, admit_connection_rate);
 	suite_add_tcase(s, tc);
+
+	tcase_add_test(tl, admit_total_from_argument);
+	tcase_add_test(tl, admit_listener_cap_and_release);
+	tcase_add_test(tl, admit_refusal_rolls_back_counts);
+	tcase_add_test(tl, admit_listener_past_max_uncounted);
+	tcase_add_test(tl, refusal_strings);
+	tcase_add_test(tl, admit_concurrent_exact);
+	tcase_set_timeout(tl, 30);	/* threads, slower under ASan */
+	suite_add_tcase(s, tl);
+
+	tcase_add_test(tu, user_not_wanted);
+	tcase_add_test(tu, user_wanted_by_each_field);
+	tcase_add_test(tu, user_cap_exact);
+	tcase_add_test(tu, user_connection_rate);
+	tcase_add_test(tu, user_connection_rate_default_burst);
+	tcase_add_test(tu, user_take_message_rate);
+	tcase_add_test(tu, user_take_byte_rate);
+	tcase_add_test(tu, user_take_both_or_nothing);
+	tcase_add_test(tu, user_take_wait_is_longer);
+	tcase_add_test(tu, user_take_shared_and_independent);
+	tcase_add_test(tu, user_take_null_and_unset);
+	tcase_add_test(tu, user_identity_too_long);
+	tcase_add_test(tu, user_table_full_fails_closed);
+	tcase_add_test(tu, user_concurrent_exact);
+	tcase_set_timeout(tu, 30);
+	suite_add_tcase(s, tu);
+
+	tcase_add_test(ts, subs_add_has_del);
+	tcase_add_test(ts, subs_many_with_growth);
+	tcase_add_test(ts, subs_binary_filters);
+	suite_add_tcase(s, ts);
+
+	tcase_add_loop_test(tt, topic_match_table, 0,
+	    (int)(sizeof(topic_cases) / sizeof(topic_cases[0])));
+	suite_add_tcase(s, tt);
 	return s;
 }

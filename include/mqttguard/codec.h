@@ -407,13 +407,14 @@ size_t	codec_encode_subscribe(uint8_t *buf, size_t cap, uint8_t level,
 
 /*
  * A successful 5.0 CONNACK as the broker sent it, with its Maximum Packet
- * Size lowered to <max_packet> (if smaller or absent; 0: unchanged) and
- * its Server Keep Alive set to <keepalive> (0: unchanged).  Returns the
- * frame length (nothing written if over cap), 0 if not such a CONNACK.
+ * Size lowered to <max_packet> and its Receive Maximum to <receive_max>
+ * (each if smaller or absent; 0: unchanged) and its Server Keep Alive set
+ * to <keepalive> (0: unchanged).  Returns the frame length (nothing
+ * written if over cap), 0 if not such a CONNACK.
  */
 size_t	codec_encode_connack_amended(uint8_t *buf, size_t cap,
 	    const struct codec_packet *pkt, uint32_t max_packet,
-	    uint16_t keepalive);
+	    uint16_t keepalive, uint16_t receive_max);
 
 /* Maps a 5.0 CONNACK reason code to the 3.1.1 return code. */
 uint8_t	codec_connack_v3(uint8_t reason);

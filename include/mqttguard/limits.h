@@ -7,6 +7,15 @@
  * source address, per network prefix) are shared by every worker: totals
  * are atomics, the per-address and per-network ones a bounded hash table
  * behind one mutex, touched at accept and at close, never per frame.
+ *
+ * Per user (identity): a second bounded table, also shared, holds each
+ * identity's connection count, connection-rate bucket and the message and
+ * byte buckets all its connections draw from.  A session holds its user's
+ * entry for its whole life, so a PUBLISH costs one lock, no lookup.
+ *
+ * Also pure helpers for the session's own bounds: a set of subscription
+ * filters (limits.max_subscriptions) and MQTT filter matching for the
+ * per-topic rate rules.
  */
 #ifndef MQTTGUARD_LIMITS_H
 #define MQTTGUARD_LIMITS_H
@@ -19,6 +28,8 @@
 #include "mqttguard/policy.h"
 
 #define LIMITS_TABLE_ENTRIES	65536	/* addresses and networks tracked */
+#define LIMITS_USERS_MAX	65536	/* identities tracked */
+#define LIMITS_LISTENERS_MAX	64	/* listeners with their own count */
 
 /* A token bucket: <rate> tokens per second, at most <burst> saved. */
 struct limits_bucket {
@@ -43,7 +54,10 @@ enum limits_refusal {
 	LIMITS_UNAUTHENTICATED,	/* limits.max_unauthenticated */
 	LIMITS_ADDRESS,		/* limits.max_connections_per_address */
 	LIMITS_NETWORK,		/* limits.max_connections_per_network */
-	LIMITS_RATE		/* limits.connection_rate_per_address */
+	LIMITS_RATE,		/* limits.connection_rate_per_address */
+	LIMITS_LISTENER,	/* limits.listeners.<name>.max_connections */
+	LIMITS_USER,		/* limits.max_connections_per_user */
+	LIMITS_USER_RATE	/* limits.connection_rate_per_user */
 };
 
 const char	*limits_refusal_str(enum limits_refusal);
@@ -58,15 +72,21 @@ struct limits_conn {
 	uint8_t		addr[16];	/* IPv4 as ::ffff:a.b.c.d */
 	bool		counted;	/* in the totals */
 	bool		unauth;		/* in the unauthenticated count */
+	unsigned	listener;	/* index, counted when < MAX */
 };
 
 /*
- * Admits a new connection from <sa> under <lim>, counting it, or refuses
- * it (nothing counted).  <now_ms> drives the connection-rate bucket.
+ * Admits a new connection from <sa> under <lim> (the limits of the
+ * listener it arrived on), counting it, or refuses it (nothing counted).
+ * <total_max> caps the whole proxy (the global limits.max_connections);
+ * <listener> is the listener's index and <listener_max> its own cap
+ * (0: none; listeners from LIMITS_LISTENERS_MAX on are not counted apart).
+ * <now_ms> drives the connection-rate bucket.
  */
 enum limits_refusal limits_admit(struct limits *, const struct policy_limits *,
-		    const struct sockaddr *sa, uint64_t now_ms,
-		    struct limits_conn *c);
+		    unsigned total_max, unsigned listener,
+		    unsigned listener_max, const struct sockaddr *sa,
+		    uint64_t now_ms, struct limits_conn *c);
 /* The connection authenticated: no longer counts as unauthenticated. */
 void		 limits_authenticated(struct limits *, struct limits_conn *c);
 /* The connection closed: every count it held is released. */
@@ -74,5 +94,63 @@ void		 limits_release(struct limits *, const struct policy_limits *,
 		    struct limits_conn *c);
 /* Current totals, for tests and metrics. */
 uint64_t	 limits_total(struct limits *);
+uint64_t	 limits_listener_total(struct limits *, unsigned listener);
+
+/* ---- per user ---------------------------------------------------------- */
+
+struct limits_user;
+
+/* Whether <lim> sets any per-user limit (else no entry is needed). */
+bool		 limits_user_wanted(const struct policy_limits *lim);
+
+/*
+ * Counts a new authenticated connection of <identity> (NUL-terminated,
+ * at most 256 bytes) under <lim>: max_connections_per_user, then
+ * connection_rate_per_user/connection_burst_per_user.  On LIMITS_OK, *out
+ * is the identity's entry, held until limits_user_release(); it is NULL
+ * when <lim> sets no per-user limit.  Refused (LIMITS_USER, LIMITS_USER_RATE)
+ * counts nothing.  A full table refuses with LIMITS_USER (fail closed).
+ */
+enum limits_refusal limits_user_admit(struct limits *, const char *identity,
+		    const struct policy_limits *lim, uint64_t now_ms,
+		    struct limits_user **out);
+/* The connection holding <u> closed (NULL is a no-op). */
+void		 limits_user_release(struct limits *, struct limits_user *u);
+/*
+ * One PUBLISH of <bytes> against the user's shared buckets,
+ * user_message_rate/user_message_burst and user_byte_rate/user_byte_burst
+ * of <lim>: 0 when both had the tokens (both taken), else the milliseconds
+ * until they will (nothing taken).  A NULL <u> or unset rates take nothing.
+ */
+uint64_t	 limits_user_take(struct limits *, struct limits_user *u,
+		    const struct policy_limits *lim, uint64_t now_ms,
+		    size_t bytes);
+/* The connections <identity> holds now (0 when untracked). */
+unsigned	 limits_user_conns(struct limits *, const char *identity);
+
+/* ---- a session's subscriptions ----------------------------------------- */
+
+/* A set of subscription filters, compared as bytes. */
+struct limits_subs;
+
+struct limits_subs *limits_subs_new(void);
+void		 limits_subs_free(struct limits_subs *);
+size_t		 limits_subs_count(const struct limits_subs *);
+bool		 limits_subs_has(const struct limits_subs *,
+		    const uint8_t *filter, size_t len);
+/* 1: added, 0: it was there already, -1: out of memory. */
+int		 limits_subs_add(struct limits_subs *, const uint8_t *filter,
+		    size_t len);
+/* true when it was there (and is now gone). */
+bool		 limits_subs_del(struct limits_subs *, const uint8_t *filter,
+		    size_t len);
+
+/*
+ * Whether MQTT filter <filter> ('+' one level, '#' the rest, as the last
+ * level) matches topic name <topic>.  A filter starting with a wildcard
+ * does not match a topic starting with '$' [MQTT-4.7.2-1].
+ */
+bool		 limits_topic_match(const char *filter, size_t flen,
+		    const uint8_t *topic, size_t tlen);
 
 #endif

@@ -31,6 +31,9 @@ enum metric {
 	M_CONN_REFUSED,
 	M_RATE_LIMITED,
 	M_KEEPALIVE_EXPIRED,
+	M_LIMIT_USER,		/* CONNECT over a per-user cap or rate */
+	M_LIMIT_SUBSCRIPTIONS,	/* filters over max_subscriptions */
+	M_LIMIT_INFLIGHT,	/* PUBLISH held or refused: max_inflight */
 	M__MAX
 };
 

@@ -163,35 +163,6 @@ struct policy_auth {
 	int		 line, col;
 };
 
-struct policy_listener {
-	char		*name;		/* owned */
-	char		*address;	/* owned; numeric IPv4 or IPv6 */
-	uint16_t	 port;
-	bool		 tls;		/* false: plain MQTT, say so loudly */
-	enum policy_verify client_certs;	/* TLS client certificates */
-	enum policy_authn authn;
-	int		 backlog;
-	int		 line, col;	/* where it is in the file */
-};
-
-/*
- * The broker.  With tls, its certificate is verified against ca (the
- * system's trust store when empty) and server_name (set to host by the
- * loader when not given), and cert/key, when set, are ours for it.  The
- * TLS paths are bounded arrays, as in struct policy_tls.
- */
-struct policy_upstream {
-	char		*host;		/* owned */
-	uint16_t	 port;
-	unsigned	 connect_timeout_ms;
-	bool		 tls;		/* TLS to the broker */
-	char		 ca[PATH_MAX];	/* absolute; "": system store */
-	char		 server_name[POLICY_TLS_NAME_MAX];	/* SNI, check */
-	char		 cert[PATH_MAX];	/* absolute; "": none */
-	char		 key[PATH_MAX];		/* absolute; "": none */
-	int		 line, col;	/* where the section starts */
-};
-
 /* What happens to a client publishing over its rate. */
 enum policy_rate_action {
 	POLICY_RATE_THROTTLE = 0,	/* stop reading it: TCP slows it */
@@ -225,7 +196,86 @@ struct policy_limits {
 	unsigned	 subscribe_rate;	/* (UN)SUBSCRIBE per second */
 	unsigned	 max_topic_length;	/* bytes; 0: the protocol's */
 	unsigned	 max_topic_levels;
+	unsigned	 max_subscriptions;	/* per connection */
+	unsigned	 max_inflight;	/* QoS 1/2 from the client, unacked */
+	/* per user (identity), over all its connections */
+	unsigned	 max_connections_per_user;
+	unsigned	 connection_rate_per_user;	/* per second */
+	unsigned	 connection_burst_per_user;
+	unsigned	 user_message_rate;	/* PUBLISH per second */
+	unsigned	 user_message_burst;
+	size_t		 user_byte_rate;
+	size_t		 user_byte_burst;
 };
+
+/*
+ * The limits given for one listener, user or group (limits.listeners,
+ * limits.users, limits.groups): only the keys written, the others unset
+ * (every byte POLICY_LIMIT_UNSET).  policy_limits_merge() lays them over
+ * the limits they refine.
+ */
+#define POLICY_LIMIT_UNSET	0xff
+struct policy_limits_set {
+	char			*name;	/* owned */
+	struct policy_limits	 v;
+	int			 line, col;
+};
+
+/* Every field of <l> unset. */
+void	policy_limits_unset(struct policy_limits *l);
+/* Copies into <dst> the fields <over> sets. */
+void	policy_limits_merge(struct policy_limits *dst,
+	    const struct policy_limits *over);
+/* Whether <l> sets field number <i> (0 up); -1 past the last field. */
+int	policy_limits_isset(const struct policy_limits *l, size_t i);
+
+/*
+ * One limits.topic_rates rule: PUBLISHes whose topic matches <filter> are
+ * held, per connection, to these rates (0: that rate is off).
+ */
+struct policy_topic_rate {
+	char		*filter;	/* owned */
+	unsigned	 message_rate;	/* per second */
+	unsigned	 message_burst;
+	size_t		 byte_rate;
+	size_t		 byte_burst;
+	int		 line, col;
+};
+#define POLICY_TOPIC_RATES_MAX	64
+
+struct policy_listener {
+	char		*name;		/* owned */
+	char		*address;	/* owned; numeric IPv4 or IPv6 */
+	uint16_t	 port;
+	bool		 tls;		/* false: plain MQTT, say so loudly */
+	enum policy_verify client_certs;	/* TLS client certificates */
+	enum policy_authn authn;
+	int		 backlog;
+	/* The global limits with limits.listeners.<name> laid over them. */
+	struct policy_limits limits;
+	unsigned	 max_connections;	/* its own cap; 0: none */
+	unsigned	 index;		/* in policy.listeners */
+	int		 line, col;	/* where it is in the file */
+};
+
+/*
+ * The broker.  With tls, its certificate is verified against ca (the
+ * system's trust store when empty) and server_name (set to host by the
+ * loader when not given), and cert/key, when set, are ours for it.  The
+ * TLS paths are bounded arrays, as in struct policy_tls.
+ */
+struct policy_upstream {
+	char		*host;		/* owned */
+	uint16_t	 port;
+	unsigned	 connect_timeout_ms;
+	bool		 tls;		/* TLS to the broker */
+	char		 ca[PATH_MAX];	/* absolute; "": system store */
+	char		 server_name[POLICY_TLS_NAME_MAX];	/* SNI, check */
+	char		 cert[PATH_MAX];	/* absolute; "": none */
+	char		 key[PATH_MAX];		/* absolute; "": none */
+	int		 line, col;	/* where the section starts */
+};
+
 
 struct policy_log {
 	int		 level;		/* enum log_level */
@@ -244,10 +294,32 @@ struct policy {
 	struct acl		*acl;		/* owned; NULL: no acl section,
 						   every topic allowed */
 	enum policy_deny_action	 acl_deny_v3;
-	struct policy_limits	 limits;
+	struct policy_limits	 limits;	/* global */
+	/* As written: limits.listeners, limits.groups, limits.users. */
+	struct policy_limits_set *limits_listeners, *limits_groups,
+				*limits_users;
+	size_t			 n_limits_listeners, n_limits_groups,
+				 n_limits_users;
+	/*
+	 * Resolved per identity: the groups it is in (in the order of
+	 * limits.groups), then its limits.users entry; sorted by name.
+	 */
+	struct policy_limits_set *limits_who;
+	size_t			 n_limits_who;
+	struct policy_topic_rate *topic_rates;	/* owned */
+	size_t			 n_topic_rates;
 	struct policy_log	 log;
 	unsigned		 workers;
 };
+
+/*
+ * The limits of a session of <identity> on <lis>: the listener's, with
+ * the identity's resolved set (groups, then user) laid over them.  Returns
+ * the listener's own when no set applies, else fills and returns <buf>.
+ */
+const struct policy_limits *policy_limits_for(const struct policy *,
+	    const struct policy_listener *lis, const char *identity,
+	    struct policy_limits *buf);
 
 /* A snapshot with every default set and one reference.  NULL on ENOMEM. */
 struct policy	*policy_new(void);

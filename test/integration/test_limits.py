@@ -153,7 +153,7 @@ def test_rate_disconnect_gets_0x96(guard_factory, broker):
     got = read_until_closed(s)
     assert got[-3:] == b"\xe0\x01\x96"          # DISCONNECT 0x96
     s.close()
-    assert "publishes over its rate: disconnected" in g.log()
+    assert "publishes over limits.message_rate: disconnected" in g.log()
 
 
 def test_connack_tells_max_packet_and_server_keep_alive(guard_factory,

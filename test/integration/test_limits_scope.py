@@ -1,0 +1,408 @@
+# SPDX-License-Identifier: ISC
+"""Limits by listener, user and group; per-user connection caps and rates;
+per-topic rates; subscription and inflight bounds: mqttguard in front of a
+real Mosquitto."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import (TIMEOUT, Broker, Paho, read_until_closed, tls_socket,
+                      wait_until)
+from test_acl import read_frame, recv_exact
+from test_limits import still_open
+from test_malformed import connect, frame, publish, s as mqtt_str, \
+    subscribe, unsubscribe
+
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
+
+# bob and carol are devices; every topic is open, so only limits decide.
+ACL = """acl:
+  groups:
+    devices: [bob, carol]
+  rules:
+    - {allow: all, topic: "#"}
+"""
+
+
+@pytest.fixture
+def pwfile(tmp_path):
+    f = tmp_path / "users.passwd"
+    for i, (u, p) in enumerate(USERS.items()):
+        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
+                       ["-b", str(f), u, p], check=True, timeout=30)
+    os.chmod(f, 0o600)
+    return f
+
+
+def lguard(guard_factory, broker, pwfile, limits):
+    return guard_factory(
+        broker.port, plain=True, limits=limits, extra=ACL,
+        auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n"
+        "  lockout_failures: 0\n  empty_client_id: assign\n")
+
+
+def login(g, user, cid, level=4):
+    """A raw session on the plain listener; returns it and its CONNACK."""
+    s = socket.create_connection(("127.0.0.1", g.plain_port),
+                                 timeout=TIMEOUT)
+    s.sendall(connect(level=level, cid=cid.encode(), flags=0xC2,
+                      payload=mqtt_str(user.encode()) +
+                      mqtt_str(USERS[user].encode())))
+    return s, read_frame(s)
+
+
+def accepted(ack):
+    return ack[0] == 0x20 and ack[3] == 0
+
+
+def pubrel(pid):
+    return bytes([0x62, 2]) + pid.to_bytes(2, "big")
+
+
+def paho_as(g, user, cid, v5=False):
+    c = Paho(g, cid, v5=v5, port=g.plain_port, tls=False, user=user,
+             password=USERS[user])
+    assert c.connect() == 0
+    return c
+
+
+# ---- connections per user -------------------------------------------------
+
+def test_user_connection_cap_from_group(guard_factory, broker, pwfile):
+    """limits.groups gives every device at most 2 connections: a third
+    gets 3.x 0x03 or 5.0 0x97 and never reaches the broker, while another
+    user (and another device) is unaffected."""
+    g = lguard(guard_factory, broker, pwfile,
+               "  groups:\n    devices:\n      max_connections_per_user: 2\n")
+    held = []
+    for i in range(2):
+        s, ack = login(g, "bob", f"bob-{i}")
+        assert accepted(ack)
+        held.append(s)
+    s, ack = login(g, "bob", "bob-over-3")
+    assert ack == b"\x20\x02\x00\x03"             # server unavailable
+    assert read_until_closed(s) == b""
+    s.close()
+    s, ack = login(g, "bob", "bob-over-5", level=5)
+    assert ack[:4] == b"\x20\x03\x00\x97"         # quota exceeded
+    s.close()
+    # Per user, not per group: carol is a device too, alice is not one.
+    for user in ("carol", "alice", "alice", "alice"):
+        s, ack = login(g, user, f"{user}-{len(held)}")
+        assert accepted(ack)
+        held.append(s)
+    assert "too many connections for this user" in g.log()
+    assert "bob-over" not in broker.log()
+    # A closed connection gives its place back.
+    held[0].close()
+    wait_until(lambda: 'closed: client closed the connection (client_id '
+               '"bob-0"' in g.log() or 'client_id "bob-0", frames' in
+               g.log(), what="bob-0 to be closed")
+    s, ack = login(g, "bob", "bob-again")
+    assert accepted(ack)
+    s.close()
+    for h in held[1:]:
+        h.close()
+
+
+def test_user_connection_rate_gets_0x9f(guard_factory, broker, pwfile):
+    g = lguard(guard_factory, broker, pwfile,
+               "  connection_rate_per_user: 1\n"
+               "  connection_burst_per_user: 2\n")
+    t0 = time.monotonic()
+    acks = []
+    for i in range(6):
+        s, ack = login(g, "alice", f"alice-{i}", level=5)
+        acks.append(ack[3])
+        s.close()
+    elapsed = time.monotonic() - t0
+    assert acks[:2] == [0, 0]                     # the burst
+    # One more token a second at most; the rest are refused with 0x9F.
+    assert acks.count(0) <= 2 + int(elapsed) + 1
+    assert 0x9F in acks
+    assert set(acks) <= {0, 0x9F}
+    assert "user connecting too fast" in g.log()
+    # Another user has a bucket of its own.
+    s, ack = login(g, "bob", "bob-1", level=5)
+    assert accepted(ack)
+    s.close()
+
+
+# ---- message rates per user and per topic ---------------------------------
+
+def test_user_rate_is_shared_by_its_connections(guard_factory, broker,
+                                                pwfile):
+    """Two connections of one user draw from one bucket: together they
+    are held to user_message_rate, and with throttle nothing is lost."""
+    rate, n = 100, 150
+    g = lguard(guard_factory, broker, pwfile,
+               f"  user_message_rate: {rate}\n  user_message_burst: 10\n")
+    sink = paho_as(g, "alice", "sink")
+    sink.subscribe("flood/#", qos=1)
+    pubs = [paho_as(g, "bob", f"bob-{i}") for i in range(2)]
+    for p in pubs:
+        p.c.max_inflight_messages_set(1000)
+        p.c.max_queued_messages_set(0)
+
+    def run(p, i):
+        infos = [p.c.publish(f"flood/{i}", b"%04d" % k, qos=1)
+                 for k in range(n)]
+        for info in infos:
+            info.wait_for_publish()
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=run, args=(p, i))
+               for i, p in enumerate(pubs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT * 2)
+    elapsed = time.monotonic() - t0
+    got = {0: [], 1: []}
+    for _ in range(2 * n):
+        m = sink.get()
+        got[int(m.topic[-1])].append(m.payload)
+    want = [b"%04d" % k for k in range(n)]
+    assert got[0] == want and got[1] == want      # once each, in order
+    measured = (2 * n - 10) / elapsed
+    print(f"\nuser rate: {2 * n} messages from 2 connections at {rate}/s "
+          f"configured: {measured:.0f}/s measured")
+    assert measured <= rate * 1.10
+    assert "held to the identity's limits.user_message_rate" in g.log()
+    for c in pubs + [sink]:
+        c.close()
+
+
+def test_topic_rate_rule_applies_to_its_topics_only(guard_factory, broker,
+                                                    pwfile):
+    """A topic_rates rule with disconnect: topics outside it pass freely,
+    the sixth message inside its burst of 5 ends the session with 0x96 and
+    is never forwarded."""
+    g = lguard(guard_factory, broker, pwfile,
+               "  rate_action: disconnect\n  topic_rates:\n"
+               "    - {topic: \"telemetry/+/raw\", message_rate: 1, "
+               "message_burst: 5}\n")
+    s, ack = login(g, "alice", "tele", level=5)
+    assert accepted(ack)
+    s.sendall(b"".join(publish(b"other/x", b"o", props=b"")
+                       for _ in range(30)) +
+              b"".join(publish(b"telemetry/a/cooked", b"c", props=b"")
+                       for _ in range(30)) + b"\xc0\x00")
+    assert recv_exact(s, 2) == b"\xd0\x00"         # PINGRESP: still open
+    s.sendall(b"".join(publish(b"telemetry/a/raw", b"r", props=b"")
+                       for _ in range(30)))
+    got = read_until_closed(s)
+    assert got[-3:] == b"\xe0\x01\x96"             # message rate too high
+    s.close()
+    assert "publishes over a limits.topic_rates rule" in g.log()
+    wait_until(lambda: broker.log().count("'telemetry/a/raw'") >= 5,
+               what="the burst to reach the broker")
+    time.sleep(0.3)
+    assert broker.log().count("'telemetry/a/raw'") == 5
+    assert broker.log().count("'other/x'") == 30
+
+
+def test_topic_rate_throttles_and_loses_nothing(guard_factory, broker,
+                                               pwfile):
+    rate, n = 100, 200
+    g = lguard(guard_factory, broker, pwfile,
+               "  topic_rates:\n"
+               f"    - {{topic: \"telemetry/#\", message_rate: {rate}, "
+               "message_burst: 10}\n")
+    sink = paho_as(g, "alice", "sink")
+    sink.subscribe("telemetry/#", qos=1)
+    p = paho_as(g, "bob", "bob-tele")
+    p.c.max_inflight_messages_set(1000)
+    p.c.max_queued_messages_set(0)
+    t0 = time.monotonic()
+    infos = [p.c.publish("telemetry/t", b"%04d" % k, qos=1)
+             for k in range(n)]
+    for info in infos:
+        info.wait_for_publish()
+    elapsed = time.monotonic() - t0
+    assert [sink.get().payload for _ in range(n)] == \
+        [b"%04d" % k for k in range(n)]
+    measured = (n - 10) / elapsed
+    print(f"\ntopic rate: {n} messages at {rate}/s configured: "
+          f"{measured:.0f}/s measured")
+    assert measured <= rate * 1.10
+    p.close()
+    sink.close()
+
+
+# ---- subscriptions --------------------------------------------------------
+
+@pytest.mark.parametrize("level", [4, 5])
+def test_max_subscriptions(guard_factory, broker, pwfile, level):
+    g = lguard(guard_factory, broker, pwfile, "  max_subscriptions: 3\n")
+    v5 = level == 5
+    p5 = b"" if v5 else None
+    over = 0x97 if v5 else 0x80
+    s, ack = login(g, "alice", f"subs-{level}", level=level)
+    assert accepted(ack)
+
+    def sub(filters, pid):
+        s.sendall(subscribe([(f, 0) for f in filters], pid=pid, props=p5))
+        f = read_frame(s)
+        assert f[0] == 0x90 and f[2:4] == pid.to_bytes(2, "big")
+        return list(f[5:] if v5 else f[4:])
+
+    assert sub([b"s/a", b"s/b", b"s/c", b"s/d", b"s/e"], 1) == \
+        [0, 0, 0, over, over]
+    assert sub([b"s/a"], 2) == [0]                 # already counted
+    assert sub([b"s/d"], 3) == [over]
+    s.sendall(unsubscribe([b"s/b"], pid=4, props=p5))
+    assert read_frame(s)[0] == 0xB0
+    assert sub([b"s/d", b"s/e"], 5) == [0, over]
+    s.close()
+    assert "limits.max_subscriptions" in g.log()
+    # The broker never saw a filter over the cap... until s/d had room.
+    blog = broker.log()
+    assert "\ts/e (QoS" not in blog
+    assert blog.count("\ts/d (QoS") == 1
+
+
+def test_filters_the_broker_refuses_do_not_count(guard_factory, tmp_path,
+                                                 certs):
+    """Mosquitto (dynamic security) refuses denied/#: those filters give
+    their place back, so the cap counts only real subscriptions."""
+    dyn = tmp_path / "dynsec.json"
+    dyn.write_text(json.dumps({
+        "defaultACLAccess": {"publishClientSend": True,
+                             "publishClientReceive": True,
+                             "subscribe": True, "unsubscribe": True},
+        "clients": [],
+        "groups": [{"groupname": "anon", "roles": [{"rolename": "r"}]}],
+        "roles": [{"rolename": "r", "acls": [{
+            "acltype": "subscribePattern", "topic": "denied/#",
+            "priority": 0, "allow": False}]}],
+        "anonymousGroup": "anon"}))
+    bdir = tmp_path / "dynbroker"
+    bdir.mkdir()
+    b = Broker(bdir, extra=(
+        "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so\n"
+        f"plugin_opt_config_file {dyn}\n"))
+    try:
+        g = guard_factory(b.port, plain=True, limits="  max_subscriptions: 2\n")
+        s = socket.create_connection(("127.0.0.1", g.plain_port),
+                                     timeout=TIMEOUT)
+        s.sendall(connect(level=5, cid=b"dyn"))
+        assert accepted(read_frame(s))
+        s.sendall(subscribe([(b"denied/1", 0), (b"denied/2", 0)], pid=1,
+                            props=b""))
+        assert read_frame(s)[5:] == bytes([0x87, 0x87])
+        # Had the refused ones kept their places, these would be over.
+        s.sendall(subscribe([(b"ok/1", 0), (b"ok/2", 0)], pid=2, props=b""))
+        assert read_frame(s)[5:] == b"\x00\x00"
+        s.sendall(subscribe([(b"ok/3", 0)], pid=3, props=b""))
+        assert read_frame(s)[5:] == b"\x97"
+        s.close()
+    finally:
+        b.stop()
+
+
+# ---- inflight -------------------------------------------------------------
+
+def test_inflight_v5_receive_maximum(guard_factory, broker, pwfile):
+    """A 5.0 client is told Receive Maximum 2; a third unfinished QoS 2
+    PUBLISH gets DISCONNECT 0x93 and never reaches the broker."""
+    g = lguard(guard_factory, broker, pwfile, "  max_inflight: 2\n")
+    c = Paho(g, "rm", v5=True, port=g.plain_port, tls=False, user="alice",
+             password=USERS["alice"])
+    props = {}
+
+    def on_connect(cl, u, flags, rc, p=None):
+        props["p"] = p
+        c.connected.set()
+    c.c.on_connect = on_connect
+    c.c.connect("127.0.0.1", g.plain_port)
+    c.c.loop_start()
+    assert c.connected.wait(TIMEOUT)
+    assert props["p"].ReceiveMaximum == 2
+    c.close()
+
+    s, ack = login(g, "alice", "inflight5", level=5)
+    assert accepted(ack)
+    for pid in (1, 2):
+        s.sendall(publish(b"q/x", b"%d" % pid, qos=2, pid=pid, props=b""))
+        assert read_frame(s)[:4] == bytes([0x50, 2, 0, pid])  # PUBREC
+    s.sendall(publish(b"q/x", b"3", qos=2, pid=3, props=b""))
+    got = read_until_closed(s)
+    assert got[-3:] == b"\xe0\x01\x93"             # Receive Max exceeded
+    s.close()
+    assert "over the Receive Maximum of 2" in g.log()
+    assert broker.log().count("'q/x'") == 2
+
+
+def test_inflight_v3_waits_and_loses_nothing(guard_factory, broker, pwfile):
+    """3.1.1 has no Receive Maximum: with the broker stopped, two QoS 1
+    PUBLISHes go out and the third waits unread; when the broker answers,
+    it follows, and every message arrives once, in order."""
+    g = lguard(guard_factory, broker, pwfile, "  max_inflight: 2\n")
+    sink = paho_as(g, "bob", "sink")
+    sink.subscribe("q/#", qos=1)
+    s, ack = login(g, "alice", "inflight3")
+    assert accepted(ack)
+    broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        s.sendall(b"".join(publish(b"q/x", b"%d" % pid, qos=1, pid=pid)
+                           for pid in (1, 2, 3)))
+        wait_until(lambda: "(limits.max_inflight): reading paused" in
+                   g.log(), what="the third PUBLISH to wait")
+        s.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            s.recv(1)                             # the broker is stopped
+        s.settimeout(TIMEOUT)
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    for pid in (1, 2, 3):
+        assert read_frame(s) == bytes([0x40, 2, 0, pid])   # PUBACK
+    assert [sink.get().payload for _ in range(3)] == [b"1", b"2", b"3"]
+    s.close()
+    sink.close()
+
+
+# ---- per listener and per identity ----------------------------------------
+
+def test_listener_connection_cap(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True, limits=(
+        "  listeners:\n    plain:\n      max_connections: 3\n"))
+    socks = [socket.create_connection(("127.0.0.1", g.plain_port),
+                                      timeout=TIMEOUT) for _ in range(5)]
+    time.sleep(0.5)
+    assert [still_open(s) for s in socks] == [True] * 3 + [False] * 2
+    # The TLS listener has no cap of its own.
+    t = tls_socket(g.port, g.certs / "ca.crt")
+    t.sendall(connect(cid=b"tls-ok"))
+    assert recv_exact(t, 4) == b"\x20\x02\x00\x00"
+    t.close()
+    for s in socks:
+        s.close()
+    assert "too many connections on this listener" in g.log()
+
+
+def test_identity_limits_reach_connack(guard_factory, broker, pwfile):
+    """bob's own max_packet_size is what his 5.0 CONNACK says; alice has
+    the listener's."""
+    g = lguard(guard_factory, broker, pwfile,
+               "  users:\n    bob: {max_packet_size: 4KiB}\n")
+    sizes = {}
+    for user in ("alice", "bob"):
+        s, ack = login(g, user, f"mp-{user}", level=5)
+        assert accepted(ack)
+        # Property 0x27 (Maximum Packet Size) in the CONNACK.
+        i = ack.index(b"\x27", 5)
+        sizes[user] = int.from_bytes(ack[i + 1:i + 5], "big")
+        s.close()
+    assert sizes == {"alice": 2 * 1024 * 1024, "bob": 4096}
+    # And the proxy holds bob to it.
+    s, ack = login(g, "bob", "mp-bob2", level=5)
+    s.sendall(publish(b"big", b"x" * 5000, props=b""))
+    got = read_until_closed(s)
+    assert got[-3:] == b"\xe0\x01\x95"             # packet too large
+    s.close()
