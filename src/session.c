@@ -32,6 +32,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +129,8 @@ struct session {
 	struct event		*rate_ev;	/* owned; ends a hold */
 	bool			 throttled;	/* reading paused for a rate */
 	bool			 inflight_wait;	/* paused: max_inflight reached */
-	uint64_t		 holds;		/* rate holds not yet logged */
-	uint64_t		 hold_logged;	/* when the last was, ms */
+	uint64_t		 hits;		/* limit hits not yet logged */
+	uint64_t		 hit_logged;	/* when the last line was, ms */
 	uint16_t		 keepalive;	/* enforced, seconds; 0: none */
 	uint16_t		 keepalive_asked;	/* in the CONNECT */
 	bool			 claimed;	/* client id registered */
@@ -184,6 +185,8 @@ static int	acked_take(struct session *, enum codec_dir, uint16_t);
 static int	acked_put(struct session *, enum codec_dir, uint16_t);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
 		    size_t);
+static void	limit_audit(struct session *, uint64_t, const char *, ...)
+		    __attribute__((format(printf, 3, 4)));
 static int	identity_limits(struct session *);
 static int	inflight_full(struct session *, const struct codec_packet *);
 static void	inflight_done(struct session *);
@@ -1066,6 +1069,31 @@ amend_connack(struct session *s, struct evbuffer *in,
 }
 
 /*
+ * The audit line of a limit hit by a session: the first at once, then at
+ * most one every RATE_LOG_MS, saying how many hits it stands for, so that
+ * a flooding client cannot flood the log.
+ */
+static void
+limit_audit(struct session *s, uint64_t now, const char *fmt, ...)
+{
+	char	what[512];
+	va_list	ap;
+
+	s->hits++;
+	if (s->hit_logged != 0 && now < s->hit_logged + RATE_LOG_MS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" client_id "
+	    "\"%s\": %s (%" PRIu64 " limit hit%s since the last line)", s->id,
+	    s->peer, s->dec.identity, s->client_id, what, s->hits,
+	    s->hits == 1 ? "" : "s");
+	s->hit_logged = now;
+	s->hits = 0;
+}
+
+/*
  * The client's rates, for one frame: PUBLISH counts against the message
  * and byte buckets, (UN)SUBSCRIBE against the subscribe bucket; topics and
  * filters must be within the topic bounds.  Returns 0 to go on, 1 when the
@@ -1130,24 +1158,12 @@ rate_check(struct session *s, struct evbuffer *in,
 	}
 	if (pkt->type == CODEC_PUBLISH && l->rate_action == POLICY_RATE_DROP &&
 	    pkt->u.publish.qos == 0) {
-		log_debug("limits: session %" PRIu64 " %s: QoS 0 PUBLISH over "
-		    "%s dropped", s->id, s->peer, what);
+		limit_audit(s, now, "QoS 0 PUBLISH dropped over %s", what);
 		evbuffer_drain(in, pkt->len);
 		return 1;
 	}
-	/*
-	 * Throttle: read nothing more until the tokens are back.  One audit
-	 * line a session per RATE_LOG_MS, with the holds it stands for.
-	 */
-	s->holds++;
-	if (now >= s->hold_logged + RATE_LOG_MS) {
-		log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" "
-		    "client_id \"%s\" held to %s (%" PRIu64 " holds since the "
-		    "last line)", s->id, s->peer, s->dec.identity,
-		    s->client_id, what, s->holds);
-		s->hold_logged = now;
-		s->holds = 0;
-	}
+	/* Throttle: read nothing more until the tokens are back. */
+	limit_audit(s, now, "held to %s", what);
 	s->throttled = true;
 	bufferevent_disable(s->down, EV_READ);
 	tv.tv_sec = (time_t)(wait / 1000);
@@ -1325,9 +1341,8 @@ inflight_full(struct session *s, const struct codec_packet *pkt)
 		return -1;
 	}
 	if (!s->inflight_wait)
-		log_debug("limits: session %" PRIu64 " %s: %u QoS 1/2 "
-		    "PUBLISHes in flight (limits.max_inflight): reading "
-		    "paused", s->id, s->peer, s->inflight);
+		limit_audit(s, now_ms(), "%u QoS 1/2 PUBLISHes in flight "
+		    "(limits.max_inflight): reading paused", s->inflight);
 	s->inflight_wait = true;
 	bufferevent_disable(s->down, EV_READ);
 	return 1;
@@ -1543,12 +1558,9 @@ filter_subscribe(struct session *s, struct evbuffer *in,
 			if (limits_subs_count(s->subs) >=
 			    s->L->max_subscriptions) {
 				metrics_add(M_LIMIT_SUBSCRIPTIONS, 1);
-				log_warnx("limits: session %" PRIu64 " %s: "
-				    "identity \"%s\" client_id \"%s\": "
-				    "filter \"%.*s\"%s refused: %u "
-				    "subscriptions (limits.max_subscriptions)",
-				    s->id, s->peer, s->dec.identity,
-				    s->client_id, (int)(f.len <
+				limit_audit(s, now_ms(), "filter \"%.*s\"%s "
+				    "refused: %u subscriptions "
+				    "(limits.max_subscriptions)", (int)(f.len <
 				    SESSION_TOPIC_LOG ? f.len :
 				    SESSION_TOPIC_LOG), (const char *)f.p,
 				    f.len > SESSION_TOPIC_LOG ? "..." : "",

@@ -136,6 +136,9 @@ def test_throttle_holds_rate_and_loses_nothing(guard_factory, broker):
     # time, so the lower bound is loose (noisy machines).
     assert measured <= rate * 1.10
     assert measured >= rate * 0.5
+    # Hundreds of holds, but one audit line per session each 10 s.
+    lines = g.log().count("held to limits.message_rate")
+    assert 1 <= lines <= 1 + int(elapsed / 10)
     pub.close()
     sub.close()
 
