@@ -137,6 +137,9 @@ static int	sni_name(struct cfg *, yaml_node_t *, const char *, char *,
 static int	path_buf(struct cfg *, yaml_node_t *, void *, const char *);
 static int	up_server_name(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static int	named_pair(struct cfg *, yaml_node_t *, yaml_node_pair_t *,
+		    const char *, yaml_node_t **, yaml_node_t **,
+		    const char **);
 static int	lim_defer(struct cfg *, yaml_node_t *, void *, const char *);
 static int	lim_sets(struct cfg *, yaml_node_t *, const char *, bool,
 		    struct policy_limits_set **, size_t *);
@@ -1283,6 +1286,30 @@ sec_acl(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 }
 
 /*
+ * One pair of a mapping of names to values (acl.groups, limits.users, ...)
+ * within the walk's budget: its key and value nodes and the name.  Returns
+ * 0, 1 when the pair is reported and skipped, -1 when the walk must stop.
+ */
+static int
+named_pair(struct cfg *c, yaml_node_t *map, yaml_node_pair_t *pair,
+    const char *path, yaml_node_t **kn, yaml_node_t **vn, const char **name)
+{
+	if (c->budget-- == 0) {
+		cfg_err(c, map, path, "document too large");
+		return -1;
+	}
+	*kn = yaml_document_get_node(&c->doc, pair->key);
+	*vn = yaml_document_get_node(&c->doc, pair->value);
+	if (*kn == NULL || *vn == NULL || (*name = scalar(*kn)) == NULL ||
+	    **name == '\0') {
+		cfg_err(c, *kn != NULL ? *kn : map, path, "names must be plain "
+		    "names");
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * limits.listeners, .users, .groups and .topic_rates: kept for after the
  * whole file is read (a group is declared in acl, anywhere), and only
  * directly under limits, not inside one of their own entries.
@@ -1342,12 +1369,10 @@ lim_sets(struct cfg *c, yaml_node_t *n, const char *path, bool preauth,
 	*out = v;
 	for (pair = n->data.mapping.pairs.start;
 	    pair < n->data.mapping.pairs.top; pair++) {
-		kn = yaml_document_get_node(&c->doc, pair->key);
-		vn = yaml_document_get_node(&c->doc, pair->value);
-		if (kn == NULL || vn == NULL || (name = scalar(kn)) == NULL ||
-		    *name == '\0') {
-			cfg_err(c, kn != NULL ? kn : n, path, "names must be "
-			    "plain names");
+		switch (named_pair(c, n, pair, path, &kn, &vn, &name)) {
+		case -1:
+			return -1;
+		case 1:
 			rc = -1;
 			continue;
 		}
@@ -1735,16 +1760,10 @@ acl_groups(struct cfg *c, yaml_node_t *n, const char *path)
 	}
 	for (pair = n->data.mapping.pairs.start;
 	    pair < n->data.mapping.pairs.top; pair++) {
-		if (c->budget-- == 0) {
-			cfg_err(c, n, path, "document too large");
+		switch (named_pair(c, n, pair, path, &kn, &vn, &name)) {
+		case -1:
 			return -1;
-		}
-		kn = yaml_document_get_node(&c->doc, pair->key);
-		vn = yaml_document_get_node(&c->doc, pair->value);
-		if (kn == NULL || vn == NULL || (name = scalar(kn)) == NULL ||
-		    *name == '\0') {
-			cfg_err(c, kn != NULL ? kn : n, path, "group names "
-			    "must be plain names");
+		case 1:
 			rc = -1;
 			continue;
 		}

@@ -359,7 +359,8 @@ END_TEST
 #define THREADS		4
 #define ROUNDS		10000
 
-struct admit_run {
+/* Threads racing for places; what they saw is counted here. */
+struct race {
 	struct limits		*l;
 	const struct policy_limits *lim;
 	unsigned		 cap;		/* on listener 0, and total */
@@ -369,10 +370,27 @@ struct admit_run {
 	atomic_uint		 refused;
 };
 
+/* Runs THREADS threads of <fn> on <run>: never over, every round ended. */
+static void
+race_run(struct race *run, void *(*fn)(void *))
+{
+	pthread_t	t[THREADS];
+	int		i;
+
+	for (i = 0; i < THREADS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, fn, run), 0);
+	for (i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_uint_eq(atomic_load(&run->over), 0);
+	ck_assert_uint_eq(atomic_load(&run->admitted) +
+	    atomic_load(&run->refused), THREADS * ROUNDS);
+	ck_assert_uint_gt(atomic_load(&run->admitted), 0);
+}
+
 static void *
 admit_thread(void *arg)
 {
-	struct admit_run	*run = arg;
+	struct race		*run = arg;
 	struct limits_conn	 c;
 	struct sockaddr_in	 a = v4("198.51.100.50");
 	int			 i;
@@ -399,26 +417,13 @@ admit_thread(void *arg)
 START_TEST(admit_concurrent_exact)
 {
 	struct policy		*p = policy_new();
-	struct admit_run	 run;
-	pthread_t		 t[THREADS];
-	unsigned		 over, admitted, refused;
-	int			 i;
+	struct race		 run;
 
 	memset(&run, 0, sizeof(run));
 	run.l = limits_new();
 	run.lim = &p->limits;
 	run.cap = 1;
-	for (i = 0; i < THREADS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, admit_thread,
-		    &run), 0);
-	for (i = 0; i < THREADS; i++)
-		pthread_join(t[i], NULL);
-	over = atomic_load(&run.over);
-	admitted = atomic_load(&run.admitted);
-	refused = atomic_load(&run.refused);
-	ck_assert_uint_eq(over, 0);
-	ck_assert_uint_eq(admitted + refused, THREADS * ROUNDS);
-	ck_assert_uint_gt(admitted, 0);
+	race_run(&run, admit_thread);
 	ck_assert_uint_eq(limits_total(run.l), 0);
 	ck_assert_uint_eq(limits_listener_total(run.l, 0), 0);
 	limits_free(run.l);
@@ -798,19 +803,10 @@ START_TEST(user_table_full_fails_closed)
 }
 END_TEST
 
-struct user_run {
-	struct limits		*l;
-	const struct policy_limits *lim;
-	atomic_uint		 held;
-	atomic_uint		 over;
-	atomic_uint		 admitted;
-	atomic_uint		 refused;
-};
-
 static void *
 user_thread(void *arg)
 {
-	struct user_run		*run = arg;
+	struct race		*run = arg;
 	struct limits_user	*u;
 	int			 i;
 
@@ -834,26 +830,13 @@ user_thread(void *arg)
 START_TEST(user_concurrent_exact)
 {
 	struct policy		*p = policy_new();
-	struct user_run		 run;
-	pthread_t		 t[THREADS];
-	unsigned		 over, admitted, refused;
-	int			 i;
+	struct race		 run;
 
 	memset(&run, 0, sizeof(run));
 	run.l = limits_new();
 	run.lim = &p->limits;
 	p->limits.max_connections_per_user = 1;
-	for (i = 0; i < THREADS; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, user_thread,
-		    &run), 0);
-	for (i = 0; i < THREADS; i++)
-		pthread_join(t[i], NULL);
-	over = atomic_load(&run.over);
-	admitted = atomic_load(&run.admitted);
-	refused = atomic_load(&run.refused);
-	ck_assert_uint_eq(over, 0);
-	ck_assert_uint_eq(admitted + refused, THREADS * ROUNDS);
-	ck_assert_uint_gt(admitted, 0);
+	race_run(&run, user_thread);
 	ck_assert_uint_eq(limits_user_conns(run.l, "shared"), 0);
 	limits_free(run.l);
 	policy_unref(p);

@@ -40,6 +40,17 @@ def wait_until(pred, timeout=TIMEOUT, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def passwd_file(path, users):
+    """A mosquitto_passwd file, mode 0600, where each user's password is
+    "<user>-pw"."""
+    for i, u in enumerate(users):
+        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
+                       ["-b", str(path), u, u + "-pw"], check=True,
+                       timeout=30, capture_output=True)
+    os.chmod(path, 0o600)
+    return path
+
+
 def port_open(port):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -2,15 +2,14 @@
 """Topic ACLs enforced by mqttguard in front of a real Mosquitto: publish,
 subscribe (filters denied one by one, SUBACK merged), delivery (read), the
 will, topic aliases, and QoS flows kept moving around denied messages."""
-import os
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import TIMEOUT, Paho, free_port, read_until_closed, wait_until
-from test_malformed import connect, frame, publish, s as mqtt_str, subscribe
+from conftest import (TIMEOUT, Paho, passwd_file, read_until_closed,
+                      wait_until)
+from test_malformed import connect, publish, s as mqtt_str, subscribe
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
@@ -40,12 +39,7 @@ ACL = """acl:
 
 @pytest.fixture
 def pwfile(tmp_path):
-    f = tmp_path / "users.passwd"
-    for i, (u, p) in enumerate(USERS.items()):
-        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
-                       ["-b", str(f), u, p], check=True, timeout=30)
-    os.chmod(f, 0o600)
-    return f
+    return passwd_file(tmp_path / "users.passwd", USERS)
 
 
 def make_guard(guard_factory, broker, pwfile, v3="drop"):

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import BIN, TIMEOUT, Paho, free_port, port_open, wait_until
+from conftest import (BIN, TIMEOUT, Paho, free_port, passwd_file,
+                      port_open, wait_until)
 
 
 def run(*args, cwd=None):
@@ -104,14 +105,6 @@ def test_acl_check_policy_errors(tmp_path):
     none.write_text("log:\n  level: info\n")
     r = run("acl", "check", "-c", str(none), "--user", "u", "publish", "x")
     assert r.returncode == 0 and "no acl section" in r.stdout
-
-
-def passwd_file(path, users):
-    for i, u in enumerate(users):
-        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
-                       ["-b", str(path), u, u + "-pw"], check=True,
-                       timeout=30, capture_output=True)
-    os.chmod(path, 0o600)
 
 
 def test_lint_bad_policy(tmp_path):

@@ -5,30 +5,22 @@ the broker (the identity as username, never the client's password)."""
 import os
 import re
 import socket
-import ssl
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (BIN, TIMEOUT, Broker, Paho, free_port, pub,
+from conftest import (BIN, TIMEOUT, Broker, Paho, passwd_file, pub,
                       read_until_closed, wait_until)
-from test_malformed import connect, publish, s as mqtt_str, vbi
+from test_malformed import connect, s as mqtt_str
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 
 @pytest.fixture
 def pwfile(tmp_path):
-    f = tmp_path / "users.passwd"
-    first = True
-    for u, p in USERS.items():
-        subprocess.run(["mosquitto_passwd"] + (["-c"] if first else []) +
-                       ["-b", str(f), u, p], check=True, timeout=30)
-        first = False
-    os.chmod(f, 0o600)
-    return f
+    return passwd_file(tmp_path / "users.passwd", USERS)
 
 
 def auth_yaml(pwfile, **kw):

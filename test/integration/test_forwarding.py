@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (TIMEOUT, Broker, Paho, Sub, free_port, pub,
+from conftest import (TIMEOUT, Paho, Sub, free_port, pub,
                       read_until_closed, tls_socket, wait_until)
 
 

@@ -5,9 +5,7 @@ import select
 import socket
 import time
 
-import pytest
-
-from conftest import TIMEOUT, Paho, read_until_closed, tls_socket, wait_until
+from conftest import TIMEOUT, Paho, read_until_closed
 from test_malformed import connect, publish
 
 

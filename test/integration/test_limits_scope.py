@@ -3,21 +3,19 @@
 per-topic rates; subscription and inflight bounds: mqttguard in front of a
 real Mosquitto."""
 import json
-import os
 import signal
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (TIMEOUT, Broker, Paho, read_until_closed, tls_socket,
-                      wait_until)
+from conftest import (TIMEOUT, Broker, Paho, passwd_file, read_until_closed,
+                      tls_socket, wait_until)
 from test_acl import read_frame, recv_exact
 from test_limits import still_open
-from test_malformed import connect, frame, publish, s as mqtt_str, \
-    subscribe, unsubscribe
+from test_malformed import connect, publish, s as mqtt_str, subscribe, \
+    unsubscribe
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
@@ -32,12 +30,7 @@ ACL = """acl:
 
 @pytest.fixture
 def pwfile(tmp_path):
-    f = tmp_path / "users.passwd"
-    for i, (u, p) in enumerate(USERS.items()):
-        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
-                       ["-b", str(f), u, p], check=True, timeout=30)
-    os.chmod(f, 0o600)
-    return f
+    return passwd_file(tmp_path / "users.passwd", USERS)
 
 
 def lguard(guard_factory, broker, pwfile, limits):
