@@ -64,6 +64,8 @@
 #define SESSION_MERGES_MAX	32	/* SUBSCRIBEs awaiting a merged SUBACK */
 #define SESSION_TOPIC_LOG	256	/* topic bytes in a log line */
 #define RATE_LOG_MS		10000	/* a throttled session's log lines */
+#define TLS_RECORD_MAX		16384	/* plaintext of one TLS record */
+#define SOCK_READ_FULL		4096	/* libevent 2.1's largest read */
 
 /*
  * A SUBSCRIBE forwarded without the filters the ACL denied: the broker's
@@ -144,6 +146,7 @@ struct session {
 	bool			 up_connected;
 	bool			 connack_ok;	/* broker accepted, told client */
 	bool			 paused[2];	/* reading paused, by dir */
+	short			 end[2];	/* EOF/error read ahead, by dir */
 	bool			 shut[2];	/* closing: FIN sent, by dir */
 	bool			 done[2];	/* closing: side finished */
 	size_t			 rwm[2];	/* input watermark set, by dir */
@@ -152,11 +155,13 @@ struct session {
 };
 
 static void	down_read_cb(struct bufferevent *, void *);
+static short	tls_read_more(struct session *);
+static short	sock_read_more(struct session *, enum codec_dir);
 static void	down_write_cb(struct bufferevent *, void *);
 static void	down_event_cb(struct bufferevent *, short, void *);
+static void	up_event_cb(struct bufferevent *, short, void *);
 static void	up_read_cb(struct bufferevent *, void *);
 static void	up_write_cb(struct bufferevent *, void *);
-static void	up_event_cb(struct bufferevent *, short, void *);
 static void	timer_cb(evutil_socket_t, short, void *);
 static void	drained(struct session *, enum codec_dir);
 static void	discard_cb(struct bufferevent *, void *);
@@ -366,15 +371,120 @@ copy_id(char *dst, size_t cap, const struct codec_buf *b)
 static void
 down_read_cb(struct bufferevent *bev, void *arg)
 {
+	struct session	*s = arg;
+
 	(void)bev;
-	pump(arg, CODEC_FROM_CLIENT);
+	if (s->end[CODEC_FROM_CLIENT] == 0)
+		s->end[CODEC_FROM_CLIENT] = s->tls ? tls_read_more(s) :
+		    sock_read_more(s, CODEC_FROM_CLIENT);
+	pump(s, CODEC_FROM_CLIENT);
+}
+
+/*
+ * libevent 2.1's OpenSSL bufferevent reads at most two TLS records a loop
+ * turn (one SSL_read for each of the two vectors it reserves), and a
+ * client such as libmosquitto writes one small record a PUBLISH: a loop
+ * turn, with its epoll_wait and reads, for every two messages.  Read on
+ * while records are there, up to the input window, as HAProxy does.
+ * Returns 0, or the event libevent would have reported (end of stream,
+ * error): pump() reports it once the frames read before it are handled.
+ */
+static short
+tls_read_more(struct session *s)
+{
+	SSL			*ssl = bufferevent_openssl_get_ssl(s->down);
+	struct evbuffer		*in = bufferevent_get_input(s->down);
+	struct evbuffer_iovec	 v;
+	unsigned long		 e;
+	char			 ebuf[160];
+	int			 r, err;
+
+	while (s->state != SS_HANDSHAKE && s->state != SS_CLOSING &&
+	    s->state != SS_DEAD && !s->throttled && !s->inflight_wait &&
+	    !s->paused[CODEC_FROM_CLIENT] &&
+	    evbuffer_get_length(in) < s->rwm[CODEC_FROM_CLIENT]) {
+		if (evbuffer_reserve_space(in, TLS_RECORD_MAX, &v, 1) != 1)
+			return 0;
+		if ((r = SSL_read(ssl, v.iov_base, (int)v.iov_len)) > 0) {
+			v.iov_len = (size_t)r;
+			evbuffer_commit_space(in, &v, 1);
+			continue;
+		}
+		evbuffer_commit_space(in, &v, 0);
+		err = SSL_get_error(ssl, r);
+		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+			return 0;
+		if (err == SSL_ERROR_ZERO_RETURN)
+			return BEV_EVENT_READING | BEV_EVENT_EOF;
+		/* The thread's error queue is shared: empty it now. */
+		if ((e = ERR_get_error()) != 0) {
+			ERR_error_string_n(e, ebuf, sizeof(ebuf));
+			log_info("session %" PRIu64 " %s: TLS read: %s", s->id,
+			    s->peer, ebuf);
+		}
+		ERR_clear_error();
+		return err == SSL_ERROR_SYSCALL && r == 0 ?
+		    BEV_EVENT_READING | BEV_EVENT_EOF :
+		    BEV_EVENT_READING | BEV_EVENT_ERROR;
+	}
+	return 0;
 }
 
 static void
 up_read_cb(struct bufferevent *bev, void *arg)
 {
+	struct session	*s = arg;
+
 	(void)bev;
-	pump(arg, CODEC_FROM_SERVER);
+	if (s->end[CODEC_FROM_SERVER] == 0 && s->w->ssl_upstream_ctx == NULL)
+		s->end[CODEC_FROM_SERVER] = sock_read_more(s,
+		    CODEC_FROM_SERVER);
+	pump(s, CODEC_FROM_SERVER);
+}
+
+/*
+ * libevent 2.1 reads a plain socket at most 4 KiB a loop turn
+ * (EVBUFFER_MAX_READ).  When that read was full, more is likely waiting:
+ * take it in one readv, up to the input window, so that a stream moves in
+ * large reads and writes, not in a loop turn per 4 KiB.  Returns 0, or the
+ * event libevent would have reported, as tls_read_more().
+ */
+static short
+sock_read_more(struct session *s, enum codec_dir dir)
+{
+	struct bufferevent	*bev = side(s, dir);
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	size_t			 have = evbuffer_get_length(in);
+	ssize_t			 r;
+	int			 n, i;
+
+	if (have < SOCK_READ_FULL || have >= s->rwm[dir] || s->paused[dir] ||
+	    (dir == CODEC_FROM_CLIENT && (s->throttled || s->inflight_wait)) ||
+	    s->state == SS_CLOSING || s->state == SS_DEAD)
+		return 0;
+	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)(s->rwm[dir] - have),
+	    v, 2)) <= 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	if ((r = readv(bufferevent_getfd(bev), iov, n)) <= 0) {
+		evbuffer_commit_space(in, v, 0);
+		if (r == 0)
+			return BEV_EVENT_READING | BEV_EVENT_EOF;
+		return errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR ? 0 : BEV_EVENT_READING | BEV_EVENT_ERROR;
+	}
+	if ((size_t)r <= v[0].iov_len) {
+		v[0].iov_len = (size_t)r;
+		n = 1;
+	} else
+		v[1].iov_len = (size_t)r - v[0].iov_len;
+	evbuffer_commit_space(in, v, n);
+	return 0;
 }
 
 /*
@@ -431,6 +541,8 @@ pump(struct session *s, enum codec_dir dir)
 	struct bufferevent	*dst = side(s, !dir);
 	struct evbuffer		*in;
 	struct codec_packet	 pkt;
+	bool			 starved = false;
+	short			 end;
 	int			 r;
 
 	if (src == NULL)
@@ -446,18 +558,22 @@ pump(struct session *s, enum codec_dir dir)
 			s->paused[dir] = true;
 			break;
 		}
-		if (evbuffer_get_length(in) == 0)
+		if (evbuffer_get_length(in) == 0) {
+			starved = true;
 			break;
+		}
 		memset(&pkt, 0, sizeof(pkt));
 		r = next_frame(s, dir, in, &pkt);
-		if (r == CODEC_NEED)
+		if (r == CODEC_NEED) {
+			starved = true;
 			break;
+		}
 		if (r == CODEC_ERROR) {
 			reject(s, dir, &pkt, pkt.type);
-			return;
+			goto out;
 		}
 		if ((r = handle(s, dir, in, &pkt)) == -1)
-			return;
+			goto out;
 		if (r == 1)
 			break;		/* throttled: rate_cb resumes */
 		dst = side(s, !dir);	/* CONNECT opened upstream */
@@ -466,6 +582,20 @@ pump(struct session *s, enum codec_dir dir)
 	if (s->rwm[dir] > SESSION_READ_WM &&
 	    evbuffer_get_length(in) < SESSION_READ_WM)
 		set_read_wm(s, dir, SESSION_READ_WM);
+out:
+	/*
+	 * The end of the stream, read ahead by tls_read_more() or
+	 * sock_read_more(), comes after every frame before it, as libevent
+	 * would report it: not while frames wait (backpressure, a rate).
+	 */
+	if ((end = s->end[dir]) != 0 && s->state != SS_DEAD &&
+	    (starved || (s->state != SS_CONNECT && s->state != SS_OPEN))) {
+		s->end[dir] = 0;
+		if (dir == CODEC_FROM_CLIENT)
+			down_event_cb(src, end, s);
+		else
+			up_event_cb(src, end, s);
+	}
 }
 
 /*

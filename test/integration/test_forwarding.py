@@ -239,3 +239,33 @@ def test_slow_subscriber_bounds_proxy_memory(guard, broker):
     assert head[9] == 0x30                   # then PUBLISH frames
     fast.close()
     slow.close()
+
+
+@pytest.mark.parametrize("over_tls", [False, True])
+def test_burst_then_close_loses_nothing(guard_factory, broker, over_tls):
+    """A client writes a burst and closes at once.  The proxy reads ahead
+    of what it can forward (a small output window holds it back), so it
+    sees the end of the stream before the frames are out: every one of
+    them must still reach the broker, in order, before the close."""
+    from test_malformed import connect, publish
+    g = guard_factory(broker.port, plain=True,
+                      limits="  output_buffer: 4KiB\n")
+    sink = Paho(g, "sink", port=g.plain_port, tls=False)
+    assert sink.connect() == 0
+    sink.subscribe("burst/#", qos=0)
+    if over_tls:
+        s = tls_socket(g.port, g.certs / "ca.crt")
+    else:
+        s = socket.create_connection(("127.0.0.1", g.plain_port),
+                                     timeout=TIMEOUT)
+    s.sendall(connect(cid=b"burster"))
+    assert s.recv(4) == b"\x20\x02\x00\x00"
+    n = 3000
+    s.sendall(b"".join(publish(b"burst/x", b"%05d" % i + b"p" * 200)
+                       for i in range(n)) + b"\xe0\x00")   # DISCONNECT
+    s.close()
+    got = [sink.get().payload[:5] for _ in range(n)]
+    assert got == [b"%05d" % i for i in range(n)]
+    wait_until(lambda: "client sent DISCONNECT" in g.log(),
+               what="the DISCONNECT to be forwarded")
+    sink.close()
