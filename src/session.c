@@ -548,6 +548,7 @@ pump(struct session *s, enum codec_dir dir)
 	if (src == NULL)
 		return;
 	in = bufferevent_get_input(src);
+again:
 	while (s->state == SS_CONNECT || s->state == SS_OPEN) {
 		if (s->state == SS_CONNECT && dir == CODEC_FROM_SERVER)
 			break;
@@ -577,6 +578,20 @@ pump(struct session *s, enum codec_dir dir)
 		if (r == 1)
 			break;		/* throttled: rate_cb resumes */
 		dst = side(s, !dir);	/* CONNECT opened upstream */
+	}
+	/*
+	 * Records OpenSSL read ahead, with nothing left on the socket to wake
+	 * the loop: read them now that there is room.
+	 */
+	if (starved && s->tls && dir == CODEC_FROM_CLIENT && s->end[dir] == 0 &&
+	    SSL_has_pending(bufferevent_openssl_get_ssl(src))) {
+		size_t	had = evbuffer_get_length(in);
+
+		s->end[dir] = tls_read_more(s);
+		if (evbuffer_get_length(in) > had) {
+			starved = false;
+			goto again;
+		}
 	}
 	/* Back to the normal window once a large frame has gone through. */
 	if (s->rwm[dir] > SESSION_READ_WM &&

@@ -748,6 +748,12 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	if (!SSL_CTX_set_num_tickets(ctx, 0))
 		goto fail_ssl;
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * Read the socket in large reads, not a record header then its body:
+	 * clients write a small record a PUBLISH.  The session reads what is
+	 * buffered once it has room (see pump() in session.c).
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 
 	if (load_pair(ctx, prefix, cert, key, err, errlen) == -1)
