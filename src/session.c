@@ -112,8 +112,9 @@ struct session {
 	struct auth_job		*job;		/* pending check; the pool
 						   owns it until done */
 	enum auth_result	 refusal;	/* SS_REFUSING: why */
-	struct sub_merge	 merges[SESSION_MERGES_MAX];
-	unsigned		 n_merges;
+	struct sub_merge	*merges;	/* owned; cap_merges, made on the
+						   first filtered SUBSCRIBE */
+	unsigned		 n_merges, cap_merges;
 	uint8_t			*acked[2];	/* owned; 8 KiB bitmaps of QoS 2
 						   ids the proxy acknowledged
 						   itself, by the PUBLISH's dir */
@@ -1734,7 +1735,18 @@ filter_subscribe(struct session *s, struct evbuffer *in,
 		rc = 0;
 		goto done;
 	}
-	if (denied == n || s->n_merges == SESSION_MERGES_MAX) {
+	if (denied < n && s->n_merges == s->cap_merges &&
+	    s->cap_merges < SESSION_MERGES_MAX) {
+		unsigned	 cap = s->cap_merges ? s->cap_merges * 2 : 2;
+		struct sub_merge *nm = reallocarray(s->merges, cap,
+				    sizeof(*nm));
+
+		if (nm == NULL)
+			goto oom;
+		s->merges = nm;
+		s->cap_merges = cap;
+	}
+	if (denied == n || s->n_merges == s->cap_merges) {
 		/*
 		 * Answer it here; with no room to merge, refuse it whole
 		 * and forget what it counted.
@@ -2229,6 +2241,7 @@ session_free(struct session *s)
 		free(s->merges[s->n_merges].denied);
 		free(s->merges[s->n_merges].added);
 	}
+	free(s->merges);
 	free(s->r_topics);
 	limits_subs_free(s->subs);
 	free(s->own_lim);

@@ -2,6 +2,7 @@
 """Topic ACLs enforced by mqttguard in front of a real Mosquitto: publish,
 subscribe (filters denied one by one, SUBACK merged), delivery (read), the
 will, topic aliases, and QoS flows kept moving around denied messages."""
+import signal
 import socket
 import time
 
@@ -157,6 +158,26 @@ def test_mixed_subscribe_gets_merged_suback(aguard, broker, v5):
     assert f"mix-{level} 1 open/#" in log
     assert f"mix-{level} 0 secret/#" in log
     assert "other/#" not in log
+    s.close()
+
+
+def test_merge_table_full_refuses_whole_subscribe(aguard, broker):
+    """At most 32 rewritten SUBSCRIBEs wait for their SUBACK: with the
+    broker stopped, the 33rd and later are refused whole by the proxy at
+    once, and the 32 are merged when the broker answers."""
+    s, _ = login(aguard, "bob", "many")
+    broker.proc.send_signal(signal.SIGSTOP)
+    try:
+        s.sendall(b"".join(subscribe([(b"open/%d" % i, 0), (b"other/x", 0)],
+                                     pid=i) for i in range(1, 41)))
+        early = [read_frame(s) for _ in range(8)]
+    finally:
+        broker.proc.send_signal(signal.SIGCONT)
+    assert early == [b"\x90\x04" + i.to_bytes(2, "big") + b"\x80\x80"
+                     for i in range(33, 41)]
+    late = [read_frame(s) for _ in range(32)]
+    assert late == [b"\x90\x04" + i.to_bytes(2, "big") + b"\x00\x80"
+                    for i in range(1, 33)]
     s.close()
 
 
