@@ -1774,20 +1774,53 @@ put_bin(uint8_t *p, const uint8_t *b, size_t n)
 }
 
 /*
+ * The property block <p> (<n> bytes, as decoded) with the four-byte
+ * property <id> set to <v>: the others copied, then <id>.  Writes to <dst>
+ * unless NULL; returns the length, 0 if <p> is not a valid block.
+ */
+static size_t
+props_set_u32(uint8_t *dst, const uint8_t *p, size_t n, uint8_t id,
+    uint32_t v)
+{
+	size_t	off, k, len = 0;
+
+	for (off = 0; off < n; off += k) {
+		if ((k = prop_size(p + off, n - off)) == 0)
+			return 0;
+		if (p[off] == id)
+			continue;
+		if (dst != NULL)
+			memcpy(dst + len, p + off, k);
+		len += k;
+	}
+	if (dst != NULL) {
+		dst[len] = id;
+		dst[len + 1] = (uint8_t)(v >> 24);
+		dst[len + 2] = (uint8_t)(v >> 16);
+		dst[len + 3] = (uint8_t)(v >> 8);
+		dst[len + 4] = (uint8_t)v;
+	}
+	return len + 5;
+}
+
+/*
  * CONNECT, rebuilt from a decoded one: everything as the client sent it
  * (protocol level, clean/will flags, keepalive, properties, client id,
  * will) but the credentials, which are <username> and <password> (NULL:
  * absent).  The username/password flags follow the arguments; at 3.x a
- * password needs a username, so a password without one is dropped.
+ * password needs a username, so a password without one is dropped.  A 5.0
+ * CONNECT's Maximum Packet Size becomes <max_packet> when that is smaller
+ * (or it was absent; 0: unchanged), so the broker sends nothing larger.
  */
 size_t
 codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
-    const struct codec_buf *username, const struct codec_buf *password)
+    const struct codec_buf *username, const struct codec_buf *password,
+    uint32_t max_packet)
 {
 	const struct codec_connect	*c = &pkt->u.connect;
-	bool				 v5 = c->level == CODEC_V5;
+	bool				 v5 = c->level == CODEC_V5, mp;
 	size_t				 name = c->level == CODEC_V31 ? 6 : 4;
-	size_t				 rem, total, off;
+	size_t				 rem, total, off, plen;
 	uint8_t				 flags;
 
 	if (pkt->type != CODEC_CONNECT || (c->level != CODEC_V31 &&
@@ -1804,9 +1837,16 @@ codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
 	if (password != NULL)
 		flags |= CODEC_CF_PASSWORD;
 
+	mp = v5 && max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
+	    CODEC_PROP_MAX_PACKET_SIZE) ||
+	    pkt->props.max_packet_size > max_packet);
+	plen = mp ? props_set_u32(NULL, pkt->props.raw.p, pkt->props.raw.len,
+	    CODEC_PROP_MAX_PACKET_SIZE, max_packet) : pkt->props.raw.len;
+	if (mp && plen == 0)
+		return 0;
 	rem = 2 + name + 1 + 1 + 2 + 2 + c->client_id.len;
 	if (v5)
-		rem += vbi_size(pkt->props.raw.len) + pkt->props.raw.len;
+		rem += vbi_size(plen) + plen;
 	if (flags & CODEC_CF_WILL) {
 		if (v5)
 			rem += vbi_size(c->will_props.raw.len) +
@@ -1832,10 +1872,14 @@ codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
 	buf[off++] = (uint8_t)(c->keepalive >> 8);
 	buf[off++] = (uint8_t)c->keepalive;
 	if (v5) {
-		off += vbi_put(buf + off, pkt->props.raw.len);
-		if (pkt->props.raw.len > 0)
-			memcpy(buf + off, pkt->props.raw.p, pkt->props.raw.len);
-		off += pkt->props.raw.len;
+		off += vbi_put(buf + off, plen);
+		if (mp)
+			props_set_u32(buf + off, pkt->props.raw.p,
+			    pkt->props.raw.len, CODEC_PROP_MAX_PACKET_SIZE,
+			    max_packet);
+		else if (plen > 0)
+			memcpy(buf + off, pkt->props.raw.p, plen);
+		off += plen;
 	}
 	off += put_bin(buf + off, c->client_id.p, c->client_id.len);
 	if (flags & CODEC_CF_WILL) {

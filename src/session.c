@@ -148,6 +148,8 @@ struct session {
 	bool			 connack_ok;	/* broker accepted, told client */
 	bool			 paused[2];	/* reading paused, by dir */
 	short			 end[2];	/* EOF/error read ahead, by dir */
+	size_t			 skip;		/* bytes of a dropped delivery
+						   still to come from the broker */
 	bool			 shut[2];	/* closing: FIN sent, by dir */
 	bool			 done[2];	/* closing: side finished */
 	size_t			 rwm[2];	/* input watermark set, by dir */
@@ -171,6 +173,7 @@ static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
 static int	handle(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
+static int	skip_delivery(struct session *, struct evbuffer *);
 static int	on_connect(struct session *, struct evbuffer *,
 		    struct codec_packet *);
 static void	on_connack(struct session *, const struct codec_packet *);
@@ -564,11 +567,30 @@ again:
 			starved = true;
 			break;
 		}
+		if (dir == CODEC_FROM_SERVER && s->skip > 0) {
+			size_t	n = evbuffer_get_length(in);
+
+			n = n < s->skip ? n : s->skip;
+			evbuffer_drain(in, n);
+			s->skip -= n;
+			continue;
+		}
 		memset(&pkt, 0, sizeof(pkt));
 		r = next_frame(s, dir, in, &pkt);
 		if (r == CODEC_NEED) {
 			starved = true;
 			break;
+		}
+		if (r == CODEC_ERROR && dir == CODEC_FROM_SERVER &&
+		    pkt.err == CODEC_ERR_TOO_LARGE && pkt.type == CODEC_PUBLISH &&
+		    s->cs.level != CODEC_V5) {
+			if ((r = skip_delivery(s, in)) == -1)
+				goto out;
+			if (r == 0) {
+				starved = true;
+				break;
+			}
+			continue;
 		}
 		if (r == CODEC_ERROR) {
 			reject(s, dir, &pkt, pkt.type);
@@ -612,6 +634,68 @@ out:
 		else
 			up_event_cb(src, end, s);
 	}
+}
+
+/*
+ * A PUBLISH from the broker larger than this session's max_packet_size,
+ * for a 3.x client (a 5.0 broker was told the size in the CONNECT and
+ * sends nothing larger).  Refusing it as malformed would end the session
+ * for what another client published: it is dropped instead, streamed out
+ * of the input as it arrives, and its QoS flow is finished towards the
+ * broker as for a delivery the ACL denies.  Returns 1 when the drop has
+ * started, 0 when more of the frame's head is needed, -1 if the session
+ * ends.
+ */
+static int
+skip_delivery(struct session *s, struct evbuffer *in)
+{
+	const uint8_t	*p;
+	size_t		 n = evbuffer_get_length(in), hdr, rem = 0, need;
+	unsigned	 qos;
+	uint16_t	 id = 0;
+	uint8_t		 b[8];
+
+	/* The fixed header, whole: the codec stopped it early. */
+	if ((p = evbuffer_pullup(in, n < 5 ? (ssize_t)n : 5)) == NULL)
+		return 0;
+	for (hdr = 1; hdr < 5; hdr++) {
+		if (hdr >= n)
+			return 0;
+		rem |= (size_t)(p[hdr] & 0x7f) << (7 * (hdr - 1));
+		if (!(p[hdr] & 0x80))
+			break;
+	}
+	if (hdr == 5) {
+		send_disconnect(s, 0x83);
+		session_close(s, "malformed frame from broker", true);
+		return -1;
+	}
+	hdr++;
+	qos = (p[0] >> 1) & 3;
+	if (qos > 0) {
+		/* The topic's length, then the packet identifier after it. */
+		if (n < hdr + 2 || (p = evbuffer_pullup(in,
+		    (ssize_t)(hdr + 2))) == NULL)
+			return 0;
+		need = hdr + 2 + ((size_t)p[hdr] << 8 | p[hdr + 1]) + 2;
+		if (n < need || (p = evbuffer_pullup(in, (ssize_t)need)) ==
+		    NULL)
+			return 0;
+		id = (uint16_t)(p[need - 2] << 8 | p[need - 1]);
+		if (qos == 2 && acked_put(s, CODEC_FROM_SERVER, id) == -1) {
+			session_close(s, "out of memory", false);
+			return -1;
+		}
+		reply(s, CODEC_FROM_SERVER, b, codec_encode_ack(b, sizeof(b),
+		    s->cs.level, qos == 1 ? CODEC_PUBACK : CODEC_PUBREC, id, 0,
+		    NULL));
+	}
+	metrics_add(M_LIMIT_DELIVERY_SIZE, 1);
+	limit_audit(s, now_ms(), "QoS %u PUBLISH of %zu bytes from the broker "
+	    "dropped: over limits.max_packet_size (%zu)", qos, hdr + rem,
+	    s->L->max_packet);
+	s->skip = hdr + rem;
+	return 1;
 }
 
 /*
@@ -868,6 +952,7 @@ auth_accept(struct session *s)
 	const struct policy_auth *a = &s->pol->auth;
 	uint8_t			*buf;
 	size_t			 n;
+	uint32_t		 max;
 
 	if (codec_decode(&s->lim, 0, CODEC_FROM_CLIENT, s->connect,
 	    s->connect_len, s->connect_len, &pkt) != CODEC_OK) {
@@ -928,12 +1013,15 @@ auth_accept(struct session *s)
 	    "certificate and password" : "certificate") : "password",
 	    s->client_id);
 
-	n = codec_encode_connect(NULL, 0, &pkt, up, pw);
+	/* A 5.0 broker is told to send nothing the proxy would refuse. */
+	max = s->L->max_packet > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)s->L->max_packet;
+	n = codec_encode_connect(NULL, 0, &pkt, up, pw, max);
 	if (n == 0 || (buf = malloc(n)) == NULL) {
 		auth_refuse(s, AUTH_FAIL_ERROR);
 		return -1;
 	}
-	codec_encode_connect(buf, n, &pkt, up, pw);
+	codec_encode_connect(buf, n, &pkt, up, pw, max);
 	if (pw != NULL)
 		OPENSSL_cleanse(buf, n);	/* wiped below, after the copy */
 	if (s->w->ssl_upstream_ctx != NULL) {
@@ -959,7 +1047,7 @@ auth_accept(struct session *s)
 	bufferevent_setwatermark(s->up, EV_WRITE,
 	    s->L->output_buffer / 2, 0);
 	if (pw != NULL)
-		codec_encode_connect(buf, n, &pkt, up, pw);
+		codec_encode_connect(buf, n, &pkt, up, pw, max);
 	if (bufferevent_write(s->up, buf, n) == -1) {
 		OPENSSL_cleanse(buf, n);
 		free(buf);

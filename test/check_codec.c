@@ -2007,11 +2007,11 @@ START_TEST(t_encode_connect)
 
 		/* Too small: the size, nothing written. */
 		memset(out, 0xA5, sizeof(out));
-		n = codec_encode_connect(out, 4, &a, u, p);
+		n = codec_encode_connect(out, 4, &a, u, p, 0);
 		ck_assert_uint_gt(n, 4);
 		ck_assert_uint_eq(out[0], 0xA5);
 		ck_assert_uint_eq(codec_encode_connect(out, sizeof(out), &a, u,
-		    p), n);
+		    p, 0), n);
 		ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, out,
 		    n, n, &b), CODEC_OK);
 		ck_assert_uint_eq(b.len, n);
@@ -2041,8 +2041,42 @@ START_TEST(t_encode_connect)
 		} else
 			ck_assert(!(b.u.connect.flags & CODEC_CF_PASSWORD));
 	}
+	/*
+	 * The proxy's maximum packet size: set in a 5.0 CONNECT where it
+	 * is smaller than the client's (or the client gave none), every
+	 * other property kept; 3.x has nowhere to say it and is unchanged.
+	 */
+	{
+		uint8_t	plain[160];
+		size_t	n0 = codec_encode_connect(plain, sizeof(plain), &a,
+			    &user, NULL, 0);
+
+		n = codec_encode_connect(out, sizeof(out), &a, &user, NULL,
+		    4096);
+		ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, out,
+		    n, n, &b), CODEC_OK);
+		if (a.u.connect.level == CODEC_V5) {
+			ck_assert(CODEC_PROP_HAS(&b.props,
+			    CODEC_PROP_MAX_PACKET_SIZE));
+			ck_assert_uint_eq(b.props.max_packet_size,
+			    CODEC_PROP_HAS(&a.props,
+			    CODEC_PROP_MAX_PACKET_SIZE) &&
+			    a.props.max_packet_size < 4096 ?
+			    a.props.max_packet_size : 4096);
+			ck_assert_uint_eq(b.props.seen & ~(1ULL << 
+			    CODEC_PROP_MAX_PACKET_SIZE), a.props.seen &
+			    ~(1ULL << CODEC_PROP_MAX_PACKET_SIZE));
+			ck_assert_uint_eq(b.props.session_expiry,
+			    a.props.session_expiry);
+			ck_assert_uint_eq(b.u.connect.client_id.len,
+			    a.u.connect.client_id.len);
+		} else {
+			ck_assert_uint_eq(n, n0);
+			ck_assert_mem_eq(out, plain, n);
+		}
+	}
 	/* At 3.x a password without a username is dropped, not sent. */
-	n = codec_encode_connect(out, sizeof(out), &a, NULL, &pass);
+	n = codec_encode_connect(out, sizeof(out), &a, NULL, &pass, 0);
 	ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert(((b.u.connect.flags & CODEC_CF_PASSWORD) != 0) ==
@@ -2050,7 +2084,7 @@ START_TEST(t_encode_connect)
 	/* Not a CONNECT: nothing. */
 	b.type = CODEC_PUBLISH;
 	ck_assert_uint_eq(codec_encode_connect(out, sizeof(out), &b, &user,
-	    NULL), 0);
+	    NULL, 0), 0);
 	free(in);
 }
 END_TEST

@@ -388,13 +388,14 @@ size_t	codec_encode_disconnect(uint8_t *buf, size_t cap, uint8_t level,
 
 /*
  * Rebuilds a decoded CONNECT <pkt> with <username> and <password> (NULL:
- * absent) in place of the client's credentials; all else as received.
- * Returns the frame length (nothing written if over cap), or 0 if <pkt> is
- * not a CONNECT or a credential is over 65535 bytes.
+ * absent) in place of the client's credentials, and at 5.0 a Maximum
+ * Packet Size of at most <max_packet> (0: as received); all else as
+ * received.  Returns the frame length (nothing written if over cap), or 0
+ * if <pkt> is not a CONNECT or a credential is over 65535 bytes.
  */
 size_t	codec_encode_connect(uint8_t *buf, size_t cap,
 	    const struct codec_packet *pkt, const struct codec_buf *username,
-	    const struct codec_buf *password);
+	    const struct codec_buf *password, uint32_t max_packet);
 
 /*
  * Rebuilds a decoded SUBSCRIBE keeping only the filters whose <keep> entry

@@ -399,3 +399,34 @@ def test_identity_limits_reach_connack(guard_factory, broker, pwfile):
     got = read_until_closed(s)
     assert got[-3:] == b"\xe0\x01\x95"             # packet too large
     s.close()
+
+
+@pytest.mark.parametrize("v5", [False, True])
+def test_delivery_over_subscriber_max_packet(guard_factory, broker, pwfile,
+                                             v5):
+    """alice may publish 10 KB; bob's max_packet_size is 4 KiB.  bob's
+    session is not ended for what alice published: a 5.0 broker is told
+    his size in the CONNECT and drops it; for 3.1.1 the proxy drops it
+    and finishes its QoS flow with the broker.  The next message arrives."""
+    g = lguard(guard_factory, broker, pwfile,
+               "  users:\n    bob: {max_packet_size: 4KiB}\n")
+    bob = paho_as(g, "bob", f"big-sub-{int(v5)}", v5=v5)
+    bob.subscribe("big/#", qos=2)
+    alice = paho_as(g, "alice", "big-pub")
+    for qos in (0, 1, 2):
+        alice.publish("big/x", b"B" * 10000, qos=qos)
+    alice.publish("big/x", b"small", qos=1)
+    m = bob.get()
+    assert m.payload == b"small"
+    assert bob.messages.empty()
+    assert not bob.disconnected.is_set()
+    if v5:
+        assert "big-sub-1" in broker.log()
+        assert "dropped: over limits.max_packet_size" not in g.log()
+    else:
+        wait_until(lambda: "Received PUBREC from big-sub-0" in broker.log()
+                   and "Received PUBCOMP from big-sub-0" in broker.log(),
+                   what="the QoS 2 flow to end at the broker")
+        assert g.log().count("dropped: over limits.max_packet_size") == 1
+    bob.close()
+    alice.close()
