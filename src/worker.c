@@ -28,34 +28,12 @@
 
 #define WORKER_STOP_GRACE_MS	3000	/* flushing sessions at exit */
 
-static struct event_base *base_new(void);
 static void	*worker_main(void *);
 static void	 stop_cb(evutil_socket_t, short, void *);
 static void	 reap_cb(evutil_socket_t, short, void *);
 static void	 exit_cb(evutil_socket_t, short, void *);
 static void	 auth_cb(evutil_socket_t, short, void *);
 static void	 tls_cb(evutil_socket_t, short, void *);
-
-/*
- * A worker's loop.  With epoll's changelist, the write event a session
- * deletes when its output drains and adds again when the other side
- * brings more, in the same loop turn, costs no epoll_ctl at all: under
- * load that is most of them.  (Its caveat, dup()ed descriptors sharing
- * one epoll registration, does not arise: every fd here is its own.)
- */
-static struct event_base *
-base_new(void)
-{
-	struct event_config	*cfg;
-	struct event_base	*base;
-
-	if ((cfg = event_config_new()) == NULL)
-		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
-}
 
 struct worker *
 worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, SSL_CTX *upctx,
@@ -100,7 +78,7 @@ worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, SSL_CTX *upctx,
 		}
 		for (j = 0; j < nl; j++)
 			w->fds[j] = -1;
-		if ((w->base = base_new()) == NULL) {
+		if ((w->base = event_base_new()) == NULL) {
 			snprintf(err, errlen, "event_base_new failed");
 			goto fail;
 		}
