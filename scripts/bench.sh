@@ -7,7 +7,8 @@
 #     random; the ratio 1M/10 (target <= 3 x, and < 1 us per check).
 #  2. forwarding: N QoS 0 messages of 64 bytes, mosquitto_pub -l -> broker ->
 #     mosquitto_sub, end to end, through: Mosquitto directly, HAProxy (TCP
-#     mode), mqttguard (plain), HAProxy terminating TLS, mqttguard (TLS).
+#     mode), mqttguard (plain), HAProxy terminating TLS, mqttguard (TLS);
+#     and the CPU time each proxy spends per message.
 #  3. memory: RSS growth of each proxy holding C idle MQTT connections.
 #  4. TLS handshakes: full TLS 1.3 handshakes per second (openssl s_time
 #     -new, no resumption) through mqttguard and through HAProxy
@@ -59,7 +60,7 @@ B=$(port); GT=$(port); GP=$(port); HT=$(port); HP=$(port)
 
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_queued_messages 0\nlog_type error\n' "$B" >"$tmp/mosquitto.conf"
 mosquitto -c "$tmp/mosquitto.conf" 2>"$tmp/mosquitto.log" &
-pids="$pids $!"
+mpid=$!; pids="$pids $mpid"
 cat >"$tmp/guard.yaml" <<Y
 listeners:
   - {name: tls, address: 127.0.0.1, port: $GT}
@@ -97,41 +98,52 @@ import sys
 line = 'x' * 63
 sys.stdout.write((line + '\n') * $N)" >"$tmp/msgs"
 
-# run PORT TLS(0/1): prints msgs/s (median of RUNS)
+# run PORT TLS(0/1) PID: prints msgs/s and the CPU time process PID spent
+# per message forwarded (ns; utime+stime), each the median of RUNS.  The
+# CPU figure is the proxy's own cost; msgs/s is bounded by the clients and
+# the broker sharing the same two cores.
+tck=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {printf "%.0f", a[int((NR+1)/2)]}'; }
 run() {
 	tls=""
 	[ "$2" = 1 ] && tls="--cafile $tmp/certs/ca.crt"
 	rates=""
+	costs=""
 	r=0
 	while [ $r -lt "$RUNS" ]; do
 		# shellcheck disable=SC2086
 		mosquitto_sub -h 127.0.0.1 -p "$1" $tls -t bench -C "$N" -W 120 >/dev/null &
 		sp=$!
 		sleep 0.5
+		c0=$(cpu "$3")
 		t0=$(date +%s.%N)
 		# shellcheck disable=SC2086
 		mosquitto_pub -h 127.0.0.1 -p "$1" $tls -t bench -l <"$tmp/msgs"
 		wait $sp
 		t1=$(date +%s.%N)
+		c1=$(cpu "$3")
 		rates="$rates $(echo "$N / ($t1 - $t0)" | bc -l)"
+		costs="$costs $(echo "($c1 - $c0) * 1000000000 / $tck / $N" | bc -l)"
 		r=$((r + 1))
 	done
-	echo "$rates" | tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {printf "%.0f", a[int((NR+1)/2)]}'
+	echo "$(echo "$rates" | median) $(echo "$costs" | median)"
 }
 
-echo "== forwarding: $N QoS 0 messages of 64 bytes, median of $RUNS runs (msgs/s)"
-direct=$(run "$B" 0)
-hap=$(run "$HP" 0)
-gp=$(run "$GP" 0)
-hapt=$(run "$HT" 1)
-gt=$(run "$GT" 1)
-printf '%-28s %10s\n' "direct Mosquitto" "$direct"
-printf '%-28s %10s  (%.2f x direct)\n' "HAProxy TCP" "$hap" "$(echo "$hap / $direct" | bc -l)"
-printf '%-28s %10s  (%.2f x direct, %.2f x HAProxy TCP)\n' "mqttguard plain" "$gp" \
-    "$(echo "$gp / $direct" | bc -l)" "$(echo "$gp / $hap" | bc -l)"
-printf '%-28s %10s  (%.2f x direct)\n' "HAProxy TLS" "$hapt" "$(echo "$hapt / $direct" | bc -l)"
-printf '%-28s %10s  (%.2f x direct, %.2f x HAProxy TLS)\n' "mqttguard TLS" "$gt" \
-    "$(echo "$gt / $direct" | bc -l)" "$(echo "$gt / $hapt" | bc -l)"
+echo "== forwarding: $N QoS 0 messages of 64 bytes, median of $RUNS runs"
+echo "   (msgs/s end to end; ns of the proxy's CPU per message, both directions)"
+set -- $(run "$B" 0 "$mpid"); direct=$1
+set -- $(run "$HP" 0 "$hpid"); hap=$1; hapc=$2
+set -- $(run "$GP" 0 "$gpid"); gp=$1; gpc=$2
+set -- $(run "$HT" 1 "$hpid"); hapt=$1; haptc=$2
+set -- $(run "$GT" 1 "$gpid"); gt=$1; gtc=$2
+printf '%-28s %10s msgs/s\n' "direct Mosquitto" "$direct"
+printf '%-28s %10s msgs/s  %6s ns/msg\n' "HAProxy TCP" "$hap" "$hapc"
+printf '%-28s %10s msgs/s  %6s ns/msg  (%.2f x HAProxy TCP msgs/s, %.2f x its CPU/msg)\n' \
+    "mqttguard plain" "$gp" "$gpc" "$(echo "$gp / $hap" | bc -l)" "$(echo "$gpc / $hapc" | bc -l)"
+printf '%-28s %10s msgs/s  %6s ns/msg\n' "HAProxy TLS" "$hapt" "$haptc"
+printf '%-28s %10s msgs/s  %6s ns/msg  (%.2f x HAProxy TLS msgs/s, %.2f x its CPU/msg)\n' \
+    "mqttguard TLS" "$gt" "$gtc" "$(echo "$gt / $hapt" | bc -l)" "$(echo "$gtc / $haptc" | bc -l)"
 
 echo "== memory: $C idle MQTT 3.1.1 connections (plain listeners)"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
