@@ -126,6 +126,7 @@ static size_t	reason_string_len(const char *);
 static size_t	put_reason_string(uint8_t *, const char *, size_t);
 static size_t	put_bin(uint8_t *, const uint8_t *, size_t);
 static size_t	prop_size(const uint8_t *, size_t);
+static size_t	put_u16_prop(uint8_t *, uint8_t, uint16_t);
 
 /*
  * Fixed header flags each type must carry (3.1.1 §2.2.2, 5.0 §2.1.3);
@@ -2001,41 +2002,56 @@ prop_size(const uint8_t *p, size_t n)
 }
 
 /*
- * A successful 5.0 CONNACK from the broker, amended by the proxy: its
- * Maximum Packet Size becomes <max_packet> and its Receive Maximum
- * <receive_max> when those are smaller (or were absent), and its Server
- * Keep Alive <keepalive> when non-zero; every other property is copied as
- * the broker sent it.  Returns the frame length (nothing written if over
- * cap), 0 if <pkt> is not such a CONNACK.
+ * Whether a CONNACK's property <id> (absent: <absent>) is to be lowered to
+ * <v> (0: leave it).
+ */
+static bool
+lower(const struct codec_packet *pkt, uint8_t id, uint32_t have,
+    uint32_t absent, uint32_t v)
+{
+	if (v == 0)
+		return false;
+	if (!CODEC_PROP_HAS(&pkt->props, id))
+		return absent > v;
+	return have > v;
+}
+
+/*
+ * A successful 5.0 CONNACK from the broker, amended by the proxy with
+ * <am>: each of Maximum Packet Size, Receive Maximum and Topic Alias
+ * Maximum lowered where the proxy's is smaller (an absent Topic Alias
+ * Maximum means 0 and stays), Server Keep Alive set when non-zero; every
+ * other property copied as the broker sent it.  Returns the frame length
+ * (nothing written if over cap), 0 if <pkt> is not such a CONNACK.
  */
 size_t
 codec_encode_connack_amended(uint8_t *buf, size_t cap,
-    const struct codec_packet *pkt, uint32_t max_packet, uint16_t keepalive,
-    uint16_t receive_max)
+    const struct codec_packet *pkt, const struct codec_connack_amend *am)
 {
 	const uint8_t	*p = pkt->props.raw.p;
 	size_t		 n = pkt->props.raw.len, off, plen = 0, rem, total, k;
-	bool		 mp, rm, ka = keepalive != 0;
+	bool		 mp, rm, ta, ka = am->keepalive != 0;
 
 	if (pkt->type != CODEC_CONNACK || pkt->reason != 0)
 		return 0;
-	mp = max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
-	    CODEC_PROP_MAX_PACKET_SIZE) ||
-	    pkt->props.max_packet_size > max_packet);
-	/* Absent, the Receive Maximum is 65535 [MQTT-3.2.2.3.3]. */
-	rm = receive_max != 0 && receive_max < 65535 && (!CODEC_PROP_HAS(
-	    &pkt->props, CODEC_PROP_RECEIVE_MAX) ||
-	    pkt->props.receive_max > receive_max);
+	/* Absent: no limit, 65535 [MQTT-3.2.2.3.3], 0 [MQTT-3.2.2.3.8]. */
+	mp = lower(pkt, CODEC_PROP_MAX_PACKET_SIZE,
+	    pkt->props.max_packet_size, UINT32_MAX, am->max_packet);
+	rm = lower(pkt, CODEC_PROP_RECEIVE_MAX, pkt->props.receive_max,
+	    65535, am->receive_max);
+	ta = lower(pkt, CODEC_PROP_TOPIC_ALIAS_MAX,
+	    pkt->props.topic_alias_max, 0, am->topic_alias_max);
 	for (off = 0; off < n; off += k) {
 		if ((k = prop_size(p + off, n - off)) == 0)
 			return 0;
 		if ((mp && p[off] == CODEC_PROP_MAX_PACKET_SIZE) ||
 		    (rm && p[off] == CODEC_PROP_RECEIVE_MAX) ||
+		    (ta && p[off] == CODEC_PROP_TOPIC_ALIAS_MAX) ||
 		    (ka && p[off] == CODEC_PROP_SERVER_KEEP_ALIVE))
 			continue;
 		plen += k;
 	}
-	plen += (mp ? 5 : 0) + (rm ? 3 : 0) + (ka ? 3 : 0);
+	plen += (mp ? 5 : 0) + (rm ? 3 : 0) + (ta ? 3 : 0) + (ka ? 3 : 0);
 	rem = 2 + vbi_size(plen) + plen;
 	total = 1 + vbi_size(rem) + rem;
 	if (total > cap)
@@ -2049,6 +2065,7 @@ codec_encode_connack_amended(uint8_t *buf, size_t cap,
 		k = prop_size(p + i, n - i);
 		if ((mp && p[i] == CODEC_PROP_MAX_PACKET_SIZE) ||
 		    (rm && p[i] == CODEC_PROP_RECEIVE_MAX) ||
+		    (ta && p[i] == CODEC_PROP_TOPIC_ALIAS_MAX) ||
 		    (ka && p[i] == CODEC_PROP_SERVER_KEEP_ALIVE))
 			continue;
 		memcpy(buf + off, p + i, k);
@@ -2056,20 +2073,29 @@ codec_encode_connack_amended(uint8_t *buf, size_t cap,
 	}
 	if (mp) {
 		buf[off++] = CODEC_PROP_MAX_PACKET_SIZE;
-		buf[off++] = (uint8_t)(max_packet >> 24);
-		buf[off++] = (uint8_t)(max_packet >> 16);
-		buf[off++] = (uint8_t)(max_packet >> 8);
-		buf[off++] = (uint8_t)max_packet;
+		buf[off++] = (uint8_t)(am->max_packet >> 24);
+		buf[off++] = (uint8_t)(am->max_packet >> 16);
+		buf[off++] = (uint8_t)(am->max_packet >> 8);
+		buf[off++] = (uint8_t)am->max_packet;
 	}
-	if (rm) {
-		buf[off++] = CODEC_PROP_RECEIVE_MAX;
-		buf[off++] = (uint8_t)(receive_max >> 8);
-		buf[off++] = (uint8_t)receive_max;
-	}
-	if (ka) {
-		buf[off++] = CODEC_PROP_SERVER_KEEP_ALIVE;
-		buf[off++] = (uint8_t)(keepalive >> 8);
-		buf[off++] = (uint8_t)keepalive;
-	}
+	if (rm)
+		off += put_u16_prop(buf + off, CODEC_PROP_RECEIVE_MAX,
+		    am->receive_max);
+	if (ta)
+		off += put_u16_prop(buf + off, CODEC_PROP_TOPIC_ALIAS_MAX,
+		    am->topic_alias_max);
+	if (ka)
+		off += put_u16_prop(buf + off, CODEC_PROP_SERVER_KEEP_ALIVE,
+		    am->keepalive);
 	return off;
+}
+
+/* A two-byte property: identifier, then the value.  Returns 3. */
+static size_t
+put_u16_prop(uint8_t *p, uint8_t id, uint16_t v)
+{
+	p[0] = id;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)v;
+	return 3;
 }

@@ -308,6 +308,7 @@ static const struct ckey limits_keys[] = {
 	LIM("max_topic_levels", K_UINT, max_topic_levels, 0, 65535, NULL),
 	LIM("max_subscriptions", K_UINT, max_subscriptions, 0, 1000000, NULL),
 	LIM("max_inflight", K_UINT, max_inflight, 0, 65535, NULL),
+	LIM("max_topic_aliases", K_UINT, max_topic_aliases, 0, 65535, NULL),
 	LIM("max_connections_per_user", K_UINT, max_connections_per_user, 0,
 	    10000000, NULL),
 	LIM("connection_rate_per_user", K_UINT, connection_rate_per_user, 0,

@@ -41,7 +41,7 @@ static const struct {
 	F(max_keepalive_ms), F(message_rate), F(message_burst),
 	F(byte_rate), F(byte_burst), F(rate_action), F(subscribe_rate),
 	F(max_topic_length), F(max_topic_levels), F(max_subscriptions),
-	F(max_inflight), F(max_connections_per_user),
+	F(max_inflight), F(max_topic_aliases), F(max_connections_per_user),
 	F(connection_rate_per_user), F(connection_burst_per_user),
 	F(user_message_rate), F(user_message_burst), F(user_byte_rate),
 	F(user_byte_burst),

@@ -1264,20 +1264,21 @@ keepalive_start(struct session *s, uint16_t asked)
 /*
  * The broker accepted a 5.0 client: the CONNACK it gets tells it the
  * proxy's limits too, as 5.0 lets a server: the Maximum Packet Size the
- * proxy accepts and the Receive Maximum it enforces (limits.max_inflight;
- * each when smaller than the broker's), and the Server Keep Alive the
- * proxy enforces (when not what the client asked for; the broker's own,
- * if lower, wins and is enforced).
+ * proxy accepts, the Receive Maximum (limits.max_inflight) and the Topic
+ * Alias Maximum (limits.max_topic_aliases) it enforces, each when smaller
+ * than the broker's, and the Server Keep Alive the proxy enforces (when
+ * not what the client asked for; the broker's own, if lower, wins and is
+ * enforced).
  */
 static int
 amend_connack(struct session *s, struct evbuffer *in,
     const struct codec_packet *pkt)
 {
-	uint16_t	 ka = s->keepalive;
-	uint8_t		*buf;
-	size_t		 n;
-	uint32_t	 max = s->L->max_packet > UINT32_MAX ?
-			    UINT32_MAX : (uint32_t)s->L->max_packet;
+	struct codec_connack_amend	 am;
+	struct codec_alias		*ca = &s->cs.alias[CODEC_FROM_CLIENT];
+	uint16_t			 ka = s->keepalive;
+	uint8_t				*buf;
+	size_t				 n;
 
 	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE) &&
 	    pkt->props.server_keep_alive > 0 &&
@@ -1288,14 +1289,21 @@ amend_connack(struct session *s, struct evbuffer *in,
 		keepalive_start(s, ka);
 		s->keepalive_asked = asked;
 	}
-	n = codec_encode_connack_amended(NULL, 0, pkt, max,
-	    ka != s->keepalive_asked ? ka : 0, (uint16_t)s->L->max_inflight);
+	memset(&am, 0, sizeof(am));
+	am.max_packet = s->L->max_packet > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)s->L->max_packet;
+	am.receive_max = (uint16_t)s->L->max_inflight;
+	am.topic_alias_max = (uint16_t)s->L->max_topic_aliases;
+	am.keepalive = ka != s->keepalive_asked ? ka : 0;
+	/* The client's aliases are held to what it is told. */
+	if (am.topic_alias_max > 0 && ca->max > am.topic_alias_max)
+		ca->max = am.topic_alias_max;
+	n = codec_encode_connack_amended(NULL, 0, pkt, &am);
 	if (n == 0 || (buf = malloc(n)) == NULL) {
 		session_close(s, "cannot amend CONNACK", false);
 		return -1;
 	}
-	codec_encode_connack_amended(buf, n, pkt, max,
-	    ka != s->keepalive_asked ? ka : 0, (uint16_t)s->L->max_inflight);
+	codec_encode_connack_amended(buf, n, pkt, &am);
 	reply(s, CODEC_FROM_CLIENT, buf, n);
 	free(buf);
 	evbuffer_drain(in, pkt->len);

@@ -2139,6 +2139,18 @@ START_TEST(t_encode_subscribe_subset)
 }
 END_TEST
 
+/* The amended CONNACK of <pkt> with these values (0: leave it). */
+static size_t
+amended(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
+    uint32_t max_packet, uint16_t keepalive, uint16_t receive_max,
+    uint16_t topic_alias_max)
+{
+	struct codec_connack_amend	am = { max_packet, receive_max,
+					    topic_alias_max, keepalive };
+
+	return codec_encode_connack_amended(buf, cap, pkt, &am);
+}
+
 /* The broker's 5.0 CONNACK amended with the proxy's limits. */
 START_TEST(t_encode_connack_amended)
 {
@@ -2155,10 +2167,10 @@ START_TEST(t_encode_connack_amended)
 	memcpy(in, ack, sizeof(ack));
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, in,
 	    sizeof(ack), sizeof(ack), &a), CODEC_OK);
-	n = codec_encode_connack_amended(out, 3, &a, 1048576, 60, 0);
+	n = amended(out, 3, &a, 1048576, 60, 0, 0);
 	ck_assert_uint_gt(n, 3);
-	n = codec_encode_connack_amended(out, sizeof(out), &a, 1048576, 60,
-	    0);
+	n = amended(out, sizeof(out), &a, 1048576, 60,
+	    0, 0);
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert(b.session_present);
@@ -2168,24 +2180,34 @@ START_TEST(t_encode_connack_amended)
 	ck_assert_uint_eq(b.props.topic_alias_max, 10);
 	ck_assert_uint_eq(b.props.n_user_props, 1);
 	/* A broker limit smaller than ours stays; keepalive 0: unchanged. */
-	n = codec_encode_connack_amended(out, sizeof(out), &a, 0x7fffffff, 0,
-	    0);
+	n = amended(out, sizeof(out), &a, 0x7fffffff, 0,
+	    0, 0);
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert_uint_eq(b.props.max_packet_size, 268435455);
 	ck_assert_uint_eq(b.props.server_keep_alive, 100);
 	ck_assert(!CODEC_PROP_HAS(&b.props, CODEC_PROP_RECEIVE_MAX));
 	/* No Receive Maximum from the broker (65535): ours is added. */
-	n = codec_encode_connack_amended(out, sizeof(out), &a, 0, 0, 16);
+	n = amended(out, sizeof(out), &a, 0, 0, 16, 0);
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert(CODEC_PROP_HAS(&b.props, CODEC_PROP_RECEIVE_MAX));
 	ck_assert_uint_eq(b.props.receive_max, 16);
 	ck_assert_uint_eq(b.props.max_packet_size, 268435455);
+	/* Topic Alias Maximum 10 lowered to 3, never raised to 50. */
+	n = amended(out, sizeof(out), &a, 0, 0, 0, 3);
+	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
+	    &b), CODEC_OK);
+	ck_assert_uint_eq(b.props.topic_alias_max, 3);
+	ck_assert_uint_eq(b.props.n_user_props, 1);
+	ck_assert_uint_eq(b.props.server_keep_alive, 100);
+	n = amended(out, sizeof(out), &a, 0, 0, 0, 50);
+	ck_assert_uint_eq(n, sizeof(ack));
+	ck_assert(memcmp(out, ack, n) == 0);
 	/* Not a success: nothing. */
 	a.reason = 0x87;
-	ck_assert_uint_eq(codec_encode_connack_amended(out, sizeof(out), &a,
-	    1048576, 60, 0), 0);
+	ck_assert_uint_eq(amended(out, sizeof(out), &a,
+	    1048576, 60, 0, 0), 0);
 	free(in);
 }
 END_TEST
@@ -2204,17 +2226,21 @@ START_TEST(t_encode_connack_receive_max)
 	memcpy(in, ack, sizeof(ack));
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, in,
 	    sizeof(ack), sizeof(ack), &a), CODEC_OK);
-	n = codec_encode_connack_amended(out, sizeof(out), &a, 0, 0, 5);
+	n = amended(out, sizeof(out), &a, 0, 0, 5, 0);
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert_uint_eq(b.props.receive_max, 5);
 	ck_assert_uint_eq(b.props.n_user_props, 1);
 	ck_assert(!b.session_present);
-	n = codec_encode_connack_amended(out, sizeof(out), &a, 0, 0, 100);
+	n = amended(out, sizeof(out), &a, 0, 0, 100, 0);
 	ck_assert_int_eq(codec_decode(NULL, 5, CODEC_FROM_SERVER, out, n, n,
 	    &b), CODEC_OK);
 	ck_assert_uint_eq(b.props.receive_max, 20);
 	/* Unchanged, the frame is the broker's, byte for byte. */
+	ck_assert_uint_eq(n, sizeof(ack));
+	ck_assert(memcmp(out, ack, n) == 0);
+	/* No Topic Alias Maximum means 0 (no aliases): nothing to lower. */
+	n = amended(out, sizeof(out), &a, 0, 0, 0, 3);
 	ck_assert_uint_eq(n, sizeof(ack));
 	ck_assert(memcmp(out, ack, n) == 0);
 	free(in);

@@ -406,16 +406,22 @@ size_t	codec_encode_connect(uint8_t *buf, size_t cap,
 size_t	codec_encode_subscribe(uint8_t *buf, size_t cap, uint8_t level,
 	    const struct codec_packet *pkt, const bool *keep);
 
+/* What the proxy changes in a broker's 5.0 CONNACK (0: leave it). */
+struct codec_connack_amend {
+	uint32_t	max_packet;	/* lowered to this if larger */
+	uint16_t	receive_max;	/* lowered to this if larger */
+	uint16_t	topic_alias_max;	/* lowered to this if larger */
+	uint16_t	keepalive;	/* Server Keep Alive, set */
+};
+
 /*
- * A successful 5.0 CONNACK as the broker sent it, with its Maximum Packet
- * Size lowered to <max_packet> and its Receive Maximum to <receive_max>
- * (each if smaller or absent; 0: unchanged) and its Server Keep Alive set
- * to <keepalive> (0: unchanged).  Returns the frame length (nothing
- * written if over cap), 0 if not such a CONNACK.
+ * A successful 5.0 CONNACK as the broker sent it, amended with <am>.
+ * Returns the frame length (nothing written if over cap), 0 if not such a
+ * CONNACK.
  */
 size_t	codec_encode_connack_amended(uint8_t *buf, size_t cap,
-	    const struct codec_packet *pkt, uint32_t max_packet,
-	    uint16_t keepalive, uint16_t receive_max);
+	    const struct codec_packet *pkt,
+	    const struct codec_connack_amend *am);
 
 /* Maps a 5.0 CONNACK reason code to the 3.1.1 return code. */
 uint8_t	codec_connack_v3(uint8_t reason);

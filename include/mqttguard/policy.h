@@ -198,6 +198,8 @@ struct policy_limits {
 	unsigned	 max_topic_levels;
 	unsigned	 max_subscriptions;	/* per connection */
 	unsigned	 max_inflight;	/* QoS 1/2 from the client, unacked */
+	unsigned	 max_topic_aliases;	/* 5.0, from the client; 0: the
+						   broker's Topic Alias Maximum */
 	/* per user (identity), over all its connections */
 	unsigned	 max_connections_per_user;
 	unsigned	 connection_rate_per_user;	/* per second */

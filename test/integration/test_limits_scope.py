@@ -430,3 +430,26 @@ def test_delivery_over_subscriber_max_packet(guard_factory, broker, pwfile,
         assert g.log().count("dropped: over limits.max_packet_size") == 1
     bob.close()
     alice.close()
+
+
+def test_max_topic_aliases(guard_factory, broker, pwfile):
+    """Mosquitto offers 10 topic aliases; the proxy tells a 5.0 client 2,
+    so that what it keeps per session is 2 topics, and holds it to that:
+    alias 3 gets DISCONNECT 0x94 and never reaches the broker."""
+    g = lguard(guard_factory, broker, pwfile, "  max_topic_aliases: 2\n")
+    s, ack = login(g, "alice", "aliases", level=5)
+    assert accepted(ack)
+    i = ack.index(b"\x22", 5)                     # Topic Alias Maximum
+    assert ack[i + 1:i + 3] == b"\x00\x02"
+    alias = lambda n: b"\x23" + n.to_bytes(2, "big")      # noqa: E731
+    s.sendall(publish(b"al/one", b"1", qos=1, pid=1, props=alias(2)) +
+              publish(b"", b"2", qos=1, pid=2, props=alias(2)))
+    for pid in (1, 2):                            # PUBACK (5.0: + reason)
+        f = read_frame(s)
+        assert f[0] == 0x40 and f[2:4] == pid.to_bytes(2, "big")
+    s.sendall(publish(b"al/three", b"3", qos=1, pid=3, props=alias(3)))
+    got = read_until_closed(s)
+    assert got[-3:] == b"\xe0\x01\x94"             # Topic Alias invalid
+    s.close()
+    assert "'al/three'" not in broker.log()
+    assert broker.log().count("'al/one'") == 2
