@@ -1462,6 +1462,7 @@ lim_topics(struct cfg *c, yaml_node_t *n, const char *path)
 			rc = -1;
 			continue;
 		}
+		r->filter_len = strlen(r->filter);
 		if (acl_filter_check(r->filter, err, sizeof(err)) == -1) {
 			cfg_errat(c, r->line, r->col, ipath, "topic \"%s\": %s",
 			    r->filter, err);

@@ -1487,7 +1487,7 @@ publish_tokens(struct session *s, uint64_t now, const struct codec_packet *pkt,
 	}
 	for (i = 0; s->r_topics != NULL && i < s->pol->n_topic_rates; i++) {
 		r = &s->pol->topic_rates[i];
-		if (!limits_topic_match(r->filter, strlen(r->filter), t->p,
+		if (!limits_topic_match(r->filter, r->filter_len, t->p,
 		    t->len))
 			continue;
 		if ((wait = take(&s->r_topics[2 * i], now, r->message_rate,

@@ -317,6 +317,7 @@ START_TEST(limits_overrides)
 
 	ck_assert_uint_eq(p->n_topic_rates, 2);
 	ck_assert_str_eq(p->topic_rates[0].filter, "telemetry/+/raw");
+	ck_assert_uint_eq(p->topic_rates[0].filter_len, 15);
 	ck_assert_uint_eq(p->topic_rates[0].message_rate, 5);
 	ck_assert_uint_eq(p->topic_rates[0].message_burst, 10);
 	ck_assert_uint_eq(p->topic_rates[1].byte_rate, 64 * 1024);

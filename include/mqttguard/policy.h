@@ -237,6 +237,7 @@ int	policy_limits_isset(const struct policy_limits *l, size_t i);
  */
 struct policy_topic_rate {
 	char		*filter;	/* owned */
+	size_t		 filter_len;	/* strlen(filter), set at load */
 	unsigned	 message_rate;	/* per second */
 	unsigned	 message_burst;
 	size_t		 byte_rate;
