@@ -158,6 +158,8 @@ struct session {
 };
 
 static void	down_read_cb(struct bufferevent *, void *);
+static bool	may_read_ahead(const struct session *, enum codec_dir,
+		    size_t);
 static short	tls_read_more(struct session *);
 static short	sock_read_more(struct session *, enum codec_dir);
 static void	down_write_cb(struct bufferevent *, void *);
@@ -385,6 +387,19 @@ down_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /*
+ * Whether <dir>'s side, holding <have> bytes of input, may be read ahead
+ * of libevent: not past its input window, not while a hold (backpressure,
+ * a rate, max_inflight) keeps it unread, not once the session is ending.
+ */
+static bool
+may_read_ahead(const struct session *s, enum codec_dir dir, size_t have)
+{
+	return have < s->rwm[dir] && !s->paused[dir] &&
+	    (dir != CODEC_FROM_CLIENT || (!s->throttled && !s->inflight_wait)) &&
+	    s->state != SS_CLOSING && s->state != SS_DEAD;
+}
+
+/*
  * libevent 2.1's OpenSSL bufferevent reads at most two TLS records a loop
  * turn (one SSL_read for each of the two vectors it reserves), and a
  * client such as libmosquitto writes one small record a PUBLISH: a loop
@@ -403,10 +418,8 @@ tls_read_more(struct session *s)
 	char			 ebuf[160];
 	int			 r, err;
 
-	while (s->state != SS_HANDSHAKE && s->state != SS_CLOSING &&
-	    s->state != SS_DEAD && !s->throttled && !s->inflight_wait &&
-	    !s->paused[CODEC_FROM_CLIENT] &&
-	    evbuffer_get_length(in) < s->rwm[CODEC_FROM_CLIENT]) {
+	while (s->state != SS_HANDSHAKE && may_read_ahead(s, CODEC_FROM_CLIENT,
+	    evbuffer_get_length(in))) {
 		if (evbuffer_reserve_space(in, TLS_RECORD_MAX, &v, 1) != 1)
 			return 0;
 		if ((r = SSL_read(ssl, v.iov_base, (int)v.iov_len)) > 0) {
@@ -464,9 +477,7 @@ sock_read_more(struct session *s, enum codec_dir dir)
 	ssize_t			 r;
 	int			 n, i;
 
-	if (have < SOCK_READ_FULL || have >= s->rwm[dir] || s->paused[dir] ||
-	    (dir == CODEC_FROM_CLIENT && (s->throttled || s->inflight_wait)) ||
-	    s->state == SS_CLOSING || s->state == SS_DEAD)
+	if (have < SOCK_READ_FULL || !may_read_ahead(s, dir, have))
 		return 0;
 	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)(s->rwm[dir] - have),
 	    v, 2)) <= 0)
