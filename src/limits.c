@@ -221,6 +221,12 @@ limits_bucket_take(struct limits_bucket *b, uint64_t now, double rate,
 	return wait;
 }
 
+void
+limits_bucket_refund(struct limits_bucket *b, double cost)
+{
+	b->tokens += cost;
+}
+
 /* ---- the shared state -------------------------------------------------- */
 
 struct limits *

@@ -46,6 +46,11 @@ struct limits_bucket {
  */
 uint64_t	limits_bucket_take(struct limits_bucket *, uint64_t now_ms,
 		    double rate, double burst, double cost);
+/*
+ * Gives back <cost> tokens taken by limits_bucket_take(): a message that
+ * another bucket held back costs nothing here.
+ */
+void		limits_bucket_refund(struct limits_bucket *, double cost);
 
 /* Why an accept was refused; LIMITS_OK when it was not. */
 enum limits_refusal {

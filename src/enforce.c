@@ -1,0 +1,993 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * enforce — the policy's verdict on each frame of a session.
+ *
+ * Owns the decisions that used to be mixed with I/O: the will topic, the
+ * identity's limits and per-user caps, the client-id claim and the
+ * CONNECT the broker gets; the CONNACK the client gets; on an open
+ * session, the inflight window, topic bounds, rates (all buckets or
+ * none), the ACL on PUBLISH, SUBSCRIBE and deliveries, the answers that
+ * finish the QoS flow of a denied PUBLISH, and the SUBACK merged back for
+ * a SUBSCRIBE sent without its refused filters.
+ *
+ * Nothing here reads a socket, the clock or writes a log line: the time
+ * comes in as an argument, answers go out as bytes in the verdict, audit
+ * events through env->audit.  Bucket arithmetic is limits.c's; the ACL's
+ * word is acl.c's.  A failed allocation ends the session (ENFORCE_CLOSE
+ * with abort), never half-applies a decision.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mqttguard/enforce.h"
+
+#define TOPIC_LOG	256	/* topic bytes quoted in an event's text */
+
+static void	verdict_init(struct enforce_verdict *);
+static void	verdict_close(struct enforce_verdict *, uint8_t, const char *);
+static void	verdict_oom(struct enforce_verdict *, const char *);
+static uint8_t	*verdict_buf(struct enforce_verdict *, size_t);
+static void	event_limit(const struct enforce_env *, enum metric, bool,
+		    const char *, ...) __attribute__((format(printf, 4, 5)));
+static void	event_refuse(const struct enforce_env *, enum metric,
+		    const char *);
+static bool	acl_allow(const struct enforce_state *,
+		    const struct enforce_env *, enum acl_action,
+		    const struct codec_buf *);
+static bool	topic_within(const struct policy_limits *,
+		    const struct codec_buf *);
+static int	identity_limits(struct enforce_state *,
+		    const struct enforce_env *, uint64_t,
+		    struct enforce_verdict *);
+static int	claim_client_id(struct enforce_state *,
+		    const struct enforce_env *, const struct codec_buf *,
+		    struct enforce_verdict *);
+static void	client_publish(struct enforce_state *,
+		    const struct enforce_env *, const struct codec_packet *,
+		    uint64_t, struct enforce_verdict *);
+static void	deny_publish(struct enforce_state *, enum codec_dir,
+		    const struct codec_packet *, struct enforce_verdict *);
+static void	ack(struct enforce_state *, uint8_t, uint16_t, uint8_t,
+		    struct enforce_verdict *);
+static void	broker_ack(struct enforce_state *, const struct codec_packet *,
+		    struct enforce_verdict *);
+static int	filters_within(struct enforce_state *,
+		    const struct enforce_env *, const struct codec_packet *,
+		    uint64_t, struct enforce_verdict *);
+static void	subscribe(struct enforce_state *, const struct enforce_env *,
+		    const struct codec_packet *, struct enforce_verdict *);
+static void	note_added(uint8_t *, size_t *, size_t,
+		    const struct codec_buf *);
+static void	forget_added(struct enforce_state *, const uint8_t *, size_t,
+		    const uint8_t *);
+static int	subs_place(struct enforce_state *,
+		    const struct enforce_env *, const struct codec_buf *,
+		    size_t, uint8_t *, size_t *);
+static void	answer_suback(struct enforce_state *, uint16_t,
+		    const uint8_t *, size_t, struct enforce_verdict *);
+static bool	merge_room(struct enforce_state *, bool *);
+static void	unsubscribe(struct enforce_state *,
+		    const struct codec_packet *);
+static void	merge_suback(struct enforce_state *,
+		    const struct codec_packet *, struct enforce_verdict *);
+struct taken;
+static uint64_t	take(struct limits_bucket *, uint64_t, double, double,
+		    double, struct taken *, size_t *);
+static uint64_t	publish_tokens(struct enforce_state *,
+		    const struct enforce_env *, uint64_t,
+		    const struct codec_packet *, const char **);
+static int	acked_put(struct enforce_state *, enum codec_dir, uint16_t);
+static bool	acked_take(struct enforce_state *, enum codec_dir, uint16_t);
+
+void
+enforce_init(struct enforce_state *st, const struct policy *pol,
+    const struct policy_listener *lis)
+{
+	memset(st, 0, sizeof(*st));
+	st->pol = pol;
+	st->lis = lis;
+	st->L = &lis->limits;
+	st->identity = "";
+}
+
+void
+enforce_fini(struct enforce_state *st, const struct enforce_env *env)
+{
+	limits_user_release(env->limits, st->user);
+	st->user = NULL;
+	if (st->claimed)
+		auth_registry_release(env->guard, st->client_id,
+		    st->client_id_len, st->persistent);
+	st->claimed = false;
+	free((void *)st->client_id);
+	st->client_id = NULL;
+	free(st->acked[0]);
+	free(st->acked[1]);
+	st->acked[0] = st->acked[1] = NULL;
+	while (st->n_merges > 0) {
+		st->n_merges--;
+		free(st->merges[st->n_merges].codes);
+		free(st->merges[st->n_merges].added);
+	}
+	free(st->merges);
+	st->merges = NULL;
+	free(st->r_topics);
+	st->r_topics = NULL;
+	limits_subs_free(st->subs);
+	st->subs = NULL;
+	free(st->own_lim);
+	st->own_lim = NULL;
+	st->L = &st->lis->limits;
+}
+
+/* The heap copy may hold a password (the CONNECT): wiped before free. */
+void
+enforce_verdict_fini(struct enforce_verdict *v)
+{
+	if (v->heap != NULL) {
+		explicit_bzero(v->heap, v->out_len);
+		free(v->heap);
+		v->heap = NULL;
+	}
+	v->out = NULL;
+	v->out_len = 0;
+}
+
+static void
+verdict_init(struct enforce_verdict *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->action = ENFORCE_FORWARD;
+}
+
+static void
+verdict_close(struct enforce_verdict *v, uint8_t code, const char *reason)
+{
+	enforce_verdict_fini(v);
+	v->action = ENFORCE_CLOSE;
+	v->code = code;
+	v->reason = reason;
+}
+
+static void
+verdict_oom(struct enforce_verdict *v, const char *reason)
+{
+	verdict_close(v, 0, reason);
+	v->abort = true;
+}
+
+/* Room for <n> bytes of out: inline when small.  NULL on ENOMEM. */
+static uint8_t *
+verdict_buf(struct enforce_verdict *v, size_t n)
+{
+	uint8_t	*p;
+
+	if (n <= sizeof(v->inl))
+		p = v->inl;
+	else if ((p = v->heap = malloc(n)) == NULL)
+		return NULL;
+	v->out = p;
+	v->out_len = n;
+	return p;
+}
+
+static void
+event_limit(const struct enforce_env *env, enum metric m, bool quiet,
+    const char *fmt, ...)
+{
+	struct enforce_event	e;
+	char			text[ENFORCE_TEXT_MAX];
+	va_list			ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	memset(&e, 0, sizeof(e));
+	e.kind = ENFORCE_EV_LIMIT;
+	e.metric = m;
+	e.quiet = quiet;
+	e.text = text;
+	env->audit(env->arg, &e);
+}
+
+static void
+event_refuse(const struct enforce_env *env, enum metric m, const char *why)
+{
+	struct enforce_event	e;
+
+	memset(&e, 0, sizeof(e));
+	e.kind = ENFORCE_EV_REFUSE;
+	e.metric = m;
+	e.text = why;
+	env->audit(env->arg, &e);
+}
+
+/* The ACL's word on <action> for <topic>; a denial is an audit event. */
+static bool
+acl_allow(const struct enforce_state *st, const struct enforce_env *env,
+    enum acl_action action, const struct codec_buf *topic)
+{
+	struct acl_subject	who;
+	struct acl_verdict	av;
+	struct enforce_event	e;
+
+	if (st->pol->acl == NULL)
+		return true;
+	who.identity = st->identity;
+	who.client_id = st->client_id != NULL ? (const char *)st->client_id :
+	    "";
+	who.client_id_len = st->client_id_len;
+	if (acl_check(st->pol->acl, &who, action, topic->p, topic->len, &av))
+		return true;
+	memset(&e, 0, sizeof(e));
+	e.kind = ENFORCE_EV_ACL;
+	e.metric = M_ACL_DENIED;
+	e.action = action;
+	e.topic = topic->p;
+	e.topic_len = topic->len;
+	e.rule = av.rule;
+	env->audit(env->arg, &e);
+	return false;
+}
+
+/* A topic or filter within limits.max_topic_length and max_topic_levels. */
+static bool
+topic_within(const struct policy_limits *l, const struct codec_buf *t)
+{
+	size_t	i, levels = 1;
+
+	if (l->max_topic_length > 0 && t->len > l->max_topic_length)
+		return false;
+	if (l->max_topic_levels == 0)
+		return true;
+	for (i = 0; i < t->len; i++)
+		if (t->p[i] == '/' && ++levels > l->max_topic_levels)
+			return false;
+	return true;
+}
+
+uint16_t
+enforce_keepalive(const struct enforce_state *st, uint16_t asked)
+{
+	unsigned	max = st->L->max_keepalive_ms / 1000;
+
+	return (uint16_t)(asked == 0 || asked > max ? max : asked);
+}
+
+/* ---- CONNECT and CONNACK ----------------------------------------------- */
+
+void
+enforce_connect(struct enforce_state *st, const struct enforce_env *env,
+    const struct auth_decision *dec, const struct codec_packet *pkt,
+    uint64_t now, struct enforce_verdict *v)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	const struct policy_auth	*a = &st->pol->auth;
+	struct codec_buf		 user, pass, *up = NULL, *pw = NULL;
+	uint8_t				*buf;
+	uint32_t			 max;
+	size_t				 n;
+
+	verdict_init(v);
+	st->identity = dec->identity;
+	st->level = c->level;
+	st->persistent = c->level == CODEC_V5 ?
+	    pkt->props.session_expiry > 0 : !(c->flags & CODEC_CF_CLEAN);
+	/* A will is a delayed PUBLISH: its topic must be publishable. */
+	if ((c->flags & CODEC_CF_WILL) &&
+	    !acl_allow(st, env, ACL_PUBLISH, &c->will_topic)) {
+		event_refuse(env, M_AUTH_FAILED, "will topic denied by the ACL");
+		verdict_close(v, 0x87, "will topic denied by the ACL");
+		return;
+	}
+	if (identity_limits(st, env, now, v) == -1 ||
+	    claim_client_id(st, env, &c->client_id, v) == -1)
+		return;
+	if (!dec->anonymous) {
+		user.p = (const uint8_t *)dec->identity;
+		user.len = strlen(dec->identity);
+		up = &user;
+	}
+	if (a->upstream_password != NULL && up != NULL) {
+		pass.p = a->upstream_password;
+		pass.len = a->upstream_password_len;
+		pw = &pass;
+	}
+	/* A 5.0 broker is told to send nothing the proxy would refuse. */
+	max = st->L->max_packet > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)st->L->max_packet;
+	n = codec_encode_connect(NULL, 0, pkt, up, pw, max);
+	if (n == 0 || (buf = malloc(n)) == NULL) {
+		event_refuse(env, M_AUTH_FAILED,
+		    auth_result_str(AUTH_FAIL_ERROR));
+		verdict_close(v, auth_reason(AUTH_FAIL_ERROR),
+		    auth_result_str(AUTH_FAIL_ERROR));
+		return;
+	}
+	codec_encode_connect(buf, n, pkt, up, pw, max);
+	v->heap = buf;
+	v->out = buf;
+	v->out_len = n;
+	v->action = ENFORCE_REWRITE;
+}
+
+/*
+ * The identity is known: its own limits (limits.users, limits.groups)
+ * replace the listener's, and its per-user caps count this connection.
+ * Over one: 5.0 CONNACK 0x97 (quota exceeded) or 0x9F (connection rate
+ * exceeded), 3.x 0x03 (server unavailable).  -1 with a verdict when
+ * refused.
+ */
+static int
+identity_limits(struct enforce_state *st, const struct enforce_env *env,
+    uint64_t now, struct enforce_verdict *v)
+{
+	const struct policy_limits	*l;
+	struct policy_limits		 tmp;
+	enum limits_refusal		 r;
+	size_t				 nr = st->pol->n_topic_rates;
+
+	l = policy_limits_for(st->pol, st->lis, st->identity, &tmp);
+	if (l == &tmp) {
+		if ((st->own_lim = malloc(sizeof(*st->own_lim))) == NULL)
+			goto oom;
+		*st->own_lim = tmp;
+		l = st->own_lim;
+	}
+	st->L = l;
+	if (nr > 0 && (st->r_topics = calloc(2 * nr,
+	    sizeof(*st->r_topics))) == NULL)
+		goto oom;
+	if (l->max_subscriptions > 0 &&
+	    (st->subs = limits_subs_new()) == NULL)
+		goto oom;
+	r = limits_user_admit(env->limits, st->identity, l, now, &st->user);
+	if (r == LIMITS_OK)
+		return 0;
+	event_refuse(env, M_LIMIT_USER, limits_refusal_str(r));
+	verdict_close(v, r == LIMITS_USER_RATE ? 0x9F : 0x97,
+	    limits_refusal_str(r));
+	return -1;
+oom:
+	verdict_close(v, 0x88, "out of memory for the identity's limits");
+	return -1;
+}
+
+/*
+ * Registers the client id for the identity: another identity's live or
+ * persistent session keeps it (0x85).  An empty id (the broker assigns
+ * one) claims nothing.
+ */
+static int
+claim_client_id(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_buf *cid, struct enforce_verdict *v)
+{
+	uint8_t	*copy;
+
+	if (cid->len == 0)
+		return 0;
+	if (auth_registry_claim(env->guard, cid->p, cid->len, st->identity,
+	    st->persistent) == -1) {
+		event_refuse(env, M_AUTH_FAILED,
+		    auth_result_str(AUTH_FAIL_CLIENT_ID_TAKEN));
+		verdict_close(v, auth_reason(AUTH_FAIL_CLIENT_ID_TAKEN),
+		    auth_result_str(AUTH_FAIL_CLIENT_ID_TAKEN));
+		return -1;
+	}
+	if ((copy = malloc(cid->len)) == NULL) {
+		auth_registry_release(env->guard, cid->p, cid->len,
+		    st->persistent);
+		event_refuse(env, M_AUTH_FAILED,
+		    auth_result_str(AUTH_FAIL_ERROR));
+		verdict_close(v, auth_reason(AUTH_FAIL_ERROR),
+		    auth_result_str(AUTH_FAIL_ERROR));
+		return -1;
+	}
+	memcpy(copy, cid->p, cid->len);
+	st->client_id = copy;
+	st->client_id_len = cid->len;
+	st->claimed = true;
+	return 0;
+}
+
+void
+enforce_connack(struct enforce_state *st, const struct codec_packet *pkt,
+    uint16_t *alias_max, struct enforce_verdict *v)
+{
+	struct codec_connack_amend	 am;
+	uint16_t			 ka = st->keepalive;
+	uint8_t				*buf;
+	size_t				 n;
+
+	verdict_init(v);
+	*alias_max = 0;
+	if (st->level != CODEC_V5 || pkt->reason != 0)
+		return;
+	/* The broker's own Server Keep Alive, if lower, wins. */
+	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE) &&
+	    pkt->props.server_keep_alive > 0 &&
+	    pkt->props.server_keep_alive < ka)
+		st->keepalive = ka = pkt->props.server_keep_alive;
+	memset(&am, 0, sizeof(am));
+	am.max_packet = st->L->max_packet > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)st->L->max_packet;
+	am.receive_max = (uint16_t)st->L->max_inflight;
+	am.topic_alias_max = (uint16_t)st->L->max_topic_aliases;
+	am.keepalive = ka != st->keepalive_asked ? ka : 0;
+	*alias_max = am.topic_alias_max;
+	n = codec_encode_connack_amended(NULL, 0, pkt, &am);
+	if (n == 0 || (buf = verdict_buf(v, n)) == NULL) {
+		verdict_oom(v, "cannot amend CONNACK");
+		return;
+	}
+	codec_encode_connack_amended(buf, n, pkt, &am);
+	v->action = ENFORCE_REWRITE;
+}
+
+/* ---- frames of an open session ----------------------------------------- */
+
+void
+enforce_frame(struct enforce_state *st, const struct enforce_env *env,
+    enum codec_dir dir, const struct codec_packet *pkt, uint64_t now,
+    struct enforce_verdict *v)
+{
+	verdict_init(v);
+	switch (pkt->type) {
+	case CODEC_PUBLISH:
+		if (dir == CODEC_FROM_CLIENT)
+			client_publish(st, env, pkt, now, v);
+		else if (!acl_allow(st, env, ACL_READ,
+		    &pkt->u.publish.resolved))
+			deny_publish(st, dir, pkt, v);
+		break;
+	case CODEC_PUBREL:
+		/* The end of a QoS 2 flow the proxy answered itself. */
+		if (acked_take(st, dir, pkt->packet_id))
+			ack(st, CODEC_PUBCOMP, pkt->packet_id, 0, v);
+		break;
+	case CODEC_PUBACK:
+	case CODEC_PUBREC:
+	case CODEC_PUBCOMP:
+		if (dir == CODEC_FROM_SERVER)
+			broker_ack(st, pkt, v);
+		break;
+	case CODEC_SUBSCRIBE:
+		if (filters_within(st, env, pkt, now, v) == 0 &&
+		    (st->pol->acl != NULL || st->subs != NULL))
+			subscribe(st, env, pkt, v);
+		break;
+	case CODEC_UNSUBSCRIBE:
+		if (filters_within(st, env, pkt, now, v) == 0 &&
+		    st->subs != NULL)
+			unsubscribe(st, pkt);
+		break;
+	case CODEC_SUBACK:
+		if (st->n_merges > 0)
+			merge_suback(st, pkt, v);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * A client's PUBLISH: the inflight window, the topic bounds, the rates,
+ * then the ACL.  Forwarded, a QoS 1/2 one is in flight until the broker
+ * finishes it.
+ */
+static void
+client_publish(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_packet *pkt, uint64_t now, struct enforce_verdict *v)
+{
+	const struct policy_limits	*l = st->L;
+	const char			*what = "";
+	uint64_t			 wait;
+
+	if (pkt->u.publish.qos > 0 && l->max_inflight > 0 &&
+	    st->inflight >= l->max_inflight) {
+		/*
+		 * A 5.0 client was told this Receive Maximum: going over it
+		 * breaks the protocol.  A 3.x client has no such word: its
+		 * frame waits unread until the broker finishes one.
+		 */
+		if (st->level == CODEC_V5) {
+			event_limit(env, M_LIMIT_INFLIGHT, false, "PUBLISH id "
+			    "%u over the Receive Maximum of %u "
+			    "(limits.max_inflight)", pkt->packet_id,
+			    l->max_inflight);
+			verdict_close(v, 0x93, "Receive Maximum exceeded");
+			return;
+		}
+		event_limit(env, M_LIMIT_INFLIGHT, true, "%u QoS 1/2 PUBLISHes "
+		    "in flight (limits.max_inflight): reading paused",
+		    st->inflight);
+		st->inflight_wait = true;
+		v->action = ENFORCE_WAIT;
+		return;
+	}
+	if (!topic_within(l, &pkt->u.publish.resolved)) {
+		event_limit(env, M_RATE_LIMITED, false, "topic over "
+		    "limits.max_topic_length or max_topic_levels");
+		verdict_close(v, 0x90, "topic over the policy's bounds");
+		return;
+	}
+	if ((wait = publish_tokens(st, env, now, pkt, &what)) > 0) {
+		if (l->rate_action == POLICY_RATE_DISCONNECT) {
+			event_limit(env, M_RATE_LIMITED, false, "publishes "
+			    "over %s: disconnected", what);
+			verdict_close(v, 0x96, "message rate too high");
+		} else if (l->rate_action == POLICY_RATE_DROP &&
+		    pkt->u.publish.qos == 0) {
+			event_limit(env, M_RATE_LIMITED, true, "QoS 0 PUBLISH "
+			    "dropped over %s", what);
+			v->action = ENFORCE_DROP;
+		} else {
+			event_limit(env, M_RATE_LIMITED, true, "held to %s",
+			    what);
+			v->action = ENFORCE_WAIT;
+			v->wait_ms = wait;
+		}
+		return;
+	}
+	if (!acl_allow(st, env, ACL_PUBLISH, &pkt->u.publish.resolved)) {
+		deny_publish(st, CODEC_FROM_CLIENT, pkt, v);
+		return;
+	}
+	if (pkt->u.publish.qos > 0)
+		st->inflight++;
+}
+
+/*
+ * A PUBLISH the ACL denies is not forwarded.  Its sender still gets the
+ * end of its QoS flow, so nothing stalls: from the client, 5.0 PUBACK or
+ * PUBREC 0x87, 3.x as if accepted (or a disconnect, by policy); from the
+ * broker, PUBACK or PUBREC as if delivered, so its inflight window moves.
+ * A QoS 2 id answered here as accepted is remembered to answer its PUBREL.
+ */
+static void
+deny_publish(struct enforce_state *st, enum codec_dir dir,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	bool	v5 = st->level == CODEC_V5;
+	uint8_t	type, rc = 0;
+
+	if (dir == CODEC_FROM_CLIENT && !v5 &&
+	    st->pol->acl_deny_v3 == POLICY_DENY_DISCONNECT) {
+		verdict_close(v, 0, "PUBLISH denied by the ACL");
+		return;
+	}
+	v->action = ENFORCE_DROP;
+	if (pkt->u.publish.qos == 0)
+		return;
+	type = pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
+	if (dir == CODEC_FROM_CLIENT && v5)
+		rc = 0x87;		/* not authorized */
+	else if (type == CODEC_PUBREC &&
+	    acked_put(st, dir, pkt->packet_id) == -1) {
+		verdict_oom(v, "out of memory");
+		return;
+	}
+	ack(st, type, pkt->packet_id, rc, v);
+}
+
+/* ENFORCE_ANSWER with an acknowledgement of <type> for <id>. */
+static void
+ack(struct enforce_state *st, uint8_t type, uint16_t id, uint8_t rc,
+    struct enforce_verdict *v)
+{
+	size_t	n = codec_encode_ack(v->inl, sizeof(v->inl), st->level, type,
+		    id, rc, NULL);
+
+	if (n == 0 || n > sizeof(v->inl)) {
+		verdict_oom(v, "cannot encode an acknowledgement");
+		return;
+	}
+	v->out = v->inl;
+	v->out_len = n;
+	v->action = ENFORCE_ANSWER;
+}
+
+/*
+ * The broker finished one of the client's QoS 1/2 PUBLISHes: for 5.0 as
+ * Receive Maximum counts them [MQTT-4.9.0-1], at PUBACK, PUBCOMP or a
+ * failing PUBREC.  A 3.x client waits by not being read, and the PUBREL
+ * that would lead to the PUBCOMP may be queued behind the very frame that
+ * waits: for 3.x a QoS 2 PUBLISH counts until the broker's PUBREC.
+ */
+static void
+broker_ack(struct enforce_state *st, const struct codec_packet *pkt,
+    struct enforce_verdict *v)
+{
+	bool	v5 = st->level == CODEC_V5;
+
+	if (pkt->type == CODEC_PUBCOMP && !v5)
+		return;
+	if (pkt->type == CODEC_PUBREC && v5 && pkt->reason < 0x80)
+		return;
+	if (st->inflight > 0)
+		st->inflight--;
+	if (st->inflight_wait && st->inflight < st->L->max_inflight)
+		v->resume = true;
+}
+
+/*
+ * (UN)SUBSCRIBE: every filter within the topic bounds (else DISCONNECT
+ * 0x8F), then limits.subscribe_rate (the frame waits).  0 to go on.
+ */
+static int
+filters_within(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_packet *pkt, uint64_t now, struct enforce_verdict *v)
+{
+	const struct policy_limits	*l = st->L;
+	struct codec_buf		 f;
+	size_t				 off = 0;
+	uint64_t			 wait;
+
+	while (codec_filter_next(pkt, &off, &f, NULL))
+		if (!topic_within(l, &f)) {
+			event_limit(env, M_RATE_LIMITED, false, "filter over "
+			    "the topic bounds");
+			verdict_close(v, 0x8F, "filter over the policy's "
+			    "bounds");
+			return -1;
+		}
+	if (l->subscribe_rate <= 0 || (wait = limits_bucket_take(&st->r_subs,
+	    now, l->subscribe_rate, l->subscribe_rate, 1)) == 0)
+		return 0;
+	event_limit(env, M_RATE_LIMITED, true, "held to limits.subscribe_rate");
+	v->action = ENFORCE_WAIT;
+	v->wait_ms = wait;
+	return -1;
+}
+
+/* Notes filter <i> of <f> as new to st->subs in <added> at *alen. */
+static void
+note_added(uint8_t *added, size_t *alen, size_t i, const struct codec_buf *f)
+{
+	added[(*alen)++] = (uint8_t)(i >> 8);
+	added[(*alen)++] = (uint8_t)i;
+	added[(*alen)++] = (uint8_t)(f->len >> 8);
+	added[(*alen)++] = (uint8_t)f->len;
+	memcpy(added + *alen, f->p, f->len);
+	*alen += f->len;
+}
+
+/* Filters noted in <added>: their places in st->subs are given back. */
+static void
+forget_added(struct enforce_state *st, const uint8_t *added, size_t alen,
+    const uint8_t *codes)
+{
+	size_t	k, i, flen;
+
+	for (k = 0; k < alen; k += 4 + flen) {
+		i = (size_t)added[k] << 8 | added[k + 1];
+		flen = (size_t)added[k + 2] << 8 | added[k + 3];
+		if (codes == NULL || codes[i] >= 0x80)
+			limits_subs_del(st->subs, added + k + 4, flen);
+	}
+}
+
+/*
+ * Filter <f>, allowed by the ACL: it needs a place under
+ * limits.max_subscriptions unless the connection has it already.
+ * Returns 0 (kept), 1 (refused: over the cap), -1 (ENOMEM).
+ */
+static int
+subs_place(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_buf *f, size_t i, uint8_t *added, size_t *alen)
+{
+	int	a;
+
+	if (st->subs == NULL || limits_subs_has(st->subs, f->p, f->len))
+		return 0;
+	if (limits_subs_count(st->subs) >= st->L->max_subscriptions) {
+		event_limit(env, M_LIMIT_SUBSCRIPTIONS, true, "filter "
+		    "\"%.*s\"%s refused: %u subscriptions "
+		    "(limits.max_subscriptions)", (int)(f->len < TOPIC_LOG ?
+		    f->len : TOPIC_LOG), (const char *)f->p,
+		    f->len > TOPIC_LOG ? "..." : "",
+		    st->L->max_subscriptions);
+		return 1;
+	}
+	if ((a = limits_subs_add(st->subs, f->p, f->len)) == -1)
+		return -1;
+	if (a == 1)
+		note_added(added, alen, i, f);
+	return 0;
+}
+
+/* A SUBACK of <n> <codes> to the client, answering <pkt>'s id. */
+static void
+answer_suback(struct enforce_state *st, uint16_t id, const uint8_t *codes,
+    size_t n, struct enforce_verdict *v)
+{
+	size_t	 len = codec_encode_suback(NULL, 0, st->level, CODEC_SUBACK,
+		    id, codes, n);
+	uint8_t	*buf;
+
+	if ((buf = verdict_buf(v, len)) == NULL) {
+		verdict_oom(v, "out of memory filtering SUBSCRIBE");
+		return;
+	}
+	codec_encode_suback(buf, len, st->level, CODEC_SUBACK, id, codes, n);
+	v->action = ENFORCE_ANSWER;
+}
+
+/* Room for one more merge record; false when there is none. */
+static bool
+merge_room(struct enforce_state *st, bool *oom)
+{
+	struct enforce_merge	*nm;
+	unsigned		 cap;
+
+	*oom = false;
+	if (st->n_merges < st->cap_merges)
+		return true;
+	if (st->cap_merges >= ENFORCE_MERGES_MAX)
+		return false;
+	cap = st->cap_merges ? st->cap_merges * 2 : 2;
+	if ((nm = reallocarray(st->merges, cap, sizeof(*nm))) == NULL) {
+		*oom = true;
+		return false;
+	}
+	st->merges = nm;
+	st->cap_merges = cap;
+	return true;
+}
+
+/*
+ * SUBSCRIBE, filter by filter: the ACL, then limits.max_subscriptions.
+ * All allowed: forwarded unchanged.  None: answered here (3.x 0x80; 5.0
+ * 0x87 not authorized, 0x97 quota exceeded).  Some: rewritten without
+ * the refused ones, its SUBACK merged back later.  Filters counted here
+ * are forgotten again if the broker refuses them.
+ */
+static void
+subscribe(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	struct enforce_merge	*m;
+	struct codec_buf	 f;
+	uint8_t			*codes = NULL, *added = NULL, *buf, fail;
+	bool			*keep = NULL, oom;
+	size_t			 off = 0, i, n = pkt->u.list.count, len;
+	size_t			 denied = 0, alen = 0;
+	int			 p;
+
+	fail = st->level == CODEC_V5 ? 0x87 : 0x80;
+	if ((codes = calloc(n, 1)) == NULL || (keep = calloc(n,
+	    sizeof(*keep))) == NULL || (st->subs != NULL && (added =
+	    malloc(pkt->len + 4 * n)) == NULL))
+		goto oom;
+	for (i = 0; i < n && codec_filter_next(pkt, &off, &f, NULL); i++) {
+		keep[i] = acl_allow(st, env, ACL_SUBSCRIBE, &f);
+		if (keep[i] && (p = subs_place(st, env, &f, i, added,
+		    &alen)) != 0) {
+			if (p == -1)
+				goto oom;
+			keep[i] = false;
+			codes[i] = st->level == CODEC_V5 ? 0x97 : 0x80;
+		}
+		if (!keep[i]) {
+			if (codes[i] == 0)
+				codes[i] = fail;
+			denied++;
+		}
+	}
+	if (denied == 0 && alen == 0)
+		goto done;
+	if (denied == n || !merge_room(st, &oom)) {
+		if (denied < n && oom)
+			goto oom;	/* room to merge was wanted */
+		/*
+		 * Answer it here; with no room to merge, refuse it whole
+		 * and forget what it counted.
+		 */
+		forget_added(st, added, alen, NULL);
+		for (i = 0; i < n; i++)
+			if (codes[i] == 0)
+				codes[i] = fail;
+		answer_suback(st, pkt->packet_id, codes, n, v);
+		goto done;
+	}
+	m = &st->merges[st->n_merges++];
+	m->id = pkt->packet_id;
+	m->n = (uint16_t)n;
+	m->codes = codes;
+	m->added = added;
+	m->added_len = alen;
+	codes = added = NULL;
+	if (denied == 0)
+		goto done;	/* as it is; the SUBACK is still looked at */
+	len = codec_encode_subscribe(NULL, 0, st->level, pkt, keep);
+	if (len == 0 || (buf = verdict_buf(v, len)) == NULL)
+		goto oom;
+	codec_encode_subscribe(buf, len, st->level, pkt, keep);
+	v->action = ENFORCE_REWRITE;
+	goto done;
+oom:
+	verdict_oom(v, "out of memory filtering SUBSCRIBE");
+done:
+	free(codes);
+	free(added);
+	free(keep);
+}
+
+/* UNSUBSCRIBE: its filters no longer count against max_subscriptions. */
+static void
+unsubscribe(struct enforce_state *st, const struct codec_packet *pkt)
+{
+	struct codec_buf	f;
+	size_t			off = 0;
+
+	while (codec_filter_next(pkt, &off, &f, NULL))
+		limits_subs_del(st->subs, f.p, f.len);
+}
+
+/*
+ * The broker's SUBACK for a filtered SUBSCRIBE: its codes go back in the
+ * places of the allowed filters, the failure codes in those of the
+ * refused ones, and the client gets one SUBACK for what it sent.  A
+ * SUBACK for no merge record is forwarded.
+ */
+static void
+merge_suback(struct enforce_state *st, const struct codec_packet *pkt,
+    struct enforce_verdict *v)
+{
+	struct enforce_merge	*m = NULL;
+	const uint8_t		*bc = pkt->u.list.list.p;
+	uint8_t			*codes;
+	size_t			 i, j = 0, k;
+
+	for (k = 0; k < st->n_merges; k++)
+		if (st->merges[k].id == pkt->packet_id) {
+			m = &st->merges[k];
+			break;
+		}
+	if (m == NULL)
+		return;
+	codes = m->codes;
+	for (i = 0; i < m->n; i++) {
+		if (codes[i] != 0)
+			continue;
+		/* A broker that answers fewer codes than it was sent fails. */
+		codes[i] = j < pkt->u.list.count ? bc[j] : 0x80;
+		j++;
+	}
+	/* A filter the broker refused holds no place. */
+	forget_added(st, m->added, m->added_len, codes);
+	answer_suback(st, pkt->packet_id, codes, m->n, v);
+	if (v->action == ENFORCE_ANSWER)
+		v->action = ENFORCE_REWRITE;	/* on to the client */
+	free(m->codes);
+	free(m->added);
+	*m = st->merges[--st->n_merges];
+}
+
+void
+enforce_oversize_delivery(struct enforce_state *st,
+    const struct enforce_env *env, unsigned qos, uint16_t id, size_t size,
+    struct enforce_verdict *v)
+{
+	verdict_init(v);
+	v->action = ENFORCE_DROP;
+	event_limit(env, M_LIMIT_DELIVERY_SIZE, true, "QoS %u PUBLISH of %zu "
+	    "bytes from the broker dropped: over limits.max_packet_size "
+	    "(%zu)", qos, size, st->L->max_packet);
+	if (qos == 0)
+		return;
+	if (qos == 2 && acked_put(st, CODEC_FROM_SERVER, id) == -1) {
+		verdict_oom(v, "out of memory");
+		return;
+	}
+	ack(st, qos == 1 ? CODEC_PUBACK : CODEC_PUBREC, id, 0, v);
+}
+
+/* ---- rates ------------------------------------------------------------- */
+
+/* A bucket taken from, to give back if a later one is short. */
+struct taken {
+	struct limits_bucket	*b;
+	double			 cost;
+};
+
+/* Takes <cost> from <b> unless <rate> is off; a taking is noted in <t>. */
+static uint64_t
+take(struct limits_bucket *b, uint64_t now, double rate, double burst,
+    double cost, struct taken *t, size_t *n)
+{
+	uint64_t	wait;
+
+	if (rate <= 0)
+		return 0;
+	if ((wait = limits_bucket_take(b, now, rate, burst > 0 ? burst : rate,
+	    cost)) == 0) {
+		t[*n].b = b;
+		t[(*n)++].cost = cost;
+	}
+	return wait;
+}
+
+/*
+ * The tokens of one PUBLISH, from every bucket it counts against: the
+ * connection's message and byte rates, each limits.topic_rates rule its
+ * topic matches, then its identity's shared rates.  All or nothing: when
+ * one bucket is short, what the others gave is put back.  Returns 0, or
+ * the milliseconds to wait with the name of the limit in *what.
+ */
+static uint64_t
+publish_tokens(struct enforce_state *st, const struct enforce_env *env,
+    uint64_t now, const struct codec_packet *pkt, const char **what)
+{
+	const struct policy_limits	*l = st->L;
+	const struct codec_buf		*t = &pkt->u.publish.resolved;
+	const struct policy_topic_rate	*r;
+	struct taken			 tk[2 + 2 * POLICY_TOPIC_RATES_MAX];
+	double				 len = (double)pkt->len;
+	uint64_t			 wait;
+	size_t				 n = 0, i;
+
+	if ((wait = take(&st->r_msgs, now, l->message_rate, l->message_burst,
+	    1, tk, &n)) > 0) {
+		*what = "limits.message_rate";
+		goto short_;
+	}
+	if ((wait = take(&st->r_bytes, now, (double)l->byte_rate,
+	    (double)l->byte_burst, len, tk, &n)) > 0) {
+		*what = "limits.byte_rate";
+		goto short_;
+	}
+	for (i = 0; st->r_topics != NULL && i < st->pol->n_topic_rates; i++) {
+		r = &st->pol->topic_rates[i];
+		if (!limits_topic_match(r->filter, r->filter_len, t->p,
+		    t->len))
+			continue;
+		if ((wait = take(&st->r_topics[2 * i], now, r->message_rate,
+		    r->message_burst, 1, tk, &n)) > 0 ||
+		    (wait = take(&st->r_topics[2 * i + 1], now,
+		    (double)r->byte_rate, (double)r->byte_burst, len, tk,
+		    &n)) > 0) {
+			*what = "a limits.topic_rates rule";
+			goto short_;
+		}
+	}
+	if ((wait = limits_user_take(env->limits, st->user, l, now,
+	    pkt->len)) > 0) {
+		*what = "the identity's limits.user_message_rate or "
+		    "user_byte_rate";
+		goto short_;
+	}
+	return 0;
+short_:
+	while (n > 0) {
+		n--;
+		limits_bucket_refund(tk[n].b, tk[n].cost);
+	}
+	return wait;
+}
+
+/* ---- QoS 2 ids the proxy answered -------------------------------------- */
+
+static int
+acked_put(struct enforce_state *st, enum codec_dir dir, uint16_t id)
+{
+	if (st->acked[dir] == NULL &&
+	    (st->acked[dir] = calloc(65536 / 8, 1)) == NULL)
+		return -1;
+	st->acked[dir][id >> 3] |= (uint8_t)(1 << (id & 7));
+	return 0;
+}
+
+/* Whether <id> was answered by the proxy; forgets it if so. */
+static bool
+acked_take(struct enforce_state *st, enum codec_dir dir, uint16_t id)
+{
+	uint8_t	bit = (uint8_t)(1 << (id & 7));
+
+	if (st->acked[dir] == NULL || !(st->acked[dir][id >> 3] & bit))
+		return false;
+	st->acked[dir][id >> 3] &= (uint8_t)~bit;
+	return true;
+}
