@@ -706,3 +706,33 @@ auth_job_free(struct auth_job *job)
 	policy_unref(job->pol);
 	free(job);
 }
+
+bool
+auth_refused(struct auth_guard *g, const struct policy_auth *a,
+    const char *addr, const char *identity, enum auth_result r, uint64_t now,
+    struct auth_lockouts *lk)
+{
+	char	key[AUTH_IDENTITY_MAX + 3];
+
+	lk->addr_ms = lk->user_ms = 0;
+	if (r == AUTH_FAIL_LOCKED || r == AUTH_FAIL_BUSY ||
+	    r == AUTH_FAIL_ERROR || r == AUTH_FAIL_CLIENT_ID_TAKEN)
+		return false;
+	snprintf(key, sizeof(key), "a:%s", addr);
+	lk->addr_ms = auth_guard_fail(g, key, now, a);
+	if ((r == AUTH_FAIL_BAD_PASSWORD || r == AUTH_FAIL_UNKNOWN_USER) &&
+	    identity[0] != '\0') {
+		snprintf(key, sizeof(key), "u:%s", identity);
+		lk->user_ms = auth_guard_fail(g, key, now, a);
+	}
+	return true;
+}
+
+void
+auth_accepted(struct auth_guard *g, const char *identity)
+{
+	char	key[AUTH_IDENTITY_MAX + 3];
+
+	snprintf(key, sizeof(key), "u:%s", identity);
+	auth_guard_success(g, key);
+}

@@ -4,8 +4,10 @@
  *
  * Sockets are bound before any worker starts, so an address in use is a
  * start-up error with a clear message, not a thread that dies later.  The
- * accept callback only hands the fd to session_new(); accept-time caps will
- * sit here, before any TLS work is spent on a connection.
+ * accept callback checks the accept-time caps (limits_admit()) before any
+ * TLS work is spent on a connection, then hands the fd to session_new().
+ * A struct listener belongs to one event loop and is touched by its
+ * thread only.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,15 +31,28 @@
 
 #define LISTENER_PAUSE_MS	200	/* after EMFILE/ENFILE */
 
+static int	bind_socket(const struct policy_listener *, char *, size_t);
 static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	error_cb(struct evconnlistener *, void *);
 static void	resume_cb(evutil_socket_t, short, void *);
-static void	refused_log(struct worker *, const struct policy_listener *,
-		    const struct sockaddr *, enum limits_refusal, uint64_t);
+static void	refused_log(struct listener *, const struct sockaddr *,
+		    enum limits_refusal, uint64_t);
 
 int
-listener_bind(const struct policy_listener *l, char *err, size_t errlen)
+listener_init(struct listener *l, struct session_ctx *ctx, unsigned idx,
+    char *err, size_t errlen)
+{
+	memset(l, 0, sizeof(*l));
+	l->ctx = ctx;
+	l->idx = idx;
+	l->pl = &ctx->pol->listeners[idx];
+	l->fd = bind_socket(l->pl, err, errlen);
+	return l->fd == -1 ? -1 : 0;
+}
+
+static int
+bind_socket(const struct policy_listener *l, char *err, size_t errlen)
 {
 	struct addrinfo	 hints, *res = NULL;
 	char		 port[8];
@@ -80,70 +95,89 @@ fail:
 }
 
 int
-listener_attach(struct worker *w, size_t idx)
+listener_start(struct listener *l)
 {
-	struct evconnlistener	*el;
-
-	el = evconnlistener_new(w->base, accept_cb, w,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, w->fds[idx]);
-	if (el == NULL)
+	l->el = evconnlistener_new(l->ctx->base, accept_cb, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, l->fd);
+	if (l->el == NULL)
 		return -1;
-	w->fds[idx] = -1;	/* the listener owns it */
-	evconnlistener_set_error_cb(el, error_cb);
-	w->listeners[idx] = el;
-	w->resume[idx] = evtimer_new(w->base, resume_cb, el);
-	if (w->resume[idx] == NULL)
+	l->fd = -1;	/* the evconnlistener owns it */
+	evconnlistener_set_error_cb(l->el, error_cb);
+	if ((l->resume = evtimer_new(l->ctx->base, resume_cb, l)) == NULL)
 		return -1;
 	return 0;
+}
+
+void
+listener_stop(struct listener *l)
+{
+	if (l->el != NULL) {
+		evconnlistener_free(l->el);
+		l->el = NULL;
+	}
+	if (l->resume != NULL)
+		evtimer_del(l->resume);
+}
+
+void
+listener_fini(struct listener *l)
+{
+	listener_stop(l);
+	if (l->resume != NULL) {
+		event_free(l->resume);
+		l->resume = NULL;
+	}
+	if (l->fd != -1) {
+		close(l->fd);
+		l->fd = -1;
+	}
 }
 
 static void
 accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	struct worker		*w = arg;
-	const struct policy_listener *lis;
+	struct listener		*l = arg;
+	struct session_ctx	*ctx = l->ctx;
 	struct limits_conn	 lc;
 	struct timespec		 ts;
 	enum limits_refusal	 r;
 	uint64_t		 now;
-	size_t			 i;
 
-	for (i = 0; i < w->pol->n_listeners; i++)
-		if (w->listeners[i] == el)
-			break;
-	if (i == w->pol->n_listeners || w->stopping) {
+	(void)el;
+	(void)salen;
+	if (ctx->stopping) {
 		close(fd);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-	lis = &w->pol->listeners[i];
-	r = limits_admit(w->limits, &lis->limits, w->pol->limits.max_connections,
-	    (unsigned)i, lis->max_connections, sa, now, &lc);
+	r = limits_admit(ctx->limits, &l->pl->limits,
+	    ctx->pol->limits.max_connections, l->idx, l->pl->max_connections,
+	    sa, now, &lc);
 	if (r != LIMITS_OK) {
 		/* Closed before any TLS work: the cheapest refusal. */
 		close(fd);
 		metrics_add(M_CONN_REFUSED, 1);
-		refused_log(w, lis, sa, r, now);
+		refused_log(l, sa, r, now);
 		return;
 	}
-	session_new(w, lis, fd, sa, (socklen_t)salen, &lc);
+	session_new(ctx, l->pl, fd, sa, &lc);
 }
 
 /*
- * One line per refusal, but at most one a second per worker: a flood of
+ * One line per refusal, but at most one a second per listener: a flood of
  * refused connections must not become a flood of log lines.  The lines
  * skipped are counted in the next one.
  */
 static void
-refused_log(struct worker *w, const struct policy_listener *l,
-    const struct sockaddr *sa, enum limits_refusal r, uint64_t now)
+refused_log(struct listener *l, const struct sockaddr *sa,
+    enum limits_refusal r, uint64_t now)
 {
 	char	host[INET6_ADDRSTRLEN] = "?";
 
-	if (now - w->refused_logged < 1000) {
-		w->refused_quiet++;
+	if (now - l->refused_logged < 1000) {
+		l->refused_quiet++;
 		return;
 	}
 	if (sa->sa_family == AF_INET)
@@ -153,10 +187,10 @@ refused_log(struct worker *w, const struct policy_listener *l,
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
 		    sa)->sin6_addr, host, sizeof(host));
 	log_warnx("limits: listener %s: refused %s: %s (%" PRIu64 " more "
-	    "refusals not logged)", l->name, host, limits_refusal_str(r),
-	    w->refused_quiet);
-	w->refused_logged = now;
-	w->refused_quiet = 0;
+	    "refusals not logged)", l->pl->name, host, limits_refusal_str(r),
+	    l->refused_quiet);
+	l->refused_logged = now;
+	l->refused_quiet = 0;
 }
 
 /*
@@ -166,33 +200,29 @@ refused_log(struct worker *w, const struct policy_listener *l,
 static void
 error_cb(struct evconnlistener *el, void *arg)
 {
-	struct worker	*w = arg;
+	struct listener	*l = arg;
 	struct timeval	 tv = { 0, LISTENER_PAUSE_MS * 1000 };
 	int		 err = EVUTIL_SOCKET_ERROR();
-	size_t		 i;
 
-	for (i = 0; i < w->pol->n_listeners; i++)
-		if (w->listeners[i] == el)
-			break;
-	if (i == w->pol->n_listeners)
-		return;
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM) {
 		log_warnx("listener %s: accept: %s; pausing %dms",
-		    w->pol->listeners[i].name, strerror(err),
-		    LISTENER_PAUSE_MS);
+		    l->pl->name, strerror(err), LISTENER_PAUSE_MS);
 		metrics_add(M_ACCEPT_PAUSED, 1);
 		evconnlistener_disable(el);
-		evtimer_add(w->resume[i], &tv);
+		evtimer_add(l->resume, &tv);
 	} else
-		log_warnx("listener %s: accept: %s",
-		    w->pol->listeners[i].name, strerror(err));
+		log_warnx("listener %s: accept: %s", l->pl->name,
+		    strerror(err));
 }
 
 static void
 resume_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct listener	*l = arg;
+
 	(void)fd;
 	(void)what;
-	evconnlistener_enable(arg);
+	if (l->el != NULL)
+		evconnlistener_enable(l->el);
 }

@@ -52,6 +52,7 @@
 #include "mqttguard/acl.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/codec.h"
+#include "mqttguard/enforce.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
@@ -61,25 +62,10 @@
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
 #define SESSION_ID_LOG		64		/* client id/user in logs */
-#define SESSION_MERGES_MAX	32	/* SUBSCRIBEs awaiting a merged SUBACK */
 #define SESSION_TOPIC_LOG	256	/* topic bytes in a log line */
 #define RATE_LOG_MS		10000	/* a throttled session's log lines */
 #define TLS_RECORD_MAX		16384	/* plaintext of one TLS record */
 #define SOCK_READ_FULL		4096	/* libevent 2.1's largest read */
-
-/*
- * A SUBSCRIBE forwarded without the filters the ACL denied: the broker's
- * SUBACK is merged back with the failure codes, in the original order.
- */
-struct sub_merge {
-	uint16_t	 id;		/* packet identifier */
-	uint16_t	 n;		/* filters in the client's SUBSCRIBE */
-	uint8_t		*denied;	/* owned; n codes, 0: the broker's */
-	uint8_t		*added;		/* owned; filters new to s->subs,
-					   each: position (2), length (2),
-					   bytes; forgotten if refused */
-	size_t		 added_len;
-};
 
 enum session_state {
 	SS_HANDSHAKE,	/* TLS handshake running */
@@ -92,8 +78,8 @@ enum session_state {
 };
 
 struct session {
-	TAILQ_ENTRY(session)	 entry;		/* worker's sessions/dead */
-	struct worker		*w;		/* owner */
+	TAILQ_ENTRY(session)	 entry;		/* ctx's sessions/dead */
+	struct session_ctx	*ctx;		/* owner */
 	const struct policy_listener *lis;	/* in pol */
 	struct policy		*pol;		/* ref */
 	uint64_t		 id;
@@ -103,6 +89,7 @@ struct session {
 	char			 username[SESSION_ID_LOG];
 	struct bufferevent	*down;		/* owned; the client */
 	struct bufferevent	*up;		/* owned; NULL before CONNECT */
+	bool			 up_tls;	/* TLS to the broker */
 	struct event		*timer;		/* owned; current deadline */
 	struct codec_session	 cs;
 	uint8_t			*connect;	/* owned; the client's CONNECT,
@@ -112,34 +99,12 @@ struct session {
 	struct auth_job		*job;		/* pending check; the pool
 						   owns it until done */
 	enum auth_result	 refusal;	/* SS_REFUSING: why */
-	struct sub_merge	*merges;	/* owned; cap_merges, made on the
-						   first filtered SUBSCRIBE */
-	unsigned		 n_merges, cap_merges;
-	uint8_t			*acked[2];	/* owned; 8 KiB bitmaps of QoS 2
-						   ids the proxy acknowledged
-						   itself, by the PUBLISH's dir */
-	const struct policy_limits *L;		/* the listener's, then the
-						   identity's once decided */
-	struct policy_limits	*own_lim;	/* owned; L for an identity with
-						   limits of its own */
+	struct enforce_state	 es;		/* identity, limits, counters */
 	struct limits_conn	 lc;		/* connection counts held */
-	struct limits_bucket	 r_msgs, r_bytes, r_subs;	/* client rates */
-	struct limits_bucket	*r_topics;	/* owned; 2 per topic rule:
-						   messages, bytes */
-	struct limits_user	*user;		/* shared per-identity state */
-	struct limits_subs	*subs;		/* owned; with max_subscriptions */
-	unsigned		 inflight;	/* client QoS 1/2 not acked */
 	struct event		*rate_ev;	/* owned; ends a hold */
 	bool			 throttled;	/* reading paused for a rate */
-	bool			 inflight_wait;	/* paused: max_inflight reached */
 	uint64_t		 hits;		/* limit hits not yet logged */
 	uint64_t		 hit_logged;	/* when the last line was, ms */
-	uint16_t		 keepalive;	/* enforced, seconds; 0: none */
-	uint16_t		 keepalive_asked;	/* in the CONNECT */
-	bool			 claimed;	/* client id registered */
-	uint8_t			*claimed_id;	/* owned; the claimed id */
-	size_t			 claimed_len;
-	bool			 persistent;	/* session outlives us */
 	struct codec_limits	 lim;
 	enum session_state	 state;
 	const char		*reason;	/* why it closes; static */
@@ -175,43 +140,32 @@ static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
 static int	handle(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
+static int	forward(struct session *, enum codec_dir, struct evbuffer *,
+		    const struct codec_packet *);
+static int	execute(struct session *, enum codec_dir, struct evbuffer *,
+		    const struct codec_packet *, struct enforce_verdict *);
+static void	hold(struct session *, uint64_t);
 static int	skip_delivery(struct session *, struct evbuffer *);
 static int	on_connect(struct session *, struct evbuffer *,
 		    struct codec_packet *);
-static void	on_connack(struct session *, const struct codec_packet *);
+static int	on_connack(struct session *, struct evbuffer *,
+		    const struct codec_packet *);
 static int	auth_accept(struct session *);
-static int	enforce(struct session *, enum codec_dir, struct evbuffer *,
-		    struct codec_packet *);
-static bool	acl_allow(struct session *, enum acl_action,
-		    const struct codec_buf *);
-static int	deny_publish(struct session *, enum codec_dir,
-		    const struct codec_packet *);
-static int	filter_subscribe(struct session *, struct evbuffer *,
-		    struct codec_packet *);
-static void	forget_subscriptions(struct session *,
-		    const struct codec_packet *);
-static int	merge_suback(struct session *, struct evbuffer *,
-		    const struct codec_packet *);
-static int	acked_take(struct session *, enum codec_dir, uint16_t);
-static int	acked_put(struct session *, enum codec_dir, uint16_t);
+static int	upstream_new(struct session *);
+static void	env_of(struct session *, struct enforce_env *);
+static void	audit(void *, const struct enforce_event *);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
 		    size_t);
 static void	limit_audit(struct session *, uint64_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
-static int	identity_limits(struct session *);
-static int	inflight_full(struct session *, const struct codec_packet *);
-static void	inflight_done(struct session *);
-static uint64_t	publish_tokens(struct session *, uint64_t,
-		    const struct codec_packet *, const char **);
-static int	rate_check(struct session *, struct evbuffer *,
-		    const struct codec_packet *);
-static bool	topic_within(const struct session *, const struct codec_buf *);
 static void	rate_cb(evutil_socket_t, short, void *);
 static void	keepalive_start(struct session *, uint16_t);
-static int	amend_connack(struct session *, struct evbuffer *,
-		    const struct codec_packet *);
+static void	keepalive_arm(struct session *);
 static void	auth_refuse(struct session *, enum auth_result);
 static void	auth_done(struct auth_job *);
+static void	session_auth_done(struct auth_job *);
+static void	auth_cb(evutil_socket_t, short, void *);
+static void	reap_cb(evutil_socket_t, short, void *);
 static uint64_t	now_ms(void);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
@@ -227,6 +181,7 @@ static void	side_done(struct session *, enum codec_dir);
 static void	session_dead(struct session *);
 static void	session_shutdown(struct session *);
 static void	session_free(struct session *);
+static void	session_reap(struct session_ctx *);
 static void	copy_id(char *, size_t, const struct codec_buf *);
 static struct bufferevent *side(struct session *, enum codec_dir);
 
@@ -239,8 +194,8 @@ side(struct session *s, enum codec_dir dir)
 }
 
 void
-session_new(struct worker *w, const struct policy_listener *lis, int fd,
-    const struct sockaddr *sa, socklen_t salen, const struct limits_conn *lc)
+session_new(struct session_ctx *ctx, const struct policy_listener *lis,
+    int fd, const struct sockaddr *sa, const struct limits_conn *lc)
 {
 	struct session	*s;
 	SSL		*ssl = NULL;
@@ -248,24 +203,24 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 	uint16_t	 port = 0;
 	int		 one = 1;
 
-	(void)salen;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		struct limits_conn	held = *lc;
 
 		log_warn("accept on %s: session", lis->name);
 		close(fd);
-		limits_release(w->limits, &lis->limits, &held);
+		limits_release(ctx->limits, &lis->limits, &held);
 		return;
 	}
 	s->lc = *lc;
-	s->w = w;
+	s->ctx = ctx;
 	s->lis = lis;
-	s->pol = policy_ref(w->pol);
-	s->L = &lis->limits;
-	s->id = ++w->next_id * 1000 + w->id;	/* unique across workers */
+	s->pol = policy_ref(ctx->pol);
+	enforce_init(&s->es, s->pol, lis);
+	s->id = ++ctx->next_id * 1000 + ctx->id;	/* unique across loops */
 	s->tls = lis->tls;
-	s->lim.max_packet = s->L->max_packet;
-	s->lim.reject_control = s->L->reject_control_chars;
+	s->up_tls = ctx->ssl_upstream_ctx != NULL;
+	s->lim.max_packet = s->es.L->max_packet;
+	s->lim.reject_control = s->es.L->reject_control_chars;
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 
@@ -290,14 +245,14 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	evutil_make_socket_nonblocking(fd);
 	if (s->tls) {
-		if ((ssl = SSL_new(w->ssl_ctx)) == NULL) {
+		if ((ssl = SSL_new(ctx->ssl_ctx)) == NULL) {
 			log_warnx("session %" PRIu64 " %s: SSL_new: %s", s->id,
 			    s->peer, tls_error_str(ebuf, sizeof(ebuf),
 			    "failed"));
 			goto fail;
 		}
 		tls_set_verify(ssl, lis->client_certs);
-		s->down = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		s->down = bufferevent_openssl_socket_new(ctx->base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 		/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
 		if (s->down != NULL)
@@ -305,12 +260,12 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 			    1);
 		s->state = SS_HANDSHAKE;
 	} else {
-		s->down = bufferevent_socket_new(w->base, fd,
+		s->down = bufferevent_socket_new(ctx->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE);
 		s->state = SS_CONNECT;
 	}
-	if (s->down == NULL || (s->timer = evtimer_new(w->base, timer_cb,
-	    s)) == NULL || (s->rate_ev = evtimer_new(w->base, rate_cb,
+	if (s->down == NULL || (s->timer = evtimer_new(ctx->base, timer_cb,
+	    s)) == NULL || (s->rate_ev = evtimer_new(ctx->base, rate_cb,
 	    s)) == NULL) {
 		log_warnx("session %" PRIu64 " %s: out of memory", s->id,
 		    s->peer);
@@ -321,14 +276,14 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 	    s);
 	set_read_wm(s, CODEC_FROM_CLIENT, SESSION_READ_WM);
 	bufferevent_setwatermark(s->down, EV_WRITE,
-	    s->L->output_buffer / 2, 0);
+	    s->es.L->output_buffer / 2, 0);
 	bufferevent_enable(s->down, EV_READ | EV_WRITE);
 	/* Deadlines against slowloris: the handshake, then the CONNECT. */
-	set_timer(s, s->tls ? s->L->tls_handshake_timeout_ms :
-	    s->L->connect_timeout_ms);
+	set_timer(s, s->tls ? s->es.L->tls_handshake_timeout_ms :
+	    s->es.L->connect_timeout_ms);
 
-	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
-	w->n_sessions++;
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	ctx->n_sessions++;
 	metrics_add(M_CONN_ACCEPTED, 1);
 	metrics_add(M_CONN_ACTIVE, 1);
 	log_info("session %" PRIu64 " %s: open on %s%s", s->id, s->peer,
@@ -338,7 +293,7 @@ session_new(struct worker *w, const struct policy_listener *lis, int fd,
 fail:
 	if (s->down == NULL && fd != -1)
 		close(fd);
-	limits_release(w->limits, &lis->limits, &s->lc);
+	limits_release(ctx->limits, &lis->limits, &s->lc);
 	session_free(s);
 }
 
@@ -395,7 +350,8 @@ static bool
 may_read_ahead(const struct session *s, enum codec_dir dir, size_t have)
 {
 	return have < s->rwm[dir] && !s->paused[dir] &&
-	    (dir != CODEC_FROM_CLIENT || (!s->throttled && !s->inflight_wait)) &&
+	    (dir != CODEC_FROM_CLIENT || (!s->throttled &&
+	    !s->es.inflight_wait)) &&
 	    s->state != SS_CLOSING && s->state != SS_DEAD;
 }
 
@@ -453,7 +409,7 @@ up_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
-	if (s->end[CODEC_FROM_SERVER] == 0 && s->w->ssl_upstream_ctx == NULL)
+	if (s->end[CODEC_FROM_SERVER] == 0 && !s->up_tls)
 		s->end[CODEC_FROM_SERVER] = sock_read_more(s,
 		    CODEC_FROM_SERVER);
 	pump(s, CODEC_FROM_SERVER);
@@ -569,7 +525,7 @@ again:
 			break;
 		if (dst != NULL && evbuffer_get_length(
 		    bufferevent_get_output(dst)) >=
-		    s->L->output_buffer) {
+		    s->es.L->output_buffer) {
 			bufferevent_disable(src, EV_READ);
 			s->paused[dir] = true;
 			break;
@@ -660,52 +616,51 @@ out:
 static int
 skip_delivery(struct session *s, struct evbuffer *in)
 {
-	const uint8_t	*p;
-	size_t		 n = evbuffer_get_length(in), hdr, rem = 0, need;
-	unsigned	 qos;
-	uint16_t	 id = 0;
-	uint8_t		 b[8];
+	struct codec_packet	 hd;
+	struct enforce_verdict	 v;
+	struct enforce_env	 env;
+	const uint8_t		*p;
+	size_t			 n = evbuffer_get_length(in), need;
+	unsigned		 qos;
+	uint16_t		 id = 0;
 
 	/* The fixed header, whole: the codec stopped it early. */
 	if ((p = evbuffer_pullup(in, n < 5 ? (ssize_t)n : 5)) == NULL)
 		return 0;
-	for (hdr = 1; hdr < 5; hdr++) {
-		if (hdr >= n)
-			return 0;
-		rem |= (size_t)(p[hdr] & 0x7f) << (7 * (hdr - 1));
-		if (!(p[hdr] & 0x80))
-			break;
-	}
-	if (hdr == 5) {
+	memset(&hd, 0, sizeof(hd));
+	switch (codec_header_decode(NULL, p, n < 5 ? n : 5, &hd)) {
+	case CODEC_OK:
+		break;
+	case CODEC_NEED:
+		return 0;
+	default:
 		send_disconnect(s, 0x83);
 		session_close(s, "malformed frame from broker", true);
 		return -1;
 	}
-	hdr++;
-	qos = (p[0] >> 1) & 3;
+	qos = (hd.flags >> 1) & 3;
 	if (qos > 0) {
 		/* The topic's length, then the packet identifier after it. */
-		if (n < hdr + 2 || (p = evbuffer_pullup(in,
-		    (ssize_t)(hdr + 2))) == NULL)
+		if (n < hd.hdr_len + 2 || (p = evbuffer_pullup(in,
+		    (ssize_t)(hd.hdr_len + 2))) == NULL)
 			return 0;
-		need = hdr + 2 + ((size_t)p[hdr] << 8 | p[hdr + 1]) + 2;
+		need = hd.hdr_len + 2 + ((size_t)p[hd.hdr_len] << 8 |
+		    p[hd.hdr_len + 1]) + 2;
 		if (n < need || (p = evbuffer_pullup(in, (ssize_t)need)) ==
 		    NULL)
 			return 0;
 		id = (uint16_t)(p[need - 2] << 8 | p[need - 1]);
-		if (qos == 2 && acked_put(s, CODEC_FROM_SERVER, id) == -1) {
-			session_close(s, "out of memory", false);
-			return -1;
-		}
-		reply(s, CODEC_FROM_SERVER, b, codec_encode_ack(b, sizeof(b),
-		    s->cs.level, qos == 1 ? CODEC_PUBACK : CODEC_PUBREC, id, 0,
-		    NULL));
 	}
-	metrics_add(M_LIMIT_DELIVERY_SIZE, 1);
-	limit_audit(s, now_ms(), "QoS %u PUBLISH of %zu bytes from the broker "
-	    "dropped: over limits.max_packet_size (%zu)", qos, hdr + rem,
-	    s->L->max_packet);
-	s->skip = hdr + rem;
+	env_of(s, &env);
+	enforce_oversize_delivery(&s->es, &env, qos, id, hd.len, &v);
+	if (v.action == ENFORCE_CLOSE) {
+		session_close(s, v.reason, false);
+		return -1;
+	}
+	if (v.action == ENFORCE_ANSWER)
+		reply(s, CODEC_FROM_SERVER, v.out, v.out_len);
+	enforce_verdict_fini(&v);
+	s->skip = hd.len;
 	return 1;
 }
 
@@ -718,7 +673,8 @@ static int
 handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
     struct codec_packet *pkt)
 {
-	struct bufferevent	*dst;
+	struct enforce_verdict	v;
+	struct enforce_env	env;
 
 	s->frames[dir]++;
 	s->bytes[dir] += pkt->len;
@@ -726,41 +682,72 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 	    M_FRAMES_FROM_BROKER, 1);
 	metrics_add(dir == CODEC_FROM_CLIENT ? M_BYTES_FROM_CLIENT :
 	    M_BYTES_FROM_BROKER, (int64_t)pkt->len);
-
-	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_CONNECT)
-		return on_connect(s, in, pkt);
-	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK) {
-		on_connack(s, pkt);
-		if (s->cs.level == CODEC_V5 && pkt->reason == 0)
-			return amend_connack(s, in, pkt);
-	}
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_debug("session %" PRIu64 " %s: %s %s, %zu bytes", s->id,
 		    s->peer, dir_name[dir], codec_type_str(pkt->type),
 		    pkt->len);
 
-	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_PUBLISH &&
-	    pkt->u.publish.qos > 0 && s->L->max_inflight > 0 &&
-	    s->inflight >= s->L->max_inflight)
-		return inflight_full(s, pkt);
-	if (dir == CODEC_FROM_CLIENT) {
-		switch (rate_check(s, in, pkt)) {
-		case 1:
-			return 0;	/* dropped */
-		case 2:
-			return 1;	/* throttled: the frame waits */
-		case -1:
-			return -1;
-		}
-	}
-	switch (enforce(s, dir, in, pkt)) {
-	case 1:
-		return 0;		/* consumed: answered or rewritten */
-	case -1:
-		return -1;
-	}
+	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_CONNECT)
+		return on_connect(s, in, pkt);
+	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK)
+		return on_connack(s, in, pkt);
+	env_of(s, &env);
+	enforce_frame(&s->es, &env, dir, pkt, dir == CODEC_FROM_CLIENT ?
+	    now_ms() : 0, &v);
+	return execute(s, dir, in, pkt, &v);
+}
 
-	dst = side(s, !dir);
+/*
+ * Carries out verdict <v> on the frame <pkt> at the head of <in>, from
+ * <dir>.  Returns as handle().
+ */
+static int
+execute(struct session *s, enum codec_dir dir, struct evbuffer *in,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	int	r = 0;
+
+	if (v->resume)
+		event_active(s->rate_ev, EV_TIMEOUT, 1);
+	switch (v->action) {
+	case ENFORCE_FORWARD:
+		r = forward(s, dir, in, pkt);
+		break;
+	case ENFORCE_ANSWER:
+	case ENFORCE_REWRITE:
+		reply(s, v->action == ENFORCE_ANSWER ? dir : !dir, v->out,
+		    v->out_len);
+		/* FALLTHROUGH */
+	case ENFORCE_DROP:
+		evbuffer_drain(in, pkt->len);
+		break;
+	case ENFORCE_WAIT:
+		hold(s, v->wait_ms);
+		r = 1;
+		break;
+	case ENFORCE_CLOSE:
+		if (!v->abort && v->code != 0)
+			send_disconnect(s, v->code);
+		session_close(s, v->reason, !v->abort);
+		r = -1;
+		break;
+	}
+	enforce_verdict_fini(v);
+	return r;
+}
+
+/*
+ * Moves the frame <pkt> at the head of <in> to the other side, unchanged.
+ * After a DISCONNECT or a refused CONNACK the sender closes: the frame is
+ * delivered, nothing more is read (frames still in flight from the other
+ * side have nobody to go to), and the session closes.
+ */
+static int
+forward(struct session *s, enum codec_dir dir, struct evbuffer *in,
+    const struct codec_packet *pkt)
+{
+	struct bufferevent	*dst = side(s, !dir);
+
 	if (dst == NULL) {
 		/* Cannot happen: the codec only lets CONNECT in first. */
 		session_close(s, "frame before upstream exists", false);
@@ -771,28 +758,6 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		session_close(s, "out of memory forwarding a frame", false);
 		return -1;
 	}
-	/*
-	 * The client's QoS 1/2 PUBLISHes the broker has not finished: for
-	 * 5.0 as Receive Maximum counts them [MQTT-4.9.0-1], until PUBACK,
-	 * PUBCOMP or a failing PUBREC.  A 3.x client waits by not being read
-	 * (inflight_full), and the PUBREL that would lead to the PUBCOMP may
-	 * be queued behind the very frame that waits: for 3.x a QoS 2
-	 * PUBLISH counts until the broker's PUBREC, which needs nothing more
-	 * from the client.
-	 */
-	if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_PUBLISH &&
-	    pkt->u.publish.qos > 0)
-		s->inflight++;
-	else if (dir == CODEC_FROM_SERVER && (pkt->type == CODEC_PUBACK ||
-	    (pkt->type == CODEC_PUBCOMP && s->cs.level == CODEC_V5) ||
-	    (pkt->type == CODEC_PUBREC && (s->cs.level != CODEC_V5 ||
-	    pkt->reason >= 0x80))))
-		inflight_done(s);
-	/*
-	 * After a DISCONNECT or a refused CONNACK the sender closes: deliver
-	 * it, read nothing more (frames still in flight from the other side
-	 * have nobody to go to), and close.
-	 */
 	if (pkt->type == CODEC_DISCONNECT) {
 		session_close(s, dir == CODEC_FROM_CLIENT ?
 		    "client sent DISCONNECT" : "broker sent DISCONNECT", true);
@@ -803,6 +768,26 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A frame from the client must wait: read nothing more from it until
+ * <ms> have passed (a rate's tokens are due) or, with 0, until the broker
+ * finishes a PUBLISH in flight (enforce says when).  The frame that
+ * waited is checked anew then.
+ */
+static void
+hold(struct session *s, uint64_t ms)
+{
+	struct timeval	tv;
+
+	bufferevent_disable(s->down, EV_READ);
+	if (ms == 0)
+		return;
+	s->throttled = true;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(s->rate_ev, &tv);
 }
 
 /*
@@ -830,8 +815,6 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	    (c->flags & CODEC_CF_USERNAME) ? " username \"" : "",
 	    s->username, (c->flags & CODEC_CF_USERNAME) ? "\"" : "",
 	    c->keepalive, (c->flags & CODEC_CF_WILL) ? " will" : "");
-	s->persistent = c->level == CODEC_V5 ?
-	    pkt->props.session_expiry > 0 : !(c->flags & CODEC_CF_CLEAN);
 
 	/*
 	 * Keep a copy of the CONNECT, and decode that copy: the views used
@@ -862,7 +845,7 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	req.cert_id = cr == 1 ? cert : NULL;
 	req.cert_unmapped = cr == -1;
 	req.now_ms = now_ms();
-	r = auth_precheck(&req, s->w->guard, &s->dec);
+	r = auth_precheck(&req, s->ctx->guard, &s->dec);
 	if (r != AUTH_OK) {
 		auth_refuse(s, r);
 		return -1;
@@ -885,14 +868,14 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	job->done = auth_done;
 	job->arg = s;
 	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
-	if (auth_guard_pending(s->w->guard, s->addr,
+	if (auth_guard_pending(s->ctx->guard, s->addr,
 	    AUTH_PENDING_PER_ADDR) == -1) {
 		auth_job_free(job);
 		auth_refuse(s, AUTH_FAIL_BUSY);
 		return -1;
 	}
-	if (auth_pool_submit(s->w->pool, job) == -1) {
-		auth_guard_pending_done(s->w->guard, s->addr);
+	if (auth_pool_submit(s->ctx->pool, job) == -1) {
+		auth_guard_pending_done(s->ctx->guard, s->addr);
 		auth_job_free(job);
 		auth_refuse(s, AUTH_FAIL_BUSY);
 		return -1;
@@ -914,22 +897,47 @@ now_ms(void)
 static void
 auth_done(struct auth_job *job)
 {
-	struct session	*s = job->arg;
+	struct session		*s = job->arg;
+	struct session_ctx	*ctx = s->ctx;
 
-	worker_auth_done(s->w, job);
+	pthread_mutex_lock(&ctx->auth_mtx);
+	TAILQ_INSERT_TAIL(&ctx->auth_done, job, entry);
+	pthread_mutex_unlock(&ctx->auth_mtx);
+	event_active(ctx->auth_ev, EV_READ, 0);
 }
 
-void
+/* On the loop's thread: the verdicts of finished password checks. */
+static void
+auth_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+	TAILQ_HEAD(, auth_job)	 done;
+	struct auth_job		*job;
+
+	(void)fd;
+	(void)what;
+	TAILQ_INIT(&done);
+	pthread_mutex_lock(&ctx->auth_mtx);
+	TAILQ_CONCAT(&done, &ctx->auth_done, entry);
+	pthread_mutex_unlock(&ctx->auth_mtx);
+	while ((job = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, job, entry);
+		session_auth_done(job);
+	}
+}
+
+/* The password check of a session is finished (or cancelled). */
+static void
 session_auth_done(struct auth_job *job)
 {
 	struct session	*s = job->arg;
 	enum auth_result r;
 
 	s->job = NULL;
-	auth_guard_pending_done(s->w->guard, s->addr);
+	auth_guard_pending_done(s->ctx->guard, s->addr);
 	if (s->state == SS_DEAD) {
 		auth_job_free(job);
-		worker_reap(s->w);	/* it waited for this job */
+		event_active(s->ctx->reap_ev, EV_READ, 0);	/* it waited */
 		return;
 	}
 	if (s->state != SS_AUTH || job->cancelled) {
@@ -957,64 +965,31 @@ session_auth_done(struct auth_job *job)
 static int
 auth_accept(struct session *s)
 {
-	struct codec_packet	 pkt;
-	struct codec_buf	 user, pass, *up = NULL, *pw = NULL;
-	const struct codec_connect *c = &pkt.u.connect;
-	const struct policy_auth *a = &s->pol->auth;
-	uint8_t			*buf;
-	size_t			 n;
-	uint32_t		 max;
+	struct codec_packet		 pkt;
+	struct enforce_verdict		 v;
+	struct enforce_env		 env;
+	const struct codec_connect	*c = &pkt.u.connect;
 
 	if (codec_decode(&s->lim, 0, CODEC_FROM_CLIENT, s->connect,
 	    s->connect_len, s->connect_len, &pkt) != CODEC_OK) {
 		auth_refuse(s, AUTH_FAIL_ERROR);	/* cannot happen */
 		return -1;
 	}
-	/* A will is a delayed PUBLISH: its topic must be publishable. */
-	if ((c->flags & CODEC_CF_WILL) && s->pol->acl != NULL &&
-	    !acl_allow(s, ACL_PUBLISH, &c->will_topic)) {
-		metrics_add(M_AUTH_FAILED, 1);
-		log_warnx("auth: session %" PRIu64 " %s listener %s: refused "
-		    "identity \"%s\" client_id \"%s\": will topic denied by "
-		    "the ACL", s->id, s->peer, s->lis->name, s->dec.identity,
-		    s->client_id);
+	env_of(s, &env);
+	enforce_connect(&s->es, &env, &s->dec, &pkt, now_ms(), &v);
+	if (v.action != ENFORCE_REWRITE) {
 		s->state = SS_REFUSING;
-		refuse_connect(s, 0x87, "will topic denied by the ACL");
+		refuse_connect(s, v.code, v.reason);
+		enforce_verdict_fini(&v);
 		return -1;
 	}
-	if (identity_limits(s) == -1)
-		return -1;
-	if (c->client_id.len > 0) {
-		if (auth_registry_claim(s->w->guard, c->client_id.p,
-		    c->client_id.len, s->dec.identity, s->persistent) == -1) {
-			auth_refuse(s, AUTH_FAIL_CLIENT_ID_TAKEN);
-			return -1;
-		}
-		if ((s->claimed_id = malloc(c->client_id.len)) == NULL) {
-			auth_registry_release(s->w->guard, c->client_id.p,
-			    c->client_id.len, s->persistent);
-			auth_refuse(s, AUTH_FAIL_ERROR);
-			return -1;
-		}
-		memcpy(s->claimed_id, c->client_id.p, c->client_id.len);
-		s->claimed_len = c->client_id.len;
-		s->claimed = true;
-	}
-	if (!s->dec.anonymous) {
-		char	key[AUTH_IDENTITY_MAX + 3];
-
-		snprintf(key, sizeof(key), "u:%s", s->dec.identity);
-		auth_guard_success(s->w->guard, key);
-		user.p = (const uint8_t *)s->dec.identity;
-		user.len = strlen(s->dec.identity);
-		up = &user;
-	}
-	if (a->upstream_password != NULL && up != NULL) {
-		pass.p = a->upstream_password;
-		pass.len = a->upstream_password_len;
-		pw = &pass;
-	}
-	limits_authenticated(s->w->limits, &s->lc);
+	/* The identity's own limits are in force from here on. */
+	s->lim.max_packet = s->es.L->max_packet;
+	bufferevent_setwatermark(s->down, EV_WRITE,
+	    s->es.L->output_buffer / 2, 0);
+	if (!s->dec.anonymous)
+		auth_accepted(s->ctx->guard, s->dec.identity);
+	limits_authenticated(s->ctx->limits, &s->lc);
 	keepalive_start(s, c->keepalive);
 	metrics_add(M_AUTH_OK, 1);
 	log_info("auth: session %" PRIu64 " %s listener %s: accepted identity "
@@ -1023,50 +998,17 @@ auth_accept(struct session *s)
 	    s->dec.by_certificate ? (s->dec.need_password ?
 	    "certificate and password" : "certificate") : "password",
 	    s->client_id);
-
-	/* A 5.0 broker is told to send nothing the proxy would refuse. */
-	max = s->L->max_packet > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)s->L->max_packet;
-	n = codec_encode_connect(NULL, 0, &pkt, up, pw, max);
-	if (n == 0 || (buf = malloc(n)) == NULL) {
-		auth_refuse(s, AUTH_FAIL_ERROR);
-		return -1;
-	}
-	codec_encode_connect(buf, n, &pkt, up, pw, max);
-	if (pw != NULL)
-		OPENSSL_cleanse(buf, n);	/* wiped below, after the copy */
-	if (s->w->ssl_upstream_ctx != NULL) {
-		SSL	*ssl = tls_client_ssl_new(s->w->ssl_upstream_ctx,
-		    s->pol->upstream.server_name);
-
-		/* On failure libevent frees the SSL (BEV_OPT_CLOSE_ON_FREE). */
-		s->up = ssl == NULL ? NULL : bufferevent_openssl_socket_new(
-		    s->w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (s->up != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(s->up, 1);
-	} else
-		s->up = bufferevent_socket_new(s->w->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
-	if (s->up == NULL) {
-		free(buf);
+	if (upstream_new(s) == -1) {
+		enforce_verdict_fini(&v);
 		refuse_connect(s, 0x88, "out of memory for upstream");
 		return -1;
 	}
-	bufferevent_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
-	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
-	bufferevent_setwatermark(s->up, EV_WRITE,
-	    s->L->output_buffer / 2, 0);
-	if (pw != NULL)
-		codec_encode_connect(buf, n, &pkt, up, pw, max);
-	if (bufferevent_write(s->up, buf, n) == -1) {
-		OPENSSL_cleanse(buf, n);
-		free(buf);
+	if (bufferevent_write(s->up, v.out, v.out_len) == -1) {
+		enforce_verdict_fini(&v);
 		session_close(s, "out of memory forwarding CONNECT", false);
 		return -1;
 	}
-	OPENSSL_cleanse(buf, n);
-	free(buf);
+	enforce_verdict_fini(&v);	/* wipes the password it may hold */
 	OPENSSL_cleanse(s->connect, s->connect_len);
 	free(s->connect);
 	s->connect = NULL;
@@ -1078,6 +1020,34 @@ auth_accept(struct session *s)
 	return s->state == SS_OPEN ? 0 : -1;
 }
 
+/* The broker connection's bufferevent, not yet connected.  -1: ENOMEM. */
+static int
+upstream_new(struct session *s)
+{
+	struct session_ctx	*ctx = s->ctx;
+	SSL			*ssl;
+
+	if (s->up_tls) {
+		ssl = tls_client_ssl_new(ctx->ssl_upstream_ctx,
+		    s->pol->upstream.server_name);
+		/* On failure libevent frees the SSL (BEV_OPT_CLOSE_ON_FREE). */
+		s->up = ssl == NULL ? NULL : bufferevent_openssl_socket_new(
+		    ctx->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		if (s->up != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(s->up, 1);
+	} else
+		s->up = bufferevent_socket_new(ctx->base, -1,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (s->up == NULL)
+		return -1;
+	bufferevent_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
+	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
+	bufferevent_setwatermark(s->up, EV_WRITE,
+	    s->es.L->output_buffer / 2, 0);
+	return 0;
+}
+
 /*
  * Refuses the CONNECT for <r>: audit line, failure counted against the
  * source address and the user, and the CONNACK after the tarpit delay
@@ -1087,34 +1057,26 @@ static void
 auth_refuse(struct session *s, enum auth_result r)
 {
 	const struct policy_auth *a = &s->pol->auth;
-	char			 key[AUTH_IDENTITY_MAX + 3];
-	uint64_t		 now = now_ms(), lock;
+	struct auth_lockouts	 lk;
 	bool			 counts;
 
 	metrics_add(M_AUTH_FAILED, 1);
 	log_warnx("auth: session %" PRIu64 " %s listener %s: refused "
 	    "username \"%s\" client_id \"%s\": %s", s->id, s->peer,
 	    s->lis->name, s->username, s->client_id, auth_result_str(r));
-	counts = r != AUTH_FAIL_LOCKED && r != AUTH_FAIL_BUSY &&
-	    r != AUTH_FAIL_ERROR && r != AUTH_FAIL_CLIENT_ID_TAKEN;
-	if (counts) {
-		snprintf(key, sizeof(key), "a:%s", s->addr);
-		if ((lock = auth_guard_fail(s->w->guard, key, now, a)) > 0) {
-			metrics_add(M_AUTH_LOCKOUTS, 1);
-			log_warnx("auth: address %s locked out for %" PRIu64
-			    "s after %u failures", s->addr, lock / 1000,
-			    a->lockout_failures);
-		}
+	counts = auth_refused(s->ctx->guard, a, s->addr, s->dec.identity, r,
+	    now_ms(), &lk);
+	if (lk.addr_ms > 0) {
+		metrics_add(M_AUTH_LOCKOUTS, 1);
+		log_warnx("auth: address %s locked out for %" PRIu64 "s after "
+		    "%u failures", s->addr, lk.addr_ms / 1000,
+		    a->lockout_failures);
 	}
-	if (counts && (r == AUTH_FAIL_BAD_PASSWORD ||
-	    r == AUTH_FAIL_UNKNOWN_USER) && s->dec.identity[0] != '\0') {
-		snprintf(key, sizeof(key), "u:%s", s->dec.identity);
-		if ((lock = auth_guard_fail(s->w->guard, key, now, a)) > 0) {
-			metrics_add(M_AUTH_LOCKOUTS, 1);
-			log_warnx("auth: user \"%s\" locked out for %" PRIu64
-			    "s after %u failures", s->dec.identity,
-			    lock / 1000, a->lockout_failures);
-		}
+	if (lk.user_ms > 0) {
+		metrics_add(M_AUTH_LOCKOUTS, 1);
+		log_warnx("auth: user \"%s\" locked out for %" PRIu64 "s after "
+		    "%u failures", s->dec.identity, lk.user_ms / 1000,
+		    a->lockout_failures);
 	}
 	s->refusal = r;
 	s->state = SS_REFUSING;
@@ -1125,9 +1087,14 @@ auth_refuse(struct session *s, enum auth_result r)
 		refuse_connect(s, auth_reason(r), auth_result_str(r));
 }
 
-static void
-on_connack(struct session *s, const struct codec_packet *pkt)
+static int
+on_connack(struct session *s, struct evbuffer *in,
+    const struct codec_packet *pkt)
 {
+	struct codec_alias	*ca = &s->cs.alias[CODEC_FROM_CLIENT];
+	struct enforce_verdict	 v;
+	uint16_t		 alias_max, ka = s->es.keepalive;
+
 	if (pkt->reason == 0) {
 		s->connack_ok = true;
 		log_info("session %" PRIu64 " %s: connected to broker, client_id"
@@ -1136,6 +1103,13 @@ on_connack(struct session *s, const struct codec_packet *pkt)
 	} else
 		log_info("session %" PRIu64 " %s: broker refused CONNECT: "
 		    "reason 0x%02x", s->id, s->peer, pkt->reason);
+	enforce_connack(&s->es, pkt, &alias_max, &v);
+	if (s->es.keepalive != ka)
+		keepalive_arm(s);
+	/* The client's aliases are held to what it is told. */
+	if (alias_max > 0 && ca->max > alias_max)
+		ca->max = alias_max;
+	return execute(s, CODEC_FROM_SERVER, in, pkt, &v);
 }
 
 /*
@@ -1149,7 +1123,7 @@ upstream_connect(struct session *s)
 	const struct policy_upstream	*u = &s->pol->upstream;
 
 	bufferevent_enable(s->up, EV_READ | EV_WRITE);
-	if (bufferevent_socket_connect_hostname(s->up, s->w->dns, AF_UNSPEC,
+	if (bufferevent_socket_connect_hostname(s->up, s->ctx->dns, AF_UNSPEC,
 	    u->host, u->port) == -1 && s->state == SS_OPEN &&
 	    !s->up_connected)
 		upstream_failed(s, "connect failed");
@@ -1263,62 +1237,19 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 static void
 keepalive_start(struct session *s, uint16_t asked)
 {
-	unsigned	max = s->L->max_keepalive_ms / 1000;
-	unsigned	k = asked == 0 || asked > max ? max : asked;
-	struct timeval	tv = { (time_t)(k + k / 2), (k % 2) * 500000 };
-
-	s->keepalive_asked = asked;
-	s->keepalive = (uint16_t)k;
-	bufferevent_set_timeouts(s->down, &tv, NULL);
+	s->es.keepalive_asked = asked;
+	s->es.keepalive = enforce_keepalive(&s->es, asked);
+	keepalive_arm(s);
 }
 
-/*
- * The broker accepted a 5.0 client: the CONNACK it gets tells it the
- * proxy's limits too, as 5.0 lets a server: the Maximum Packet Size the
- * proxy accepts, the Receive Maximum (limits.max_inflight) and the Topic
- * Alias Maximum (limits.max_topic_aliases) it enforces, each when smaller
- * than the broker's, and the Server Keep Alive the proxy enforces (when
- * not what the client asked for; the broker's own, if lower, wins and is
- * enforced).
- */
-static int
-amend_connack(struct session *s, struct evbuffer *in,
-    const struct codec_packet *pkt)
+/* Nothing from the client for 1.5 times the keepalive ends the session. */
+static void
+keepalive_arm(struct session *s)
 {
-	struct codec_connack_amend	 am;
-	struct codec_alias		*ca = &s->cs.alias[CODEC_FROM_CLIENT];
-	uint16_t			 ka = s->keepalive;
-	uint8_t				*buf;
-	size_t				 n;
+	unsigned	k = s->es.keepalive;
+	struct timeval	tv = { (time_t)(k + k / 2), (k % 2) * 500000 };
 
-	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE) &&
-	    pkt->props.server_keep_alive > 0 &&
-	    pkt->props.server_keep_alive < ka) {
-		uint16_t	asked = s->keepalive_asked;
-
-		ka = pkt->props.server_keep_alive;
-		keepalive_start(s, ka);
-		s->keepalive_asked = asked;
-	}
-	memset(&am, 0, sizeof(am));
-	am.max_packet = s->L->max_packet > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)s->L->max_packet;
-	am.receive_max = (uint16_t)s->L->max_inflight;
-	am.topic_alias_max = (uint16_t)s->L->max_topic_aliases;
-	am.keepalive = ka != s->keepalive_asked ? ka : 0;
-	/* The client's aliases are held to what it is told. */
-	if (am.topic_alias_max > 0 && ca->max > am.topic_alias_max)
-		ca->max = am.topic_alias_max;
-	n = codec_encode_connack_amended(NULL, 0, pkt, &am);
-	if (n == 0 || (buf = malloc(n)) == NULL) {
-		session_close(s, "cannot amend CONNACK", false);
-		return -1;
-	}
-	codec_encode_connack_amended(buf, n, pkt, &am);
-	reply(s, CODEC_FROM_CLIENT, buf, n);
-	free(buf);
-	evbuffer_drain(in, pkt->len);
-	return 0;
+	bufferevent_set_timeouts(s->down, &tv, NULL);
 }
 
 /*
@@ -1347,85 +1278,6 @@ limit_audit(struct session *s, uint64_t now, const char *fmt, ...)
 }
 
 /*
- * The client's rates, for one frame: PUBLISH counts against the message
- * and byte buckets, (UN)SUBSCRIBE against the subscribe bucket; topics and
- * filters must be within the topic bounds.  Returns 0 to go on, 1 when the
- * frame was dropped, 2 when reading is paused until tokens return (the
- * frame stays in the input), -1 when the session ends.
- */
-static int
-rate_check(struct session *s, struct evbuffer *in,
-    const struct codec_packet *pkt)
-{
-	const struct policy_limits	*l = s->L;
-	struct timeval			 tv;
-	struct codec_buf		 f;
-	const char			*what = "";
-	uint64_t			 now, wait = 0;
-	size_t				 off = 0;
-
-	if (pkt->type == CODEC_PUBLISH && !topic_within(s,
-	    &pkt->u.publish.resolved)) {
-		metrics_add(M_RATE_LIMITED, 1);
-		log_warnx("limits: session %" PRIu64 " %s: client_id \"%s\": "
-		    "topic over limits.max_topic_length or max_topic_levels",
-		    s->id, s->peer, s->client_id);
-		send_disconnect(s, 0x90);	/* topic name invalid */
-		session_close(s, "topic over the policy's bounds", true);
-		return -1;
-	}
-	if (pkt->type == CODEC_SUBSCRIBE || pkt->type == CODEC_UNSUBSCRIBE) {
-		while (codec_filter_next(pkt, &off, &f, NULL))
-			if (!topic_within(s, &f)) {
-				metrics_add(M_RATE_LIMITED, 1);
-				log_warnx("limits: session %" PRIu64 " %s: "
-				    "client_id \"%s\": filter over the topic "
-				    "bounds", s->id, s->peer, s->client_id);
-				send_disconnect(s, 0x8F);  /* filter invalid */
-				session_close(s, "filter over the policy's "
-				    "bounds", true);
-				return -1;
-			}
-	}
-	now = now_ms();
-	if (pkt->type == CODEC_PUBLISH)
-		wait = publish_tokens(s, now, pkt, &what);
-	else if ((pkt->type == CODEC_SUBSCRIBE ||
-	    pkt->type == CODEC_UNSUBSCRIBE) && l->subscribe_rate > 0) {
-		wait = limits_bucket_take(&s->r_subs, now, l->subscribe_rate,
-		    l->subscribe_rate, 1);
-		what = "limits.subscribe_rate";
-	}
-	if (wait == 0)
-		return 0;
-
-	metrics_add(M_RATE_LIMITED, 1);
-	if (pkt->type == CODEC_PUBLISH &&
-	    l->rate_action == POLICY_RATE_DISCONNECT) {
-		log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" "
-		    "client_id \"%s\" publishes over %s: disconnected", s->id,
-		    s->peer, s->dec.identity, s->client_id, what);
-		send_disconnect(s, 0x96);	/* message rate too high */
-		session_close(s, "message rate too high", true);
-		return -1;
-	}
-	if (pkt->type == CODEC_PUBLISH && l->rate_action == POLICY_RATE_DROP &&
-	    pkt->u.publish.qos == 0) {
-		limit_audit(s, now, "QoS 0 PUBLISH dropped over %s", what);
-		evbuffer_drain(in, pkt->len);
-		return 1;
-	}
-	/* Throttle: read nothing more until the tokens are back. */
-	limit_audit(s, now, "held to %s", what);
-	s->throttled = true;
-	bufferevent_disable(s->down, EV_READ);
-	tv.tv_sec = (time_t)(wait / 1000);
-	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
-	evtimer_add(s->rate_ev, &tv);
-	return 2;
-}
-
-/*
  * A hold ends (the rate's tokens are due, or an inflight slot freed): read
  * the client again.  The frame that waited is checked anew; if it still
  * may not pass, it sets its hold again.
@@ -1437,276 +1289,64 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if ((!s->throttled && !s->inflight_wait) || s->state != SS_OPEN)
+	if ((!s->throttled && !s->es.inflight_wait) || s->state != SS_OPEN)
 		return;
-	s->throttled = s->inflight_wait = false;
+	s->throttled = s->es.inflight_wait = false;
 	if (!s->paused[CODEC_FROM_CLIENT])
 		bufferevent_enable(s->down, EV_READ);
 	pump(s, CODEC_FROM_CLIENT);
 }
 
-/* Takes <cost> from <b> unless <rate> is off; a taking is noted in <t>. */
-struct taken {
-	struct limits_bucket	*b;
-	double			 cost;
-};
-
-static uint64_t
-take(struct limits_bucket *b, uint64_t now, double rate, double burst,
-    double cost, struct taken *t, size_t *n)
-{
-	uint64_t	wait;
-
-	if (rate <= 0)
-		return 0;
-	if ((wait = limits_bucket_take(b, now, rate, burst > 0 ? burst : rate,
-	    cost)) == 0) {
-		t[*n].b = b;
-		t[(*n)++].cost = cost;
-	}
-	return wait;
-}
-
-/*
- * The tokens of one PUBLISH, from every bucket it counts against: the
- * connection's message and byte rates, each limits.topic_rates rule its
- * topic matches, then its identity's shared rates.  All or nothing: when
- * one bucket is short, what the others gave is put back.  Returns 0, or
- * the milliseconds to wait with the name of the limit in *what.
- */
-static uint64_t
-publish_tokens(struct session *s, uint64_t now, const struct codec_packet *pkt,
-    const char **what)
-{
-	const struct policy_limits	*l = s->L;
-	const struct codec_buf		*t = &pkt->u.publish.resolved;
-	const struct policy_topic_rate	*r;
-	struct taken			 tk[2 + 2 * POLICY_TOPIC_RATES_MAX];
-	double				 len = (double)pkt->len;
-	uint64_t			 wait;
-	size_t				 n = 0, i;
-
-	if ((wait = take(&s->r_msgs, now, l->message_rate, l->message_burst,
-	    1, tk, &n)) > 0) {
-		*what = "limits.message_rate";
-		goto short_;
-	}
-	if ((wait = take(&s->r_bytes, now, (double)l->byte_rate,
-	    (double)l->byte_burst, len, tk, &n)) > 0) {
-		*what = "limits.byte_rate";
-		goto short_;
-	}
-	for (i = 0; s->r_topics != NULL && i < s->pol->n_topic_rates; i++) {
-		r = &s->pol->topic_rates[i];
-		if (!limits_topic_match(r->filter, r->filter_len, t->p,
-		    t->len))
-			continue;
-		if ((wait = take(&s->r_topics[2 * i], now, r->message_rate,
-		    r->message_burst, 1, tk, &n)) > 0 ||
-		    (wait = take(&s->r_topics[2 * i + 1], now,
-		    (double)r->byte_rate, (double)r->byte_burst, len, tk,
-		    &n)) > 0) {
-			*what = "a limits.topic_rates rule";
-			goto short_;
-		}
-	}
-	if ((wait = limits_user_take(s->w->limits, s->user, l, now,
-	    pkt->len)) > 0) {
-		*what = "the identity's limits.user_message_rate or "
-		    "user_byte_rate";
-		goto short_;
-	}
-	return 0;
-short_:
-	while (n > 0) {
-		n--;
-		tk[n].b->tokens += tk[n].cost;
-	}
-	return wait;
-}
-
-/*
- * The identity is known: its own limits (limits.users, limits.groups)
- * replace the listener's, and its per-user caps count this connection.
- * Over one: 5.0 CONNACK 0x97 (quota exceeded) or 0x9F (connection rate
- * exceeded), 3.x 0x03 (server unavailable).
- */
-static int
-identity_limits(struct session *s)
-{
-	const struct policy_limits	*l;
-	struct policy_limits		 tmp;
-	enum limits_refusal		 r;
-
-	l = policy_limits_for(s->pol, s->lis, s->dec.identity, &tmp);
-	if (l == &tmp) {
-		if ((s->own_lim = malloc(sizeof(*s->own_lim))) == NULL)
-			goto oom;
-		*s->own_lim = tmp;
-		l = s->own_lim;
-	}
-	s->L = l;
-	s->lim.max_packet = l->max_packet;
-	bufferevent_setwatermark(s->down, EV_WRITE, l->output_buffer / 2, 0);
-	if (s->pol->n_topic_rates > 0 && (s->r_topics = calloc(2 *
-	    s->pol->n_topic_rates, sizeof(*s->r_topics))) == NULL)
-		goto oom;
-	if (l->max_subscriptions > 0 && (s->subs = limits_subs_new()) == NULL)
-		goto oom;
-	r = limits_user_admit(s->w->limits, s->dec.identity, l, now_ms(),
-	    &s->user);
-	if (r == LIMITS_OK)
-		return 0;
-	metrics_add(M_LIMIT_USER, 1);
-	log_warnx("limits: session %" PRIu64 " %s listener %s: refused "
-	    "identity \"%s\" client_id \"%s\": %s", s->id, s->peer,
-	    s->lis->name, s->dec.identity, s->client_id,
-	    limits_refusal_str(r));
-	s->state = SS_REFUSING;
-	refuse_connect(s, r == LIMITS_USER_RATE ? 0x9F : 0x97,
-	    limits_refusal_str(r));
-	return -1;
-oom:
-	s->state = SS_REFUSING;
-	refuse_connect(s, 0x88, "out of memory for the identity's limits");
-	return -1;
-}
-
-/*
- * A QoS 1/2 PUBLISH while limits.max_inflight of the client's are still
- * unfinished.  A 5.0 client was told that Receive Maximum in its CONNACK,
- * so this breaks the protocol: DISCONNECT 0x93.  A 3.x client has no such
- * word: its frame waits, unread, until the broker finishes one (TCP
- * backpressure slows it; nothing is lost).  Returns 1 (waiting) or -1.
- */
-static int
-inflight_full(struct session *s, const struct codec_packet *pkt)
-{
-	metrics_add(M_LIMIT_INFLIGHT, 1);
-	if (s->cs.level == CODEC_V5) {
-		log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" "
-		    "client_id \"%s\": PUBLISH id %u over the Receive Maximum "
-		    "of %u (limits.max_inflight)", s->id, s->peer,
-		    s->dec.identity, s->client_id, pkt->packet_id,
-		    s->L->max_inflight);
-		send_disconnect(s, 0x93);	/* Receive Maximum exceeded */
-		session_close(s, "Receive Maximum exceeded", true);
-		return -1;
-	}
-	if (!s->inflight_wait)
-		limit_audit(s, now_ms(), "%u QoS 1/2 PUBLISHes in flight "
-		    "(limits.max_inflight): reading paused", s->inflight);
-	s->inflight_wait = true;
-	bufferevent_disable(s->down, EV_READ);
-	return 1;
-}
-
-/* The broker finished one of the client's QoS 1/2 PUBLISHes. */
+/* What enforce.c may reach for this session. */
 static void
-inflight_done(struct session *s)
+env_of(struct session *s, struct enforce_env *env)
 {
-	if (s->inflight > 0)
-		s->inflight--;
-	if (s->inflight_wait && s->inflight < s->L->max_inflight)
-		event_active(s->rate_ev, EV_TIMEOUT, 1);
-}
-
-/* A topic or filter within limits.max_topic_length and max_topic_levels. */
-static bool
-topic_within(const struct session *s, const struct codec_buf *t)
-{
-	const struct policy_limits	*l = s->L;
-	size_t				 i, levels = 1;
-
-	if (l->max_topic_length > 0 && t->len > l->max_topic_length)
-		return false;
-	if (l->max_topic_levels == 0)
-		return true;
-	for (i = 0; i < t->len; i++)
-		if (t->p[i] == '/' && ++levels > l->max_topic_levels)
-			return false;
-	return true;
-}
-
-/* ---- access control ---------------------------------------------------- */
-
-/*
- * The ACL's word on <action> for <topic>; every denial is an audit line
- * with the deciding rule.
- */
-static bool
-acl_allow(struct session *s, enum acl_action action,
-    const struct codec_buf *topic)
-{
-	struct acl_subject	who;
-	struct acl_verdict	v;
-
-	if (s->pol->acl == NULL)
-		return true;
-	who.identity = s->dec.identity;
-	who.client_id = s->claimed_id != NULL ? (const char *)s->claimed_id :
-	    "";
-	who.client_id_len = s->claimed_len;
-	if (acl_check(s->pol->acl, &who, action, topic->p, topic->len, &v))
-		return true;
-	metrics_add(M_ACL_DENIED, 1);
-	log_warnx("acl: session %" PRIu64 " %s: %s denied to \"%s\" client_id "
-	    "\"%s\" topic \"%.*s\"%s, %s %s:%d", s->id, s->peer,
-	    acl_action_str(action), s->dec.identity, s->client_id,
-	    (int)(topic->len < SESSION_TOPIC_LOG ? topic->len :
-	    SESSION_TOPIC_LOG), (const char *)topic->p,
-	    topic->len > SESSION_TOPIC_LOG ? "..." : "",
-	    v.rule != NULL ? "rule" : "no rule matches, default deny",
-	    v.rule != NULL ? v.rule->file : "policy",
-	    v.rule != NULL ? v.rule->line : 0);
-	return false;
+	env->limits = s->ctx->limits;
+	env->guard = s->ctx->guard;
+	env->audit = audit;
+	env->arg = s;
 }
 
 /*
- * The ACL between the client and the broker, for one valid frame.  Returns
- * 0 to forward it as it is, 1 when it was consumed here (answered by the
- * proxy, dropped, or rewritten and sent), -1 when the session is ending.
+ * An audit event of enforce.c: counted, and logged with who did it.  A
+ * quiet one (a repeatable limit hit) through limit_audit()'s rate.
  */
-static int
-enforce(struct session *s, enum codec_dir dir, struct evbuffer *in,
-    struct codec_packet *pkt)
+static void
+audit(void *arg, const struct enforce_event *e)
 {
-	int	r;
+	struct session	*s = arg;
+	const char	*t = (const char *)e->topic;
+	int		 tl;
 
-	switch (pkt->type) {
-	case CODEC_PUBLISH:
-		if (acl_allow(s, dir == CODEC_FROM_CLIENT ? ACL_PUBLISH :
-		    ACL_READ, &pkt->u.publish.resolved))
-			return 0;
-		if ((r = deny_publish(s, dir, pkt)) != 1)
-			return r;
-		evbuffer_drain(in, pkt->len);
-		return 1;
-	case CODEC_PUBREL:
-		/* The end of a QoS 2 flow the proxy answered itself. */
-		if (acked_take(s, dir, pkt->packet_id) == 0)
-			return 0;
-		{
-			uint8_t	b[8];
-			size_t	n = codec_encode_ack(b, sizeof(b),
-			    s->cs.level, CODEC_PUBCOMP, pkt->packet_id, 0,
-			    NULL);
-
-			reply(s, dir, b, n);
-		}
-		evbuffer_drain(in, pkt->len);
-		return 1;
-	case CODEC_SUBSCRIBE:
-		return s->pol->acl != NULL || s->subs != NULL ?
-		    filter_subscribe(s, in, pkt) : 0;
-	case CODEC_UNSUBSCRIBE:
-		if (s->subs != NULL)
-			forget_subscriptions(s, pkt);
-		return 0;
-	case CODEC_SUBACK:
-		return s->n_merges > 0 ? merge_suback(s, in, pkt) : 0;
-	default:
-		return 0;
+	metrics_add(e->metric, 1);
+	switch (e->kind) {
+	case ENFORCE_EV_ACL:
+		tl = (int)(e->topic_len < SESSION_TOPIC_LOG ? e->topic_len :
+		    SESSION_TOPIC_LOG);
+		log_warnx("acl: session %" PRIu64 " %s: %s denied to \"%s\" "
+		    "client_id \"%s\" topic \"%.*s\"%s, %s %s:%d", s->id,
+		    s->peer, acl_action_str(e->action), s->dec.identity,
+		    s->client_id, tl, t, e->topic_len > SESSION_TOPIC_LOG ?
+		    "..." : "", e->rule != NULL ? "rule" :
+		    "no rule matches, default deny", e->rule != NULL ?
+		    e->rule->file : "policy", e->rule != NULL ?
+		    e->rule->line : 0);
+		break;
+	case ENFORCE_EV_LIMIT:
+		if (e->quiet)
+			limit_audit(s, now_ms(), "%s", e->text);
+		else
+			log_warnx("limits: session %" PRIu64 " %s: identity "
+			    "\"%s\" client_id \"%s\": %s", s->id, s->peer,
+			    s->dec.identity, s->client_id, e->text);
+		break;
+	case ENFORCE_EV_REFUSE:
+		log_warnx("%s: session %" PRIu64 " %s listener %s: refused "
+		    "identity \"%s\" client_id \"%s\": %s",
+		    e->metric == M_LIMIT_USER ? "limits" : "auth", s->id,
+		    s->peer, s->lis->name, s->dec.identity, s->client_id,
+		    e->text);
+		break;
 	}
 }
 
@@ -1718,256 +1358,6 @@ reply(struct session *s, enum codec_dir dir, const uint8_t *b, size_t n)
 
 	if (bev != NULL && n > 0)
 		bufferevent_write(bev, b, n);
-}
-
-/*
- * A PUBLISH the ACL denies is not forwarded.  Its sender still gets the
- * end of its QoS flow, so nothing stalls: from the client, 5.0 PUBACK or
- * PUBREC 0x87, 3.x as if accepted (or a disconnect, by policy); from the
- * broker, PUBACK or PUBREC as if delivered, so its inflight window moves.
- * A QoS 2 id answered here is remembered to answer its PUBREL.  Returns 1
- * (handled), or -1 when the session ends.
- */
-static int
-deny_publish(struct session *s, enum codec_dir dir,
-    const struct codec_packet *pkt)
-{
-	uint8_t	b[8], type, rc = 0;
-	size_t	n;
-	bool	v5 = s->cs.level == CODEC_V5;
-
-	if (dir == CODEC_FROM_CLIENT && !v5 &&
-	    s->pol->acl_deny_v3 == POLICY_DENY_DISCONNECT) {
-		session_close(s, "PUBLISH denied by the ACL", true);
-		return -1;
-	}
-	if (pkt->u.publish.qos == 0)
-		return 1;
-	type = pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
-	if (dir == CODEC_FROM_CLIENT && v5)
-		rc = 0x87;		/* not authorized */
-	else if (type == CODEC_PUBREC &&
-	    acked_put(s, dir, pkt->packet_id) == -1) {
-		session_close(s, "out of memory", false);
-		return -1;
-	}
-	n = codec_encode_ack(b, sizeof(b), s->cs.level, type, pkt->packet_id,
-	    rc, NULL);
-	reply(s, dir, b, n);
-	return 1;
-}
-
-/* The bitmap of QoS 2 ids acknowledged by the proxy, for PUBLISHes of dir. */
-static int
-acked_put(struct session *s, enum codec_dir dir, uint16_t id)
-{
-	if (s->acked[dir] == NULL &&
-	    (s->acked[dir] = calloc(65536 / 8, 1)) == NULL)
-		return -1;
-	s->acked[dir][id >> 3] |= (uint8_t)(1 << (id & 7));
-	return 0;
-}
-
-/* Returns 1 (and forgets it) if <id> was acknowledged by the proxy. */
-static int
-acked_take(struct session *s, enum codec_dir dir, uint16_t id)
-{
-	uint8_t	bit = (uint8_t)(1 << (id & 7));
-
-	if (s->acked[dir] == NULL || !(s->acked[dir][id >> 3] & bit))
-		return 0;
-	s->acked[dir][id >> 3] &= (uint8_t)~bit;
-	return 1;
-}
-
-/*
- * SUBSCRIBE, filter by filter: the ACL, then limits.max_subscriptions (a
- * filter new to the connection needs a free place).  All allowed:
- * forwarded unchanged.  None: answered here (3.x 0x80; 5.0 0x87 not
- * authorized, 0x97 quota exceeded).  Some: rewritten without the refused
- * ones and sent, its SUBACK merged back later.  Filters counted here are
- * forgotten again if the broker refuses them.
- */
-static int
-filter_subscribe(struct session *s, struct evbuffer *in,
-    struct codec_packet *pkt)
-{
-	struct sub_merge	*m;
-	struct codec_buf	 f;
-	uint8_t			*codes = NULL, *buf = NULL, *added = NULL, opts;
-	bool			*keep = NULL, v5 = s->cs.level == CODEC_V5;
-	size_t			 off = 0, i, n = pkt->u.list.count, len;
-	size_t			 denied = 0, alen = 0, k, flen;
-	int			 rc = -1, a;
-
-	if ((codes = calloc(n, 1)) == NULL || (keep = calloc(n,
-	    sizeof(*keep))) == NULL || (s->subs != NULL && (added =
-	    malloc(pkt->len + 4 * n)) == NULL))
-		goto oom;
-	for (i = 0; i < n && codec_filter_next(pkt, &off, &f, &opts); i++) {
-		keep[i] = acl_allow(s, ACL_SUBSCRIBE, &f);
-		if (keep[i] && s->subs != NULL &&
-		    !limits_subs_has(s->subs, f.p, f.len)) {
-			if (limits_subs_count(s->subs) >=
-			    s->L->max_subscriptions) {
-				metrics_add(M_LIMIT_SUBSCRIPTIONS, 1);
-				limit_audit(s, now_ms(), "filter \"%.*s\"%s "
-				    "refused: %u subscriptions "
-				    "(limits.max_subscriptions)", (int)(f.len <
-				    SESSION_TOPIC_LOG ? f.len :
-				    SESSION_TOPIC_LOG), (const char *)f.p,
-				    f.len > SESSION_TOPIC_LOG ? "..." : "",
-				    s->L->max_subscriptions);
-				keep[i] = false;
-				codes[i] = v5 ? 0x97 : 0x80;
-			} else if ((a = limits_subs_add(s->subs, f.p,
-			    f.len)) == -1)
-				goto oom;
-			else if (a == 1) {
-				added[alen++] = (uint8_t)(i >> 8);
-				added[alen++] = (uint8_t)i;
-				added[alen++] = (uint8_t)(f.len >> 8);
-				added[alen++] = (uint8_t)f.len;
-				memcpy(added + alen, f.p, f.len);
-				alen += f.len;
-			}
-		}
-		if (!keep[i]) {
-			if (codes[i] == 0)
-				codes[i] = v5 ? 0x87 : 0x80;
-			denied++;
-		}
-	}
-	if (denied == 0 && alen == 0) {
-		rc = 0;
-		goto done;
-	}
-	if (denied < n && s->n_merges == s->cap_merges &&
-	    s->cap_merges < SESSION_MERGES_MAX) {
-		unsigned	 cap = s->cap_merges ? s->cap_merges * 2 : 2;
-		struct sub_merge *nm = reallocarray(s->merges, cap,
-				    sizeof(*nm));
-
-		if (nm == NULL)
-			goto oom;
-		s->merges = nm;
-		s->cap_merges = cap;
-	}
-	if (denied == n || s->n_merges == s->cap_merges) {
-		/*
-		 * Answer it here; with no room to merge, refuse it whole
-		 * and forget what it counted.
-		 */
-		for (k = 0; k < alen; k += 4 + flen) {
-			flen = (size_t)added[k + 2] << 8 | added[k + 3];
-			limits_subs_del(s->subs, added + k + 4, flen);
-		}
-		for (i = 0; i < n; i++)
-			if (codes[i] == 0)
-				codes[i] = v5 ? 0x87 : 0x80;
-		len = codec_encode_suback(NULL, 0, s->cs.level, CODEC_SUBACK,
-		    pkt->packet_id, codes, n);
-		if ((buf = malloc(len)) == NULL)
-			goto oom;
-		codec_encode_suback(buf, len, s->cs.level, CODEC_SUBACK,
-		    pkt->packet_id, codes, n);
-		reply(s, CODEC_FROM_CLIENT, buf, len);
-		evbuffer_drain(in, pkt->len);
-		rc = 1;
-		goto done;
-	}
-	m = &s->merges[s->n_merges++];
-	m->id = pkt->packet_id;
-	m->n = (uint16_t)n;
-	m->denied = codes;
-	m->added = added;
-	m->added_len = alen;
-	codes = added = NULL;
-	if (denied == 0) {
-		rc = 0;		/* as it is; the SUBACK is still looked at */
-		goto done;
-	}
-	len = codec_encode_subscribe(NULL, 0, s->cs.level, pkt, keep);
-	if (len == 0 || (buf = malloc(len)) == NULL)
-		goto oom;
-	codec_encode_subscribe(buf, len, s->cs.level, pkt, keep);
-	reply(s, CODEC_FROM_SERVER, buf, len);
-	evbuffer_drain(in, pkt->len);
-	rc = 1;
-	goto done;
-oom:
-	session_close(s, "out of memory filtering SUBSCRIBE", false);
-	rc = -1;
-done:
-	free(codes);
-	free(added);
-	free(keep);
-	free(buf);
-	return rc;
-}
-
-/* UNSUBSCRIBE: its filters no longer count against max_subscriptions. */
-static void
-forget_subscriptions(struct session *s, const struct codec_packet *pkt)
-{
-	struct codec_buf	f;
-	size_t			off = 0;
-
-	while (codec_filter_next(pkt, &off, &f, NULL))
-		limits_subs_del(s->subs, f.p, f.len);
-}
-
-/*
- * The broker's SUBACK for a filtered SUBSCRIBE: its codes go back in the
- * places of the allowed filters, the failure codes in those of the denied
- * ones, and the client gets one SUBACK for what it sent.
- */
-static int
-merge_suback(struct session *s, struct evbuffer *in,
-    const struct codec_packet *pkt)
-{
-	struct sub_merge	*m = NULL;
-	const uint8_t		*bc = pkt->u.list.list.p;
-	uint8_t			*codes, *buf;
-	size_t			 i, j = 0, len, k, flen;
-
-	for (k = 0; k < s->n_merges; k++)
-		if (s->merges[k].id == pkt->packet_id) {
-			m = &s->merges[k];
-			break;
-		}
-	if (m == NULL)
-		return 0;
-	codes = m->denied;
-	for (i = 0; i < m->n; i++) {
-		if (codes[i] != 0)
-			continue;
-		/* A broker that answers fewer codes than it was sent fails. */
-		codes[i] = j < pkt->u.list.count ? bc[j] : 0x80;
-		j++;
-	}
-	/* A filter the broker refused holds no place. */
-	for (k = 0; k < m->added_len; k += 4 + flen) {
-		i = (size_t)m->added[k] << 8 | m->added[k + 1];
-		flen = (size_t)m->added[k + 2] << 8 | m->added[k + 3];
-		if (i < m->n && codes[i] >= 0x80)
-			limits_subs_del(s->subs, m->added + k + 4, flen);
-	}
-	len = codec_encode_suback(NULL, 0, s->cs.level, CODEC_SUBACK,
-	    pkt->packet_id, codes, m->n);
-	if ((buf = malloc(len)) == NULL) {
-		session_close(s, "out of memory merging SUBACK", false);
-		return -1;
-	}
-	codec_encode_suback(buf, len, s->cs.level, CODEC_SUBACK,
-	    pkt->packet_id, codes, m->n);
-	reply(s, CODEC_FROM_CLIENT, buf, len);
-	free(buf);
-	free(m->denied);
-	free(m->added);
-	*m = s->merges[--s->n_merges];
-	evbuffer_drain(in, pkt->len);
-	return 1;
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -2019,7 +1409,7 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 			SSL	*ssl = bufferevent_openssl_get_ssl(bev);
 
 			s->state = SS_CONNECT;
-			set_timer(s, s->L->connect_timeout_ms);
+			set_timer(s, s->es.L->connect_timeout_ms);
 			log_debug("session %" PRIu64 " %s: TLS %s %s", s->id,
 			    s->peer, SSL_get_version(ssl),
 			    SSL_get_cipher_name(ssl));
@@ -2055,7 +1445,7 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 		metrics_add(M_KEEPALIVE_EXPIRED, 1);
 		log_warnx("session %" PRIu64 " %s: nothing from client_id \"%s\" "
 		    "for 1.5 x %us: keepalive expired", s->id, s->peer,
-		    s->client_id, s->keepalive);
+		    s->client_id, s->es.keepalive);
 		send_disconnect(s, 0x8D);	/* keep alive timeout */
 		session_close(s, "keepalive expired", true);
 		return;
@@ -2122,14 +1512,14 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		metrics_add(M_CONNECT_TIMEOUT, 1);
 		log_warnx("session %" PRIu64 " %s: no TLS handshake within "
 		    "%ums", s->id, s->peer,
-		    s->L->tls_handshake_timeout_ms);
+		    s->es.L->tls_handshake_timeout_ms);
 		session_close(s, "TLS handshake deadline passed", false);
 		break;
 	case SS_CONNECT:
 	case SS_AUTH:
 		metrics_add(M_CONNECT_TIMEOUT, 1);
 		log_warnx("session %" PRIu64 " %s: no CONNECT within %ums",
-		    s->id, s->peer, s->L->connect_timeout_ms);
+		    s->id, s->peer, s->es.L->connect_timeout_ms);
 		session_close(s, "CONNECT deadline passed", false);
 		break;
 	case SS_OPEN:
@@ -2261,8 +1651,10 @@ discard_cb(struct bufferevent *bev, void *arg)
 static void
 session_dead(struct session *s)
 {
-	struct timeval	now;
-	double		secs;
+	struct session_ctx	*ctx = s->ctx;
+	struct enforce_env	 env;
+	struct timeval		 now;
+	double			 secs;
 
 	if (s->state == SS_DEAD)
 		return;
@@ -2283,16 +1675,14 @@ session_dead(struct session *s)
 	metrics_add(M_CONN_CLOSED, 1);
 	metrics_add(M_CONN_ACTIVE, -1);
 	evtimer_del(s->rate_ev);
-	limits_release(s->w->limits, &s->lis->limits, &s->lc);
-	limits_user_release(s->w->limits, s->user);
-	s->user = NULL;
-	if (s->claimed)
-		auth_registry_release(s->w->guard, (const uint8_t *)
-		    s->claimed_id, s->claimed_len, s->persistent);
-	TAILQ_REMOVE(&s->w->sessions, s, entry);
-	TAILQ_INSERT_TAIL(&s->w->dead, s, entry);
-	s->w->n_sessions--;
-	worker_reap(s->w);
+	limits_release(ctx->limits, &s->lis->limits, &s->lc);
+	/* The user's caps and the client id are free for others now. */
+	env_of(s, &env);
+	enforce_fini(&s->es, &env);
+	TAILQ_REMOVE(&ctx->sessions, s, entry);
+	TAILQ_INSERT_TAIL(&ctx->dead, s, entry);
+	ctx->n_sessions--;
+	event_active(ctx->reap_ev, EV_READ, 0);
 }
 
 static void
@@ -2305,28 +1695,24 @@ session_shutdown(struct session *s)
 }
 
 void
-session_shutdown_all(struct worker *w)
+session_shutdown_all(struct session_ctx *ctx)
 {
 	struct session	*s, *next;
 
-	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+	ctx->stopping = true;
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		session_shutdown(s);
 	}
-}
-
-void
-session_close_all(struct worker *w)
-{
-	struct session	*s;
-
-	while ((s = TAILQ_FIRST(&w->sessions)) != NULL)
-		session_close(s, "mqttguard stopped", false);
+	if (ctx->n_sessions == 0)
+		ctx->on_empty(ctx->on_empty_arg);
 }
 
 static void
 session_free(struct session *s)
 {
+	struct enforce_env	env;
+
 	if (s->down != NULL)
 		bufferevent_free(s->down);
 	if (s->up != NULL)
@@ -2340,33 +1726,93 @@ session_free(struct session *s)
 		OPENSSL_cleanse(s->connect, s->connect_len);
 		free(s->connect);
 	}
-	free(s->claimed_id);
-	free(s->acked[0]);
-	free(s->acked[1]);
-	while (s->n_merges > 0) {
-		s->n_merges--;
-		free(s->merges[s->n_merges].denied);
-		free(s->merges[s->n_merges].added);
-	}
-	free(s->merges);
-	free(s->r_topics);
-	limits_subs_free(s->subs);
-	free(s->own_lim);
+	env_of(s, &env);
+	enforce_fini(&s->es, &env);
 	policy_unref(s->pol);
 	free(s);
 }
 
-/* A session whose password check is still running waits for it. */
-void
-session_reap(struct worker *w)
+/* Frees dead sessions; one whose password check still runs waits for it. */
+static void
+session_reap(struct session_ctx *ctx)
 {
 	struct session	*s, *next;
 
-	for (s = TAILQ_FIRST(&w->dead); s != NULL; s = next) {
+	for (s = TAILQ_FIRST(&ctx->dead); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->job != NULL)
 			continue;
-		TAILQ_REMOVE(&w->dead, s, entry);
+		TAILQ_REMOVE(&ctx->dead, s, entry);
 		session_free(s);
 	}
+}
+
+/*
+ * An event of its own, run after the callback that closed a session has
+ * returned, so that no callback ever runs on freed memory.
+ */
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+
+	(void)fd;
+	(void)what;
+	session_reap(ctx);
+	if (ctx->stopping && ctx->n_sessions == 0)
+		ctx->on_empty(ctx->on_empty_arg);
+}
+
+/* ---- the context ------------------------------------------------------- */
+
+int
+session_ctx_init(struct session_ctx *ctx)
+{
+	TAILQ_INIT(&ctx->sessions);
+	TAILQ_INIT(&ctx->dead);
+	TAILQ_INIT(&ctx->auth_done);
+	pthread_mutex_init(&ctx->auth_mtx, NULL);
+	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
+	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
+	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL) {
+		if (ctx->reap_ev != NULL)
+			event_free(ctx->reap_ev);
+		if (ctx->auth_ev != NULL)
+			event_free(ctx->auth_ev);
+		ctx->reap_ev = ctx->auth_ev = NULL;
+		pthread_mutex_destroy(&ctx->auth_mtx);
+		return -1;
+	}
+	return 0;
+}
+
+void
+session_ctx_fini(struct session_ctx *ctx)
+{
+	struct session	*s;
+
+	auth_cb(-1, 0, ctx);	/* checks returned by the stopped pool */
+	/* Sessions left after the grace period: end them now. */
+	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL)
+		session_close(s, "mqttguard stopped", false);
+	session_reap(ctx);
+	event_free(ctx->reap_ev);
+	event_free(ctx->auth_ev);
+	ctx->reap_ev = ctx->auth_ev = NULL;
+	pthread_mutex_destroy(&ctx->auth_mtx);
+	session_ctx_set_tls(ctx, NULL, NULL);
+}
+
+void
+session_ctx_set_tls(struct session_ctx *ctx, SSL_CTX *ctx_tls,
+    SSL_CTX *up_tls)
+{
+	if (ctx_tls != NULL)
+		SSL_CTX_up_ref(ctx_tls);
+	if (up_tls != NULL)
+		SSL_CTX_up_ref(up_tls);
+	SSL_CTX_free(ctx->ssl_ctx);
+	SSL_CTX_free(ctx->ssl_upstream_ctx);
+	ctx->ssl_ctx = ctx_tls;
+	ctx->ssl_upstream_ctx = up_tls;
 }

@@ -1,25 +1,21 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * worker — threads, event bases, and the life of sessions on them.
+ * worker — threads and the event loops they run.
  *
  * main creates the workers (binding every socket first), starts them, and
- * later asks them to stop with worker_stop(), and hands them reloaded TLS
+ * later asks them to stop with worker_stop() and hands them reloaded TLS
  * contexts with worker_set_tls(), the only calls made from another thread:
  * each activates an event of the worker, which libevent delivers on the
  * worker's own thread.  Everything else a worker owns is touched by that
- * thread alone.
- *
- * Dead sessions are freed by reap_cb(), an event run after the callback
- * that closed them has returned, so no callback ever runs on freed memory.
+ * thread alone.  The sessions themselves are session.c's (struct
+ * session_ctx); the listening sockets listener.c's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "mqttguard/listener.h"
 #include "mqttguard/log.h"
@@ -28,85 +24,102 @@
 
 #define WORKER_STOP_GRACE_MS	3000	/* flushing sessions at exit */
 
+struct worker {
+	unsigned		 id;
+	pthread_t		 thread;
+	bool			 started;
+	struct event_base	*base;		/* owned */
+	struct evdns_base	*dns;		/* owned; upstream names */
+	struct session_ctx	 sc;		/* its sessions */
+	bool			 sc_ready;	/* session_ctx_init() done */
+	struct listener		*listeners;	/* owned; n_listeners */
+	size_t			 n_listeners;
+	struct event		*stop_ev;	/* owned; made active by main */
+	struct event		*exit_ev;	/* owned; shutdown deadline */
+	pthread_mutex_t		 tls_mtx;	/* guards the three below */
+	SSL_CTX			*tls_next;	/* ref; handed by a reload */
+	SSL_CTX			*tls_next_upstream;	/* ref; same */
+	bool			 tls_pending;	/* the two above are set */
+	struct event		*tls_ev;	/* owned; takes them */
+};
+
+static int	 worker_init(struct worker *, unsigned, struct policy *,
+		    SSL_CTX *, SSL_CTX *, char *, size_t);
 static void	*worker_main(void *);
 static void	 stop_cb(evutil_socket_t, short, void *);
-static void	 reap_cb(evutil_socket_t, short, void *);
 static void	 exit_cb(evutil_socket_t, short, void *);
-static void	 auth_cb(evutil_socket_t, short, void *);
 static void	 tls_cb(evutil_socket_t, short, void *);
+static void	 idle(void *);
 
 struct worker *
 worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, SSL_CTX *upctx,
     struct auth_guard *g, struct auth_pool *p, struct limits *lim, char *err,
     size_t errlen)
 {
-	struct worker	*ws, *w;
+	struct worker	*ws;
 	unsigned	 i;
-	size_t		 j, nl = pol->n_listeners;
 
 	if ((ws = calloc(n, sizeof(*ws))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	for (i = 0; i < n; i++)
+		pthread_mutex_init(&ws[i].tls_mtx, NULL);
 	for (i = 0; i < n; i++) {
-		w = &ws[i];
-		w->id = i;
-		TAILQ_INIT(&w->sessions);
-		TAILQ_INIT(&w->dead);
-		TAILQ_INIT(&w->auth_done);
-		pthread_mutex_init(&w->auth_mtx, NULL);
-		pthread_mutex_init(&w->tls_mtx, NULL);
-		w->guard = g;
-		w->pool = p;
-		w->limits = lim;
-		w->pol = policy_ref(pol);
-		if (ctx != NULL) {
-			SSL_CTX_up_ref(ctx);
-			w->ssl_ctx = ctx;
+		ws[i].sc.guard = g;
+		ws[i].sc.pool = p;
+		ws[i].sc.limits = lim;
+		if (worker_init(&ws[i], i, pol, ctx, upctx, err, errlen) == -1) {
+			worker_destroy(ws, n);
+			return NULL;
 		}
-		if (upctx != NULL) {
-			SSL_CTX_up_ref(upctx);
-			w->ssl_upstream_ctx = upctx;
-		}
-		w->listeners = calloc(nl, sizeof(*w->listeners));
-		w->resume = calloc(nl, sizeof(*w->resume));
-		w->fds = calloc(nl, sizeof(*w->fds));
-		if (w->listeners == NULL || w->resume == NULL ||
-		    w->fds == NULL) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		for (j = 0; j < nl; j++)
-			w->fds[j] = -1;
-		if ((w->base = event_base_new()) == NULL) {
-			snprintf(err, errlen, "event_base_new failed");
-			goto fail;
-		}
-		w->dns = evdns_base_new(w->base,
-		    EVDNS_BASE_INITIALIZE_NAMESERVERS);
-		if (w->dns == NULL)
-			w->dns = evdns_base_new(w->base, 0);
-		w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
-		w->reap_ev = event_new(w->base, -1, 0, reap_cb, w);
-		w->exit_ev = evtimer_new(w->base, exit_cb, w);
-		w->auth_ev = event_new(w->base, -1, 0, auth_cb, w);
-		w->tls_ev = event_new(w->base, -1, 0, tls_cb, w);
-		if (w->dns == NULL || w->stop_ev == NULL ||
-		    w->reap_ev == NULL || w->exit_ev == NULL ||
-		    w->auth_ev == NULL || w->tls_ev == NULL) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		for (j = 0; j < nl; j++)
-			if ((w->fds[j] = listener_bind(&pol->listeners[j], err,
-			    errlen)) == -1)
-				goto fail;
 	}
 	return ws;
+}
 
-fail:
-	worker_destroy(ws, n);
-	return NULL;
+/* One worker: its loop, its session context, its bound listeners. */
+static int
+worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
+    SSL_CTX *upctx, char *err, size_t errlen)
+{
+	size_t	j;
+
+	w->id = id;
+	if ((w->base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "event_base_new failed");
+		return -1;
+	}
+	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (w->dns == NULL)
+		w->dns = evdns_base_new(w->base, 0);
+	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
+	w->exit_ev = evtimer_new(w->base, exit_cb, w);
+	w->tls_ev = event_new(w->base, -1, 0, tls_cb, w);
+	w->sc.id = id;
+	w->sc.base = w->base;
+	w->sc.dns = w->dns;
+	w->sc.pol = policy_ref(pol);
+	w->sc.on_empty = idle;
+	w->sc.on_empty_arg = w;
+	if (w->dns == NULL || w->stop_ev == NULL || w->exit_ev == NULL ||
+	    w->tls_ev == NULL || session_ctx_init(&w->sc) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	w->sc_ready = true;
+	session_ctx_set_tls(&w->sc, ctx, upctx);
+	if ((w->listeners = calloc(pol->n_listeners,
+	    sizeof(*w->listeners))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (j = 0; j < pol->n_listeners; j++) {
+		w->n_listeners++;
+		if (listener_init(&w->listeners[j], &w->sc, (unsigned)j, err,
+		    errlen) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 int
@@ -116,10 +129,10 @@ worker_start(struct worker *ws, unsigned n)
 	size_t		j;
 
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < ws[i].pol->n_listeners; j++)
-			if (listener_attach(&ws[i], j) == -1) {
+		for (j = 0; j < ws[i].n_listeners; j++)
+			if (listener_start(&ws[i].listeners[j]) == -1) {
 				log_warnx("worker %u: cannot listen on %s", i,
-				    ws[i].pol->listeners[j].name);
+				    ws[i].listeners[j].pl->name);
 				return -1;
 			}
 		if (pthread_create(&ws[i].thread, NULL, worker_main,
@@ -127,6 +140,7 @@ worker_start(struct worker *ws, unsigned n)
 			log_warnx("worker %u: cannot start thread", i);
 			return -1;
 		}
+		ws[i].started = true;
 	}
 	return 0;
 }
@@ -161,20 +175,21 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (w->stopping)
+	if (w->sc.stopping)
 		return;
-	w->stopping = true;
-	for (j = 0; j < w->pol->n_listeners; j++) {
-		if (w->listeners[j] != NULL) {
-			evconnlistener_free(w->listeners[j]);
-			w->listeners[j] = NULL;
-		}
-	}
-	session_shutdown_all(w);
-	if (w->n_sessions == 0)
-		worker_idle(w);
-	else
-		evtimer_add(w->exit_ev, &tv);
+	for (j = 0; j < w->n_listeners; j++)
+		listener_stop(&w->listeners[j]);
+	evtimer_add(w->exit_ev, &tv);
+	session_shutdown_all(&w->sc);
+}
+
+/* The last session is gone: the loop may end. */
+static void
+idle(void *arg)
+{
+	struct worker	*w = arg;
+
+	event_base_loopexit(w->base, NULL);
 }
 
 static void
@@ -185,55 +200,8 @@ exit_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_warnx("worker %u: %u sessions still flushing at exit", w->id,
-	    w->n_sessions);
+	    w->sc.n_sessions);
 	event_base_loopbreak(w->base);
-}
-
-void
-worker_reap(struct worker *w)
-{
-	event_active(w->reap_ev, EV_READ, 0);
-}
-
-static void
-reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker	*w = arg;
-
-	(void)fd;
-	(void)what;
-	session_reap(w);
-	if (w->stopping && w->n_sessions == 0)
-		worker_idle(w);
-}
-
-void
-worker_auth_done(struct worker *w, struct auth_job *job)
-{
-	pthread_mutex_lock(&w->auth_mtx);
-	TAILQ_INSERT_TAIL(&w->auth_done, job, entry);
-	pthread_mutex_unlock(&w->auth_mtx);
-	event_active(w->auth_ev, EV_READ, 0);
-}
-
-/* On the worker's thread: the verdicts of finished password checks. */
-static void
-auth_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker		*w = arg;
-	TAILQ_HEAD(, auth_job)	 done;
-	struct auth_job		*job;
-
-	(void)fd;
-	(void)what;
-	TAILQ_INIT(&done);
-	pthread_mutex_lock(&w->auth_mtx);
-	TAILQ_CONCAT(&done, &w->auth_done, entry);
-	pthread_mutex_unlock(&w->auth_mtx);
-	while ((job = TAILQ_FIRST(&done)) != NULL) {
-		TAILQ_REMOVE(&done, job, entry);
-		session_auth_done(job);
-	}
 }
 
 void
@@ -260,11 +228,7 @@ worker_set_tls(struct worker *ws, unsigned n, SSL_CTX *ctx, SSL_CTX *upctx)
 	}
 }
 
-/*
- * On the worker's thread: the contexts of a reload replace the worker's.
- * The old ones are released here; connections made from them hold their
- * own references and keep them until they close.
- */
+/* On the worker's thread: the contexts of a reload replace the worker's. */
 static void
 tls_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -283,17 +247,10 @@ tls_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&w->tls_mtx);
 	if (!pending)
 		return;
-	SSL_CTX_free(w->ssl_ctx);
-	w->ssl_ctx = ctx;
-	SSL_CTX_free(w->ssl_upstream_ctx);
-	w->ssl_upstream_ctx = upctx;
+	session_ctx_set_tls(&w->sc, ctx, upctx);
+	SSL_CTX_free(ctx);
+	SSL_CTX_free(upctx);
 	log_debug("worker %u: new TLS contexts in use", w->id);
-}
-
-void
-worker_idle(struct worker *w)
-{
-	event_base_loopexit(w->base, NULL);
 }
 
 void
@@ -302,17 +259,13 @@ worker_join(struct worker *ws, unsigned n)
 	unsigned	i;
 
 	for (i = 0; i < n; i++) {
-		if (ws[i].thread != 0) {
+		if (ws[i].started) {
 			pthread_join(ws[i].thread, NULL);
-			ws[i].thread = 0;
+			ws[i].started = false;
 		}
 	}
 }
 
-/*
- * After worker_join() and after the password pool has stopped (so every
- * job is back on a done list): ends what is left and frees it all.
- */
 void
 worker_destroy(struct worker *ws, unsigned n)
 {
@@ -325,45 +278,25 @@ worker_destroy(struct worker *ws, unsigned n)
 	worker_join(ws, n);
 	for (i = 0; i < n; i++) {
 		w = &ws[i];
-		if (w->auth_ev != NULL)
-			auth_cb(-1, 0, w);
-		/* Sessions left after the grace period: end them now. */
-		session_close_all(w);
-		session_reap(w);
-		for (j = 0; w->pol != NULL && j < w->pol->n_listeners; j++) {
-			if (w->listeners != NULL && w->listeners[j] != NULL)
-				evconnlistener_free(w->listeners[j]);
-			if (w->resume != NULL && w->resume[j] != NULL)
-				event_free(w->resume[j]);
-			if (w->fds != NULL && w->fds[j] != -1)
-				close(w->fds[j]);
-		}
+		if (w->sc_ready)
+			session_ctx_fini(&w->sc);
+		for (j = 0; j < w->n_listeners; j++)
+			listener_fini(&w->listeners[j]);
 		free(w->listeners);
-		free(w->resume);
-		free(w->fds);
 		if (w->stop_ev != NULL)
 			event_free(w->stop_ev);
-		if (w->reap_ev != NULL)
-			event_free(w->reap_ev);
 		if (w->exit_ev != NULL)
 			event_free(w->exit_ev);
-		if (w->auth_ev != NULL)
-			event_free(w->auth_ev);
 		if (w->tls_ev != NULL)
 			event_free(w->tls_ev);
-		if (w->pol != NULL) {
-			pthread_mutex_destroy(&w->auth_mtx);
-			pthread_mutex_destroy(&w->tls_mtx);
-		}
+		pthread_mutex_destroy(&w->tls_mtx);
+		SSL_CTX_free(w->tls_next);
+		SSL_CTX_free(w->tls_next_upstream);
 		if (w->dns != NULL)
 			evdns_base_free(w->dns, 0);
 		if (w->base != NULL)
 			event_base_free(w->base);
-		SSL_CTX_free(w->ssl_ctx);
-		SSL_CTX_free(w->ssl_upstream_ctx);
-		SSL_CTX_free(w->tls_next);
-		SSL_CTX_free(w->tls_next_upstream);
-		policy_unref(w->pol);
+		policy_unref(w->sc.pol);
 	}
 	free(ws);
 }

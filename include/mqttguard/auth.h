@@ -121,6 +121,25 @@ void		auth_guard_success(struct auth_guard *, const char *key);
  * <max> at once, so one address cannot fill the queue others need.
  * auth_guard_pending_done() when the check is finished.
  */
+/*
+ * The lockout bookkeeping of a CONNECT refused for <r>, from <addr>
+ * claiming <identity> ("" when none was decided): counted against the
+ * address, and against the identity for a wrong password or an unknown
+ * user.  Refusals that are no guess (already locked, busy, an internal
+ * failure, a client id taken) count nothing.  Returns whether it counted
+ * (the tarpit applies); the lockouts it started, in milliseconds (0:
+ * none), go to <lk>.
+ */
+struct auth_lockouts {
+	uint64_t	addr_ms;
+	uint64_t	user_ms;
+};
+bool		auth_refused(struct auth_guard *, const struct policy_auth *a,
+		    const char *addr, const char *identity, enum auth_result r,
+		    uint64_t now_ms, struct auth_lockouts *lk);
+/* <identity> logged in: its failure history is forgotten. */
+void		auth_accepted(struct auth_guard *, const char *identity);
+
 int		auth_guard_pending(struct auth_guard *, const char *addr,
 		    unsigned max);
 void		auth_guard_pending_done(struct auth_guard *, const char *addr);

@@ -2,27 +2,47 @@
 /*
  * listener — listening sockets and accepting connections.
  *
- * Each worker binds its own socket per policy listener with SO_REUSEPORT;
- * the kernel spreads new connections across them.  On EMFILE/ENFILE the
- * listener pauses accepting for a moment instead of spinning, and the
- * accepted fd goes straight to a new session.
+ * Each event loop binds its own socket per policy listener with
+ * SO_REUSEPORT; the kernel spreads new connections across them.  The
+ * accept-time caps are checked here, before any TLS work is spent; on
+ * EMFILE/ENFILE the listener pauses accepting for a moment instead of
+ * spinning, and an accepted fd goes straight to session_new().
  */
 #ifndef MQTTGUARD_LISTENER_H
 #define MQTTGUARD_LISTENER_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <event2/listener.h>
 
 #include "mqttguard/policy.h"
-#include "mqttguard/worker.h"
+#include "mqttguard/session.h"
+
+/* One policy listener on one event loop. */
+struct listener {
+	const struct policy_listener *pl;	/* in ctx->pol */
+	unsigned		 idx;		/* in ctx->pol->listeners */
+	struct session_ctx	*ctx;		/* where sessions go */
+	int			 fd;		/* bound; -1 once el owns it */
+	struct evconnlistener	*el;		/* owned; NULL: not accepting */
+	struct event		*resume;	/* owned; ends an accept pause */
+	uint64_t		 refused_logged;	/* ms: last refusal line */
+	uint64_t		 refused_quiet;	/* refusals not logged */
+};
 
 /*
- * Binds and listens on <l>'s address and port.  Returns the socket, or -1
- * with a message in <err> (e.g. the address is in use).
+ * Binds and listens on listener <idx> of ctx->pol (so an address in use is
+ * reported before anything starts).  0, or -1 with a message in <err>;
+ * either way listener_fini() may be called.
  */
-int	listener_bind(const struct policy_listener *l, char *err,
-	    size_t errlen);
-
-/* Starts accepting on w->fds[idx] for listener idx.  -1 on failure. */
-int	listener_attach(struct worker *w, size_t idx);
+int	listener_init(struct listener *l, struct session_ctx *ctx,
+	    unsigned idx, char *err, size_t errlen);
+/* Starts accepting on the event loop.  -1 on ENOMEM. */
+int	listener_start(struct listener *l);
+/* Stops accepting; the socket is closed. */
+void	listener_stop(struct listener *l);
+/* Frees what listener_init() and listener_start() made. */
+void	listener_fini(struct listener *l);
 
 #endif

@@ -5,52 +5,106 @@
  * The per-connection state machine and the only glue between I/O and the
  * codec: two bufferevents (downstream: the client, TLS or plain; upstream:
  * the broker), backpressure between them, deadlines, and the single close
- * path, session_close().
+ * path, session_close().  Policy decisions are enforce.c's verdicts; this
+ * module executes them.
+ *
+ * Sessions live in a struct session_ctx, one per event loop (a worker's):
+ * the lists of live and dead sessions, the event that frees dead ones,
+ * the mailbox through which password checks come back from the pool's
+ * threads, and the TLS contexts new connections are made from.  The owner
+ * of the loop (worker.c) fills it in and calls session_ctx_init(); nothing
+ * here knows about threads or listeners.
  */
 #ifndef MQTTGUARD_SESSION_H
 #define MQTTGUARD_SESSION_H
 
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "mqttguard/auth.h"
+#include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
-#include "mqttguard/worker.h"
+
+struct session;
+TAILQ_HEAD(session_list, session);
 
 /*
- * Takes ownership of the accepted socket <fd> from <sa> on listener <lis> of
- * worker <w>, and of the connection counts <lc> it was admitted with, and
- * starts the session (TLS handshake first if the listener has TLS).  On
- * failure the fd is closed, the counts released and the reason logged.
+ * What the sessions of one event loop share.  Touched by that loop's
+ * thread only, except <auth_done> (under auth_mtx).  The caller sets the
+ * fields above the line before session_ctx_init().
  */
-void	session_new(struct worker *w, const struct policy_listener *lis,
-	    int fd, const struct sockaddr *sa, socklen_t salen,
-	    const struct limits_conn *lc);
+struct session_ctx {
+	unsigned		 id;		/* the loop's number, in ids */
+	struct event_base	*base;		/* the caller's */
+	struct evdns_base	*dns;		/* the caller's; broker names */
+	struct policy		*pol;		/* ref held by the caller */
+	struct auth_guard	*guard;		/* shared, main owns */
+	struct auth_pool	*pool;		/* shared, main owns */
+	struct limits		*limits;	/* shared, main owns */
+	SSL_CTX			*ssl_ctx;	/* ref; NULL without TLS */
+	SSL_CTX			*ssl_upstream_ctx;	/* ref; NULL: plain
+						   TCP to the broker */
+	/* Called when the last session is gone while stopping. */
+	void			(*on_empty)(void *);
+	void			*on_empty_arg;
+	/* ---- */
+	struct session_list	 sessions;	/* live */
+	struct session_list	 dead;		/* closed, not yet freed */
+	struct event		*reap_ev;	/* owned; frees dead sessions */
+	pthread_mutex_t		 auth_mtx;	/* guards auth_done */
+	TAILQ_HEAD(, auth_job)	 auth_done;	/* checked, to collect */
+	struct event		*auth_ev;	/* owned; collects them */
+	bool			 stopping;
+	uint64_t		 next_id;
+	unsigned		 n_sessions;
+};
+
+/* Creates the context's events.  -1 on ENOMEM (nothing to undo). */
+int	session_ctx_init(struct session_ctx *ctx);
+/*
+ * After the loop has stopped and the password pool has returned every
+ * job: ends what sessions are left, frees them and the context's events,
+ * and drops its TLS references.
+ */
+void	session_ctx_fini(struct session_ctx *ctx);
+/*
+ * On the loop's thread: new connections are made from <ctx_tls> and
+ * <up_tls> (references taken; either may be NULL).  Sessions keep the
+ * contexts they were made from.
+ */
+void	session_ctx_set_tls(struct session_ctx *ctx, SSL_CTX *ctx_tls,
+	    SSL_CTX *up_tls);
+
+/*
+ * Takes ownership of the accepted socket <fd> from <sa> on listener <lis>,
+ * and of the connection counts <lc> it was admitted with, and starts the
+ * session (TLS handshake first if the listener has TLS).  On failure the
+ * fd is closed, the counts released and the reason logged.
+ */
+void	session_new(struct session_ctx *ctx,
+	    const struct policy_listener *lis, int fd,
+	    const struct sockaddr *sa, const struct limits_conn *lc);
 
 /*
  * Ends a session with <reason> (a static string, logged).  With <flush>,
  * what is already queued towards each peer is delivered first (bounded by a
  * linger deadline).  Safe inside callbacks; closing twice is harmless.  The
- * memory is freed later, at a safe point, by the worker.
+ * memory is freed later, at a safe point.
  */
 void	session_close(struct session *s, const char *reason, bool flush);
 
 /*
- * Asks every session of <w> to end because the daemon stops: each gets a
- * 5.0 DISCONNECT 0x8B (server shutting down) where it may, then a flushed
- * close.
+ * The daemon stops: ctx->stopping is set and every session is asked to
+ * end, each 5.0 client with DISCONNECT 0x8B (server shutting down) where
+ * it may, then a flushed close.  ctx->on_empty is called once none is
+ * left (at once if there is none).
  */
-void	session_shutdown_all(struct worker *w);
-
-/*
- * On the worker's thread: the password check of a session is finished
- * (or cancelled); acts on it and frees <job>.
- */
-void	session_auth_done(struct auth_job *job);
-
-/* Ends every session of <w> at once, without flushing. */
-void	session_close_all(struct worker *w);
-
-/* Frees the dead sessions of <w>; only the worker calls this, from an
- * event of its own, never from inside a session's callback. */
-void	session_reap(struct worker *w);
+void	session_shutdown_all(struct session_ctx *ctx);
 
 #endif
