@@ -49,23 +49,22 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "mqttguard/acl.h"
+#include "mqttguard/audit.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/codec.h"
 #include "mqttguard/enforce.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
+#include "mqttguard/readahead.h"
 #include "mqttguard/session.h"
 #include "mqttguard/tls.h"
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
 #define SESSION_ID_LOG		64		/* client id/user in logs */
-#define SESSION_TOPIC_LOG	256	/* topic bytes in a log line */
-#define RATE_LOG_MS		10000	/* a throttled session's log lines */
-#define TLS_RECORD_MAX		16384	/* plaintext of one TLS record */
-#define SOCK_READ_FULL		4096	/* libevent 2.1's largest read */
+
+enum { PUMP_STARVED, PUMP_HELD, PUMP_ENDED };	/* pump_frames() */
 
 enum session_state {
 	SS_HANDSHAKE,	/* TLS handshake running */
@@ -95,6 +94,7 @@ struct session {
 	uint8_t			*connect;	/* owned; the client's CONNECT,
 						   held while it is decided */
 	size_t			 connect_len;
+	struct codec_packet	*hello;		/* owned; connect, decoded */
 	struct auth_decision	 dec;		/* identity, once decided */
 	struct auth_job		*job;		/* pending check; the pool
 						   owns it until done */
@@ -103,8 +103,7 @@ struct session {
 	struct limits_conn	 lc;		/* connection counts held */
 	struct event		*rate_ev;	/* owned; ends a hold */
 	bool			 throttled;	/* reading paused for a rate */
-	uint64_t		 hits;		/* limit hits not yet logged */
-	uint64_t		 hit_logged;	/* when the last line was, ms */
+	struct audit_subject	 who;		/* for audit lines */
 	struct codec_limits	 lim;
 	enum session_state	 state;
 	const char		*reason;	/* why it closes; static */
@@ -125,8 +124,7 @@ struct session {
 static void	down_read_cb(struct bufferevent *, void *);
 static bool	may_read_ahead(const struct session *, enum codec_dir,
 		    size_t);
-static short	tls_read_more(struct session *);
-static short	sock_read_more(struct session *, enum codec_dir);
+static short	read_more(struct session *, enum codec_dir);
 static void	down_write_cb(struct bufferevent *, void *);
 static void	down_event_cb(struct bufferevent *, short, void *);
 static void	up_event_cb(struct bufferevent *, short, void *);
@@ -136,6 +134,10 @@ static void	timer_cb(evutil_socket_t, short, void *);
 static void	drained(struct session *, enum codec_dir);
 static void	discard_cb(struct bufferevent *, void *);
 static void	pump(struct session *, enum codec_dir);
+static int	pump_frames(struct session *, enum codec_dir,
+		    struct evbuffer *);
+static void	client_event(struct session *, short);
+static void	broker_event(struct session *, short);
 static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
 static int	handle(struct session *, enum codec_dir, struct evbuffer *,
@@ -151,13 +153,13 @@ static int	on_connect(struct session *, struct evbuffer *,
 static int	on_connack(struct session *, struct evbuffer *,
 		    const struct codec_packet *);
 static int	auth_accept(struct session *);
+static void	auth_submit(struct session *, const struct codec_buf *);
+static void	hello_free(struct session *);
 static int	upstream_new(struct session *);
 static void	env_of(struct session *, struct enforce_env *);
-static void	audit(void *, const struct enforce_event *);
+static void	on_event(void *, const struct enforce_event *);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
 		    size_t);
-static void	limit_audit(struct session *, uint64_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 static void	rate_cb(evutil_socket_t, short, void *);
 static void	keepalive_start(struct session *, uint16_t);
 static void	keepalive_arm(struct session *);
@@ -183,6 +185,8 @@ static void	session_shutdown(struct session *);
 static void	session_free(struct session *);
 static void	session_reap(struct session_ctx *);
 static void	copy_id(char *, size_t, const struct codec_buf *);
+static void	peer_text(struct session *, const struct sockaddr *);
+static struct bufferevent *down_new(struct session *, int);
 static struct bufferevent *side(struct session *, enum codec_dir);
 
 static const char *const dir_name[] = { "client", "broker" };
@@ -198,9 +202,6 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
     int fd, const struct sockaddr *sa, const struct limits_conn *lc)
 {
 	struct session	*s;
-	SSL		*ssl = NULL;
-	char		 host[INET6_ADDRSTRLEN], ebuf[128];
-	uint16_t	 port = 0;
 	int		 one = 1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -224,46 +225,15 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 
-	host[0] = '\0';
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
-		snprintf(s->addr, sizeof(s->addr), "%s", host);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host, port);
-		snprintf(s->addr, sizeof(s->addr), "%s", host);
-	} else
-		snprintf(s->peer, sizeof(s->peer), "unknown");
-
+	peer_text(s, sa);
+	s->who.session = s->id;
+	s->who.peer = s->peer;
+	s->who.listener = lis->name;
+	s->who.identity = "";
+	s->who.client_id = s->client_id;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	evutil_make_socket_nonblocking(fd);
-	if (s->tls) {
-		if ((ssl = SSL_new(ctx->ssl_ctx)) == NULL) {
-			log_warnx("session %" PRIu64 " %s: SSL_new: %s", s->id,
-			    s->peer, tls_error_str(ebuf, sizeof(ebuf),
-			    "failed"));
-			goto fail;
-		}
-		tls_set_verify(ssl, lis->client_certs);
-		s->down = bufferevent_openssl_socket_new(ctx->base, fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-		/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
-		if (s->down != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(s->down,
-			    1);
-		s->state = SS_HANDSHAKE;
-	} else {
-		s->down = bufferevent_socket_new(ctx->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
-		s->state = SS_CONNECT;
-	}
+	s->down = down_new(s, fd);
 	if (s->down == NULL || (s->timer = evtimer_new(ctx->base, timer_cb,
 	    s)) == NULL || (s->rate_ev = evtimer_new(ctx->base, rate_cb,
 	    s)) == NULL) {
@@ -295,6 +265,62 @@ fail:
 		close(fd);
 	limits_release(ctx->limits, &lis->limits, &s->lc);
 	session_free(s);
+}
+
+/* "1.2.3.4:5" or "[::1]:5" in s->peer, the address alone in s->addr. */
+static void
+peer_text(struct session *s, const struct sockaddr *sa)
+{
+	char		host[INET6_ADDRSTRLEN] = "";
+	uint16_t	port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host, port);
+	} else
+		snprintf(s->peer, sizeof(s->peer), "unknown");
+	snprintf(s->addr, sizeof(s->addr), "%s", host);
+}
+
+/*
+ * The client's bufferevent on <fd>: an OpenSSL one accepting a handshake
+ * on a TLS listener, a plain socket otherwise.  NULL on failure, the fd
+ * still the caller's.
+ */
+static struct bufferevent *
+down_new(struct session *s, int fd)
+{
+	struct bufferevent	*bev;
+	SSL			*ssl;
+	char			 ebuf[128];
+
+	if (!s->tls) {
+		s->state = SS_CONNECT;
+		return bufferevent_socket_new(s->ctx->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	}
+	s->state = SS_HANDSHAKE;
+	if ((ssl = SSL_new(s->ctx->ssl_ctx)) == NULL) {
+		log_warnx("session %" PRIu64 " %s: SSL_new: %s", s->id, s->peer,
+		    tls_error_str(ebuf, sizeof(ebuf), "failed"));
+		return NULL;
+	}
+	tls_set_verify(ssl, s->lis->client_certs);
+	bev = bufferevent_openssl_socket_new(s->ctx->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
+	if (bev != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
 }
 
 static void
@@ -336,8 +362,7 @@ down_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (s->end[CODEC_FROM_CLIENT] == 0)
-		s->end[CODEC_FROM_CLIENT] = s->tls ? tls_read_more(s) :
-		    sock_read_more(s, CODEC_FROM_CLIENT);
+		s->end[CODEC_FROM_CLIENT] = read_more(s, CODEC_FROM_CLIENT);
 	pump(s, CODEC_FROM_CLIENT);
 }
 
@@ -356,51 +381,30 @@ may_read_ahead(const struct session *s, enum codec_dir dir, size_t have)
 }
 
 /*
- * libevent 2.1's OpenSSL bufferevent reads at most two TLS records a loop
- * turn (one SSL_read for each of the two vectors it reserves), and a
- * client such as libmosquitto writes one small record a PUBLISH: a loop
- * turn, with its epoll_wait and reads, for every two messages.  Read on
- * while records are there, up to the input window, as HAProxy does.
- * Returns 0, or the event libevent would have reported (end of stream,
- * error): pump() reports it once the frames read before it are handled.
+ * Reads <dir>'s side ahead of libevent, up to its input window (see
+ * readahead.h).  Returns 0 or the end-of-stream event read ahead, for
+ * pump() to report after the frames before it.
  */
 static short
-tls_read_more(struct session *s)
+read_more(struct session *s, enum codec_dir dir)
 {
-	SSL			*ssl = bufferevent_openssl_get_ssl(s->down);
-	struct evbuffer		*in = bufferevent_get_input(s->down);
-	struct evbuffer_iovec	 v;
-	unsigned long		 e;
-	char			 ebuf[160];
-	int			 r, err;
+	struct bufferevent	*bev = side(s, dir);
+	size_t			 have = evbuffer_get_length(
+				    bufferevent_get_input(bev));
+	char			 err[160];
+	short			 end;
 
-	while (s->state != SS_HANDSHAKE && may_read_ahead(s, CODEC_FROM_CLIENT,
-	    evbuffer_get_length(in))) {
-		if (evbuffer_reserve_space(in, TLS_RECORD_MAX, &v, 1) != 1)
-			return 0;
-		if ((r = SSL_read(ssl, v.iov_base, (int)v.iov_len)) > 0) {
-			v.iov_len = (size_t)r;
-			evbuffer_commit_space(in, &v, 1);
-			continue;
-		}
-		evbuffer_commit_space(in, &v, 0);
-		err = SSL_get_error(ssl, r);
-		if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-			return 0;
-		if (err == SSL_ERROR_ZERO_RETURN)
-			return BEV_EVENT_READING | BEV_EVENT_EOF;
-		/* The thread's error queue is shared: empty it now. */
-		if ((e = ERR_get_error()) != 0) {
-			ERR_error_string_n(e, ebuf, sizeof(ebuf));
-			log_info("session %" PRIu64 " %s: TLS read: %s", s->id,
-			    s->peer, ebuf);
-		}
-		ERR_clear_error();
-		return err == SSL_ERROR_SYSCALL && r == 0 ?
-		    BEV_EVENT_READING | BEV_EVENT_EOF :
-		    BEV_EVENT_READING | BEV_EVENT_ERROR;
-	}
-	return 0;
+	if (!may_read_ahead(s, dir, have))
+		return 0;
+	if (dir != CODEC_FROM_CLIENT || !s->tls)
+		return readahead_sock(bev, s->rwm[dir]);
+	if (s->state == SS_HANDSHAKE)
+		return 0;
+	end = readahead_tls(bev, s->rwm[dir], err, sizeof(err));
+	if (err[0] != '\0')
+		log_info("session %" PRIu64 " %s: TLS read: %s", s->id,
+		    s->peer, err);
+	return end;
 }
 
 static void
@@ -410,52 +414,8 @@ up_read_cb(struct bufferevent *bev, void *arg)
 
 	(void)bev;
 	if (s->end[CODEC_FROM_SERVER] == 0 && !s->up_tls)
-		s->end[CODEC_FROM_SERVER] = sock_read_more(s,
-		    CODEC_FROM_SERVER);
+		s->end[CODEC_FROM_SERVER] = read_more(s, CODEC_FROM_SERVER);
 	pump(s, CODEC_FROM_SERVER);
-}
-
-/*
- * libevent 2.1 reads a plain socket at most 4 KiB a loop turn
- * (EVBUFFER_MAX_READ).  When that read was full, more is likely waiting:
- * take it in one readv, up to the input window, so that a stream moves in
- * large reads and writes, not in a loop turn per 4 KiB.  Returns 0, or the
- * event libevent would have reported, as tls_read_more().
- */
-static short
-sock_read_more(struct session *s, enum codec_dir dir)
-{
-	struct bufferevent	*bev = side(s, dir);
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_iovec	 v[2];
-	struct iovec		 iov[2];
-	size_t			 have = evbuffer_get_length(in);
-	ssize_t			 r;
-	int			 n, i;
-
-	if (have < SOCK_READ_FULL || !may_read_ahead(s, dir, have))
-		return 0;
-	if ((n = evbuffer_reserve_space(in, (ev_ssize_t)(s->rwm[dir] - have),
-	    v, 2)) <= 0)
-		return 0;
-	for (i = 0; i < n; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len;
-	}
-	if ((r = readv(bufferevent_getfd(bev), iov, n)) <= 0) {
-		evbuffer_commit_space(in, v, 0);
-		if (r == 0)
-			return BEV_EVENT_READING | BEV_EVENT_EOF;
-		return errno == EAGAIN || errno == EWOULDBLOCK ||
-		    errno == EINTR ? 0 : BEV_EVENT_READING | BEV_EVENT_ERROR;
-	}
-	if ((size_t)r <= v[0].iov_len) {
-		v[0].iov_len = (size_t)r;
-		n = 1;
-	} else
-		v[1].iov_len = (size_t)r - v[0].iov_len;
-	evbuffer_commit_space(in, v, n);
-	return 0;
 }
 
 /*
@@ -509,98 +469,101 @@ static void
 pump(struct session *s, enum codec_dir dir)
 {
 	struct bufferevent	*src = side(s, dir);
-	struct bufferevent	*dst = side(s, !dir);
 	struct evbuffer		*in;
-	struct codec_packet	 pkt;
-	bool			 starved = false;
+	size_t			 had;
 	short			 end;
 	int			 r;
 
 	if (src == NULL)
 		return;
 	in = bufferevent_get_input(src);
-again:
-	while (s->state == SS_CONNECT || s->state == SS_OPEN) {
-		if (s->state == SS_CONNECT && dir == CODEC_FROM_SERVER)
+	for (;;) {
+		if ((r = pump_frames(s, dir, in)) != PUMP_STARVED)
 			break;
-		if (dst != NULL && evbuffer_get_length(
-		    bufferevent_get_output(dst)) >=
-		    s->es.L->output_buffer) {
-			bufferevent_disable(src, EV_READ);
-			s->paused[dir] = true;
+		/*
+		 * Records OpenSSL read ahead, with nothing left on the socket
+		 * to wake the loop: read them now that there is room.
+		 */
+		if (!s->tls || dir != CODEC_FROM_CLIENT || s->end[dir] != 0 ||
+		    !SSL_has_pending(bufferevent_openssl_get_ssl(src)))
 			break;
-		}
-		if (evbuffer_get_length(in) == 0) {
-			starved = true;
+		had = evbuffer_get_length(in);
+		s->end[dir] = read_more(s, dir);
+		if (evbuffer_get_length(in) == had)
 			break;
-		}
-		if (dir == CODEC_FROM_SERVER && s->skip > 0) {
-			size_t	n = evbuffer_get_length(in);
+	}
+	/* Back to the normal window once a large frame has gone through. */
+	if (r != PUMP_ENDED && s->rwm[dir] > SESSION_READ_WM &&
+	    evbuffer_get_length(in) < SESSION_READ_WM)
+		set_read_wm(s, dir, SESSION_READ_WM);
+	/*
+	 * The end of the stream, read ahead by read_more(), comes after every frame before it, as libevent
+	 * would report it: not while frames wait (backpressure, a rate).
+	 */
+	if ((end = s->end[dir]) != 0 && s->state != SS_DEAD &&
+	    (r == PUMP_STARVED || (s->state != SS_CONNECT &&
+	    s->state != SS_OPEN))) {
+		s->end[dir] = 0;
+		if (dir == CODEC_FROM_CLIENT)
+			client_event(s, end);
+		else
+			broker_event(s, end);
+	}
+}
 
+/*
+ * The frames of one pump() turn.  Returns PUMP_STARVED when the input
+ * holds no complete frame, PUMP_HELD when reading waits (the other side's
+ * output is full, a rate or a window holds the client, or the session is
+ * not open), PUMP_ENDED when the session is ending.
+ */
+static int
+pump_frames(struct session *s, enum codec_dir dir, struct evbuffer *in)
+{
+	struct bufferevent	*dst;
+	struct codec_packet	 pkt;
+	size_t			 n;
+	int			 r;
+
+	while (s->state == SS_OPEN || (s->state == SS_CONNECT &&
+	    dir == CODEC_FROM_CLIENT)) {
+		dst = side(s, !dir);	/* a CONNECT opens upstream */
+		if (dst != NULL && evbuffer_get_length(bufferevent_get_output(
+		    dst)) >= s->es.L->output_buffer) {
+			bufferevent_disable(side(s, dir), EV_READ);
+			s->paused[dir] = true;
+			return PUMP_HELD;
+		}
+		if ((n = evbuffer_get_length(in)) == 0)
+			return PUMP_STARVED;
+		if (dir == CODEC_FROM_SERVER && s->skip > 0) {
 			n = n < s->skip ? n : s->skip;
 			evbuffer_drain(in, n);
 			s->skip -= n;
 			continue;
 		}
 		memset(&pkt, 0, sizeof(pkt));
-		r = next_frame(s, dir, in, &pkt);
-		if (r == CODEC_NEED) {
-			starved = true;
-			break;
-		}
+		if ((r = next_frame(s, dir, in, &pkt)) == CODEC_NEED)
+			return PUMP_STARVED;
 		if (r == CODEC_ERROR && dir == CODEC_FROM_SERVER &&
 		    pkt.err == CODEC_ERR_TOO_LARGE && pkt.type == CODEC_PUBLISH &&
 		    s->cs.level != CODEC_V5) {
 			if ((r = skip_delivery(s, in)) == -1)
-				goto out;
-			if (r == 0) {
-				starved = true;
-				break;
-			}
+				return PUMP_ENDED;
+			if (r == 0)
+				return PUMP_STARVED;
 			continue;
 		}
 		if (r == CODEC_ERROR) {
 			reject(s, dir, &pkt, pkt.type);
-			goto out;
+			return PUMP_ENDED;
 		}
 		if ((r = handle(s, dir, in, &pkt)) == -1)
-			goto out;
+			return PUMP_ENDED;
 		if (r == 1)
-			break;		/* throttled: rate_cb resumes */
-		dst = side(s, !dir);	/* CONNECT opened upstream */
+			return PUMP_HELD;	/* rate_cb resumes */
 	}
-	/*
-	 * Records OpenSSL read ahead, with nothing left on the socket to wake
-	 * the loop: read them now that there is room.
-	 */
-	if (starved && s->tls && dir == CODEC_FROM_CLIENT && s->end[dir] == 0 &&
-	    SSL_has_pending(bufferevent_openssl_get_ssl(src))) {
-		size_t	had = evbuffer_get_length(in);
-
-		s->end[dir] = tls_read_more(s);
-		if (evbuffer_get_length(in) > had) {
-			starved = false;
-			goto again;
-		}
-	}
-	/* Back to the normal window once a large frame has gone through. */
-	if (s->rwm[dir] > SESSION_READ_WM &&
-	    evbuffer_get_length(in) < SESSION_READ_WM)
-		set_read_wm(s, dir, SESSION_READ_WM);
-out:
-	/*
-	 * The end of the stream, read ahead by tls_read_more() or
-	 * sock_read_more(), comes after every frame before it, as libevent
-	 * would report it: not while frames wait (backpressure, a rate).
-	 */
-	if ((end = s->end[dir]) != 0 && s->state != SS_DEAD &&
-	    (starved || (s->state != SS_CONNECT && s->state != SS_OPEN))) {
-		s->end[dir] = 0;
-		if (dir == CODEC_FROM_CLIENT)
-			down_event_cb(src, end, s);
-		else
-			up_event_cb(src, end, s);
-	}
+	return PUMP_HELD;
 }
 
 /*
@@ -801,7 +764,6 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 {
 	const struct codec_connect	*c = &pkt->u.connect;
 	struct auth_request		 req;
-	struct auth_job			*job;
 	enum auth_result		 r;
 	char				 cert[AUTH_IDENTITY_MAX + 1];
 	int				 cr = 0;
@@ -817,11 +779,12 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	    c->keepalive, (c->flags & CODEC_CF_WILL) ? " will" : "");
 
 	/*
-	 * Keep a copy of the CONNECT, and decode that copy: the views used
-	 * below (the password) must outlive the input buffer's bytes, and
-	 * the frame is re-encoded from it with the identity when accepted.
+	 * Keep a copy of the CONNECT, and decode that copy once: the views
+	 * used while it is decided (the password) must outlive the input
+	 * buffer's bytes, and the frame for the broker is made from it.
 	 */
 	if ((s->connect = malloc(pkt->len)) == NULL ||
+	    (s->hello = malloc(sizeof(*s->hello))) == NULL ||
 	    evbuffer_remove(in, s->connect, pkt->len) != (int)pkt->len) {
 		session_close(s, "out of memory holding CONNECT", false);
 		return -1;
@@ -829,41 +792,47 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	s->connect_len = pkt->len;
 	s->state = SS_AUTH;
 	if (codec_decode(&s->lim, 0, CODEC_FROM_CLIENT, s->connect,
-	    s->connect_len, s->connect_len, pkt) != CODEC_OK) {
+	    s->connect_len, s->connect_len, s->hello) != CODEC_OK) {
 		auth_refuse(s, AUTH_FAIL_ERROR);	/* cannot happen */
 		return -1;
 	}
-
 	if (s->tls)
 		cr = tls_peer_identity(bufferevent_openssl_get_ssl(s->down),
 		    s->pol->auth.cert_identity, cert, sizeof(cert));
 	memset(&req, 0, sizeof(req));
 	req.pol = s->pol;
 	req.lis = s->lis;
-	req.pkt = pkt;
+	req.pkt = s->hello;
 	req.addr = s->addr;
 	req.cert_id = cr == 1 ? cert : NULL;
 	req.cert_unmapped = cr == -1;
 	req.now_ms = now_ms();
-	r = auth_precheck(&req, s->ctx->guard, &s->dec);
-	if (r != AUTH_OK) {
+	if ((r = auth_precheck(&req, s->ctx->guard, &s->dec)) != AUTH_OK) {
 		auth_refuse(s, r);
 		return -1;
 	}
 	if (!s->dec.need_password)
 		return auth_accept(s);
+	auth_submit(s, &s->hello->u.connect.password);
+	return -1;	/* frames behind the CONNECT wait in the input */
+}
 
-	/* The password is checked off the event loop. */
+/* The password <pw> is checked off the event loop, on the pool. */
+static void
+auth_submit(struct session *s, const struct codec_buf *pw)
+{
+	struct auth_job	*job;
+
 	if ((job = calloc(1, sizeof(*job))) == NULL ||
 	    (job->user = strdup(s->dec.identity)) == NULL ||
-	    (job->pw = malloc(c->password.len + 1)) == NULL) {
+	    (job->pw = malloc(pw->len + 1)) == NULL) {
 		auth_job_free(job);
 		auth_refuse(s, AUTH_FAIL_ERROR);
-		return -1;
+		return;
 	}
 	job->user_len = strlen(job->user);
-	memcpy(job->pw, c->password.p, c->password.len);
-	job->pw_len = c->password.len;
+	memcpy(job->pw, pw->p, pw->len);
+	job->pw_len = pw->len;
 	job->pol = policy_ref(s->pol);
 	job->done = auth_done;
 	job->arg = s;
@@ -872,16 +841,15 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	    AUTH_PENDING_PER_ADDR) == -1) {
 		auth_job_free(job);
 		auth_refuse(s, AUTH_FAIL_BUSY);
-		return -1;
+		return;
 	}
 	if (auth_pool_submit(s->ctx->pool, job) == -1) {
 		auth_guard_pending_done(s->ctx->guard, s->addr);
 		auth_job_free(job);
 		auth_refuse(s, AUTH_FAIL_BUSY);
-		return -1;
+		return;
 	}
 	s->job = job;
-	return -1;	/* frames behind the CONNECT wait in the input */
 }
 
 static uint64_t
@@ -965,18 +933,12 @@ session_auth_done(struct auth_job *job)
 static int
 auth_accept(struct session *s)
 {
-	struct codec_packet		 pkt;
 	struct enforce_verdict		 v;
 	struct enforce_env		 env;
-	const struct codec_connect	*c = &pkt.u.connect;
+	const struct codec_connect	*c = &s->hello->u.connect;
 
-	if (codec_decode(&s->lim, 0, CODEC_FROM_CLIENT, s->connect,
-	    s->connect_len, s->connect_len, &pkt) != CODEC_OK) {
-		auth_refuse(s, AUTH_FAIL_ERROR);	/* cannot happen */
-		return -1;
-	}
 	env_of(s, &env);
-	enforce_connect(&s->es, &env, &s->dec, &pkt, now_ms(), &v);
+	enforce_connect(&s->es, &env, &s->dec, s->hello, now_ms(), &v);
 	if (v.action != ENFORCE_REWRITE) {
 		s->state = SS_REFUSING;
 		refuse_connect(s, v.code, v.reason);
@@ -1009,15 +971,26 @@ auth_accept(struct session *s)
 		return -1;
 	}
 	enforce_verdict_fini(&v);	/* wipes the password it may hold */
-	OPENSSL_cleanse(s->connect, s->connect_len);
-	free(s->connect);
-	s->connect = NULL;
+	hello_free(s);
 	s->state = SS_OPEN;
 	evtimer_del(s->timer);
 	set_timer(s, s->pol->upstream.connect_timeout_ms);
 	upstream_connect(s);
 	/* A failure may have been reported synchronously. */
 	return s->state == SS_OPEN ? 0 : -1;
+}
+
+/* The held CONNECT, its password with it, is wiped and freed. */
+static void
+hello_free(struct session *s)
+{
+	if (s->connect != NULL) {
+		OPENSSL_cleanse(s->connect, s->connect_len);
+		free(s->connect);
+		s->connect = NULL;
+	}
+	free(s->hello);
+	s->hello = NULL;
 }
 
 /* The broker connection's bufferevent, not yet connected.  -1: ENOMEM. */
@@ -1253,31 +1226,6 @@ keepalive_arm(struct session *s)
 }
 
 /*
- * The audit line of a limit hit by a session: the first at once, then at
- * most one every RATE_LOG_MS, saying how many hits it stands for, so that
- * a flooding client cannot flood the log.
- */
-static void
-limit_audit(struct session *s, uint64_t now, const char *fmt, ...)
-{
-	char	what[512];
-	va_list	ap;
-
-	s->hits++;
-	if (s->hit_logged != 0 && now < s->hit_logged + RATE_LOG_MS)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	log_warnx("limits: session %" PRIu64 " %s: identity \"%s\" client_id "
-	    "\"%s\": %s (%" PRIu64 " limit hit%s since the last line)", s->id,
-	    s->peer, s->dec.identity, s->client_id, what, s->hits,
-	    s->hits == 1 ? "" : "s");
-	s->hit_logged = now;
-	s->hits = 0;
-}
-
-/*
  * A hold ends (the rate's tokens are due, or an inflight slot freed): read
  * the client again.  The frame that waited is checked anew; if it still
  * may not pass, it sets its hold again.
@@ -1303,51 +1251,18 @@ env_of(struct session *s, struct enforce_env *env)
 {
 	env->limits = s->ctx->limits;
 	env->guard = s->ctx->guard;
-	env->audit = audit;
+	env->audit = on_event;
 	env->arg = s;
 }
 
-/*
- * An audit event of enforce.c: counted, and logged with who did it.  A
- * quiet one (a repeatable limit hit) through limit_audit()'s rate.
- */
+/* An audit event of enforce.c, about this session. */
 static void
-audit(void *arg, const struct enforce_event *e)
+on_event(void *arg, const struct enforce_event *e)
 {
 	struct session	*s = arg;
-	const char	*t = (const char *)e->topic;
-	int		 tl;
 
-	metrics_add(e->metric, 1);
-	switch (e->kind) {
-	case ENFORCE_EV_ACL:
-		tl = (int)(e->topic_len < SESSION_TOPIC_LOG ? e->topic_len :
-		    SESSION_TOPIC_LOG);
-		log_warnx("acl: session %" PRIu64 " %s: %s denied to \"%s\" "
-		    "client_id \"%s\" topic \"%.*s\"%s, %s %s:%d", s->id,
-		    s->peer, acl_action_str(e->action), s->dec.identity,
-		    s->client_id, tl, t, e->topic_len > SESSION_TOPIC_LOG ?
-		    "..." : "", e->rule != NULL ? "rule" :
-		    "no rule matches, default deny", e->rule != NULL ?
-		    e->rule->file : "policy", e->rule != NULL ?
-		    e->rule->line : 0);
-		break;
-	case ENFORCE_EV_LIMIT:
-		if (e->quiet)
-			limit_audit(s, now_ms(), "%s", e->text);
-		else
-			log_warnx("limits: session %" PRIu64 " %s: identity "
-			    "\"%s\" client_id \"%s\": %s", s->id, s->peer,
-			    s->dec.identity, s->client_id, e->text);
-		break;
-	case ENFORCE_EV_REFUSE:
-		log_warnx("%s: session %" PRIu64 " %s listener %s: refused "
-		    "identity \"%s\" client_id \"%s\": %s",
-		    e->metric == M_LIMIT_USER ? "limits" : "auth", s->id,
-		    s->peer, s->lis->name, s->dec.identity, s->client_id,
-		    e->text);
-		break;
-	}
+	s->who.identity = s->dec.identity;
+	audit_event(&s->who, e, now_ms());
 }
 
 /* Writes a frame the proxy makes back to the side that sent <dir>. */
@@ -1399,7 +1314,22 @@ up_write_cb(struct bufferevent *bev, void *arg)
 static void
 down_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
+	(void)bev;
+	client_event(arg, what);
+}
+
+static void
+up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	broker_event(arg, what);
+}
+
+/* The client's side: handshake done, end of stream, error, timeout. */
+static void
+client_event(struct session *s, short what)
+{
+	struct bufferevent *bev = s->down;
 	char		 ebuf[160];
 	unsigned long	 e;
 
@@ -1456,10 +1386,11 @@ down_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s, "client connection error", true);
 }
 
+/* The broker's side: connected, end of stream, error. */
 static void
-up_event_cb(struct bufferevent *bev, short what, void *arg)
+broker_event(struct session *s, short what)
 {
-	struct session	*s = arg;
+	struct bufferevent *bev = s->up;
 	const char	*tlserr;
 	char		 ebuf[256];
 	int		 err;
@@ -1722,10 +1653,7 @@ session_free(struct session *s)
 	if (s->rate_ev != NULL)
 		event_free(s->rate_ev);
 	codec_session_fini(&s->cs);
-	if (s->connect != NULL) {
-		OPENSSL_cleanse(s->connect, s->connect_len);
-		free(s->connect);
-	}
+	hello_free(s);
 	env_of(s, &env);
 	enforce_fini(&s->es, &env);
 	policy_unref(s->pol);
