@@ -18,6 +18,7 @@ CC	?= cc
 CFLAGS	?= -O2 -g
 WERROR	?= 0
 FUZZTIME ?= 30
+PYTHON	?= /usr/bin/python3
 
 PKGS	:= libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libargon2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -44,7 +45,7 @@ TOBJS	:= $(patsubst test/%.c,$(BUILD)/test/%.o,$(TSRCS))
 BIN	:= $(BUILD)/mqttguard
 TBIN	:= $(BUILD)/check_mqttguard
 
-.PHONY: all test unit integration asan test-asan fuzz fuzz-replay bench demo \
+.PHONY: all test unit integration depcheck asan test-asan fuzz fuzz-replay bench demo \
 	install clean certs
 
 all: $(BIN)
@@ -53,6 +54,10 @@ $(BIN): $(MAINOBJ) $(LIBOBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+# Only main.c embeds the version: a bump rebuilds it.
+$(MAINOBJ): src/main.c VERSION | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) -DMQTTGUARD_VERSION='"$(VERSION)"' $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/test/%.o: test/%.c | $(BUILD)/test
@@ -71,24 +76,27 @@ unit: $(TBIN) certs/server.crt
 	$(TBIN)
 
 integration: $(BIN)
-	MQTTGUARD_BIN=$(abspath $(BIN)) /usr/bin/python3 -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test/integration
+	MQTTGUARD_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test/integration
 
-test: unit fuzz-replay integration
+# The module graph: no include circle, the data path one way.
+depcheck:
+	$(PYTHON) scripts/depcheck.py
+
+test: depcheck unit fuzz-replay integration
+
+SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=all
+SAN_MAKE := $(MAKE) BUILD=build/asan WERROR=$(WERROR) \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer $(SAN)" LDFLAGS="$(SAN)"
 
 asan:
-	$(MAKE) BUILD=build/asan WERROR=$(WERROR) \
-	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	    LDFLAGS="-fsanitize=address,undefined" all build/asan/check_mqttguard
+	$(SAN_MAKE) all build/asan/check_mqttguard
 
 test-asan:
-	$(MAKE) BUILD=build/asan WERROR=$(WERROR) \
-	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	    LDFLAGS="-fsanitize=address,undefined" test
+	$(SAN_MAKE) test
 
 # libFuzzer needs clang.  fuzz-replay runs the corpus once through the
 # sanitizer-instrumented decoder; fuzz runs a campaign of FUZZTIME seconds.
-FUZZ_CFLAGS := -std=c11 -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c11 -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer $(SAN)
 build/fuzz/fuzz_codec: test/fuzz/fuzz_codec.c src/codec.c include/mqttguard/codec.h
 	mkdir -p build/fuzz
 	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_codec.c src/codec.c
@@ -102,10 +110,10 @@ fuzz: build/fuzz/fuzz_codec
 	    build/fuzz/corpus test/corpus/codec
 
 $(BUILD)/bench_codec: test/bench_codec.c src/codec.c include/mqttguard/codec.h | $(BUILD)
-	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c src/codec.c
+	$(CC) -std=c11 $(WARN) -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c src/codec.c
 
 $(BUILD)/bench_acl: test/bench_acl.c src/acl.c include/mqttguard/acl.h | $(BUILD)
-	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_acl.c src/acl.c
+	$(CC) -std=c11 $(WARN) -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_acl.c src/acl.c
 
 bench: $(BIN)
 	scripts/bench.sh

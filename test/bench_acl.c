@@ -107,7 +107,7 @@ build(size_t n, size_t *nusers, char **names)
 	    (members = calloc(nu, sizeof(*members))) == NULL)
 		exit(1);
 	for (i = 0; i < nu; i++) {
-		snprintf(*names + 16 * i, 16, "u%zu", i);
+		snprintf(*names + 16 * i, 16, "u%u", (unsigned)(i % 100000000));
 		members[i] = *names + 16 * i;
 	}
 	/* Groups: operators (1 in 64 users), one per region. */

@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Checks the module dependencies of src/: no include circle, and no module
+reaching up the data path.  A module is src/NAME.c with its header
+include/mqttguard/NAME.h; "A uses B" when A.c or A.h includes B.h.  Prints
+the graph with -v.  Exits 1 on a circle or a forbidden arrow."""
+import os
+import re
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+INC = re.compile(r'#include "mqttguard/([a-z_0-9]+)\.h"')
+
+# What may never be used by whom: the data path runs one way.
+# main -> worker -> listener -> session -> enforce -> {auth,acl,limits}
+# -> policy; the codec and the small helpers are leaves.
+LAYERS = ["main", "worker", "listener", "session", "enforce"]
+LEAVES = {"codec", "siphash", "log", "metrics", "readahead", "topic",
+          "util", "hmap"}
+
+
+def modules():
+    graph = {}
+    for d, ext in (("src", ".c"), ("include/mqttguard", ".h")):
+        for f in sorted(os.listdir(os.path.join(ROOT, d))):
+            if not f.endswith(ext):
+                continue
+            name = f[:-len(ext)]
+            with open(os.path.join(ROOT, d, f)) as fp:
+                deps = set(INC.findall(fp.read()))
+            graph.setdefault(name, set()).update(deps - {name})
+    return graph
+
+
+def cycles(graph):
+    found, state, stack = [], {}, []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                found.append(stack[stack.index(m):] + [m])
+            elif m in graph and state.get(m) is None:
+                visit(m)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(graph):
+        if state.get(n) is None:
+            visit(n)
+    return found
+
+
+def main():
+    graph = modules()
+    bad = []
+    for cyc in cycles(graph):
+        bad.append("include circle: " + " -> ".join(cyc))
+    rank = {m: i for i, m in enumerate(LAYERS)}
+    for a, deps in sorted(graph.items()):
+        for b in sorted(deps):
+            if a in rank and b in rank and rank[b] < rank[a]:
+                bad.append("%s uses %s: the data path runs the other way"
+                           % (a, b))
+            if a in LEAVES and b in graph and b not in LEAVES:
+                bad.append("%s is a leaf but uses %s" % (a, b))
+    if "-v" in sys.argv:
+        for a, deps in sorted(graph.items()):
+            print("%-10s -> %s" % (a, " ".join(sorted(deps)) or "-"))
+    for line in bad:
+        print("depcheck: " + line, file=sys.stderr)
+    print("depcheck: %d modules, %d arrows, %d problems" % (
+        len(graph), sum(len(d) for d in graph.values()), len(bad)))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
