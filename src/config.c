@@ -96,6 +96,14 @@ static int	cfg_map(struct cfg *, yaml_node_t *, const struct ckey *,
 		    void *, const char *);
 static int	cfg_value(struct cfg *, yaml_node_t *, const struct ckey *,
 		    void *, const char *);
+static int	cfg_string(struct cfg *, yaml_node_t *, const struct ckey *,
+		    const char *, void *, const char *);
+static int	cfg_number(struct cfg *, yaml_node_t *, const struct ckey *,
+		    const char *, void *, const char *);
+static int	cfg_scaled(struct cfg *, yaml_node_t *, const struct ckey *,
+		    const char *, void *, const char *);
+static int	cfg_enum(struct cfg *, yaml_node_t *, const struct ckey *,
+		    const char *, void *, const char *);
 static const char *scalar(const yaml_node_t *);
 static bool	plain(const yaml_node_t *);
 static int	parse_u64(const char *, uint64_t *, const char **);
@@ -118,6 +126,13 @@ static int	acl_strings(struct cfg *, yaml_node_t *, const char *,
 static int	acl_groups(struct cfg *, yaml_node_t *, const char *);
 static int	acl_rules(struct cfg *, yaml_node_t *, const char *);
 static int	acl_rule(struct cfg *, yaml_node_t *, const char *);
+struct rule_parse;
+static int	rule_subjects(struct cfg *, const struct rule_parse *,
+		    const char *, const char ***, size_t *, const char ***,
+		    size_t *);
+static int	rule_topics(struct cfg *, yaml_node_t *,
+		    const struct rule_parse *, struct acl_rule *,
+		    yaml_node_item_t *, size_t, const char *, int);
 static int	acl_include(struct cfg *, yaml_node_t *, const char *);
 static void	acl_tests(struct cfg *, yaml_node_t *);
 static bool	has_key(struct cfg *, yaml_node_t *, const char *);
@@ -660,10 +675,6 @@ cfg_value(struct cfg *c, yaml_node_t *n, const struct ckey *k, void *base,
 {
 	void		*dst = (char *)base + k->off;
 	const char	*s = scalar(n);
-	unsigned char	 a6[sizeof(struct in6_addr)];
-	uint64_t	 v;
-	size_t		 i;
-	char		*copy;
 
 	if (k->kind == K_CUSTOM)
 		return k->fn(c, n, dst, path);
@@ -677,35 +688,7 @@ cfg_value(struct cfg *c, yaml_node_t *n, const struct ckey *k, void *base,
 	case K_PATH:
 	case K_ADDR:
 	case K_HOST:
-		if (*s == '\0') {
-			cfg_err(c, n, path, "must not be empty");
-			return -1;
-		}
-		if (k->kind == K_ADDR && inet_pton(AF_INET, s, a6) != 1 &&
-		    inet_pton(AF_INET6, s, a6) != 1) {
-			cfg_err(c, n, path, "\"%s\" is not a numeric IPv4 or "
-			    "IPv6 address", s);
-			return -1;
-		}
-		if (k->kind == K_HOST && strspn(s, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(s)) {
-			cfg_err(c, n, path, "\"%s\" is not a host name or "
-			    "address", s);
-			return -1;
-		}
-		copy = k->kind == K_PATH ? resolve_path(c, s) : strdup(s);
-		if (copy == NULL) {
-			cfg_err(c, n, path, "out of memory or path too long");
-			return -1;
-		}
-		if (k->kind == K_PATH && access(copy, R_OK) == -1) {
-			cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
-			free(copy);
-			return -1;
-		}
-		free(*(char **)dst);
-		*(char **)dst = copy;
-		return 0;
+		return cfg_string(c, n, k, s, dst, path);
 	case K_BOOL:
 		if (plain(n) && strcmp(s, "true") == 0)
 			*(bool *)dst = true;
@@ -719,79 +702,133 @@ cfg_value(struct cfg *c, yaml_node_t *n, const struct ckey *k, void *base,
 		return 0;
 	case K_PORT:
 	case K_UINT:
-	case K_INT: {
-		const char	*end;
-		uint64_t	 lo = k->kind == K_PORT ? 1 : k->min;
-		uint64_t	 hi = k->kind == K_PORT ? 65535 : k->max;
-
-		if (!plain(n) || parse_u64(s, &v, &end) == -1 ||
-		    *end != '\0') {
-			cfg_err(c, n, path, "expected a number, got \"%s\"", s);
-			return -1;
-		}
-		if (v < lo || v > hi) {
-			cfg_err(c, n, path, "%s is out of range (%llu..%llu)",
-			    s, (unsigned long long)lo,
-			    (unsigned long long)hi);
-			return -1;
-		}
-		if (k->kind == K_PORT)
-			*(uint16_t *)dst = (uint16_t)v;
-		else if (k->kind == K_UINT)
-			*(unsigned *)dst = (unsigned)v;
-		else
-			*(int *)dst = (int)v;
-		return 0;
-	}
+	case K_INT:
+		return cfg_number(c, n, k, s, dst, path);
 	case K_SIZE:
-	case K_MSEC: {
-		bool	size = k->kind == K_SIZE;
-
-		if (parse_scaled(s, size ? size_units : msec_units, &v) == -1) {
-			cfg_err(c, n, path, "expected a %s, got \"%s\"", size ?
-			    "size such as 65536, 64KiB or 1MiB" :
-			    "duration such as 10s, 500ms or 2m", s);
-			return -1;
-		}
-		if (v < k->min || v > k->max) {
-			cfg_err(c, n, path, "%s is out of range (%llu..%llu %s)",
-			    s, (unsigned long long)k->min,
-			    (unsigned long long)k->max, size ? "bytes" : "ms");
-			return -1;
-		}
-		if (size)
-			*(size_t *)dst = (size_t)v;
-		else
-			*(unsigned *)dst = (unsigned)v;
-		return 0;
-	}
+	case K_MSEC:
+		return cfg_scaled(c, n, k, s, dst, path);
 	case K_ENUM:
-		for (i = 0; k->enums[i] != NULL; i++) {
-			if (strcmp(s, k->enums[i]) == 0) {
-				if (k->enums == format_names)
-					*(bool *)dst = i == 1;
-				else
-					*(int *)dst = (int)i;
-				return 0;
-			}
-		}
-		{
-			char	 list[256];
-			size_t	 len = 0;
-
-			list[0] = '\0';
-			for (i = 0; k->enums[i] != NULL && len < sizeof(list);
-			    i++)
-				len += (size_t)snprintf(list + len,
-				    sizeof(list) - len, "%s%s", i ? ", " : "",
-				    k->enums[i]);
-			cfg_err(c, n, path, "\"%s\" is not one of: %s", s,
-			    list);
-		}
-		return -1;
+		return cfg_enum(c, n, k, s, dst, path);
 	case K_CUSTOM:
 		break;
 	}
+	return -1;
+}
+
+/* A string, path, numeric address or host name: never empty. */
+static int
+cfg_string(struct cfg *c, yaml_node_t *n, const struct ckey *k,
+    const char *s, void *dst, const char *path)
+{
+	unsigned char	 a6[sizeof(struct in6_addr)];
+	char		*copy;
+
+	if (*s == '\0') {
+		cfg_err(c, n, path, "must not be empty");
+		return -1;
+	}
+	if (k->kind == K_ADDR && inet_pton(AF_INET, s, a6) != 1 &&
+	    inet_pton(AF_INET6, s, a6) != 1) {
+		cfg_err(c, n, path, "\"%s\" is not a numeric IPv4 or IPv6 "
+		    "address", s);
+		return -1;
+	}
+	if (k->kind == K_HOST && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") != strlen(s)) {
+		cfg_err(c, n, path, "\"%s\" is not a host name or address", s);
+		return -1;
+	}
+	copy = k->kind == K_PATH ? resolve_path(c, s) : strdup(s);
+	if (copy == NULL) {
+		cfg_err(c, n, path, "out of memory or path too long");
+		return -1;
+	}
+	if (k->kind == K_PATH && access(copy, R_OK) == -1) {
+		cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
+		free(copy);
+		return -1;
+	}
+	free(*(char **)dst);
+	*(char **)dst = copy;
+	return 0;
+}
+
+/* A port, unsigned or int within the key's range. */
+static int
+cfg_number(struct cfg *c, yaml_node_t *n, const struct ckey *k,
+    const char *s, void *dst, const char *path)
+{
+	const char	*end;
+	uint64_t	 v, lo = k->kind == K_PORT ? 1 : k->min;
+	uint64_t	 hi = k->kind == K_PORT ? 65535 : k->max;
+
+	if (!plain(n) || parse_u64(s, &v, &end) == -1 || *end != '\0') {
+		cfg_err(c, n, path, "expected a number, got \"%s\"", s);
+		return -1;
+	}
+	if (v < lo || v > hi) {
+		cfg_err(c, n, path, "%s is out of range (%llu..%llu)", s,
+		    (unsigned long long)lo, (unsigned long long)hi);
+		return -1;
+	}
+	if (k->kind == K_PORT)
+		*(uint16_t *)dst = (uint16_t)v;
+	else if (k->kind == K_UINT)
+		*(unsigned *)dst = (unsigned)v;
+	else
+		*(int *)dst = (int)v;
+	return 0;
+}
+
+/* A size (64KiB) or a duration (10s) within the key's range. */
+static int
+cfg_scaled(struct cfg *c, yaml_node_t *n, const struct ckey *k,
+    const char *s, void *dst, const char *path)
+{
+	bool		size = k->kind == K_SIZE;
+	uint64_t	v;
+
+	if (parse_scaled(s, size ? size_units : msec_units, &v) == -1) {
+		cfg_err(c, n, path, "expected a %s, got \"%s\"", size ?
+		    "size such as 65536, 64KiB or 1MiB" :
+		    "duration such as 10s, 500ms or 2m", s);
+		return -1;
+	}
+	if (v < k->min || v > k->max) {
+		cfg_err(c, n, path, "%s is out of range (%llu..%llu %s)", s,
+		    (unsigned long long)k->min, (unsigned long long)k->max,
+		    size ? "bytes" : "ms");
+		return -1;
+	}
+	if (size)
+		*(size_t *)dst = (size_t)v;
+	else
+		*(unsigned *)dst = (unsigned)v;
+	return 0;
+}
+
+/* One of the key's names; the error lists them all. */
+static int
+cfg_enum(struct cfg *c, yaml_node_t *n, const struct ckey *k, const char *s,
+    void *dst, const char *path)
+{
+	char	list[256];
+	size_t	i, len = 0;
+
+	for (i = 0; k->enums[i] != NULL; i++) {
+		if (strcmp(s, k->enums[i]) == 0) {
+			if (k->enums == format_names)
+				*(bool *)dst = i == 1;
+			else
+				*(int *)dst = (int)i;
+			return 0;
+		}
+	}
+	list[0] = '\0';
+	for (i = 0; k->enums[i] != NULL && len < sizeof(list); i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+		    i ? ", " : "", k->enums[i]);
+	cfg_err(c, n, path, "\"%s\" is not one of: %s", s, list);
 	return -1;
 }
 
@@ -1821,10 +1858,9 @@ acl_rule(struct cfg *c, yaml_node_t *n, const char *path)
 	struct rule_parse	 rp;
 	struct acl_rule		 r;
 	yaml_node_item_t	*it = NULL;
-	yaml_node_t		*tn;
-	const char		**users = NULL, **groups = NULL, *f;
-	char			 kpath[CFG_PATH_MAX], err[CONFIG_ERROR_LEN / 2];
-	size_t			 nu = 0, ng = 0, count = 1, i;
+	const char		**users = NULL, **groups = NULL;
+	char			 kpath[CFG_PATH_MAX];
+	size_t			 nu = 0, ng = 0, count = 1;
 	int			 rc;
 
 	memset(&rp, 0, sizeof(rp));
@@ -1847,33 +1883,8 @@ acl_rule(struct cfg *c, yaml_node_t *n, const char *path)
 		cfg_err(c, rp.topics, path, "has both topic: and topics:");
 		rc = -1;
 	}
-	keypath(kpath, "%s.users", path);
-	if (rp.users != NULL && acl_strings(c, rp.users, kpath, &users,
-	    &nu) == -1)
+	if (rule_subjects(c, &rp, path, &users, &nu, &groups, &ng) == -1)
 		rc = -1;
-	else if (rp.users != NULL && nu == 0) {
-		cfg_err(c, rp.users, kpath, "empty list: leave users: out "
-		    "for a rule for everyone");
-		rc = -1;
-	}
-	keypath(kpath, "%s.groups", path);
-	if (rp.groups != NULL && acl_strings(c, rp.groups, kpath, &groups,
-	    &ng) == -1)
-		rc = -1;
-	else if (rp.groups != NULL && ng == 0) {
-		cfg_err(c, rp.groups, kpath, "empty list: leave groups: out "
-		    "for a rule for everyone");
-		rc = -1;
-	}
-	for (i = 0; i < ng; i++) {
-		if (acl_group_find(c->pol->acl, groups[i]) != NULL)
-			continue;
-		keypath(kpath, "%s.groups[%zu]", path, i);
-		cfg_err(c, yaml_document_get_node(&c->doc,
-		    rp.groups->data.sequence.items.start[i]), kpath,
-		    "group \"%s\" is not declared in acl.groups", groups[i]);
-		rc = -1;
-	}
 	if (rp.topics != NULL) {
 		keypath(kpath, "%s.topics", path);
 		if (rp.topics->type != YAML_SEQUENCE_NODE ||
@@ -1899,12 +1910,73 @@ acl_rule(struct cfg *c, yaml_node_t *n, const char *path)
 	r.groups = (char **)groups;
 	r.n_groups = ng;
 	r.admin = rp.admin;
+	if (rule_topics(c, n, &rp, &r, it, count, path, rc) == -1)
+		rc = -1;
+	free(users);
+	free(groups);
+	return rc;
+}
+
+/* A rule's users: and groups:, each group declared in acl.groups. */
+static int
+rule_subjects(struct cfg *c, const struct rule_parse *rp, const char *path,
+    const char ***users, size_t *nu, const char ***groups, size_t *ng)
+{
+	char	kpath[CFG_PATH_MAX];
+	size_t	i;
+	int	rc = 0;
+
+	keypath(kpath, "%s.users", path);
+	if (rp->users != NULL && acl_strings(c, rp->users, kpath, users,
+	    nu) == -1)
+		rc = -1;
+	else if (rp->users != NULL && *nu == 0) {
+		cfg_err(c, rp->users, kpath, "empty list: leave users: out "
+		    "for a rule for everyone");
+		rc = -1;
+	}
+	keypath(kpath, "%s.groups", path);
+	if (rp->groups != NULL && acl_strings(c, rp->groups, kpath, groups,
+	    ng) == -1)
+		rc = -1;
+	else if (rp->groups != NULL && *ng == 0) {
+		cfg_err(c, rp->groups, kpath, "empty list: leave groups: out "
+		    "for a rule for everyone");
+		rc = -1;
+	}
+	for (i = 0; i < *ng; i++) {
+		if (acl_group_find(c->pol->acl, (*groups)[i]) != NULL)
+			continue;
+		keypath(kpath, "%s.groups[%zu]", path, i);
+		cfg_err(c, yaml_document_get_node(&c->doc,
+		    rp->groups->data.sequence.items.start[i]), kpath,
+		    "group \"%s\" is not declared in acl.groups", (*groups)[i]);
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * The rule <r> (subjects and actions set) once per topic filter: <count>
+ * of them in <it>, or rp->topic alone.  With <rc> -1 (the rule has
+ * errors already) filters are still checked, nothing is added.
+ */
+static int
+rule_topics(struct cfg *c, yaml_node_t *n, const struct rule_parse *rp,
+    struct acl_rule *r, yaml_node_item_t *it, size_t count, const char *path,
+    int rc)
+{
+	yaml_node_t	*tn;
+	const char	*f;
+	char		 kpath[CFG_PATH_MAX], err[CONFIG_ERROR_LEN / 2];
+	size_t		 i;
+
 	for (i = 0; i < count; i++) {
 		if (it != NULL) {
 			tn = yaml_document_get_node(&c->doc, it[i]);
 			keypath(kpath, "%s.topics[%zu]", path, i);
 		} else {
-			tn = rp.topic;
+			tn = rp->topic;
 			keypath(kpath, "%s.topic", path);
 		}
 		if (tn == NULL)
@@ -1927,14 +1999,12 @@ acl_rule(struct cfg *c, yaml_node_t *n, const char *path)
 		}
 		if (rc == -1)
 			continue;
-		r.filter = (char *)f;
-		if (acl_add_rule(c->pol->acl, &r, err, sizeof(err)) == -1) {
+		r->filter = (char *)f;
+		if (acl_add_rule(c->pol->acl, r, err, sizeof(err)) == -1) {
 			cfg_err(c, n, path, "%s", err);
 			rc = -1;
 		}
 	}
-	free(users);
-	free(groups);
 	return rc;
 }
 
