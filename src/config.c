@@ -94,6 +94,7 @@ static void	cfg_verr(struct cfg *, int, int, const char *, const char *,
 		    va_list) __attribute__((format(printf, 5, 0)));
 static int	cfg_map(struct cfg *, yaml_node_t *, const struct ckey *,
 		    void *, const char *);
+static void	cfg_document(struct cfg *, yaml_node_t *);
 static int	cfg_value(struct cfg *, yaml_node_t *, const struct ckey *,
 		    void *, const char *);
 static int	cfg_string(struct cfg *, yaml_node_t *, const struct ckey *,
@@ -2427,6 +2428,60 @@ config_load(const char *file, struct config_errors *errs)
 	return config_load_flags(file, errs, 0);
 }
 
+/*
+ * The sections of a parsed policy, then the checks that need all of them:
+ * the policy's tests, the limits laid per listener, group and user, and
+ * the whole-policy checks once nothing else failed.
+ */
+static void
+cfg_document(struct cfg *c, yaml_node_t *root)
+{
+	yaml_node_pair_t	*pair;
+	size_t			 i;
+
+	/* Sections with a table of keys are parsed by sec_mapping(). */
+	for (pair = root->data.mapping.pairs.start;
+	    pair < root->data.mapping.pairs.top; pair++) {
+		yaml_node_t	*kn = yaml_document_get_node(&c->doc, pair->key);
+
+		if (kn != NULL && scalar(kn) != NULL &&
+		    strcmp(scalar(kn), "tls") == 0)
+			c->pol->has_tls = true;
+	}
+	{
+		struct ckey	keys[sizeof(top_keys) / sizeof(top_keys[0])];
+
+		/* Partial: an acl (and tests) alone, without a proxy. */
+		bool		partial = (c->flags & CONFIG_PARTIAL) &&
+				    !has_key(c, root, "listeners") &&
+				    !has_key(c, root, "upstream");
+
+		memcpy(keys, top_keys, sizeof(keys));
+		for (i = 0; keys[i].name != NULL; i++) {
+			if (keys[i].fn == NULL)
+				keys[i].fn = sec_mapping;
+			if (partial)
+				keys[i].required = false;
+		}
+		cfg_map(c, root, keys, c->pol, "");
+	}
+	if (c->tests != NULL)
+		acl_tests(c, c->tests);
+	if (c->lim_listeners != NULL)
+		lim_sets(c, c->lim_listeners, "limits.listeners", true,
+		    &c->pol->limits_listeners, &c->pol->n_limits_listeners);
+	if (c->lim_groups != NULL)
+		lim_sets(c, c->lim_groups, "limits.groups", false,
+		    &c->pol->limits_groups, &c->pol->n_limits_groups);
+	if (c->lim_users != NULL)
+		lim_sets(c, c->lim_users, "limits.users", false,
+		    &c->pol->limits_users, &c->pol->n_limits_users);
+	if (c->lim_topics != NULL)
+		lim_topics(c, c->lim_topics, "limits.topic_rates");
+	if (c->errs->n == 0)
+		check_policy(c);
+}
+
 struct policy *
 config_load_flags(const char *file, struct config_errors *errs,
     unsigned flags)
@@ -2436,8 +2491,6 @@ config_load_flags(const char *file, struct config_errors *errs,
 	yaml_node_t		*root = NULL;
 	FILE			*fp = NULL;
 	const char		*slash;
-	yaml_node_pair_t	*pair;
-	size_t			 i;
 	bool			 parsed = false, parser_ok = false;
 
 	memset(errs, 0, sizeof(*errs));
@@ -2490,47 +2543,7 @@ config_load_flags(const char *file, struct config_errors *errs,
 		    "the top level");
 		goto done;
 	}
-	/* Sections with a table of keys are parsed by sec_mapping(). */
-	for (pair = root->data.mapping.pairs.start;
-	    pair < root->data.mapping.pairs.top; pair++) {
-		yaml_node_t	*kn = yaml_document_get_node(&c.doc, pair->key);
-
-		if (kn != NULL && scalar(kn) != NULL &&
-		    strcmp(scalar(kn), "tls") == 0)
-			c.pol->has_tls = true;
-	}
-	{
-		struct ckey	keys[sizeof(top_keys) / sizeof(top_keys[0])];
-
-		/* Partial: an acl (and tests) alone, without a proxy. */
-		bool		partial = (flags & CONFIG_PARTIAL) &&
-				    !has_key(&c, root, "listeners") &&
-				    !has_key(&c, root, "upstream");
-
-		memcpy(keys, top_keys, sizeof(keys));
-		for (i = 0; keys[i].name != NULL; i++) {
-			if (keys[i].fn == NULL)
-				keys[i].fn = sec_mapping;
-			if (partial)
-				keys[i].required = false;
-		}
-		cfg_map(&c, root, keys, c.pol, "");
-	}
-	if (c.tests != NULL)
-		acl_tests(&c, c.tests);
-	if (c.lim_listeners != NULL)
-		lim_sets(&c, c.lim_listeners, "limits.listeners", true,
-		    &c.pol->limits_listeners, &c.pol->n_limits_listeners);
-	if (c.lim_groups != NULL)
-		lim_sets(&c, c.lim_groups, "limits.groups", false,
-		    &c.pol->limits_groups, &c.pol->n_limits_groups);
-	if (c.lim_users != NULL)
-		lim_sets(&c, c.lim_users, "limits.users", false,
-		    &c.pol->limits_users, &c.pol->n_limits_users);
-	if (c.lim_topics != NULL)
-		lim_topics(&c, c.lim_topics, "limits.topic_rates");
-	if (errs->n == 0)
-		check_policy(&c);
+	cfg_document(&c, root);
 
 done:
 	if (parsed)
