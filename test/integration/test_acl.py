@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from conftest import (TIMEOUT, Paho, passwd_file, read_until_closed,
-                      wait_until)
-from test_malformed import connect, publish, s as mqtt_str, subscribe
+from helpers import (TIMEOUT, Paho, connect, mqtt_str, passwd_file, publish,
+                     read_frame, read_until_closed, recv_exact, subscribe,
+                     wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
@@ -66,21 +66,6 @@ def login(g, user, cid, level=4, extra_flags=0, payload=b""):
                       mqtt_str(USERS[user].encode())))
     ack = s.recv(4 if level == 4 else 64)
     return s, ack
-
-
-def read_frame(s):
-    """One frame with a one-byte remaining length."""
-    head = recv_exact(s, 2)
-    return head + recv_exact(s, head[1])
-
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
 
 
 @pytest.mark.parametrize("v5", [False, True])

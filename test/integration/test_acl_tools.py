@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, TIMEOUT, Paho, free_port, passwd_file,
-                      port_open, wait_until)
+from helpers import (BIN, TIMEOUT, Paho, free_port, passwd_file, port_open,
+                     wait_until)
 
 
 def run(*args, cwd=None):

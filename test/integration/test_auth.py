@@ -11,9 +11,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, TIMEOUT, Broker, Paho, passwd_file, pub,
-                      read_until_closed, wait_until)
-from test_malformed import connect, s as mqtt_str
+from helpers import (BIN, TIMEOUT, Broker, Paho, connect, mqtt_str,
+                     passwd_file, pub, read_until_closed, wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (TIMEOUT, Paho, Sub, free_port, pub,
-                      read_until_closed, tls_socket, wait_until)
+from helpers import (TIMEOUT, Paho, Sub, connect, free_port, pub, publish,
+                     read_until_closed, subscribe, tls_socket, wait_until)
 
 
 @pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
@@ -191,7 +191,6 @@ def rss_kib(pid):
 def test_pipelined_frames_after_connect_arrive_in_order(guard, broker):
     """CONNECT, SUBSCRIBE and PUBLISH in one write: the proxy holds the
     frames behind CONNECT and forwards them after it, in order."""
-    from test_malformed import connect, publish, subscribe
     s = socket.create_connection(("127.0.0.1", guard.plain_port),
                                  timeout=TIMEOUT)
     s.sendall(connect(cid=b"pipeliner") + subscribe([(b"t/pipe", 0)]) +
@@ -210,7 +209,6 @@ def test_pipelined_frames_after_connect_arrive_in_order(guard, broker):
 def test_slow_subscriber_bounds_proxy_memory(guard, broker):
     """A subscriber that stops reading: the proxy stops reading from the
     broker for that session instead of growing its memory."""
-    from test_malformed import connect, subscribe
     slow = socket.create_connection(("127.0.0.1", guard.plain_port),
                                     timeout=TIMEOUT)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -246,7 +244,6 @@ def test_burst_then_close_loses_nothing(guard_factory, broker, over_tls):
     of what it can forward (a small output window holds it back), so it
     sees the end of the stream before the frames are out: every one of
     them must still reach the broker, in order, before the close."""
-    from test_malformed import connect, publish
     g = guard_factory(broker.port, plain=True,
                       limits="  output_buffer: 4KiB\n")
     sink = Paho(g, "sink", port=g.plain_port, tls=False)

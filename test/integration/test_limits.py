@@ -1,14 +1,13 @@
 # SPDX-License-Identifier: ISC
 """Connection caps, deadlines, keepalive, message rates and topic bounds of
 mqttguard in front of a real Mosquitto."""
-import select
 import socket
 import time
 
 import pytest
 
-from conftest import TIMEOUT, Paho, read_until_closed
-from test_malformed import connect, publish
+from helpers import (TIMEOUT, Paho, connect, publish, read_until_closed,
+                     still_open)
 
 
 def conn_from(addr, port):
@@ -17,17 +16,6 @@ def conn_from(addr, port):
     s.settimeout(TIMEOUT)
     s.connect(("127.0.0.1", port))
     return s
-
-
-def still_open(s):
-    """True if the proxy has not closed <s> (nothing readable, or data)."""
-    r, _, _ = select.select([s], [], [], 0)
-    if not r:
-        return True
-    try:
-        return s.recv(1, socket.MSG_PEEK) != b""
-    except OSError:
-        return False
 
 
 def test_per_address_cap_lets_exactly_50_in(guard_factory, broker):

@@ -10,12 +10,10 @@ import time
 
 import pytest
 
-from conftest import (TIMEOUT, Broker, Paho, passwd_file, read_until_closed,
-                      tls_socket, wait_until)
-from test_acl import read_frame, recv_exact
-from test_limits import still_open
-from test_malformed import connect, publish, s as mqtt_str, subscribe, \
-    unsubscribe
+from helpers import (TIMEOUT, Broker, Paho, connect, mqtt_str, passwd_file,
+                     publish, read_frame, read_until_closed, recv_exact,
+                     still_open, subscribe, tls_socket, unsubscribe,
+                     wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 

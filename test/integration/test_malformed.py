@@ -12,60 +12,9 @@ import socket
 
 import pytest
 
-from conftest import TIMEOUT, free_port, read_until_closed, tls_socket, \
-    wait_until
-
-
-def vbi(n):
-    out = b""
-    while True:
-        b, n = n % 128, n // 128
-        out += bytes([b | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def s(b):
-    return len(b).to_bytes(2, "big") + b
-
-
-def frame(first, body):
-    return bytes([first]) + vbi(len(body)) + body
-
-
-def connect(level=4, cid=b"cid", flags=0x02, props=b"", payload=b"",
-            name=None, first=0x10):
-    name = name if name is not None else (b"MQIsdp" if level == 3 else b"MQTT")
-    vh = s(name) + bytes([level, flags]) + (60).to_bytes(2, "big")
-    if level == 5:
-        vh += vbi(len(props)) + props
-    return frame(first, vh + s(cid) + payload)
-
-
-def publish(topic, payload=b"x", qos=0, pid=1, props=None, first=None):
-    body = s(topic) + (pid.to_bytes(2, "big") if qos else b"")
-    if props is not None:
-        body += vbi(len(props)) + props
-    return frame(first if first is not None else 0x30 | (qos << 1),
-                 body + payload)
-
-
-def subscribe(filters, pid=1, props=None, first=0x82):
-    body = pid.to_bytes(2, "big")
-    if props is not None:
-        body += vbi(len(props)) + props
-    for f, o in filters:
-        body += s(f) + bytes([o])
-    return frame(first, body)
-
-
-def unsubscribe(filters, pid=1, props=None, first=0xA2):
-    body = pid.to_bytes(2, "big")
-    if props is not None:
-        body += vbi(len(props)) + props
-    for f in filters:
-        body += s(f)
-    return frame(first, body)
+from helpers import (TIMEOUT, connect, frame, free_port, mqtt_str, publish,
+                     read_until_closed, subscribe, tls_socket, unsubscribe,
+                     wait_until)
 
 
 # ---- before CONNECT: (name, level, bytes, expected reply) -------------------
@@ -80,11 +29,12 @@ PRE_CONNECT = [
     ("connect-reserved-flag [MQTT-3.1.2-3]", connect(flags=0x03), b""),
     ("connect-header-flags [MQTT-2.2.2-2]", connect(first=0x11), b""),
     ("will-qos-3 [MQTT-3.1.2-14]",
-     connect(flags=0x02 | 0x04 | 0x18, payload=s(b"w") + s(b"m")), b""),
+     connect(flags=0x02 | 0x04 | 0x18,
+             payload=mqtt_str(b"w") + mqtt_str(b"m")), b""),
     ("will-retain-without-will [MQTT-3.1.2-15]", connect(flags=0x22), b""),
     ("will-qos-without-will [MQTT-3.1.2-13]", connect(flags=0x0A), b""),
     ("password-without-username [MQTT-3.1.2-22]",
-     connect(flags=0x42, payload=s(b"pw")), b""),
+     connect(flags=0x42, payload=mqtt_str(b"pw")), b""),
     ("client-id-nul [MQTT-1.5.3-2]", connect(cid=b"a\x00b"), b""),
     ("client-id-overlong-utf8 [MQTT-1.5.3-1]", connect(cid=b"\xc0\x80"), b""),
     ("client-id-surrogate [MQTT-1.5.3-1]", connect(cid=b"\xed\xa0\x80"), b""),
@@ -93,7 +43,7 @@ PRE_CONNECT = [
     ("client-id-empty-persistent [MQTT-3.1.3-8]",
      connect(cid=b"", flags=0x00), CONNACK_V3(0x02)),
     ("will-topic-wildcard [MQTT-3.3.2-2]",
-     connect(flags=0x06, payload=s(b"a/#") + s(b"m")), b""),
+     connect(flags=0x06, payload=mqtt_str(b"a/#") + mqtt_str(b"m")), b""),
     ("connect-trailing-byte [MQTT-3.1.3]",
      connect() + b"", b""),  # replaced below with a longer frame
     ("v5-duplicate-session-expiry [MQTT-2.2.2-2]",

@@ -18,10 +18,9 @@ import subprocess
 
 import pytest
 
-from conftest import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, free_port,
-                      port_open, pub, read_until_closed, tls_socket,
-                      wait_until)
-from test_malformed import connect
+from helpers import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, connect,
+                     free_port, port_open, pub, read_until_closed,
+                     tls_socket, wait_until)
 
 # What the default profile may negotiate in TLS 1.2: ECDHE with AEAD.
 TLS12_OK = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|"

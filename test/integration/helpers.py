@@ -1,0 +1,390 @@
+# SPDX-License-Identifier: ISC
+"""What the integration tests share, each piece defined once: the processes
+(a real Mosquitto, mqttguard), the clients (mosquitto_pub/_sub, paho-mqtt),
+raw MQTT frames built byte by byte, and raw sockets to send them on and
+read the answers.
+
+Test modules import from here, never from one another nor from conftest.py,
+which holds only the pytest fixtures.
+"""
+import os
+import pathlib
+import queue
+import select
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("MQTTGUARD_BIN", str(ROOT / "build" / "mqttguard"))
+TIMEOUT = 20  # seconds: the bound on any single wait in a test
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=TIMEOUT, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def passwd_file(path, users):
+    """A mosquitto_passwd file, mode 0600, where each user's password is
+    "<user>-pw"."""
+    for i, u in enumerate(users):
+        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
+                       ["-b", str(path), u, u + "-pw"], check=True,
+                       timeout=30, capture_output=True)
+    os.chmod(path, 0o600)
+    return path
+
+
+def port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+# ---- processes ------------------------------------------------------------
+
+class Broker:
+    """A real mosquitto on 127.0.0.1, logging everything to a file."""
+
+    def __init__(self, tmp, port=None, extra=""):
+        self.port = port or free_port()
+        self.logfile = tmp / "mosquitto.log"
+        conf = tmp / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            + ("" if "allow_anonymous" in extra else
+               "allow_anonymous true\n") +
+            "persistence false\n"
+            "user root\n"
+            # The broker must not drop what a slow subscriber has not
+            # taken yet: tests count every message.
+            "max_queued_messages 0\n"
+            f"log_dest file {self.logfile}\n"
+            "log_type all\n"
+            "connection_messages true\n" + extra)
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        wait_until(lambda: port_open(self.port) or
+                   self.proc.poll() is not None, what="mosquitto to listen")
+        assert self.proc.poll() is None, "mosquitto exited: " + self.log()
+
+    def log(self):
+        try:
+            return self.logfile.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def connections(self):
+        """Connections the broker has accepted so far (its own log)."""
+        return self.log().count("New connection from")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class Guard:
+    """mqttguard with a generated policy: a TLS listener, optionally a plain
+    one, in front of <upstream_port>."""
+
+    def __init__(self, tmp, certs, upstream_port, plain=False, limits="",
+                 workers=1, tls_extra="", extra="",
+                 auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
+                 listener_extra=""):
+        self.certs = certs
+        self.port = free_port()
+        self.plain_port = free_port() if plain else None
+        self.logfile = tmp / "mqttguard.log"
+        self.policy = tmp / "policy.yaml"
+        listeners = (f"  - name: tls\n    address: 127.0.0.1\n"
+                     f"    port: {self.port}\n{listener_extra}")
+        if plain:
+            listeners += (f"  - name: plain\n    address: 127.0.0.1\n"
+                          f"    port: {self.plain_port}\n    tls: false\n")
+        self.policy.write_text(
+            "listeners:\n" + listeners +
+            f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
+            f"  ca: {certs}/ca.crt\n{tls_extra}"
+            f"upstream:\n  host: 127.0.0.1\n  port: {upstream_port}\n"
+            f"  connect_timeout: 3s\n"
+            f"limits:\n  max_packet_size: 2MiB\n{limits}"
+            f"{auth}"
+            f"log:\n  level: debug\n"
+            f"workers: {workers}\n{extra}")
+        self.log_fp = open(self.logfile, "wb")
+        env = dict(os.environ)
+        # A small quarantine keeps a sanitizer build's RSS meaningful for the
+        # memory-bound tests (ASan otherwise holds up to 256 MiB of frees).
+        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
+                               ":quarantine_size_mb=4").lstrip(":")
+        self.proc = subprocess.Popen([BIN, "-c", str(self.policy)], env=env,
+                                     stdout=self.log_fp, stderr=self.log_fp)
+        wait_until(lambda: port_open(self.port) or
+                   self.proc.poll() is not None, what="mqttguard to listen")
+        assert self.proc.poll() is None, "mqttguard exited: " + self.log()
+
+    def log(self):
+        return self.logfile.read_text(errors="replace")
+
+    def stop(self):
+        """SIGTERM; the proxy must exit 0 within the bound, sanitizer-clean."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("mqttguard ignored SIGTERM")
+        self.log_fp.close()
+        log = self.log()
+        assert "AddressSanitizer" not in log, log
+        assert "LeakSanitizer" not in log, log
+        assert "runtime error" not in log, log
+        assert self.proc.returncode == 0, \
+            f"mqttguard exited {self.proc.returncode}:\n{log}"
+
+
+# ---- clients --------------------------------------------------------------
+
+def mosq_args(guard, ca=None, version=None):
+    args = ["-h", "127.0.0.1", "-p", str(guard.port),
+            "--cafile", str(ca or guard.certs / "ca.crt")]
+    if version:
+        args += ["-V", version]
+    return args
+
+
+def pub(guard, *args, ca=None, version=None, stdin=None, timeout=TIMEOUT):
+    """Runs mosquitto_pub through the proxy; returns the CompletedProcess."""
+    return subprocess.run(["mosquitto_pub"] + mosq_args(guard, ca, version) +
+                          list(args), input=stdin, capture_output=True,
+                          timeout=timeout)
+
+
+class Sub:
+    """mosquitto_sub through the proxy, started and waited for until the
+    broker has acknowledged its subscription."""
+
+    def __init__(self, guard, broker, topic, count, version=None, qos=0,
+                 extra=()):
+        self.id = f"sub-{free_port()}"
+        # Output goes to files, never to a pipe nobody reads meanwhile: a
+        # full pipe would stall the subscriber and the broker would drop
+        # what it cannot queue.
+        self.out = guard.logfile.parent / f"{self.id}.out"
+        self.err = guard.logfile.parent / f"{self.id}.err"
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen(
+                ["mosquitto_sub"] + mosq_args(guard, version=version) +
+                ["-i", self.id, "-t", topic, "-C", str(count), "-q",
+                 str(qos), "-W", str(TIMEOUT * 3)] + list(extra),
+                stdout=out, stderr=err)
+        wait_until(lambda: f"Sending SUBACK to {self.id}" in broker.log() or
+                   self.proc.poll() is not None,
+                   what="the subscription to reach the broker")
+        assert self.proc.poll() is None, self.err.read_text()
+
+    def result(self, timeout=TIMEOUT * 3):
+        self.proc.wait(timeout=timeout)
+        assert self.proc.returncode == 0, self.err.read_text()
+        return self.out.read_bytes()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Paho:
+    """A paho-mqtt client over TLS with synchronous helpers."""
+
+    def __init__(self, guard, client_id, v5=False, ca=None, will=None,
+                 port=None, tls=True, user=None, password=None, cert=None):
+        self.v5 = v5
+        self.messages = queue.Queue()
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.subscribed = threading.Event()
+        self.rc = None
+        proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+        self.c = mqtt.Client(client_id=client_id, protocol=proto)
+        if tls:
+            self.c.tls_set(ca_certs=str(ca or guard.certs / "ca.crt"),
+                           certfile=cert and str(cert[0]),
+                           keyfile=cert and str(cert[1]))
+        if user is not None:
+            self.c.username_pw_set(user, password)
+        if will:
+            self.c.will_set(*will)
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = self._on_disconnect
+        self.c.on_message = lambda c, u, m: self.messages.put(m)
+        self.c.on_subscribe = lambda *a: self.subscribed.set()
+        self.port = port or guard.port
+
+    def _on_connect(self, c, u, flags, rc, props=None):
+        self.rc = rc.value if hasattr(rc, "value") else rc
+        self.connected.set()
+
+    def _on_disconnect(self, c, u, rc, props=None):
+        self.disconnected.set()
+
+    def connect(self):
+        self.c.connect("127.0.0.1", self.port, keepalive=30)
+        self.c.loop_start()
+        assert self.connected.wait(TIMEOUT), "no CONNACK"
+        return self.rc
+
+    def subscribe(self, topic, qos=0):
+        self.subscribed.clear()
+        self.c.subscribe(topic, qos)
+        assert self.subscribed.wait(TIMEOUT), "no SUBACK"
+
+    def publish(self, topic, payload, qos=0, retain=False):
+        info = self.c.publish(topic, payload, qos=qos, retain=retain)
+        info.wait_for_publish()
+        return info
+
+    def get(self, timeout=TIMEOUT):
+        return self.messages.get(timeout=timeout)
+
+    def close(self):
+        try:
+            self.c.disconnect()
+        finally:
+            self.c.loop_stop()
+
+
+# ---- raw MQTT frames ------------------------------------------------------
+
+def vbi(n):
+    out = b""
+    while True:
+        b, n = n % 128, n // 128
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def mqtt_str(b):
+    """A string or binary data field: a two-byte length, then <b>."""
+    return len(b).to_bytes(2, "big") + b
+
+
+def frame(first, body):
+    return bytes([first]) + vbi(len(body)) + body
+
+
+def connect(level=4, cid=b"cid", flags=0x02, props=b"", payload=b"",
+            name=None, first=0x10):
+    name = name if name is not None else (b"MQIsdp" if level == 3 else b"MQTT")
+    vh = mqtt_str(name) + bytes([level, flags]) + (60).to_bytes(2, "big")
+    if level == 5:
+        vh += vbi(len(props)) + props
+    return frame(first, vh + mqtt_str(cid) + payload)
+
+
+def publish(topic, payload=b"x", qos=0, pid=1, props=None, first=None):
+    body = mqtt_str(topic) + (pid.to_bytes(2, "big") if qos else b"")
+    if props is not None:
+        body += vbi(len(props)) + props
+    return frame(first if first is not None else 0x30 | (qos << 1),
+                 body + payload)
+
+
+def subscribe(filters, pid=1, props=None, first=0x82):
+    body = pid.to_bytes(2, "big")
+    if props is not None:
+        body += vbi(len(props)) + props
+    for f, o in filters:
+        body += mqtt_str(f) + bytes([o])
+    return frame(first, body)
+
+
+def unsubscribe(filters, pid=1, props=None, first=0xA2):
+    body = pid.to_bytes(2, "big")
+    if props is not None:
+        body += vbi(len(props)) + props
+    for f in filters:
+        body += mqtt_str(f)
+    return frame(first, body)
+
+
+# ---- raw sockets ----------------------------------------------------------
+
+def tls_socket(port, ca):
+    """A raw TLS connection to the proxy, handshake done."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def read_until_closed(sock, timeout=TIMEOUT):
+    """Reads until the peer closes; returns what arrived before."""
+    sock.settimeout(timeout)
+    data = b""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            chunk = sock.recv(65536)
+        except (ssl.SSLError, ConnectionResetError):
+            break
+        except socket.timeout:
+            raise AssertionError("the proxy did not close the connection")
+        if not chunk:
+            break
+        data += chunk
+    else:
+        raise AssertionError("the proxy did not close the connection")
+    return data
+
+
+def recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, f"closed after {data!r}"
+        data += chunk
+    return data
+
+
+def read_frame(s):
+    """One frame with a one-byte remaining length."""
+    head = recv_exact(s, 2)
+    return head + recv_exact(s, head[1])
+
+
+def still_open(s):
+    """True if the proxy has not closed <s> (nothing readable, or data)."""
+    r, _, _ = select.select([s], [], [], 0)
+    if not r:
+        return True
+    try:
+        return s.recv(1, socket.MSG_PEEK) != b""
+    except OSError:
+        return False
