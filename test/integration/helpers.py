@@ -61,14 +61,24 @@ def port_open(port):
 
 # ---- processes ------------------------------------------------------------
 
+def spawn(args, ports, what, log, **popen):
+    """Starts <args> and waits until it listens on every one of <ports>;
+    if it exits first, fails with its <log>()."""
+    proc = subprocess.Popen(args, **popen)
+    wait_until(lambda: all(port_open(p) for p in ports) or
+               proc.poll() is not None, what=f"{what} to listen")
+    assert proc.poll() is None, f"{what} exited: " + log()
+    return proc
+
+
 class Broker:
     """A real mosquitto on 127.0.0.1, logging everything to a file."""
 
     def __init__(self, tmp, port=None, extra=""):
         self.port = port or free_port()
         self.logfile = tmp / "mosquitto.log"
-        conf = tmp / "mosquitto.conf"
-        conf.write_text(
+        self.start(
+            tmp / "mosquitto.conf",
             f"listener {self.port} 127.0.0.1\n"
             + ("" if "allow_anonymous" in extra else
                "allow_anonymous true\n") +
@@ -80,12 +90,15 @@ class Broker:
             f"log_dest file {self.logfile}\n"
             "log_type all\n"
             "connection_messages true\n" + extra)
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_until(lambda: port_open(self.port) or
-                   self.proc.poll() is not None, what="mosquitto to listen")
-        assert self.proc.poll() is None, "mosquitto exited: " + self.log()
+
+    def start(self, conf, text, ports=None):
+        """Runs mosquitto on <text>, written to <conf>, until it listens
+        on each of <ports> (by default self.port)."""
+        conf.write_text(text)
+        self.proc = spawn(["mosquitto", "-c", str(conf)],
+                          ports or [self.port], "mosquitto", self.log,
+                          stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
 
     def log(self):
         try:
@@ -118,14 +131,13 @@ class Guard:
         self.certs = certs
         self.port = free_port()
         self.plain_port = free_port() if plain else None
-        self.logfile = tmp / "mqttguard.log"
-        self.policy = tmp / "policy.yaml"
         listeners = (f"  - name: tls\n    address: 127.0.0.1\n"
                      f"    port: {self.port}\n{listener_extra}")
         if plain:
             listeners += (f"  - name: plain\n    address: 127.0.0.1\n"
                           f"    port: {self.plain_port}\n    tls: false\n")
-        self.policy.write_text(
+        self.start(
+            tmp,
             "listeners:\n" + listeners +
             f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
             f"  ca: {certs}/ca.crt\n{tls_extra}"
@@ -135,17 +147,22 @@ class Guard:
             f"{auth}"
             f"log:\n  level: debug\n"
             f"workers: {workers}\n{extra}")
+
+    def start(self, tmp, policy):
+        """Runs mqttguard on <policy>, written to tmp/policy.yaml and
+        logging to tmp/mqttguard.log, until it listens on self.port."""
+        self.logfile = tmp / "mqttguard.log"
+        self.policy = tmp / "policy.yaml"
+        self.policy.write_text(policy)
         self.log_fp = open(self.logfile, "wb")
         env = dict(os.environ)
         # A small quarantine keeps a sanitizer build's RSS meaningful for the
         # memory-bound tests (ASan otherwise holds up to 256 MiB of frees).
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
                                ":quarantine_size_mb=4").lstrip(":")
-        self.proc = subprocess.Popen([BIN, "-c", str(self.policy)], env=env,
-                                     stdout=self.log_fp, stderr=self.log_fp)
-        wait_until(lambda: port_open(self.port) or
-                   self.proc.poll() is not None, what="mqttguard to listen")
-        assert self.proc.poll() is None, "mqttguard exited: " + self.log()
+        self.proc = spawn([BIN, "-c", str(self.policy)], [self.port],
+                          "mqttguard", self.log, env=env,
+                          stdout=self.log_fp, stderr=self.log_fp)
 
     def log(self):
         return self.logfile.read_text(errors="replace")

@@ -19,8 +19,8 @@ import subprocess
 import pytest
 
 from helpers import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, connect,
-                     free_port, port_open, pub, read_until_closed,
-                     tls_socket, wait_until)
+                     free_port, pub, read_until_closed, tls_socket,
+                     wait_until)
 
 # What the default profile may negotiate in TLS 1.2: ECDHE with AEAD.
 TLS12_OK = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|"
@@ -638,24 +638,14 @@ class UpGuard(Guard):
         self.certs = certs
         self.port = free_port()
         self.plain_port = None
-        self.logfile = tmp / "mqttguard.log"
-        self.policy = tmp / "policy.yaml"
-        self.policy.write_text(
+        self.start(
+            tmp,
             f"listeners:\n  - address: 127.0.0.1\n    port: {self.port}\n"
             f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
             f"upstream:\n  host: 127.0.0.1\n  port: {broker_port}\n"
             f"  connect_timeout: 3s\n  tls: true\n{upstream}"
             "auth:\n  anonymous: true\n  empty_client_id: assign\n"
             "log:\n  level: debug\n")
-        self.log_fp = open(self.logfile, "wb")
-        env = dict(os.environ)
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                               ":quarantine_size_mb=4").lstrip(":")
-        self.proc = subprocess.Popen([BIN, "-c", str(self.policy)], env=env,
-                                     stdout=self.log_fp, stderr=self.log_fp)
-        wait_until(lambda: port_open(self.port) or
-                   self.proc.poll() is not None, what="mqttguard to listen")
-        assert self.proc.poll() is None, "mqttguard exited: " + self.log()
 
 
 @pytest.fixture
