@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT, Broker, Guard
+from helpers import ROOT, Broker, Guard, factory
 
 
 @pytest.fixture(scope="session")
@@ -35,17 +35,9 @@ def broker(tmp_path):
 
 @pytest.fixture
 def guard_factory(tmp_path, certs):
-    made = []
-
-    def make(upstream_port, **kw):
-        d = tmp_path / f"guard{len(made)}"
-        d.mkdir()
-        g = Guard(d, certs, upstream_port, **kw)
-        made.append(g)
-        return g
-    yield make
-    for g in made:
-        g.stop()
+    """make(upstream_port, **Guard's options): a proxy in front of it."""
+    yield from factory(tmp_path, "guard", lambda d, upstream_port, **kw:
+                       Guard(d, certs, upstream_port, **kw))
 
 
 @pytest.fixture

@@ -71,6 +71,22 @@ def spawn(args, ports, what, log, **popen):
     return proc
 
 
+def factory(tmp_path, name, start):
+    """The body of a fixture that makes processes: yields make(*args,
+    **kw), which returns start(a new directory tmp_path/<name>N, *args,
+    **kw); all that it made is stopped when the test ends."""
+    made = []
+
+    def make(*args, **kw):
+        d = tmp_path / f"{name}{len(made)}"
+        d.mkdir()
+        made.append(start(d, *args, **kw))
+        return made[-1]
+    yield make
+    for p in made:
+        p.stop()
+
+
 class Broker:
     """A real mosquitto on 127.0.0.1, logging everything to a file."""
 

@@ -19,7 +19,7 @@ import subprocess
 import pytest
 
 from helpers import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, connect,
-                     free_port, pub, read_until_closed, tls_socket,
+                     factory, free_port, pub, read_until_closed, tls_socket,
                      wait_until)
 
 # What the default profile may negotiate in TLS 1.2: ECDHE with AEAD.
@@ -469,16 +469,8 @@ def exchange(sub, pub_client, topic, payload):
 @pytest.fixture
 def rotguard(tmp_path, broker, rotdir):
     """A factory of proxies serving the certificates of <rotdir>."""
-    made = []
-
-    def make(**kw):
-        d = tmp_path / f"rotguard{len(made)}"
-        d.mkdir()
-        made.append(Guard(d, rotdir, broker.port, **kw))
-        return made[-1]
-    yield make
-    for g in made:
-        g.stop()
+    yield from factory(tmp_path, "rotguard", lambda d, **kw:
+                       Guard(d, rotdir, broker.port, **kw))
 
 
 def test_sighup_rotates_certificate(rotguard, rotdir):
@@ -659,16 +651,9 @@ def tlsbroker(tmp_path, certs):
 
 @pytest.fixture
 def upguard(tmp_path, certs):
-    made = []
-
-    def make(broker, upstream):
-        d = tmp_path / f"upguard{len(made)}"
-        d.mkdir()
-        made.append(UpGuard(d, certs, broker.port, upstream))
-        return made[-1]
-    yield make
-    for g in made:
-        g.stop()
+    """make(broker, upstream): an UpGuard in front of <broker>."""
+    yield from factory(tmp_path, "upguard", lambda d, broker, upstream:
+                       UpGuard(d, certs, broker.port, upstream))
 
 
 def test_upstream_tls_check(tmp_path, certs):
