@@ -40,12 +40,17 @@ def wait_until(pred, timeout=TIMEOUT, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def password(user):
+    """The password passwd_file gives <user>."""
+    return user + "-pw"
+
+
 def passwd_file(path, users):
     """A mosquitto_passwd file, mode 0600, where each user's password is
     "<user>-pw"."""
     for i, u in enumerate(users):
         subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
-                       ["-b", str(path), u, u + "-pw"], check=True,
+                       ["-b", str(path), u, password(u)], check=True,
                        timeout=30, capture_output=True)
     os.chmod(path, 0o600)
     return path
@@ -334,9 +339,9 @@ def frame(first, body):
 
 
 def connect(level=4, cid=b"cid", flags=0x02, props=b"", payload=b"",
-            name=None, first=0x10):
+            name=None, first=0x10, keepalive=60):
     name = name if name is not None else (b"MQIsdp" if level == 3 else b"MQTT")
-    vh = mqtt_str(name) + bytes([level, flags]) + (60).to_bytes(2, "big")
+    vh = mqtt_str(name) + bytes([level, flags]) + keepalive.to_bytes(2, "big")
     if level == 5:
         vh += vbi(len(props)) + props
     return frame(first, vh + mqtt_str(cid) + payload)
@@ -368,13 +373,32 @@ def unsubscribe(filters, pid=1, props=None, first=0xA2):
     return frame(first, body)
 
 
+def accepted(connack):
+    """Whether <connack> accepts the session (3.1.1 and 5.0 alike)."""
+    return connack[0] == 0x20 and connack[3] == 0
+
+
 # ---- raw sockets ----------------------------------------------------------
+
+def plain_socket(port, addr=None, timeout=TIMEOUT):
+    """A raw TCP connection to <port>, from <addr> if given: another
+    loopback address is another client to the per-address limits."""
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                    source_address=(addr, 0) if addr else None)
+
 
 def tls_socket(port, ca):
     """A raw TLS connection to the proxy, handshake done."""
     ctx = ssl.create_default_context(cafile=str(ca))
     raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def client_socket(guard, over_tls=False):
+    """A raw connection to <guard>'s TLS listener or to its plain one."""
+    if over_tls:
+        return tls_socket(guard.port, guard.certs / "ca.crt")
+    return plain_socket(guard.plain_port)
 
 
 def read_until_closed(sock, timeout=TIMEOUT):
@@ -397,27 +421,53 @@ def read_until_closed(sock, timeout=TIMEOUT):
     return data
 
 
-def recv_exact(s, n):
+def reply(sock, data):
+    """Sends <data> on <sock> and returns all that arrives before the peer
+    closes; <sock> is closed then."""
+    sock.sendall(data)
+    got = read_until_closed(sock)
+    sock.close()
+    return got
+
+
+def recv_exact(sock, n):
     data = b""
     while len(data) < n:
-        chunk = s.recv(n - len(data))
+        chunk = sock.recv(n - len(data))
         assert chunk, f"closed after {data!r}"
         data += chunk
     return data
 
 
-def read_frame(s):
+def read_frame(sock):
     """One frame with a one-byte remaining length."""
-    head = recv_exact(s, 2)
-    return head + recv_exact(s, head[1])
+    head = recv_exact(sock, 2)
+    return head + recv_exact(sock, head[1])
 
 
-def still_open(s):
-    """True if the proxy has not closed <s> (nothing readable, or data)."""
-    r, _, _ = select.select([s], [], [], 0)
+def mqtt_connect(sock, cid, **kw):
+    """Sends a CONNECT for <cid> (with connect()'s <kw>) on <sock>; returns
+    the CONNACK."""
+    sock.sendall(connect(cid=cid, **kw))
+    return read_frame(sock)
+
+
+def login(g, user, cid, level=4):
+    """A raw session as <user> (with passwd_file's password) on <g>'s plain
+    listener; returns it and its CONNACK."""
+    sock = plain_socket(g.plain_port)
+    return sock, mqtt_connect(sock, cid.encode(), level=level, flags=0xC2,
+                              payload=mqtt_str(user.encode()) +
+                              mqtt_str(password(user).encode()))
+
+
+def still_open(sock):
+    """True if the proxy has not closed <sock> (nothing readable, or
+    data)."""
+    r, _, _ = select.select([sock], [], [], 0)
     if not r:
         return True
     try:
-        return s.recv(1, socket.MSG_PEEK) != b""
+        return sock.recv(1, socket.MSG_PEEK) != b""
     except OSError:
         return False

@@ -4,15 +4,14 @@ files, client certificates, lockout, client-id ownership, and what reaches
 the broker (the identity as username, never the client's password)."""
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from helpers import (BIN, TIMEOUT, Broker, Paho, connect, mqtt_str,
-                     passwd_file, pub, read_until_closed, wait_until)
+from helpers import (BIN, Broker, Paho, connect, mqtt_connect, mqtt_str,
+                     passwd_file, plain_socket, pub, reply, wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
@@ -34,16 +33,9 @@ def pguard(guard_factory, broker, pwfile):
     return guard_factory(broker.port, plain=True, auth=auth_yaml(pwfile))
 
 
-def raw_connack(port, frame, addr="127.0.0.1"):
-    """Sends one CONNECT from <addr>; returns the proxy's whole answer."""
-    s = socket.socket()
-    s.settimeout(TIMEOUT)
-    s.bind((addr, 0))
-    s.connect(("127.0.0.1", port))
-    s.sendall(frame)
-    data = read_until_closed(s)
-    s.close()
-    return data
+def raw_connack(port, frame):
+    """Sends one CONNECT; returns the proxy's whole answer."""
+    return reply(plain_socket(port), frame)
 
 
 def creds(user=None, pw=None):
@@ -167,10 +159,9 @@ def test_lockout_then_release(guard_factory, broker, pwfile):
     assert raw_connack_ok(g.plain_port, good_f, good_p)
 
 
-def raw_connack_ok(port, flags, payload):
-    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    s.sendall(connect(level=4, cid=b"ok", flags=flags, payload=payload))
-    got = s.recv(4)
+def raw_connack_ok(port, flags, payload, cid=b"ok"):
+    s = plain_socket(port)
+    got = mqtt_connect(s, cid, level=4, flags=flags, payload=payload)
     s.close()
     return got == b"\x20\x02\x00\x00"
 
@@ -199,21 +190,13 @@ def test_client_id_pattern_and_wildcards(guard_factory, broker, pwfile):
     g = guard_factory(broker.port, plain=True, auth=auth_yaml(
         pwfile, client_id_pattern='"%u-*"'))
     f, p = creds("alice", "alice-pw")
-    assert raw_connack_ok_cid(g.plain_port, b"alice-1", f, p)
+    assert raw_connack_ok(g.plain_port, f, p, cid=b"alice-1")
     assert raw_connack(g.plain_port, connect(cid=b"bob-1", flags=f,
                                              payload=p)) == \
         bytes([0x20, 2, 0, 0x02])
     assert raw_connack(g.plain_port, connect(level=5, cid=b"alice-#",
                                              flags=f, payload=p)) == \
         bytes([0x20, 3, 0, 0x85, 0])
-
-
-def raw_connack_ok_cid(port, cid, flags, payload):
-    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    s.sendall(connect(level=4, cid=cid, flags=flags, payload=payload))
-    got = s.recv(4)
-    s.close()
-    return got == b"\x20\x02\x00\x00"
 
 
 def test_enhanced_auth_refused(pguard, broker):
@@ -316,10 +299,7 @@ def test_wrong_password_flood_does_not_starve_a_legit_client(
     def flood():
         while not stop.is_set():
             try:
-                s = socket.socket()
-                s.settimeout(5)
-                s.bind(("127.0.0.2", 0))
-                s.connect(("127.0.0.1", g.plain_port))
+                s = plain_socket(g.plain_port, "127.0.0.2", timeout=5)
                 s.sendall(frame)
                 s.recv(8)
                 s.close()

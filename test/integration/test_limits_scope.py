@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from helpers import (TIMEOUT, Broker, Paho, connect, mqtt_str, passwd_file,
-                     publish, read_frame, read_until_closed, recv_exact,
-                     still_open, subscribe, tls_socket, unsubscribe,
-                     wait_until)
+from helpers import (TIMEOUT, Broker, Paho, accepted, client_socket, login,
+                     mqtt_connect, passwd_file, plain_socket, publish,
+                     read_frame, read_until_closed, recv_exact, reply,
+                     still_open, subscribe, unsubscribe, wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
@@ -36,24 +36,6 @@ def lguard(guard_factory, broker, pwfile, limits):
         broker.port, plain=True, limits=limits, extra=ACL,
         auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n"
         "  lockout_failures: 0\n  empty_client_id: assign\n")
-
-
-def login(g, user, cid, level=4):
-    """A raw session on the plain listener; returns it and its CONNACK."""
-    s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                 timeout=TIMEOUT)
-    s.sendall(connect(level=level, cid=cid.encode(), flags=0xC2,
-                      payload=mqtt_str(user.encode()) +
-                      mqtt_str(USERS[user].encode())))
-    return s, read_frame(s)
-
-
-def accepted(ack):
-    return ack[0] == 0x20 and ack[3] == 0
-
-
-def pubrel(pid):
-    return bytes([0x62, 2]) + pid.to_bytes(2, "big")
 
 
 def paho_as(g, user, cid, v5=False):
@@ -185,11 +167,9 @@ def test_topic_rate_rule_applies_to_its_topics_only(guard_factory, broker,
               b"".join(publish(b"telemetry/a/cooked", b"c", props=b"")
                        for _ in range(30)) + b"\xc0\x00")
     assert recv_exact(s, 2) == b"\xd0\x00"         # PINGRESP: still open
-    s.sendall(b"".join(publish(b"telemetry/a/raw", b"r", props=b"")
-                       for _ in range(30)))
-    got = read_until_closed(s)
+    got = reply(s, b"".join(publish(b"telemetry/a/raw", b"r", props=b"")
+                            for _ in range(30)))
     assert got[-3:] == b"\xe0\x01\x96"             # message rate too high
-    s.close()
     assert "publishes over a limits.topic_rates rule" in g.log()
     wait_until(lambda: broker.log().count("'telemetry/a/raw'") >= 5,
                what="the burst to reach the broker")
@@ -280,10 +260,8 @@ def test_filters_the_broker_refuses_do_not_count(guard_factory, tmp_path,
         f"plugin_opt_config_file {dyn}\n"))
     try:
         g = guard_factory(b.port, plain=True, limits="  max_subscriptions: 2\n")
-        s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                     timeout=TIMEOUT)
-        s.sendall(connect(level=5, cid=b"dyn"))
-        assert accepted(read_frame(s))
+        s = plain_socket(g.plain_port)
+        assert accepted(mqtt_connect(s, b"dyn", level=5))
         s.sendall(subscribe([(b"denied/1", 0), (b"denied/2", 0)], pid=1,
                             props=b""))
         assert read_frame(s)[5:] == bytes([0x87, 0x87])
@@ -322,10 +300,8 @@ def test_inflight_v5_receive_maximum(guard_factory, broker, pwfile):
     for pid in (1, 2):
         s.sendall(publish(b"q/x", b"%d" % pid, qos=2, pid=pid, props=b""))
         assert read_frame(s)[:4] == bytes([0x50, 2, 0, pid])  # PUBREC
-    s.sendall(publish(b"q/x", b"3", qos=2, pid=3, props=b""))
-    got = read_until_closed(s)
+    got = reply(s, publish(b"q/x", b"3", qos=2, pid=3, props=b""))
     assert got[-3:] == b"\xe0\x01\x93"             # Receive Max exceeded
-    s.close()
     assert "over the Receive Maximum of 2" in g.log()
     assert broker.log().count("'q/x'") == 2
 
@@ -363,14 +339,12 @@ def test_inflight_v3_waits_and_loses_nothing(guard_factory, broker, pwfile):
 def test_listener_connection_cap(guard_factory, broker):
     g = guard_factory(broker.port, plain=True, limits=(
         "  listeners:\n    plain:\n      max_connections: 3\n"))
-    socks = [socket.create_connection(("127.0.0.1", g.plain_port),
-                                      timeout=TIMEOUT) for _ in range(5)]
+    socks = [plain_socket(g.plain_port) for _ in range(5)]
     time.sleep(0.5)
     assert [still_open(s) for s in socks] == [True] * 3 + [False] * 2
     # The TLS listener has no cap of its own.
-    t = tls_socket(g.port, g.certs / "ca.crt")
-    t.sendall(connect(cid=b"tls-ok"))
-    assert recv_exact(t, 4) == b"\x20\x02\x00\x00"
+    t = client_socket(g, over_tls=True)
+    assert mqtt_connect(t, b"tls-ok") == b"\x20\x02\x00\x00"
     t.close()
     for s in socks:
         s.close()
@@ -393,10 +367,8 @@ def test_identity_limits_reach_connack(guard_factory, broker, pwfile):
     assert sizes == {"alice": 2 * 1024 * 1024, "bob": 4096}
     # And the proxy holds bob to it.
     s, ack = login(g, "bob", "mp-bob2", level=5)
-    s.sendall(publish(b"big", b"x" * 5000, props=b""))
-    got = read_until_closed(s)
+    got = reply(s, publish(b"big", b"x" * 5000, props=b""))
     assert got[-3:] == b"\xe0\x01\x95"             # packet too large
-    s.close()
 
 
 @pytest.mark.parametrize("v5", [False, True])
@@ -445,9 +417,7 @@ def test_max_topic_aliases(guard_factory, broker, pwfile):
     for pid in (1, 2):                            # PUBACK (5.0: + reason)
         f = read_frame(s)
         assert f[0] == 0x40 and f[2:4] == pid.to_bytes(2, "big")
-    s.sendall(publish(b"al/three", b"3", qos=1, pid=3, props=alias(3)))
-    got = read_until_closed(s)
+    got = reply(s, publish(b"al/three", b"3", qos=1, pid=3, props=alias(3)))
     assert got[-3:] == b"\xe0\x01\x94"             # Topic Alias invalid
-    s.close()
     assert "'al/three'" not in broker.log()
     assert broker.log().count("'al/one'") == 2

@@ -19,7 +19,7 @@ import subprocess
 import pytest
 
 from helpers import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, connect,
-                     factory, free_port, pub, read_until_closed, tls_socket,
+                     factory, free_port, mqtt_connect, pub, reply, tls_socket,
                      wait_until)
 
 # What the default profile may negotiate in TLS 1.2: ECDHE with AEAD.
@@ -164,8 +164,7 @@ def test_mqtt_over_alpn(tguard, broker, certs):
                                    timeout=TIMEOUT)
     with ctx.wrap_socket(raw, server_hostname="localhost") as s:
         assert s.selected_alpn_protocol() == "mqtt"
-        s.sendall(connect(level=4, cid=b"alpn-client"))
-        assert s.recv(4) == bytes([0x20, 2, 0, 0])
+        assert mqtt_connect(s, b"alpn-client") == bytes([0x20, 2, 0, 0])
     wait_until(lambda: "alpn-client" in broker.log(),
                what="the broker to see the client")
 
@@ -386,8 +385,7 @@ def test_sni_mqtt_exchange(sniguard, broker, certs):
     with ctx.wrap_socket(raw, server_hostname="broker-b.example") as s:
         assert s.getpeercert()["subjectAltName"] == (
             ("DNS", "broker-b.example"),)
-        s.sendall(connect(level=4, cid=b"sni-client"))
-        assert s.recv(4) == bytes([0x20, 2, 0, 0])
+        assert mqtt_connect(s, b"sni-client") == bytes([0x20, 2, 0, 0])
     wait_until(lambda: "sni-client" in broker.log(),
                what="the broker to see the client")
 
@@ -730,9 +728,8 @@ def test_upstream_tls_client_certificate(tmp_path, certs, upguard):
         # comes after the handshake: the client gets no CONNACK.  (The log
         # names the alert when it is read before the connection resets.)
         g2 = upguard(b, f"  ca: {certs}/ca.crt\n")
-        with tls_socket(g2.port, certs / "ca.crt") as s:
-            s.sendall(connect(level=4, cid=b"without-cert"))
-            assert read_until_closed(s) == b""
+        assert reply(tls_socket(g2.port, certs / "ca.crt"),
+                     connect(cid=b"without-cert")) == b""
         wait_until(lambda: re.search(r'closed: broker .*"without-cert"',
                                      g2.log()), what="the session to end")
         assert "New client connected" not in b.log().split("with-cert")[-1]
