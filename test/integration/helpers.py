@@ -269,6 +269,7 @@ class Paho:
         self.disconnected = threading.Event()
         self.subscribed = threading.Event()
         self.rc = None
+        self.props = None    # the CONNACK's properties (5.0)
         proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
         self.c = mqtt.Client(client_id=client_id, protocol=proto)
         if tls:
@@ -287,13 +288,14 @@ class Paho:
 
     def _on_connect(self, c, u, flags, rc, props=None):
         self.rc = rc.value if hasattr(rc, "value") else rc
+        self.props = props
         self.connected.set()
 
     def _on_disconnect(self, c, u, rc, props=None):
         self.disconnected.set()
 
-    def connect(self):
-        self.c.connect("127.0.0.1", self.port, keepalive=30)
+    def connect(self, keepalive=30):
+        self.c.connect("127.0.0.1", self.port, keepalive=keepalive)
         self.c.loop_start()
         assert self.connected.wait(TIMEOUT), "no CONNACK"
         return self.rc
@@ -308,6 +310,16 @@ class Paho:
         info.wait_for_publish()
         return info
 
+    def flood(self, messages, qos=1):
+        """Publishes every (topic, payload) of <messages> without waiting
+        in between, then waits until each is done.  paho's own bounds are
+        lifted first, so that only the proxy holds the rate."""
+        self.c.max_inflight_messages_set(1000)
+        self.c.max_queued_messages_set(0)
+        infos = [self.c.publish(t, p, qos=qos) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish()
+
     def get(self, timeout=TIMEOUT):
         return self.messages.get(timeout=timeout)
 
@@ -316,6 +328,15 @@ class Paho:
             self.c.disconnect()
         finally:
             self.c.loop_stop()
+
+
+def paho_as(g, user, cid, v5=False):
+    """A paho client connected as <user> (with passwd_file's password) on
+    <g>'s plain listener."""
+    c = Paho(g, cid, v5=v5, port=g.plain_port, tls=False, user=user,
+             password=password(user))
+    assert c.connect() == 0
+    return c
 
 
 # ---- raw MQTT frames ------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from helpers import (TIMEOUT, Paho, accepted, connect, login, mqtt_str,
+from helpers import (TIMEOUT, accepted, connect, login, mqtt_str, paho_as,
                      passwd_file, plain_socket, publish, read_frame,
                      recv_exact, reply, subscribe, wait_until)
 
@@ -57,9 +57,7 @@ def aguard(guard_factory, broker, pwfile):
 
 @pytest.mark.parametrize("v5", [False, True])
 def test_publish_allowed_and_denied(aguard, broker, v5):
-    watcher = Paho(aguard, "w", port=aguard.plain_port, tls=False,
-                   user="alice", password="alice-pw")
-    assert watcher.connect() == 0
+    watcher = paho_as(aguard, "alice", "w")
     watcher.subscribe("#", qos=1)
     level = 5 if v5 else 4
     s, ack = login(aguard, "alice", f"pub-{level}", level=level)
@@ -160,19 +158,13 @@ def test_all_filters_denied_answered_by_proxy(aguard, broker):
 
 
 def test_read_acl_filters_delivery_and_keeps_qos_moving(aguard, broker):
-    bob = Paho(aguard, "bob-pub", port=aguard.plain_port, tls=False,
-               user="bob", password="bob-pw")
-    assert bob.connect() == 0
+    bob = paho_as(aguard, "bob", "bob-pub")
     # Retained messages first: one alice may read, one she may not.
     bob.publish("open/retained", b"public", qos=1, retain=True)
     bob.publish("secret/retained", b"hidden", qos=1, retain=True)
-    alice = Paho(aguard, "alice-all", port=aguard.plain_port, tls=False,
-                 user="alice", password="alice-pw")
-    assert alice.connect() == 0
+    alice = paho_as(aguard, "alice", "alice-all")
     alice.subscribe("#", qos=1)
-    reader = Paho(aguard, "bob-read", port=aguard.plain_port, tls=False,
-                  user="bob", password="bob-pw")
-    assert reader.connect() == 0
+    reader = paho_as(aguard, "bob", "bob-read")
     reader.subscribe("secret/#", qos=1)
     # 60 denied QoS 1 deliveries: more than Mosquitto's inflight window
     # (20): without the proxy's PUBACKs the broker would stall alice.

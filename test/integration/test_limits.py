@@ -99,17 +99,12 @@ def test_throttle_holds_rate_and_loses_nothing(guard_factory, broker,
     sub.subscribe("t/flood", qos=1)
     pub = Paho(g, "flooder", port=g.port if over_tls else g.plain_port,
                tls=over_tls)
-    pub.c.max_inflight_messages_set(1000)
-    pub.c.max_queued_messages_set(0)
     assert pub.connect() == 0
     t0 = time.monotonic()
     # 600 x 305 bytes: more than the proxy's 64 KiB input window, so
     # the rest waits in the socket (or, over TLS, in OpenSSL's buffer).
     pad = b"p" * 300
-    infos = [pub.c.publish("t/flood", b"%05d" % i + pad, qos=1)
-             for i in range(n)]
-    for info in infos:
-        info.wait_for_publish()
+    pub.flood(("t/flood", b"%05d" % i + pad) for i in range(n))
     elapsed = time.monotonic() - t0
     got = [sub.get().payload for _ in range(n)]
     assert got == [b"%05d" % i + pad for i in range(n)]  # once, in order
@@ -147,17 +142,8 @@ def test_connack_tells_max_packet_and_server_keep_alive(guard_factory,
     g = guard_factory(broker.port, plain=True, limits=(
         "  max_keepalive: 30s\n"))
     c = Paho(g, "learner", v5=True, port=g.plain_port, tls=False)
-    props = {}
-
-    def on_connect(cl, u, flags, rc, p=None):
-        props["p"] = p
-        c.rc = rc.value if hasattr(rc, "value") else rc
-        c.connected.set()
-    c.c.on_connect = on_connect
-    c.c.connect("127.0.0.1", g.plain_port, keepalive=120)
-    c.c.loop_start()
-    assert c.connected.wait(TIMEOUT) and c.rc == 0
-    p = props["p"]
+    assert c.connect(keepalive=120) == 0
+    p = c.props
     assert p.MaximumPacketSize == 2 * 1024 * 1024     # the harness's limit
     assert p.ServerKeepAlive == 30
     assert getattr(p, "TopicAliasMaximum", 0) == 10   # the broker's, kept

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from helpers import (TIMEOUT, Broker, Paho, accepted, client_socket, login,
-                     mqtt_connect, passwd_file, plain_socket, publish,
+                     mqtt_connect, paho_as, passwd_file, plain_socket, publish,
                      read_frame, read_until_closed, recv_exact, reply,
                      still_open, subscribe, unsubscribe, wait_until)
 
@@ -36,13 +36,6 @@ def lguard(guard_factory, broker, pwfile, limits):
         broker.port, plain=True, limits=limits, extra=ACL,
         auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n"
         "  lockout_failures: 0\n  empty_client_id: assign\n")
-
-
-def paho_as(g, user, cid, v5=False):
-    c = Paho(g, cid, v5=v5, port=g.plain_port, tls=False, user=user,
-             password=USERS[user])
-    assert c.connect() == 0
-    return c
 
 
 # ---- connections per user -------------------------------------------------
@@ -119,15 +112,9 @@ def test_user_rate_is_shared_by_its_connections(guard_factory, broker,
     sink = paho_as(g, "alice", "sink")
     sink.subscribe("flood/#", qos=1)
     pubs = [paho_as(g, "bob", f"bob-{i}") for i in range(2)]
-    for p in pubs:
-        p.c.max_inflight_messages_set(1000)
-        p.c.max_queued_messages_set(0)
 
     def run(p, i):
-        infos = [p.c.publish(f"flood/{i}", b"%04d" % k, qos=1)
-                 for k in range(n)]
-        for info in infos:
-            info.wait_for_publish()
+        p.flood((f"flood/{i}", b"%04d" % k) for k in range(n))
     t0 = time.monotonic()
     threads = [threading.Thread(target=run, args=(p, i))
                for i, p in enumerate(pubs)]
@@ -188,13 +175,8 @@ def test_topic_rate_throttles_and_loses_nothing(guard_factory, broker,
     sink = paho_as(g, "alice", "sink")
     sink.subscribe("telemetry/#", qos=1)
     p = paho_as(g, "bob", "bob-tele")
-    p.c.max_inflight_messages_set(1000)
-    p.c.max_queued_messages_set(0)
     t0 = time.monotonic()
-    infos = [p.c.publish("telemetry/t", b"%04d" % k, qos=1)
-             for k in range(n)]
-    for info in infos:
-        info.wait_for_publish()
+    p.flood(("telemetry/t", b"%04d" % k) for k in range(n))
     elapsed = time.monotonic() - t0
     assert [sink.get().payload for _ in range(n)] == \
         [b"%04d" % k for k in range(n)]
@@ -283,16 +265,8 @@ def test_inflight_v5_receive_maximum(guard_factory, broker, pwfile):
     g = lguard(guard_factory, broker, pwfile, "  max_inflight: 2\n")
     c = Paho(g, "rm", v5=True, port=g.plain_port, tls=False, user="alice",
              password=USERS["alice"])
-    props = {}
-
-    def on_connect(cl, u, flags, rc, p=None):
-        props["p"] = p
-        c.connected.set()
-    c.c.on_connect = on_connect
-    c.c.connect("127.0.0.1", g.plain_port)
-    c.c.loop_start()
-    assert c.connected.wait(TIMEOUT)
-    assert props["p"].ReceiveMaximum == 2
+    c.connect(keepalive=60)
+    assert c.props.ReceiveMaximum == 2
     c.close()
 
     s, ack = login(g, "alice", "inflight5", level=5)
