@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: ISC
 """What the integration tests share, each piece defined once: the processes
-(a real Mosquitto, mqttguard), the clients (mosquitto_pub/_sub, paho-mqtt),
-raw MQTT frames built byte by byte, and raw sockets to send them on and
-read the answers.
+(a real Mosquitto, mqttguard, and mqttguard's command-line tools), the
+clients (mosquitto_pub/_sub, paho-mqtt), raw MQTT frames built byte by
+byte, and raw sockets to send them on and read the answers.
 
 Test modules import from here, never from one another nor from conftest.py,
 which holds only the pytest fixtures.
@@ -54,6 +54,13 @@ def passwd_file(path, users):
                        timeout=30, capture_output=True)
     os.chmod(path, 0o600)
     return path
+
+
+def run_mqttguard(*args, timeout=TIMEOUT, **kw):
+    """One run of the mqttguard binary as a command-line tool (-t, passwd,
+    lint, acl check, import-acl), its output captured."""
+    return subprocess.run([BIN] + list(args), capture_output=True,
+                          timeout=timeout, **kw)
 
 
 def port_open(port):

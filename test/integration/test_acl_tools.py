@@ -5,18 +5,16 @@ is clean), `mqttguard import-acl` (its output gives the answers a real
 Mosquitto 2.0 gives with the same acl_file), and `mqttguard -t` running a
 policy's tests."""
 import os
-import subprocess
 import time
 
 import pytest
 
-from helpers import (BIN, TIMEOUT, Broker, Paho, free_port, passwd_file,
-                     wait_until)
+from helpers import (TIMEOUT, Broker, Paho, free_port, passwd_file,
+                     run_mqttguard, wait_until)
 
 
-def run(*args, cwd=None):
-    return subprocess.run([BIN] + list(args), capture_output=True,
-                          text=True, timeout=TIMEOUT, cwd=cwd)
+def run(*args):
+    return run_mqttguard(*args, text=True)
 
 
 ACL_ONLY = """acl:

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from helpers import (BIN, Broker, Paho, connect, mqtt_connect, mqtt_str,
-                     paho_as, passwd_file, plain_socket, pub, reply,
+from helpers import (Broker, Paho, connect, mqtt_connect, mqtt_str, paho_as,
+                     passwd_file, plain_socket, pub, reply, run_mqttguard,
                      wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
@@ -107,10 +107,7 @@ def test_password_stripped_or_replaced_upstream(tmp_path, certs,
     upstream password file, the broker accepts the proxy's credential."""
     bdir = tmp_path / "strict"
     bdir.mkdir()
-    bpw = bdir / "broker.passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(bpw), "alice",
-                    "alice-pw"], check=True, timeout=30)
-    os.chmod(bpw, 0o600)
+    bpw = passwd_file(bdir / "broker.passwd", ["alice"])
     strict = Broker(bdir, extra=f"allow_anonymous false\n"
                     f"password_file {bpw}\n")
     try:
@@ -264,9 +261,8 @@ def test_unmapped_certificate_identity(guard_factory, broker, pwfile, certs):
 
 def test_passwd_subcommand_file_is_used(guard_factory, broker, tmp_path):
     f = tmp_path / "made.passwd"
-    r = subprocess.run([BIN, "passwd", "-c", "-i", "1000", "--stdin",
-                        str(f), "carol"], input=b"carol-pw\n",
-                       capture_output=True, timeout=30)
+    r = run_mqttguard("passwd", "-c", "-i", "1000", "--stdin", str(f),
+                      "carol", input=b"carol-pw\n", timeout=30)
     assert r.returncode == 0, r.stderr
     assert oct(f.stat().st_mode & 0o777) == "0o600"
     assert f.read_text().startswith("carol:$7$1000$")
@@ -286,9 +282,9 @@ def test_wrong_password_flood_does_not_starve_a_legit_client(
     noisy)."""
     strong = pwfile.parent / "strong.passwd"
     for i, (u, pw) in enumerate(USERS.items()):
-        r = subprocess.run([BIN, "passwd"] + (["-c"] if i == 0 else []) +
-                           ["--stdin", str(strong), u], input=pw.encode() +
-                           b"\n", capture_output=True, timeout=60)
+        r = run_mqttguard("passwd", *(["-c"] if i == 0 else []), "--stdin",
+                          str(strong), u, input=pw.encode() + b"\n",
+                          timeout=60)
         assert r.returncode == 0, r.stderr
     g = guard_factory(broker.port, plain=True, auth=auth_yaml(
         strong, lockout_failures=0, tarpit=0))

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from helpers import (TIMEOUT, Paho, Sub, client_socket, connect, free_port,
-                     mqtt_connect, plain_socket, pub, publish,
+                     mosq_args, mqtt_connect, plain_socket, pub, publish,
                      read_until_closed, reply, subscribe, tls_socket,
                      wait_until)
 
@@ -42,10 +42,9 @@ def test_will_delivered_when_client_dies(guard, broker):
     watcher = Sub(guard, broker, "t/will", 1, qos=1)
     victim_id = f"victim-{free_port()}"
     victim = subprocess.Popen(
-        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(guard.port),
-         "--cafile", str(guard.certs / "ca.crt"), "-i", victim_id,
-         "-t", "t/other", "--will-topic", "t/will", "--will-payload",
-         "gone", "--will-qos", "1"],
+        ["mosquitto_sub"] + mosq_args(guard) +
+        ["-i", victim_id, "-t", "t/other", "--will-topic", "t/will",
+         "--will-payload", "gone", "--will-qos", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: f"Sending SUBACK to {victim_id}" in broker.log(),

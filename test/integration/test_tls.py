@@ -18,9 +18,9 @@ import subprocess
 
 import pytest
 
-from helpers import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, connect,
-                     factory, free_port, mqtt_connect, pub, reply, tls_socket,
-                     wait_until)
+from helpers import (ROOT, TIMEOUT, Broker, Guard, Paho, Sub, connect, factory,
+                     free_port, mqtt_connect, pub, reply, run_mqttguard,
+                     tls_socket, wait_until)
 
 # What the default profile may negotiate in TLS 1.2: ECDHE with AEAD.
 TLS12_OK = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|"
@@ -206,8 +206,7 @@ def check_policy(tmp_path, certs, tls_extra):
                  f"  key: {certs}/server.key\n{tls_extra}"
                  "upstream:\n  host: 127.0.0.1\n  port: 1883\n"
                  "auth:\n  anonymous: true\n")
-    return subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
-                          timeout=TIMEOUT)
+    return run_mqttguard("-t", "-c", str(p))
 
 
 WEAK = [
@@ -662,13 +661,11 @@ def test_upstream_tls_check(tmp_path, certs):
                  f"upstream:\n  host: 127.0.0.1\n  port: 8883\n"
                  f"  tls: true\n  ca: {certs}/ca.key\n"
                  "auth:\n  anonymous: true\n")
-    r = subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
-                       timeout=TIMEOUT)
+    r = run_mqttguard("-t", "-c", str(p))
     assert r.returncode == 2
     assert f"upstream.ca {certs}/ca.key: " in r.stderr.decode()
     p.write_text(p.read_text().replace("ca.key", "ca.crt"))
-    r = subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
-                       timeout=TIMEOUT)
+    r = run_mqttguard("-t", "-c", str(p))
     assert r.returncode == 0, r.stderr.decode()
 
 
