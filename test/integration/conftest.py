@@ -6,57 +6,16 @@ Every test gets its own broker and proxy on free high ports bound to
 test ends (the proxy with SIGTERM, whose exit status must be 0 and whose log
 must hold no sanitizer report).  Run with Debian's /usr/bin/python3, which
 sees python3-paho-mqtt.
-"""
-import os
-import pathlib
-import queue
-import signal
-import socket
-import ssl
-import subprocess
-import threading
-import time
 
-import paho.mqtt.client as mqtt
+This file holds the pytest fixtures; the processes, clients and frame
+builders behind them are in helpers.py, where the test modules import them
+from.
+"""
+import subprocess
+
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = os.environ.get("MQTTGUARD_BIN", str(ROOT / "build" / "mqttguard"))
-TIMEOUT = 20  # seconds: the bound on any single wait in a test
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(pred, timeout=TIMEOUT, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def passwd_file(path, users):
-    """A mosquitto_passwd file, mode 0600, where each user's password is
-    "<user>-pw"."""
-    for i, u in enumerate(users):
-        subprocess.run(["mosquitto_passwd"] + (["-c"] if i == 0 else []) +
-                       ["-b", str(path), u, u + "-pw"], check=True,
-                       timeout=30, capture_output=True)
-    os.chmod(path, 0o600)
-    return path
-
-
-def port_open(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+from helpers import ROOT, Broker, Guard, factory
 
 
 @pytest.fixture(scope="session")
@@ -65,114 +24,6 @@ def certs(tmp_path_factory):
     subprocess.run([str(ROOT / "scripts" / "gen-certs.sh"), str(d)],
                    check=True, capture_output=True, timeout=60)
     return d
-
-
-class Broker:
-    """A real mosquitto on 127.0.0.1, logging everything to a file."""
-
-    def __init__(self, tmp, port=None, extra=""):
-        self.port = port or free_port()
-        self.logfile = tmp / "mosquitto.log"
-        conf = tmp / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            + ("" if "allow_anonymous" in extra else
-               "allow_anonymous true\n") +
-            "persistence false\n"
-            "user root\n"
-            # The broker must not drop what a slow subscriber has not
-            # taken yet: tests count every message.
-            "max_queued_messages 0\n"
-            f"log_dest file {self.logfile}\n"
-            "log_type all\n"
-            "connection_messages true\n" + extra)
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_until(lambda: port_open(self.port) or
-                   self.proc.poll() is not None, what="mosquitto to listen")
-        assert self.proc.poll() is None, "mosquitto exited: " + self.log()
-
-    def log(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def connections(self):
-        """Connections the broker has accepted so far (its own log)."""
-        return self.log().count("New connection from")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class Guard:
-    """mqttguard with a generated policy: a TLS listener, optionally a plain
-    one, in front of <upstream_port>."""
-
-    def __init__(self, tmp, certs, upstream_port, plain=False, limits="",
-                 workers=1, tls_extra="", extra="",
-                 auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
-                 listener_extra=""):
-        self.certs = certs
-        self.port = free_port()
-        self.plain_port = free_port() if plain else None
-        self.logfile = tmp / "mqttguard.log"
-        self.policy = tmp / "policy.yaml"
-        listeners = (f"  - name: tls\n    address: 127.0.0.1\n"
-                     f"    port: {self.port}\n{listener_extra}")
-        if plain:
-            listeners += (f"  - name: plain\n    address: 127.0.0.1\n"
-                          f"    port: {self.plain_port}\n    tls: false\n")
-        self.policy.write_text(
-            "listeners:\n" + listeners +
-            f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
-            f"  ca: {certs}/ca.crt\n{tls_extra}"
-            f"upstream:\n  host: 127.0.0.1\n  port: {upstream_port}\n"
-            f"  connect_timeout: 3s\n"
-            f"limits:\n  max_packet_size: 2MiB\n{limits}"
-            f"{auth}"
-            f"log:\n  level: debug\n"
-            f"workers: {workers}\n{extra}")
-        self.log_fp = open(self.logfile, "wb")
-        env = dict(os.environ)
-        # A small quarantine keeps a sanitizer build's RSS meaningful for the
-        # memory-bound tests (ASan otherwise holds up to 256 MiB of frees).
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                               ":quarantine_size_mb=4").lstrip(":")
-        self.proc = subprocess.Popen([BIN, "-c", str(self.policy)], env=env,
-                                     stdout=self.log_fp, stderr=self.log_fp)
-        wait_until(lambda: port_open(self.port) or
-                   self.proc.poll() is not None, what="mqttguard to listen")
-        assert self.proc.poll() is None, "mqttguard exited: " + self.log()
-
-    def log(self):
-        return self.logfile.read_text(errors="replace")
-
-    def stop(self):
-        """SIGTERM; the proxy must exit 0 within the bound, sanitizer-clean."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("mqttguard ignored SIGTERM")
-        self.log_fp.close()
-        log = self.log()
-        assert "AddressSanitizer" not in log, log
-        assert "LeakSanitizer" not in log, log
-        assert "runtime error" not in log, log
-        assert self.proc.returncode == 0, \
-            f"mqttguard exited {self.proc.returncode}:\n{log}"
 
 
 @pytest.fixture
@@ -184,157 +35,11 @@ def broker(tmp_path):
 
 @pytest.fixture
 def guard_factory(tmp_path, certs):
-    made = []
-
-    def make(upstream_port, **kw):
-        d = tmp_path / f"guard{len(made)}"
-        d.mkdir()
-        g = Guard(d, certs, upstream_port, **kw)
-        made.append(g)
-        return g
-    yield make
-    for g in made:
-        g.stop()
+    """make(upstream_port, **Guard's options): a proxy in front of it."""
+    yield from factory(tmp_path, "guard", lambda d, upstream_port, **kw:
+                       Guard(d, certs, upstream_port, **kw))
 
 
 @pytest.fixture
 def guard(guard_factory, broker):
     return guard_factory(broker.port, plain=True)
-
-
-# ---- clients --------------------------------------------------------------
-
-def mosq_args(guard, ca=None, version=None):
-    args = ["-h", "127.0.0.1", "-p", str(guard.port),
-            "--cafile", str(ca or guard.certs / "ca.crt")]
-    if version:
-        args += ["-V", version]
-    return args
-
-
-def pub(guard, *args, ca=None, version=None, stdin=None, timeout=TIMEOUT):
-    """Runs mosquitto_pub through the proxy; returns the CompletedProcess."""
-    return subprocess.run(["mosquitto_pub"] + mosq_args(guard, ca, version) +
-                          list(args), input=stdin, capture_output=True,
-                          timeout=timeout)
-
-
-class Sub:
-    """mosquitto_sub through the proxy, started and waited for until the
-    broker has acknowledged its subscription."""
-
-    def __init__(self, guard, broker, topic, count, version=None, qos=0,
-                 extra=()):
-        self.id = f"sub-{free_port()}"
-        # Output goes to files, never to a pipe nobody reads meanwhile: a
-        # full pipe would stall the subscriber and the broker would drop
-        # what it cannot queue.
-        self.out = guard.logfile.parent / f"{self.id}.out"
-        self.err = guard.logfile.parent / f"{self.id}.err"
-        with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen(
-                ["mosquitto_sub"] + mosq_args(guard, version=version) +
-                ["-i", self.id, "-t", topic, "-C", str(count), "-q",
-                 str(qos), "-W", str(TIMEOUT * 3)] + list(extra),
-                stdout=out, stderr=err)
-        wait_until(lambda: f"Sending SUBACK to {self.id}" in broker.log() or
-                   self.proc.poll() is not None,
-                   what="the subscription to reach the broker")
-        assert self.proc.poll() is None, self.err.read_text()
-
-    def result(self, timeout=TIMEOUT * 3):
-        self.proc.wait(timeout=timeout)
-        assert self.proc.returncode == 0, self.err.read_text()
-        return self.out.read_bytes()
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-class Paho:
-    """A paho-mqtt client over TLS with synchronous helpers."""
-
-    def __init__(self, guard, client_id, v5=False, ca=None, will=None,
-                 port=None, tls=True, user=None, password=None, cert=None):
-        self.v5 = v5
-        self.messages = queue.Queue()
-        self.connected = threading.Event()
-        self.disconnected = threading.Event()
-        self.subscribed = threading.Event()
-        self.rc = None
-        proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-        self.c = mqtt.Client(client_id=client_id, protocol=proto)
-        if tls:
-            self.c.tls_set(ca_certs=str(ca or guard.certs / "ca.crt"),
-                           certfile=cert and str(cert[0]),
-                           keyfile=cert and str(cert[1]))
-        if user is not None:
-            self.c.username_pw_set(user, password)
-        if will:
-            self.c.will_set(*will)
-        self.c.on_connect = self._on_connect
-        self.c.on_disconnect = self._on_disconnect
-        self.c.on_message = lambda c, u, m: self.messages.put(m)
-        self.c.on_subscribe = lambda *a: self.subscribed.set()
-        self.port = port or guard.port
-
-    def _on_connect(self, c, u, flags, rc, props=None):
-        self.rc = rc.value if hasattr(rc, "value") else rc
-        self.connected.set()
-
-    def _on_disconnect(self, c, u, rc, props=None):
-        self.disconnected.set()
-
-    def connect(self):
-        self.c.connect("127.0.0.1", self.port, keepalive=30)
-        self.c.loop_start()
-        assert self.connected.wait(TIMEOUT), "no CONNACK"
-        return self.rc
-
-    def subscribe(self, topic, qos=0):
-        self.subscribed.clear()
-        self.c.subscribe(topic, qos)
-        assert self.subscribed.wait(TIMEOUT), "no SUBACK"
-
-    def publish(self, topic, payload, qos=0, retain=False):
-        info = self.c.publish(topic, payload, qos=qos, retain=retain)
-        info.wait_for_publish()
-        return info
-
-    def get(self, timeout=TIMEOUT):
-        return self.messages.get(timeout=timeout)
-
-    def close(self):
-        try:
-            self.c.disconnect()
-        finally:
-            self.c.loop_stop()
-
-
-def tls_socket(port, ca):
-    """A raw TLS connection to the proxy, handshake done."""
-    ctx = ssl.create_default_context(cafile=str(ca))
-    raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    return ctx.wrap_socket(raw, server_hostname="localhost")
-
-
-def read_until_closed(sock, timeout=TIMEOUT):
-    """Reads until the peer closes; returns what arrived before."""
-    sock.settimeout(timeout)
-    data = b""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            chunk = sock.recv(65536)
-        except (ssl.SSLError, ConnectionResetError):
-            break
-        except socket.timeout:
-            raise AssertionError("the proxy did not close the connection")
-        if not chunk:
-            break
-        data += chunk
-    else:
-        raise AssertionError("the proxy did not close the connection")
-    return data

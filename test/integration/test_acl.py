@@ -3,14 +3,13 @@
 subscribe (filters denied one by one, SUBACK merged), delivery (read), the
 will, topic aliases, and QoS flows kept moving around denied messages."""
 import signal
-import socket
 import time
 
 import pytest
 
-from conftest import (TIMEOUT, Paho, passwd_file, read_until_closed,
-                      wait_until)
-from test_malformed import connect, publish, s as mqtt_str, subscribe
+from helpers import (TIMEOUT, accepted, connect, login, mqtt_str, paho_as,
+                     passwd_file, plain_socket, publish, read_frame,
+                     recv_exact, reply, subscribe, wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
@@ -56,42 +55,13 @@ def aguard(guard_factory, broker, pwfile):
     return make_guard(guard_factory, broker, pwfile)
 
 
-def login(g, user, cid, level=4, extra_flags=0, payload=b""):
-    """A raw session on the plain listener, CONNACK consumed."""
-    s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                 timeout=TIMEOUT)
-    flags = 0xC2 | extra_flags
-    s.sendall(connect(level=level, cid=cid.encode(), flags=flags,
-                      payload=payload + mqtt_str(user.encode()) +
-                      mqtt_str(USERS[user].encode())))
-    ack = s.recv(4 if level == 4 else 64)
-    return s, ack
-
-
-def read_frame(s):
-    """One frame with a one-byte remaining length."""
-    head = recv_exact(s, 2)
-    return head + recv_exact(s, head[1])
-
-
-def recv_exact(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
-
-
 @pytest.mark.parametrize("v5", [False, True])
 def test_publish_allowed_and_denied(aguard, broker, v5):
-    watcher = Paho(aguard, "w", port=aguard.plain_port, tls=False,
-                   user="alice", password="alice-pw")
-    assert watcher.connect() == 0
+    watcher = paho_as(aguard, "alice", "w")
     watcher.subscribe("#", qos=1)
     level = 5 if v5 else 4
     s, ack = login(aguard, "alice", f"pub-{level}", level=level)
-    assert ack[0] == 0x20 and ack[3] == 0
+    assert accepted(ack)
     p5 = b"" if v5 else None
     # Denied: alice may not publish to secret/ (nor anywhere but open/,
     # users/alice/).
@@ -119,9 +89,7 @@ def test_v3_deny_disconnect(guard_factory, broker, pwfile):
     g = make_guard(guard_factory, broker, pwfile, v3="disconnect")
     s, ack = login(g, "alice", "dis")
     assert ack == b"\x20\x02\x00\x00"
-    s.sendall(publish(b"secret/x", b"no", qos=0))
-    assert read_until_closed(s) == b""
-    s.close()
+    assert reply(s, publish(b"secret/x", b"no", qos=0)) == b""
 
 
 def test_qos2_denied_publish_completes_locally(aguard, broker):
@@ -190,19 +158,13 @@ def test_all_filters_denied_answered_by_proxy(aguard, broker):
 
 
 def test_read_acl_filters_delivery_and_keeps_qos_moving(aguard, broker):
-    bob = Paho(aguard, "bob-pub", port=aguard.plain_port, tls=False,
-               user="bob", password="bob-pw")
-    assert bob.connect() == 0
+    bob = paho_as(aguard, "bob", "bob-pub")
     # Retained messages first: one alice may read, one she may not.
     bob.publish("open/retained", b"public", qos=1, retain=True)
     bob.publish("secret/retained", b"hidden", qos=1, retain=True)
-    alice = Paho(aguard, "alice-all", port=aguard.plain_port, tls=False,
-                 user="alice", password="alice-pw")
-    assert alice.connect() == 0
+    alice = paho_as(aguard, "alice", "alice-all")
     alice.subscribe("#", qos=1)
-    reader = Paho(aguard, "bob-read", port=aguard.plain_port, tls=False,
-                  user="bob", password="bob-pw")
-    assert reader.connect() == 0
+    reader = paho_as(aguard, "bob", "bob-read")
     reader.subscribe("secret/#", qos=1)
     # 60 denied QoS 1 deliveries: more than Mosquitto's inflight window
     # (20): without the proxy's PUBACKs the broker would stall alice.
@@ -230,7 +192,7 @@ def test_read_acl_filters_delivery_and_keeps_qos_moving(aguard, broker):
 
 def test_topic_alias_cannot_hide_a_denied_topic(aguard, broker):
     s, ack = login(aguard, "alice", "alias", level=5)
-    assert ack[0] == 0x20 and ack[3] == 0
+    assert accepted(ack)
     # Alias 1 := users/alice/ok (allowed), alias 2 := secret/x (denied).
     s.sendall(publish(b"users/alice/ok", b"a", qos=1, pid=1,
                       props=b"\x23\x00\x01"))
@@ -253,12 +215,9 @@ def test_will_on_denied_topic_refuses_connect(aguard, broker, level, answer):
     before = broker.connections()
     will = (b"\x00" if level == 5 else b"") + mqtt_str(b"secret/will") + \
         mqtt_str(b"bye")
-    s = socket.create_connection(("127.0.0.1", aguard.plain_port),
-                                 timeout=TIMEOUT)
-    s.sendall(connect(level=level, cid=b"willy", flags=0xC6,
-                      payload=will + mqtt_str(b"alice") +
-                      mqtt_str(b"alice-pw")))
-    assert read_until_closed(s) == answer
-    s.close()
+    assert reply(plain_socket(aguard.plain_port),
+                 connect(level=level, cid=b"willy", flags=0xC6,
+                         payload=will + mqtt_str(b"alice") +
+                         mqtt_str(b"alice-pw"))) == answer
     assert broker.connections() == before
     assert "will topic denied by the ACL" in aguard.log()

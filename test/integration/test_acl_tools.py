@@ -5,18 +5,16 @@ is clean), `mqttguard import-acl` (its output gives the answers a real
 Mosquitto 2.0 gives with the same acl_file), and `mqttguard -t` running a
 policy's tests."""
 import os
-import subprocess
 import time
 
 import pytest
 
-from conftest import (BIN, TIMEOUT, Paho, free_port, passwd_file,
-                      port_open, wait_until)
+from helpers import (TIMEOUT, Broker, Paho, free_port, passwd_file,
+                     run_mqttguard, wait_until)
 
 
-def run(*args, cwd=None):
-    return subprocess.run([BIN] + list(args), capture_output=True,
-                          text=True, timeout=TIMEOUT, cwd=cwd)
+def run(*args):
+    return run_mqttguard(*args, text=True)
 
 
 ACL_ONLY = """acl:
@@ -332,42 +330,22 @@ CASES = {
 }
 
 
-class TwoListenerBroker:
+class TwoListenerBroker(Broker):
     """Mosquitto 2.0 with the acl_file on one listener and nothing on the
     other (per_listener_settings), for an observer that sees everything."""
 
     def __init__(self, tmp, acl):
         self.port, self.open_port = free_port(), free_port()
         self.logfile = tmp / "mosquitto.log"
-        conf = tmp / "mosquitto.conf"
-        conf.write_text(
+        self.start(
+            tmp / "mosquitto.conf",
             "per_listener_settings true\n"
             "persistence false\nuser root\nmax_queued_messages 0\n"
             f"log_dest file {self.logfile}\nlog_type all\n"
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
             f"acl_file {acl}\n"
-            f"listener {self.open_port} 127.0.0.1\nallow_anonymous true\n")
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_until(lambda: (port_open(self.port) and
-                            port_open(self.open_port)) or
-                   self.proc.poll() is not None, what="mosquitto")
-        assert self.proc.poll() is None, self.logfile.read_text()
-
-    def log(self):
-        try:
-            return self.logfile.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            f"listener {self.open_port} 127.0.0.1\nallow_anonymous true\n",
+            [self.port, self.open_port])
 
 
 def drain_until(client, sync_topic):

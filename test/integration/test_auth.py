@@ -4,16 +4,15 @@ files, client certificates, lockout, client-id ownership, and what reaches
 the broker (the identity as username, never the client's password)."""
 import os
 import re
-import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import (BIN, TIMEOUT, Broker, Paho, passwd_file, pub,
-                      read_until_closed, wait_until)
-from test_malformed import connect, s as mqtt_str
+from helpers import (Broker, Paho, connect, mqtt_connect, mqtt_str, paho_as,
+                     passwd_file, plain_socket, pub, reply, run_mqttguard,
+                     wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
@@ -35,16 +34,9 @@ def pguard(guard_factory, broker, pwfile):
     return guard_factory(broker.port, plain=True, auth=auth_yaml(pwfile))
 
 
-def raw_connack(port, frame, addr="127.0.0.1"):
-    """Sends one CONNECT from <addr>; returns the proxy's whole answer."""
-    s = socket.socket()
-    s.settimeout(TIMEOUT)
-    s.bind((addr, 0))
-    s.connect(("127.0.0.1", port))
-    s.sendall(frame)
-    data = read_until_closed(s)
-    s.close()
-    return data
+def raw_connack(port, frame):
+    """Sends one CONNECT; returns the proxy's whole answer."""
+    return reply(plain_socket(port), frame)
 
 
 def creds(user=None, pw=None):
@@ -115,10 +107,7 @@ def test_password_stripped_or_replaced_upstream(tmp_path, certs,
     upstream password file, the broker accepts the proxy's credential."""
     bdir = tmp_path / "strict"
     bdir.mkdir()
-    bpw = bdir / "broker.passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(bpw), "alice",
-                    "alice-pw"], check=True, timeout=30)
-    os.chmod(bpw, 0o600)
+    bpw = passwd_file(bdir / "broker.passwd", ["alice"])
     strict = Broker(bdir, extra=f"allow_anonymous false\n"
                     f"password_file {bpw}\n")
     try:
@@ -168,10 +157,9 @@ def test_lockout_then_release(guard_factory, broker, pwfile):
     assert raw_connack_ok(g.plain_port, good_f, good_p)
 
 
-def raw_connack_ok(port, flags, payload):
-    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    s.sendall(connect(level=4, cid=b"ok", flags=flags, payload=payload))
-    got = s.recv(4)
+def raw_connack_ok(port, flags, payload, cid=b"ok"):
+    s = plain_socket(port)
+    got = mqtt_connect(s, cid, level=4, flags=flags, payload=payload)
     s.close()
     return got == b"\x20\x02\x00\x00"
 
@@ -200,21 +188,13 @@ def test_client_id_pattern_and_wildcards(guard_factory, broker, pwfile):
     g = guard_factory(broker.port, plain=True, auth=auth_yaml(
         pwfile, client_id_pattern='"%u-*"'))
     f, p = creds("alice", "alice-pw")
-    assert raw_connack_ok_cid(g.plain_port, b"alice-1", f, p)
+    assert raw_connack_ok(g.plain_port, f, p, cid=b"alice-1")
     assert raw_connack(g.plain_port, connect(cid=b"bob-1", flags=f,
                                              payload=p)) == \
         bytes([0x20, 2, 0, 0x02])
     assert raw_connack(g.plain_port, connect(level=5, cid=b"alice-#",
                                              flags=f, payload=p)) == \
         bytes([0x20, 3, 0, 0x85, 0])
-
-
-def raw_connack_ok_cid(port, cid, flags, payload):
-    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    s.sendall(connect(level=4, cid=cid, flags=flags, payload=payload))
-    got = s.recv(4)
-    s.close()
-    return got == b"\x20\x02\x00\x00"
 
 
 def test_enhanced_auth_refused(pguard, broker):
@@ -281,9 +261,8 @@ def test_unmapped_certificate_identity(guard_factory, broker, pwfile, certs):
 
 def test_passwd_subcommand_file_is_used(guard_factory, broker, tmp_path):
     f = tmp_path / "made.passwd"
-    r = subprocess.run([BIN, "passwd", "-c", "-i", "1000", "--stdin",
-                        str(f), "carol"], input=b"carol-pw\n",
-                       capture_output=True, timeout=30)
+    r = run_mqttguard("passwd", "-c", "-i", "1000", "--stdin", str(f),
+                      "carol", input=b"carol-pw\n", timeout=30)
     assert r.returncode == 0, r.stderr
     assert oct(f.stat().st_mode & 0o777) == "0o600"
     assert f.read_text().startswith("carol:$7$1000$")
@@ -303,9 +282,9 @@ def test_wrong_password_flood_does_not_starve_a_legit_client(
     noisy)."""
     strong = pwfile.parent / "strong.passwd"
     for i, (u, pw) in enumerate(USERS.items()):
-        r = subprocess.run([BIN, "passwd"] + (["-c"] if i == 0 else []) +
-                           ["--stdin", str(strong), u], input=pw.encode() +
-                           b"\n", capture_output=True, timeout=60)
+        r = run_mqttguard("passwd", *(["-c"] if i == 0 else []), "--stdin",
+                          str(strong), u, input=pw.encode() + b"\n",
+                          timeout=60)
         assert r.returncode == 0, r.stderr
     g = guard_factory(broker.port, plain=True, auth=auth_yaml(
         strong, lockout_failures=0, tarpit=0))
@@ -317,10 +296,7 @@ def test_wrong_password_flood_does_not_starve_a_legit_client(
     def flood():
         while not stop.is_set():
             try:
-                s = socket.socket()
-                s.settimeout(5)
-                s.bind(("127.0.0.2", 0))
-                s.connect(("127.0.0.1", g.plain_port))
+                s = plain_socket(g.plain_port, "127.0.0.2", timeout=5)
                 s.sendall(frame)
                 s.recv(8)
                 s.close()
@@ -336,9 +312,7 @@ def test_wrong_password_flood_does_not_starve_a_legit_client(
         lat = []
         for i in range(5):
             t0 = time.monotonic()
-            c = Paho(g, f"legit-{i}", port=g.plain_port, tls=False,
-                     user="alice", password="alice-pw")
-            assert c.connect() == 0
+            c = paho_as(g, "alice", f"legit-{i}")
             lat.append(time.monotonic() - t0)
             c.publish("t/legit", b"ok", qos=1)
             c.close()

@@ -11,8 +11,10 @@ import time
 
 import pytest
 
-from conftest import (TIMEOUT, Paho, Sub, free_port, pub,
-                      read_until_closed, tls_socket, wait_until)
+from helpers import (TIMEOUT, Paho, Sub, client_socket, connect, free_port,
+                     mosq_args, mqtt_connect, plain_socket, pub, publish,
+                     read_until_closed, reply, subscribe, tls_socket,
+                     wait_until)
 
 
 @pytest.mark.parametrize("version", ["mqttv311", "mqttv5"])
@@ -40,10 +42,9 @@ def test_will_delivered_when_client_dies(guard, broker):
     watcher = Sub(guard, broker, "t/will", 1, qos=1)
     victim_id = f"victim-{free_port()}"
     victim = subprocess.Popen(
-        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(guard.port),
-         "--cafile", str(guard.certs / "ca.crt"), "-i", victim_id,
-         "-t", "t/other", "--will-topic", "t/will", "--will-payload",
-         "gone", "--will-qos", "1"],
+        ["mosquitto_sub"] + mosq_args(guard) +
+        ["-i", victim_id, "-t", "t/other", "--will-topic", "t/will",
+         "--will-payload", "gone", "--will-qos", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: f"Sending SUBACK to {victim_id}" in broker.log(),
@@ -126,14 +127,7 @@ def test_wrong_ca_is_refused(guard, broker):
 @pytest.mark.parametrize("over_tls", [True, False])
 def test_garbage_instead_of_connect(guard, broker, garbage, over_tls):
     before = broker.connections()
-    if over_tls:
-        s = tls_socket(guard.port, guard.certs / "ca.crt")
-    else:
-        s = socket.create_connection(("127.0.0.1", guard.plain_port),
-                                     timeout=TIMEOUT)
-    s.sendall(garbage)
-    assert read_until_closed(s) == b""
-    s.close()
+    assert reply(client_socket(guard, over_tls), garbage) == b""
     wait_until(lambda: "refused" in guard.log(), what="the refusal log line")
     time.sleep(0.2)
     assert broker.connections() == before
@@ -191,9 +185,7 @@ def rss_kib(pid):
 def test_pipelined_frames_after_connect_arrive_in_order(guard, broker):
     """CONNECT, SUBSCRIBE and PUBLISH in one write: the proxy holds the
     frames behind CONNECT and forwards them after it, in order."""
-    from test_malformed import connect, publish, subscribe
-    s = socket.create_connection(("127.0.0.1", guard.plain_port),
-                                 timeout=TIMEOUT)
+    s = plain_socket(guard.plain_port)
     s.sendall(connect(cid=b"pipeliner") + subscribe([(b"t/pipe", 0)]) +
               publish(b"t/pipe", b"echo"))
     want = (b"\x20\x02\x00\x00" + b"\x90\x03\x00\x01\x00" +
@@ -210,9 +202,7 @@ def test_pipelined_frames_after_connect_arrive_in_order(guard, broker):
 def test_slow_subscriber_bounds_proxy_memory(guard, broker):
     """A subscriber that stops reading: the proxy stops reading from the
     broker for that session instead of growing its memory."""
-    from test_malformed import connect, subscribe
-    slow = socket.create_connection(("127.0.0.1", guard.plain_port),
-                                    timeout=TIMEOUT)
+    slow = plain_socket(guard.plain_port)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.sendall(connect(cid=b"slowpoke") + subscribe([(b"t/flood", 0)]))
     wait_until(lambda: "Sending SUBACK to slowpoke" in broker.log(),
@@ -246,19 +236,13 @@ def test_burst_then_close_loses_nothing(guard_factory, broker, over_tls):
     of what it can forward (a small output window holds it back), so it
     sees the end of the stream before the frames are out: every one of
     them must still reach the broker, in order, before the close."""
-    from test_malformed import connect, publish
     g = guard_factory(broker.port, plain=True,
                       limits="  output_buffer: 4KiB\n")
     sink = Paho(g, "sink", port=g.plain_port, tls=False)
     assert sink.connect() == 0
     sink.subscribe("burst/#", qos=0)
-    if over_tls:
-        s = tls_socket(g.port, g.certs / "ca.crt")
-    else:
-        s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                     timeout=TIMEOUT)
-    s.sendall(connect(cid=b"burster"))
-    assert s.recv(4) == b"\x20\x02\x00\x00"
+    s = client_socket(g, over_tls)
+    assert mqtt_connect(s, b"burster") == b"\x20\x02\x00\x00"
     n = 3000
     s.sendall(b"".join(publish(b"burst/x", b"%05d" % i + b"p" * 200)
                        for i in range(n)) + b"\xe0\x00")   # DISCONNECT

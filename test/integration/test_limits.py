@@ -1,33 +1,13 @@
 # SPDX-License-Identifier: ISC
 """Connection caps, deadlines, keepalive, message rates and topic bounds of
 mqttguard in front of a real Mosquitto."""
-import select
-import socket
 import time
 
 import pytest
 
-from conftest import TIMEOUT, Paho, read_until_closed
-from test_malformed import connect, publish
-
-
-def conn_from(addr, port):
-    s = socket.socket()
-    s.bind((addr, 0))
-    s.settimeout(TIMEOUT)
-    s.connect(("127.0.0.1", port))
-    return s
-
-
-def still_open(s):
-    """True if the proxy has not closed <s> (nothing readable, or data)."""
-    r, _, _ = select.select([s], [], [], 0)
-    if not r:
-        return True
-    try:
-        return s.recv(1, socket.MSG_PEEK) != b""
-    except OSError:
-        return False
+from helpers import (TIMEOUT, Paho, accepted, connect, mqtt_connect,
+                     plain_socket, publish, read_until_closed, reply,
+                     still_open)
 
 
 def test_per_address_cap_lets_exactly_50_in(guard_factory, broker):
@@ -37,17 +17,14 @@ def test_per_address_cap_lets_exactly_50_in(guard_factory, broker):
     try:
         for _ in range(1000):
             try:
-                socks.append(conn_from("127.0.0.2", g.plain_port))
+                socks.append(plain_socket(g.plain_port, "127.0.0.2"))
             except OSError:
                 pass
         time.sleep(1.0)           # refusals are immediate closes
         admitted = [s for s in socks if still_open(s)]
         assert len(admitted) == 50
         # Another address is not affected by 127.0.0.2's cap.
-        c = socket.socket()
-        c.bind(("127.0.0.3", 0))
-        c.settimeout(TIMEOUT)
-        c.connect(("127.0.0.1", g.plain_port))
+        c = plain_socket(g.plain_port, "127.0.0.3")
         c.sendall(connect(cid=b"other") + publish(b"t/x", b"hi", qos=1,
                                                   pid=1))
         assert c.recv(4) == b"\x20\x02\x00\x00"
@@ -63,7 +40,7 @@ def test_connection_rate_per_address(guard_factory, broker):
     g = guard_factory(broker.port, plain=True, limits=(
         "  connection_rate_per_address: 1\n"
         "  connection_burst_per_address: 5\n"))
-    socks = [conn_from("127.0.0.4", g.plain_port) for _ in range(20)]
+    socks = [plain_socket(g.plain_port, "127.0.0.4") for _ in range(20)]
     time.sleep(0.5)
     admitted = [s for s in socks if still_open(s)]
     # The burst, plus at most one token earned meanwhile.
@@ -75,7 +52,7 @@ def test_connection_rate_per_address(guard_factory, broker):
 
 def test_tls_handshake_deadline(guard_factory, broker):
     g = guard_factory(broker.port, limits="  tls_handshake_timeout: 1s\n")
-    s = socket.create_connection(("127.0.0.1", g.port), timeout=TIMEOUT)
+    s = plain_socket(g.port)
     t0 = time.monotonic()
     assert read_until_closed(s, timeout=10) == b""
     assert time.monotonic() - t0 < 8
@@ -85,12 +62,9 @@ def test_tls_handshake_deadline(guard_factory, broker):
 
 def test_keepalive_enforced(guard_factory, broker):
     g = guard_factory(broker.port, plain=True)
-    s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                 timeout=TIMEOUT)
-    body = b"\x00\x04MQTT\x05\x02\x00\x01\x00" + b"\x00\x02ka"  # keepalive 1
-    s.sendall(bytes([0x10, len(body)]) + body)
-    ack = s.recv(64)
-    assert ack[0] == 0x20 and ack[3] == 0
+    s = plain_socket(g.plain_port)
+    ack = mqtt_connect(s, b"ka", level=5, keepalive=1)
+    assert accepted(ack)
     got = read_until_closed(s, timeout=10)
     assert got[:1] == b"\xe0" and got[2] == 0x8D      # keep alive timeout
     s.close()
@@ -125,17 +99,12 @@ def test_throttle_holds_rate_and_loses_nothing(guard_factory, broker,
     sub.subscribe("t/flood", qos=1)
     pub = Paho(g, "flooder", port=g.port if over_tls else g.plain_port,
                tls=over_tls)
-    pub.c.max_inflight_messages_set(1000)
-    pub.c.max_queued_messages_set(0)
     assert pub.connect() == 0
     t0 = time.monotonic()
     # 600 x 305 bytes: more than the proxy's 64 KiB input window, so
     # the rest waits in the socket (or, over TLS, in OpenSSL's buffer).
     pad = b"p" * 300
-    infos = [pub.c.publish("t/flood", b"%05d" % i + pad, qos=1)
-             for i in range(n)]
-    for info in infos:
-        info.wait_for_publish()
+    pub.flood(("t/flood", b"%05d" % i + pad) for i in range(n))
     elapsed = time.monotonic() - t0
     got = [sub.get().payload for _ in range(n)]
     assert got == [b"%05d" % i + pad for i in range(n)]  # once, in order
@@ -157,15 +126,12 @@ def test_rate_disconnect_gets_0x96(guard_factory, broker):
     g = guard_factory(broker.port, plain=True, limits=(
         "  message_rate: 5\n  message_burst: 5\n"
         "  rate_action: disconnect\n"))
-    s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                 timeout=TIMEOUT)
-    s.sendall(connect(level=5, cid=b"fast"))
-    ack = s.recv(64)
-    assert ack[0] == 0x20 and ack[3] == 0
-    s.sendall(b"".join(publish(b"t/f", b"x", props=b"") for _ in range(50)))
-    got = read_until_closed(s)
+    s = plain_socket(g.plain_port)
+    ack = mqtt_connect(s, b"fast", level=5)
+    assert accepted(ack)
+    got = reply(s, b"".join(publish(b"t/f", b"x", props=b"")
+                            for _ in range(50)))
     assert got[-3:] == b"\xe0\x01\x96"          # DISCONNECT 0x96
-    s.close()
     assert "publishes over limits.message_rate: disconnected" in g.log()
 
 
@@ -176,17 +142,8 @@ def test_connack_tells_max_packet_and_server_keep_alive(guard_factory,
     g = guard_factory(broker.port, plain=True, limits=(
         "  max_keepalive: 30s\n"))
     c = Paho(g, "learner", v5=True, port=g.plain_port, tls=False)
-    props = {}
-
-    def on_connect(cl, u, flags, rc, p=None):
-        props["p"] = p
-        c.rc = rc.value if hasattr(rc, "value") else rc
-        c.connected.set()
-    c.c.on_connect = on_connect
-    c.c.connect("127.0.0.1", g.plain_port, keepalive=120)
-    c.c.loop_start()
-    assert c.connected.wait(TIMEOUT) and c.rc == 0
-    p = props["p"]
+    assert c.connect(keepalive=120) == 0
+    p = c.props
     assert p.MaximumPacketSize == 2 * 1024 * 1024     # the harness's limit
     assert p.ServerKeepAlive == 30
     assert getattr(p, "TopicAliasMaximum", 0) == 10   # the broker's, kept

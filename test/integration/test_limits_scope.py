@@ -10,12 +10,10 @@ import time
 
 import pytest
 
-from conftest import (TIMEOUT, Broker, Paho, passwd_file, read_until_closed,
-                      tls_socket, wait_until)
-from test_acl import read_frame, recv_exact
-from test_limits import still_open
-from test_malformed import connect, publish, s as mqtt_str, subscribe, \
-    unsubscribe
+from helpers import (TIMEOUT, Broker, Paho, accepted, client_socket, login,
+                     mqtt_connect, paho_as, passwd_file, plain_socket, publish,
+                     read_frame, read_until_closed, recv_exact, reply,
+                     still_open, subscribe, unsubscribe, wait_until)
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 
@@ -38,31 +36,6 @@ def lguard(guard_factory, broker, pwfile, limits):
         broker.port, plain=True, limits=limits, extra=ACL,
         auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n"
         "  lockout_failures: 0\n  empty_client_id: assign\n")
-
-
-def login(g, user, cid, level=4):
-    """A raw session on the plain listener; returns it and its CONNACK."""
-    s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                 timeout=TIMEOUT)
-    s.sendall(connect(level=level, cid=cid.encode(), flags=0xC2,
-                      payload=mqtt_str(user.encode()) +
-                      mqtt_str(USERS[user].encode())))
-    return s, read_frame(s)
-
-
-def accepted(ack):
-    return ack[0] == 0x20 and ack[3] == 0
-
-
-def pubrel(pid):
-    return bytes([0x62, 2]) + pid.to_bytes(2, "big")
-
-
-def paho_as(g, user, cid, v5=False):
-    c = Paho(g, cid, v5=v5, port=g.plain_port, tls=False, user=user,
-             password=USERS[user])
-    assert c.connect() == 0
-    return c
 
 
 # ---- connections per user -------------------------------------------------
@@ -139,15 +112,9 @@ def test_user_rate_is_shared_by_its_connections(guard_factory, broker,
     sink = paho_as(g, "alice", "sink")
     sink.subscribe("flood/#", qos=1)
     pubs = [paho_as(g, "bob", f"bob-{i}") for i in range(2)]
-    for p in pubs:
-        p.c.max_inflight_messages_set(1000)
-        p.c.max_queued_messages_set(0)
 
     def run(p, i):
-        infos = [p.c.publish(f"flood/{i}", b"%04d" % k, qos=1)
-                 for k in range(n)]
-        for info in infos:
-            info.wait_for_publish()
+        p.flood((f"flood/{i}", b"%04d" % k) for k in range(n))
     t0 = time.monotonic()
     threads = [threading.Thread(target=run, args=(p, i))
                for i, p in enumerate(pubs)]
@@ -187,11 +154,9 @@ def test_topic_rate_rule_applies_to_its_topics_only(guard_factory, broker,
               b"".join(publish(b"telemetry/a/cooked", b"c", props=b"")
                        for _ in range(30)) + b"\xc0\x00")
     assert recv_exact(s, 2) == b"\xd0\x00"         # PINGRESP: still open
-    s.sendall(b"".join(publish(b"telemetry/a/raw", b"r", props=b"")
-                       for _ in range(30)))
-    got = read_until_closed(s)
+    got = reply(s, b"".join(publish(b"telemetry/a/raw", b"r", props=b"")
+                            for _ in range(30)))
     assert got[-3:] == b"\xe0\x01\x96"             # message rate too high
-    s.close()
     assert "publishes over a limits.topic_rates rule" in g.log()
     wait_until(lambda: broker.log().count("'telemetry/a/raw'") >= 5,
                what="the burst to reach the broker")
@@ -210,13 +175,8 @@ def test_topic_rate_throttles_and_loses_nothing(guard_factory, broker,
     sink = paho_as(g, "alice", "sink")
     sink.subscribe("telemetry/#", qos=1)
     p = paho_as(g, "bob", "bob-tele")
-    p.c.max_inflight_messages_set(1000)
-    p.c.max_queued_messages_set(0)
     t0 = time.monotonic()
-    infos = [p.c.publish("telemetry/t", b"%04d" % k, qos=1)
-             for k in range(n)]
-    for info in infos:
-        info.wait_for_publish()
+    p.flood(("telemetry/t", b"%04d" % k) for k in range(n))
     elapsed = time.monotonic() - t0
     assert [sink.get().payload for _ in range(n)] == \
         [b"%04d" % k for k in range(n)]
@@ -282,10 +242,8 @@ def test_filters_the_broker_refuses_do_not_count(guard_factory, tmp_path,
         f"plugin_opt_config_file {dyn}\n"))
     try:
         g = guard_factory(b.port, plain=True, limits="  max_subscriptions: 2\n")
-        s = socket.create_connection(("127.0.0.1", g.plain_port),
-                                     timeout=TIMEOUT)
-        s.sendall(connect(level=5, cid=b"dyn"))
-        assert accepted(read_frame(s))
+        s = plain_socket(g.plain_port)
+        assert accepted(mqtt_connect(s, b"dyn", level=5))
         s.sendall(subscribe([(b"denied/1", 0), (b"denied/2", 0)], pid=1,
                             props=b""))
         assert read_frame(s)[5:] == bytes([0x87, 0x87])
@@ -307,16 +265,8 @@ def test_inflight_v5_receive_maximum(guard_factory, broker, pwfile):
     g = lguard(guard_factory, broker, pwfile, "  max_inflight: 2\n")
     c = Paho(g, "rm", v5=True, port=g.plain_port, tls=False, user="alice",
              password=USERS["alice"])
-    props = {}
-
-    def on_connect(cl, u, flags, rc, p=None):
-        props["p"] = p
-        c.connected.set()
-    c.c.on_connect = on_connect
-    c.c.connect("127.0.0.1", g.plain_port)
-    c.c.loop_start()
-    assert c.connected.wait(TIMEOUT)
-    assert props["p"].ReceiveMaximum == 2
+    c.connect(keepalive=60)
+    assert c.props.ReceiveMaximum == 2
     c.close()
 
     s, ack = login(g, "alice", "inflight5", level=5)
@@ -324,10 +274,8 @@ def test_inflight_v5_receive_maximum(guard_factory, broker, pwfile):
     for pid in (1, 2):
         s.sendall(publish(b"q/x", b"%d" % pid, qos=2, pid=pid, props=b""))
         assert read_frame(s)[:4] == bytes([0x50, 2, 0, pid])  # PUBREC
-    s.sendall(publish(b"q/x", b"3", qos=2, pid=3, props=b""))
-    got = read_until_closed(s)
+    got = reply(s, publish(b"q/x", b"3", qos=2, pid=3, props=b""))
     assert got[-3:] == b"\xe0\x01\x93"             # Receive Max exceeded
-    s.close()
     assert "over the Receive Maximum of 2" in g.log()
     assert broker.log().count("'q/x'") == 2
 
@@ -365,14 +313,12 @@ def test_inflight_v3_waits_and_loses_nothing(guard_factory, broker, pwfile):
 def test_listener_connection_cap(guard_factory, broker):
     g = guard_factory(broker.port, plain=True, limits=(
         "  listeners:\n    plain:\n      max_connections: 3\n"))
-    socks = [socket.create_connection(("127.0.0.1", g.plain_port),
-                                      timeout=TIMEOUT) for _ in range(5)]
+    socks = [plain_socket(g.plain_port) for _ in range(5)]
     time.sleep(0.5)
     assert [still_open(s) for s in socks] == [True] * 3 + [False] * 2
     # The TLS listener has no cap of its own.
-    t = tls_socket(g.port, g.certs / "ca.crt")
-    t.sendall(connect(cid=b"tls-ok"))
-    assert recv_exact(t, 4) == b"\x20\x02\x00\x00"
+    t = client_socket(g, over_tls=True)
+    assert mqtt_connect(t, b"tls-ok") == b"\x20\x02\x00\x00"
     t.close()
     for s in socks:
         s.close()
@@ -395,10 +341,8 @@ def test_identity_limits_reach_connack(guard_factory, broker, pwfile):
     assert sizes == {"alice": 2 * 1024 * 1024, "bob": 4096}
     # And the proxy holds bob to it.
     s, ack = login(g, "bob", "mp-bob2", level=5)
-    s.sendall(publish(b"big", b"x" * 5000, props=b""))
-    got = read_until_closed(s)
+    got = reply(s, publish(b"big", b"x" * 5000, props=b""))
     assert got[-3:] == b"\xe0\x01\x95"             # packet too large
-    s.close()
 
 
 @pytest.mark.parametrize("v5", [False, True])
@@ -447,9 +391,7 @@ def test_max_topic_aliases(guard_factory, broker, pwfile):
     for pid in (1, 2):                            # PUBACK (5.0: + reason)
         f = read_frame(s)
         assert f[0] == 0x40 and f[2:4] == pid.to_bytes(2, "big")
-    s.sendall(publish(b"al/three", b"3", qos=1, pid=3, props=alias(3)))
-    got = read_until_closed(s)
+    got = reply(s, publish(b"al/three", b"3", qos=1, pid=3, props=alias(3)))
     assert got[-3:] == b"\xe0\x01\x94"             # Topic Alias invalid
-    s.close()
     assert "'al/three'" not in broker.log()
     assert broker.log().count("'al/one'") == 2

@@ -8,64 +8,12 @@ close), and the broker never receives it — checked in the broker's own log,
 next to a valid control frame sent just before, which the broker must log.
 """
 import re
-import socket
 
 import pytest
 
-from conftest import TIMEOUT, free_port, read_until_closed, tls_socket, \
-    wait_until
-
-
-def vbi(n):
-    out = b""
-    while True:
-        b, n = n % 128, n // 128
-        out += bytes([b | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def s(b):
-    return len(b).to_bytes(2, "big") + b
-
-
-def frame(first, body):
-    return bytes([first]) + vbi(len(body)) + body
-
-
-def connect(level=4, cid=b"cid", flags=0x02, props=b"", payload=b"",
-            name=None, first=0x10):
-    name = name if name is not None else (b"MQIsdp" if level == 3 else b"MQTT")
-    vh = s(name) + bytes([level, flags]) + (60).to_bytes(2, "big")
-    if level == 5:
-        vh += vbi(len(props)) + props
-    return frame(first, vh + s(cid) + payload)
-
-
-def publish(topic, payload=b"x", qos=0, pid=1, props=None, first=None):
-    body = s(topic) + (pid.to_bytes(2, "big") if qos else b"")
-    if props is not None:
-        body += vbi(len(props)) + props
-    return frame(first if first is not None else 0x30 | (qos << 1),
-                 body + payload)
-
-
-def subscribe(filters, pid=1, props=None, first=0x82):
-    body = pid.to_bytes(2, "big")
-    if props is not None:
-        body += vbi(len(props)) + props
-    for f, o in filters:
-        body += s(f) + bytes([o])
-    return frame(first, body)
-
-
-def unsubscribe(filters, pid=1, props=None, first=0xA2):
-    body = pid.to_bytes(2, "big")
-    if props is not None:
-        body += vbi(len(props)) + props
-    for f in filters:
-        body += s(f)
-    return frame(first, body)
+from helpers import (accepted, client_socket, connect, frame, free_port,
+                     mqtt_connect, mqtt_str, plain_socket, publish, reply,
+                     subscribe, unsubscribe, wait_until)
 
 
 # ---- before CONNECT: (name, level, bytes, expected reply) -------------------
@@ -80,11 +28,12 @@ PRE_CONNECT = [
     ("connect-reserved-flag [MQTT-3.1.2-3]", connect(flags=0x03), b""),
     ("connect-header-flags [MQTT-2.2.2-2]", connect(first=0x11), b""),
     ("will-qos-3 [MQTT-3.1.2-14]",
-     connect(flags=0x02 | 0x04 | 0x18, payload=s(b"w") + s(b"m")), b""),
+     connect(flags=0x02 | 0x04 | 0x18,
+             payload=mqtt_str(b"w") + mqtt_str(b"m")), b""),
     ("will-retain-without-will [MQTT-3.1.2-15]", connect(flags=0x22), b""),
     ("will-qos-without-will [MQTT-3.1.2-13]", connect(flags=0x0A), b""),
     ("password-without-username [MQTT-3.1.2-22]",
-     connect(flags=0x42, payload=s(b"pw")), b""),
+     connect(flags=0x42, payload=mqtt_str(b"pw")), b""),
     ("client-id-nul [MQTT-1.5.3-2]", connect(cid=b"a\x00b"), b""),
     ("client-id-overlong-utf8 [MQTT-1.5.3-1]", connect(cid=b"\xc0\x80"), b""),
     ("client-id-surrogate [MQTT-1.5.3-1]", connect(cid=b"\xed\xa0\x80"), b""),
@@ -93,7 +42,7 @@ PRE_CONNECT = [
     ("client-id-empty-persistent [MQTT-3.1.3-8]",
      connect(cid=b"", flags=0x00), CONNACK_V3(0x02)),
     ("will-topic-wildcard [MQTT-3.3.2-2]",
-     connect(flags=0x06, payload=s(b"a/#") + s(b"m")), b""),
+     connect(flags=0x06, payload=mqtt_str(b"a/#") + mqtt_str(b"m")), b""),
     ("connect-trailing-byte [MQTT-3.1.3]",
      connect() + b"", b""),  # replaced below with a longer frame
     ("v5-duplicate-session-expiry [MQTT-2.2.2-2]",
@@ -117,16 +66,12 @@ PRE_CONNECT[14] = ("connect-trailing-byte [MQTT-3.1.3]",
                    bytes([0x10, _c[1] + 1]) + _c[2:] + b"\x00", b"")
 
 
-@pytest.mark.parametrize("name,data,reply", PRE_CONNECT,
+@pytest.mark.parametrize("name,data,answer", PRE_CONNECT,
                          ids=[c[0].split()[0] for c in PRE_CONNECT])
-def test_bad_connect(guard, broker, name, data, reply):
+def test_bad_connect(guard, broker, name, data, answer):
     before = broker.connections()
-    sock = socket.create_connection(("127.0.0.1", guard.plain_port),
-                                    timeout=TIMEOUT)
-    sock.sendall(data)
-    got = read_until_closed(sock)
-    sock.close()
-    assert got == reply, f"{name}: got {got!r}"
+    got = reply(plain_socket(guard.plain_port), data)
+    assert got == answer, f"{name}: got {got!r}"
     wait_until(lambda: "refused" in guard.log(), what="the refusal log")
     assert broker.connections() == before, "the broker saw a connection"
 
@@ -200,19 +145,10 @@ POST_CONNECT = [
 ]
 
 
-def open_session(guard, broker, level, cid, over_tls=False):
-    if over_tls:
-        sock = tls_socket(guard.port, guard.certs / "ca.crt")
-    else:
-        sock = socket.create_connection(("127.0.0.1", guard.plain_port),
-                                        timeout=TIMEOUT)
-    sock.sendall(connect(level=level, cid=cid))
-    connack = b""
-    while len(connack) < 2 or len(connack) < 2 + connack[1]:
-        chunk = sock.recv(64)
-        assert chunk, "closed before CONNACK"
-        connack += chunk
-    assert connack[0] == 0x20 and connack[3] == 0x00, connack
+def open_session(guard, level, cid, over_tls=False):
+    sock = client_socket(guard, over_tls)
+    connack = mqtt_connect(sock, cid, level=level)
+    assert accepted(connack), connack
     return sock
 
 
@@ -227,11 +163,8 @@ def broker_saw_close(broker, cid):
                          ids=[c[0].split()[0] for c in POST_CONNECT])
 def test_bad_frame_after_connect(guard, broker, name, level, bad, reason):
     cid = f"mal-{free_port()}"
-    sock = open_session(guard, broker, level, cid.encode(),
-                        over_tls=(level == 5))
-    sock.sendall((CTRL5 if level == 5 else CTRL) + bad)
-    got = read_until_closed(sock)
-    sock.close()
+    sock = open_session(guard, level, cid.encode(), over_tls=(level == 5))
+    got = reply(sock, (CTRL5 if level == 5 else CTRL) + bad)
     if level == 5:
         # DISCONNECT (0xE0) with the reason code for the broken rule.
         assert got[:1] == b"\xe0" and len(got) >= 3, f"{name}: {got!r}"
@@ -260,13 +193,10 @@ def test_control_characters_stopped_at_the_edge(guard_factory, broker):
                         limits="  reject_control_chars: false\n")
     for g, refused in ((strict, True), (lax, False)):
         cid = f"ctl-{free_port()}"
-        sock = socket.create_connection(("127.0.0.1", g.plain_port),
-                                        timeout=TIMEOUT)
-        sock.sendall(connect(cid=cid.encode()))
-        assert sock.recv(4) == b"\x20\x02\x00\x00"
-        sock.sendall(publish(b"ctl/\x01bell", b"x", qos=1, pid=7))
-        assert read_until_closed(sock) == b""
-        sock.close()
+        sock = plain_socket(g.plain_port)
+        assert mqtt_connect(sock, cid.encode()) == b"\x20\x02\x00\x00"
+        assert reply(sock, publish(b"ctl/\x01bell", b"x", qos=1,
+                                   pid=7)) == b""
         wait_until(lambda: broker_saw_close(broker, cid) or
                    f"Client {cid} disconnected due to" in broker.log(),
                    what="the broker to see the client go")

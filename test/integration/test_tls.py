@@ -18,10 +18,9 @@ import subprocess
 
 import pytest
 
-from conftest import (BIN, ROOT, TIMEOUT, Broker, Guard, Paho, Sub, free_port,
-                      port_open, pub, read_until_closed, tls_socket,
-                      wait_until)
-from test_malformed import connect
+from helpers import (ROOT, TIMEOUT, Broker, Guard, Paho, Sub, connect, factory,
+                     free_port, mqtt_connect, pub, reply, run_mqttguard,
+                     tls_socket, wait_until)
 
 # What the default profile may negotiate in TLS 1.2: ECDHE with AEAD.
 TLS12_OK = re.compile(r"^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|"
@@ -165,8 +164,7 @@ def test_mqtt_over_alpn(tguard, broker, certs):
                                    timeout=TIMEOUT)
     with ctx.wrap_socket(raw, server_hostname="localhost") as s:
         assert s.selected_alpn_protocol() == "mqtt"
-        s.sendall(connect(level=4, cid=b"alpn-client"))
-        assert s.recv(4) == bytes([0x20, 2, 0, 0])
+        assert mqtt_connect(s, b"alpn-client") == bytes([0x20, 2, 0, 0])
     wait_until(lambda: "alpn-client" in broker.log(),
                what="the broker to see the client")
 
@@ -208,8 +206,7 @@ def check_policy(tmp_path, certs, tls_extra):
                  f"  key: {certs}/server.key\n{tls_extra}"
                  "upstream:\n  host: 127.0.0.1\n  port: 1883\n"
                  "auth:\n  anonymous: true\n")
-    return subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
-                          timeout=TIMEOUT)
+    return run_mqttguard("-t", "-c", str(p))
 
 
 WEAK = [
@@ -387,8 +384,7 @@ def test_sni_mqtt_exchange(sniguard, broker, certs):
     with ctx.wrap_socket(raw, server_hostname="broker-b.example") as s:
         assert s.getpeercert()["subjectAltName"] == (
             ("DNS", "broker-b.example"),)
-        s.sendall(connect(level=4, cid=b"sni-client"))
-        assert s.recv(4) == bytes([0x20, 2, 0, 0])
+        assert mqtt_connect(s, b"sni-client") == bytes([0x20, 2, 0, 0])
     wait_until(lambda: "sni-client" in broker.log(),
                what="the broker to see the client")
 
@@ -470,16 +466,8 @@ def exchange(sub, pub_client, topic, payload):
 @pytest.fixture
 def rotguard(tmp_path, broker, rotdir):
     """A factory of proxies serving the certificates of <rotdir>."""
-    made = []
-
-    def make(**kw):
-        d = tmp_path / f"rotguard{len(made)}"
-        d.mkdir()
-        made.append(Guard(d, rotdir, broker.port, **kw))
-        return made[-1]
-    yield make
-    for g in made:
-        g.stop()
+    yield from factory(tmp_path, "rotguard", lambda d, **kw:
+                       Guard(d, rotdir, broker.port, **kw))
 
 
 def test_sighup_rotates_certificate(rotguard, rotdir):
@@ -639,24 +627,14 @@ class UpGuard(Guard):
         self.certs = certs
         self.port = free_port()
         self.plain_port = None
-        self.logfile = tmp / "mqttguard.log"
-        self.policy = tmp / "policy.yaml"
-        self.policy.write_text(
+        self.start(
+            tmp,
             f"listeners:\n  - address: 127.0.0.1\n    port: {self.port}\n"
             f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
             f"upstream:\n  host: 127.0.0.1\n  port: {broker_port}\n"
             f"  connect_timeout: 3s\n  tls: true\n{upstream}"
             "auth:\n  anonymous: true\n  empty_client_id: assign\n"
             "log:\n  level: debug\n")
-        self.log_fp = open(self.logfile, "wb")
-        env = dict(os.environ)
-        env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
-                               ":quarantine_size_mb=4").lstrip(":")
-        self.proc = subprocess.Popen([BIN, "-c", str(self.policy)], env=env,
-                                     stdout=self.log_fp, stderr=self.log_fp)
-        wait_until(lambda: port_open(self.port) or
-                   self.proc.poll() is not None, what="mqttguard to listen")
-        assert self.proc.poll() is None, "mqttguard exited: " + self.log()
 
 
 @pytest.fixture
@@ -670,16 +648,9 @@ def tlsbroker(tmp_path, certs):
 
 @pytest.fixture
 def upguard(tmp_path, certs):
-    made = []
-
-    def make(broker, upstream):
-        d = tmp_path / f"upguard{len(made)}"
-        d.mkdir()
-        made.append(UpGuard(d, certs, broker.port, upstream))
-        return made[-1]
-    yield make
-    for g in made:
-        g.stop()
+    """make(broker, upstream): an UpGuard in front of <broker>."""
+    yield from factory(tmp_path, "upguard", lambda d, broker, upstream:
+                       UpGuard(d, certs, broker.port, upstream))
 
 
 def test_upstream_tls_check(tmp_path, certs):
@@ -690,13 +661,11 @@ def test_upstream_tls_check(tmp_path, certs):
                  f"upstream:\n  host: 127.0.0.1\n  port: 8883\n"
                  f"  tls: true\n  ca: {certs}/ca.key\n"
                  "auth:\n  anonymous: true\n")
-    r = subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
-                       timeout=TIMEOUT)
+    r = run_mqttguard("-t", "-c", str(p))
     assert r.returncode == 2
     assert f"upstream.ca {certs}/ca.key: " in r.stderr.decode()
     p.write_text(p.read_text().replace("ca.key", "ca.crt"))
-    r = subprocess.run([BIN, "-t", "-c", str(p)], capture_output=True,
-                       timeout=TIMEOUT)
+    r = run_mqttguard("-t", "-c", str(p))
     assert r.returncode == 0, r.stderr.decode()
 
 
@@ -756,9 +725,8 @@ def test_upstream_tls_client_certificate(tmp_path, certs, upguard):
         # comes after the handshake: the client gets no CONNACK.  (The log
         # names the alert when it is read before the connection resets.)
         g2 = upguard(b, f"  ca: {certs}/ca.crt\n")
-        with tls_socket(g2.port, certs / "ca.crt") as s:
-            s.sendall(connect(level=4, cid=b"without-cert"))
-            assert read_until_closed(s) == b""
+        assert reply(tls_socket(g2.port, certs / "ca.crt"),
+                     connect(cid=b"without-cert")) == b""
         wait_until(lambda: re.search(r'closed: broker .*"without-cert"',
                                      g2.log()), what="the session to end")
         assert "New client connected" not in b.log().split("with-cert")[-1]
