@@ -69,11 +69,18 @@ $(TBIN): $(TOBJS) $(LIBOBJS)
 $(BUILD) $(BUILD)/test:
 	mkdir -p $@
 
-# Unit tests run from the top directory: test/data paths are relative to it.
-# Git keeps no file modes but 0644/0755: secret fixtures get 0600 here.
+# Unit tests run in $(BUILD)/unit, a copy of test/data beside links to
+# certs/ and policies/: git keeps no file modes but 0644/0755, and the
+# loader refuses secrets others may read, so the copies of the secret
+# fixtures are made 0600 there and the tracked files are left alone.
+UNITDIR	:= $(BUILD)/unit
 unit: $(TBIN) certs/server.crt
-	chmod 600 test/data/*.passwd test/data/*.secret
-	$(TBIN)
+	rm -rf $(UNITDIR) && mkdir -p $(UNITDIR)/test
+	cp -R test/data $(UNITDIR)/test/data
+	chmod 600 $(UNITDIR)/test/data/*.passwd $(UNITDIR)/test/data/*.secret
+	ln -s $(abspath certs) $(UNITDIR)/certs
+	ln -s $(abspath policies) $(UNITDIR)/policies
+	cd $(UNITDIR) && $(abspath $(TBIN))
 
 integration: $(BIN)
 	MQTTGUARD_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test/integration
