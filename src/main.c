@@ -32,6 +32,7 @@
 #include "mqttguard/acl.h"
 #include "mqttguard/aclfile.h"
 #include "mqttguard/auth.h"
+#include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
@@ -217,7 +218,7 @@ main(int argc, char *argv[])
 	size_t			 j;
 
 	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
-		return passwd_main(argc - 1, argv + 1);
+		return passwd_cmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "acl") == 0)
 		return aclfile_check_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "lint") == 0)
