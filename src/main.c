@@ -7,7 +7,7 @@
  *                                 material), run its tests, and exit:
  *                                 0 valid, 2 invalid or a test failed
  *   mqttguard acl check | lint | import-acl | passwd ...
- *                                 the tools (aclfile.c, passwd.c)
+ *                                 the tools (the *_cmd.c files)
  *
  * Exit codes: 0 after a clean stop, 1 on a start-up failure (e.g. an address
  * in use), 2 on a bad policy or command line.  No protocol logic here.
@@ -30,7 +30,6 @@
 #include <openssl/ssl.h>
 
 #include "mqttguard/acl.h"
-#include "mqttguard/aclfile.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
@@ -220,11 +219,11 @@ main(int argc, char *argv[])
 	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
 		return passwd_cmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "acl") == 0)
-		return aclfile_check_main(argc - 1, argv + 1);
+		return acl_cmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "lint") == 0)
-		return aclfile_lint_main(argc - 1, argv + 1);
+		return lint_cmd_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "import-acl") == 0)
-		return aclfile_import_main(argc - 1, argv + 1);
+		return acl_cmd_import_main(argc - 1, argv + 1);
 	while ((ch = getopt_long(argc, argv, "c:dhtV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -296,7 +295,7 @@ main(int argc, char *argv[])
 			    "listeners, not a policy to run)\n", file,
 			    acl_count(pol->acl), acl_count(pol->acl) == 1 ?
 			    "" : "s");
-		i = pol->acl != NULL && aclfile_run_tests(pol, stdout) > 0 ?
+		i = pol->acl != NULL && acl_cmd_run_tests(pol, stdout) > 0 ?
 		    2 : 0;
 		SSL_CTX_free(ctx);
 		SSL_CTX_free(upctx);
