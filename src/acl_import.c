@@ -121,6 +121,9 @@ static uint32_t	flt_spec(const struct flt *);
 static bool	flt_has(const struct flt *, enum flv_kind);
 static int	imp_parse(struct import *, FILE *);
 static int	imp_line(struct import *, char *, int, size_t *);
+static int	imp_user(struct import *, char *, int, size_t *);
+static int	imp_add(struct import *, int, bool, size_t, unsigned,
+		    const char *);
 static int	imp_emit(struct import *, bool, unsigned, char *, bool,
 		    size_t, int, int, const char *);
 static int	imp_derive(struct import *);
@@ -298,14 +301,83 @@ flt_meet(const struct flt *d, const struct flt *x, const char *who,
 	}
 }
 
+/*
+ * The rest of a "user" line, <rest> (NULL: nothing after the word): the
+ * subject the topic lines that follow belong to, into <*user>.
+ */
+static int
+imp_user(struct import *im, char *rest, int line, size_t *user)
+{
+	char	*end, **ns;
+	size_t	 i;
+
+	if (rest == NULL)
+		return imp_err(im, line, "missing username after \"user\"");
+	while (isspace((unsigned char)*rest))
+		rest++;
+	end = rest + strlen(rest);
+	while (end > rest && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*rest == '\0')
+		return imp_err(im, line, "missing username after \"user\"");
+	if (strcmp(rest, im->subjects[0]) == 0)
+		return imp_err(im, line, "user \"%s\" is also the identity of "
+		    "clients without a username in mqttguard; choose another "
+		    "with --anonymous-identity", rest);
+	for (i = 1; i < im->nsubj; i++)
+		if (strcmp(im->subjects[i], rest) == 0)
+			break;
+	if (i == im->nsubj) {
+		if ((ns = realloc(im->subjects, (im->nsubj + 1) *
+		    sizeof(*ns))) == NULL)
+			return imp_err(im, line, "out of memory");
+		im->subjects = ns;
+		if ((ns[im->nsubj] = strdup(rest)) == NULL)
+			return imp_err(im, line, "out of memory");
+		im->nsubj++;
+	}
+	*user = i;
+	return 0;
+}
+
+/* Appends a checked topic or pattern line; copies <topic>. */
+static int
+imp_add(struct import *im, int line, bool pattern, size_t subj,
+    unsigned access, const char *topic)
+{
+	struct mline	*m;
+
+	if (im->nlines == im->caplines) {
+		size_t		 cap = im->caplines ? im->caplines * 2 : 16;
+		struct mline	*nl;
+
+		if ((nl = realloc(im->lines, cap * sizeof(*nl))) == NULL)
+			return imp_err(im, line, "out of memory");
+		im->lines = nl;
+		im->caplines = cap;
+	}
+	m = &im->lines[im->nlines];
+	memset(m, 0, sizeof(*m));
+	m->line = line;
+	m->pattern = pattern;
+	m->subj = subj;
+	m->access = access;
+	if ((m->topic = strdup(topic)) == NULL ||
+	    flt_parse(m->topic, &m->f) == -1) {
+		free(m->topic);
+		return imp_err(im, line, "out of memory");
+	}
+	im->nlines++;
+	return 0;
+}
+
 /* One line of the file, without its newline; <user> is the current one. */
 static int
 imp_line(struct import *im, char *buf, int line, size_t *user)
 {
-	struct mline	*m;
-	char		*tok, *acc, *topic, *save = NULL, *rest, *end, **ns;
+	char		*tok, *acc, *topic, *save = NULL, *rest;
 	char		 why[256];
-	size_t		 slen = strlen(buf), i;
+	size_t		 slen = strlen(buf);
 	unsigned	 access;
 	bool		 pattern;
 
@@ -315,38 +387,8 @@ imp_line(struct import *im, char *buf, int line, size_t *user)
 		return 0;
 	if ((tok = strtok_r(buf, " ", &save)) == NULL)
 		return 0;
-	if (strcmp(tok, "user") == 0) {
-		if ((rest = strtok_r(NULL, "", &save)) == NULL)
-			return imp_err(im, line, "missing username after "
-			    "\"user\"");
-		while (isspace((unsigned char)*rest))
-			rest++;
-		end = rest + strlen(rest);
-		while (end > rest && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (*rest == '\0')
-			return imp_err(im, line, "missing username after "
-			    "\"user\"");
-		if (strcmp(rest, im->subjects[0]) == 0)
-			return imp_err(im, line, "user \"%s\" is also the "
-			    "identity of clients without a username in "
-			    "mqttguard; choose another with "
-			    "--anonymous-identity", rest);
-		for (i = 1; i < im->nsubj; i++)
-			if (strcmp(im->subjects[i], rest) == 0)
-				break;
-		if (i == im->nsubj) {
-			if ((ns = realloc(im->subjects, (im->nsubj + 1) *
-			    sizeof(*ns))) == NULL)
-				return imp_err(im, line, "out of memory");
-			im->subjects = ns;
-			if ((ns[im->nsubj] = strdup(rest)) == NULL)
-				return imp_err(im, line, "out of memory");
-			im->nsubj++;
-		}
-		*user = i;
-		return 0;
-	}
+	if (strcmp(tok, "user") == 0)
+		return imp_user(im, strtok_r(NULL, "", &save), line, user);
 	if (strcmp(tok, "topic") != 0 && strcmp(tok, "pattern") != 0)
 		return imp_err(im, line, "not a topic, pattern or user line "
 		    "(\"%.40s\")", tok);
@@ -384,28 +426,7 @@ imp_line(struct import *im, char *buf, int line, size_t *user)
 		    "make it a pattern line, or rename the level", topic);
 	if (acl_filter_check(topic, why, sizeof(why)) == -1)
 		return imp_err(im, line, "\"%s\": %s", topic, why);
-	if (im->nlines == im->caplines) {
-		size_t		 cap = im->caplines ? im->caplines * 2 : 16;
-		struct mline	*nl;
-
-		if ((nl = realloc(im->lines, cap * sizeof(*nl))) == NULL)
-			return imp_err(im, line, "out of memory");
-		im->lines = nl;
-		im->caplines = cap;
-	}
-	m = &im->lines[im->nlines];
-	memset(m, 0, sizeof(*m));
-	m->line = line;
-	m->pattern = pattern;
-	m->subj = *user;
-	m->access = access;
-	if ((m->topic = strdup(topic)) == NULL ||
-	    flt_parse(m->topic, &m->f) == -1) {
-		free(m->topic);
-		return imp_err(im, line, "out of memory");
-	}
-	im->nlines++;
-	return 0;
+	return imp_add(im, line, pattern, *user, access, topic);
 }
 
 static int
