@@ -346,8 +346,8 @@ check_report(struct main_state *ms, const char *file)
 /*
  * The authentication threads, the counters and the workers (whose
  * listeners are bound here, so an address in use fails before anything
- * starts).  Returns 0, or -1 after logging why, with the policy and the
- * TLS contexts let go.
+ * starts).  Returns 0, or -1 after logging why, with everything made
+ * here, the policy and the TLS contexts let go.
  */
 static int
 start_workers(struct main_state *ms)
@@ -365,6 +365,9 @@ start_workers(struct main_state *ms)
 	    ms->upctx, ms->guard, ms->pool, ms->limits, err,
 	    sizeof(err))) == NULL) {
 		log_error("%s", err);
+		auth_pool_free(ms->pool);
+		auth_guard_free(ms->guard);
+		limits_free(ms->limits);
 		SSL_CTX_free(ms->ctx);
 		SSL_CTX_free(ms->upctx);
 		policy_unref(pol);
