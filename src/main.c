@@ -7,10 +7,13 @@
  *                                 material), run its tests, and exit:
  *                                 0 valid, 2 invalid or a test failed
  *   mqttguard acl check | lint | import-acl | passwd ...
- *                                 the tools (aclfile.c, passwd.c)
+ *                                 the tools (the *_cmd.c files)
  *
  * Exit codes: 0 after a clean stop, 1 on a start-up failure (e.g. an address
  * in use), 2 on a bad policy or command line.  No protocol logic here.
+ *
+ * A subcommand is found by its name in main_cmds[], which also gives the
+ * usage text its lines, and gets the command line from its name on.
  *
  * SIGHUP (and tls.watch, a timer comparing the files' stamps) reloads the
  * TLS material only: the files the running policy names are read again
@@ -30,12 +33,11 @@
 #include <openssl/ssl.h>
 
 #include "mqttguard/acl.h"
-#include "mqttguard/aclfile.h"
 #include "mqttguard/auth.h"
+#include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
-#include "mqttguard/passwd.h"
 #include "mqttguard/policy.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/worker.h"
@@ -43,21 +45,65 @@
 #ifndef MQTTGUARD_VERSION
 #define MQTTGUARD_VERSION "0.0.0"
 #endif
-#define DEFAULT_POLICY	"/etc/mqttguard/mqttguard.yaml"
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#define MAIN_NSIGS	3	/* SIGINT, SIGTERM, SIGHUP */
 
-/* What the signal and watch callbacks need, on main's thread only. */
+/* A subcommand of the table below. */
+struct main_cmd {
+	const char	*name;			/* argv[1], whole */
+	int		(*entry)(int, char **);	/* cmd.h; gets argv + 1 */
+	const char	*usage;			/* after "mqttguard " */
+};
+
+/* The command line of the daemon itself. */
+struct main_opts {
+	const char	*file;		/* argv or CMD_POLICY_DEFAULT */
+	bool		 check;		/* -t */
+	bool		 debug;		/* -d */
+};
+
+/*
+ * The daemon as main.c holds it: what the signal and watch callbacks need
+ * and what stop() frees.  Main's thread only.
+ */
 struct main_state {
-	struct event_base	*base;		/* owned by main() */
-	struct policy		*pol;		/* ref, main() owns it */
-	struct worker		*workers;	/* pol->workers of them */
+	struct event_base	*base;		/* owned */
+	struct policy		*pol;		/* ref, owned */
+	struct worker		*workers;	/* owned; pol->workers long */
 	SSL_CTX			*ctx;		/* ref; NULL without TLS */
 	SSL_CTX			*upctx;		/* ref; NULL: plain upstream */
 	bool			 any_tls;	/* a listener uses TLS */
 	uint64_t		 stamp;		/* files as last loaded */
 	uint64_t		 seen;		/* files at the last tick */
+	struct auth_guard	*guard;		/* owned */
+	struct auth_pool	*pool;		/* owned */
+	struct limits		*limits;	/* owned */
+	struct event		*sigs[MAIN_NSIGS];	/* owned */
+	struct event		*watch;		/* owned; NULL: no tls.watch */
+};
+
+/* The subcommands, in the order the usage text lists them. */
+static const struct main_cmd main_cmds[] = {
+	{ "passwd", passwd_cmd_main,
+	    "passwd [-c] [-D] [-i iterations] [--stdin] FILE USER" },
+	{ "acl", acl_cmd_main,
+	    "acl check -c policy.yaml (--user USER | --anonymous)\n"
+	    "                 [--client-id ID] {publish|subscribe|read} "
+	    "TOPIC" },
+	{ "lint", lint_cmd_main, "lint -c policy.yaml" },
+	{ "import-acl", acl_cmd_import_main,
+	    "import-acl [--anonymous-identity NAME] MOSQUITTO_ACL_FILE" },
 };
 
 static void	usage(FILE *);
+static int	opts_parse(int, char **, struct main_opts *);
+static int	policy_open(const struct main_opts *, struct main_state *);
+static int	check_report(struct main_state *, const char *);
+static int	run(struct main_state *, const char *);
+static int	start_workers(struct main_state *);
+static void	start_events(struct main_state *);
+static void	log_started(const struct main_state *, const char *);
+static void	stop(struct main_state *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	watch_cb(evutil_socket_t, short, void *);
 static void	reload_tls(struct main_state *, const char *);
@@ -67,18 +113,63 @@ static void	warn_plain(const struct policy *);
 static void
 usage(FILE *fp)
 {
+	size_t	i;
+
+	fprintf(fp, "usage: mqttguard [-dt] [-c policy.yaml]\n");
+	for (i = 0; i < NELEM(main_cmds); i++)
+		fprintf(fp, "       mqttguard %s\n", main_cmds[i].usage);
 	fprintf(fp,
-	    "usage: mqttguard [-dt] [-c policy.yaml]\n"
-	    "       mqttguard passwd [-c] [-D] [-i iterations] [--stdin] FILE USER\n"
-	    "       mqttguard acl check -c policy.yaml (--user USER | --anonymous)\n"
-	    "                 [--client-id ID] {publish|subscribe|read} TOPIC\n"
-	    "       mqttguard lint -c policy.yaml\n"
-	    "       mqttguard import-acl [--anonymous-identity NAME] MOSQUITTO_ACL_FILE\n"
 	    "       mqttguard --version\n"
-	    "  -c FILE    policy file (default " DEFAULT_POLICY ")\n"
+	    "  -c FILE    policy file (default " CMD_POLICY_DEFAULT ")\n"
 	    "  -t         check the policy, its TLS files and its tests, exit\n"
 	    "  -d         debug logging (overrides log.level)\n"
 	    "  -h         this help\n");
+}
+
+/*
+ * Parses the daemon's own options into <o>.  Returns -1 to go on, or the
+ * exit status to return at once (0 after -h or --version, 2 on a usage
+ * error).
+ */
+static int
+opts_parse(int argc, char **argv, struct main_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int	ch;
+
+	memset(o, 0, sizeof(*o));
+	o->file = CMD_POLICY_DEFAULT;
+	while ((ch = getopt_long(argc, argv, "c:dhtV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->file = optarg;
+			break;
+		case 'd':
+			o->debug = true;
+			break;
+		case 't':
+			o->check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("mqttguard %s\n", MQTTGUARD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return -1;
 }
 
 static void
@@ -190,207 +281,229 @@ warn_plain(const struct policy *pol)
 	}
 }
 
-int
-main(int argc, char *argv[])
+/*
+ * Loads the policy file of <o> into ms->pol, sets the log up as it says,
+ * and builds the TLS contexts it needs (ms->ctx, ms->upctx) with every
+ * start-up check.  Returns 0, or 2 with the reasons on standard error and
+ * nothing left held.
+ */
+static int
+policy_open(const struct main_opts *o, struct main_state *ms)
 {
-	static const struct option longopts[] = {
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct config_errors	*errs;
-	struct policy		*pol;
-	struct worker		*workers;
-	struct auth_guard	*guard;
-	struct auth_pool	*pool;
-	struct limits		*limits;
-	struct event_base	*base;
-	struct event		*sigs[3], *watch = NULL;
-	struct main_state	 ms;
-	struct timeval		 tv = { TLS_WATCH_INTERVAL_MS / 1000,
-				    (TLS_WATCH_INTERVAL_MS % 1000) * 1000 };
-	SSL_CTX			*ctx = NULL, *upctx = NULL;
-	const char		*file = DEFAULT_POLICY;
-	char			 err[512];
-	bool			 check = false, debug = false, any_tls = false;
-	int			 ch, i;
-	size_t			 j;
+	struct policy	*pol;
+	char		 err[512];
+	size_t		 j;
 
-	if (argc > 1 && strcmp(argv[1], "passwd") == 0)
-		return passwd_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "acl") == 0)
-		return aclfile_check_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "lint") == 0)
-		return aclfile_lint_main(argc - 1, argv + 1);
-	if (argc > 1 && strcmp(argv[1], "import-acl") == 0)
-		return aclfile_import_main(argc - 1, argv + 1);
-	while ((ch = getopt_long(argc, argv, "c:dhtV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			file = optarg;
-			break;
-		case 'd':
-			debug = true;
-			break;
-		case 't':
-			check = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("mqttguard %s\n", MQTTGUARD_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-
-	log_init(LOG_LVL_INFO, false);
-	if ((errs = calloc(1, sizeof(*errs))) == NULL)
-		fatal("calloc");
 	/* -t also takes a file holding only an acl section and tests. */
-	if ((pol = config_load_flags(file, errs, check ? CONFIG_PARTIAL :
-	    0)) == NULL) {
-		config_errors_print(errs, stderr);
-		fprintf(stderr, "mqttguard: %s: policy refused (%zu error%s)\n",
-		    file, errs->n, errs->n == 1 ? "" : "s");
-		free(errs);
+	if ((pol = cmd_policy_load(o->file, o->check ? CONFIG_PARTIAL :
+	    0)) == NULL)
 		return 2;
-	}
-	free(errs);
-	log_init(debug ? LOG_LVL_DEBUG : (enum log_level)pol->log.level,
+	ms->pol = pol;
+	log_init(o->debug ? LOG_LVL_DEBUG : (enum log_level)pol->log.level,
 	    pol->log.json);
-
 	for (j = 0; j < pol->n_listeners; j++)
-		any_tls |= pol->listeners[j].tls;
-	if (any_tls && (ctx = tls_server_ctx_new(&pol->tls, err,
-	    sizeof(err))) == NULL) {
+		ms->any_tls |= pol->listeners[j].tls;
+	if ((ms->any_tls && (ms->ctx = tls_server_ctx_new(&pol->tls, err,
+	    sizeof(err))) == NULL) || (pol->upstream.tls &&
+	    (ms->upctx = tls_client_ctx_new(&pol->upstream, err,
+	    sizeof(err))) == NULL)) {
 		fprintf(stderr, "%s: %s\nmqttguard: %s: policy refused\n",
-		    file, err, file);
+		    o->file, err, o->file);
+		SSL_CTX_free(ms->ctx);
 		policy_unref(pol);
 		return 2;
 	}
-	if (pol->upstream.tls && (upctx = tls_client_ctx_new(&pol->upstream,
-	    err, sizeof(err))) == NULL) {
-		fprintf(stderr, "%s: %s\nmqttguard: %s: policy refused\n",
-		    file, err, file);
-		SSL_CTX_free(ctx);
-		policy_unref(pol);
-		return 2;
-	}
-	if (check) {
-		if (pol->n_listeners > 0)
-			printf("mqttguard: %s: policy OK (%zu listener%s, "
-			    "upstream %s:%u)\n", file, pol->n_listeners,
-			    pol->n_listeners == 1 ? "" : "s",
-			    pol->upstream.host, pol->upstream.port);
-		else
-			printf("mqttguard: %s: acl OK (%zu rule%s; no "
-			    "listeners, not a policy to run)\n", file,
-			    acl_count(pol->acl), acl_count(pol->acl) == 1 ?
-			    "" : "s");
-		i = pol->acl != NULL && aclfile_run_tests(pol, stdout) > 0 ?
-		    2 : 0;
-		SSL_CTX_free(ctx);
-		SSL_CTX_free(upctx);
-		policy_unref(pol);
-		return i;
-	}
+	return 0;
+}
 
-	signal(SIGPIPE, SIG_IGN);
-	if (evthread_use_pthreads() == -1)
-		fatalx("libevent: no thread support");
-	warn_plain(pol);
-	if (pol->acl == NULL)
-		log_warnx("%s: no acl section: every client that authenticates "
-		    "may publish and subscribe to any topic", file);
-	if ((guard = auth_guard_new()) == NULL ||
-	    (pool = auth_pool_new(pol->auth.hash_threads,
+/*
+ * -t: says what the policy <file> is, runs its tests and lets go of
+ * everything.  Returns the exit status: 0, or 2 if a test failed.
+ */
+static int
+check_report(struct main_state *ms, const char *file)
+{
+	const struct policy	*pol = ms->pol;
+	int			 rc;
+
+	if (pol->n_listeners > 0)
+		printf("mqttguard: %s: policy OK (%zu listener%s, "
+		    "upstream %s:%u)\n", file, pol->n_listeners,
+		    pol->n_listeners == 1 ? "" : "s",
+		    pol->upstream.host, pol->upstream.port);
+	else
+		printf("mqttguard: %s: acl OK (%zu rule%s; no "
+		    "listeners, not a policy to run)\n", file,
+		    acl_count(pol->acl), acl_count(pol->acl) == 1 ?
+		    "" : "s");
+	rc = pol->acl != NULL && acl_cmd_run_tests(pol, stdout) > 0 ? 2 : 0;
+	SSL_CTX_free(ms->ctx);
+	SSL_CTX_free(ms->upctx);
+	policy_unref(ms->pol);
+	return rc;
+}
+
+/*
+ * The authentication threads, the counters and the workers (whose
+ * listeners are bound here, so an address in use fails before anything
+ * starts).  Returns 0, or -1 after logging why, with everything made
+ * here, the policy and the TLS contexts let go.
+ */
+static int
+start_workers(struct main_state *ms)
+{
+	struct policy	*pol = ms->pol;
+	char		 err[512];
+
+	if ((ms->guard = auth_guard_new()) == NULL ||
+	    (ms->pool = auth_pool_new(pol->auth.hash_threads,
 	    pol->auth.hash_queue)) == NULL)
 		fatalx("cannot start the authentication threads");
-	if ((limits = limits_new()) == NULL)
+	if ((ms->limits = limits_new()) == NULL)
 		fatalx("cannot allocate the connection counters");
-	if ((workers = worker_create(pol->workers, pol, ctx, upctx, guard,
-	    pool, limits, err, sizeof(err))) == NULL) {
+	if ((ms->workers = worker_create(pol->workers, pol, ms->ctx,
+	    ms->upctx, ms->guard, ms->pool, ms->limits, err,
+	    sizeof(err))) == NULL) {
 		log_error("%s", err);
-		SSL_CTX_free(ctx);
-		SSL_CTX_free(upctx);
+		auth_pool_free(ms->pool);
+		auth_guard_free(ms->guard);
+		limits_free(ms->limits);
+		SSL_CTX_free(ms->ctx);
+		SSL_CTX_free(ms->upctx);
 		policy_unref(pol);
-		return 1;
+		return -1;
 	}
-	if ((base = event_base_new()) == NULL)
+	return 0;
+}
+
+/* The event loop of main's thread: signals, and tls.watch if asked for. */
+static void
+start_events(struct main_state *ms)
+{
+	static const int	 sigs[MAIN_NSIGS] = { SIGINT, SIGTERM, SIGHUP };
+	struct timeval		 tv = { TLS_WATCH_INTERVAL_MS / 1000,
+				    (TLS_WATCH_INTERVAL_MS % 1000) * 1000 };
+	struct policy		*pol = ms->pol;
+	int			 i;
+
+	if ((ms->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	memset(&ms, 0, sizeof(ms));
-	ms.base = base;
-	ms.pol = pol;
-	ms.workers = workers;
-	ms.ctx = ctx;		/* main's references, from here on */
-	ms.upctx = upctx;
-	ms.any_tls = any_tls;
-	ms.stamp = ms.seen = tls_files_stamp(pol->has_tls ? &pol->tls : NULL,
-	    &pol->upstream);
-	sigs[0] = evsignal_new(base, SIGINT, signal_cb, &ms);
-	sigs[1] = evsignal_new(base, SIGTERM, signal_cb, &ms);
-	sigs[2] = evsignal_new(base, SIGHUP, signal_cb, &ms);
-	for (i = 0; i < 3; i++)
-		if (sigs[i] == NULL || evsignal_add(sigs[i], NULL) == -1)
+	ms->stamp = ms->seen = tls_files_stamp(pol->has_tls ? &pol->tls :
+	    NULL, &pol->upstream);
+	for (i = 0; i < MAIN_NSIGS; i++)
+		ms->sigs[i] = evsignal_new(ms->base, sigs[i], signal_cb, ms);
+	for (i = 0; i < MAIN_NSIGS; i++)
+		if (ms->sigs[i] == NULL || evsignal_add(ms->sigs[i],
+		    NULL) == -1)
 			fatalx("cannot install signal handlers");
 	if (pol->has_tls && pol->tls.watch &&
-	    ((watch = event_new(base, -1, EV_PERSIST, watch_cb, &ms)) ==
-	    NULL || event_add(watch, &tv) == -1))
+	    ((ms->watch = event_new(ms->base, -1, EV_PERSIST, watch_cb,
+	    ms)) == NULL || event_add(ms->watch, &tv) == -1))
 		fatalx("cannot start tls.watch");
-	if (worker_start(workers, pol->workers) == -1) {
-		worker_stop(workers, pol->workers);
-		worker_join(workers, pol->workers);
-		auth_pool_free(pool);
-		worker_destroy(workers, pol->workers);
-		auth_guard_free(guard);
-		return 1;
-	}
+}
+
+/* What the daemon listens on, talks to and watches, once it runs. */
+static void
+log_started(const struct main_state *ms, const char *file)
+{
+	const struct policy	*pol = ms->pol;
+	size_t			 j;
+
 	for (j = 0; j < pol->n_listeners; j++)
 		log_info("listening on %s port %u (%s), upstream %s:%u",
 		    pol->listeners[j].address, pol->listeners[j].port,
 		    pol->listeners[j].tls ? "TLS" : "plain",
 		    pol->upstream.host, pol->upstream.port);
-	log_certs(ctx, "tls");
-	if (upctx != NULL)
+	log_certs(ms->ctx, "tls");
+	if (ms->upctx != NULL)
 		log_info("upstream: TLS to %s:%u, broker verified as \"%s\" "
 		    "against %s%s", pol->upstream.host, pol->upstream.port,
 		    pol->upstream.server_name, pol->upstream.ca[0] ?
 		    pol->upstream.ca : "the system's CA store",
 		    pol->upstream.cert[0] ? ", with a client certificate" :
 		    "");
-	if (watch != NULL)
+	if (ms->watch != NULL)
 		log_info("tls.watch: reloading when the TLS files change "
 		    "(checked every %ums)", TLS_WATCH_INTERVAL_MS);
 	log_info("mqttguard %s started, %u worker%s, policy %s",
 	    MQTTGUARD_VERSION, pol->workers, pol->workers == 1 ? "" : "s",
 	    file);
+}
 
-	event_base_dispatch(base);
+/*
+ * Stops and frees everything start_workers() and start_events() made,
+ * and main's references: a straight line, in dependency order.
+ */
+static void
+stop(struct main_state *ms)
+{
+	int	i;
 
-	worker_stop(workers, pol->workers);
+	worker_stop(ms->workers, ms->pol->workers);
 	/* Threads first, then the pool (its last jobs go back to the
 	 * workers' done lists), then everything they held. */
-	worker_join(workers, pol->workers);
-	auth_pool_free(pool);
-	worker_destroy(workers, pol->workers);
-	auth_guard_free(guard);
-	limits_free(limits);
-	for (i = 0; i < 3; i++)
-		event_free(sigs[i]);
-	if (watch != NULL)
-		event_free(watch);
-	event_base_free(base);
-	SSL_CTX_free(ms.ctx);	/* ctx and upctx, or what replaced them */
-	SSL_CTX_free(ms.upctx);
-	policy_unref(pol);
+	worker_join(ms->workers, ms->pol->workers);
+	auth_pool_free(ms->pool);
+	worker_destroy(ms->workers, ms->pol->workers);
+	auth_guard_free(ms->guard);
+	limits_free(ms->limits);
+	for (i = 0; i < MAIN_NSIGS; i++)
+		event_free(ms->sigs[i]);
+	if (ms->watch != NULL)
+		event_free(ms->watch);
+	event_base_free(ms->base);
+	SSL_CTX_free(ms->ctx);	/* ctx and upctx, or what replaced them */
+	SSL_CTX_free(ms->upctx);
+	policy_unref(ms->pol);
+}
+
+/*
+ * Runs the daemon on the policy in <ms> until SIGINT or SIGTERM.
+ * Returns the exit status: 0 after a clean stop, 1 if the workers could
+ * not start.
+ */
+static int
+run(struct main_state *ms, const char *file)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() == -1)
+		fatalx("libevent: no thread support");
+	warn_plain(ms->pol);
+	if (ms->pol->acl == NULL)
+		log_warnx("%s: no acl section: every client that authenticates "
+		    "may publish and subscribe to any topic", file);
+	if (start_workers(ms) == -1)
+		return 1;
+	start_events(ms);
+	if (worker_start(ms->workers, ms->pol->workers) == -1) {
+		stop(ms);
+		return 1;
+	}
+	log_started(ms, file);
+	event_base_dispatch(ms->base);
+	stop(ms);
 	log_info("stopped");
 	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct main_opts	o;
+	struct main_state	ms;
+	size_t			i;
+	int			rc;
+
+	for (i = 0; argc > 1 && i < NELEM(main_cmds); i++)
+		if (strcmp(argv[1], main_cmds[i].name) == 0)
+			return main_cmds[i].entry(argc - 1, argv + 1);
+	if ((rc = opts_parse(argc, argv, &o)) != -1)
+		return rc;
+	log_init(LOG_LVL_INFO, false);
+	memset(&ms, 0, sizeof(ms));
+	if ((rc = policy_open(&o, &ms)) != 0)
+		return rc;
+	if (o.check)
+		return check_report(&ms, o.file);
+	return run(&ms, o.file);
 }

@@ -28,22 +28,19 @@
  * editors can lose one update (the last rename wins); neither can leave a
  * torn file.
  *
- * passwd_main() is the `mqttguard passwd` tool.  It reads passwords from
- * /dev/tty with echo off, or one line of standard input; never from argv,
- * where other users could read them in ps(1).
+ * Nothing here prints or touches a terminal: every error goes into the
+ * caller's buffer.  The `mqttguard passwd` tool, with its prompt, is
+ * passwd_cmd.c.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
@@ -100,13 +97,6 @@ struct pw_class {
 	uint32_t	 iter, m_cost, lanes;
 };
 
-/* The command line of `mqttguard passwd`. */
-struct pw_opts {
-	const char	*file, *user;	/* point into argv */
-	unsigned	 iterations;	/* 0: the default */
-	bool		 create, del, use_stdin, iset;
-};
-
 struct pw_parse {
 	const char	*path;
 	unsigned	 line;
@@ -157,28 +147,12 @@ static int	read_file(const char *, bool, char **, size_t *, struct stat *,
 		    char *, size_t);
 static int	pw_compute(const struct pw_entry *, const uint8_t *, size_t,
 		    uint8_t *);
-static int	user_check(const char *, char *, size_t);
 static int	write_all(int, const char *, size_t);
 static int	write_atomic(const char *, const char *, size_t, bool,
 		    const struct stat *, char *, size_t);
 static int	file_edit(const char *, const char *, const char *, size_t,
 		    char *, size_t);
 static void	buf_free(char *, size_t);
-static ssize_t	read_line(int, uint8_t *, size_t);
-static void	pw_sighandler(int);
-static int	pw_from_tty(uint8_t *, uint8_t *, size_t, size_t *);
-static int	pw_from_stdin(uint8_t *, size_t, size_t *);
-static void	usage(void);
-static int	opts_parse(int, char **, struct pw_opts *);
-static int	cmd_set(const struct pw_opts *);
-
-static volatile sig_atomic_t pw_signo;
-
-/* The signals that must not leave the terminal with echo off. */
-static const int tty_signals[] = {
-	SIGINT, SIGHUP, SIGQUIT, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU
-};
-#define N_TTY_SIGNALS	(sizeof(tty_signals) / sizeof(tty_signals[0]))
 
 /* Formats into <err> (<errlen> bytes; nothing when 0). */
 static void
@@ -1123,12 +1097,8 @@ done:
 	return rc;
 }
 
-/*
- * A user name the tool may write: one Mosquitto reads back as the same
- * name and that does not turn the line into something else.
- */
-static int
-user_check(const char *user, char *err, size_t errlen)
+int
+passwd_user_check(const char *user, char *err, size_t errlen)
 {
 	size_t	n, i;
 
@@ -1377,7 +1347,7 @@ passwd_file_set(const char *path, const char *user, const uint8_t *pw,
 	size_t	 ulen, hlen, linelen;
 	int	 rc;
 
-	if (user_check(user, err, errlen) == -1)
+	if (passwd_user_check(user, err, errlen) == -1)
 		return -1;
 	if (passwd_hash(hash, sizeof(hash), pw, pw_len, iterations, err,
 	    errlen) == -1)
@@ -1410,311 +1380,4 @@ passwd_file_delete(const char *path, const char *user, char *err,
 		return -1;
 	}
 	return file_edit(path, user, NULL, 0, err, errlen);
-}
-
-/*
- * Reads one line from <fd> into <buf> (<size> bytes), without its "\n" or
- * "\r\n".  One byte at a time, so nothing past the line is consumed and
- * no stdio buffer keeps a copy of the password.  Returns the length, -1 on
- * a read error or a caught signal, -2 if the line is longer than <size>.
- */
-static ssize_t
-read_line(int fd, uint8_t *buf, size_t size)
-{
-	size_t	n = 0;
-	ssize_t	r;
-	uint8_t	c = 0;
-
-	for (;;) {
-		r = read(fd, &c, 1);
-		if (r == -1 && errno == EINTR && pw_signo == 0)
-			continue;
-		if (r == -1)
-			return -1;
-		if (r == 0 || c == '\n')
-			break;
-		if (n == size) {
-			c = 0;
-			return -2;
-		}
-		buf[n++] = c;
-	}
-	c = 0;
-	if (n > 0 && buf[n - 1] == '\r')
-		buf[--n] = 0;
-	return (ssize_t)n;
-}
-
-static void
-pw_sighandler(int sig)
-{
-	pw_signo = sig;
-}
-
-/*
- * Prompts twice on /dev/tty with echo off and checks both answers agree.
- * A signal restores the terminal first, then takes its usual effect (as
- * OpenBSD's readpassphrase does).  Returns the length in <*len>, 0 or -1
- * (message printed).
- */
-static int
-pw_from_tty(uint8_t *pw, uint8_t *again, size_t size, size_t *len)
-{
-	struct sigaction	 sa, old[N_TTY_SIGNALS];
-	struct termios		 term, saved;
-	ssize_t			 n1 = -1, n2 = -1;
-	size_t			 i;
-	int			 fd, sig, err1 = 0, rerr = 0;
-
-	if ((fd = open("/dev/tty", O_RDWR | O_CLOEXEC)) == -1) {
-		fprintf(stderr, "mqttguard passwd: no terminal to read the "
-		    "password from (%s); use --stdin\n", strerror(errno));
-		return -1;
-	}
-	if (tcgetattr(fd, &saved) == -1) {
-		fprintf(stderr, "mqttguard passwd: /dev/tty: %s\n",
-		    strerror(errno));
-		close(fd);
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = pw_sighandler;	/* no SA_RESTART: read() returns */
-	pw_signo = 0;
-	for (i = 0; i < N_TTY_SIGNALS; i++)
-		sigaction(tty_signals[i], &sa, &old[i]);
-	term = saved;
-	term.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
-	if (tcsetattr(fd, TCSAFLUSH, &term) == -1)
-		err1 = errno;
-	if (err1 == 0 && pw_signo == 0) {
-		(void)write_all(fd, "Password: ", 10);
-		if ((n1 = read_line(fd, pw, size)) == -1)
-			rerr = errno;
-		(void)write_all(fd, "\n", 1);
-	}
-	if (n1 >= 0 && pw_signo == 0) {
-		(void)write_all(fd, "Reenter password: ", 18);
-		if ((n2 = read_line(fd, again, size)) == -1)
-			rerr = errno;
-		(void)write_all(fd, "\n", 1);
-	}
-	if (err1 == 0)
-		(void)tcsetattr(fd, TCSAFLUSH, &saved);
-	for (i = 0; i < N_TTY_SIGNALS; i++)
-		sigaction(tty_signals[i], &old[i], NULL);
-	close(fd);
-	if ((sig = pw_signo) != 0) {
-		pw_signo = 0;
-		raise(sig);
-		fprintf(stderr, "mqttguard passwd: interrupted\n");
-		return -1;
-	}
-	if (err1 != 0) {
-		fprintf(stderr, "mqttguard passwd: /dev/tty: %s\n",
-		    strerror(err1));
-		return -1;
-	}
-	if (n1 == -2 || n2 == -2) {
-		fprintf(stderr, "mqttguard passwd: password is longer than "
-		    "%d bytes\n", PASSWD_PW_MAX);
-		return -1;
-	}
-	if (n1 < 0 || n2 < 0) {
-		fprintf(stderr, "mqttguard passwd: /dev/tty: %s\n",
-		    rerr != 0 ? strerror(rerr) : "no password read");
-		return -1;
-	}
-	if (n1 != n2 || CRYPTO_memcmp(pw, again, (size_t)n1) != 0) {
-		fprintf(stderr, "mqttguard passwd: passwords do not match\n");
-		return -1;
-	}
-	*len = (size_t)n1;
-	return 0;
-}
-
-/* One line of standard input, for scripts (--stdin). */
-static int
-pw_from_stdin(uint8_t *pw, size_t size, size_t *len)
-{
-	ssize_t	n;
-
-	pw_signo = 0;
-	n = read_line(STDIN_FILENO, pw, size);
-	if (n == -2) {
-		fprintf(stderr, "mqttguard passwd: password is longer than "
-		    "%d bytes\n", PASSWD_PW_MAX);
-		return -1;
-	}
-	if (n < 0) {
-		fprintf(stderr, "mqttguard passwd: standard input: %s\n",
-		    strerror(errno));
-		return -1;
-	}
-	*len = (size_t)n;
-	return 0;
-}
-
-static void
-usage(void)
-{
-	fprintf(stderr,
-	    "usage: mqttguard passwd [-c] [-i iterations] [--stdin] FILE USER\n"
-	    "       mqttguard passwd -D FILE USER\n"
-	    "  -c          create FILE; it must not exist yet\n"
-	    "  -D          delete USER from FILE\n"
-	    "  -i N        PBKDF2 iterations (default %d)\n"
-	    "  --stdin     read the password as one line of standard input\n"
-	    "              (otherwise twice from the terminal, without echo)\n",
-	    PASSWD_ITERATIONS_DEFAULT);
-}
-
-/*
- * Parses the command line into <o>.  Returns -1 to go on, or the exit
- * status to return at once (0 after -h, 2 on a usage error).
- */
-static int
-opts_parse(int argc, char **argv, struct pw_opts *o)
-{
-	static const struct option longopts[] = {
-		{ "stdin", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	uint64_t	v;
-	int		ch;
-
-	memset(o, 0, sizeof(*o));
-	optind = 0;		/* main() may have run getopt already */
-	opterr = 0;
-	/* '+': options end at FILE, so USER may begin with '-'. */
-	while ((ch = getopt_long(argc, argv, "+cDhi:", longopts,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			o->create = true;
-			break;
-		case 'D':
-			o->del = true;
-			break;
-		case 'i':
-			if (parse_dec(optarg, strlen(optarg), &v) == -1 ||
-			    v < 1 || v > PASSWD_ITERATIONS_MAX) {
-				fprintf(stderr, "mqttguard passwd: -i: "
-				    "iterations must be 1..%d\n",
-				    PASSWD_ITERATIONS_MAX);
-				return 2;
-			}
-			o->iterations = (unsigned)v;
-			o->iset = true;
-			break;
-		case 's':
-			o->use_stdin = true;
-			break;
-		case 'h':
-			usage();
-			return 0;
-		default:
-			if (optopt != 0 && optopt != 'i')
-				fprintf(stderr, "mqttguard passwd: unknown "
-				    "option -%c\n", optopt);
-			else
-				fprintf(stderr, "mqttguard passwd: bad or "
-				    "incomplete option\n");
-			usage();
-			return 2;
-		}
-	}
-	if (argc - optind != 2 ||
-	    (o->del && (o->create || o->iset || o->use_stdin))) {
-		usage();
-		return 2;
-	}
-	o->file = argv[optind];
-	o->user = argv[optind + 1];
-	return -1;
-}
-
-/*
- * Sets the password of o->user: every check that needs no password comes
- * first, so nobody types a password twice only to hear the file is
- * missing.  Returns the exit status.
- */
-static int
-cmd_set(const struct pw_opts *o)
-{
-	char		 err[PASSWD_ERR_LEN];
-	uint8_t		*pw = NULL, *again = NULL;
-	size_t		 pw_len = 0;
-	struct stat	 st;
-	int		 rc = 1;
-
-	if (user_check(o->user, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mqttguard passwd: %s\n", err);
-		return 1;
-	}
-	if (o->create && lstat(o->file, &st) == 0) {
-		fprintf(stderr, "mqttguard passwd: %s: already exists; "
-		    "leave out -c to update it\n", o->file);
-		return 1;
-	}
-	if (!o->create && stat(o->file, &st) == -1) {
-		fprintf(stderr, "mqttguard passwd: %s: %s%s\n", o->file,
-		    strerror(errno), errno == ENOENT ?
-		    " (-c creates a new file)" : "");
-		return 1;
-	}
-	if (o->iset && o->iterations < PASSWD_ITERATIONS_DEFAULT)
-		fprintf(stderr, "mqttguard passwd: warning: %u iterations is "
-		    "below the recommended %d\n", o->iterations,
-		    PASSWD_ITERATIONS_DEFAULT);
-
-	if ((pw = malloc(PASSWD_PW_MAX)) == NULL ||
-	    (again = malloc(PASSWD_PW_MAX)) == NULL) {
-		fprintf(stderr, "mqttguard passwd: out of memory\n");
-		goto done;
-	}
-	if (o->use_stdin) {
-		if (pw_from_stdin(pw, PASSWD_PW_MAX, &pw_len) == -1)
-			goto done;
-	} else if (pw_from_tty(pw, again, PASSWD_PW_MAX, &pw_len) == -1)
-		goto done;
-	if (pw_len == 0) {
-		fprintf(stderr, "mqttguard passwd: empty password refused\n");
-		goto done;
-	}
-	if (passwd_file_set(o->file, o->user, pw, pw_len, o->iterations,
-	    o->create, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mqttguard passwd: %s\n", err);
-		goto done;
-	}
-	rc = 0;
-done:
-	if (pw != NULL)
-		OPENSSL_cleanse(pw, PASSWD_PW_MAX);
-	if (again != NULL)
-		OPENSSL_cleanse(again, PASSWD_PW_MAX);
-	free(pw);
-	free(again);
-	return rc;
-}
-
-int
-passwd_main(int argc, char **argv)
-{
-	struct pw_opts	o;
-	char		err[PASSWD_ERR_LEN];
-	int		rc;
-
-	if ((rc = opts_parse(argc, argv, &o)) != -1)
-		return rc;
-	if (o.del) {
-		if (passwd_file_delete(o.file, o.user, err,
-		    sizeof(err)) == -1) {
-			fprintf(stderr, "mqttguard passwd: %s\n", err);
-			return 1;
-		}
-		return 0;
-	}
-	return cmd_set(&o);
 }

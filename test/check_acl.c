@@ -19,7 +19,8 @@
 
 #include "check_suites.h"
 #include "mqttguard/acl.h"
-#include "mqttguard/aclfile.h"
+#include "mqttguard/acl_import.h"
+#include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
 
 #define P	ACL_PUBLISH
@@ -1025,7 +1026,7 @@ START_TEST(config_valid)
 	ck_assert_int_eq(acl_test_at(p->acl, 5)->line, 31);
 	ck_assert_str_eq(acl_test_at(p->acl, 5)->client_id, "dev-7");
 	ck_assert_ptr_null(acl_test_at(p->acl, 6)->identity);
-	ck_assert_uint_eq(aclfile_run_tests(p, stderr), 0);
+	ck_assert_uint_eq(acl_cmd_run_tests(p, stderr), 0);
 	policy_unref(p);
 	free(e);
 
@@ -1065,7 +1066,7 @@ START_TEST(config_tests_fail)
 	p = load("test/data/acl-tests-fail.yaml", CONFIG_PARTIAL, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_ptr_nonnull(out = open_memstream(&buf, &len));
-	ck_assert_uint_eq(aclfile_run_tests(p, out), 2);
+	ck_assert_uint_eq(acl_cmd_run_tests(p, out), 2);
 	fclose(out);
 	ck_assert_str_eq(buf,
 	    "test/data/acl-tests-fail.yaml:7: test failed: user u publish "
@@ -1199,7 +1200,7 @@ START_TEST(import_expected)
 	snprintf(want, sizeof(want), "test/data/%s.acl.yaml",
 	    import_good[_i]);
 	ck_assert_ptr_nonnull(out = open_memstream(&buf, &len));
-	ck_assert_msg(aclfile_import(src, "anonymous", out, err,
+	ck_assert_msg(acl_import_convert(src, "anonymous", out, err,
 	    sizeof(err)) == 0, "%s", err);
 	fclose(out);
 	exp = slurp(want);
@@ -1254,7 +1255,7 @@ START_TEST(import_errors)
 
 	snprintf(src, sizeof(src), "test/data/%s.acl", import_bad[_i].file);
 	ck_assert_ptr_nonnull(out = open_memstream(&buf, &len));
-	ck_assert_int_eq(aclfile_import(src, "anonymous", out, err,
+	ck_assert_int_eq(acl_import_convert(src, "anonymous", out, err,
 	    sizeof(err)), -1);
 	fclose(out);
 	ck_assert_uint_eq(len, 0);	/* nothing half-written */

@@ -33,6 +33,7 @@
 #include <openssl/rand.h>
 
 #include "check_suites.h"
+#include "mqttguard/cmd.h"
 #include "mqttguard/passwd.h"
 
 #define MOSQUITTO_PASSWD	"/usr/bin/mosquitto_passwd"
@@ -1090,9 +1091,9 @@ START_TEST(mosquitto_passwd_edits_ours)
 END_TEST
 
 /*
- * Runs passwd_main(<argv>) in a child with <input> on standard input (none
- * if NULL) and standard error captured into <errbuf>; returns the exit
- * code.
+ * Runs passwd_cmd_main(<argv>) in a child with <input> on standard input
+ * (none if NULL) and standard error captured into <errbuf>; returns the
+ * exit code.
  */
 static int
 run_main(char *const argv[], const char *input, char *errbuf, size_t errlen)
@@ -1115,7 +1116,7 @@ run_main(char *const argv[], const char *input, char *errbuf, size_t errlen)
 		close(p[1]);
 		dup2(p[0], STDIN_FILENO);
 		dup2(efd, STDERR_FILENO);
-		_exit(passwd_main(argc, (char **)argv));
+		_exit(passwd_cmd_main(argc, (char **)argv));
 	}
 	close(p[0]);
 	/* The child may stop reading early (a password too long). */
@@ -1283,7 +1284,7 @@ pty_drain(int m, char *log, size_t loglen)
 }
 
 /*
- * Runs passwd_main(<argv>) on a pseudo-terminal as its controlling
+ * Runs passwd_cmd_main(<argv>) on a pseudo-terminal as its controlling
  * terminal, answering the two prompts with <pw1> and <pw2>; returns the
  * exit code.  The transcript must not show what was typed.
  */
@@ -1314,7 +1315,7 @@ run_tty(char *const argv[], const char *pw1, const char *pw2)
 			_exit(99);
 		dup2(efd, STDERR_FILENO);
 		close(STDIN_FILENO);	/* prove stdin is not read */
-		_exit(passwd_main(argc, (char **)argv));
+		_exit(passwd_cmd_main(argc, (char **)argv));
 	}
 	close(efd);
 	pty_expect(m, log, sizeof(log), "Password: ");

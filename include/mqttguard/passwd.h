@@ -22,8 +22,9 @@
  * accessible.
  *
  * A loaded database is immutable: passwd_verify() may be called from any
- * number of threads at once.  Nothing here logs; passwd_main(), the
- * `mqttguard passwd` subcommand, is the only function that prints.
+ * number of threads at once.  Nothing here logs or prints: errors go into
+ * the caller's buffer.  The `mqttguard passwd` subcommand that drives the
+ * editing functions is passwd_cmd.c.
  */
 #ifndef MQTTGUARD_PASSWD_H
 #define MQTTGUARD_PASSWD_H
@@ -117,6 +118,16 @@ int		 passwd_hash(char *out, size_t outlen, const uint8_t *pw,
 		    size_t errlen);
 
 /*
+ * Checks that <user> is a name the editing functions may write: not empty,
+ * at most PASSWD_USER_MAX bytes, no control character or ':', not
+ * beginning with '#' (the line would be a comment), no white space at
+ * either end (Mosquitto trims it: such a user could never log in).
+ * Returns 0, or -1 with the reason in <err>.
+ */
+int		 passwd_user_check(const char *user, char *err,
+		    size_t errlen);
+
+/*
  * Sets the password of <user> in the file <path> to a new $7$ hash of
  * <pw> (<iterations> as for passwd_hash()): the user's line is replaced
  * in place, or a line is appended; every other line is kept byte for byte.
@@ -136,15 +147,5 @@ int		 passwd_file_set(const char *path, const char *user,
  */
 int		 passwd_file_delete(const char *path, const char *user,
 		    char *err, size_t errlen);
-
-/*
- * The `mqttguard passwd` subcommand; <argv>[0] is "passwd".
- *   mqttguard passwd [-c] [-i iterations] [--stdin] FILE USER
- *   mqttguard passwd -D FILE USER
- * The password is read twice from /dev/tty without echo, or as one line
- * from standard input with --stdin; never from the command line.  Returns
- * the exit status: 0 done, 1 failed, 2 usage error.
- */
-int		 passwd_main(int argc, char **argv);
 
 #endif

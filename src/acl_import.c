@@ -1,11 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * aclfile — `mqttguard acl check`, `lint`, `import-acl`, and the policy
- * tests of `-t`: the parts of the ACL that read files and print.
- *
- * import-acl reads a Mosquitto acl_file and writes an `acl:` section with
- * the meaning Mosquitto 2.0 gives it (its default security, the acl_file
- * option), line by line:
+ * acl_import — Mosquitto acl_file conversion: reads a Mosquitto acl_file
+ * and writes an `acl:` section with the meaning Mosquitto 2.0 gives it
+ * (its default security, the acl_file option), line by line:
  *
  *   topic lines before the first "user" line   users: [<anonymous identity>]
  *   topic lines after "user U"                 users: [U]
@@ -41,10 +38,14 @@
  * one.  Lines are parsed as Mosquitto 2.0 does: '#' in the first column is
  * a comment, words are separated by single spaces, a topic may hold
  * spaces when the access word is given.
+ *
+ * Only `mqttguard import-acl` (acl_cmd.c) and the tests call it: the
+ * daemon reads YAML only (an imported file reaches it through
+ * acl.include).  It prints nothing of its own: the section goes to the
+ * caller's stream, an error into the caller's buffer.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,17 +53,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/stat.h>
-
 #include "mqttguard/acl.h"
-#include "mqttguard/aclfile.h"
-#include "mqttguard/config.h"
-#include "mqttguard/policy.h"
-
-/* main.c's default, for a subcommand run without -c. */
-#define DEFAULT_POLICY	"/etc/mqttguard/mqttguard.yaml"
-
-/* ---- Mosquitto acl_file -------------------------------------------- */
+#include "mqttguard/acl_import.h"
 
 #define MQ_READ		0x1
 #define MQ_WRITE	0x2
@@ -129,6 +121,9 @@ static uint32_t	flt_spec(const struct flt *);
 static bool	flt_has(const struct flt *, enum flv_kind);
 static int	imp_parse(struct import *, FILE *);
 static int	imp_line(struct import *, char *, int, size_t *);
+static int	imp_user(struct import *, char *, int, size_t *);
+static int	imp_add(struct import *, int, bool, size_t, unsigned,
+		    const char *);
 static int	imp_emit(struct import *, bool, unsigned, char *, bool,
 		    size_t, int, int, const char *);
 static int	imp_derive(struct import *);
@@ -306,14 +301,83 @@ flt_meet(const struct flt *d, const struct flt *x, const char *who,
 	}
 }
 
+/*
+ * The rest of a "user" line, <rest> (NULL: nothing after the word): the
+ * subject the topic lines that follow belong to, into <*user>.
+ */
+static int
+imp_user(struct import *im, char *rest, int line, size_t *user)
+{
+	char	*end, **ns;
+	size_t	 i;
+
+	if (rest == NULL)
+		return imp_err(im, line, "missing username after \"user\"");
+	while (isspace((unsigned char)*rest))
+		rest++;
+	end = rest + strlen(rest);
+	while (end > rest && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	if (*rest == '\0')
+		return imp_err(im, line, "missing username after \"user\"");
+	if (strcmp(rest, im->subjects[0]) == 0)
+		return imp_err(im, line, "user \"%s\" is also the identity of "
+		    "clients without a username in mqttguard; choose another "
+		    "with --anonymous-identity", rest);
+	for (i = 1; i < im->nsubj; i++)
+		if (strcmp(im->subjects[i], rest) == 0)
+			break;
+	if (i == im->nsubj) {
+		if ((ns = realloc(im->subjects, (im->nsubj + 1) *
+		    sizeof(*ns))) == NULL)
+			return imp_err(im, line, "out of memory");
+		im->subjects = ns;
+		if ((ns[im->nsubj] = strdup(rest)) == NULL)
+			return imp_err(im, line, "out of memory");
+		im->nsubj++;
+	}
+	*user = i;
+	return 0;
+}
+
+/* Appends a checked topic or pattern line; copies <topic>. */
+static int
+imp_add(struct import *im, int line, bool pattern, size_t subj,
+    unsigned access, const char *topic)
+{
+	struct mline	*m;
+
+	if (im->nlines == im->caplines) {
+		size_t		 cap = im->caplines ? im->caplines * 2 : 16;
+		struct mline	*nl;
+
+		if ((nl = realloc(im->lines, cap * sizeof(*nl))) == NULL)
+			return imp_err(im, line, "out of memory");
+		im->lines = nl;
+		im->caplines = cap;
+	}
+	m = &im->lines[im->nlines];
+	memset(m, 0, sizeof(*m));
+	m->line = line;
+	m->pattern = pattern;
+	m->subj = subj;
+	m->access = access;
+	if ((m->topic = strdup(topic)) == NULL ||
+	    flt_parse(m->topic, &m->f) == -1) {
+		free(m->topic);
+		return imp_err(im, line, "out of memory");
+	}
+	im->nlines++;
+	return 0;
+}
+
 /* One line of the file, without its newline; <user> is the current one. */
 static int
 imp_line(struct import *im, char *buf, int line, size_t *user)
 {
-	struct mline	*m;
-	char		*tok, *acc, *topic, *save = NULL, *rest, *end, **ns;
+	char		*tok, *acc, *topic, *save = NULL, *rest;
 	char		 why[256];
-	size_t		 slen = strlen(buf), i;
+	size_t		 slen = strlen(buf);
 	unsigned	 access;
 	bool		 pattern;
 
@@ -323,38 +387,8 @@ imp_line(struct import *im, char *buf, int line, size_t *user)
 		return 0;
 	if ((tok = strtok_r(buf, " ", &save)) == NULL)
 		return 0;
-	if (strcmp(tok, "user") == 0) {
-		if ((rest = strtok_r(NULL, "", &save)) == NULL)
-			return imp_err(im, line, "missing username after "
-			    "\"user\"");
-		while (isspace((unsigned char)*rest))
-			rest++;
-		end = rest + strlen(rest);
-		while (end > rest && isspace((unsigned char)end[-1]))
-			*--end = '\0';
-		if (*rest == '\0')
-			return imp_err(im, line, "missing username after "
-			    "\"user\"");
-		if (strcmp(rest, im->subjects[0]) == 0)
-			return imp_err(im, line, "user \"%s\" is also the "
-			    "identity of clients without a username in "
-			    "mqttguard; choose another with "
-			    "--anonymous-identity", rest);
-		for (i = 1; i < im->nsubj; i++)
-			if (strcmp(im->subjects[i], rest) == 0)
-				break;
-		if (i == im->nsubj) {
-			if ((ns = realloc(im->subjects, (im->nsubj + 1) *
-			    sizeof(*ns))) == NULL)
-				return imp_err(im, line, "out of memory");
-			im->subjects = ns;
-			if ((ns[im->nsubj] = strdup(rest)) == NULL)
-				return imp_err(im, line, "out of memory");
-			im->nsubj++;
-		}
-		*user = i;
-		return 0;
-	}
+	if (strcmp(tok, "user") == 0)
+		return imp_user(im, strtok_r(NULL, "", &save), line, user);
 	if (strcmp(tok, "topic") != 0 && strcmp(tok, "pattern") != 0)
 		return imp_err(im, line, "not a topic, pattern or user line "
 		    "(\"%.40s\")", tok);
@@ -392,28 +426,7 @@ imp_line(struct import *im, char *buf, int line, size_t *user)
 		    "make it a pattern line, or rename the level", topic);
 	if (acl_filter_check(topic, why, sizeof(why)) == -1)
 		return imp_err(im, line, "\"%s\": %s", topic, why);
-	if (im->nlines == im->caplines) {
-		size_t		 cap = im->caplines ? im->caplines * 2 : 16;
-		struct mline	*nl;
-
-		if ((nl = realloc(im->lines, cap * sizeof(*nl))) == NULL)
-			return imp_err(im, line, "out of memory");
-		im->lines = nl;
-		im->caplines = cap;
-	}
-	m = &im->lines[im->nlines];
-	memset(m, 0, sizeof(*m));
-	m->line = line;
-	m->pattern = pattern;
-	m->subj = *user;
-	m->access = access;
-	if ((m->topic = strdup(topic)) == NULL ||
-	    flt_parse(m->topic, &m->f) == -1) {
-		free(m->topic);
-		return imp_err(im, line, "out of memory");
-	}
-	im->nlines++;
-	return 0;
+	return imp_add(im, line, pattern, *user, access, topic);
 }
 
 static int
@@ -719,7 +732,7 @@ imp_write(struct import *im, FILE *out)
 }
 
 int
-aclfile_import(const char *path, const char *anon, FILE *out, char *err,
+acl_import_convert(const char *path, const char *anon, FILE *out, char *err,
     size_t errlen)
 {
 	struct import	 im;
@@ -759,464 +772,5 @@ done:
 	for (i = 0; i < im.nsubj; i++)
 		free(im.subjects[i]);
 	free(im.subjects);
-	return rc;
-}
-
-int
-aclfile_import_main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "anonymous-identity", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char	*anon = "anonymous";
-	char		 err[1024];
-	int		 ch;
-
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "a:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'a':
-			anon = optarg;
-			break;
-		case 'h':
-		default:
-			fprintf(ch == 'h' ? stdout : stderr, "usage: mqttguard "
-			    "import-acl [--anonymous-identity NAME] "
-			    "MOSQUITTO_ACL_FILE\n");
-			return ch == 'h' ? 0 : 2;
-		}
-	}
-	if (optind != argc - 1 || *anon == '\0') {
-		fprintf(stderr, "usage: mqttguard import-acl "
-		    "[--anonymous-identity NAME] MOSQUITTO_ACL_FILE\n");
-		return 2;
-	}
-	if (aclfile_import(argv[optind], anon, stdout, err,
-	    sizeof(err)) == -1) {
-		fprintf(stderr, "mqttguard: %s\n", err);
-		return 2;
-	}
-	return fflush(stdout) == 0 ? 0 : 2;
-}
-
-/* ---- policy loading for the tools ----------------------------------- */
-
-static struct policy *
-load(const char *file)
-{
-	struct config_errors	*errs;
-	struct policy		*pol;
-
-	if ((errs = calloc(1, sizeof(*errs))) == NULL) {
-		fprintf(stderr, "mqttguard: out of memory\n");
-		return NULL;
-	}
-	if ((pol = config_load_flags(file, errs, CONFIG_PARTIAL)) == NULL) {
-		config_errors_print(errs, stderr);
-		fprintf(stderr, "mqttguard: %s: policy refused (%zu error%s)\n",
-		    file, errs->n, errs->n == 1 ? "" : "s");
-	}
-	free(errs);
-	return pol;
-}
-
-/* "FILE:LINE: allow ..." for the deciding rule, or the default. */
-static void
-print_verdict(FILE *out, const struct acl_verdict *v)
-{
-	char	buf[512];
-
-	if (v->rule == NULL) {
-		fprintf(out, "default deny (no rule matches)");
-		return;
-	}
-	acl_rule_str(v->rule, buf, sizeof(buf));
-	fprintf(out, "%s:%d: %s", v->rule->file, v->rule->line, buf);
-}
-
-/* ---- acl check ------------------------------------------------------ */
-
-static void
-check_usage(FILE *fp)
-{
-	fprintf(fp, "usage: mqttguard acl check -c POLICY (--user USER | "
-	    "--anonymous) [--client-id ID]\n"
-	    "                           {publish|subscribe|read} TOPIC\n"
-	    "prints allow or deny and the deciding rule; exit 0 allow, 1 "
-	    "deny, 2 error\n");
-}
-
-/* A topic name (no wildcard) or, for subscribe, a filter. */
-static bool
-topic_ok(const char *t, bool filter)
-{
-	const char	*lv, *end;
-	size_t		 n;
-
-	if (*t == '\0' || strlen(t) > ACL_TOPIC_MAX)
-		return false;
-	if (filter && strncmp(t, "$share/", 7) == 0) {
-		if ((t = strchr(t + 7, '/')) == NULL || t[-1] == '/')
-			return false;
-		t++;
-		if (*t == '\0')
-			return false;
-	}
-	for (lv = t;; lv = end + 1) {
-		if ((end = strchr(lv, '/')) == NULL)
-			end = lv + strlen(lv);
-		n = (size_t)(end - lv);
-		if ((memchr(lv, '+', n) || memchr(lv, '#', n)) && (!filter ||
-		    n != 1 || (*lv == '#' && *end != '\0')))
-			return false;
-		if (*end == '\0')
-			return true;
-	}
-}
-
-int
-aclfile_check_main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "user", required_argument, NULL, 'u' },
-		{ "anonymous", no_argument, NULL, 'A' },
-		{ "client-id", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	struct acl_subject	 who;
-	struct acl_verdict	 v;
-	struct policy		*pol;
-	const char		*file = DEFAULT_POLICY, *user = NULL;
-	const char		*cid = "", *topic;
-	bool			 anon = false;
-	int			 ch, action, rc;
-
-	if (argc < 2 || strcmp(argv[1], "check") != 0) {
-		check_usage(stderr);
-		return 2;
-	}
-	argc--;
-	argv++;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			file = optarg;
-			break;
-		case 'u':
-			user = optarg;
-			break;
-		case 'A':
-			anon = true;
-			break;
-		case 'i':
-			cid = optarg;
-			break;
-		case 'h':
-			check_usage(stdout);
-			return 0;
-		default:
-			check_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc - 2 || (user == NULL) == !anon ||
-	    (user != NULL && *user == '\0')) {
-		check_usage(stderr);
-		return 2;
-	}
-	if ((action = acl_action_parse(argv[optind])) == -1 ||
-	    action == ACL_ALL) {
-		fprintf(stderr, "mqttguard: \"%s\" is not publish, subscribe "
-		    "or read\n", argv[optind]);
-		return 2;
-	}
-	topic = argv[optind + 1];
-	if (!topic_ok(topic, action == ACL_SUBSCRIBE)) {
-		fprintf(stderr, "mqttguard: \"%s\" is not a valid topic %s\n",
-		    topic, action == ACL_SUBSCRIBE ? "filter" :
-		    "name (wildcards are for subscribe)");
-		return 2;
-	}
-	if ((pol = load(file)) == NULL)
-		return 2;
-	if (pol->acl == NULL) {
-		printf("allow: %s has no acl section, every topic is "
-		    "allowed\n", file);
-		policy_unref(pol);
-		return 0;
-	}
-	who.identity = anon ? pol->auth.anonymous_identity : user;
-	who.client_id = cid;
-	who.client_id_len = strlen(cid);
-	acl_check(pol->acl, &who, (enum acl_action)action,
-	    (const uint8_t *)topic, strlen(topic), &v);
-	printf("%s: ", v.allow ? "allow" : "deny");
-	print_verdict(stdout, &v);
-	putchar('\n');
-	if (anon && !pol->auth.anonymous)
-		fprintf(stderr, "note: auth.anonymous is false: clients "
-		    "without credentials are refused before any ACL\n");
-	rc = v.allow ? 0 : 1;
-	policy_unref(pol);
-	return rc;
-}
-
-/* ---- tests ---------------------------------------------------------- */
-
-size_t
-aclfile_run_tests(const struct policy *pol, FILE *out)
-{
-	const struct acl_test	*t;
-	struct acl_verdict	 v;
-	size_t			 i, n = acl_test_count(pol->acl), failed = 0;
-
-	for (i = 0; i < n; i++) {
-		t = acl_test_at(pol->acl, i);
-		if (acl_test_run(pol->acl, t, pol->auth.anonymous_identity,
-		    &v))
-			continue;
-		failed++;
-		fprintf(out, "%s:%d: test failed: %s%s%s%s%s %s \"%s\": "
-		    "expected %s, got %s by ", t->file, t->line,
-		    t->identity != NULL ? "user " : "anonymous",
-		    t->identity != NULL ? t->identity : "",
-		    *t->client_id != '\0' ? " (client id " : "", t->client_id,
-		    *t->client_id != '\0' ? ")" : "",
-		    acl_action_str(t->action), t->topic,
-		    t->expect_allow ? "allow" : "deny",
-		    v.allow ? "allow" : "deny");
-		print_verdict(out, &v);
-		fputc('\n', out);
-	}
-	if (n > 0)
-		fprintf(out, "mqttguard: %zu policy test%s, %zu failed\n", n,
-		    n == 1 ? "" : "s", failed);
-	return failed;
-}
-
-/* ---- lint ----------------------------------------------------------- */
-
-struct finding {
-	char	*file;		/* owned; NULL: none */
-	int	 line;
-	size_t	 seq;
-	char	*msg;		/* owned */
-};
-
-struct findings {
-	struct finding	*v;
-	size_t		 n, cap;
-	bool		 nomem;
-};
-
-static void
-finding_add(void *arg, const char *file, int line, const char *msg)
-{
-	struct findings	*fs = arg;
-	struct finding	*f;
-
-	if (fs->n == fs->cap) {
-		size_t	 cap = fs->cap ? fs->cap * 2 : 16;
-
-		if ((f = realloc(fs->v, cap * sizeof(*f))) == NULL) {
-			fs->nomem = true;
-			return;
-		}
-		fs->v = f;
-		fs->cap = cap;
-	}
-	f = &fs->v[fs->n];
-	f->file = file != NULL ? strdup(file) : NULL;
-	f->line = line;
-	f->seq = fs->n;
-	if ((f->msg = strdup(msg)) == NULL) {
-		free(f->file);
-		fs->nomem = true;
-		return;
-	}
-	fs->n++;
-}
-
-static int
-finding_cmp(const void *a, const void *b)
-{
-	const struct finding	*x = a, *y = b;
-	int			 c;
-
-	if ((c = strcmp(x->file ? x->file : "", y->file ? y->file : "")) != 0)
-		return c;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* A file others than its owner may change. */
-static void
-lint_mode(struct findings *fs, const char *file, const char *what)
-{
-	struct stat	st;
-	char		msg[512];
-
-	if (file == NULL || stat(file, &st) == -1)
-		return;
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) == 0)
-		return;
-	snprintf(msg, sizeof(msg), "%s is writable by %s: whoever can write "
-	    "it decides who may do what (chmod go-w %s)", what,
-	    (st.st_mode & S_IWOTH) ? "others" : "its group", file);
-	finding_add(fs, file, 0, msg);
-}
-
-/*
- * The names in the password file and their lines (the file loaded, so it
- * is well formed: "name:hash" lines, '#' comments, blank lines).
- */
-static int
-passwd_users(const char *path, struct acl_lint_user **out, size_t *n)
-{
-	struct acl_lint_user	*u = NULL, *nu;
-	FILE			*fp;
-	char			*buf = NULL, *colon, *s, *e;
-	size_t			 cap = 0, ucap = 0;
-	int			 line = 0;
-
-	*out = NULL;
-	*n = 0;
-	if ((fp = fopen(path, "r")) == NULL)
-		return -1;
-	while (getline(&buf, &cap, fp) != -1) {
-		line++;
-		if (buf[0] == '#' || (colon = strchr(buf, ':')) == NULL)
-			continue;
-		*colon = '\0';
-		for (s = buf; isspace((unsigned char)*s); s++)
-			;
-		for (e = colon; e > s && isspace((unsigned char)e[-1]); e--)
-			*--e = '\0';
-		if (*s == '\0')
-			continue;
-		if (*n == ucap) {
-			ucap = ucap ? ucap * 2 : 16;
-			if ((nu = realloc(u, ucap * sizeof(*u))) == NULL)
-				break;
-			u = nu;
-		}
-		u[*n].file = path;
-		u[*n].line = line;
-		if ((u[*n].name = strdup(s)) == NULL)
-			break;
-		(*n)++;
-	}
-	free(buf);
-	fclose(fp);
-	*out = u;
-	return 0;
-}
-
-int
-aclfile_lint_main(int argc, char **argv)
-{
-	struct acl_lint_ctx	 ctx;
-	struct acl_lint_user	*users = NULL;
-	struct findings		 fs;
-	struct policy		*pol;
-	const struct acl_rule	*r;
-	const struct acl_group	*g;
-	const char		*file = DEFAULT_POLICY, *prev = NULL;
-	size_t			 nusers = 0, i;
-	int			 ch, rc;
-
-	optind = 1;
-	while ((ch = getopt(argc, argv, "c:h")) != -1) {
-		switch (ch) {
-		case 'c':
-			file = optarg;
-			break;
-		case 'h':
-		default:
-			fprintf(ch == 'h' ? stdout : stderr, "usage: mqttguard "
-			    "lint -c POLICY\nwarns about risky or dead ACL "
-			    "rules; exit 0 clean, 1 warnings, 2 error\n");
-			return ch == 'h' ? 0 : 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "usage: mqttguard lint -c POLICY\n");
-		return 2;
-	}
-	if ((pol = load(file)) == NULL)
-		return 2;
-	memset(&fs, 0, sizeof(fs));
-	lint_mode(&fs, file, "the policy file");
-	lint_mode(&fs, pol->auth.password_file, "the password file");
-	if (pol->acl == NULL)
-		finding_add(&fs, file, 0, "no acl section: every client may "
-		    "publish and subscribe to every topic (mqttguard "
-		    "import-acl converts a Mosquitto acl_file)");
-	else {
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.anonymous_identity = pol->auth.anonymous_identity;
-		ctx.anonymous = pol->auth.anonymous;
-		if (pol->auth.password_file != NULL &&
-		    passwd_users(pol->auth.password_file, &users,
-		    &nusers) == 0)
-			ctx.users_known = true;
-		ctx.users = users;
-		ctx.n_users = nusers;
-		for (i = 0; i < pol->n_listeners; i++)
-			ctx.cert_identities |= pol->listeners[i].authn !=
-			    POLICY_AUTHN_PASSWORD;
-		acl_lint(pol->acl, &ctx, finding_add, &fs);
-		/* Included files can be written too. */
-		for (i = 0; i < acl_count(pol->acl); i++) {
-			r = acl_rule_at(pol->acl, i);
-			if (strcmp(r->file, file) != 0 && (prev == NULL ||
-			    strcmp(prev, r->file) != 0))
-				lint_mode(&fs, r->file, "an included acl file");
-			prev = r->file;
-		}
-		for (i = 0; i < acl_group_count(pol->acl); i++) {
-			g = acl_group_at(pol->acl, i);
-			if (g->file != NULL && strcmp(g->file, file) != 0 &&
-			    (prev == NULL || strcmp(prev, g->file) != 0))
-				lint_mode(&fs, g->file, "an included acl file");
-			prev = g->file;
-		}
-	}
-	/* An included file reached twice is reported once. */
-	if (fs.n > 1)
-		qsort(fs.v, fs.n, sizeof(*fs.v), finding_cmp);
-	for (i = 0; i < fs.n; i++) {
-		if (i > 0 && fs.v[i].line == fs.v[i - 1].line &&
-		    strcmp(fs.v[i].msg, fs.v[i - 1].msg) == 0 &&
-		    strcmp(fs.v[i].file ? fs.v[i].file : "", fs.v[i - 1].file ?
-		    fs.v[i - 1].file : "") == 0)
-			continue;
-		if (fs.v[i].file != NULL && fs.v[i].line > 0)
-			printf("%s:%d: warning: %s\n", fs.v[i].file,
-			    fs.v[i].line, fs.v[i].msg);
-		else
-			printf("%s: warning: %s\n", fs.v[i].file != NULL ?
-			    fs.v[i].file : file, fs.v[i].msg);
-	}
-	if (fs.nomem)
-		fprintf(stderr, "mqttguard: out of memory: some warnings "
-		    "were lost\n");
-	rc = fs.n > 0 || fs.nomem ? 1 : 0;
-	if (fs.n == 0)
-		fprintf(stderr, "mqttguard: %s: no warnings\n", file);
-	for (i = 0; i < fs.n; i++) {
-		free(fs.v[i].file);
-		free(fs.v[i].msg);
-	}
-	free(fs.v);
-	for (i = 0; i < nusers; i++)
-		free((char *)users[i].name);
-	free(users);
-	policy_unref(pol);
 	return rc;
 }
