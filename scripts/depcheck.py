@@ -16,6 +16,13 @@ INC = re.compile(r'#include "mqttguard/([a-z_0-9]+)\.h"')
 LAYERS = ["main", "worker", "listener", "session", "enforce"]
 LEAVES = {"codec", "siphash", "log", "metrics", "readahead", "topic",
           "util", "hmap"}
+# The command-line tools: main dispatches to them; no daemon module uses
+# one (they print, prompt and parse options; the daemon does not).
+TOOLS = {"cmd", "acl_import"}
+
+
+def is_tool(m):
+    return m in TOOLS or m.endswith("_cmd")
 
 
 def modules():
@@ -64,6 +71,9 @@ def main():
                            % (a, b))
             if a in LEAVES and b in graph and b not in LEAVES:
                 bad.append("%s is a leaf but uses %s" % (a, b))
+            if is_tool(b) and not is_tool(a) and a != "main":
+                bad.append("%s is part of the daemon but uses the tool %s"
+                           % (a, b))
     if "-v" in sys.argv:
         for a, deps in sorted(graph.items()):
             print("%-10s -> %s" % (a, " ".join(sorted(deps)) or "-"))
