@@ -22,6 +22,9 @@
  * Scripts written once for 3.x run for 3.1 and 3.1.1 (X3); 5.0 has rows
  * of its own (V5), with its own answers where the version changes them.
  *
+ * A case named "BUG:" states what enforce.h or the MQTT specification
+ * demands and enforce.c does not do: it fails until enforce.c is fixed.
+ *
  * Frames are written with the macros of check_codec.c: FR(h, ...)
  * prefixes a one-byte remaining length (keep frames under 128 bytes),
  * S(...) a two-byte string length, PROPS(...) a one-byte property length.
@@ -134,7 +137,7 @@ enum op {
 
 /*
  * An audit event a step expects.  <kind>: 'A' ACL, 'L' limit, 'R' refused
- * CONNECT, 'U' either of the last two (a per-user cap).
+ * CONNECT, 'U' either of the last two (a per-user cap: see the BUG case).
  * <text>: a part of the event's text, or NULL for any non-empty text.
  */
 struct xev {
@@ -393,6 +396,13 @@ static const struct scase connect_cases[] = {
 	    { ON(1), CONNECT_AS("crt", CONN5(0x02, 60, 0, S('c', 'b'))),
 	    CLOSE(0x9F), EVENTS(EV_USER(M_LIMIT_USER,
 	    "limits.connection_rate_per_user")) }),
+	SCRIPT("BUG: a per-user cap is an ENFORCE_EV_LIMIT event, as "
+	    "enforce.h says of enforce_connect (enforce.c identity_limits "
+	    "reports ENFORCE_EV_REFUSE)", P,
+	    SETUP4("cap"),
+	    { ON(1), CONNECT_AS("cap", CONN4(0x02, 60, S('c', 'b'))),
+	    CLOSE3(0x97, 0x03), EVENTS(EV_LIMIT(M_LIMIT_USER,
+	    "limits.max_connections_per_user")) }),
 
 	/* The client-id registry [MQTT-3.1.4-2]. */
 	SCRIPT("3.1.1 a client id another identity holds: CONNACK 0x02 "
@@ -479,6 +489,14 @@ static const struct scase connack_cases[] = {
 	    { CONNACK(CONNACK5(0, 0x13, 0, 30, TAM_BROKER)),
 	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 30)), ALIAS(10),
 	    KEEPALIVE(30) }),
+	SCRIPT("BUG: 5.0 a higher Server Keep Alive of the broker's is "
+	    "replaced by the keepalive the proxy enforces [MQTT-3.2.2-21] "
+	    "(enforce_connack leaves the broker's 90 when the client asked "
+	    "for the 60 enforced)", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, 0x13, 0, 90, TAM_BROKER)),
+	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 60)),
+	    KEEPALIVE(60) }),
 	SCRIPT("5.0 the broker's lower Receive Maximum and Maximum Packet "
 	    "Size stay; its other properties are kept", P,
 	    SETUP5K(60),
@@ -486,6 +504,17 @@ static const struct scase connack_cases[] = {
 	    0x26, S('k'), S('v'), TAM_BROKER)),
 	    REWRITE(CONNACK5(0, 0x21, 0, 1, 0x27, 0, 0, 4, 0, 0x24, 1,
 	    0x26, S('k'), S('v'), TAM)), ALIAS(10), ALIAS_TOLD }),
+	SCRIPT("BUG: 5.0 *alias_max is the Topic Alias Maximum the client is "
+	    "held to, so never more than it was told [MQTT-3.2.2-17] "
+	    "[MQTT-3.2.2-18]: enforce_connack gives limits.max_topic_aliases "
+	    "(10) whatever the broker's (5, or none)", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, 0x22, 0, 5)),
+	    REWRITE(CONNACK5(0, 0x22, 0, 5, MPS, RMAX)), ALIAS_TOLD },
+	    { ON(1), CONNECT_AS("u1", CONN5(0x02, 60, 0, S('c', '6'))),
+	    REWRITTEN },
+	    { ON(1), CONNACK(CONNACK5_BARE(0)),
+	    REWRITE(CONNACK5(0, MPS, RMAX)), ALIAS_TOLD }),
 	SCRIPT("5.0 limits.max_topic_aliases and max_inflight unset: the "
 	    "broker's stay, *alias_max 0 (unchanged)", STRICT,
 	    SETUP5K(60),
