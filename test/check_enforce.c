@@ -1,0 +1,1555 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * The policy's verdicts on a session's frames (enforce.c), as scripts.
+ *
+ * Each case is a script run under a policy the real loader reads from
+ * test/data/enforce-*.yaml.  A step is a CONNECT, a CONNACK, a frame from
+ * either side or a 3.x delivery over the size limit, written byte by byte,
+ * copied into an exact-size allocation (ASan sees a one-byte over-read)
+ * and decoded by codec_decode, then handed to enforce_connect,
+ * enforce_connack, enforce_frame or enforce_oversize_delivery with the
+ * step's clock.  The step says the verdict it must get: the action, the
+ * reason code of a close, the exact bytes of an answer or a rewrite (which
+ * must decode again, going the way the verdict sends them), whether a wait
+ * is timed, every audit event in order with its kind, metric, wording and,
+ * for the ACL, the deciding rule by file:line (NULL for default deny), and
+ * where it matters the session's counters.  Every rewritten CONNECT is
+ * also checked against the identity it was accepted for.  The sessions of
+ * one case share one limits table and one auth guard, as the workers of
+ * the daemon do, so that per-user caps and client ids are seen across
+ * connections.
+ *
+ * Scripts written once for 3.x run for 3.1 and 3.1.1 (X3); 5.0 has rows
+ * of its own (V5), with its own answers where the version changes them.
+ *
+ * A case named "BUG:" states what enforce.h or the MQTT specification
+ * demands and enforce.c does not do: it fails until enforce.c is fixed.
+ *
+ * Frames are written with the macros of check_codec.c: FR(h, ...)
+ * prefixes a one-byte remaining length (keep frames under 128 bytes),
+ * S(...) a two-byte string length, PROPS(...) a one-byte property length.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_suites.h"
+#include "mqttguard/auth.h"
+#include "mqttguard/codec.h"
+#include "mqttguard/config.h"
+#include "mqttguard/enforce.h"
+#include "mqttguard/limits.h"
+#include "mqttguard/policy.h"
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#define T0		1000000		/* ms: the clock at AT(0) */
+#define SESSIONS	4		/* connections in one case */
+#define EVENTS_MAX	4		/* audit events of one step */
+
+/*
+ * The policies.  P: an acl (the deny rules at the lines below), limits
+ * per identity (limits.users) and auth.upstream_password.  STRICT:
+ * acl.deny_action_v3 disconnect, no upstream password, default limits
+ * but max_packet_size.  OPEN: no acl section, a byte_rate of 10 bytes a
+ * second with a burst of 20.
+ */
+#define P		"test/data/enforce-policy.yaml"
+#define STRICT		"test/data/enforce-strict.yaml"
+#define OPEN		"test/data/enforce-open.yaml"
+#define L_PUB_DENY	13		/* deny publish p/no/# */
+#define L_SUB_DENY	16		/* deny subscribe s/no */
+#define L_READ_DENY	18		/* deny read r/no/# */
+#define DEFAULT_DENY	0		/* no rule matches */
+
+/* ---- frames ------------------------------------------------------------ */
+
+#define LEN(...)	sizeof((const uint8_t[]){ __VA_ARGS__ })
+#define FR(h, ...)	h, LEN(__VA_ARGS__), __VA_ARGS__
+#define S(...)		0, LEN(__VA_ARGS__), __VA_ARGS__
+#define PROPS(...)	LEN(__VA_ARGS__), __VA_ARGS__
+#define NAME4		S('M', 'Q', 'T', 'T')
+#define NAME3		S('M', 'Q', 'I', 's', 'd', 'p')
+
+/* CONNECT with flags <f> and a keepalive of <k> (< 256) seconds. */
+#define CONN3(f, k, ...)	FR(0x10, NAME3, 3, f, 0, k, __VA_ARGS__)
+#define CONN4(f, k, ...)	FR(0x10, NAME4, 4, f, 0, k, __VA_ARGS__)
+#define CONN5(f, k, ...)	FR(0x10, NAME4, 5, f, 0, k, __VA_ARGS__)
+
+#define CONNACK3_OK		0x20, 2, 0, 0
+#define CONNACK5(rc, ...)	FR(0x20, 0, rc, PROPS(__VA_ARGS__))
+#define CONNACK5_BARE(rc)	0x20, 3, 0, rc, 0
+
+/* PUBLISH of topic ... with payload "m"; QoS <q> > 0 with id <id>. */
+#define PUB3Q0(...)		FR(0x30, S(__VA_ARGS__), 'm')
+#define PUB3(q, id, ...)	FR(0x30 | (q) << 1, S(__VA_ARGS__), 0, id, 'm')
+#define PUB5Q0(...)		FR(0x30, S(__VA_ARGS__), 0, 'm')
+#define PUB5(q, id, ...)	FR(0x30 | (q) << 1, S(__VA_ARGS__), 0, id, 0, \
+				    'm')
+
+#define PUBACK(id)		0x40, 2, 0, id
+#define PUBREC(id)		0x50, 2, 0, id
+#define PUBREL(id)		0x62, 2, 0, id
+#define PUBCOMP(id)		0x70, 2, 0, id
+#define PUBACK5(id, rc)		0x40, 3, 0, id, rc
+#define PUBREC5(id, rc)		0x50, 3, 0, id, rc
+
+/* (UN)SUBSCRIBE: S(filter), options, ...; SUBACK: codes. */
+#define SUB3(id, ...)		FR(0x82, 0, id, __VA_ARGS__)
+#define SUB5(id, ...)		FR(0x82, 0, id, 0, __VA_ARGS__)
+#define UNSUB3(id, ...)		FR(0xA2, 0, id, __VA_ARGS__)
+#define UNSUB5(id, ...)		FR(0xA2, 0, id, 0, __VA_ARGS__)
+#define SUBACK3(id, ...)	FR(0x90, 0, id, __VA_ARGS__)
+#define SUBACK5(id, ...)	FR(0x90, 0, id, 0, __VA_ARGS__)
+
+/* Topics and filters. */
+#define T_PA		'p', '/', 'a'
+#define T_PNO		'p', '/', 'n', 'o', '/', 'x'
+#define T_XY		'x', '/', 'y'
+#define T_RA		'r', '/', 'a'
+#define T_RNO		'r', '/', 'n', 'o', '/', 'x'
+#define T_SLOW		't', '/', 's', 'l', 'o', 'w'
+#define T_SA		's', '/', 'a'
+#define T_SB		's', '/', 'b'
+#define T_SC		's', '/', 'c'
+#define T_SD		's', '/', 'd'
+#define T_SNO		's', '/', 'n', 'o'
+#define A7		'a', 'a', 'a', 'a', 'a', 'a', 'a'
+/* At limits.max_topic_length and max_topic_levels of P, and one over. */
+#define T_16		'p', '/', A7, A7
+#define T_17		'p', '/', A7, A7, 'a'
+#define F_17		's', '/', A7, A7, 'a'
+#define T_3LV		'p', '/', 'a', '/', 'b'
+#define T_4LV		'p', '/', 'a', '/', 'b', '/', 'c'
+#define F_4LV		's', '/', 'a', '/', 'b', '/', 'c'
+#define X_4LV		'x', '/', 'a', '/', 'b', '/', 'c'
+
+/* ---- scripts ----------------------------------------------------------- */
+
+enum op {
+	OP_FRAME = 0,		/* enforce_frame() */
+	OP_CONNECT,		/* enforce_init() and enforce_connect() */
+	OP_CONNACK,		/* enforce_connack() */
+	OP_OVERSIZE,		/* enforce_oversize_delivery() */
+	OP_FINI			/* enforce_fini(): the connection ends */
+};
+
+/*
+ * An audit event a step expects.  <kind>: 'A' ACL, 'L' limit, 'R' refused
+ * CONNECT, 'U' either of the last two (a per-user cap: see the BUG case).
+ * <text>: a part of the event's text, or NULL for any non-empty text.
+ */
+struct xev {
+	char		 kind;
+	enum metric	 m;
+	bool		 quiet;
+	enum acl_action	 a;		/* ACL */
+	const char	*topic;		/* ACL */
+	int		 line;		/* ACL: the rule's; 0: default deny */
+	const char	*text;		/* the others */
+};
+
+#define EV_ACL(act, t, l) \
+	{ .kind = 'A', .m = M_ACL_DENIED, .a = act, .topic = t, .line = l }
+#define EV_LIMIT(metric, t)	{ .kind = 'L', .m = metric, .text = t }
+#define EV_QUIET(metric, t) \
+	{ .kind = 'L', .m = metric, .quiet = true, .text = t }
+#define EV_REFUSE(metric, t)	{ .kind = 'R', .m = metric, .text = t }
+#define EV_USER(metric, t)	{ .kind = 'U', .m = metric, .text = t }
+
+struct step {
+	enum op		 op;
+	unsigned	 s;		/* the session it is for */
+	enum codec_dir	 dir;		/* OP_FRAME */
+	const uint8_t	*b;		/* the frame, but OP_OVERSIZE */
+	size_t		 len;
+	const char	*who;		/* OP_CONNECT; NULL: anonymous */
+	uint64_t	 now;		/* ms after T0 */
+	unsigned	 repeat;	/* > 1: so many frames, the packet
+					   identifier (bytes 2-3) counted
+					   up in the frame and in <out> */
+	unsigned	 qos;		/* OP_OVERSIZE */
+	uint16_t	 id;
+	size_t		 size;
+	/* the verdict */
+	enum enforce_action act;
+	uint8_t		 code;		/* ENFORCE_CLOSE */
+	uint8_t		 code3;		/* its 3.x CONNACK code; 0: none */
+	bool		 timed;		/* WAIT: wait_ms > 0, else 0 */
+	bool		 resume;
+	const uint8_t	*out;		/* ANSWER, REWRITE; NULL: any */
+	size_t		 out_len;
+	struct xev	 ev[EVENTS_MAX];
+	/* the state after it, when ck_ is set */
+	bool		 ck_inflight, ck_waiting, ck_alias, ck_told;
+	bool		 ck_keepalive;
+	unsigned	 inflight;
+	bool		 waiting;	/* st.inflight_wait */
+	uint16_t	 alias_max;
+	uint16_t	 keepalive;
+};
+
+#define CL(...)		.op = OP_FRAME, .dir = CODEC_FROM_CLIENT, \
+			.b = (const uint8_t[]){ __VA_ARGS__ }, \
+			.len = LEN(__VA_ARGS__)
+#define SV(...)		.op = OP_FRAME, .dir = CODEC_FROM_SERVER, \
+			.b = (const uint8_t[]){ __VA_ARGS__ }, \
+			.len = LEN(__VA_ARGS__)
+#define CONNECT_AS(w, ...) \
+			.op = OP_CONNECT, .who = w, \
+			.b = (const uint8_t[]){ __VA_ARGS__ }, \
+			.len = LEN(__VA_ARGS__)
+#define CONNACK(...)	.op = OP_CONNACK, \
+			.b = (const uint8_t[]){ __VA_ARGS__ }, \
+			.len = LEN(__VA_ARGS__)
+#define OVERSIZE(q, i, n) .op = OP_OVERSIZE, .qos = q, .id = i, .size = n
+#define FINI		.op = OP_FINI
+#define ON(n)		.s = n
+#define AT(ms)		.now = ms
+
+#define FORWARD		.act = ENFORCE_FORWARD
+#define DROP		.act = ENFORCE_DROP
+#define ANSWER(...)	.act = ENFORCE_ANSWER, \
+			.out = (const uint8_t[]){ __VA_ARGS__ }, \
+			.out_len = LEN(__VA_ARGS__)
+#define REWRITE(...)	.act = ENFORCE_REWRITE, \
+			.out = (const uint8_t[]){ __VA_ARGS__ }, \
+			.out_len = LEN(__VA_ARGS__)
+#define REWRITTEN	.act = ENFORCE_REWRITE
+#define CLOSE(c)	.act = ENFORCE_CLOSE, .code = c
+#define CLOSE3(c, c3)	.act = ENFORCE_CLOSE, .code = c, .code3 = c3
+#define WAIT_MS		.act = ENFORCE_WAIT, .timed = true
+#define WAIT_SLOT	.act = ENFORCE_WAIT
+#define RESUME		.resume = true
+#define EVENTS(...)	.ev = { __VA_ARGS__ }
+#define INFLIGHT(n)	.ck_inflight = true, .inflight = n
+#define WAITING(w)	.ck_waiting = true, .waiting = w
+#define ALIAS(n)	.ck_alias = true, .alias_max = n
+#define ALIAS_TOLD	.ck_told = true
+#define KEEPALIVE(n)	.ck_keepalive = true, .keepalive = n
+
+struct scase {
+	const char		*name;
+	const char		*pol;
+	const struct step	*steps;
+	size_t			 n;
+};
+
+#define SCRIPT(n, pol, ...) \
+	{ n, pol, (const struct step[]){ __VA_ARGS__ }, \
+	    sizeof((const struct step[]){ __VA_ARGS__ }) / sizeof(struct step) }
+
+/* A connection accepted as <who>, at each level. */
+#define SETUP3(who)	{ CONNECT_AS(who, CONN3(0x02, 60, S('c', '3'))), \
+			    REWRITTEN }
+#define SETUP4(who)	{ CONNECT_AS(who, CONN4(0x02, 60, S('c', '4'))), \
+			    REWRITTEN }
+#define SETUP5(who)	{ CONNECT_AS(who, CONN5(0x02, 60, 0, S('c', '5'))), \
+			    REWRITTEN }
+#define SETUP5K(k)	{ CONNECT_AS("u1", CONN5(0x02, k, 0, S('c', '5'))), \
+			    REWRITTEN }
+
+/* The same steps for a 3.1 and a 3.1.1 client; for a 5.0 one. */
+#define X3(name, pol, who, ...) \
+	SCRIPT("3.1 " name, pol, SETUP3(who), __VA_ARGS__), \
+	SCRIPT("3.1.1 " name, pol, SETUP4(who), __VA_ARGS__)
+#define V5(name, pol, who, ...) \
+	SCRIPT("5.0 " name, pol, SETUP5(who), __VA_ARGS__)
+
+/* ---- CONNECT ----------------------------------------------------------- */
+
+static const struct scase connect_cases[] = {
+	SCRIPT("3.1.1 accepted: the identity is the user name, the "
+	    "password auth.upstream_password, the flags say so "
+	    "[MQTT-3.1.2-19] [MQTT-3.1.2-21]", P,
+	    { CONNECT_AS("u1", CONN4(0xC2, 60, S('c', '1'), S('x'),
+	    S('p', 'w'))), REWRITE(CONN4(0xC2, 60, S('c', '1'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("3.1 accepted: the identity is the user name, the password "
+	    "auth.upstream_password", P,
+	    { CONNECT_AS("u1", CONN3(0xC2, 60, S('c', '1'), S('x'),
+	    S('p', 'w'))), REWRITE(CONN3(0xC2, 60, S('c', '1'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("5.0 accepted: identity, upstream password, and a Maximum "
+	    "Packet Size of limits.max_packet_size for the broker "
+	    "(5.0 [MQTT-3.1.2-24])", P,
+	    { CONNECT_AS("u1", CONN5(0xC2, 60, 0, S('c', '1'), S('x'),
+	    S('p', 'w'))), REWRITE(CONN5(0xC2, 60,
+	    PROPS(0x27, 0, 0, 0x10, 0), S('c', '1'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("5.0 a user name without a password gets the upstream "
+	    "password; a smaller Maximum Packet Size of the client's stays",
+	    P,
+	    { CONNECT_AS("u1", CONN5(0x82, 60, PROPS(0x27, 0, 0, 1, 0),
+	    S('c', '1'), S('x'))), REWRITE(CONN5(0xC2, 60,
+	    PROPS(0x27, 0, 0, 1, 0), S('c', '1'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("5.0 a larger Maximum Packet Size is lowered, the other "
+	    "properties kept", P,
+	    { CONNECT_AS("u1", CONN5(0x02, 60, PROPS(0x11, 0, 0, 0, 10,
+	    0x27, 0, 1, 0, 0, 0x21, 0, 5), S('c', '1'))),
+	    REWRITE(CONN5(0xC2, 60, PROPS(0x11, 0, 0, 0, 10, 0x21, 0, 5,
+	    0x27, 0, 0, 0x10, 0), S('c', '1'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("3.1.1 without auth.upstream_password the client's password "
+	    "is removed", STRICT,
+	    { CONNECT_AS("u1", CONN4(0xC2, 60, S('c', '1'), S('x'),
+	    S('p', 'w'))), REWRITE(CONN4(0x82, 60, S('c', '1'),
+	    S('u', '1'))) }),
+	SCRIPT("5.0 without auth.upstream_password the client's password "
+	    "is removed", STRICT,
+	    { CONNECT_AS("u1", CONN5(0xC2, 60, 0, S('c', '1'), S('x'),
+	    S('p', 'w'))), REWRITE(CONN5(0x82, 60,
+	    PROPS(0x27, 0, 0, 0x10, 0), S('c', '1'), S('u', '1'))) }),
+	SCRIPT("3.1.1 anonymous: no user name, so no upstream password", P,
+	    { CONNECT_AS(NULL, CONN4(0x02, 60, S('c', '1'))),
+	    REWRITE(CONN4(0x02, 60, S('c', '1'))) }),
+	SCRIPT("3.1 anonymous: no user name, so no upstream password", P,
+	    { CONNECT_AS(NULL, CONN3(0x02, 60, S('c', '1'))),
+	    REWRITE(CONN3(0x02, 60, S('c', '1'))) }),
+	SCRIPT("5.0 anonymous: no user name, so no upstream password", P,
+	    { CONNECT_AS(NULL, CONN5(0x02, 60, 0, S('c', '1'))),
+	    REWRITE(CONN5(0x02, 60, PROPS(0x27, 0, 0, 0x10, 0),
+	    S('c', '1'))) }),
+	SCRIPT("3.1.1 a will topic the ACL allows: the will goes on", P,
+	    { CONNECT_AS("u1", CONN4(0x0E, 60, S('c', '1'), S('p', '/', 'w'),
+	    S('b', 'y', 'e'))), REWRITE(CONN4(0xCE, 60, S('c', '1'),
+	    S('p', '/', 'w'), S('b', 'y', 'e'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("5.0 a will topic the ACL allows: the will and its "
+	    "properties go on", P,
+	    { CONNECT_AS("u1", CONN5(0x0E, 60, 0, S('c', '1'),
+	    PROPS(0x18, 0, 0, 0, 5), S('p', '/', 'w'), S('b'))),
+	    REWRITE(CONN5(0xCE, 60, PROPS(0x27, 0, 0, 0x10, 0), S('c', '1'),
+	    PROPS(0x18, 0, 0, 0, 5), S('p', '/', 'w'), S('b'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("3.1.1 a will topic a rule denies: CONNACK 0x05 not "
+	    "authorized", P,
+	    { CONNECT_AS("u1", CONN4(0x06, 60, S('c', '1'), S(T_PNO),
+	    S('m'))), CLOSE3(0x87, 0x05),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY),
+	    EV_REFUSE(M_AUTH_FAILED, "will topic")) }),
+	SCRIPT("3.1 a will topic a rule denies: CONNACK 0x05 not "
+	    "authorized", P,
+	    { CONNECT_AS("u1", CONN3(0x06, 60, S('c', '1'), S(T_PNO),
+	    S('m'))), CLOSE3(0x87, 0x05),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY),
+	    EV_REFUSE(M_AUTH_FAILED, "will topic")) }),
+	SCRIPT("5.0 a will topic a rule denies: CONNACK 0x87 not "
+	    "authorized", P,
+	    { CONNECT_AS("u1", CONN5(0x06, 60, 0, S('c', '1'), 0, S(T_PNO),
+	    S('m'))), CLOSE(0x87),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY),
+	    EV_REFUSE(M_AUTH_FAILED, "will topic")) }),
+	SCRIPT("5.0 a will topic no rule allows: default deny, 0x87", P,
+	    { CONNECT_AS("u1", CONN5(0x06, 60, 0, S('c', '1'), 0, S(T_XY),
+	    S('m'))), CLOSE(0x87),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY),
+	    EV_REFUSE(M_AUTH_FAILED, "will topic")) }),
+	SCRIPT("3.1.1 a will refused counts nothing against the per-user "
+	    "caps and claims no client id", P,
+	    { CONNECT_AS("cap", CONN4(0x06, 60, S('c', '1'), S(T_XY),
+	    S('m'))), CLOSE3(0x87, 0x05),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY),
+	    EV_REFUSE(M_AUTH_FAILED, "will topic")) },
+	    { ON(1), CONNECT_AS("u2", CONN4(0x02, 60, S('c', '1'))),
+	    REWRITTEN },
+	    { ON(2), CONNECT_AS("cap", CONN4(0x02, 60, S('c', '2'))),
+	    REWRITTEN }),
+
+	/* Per-user caps: the identity's limits.users entry applies. */
+	SCRIPT("3.1.1 limits.max_connections_per_user: one more is refused, "
+	    "CONNACK 0x03 server unavailable, until one closes", P,
+	    SETUP4("cap"),
+	    { ON(1), CONNECT_AS("cap", CONN4(0x02, 60, S('c', 'b'))),
+	    CLOSE3(0x97, 0x03), EVENTS(EV_USER(M_LIMIT_USER,
+	    "limits.max_connections_per_user")) },
+	    { ON(0), FINI },
+	    { ON(2), CONNECT_AS("cap", CONN4(0x02, 60, S('c', 'c'))),
+	    REWRITTEN }),
+	SCRIPT("3.1 limits.max_connections_per_user: CONNACK 0x03", P,
+	    SETUP3("cap"),
+	    { ON(1), CONNECT_AS("cap", CONN3(0x02, 60, S('c', 'b'))),
+	    CLOSE3(0x97, 0x03), EVENTS(EV_USER(M_LIMIT_USER,
+	    "limits.max_connections_per_user")) }),
+	SCRIPT("5.0 limits.max_connections_per_user: CONNACK 0x97 quota "
+	    "exceeded, until one closes", P,
+	    SETUP5("cap"),
+	    { ON(1), CONNECT_AS("cap", CONN5(0x02, 60, 0, S('c', 'b'))),
+	    CLOSE(0x97), EVENTS(EV_USER(M_LIMIT_USER,
+	    "limits.max_connections_per_user")) },
+	    { ON(0), FINI },
+	    { ON(2), CONNECT_AS("cap", CONN5(0x02, 60, 0, S('c', 'c'))),
+	    REWRITTEN }),
+	SCRIPT("3.1.1 limits.connection_rate_per_user: too soon is refused, "
+	    "CONNACK 0x03; a second later admitted", P,
+	    SETUP4("crt"),
+	    { ON(1), CONNECT_AS("crt", CONN4(0x02, 60, S('c', 'b'))),
+	    CLOSE3(0x9F, 0x03), EVENTS(EV_USER(M_LIMIT_USER,
+	    "limits.connection_rate_per_user")) },
+	    { ON(2), AT(1000), CONNECT_AS("crt", CONN4(0x02, 60,
+	    S('c', 'c'))), REWRITTEN }),
+	SCRIPT("5.0 limits.connection_rate_per_user: CONNACK 0x9F "
+	    "connection rate exceeded", P,
+	    SETUP5("crt"),
+	    { ON(1), CONNECT_AS("crt", CONN5(0x02, 60, 0, S('c', 'b'))),
+	    CLOSE(0x9F), EVENTS(EV_USER(M_LIMIT_USER,
+	    "limits.connection_rate_per_user")) }),
+	SCRIPT("BUG: a per-user cap is an ENFORCE_EV_LIMIT event, as "
+	    "enforce.h says of enforce_connect (enforce.c identity_limits "
+	    "reports ENFORCE_EV_REFUSE)", P,
+	    SETUP4("cap"),
+	    { ON(1), CONNECT_AS("cap", CONN4(0x02, 60, S('c', 'b'))),
+	    CLOSE3(0x97, 0x03), EVENTS(EV_LIMIT(M_LIMIT_USER,
+	    "limits.max_connections_per_user")) }),
+
+	/* The client-id registry [MQTT-3.1.4-2]. */
+	SCRIPT("3.1.1 a client id another identity holds: CONNACK 0x02 "
+	    "identifier rejected [MQTT-3.1.3-9]; its own identity takes it "
+	    "over; free once both closed", P,
+	    { CONNECT_AS("u1", CONN4(0x02, 60, S('c', '1'))), REWRITTEN },
+	    { ON(1), CONNECT_AS("u2", CONN4(0x02, 60, S('c', '1'))),
+	    CLOSE3(0x85, 0x02), EVENTS(EV_REFUSE(M_AUTH_FAILED, NULL)) },
+	    { ON(2), CONNECT_AS("u1", CONN4(0x02, 60, S('c', '1'))),
+	    REWRITTEN },
+	    { ON(0), FINI },
+	    { ON(2), FINI },
+	    { ON(3), CONNECT_AS("u2", CONN4(0x02, 60, S('c', '1'))),
+	    REWRITTEN }),
+	SCRIPT("3.1 a client id another identity holds: CONNACK 0x02", P,
+	    { CONNECT_AS("u1", CONN3(0x02, 60, S('c', '1'))), REWRITTEN },
+	    { ON(1), CONNECT_AS("u2", CONN3(0x02, 60, S('c', '1'))),
+	    CLOSE3(0x85, 0x02), EVENTS(EV_REFUSE(M_AUTH_FAILED, NULL)) }),
+	SCRIPT("5.0 a client id another identity holds: CONNACK 0x85 "
+	    "client identifier not valid (5.0 [MQTT-3.1.3-8])", P,
+	    { CONNECT_AS("u1", CONN5(0x02, 60, 0, S('c', '1'))), REWRITTEN },
+	    { ON(1), CONNECT_AS("u2", CONN5(0x02, 60, 0, S('c', '1'))),
+	    CLOSE(0x85), EVENTS(EV_REFUSE(M_AUTH_FAILED, NULL)) },
+	    { ON(2), CONNECT_AS("u1", CONN5(0x02, 60, 0, S('c', '1'))),
+	    REWRITTEN }),
+	SCRIPT("3.1.1 clean session 0: the client id stays its identity's "
+	    "after the connection [MQTT-3.1.2-4]", P,
+	    { CONNECT_AS("u1", CONN4(0x00, 60, S('c', '1'))), REWRITTEN },
+	    { FINI },
+	    { ON(1), CONNECT_AS("u2", CONN4(0x02, 60, S('c', '1'))),
+	    CLOSE3(0x85, 0x02), EVENTS(EV_REFUSE(M_AUTH_FAILED, NULL)) }),
+	SCRIPT("5.0 a Session Expiry Interval keeps the client id its "
+	    "identity's after the connection (5.0 §3.1.2.11.2)", P,
+	    { CONNECT_AS("u1", CONN5(0x00, 60, PROPS(0x11, 0, 0, 0, 10),
+	    S('c', '1'))), REWRITTEN },
+	    { FINI },
+	    { ON(1), CONNECT_AS("u2", CONN5(0x02, 60, 0, S('c', '1'))),
+	    CLOSE(0x85), EVENTS(EV_REFUSE(M_AUTH_FAILED, NULL)) }),
+	SCRIPT("5.0 Clean Start 0 without a Session Expiry Interval ends "
+	    "with the connection (5.0 §3.1.2.11.2)", P,
+	    { CONNECT_AS("u1", CONN5(0x00, 60, 0, S('c', '1'))), REWRITTEN },
+	    { FINI },
+	    { ON(1), CONNECT_AS("u2", CONN5(0x02, 60, 0, S('c', '1'))),
+	    REWRITTEN }),
+	SCRIPT("3.1.1 an empty client id claims nothing: the broker assigns "
+	    "one [MQTT-3.1.3-6]", P,
+	    { CONNECT_AS("u1", CONN4(0x02, 60, 0, 0)), REWRITTEN },
+	    { ON(1), CONNECT_AS("u2", CONN4(0x02, 60, 0, 0)), REWRITTEN }),
+};
+
+/* ---- CONNACK ----------------------------------------------------------- */
+
+/* What P makes of any successful 5.0 CONNACK. */
+#define MPS		0x27, 0, 0, 0x10, 0	/* max_packet_size 4096 */
+#define RMAX		0x21, 0, 2		/* max_inflight 2 */
+#define TAM		0x22, 0, 10		/* max_topic_aliases 10 */
+#define TAM_BROKER	0x22, 0, 20		/* the broker's, higher */
+
+static const struct scase connack_cases[] = {
+	SCRIPT("5.0 CONNACK amended: Maximum Packet Size (5.0 §3.2.2.3.6), "
+	    "Receive Maximum = limits.max_inflight [MQTT-3.3.4-7], Topic "
+	    "Alias Maximum lowered [MQTT-3.2.2-17], and the Server Keep "
+	    "Alive enforced for a client that asked for none "
+	    "[MQTT-3.2.2-21] [MQTT-3.2.2-22]", P,
+	    SETUP5K(0),
+	    { CONNACK(CONNACK5(0, TAM_BROKER)),
+	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 60)), ALIAS(10),
+	    ALIAS_TOLD, KEEPALIVE(60) }),
+	SCRIPT("5.0 the keepalive asked for is enforced: no Server Keep "
+	    "Alive [MQTT-3.2.2-22]", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, TAM_BROKER)),
+	    REWRITE(CONNACK5(0, MPS, RMAX, TAM)), ALIAS(10), ALIAS_TOLD,
+	    KEEPALIVE(60) }),
+	SCRIPT("5.0 a keepalive over limits.max_keepalive: Server Keep Alive "
+	    "is the maximum [MQTT-3.2.2-21]", P,
+	    SETUP5K(120),
+	    { CONNACK(CONNACK5(0, TAM_BROKER)),
+	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 60)), ALIAS(10),
+	    KEEPALIVE(60) }),
+	SCRIPT("5.0 the broker's lower Server Keep Alive wins: told and "
+	    "enforced [MQTT-3.2.2-21]", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, 0x13, 0, 30, TAM_BROKER)),
+	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 30)), ALIAS(10),
+	    KEEPALIVE(30) }),
+	SCRIPT("BUG: 5.0 a higher Server Keep Alive of the broker's is "
+	    "replaced by the keepalive the proxy enforces [MQTT-3.2.2-21] "
+	    "(enforce_connack leaves the broker's 90 when the client asked "
+	    "for the 60 enforced)", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, 0x13, 0, 90, TAM_BROKER)),
+	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 60)),
+	    KEEPALIVE(60) }),
+	SCRIPT("5.0 the broker's lower Receive Maximum and Maximum Packet "
+	    "Size stay; its other properties are kept", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, 0x21, 0, 1, 0x27, 0, 0, 4, 0, 0x24, 1,
+	    0x26, S('k'), S('v'), TAM_BROKER)),
+	    REWRITE(CONNACK5(0, 0x21, 0, 1, 0x27, 0, 0, 4, 0, 0x24, 1,
+	    0x26, S('k'), S('v'), TAM)), ALIAS(10), ALIAS_TOLD }),
+	SCRIPT("BUG: 5.0 *alias_max is the Topic Alias Maximum the client is "
+	    "held to, so never more than it was told [MQTT-3.2.2-17] "
+	    "[MQTT-3.2.2-18]: enforce_connack gives limits.max_topic_aliases "
+	    "(10) whatever the broker's (5, or none)", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, 0x22, 0, 5)),
+	    REWRITE(CONNACK5(0, 0x22, 0, 5, MPS, RMAX)), ALIAS_TOLD },
+	    { ON(1), CONNECT_AS("u1", CONN5(0x02, 60, 0, S('c', '6'))),
+	    REWRITTEN },
+	    { ON(1), CONNACK(CONNACK5_BARE(0)),
+	    REWRITE(CONNACK5(0, MPS, RMAX)), ALIAS_TOLD }),
+	SCRIPT("5.0 limits.max_topic_aliases and max_inflight unset: the "
+	    "broker's stay, *alias_max 0 (unchanged)", STRICT,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5(0, TAM_BROKER)),
+	    REWRITE(CONNACK5(0, TAM_BROKER, MPS)), ALIAS(0), ALIAS_TOLD,
+	    KEEPALIVE(60) }),
+	SCRIPT("5.0 a refused CONNACK is forwarded as it is", P,
+	    SETUP5K(60),
+	    { CONNACK(CONNACK5_BARE(0x87)), FORWARD, ALIAS(0),
+	    KEEPALIVE(60) }),
+	SCRIPT("3.1.1 CONNACK is forwarded: 3.1.1 has no properties", P,
+	    SETUP4("u1"),
+	    { CONNACK(CONNACK3_OK), FORWARD, ALIAS(0), KEEPALIVE(60) }),
+	SCRIPT("3.1 CONNACK is forwarded", P,
+	    SETUP3("u1"),
+	    { CONNACK(CONNACK3_OK), FORWARD, ALIAS(0), KEEPALIVE(60) }),
+};
+
+/* ---- the client's PUBLISH ---------------------------------------------- */
+
+static const struct scase publish_cases[] = {
+	/* The ACL. */
+	X3("allowed: forwarded, QoS 1 and 2 in flight", P, "u1",
+	    { CL(PUB3Q0(T_PA)), FORWARD, INFLIGHT(0) },
+	    { CL(PUB3(1, 1, T_PA)), FORWARD, INFLIGHT(1) },
+	    { CL(PUB3(2, 2, T_PA)), FORWARD, INFLIGHT(2) }),
+	V5("allowed: forwarded, QoS 1 and 2 in flight", P, "u1",
+	    { CL(PUB5Q0(T_PA)), FORWARD, INFLIGHT(0) },
+	    { CL(PUB5(1, 1, T_PA)), FORWARD, INFLIGHT(1) },
+	    { CL(PUB5(2, 2, T_PA)), FORWARD, INFLIGHT(2) }),
+	X3("denied QoS 0: dropped [MQTT-3.3.5-2]", P, "u1",
+	    { CL(PUB3Q0(T_PNO)), DROP,
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) }),
+	V5("denied QoS 0: dropped", P, "u1",
+	    { CL(PUB5Q0(T_PNO)), DROP,
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) }),
+	X3("denied QoS 1: PUBACK as if accepted [MQTT-3.3.5-2] "
+	    "[MQTT-4.3.2-2]", P, "u1",
+	    { CL(PUB3(1, 7, T_PNO)), ANSWER(PUBACK(7)), INFLIGHT(0),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) }),
+	V5("denied QoS 1: PUBACK 0x87 not authorized (5.0 §3.4.2.1)", P,
+	    "u1",
+	    { CL(PUB5(1, 7, T_PNO)), ANSWER(PUBACK5(7, 0x87)), INFLIGHT(0),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) }),
+	X3("denied QoS 2: PUBREC as if accepted, PUBCOMP for its PUBREL, "
+	    "another PUBREL forwarded [MQTT-3.3.5-2] [MQTT-4.3.3-2]", P, "u1",
+	    { CL(PUB3(2, 7, T_PNO)), ANSWER(PUBREC(7)), INFLIGHT(0),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) },
+	    { CL(PUBREL(8)), FORWARD },
+	    { SV(PUBREL(7)), FORWARD },
+	    { CL(PUBREL(7)), ANSWER(PUBCOMP(7)) },
+	    { CL(PUBREL(7)), FORWARD }),
+	V5("denied QoS 2: PUBREC 0x87 ends the flow (5.0 §4.3.3), a PUBREL "
+	    "is not answered", P, "u1",
+	    { CL(PUB5(2, 7, T_PNO)), ANSWER(PUBREC5(7, 0x87)), INFLIGHT(0),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) },
+	    { CL(PUBREL(7)), FORWARD }),
+	X3("no rule allows: default deny, PUBACK", P, "u1",
+	    { CL(PUB3(1, 7, T_XY)), ANSWER(PUBACK(7)),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY)) }),
+	V5("no rule allows: default deny, PUBACK 0x87", P, "u1",
+	    { CL(PUB5(1, 7, T_XY)), ANSWER(PUBACK5(7, 0x87)),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY)) }),
+	X3("acl.deny_action_v3 disconnect: a denied PUBLISH closes, an "
+	    "allowed one goes on [MQTT-3.3.5-2]", STRICT, "u1",
+	    { CL(PUB3(1, 1, T_PA)), FORWARD },
+	    { CL(PUB3Q0(T_XY)), CLOSE(0),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY)) }),
+	X3("acl.deny_action_v3 disconnect: a denied QoS 1 PUBLISH closes",
+	    STRICT, "u1",
+	    { CL(PUB3(1, 7, T_XY)), CLOSE(0),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY)) }),
+	V5("acl.deny_action_v3 is for 3.x: PUBACK 0x87", STRICT, "u1",
+	    { CL(PUB5(1, 7, T_XY)), ANSWER(PUBACK5(7, 0x87)),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY)) }),
+
+	/* Topic bounds: before the rates and the ACL. */
+	X3("a topic of limits.max_topic_length bytes and max_topic_levels "
+	    "levels is forwarded", P, "u1",
+	    { CL(PUB3(1, 1, T_16)), FORWARD },
+	    { CL(PUB3Q0(T_3LV)), FORWARD }),
+	X3("a topic over limits.max_topic_length closes", P, "u1",
+	    { CL(PUB3(1, 1, T_17)), CLOSE(0x90),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "limits.max_topic_length")) }),
+	V5("a topic over limits.max_topic_length: DISCONNECT 0x90 topic "
+	    "name invalid", P, "u1",
+	    { CL(PUB5(1, 1, T_17)), CLOSE(0x90),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "limits.max_topic_length")) }),
+	X3("a topic over limits.max_topic_levels closes", P, "u1",
+	    { CL(PUB3Q0(T_4LV)), CLOSE(0x90),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "max_topic_levels")) }),
+	V5("a topic over limits.max_topic_levels: DISCONNECT 0x90", P, "u1",
+	    { CL(PUB5Q0(T_4LV)), CLOSE(0x90),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "max_topic_levels")) }),
+	X3("topic bounds come before the ACL", P, "u1",
+	    { CL(PUB3(1, 1, X_4LV)), CLOSE(0x90),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, NULL)) }),
+
+	/* Rates: after the bounds, before the ACL; all buckets or none. */
+	X3("limits.message_rate, throttle: the PUBLISH waits for its token",
+	    P, "thr",
+	    { CL(PUB3Q0(T_PA)), FORWARD },
+	    { CL(PUB3Q0(T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) },
+	    { CL(PUB3(1, 1, T_PA)), WAIT_MS, INFLIGHT(0),
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) },
+	    { AT(1000), CL(PUB3(1, 1, T_PA)), FORWARD, INFLIGHT(1) }),
+	V5("limits.message_rate, throttle: the PUBLISH waits for its token",
+	    P, "thr",
+	    { CL(PUB5Q0(T_PA)), FORWARD },
+	    { CL(PUB5(2, 1, T_PA)), WAIT_MS, INFLIGHT(0),
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) },
+	    { AT(1000), CL(PUB5(2, 1, T_PA)), FORWARD, INFLIGHT(1) }),
+	X3("rate_action drop: QoS 0 over the rate dropped, QoS 1 and 2 "
+	    "wait", P, "drp",
+	    { CL(PUB3Q0(T_PA)), FORWARD },
+	    { CL(PUB3Q0(T_PA)), DROP,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) },
+	    { CL(PUB3(1, 1, T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) },
+	    { CL(PUB3(2, 2, T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) }),
+	V5("rate_action drop: QoS 0 over the rate dropped, QoS 1 waits", P,
+	    "drp",
+	    { CL(PUB5Q0(T_PA)), FORWARD },
+	    { CL(PUB5Q0(T_PA)), DROP,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) },
+	    { CL(PUB5(1, 1, T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) }),
+	X3("rate_action disconnect: over the rate closes", P, "dis",
+	    { CL(PUB3Q0(T_PA)), FORWARD },
+	    { CL(PUB3(1, 1, T_PA)), CLOSE(0x96),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "limits.message_rate")) }),
+	V5("rate_action disconnect: DISCONNECT 0x96 message rate too high",
+	    P, "dis",
+	    { CL(PUB5Q0(T_PA)), FORWARD },
+	    { CL(PUB5Q0(T_PA)), CLOSE(0x96),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "limits.message_rate")) }),
+	X3("rates come before the ACL: a denied PUBLISH costs its token", P,
+	    "thr",
+	    { CL(PUB3Q0(T_PNO)), DROP,
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) },
+	    { CL(PUB3Q0(T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) }),
+	X3("limits.topic_rates short: the connection's message token "
+	    "taken before it is given back (all buckets or none)", P, "top",
+	    { CL(PUB3Q0(T_SLOW)), FORWARD },
+	    { CL(PUB3Q0(T_SLOW)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "topic_rates")) },
+	    { CL(PUB3Q0(T_PA)), FORWARD },
+	    { CL(PUB3Q0(T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) }),
+	V5("limits.topic_rates short: the connection's message token "
+	    "given back (all buckets or none)", P, "top",
+	    { CL(PUB5Q0(T_SLOW)), FORWARD },
+	    { CL(PUB5(1, 1, T_SLOW)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "topic_rates")) },
+	    { CL(PUB5(1, 1, T_PA)), FORWARD },
+	    { CL(PUB5Q0(T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.message_rate")) }),
+	SCRIPT("3.1.1 limits.user_message_rate is shared by the identity's "
+	    "connections", P,
+	    SETUP4("shr"),
+	    { ON(1), CONNECT_AS("shr", CONN4(0x02, 60, S('c', 'b'))),
+	    REWRITTEN },
+	    { CL(PUB3Q0(T_PA)), FORWARD },
+	    { ON(1), CL(PUB3Q0(T_PA)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "user_message_rate")) },
+	    { ON(1), AT(1000), CL(PUB3Q0(T_PA)), FORWARD }),
+
+	/* limits.max_inflight: first of all, QoS 1 and 2 only. */
+	V5("one over limits.max_inflight, the Receive Maximum it was told: "
+	    "DISCONNECT 0x93 [MQTT-3.3.4-7]", P, "u1",
+	    { CL(PUB5(1, 1, T_PA)), FORWARD },
+	    { CL(PUB5(2, 2, T_PA)), FORWARD, INFLIGHT(2) },
+	    { CL(PUB5Q0(T_PA)), FORWARD, INFLIGHT(2) },
+	    { CL(PUB5(1, 3, T_PA)), CLOSE(0x93), WAITING(false),
+	    EVENTS(EV_LIMIT(M_LIMIT_INFLIGHT, "limits.max_inflight")) }),
+	V5("the broker's PUBACK frees a slot of the Receive Maximum", P,
+	    "u1",
+	    { CL(PUB5(1, 1, T_PA)), FORWARD },
+	    { CL(PUB5(1, 2, T_PA)), FORWARD, INFLIGHT(2) },
+	    { CL(PUBACK5(9, 0)), FORWARD, INFLIGHT(2) },
+	    { SV(PUBACK5(1, 0x10)), FORWARD, INFLIGHT(1) },
+	    { CL(PUB5(1, 3, T_PA)), FORWARD, INFLIGHT(2) }),
+	X3("one over limits.max_inflight waits unread; the broker's PUBACK "
+	    "(not the client's) frees a slot and resumes it", P, "u1",
+	    { CL(PUB3(1, 1, T_PA)), FORWARD },
+	    { CL(PUB3(1, 2, T_PA)), FORWARD, INFLIGHT(2) },
+	    { CL(PUB3Q0(T_PA)), FORWARD, INFLIGHT(2) },
+	    { CL(PUB3(1, 3, T_PA)), WAIT_SLOT, INFLIGHT(2), WAITING(true),
+	    EVENTS(EV_QUIET(M_LIMIT_INFLIGHT, "limits.max_inflight")) },
+	    { CL(PUBACK(9)), FORWARD, INFLIGHT(2) },
+	    { SV(PUBACK(1)), FORWARD, RESUME, INFLIGHT(1) },
+	    { CL(PUB3(1, 3, T_PA)), FORWARD, INFLIGHT(2) }),
+	X3("the inflight window comes before the topic bounds", P, "u1",
+	    { CL(PUB3(1, 1, T_PA)), FORWARD },
+	    { CL(PUB3(1, 2, T_PA)), FORWARD },
+	    { CL(PUB3(1, 3, T_17)), WAIT_SLOT,
+	    EVENTS(EV_QUIET(M_LIMIT_INFLIGHT, "limits.max_inflight")) }),
+	X3("QoS 2 counts until the broker's PUBREC (its PUBREL may be "
+	    "queued behind the frame that waits)", P, "u1",
+	    { CL(PUB3(2, 1, T_PA)), FORWARD },
+	    { CL(PUB3(2, 2, T_PA)), FORWARD, INFLIGHT(2) },
+	    { CL(PUB3(2, 3, T_PA)), WAIT_SLOT, WAITING(true),
+	    EVENTS(EV_QUIET(M_LIMIT_INFLIGHT, "limits.max_inflight")) },
+	    { SV(PUBREC(1)), FORWARD, RESUME, INFLIGHT(1) },
+	    { CL(PUBREL(1)), FORWARD, INFLIGHT(1) },
+	    { SV(PUBCOMP(1)), FORWARD, INFLIGHT(1) }),
+	V5("QoS 2 counts until PUBCOMP or a PUBREC of 0x80 or more "
+	    "[MQTT-3.3.4-7]", P, "u1",
+	    { CL(PUB5(2, 1, T_PA)), FORWARD },
+	    { CL(PUB5(2, 2, T_PA)), FORWARD, INFLIGHT(2) },
+	    { SV(PUBREC(1)), FORWARD, INFLIGHT(2) },
+	    { CL(PUBREL(1)), FORWARD, INFLIGHT(2) },
+	    { SV(PUBCOMP(1)), FORWARD, INFLIGHT(1) },
+	    { SV(PUBREC5(2, 0x80)), FORWARD, INFLIGHT(0) },
+	    { SV(PUBACK(5)), FORWARD, INFLIGHT(0) }),
+};
+
+/* ---- the broker's PUBLISH (deliveries) --------------------------------- */
+
+static const struct scase delivery_cases[] = {
+	X3("allowed to read: forwarded", P, "u1",
+	    { SV(PUB3Q0(T_RA)), FORWARD },
+	    { SV(PUB3(1, 1, T_RA)), FORWARD },
+	    { SV(PUB3(2, 2, T_RA)), FORWARD, INFLIGHT(0) }),
+	V5("allowed to read: forwarded", P, "u1",
+	    { SV(PUB5Q0(T_RA)), FORWARD },
+	    { SV(PUB5(1, 1, T_RA)), FORWARD },
+	    { SV(PUB5(2, 2, T_RA)), FORWARD, INFLIGHT(0) }),
+	X3("read denied QoS 0: dropped", P, "u1",
+	    { SV(PUB3Q0(T_RNO)), DROP,
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) }),
+	V5("read denied QoS 0: dropped", P, "u1",
+	    { SV(PUB5Q0(T_RNO)), DROP,
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) }),
+	X3("read denied QoS 1: PUBACK to the broker as if delivered "
+	    "[MQTT-4.3.2-2]", P, "u1",
+	    { SV(PUB3(1, 7, T_RNO)), ANSWER(PUBACK(7)),
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) }),
+	V5("read denied QoS 1: PUBACK 0x00 to the broker as if delivered",
+	    P, "u1",
+	    { SV(PUB5(1, 7, T_RNO)), ANSWER(PUBACK(7)),
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) }),
+	X3("read denied QoS 2: PUBREC to the broker, PUBCOMP for its PUBREL "
+	    "[MQTT-4.3.3-2]", P, "u1",
+	    { SV(PUB3(2, 7, T_RNO)), ANSWER(PUBREC(7)),
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) },
+	    { SV(PUBREL(8)), FORWARD },
+	    { CL(PUBREL(7)), FORWARD },
+	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) },
+	    { SV(PUBREL(7)), FORWARD }),
+	V5("read denied QoS 2: PUBREC 0x00, PUBCOMP for the broker's PUBREL",
+	    P, "u1",
+	    { SV(PUB5(2, 7, T_RNO)), ANSWER(PUBREC(7)),
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) },
+	    { SV(PUBREL(8)), FORWARD },
+	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) }),
+	X3("no rule allows the read: default deny", P, "u1",
+	    { SV(PUB3(1, 7, T_XY)), ANSWER(PUBACK(7)),
+	    EVENTS(EV_ACL(ACL_READ, "x/y", DEFAULT_DENY)) }),
+	X3("acl.deny_action_v3 is for the client's PUBLISH: a denied "
+	    "delivery is still answered", STRICT, "u1",
+	    { SV(PUB3(1, 7, T_XY)), ANSWER(PUBACK(7)),
+	    EVENTS(EV_ACL(ACL_READ, "x/y", DEFAULT_DENY)) }),
+	X3("deliveries take no rate token and no inflight slot", P, "thr",
+	    { SV(PUB3(1, 1, T_RA)), FORWARD },
+	    { SV(PUB3(1, 2, T_RA)), FORWARD },
+	    { SV(PUB3(2, 3, T_RA)), FORWARD, INFLIGHT(0) },
+	    { CL(PUB3Q0(T_PA)), FORWARD }),
+};
+
+/* ---- a 3.x delivery over max_packet_size ------------------------------- */
+
+static const struct scase oversize_cases[] = {
+	X3("QoS 0 over limits.max_packet_size: dropped", P, "u1",
+	    { OVERSIZE(0, 0, 5000), DROP,
+	    EVENTS(EV_QUIET(M_LIMIT_DELIVERY_SIZE, "5000 bytes")) }),
+	X3("QoS 1 over limits.max_packet_size: dropped, PUBACK to the "
+	    "broker [MQTT-4.3.2-2]", P, "u1",
+	    { OVERSIZE(1, 7, 5000), ANSWER(PUBACK(7)),
+	    EVENTS(EV_QUIET(M_LIMIT_DELIVERY_SIZE, "5000 bytes")) }),
+	X3("QoS 2 over limits.max_packet_size: dropped, PUBREC, then "
+	    "PUBCOMP for the broker's PUBREL [MQTT-4.3.3-2]", P, "u1",
+	    { OVERSIZE(2, 7, 5000), ANSWER(PUBREC(7)),
+	    EVENTS(EV_QUIET(M_LIMIT_DELIVERY_SIZE, "5000 bytes")) },
+	    { CL(PUBREL(7)), FORWARD },
+	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) },
+	    { SV(PUBREL(7)), FORWARD }),
+};
+
+/* ---- SUBSCRIBE --------------------------------------------------------- */
+
+static const struct scase subscribe_cases[] = {
+	/* The ACL, filter by filter. */
+	X3("every filter allowed: forwarded as it is", P, "u1",
+	    { CL(SUB3(1, S(T_SA), 1, S(T_SB), 2)), FORWARD },
+	    { SV(SUBACK3(1, 1, 2)), FORWARD }),
+	V5("every filter allowed: forwarded as it is", P, "u1",
+	    { CL(SUB5(1, S(T_SA), 1, S(T_SB), 2)), FORWARD },
+	    { SV(SUBACK5(1, 1, 2)), FORWARD }),
+	X3("every filter denied: SUBACK 0x80 for each, nothing forwarded "
+	    "[MQTT-3.8.4-5] [MQTT-3.9.3-1]", P, "u1",
+	    { CL(SUB3(1, S(T_SNO), 0, S(T_XY), 1)),
+	    ANSWER(SUBACK3(1, 0x80, 0x80)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY),
+	    EV_ACL(ACL_SUBSCRIBE, "x/y", DEFAULT_DENY)) }),
+	V5("every filter denied: SUBACK 0x87 not authorized for each "
+	    "(5.0 [MQTT-3.8.4-6])", P, "u1",
+	    { CL(SUB5(1, S(T_SNO), 0, S(T_XY), 1)),
+	    ANSWER(SUBACK5(1, 0x87, 0x87)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY),
+	    EV_ACL(ACL_SUBSCRIBE, "x/y", DEFAULT_DENY)) }),
+	X3("some denied: the broker gets the others, the client one SUBACK "
+	    "in its own order [MQTT-3.9.3-1]", P, "u1",
+	    { CL(SUB3(7, S(T_SNO), 0, S(T_SA), 1, S(T_XY), 2)),
+	    REWRITE(SUB3(7, S(T_SA), 1)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY),
+	    EV_ACL(ACL_SUBSCRIBE, "x/y", DEFAULT_DENY)) },
+	    { SV(SUBACK3(9, 0)), FORWARD },
+	    { SV(SUBACK3(7, 1)), REWRITE(SUBACK3(7, 0x80, 1, 0x80)) },
+	    { SV(SUBACK3(7, 1)), FORWARD }),
+	V5("some denied: the broker gets the others with the properties, "
+	    "the client one SUBACK in its own order [MQTT-3.9.3-1]", P, "u1",
+	    { CL(FR(0x82, 0, 7, PROPS(0x0B, 7), S(T_SNO), 0, S(T_SA), 1,
+	    S(T_XY), 2)), REWRITE(FR(0x82, 0, 7, PROPS(0x0B, 7), S(T_SA), 1)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY),
+	    EV_ACL(ACL_SUBSCRIBE, "x/y", DEFAULT_DENY)) },
+	    { SV(SUBACK5(9, 0)), FORWARD },
+	    { SV(SUBACK5(7, 1)), REWRITE(SUBACK5(7, 0x87, 1, 0x87)) },
+	    { SV(SUBACK5(7, 1)), FORWARD }),
+	X3("a broker SUBACK short of codes fails the filters it left out",
+	    P, "u1",
+	    { CL(SUB3(7, S(T_SNO), 0, S(T_SA), 1, S(T_SB), 1)),
+	    REWRITE(SUB3(7, S(T_SA), 1, S(T_SB), 1)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY)) },
+	    { SV(SUBACK3(7, 1)), REWRITE(SUBACK3(7, 0x80, 1, 0x80)) }),
+
+	/* limits.max_subscriptions (2 for "sub"). */
+	X3("limits.max_subscriptions: a filter over it gets 0x80; a place "
+	    "the broker refuses or an UNSUBSCRIBE frees is given back", P,
+	    "sub",
+	    { CL(SUB3(1, S(T_SA), 1, S(T_SB), 1, S(T_SC), 1)),
+	    REWRITE(SUB3(1, S(T_SA), 1, S(T_SB), 1)),
+	    EVENTS(EV_QUIET(M_LIMIT_SUBSCRIPTIONS,
+	    "limits.max_subscriptions")) },
+	    { SV(SUBACK3(1, 1, 0x80)), REWRITE(SUBACK3(1, 1, 0x80, 0x80)) },
+	    { CL(SUB3(2, S(T_SC), 1)), FORWARD },
+	    { SV(SUBACK3(2, 1)), REWRITE(SUBACK3(2, 1)) },
+	    { CL(SUB3(3, S(T_SA), 2)), FORWARD },
+	    { SV(SUBACK3(3, 2)), FORWARD },
+	    { CL(SUB3(4, S(T_SD), 1)), ANSWER(SUBACK3(4, 0x80)),
+	    EVENTS(EV_QUIET(M_LIMIT_SUBSCRIPTIONS,
+	    "limits.max_subscriptions")) },
+	    { CL(UNSUB3(5, S(T_SA))), FORWARD },
+	    { CL(SUB3(6, S(T_SD), 1)), FORWARD },
+	    { SV(SUBACK3(6, 1)), REWRITE(SUBACK3(6, 1)) }),
+	V5("limits.max_subscriptions: a filter over it gets 0x97 quota "
+	    "exceeded; places given back", P, "sub",
+	    { CL(SUB5(1, S(T_SA), 1, S(T_SB), 1, S(T_SC), 1)),
+	    REWRITE(SUB5(1, S(T_SA), 1, S(T_SB), 1)),
+	    EVENTS(EV_QUIET(M_LIMIT_SUBSCRIPTIONS,
+	    "limits.max_subscriptions")) },
+	    { SV(SUBACK5(1, 1, 0x80)), REWRITE(SUBACK5(1, 1, 0x80, 0x97)) },
+	    { CL(SUB5(2, S(T_SC), 1)), FORWARD },
+	    { SV(SUBACK5(2, 1)), REWRITE(SUBACK5(2, 1)) },
+	    { CL(SUB5(4, S(T_SD), 1)), ANSWER(SUBACK5(4, 0x97)),
+	    EVENTS(EV_QUIET(M_LIMIT_SUBSCRIPTIONS,
+	    "limits.max_subscriptions")) },
+	    { CL(UNSUB5(5, S(T_SA))), FORWARD },
+	    { CL(SUB5(6, S(T_SD), 1)), FORWARD },
+	    { SV(SUBACK5(6, 1)), REWRITE(SUBACK5(6, 1)) }),
+
+	/* Topic bounds, then subscribe_rate, then the ACL. */
+	X3("a filter over limits.max_topic_levels closes", P, "u1",
+	    { CL(SUB3(1, S(T_SA), 0, S(F_4LV), 0)), CLOSE(0x8F),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "filter")) }),
+	V5("a filter over limits.max_topic_levels: DISCONNECT 0x8F topic "
+	    "filter invalid", P, "u1",
+	    { CL(SUB5(1, S(T_SA), 0, S(F_4LV), 0)), CLOSE(0x8F),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "filter")) }),
+	X3("a filter over limits.max_topic_length closes", P, "u1",
+	    { CL(SUB3(1, S(F_17), 0)), CLOSE(0x8F),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "filter")) }),
+	X3("an UNSUBSCRIBE filter over the bounds closes", P, "u1",
+	    { CL(UNSUB3(1, S(F_4LV))), CLOSE(0x8F),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "filter")) }),
+	V5("an UNSUBSCRIBE filter over the bounds: DISCONNECT 0x8F", P, "u1",
+	    { CL(UNSUB5(1, S(F_17))), CLOSE(0x8F),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "filter")) }),
+	X3("filter bounds come before the ACL", P, "u1",
+	    { CL(SUB3(1, S(X_4LV), 0)), CLOSE(0x8F),
+	    EVENTS(EV_LIMIT(M_RATE_LIMITED, "filter")) }),
+	X3("limits.subscribe_rate: SUBSCRIBE and UNSUBSCRIBE wait for a "
+	    "token", P, "srt",
+	    { CL(SUB3(1, S(T_SA), 0)), FORWARD },
+	    { CL(SUB3(2, S(T_SB), 0)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.subscribe_rate")) },
+	    { CL(UNSUB3(3, S(T_SA))), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.subscribe_rate")) },
+	    { AT(1000), CL(SUB3(2, S(T_SB), 0)), FORWARD }),
+	V5("limits.subscribe_rate: SUBSCRIBE and UNSUBSCRIBE wait for a "
+	    "token", P, "srt",
+	    { CL(UNSUB5(1, S(T_SA))), FORWARD },
+	    { CL(SUB5(2, S(T_SB), 0)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.subscribe_rate")) },
+	    { AT(1000), CL(SUB5(2, S(T_SB), 0)), FORWARD }),
+
+	/* ENFORCE_MERGES_MAX SUBSCRIBEs awaiting a merged SUBACK. */
+	X3("the merge table full: the next partly denied SUBSCRIBE is "
+	    "answered whole, until a SUBACK frees a record", P, "u1",
+	    { CL(SUB3(1, S(T_SNO), 0, S(T_SA), 1)),
+	    .repeat = ENFORCE_MERGES_MAX, REWRITE(SUB3(1, S(T_SA), 1)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY)) },
+	    { CL(SUB3(100, S(T_SNO), 0, S(T_SA), 1)),
+	    ANSWER(SUBACK3(100, 0x80, 0x80)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY)) },
+	    { CL(SUB3(101, S(T_SA), 1)), FORWARD },
+	    { SV(SUBACK3(5, 1)), REWRITE(SUBACK3(5, 0x80, 1)) },
+	    { CL(SUB3(102, S(T_SNO), 0, S(T_SA), 1)),
+	    REWRITE(SUB3(102, S(T_SA), 1)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY)) }),
+	V5("the merge table full: the next partly denied SUBSCRIBE is "
+	    "answered whole with 0x87", P, "u1",
+	    { CL(SUB5(1, S(T_SNO), 0, S(T_SA), 1)),
+	    .repeat = ENFORCE_MERGES_MAX, REWRITE(SUB5(1, S(T_SA), 1)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY)) },
+	    { CL(SUB5(100, S(T_SNO), 0, S(T_SA), 1)),
+	    ANSWER(SUBACK5(100, 0x87, 0x87)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY)) },
+	    { SV(SUBACK5(32, 1)), REWRITE(SUBACK5(32, 0x87, 1)) },
+	    { CL(SUB5(102, S(T_SNO), 0, S(T_SA), 1)),
+	    REWRITE(SUB5(102, S(T_SA), 1)),
+	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY)) }),
+};
+
+/* ---- no acl section; frames no policy looks at ------------------------- */
+
+static const struct scase other_cases[] = {
+	SCRIPT("3.1.1 no acl section: any will topic", OPEN,
+	    { CONNECT_AS("u1", CONN4(0x06, 60, S('c', '1'), S(T_XY),
+	    S('m'))), REWRITE(CONN4(0x86, 60, S('c', '1'), S(T_XY), S('m'),
+	    S('u', '1'))) }),
+	X3("no acl section: every topic may be published, subscribed to "
+	    "and read", OPEN, "u1",
+	    { CL(PUB3(1, 1, T_XY)), FORWARD, INFLIGHT(1) },
+	    { CL(SUB3(2, S(T_XY), 1, S(T_SNO), 0)), FORWARD },
+	    { SV(SUBACK3(2, 1, 0)), FORWARD },
+	    { SV(PUB3(2, 3, T_RNO)), FORWARD }),
+	V5("no acl section: every topic may be published, subscribed to "
+	    "and read", OPEN, "u1",
+	    { CL(PUB5(2, 1, T_PNO)), FORWARD, INFLIGHT(1) },
+	    { CL(SUB5(2, S(T_SNO), 0)), FORWARD },
+	    { SV(PUB5Q0(T_XY)), FORWARD }),
+	X3("limits.byte_rate: a PUBLISH waits for as many tokens as it has "
+	    "bytes", OPEN, "u1",
+	    { CL(PUB3(1, 1, T_XY)), FORWARD },
+	    { CL(PUB3(1, 2, T_XY)), FORWARD },
+	    { CL(PUB3Q0(T_XY)), WAIT_MS,
+	    EVENTS(EV_QUIET(M_RATE_LIMITED, "limits.byte_rate")) },
+	    { AT(800), CL(PUB3Q0(T_XY)), FORWARD }),
+	X3("PINGREQ, PINGRESP, UNSUBACK and DISCONNECT are forwarded", P,
+	    "u1",
+	    { CL(0xC0, 0), FORWARD },
+	    { SV(0xD0, 0), FORWARD },
+	    { CL(UNSUB3(1, S(T_XY))), FORWARD },
+	    { SV(0xB0, 2, 0, 1), FORWARD },
+	    { CL(0xE0, 0), FORWARD }),
+	V5("PINGREQ, UNSUBACK, AUTH and DISCONNECT are forwarded", P, "u1",
+	    { CL(0xC0, 0), FORWARD },
+	    { SV(0xB0, 4, 0, 1, 0, 0x11), FORWARD },
+	    { SV(0xF0, 0), FORWARD },
+	    { SV(0xE0, 1, 0x8B), FORWARD }),
+};
+
+/* ---- the runner -------------------------------------------------------- */
+
+/* An audit event as the callback saw it. */
+struct got {
+	enum enforce_event_kind	 kind;
+	enum metric		 m;
+	bool			 quiet;
+	enum acl_action		 a;
+	char			 topic[64];
+	size_t			 topic_len;
+	const struct acl_rule	*rule;
+	bool			 has_text;
+	char			 text[ENFORCE_TEXT_MAX];
+};
+
+struct rec {
+	struct got	ev[EVENTS_MAX];
+	size_t		n;		/* past EVENTS_MAX: not kept */
+};
+
+struct sess {
+	struct enforce_state	st;
+	struct auth_decision	dec;	/* st.identity points into it */
+	bool			live;	/* between init and fini */
+};
+
+struct run {
+	const struct scase	*c;
+	struct policy		*pol;
+	struct limits		*lim;
+	struct auth_guard	*guard;
+	struct enforce_env	 env;
+	struct rec		 rec;
+	struct sess		 s[SESSIONS];
+	uint8_t			**held;	/* frames, freed at the end */
+	size_t			 n_held;
+};
+
+/* env->audit: the events of the step being run, in order. */
+static void
+audit(void *arg, const struct enforce_event *e)
+{
+	struct rec	*r = arg;
+	struct got	*g;
+
+	if (r->n++ >= EVENTS_MAX)
+		return;
+	g = &r->ev[r->n - 1];
+	memset(g, 0, sizeof(*g));
+	g->kind = e->kind;
+	g->m = e->metric;
+	g->quiet = e->quiet;
+	g->a = e->action;
+	g->rule = e->rule;
+	g->topic_len = e->topic_len;
+	if (e->topic != NULL)
+		memcpy(g->topic, e->topic, e->topic_len < sizeof(g->topic) ?
+		    e->topic_len : sizeof(g->topic) - 1);
+	if (e->text != NULL) {
+		g->has_text = true;
+		snprintf(g->text, sizeof(g->text), "%s", e->text);
+	}
+}
+
+/* An exact-size copy of <len> bytes, freed with the run. */
+static uint8_t *
+hold(struct run *r, const uint8_t *b, size_t len)
+{
+	uint8_t	**nh, *p;
+
+	nh = realloc(r->held, (r->n_held + 1) * sizeof(*nh));
+	ck_assert_ptr_nonnull(nh);
+	r->held = nh;
+	/* Exact size: ASan reports a read one past the end. */
+	p = malloc(len != 0 ? len : 1);
+	ck_assert_ptr_nonnull(p);
+	if (len != 0)
+		memcpy(p, b, len);
+	r->held[r->n_held++] = p;
+	return p;
+}
+
+/* The packet identifier at bytes 2-3 of <b>, plus <k>. */
+static void
+count_id(uint8_t *b, size_t len, unsigned k)
+{
+	unsigned	id;
+
+	ck_assert_uint_ge(len, 4);
+	id = ((unsigned)b[2] << 8 | b[3]) + k;
+	b[2] = (uint8_t)(id >> 8);
+	b[3] = (uint8_t)id;
+}
+
+static const char *
+action_str(enum enforce_action a)
+{
+	static const char *const names[] = { "FORWARD", "DROP", "ANSWER",
+	    "REWRITE", "WAIT", "CLOSE" };
+
+	return (size_t)a < NELEM(names) ? names[a] : "?";
+}
+
+static const char *
+kind_str(enum enforce_event_kind k)
+{
+	return k == ENFORCE_EV_ACL ? "ACL" : k == ENFORCE_EV_LIMIT ? "LIMIT" :
+	    k == ENFORCE_EV_REFUSE ? "REFUSE" : "?";
+}
+
+/* <n> bytes at <p> as hex into <buf> of <cap> bytes. */
+static const char *
+hex(char *buf, size_t cap, const uint8_t *p, size_t n)
+{
+	size_t	i, off = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < n && off + 4 < cap; i++)
+		off += (size_t)snprintf(buf + off, cap - off, "%02x ", p[i]);
+	return buf;
+}
+
+/*
+ * A CONNECT for the broker: the identity as the user name, the upstream
+ * password only with it, and at 5.0 a Maximum Packet Size within the
+ * identity's limits.
+ */
+static void
+check_connect_out(const struct run *r, const char *where,
+    const struct sess *ss, const struct codec_packet *o)
+{
+	const struct codec_connect	*c = &o->u.connect;
+	const struct policy_auth	*a = &r->pol->auth;
+	size_t				 n = strlen(ss->dec.identity);
+
+	ck_assert_msg(o->type == CODEC_CONNECT, "%s: not a CONNECT", where);
+	if (ss->dec.anonymous) {
+		ck_assert_msg(!(c->flags & (CODEC_CF_USERNAME |
+		    CODEC_CF_PASSWORD)), "%s: anonymous with credentials",
+		    where);
+	} else {
+		ck_assert_msg((c->flags & CODEC_CF_USERNAME) &&
+		    c->username.len == n &&
+		    memcmp(c->username.p, ss->dec.identity, n) == 0,
+		    "%s: the user name is not the identity \"%s\"", where,
+		    ss->dec.identity);
+		if (a->upstream_password != NULL)
+			ck_assert_msg((c->flags & CODEC_CF_PASSWORD) &&
+			    c->password.len == a->upstream_password_len &&
+			    memcmp(c->password.p, a->upstream_password,
+			    c->password.len) == 0,
+			    "%s: not the upstream password", where);
+		else
+			ck_assert_msg(!(c->flags & CODEC_CF_PASSWORD),
+			    "%s: a password without auth.upstream_password",
+			    where);
+	}
+	if (c->level == CODEC_V5)
+		ck_assert_msg(CODEC_PROP_HAS(&o->props,
+		    CODEC_PROP_MAX_PACKET_SIZE) &&
+		    o->props.max_packet_size <= ss->st.L->max_packet,
+		    "%s: no Maximum Packet Size within %zu", where,
+		    ss->st.L->max_packet);
+}
+
+static void
+check_events(const struct run *r, const char *where, const struct step *sp)
+{
+	const struct xev	*x;
+	const struct got	*g;
+	size_t			 i, n;
+
+	for (n = 0; n < EVENTS_MAX && sp->ev[n].kind != 0; n++)
+		;
+	ck_assert_msg(r->rec.n == n, "%s: %zu audit events, expected %zu "
+	    "(the first: %s %d \"%s\")", where, r->rec.n, n,
+	    r->rec.n > 0 ? kind_str(r->rec.ev[0].kind) : "none",
+	    r->rec.n > 0 ? (int)r->rec.ev[0].m : -1,
+	    r->rec.n > 0 ? r->rec.ev[0].text : "");
+	for (i = 0; i < n; i++) {
+		x = &sp->ev[i];
+		g = &r->rec.ev[i];
+		switch (x->kind) {
+		case 'A':
+			ck_assert_msg(g->kind == ENFORCE_EV_ACL, "%s: event "
+			    "%zu is %s, expected ACL", where, i,
+			    kind_str(g->kind));
+			break;
+		case 'L':
+			ck_assert_msg(g->kind == ENFORCE_EV_LIMIT, "%s: event "
+			    "%zu is %s, expected LIMIT", where, i,
+			    kind_str(g->kind));
+			break;
+		case 'R':
+			ck_assert_msg(g->kind == ENFORCE_EV_REFUSE, "%s: event "
+			    "%zu is %s, expected REFUSE", where, i,
+			    kind_str(g->kind));
+			break;
+		default:
+			ck_assert_msg(g->kind == ENFORCE_EV_LIMIT ||
+			    g->kind == ENFORCE_EV_REFUSE, "%s: event %zu is "
+			    "%s", where, i, kind_str(g->kind));
+			break;
+		}
+		ck_assert_msg(g->m == x->m, "%s: event %zu counts metric %d, "
+		    "expected %d", where, i, (int)g->m, (int)x->m);
+		ck_assert_msg(g->quiet == x->quiet, "%s: event %zu quiet %d",
+		    where, i, g->quiet);
+		if (x->kind == 'A') {
+			ck_assert_msg(g->a == x->a, "%s: ACL action %d, "
+			    "expected %d", where, (int)g->a, (int)x->a);
+			ck_assert_msg(g->topic_len == strlen(x->topic) &&
+			    strcmp(g->topic, x->topic) == 0, "%s: ACL topic "
+			    "\"%s\", expected \"%s\"", where, g->topic,
+			    x->topic);
+			if (x->line == DEFAULT_DENY)
+				ck_assert_msg(g->rule == NULL, "%s: rule "
+				    "%s:%d, expected default deny", where,
+				    g->rule->file, g->rule->line);
+			else
+				ck_assert_msg(g->rule != NULL &&
+				    strcmp(g->rule->file, r->c->pol) == 0 &&
+				    g->rule->line == x->line, "%s: rule %s:%d, "
+				    "expected %s:%d", where,
+				    g->rule != NULL ? g->rule->file : "none",
+				    g->rule != NULL ? g->rule->line : 0,
+				    r->c->pol, x->line);
+		} else {
+			ck_assert_msg(g->has_text && g->text[0] != '\0',
+			    "%s: event %zu without text", where, i);
+			if (x->text != NULL)
+				ck_assert_msg(strstr(g->text, x->text) != NULL,
+				    "%s: event text \"%s\" does not say "
+				    "\"%s\"", where, g->text, x->text);
+		}
+	}
+}
+
+/* The verdict <v> of step <sp> (the <k>th time), going from <dir>. */
+static void
+check_verdict(const struct run *r, const char *where, const struct step *sp,
+    unsigned k, const struct sess *ss, const struct enforce_verdict *v,
+    enum codec_dir dir, uint16_t alias_max)
+{
+	struct codec_packet	 o;
+	enum codec_dir		 odir;
+	uint8_t			*want, *out;
+	char			 h1[512], h2[512];
+	int			 rc;
+
+	ck_assert_msg(v->action == sp->act, "%s: %s, expected %s (%s)", where,
+	    action_str(v->action), action_str(sp->act),
+	    v->reason != NULL ? v->reason : "");
+	ck_assert_msg(!v->abort, "%s: aborts: %s", where, v->reason);
+	if (sp->act == ENFORCE_CLOSE) {
+		ck_assert_msg(v->code == sp->code, "%s: close code 0x%02x, "
+		    "expected 0x%02x", where, v->code, sp->code);
+		ck_assert_msg(v->reason != NULL && v->reason[0] != '\0',
+		    "%s: a close without a reason", where);
+		if (sp->code3 != 0) {
+			ck_assert_msg(ss->st.level != CODEC_V5, "%s: code3 is "
+			    "for 3.x", where);
+			ck_assert_msg(codec_connack_v3(v->code) == sp->code3,
+			    "%s: 3.x CONNACK 0x%02x, expected 0x%02x", where,
+			    codec_connack_v3(v->code), sp->code3);
+		}
+	} else
+		ck_assert_msg(v->code == 0, "%s: code 0x%02x", where, v->code);
+	if (sp->act == ENFORCE_WAIT)
+		ck_assert_msg(sp->timed ? v->wait_ms > 0 : v->wait_ms == 0,
+		    "%s: wait_ms %llu", where,
+		    (unsigned long long)v->wait_ms);
+	else
+		ck_assert_msg(v->wait_ms == 0, "%s: wait_ms %llu", where,
+		    (unsigned long long)v->wait_ms);
+	ck_assert_msg(v->resume == sp->resume, "%s: resume %d", where,
+	    v->resume);
+
+	if (sp->act != ENFORCE_ANSWER && sp->act != ENFORCE_REWRITE) {
+		ck_assert_msg(v->out == NULL && v->out_len == 0,
+		    "%s: %zu bytes out", where, v->out_len);
+	} else {
+		ck_assert_msg(v->out != NULL && v->out_len > 0,
+		    "%s: nothing out", where);
+		if (sp->out != NULL) {
+			want = malloc(sp->out_len);
+			ck_assert_ptr_nonnull(want);
+			memcpy(want, sp->out, sp->out_len);
+			if (sp->repeat > 1)
+				count_id(want, sp->out_len, k);
+			ck_assert_msg(v->out_len == sp->out_len &&
+			    memcmp(v->out, want, v->out_len) == 0,
+			    "%s: out   %s\n  expected %s", where,
+			    hex(h1, sizeof(h1), v->out, v->out_len),
+			    hex(h2, sizeof(h2), want, sp->out_len));
+			free(want);
+		}
+		/* It goes back to the sender, or on instead of the frame. */
+		odir = sp->act == ENFORCE_ANSWER ? !dir : dir;
+		out = malloc(v->out_len);
+		ck_assert_ptr_nonnull(out);
+		memcpy(out, v->out, v->out_len);
+		rc = codec_decode(NULL, sp->op == OP_CONNECT ? 0 :
+		    ss->st.level, odir, out, v->out_len, v->out_len, &o);
+		ck_assert_msg(rc == CODEC_OK && o.len == v->out_len,
+		    "%s: what goes out does not decode: %s", where,
+		    codec_err_str(o.err));
+		if (sp->op == OP_CONNECT)
+			check_connect_out(r, where, ss, &o);
+		if (sp->ck_told)
+			ck_assert_msg(alias_max == 0 || alias_max ==
+			    (CODEC_PROP_HAS(&o.props,
+			    CODEC_PROP_TOPIC_ALIAS_MAX) ?
+			    o.props.topic_alias_max : 0), "%s: the client "
+			    "is held to %u topic aliases, told %u", where,
+			    alias_max, CODEC_PROP_HAS(&o.props,
+			    CODEC_PROP_TOPIC_ALIAS_MAX) ?
+			    o.props.topic_alias_max : 0);
+		free(out);
+	}
+
+	check_events(r, where, sp);
+	if (sp->ck_inflight)
+		ck_assert_msg(ss->st.inflight == sp->inflight, "%s: %u in "
+		    "flight, expected %u", where, ss->st.inflight,
+		    sp->inflight);
+	if (sp->ck_waiting)
+		ck_assert_msg(ss->st.inflight_wait == sp->waiting,
+		    "%s: inflight_wait %d", where, ss->st.inflight_wait);
+	if (sp->ck_alias)
+		ck_assert_msg(alias_max == sp->alias_max, "%s: alias_max %u, "
+		    "expected %u", where, alias_max, sp->alias_max);
+	if (sp->ck_keepalive)
+		ck_assert_msg(ss->st.keepalive == sp->keepalive, "%s: "
+		    "keepalive %u, expected %u", where, ss->st.keepalive,
+		    sp->keepalive);
+}
+
+static void
+run_step(struct run *r, size_t i, unsigned k)
+{
+	const struct step	*sp = &r->c->steps[i];
+	struct sess		*ss = &r->s[sp->s];
+	struct codec_packet	 p;
+	struct enforce_verdict	 v;
+	enum codec_dir		 dir = sp->dir;
+	uint64_t		 now = T0 + sp->now;
+	uint16_t		 alias_max = 0;
+	uint8_t			*b;
+	char			 where[256];
+	int			 rc;
+
+	snprintf(where, sizeof(where), "%s: step %zu%s", r->c->name, i,
+	    sp->repeat > 1 ? " (repeated)" : "");
+	ck_assert_uint_lt(sp->s, SESSIONS);
+	r->rec.n = 0;
+	if (sp->op == OP_FINI) {
+		ck_assert_msg(ss->live, "%s: no session to close", where);
+		enforce_fini(&ss->st, &r->env);
+		ss->live = false;
+		return;
+	}
+	if (sp->op == OP_CONNECT)
+		dir = CODEC_FROM_CLIENT;
+	else if (sp->op == OP_CONNACK || sp->op == OP_OVERSIZE)
+		dir = CODEC_FROM_SERVER;
+	if (sp->op != OP_OVERSIZE) {
+		b = hold(r, sp->b, sp->len);
+		if (sp->repeat > 1)
+			count_id(b, sp->len, k);
+		rc = codec_decode(NULL, sp->op == OP_CONNECT ? 0 :
+		    ss->st.level, dir, b, sp->len, sp->len, &p);
+		ck_assert_msg(rc == CODEC_OK && p.len == sp->len,
+		    "%s: the frame does not decode: %s", where,
+		    codec_err_str(p.err));
+	}
+	if (sp->op != OP_CONNECT)
+		ck_assert_msg(ss->live, "%s: no session", where);
+
+	switch (sp->op) {
+	case OP_CONNECT:
+		ck_assert_msg(!ss->live, "%s: session %u is open", where,
+		    sp->s);
+		enforce_init(&ss->st, r->pol, &r->pol->listeners[0]);
+		ss->live = true;
+		memset(&ss->dec, 0, sizeof(ss->dec));
+		snprintf(ss->dec.identity, sizeof(ss->dec.identity), "%s",
+		    sp->who != NULL ? sp->who :
+		    r->pol->auth.anonymous_identity);
+		ss->dec.anonymous = sp->who == NULL;
+		enforce_connect(&ss->st, &r->env, &ss->dec, &p, now, &v);
+		if (v.action == ENFORCE_REWRITE) {
+			/* As session.c starts the keepalive it enforces. */
+			ss->st.keepalive_asked = p.u.connect.keepalive;
+			ss->st.keepalive = enforce_keepalive(&ss->st,
+			    p.u.connect.keepalive);
+		}
+		break;
+	case OP_CONNACK:
+		alias_max = 0xFFFF;
+		enforce_connack(&ss->st, &p, &alias_max, &v);
+		break;
+	case OP_OVERSIZE:
+		enforce_oversize_delivery(&ss->st, &r->env, sp->qos, sp->id,
+		    sp->size, &v);
+		break;
+	default:
+		enforce_frame(&ss->st, &r->env, dir, &p, now, &v);
+		break;
+	}
+	check_verdict(r, where, sp, k, ss, &v, dir, alias_max);
+	enforce_verdict_fini(&v);
+	ck_assert_msg(v.out == NULL && v.out_len == 0 && v.heap == NULL,
+	    "%s: enforce_verdict_fini left bytes", where);
+}
+
+static void
+run_case(const struct scase *c)
+{
+	struct config_errors	*e;
+	struct run		*r;
+	size_t			 i;
+	unsigned		 k;
+
+	r = calloc(1, sizeof(*r));
+	e = calloc(1, sizeof(*e));
+	ck_assert(r != NULL && e != NULL);
+	r->c = c;
+	r->pol = config_load(c->pol, e);
+	ck_assert_msg(r->pol != NULL, "%s: %s", c->pol, e->msg[0]);
+	ck_assert_uint_eq(r->pol->n_listeners, 1);
+	r->lim = limits_new();
+	r->guard = auth_guard_new();
+	ck_assert(r->lim != NULL && r->guard != NULL);
+	r->env.limits = r->lim;
+	r->env.guard = r->guard;
+	r->env.audit = audit;
+	r->env.arg = &r->rec;
+
+	for (i = 0; i < c->n; i++)
+		for (k = 0; k < (c->steps[i].repeat > 1 ?
+		    c->steps[i].repeat : 1); k++)
+			run_step(r, i, k);
+
+	for (i = 0; i < SESSIONS; i++)
+		if (r->s[i].live)
+			enforce_fini(&r->s[i].st, &r->env);
+	for (i = 0; i < r->n_held; i++)
+		free(r->held[i]);
+	free(r->held);
+	auth_guard_free(r->guard);
+	limits_free(r->lim);
+	policy_unref(r->pol);
+	free(e);
+	free(r);
+}
+
+START_TEST(t_connect)
+{
+	run_case(&connect_cases[_i]);
+}
+END_TEST
+
+START_TEST(t_connack)
+{
+	run_case(&connack_cases[_i]);
+}
+END_TEST
+
+START_TEST(t_publish)
+{
+	run_case(&publish_cases[_i]);
+}
+END_TEST
+
+START_TEST(t_delivery)
+{
+	run_case(&delivery_cases[_i]);
+}
+END_TEST
+
+START_TEST(t_oversize)
+{
+	run_case(&oversize_cases[_i]);
+}
+END_TEST
+
+START_TEST(t_subscribe)
+{
+	run_case(&subscribe_cases[_i]);
+}
+END_TEST
+
+START_TEST(t_other)
+{
+	run_case(&other_cases[_i]);
+}
+END_TEST
+
+/* ---- enforce_keepalive ------------------------------------------------- */
+
+static const struct {
+	const char	*name;
+	const char	*pol;
+	uint16_t	 asked;
+	uint16_t	 want;
+} keepalive_cases[] = {
+	{ "asked for none: limits.max_keepalive", P, 0, 60 },
+	{ "asked for more: limits.max_keepalive", P, 61, 60 },
+	{ "asked for the maximum: as asked", P, 60, 60 },
+	{ "asked for less: as asked", P, 1, 1 },
+	{ "the default maximum is an hour", STRICT, 0, 3600 },
+	{ "the default maximum bounds 65535 s", STRICT, 65535, 3600 },
+};
+
+START_TEST(t_keepalive)
+{
+	struct config_errors	*e = calloc(1, sizeof(*e));
+	struct enforce_state	 st;
+	struct policy		*pol;
+
+	ck_assert_ptr_nonnull(e);
+	pol = config_load(keepalive_cases[_i].pol, e);
+	ck_assert_msg(pol != NULL, "%s", e->msg[0]);
+	enforce_init(&st, pol, &pol->listeners[0]);
+	ck_assert_msg(enforce_keepalive(&st, keepalive_cases[_i].asked) ==
+	    keepalive_cases[_i].want, "%s: %u", keepalive_cases[_i].name,
+	    enforce_keepalive(&st, keepalive_cases[_i].asked));
+	policy_unref(pol);
+	free(e);
+}
+END_TEST
+
+Suite *
+enforce_suite(void)
+{
+	Suite	*s = suite_create("enforce");
+	TCase	*tc = tcase_create("connect");
+	TCase	*ta = tcase_create("connack");
+	TCase	*tp = tcase_create("publish");
+	TCase	*td = tcase_create("delivery");
+	TCase	*to = tcase_create("oversize");
+	TCase	*ts = tcase_create("subscribe");
+	TCase	*tx = tcase_create("other");
+
+	tcase_add_loop_test(tc, t_connect, 0, (int)NELEM(connect_cases));
+	suite_add_tcase(s, tc);
+	tcase_add_loop_test(ta, t_connack, 0, (int)NELEM(connack_cases));
+	tcase_add_loop_test(ta, t_keepalive, 0, (int)NELEM(keepalive_cases));
+	suite_add_tcase(s, ta);
+	tcase_add_loop_test(tp, t_publish, 0, (int)NELEM(publish_cases));
+	suite_add_tcase(s, tp);
+	tcase_add_loop_test(td, t_delivery, 0, (int)NELEM(delivery_cases));
+	suite_add_tcase(s, td);
+	tcase_add_loop_test(to, t_oversize, 0, (int)NELEM(oversize_cases));
+	suite_add_tcase(s, to);
+	tcase_add_loop_test(ts, t_subscribe, 0, (int)NELEM(subscribe_cases));
+	suite_add_tcase(s, ts);
+	tcase_add_loop_test(tx, t_other, 0, (int)NELEM(other_cases));
+	suite_add_tcase(s, tx);
+	return s;
+}
