@@ -415,8 +415,20 @@ enforce_connack(struct enforce_state *st, const struct codec_packet *pkt,
 	    (uint32_t)st->L->max_packet;
 	am.receive_max = (uint16_t)st->L->max_inflight;
 	am.topic_alias_max = (uint16_t)st->L->max_topic_aliases;
-	am.keepalive = ka != st->keepalive_asked ? ka : 0;
-	*alias_max = am.topic_alias_max;
+	/*
+	 * The client keeps to a Server Keep Alive it is told
+	 * [MQTT-3.2.2-21]: whenever the broker sent one, or the proxy
+	 * enforces other than what was asked, it is told what the proxy
+	 * enforces, never a longer one of the broker's.
+	 */
+	if (ka != st->keepalive_asked ||
+	    CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE))
+		am.keepalive = ka;
+	/* What the client is told, and held to: the lower of the two. */
+	if (am.topic_alias_max > 0 &&
+	    CODEC_PROP_HAS(&pkt->props, CODEC_PROP_TOPIC_ALIAS_MAX))
+		*alias_max = pkt->props.topic_alias_max < am.topic_alias_max ?
+		    pkt->props.topic_alias_max : am.topic_alias_max;
 	n = codec_encode_connack_amended(NULL, 0, pkt, &am);
 	if (n == 0 || (buf = verdict_buf(v, n)) == NULL) {
 		verdict_oom(v, "cannot amend CONNACK");

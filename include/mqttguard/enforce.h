@@ -172,7 +172,9 @@ uint16_t enforce_keepalive(const struct enforce_state *st, uint16_t asked);
  * for the broker (the identity as username, the client's password
  * replaced by auth.upstream_password or removed, a 5.0 Maximum Packet
  * Size).  A refusal is ENFORCE_CLOSE with the 5.0 CONNACK reason code and
- * an ENFORCE_EV_REFUSE event (or ENFORCE_EV_LIMIT for a per-user cap).
+ * an ENFORCE_EV_REFUSE event (metric M_LIMIT_USER for a per-user cap,
+ * M_AUTH_FAILED otherwise).  The caller sets st->keepalive (see
+ * enforce_keepalive()) once the CONNECT is on its way.
  */
 void	enforce_connect(struct enforce_state *st,
 	    const struct enforce_env *env, const struct auth_decision *dec,
@@ -185,7 +187,8 @@ void	enforce_connect(struct enforce_state *st,
  * Receive Maximum, Topic Alias Maximum and the Server Keep Alive it
  * enforces.  ENFORCE_REWRITE; st->keepalive may drop to the broker's
  * Server Keep Alive, and *alias_max (0: unchanged) is the Topic Alias
- * Maximum the client is now held to.
+ * Maximum the client is now held to: the lower of the broker's and
+ * limits.max_topic_aliases, when both are set.
  */
 void	enforce_connack(struct enforce_state *st,
 	    const struct codec_packet *pkt, uint16_t *alias_max,
