@@ -36,6 +36,7 @@
 #include <openssl/x509v3.h>
 
 #include "check_suites.h"
+#include "check_util.h"
 #include "mqttguard/config.h"
 #include "mqttguard/tls.h"
 
@@ -56,7 +57,6 @@ static void	teardown(void);
 static void	tls_init(struct policy_tls *, const char *, const char *);
 static void	tls_fini(struct policy_tls *);
 static void	assert_ecdhe_aead(SSL_CTX *);
-static struct policy *load(const char *, struct config_errors **);
 static int	handshake(SSL_CTX *, int, int, const char *, char *,
 		    size_t, bool *);
 static int	run_handshake(SSL *, SSL *);
@@ -1259,18 +1259,11 @@ END_TEST
 
 /* ---- the tls section of the policy file ------------------------------ */
 
-static struct policy *
-load(const char *file, struct config_errors **errs)
-{
-	*errs = calloc(1, sizeof(**errs));
-	ck_assert_ptr_nonnull(*errs);
-	return config_load(file, *errs);
-}
-
 START_TEST(config_defaults)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/valid-minimal.yaml", &e);
+	struct policy		*p = tu_load("test/data/valid-minimal.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_int_eq(p->tls.profile, POLICY_TLS_INTERMEDIATE);
@@ -1289,7 +1282,8 @@ END_TEST
 START_TEST(config_all_keys)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-valid-all.yaml", &e);
+	struct policy		*p = tu_load("test/data/tls-valid-all.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_int_eq(p->tls.profile, POLICY_TLS_INTERMEDIATE);
@@ -1314,7 +1308,7 @@ START_TEST(config_modern)
 	struct config_errors	*e;
 	struct policy		*p;
 
-	p = load("test/data/tls-valid-modern.yaml", &e);
+	p = tu_load("test/data/tls-valid-modern.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_int_eq(p->tls.profile, POLICY_TLS_MODERN);
 	ck_assert_uint_eq(p->tls.n_crl, 1);	/* a string, not a list */
@@ -1329,8 +1323,8 @@ END_TEST
 START_TEST(config_allow_insecure)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-valid-insecure.yaml",
-	    &e);
+	struct policy		*p = tu_load(
+	    "test/data/tls-valid-insecure.yaml", 0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(p->tls.allow_insecure);
@@ -1345,7 +1339,8 @@ END_TEST
 START_TEST(config_sni_upstream)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-valid-sni.yaml", &e);
+	struct policy		*p = tu_load("test/data/tls-valid-sni.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->tls.n_sni, 2);
@@ -1365,7 +1360,7 @@ START_TEST(config_sni_upstream)
 	free(e);
 
 	/* Defaults: no SNI, no watch, plain upstream. */
-	p = load("test/data/valid-minimal.yaml", &e);
+	p = tu_load("test/data/valid-minimal.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->tls.n_sni, 0);
 	ck_assert(!p->tls.watch);
@@ -1375,7 +1370,7 @@ START_TEST(config_sni_upstream)
 	free(e);
 
 	/* upstream.tls alone: the system's CAs, checked as the host. */
-	p = load("test/data/tls-valid-upstream.yaml", &e);
+	p = tu_load("test/data/tls-valid-upstream.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(p->upstream.tls);
 	ck_assert_str_eq(p->upstream.ca, "");
@@ -1479,7 +1474,7 @@ START_TEST(config_invalid)
 	char			 path[128], want[CONFIG_ERROR_LEN];
 
 	snprintf(path, sizeof(path), "test/data/%s.yaml", bad[_i].file);
-	p = load(path, &e);
+	p = tu_load(path, 0, &e);
 	ck_assert_msg(p == NULL, "%s loaded but must be refused", path);
 	ck_assert_msg(e->n == bad[_i].n, "%s: %zu errors, want %zu (first: "
 	    "%s)", path, e->n, bad[_i].n, e->msg[0]);
@@ -1493,7 +1488,8 @@ END_TEST
 START_TEST(config_every_error)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-bad-many.yaml", &e);
+	struct policy		*p = tu_load("test/data/tls-bad-many.yaml",
+	    0, &e);
 
 	ck_assert_ptr_null(p);
 	ck_assert_uint_eq(e->n, 3);
