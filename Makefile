@@ -24,6 +24,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS   := $(shell pkg-config --libs check)
+# Tests only: test/check_topic.c compares our matcher with libmosquitto's.
+MOSQ_CFLAGS  := $(shell pkg-config --cflags libmosquitto)
+MOSQ_LIBS    := $(shell pkg-config --libs libmosquitto)
 
 WARN	:= -Wall -Wextra -Wshadow -Wpointer-arith -Wformat=2 \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -56,10 +59,12 @@ $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) -DMQTTGUARD_VERSION='"$(VERSION)"' $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/test/%.o: test/%.c | $(BUILD)/test
-	$(CC) $(ALL_CPPFLAGS) $(CHECK_CFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CPPFLAGS) $(CHECK_CFLAGS) $(MOSQ_CFLAGS) $(ALL_CFLAGS) \
+	    -MMD -MP -c -o $@ $<
 
 $(TBIN): $(TOBJS) $(LIBOBJS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) \
+	    $(MOSQ_LIBS)
 
 $(BUILD) $(BUILD)/test:
 	mkdir -p $@
@@ -89,9 +94,11 @@ test-asan:
 # sanitizer-instrumented decoder; fuzz runs a campaign of FUZZTIME seconds.
 FUZZ_CFLAGS := -std=c11 -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
-build/fuzz/fuzz_codec: test/fuzz/fuzz_codec.c src/codec.c include/mqttguard/codec.h
+build/fuzz/fuzz_codec: test/fuzz/fuzz_codec.c src/codec.c src/topic.c \
+    include/mqttguard/codec.h include/mqttguard/topic.h
 	mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_codec.c src/codec.c
+	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_codec.c src/codec.c \
+	    src/topic.c
 
 fuzz-replay: build/fuzz/fuzz_codec
 	build/fuzz/fuzz_codec -runs=0 test/corpus/codec
@@ -101,11 +108,15 @@ fuzz: build/fuzz/fuzz_codec
 	build/fuzz/fuzz_codec -max_total_time=$(FUZZTIME) -max_len=4096 \
 	    build/fuzz/corpus test/corpus/codec
 
-$(BUILD)/bench_codec: test/bench_codec.c src/codec.c include/mqttguard/codec.h | $(BUILD)
-	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c src/codec.c
+$(BUILD)/bench_codec: test/bench_codec.c src/codec.c src/topic.c \
+    include/mqttguard/codec.h include/mqttguard/topic.h | $(BUILD)
+	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c \
+	    src/codec.c src/topic.c
 
-$(BUILD)/bench_acl: test/bench_acl.c src/acl.c include/mqttguard/acl.h | $(BUILD)
-	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_acl.c src/acl.c
+$(BUILD)/bench_acl: test/bench_acl.c src/acl.c src/topic.c \
+    include/mqttguard/acl.h include/mqttguard/topic.h | $(BUILD)
+	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_acl.c \
+	    src/acl.c src/topic.c
 
 bench: $(BIN)
 	scripts/bench.sh

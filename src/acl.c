@@ -20,9 +20,11 @@
  * identity is a 128-byte record of a table, at the place its name's hash
  * gives: the check asks for it first and splits the topic while it comes.
  * The record holds the name, the identity's groups and, up to
- * ACL_FLAT_MAX, its rules as filters matched one by one (flat_match(),
- * the same matching as walk()); more rules go to a trie of the
- * identity's own, a longer record to one block elsewhere.  Decisions name
+ * ACL_FLAT_MAX, its rules as filters matched one by one by topic_'s
+ * matcher (flat_match()); more rules go to a trie of the identity's own,
+ * a longer record to one block elsewhere.  The trie walk is the index's
+ * own, level by level; test/check_topic.c proves it answers as
+ * topic_match() and topic_covers() do.  Decisions name
  * rules by index into one array, so the verdict costs no further load.
  *
  * The hash tables are filled from the policy alone: a client chooses which
@@ -50,6 +52,7 @@
 #include <sys/mman.h>
 
 #include "mqttguard/acl.h"
+#include "mqttguard/topic.h"
 
 #define ARENA_CHUNK	(64 * 1024)	/* the first chunk; they double */
 #define ARENA_HUGE	(2 * 1024 * 1024)	/* from here: huge pages */
@@ -201,6 +204,7 @@ struct lvl {
 /* A check in progress; lives on the checker's stack. */
 struct walk {
 	const char	*t;
+	size_t		 tlen;
 	struct lvl	 lv[ACL_LEVELS_MAX + 1];
 	uint32_t	 n;		/* levels in lv[] */
 	bool		 more;		/* the topic has levels past lv[] */
@@ -209,6 +213,7 @@ struct walk {
 	unsigned	 act;
 	const char	*id, *cid;
 	size_t		 idlen, cidlen;
+	struct topic_var vars[2];	/* "%u", "%c": id, cid */
 	bool		 found;
 	uint32_t	 bestkey, bestidx;
 };
@@ -239,7 +244,6 @@ static int	 action_index(unsigned);
 static int	 split(struct walk *, const char *, size_t, uint32_t);
 static void	 consider(struct walk *, const struct leaf *);
 static void	 walk(struct walk *, const struct node *, uint32_t);
-static bool	 utf8_valid(const unsigned char *, size_t);
 static void	 seterr(char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
 
@@ -778,46 +782,6 @@ nomem:
 	return -1;
 }
 
-/* Well-formed UTF-8 without U+0000, as MQTT strings must be. */
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t		i = 0, n, k;
-	uint32_t	cp;
-
-	while (i < len) {
-		if (s[i] == 0)
-			return false;
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			n = 1;
-			cp = s[i] & 0x1f;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			n = 2;
-			cp = s[i] & 0x0f;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			n = 3;
-			cp = s[i] & 0x07;
-		} else
-			return false;
-		if (len - i <= n)
-			return false;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
-}
-
 int
 acl_filter_check(const char *filter, char *err, size_t errlen)
 {
@@ -833,7 +797,7 @@ acl_filter_check(const char *filter, char *err, size_t errlen)
 		    ACL_TOPIC_MAX);
 		return -1;
 	}
-	if (!utf8_valid((const unsigned char *)filter, len)) {
+	if (topic_utf8_check((const uint8_t *)filter, len, 0) != TOPIC_OK) {
 		seterr(err, errlen, "topic filter is not valid UTF-8");
 		return -1;
 	}
@@ -1122,6 +1086,7 @@ split(struct walk *w, const char *t, size_t len, uint32_t keep)
 	if (len == 0 || len > ACL_TOPIC_MAX)
 		return -1;
 	w->t = t;
+	w->tlen = len;
 	w->n = 0;
 	w->more = false;
 	w->dollar = t[0] == '$';
@@ -1231,50 +1196,16 @@ walk(struct walk *w, const struct node *n, uint32_t i)
 }
 
 /*
- * walk() for one flat entry: the same matching, level by level along the
- * filter instead of down a trie.
+ * walk() for one flat entry: the filter is matched whole by topic_'s
+ * matcher, "%u" and "%c" standing for the identity and the client id.
+ * That the two agree is what test/check_topic.c and flat_vs_trie prove.
  */
 static void
 flat_match(struct walk *w, const struct flat *e)
 {
-	const char		*lv = e->filter, *end, *stop = lv + e->len;
-	const struct lvl	*l;
-	size_t			 n;
-	uint32_t		 i;
-
-	for (i = 0;; i++, lv = end + 1) {
-		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
-			end = stop;
-		n = (size_t)(end - lv);
-		if (n == 1 && *lv == '#') {
-			if (!(i == 0 && w->dollar))
-				consider(w, &e->lf);
-			return;
-		}
-		if (i >= w->n)
-			return;
-		l = &w->lv[i];
-		if (l->kind == LV_HASH)
-			return;
-		if (n == 1 && *lv == '+') {
-			if (i == 0 && w->dollar)
-				return;
-		} else if (l->kind == LV_PLUS)
-			return;
-		else if (n == 2 && lv[0] == '%' && (lv[1] == 'u' ||
-		    lv[1] == 'c')) {
-			if ((i == 0 && w->dollar) || !(lv[1] == 'u' ?
-			    level_is(w, l, w->id, w->idlen) :
-			    level_is(w, l, w->cid, w->cidlen)))
-				return;
-		} else if (l->len != n || memcmp(w->t + l->off, lv, n) != 0)
-			return;
-		if (end == stop) {
-			if (i + 1 == w->n && !w->more)
-				consider(w, &e->lf);
-			return;
-		}
-	}
+	if (topic_match_vars(e->filter, e->len, w->t, w->tlen, w->vars, 2,
+	    w->sub ? TOPIC_COVERS : 0))
+		consider(w, &e->lf);
 }
 
 static inline bool
@@ -1306,6 +1237,8 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 	w.idlen = strlen(who->identity);
 	w.cid = who->client_id != NULL ? who->client_id : "";
 	w.cidlen = who->client_id != NULL ? who->client_id_len : 0;
+	w.vars[0] = (struct topic_var){ "%u", 2, w.id, w.idlen };
+	w.vars[1] = (struct topic_var){ "%c", 2, w.cid, w.cidlen };
 	/*
 	 * The identity's record is likely a cache miss, in a big index: ask
 	 * for it first; split the topic and walk the everyone trie (likely
@@ -1469,7 +1402,7 @@ acl_add_test(struct acl *acl, const struct acl_test *in, char *err,
 	len = in->topic != NULL ? strlen(in->topic) : 0;
 	w.sub = in->action == ACL_SUBSCRIBE;
 	if (len == 0 || split(&w, in->topic, len, 0) == -1 ||
-	    !utf8_valid((const unsigned char *)in->topic, len)) {
+	    topic_utf8_check((const uint8_t *)in->topic, len, 0) != TOPIC_OK) {
 		seterr(err, errlen, w.sub ? "not a valid topic filter" :
 		    "not a valid topic name (a wildcard is for subscribe)");
 		return -1;

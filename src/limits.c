@@ -28,7 +28,8 @@
  * in the frame path, and only when a per-user PUBLISH rate is set; it is
  * held for a few additions.
  *
- * limits_subs and limits_topic_match share nothing and take no lock.
+ * limits_subs share nothing and take no lock; limits_topic_match is
+ * topic_match(), under the name its callers know.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,6 +42,7 @@
 
 #include "mqttguard/limits.h"
 #include "mqttguard/siphash.h"
+#include "mqttguard/topic.h"
 
 #define PROBE_MAX	64
 #define IDENTITY_MAX	256	/* as auth's AUTH_IDENTITY_MAX */
@@ -828,37 +830,10 @@ limits_subs_del(struct limits_subs *s, const uint8_t *filter, size_t len)
 
 /* ---- topic filters ----------------------------------------------------- */
 
-/*
- * Walks filter and topic a level at a time.  A position past the end
- * (len + 1) means "no level left", which differs from an empty last level:
- * "a/" has two levels, "a" one, "" one (empty).  The filter is taken as
- * valid, but an invalid one only fails to match: '#' not last matches
- * nothing, and wildcards inside a level are plain bytes.
- */
+/* The matcher is topic_'s; this name stays for session_ until it calls it. */
 bool
 limits_topic_match(const char *filter, size_t flen, const uint8_t *topic,
     size_t tlen)
 {
-	size_t	fi = 0, fe, ti = 0, te;
-
-	if (flen > 0 && (filter[0] == '+' || filter[0] == '#') &&
-	    tlen > 0 && topic[0] == '$')
-		return false;		/* [MQTT-4.7.2-1] */
-	while (fi <= flen) {
-		for (fe = fi; fe < flen && filter[fe] != '/'; fe++)
-			;
-		if (fe - fi == 1 && filter[fi] == '#')
-			return fe == flen;	/* the parent and all below */
-		if (ti > tlen)
-			return false;		/* the topic has no level */
-		for (te = ti; te < tlen && topic[te] != '/'; te++)
-			;
-		if (!(fe - fi == 1 && filter[fi] == '+') &&
-		    (fe - fi != te - ti ||
-		    (fe > fi && memcmp(filter + fi, topic + ti, fe - fi) != 0)))
-			return false;
-		fi = fe + 1;
-		ti = te + 1;
-	}
-	return ti > tlen;
+	return topic_match(filter, flen, (const char *)topic, tlen);
 }

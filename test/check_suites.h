@@ -12,5 +12,6 @@ Suite	*tls_suite(void);
 Suite	*limits_suite(void);
 Suite	*auth_suite(void);
 Suite	*acl_suite(void);
+Suite	*topic_suite(void);
 
 #endif
