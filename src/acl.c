@@ -43,7 +43,6 @@
  * shadowed rules, unused groups, names that match nobody); the files and
  * the password database are the caller's.  Nothing here logs.
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +52,7 @@
 
 #include "mqttguard/acl.h"
 #include "mqttguard/topic.h"
+#include "mqttguard/util.h"
 
 #define ARENA_CHUNK	(64 * 1024)	/* the first chunk; they double */
 #define ARENA_HUGE	(2 * 1024 * 1024)	/* from here: huge pages */
@@ -244,8 +244,6 @@ static int	 action_index(unsigned);
 static int	 split(struct walk *, const char *, size_t, uint32_t);
 static void	 consider(struct walk *, const struct leaf *);
 static void	 walk(struct walk *, const struct node *, uint32_t);
-static void	 seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 
 /* ---- memory --------------------------------------------------------- */
 
@@ -463,18 +461,6 @@ acl_free(struct acl *acl)
 		free(c);
 	}
 	free(acl);
-}
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 static inline const unsigned char *
@@ -722,27 +708,27 @@ acl_add_group_at(struct acl *acl, const char *name,
 	size_t			 i, j, len;
 
 	if (name == NULL || *name == '\0') {
-		seterr(err, errlen, "empty group name");
+		util_errf(err, errlen, "empty group name");
 		return -1;
 	}
 	if ((len = strlen(name)) > ACL_TOPIC_MAX) {
-		seterr(err, errlen, "group name longer than %d bytes",
+		util_errf(err, errlen, "group name longer than %d bytes",
 		    ACL_TOPIC_MAX);
 		return -1;
 	}
 	if ((old = acl_group_find(acl, name)) != NULL) {
 		if (old->file != NULL)
-			seterr(err, errlen, "group \"%s\" is already declared "
-			    "(%s:%d)", name, old->file, old->line);
+			util_errf(err, errlen, "group \"%s\" is already "
+			    "declared (%s:%d)", name, old->file, old->line);
 		else
-			seterr(err, errlen, "group \"%s\" is already declared",
-			    name);
+			util_errf(err, errlen, "group \"%s\" is already "
+			    "declared", name);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (members[i] == NULL || *members[i] == '\0') {
-			seterr(err, errlen, "group \"%s\": empty member name",
-			    name);
+			util_errf(err, errlen, "group \"%s\": empty member "
+			    "name", name);
 			return -1;
 		}
 	}
@@ -778,7 +764,7 @@ acl_add_group_at(struct acl *acl, const char *name,
 	acl->groups[acl->ngroups++] = g;
 	return 0;
 nomem:
-	seterr(err, errlen, "out of memory");
+	util_errf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -789,20 +775,20 @@ acl_filter_check(const char *filter, char *err, size_t errlen)
 	size_t		 len, n, levels = 0;
 
 	if (filter == NULL || *filter == '\0') {
-		seterr(err, errlen, "empty topic filter");
+		util_errf(err, errlen, "empty topic filter");
 		return -1;
 	}
 	if ((len = strlen(filter)) > ACL_TOPIC_MAX) {
-		seterr(err, errlen, "topic filter longer than %d bytes",
+		util_errf(err, errlen, "topic filter longer than %d bytes",
 		    ACL_TOPIC_MAX);
 		return -1;
 	}
 	if (topic_utf8_check((const uint8_t *)filter, len, 0) != TOPIC_OK) {
-		seterr(err, errlen, "topic filter is not valid UTF-8");
+		util_errf(err, errlen, "topic filter is not valid UTF-8");
 		return -1;
 	}
 	if (strncmp(filter, "$share/", 7) == 0) {
-		seterr(err, errlen, "\"%s\" names a shared subscription: a "
+		util_errf(err, errlen, "\"%s\" names a shared subscription: a "
 		    "rule names the filter inside it (\"$share/group/\" is "
 		    "removed before the check)", filter);
 		return -1;
@@ -812,35 +798,35 @@ acl_filter_check(const char *filter, char *err, size_t errlen)
 			end = lv + strlen(lv);
 		n = (size_t)(end - lv);
 		if (++levels > ACL_LEVELS_MAX) {
-			seterr(err, errlen, "topic filter deeper than %d "
+			util_errf(err, errlen, "topic filter deeper than %d "
 			    "levels; end it with '#' instead", ACL_LEVELS_MAX);
 			return -1;
 		}
 		if (memchr(lv, '#', n) != NULL) {
 			if (n != 1) {
-				seterr(err, errlen, "'#' must be a whole "
+				util_errf(err, errlen, "'#' must be a whole "
 				    "level, as in \"a/#\"");
 				return -1;
 			}
 			if (*end != '\0') {
-				seterr(err, errlen, "'#' must be the last "
+				util_errf(err, errlen, "'#' must be the last "
 				    "level");
 				return -1;
 			}
 		}
 		if (memchr(lv, '+', n) != NULL && n != 1) {
-			seterr(err, errlen, "'+' must be a whole level, as in "
-			    "\"a/+/b\"");
+			util_errf(err, errlen, "'+' must be a whole level, as "
+			    "in \"a/+/b\"");
 			return -1;
 		}
 		for (p = lv; p + 1 < end; p++) {
 			if (p[0] == '%' && (p[1] == 'u' || p[1] == 'c') &&
 			    n != 2) {
-				seterr(err, errlen, "\"%%%c\" must be a whole "
-				    "level, as in \"devices/%%%c/#\": it is "
-				    "compared with the %s as one level, never "
-				    "pasted into a longer one (\"%.*s\")", p[1],
-				    p[1], p[1] == 'u' ? "identity" :
+				util_errf(err, errlen, "\"%%%c\" must be a "
+				    "whole level, as in \"devices/%%%c/#\": it "
+				    "is compared with the %s as one level, "
+				    "never pasted into a longer one (\"%.*s\")",
+				    p[1], p[1], p[1] == 'u' ? "identity" :
 				    "client id", (int)(n > 64 ? 64 : n), lv);
 				return -1;
 			}
@@ -980,28 +966,28 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	size_t		 i, idx;
 
 	if (in->actions == 0 || (in->actions & ~(unsigned)ACL_ALL) != 0) {
-		seterr(err, errlen, "a rule needs one or more of the actions "
-		    "publish, subscribe, read");
+		util_errf(err, errlen, "a rule needs one or more of the "
+		    "actions publish, subscribe, read");
 		return -1;
 	}
 	if (acl_filter_check(in->filter, err, errlen) == -1)
 		return -1;
 	if (in->everyone != (in->n_users == 0 && in->n_groups == 0)) {
-		seterr(err, errlen, in->everyone ? "a rule for everyone "
+		util_errf(err, errlen, in->everyone ? "a rule for everyone "
 		    "lists no users or groups" : "a rule lists users or "
 		    "groups, or is for everyone");
 		return -1;
 	}
 	for (i = 0; i < in->n_users; i++) {
 		if (in->users[i] == NULL || *in->users[i] == '\0') {
-			seterr(err, errlen, "empty user name");
+			util_errf(err, errlen, "empty user name");
 			return -1;
 		}
 	}
 	for (i = 0; i < in->n_groups; i++) {
 		if (in->groups[i] == NULL ||
 		    acl_group_find(acl, in->groups[i]) == NULL) {
-			seterr(err, errlen, "group \"%s\" is not declared",
+			util_errf(err, errlen, "group \"%s\" is not declared",
 			    in->groups[i] != NULL ? in->groups[i] : "");
 			return -1;
 		}
@@ -1063,7 +1049,7 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	}
 	return 0;
 nomem:
-	seterr(err, errlen, "out of memory");
+	util_errf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -1396,19 +1382,19 @@ acl_add_test(struct acl *acl, const struct acl_test *in, char *err,
 	size_t		 len;
 
 	if (action_index(in->action) == -1) {
-		seterr(err, errlen, "unknown action");
+		util_errf(err, errlen, "unknown action");
 		return -1;
 	}
 	len = in->topic != NULL ? strlen(in->topic) : 0;
 	w.sub = in->action == ACL_SUBSCRIBE;
 	if (len == 0 || split(&w, in->topic, len, 0) == -1 ||
 	    topic_utf8_check((const uint8_t *)in->topic, len, 0) != TOPIC_OK) {
-		seterr(err, errlen, w.sub ? "not a valid topic filter" :
+		util_errf(err, errlen, w.sub ? "not a valid topic filter" :
 		    "not a valid topic name (a wildcard is for subscribe)");
 		return -1;
 	}
 	if (in->identity != NULL && *in->identity == '\0') {
-		seterr(err, errlen, "empty user name");
+		util_errf(err, errlen, "empty user name");
 		return -1;
 	}
 	if (grow(&acl->arena, &acl->tests, &acl->captests, acl->ntests,
@@ -1421,7 +1407,7 @@ acl_add_test(struct acl *acl, const struct acl_test *in, char *err,
 	    strlen(in->client_id) : 0)) == NULL ||
 	    (t->topic = arena_strndup(&acl->arena, in->topic, len)) == NULL ||
 	    (t->file = (char *)intern_file(acl, in->file)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		util_errf(err, errlen, "out of memory");
 		return -1;
 	}
 	t->action = in->action;

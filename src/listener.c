@@ -7,7 +7,6 @@
  * accept callback only hands the fd to session_new(); accept-time caps will
  * sit here, before any TLS work is spent on a connection.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -26,6 +25,7 @@
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/session.h"
+#include "mqttguard/util.h"
 
 #define LISTENER_PAUSE_MS	200	/* after EMFILE/ENFILE */
 
@@ -49,7 +49,7 @@ listener_bind(const struct policy_listener *l, char *err, size_t errlen)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%u", l->port);
 	if ((rc = getaddrinfo(l->address, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "listener %s: %s", l->name,
+		util_errf(err, errlen, "listener %s: %s", l->name,
 		    gai_strerror(rc));
 		return -1;
 	}
@@ -71,7 +71,7 @@ listener_bind(const struct policy_listener *l, char *err, size_t errlen)
 	return fd;
 
 fail:
-	snprintf(err, errlen, "listener %s (%s port %u): %s", l->name,
+	util_errf(err, errlen, "listener %s (%s port %u): %s", l->name,
 	    l->address, l->port, strerror(errno));
 	if (fd != -1)
 		close(fd);
@@ -104,7 +104,6 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 	struct worker		*w = arg;
 	const struct policy_listener *lis;
 	struct limits_conn	 lc;
-	struct timespec		 ts;
 	enum limits_refusal	 r;
 	uint64_t		 now;
 	size_t			 i;
@@ -116,8 +115,7 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	now = util_now_ms();
 	lis = &w->pol->listeners[i];
 	r = limits_admit(w->limits, &lis->limits, w->pol->limits.max_connections,
 	    (unsigned)i, lis->max_connections, sa, now, &lc);
@@ -140,18 +138,14 @@ static void
 refused_log(struct worker *w, const struct policy_listener *l,
     const struct sockaddr *sa, enum limits_refusal r, uint64_t now)
 {
-	char	host[INET6_ADDRSTRLEN] = "?";
+	char	host[UTIL_ADDR_MAX];
 
 	if (now - w->refused_logged < 1000) {
 		w->refused_quiet++;
 		return;
 	}
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, host, sizeof(host));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
-		    sa)->sin6_addr, host, sizeof(host));
+	if (util_addr_str(sa, false, host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "?");
 	log_warnx("limits: listener %s: refused %s: %s (%" PRIu64 " more "
 	    "refusals not logged)", l->name, host, limits_refusal_str(r),
 	    w->refused_quiet);

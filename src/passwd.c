@@ -54,6 +54,10 @@
 #include <openssl/rand.h>
 
 #include "mqttguard/passwd.h"
+#include "mqttguard/util.h"
+
+/* Messages go through util_errf(); pw_err is its name here. */
+#define pw_err	util_errf
 
 /* Salts and hashes are at most 64 bytes: SHA-512's output. */
 #define PW_BIN_MAX	64
@@ -114,8 +118,6 @@ struct pw_parse {
 	size_t		 errlen;
 };
 
-static void	pw_err(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 static void	line_err(struct pw_parse *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	b64_val(unsigned char);
@@ -180,19 +182,6 @@ static const int tty_signals[] = {
 };
 #define N_TTY_SIGNALS	(sizeof(tty_signals) / sizeof(tty_signals[0]))
 
-/* Formats into <err> (<errlen> bytes; nothing when 0). */
-static void
-pw_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* "path:line: message" for the line being parsed. */
 static void
 line_err(struct pw_parse *p, const char *fmt, ...)
@@ -201,9 +190,9 @@ line_err(struct pw_parse *p, const char *fmt, ...)
 	char	msg[PASSWD_ERR_LEN];
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	util_verrf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pw_err(p->err, p->errlen, "%s:%u: %s", p->path, p->line, msg);
+	util_errf(p->err, p->errlen, "%s:%u: %s", p->path, p->line, msg);
 }
 
 static int

@@ -13,5 +13,6 @@ Suite	*limits_suite(void);
 Suite	*auth_suite(void);
 Suite	*acl_suite(void);
 Suite	*topic_suite(void);
+Suite	*util_suite(void);
 
 #endif

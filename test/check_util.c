@@ -4,22 +4,29 @@
  *
  * Every helper asserts instead of returning an error: a broken fixture
  * fails the test that needed it, in its own process (Check's fork mode),
- * and leaves the others alone.
+ * and leaves the others alone.  util_suite() at the end is the suite of
+ * src/util.c, which is what this file's name says as well.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "check_suites.h"
 #include "check_util.h"
 #include "mqttguard/config.h"
+#include "mqttguard/util.h"
 
 static int	rm_entry(const char *, const struct stat *, int,
 		    struct FTW *);
@@ -121,4 +128,88 @@ tu_load(const char *file, unsigned flags, struct config_errors **errs)
 	*errs = calloc(1, sizeof(**errs));
 	ck_assert_ptr_nonnull(*errs);
 	return config_load_flags(file, *errs, flags);
+}
+
+/* ---- util_suite(): the tests of src/util.c -------------------------- */
+
+START_TEST(errf)
+{
+	char	buf[8];
+
+	util_errf(buf, sizeof(buf), "%s:%d", "ab", 12);
+	ck_assert_str_eq(buf, "ab:12");
+	util_errf(buf, sizeof(buf), "%s", "longer than eight");
+	ck_assert_str_eq(buf, "longer ");	/* cut, terminated */
+	util_errf(NULL, 0, "%s", "nowhere");	/* no message wanted */
+	buf[0] = 'x';
+	util_errf(buf, 0, "%s", "nowhere");
+	ck_assert_int_eq(buf[0], 'x');
+}
+END_TEST
+
+START_TEST(addr_str)
+{
+	struct sockaddr_in	 in4;
+	struct sockaddr_in6	 in6;
+	struct sockaddr_un	 un;
+	char			 buf[UTIL_ADDR_MAX];
+
+	memset(&in4, 0, sizeof(in4));
+	in4.sin_family = AF_INET;
+	in4.sin_port = htons(1883);
+	ck_assert_int_eq(inet_pton(AF_INET, "192.0.2.1", &in4.sin_addr), 1);
+	ck_assert_int_eq(util_addr_str((struct sockaddr *)&in4, false, buf,
+	    sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "192.0.2.1");
+	util_addr_str((struct sockaddr *)&in4, true, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "192.0.2.1:1883");
+
+	memset(&in6, 0, sizeof(in6));
+	in6.sin6_family = AF_INET6;
+	in6.sin6_port = htons(5);
+	ck_assert_int_eq(inet_pton(AF_INET6, "::1", &in6.sin6_addr), 1);
+	util_addr_str((struct sockaddr *)&in6, false, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "::1");
+	util_addr_str((struct sockaddr *)&in6, true, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "[::1]:5");
+	/* The longest form fits UTIL_ADDR_MAX. */
+	memset(&in6.sin6_addr, 0xff, sizeof(in6.sin6_addr));
+	in6.sin6_port = htons(65535);
+	util_addr_str((struct sockaddr *)&in6, true, buf, sizeof(buf));
+	ck_assert_str_eq(buf,
+	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+
+	memset(&un, 0, sizeof(un));
+	un.sun_family = AF_UNIX;
+	ck_assert_int_eq(util_addr_str((struct sockaddr *)&un, true, buf,
+	    sizeof(buf)), -1);
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
+START_TEST(now_ms)
+{
+	struct timespec	ts;
+	uint64_t	a, b, ref;
+
+	a = util_now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ref = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	b = util_now_ms();
+	ck_assert_uint_le(a, ref);
+	ck_assert_uint_le(ref, b);
+}
+END_TEST
+
+Suite *
+util_suite(void)
+{
+	Suite	*s = suite_create("util");
+	TCase	*tc = tcase_create("util");
+
+	tcase_add_test(tc, errf);
+	tcase_add_test(tc, addr_str);
+	tcase_add_test(tc, now_ms);
+	suite_add_tcase(s, tc);
+	return s;
 }
