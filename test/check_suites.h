@@ -14,5 +14,6 @@ Suite	*auth_suite(void);
 Suite	*acl_suite(void);
 Suite	*topic_suite(void);
 Suite	*util_suite(void);
+Suite	*hmap_suite(void);
 
 #endif
