@@ -113,10 +113,11 @@ $(BUILD)/bench_codec: test/bench_codec.c src/codec.c src/topic.c \
 	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c \
 	    src/codec.c src/topic.c
 
-$(BUILD)/bench_acl: test/bench_acl.c src/acl.c src/topic.c \
-    include/mqttguard/acl.h include/mqttguard/topic.h | $(BUILD)
+BENCH_ACL_SRCS := src/acl.c src/topic.c src/util.c src/hmap.c src/siphash.c
+$(BUILD)/bench_acl: test/bench_acl.c $(BENCH_ACL_SRCS) include/mqttguard/*.h \
+    | $(BUILD)
 	$(CC) -std=c11 -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_acl.c \
-	    src/acl.c src/topic.c
+	    $(BENCH_ACL_SRCS)
 
 bench: $(BIN)
 	scripts/bench.sh

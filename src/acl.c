@@ -24,13 +24,15 @@
  * matcher (flat_match()); more rules go to a trie of the identity's own,
  * a longer record to one block elsewhere.  The trie walk is the index's
  * own, level by level; test/check_topic.c proves it answers as
- * topic_match() and topic_covers() do.  Decisions name
- * rules by index into one array, so the verdict costs no further load.
+ * topic_match() and topic_covers() do.  Decisions name rules by index
+ * into one array, so the verdict costs no further load.
  *
- * The hash tables are filled from the policy alone: a client chooses which
- * probe sequence a check walks, never how long it is.  All memory of an
- * index but the rule array and the identity table comes from its arena
- * and goes with acl_free();
+ * The hash tables are hmaps (hmap.h), keyed per index, and filled from
+ * the policy alone: a client chooses which probe sequence a check walks,
+ * never how long it is.  A topic level is hashed once per check: every
+ * node's children share the index's key, so one hash serves them all.
+ * All memory of an index but the rule array and the identity table comes
+ * from its arena and goes with acl_free();
  * the arena's big chunks are advised as huge pages, for the page walks a
  * big index would otherwise add to its cache misses.
  *
@@ -51,6 +53,7 @@
 #include <sys/mman.h>
 
 #include "mqttguard/acl.h"
+#include "mqttguard/hmap.h"
 #include "mqttguard/topic.h"
 #include "mqttguard/util.h"
 
@@ -84,14 +87,10 @@ struct named {
 	uint32_t	 len;
 };
 
+/* A slot of a name table (an hmap of the index's type ntype). */
 struct slot {
 	uint64_t	 hash;
-	struct named	*val;		/* NULL: free */
-};
-
-struct map {
-	struct slot	*slots;		/* arena; cap slots, or NULL */
-	uint32_t	 cap, n;	/* cap a power of two, n <= cap / 2 */
+	struct named	*val;
 };
 
 struct node;
@@ -115,7 +114,7 @@ struct leaf {
 
 struct node {
 	struct named	 k;		/* the level (literal children) */
-	struct map	 kids;		/* literal children */
+	struct hmap	 kids;		/* literal children, struct slot */
 	struct wild	*wild;		/* NULL: none */
 	struct leaf	*leaf;		/* NULL: no rule ends here */
 };
@@ -148,7 +147,7 @@ struct subject {
 	const char	*name;		/* a stable copy, for rules, groups */
 	struct node	*root;		/* its rules once many; NULL: flat */
 	unsigned char	*ext;		/* the data when it does not fit */
-	uint32_t	 len;		/* of the name; 0: a free record */
+	uint32_t	 len;		/* of the name */
 	uint32_t	 ngroups;	/* group pointers at data + goff */
 	uint32_t	 goff, foff;
 	uint32_t	 size;		/* of the data */
@@ -159,12 +158,6 @@ struct subject {
 
 _Static_assert(sizeof(struct subject) == SUBJECT_SIZE,
     "an identity record is two cache lines");
-
-/* Open addressing, linear probing, at most half full. */
-struct stab {
-	struct subject	*rec;		/* owned, 64-byte aligned; cap */
-	uint32_t	 cap, n;
-};
 
 #define ACL_FLAT_MAX	8
 #define ACL_FLAT_BYTES	1024
@@ -180,9 +173,11 @@ struct group {
 
 struct acl {
 	struct arena	 arena;
+	struct hmap_type ntype;		/* name tables: slots in the arena */
+	struct hmap_type stype;		/* the identity table */
 	struct node	 everyone;
-	struct stab	 subjects;	/* the identities */
-	struct map	 groupmap;	/* name -> struct group */
+	struct hmap	 subjects;	/* the identities, struct subject */
+	struct hmap	 groupmap;	/* name -> struct group */
 	struct acl_rule	*rules;		/* malloc'd; in the order added */
 	size_t		 nrules, caprules;
 	struct group	**groups;
@@ -197,12 +192,13 @@ struct acl {
 /* One level of the topic being checked. */
 struct lvl {
 	uint32_t	 off, len;
-	uint64_t	 hash;
+	uint64_t	 hash;		/* in ntype, for every node's kids */
 	enum lv_kind	 kind;
 };
 
 /* A check in progress; lives on the checker's stack. */
 struct walk {
+	const struct hmap_type *ht;	/* the index's ntype */
 	const char	*t;
 	size_t		 tlen;
 	struct lvl	 lv[ACL_LEVELS_MAX + 1];
@@ -221,13 +217,15 @@ struct walk {
 static void	*arena_alloc(struct arena *, size_t);
 static char	*arena_strndup(struct arena *, const char *, size_t);
 static int	 grow(struct arena *, void *, size_t *, size_t, size_t);
-static uint64_t	 hash_bytes(const void *, size_t);
-static struct named *map_find(const struct map *, const char *, size_t,
+static void	*arena_hook(void *, size_t);
+static void	 arena_keep(void *, void *);
+static bool	 named_eq(void *, const void *, const void *, size_t);
+static struct named *map_find(const struct hmap *, const char *, size_t,
 		    uint64_t);
-static int	 map_put(struct arena *, struct map *, struct named *,
-		    uint64_t);
-static const struct subject *stab_find(const struct stab *, const char *,
-		    size_t, uint64_t);
+static int	 map_put(const struct hmap_type *, struct hmap *,
+		    struct named *, uint64_t);
+static void	*stab_alloc(void *, size_t);
+static bool	 subject_eq(void *, const void *, const void *, size_t);
 static struct subject *subject_get(struct acl *, const char *);
 static int	 subject_rebuild(struct acl *, struct subject *,
 		    struct group *, const struct flat *);
@@ -354,89 +352,91 @@ grow(struct arena *a, void *arrp, size_t *cap, size_t n, size_t size)
 
 /* ---- hash tables ---------------------------------------------------- */
 
-static inline uint64_t
-mix(uint64_t h)
+/*
+ * The index's tables are hmaps.  Name tables (a node's children, the
+ * groups, the lint's filters) keep their slots in the arena, which frees
+ * them all at once; slots a table outgrows stay there until then.
+ */
+static void *
+arena_hook(void *ctx, size_t n)
 {
-	h ^= h >> 32;
-	h *= 0xd6e8feb86659fd93ULL;
-	h ^= h >> 32;
-	return h;
+	return arena_alloc(ctx, n);
 }
 
-/* A fast 64-bit hash of short strings, eight bytes a round. */
-static uint64_t
-hash_bytes(const void *p, size_t len)
+static void
+arena_keep(void *ctx, void *p)
 {
-	const unsigned char	*s = p;
-	uint64_t		 h = 0x9e3779b97f4a7c15ULL ^ len, v;
-
-	while (len >= 8) {
-		memcpy(&v, s, 8);
-		h = mix(h ^ v) * 0xbf58476d1ce4e5b9ULL;
-		s += 8;
-		len -= 8;
-	}
-	v = 0;
-	memcpy(&v, s, len);
-	h = mix(h ^ v ^ (uint64_t)len << 59);
-	return mix(h * 0x94d049bb133111ebULL);
+	(void)ctx;
+	(void)p;
 }
 
+static bool
+named_eq(void *ctx, const void *slot, const void *key, size_t len)
+{
+	const struct named	*v = ((const struct slot *)slot)->val;
+
+	(void)ctx;
+	return v->len == len && memcmp(v->name, key, len) == 0;
+}
+
+/* A zeroed hmap (a node's kids) is empty: it gets its type when added to. */
 static struct named *
-map_find(const struct map *m, const char *key, size_t len, uint64_t hash)
+map_find(const struct hmap *m, const char *key, size_t len, uint64_t hash)
 {
-	const struct slot	*s;
-	uint32_t		 i, mask;
+	const struct slot	*s = hmap_find(m, hash, key, len);
 
-	if (m->slots == NULL)
-		return NULL;
-	mask = m->cap - 1;
-	for (i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
-		s = &m->slots[i];
-		if (s->val == NULL)
-			return NULL;
-		if (s->hash == hash && s->val->len == len &&
-		    memcmp(s->val->name, key, len) == 0)
-			return s->val;
-	}
+	return s != NULL ? s->val : NULL;
 }
 
-/* Adds <val> (not yet in <m>), growing the table to stay half empty. */
+/* Adds <val> (not yet in <m>) with hash <hash> of type <t>. */
 static int
-map_put(struct arena *a, struct map *m, struct named *val, uint64_t hash)
+map_put(const struct hmap_type *t, struct hmap *m, struct named *val,
+    uint64_t hash)
 {
-	struct slot	*old = m->slots, *s;
-	uint32_t	 ocap = m->cap, i, j, mask;
+	struct slot	*s;
 
-	if ((m->n + 1) * 2 > m->cap) {
-		if (m->cap >= (UINT32_C(1) << 31))
-			return -1;
-		m->cap = m->cap == 0 ? 2 : m->cap * 2;
-		if ((m->slots = arena_alloc(a, m->cap *
-		    sizeof(*m->slots))) == NULL) {
-			m->slots = old;
-			m->cap = ocap;
-			return -1;
-		}
-		mask = m->cap - 1;
-		for (j = 0; j < ocap; j++) {
-			if (old[j].val == NULL)
-				continue;
-			for (i = (uint32_t)old[j].hash & mask;
-			    m->slots[i].val != NULL; i = (i + 1) & mask)
-				;
-			m->slots[i] = old[j];
-		}
-	}
-	mask = m->cap - 1;
-	for (i = (uint32_t)hash & mask; m->slots[i].val != NULL;
-	    i = (i + 1) & mask)
-		;
-	s = &m->slots[i];
-	s->hash = hash;
+	if (m->type == NULL)
+		hmap_init(m, t, NULL, 0);
+	if ((s = hmap_add(m, hash)) == NULL)
+		return -1;
 	s->val = val;
-	m->n++;
 	return 0;
+}
+
+/*
+ * The identity table is an allocation of its own, aligned to cache lines,
+ * and to huge pages once it is big: a million records are read at random.
+ */
+static void *
+stab_alloc(void *ctx, size_t size)
+{
+	void	*p;
+
+	(void)ctx;
+	if (posix_memalign(&p, size >= ARENA_HUGE ? ARENA_HUGE : 64,
+	    size) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (size >= ARENA_HUGE)
+		(void)madvise(p, size, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, size);
+	return p;
+}
+
+static inline const unsigned char *
+sdata(const struct subject *s)
+{
+	return s->ext != NULL ? s->ext : s->data;
+}
+
+static bool
+subject_eq(void *ctx, const void *slot, const void *key, size_t len)
+{
+	const struct subject	*s = slot;
+
+	(void)ctx;
+	return s->len == len && memcmp(sdata(s), key, len) == 0;
 }
 
 /* ---- building ------------------------------------------------------- */
@@ -444,7 +444,29 @@ map_put(struct arena *a, struct map *m, struct named *val, uint64_t hash)
 struct acl *
 acl_new(void)
 {
-	return calloc(1, sizeof(struct acl));
+	struct acl	*acl;
+
+	if ((acl = calloc(1, sizeof(*acl))) == NULL)
+		return NULL;
+	acl->ntype.size = sizeof(struct slot);
+	acl->ntype.min = 2;
+	acl->ntype.eq = named_eq;
+	acl->ntype.alloc = arena_hook;
+	acl->ntype.release = arena_keep;
+	acl->ntype.ctx = &acl->arena;
+	acl->stype.size = sizeof(struct subject);
+	acl->stype.min = 64;
+	acl->stype.eq = subject_eq;
+	acl->stype.alloc = stab_alloc;
+	if (hmap_type_init(&acl->ntype) == -1 ||
+	    hmap_type_init(&acl->stype) == -1) {
+		free(acl);
+		return NULL;
+	}
+	hmap_init(&acl->subjects, &acl->stype, NULL, 0);
+	hmap_init(&acl->groupmap, &acl->ntype, NULL, 0);
+	hmap_init(&acl->everyone.kids, &acl->ntype, NULL, 0);
+	return acl;
 }
 
 void
@@ -455,77 +477,12 @@ acl_free(struct acl *acl)
 	if (acl == NULL)
 		return;
 	free(acl->rules);
-	free(acl->subjects.rec);
+	hmap_fini(&acl->subjects);
 	for (c = acl->arena.head; c != NULL; c = next) {
 		next = c->next;
 		free(c);
 	}
 	free(acl);
-}
-
-static inline const unsigned char *
-sdata(const struct subject *s)
-{
-	return s->ext != NULL ? s->ext : s->data;
-}
-
-/* The record of identity <id> (<len> bytes, hash <hash>), or NULL. */
-static const struct subject *
-stab_find(const struct stab *t, const char *id, size_t len, uint64_t hash)
-{
-	const struct subject	*s;
-	uint32_t		 i, mask;
-
-	if (t->rec == NULL)
-		return NULL;
-	mask = t->cap - 1;
-	for (i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
-		s = &t->rec[i];
-		if (s->len == 0)
-			return NULL;
-		if (s->hash == hash && s->len == len &&
-		    memcmp(sdata(s), id, len) == 0)
-			return s;
-	}
-}
-
-/*
- * Doubles the identity table; the records move, nothing points at them.
- * The table is an allocation of its own (the old one is freed), aligned
- * to cache lines, and to huge pages once it is big.
- */
-static int
-stab_grow(struct stab *t)
-{
-	struct subject	*old = t->rec, *rec;
-	void		*p;
-	size_t		 size;
-	uint32_t	 ocap = t->cap, cap, i, j, mask;
-
-	cap = ocap == 0 ? 64 : ocap * 2;
-	size = (size_t)cap * sizeof(*rec);
-	if (cap == 0 || posix_memalign(&p, size >= ARENA_HUGE ? ARENA_HUGE :
-	    64, size) != 0)
-		return -1;
-#ifdef MADV_HUGEPAGE
-	if (size >= ARENA_HUGE)
-		(void)madvise(p, size, MADV_HUGEPAGE);
-#endif
-	memset(p, 0, size);
-	rec = p;
-	mask = cap - 1;
-	for (j = 0; j < ocap; j++) {
-		if (old[j].len == 0)
-			continue;
-		for (i = (uint32_t)old[j].hash & mask; rec[i].len != 0;
-		    i = (i + 1) & mask)
-			;
-		rec[i] = old[j];
-	}
-	free(old);
-	t->rec = rec;
-	t->cap = cap;
-	return 0;
 }
 
 /*
@@ -535,24 +492,18 @@ stab_grow(struct stab *t)
 static struct subject *
 subject_get(struct acl *acl, const char *name)
 {
-	struct stab	*t = &acl->subjects;
 	struct subject	*s;
 	size_t		 len = strlen(name);
-	uint64_t	 h = hash_bytes(name, len);
-	uint32_t	 i, mask;
+	uint64_t	 h = hmap_hash(&acl->stype, name, len);
+	char		*copy;
 
-	if ((s = (struct subject *)stab_find(t, name, len, h)) != NULL)
+	if ((s = hmap_find(&acl->subjects, h, name, len)) != NULL)
 		return s;
 	if (len == 0 || len > ACL_TOPIC_MAX ||
-	    ((t->n + 1) * 2 > t->cap && stab_grow(t) == -1))
+	    (copy = arena_strndup(&acl->arena, name, len)) == NULL ||
+	    (s = hmap_add(&acl->subjects, h)) == NULL)
 		return NULL;
-	mask = t->cap - 1;
-	for (i = (uint32_t)h & mask; t->rec[i].len != 0; i = (i + 1) & mask)
-		;
-	s = &t->rec[i];
-	memset(s, 0, sizeof(*s));
-	if ((s->name = arena_strndup(&acl->arena, name, len)) == NULL)
-		return NULL;
+	s->name = copy;
 	s->goff = s->foff = (uint32_t)PAD8(len);
 	s->size = s->goff;
 	if (s->size > sizeof(s->data)) {
@@ -561,9 +512,7 @@ subject_get(struct acl *acl, const char *name)
 		memcpy(s->ext, name, len);
 	} else
 		memcpy(s->data, name, len);
-	s->hash = h;
 	s->len = (uint32_t)len;
-	t->n++;
 	return s;
 }
 
@@ -756,8 +705,8 @@ acl_add_group_at(struct acl *acl, const char *name,
 		if (subject_rebuild(acl, s, g, NULL) == -1)
 			goto nomem;
 	}
-	if (map_put(&acl->arena, &acl->groupmap, &g->k,
-	    hash_bytes(name, len)) == -1 ||
+	if (map_put(&acl->ntype, &acl->groupmap, &g->k,
+	    hmap_hash(&acl->ntype, name, len)) == -1 ||
 	    grow(&acl->arena, &acl->groups, &acl->capgroups, acl->ngroups,
 	    sizeof(*acl->groups)) == -1)
 		goto nomem;
@@ -863,14 +812,14 @@ child(struct acl *acl, struct node *n, const char *lv, size_t len)
 		goto wild;
 	if (len == 2 && lv[0] == '%' && (lv[1] == 'u' || lv[1] == 'c'))
 		goto wild;
-	h = hash_bytes(lv, len);
+	h = hmap_hash(&acl->ntype, lv, len);
 	if ((c = (struct node *)map_find(&n->kids, lv, len, h)) != NULL)
 		return c;
 	if ((c = arena_alloc(&acl->arena, sizeof(*c))) == NULL ||
 	    (c->k.name = arena_strndup(&acl->arena, lv, len)) == NULL)
 		return NULL;
 	c->k.len = (uint32_t)len;
-	if (map_put(&acl->arena, &n->kids, &c->k, h) == -1)
+	if (map_put(&acl->ntype, &n->kids, &c->k, h) == -1)
 		return NULL;
 	return c;
 wild:
@@ -1038,8 +987,8 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	}
 	for (i = 0; i < in->n_groups; i++) {
 		g = (struct group *)map_find(&acl->groupmap, in->groups[i],
-		    strlen(in->groups[i]), hash_bytes(in->groups[i],
-		    strlen(in->groups[i])));
+		    strlen(in->groups[i]), hmap_hash(&acl->ntype,
+		    in->groups[i], strlen(in->groups[i])));
 		if (g == NULL || (lf = trie_leaf(acl, &g->root, r->filter,
 		    strlen(r->filter))) == NULL)
 			goto nomem;
@@ -1104,7 +1053,8 @@ split(struct walk *w, const char *t, size_t len, uint32_t keep)
 				else
 					return -1;
 			} else
-				l->hash = hash_bytes(t + start, l->len);
+				l->hash = hmap_hash(w->ht, t + start,
+				    l->len);
 		}
 		total++;
 		wild = false;
@@ -1217,6 +1167,7 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 	if (acl == NULL || who == NULL || who->identity == NULL ||
 	    topic == NULL || (a = action_index(action)) == -1)
 		goto done;
+	w.ht = &acl->ntype;
 	w.act = (unsigned)a;
 	w.sub = action == ACL_SUBSCRIBE;
 	w.id = who->identity;
@@ -1230,9 +1181,8 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 	 * for it first; split the topic and walk the everyone trie (likely
 	 * cached) meanwhile.
 	 */
-	h = hash_bytes(w.id, w.idlen);
-	if (acl->subjects.rec != NULL) {
-		s = &acl->subjects.rec[(uint32_t)h & (acl->subjects.cap - 1)];
+	h = hmap_hash(&acl->stype, w.id, w.idlen);
+	if ((s = hmap_home(&acl->subjects, h)) != NULL) {
 		__builtin_prefetch(s);
 		__builtin_prefetch((const char *)s + 64);
 	}
@@ -1250,7 +1200,7 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 		goto done;
 	if (!empty_node(&acl->everyone))
 		walk(&w, &acl->everyone, 0);
-	if ((s = stab_find(&acl->subjects, w.id, w.idlen, h)) != NULL) {
+	if ((s = hmap_find(&acl->subjects, h, w.id, w.idlen)) != NULL) {
 		const unsigned char	*d = sdata(s);
 		const struct flat	*e;
 		struct group *const	*gs;
@@ -1307,7 +1257,7 @@ acl_group_find(const struct acl *acl, const char *name)
 	size_t			 len = strlen(name);
 
 	g = (const struct group *)map_find(&acl->groupmap, name, len,
-	    hash_bytes(name, len));
+	    hmap_hash(&acl->ntype, name, len));
 	return g != NULL ? &g->pub : NULL;
 }
 
@@ -1386,6 +1336,7 @@ acl_add_test(struct acl *acl, const struct acl_test *in, char *err,
 		return -1;
 	}
 	len = in->topic != NULL ? strlen(in->topic) : 0;
+	w.ht = &acl->ntype;	/* split() keeps no level: hashes none */
 	w.sub = in->action == ACL_SUBSCRIBE;
 	if (len == 0 || split(&w, in->topic, len, 0) == -1 ||
 	    topic_utf8_check((const uint8_t *)in->topic, len, 0) != TOPIC_OK) {
@@ -1519,7 +1470,8 @@ actions_str(unsigned actions, char *buf, size_t len)
 
 /* Rules by filter, for the shadowing questions.  Temporary, malloc'd. */
 struct fidx {
-	struct map	 map;
+	struct hmap_type type;		/* the index's ntype, this arena */
+	struct hmap	 map;
 	struct arena	 arena;
 };
 
@@ -1533,7 +1485,7 @@ static struct fentry *
 fidx_get(struct fidx *fx, const char *f, size_t len, bool make)
 {
 	struct fentry	*e;
-	uint64_t	 h = hash_bytes(f, len);
+	uint64_t	 h = hmap_hash(&fx->type, f, len);
 
 	if ((e = (struct fentry *)map_find(&fx->map, f, len, h)) != NULL ||
 	    !make)
@@ -1542,7 +1494,7 @@ fidx_get(struct fidx *fx, const char *f, size_t len, bool make)
 		return NULL;
 	e->k.name = f;
 	e->k.len = (uint32_t)len;
-	if (map_put(&fx->arena, &fx->map, &e->k, h) == -1)
+	if (map_put(&fx->type, &fx->map, &e->k, h) == -1)
 		return NULL;
 	return e;
 }
@@ -1664,6 +1616,8 @@ acl_lint(const struct acl *acl, const struct acl_lint_ctx *ctx,
 	bool			 anon, everyone = false, named;
 
 	memset(&fx, 0, sizeof(fx));
+	fx.type = acl->ntype;
+	fx.type.ctx = &fx.arena;
 	for (i = 0; i < acl->nrules; i++) {
 		r = &acl->rules[i];
 		everyone |= r->everyone;

@@ -56,7 +56,10 @@ int	 hmap_type_init(struct hmap_type *t);
 /*
  * An empty table of type <t>: growing from nothing (<storage> NULL), or a
  * fixed table over the caller's <cap> zeroed slots at <storage> (<cap> a
- * power of two), which stay the caller's.
+ * power of two), which stay the caller's.  A zeroed struct hmap is empty
+ * too, and may be asked (hmap_find, hmap_home, hmap_next) before it is
+ * initialised; the ACL's many trie nodes get their type on their first
+ * child.
  */
 void	 hmap_init(struct hmap *m, const struct hmap_type *t, void *storage,
 	    size_t cap);
