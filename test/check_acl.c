@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/acl.h"
 #include "mqttguard/aclfile.h"
 #include "mqttguard/config.h"

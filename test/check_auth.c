@@ -41,7 +41,6 @@
 #include <sys/wait.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/codec.h"
 #include "mqttguard/passwd.h"

@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/codec.h"
 
 #define CL		CODEC_FROM_CLIENT

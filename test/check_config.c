@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/config.h"
 #include "mqttguard/log.h"
 

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/hmap.h"
 
 #define NKEYS	5000

@@ -33,7 +33,6 @@
 #include <openssl/rand.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/passwd.h"
 
 #define MOSQUITTO_PASSWD	"/usr/bin/mosquitto_passwd"

@@ -36,7 +36,6 @@
 #include <openssl/x509v3.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/config.h"
 #include "mqttguard/tls.h"
 

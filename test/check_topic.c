@@ -28,7 +28,6 @@
 #include <mosquitto.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/acl.h"
 #include "mqttguard/topic.h"
 

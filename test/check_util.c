@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 
 #include "check_suites.h"
-#include "check_util.h"
 #include "mqttguard/config.h"
 #include "mqttguard/util.h"
 
