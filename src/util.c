@@ -51,33 +51,25 @@ util_now_ms(void)
 int
 util_addr_str(const struct sockaddr *sa, bool port, char *buf, size_t len)
 {
-	char		host[INET6_ADDRSTRLEN];
-	unsigned	p;
+	const struct sockaddr_in	*in = (const void *)sa;
+	const struct sockaddr_in6	*in6 = (const void *)sa;
+	char				 host[INET6_ADDRSTRLEN];
+	bool				 v6 = sa->sa_family == AF_INET6;
 
 	if (len == 0)
 		return -1;
 	buf[0] = '\0';
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		p = ntohs(in->sin_port);
-		if (port)
-			snprintf(buf, len, "%s:%u", host, p);
-		else
-			snprintf(buf, len, "%s", host);
-		return 0;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		p = ntohs(in6->sin6_port);
-		if (port)
-			snprintf(buf, len, "[%s]:%u", host, p);
-		else
-			snprintf(buf, len, "%s", host);
-		return 0;
-	}
-	return -1;
+	if (sa->sa_family != AF_INET && !v6)
+		return -1;
+	inet_ntop(sa->sa_family, v6 ? (const void *)&in6->sin6_addr :
+	    (const void *)&in->sin_addr, host, sizeof(host));
+	if (!port)
+		snprintf(buf, len, "%s", host);
+	else if (v6)		/* brackets: the port is not one more group */
+		snprintf(buf, len, "[%s]:%u", host,
+		    (unsigned)ntohs(in6->sin6_port));
+	else
+		snprintf(buf, len, "%s:%u", host,
+		    (unsigned)ntohs(in->sin_port));
+	return 0;
 }

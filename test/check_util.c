@@ -129,6 +129,21 @@ tu_load(const char *file, unsigned flags, struct config_errors **errs)
 	return config_load_flags(file, *errs, flags);
 }
 
+void
+tu_load_refused(const char *file, unsigned flags, size_t n,
+    const char *first)
+{
+	struct config_errors	*e;
+	struct policy		*p;
+
+	p = tu_load(file, flags, &e);
+	ck_assert_msg(p == NULL, "%s loaded but must be refused", file);
+	ck_assert_msg(e->n == n, "%s: %zu errors, want %zu (first: %s)",
+	    file, e->n, n, e->msg[0]);
+	ck_assert_str_eq(e->msg[0], first);
+	free(e);
+}
+
 /* ---- util_suite(): the tests of src/util.c -------------------------- */
 
 START_TEST(errf)

@@ -44,5 +44,11 @@ char	*tu_read_file(const char *path, size_t *lenp);
  */
 struct policy *tu_load(const char *file, unsigned flags,
 	    struct config_errors **errs);
+/*
+ * That the loader refuses <file> (with <flags>) with <n> errors, the
+ * first of them <first>, word for word.
+ */
+void	 tu_load_refused(const char *file, unsigned flags, size_t n,
+	    const char *first);
 
 #endif
