@@ -14,16 +14,16 @@ main(void)
 	SRunner	*sr;
 	int	 failed;
 
-	sr = srunner_create(codec_suite());
+	sr = srunner_create(topic_suite());
+	srunner_add_suite(sr, util_suite());
+	srunner_add_suite(sr, hmap_suite());
+	srunner_add_suite(sr, codec_suite());
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, passwd_suite());
 	srunner_add_suite(sr, tls_suite());
 	srunner_add_suite(sr, limits_suite());
 	srunner_add_suite(sr, auth_suite());
 	srunner_add_suite(sr, acl_suite());
-	srunner_add_suite(sr, topic_suite());
-	srunner_add_suite(sr, util_suite());
-	srunner_add_suite(sr, hmap_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

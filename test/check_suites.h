@@ -10,6 +10,9 @@
 
 #include "check_util.h"
 
+Suite	*topic_suite(void);
+Suite	*util_suite(void);
+Suite	*hmap_suite(void);
 Suite	*codec_suite(void);
 Suite	*config_suite(void);
 Suite	*passwd_suite(void);
@@ -17,8 +20,5 @@ Suite	*tls_suite(void);
 Suite	*limits_suite(void);
 Suite	*auth_suite(void);
 Suite	*acl_suite(void);
-Suite	*topic_suite(void);
-Suite	*util_suite(void);
-Suite	*hmap_suite(void);
 
 #endif
