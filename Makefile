@@ -25,6 +25,9 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS   := $(shell pkg-config --libs check)
+# Tests only: test/check_topic.c compares our matcher with libmosquitto's.
+MOSQ_CFLAGS  := $(shell pkg-config --cflags libmosquitto)
+MOSQ_LIBS    := $(shell pkg-config --libs libmosquitto)
 
 WARN	:= -Wall -Wextra -Wshadow -Wpointer-arith -Wformat=2 \
 	   -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -61,10 +64,12 @@ $(MAINOBJ): src/main.c VERSION | $(BUILD)
 	$(CC) $(ALL_CPPFLAGS) -DMQTTGUARD_VERSION='"$(VERSION)"' $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/test/%.o: test/%.c | $(BUILD)/test
-	$(CC) $(ALL_CPPFLAGS) $(CHECK_CFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CPPFLAGS) $(CHECK_CFLAGS) $(MOSQ_CFLAGS) $(ALL_CFLAGS) \
+	    -MMD -MP -c -o $@ $<
 
 $(TBIN): $(TOBJS) $(LIBOBJS)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CHECK_LIBS) \
+	    $(MOSQ_LIBS)
 
 $(BUILD) $(BUILD)/test:
 	mkdir -p $@
@@ -104,9 +109,11 @@ test-asan:
 # libFuzzer needs clang.  fuzz-replay runs the corpus once through the
 # sanitizer-instrumented decoder; fuzz runs a campaign of FUZZTIME seconds.
 FUZZ_CFLAGS := -std=c11 -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer $(SAN)
-build/fuzz/fuzz_codec: test/fuzz/fuzz_codec.c src/codec.c include/mqttguard/codec.h
+build/fuzz/fuzz_codec: test/fuzz/fuzz_codec.c src/codec.c src/topic.c \
+    include/mqttguard/codec.h include/mqttguard/topic.h
 	mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_codec.c src/codec.c
+	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_codec.c src/codec.c \
+	    src/topic.c
 
 fuzz-replay: build/fuzz/fuzz_codec
 	build/fuzz/fuzz_codec -runs=0 test/corpus/codec
@@ -116,11 +123,16 @@ fuzz: build/fuzz/fuzz_codec
 	build/fuzz/fuzz_codec -max_total_time=$(FUZZTIME) -max_len=4096 \
 	    build/fuzz/corpus test/corpus/codec
 
-$(BUILD)/bench_codec: test/bench_codec.c src/codec.c include/mqttguard/codec.h | $(BUILD)
-	$(CC) -std=c11 $(WARN) -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_codec.c src/codec.c
+$(BUILD)/bench_codec: test/bench_codec.c src/codec.c src/topic.c \
+    include/mqttguard/codec.h include/mqttguard/topic.h | $(BUILD)
+	$(CC) -std=c11 $(WARN) -O2 -g -Iinclude -D_GNU_SOURCE -o $@ \
+	    test/bench_codec.c src/codec.c src/topic.c
 
-$(BUILD)/bench_acl: test/bench_acl.c src/acl.c include/mqttguard/acl.h | $(BUILD)
-	$(CC) -std=c11 $(WARN) -O2 -g -Iinclude -D_GNU_SOURCE -o $@ test/bench_acl.c src/acl.c
+BENCH_ACL_SRCS := src/acl.c src/topic.c src/util.c src/hmap.c src/siphash.c
+$(BUILD)/bench_acl: test/bench_acl.c $(BENCH_ACL_SRCS) include/mqttguard/*.h \
+    | $(BUILD)
+	$(CC) -std=c11 $(WARN) -O2 -g -Iinclude -D_GNU_SOURCE -o $@ \
+	    test/bench_acl.c $(BENCH_ACL_SRCS)
 
 bench: $(BIN)
 	scripts/bench.sh

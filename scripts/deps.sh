@@ -10,7 +10,8 @@ set -eu
 pkgs="make gcc libc6-dev pkg-config libssl-dev libevent-dev libyaml-dev libargon2-dev check
 mosquitto mosquitto-clients openssl ca-certificates procps iproute2"
 case "${1:-}" in
---test)	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang sslscan" ;;
+--test)	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang sslscan"
+	pkgs="$pkgs libmosquitto-dev" ;;
 --bench) pkgs="$pkgs python3 haproxy bc" ;;
 esac
 

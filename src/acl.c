@@ -20,15 +20,19 @@
  * identity is a 128-byte record of a table, at the place its name's hash
  * gives: the check asks for it first and splits the topic while it comes.
  * The record holds the name, the identity's groups and, up to
- * ACL_FLAT_MAX, its rules as filters matched one by one (flat_match(),
- * the same matching as walk()); more rules go to a trie of the
- * identity's own, a longer record to one block elsewhere.  Decisions name
- * rules by index into one array, so the verdict costs no further load.
+ * ACL_FLAT_MAX, its rules as filters matched one by one by topic_'s
+ * matcher (flat_match()); more rules go to a trie of the identity's own,
+ * a longer record to one block elsewhere.  The trie walk is the index's
+ * own, level by level; test/check_topic.c proves it answers as
+ * topic_match() and topic_covers() do.  Decisions name rules by index
+ * into one array, so the verdict costs no further load.
  *
- * The hash tables are filled from the policy alone: a client chooses which
- * probe sequence a check walks, never how long it is.  All memory of an
- * index but the rule array and the identity table comes from its arena
- * and goes with acl_free();
+ * The hash tables are hmaps (hmap.h), keyed per index, and filled from
+ * the policy alone: a client chooses which probe sequence a check walks,
+ * never how long it is.  A topic level is hashed once per check: every
+ * node's children share the index's key, so one hash serves them all.
+ * All memory of an index but the rule array and the identity table comes
+ * from its arena and goes with acl_free();
  * the arena's big chunks are advised as huge pages, for the page walks a
  * big index would otherwise add to its cache misses.
  *
@@ -41,7 +45,6 @@
  * shadowed rules, unused groups, names that match nobody); the files and
  * the password database are the caller's.  Nothing here logs.
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +53,9 @@
 #include <sys/mman.h>
 
 #include "mqttguard/acl.h"
+#include "mqttguard/hmap.h"
+#include "mqttguard/topic.h"
+#include "mqttguard/util.h"
 
 #define ARENA_CHUNK	(64 * 1024)	/* the first chunk; they double */
 #define ARENA_HUGE	(2 * 1024 * 1024)	/* from here: huge pages */
@@ -81,14 +87,10 @@ struct named {
 	uint32_t	 len;
 };
 
+/* A slot of a name table (an hmap of the index's type ntype). */
 struct slot {
 	uint64_t	 hash;
-	struct named	*val;		/* NULL: free */
-};
-
-struct map {
-	struct slot	*slots;		/* arena; cap slots, or NULL */
-	uint32_t	 cap, n;	/* cap a power of two, n <= cap / 2 */
+	struct named	*val;
 };
 
 struct node;
@@ -112,7 +114,7 @@ struct leaf {
 
 struct node {
 	struct named	 k;		/* the level (literal children) */
-	struct map	 kids;		/* literal children */
+	struct hmap	 kids;		/* literal children, struct slot */
 	struct wild	*wild;		/* NULL: none */
 	struct leaf	*leaf;		/* NULL: no rule ends here */
 };
@@ -145,7 +147,7 @@ struct subject {
 	const char	*name;		/* a stable copy, for rules, groups */
 	struct node	*root;		/* its rules once many; NULL: flat */
 	unsigned char	*ext;		/* the data when it does not fit */
-	uint32_t	 len;		/* of the name; 0: a free record */
+	uint32_t	 len;		/* of the name */
 	uint32_t	 ngroups;	/* group pointers at data + goff */
 	uint32_t	 goff, foff;
 	uint32_t	 size;		/* of the data */
@@ -156,12 +158,6 @@ struct subject {
 
 _Static_assert(sizeof(struct subject) == SUBJECT_SIZE,
     "an identity record is two cache lines");
-
-/* Open addressing, linear probing, at most half full. */
-struct stab {
-	struct subject	*rec;		/* owned, 64-byte aligned; cap */
-	uint32_t	 cap, n;
-};
 
 #define ACL_FLAT_MAX	8
 #define ACL_FLAT_BYTES	1024
@@ -177,9 +173,11 @@ struct group {
 
 struct acl {
 	struct arena	 arena;
+	struct hmap_type ntype;		/* name tables: slots in the arena */
+	struct hmap_type stype;		/* the identity table */
 	struct node	 everyone;
-	struct stab	 subjects;	/* the identities */
-	struct map	 groupmap;	/* name -> struct group */
+	struct hmap	 subjects;	/* the identities, struct subject */
+	struct hmap	 groupmap;	/* name -> struct group */
 	struct acl_rule	*rules;		/* malloc'd; in the order added */
 	size_t		 nrules, caprules;
 	struct group	**groups;
@@ -194,13 +192,15 @@ struct acl {
 /* One level of the topic being checked. */
 struct lvl {
 	uint32_t	 off, len;
-	uint64_t	 hash;
+	uint64_t	 hash;		/* in ntype, for every node's kids */
 	enum lv_kind	 kind;
 };
 
 /* A check in progress; lives on the checker's stack. */
 struct walk {
+	const struct hmap_type *ht;	/* the index's ntype */
 	const char	*t;
+	size_t		 tlen;
 	struct lvl	 lv[ACL_LEVELS_MAX + 1];
 	uint32_t	 n;		/* levels in lv[] */
 	bool		 more;		/* the topic has levels past lv[] */
@@ -209,6 +209,7 @@ struct walk {
 	unsigned	 act;
 	const char	*id, *cid;
 	size_t		 idlen, cidlen;
+	struct topic_var vars[2];	/* "%u", "%c": id, cid */
 	bool		 found;
 	uint32_t	 bestkey, bestidx;
 };
@@ -216,13 +217,15 @@ struct walk {
 static void	*arena_alloc(struct arena *, size_t);
 static char	*arena_strndup(struct arena *, const char *, size_t);
 static int	 grow(struct arena *, void *, size_t *, size_t, size_t);
-static uint64_t	 hash_bytes(const void *, size_t);
-static struct named *map_find(const struct map *, const char *, size_t,
+static void	*arena_hook(void *, size_t);
+static void	 arena_keep(void *, void *);
+static bool	 named_eq(void *, const void *, const void *, size_t);
+static struct named *map_find(const struct hmap *, const char *, size_t,
 		    uint64_t);
-static int	 map_put(struct arena *, struct map *, struct named *,
-		    uint64_t);
-static const struct subject *stab_find(const struct stab *, const char *,
-		    size_t, uint64_t);
+static int	 map_put(const struct hmap_type *, struct hmap *,
+		    struct named *, uint64_t);
+static void	*stab_alloc(void *, size_t);
+static bool	 subject_eq(void *, const void *, const void *, size_t);
 static struct subject *subject_get(struct acl *, const char *);
 static int	 subject_rebuild(struct acl *, struct subject *,
 		    struct group *, const struct flat *);
@@ -239,9 +242,6 @@ static int	 action_index(unsigned);
 static int	 split(struct walk *, const char *, size_t, uint32_t);
 static void	 consider(struct walk *, const struct leaf *);
 static void	 walk(struct walk *, const struct node *, uint32_t);
-static bool	 utf8_valid(const unsigned char *, size_t);
-static void	 seterr(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 
 /* ---- memory --------------------------------------------------------- */
 
@@ -352,89 +352,91 @@ grow(struct arena *a, void *arrp, size_t *cap, size_t n, size_t size)
 
 /* ---- hash tables ---------------------------------------------------- */
 
-static inline uint64_t
-mix(uint64_t h)
+/*
+ * The index's tables are hmaps.  Name tables (a node's children, the
+ * groups, the lint's filters) keep their slots in the arena, which frees
+ * them all at once; slots a table outgrows stay there until then.
+ */
+static void *
+arena_hook(void *ctx, size_t n)
 {
-	h ^= h >> 32;
-	h *= 0xd6e8feb86659fd93ULL;
-	h ^= h >> 32;
-	return h;
+	return arena_alloc(ctx, n);
 }
 
-/* A fast 64-bit hash of short strings, eight bytes a round. */
-static uint64_t
-hash_bytes(const void *p, size_t len)
+static void
+arena_keep(void *ctx, void *p)
 {
-	const unsigned char	*s = p;
-	uint64_t		 h = 0x9e3779b97f4a7c15ULL ^ len, v;
-
-	while (len >= 8) {
-		memcpy(&v, s, 8);
-		h = mix(h ^ v) * 0xbf58476d1ce4e5b9ULL;
-		s += 8;
-		len -= 8;
-	}
-	v = 0;
-	memcpy(&v, s, len);
-	h = mix(h ^ v ^ (uint64_t)len << 59);
-	return mix(h * 0x94d049bb133111ebULL);
+	(void)ctx;
+	(void)p;
 }
 
+static bool
+named_eq(void *ctx, const void *slot, const void *key, size_t len)
+{
+	const struct named	*v = ((const struct slot *)slot)->val;
+
+	(void)ctx;
+	return v->len == len && memcmp(v->name, key, len) == 0;
+}
+
+/* A zeroed hmap (a node's kids) is empty: it gets its type when added to. */
 static struct named *
-map_find(const struct map *m, const char *key, size_t len, uint64_t hash)
+map_find(const struct hmap *m, const char *key, size_t len, uint64_t hash)
 {
-	const struct slot	*s;
-	uint32_t		 i, mask;
+	const struct slot	*s = hmap_find(m, hash, key, len);
 
-	if (m->slots == NULL)
-		return NULL;
-	mask = m->cap - 1;
-	for (i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
-		s = &m->slots[i];
-		if (s->val == NULL)
-			return NULL;
-		if (s->hash == hash && s->val->len == len &&
-		    memcmp(s->val->name, key, len) == 0)
-			return s->val;
-	}
+	return s != NULL ? s->val : NULL;
 }
 
-/* Adds <val> (not yet in <m>), growing the table to stay half empty. */
+/* Adds <val> (not yet in <m>) with hash <hash> of type <t>. */
 static int
-map_put(struct arena *a, struct map *m, struct named *val, uint64_t hash)
+map_put(const struct hmap_type *t, struct hmap *m, struct named *val,
+    uint64_t hash)
 {
-	struct slot	*old = m->slots, *s;
-	uint32_t	 ocap = m->cap, i, j, mask;
+	struct slot	*s;
 
-	if ((m->n + 1) * 2 > m->cap) {
-		if (m->cap >= (UINT32_C(1) << 31))
-			return -1;
-		m->cap = m->cap == 0 ? 2 : m->cap * 2;
-		if ((m->slots = arena_alloc(a, m->cap *
-		    sizeof(*m->slots))) == NULL) {
-			m->slots = old;
-			m->cap = ocap;
-			return -1;
-		}
-		mask = m->cap - 1;
-		for (j = 0; j < ocap; j++) {
-			if (old[j].val == NULL)
-				continue;
-			for (i = (uint32_t)old[j].hash & mask;
-			    m->slots[i].val != NULL; i = (i + 1) & mask)
-				;
-			m->slots[i] = old[j];
-		}
-	}
-	mask = m->cap - 1;
-	for (i = (uint32_t)hash & mask; m->slots[i].val != NULL;
-	    i = (i + 1) & mask)
-		;
-	s = &m->slots[i];
-	s->hash = hash;
+	if (m->type == NULL)
+		hmap_init(m, t, NULL, 0);
+	if ((s = hmap_add(m, hash)) == NULL)
+		return -1;
 	s->val = val;
-	m->n++;
 	return 0;
+}
+
+/*
+ * The identity table is an allocation of its own, aligned to cache lines,
+ * and to huge pages once it is big: a million records are read at random.
+ */
+static void *
+stab_alloc(void *ctx, size_t size)
+{
+	void	*p;
+
+	(void)ctx;
+	if (posix_memalign(&p, size >= ARENA_HUGE ? ARENA_HUGE : 64,
+	    size) != 0)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (size >= ARENA_HUGE)
+		(void)madvise(p, size, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, size);
+	return p;
+}
+
+static inline const unsigned char *
+sdata(const struct subject *s)
+{
+	return s->ext != NULL ? s->ext : s->data;
+}
+
+static bool
+subject_eq(void *ctx, const void *slot, const void *key, size_t len)
+{
+	const struct subject	*s = slot;
+
+	(void)ctx;
+	return s->len == len && memcmp(sdata(s), key, len) == 0;
 }
 
 /* ---- building ------------------------------------------------------- */
@@ -442,7 +444,29 @@ map_put(struct arena *a, struct map *m, struct named *val, uint64_t hash)
 struct acl *
 acl_new(void)
 {
-	return calloc(1, sizeof(struct acl));
+	struct acl	*acl;
+
+	if ((acl = calloc(1, sizeof(*acl))) == NULL)
+		return NULL;
+	acl->ntype.size = sizeof(struct slot);
+	acl->ntype.min = 2;
+	acl->ntype.eq = named_eq;
+	acl->ntype.alloc = arena_hook;
+	acl->ntype.release = arena_keep;
+	acl->ntype.ctx = &acl->arena;
+	acl->stype.size = sizeof(struct subject);
+	acl->stype.min = 64;
+	acl->stype.eq = subject_eq;
+	acl->stype.alloc = stab_alloc;
+	if (hmap_type_init(&acl->ntype) == -1 ||
+	    hmap_type_init(&acl->stype) == -1) {
+		free(acl);
+		return NULL;
+	}
+	hmap_init(&acl->subjects, &acl->stype, NULL, 0);
+	hmap_init(&acl->groupmap, &acl->ntype, NULL, 0);
+	hmap_init(&acl->everyone.kids, &acl->ntype, NULL, 0);
+	return acl;
 }
 
 void
@@ -453,89 +477,12 @@ acl_free(struct acl *acl)
 	if (acl == NULL)
 		return;
 	free(acl->rules);
-	free(acl->subjects.rec);
+	hmap_fini(&acl->subjects);
 	for (c = acl->arena.head; c != NULL; c = next) {
 		next = c->next;
 		free(c);
 	}
 	free(acl);
-}
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static inline const unsigned char *
-sdata(const struct subject *s)
-{
-	return s->ext != NULL ? s->ext : s->data;
-}
-
-/* The record of identity <id> (<len> bytes, hash <hash>), or NULL. */
-static const struct subject *
-stab_find(const struct stab *t, const char *id, size_t len, uint64_t hash)
-{
-	const struct subject	*s;
-	uint32_t		 i, mask;
-
-	if (t->rec == NULL)
-		return NULL;
-	mask = t->cap - 1;
-	for (i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
-		s = &t->rec[i];
-		if (s->len == 0)
-			return NULL;
-		if (s->hash == hash && s->len == len &&
-		    memcmp(sdata(s), id, len) == 0)
-			return s;
-	}
-}
-
-/*
- * Doubles the identity table; the records move, nothing points at them.
- * The table is an allocation of its own (the old one is freed), aligned
- * to cache lines, and to huge pages once it is big.
- */
-static int
-stab_grow(struct stab *t)
-{
-	struct subject	*old = t->rec, *rec;
-	void		*p;
-	size_t		 size;
-	uint32_t	 ocap = t->cap, cap, i, j, mask;
-
-	cap = ocap == 0 ? 64 : ocap * 2;
-	size = (size_t)cap * sizeof(*rec);
-	if (cap == 0 || posix_memalign(&p, size >= ARENA_HUGE ? ARENA_HUGE :
-	    64, size) != 0)
-		return -1;
-#ifdef MADV_HUGEPAGE
-	if (size >= ARENA_HUGE)
-		(void)madvise(p, size, MADV_HUGEPAGE);
-#endif
-	memset(p, 0, size);
-	rec = p;
-	mask = cap - 1;
-	for (j = 0; j < ocap; j++) {
-		if (old[j].len == 0)
-			continue;
-		for (i = (uint32_t)old[j].hash & mask; rec[i].len != 0;
-		    i = (i + 1) & mask)
-			;
-		rec[i] = old[j];
-	}
-	free(old);
-	t->rec = rec;
-	t->cap = cap;
-	return 0;
 }
 
 /*
@@ -545,24 +492,18 @@ stab_grow(struct stab *t)
 static struct subject *
 subject_get(struct acl *acl, const char *name)
 {
-	struct stab	*t = &acl->subjects;
 	struct subject	*s;
 	size_t		 len = strlen(name);
-	uint64_t	 h = hash_bytes(name, len);
-	uint32_t	 i, mask;
+	uint64_t	 h = hmap_hash(&acl->stype, name, len);
+	char		*copy;
 
-	if ((s = (struct subject *)stab_find(t, name, len, h)) != NULL)
+	if ((s = hmap_find(&acl->subjects, h, name, len)) != NULL)
 		return s;
 	if (len == 0 || len > ACL_TOPIC_MAX ||
-	    ((t->n + 1) * 2 > t->cap && stab_grow(t) == -1))
+	    (copy = arena_strndup(&acl->arena, name, len)) == NULL ||
+	    (s = hmap_add(&acl->subjects, h)) == NULL)
 		return NULL;
-	mask = t->cap - 1;
-	for (i = (uint32_t)h & mask; t->rec[i].len != 0; i = (i + 1) & mask)
-		;
-	s = &t->rec[i];
-	memset(s, 0, sizeof(*s));
-	if ((s->name = arena_strndup(&acl->arena, name, len)) == NULL)
-		return NULL;
+	s->name = copy;
 	s->goff = s->foff = (uint32_t)PAD8(len);
 	s->size = s->goff;
 	if (s->size > sizeof(s->data)) {
@@ -571,9 +512,7 @@ subject_get(struct acl *acl, const char *name)
 		memcpy(s->ext, name, len);
 	} else
 		memcpy(s->data, name, len);
-	s->hash = h;
 	s->len = (uint32_t)len;
-	t->n++;
 	return s;
 }
 
@@ -718,27 +657,27 @@ acl_add_group_at(struct acl *acl, const char *name,
 	size_t			 i, j, len;
 
 	if (name == NULL || *name == '\0') {
-		seterr(err, errlen, "empty group name");
+		util_errf(err, errlen, "empty group name");
 		return -1;
 	}
 	if ((len = strlen(name)) > ACL_TOPIC_MAX) {
-		seterr(err, errlen, "group name longer than %d bytes",
+		util_errf(err, errlen, "group name longer than %d bytes",
 		    ACL_TOPIC_MAX);
 		return -1;
 	}
 	if ((old = acl_group_find(acl, name)) != NULL) {
 		if (old->file != NULL)
-			seterr(err, errlen, "group \"%s\" is already declared "
-			    "(%s:%d)", name, old->file, old->line);
+			util_errf(err, errlen, "group \"%s\" is already "
+			    "declared (%s:%d)", name, old->file, old->line);
 		else
-			seterr(err, errlen, "group \"%s\" is already declared",
-			    name);
+			util_errf(err, errlen, "group \"%s\" is already "
+			    "declared", name);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (members[i] == NULL || *members[i] == '\0') {
-			seterr(err, errlen, "group \"%s\": empty member name",
-			    name);
+			util_errf(err, errlen, "group \"%s\": empty member "
+			    "name", name);
 			return -1;
 		}
 	}
@@ -766,56 +705,16 @@ acl_add_group_at(struct acl *acl, const char *name,
 		if (subject_rebuild(acl, s, g, NULL) == -1)
 			goto nomem;
 	}
-	if (map_put(&acl->arena, &acl->groupmap, &g->k,
-	    hash_bytes(name, len)) == -1 ||
+	if (map_put(&acl->ntype, &acl->groupmap, &g->k,
+	    hmap_hash(&acl->ntype, name, len)) == -1 ||
 	    grow(&acl->arena, &acl->groups, &acl->capgroups, acl->ngroups,
 	    sizeof(*acl->groups)) == -1)
 		goto nomem;
 	acl->groups[acl->ngroups++] = g;
 	return 0;
 nomem:
-	seterr(err, errlen, "out of memory");
+	util_errf(err, errlen, "out of memory");
 	return -1;
-}
-
-/* Well-formed UTF-8 without U+0000, as MQTT strings must be. */
-static bool
-utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t		i = 0, n, k;
-	uint32_t	cp;
-
-	while (i < len) {
-		if (s[i] == 0)
-			return false;
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			n = 1;
-			cp = s[i] & 0x1f;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			n = 2;
-			cp = s[i] & 0x0f;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			n = 3;
-			cp = s[i] & 0x07;
-		} else
-			return false;
-		if (len - i <= n)
-			return false;
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
 }
 
 int
@@ -825,20 +724,20 @@ acl_filter_check(const char *filter, char *err, size_t errlen)
 	size_t		 len, n, levels = 0;
 
 	if (filter == NULL || *filter == '\0') {
-		seterr(err, errlen, "empty topic filter");
+		util_errf(err, errlen, "empty topic filter");
 		return -1;
 	}
 	if ((len = strlen(filter)) > ACL_TOPIC_MAX) {
-		seterr(err, errlen, "topic filter longer than %d bytes",
+		util_errf(err, errlen, "topic filter longer than %d bytes",
 		    ACL_TOPIC_MAX);
 		return -1;
 	}
-	if (!utf8_valid((const unsigned char *)filter, len)) {
-		seterr(err, errlen, "topic filter is not valid UTF-8");
+	if (topic_utf8_check((const uint8_t *)filter, len, 0) != TOPIC_OK) {
+		util_errf(err, errlen, "topic filter is not valid UTF-8");
 		return -1;
 	}
 	if (strncmp(filter, "$share/", 7) == 0) {
-		seterr(err, errlen, "\"%s\" names a shared subscription: a "
+		util_errf(err, errlen, "\"%s\" names a shared subscription: a "
 		    "rule names the filter inside it (\"$share/group/\" is "
 		    "removed before the check)", filter);
 		return -1;
@@ -848,35 +747,35 @@ acl_filter_check(const char *filter, char *err, size_t errlen)
 			end = lv + strlen(lv);
 		n = (size_t)(end - lv);
 		if (++levels > ACL_LEVELS_MAX) {
-			seterr(err, errlen, "topic filter deeper than %d "
+			util_errf(err, errlen, "topic filter deeper than %d "
 			    "levels; end it with '#' instead", ACL_LEVELS_MAX);
 			return -1;
 		}
 		if (memchr(lv, '#', n) != NULL) {
 			if (n != 1) {
-				seterr(err, errlen, "'#' must be a whole "
+				util_errf(err, errlen, "'#' must be a whole "
 				    "level, as in \"a/#\"");
 				return -1;
 			}
 			if (*end != '\0') {
-				seterr(err, errlen, "'#' must be the last "
+				util_errf(err, errlen, "'#' must be the last "
 				    "level");
 				return -1;
 			}
 		}
 		if (memchr(lv, '+', n) != NULL && n != 1) {
-			seterr(err, errlen, "'+' must be a whole level, as in "
-			    "\"a/+/b\"");
+			util_errf(err, errlen, "'+' must be a whole level, as "
+			    "in \"a/+/b\"");
 			return -1;
 		}
 		for (p = lv; p + 1 < end; p++) {
 			if (p[0] == '%' && (p[1] == 'u' || p[1] == 'c') &&
 			    n != 2) {
-				seterr(err, errlen, "\"%%%c\" must be a whole "
-				    "level, as in \"devices/%%%c/#\": it is "
-				    "compared with the %s as one level, never "
-				    "pasted into a longer one (\"%.*s\")", p[1],
-				    p[1], p[1] == 'u' ? "identity" :
+				util_errf(err, errlen, "\"%%%c\" must be a "
+				    "whole level, as in \"devices/%%%c/#\": it "
+				    "is compared with the %s as one level, "
+				    "never pasted into a longer one (\"%.*s\")",
+				    p[1], p[1], p[1] == 'u' ? "identity" :
 				    "client id", (int)(n > 64 ? 64 : n), lv);
 				return -1;
 			}
@@ -913,14 +812,14 @@ child(struct acl *acl, struct node *n, const char *lv, size_t len)
 		goto wild;
 	if (len == 2 && lv[0] == '%' && (lv[1] == 'u' || lv[1] == 'c'))
 		goto wild;
-	h = hash_bytes(lv, len);
+	h = hmap_hash(&acl->ntype, lv, len);
 	if ((c = (struct node *)map_find(&n->kids, lv, len, h)) != NULL)
 		return c;
 	if ((c = arena_alloc(&acl->arena, sizeof(*c))) == NULL ||
 	    (c->k.name = arena_strndup(&acl->arena, lv, len)) == NULL)
 		return NULL;
 	c->k.len = (uint32_t)len;
-	if (map_put(&acl->arena, &n->kids, &c->k, h) == -1)
+	if (map_put(&acl->ntype, &n->kids, &c->k, h) == -1)
 		return NULL;
 	return c;
 wild:
@@ -1016,28 +915,28 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	size_t		 i, idx;
 
 	if (in->actions == 0 || (in->actions & ~(unsigned)ACL_ALL) != 0) {
-		seterr(err, errlen, "a rule needs one or more of the actions "
-		    "publish, subscribe, read");
+		util_errf(err, errlen, "a rule needs one or more of the "
+		    "actions publish, subscribe, read");
 		return -1;
 	}
 	if (acl_filter_check(in->filter, err, errlen) == -1)
 		return -1;
 	if (in->everyone != (in->n_users == 0 && in->n_groups == 0)) {
-		seterr(err, errlen, in->everyone ? "a rule for everyone "
+		util_errf(err, errlen, in->everyone ? "a rule for everyone "
 		    "lists no users or groups" : "a rule lists users or "
 		    "groups, or is for everyone");
 		return -1;
 	}
 	for (i = 0; i < in->n_users; i++) {
 		if (in->users[i] == NULL || *in->users[i] == '\0') {
-			seterr(err, errlen, "empty user name");
+			util_errf(err, errlen, "empty user name");
 			return -1;
 		}
 	}
 	for (i = 0; i < in->n_groups; i++) {
 		if (in->groups[i] == NULL ||
 		    acl_group_find(acl, in->groups[i]) == NULL) {
-			seterr(err, errlen, "group \"%s\" is not declared",
+			util_errf(err, errlen, "group \"%s\" is not declared",
 			    in->groups[i] != NULL ? in->groups[i] : "");
 			return -1;
 		}
@@ -1088,8 +987,8 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	}
 	for (i = 0; i < in->n_groups; i++) {
 		g = (struct group *)map_find(&acl->groupmap, in->groups[i],
-		    strlen(in->groups[i]), hash_bytes(in->groups[i],
-		    strlen(in->groups[i])));
+		    strlen(in->groups[i]), hmap_hash(&acl->ntype,
+		    in->groups[i], strlen(in->groups[i])));
 		if (g == NULL || (lf = trie_leaf(acl, &g->root, r->filter,
 		    strlen(r->filter))) == NULL)
 			goto nomem;
@@ -1099,7 +998,7 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	}
 	return 0;
 nomem:
-	seterr(err, errlen, "out of memory");
+	util_errf(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -1122,6 +1021,7 @@ split(struct walk *w, const char *t, size_t len, uint32_t keep)
 	if (len == 0 || len > ACL_TOPIC_MAX)
 		return -1;
 	w->t = t;
+	w->tlen = len;
 	w->n = 0;
 	w->more = false;
 	w->dollar = t[0] == '$';
@@ -1153,7 +1053,8 @@ split(struct walk *w, const char *t, size_t len, uint32_t keep)
 				else
 					return -1;
 			} else
-				l->hash = hash_bytes(t + start, l->len);
+				l->hash = hmap_hash(w->ht, t + start,
+				    l->len);
 		}
 		total++;
 		wild = false;
@@ -1231,50 +1132,16 @@ walk(struct walk *w, const struct node *n, uint32_t i)
 }
 
 /*
- * walk() for one flat entry: the same matching, level by level along the
- * filter instead of down a trie.
+ * walk() for one flat entry: the filter is matched whole by topic_'s
+ * matcher, "%u" and "%c" standing for the identity and the client id.
+ * That the two agree is what test/check_topic.c and flat_vs_trie prove.
  */
 static void
 flat_match(struct walk *w, const struct flat *e)
 {
-	const char		*lv = e->filter, *end, *stop = lv + e->len;
-	const struct lvl	*l;
-	size_t			 n;
-	uint32_t		 i;
-
-	for (i = 0;; i++, lv = end + 1) {
-		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
-			end = stop;
-		n = (size_t)(end - lv);
-		if (n == 1 && *lv == '#') {
-			if (!(i == 0 && w->dollar))
-				consider(w, &e->lf);
-			return;
-		}
-		if (i >= w->n)
-			return;
-		l = &w->lv[i];
-		if (l->kind == LV_HASH)
-			return;
-		if (n == 1 && *lv == '+') {
-			if (i == 0 && w->dollar)
-				return;
-		} else if (l->kind == LV_PLUS)
-			return;
-		else if (n == 2 && lv[0] == '%' && (lv[1] == 'u' ||
-		    lv[1] == 'c')) {
-			if ((i == 0 && w->dollar) || !(lv[1] == 'u' ?
-			    level_is(w, l, w->id, w->idlen) :
-			    level_is(w, l, w->cid, w->cidlen)))
-				return;
-		} else if (l->len != n || memcmp(w->t + l->off, lv, n) != 0)
-			return;
-		if (end == stop) {
-			if (i + 1 == w->n && !w->more)
-				consider(w, &e->lf);
-			return;
-		}
-	}
+	if (topic_match_vars(e->filter, e->len, w->t, w->tlen, w->vars, 2,
+	    w->sub ? TOPIC_COVERS : 0))
+		consider(w, &e->lf);
 }
 
 static inline bool
@@ -1300,20 +1167,22 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 	if (acl == NULL || who == NULL || who->identity == NULL ||
 	    topic == NULL || (a = action_index(action)) == -1)
 		goto done;
+	w.ht = &acl->ntype;
 	w.act = (unsigned)a;
 	w.sub = action == ACL_SUBSCRIBE;
 	w.id = who->identity;
 	w.idlen = strlen(who->identity);
 	w.cid = who->client_id != NULL ? who->client_id : "";
 	w.cidlen = who->client_id != NULL ? who->client_id_len : 0;
+	w.vars[0] = (struct topic_var){ "%u", 2, w.id, w.idlen };
+	w.vars[1] = (struct topic_var){ "%c", 2, w.cid, w.cidlen };
 	/*
 	 * The identity's record is likely a cache miss, in a big index: ask
 	 * for it first; split the topic and walk the everyone trie (likely
 	 * cached) meanwhile.
 	 */
-	h = hash_bytes(w.id, w.idlen);
-	if (acl->subjects.rec != NULL) {
-		s = &acl->subjects.rec[(uint32_t)h & (acl->subjects.cap - 1)];
+	h = hmap_hash(&acl->stype, w.id, w.idlen);
+	if ((s = hmap_home(&acl->subjects, h)) != NULL) {
 		__builtin_prefetch(s);
 		__builtin_prefetch((const char *)s + 64);
 	}
@@ -1331,7 +1200,7 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 		goto done;
 	if (!empty_node(&acl->everyone))
 		walk(&w, &acl->everyone, 0);
-	if ((s = stab_find(&acl->subjects, w.id, w.idlen, h)) != NULL) {
+	if ((s = hmap_find(&acl->subjects, h, w.id, w.idlen)) != NULL) {
 		const unsigned char	*d = sdata(s);
 		const struct flat	*e;
 		struct group *const	*gs;
@@ -1388,7 +1257,7 @@ acl_group_find(const struct acl *acl, const char *name)
 	size_t			 len = strlen(name);
 
 	g = (const struct group *)map_find(&acl->groupmap, name, len,
-	    hash_bytes(name, len));
+	    hmap_hash(&acl->ntype, name, len));
 	return g != NULL ? &g->pub : NULL;
 }
 
@@ -1463,19 +1332,20 @@ acl_add_test(struct acl *acl, const struct acl_test *in, char *err,
 	size_t		 len;
 
 	if (action_index(in->action) == -1) {
-		seterr(err, errlen, "unknown action");
+		util_errf(err, errlen, "unknown action");
 		return -1;
 	}
 	len = in->topic != NULL ? strlen(in->topic) : 0;
+	w.ht = &acl->ntype;	/* split() keeps no level: hashes none */
 	w.sub = in->action == ACL_SUBSCRIBE;
 	if (len == 0 || split(&w, in->topic, len, 0) == -1 ||
-	    !utf8_valid((const unsigned char *)in->topic, len)) {
-		seterr(err, errlen, w.sub ? "not a valid topic filter" :
+	    topic_utf8_check((const uint8_t *)in->topic, len, 0) != TOPIC_OK) {
+		util_errf(err, errlen, w.sub ? "not a valid topic filter" :
 		    "not a valid topic name (a wildcard is for subscribe)");
 		return -1;
 	}
 	if (in->identity != NULL && *in->identity == '\0') {
-		seterr(err, errlen, "empty user name");
+		util_errf(err, errlen, "empty user name");
 		return -1;
 	}
 	if (grow(&acl->arena, &acl->tests, &acl->captests, acl->ntests,
@@ -1488,7 +1358,7 @@ acl_add_test(struct acl *acl, const struct acl_test *in, char *err,
 	    strlen(in->client_id) : 0)) == NULL ||
 	    (t->topic = arena_strndup(&acl->arena, in->topic, len)) == NULL ||
 	    (t->file = (char *)intern_file(acl, in->file)) == NULL) {
-		seterr(err, errlen, "out of memory");
+		util_errf(err, errlen, "out of memory");
 		return -1;
 	}
 	t->action = in->action;
@@ -1600,7 +1470,8 @@ actions_str(unsigned actions, char *buf, size_t len)
 
 /* Rules by filter, for the shadowing questions.  Temporary, malloc'd. */
 struct fidx {
-	struct map	 map;
+	struct hmap_type type;		/* the index's ntype, this arena */
+	struct hmap	 map;
 	struct arena	 arena;
 };
 
@@ -1614,7 +1485,7 @@ static struct fentry *
 fidx_get(struct fidx *fx, const char *f, size_t len, bool make)
 {
 	struct fentry	*e;
-	uint64_t	 h = hash_bytes(f, len);
+	uint64_t	 h = hmap_hash(&fx->type, f, len);
 
 	if ((e = (struct fentry *)map_find(&fx->map, f, len, h)) != NULL ||
 	    !make)
@@ -1623,7 +1494,7 @@ fidx_get(struct fidx *fx, const char *f, size_t len, bool make)
 		return NULL;
 	e->k.name = f;
 	e->k.len = (uint32_t)len;
-	if (map_put(&fx->arena, &fx->map, &e->k, h) == -1)
+	if (map_put(&fx->type, &fx->map, &e->k, h) == -1)
 		return NULL;
 	return e;
 }
@@ -1745,6 +1616,8 @@ acl_lint(const struct acl *acl, const struct acl_lint_ctx *ctx,
 	bool			 anon, everyone = false, named;
 
 	memset(&fx, 0, sizeof(fx));
+	fx.type = acl->ntype;
+	fx.type.ctx = &fx.arena;
 	for (i = 0; i < acl->nrules; i++) {
 		r = &acl->rules[i];
 		everyone |= r->everyone;

@@ -10,9 +10,9 @@
  * queues up (and is answered "busy" when the queue is full) while the event
  * loops keep serving everyone else.
  *
- * The lockout table and the client-id registry are hash tables keyed with
- * SipHash under a random key (an attacker choosing user names cannot make
- * the chains long), each bounded in size with least-recently-used eviction.
+ * The lockout table and the client-id registry are hmaps (SipHash under a
+ * random key: an attacker choosing user names cannot make the probe runs
+ * long), each bounded in size with least-recently-used eviction.
  * They are shared by all workers behind one mutex: a CONNECT touches them
  * a few times, a frame never.
  */
@@ -22,13 +22,11 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "mqttguard/auth.h"
-#include "mqttguard/siphash.h"
+#include "mqttguard/hmap.h"
 
 struct entry {
-	struct entry		*hnext;		/* bucket chain */
 	TAILQ_ENTRY(entry)	 lru;		/* most recent first */
 	uint64_t		 hash;
 	/* lockout */
@@ -47,17 +45,22 @@ struct entry {
 
 TAILQ_HEAD(entry_list, entry);
 
+/* A slot of a table's hmap. */
+struct eslot {
+	uint64_t		 hash;
+	struct entry		*e;		/* owned */
+};
+
 struct table {
-	struct entry		**buckets;	/* owned; nbuckets */
-	size_t			  nbuckets;	/* power of two */
-	size_t			  n, max;
-	uint64_t		  now;		/* latest clock seen */
-	struct entry_list	  lru;
+	struct hmap_type	 type;		/* its own key */
+	struct hmap		 map;		/* of struct eslot */
+	size_t			 max;
+	uint64_t		 now;		/* latest clock seen */
+	struct entry_list	 lru;
 };
 
 struct auth_guard {
 	pthread_mutex_t	 mtx;
-	uint8_t		 sipkey[16];
 	struct table	 lock;		/* "u:<user>", "a:<address>" */
 	struct table	 reg;		/* client ids */
 };
@@ -75,8 +78,8 @@ struct auth_pool {
 
 static int	table_init(struct table *, size_t);
 static void	table_fini(struct table *);
-static struct entry *table_get(struct table *, uint64_t, const uint8_t *,
-		    size_t, bool);
+static bool	entry_eq(void *, const void *, const void *, size_t);
+static struct entry *table_get(struct table *, const void *, size_t, bool);
 static void	table_del(struct table *, struct entry *);
 static void	entry_free(struct entry *);
 static void	*pool_main(void *);
@@ -290,15 +293,25 @@ auth_precheck(const struct auth_request *req, struct auth_guard *g,
 
 /* ---- bounded LRU hash tables ---------------------------------------- */
 
+static bool
+entry_eq(void *ctx, const void *slot, const void *key, size_t len)
+{
+	const struct entry	*e = ((const struct eslot *)slot)->e;
+
+	(void)ctx;
+	return e->klen == len && memcmp(e->key, key, len) == 0;
+}
+
 static int
 table_init(struct table *t, size_t max)
 {
-	t->nbuckets = 1024;
-	while (t->nbuckets < max)
-		t->nbuckets <<= 1;
-	if ((t->buckets = calloc(t->nbuckets, sizeof(*t->buckets))) == NULL)
+	memset(&t->type, 0, sizeof(t->type));
+	t->type.size = sizeof(struct eslot);
+	t->type.min = 1024;
+	t->type.eq = entry_eq;
+	if (hmap_type_init(&t->type) == -1)
 		return -1;
-	t->n = 0;
+	hmap_init(&t->map, &t->type, NULL, 0);
 	t->max = max;
 	TAILQ_INIT(&t->lru);
 	return 0;
@@ -319,47 +332,43 @@ table_fini(struct table *t)
 
 	while ((e = TAILQ_FIRST(&t->lru)) != NULL)
 		table_del(t, e);
-	free(t->buckets);
-	t->buckets = NULL;
+	hmap_fini(&t->map);
 }
 
 static void
 table_del(struct table *t, struct entry *e)
 {
-	struct entry	**pp = &t->buckets[e->hash & (t->nbuckets - 1)];
+	struct eslot	*s;
 
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
+	s = hmap_find(&t->map, e->hash, e->key, e->klen);
+	if (s != NULL)		/* always: every entry is in the table */
+		hmap_del(&t->map, s);
 	TAILQ_REMOVE(&t->lru, e, lru);
-	t->n--;
 	entry_free(e);
 }
 
 /*
- * Finds <key> (<len> bytes, hash <h>), making it most recent; with
- * <create>, adds it when missing, evicting the least recently used entry
- * that no connected session holds.  NULL when missing (or no room).
+ * Finds <key> (<len> bytes), making it most recent; with <create>, adds it
+ * when missing, evicting the least recently used entry that no connected
+ * session holds.  NULL when missing (or no room).
  */
 static struct entry *
-table_get(struct table *t, uint64_t h, const uint8_t *key, size_t len,
-    bool create)
+table_get(struct table *t, const void *key, size_t len, bool create)
 {
 	struct entry	*e, *v;
+	struct eslot	*s;
+	uint64_t	 h = hmap_hash(&t->type, key, len);
 	int		 tries;
 
-	for (e = t->buckets[h & (t->nbuckets - 1)]; e != NULL; e = e->hnext)
-		if (e->hash == h && e->klen == len &&
-		    memcmp(e->key, key, len) == 0)
-			break;
-	if (e != NULL) {
+	if ((s = hmap_find(&t->map, h, key, len)) != NULL) {
+		e = s->e;
 		TAILQ_REMOVE(&t->lru, e, lru);
 		TAILQ_INSERT_HEAD(&t->lru, e, lru);
 		return e;
 	}
 	if (!create)
 		return NULL;
-	if (t->n >= t->max) {
+	if (t->map.n >= t->max) {
 		v = TAILQ_LAST(&t->lru, entry_list);
 		/* Never evict a held id, a pending check, a running lockout. */
 		for (tries = 0; v != NULL && (v->refs > 0 || v->pending > 0 ||
@@ -372,13 +381,15 @@ table_get(struct table *t, uint64_t h, const uint8_t *key, size_t len,
 	}
 	if ((e = calloc(1, sizeof(*e) + len)) == NULL)
 		return NULL;
+	if ((s = hmap_add(&t->map, h)) == NULL) {
+		free(e);
+		return NULL;
+	}
 	e->hash = h;
 	e->klen = len;
 	memcpy(e->key, key, len);
-	e->hnext = t->buckets[h & (t->nbuckets - 1)];
-	t->buckets[h & (t->nbuckets - 1)] = e;
+	s->e = e;
 	TAILQ_INSERT_HEAD(&t->lru, e, lru);
-	t->n++;
 	return e;
 }
 
@@ -389,13 +400,10 @@ auth_guard_new(void)
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
-	if (RAND_bytes(g->sipkey, sizeof(g->sipkey)) != 1 ||
-	    table_init(&g->lock, AUTH_GUARD_ENTRIES) == -1 ||
+	if (table_init(&g->lock, AUTH_GUARD_ENTRIES) == -1 ||
 	    table_init(&g->reg, AUTH_REGISTRY_ENTRIES) == -1 ||
 	    pthread_mutex_init(&g->mtx, NULL) != 0) {
-		free(g->lock.buckets);
-		free(g->reg.buckets);
-		free(g);
+		free(g);	/* no table has slots before its first entry */
 		return NULL;
 	}
 	return g;
@@ -422,8 +430,7 @@ auth_guard_locked(struct auth_guard *g, const char *key, uint64_t now)
 	pthread_mutex_lock(&g->mtx);
 	if (now > g->lock.now)
 		g->lock.now = now;
-	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
-	    (const uint8_t *)key, len, false);
+	e = table_get(&g->lock, key, len, false);
 	if (e != NULL && e->locked_until > now)
 		left = e->locked_until - now;
 	pthread_mutex_unlock(&g->mtx);
@@ -450,8 +457,7 @@ auth_guard_fail(struct auth_guard *g, const char *key, uint64_t now,
 	pthread_mutex_lock(&g->mtx);
 	if (now > g->lock.now)
 		g->lock.now = now;
-	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
-	    (const uint8_t *)key, len, true);
+	e = table_get(&g->lock, key, len, true);
 	if (e == NULL)
 		goto out;
 	if (e->nring != n) {
@@ -489,8 +495,7 @@ auth_guard_success(struct auth_guard *g, const char *key)
 	size_t		 len = strlen(key);
 
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
-	    (const uint8_t *)key, len, false);
+	e = table_get(&g->lock, key, len, false);
 	if (e != NULL && e->locked_until == 0)
 		table_del(&g->lock, e);
 	else if (e != NULL) {
@@ -512,8 +517,7 @@ auth_guard_pending(struct auth_guard *g, const char *addr, unsigned max)
 	snprintf(key, sizeof(key), "p:%s", addr);
 	len = strlen(key);
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
-	    (const uint8_t *)key, len, true);
+	e = table_get(&g->lock, key, len, true);
 	if (e != NULL && e->pending < max) {
 		e->pending++;
 		rc = 0;
@@ -532,8 +536,7 @@ auth_guard_pending_done(struct auth_guard *g, const char *addr)
 	snprintf(key, sizeof(key), "p:%s", addr);
 	len = strlen(key);
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->lock, siphash(g->sipkey, (const uint8_t *)key, len),
-	    (const uint8_t *)key, len, false);
+	e = table_get(&g->lock, key, len, false);
 	if (e != NULL && e->pending > 0 && --e->pending == 0 &&
 	    e->ring == NULL)
 		table_del(&g->lock, e);
@@ -548,7 +551,7 @@ auth_registry_claim(struct auth_guard *g, const uint8_t *cid, size_t len,
 	int		 rc = 0;
 
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->reg, siphash(g->sipkey, cid, len), cid, len, true);
+	e = table_get(&g->reg, cid, len, true);
 	if (e == NULL) {
 		rc = -1;		/* no room: refuse, never guess */
 		goto out;
@@ -579,7 +582,7 @@ auth_registry_release(struct auth_guard *g, const uint8_t *cid, size_t len,
 	struct entry	*e;
 
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->reg, siphash(g->sipkey, cid, len), cid, len, false);
+	e = table_get(&g->reg, cid, len, false);
 	if (e != NULL && e->refs > 0) {
 		e->refs--;
 		if (!persistent && e->refs == 0)

@@ -22,7 +22,8 @@
  *
  * Decoded packets are views into the caller's buffer; see codec.h.  Called
  * by session_ (the daemon) and by the fuzz target and tests; nothing here
- * may depend on the rest of the daemon.
+ * may depend on the rest of the daemon but topic_, the leaf that validates
+ * UTF-8 strings and filters for everyone.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "mqttguard/codec.h"
+#include "mqttguard/topic.h"
 
 #define VBI_MAX		268435455u	/* largest variable byte integer */
 #define HDR_MAX		5		/* type byte + 4 length bytes */
@@ -38,13 +40,6 @@
 
 /* Internal verdict of the readers: more bytes must be made contiguous. */
 #define RD_CONTIG	(-1)
-
-/* Word-at-a-time helpers for the ASCII fast path (any byte order). */
-#define ONES8		0x0101010101010101ULL
-#define HIGH8		0x8080808080808080ULL
-#define HASZERO(w)	(((w) - ONES8) & ~(w) & HIGH8)
-#define HASBYTE(w, c)	HASZERO((w) ^ (ONES8 * (uint64_t)(c)))
-#define HASLESS(w, c)	(((w) - ONES8 * (uint64_t)(c)) & ~(w) & HIGH8)
 
 #define BIT(id)		(1ULL << (id))
 
@@ -86,7 +81,6 @@ static int	rd_u16(struct rd *, uint16_t *);
 static int	rd_u32(struct rd *, uint32_t *);
 static int	rd_vbi(struct rd *, uint32_t *, int);
 static int	rd_bin(struct rd *, struct codec_buf *);
-static int	utf8_seq(const uint8_t *, size_t, bool, size_t *);
 static int	str_check(const struct codec_limits *, const uint8_t *,
 		    size_t, bool);
 static int	topic_check(const struct codec_limits *,
@@ -438,93 +432,33 @@ rd_bin(struct rd *r, struct codec_buf *b)
 }
 
 /*
- * One multi-byte UTF-8 sequence at <p> (<n> bytes left, n >= 1, p[0] >=
- * 0x80), as RFC 3629 restricts it: no overlong forms, no surrogates, nothing
- * above U+10FFFF.  With <ctl>, U+0080..U+009F is refused as a control
- * character.  Sets *<adv> to the sequence length.
- */
-static int
-utf8_seq(const uint8_t *p, size_t n, bool ctl, size_t *adv)
-{
-	uint8_t	c = p[0], lo = 0x80, hi = 0xbf;
-	size_t	len, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		if (c == 0xe0)
-			lo = 0xa0;		/* overlong below U+0800 */
-		else if (c == 0xed)
-			hi = 0x9f;		/* surrogates U+D800.. */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		if (c == 0xf0)
-			lo = 0x90;		/* overlong below U+10000 */
-		else if (c == 0xf4)
-			hi = 0x8f;		/* above U+10FFFF */
-	} else
-		return CODEC_ERR_UTF8;
-	if (n < len || p[1] < lo || p[1] > hi)
-		return CODEC_ERR_UTF8;
-	for (i = 2; i < len; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return CODEC_ERR_UTF8;
-	if (ctl && c == 0xc2 && p[1] <= 0x9f)
-		return CODEC_ERR_UTF8_CONTROL;
-	*adv = len;
-	return 0;
-}
-
-/*
  * Validates <n> bytes at <p> as an MQTT UTF-8 string (3.1.1 §1.5.3, 5.0
- * §1.5.4); <topic> also refuses the wildcards of a topic name.  Most topics
- * and identifiers are printable ASCII, so eight bytes are tested at once
- * and only a word holding something else is walked byte by byte.
+ * §1.5.4); <topic> also refuses the wildcards of a topic name.  The
+ * validator is topic_utf8_check(), the one the ACL uses for its rules too;
+ * this maps its verdict to ours.
  */
 static int
 str_check(const struct codec_limits *lim, const uint8_t *p, size_t n,
     bool topic)
 {
-	bool		ctl = lim != NULL && lim->reject_control;
-	size_t		i = 0, stop, adv;
-	uint64_t	w, odd;
-	uint8_t		c;
-	int		rc;
+	unsigned	flags = 0;
 
-	while (i < n) {
-		if (n - i >= 8) {
-			memcpy(&w, p + i, 8);
-			odd = (w & HIGH8) | HASLESS(w, 0x20) |
-			    HASBYTE(w, 0x7f);
-			if (topic)
-				odd |= HASBYTE(w, '+') | HASBYTE(w, '#');
-			if (odd == 0) {
-				i += 8;
-				continue;
-			}
-			stop = i + 8;
-		} else
-			stop = n;
-		while (i < stop) {
-			c = p[i];
-			if (c >= 0x80) {
-				if ((rc = utf8_seq(p + i, n - i, ctl,
-				    &adv)) != 0)
-					return rc;
-				i += adv;
-				continue;
-			}
-			if (c == 0)
-				return CODEC_ERR_UTF8_NUL;
-			if (ctl && (c < 0x20 || c == 0x7f))
-				return CODEC_ERR_UTF8_CONTROL;
-			if (topic && (c == '+' || c == '#'))
-				return CODEC_ERR_TOPIC_WILDCARD;
-			i++;
-		}
+	if (lim != NULL && lim->reject_control)
+		flags |= TOPIC_CONTROL;
+	if (topic)
+		flags |= TOPIC_NAME;
+	switch (topic_utf8_check(p, n, flags)) {
+	case TOPIC_OK:
+		return 0;
+	case TOPIC_ERR_NUL:
+		return CODEC_ERR_UTF8_NUL;
+	case TOPIC_ERR_CONTROL:
+		return CODEC_ERR_UTF8_CONTROL;
+	case TOPIC_ERR_WILDCARD:
+		return CODEC_ERR_TOPIC_WILDCARD;
+	default:
+		return CODEC_ERR_UTF8;
 	}
-	return 0;
 }
 
 /* A topic name: non-empty, UTF-8, no wildcards. */
@@ -540,19 +474,8 @@ topic_check(const struct codec_limits *lim, const struct codec_buf *t)
 static int
 wildcard_check(const uint8_t *p, size_t n)
 {
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		if (p[i] == '+') {
-			if ((i > 0 && p[i - 1] != '/') ||
-			    (i + 1 < n && p[i + 1] != '/'))
-				return CODEC_ERR_FILTER_WILDCARD;
-		} else if (p[i] == '#') {
-			if ((i > 0 && p[i - 1] != '/') || i + 1 != n)
-				return CODEC_ERR_FILTER_WILDCARD;
-		}
-	}
-	return 0;
+	return topic_wildcards_check((const char *)p, n) == TOPIC_OK ? 0 :
+	    CODEC_ERR_FILTER_WILDCARD;
 }
 
 /*

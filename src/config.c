@@ -39,6 +39,7 @@
 #include "mqttguard/log.h"
 #include "mqttguard/passwd.h"
 #include "mqttguard/tls.h"
+#include "mqttguard/util.h"
 
 /* A walk visits at most this many nodes: aliases cannot blow it up. */
 #define CFG_NODE_BUDGET		100000
@@ -531,25 +532,19 @@ static void
 cfg_verr(struct cfg *c, int line, int col, const char *key, const char *fmt,
     va_list ap)
 {
-	char	*m;
-	int	 n;
+	char	msg[CONFIG_ERROR_LEN], *m;
+	bool	k = key != NULL && *key != '\0';
 
 	if (c->errs->n++ >= CONFIG_ERRORS_MAX)
 		return;
 	m = c->errs->msg[c->errs->n - 1];
+	util_verrf(msg, sizeof(msg), fmt, ap);
 	if (line > 0)
-		n = snprintf(m, CONFIG_ERROR_LEN, "%s:%d:%d: ", c->file, line,
-		    col);
+		util_errf(m, CONFIG_ERROR_LEN, "%s:%d:%d: %s%s%s", c->file,
+		    line, col, k ? key : "", k ? ": " : "", msg);
 	else
-		n = snprintf(m, CONFIG_ERROR_LEN, "%s: ", c->file);
-	if (n < 0 || n >= CONFIG_ERROR_LEN)
-		return;
-	if (key != NULL && *key != '\0') {
-		n += snprintf(m + n, CONFIG_ERROR_LEN - (size_t)n, "%s: ", key);
-		if (n >= CONFIG_ERROR_LEN)
-			return;
-	}
-	vsnprintf(m + n, CONFIG_ERROR_LEN - (size_t)n, fmt, ap);
+		util_errf(m, CONFIG_ERROR_LEN, "%s: %s%s%s", c->file,
+		    k ? key : "", k ? ": " : "", msg);
 }
 
 static void
@@ -1635,7 +1630,7 @@ keypath(char *buf, const char *fmt, ...)
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(buf, CFG_PATH_MAX, fmt, ap);
+	util_verrf(buf, CFG_PATH_MAX, fmt, ap);
 	va_end(ap);
 }
 

@@ -7,12 +7,12 @@
  * taken with a compare-and-swap that never lets them past their cap, so
  * two workers accepting at once cannot both take the last place.
  *
- * The per-address and per-network counters live in one open-addressing
- * table of LIMITS_TABLE_ENTRIES slots, keyed by SipHash of the address
- * under a random key.  A slot is never emptied, only reused: a slot whose
- * connections are all gone and whose rate bucket has refilled holds
- * nothing worth keeping, and an insert takes the first such slot on its
- * probe path.  Because no slot is ever emptied, a lookup may stop at the
+ * The per-address and per-network counters live in one fixed hmap of
+ * LIMITS_TABLE_ENTRIES slots (hmap.h: SipHash of the address under a
+ * random key, linear probing).  A slot is never emptied, only reused: a
+ * slot whose connections are all gone and whose rate bucket has refilled
+ * holds nothing worth keeping, and an insert takes the first such slot on
+ * its probe path.  Because no slot is ever emptied, a lookup may stop at the
  * first empty slot.  Probes are bounded; when a new address finds no room
  * the connection is refused (fail closed), which with 20 000 descriptors a
  * process and 65 536 slots cannot happen by accident.  All of it runs at
@@ -28,7 +28,8 @@
  * in the frame path, and only when a per-user PUBLISH rate is set; it is
  * held for a few additions.
  *
- * limits_subs and limits_topic_match share nothing and take no lock.
+ * limits_subs share nothing and take no lock; limits_topic_match is
+ * topic_match(), under the name its callers know.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -37,26 +38,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
-
 #include "mqttguard/limits.h"
-#include "mqttguard/siphash.h"
+#include "mqttguard/hmap.h"
+#include "mqttguard/topic.h"
 
 #define PROBE_MAX	64
 #define IDENTITY_MAX	256	/* as auth's AUTH_IDENTITY_MAX */
 #define SUBS_MIN	8	/* slots of a set's first table */
 
 struct slot {
+	uint64_t		hash;		/* first, for hmap */
 	uint8_t			key[17];	/* address, then kind */
-	bool			used;
 	uint32_t		conns;
 	struct limits_bucket	rate;		/* new connections */
 	uint64_t		full_ms;	/* rate refilled from here on */
 };
 
 struct limits_user {
+	uint64_t		 hash;		/* first, for hmap */
 	char			*identity;	/* owned; NULL: never used */
-	uint64_t		 hash;		/* of identity */
 	unsigned		 refs;		/* connections holding it */
 	uint64_t		 full_ms;	/* all buckets full from here */
 	struct limits_bucket	 conns;		/* new connections */
@@ -67,7 +67,9 @@ struct limits_user {
 struct limits {
 	pthread_mutex_t		 mtx;		/* slots */
 	pthread_mutex_t		 umtx;		/* users and their buckets */
-	uint8_t			 sipkey[16];
+	struct hmap_type	 atype, utype;
+	struct hmap		 addrs;		/* over slots */
+	struct hmap		 utab;		/* over users */
 	struct slot		*slots;		/* owned */
 	struct limits_user	*users;		/* owned; NULL until needed */
 	atomic_uint_fast64_t	 total;
@@ -85,13 +87,17 @@ struct subs_entry {
 
 struct subs_slot {
 	uint64_t		 hash;
-	struct subs_entry	*e;		/* owned; NULL: empty */
+	struct subs_entry	*e;		/* owned */
 };
 
 struct limits_subs {
-	struct subs_slot	*slots;		/* owned; NULL while cap is 0 */
-	size_t			 cap;		/* 0 or a power of two */
-	size_t			 n;
+	struct hmap		 map;		/* of struct subs_slot */
+};
+
+/* What slot_stale() judges by. */
+struct slot_age {
+	uint64_t		 now;
+	const struct slot	*avoid;
 };
 
 static void	bucket_refill(struct limits_bucket *, uint64_t, double,
@@ -101,20 +107,21 @@ static uint64_t	bucket_wait(const struct limits_bucket *, double, double,
 static uint64_t	bucket_full_ms(const struct limits_bucket *, double,
 		    double);
 static bool	count_take(atomic_uint_fast64_t *, uint64_t);
+static bool	slot_eq(void *, const void *, const void *, size_t);
+static bool	slot_stale(void *, const void *);
 static struct slot *slot_get(struct limits *, const uint8_t *, uint64_t,
 		    const struct slot *, bool);
 static void	to_v6(const struct sockaddr *, uint8_t *);
 static void	network_key(const uint8_t *, const struct policy_limits *,
 		    uint8_t *);
+static bool	user_eq(void *, const void *, const void *, size_t);
+static bool	user_stale(void *, const void *);
 static struct limits_user *user_get(struct limits *, const char *, size_t,
 		    uint64_t, bool);
 static void	user_touch(struct limits_user *, const struct limits_bucket *,
 		    double, double);
-static void	subs_key_init(void);
-static uint64_t	subs_hash(const uint8_t *, size_t);
-static bool	subs_find(const struct limits_subs *, const uint8_t *, size_t,
-		    uint64_t, size_t *);
-static int	subs_grow(struct limits_subs *);
+static void	subs_type_init(void);
+static bool	subs_eq(void *, const void *, const void *, size_t);
 
 static const char *const refusals[] = {
 	[LIMITS_OK] = "admitted",
@@ -135,10 +142,10 @@ static const char *const refusals[] = {
 	    "(limits.connection_rate_per_user)",
 };
 
-/* The key of every limits_subs in the process; see subs_key_init(). */
+/* The type (and key) of every limits_subs in the process. */
 static pthread_once_t	subs_once = PTHREAD_ONCE_INIT;
-static uint8_t		subs_key[16];
-static bool		subs_key_ok;
+static struct hmap_type	subs_type;
+static bool		subs_type_ok;
 
 const char *
 limits_refusal_str(enum limits_refusal r)
@@ -237,9 +244,17 @@ limits_new(void)
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
+	l->atype.size = sizeof(struct slot);
+	l->atype.probes = PROBE_MAX;
+	l->atype.eq = slot_eq;
+	l->utype.size = sizeof(struct limits_user);
+	l->utype.probes = PROBE_MAX;
+	l->utype.eq = user_eq;
 	if ((l->slots = calloc(LIMITS_TABLE_ENTRIES, sizeof(*l->slots))) ==
-	    NULL || RAND_bytes(l->sipkey, sizeof(l->sipkey)) != 1)
+	    NULL || hmap_type_init(&l->atype) == -1 ||
+	    hmap_type_init(&l->utype) == -1)
 		goto fail;
+	hmap_init(&l->addrs, &l->atype, l->slots, LIMITS_TABLE_ENTRIES);
 	if (pthread_mutex_init(&l->mtx, NULL) != 0)
 		goto fail;
 	if (pthread_mutex_init(&l->umtx, NULL) != 0) {
@@ -346,41 +361,50 @@ network_key(const uint8_t *a, const struct policy_limits *lim, uint8_t *out)
 	out[16] = KIND_NETWORK;
 }
 
+static bool
+slot_eq(void *ctx, const void *slot, const void *key, size_t len)
+{
+	const struct slot	*s = slot;
+
+	(void)ctx;
+	return len == sizeof(s->key) && memcmp(s->key, key, len) == 0;
+}
+
+/*
+ * A slot is reusable when no connection counts in it and its rate bucket,
+ * judged by the rate it last ran under, has refilled by <now>; never the
+ * slot the caller holds but has not counted in yet.
+ */
+static bool
+slot_stale(void *arg, const void *slot)
+{
+	const struct slot_age	*a = arg;
+	const struct slot	*s = slot;
+
+	return s != a->avoid && s->conns == 0 && a->now >= s->full_ms;
+}
+
 /*
  * The slot of <key> (17 bytes).  When missing and <create>, a new one
  * takes the first empty or reusable slot on the probe path (never
- * <avoid>, a slot the caller holds but has not counted in yet); NULL when
- * there is none, or when missing and not <create>.  A slot is reusable
- * when no connection counts in it and its rate bucket, judged by the rate
- * it last ran under, has refilled by <now>.
+ * <avoid>, see slot_stale()); NULL when there is none, or when missing
+ * and not <create>.
  */
 static struct slot *
 slot_get(struct limits *l, const uint8_t *key, uint64_t now,
     const struct slot *avoid, bool create)
 {
-	struct slot	*s, *reuse = NULL;
-	uint64_t	 h = siphash(l->sipkey, key, 17);
-	unsigned	 i;
+	struct slot_age	 age = { now, avoid };
+	struct slot	*s;
+	uint64_t	 h = hmap_hash(&l->atype, key, 17);
 
-	for (i = 0; i < PROBE_MAX; i++) {
-		s = &l->slots[(h + i) & (LIMITS_TABLE_ENTRIES - 1)];
-		if (!s->used) {
-			if (reuse == NULL)
-				reuse = s;
-			break;
-		}
-		if (memcmp(s->key, key, 17) == 0)
-			return s;
-		if (reuse == NULL && s != avoid && s->conns == 0 &&
-		    now >= s->full_ms)
-			reuse = s;
-	}
-	if (!create || reuse == NULL)
+	if ((s = hmap_find(&l->addrs, h, key, 17)) != NULL || !create)
+		return s;
+	if ((s = hmap_spot(&l->addrs, h, slot_stale, &age)) == NULL)
 		return NULL;
-	memset(reuse, 0, sizeof(*reuse));
-	memcpy(reuse->key, key, 17);
-	reuse->used = true;
-	return reuse;
+	hmap_take(&l->addrs, s, h);
+	memcpy(s->key, key, 17);
+	return s;
 }
 
 /*
@@ -503,6 +527,25 @@ limits_user_wanted(const struct policy_limits *lim)
 	    lim->user_message_rate > 0 || lim->user_byte_rate > 0;
 }
 
+static bool
+user_eq(void *ctx, const void *slot, const void *key, size_t len)
+{
+	const struct limits_user	*u = slot;
+
+	(void)ctx;
+	return strncmp(u->identity, key, len) == 0 &&
+	    u->identity[len] == '\0';
+}
+
+/* refs > 0: a session holds a pointer to it. */
+static bool
+user_stale(void *arg, const void *slot)
+{
+	const struct limits_user	*u = slot;
+
+	return u->refs == 0 && *(const uint64_t *)arg >= u->full_ms;
+}
+
 /*
  * The entry of <id> (<len> bytes, NUL-terminated), as slot_get() for
  * addresses.  Called with umtx held and l->users allocated.  A new entry
@@ -512,33 +555,20 @@ static struct limits_user *
 user_get(struct limits *l, const char *id, size_t len, uint64_t now,
     bool create)
 {
-	struct limits_user	*u, *reuse = NULL;
-	uint64_t		 h;
+	struct limits_user	*u;
+	uint64_t		 h = hmap_hash(&l->utype, id, len);
 	char			*copy;
-	unsigned		 i;
 
-	h = siphash(l->sipkey, (const uint8_t *)id, len);
-	for (i = 0; i < PROBE_MAX; i++) {
-		u = &l->users[(h + i) & (LIMITS_USERS_MAX - 1)];
-		if (u->identity == NULL) {
-			if (reuse == NULL)
-				reuse = u;
-			break;
-		}
-		if (u->hash == h && strcmp(u->identity, id) == 0)
-			return u;
-		/* refs > 0: a session holds a pointer to it. */
-		if (reuse == NULL && u->refs == 0 && now >= u->full_ms)
-			reuse = u;
-	}
-	if (!create || reuse == NULL || (copy = malloc(len + 1)) == NULL)
+	if ((u = hmap_find(&l->utab, h, id, len)) != NULL || !create)
+		return u;
+	if ((u = hmap_spot(&l->utab, h, user_stale, &now)) == NULL ||
+	    (copy = malloc(len + 1)) == NULL)
 		return NULL;
 	memcpy(copy, id, len + 1);
-	free(reuse->identity);
-	memset(reuse, 0, sizeof(*reuse));
-	reuse->identity = copy;
-	reuse->hash = h;
-	return reuse;
+	free(u->identity);
+	hmap_take(&l->utab, u, h);
+	u->identity = copy;
+	return u;
 }
 
 /* Called after each use of bucket <b> of <u>: when all will be full. */
@@ -575,10 +605,13 @@ limits_user_admit(struct limits *l, const char *identity,
 	    (len = strnlen(identity, IDENTITY_MAX + 1)) > IDENTITY_MAX)
 		return LIMITS_USER;
 	pthread_mutex_lock(&l->umtx);
-	if (l->users == NULL &&
-	    (l->users = calloc(LIMITS_USERS_MAX, sizeof(*l->users))) == NULL) {
-		r = LIMITS_USER;
-		goto out;
+	if (l->users == NULL) {
+		if ((l->users = calloc(LIMITS_USERS_MAX,
+		    sizeof(*l->users))) == NULL) {
+			r = LIMITS_USER;
+			goto out;
+		}
+		hmap_init(&l->utab, &l->utype, l->users, LIMITS_USERS_MAX);
 	}
 	if ((u = user_get(l, identity, len, now, true)) == NULL) {
 		r = LIMITS_USER;	/* no room to count it: refuse */
@@ -677,194 +710,113 @@ limits_user_conns(struct limits *l, const char *identity)
 /* ---- a session's subscriptions ----------------------------------------- */
 
 /*
- * One key for every set of the process: the filters come from clients, and
- * a key they cannot guess keeps them from filling one probe chain.  If the
- * random generator fails, no set can be made (limits_subs_new gives NULL).
+ * One type (and key) for every set of the process: the filters come from
+ * clients, and a key they cannot guess keeps them from filling one probe
+ * run; a key per set would cost the random generator a call per session.
+ * If it fails, no set can be made (limits_subs_new gives NULL).
  */
 static void
-subs_key_init(void)
+subs_type_init(void)
 {
-	subs_key_ok = RAND_bytes(subs_key, sizeof(subs_key)) == 1;
+	subs_type.size = sizeof(struct subs_slot);
+	subs_type.min = SUBS_MIN;
+	subs_type.eq = subs_eq;
+	subs_type_ok = hmap_type_init(&subs_type) == 0;
 }
 
-static uint64_t
-subs_hash(const uint8_t *f, size_t len)
+static bool
+subs_eq(void *ctx, const void *slot, const void *key, size_t len)
 {
-	static const uint8_t	empty[1];
+	const struct subs_entry	*e = ((const struct subs_slot *)slot)->e;
 
-	return siphash(subs_key, len > 0 ? f : empty, len);
+	(void)ctx;
+	return e->len == len && (len == 0 || memcmp(e->bytes, key, len) == 0);
 }
 
 struct limits_subs *
 limits_subs_new(void)
 {
-	if (pthread_once(&subs_once, subs_key_init) != 0 || !subs_key_ok)
+	struct limits_subs	*s;
+
+	if (pthread_once(&subs_once, subs_type_init) != 0 || !subs_type_ok ||
+	    (s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
-	return calloc(1, sizeof(struct limits_subs));
+	hmap_init(&s->map, &subs_type, NULL, 0);
+	return s;
 }
 
 void
 limits_subs_free(struct limits_subs *s)
 {
-	size_t	i;
+	struct subs_slot	*ss = NULL;
 
 	if (s == NULL)
 		return;
-	for (i = 0; i < s->cap; i++)
-		free(s->slots[i].e);
-	free(s->slots);
+	while ((ss = hmap_next(&s->map, ss)) != NULL)
+		free(ss->e);
+	hmap_fini(&s->map);
 	free(s);
 }
 
 size_t
 limits_subs_count(const struct limits_subs *s)
 {
-	return s->n;
-}
-
-/*
- * Linear probing: true with *<at> the slot of <f>, or false with *<at>
- * the empty slot that ends its chain (the table is never full).
- */
-static bool
-subs_find(const struct limits_subs *s, const uint8_t *f, size_t len,
-    uint64_t h, size_t *at)
-{
-	const struct subs_entry	*e;
-	size_t			 mask = s->cap - 1, i = h & mask;
-
-	for (; (e = s->slots[i].e) != NULL; i = (i + 1) & mask)
-		if (s->slots[i].hash == h && e->len == len &&
-		    (len == 0 || memcmp(e->bytes, f, len) == 0))
-			break;
-	*at = i;
-	return e != NULL;
-}
-
-/* Doubles the table (or makes the first); on failure it is unchanged. */
-static int
-subs_grow(struct limits_subs *s)
-{
-	struct subs_slot	*old = s->slots, *t;
-	size_t			 oldcap = s->cap, cap, i, j;
-
-	cap = oldcap == 0 ? SUBS_MIN : oldcap * 2;
-	if (cap < oldcap || (t = calloc(cap, sizeof(*t))) == NULL)
-		return -1;
-	for (i = 0; i < oldcap; i++) {
-		if (old[i].e == NULL)
-			continue;
-		for (j = old[i].hash & (cap - 1); t[j].e != NULL;
-		    j = (j + 1) & (cap - 1))
-			;
-		t[j] = old[i];
-	}
-	free(old);
-	s->slots = t;
-	s->cap = cap;
-	return 0;
+	return s->map.n;
 }
 
 bool
 limits_subs_has(const struct limits_subs *s, const uint8_t *filter,
     size_t len)
 {
-	size_t	at;
-
-	if (s->n == 0)
+	if (s->map.n == 0)
 		return false;
-	return subs_find(s, filter, len, subs_hash(filter, len), &at);
+	return hmap_find(&s->map, hmap_hash(&subs_type, filter, len), filter,
+	    len) != NULL;
 }
 
-/* The table stays at most half full, so probe chains stay short. */
 int
 limits_subs_add(struct limits_subs *s, const uint8_t *filter, size_t len)
 {
 	struct subs_entry	*e;
-	uint64_t		 h = subs_hash(filter, len);
-	size_t			 at;
+	struct subs_slot	*ss;
+	uint64_t		 h = hmap_hash(&subs_type, filter, len);
 
-	if (s->cap > 0 && subs_find(s, filter, len, h, &at))
+	if (hmap_find(&s->map, h, filter, len) != NULL)
 		return 0;
 	if (len > SIZE_MAX - sizeof(*e) - 1)
 		return -1;
 	if ((e = malloc(sizeof(*e) + len)) == NULL)
 		return -1;
-	if ((s->n + 1) * 2 > s->cap && subs_grow(s) == -1) {
+	if ((ss = hmap_add(&s->map, h)) == NULL) {
 		free(e);
 		return -1;
 	}
-	subs_find(s, filter, len, h, &at);
 	e->len = len;
 	if (len > 0)
 		memcpy(e->bytes, filter, len);
-	s->slots[at].hash = h;
-	s->slots[at].e = e;
-	s->n++;
+	ss->e = e;
 	return 1;
 }
 
-/*
- * Backward-shift deletion: each later entry of the chain whose home slot
- * is not cyclically within (hole, its slot] moves into the hole, so no
- * chain is broken and no tombstone accumulates.
- */
 bool
 limits_subs_del(struct limits_subs *s, const uint8_t *filter, size_t len)
 {
-	size_t	mask, i, j, k;
+	struct subs_slot	*ss;
 
-	if (s->n == 0 || !subs_find(s, filter, len, subs_hash(filter, len),
-	    &i))
+	if (s->map.n == 0 || (ss = hmap_find(&s->map, hmap_hash(&subs_type,
+	    filter, len), filter, len)) == NULL)
 		return false;
-	mask = s->cap - 1;
-	free(s->slots[i].e);
-	s->slots[i].e = NULL;
-	s->n--;
-	for (j = (i + 1) & mask; s->slots[j].e != NULL; j = (j + 1) & mask) {
-		k = s->slots[j].hash & mask;
-		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
-			s->slots[i] = s->slots[j];
-			s->slots[j].e = NULL;
-			i = j;
-		}
-	}
+	free(ss->e);
+	hmap_del(&s->map, ss);
 	return true;
 }
 
 /* ---- topic filters ----------------------------------------------------- */
 
-/*
- * Walks filter and topic a level at a time.  A position past the end
- * (len + 1) means "no level left", which differs from an empty last level:
- * "a/" has two levels, "a" one, "" one (empty).  The filter is taken as
- * valid, but an invalid one only fails to match: '#' not last matches
- * nothing, and wildcards inside a level are plain bytes.
- */
+/* The matcher is topic_'s; this name stays for session_ until it calls it. */
 bool
 limits_topic_match(const char *filter, size_t flen, const uint8_t *topic,
     size_t tlen)
 {
-	size_t	fi = 0, fe, ti = 0, te;
-
-	if (flen > 0 && (filter[0] == '+' || filter[0] == '#') &&
-	    tlen > 0 && topic[0] == '$')
-		return false;		/* [MQTT-4.7.2-1] */
-	while (fi <= flen) {
-		for (fe = fi; fe < flen && filter[fe] != '/'; fe++)
-			;
-		if (fe - fi == 1 && filter[fi] == '#')
-			return fe == flen;	/* the parent and all below */
-		if (ti > tlen)
-			return false;		/* the topic has no level */
-		for (te = ti; te < tlen && topic[te] != '/'; te++)
-			;
-		if (!(fe - fi == 1 && filter[fi] == '+') &&
-		    (fe - fi != te - ti ||
-		    (fe > fi && memcmp(filter + fi, topic + ti, fe - fi) != 0)))
-			return false;
-		fi = fe + 1;
-		ti = te + 1;
-	}
-	return ti > tlen;
+	return topic_match(filter, flen, (const char *)topic, tlen);
 }

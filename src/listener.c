@@ -9,7 +9,6 @@
  * A struct listener belongs to one event loop and is touched by its
  * thread only.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -28,6 +27,7 @@
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/session.h"
+#include "mqttguard/util.h"
 
 #define LISTENER_PAUSE_MS	200	/* after EMFILE/ENFILE */
 
@@ -64,7 +64,7 @@ bind_socket(const struct policy_listener *l, char *err, size_t errlen)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
 	snprintf(port, sizeof(port), "%u", l->port);
 	if ((rc = getaddrinfo(l->address, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "listener %s: %s", l->name,
+		util_errf(err, errlen, "listener %s: %s", l->name,
 		    gai_strerror(rc));
 		return -1;
 	}
@@ -86,7 +86,7 @@ bind_socket(const struct policy_listener *l, char *err, size_t errlen)
 	return fd;
 
 fail:
-	snprintf(err, errlen, "listener %s (%s port %u): %s", l->name,
+	util_errf(err, errlen, "listener %s (%s port %u): %s", l->name,
 	    l->address, l->port, strerror(errno));
 	if (fd != -1)
 		close(fd);
@@ -140,7 +140,6 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener		*l = arg;
 	struct session_ctx	*ctx = l->ctx;
 	struct limits_conn	 lc;
-	struct timespec		 ts;
 	enum limits_refusal	 r;
 	uint64_t		 now;
 
@@ -150,8 +149,7 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	now = util_now_ms();
 	r = limits_admit(ctx->limits, &l->pl->limits,
 	    ctx->pol->limits.max_connections, l->idx, l->pl->max_connections,
 	    sa, now, &lc);
@@ -174,18 +172,14 @@ static void
 refused_log(struct listener *l, const struct sockaddr *sa,
     enum limits_refusal r, uint64_t now)
 {
-	char	host[INET6_ADDRSTRLEN] = "?";
+	char	host[UTIL_ADDR_MAX];
 
 	if (now - l->refused_logged < 1000) {
 		l->refused_quiet++;
 		return;
 	}
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
-		    sa)->sin_addr, host, sizeof(host));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)
-		    sa)->sin6_addr, host, sizeof(host));
+	if (util_addr_str(sa, false, host, sizeof(host)) == -1)
+		snprintf(host, sizeof(host), "?");
 	log_warnx("limits: listener %s: refused %s: %s (%" PRIu64 " more "
 	    "refusals not logged)", l->pl->name, host, limits_refusal_str(r),
 	    l->refused_quiet);

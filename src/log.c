@@ -43,31 +43,11 @@ log_init(enum log_level level, bool json)
 	log_json = json;
 }
 
-void
-log_setlevel(enum log_level level)
-{
-	atomic_store(&log_level, level);
-}
-
 bool
 log_enabled(enum log_level level)
 {
 	return (int)level <= atomic_load_explicit(&log_level,
 	    memory_order_relaxed);
-}
-
-int
-log_level_parse(const char *name, enum log_level *out)
-{
-	size_t	i;
-
-	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
-		if (strcmp(name, level_names[i]) == 0) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	}
-	return -1;
 }
 
 /*

@@ -20,26 +20,10 @@ metrics_add(enum metric m, int64_t delta)
 		    memory_order_relaxed);
 }
 
-int64_t
-metrics_get(enum metric m)
-{
-	if ((unsigned)m >= M__MAX)
-		return 0;
-	return atomic_load_explicit(&counters[m], memory_order_relaxed);
-}
-
 void
 metrics_codec_reject(int dir, enum codec_err err)
 {
 	if ((dir == 0 || dir == 1) && (unsigned)err < CODEC_ERR__MAX)
 		atomic_fetch_add_explicit(&rejects[dir][err], 1,
 		    memory_order_relaxed);
-}
-
-uint64_t
-metrics_codec_rejects(int dir, enum codec_err err)
-{
-	if ((dir != 0 && dir != 1) || (unsigned)err >= CODEC_ERR__MAX)
-		return 0;
-	return atomic_load_explicit(&rejects[dir][err], memory_order_relaxed);
 }

@@ -4,7 +4,7 @@
  *
  * The file is read whole, checked line by line and turned into an array of
  * entries (user name, kind, cost parameters, raw salt and hash) with an
- * open-addressing hash table of indices on the user name.  The first bad
+ * hmap of indices on the user name.  The first bad
  * line fails the whole load with "path:line: reason": Mosquitto 2.0 logged
  * such lines and dropped them, and before that (CVE-2018-12551) a
  * malformed entry could even let a client in without a password, so a file
@@ -50,7 +50,12 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "mqttguard/hmap.h"
 #include "mqttguard/passwd.h"
+#include "mqttguard/util.h"
+
+/* Messages go through util_errf(); pw_err is its name here. */
+#define pw_err	util_errf
 
 /* Salts and hashes are at most 64 bytes: SHA-512's output. */
 #define PW_BIN_MAX	64
@@ -86,9 +91,15 @@ struct passwd_db {
 	size_t		 n, cap;
 	char		*names;		/* owned; user names back to back */
 	size_t		 names_len, names_cap;
-	uint32_t	*slots;		/* owned; entry index + 1, 0 = empty */
-	size_t		 nslots;	/* 0 or a power of two > 2 * n */
+	struct hmap_type type;		/* its eq() reads this database */
+	struct hmap	 index;		/* user name -> entry, pw_slot */
 	struct pw_entry	 dummy;		/* what an unknown user costs */
+};
+
+/* A slot of the name index. */
+struct pw_slot {
+	uint64_t	 hash;
+	uint32_t	 idx;		/* into passwd_db.ents */
 };
 
 /* The cost class of an entry: what its verification time depends on. */
@@ -104,8 +115,6 @@ struct pw_parse {
 	size_t		 errlen;
 };
 
-static void	pw_err(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
 static void	line_err(struct pw_parse *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static int	b64_val(unsigned char);
@@ -130,11 +139,9 @@ static int	parse_argon2id(struct pw_parse *, const char *, size_t,
 		    struct pw_entry *);
 static int	parse_hash(struct pw_parse *, const char *, size_t,
 		    struct pw_entry *);
-static uint64_t	name_hash(const char *, size_t);
+static bool	name_eq(void *, const void *, const void *, size_t);
 static const struct pw_entry *db_find(const struct passwd_db *, const char *,
 		    size_t);
-static void	slot_insert(uint32_t *, size_t, uint64_t, size_t);
-static int	db_grow_slots(struct passwd_db *);
 static int	db_add(struct passwd_db *, const struct pw_entry *,
 		    const char *, size_t);
 static int	parse_line(struct passwd_db *, struct pw_parse *, const char *,
@@ -154,19 +161,6 @@ static int	file_edit(const char *, const char *, const char *, size_t,
 		    char *, size_t);
 static void	buf_free(char *, size_t);
 
-/* Formats into <err> (<errlen> bytes; nothing when 0). */
-static void
-pw_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list	ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* "path:line: message" for the line being parsed. */
 static void
 line_err(struct pw_parse *p, const char *fmt, ...)
@@ -175,9 +169,9 @@ line_err(struct pw_parse *p, const char *fmt, ...)
 	char	msg[PASSWD_ERR_LEN];
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	util_verrf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	pw_err(p->err, p->errlen, "%s:%u: %s", p->path, p->line, msg);
+	util_errf(p->err, p->errlen, "%s:%u: %s", p->path, p->line, msg);
 }
 
 static int
@@ -561,72 +555,24 @@ parse_hash(struct pw_parse *p, const char *s, size_t n, struct pw_entry *e)
 	return -1;
 }
 
-/* FNV-1a: the keys come from our own file, so no flooding to defend. */
-static uint64_t
-name_hash(const char *s, size_t n)
+static bool
+name_eq(void *ctx, const void *slot, const void *key, size_t len)
 {
-	uint64_t	h = 0xcbf29ce484222325ULL;
-	size_t		i;
+	const struct passwd_db	*db = ctx;
+	const struct pw_entry	*e = &db->ents[((const struct pw_slot *)
+				    slot)->idx];
 
-	for (i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
+	return e->name_len == len &&
+	    memcmp(db->names + e->name_off, key, len) == 0;
 }
 
 static const struct pw_entry *
 db_find(const struct passwd_db *db, const char *name, size_t n)
 {
-	const struct pw_entry	*e;
-	size_t			 i, mask;
-	uint32_t		 v;
+	const struct pw_slot	*s;
 
-	if (db->nslots == 0)
-		return NULL;
-	mask = db->nslots - 1;
-	i = (size_t)name_hash(name, n) & mask;
-	while ((v = db->slots[i]) != 0) {
-		e = &db->ents[v - 1];
-		if (e->name_len == n &&
-		    memcmp(db->names + e->name_off, name, n) == 0)
-			return e;
-		i = (i + 1) & mask;
-	}
-	return NULL;
-}
-
-/* Puts entry <idx> in the first free slot from <h> on. */
-static void
-slot_insert(uint32_t *slots, size_t nslots, uint64_t h, size_t idx)
-{
-	size_t	mask = nslots - 1, j = (size_t)h & mask;
-
-	while (slots[j] != 0)
-		j = (j + 1) & mask;
-	slots[j] = (uint32_t)(idx + 1);
-}
-
-/* Doubles the table (keeping it at most half full) and reinserts. */
-static int
-db_grow_slots(struct passwd_db *db)
-{
-	uint32_t		*slots;
-	size_t			 nslots, i;
-	const struct pw_entry	*e;
-
-	nslots = db->nslots != 0 ? db->nslots * 2 : 64;
-	if ((slots = calloc(nslots, sizeof(*slots))) == NULL)
-		return -1;
-	for (i = 0; i < db->n; i++) {
-		e = &db->ents[i];
-		slot_insert(slots, nslots,
-		    name_hash(db->names + e->name_off, e->name_len), i);
-	}
-	free(db->slots);
-	db->slots = slots;
-	db->nslots = nslots;
-	return 0;
+	s = hmap_find(&db->index, hmap_hash(&db->type, name, n), name, n);
+	return s != NULL ? &db->ents[s->idx] : NULL;
 }
 
 /*
@@ -638,6 +584,7 @@ db_add(struct passwd_db *db, const struct pw_entry *e, const char *name,
     size_t n)
 {
 	struct pw_entry	*ents;
+	struct pw_slot	*slot;
 	char		*names;
 	size_t		 cap;
 
@@ -662,15 +609,16 @@ db_add(struct passwd_db *db, const struct pw_entry *e, const char *name,
 		db->names = names;
 		db->names_cap = cap;
 	}
-	if ((db->n + 1) * 2 > db->nslots && db_grow_slots(db) == -1)
+	if (db->n >= UINT32_MAX || (slot = hmap_add(&db->index,
+	    hmap_hash(&db->type, name, n))) == NULL)
 		return -1;
+	slot->idx = (uint32_t)db->n;
 
 	memcpy(db->names + db->names_len, name, n);
 	db->ents[db->n] = *e;
 	db->ents[db->n].name_off = db->names_len;
 	db->ents[db->n].name_len = (uint32_t)n;
 	db->names_len += n;
-	slot_insert(db->slots, db->nslots, name_hash(name, n), db->n);
 	db->n++;
 	return 0;
 }
@@ -829,6 +777,16 @@ parse_buf(const char *path, const char *buf, size_t len, char *err,
 		pw_err(err, errlen, "%s: out of memory", path);
 		return NULL;
 	}
+	db->type.size = sizeof(struct pw_slot);
+	db->type.min = 64;
+	db->type.eq = name_eq;
+	db->type.ctx = db;
+	hmap_init(&db->index, &db->type, NULL, 0);
+	if (hmap_type_init(&db->type) == -1) {
+		pw_err(err, errlen, "%s: no randomness", path);
+		free(db);
+		return NULL;
+	}
 	p.path = path;
 	p.line = 0;
 	p.err = err;
@@ -947,7 +905,7 @@ passwd_free(struct passwd_db *db)
 		OPENSSL_cleanse(db->ents, db->cap * sizeof(*db->ents));
 	free(db->ents);
 	free(db->names);
-	free(db->slots);
+	hmap_fini(&db->index);
 	OPENSSL_cleanse(db, sizeof(*db));
 	free(db);
 }

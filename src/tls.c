@@ -65,6 +65,7 @@
 
 #include "mqttguard/log.h"
 #include "mqttguard/tls.h"
+#include "mqttguard/util.h"
 
 /* OpenSSL's security level 2: 112-bit keys, no SHA-1 signatures. */
 #define TLS_SECLEVEL_FLOOR	2
@@ -162,7 +163,7 @@ add_reason(char *buf, size_t len, const char *fmt, ...)
 	if (n >= len)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(buf + n, len - n, fmt, ap);
+	util_verrf(buf + n, len - n, fmt, ap);
 	va_end(ap);
 }
 
@@ -176,11 +177,11 @@ tls_version_check(enum policy_tls_version v, char *why, size_t len)
 		return TLS_OK;
 	case POLICY_TLS_1_0:
 	case POLICY_TLS_1_1:
-		snprintf(why, len, "TLS 1.%d is deprecated and insecure "
+		util_errf(why, len, "TLS 1.%d is deprecated and insecure "
 		    "(RFC 8996); use 1.2 or 1.3", v == POLICY_TLS_1_0 ? 0 : 1);
 		return TLS_WEAK;
 	}
-	snprintf(why, len, "unknown TLS version %d", (int)v);
+	util_errf(why, len, "unknown TLS version %d", (int)v);
 	return TLS_INVALID;
 }
 
@@ -227,14 +228,14 @@ tls_ciphers_check(const char *list, char *why, size_t len)
 	int			 i, level, weak = 0;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		snprintf(why, len, "out of memory");
+		util_errf(why, len, "out of memory");
 		ERR_clear_error();
 		return TLS_INVALID;
 	}
 	/* From the floor, so a lower @SECLEVEL in <list> shows. */
 	SSL_CTX_set_security_level(ctx, TLS_SECLEVEL_FLOOR);
 	if (!SSL_CTX_set_cipher_list(ctx, list)) {
-		snprintf(why, len, "\"%s\" enables no TLS 1.2 cipher suite "
+		util_errf(why, len, "\"%s\" enables no TLS 1.2 cipher suite "
 		    "this OpenSSL offers", list);
 		v = TLS_INVALID;
 		goto done;
@@ -246,19 +247,19 @@ tls_ciphers_check(const char *list, char *why, size_t len)
 			continue;	/* TLS 1.3: tls.ciphersuites */
 		cipher_flaws(c, flaws, sizeof(flaws));
 		if (flaws[0] != '\0' && weak++ == 0)
-			snprintf(why, len, "enables weak suite %s (%s)",
+			util_errf(why, len, "enables weak suite %s (%s)",
 			    SSL_CIPHER_get_name(c), flaws);
 	}
 	level = SSL_CTX_get_security_level(ctx);
 	if (weak > 1) {
 		size_t	n = strlen(why);
 
-		snprintf(why + n, len - n, " and %d more", weak - 1);
+		util_errf(why + n, len - n, " and %d more", weak - 1);
 	}
 	if (weak > 0)
 		v = TLS_WEAK;
 	else if (level < TLS_SECLEVEL_FLOOR) {
-		snprintf(why, len, "lowers OpenSSL's security level to %d "
+		util_errf(why, len, "lowers OpenSSL's security level to %d "
 		    "(at least %d)", level, TLS_SECLEVEL_FLOOR);
 		v = TLS_WEAK;
 	}
@@ -275,11 +276,11 @@ tls_ciphersuites_check(const char *list, char *why, size_t len)
 	enum tls_verdict	 v = TLS_OK;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		snprintf(why, len, "out of memory");
+		util_errf(why, len, "out of memory");
 		v = TLS_INVALID;
 	} else if (*list == '\0' || !SSL_CTX_set_ciphersuites(ctx, list) ||
 	    sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(ctx)) == 0) {
-		snprintf(why, len, "\"%s\" is not a list of TLS 1.3 cipher "
+		util_errf(why, len, "\"%s\" is not a list of TLS 1.3 cipher "
 		    "suites this OpenSSL offers (e.g. TLS_AES_128_GCM_SHA256)",
 		    list);
 		v = TLS_INVALID;
@@ -296,10 +297,10 @@ tls_groups_check(const char *list, char *why, size_t len)
 	enum tls_verdict	 v = TLS_OK;
 
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		snprintf(why, len, "out of memory");
+		util_errf(why, len, "out of memory");
 		v = TLS_INVALID;
 	} else if (!SSL_CTX_set1_groups_list(ctx, list)) {
-		snprintf(why, len, "\"%s\" is not a list of groups this "
+		util_errf(why, len, "\"%s\" is not a list of groups this "
 		    "OpenSSL offers (e.g. X25519:P-256)", list);
 		v = TLS_INVALID;
 	}
@@ -342,7 +343,7 @@ cert_judge(const char *prefix, const char *certfile, const char *keyfile,
 		x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (x == NULL) {
-		snprintf(why, len, "%s.cert %s: no PEM certificate: %s",
+		util_errf(why, len, "%s.cert %s: no PEM certificate: %s",
 		    prefix, certfile, tls_error_str(ebuf, sizeof(ebuf),
 		    "cannot read"));
 		goto done;
@@ -351,13 +352,13 @@ cert_judge(const char *prefix, const char *certfile, const char *keyfile,
 		pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (pk == NULL) {
-		snprintf(why, len, "%s.key %s: no unencrypted PEM private "
+		util_errf(why, len, "%s.key %s: no unencrypted PEM private "
 		    "key: %s", prefix, keyfile, tls_error_str(ebuf,
 		    sizeof(ebuf), "cannot read"));
 		goto done;
 	}
 	if (X509_check_private_key(x, pk) != 1) {
-		snprintf(why, len, "%s.key %s does not match %s.cert %s",
+		util_errf(why, len, "%s.key %s does not match %s.cert %s",
 		    prefix, keyfile, prefix, certfile);
 		goto done;
 	}
@@ -385,7 +386,7 @@ cert_judge(const char *prefix, const char *certfile, const char *keyfile,
 		*keylevel = i;
 	}
 	if (reasons[0] != '\0') {
-		snprintf(why, len, "%s.cert %s: %s", prefix, certfile,
+		util_errf(why, len, "%s.cert %s: %s", prefix, certfile,
 		    reasons);
 		v = TLS_WEAK;
 	} else
@@ -437,7 +438,7 @@ judge(const struct policy_tls *tls, enum tls_verdict v, const char *what,
 		return 0;
 	if (v == TLS_WEAK && tls->allow_insecure)
 		return 1;
-	snprintf(err, errlen, "%s%s%s%s", what ? what : "", what ? ": " : "",
+	util_errf(err, errlen, "%s%s%s%s", what ? what : "", what ? ": " : "",
 	    why, v == TLS_WEAK ? "; set tls.allow_insecure: true to accept "
 	    "it anyway" : "");
 	return -1;
@@ -479,7 +480,7 @@ crl_load(SSL_CTX *ctx, const char *path, time_t now, char *err,
 	int		 n = 0, rc = -1;
 
 	if ((bio = BIO_new_file(path, "r")) == NULL) {
-		snprintf(err, errlen, "tls.crl %s: %s", path,
+		util_errf(err, errlen, "tls.crl %s: %s", path,
 		    tls_error_str(ebuf, sizeof(ebuf), "cannot open"));
 		return -1;
 	}
@@ -488,20 +489,20 @@ crl_load(SSL_CTX *ctx, const char *path, time_t now, char *err,
 		X509_NAME_oneline(X509_CRL_get_issuer(crl), name, sizeof(name));
 		next = X509_CRL_get0_nextUpdate(crl);
 		if (crl_issuer(st, crl) == NULL) {
-			snprintf(err, errlen, "tls.crl %s: issued by %s, which "
-			    "is not a CA in tls.ca (or the signature is bad)",
-			    path, name);
+			util_errf(err, errlen, "tls.crl %s: issued by %s, "
+			    "which is not a CA in tls.ca (or the signature is "
+			    "bad)", path, name);
 			goto fail;
 		}
 		if (next != NULL && X509_cmp_time(next, &now) <= 0) {
 			time_text(next, when, sizeof(when));
-			snprintf(err, errlen, "tls.crl %s: the CRL of %s "
+			util_errf(err, errlen, "tls.crl %s: the CRL of %s "
 			    "expired on %s: every client certificate would "
 			    "be refused", path, name, when);
 			goto fail;
 		}
 		if (X509_STORE_add_crl(st, crl) != 1) {
-			snprintf(err, errlen, "tls.crl %s: %s", path,
+			util_errf(err, errlen, "tls.crl %s: %s", path,
 			    tls_error_str(ebuf, sizeof(ebuf), "cannot add"));
 			goto fail;
 		}
@@ -511,7 +512,7 @@ crl_load(SSL_CTX *ctx, const char *path, time_t now, char *err,
 	crl = NULL;
 	ERR_clear_error();	/* the end of the file */
 	if (n == 0) {
-		snprintf(err, errlen, "tls.crl %s: no PEM CRL in the file",
+		util_errf(err, errlen, "tls.crl %s: no PEM CRL in the file",
 		    path);
 		goto fail;
 	}
@@ -542,7 +543,7 @@ crl_all(SSL_CTX *ctx, const struct policy_tls *tls, time_t now, char *err,
 	if (tls->n_crl == 0)
 		return 0;
 	if (tls->ca == NULL) {
-		snprintf(err, errlen, "tls.crl needs tls.ca, the CA whose "
+		util_errf(err, errlen, "tls.crl needs tls.ca, the CA whose "
 		    "revocations it lists");
 		return -1;
 	}
@@ -565,7 +566,7 @@ crl_all(SSL_CTX *ctx, const struct policy_tls *tls, time_t now, char *err,
 		if (k == sk_X509_OBJECT_num(objs)) {
 			X509_NAME_oneline(X509_get_subject_name(ca), name,
 			    sizeof(name));
-			snprintf(err, errlen, "tls.crl: no CRL of %s, a CA in "
+			util_errf(err, errlen, "tls.crl: no CRL of %s, a CA in "
 			    "tls.ca: every client certificate under it would "
 			    "be refused", name);
 			return -1;
@@ -673,17 +674,17 @@ load_pair(SSL_CTX *ctx, const char *prefix, const char *cert,
 	char	ebuf[256];
 
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		snprintf(err, errlen, "%s.cert %s: %s", prefix, cert,
+		util_errf(err, errlen, "%s.cert %s: %s", prefix, cert,
 		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
 		return -1;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "%s.key %s: %s", prefix, key,
+		util_errf(err, errlen, "%s.key %s: %s", prefix, key,
 		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
 		return -1;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "%s.key %s does not match %s.cert %s",
+		util_errf(err, errlen, "%s.key %s does not match %s.cert %s",
 		    prefix, key, prefix, cert);
 		ERR_clear_error();
 		return -1;
@@ -716,7 +717,7 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		snprintf(err, errlen, "SSL_CTX_new: %s",
+		util_errf(err, errlen, "SSL_CTX_new: %s",
 		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
 		return NULL;
 	}
@@ -762,7 +763,7 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 		STACK_OF(X509_NAME)	*names;
 
 		if (SSL_CTX_load_verify_locations(ctx, tls->ca, NULL) != 1) {
-			snprintf(err, errlen, "tls.ca %s: %s", tls->ca,
+			util_errf(err, errlen, "tls.ca %s: %s", tls->ca,
 			    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
 			goto fail;
 		}
@@ -778,7 +779,7 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	return ctx;
 
 fail_ssl:
-	snprintf(err, errlen, "TLS set-up: %s",
+	util_errf(err, errlen, "TLS set-up: %s",
 	    tls_error_str(ebuf, sizeof(ebuf), "failed"));
 fail:
 	SSL_CTX_free(ctx);
@@ -851,11 +852,11 @@ sni_attach(SSL_CTX *ctx, const struct policy_tls *tls, int version,
 	size_t				 i;
 
 	if (pthread_once(&sni_once, sni_index_new) != 0 || sni_index < 0) {
-		snprintf(err, errlen, "tls.sni: no OpenSSL ex_data index");
+		util_errf(err, errlen, "tls.sni: no OpenSSL ex_data index");
 		return -1;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		snprintf(err, errlen, "tls.sni: out of memory");
+		util_errf(err, errlen, "tls.sni: out of memory");
 		return -1;
 	}
 	for (i = 0; i < tls->n_sni && i < POLICY_TLS_SNI_MAX; i++) {
@@ -873,7 +874,7 @@ sni_attach(SSL_CTX *ctx, const struct policy_tls *tls, int version,
 			snprintf(probe, sizeof(probe), "%s", p->name);
 		if (X509_check_host(SSL_CTX_get0_certificate(t->e[i].ctx),
 		    probe, 0, 0, NULL) != 1) {
-			snprintf(err, errlen, "%s.cert %s is not valid for "
+			util_errf(err, errlen, "%s.cert %s is not valid for "
 			    "%s (no such DNS name in its subjectAltName): "
 			    "clients asking for it would refuse it", prefix,
 			    p->cert, p->name);
@@ -882,7 +883,7 @@ sni_attach(SSL_CTX *ctx, const struct policy_tls *tls, int version,
 		}
 	}
 	if (!SSL_CTX_set_ex_data(ctx, sni_index, t)) {
-		snprintf(err, errlen, "tls.sni: out of memory");
+		util_errf(err, errlen, "tls.sni: out of memory");
 		goto fail;
 	}
 	SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
@@ -982,7 +983,7 @@ tls_client_ctx_new(const struct policy_upstream *up, char *err,
 	bool	 pair = up->cert[0] != '\0' || up->key[0] != '\0';
 
 	if (pair && (up->cert[0] == '\0' || up->key[0] == '\0')) {
-		snprintf(err, errlen, "upstream.cert and upstream.key go "
+		util_errf(err, errlen, "upstream.cert and upstream.key go "
 		    "together");
 		return NULL;
 	}
@@ -991,7 +992,7 @@ tls_client_ctx_new(const struct policy_upstream *up, char *err,
 		return NULL;
 	ERR_clear_error();
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
-		snprintf(err, errlen, "SSL_CTX_new: %s",
+		util_errf(err, errlen, "SSL_CTX_new: %s",
 		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
 		return NULL;
 	}
@@ -1004,7 +1005,7 @@ tls_client_ctx_new(const struct policy_upstream *up, char *err,
 	    !SSL_CTX_set_cipher_list(ctx, POLICY_TLS_CIPHERS_DEFAULT) ||
 	    !SSL_CTX_set_ciphersuites(ctx, POLICY_TLS_CIPHERSUITES_DEFAULT) ||
 	    !SSL_CTX_set1_groups_list(ctx, POLICY_TLS_GROUPS_DEFAULT)) {
-		snprintf(err, errlen, "TLS set-up: %s",
+		util_errf(err, errlen, "TLS set-up: %s",
 		    tls_error_str(ebuf, sizeof(ebuf), "failed"));
 		goto fail;
 	}
@@ -1015,12 +1016,12 @@ tls_client_ctx_new(const struct policy_upstream *up, char *err,
 	SSL_CTX_set_verify_depth(ctx, POLICY_TLS_VERIFY_DEPTH_DEFAULT);
 	if (up->ca[0] != '\0') {
 		if (SSL_CTX_load_verify_locations(ctx, up->ca, NULL) != 1) {
-			snprintf(err, errlen, "upstream.ca %s: %s", up->ca,
+			util_errf(err, errlen, "upstream.ca %s: %s", up->ca,
 			    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
 			goto fail;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		snprintf(err, errlen, "upstream: the system's CA store: %s",
+		util_errf(err, errlen, "upstream: the system's CA store: %s",
 		    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
 		goto fail;
 	}

@@ -126,8 +126,6 @@ run(const struct tr *rules, size_t n, const char *const *groups,
 	acl_free(acl);
 }
 
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
-
 /* ---- matcher -------------------------------------------------------- */
 
 static const struct tr match_rules[] = {
@@ -616,30 +614,19 @@ END_TEST
  * after the flat rules moved there).  Random rules over a small alphabet,
  * random topics and filters, every action: same answer, same rule.
  */
-static uint64_t	rng = 88172645463325252ULL;
-
-static unsigned
-rnd(unsigned n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (unsigned)(rng % n);
-}
-
 static void
 random_topic(char *buf, size_t len, bool filter)
 {
 	static const char *const lv[] = {
 		"a", "b", "alice", "cid", "$x", "", "+", "#"
 	};
-	size_t		 n = 0, depth = 1 + rnd(4), i;
+	size_t		 n = 0, depth = 1 + tu_rand(4), i;
 	const char	*l;
 
 	buf[0] = '\0';
 	for (i = 0; i < depth; i++) {
 		do
-			l = lv[rnd(filter ? 8 : 6)];
+			l = lv[tu_rand(filter ? 8 : 6)];
 		while ((*l == '#' && i + 1 < depth) || (*l == '$' && i > 0));
 		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? "/" : "",
 		    l);
@@ -660,17 +647,18 @@ START_TEST(flat_vs_trie)
 	unsigned		 a;
 	int			 iter, rc;
 
+	tu_srand(88172645463325252ULL);
 	for (iter = 0; iter < 600; iter++) {
-		n = 1 + rnd(iter % 2 ? 8 : 20);	/* flat, or past it */
+		n = 1 + tu_rand(iter % 2 ? 8 : 20);	/* flat, or more */
 		for (k = 0; k < 3; k++)
 			acl[k] = acl_new();
 		for (i = 0; i < n; i++) {
-			depth = 1 + rnd(3);
+			depth = 1 + tu_rand(3);
 			for (j = 0, len = 0; j < depth; j++) {
 				const char	*l;
 
 				do
-					l = lv[rnd(10)];
+					l = lv[tu_rand(10)];
 				while ((*l == '#' && j + 1 < depth) ||
 				    (*l == '$' && j > 0));
 				len += (size_t)snprintf(f[i] + len,
@@ -680,8 +668,8 @@ START_TEST(flat_vs_trie)
 			if (f[i][0] == '\0')
 				snprintf(f[i], sizeof(f[i]), "a");
 			memset(&r, 0, sizeof(r));
-			r.allow = rnd(3) != 0;
-			r.actions = 1 + rnd(7);
+			r.allow = tu_rand(3) != 0;
+			r.actions = 1 + tu_rand(7);
 			r.filter = f[i];
 			r.file = "x";
 			r.line = (int)i;
@@ -698,7 +686,7 @@ START_TEST(flat_vs_trie)
 			}
 		}
 		for (i = 0; i < 40; i++) {
-			a = 1u << rnd(3);
+			a = 1u << tu_rand(3);
 			random_topic(t, sizeof(t), a == ACL_SUBSCRIBE);
 			for (k = 0; k < 2; k++)
 				acl_check(acl[k], &who, (enum acl_action)a,
@@ -967,14 +955,6 @@ END_TEST
 
 /* ---- config: the acl section ---------------------------------------- */
 
-static struct policy *
-load(const char *file, unsigned flags, struct config_errors **errs)
-{
-	*errs = calloc(1, sizeof(**errs));
-	ck_assert_ptr_nonnull(*errs);
-	return config_load_flags(file, *errs, flags);
-}
-
 START_TEST(config_valid)
 {
 	struct config_errors	*e;
@@ -984,7 +964,7 @@ START_TEST(config_valid)
 	struct acl_verdict	 v;
 	size_t			 i;
 
-	p = load("test/data/acl-valid.yaml", CONFIG_PARTIAL, &e);
+	p = tu_load("test/data/acl-valid.yaml", CONFIG_PARTIAL, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_ptr_nonnull(p->acl);
 	ck_assert_int_eq(p->acl_deny_v3, POLICY_DENY_DISCONNECT);
@@ -1031,7 +1011,7 @@ START_TEST(config_valid)
 	free(e);
 
 	/* The daemon's loader wants listeners and upstream. */
-	p = load("test/data/acl-valid.yaml", 0, &e);
+	p = tu_load("test/data/acl-valid.yaml", 0, &e);
 	ck_assert_ptr_null(p);
 	ck_assert_uint_eq(e->n, 2);
 	ck_assert_str_eq(e->msg[0], "test/data/acl-valid.yaml:3:1: "
@@ -1039,7 +1019,7 @@ START_TEST(config_valid)
 	free(e);
 
 	/* A whole policy with an acl section. */
-	p = load("test/data/acl-full-policy.yaml", 0, &e);
+	p = tu_load("test/data/acl-full-policy.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(acl_count(p->acl), 1);
 	ck_assert_int_eq(p->acl_deny_v3, POLICY_DENY_DROP);
@@ -1047,7 +1027,7 @@ START_TEST(config_valid)
 	free(e);
 
 	/* No acl section: NULL, every topic allowed. */
-	p = load("test/data/valid-minimal.yaml", CONFIG_PARTIAL, &e);
+	p = tu_load("test/data/valid-minimal.yaml", CONFIG_PARTIAL, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_ptr_null(p->acl);
 	policy_unref(p);
@@ -1063,7 +1043,7 @@ START_TEST(config_tests_fail)
 	char			*buf = NULL;
 	size_t			 len = 0;
 
-	p = load("test/data/acl-tests-fail.yaml", CONFIG_PARTIAL, &e);
+	p = tu_load("test/data/acl-tests-fail.yaml", CONFIG_PARTIAL, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_ptr_nonnull(out = open_memstream(&buf, &len));
 	ck_assert_uint_eq(acl_cmd_run_tests(p, out), 2);
@@ -1152,39 +1132,15 @@ static const struct {
 
 START_TEST(config_invalid)
 {
-	struct config_errors	*e;
-	struct policy		*p;
-	char			 path[128], want[CONFIG_ERROR_LEN];
+	char	path[128], want[CONFIG_ERROR_LEN];
 
 	snprintf(path, sizeof(path), "test/data/%s.yaml", config_bad[_i].file);
-	p = load(path, CONFIG_PARTIAL, &e);
-	ck_assert_msg(p == NULL, "%s loaded but must be refused", path);
-	ck_assert_msg(e->n == 1, "%s: %zu errors (first: %s)", path, e->n,
-	    e->msg[0]);
 	snprintf(want, sizeof(want), "test/data/%s", config_bad[_i].first);
-	ck_assert_str_eq(e->msg[0], want);
-	free(e);
+	tu_load_refused(path, CONFIG_PARTIAL, 1, want);
 }
 END_TEST
 
 /* ---- import-acl ----------------------------------------------------- */
-
-static char *
-slurp(const char *path)
-{
-	FILE	*fp = fopen(path, "r");
-	char	*buf;
-	long	 n;
-
-	ck_assert_msg(fp != NULL, "%s", path);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	buf = calloc(1, (size_t)n + 1);
-	ck_assert_uint_eq(fread(buf, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	return buf;
-}
 
 static const char *const import_good[] = {
 	"mosquitto-example", "mosquitto-full"
@@ -1203,7 +1159,7 @@ START_TEST(import_expected)
 	ck_assert_msg(acl_import_convert(src, "anonymous", out, err,
 	    sizeof(err)) == 0, "%s", err);
 	fclose(out);
-	exp = slurp(want);
+	exp = tu_read_file(want, NULL);
 	if (strcmp(buf, exp) != 0) {
 		size_t	i;
 
@@ -1477,7 +1433,7 @@ START_TEST(import_matches_mosquitto)
 	snprintf(yaml, sizeof(yaml), "test/data/%s.acl.yaml",
 	    import_good[_i]);
 	nm = mref_load(src, m, 64, users, &nu);
-	p = load(yaml, CONFIG_PARTIAL, &e);
+	p = tu_load(yaml, CONFIG_PARTIAL, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	free(e);
 

@@ -47,7 +47,6 @@
 #include "mqttguard/policy.h"
 
 #define MOSQUITTO_PASSWD	"/usr/bin/mosquitto_passwd"
-#define NELEM(a)		(sizeof(a) / sizeof((a)[0]))
 #define PATHLEN			256
 #define WAIT_S			30	/* bound on every wait: a hang fails */
 
@@ -61,37 +60,6 @@ static char	tmpdir[64];		/* /tmp/mqttguard-auth-XXXXXX */
 static char	pwfile[PATHLEN];	/* alice, bob and carol */
 
 /* ---- fixtures and helpers ------------------------------------------- */
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/* Runs <argv> without a shell, output discarded; returns the exit code. */
-static int
-run(char *const argv[])
-{
-	pid_t	pid;
-	int	status, fd;
-
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		if ((fd = open("/dev/null", O_WRONLY)) != -1) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status));
-	return WEXITSTATUS(status);
-}
 
 /*
  * Unchecked fixture, run in the parent: a directory with a password file
@@ -114,8 +82,8 @@ dir_setup(void)
 	snprintf(pwfile, sizeof(pwfile), "%s/passwd", tmpdir);
 	ck_assert_msg(access(MOSQUITTO_PASSWD, X_OK) == 0,
 	    MOSQUITTO_PASSWD " is missing: install the mosquitto package");
-	ck_assert_int_eq(run(add1), 0);
-	ck_assert_int_eq(run(add2), 0);
+	ck_assert_int_eq(tu_run(add1), 0);
+	ck_assert_int_eq(tu_run(add2), 0);
 	ck_assert_msg(passwd_hash(hash, sizeof(hash),
 	    (const uint8_t *)"carol-pw", 8, 1000, err, sizeof(err)) == 0,
 	    "%s", err);
@@ -132,7 +100,7 @@ dir_setup(void)
 static void
 dir_teardown(void)
 {
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(tmpdir);
 }
 
 static struct passwd_db *
@@ -145,19 +113,6 @@ load_db(void)
 	ck_assert_msg(db != NULL, "%s", err);
 	ck_assert_uint_eq(passwd_count(db), 3);
 	return db;
-}
-
-static uint8_t *
-dup_exact(const void *b, size_t len)
-{
-	uint8_t	*p;
-
-	/* Exact size: ASan reports a read one past the end. */
-	p = malloc(len != 0 ? len : 1);
-	ck_assert_ptr_nonnull(p);
-	if (len != 0)
-		memcpy(p, b, len);
-	return p;
 }
 
 /* ---- auth_precheck() ------------------------------------------------ */
@@ -550,7 +505,7 @@ START_TEST(precheck)
 	    "%s: the CONNECT does not decode: %s", c->name,
 	    codec_err_str(pkt.err));
 	if (c->cert != NULL)
-		cert = (char *)dup_exact(c->cert, strlen(c->cert) + 1);
+		cert = (char *)tu_dup_exact(c->cert, strlen(c->cert) + 1);
 
 	memset(&req, 0, sizeof(req));
 	req.pol = pol;
@@ -630,7 +585,7 @@ static const struct ncase {
 START_TEST(name_clean)
 {
 	const struct ncase	*c = &ncases[_i];
-	uint8_t			*p = dup_exact(c->p, c->len);
+	uint8_t			*p = tu_dup_exact(c->p, c->len);
 
 	ck_assert_msg(auth_name_clean(p, c->len) == c->want, "%s: %s",
 	    c->name, c->want ? "refused" : "accepted");
@@ -714,8 +669,8 @@ static const struct mcase {
 START_TEST(client_id_match)
 {
 	const struct mcase	*c = &mcases[_i];
-	uint8_t			*cid = dup_exact(c->cid, c->len);
-	char			*id = (char *)dup_exact(c->identity,
+	uint8_t			*cid = tu_dup_exact(c->cid, c->len);
+	char			*id = (char *)tu_dup_exact(c->identity,
 				    strlen(c->identity) + 1);
 
 	ck_assert_msg(auth_client_id_match(c->pattern, id, cid, c->len) ==
@@ -1064,7 +1019,7 @@ START_TEST(registry_steps)
 	for (i = 0; i < NELEM(c->steps) && c->steps[i].op != R_END; i++) {
 		s = &c->steps[i];
 		len = strlen(s->cid);
-		cid = dup_exact(s->cid, len);
+		cid = tu_dup_exact(s->cid, len);
 		if (s->op == R_CLAIM) {
 			rc = auth_registry_claim(g, cid, len, s->who,
 			    s->persistent);
@@ -1284,9 +1239,9 @@ job_new(struct policy *pol, const char *user, const char *pw,
 
 	ck_assert_ptr_nonnull(job);
 	job->user_len = strlen(user);
-	job->user = (char *)dup_exact(user, job->user_len);
+	job->user = (char *)tu_dup_exact(user, job->user_len);
 	job->pw_len = strlen(pw);
-	job->pw = dup_exact(pw, job->pw_len);
+	job->pw = tu_dup_exact(pw, job->pw_len);
 	job->pol = policy_ref(pol);
 	job->done = job_done;
 	job->arg = jr;

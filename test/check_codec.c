@@ -871,19 +871,6 @@ static const struct vcase dir_cases[] = {
 	    FRAME(0x30, S('a'))),
 };
 
-static uint8_t *
-dup_exact(const uint8_t *b, size_t len)
-{
-	uint8_t	*p;
-
-	/* Exact size: ASan reports a read one past the end. */
-	p = malloc(len != 0 ? len : 1);
-	ck_assert_ptr_nonnull(p);
-	if (len != 0)
-		memcpy(p, b, len);
-	return p;
-}
-
 /* The parts of two decodes of one frame that must agree. */
 static void
 same_packet(const char *name, const struct codec_packet *a,
@@ -923,7 +910,7 @@ run_case(const struct vcase *c)
 	size_t			 k, contig;
 	int			 rc, rounds;
 
-	b = dup_exact(c->b, c->len);
+	b = tu_dup_exact(c->b, c->len);
 	rc = codec_decode(&lim, c->level, c->dir, b, c->len, c->len, &whole);
 	ck_assert_msg(rc == c->res, "%s: result %d, want %d (err %s)",
 	    c->name, rc, c->res, codec_err_str(whole.err));
@@ -938,7 +925,7 @@ run_case(const struct vcase *c)
 	}
 
 	for (k = 0; k < c->len; k++) {
-		pb = dup_exact(c->b, k);
+		pb = tu_dup_exact(c->b, k);
 		rc = codec_decode(&lim, c->level, c->dir, pb, k, k, &p);
 		free(pb);
 		if (rc == CODEC_NEED)
@@ -1085,7 +1072,7 @@ START_TEST(t_hdr_cases)
 	size_t			 len = c->len;
 	int			 rc;
 
-	b = dup_exact(c->b, len);
+	b = tu_dup_exact(c->b, len);
 	memset(&p, 0, sizeof(p));
 	rc = codec_header_decode(&lim, b, len, &p);
 	free(b);
@@ -1170,7 +1157,7 @@ START_TEST(t_connect_fields)
 	struct codec_connect	*c = &p.u.connect;
 	uint8_t			*b;
 
-	b = dup_exact(f, sizeof(f));
+	b = tu_dup_exact(f, sizeof(f));
 	ck_assert_int_eq(codec_decode(NULL, 0, CL, b, sizeof(f), sizeof(f),
 	    &p), CODEC_OK);
 	ck_assert_uint_eq(p.type, CODEC_CONNECT);
@@ -1217,7 +1204,7 @@ START_TEST(t_publish_fields)
 	struct codec_packet	 p;
 	uint8_t			*b;
 
-	b = dup_exact(f, sizeof(f));
+	b = tu_dup_exact(f, sizeof(f));
 	ck_assert_int_eq(codec_decode(NULL, 5, SV, b, 18, sizeof(f), &p),
 	    CODEC_OK);
 	ck_assert_uint_eq(p.u.publish.qos, 1);
@@ -1540,7 +1527,7 @@ START_TEST(t_session_cases)
 	codec_session_init(&s);
 	for (i = 0; i < c->n; i++) {
 		st = &c->steps[i];
-		b = dup_exact(st->b, st->len);
+		b = tu_dup_exact(st->b, st->len);
 		rc = codec_decode(NULL, st->level != 0 ? st->level : s.level,
 		    st->dir, b, st->len, st->len, &p);
 		ck_assert_msg(rc == CODEC_OK, "%s: step %zu does not decode "
@@ -1747,7 +1734,7 @@ decode_own(const uint8_t *f, size_t len, uint8_t level, enum codec_dir dir,
 	uint8_t	*b;
 	int	 rc;
 
-	b = dup_exact(f, len);
+	b = tu_dup_exact(f, len);
 	rc = codec_decode(NULL, level, dir, b, len, len, p);
 	ck_assert_msg(rc == CODEC_OK, "own frame refused: %s",
 	    codec_err_str(p->err));

@@ -12,18 +12,11 @@
 #include "mqttguard/config.h"
 #include "mqttguard/log.h"
 
-static struct policy *
-load(const char *file, struct config_errors **errs)
-{
-	*errs = calloc(1, sizeof(**errs));
-	ck_assert_ptr_nonnull(*errs);
-	return config_load(file, *errs);
-}
-
 START_TEST(valid_minimal)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/valid-minimal.yaml", &e);
+	struct policy		*p = tu_load("test/data/valid-minimal.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(e->n, 0);
@@ -56,7 +49,8 @@ END_TEST
 START_TEST(valid_full)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/valid-full.yaml", &e);
+	struct policy		*p = tu_load("test/data/valid-full.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->n_listeners, 2);
@@ -101,7 +95,8 @@ END_TEST
 START_TEST(valid_plain_only)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/valid-plain-only.yaml", &e);
+	struct policy		*p = tu_load("test/data/valid-plain-only.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(!p->has_tls);
@@ -114,7 +109,8 @@ END_TEST
 START_TEST(missing_file)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/no-such-file.yaml", &e);
+	struct policy		*p = tu_load("test/data/no-such-file.yaml",
+	    0, &e);
 
 	ck_assert_ptr_null(p);
 	ck_assert_uint_eq(e->n, 1);
@@ -206,21 +202,14 @@ static const struct bad_case {
 START_TEST(invalid_file)
 {
 	const struct bad_case	*bc = &bad[_i];
-	struct config_errors	*e;
-	struct policy		*p;
 	char			 path[128], want[512];
 
 	snprintf(path, sizeof(path), "test/data/%s.yaml", bc->file);
-	p = load(path, &e);
-	ck_assert_msg(p == NULL, "%s loaded but must be refused", path);
-	ck_assert_msg(e->n == bc->n, "%s: %zu errors, want %zu (first: %s)",
-	    path, e->n, bc->n, e->msg[0]);
 	if (bc->first != NULL)
 		snprintf(want, sizeof(want), "%s:%s", path, bc->first);
 	else
 		snprintf(want, sizeof(want), "%s: the file is empty", path);
-	ck_assert_str_eq(e->msg[0], want);
-	free(e);
+	tu_load_refused(path, 0, bc->n, want);
 }
 END_TEST
 
@@ -228,7 +217,8 @@ END_TEST
 START_TEST(collects_every_error)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/bad-many-errors.yaml", &e);
+	struct policy		*p = tu_load("test/data/bad-many-errors.yaml",
+	    0, &e);
 
 	ck_assert_ptr_null(p);
 	ck_assert_uint_eq(e->n, 3);
@@ -249,7 +239,7 @@ START_TEST(example_policy_parses)
 	/* `make unit` generates its certificates first. */
 	ck_assert_msg(access("certs/server.crt", R_OK) == 0,
 	    "certs/server.crt missing: run scripts/gen-certs.sh");
-	p = load("policies/example.yaml", &e);
+	p = tu_load("policies/example.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->listeners[0].port, 8883);
 	ck_assert_uint_eq(p->upstream.port, 1883);
@@ -271,7 +261,7 @@ START_TEST(limits_overrides)
 	struct policy_limits		 buf;
 	const struct policy_listener	*pub, *in;
 
-	p = load("test/data/limits-overrides.yaml", &e);
+	p = tu_load("test/data/limits-overrides.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	pub = &p->listeners[0];
 	in = &p->listeners[1];
@@ -340,7 +330,7 @@ START_TEST(limits_every_key_overrides)
 	const uint8_t		*over, *got;
 	size_t			 i;
 
-	p = load("test/data/limits-every-key.yaml", &e);
+	p = tu_load("test/data/limits-every-key.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->n_limits_listeners, 1);
 	for (i = 0; policy_limits_isset(&p->limits_listeners[0].v, i) != -1;

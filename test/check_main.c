@@ -14,7 +14,10 @@ main(void)
 	SRunner	*sr;
 	int	 failed;
 
-	sr = srunner_create(codec_suite());
+	sr = srunner_create(topic_suite());
+	srunner_add_suite(sr, util_suite());
+	srunner_add_suite(sr, hmap_suite());
+	srunner_add_suite(sr, codec_suite());
 	srunner_add_suite(sr, config_suite());
 	srunner_add_suite(sr, passwd_suite());
 	srunner_add_suite(sr, tls_suite());

@@ -62,19 +62,9 @@
 #define PA	"$argon2id$v=19$m=47104,t=1,p=1$"
 #define EA	PA SA "$" HA
 
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define PATHLEN		256
 
 static char	tmpdir[64];	/* /tmp/mqttguard-passwd-XXXXXX */
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 /* Unchecked fixtures: one directory per test case, made in the parent. */
 static void
@@ -87,7 +77,7 @@ dir_setup(void)
 static void
 dir_teardown(void)
 {
-	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rm_tree(tmpdir);
 }
 
 static void
@@ -108,27 +98,6 @@ write_file(const char *path, const char *data, size_t len, mode_t mode)
 	close(fd);
 }
 
-/* The whole file, NUL-terminated; the caller frees it. */
-static char *
-read_all(const char *path, size_t *lenp)
-{
-	struct stat	 st;
-	char		*buf;
-	int		 fd;
-
-	fd = open(path, O_RDONLY);
-	ck_assert_msg(fd != -1, "%s: %s", path, strerror(errno));
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	buf = malloc((size_t)st.st_size + 1);
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
-	buf[st.st_size] = '\0';
-	close(fd);
-	if (lenp != NULL)
-		*lenp = (size_t)st.st_size;
-	return buf;
-}
-
 static mode_t
 file_mode(const char *path)
 {
@@ -136,28 +105,6 @@ file_mode(const char *path)
 
 	ck_assert_int_eq(stat(path, &st), 0);
 	return st.st_mode & 07777;
-}
-
-/* Runs <argv> without a shell, output discarded; returns the exit code. */
-static int
-run(char *const argv[])
-{
-	pid_t	pid;
-	int	status, fd;
-
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		if ((fd = open("/dev/null", O_WRONLY)) != -1) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status));
-	return WEXITSTATUS(status);
 }
 
 /* passwd_verify() with both strings copied to exact-size allocations. */
@@ -220,12 +167,12 @@ START_TEST(mosquitto_passwd_formats)
 	ck_assert_msg(access(MOSQUITTO_PASSWD, X_OK) == 0,
 	    MOSQUITTO_PASSWD " is missing: install the mosquitto package");
 	snprintf(path, sizeof(path), "%s/mosq-%s", tmpdir, mc->hash);
-	ck_assert_int_eq(run(add1), 0);
-	ck_assert_int_eq(run(add2), 0);
+	ck_assert_int_eq(tu_run(add1), 0);
+	ck_assert_int_eq(tu_run(add2), 0);
 	/* mosquitto_passwd leaves the mode to the umask. */
 	ck_assert_int_eq(chmod(path, 0600), 0);
 
-	data = read_all(path, NULL);
+	data = tu_read_file(path, NULL);
 	ck_assert_msg(strncmp(data, "alice:", 6) == 0 &&
 	    strncmp(data + 6, mc->prefix, strlen(mc->prefix)) == 0,
 	    "unexpected line: %s", data);
@@ -829,7 +776,7 @@ START_TEST(file_create)
 	ck_assert_int_eq(passwd_file_set(path, "alice",
 	    (const uint8_t *)"s3cret", 6, 1000, true, err, sizeof(err)), 0);
 	ck_assert_uint_eq(file_mode(path), 0600);
-	data = read_all(path, &len);
+	data = tu_read_file(path, &len);
 	ck_assert_msg(strncmp(data, "alice:$7$1000$", 14) == 0, "%s", data);
 	ck_assert_uint_eq(len, 6 + 8 + 16 + 1 + 88 + 1);
 	ck_assert_int_eq(data[len - 1], '\n');
@@ -876,7 +823,7 @@ START_TEST(file_update_keeps_lines)
 	/* Whatever it was, the result is private. */
 	ck_assert_uint_eq(file_mode(path), 0600);
 
-	data = read_all(path, &len);
+	data = tu_read_file(path, &len);
 	a_old = strstr(edit_before, "alice:");
 	after_old = strchr(a_old, '\n') + 1;
 	head = (size_t)(a_old - edit_before);
@@ -911,7 +858,7 @@ START_TEST(file_add_appends)
 	write_file(path, before, sizeof(before) - 1, 0600);
 	ck_assert_int_eq(passwd_file_set(path, "dave",
 	    (const uint8_t *)"d4ve", 4, 1000, false, err, sizeof(err)), 0);
-	data = read_all(path, &len);
+	data = tu_read_file(path, &len);
 	ck_assert(memcmp(data, before, sizeof(before) - 1) == 0);
 	ck_assert_int_eq(data[sizeof(before) - 1], '\n');
 	ck_assert_msg(strncmp(data + sizeof(before), "dave:$7$1000$", 13) ==
@@ -946,7 +893,7 @@ START_TEST(file_delete)
 	ck_assert_ptr_nonnull(expect);
 	memcpy(expect, edit_before, head);
 	strcpy(expect + head, after);
-	data = read_all(path, &len);
+	data = tu_read_file(path, &len);
 	ck_assert_str_eq(data, expect);
 	free(data);
 	free(expect);
@@ -966,7 +913,7 @@ START_TEST(file_delete)
 	write_file(path, "alice:" E7 "\nbob:" E6, strlen("alice:" E7 "\nbob:"
 	    E6), 0600);
 	ck_assert_int_eq(passwd_file_delete(path, "bob", err, sizeof(err)), 0);
-	data = read_all(path, NULL);
+	data = tu_read_file(path, NULL);
 	ck_assert_str_eq(data, "alice:" E7 "\n");
 	free(data);
 }
@@ -1002,7 +949,7 @@ START_TEST(file_edit_refusals)
 	ck_assert_int_eq(passwd_file_delete(path, "alice", err, sizeof(err)),
 	    -1);
 	ck_assert_str_eq(err, want);
-	data = read_all(path, NULL);
+	data = tu_read_file(path, NULL);
 	ck_assert_str_eq(data, broken);
 	free(data);
 
@@ -1077,7 +1024,7 @@ START_TEST(mosquitto_passwd_edits_ours)
 	mkpath(path, sizeof(path), "shared");
 	ck_assert_int_eq(passwd_file_set(path, "alice",
 	    (const uint8_t *)"a1ice", 5, 0, true, err, sizeof(err)), 0);
-	ck_assert_int_eq(run(add), 0);
+	ck_assert_int_eq(tu_run(add), 0);
 	ck_assert_int_eq(passwd_file_set(path, "carol",
 	    (const uint8_t *)"c4rol", 5, 1000, false, err, sizeof(err)), 0);
 	db = passwd_load(path, err, sizeof(err));
@@ -1201,7 +1148,7 @@ START_TEST(main_stdin)
 	passwd_free(db);
 
 	/* Empty and over-long passwords are refused; the file stays. */
-	data = read_all(path, NULL);
+	data = tu_read_file(path, NULL);
 	ck_assert_int_eq(run_main(upd, "\n", errbuf, sizeof(errbuf)), 1);
 	ck_assert_msg(strstr(errbuf, "empty password refused") != NULL, "%s",
 	    errbuf);
@@ -1217,7 +1164,7 @@ START_TEST(main_stdin)
 	ck_assert_int_eq(run_main(badu, "x\n", errbuf, sizeof(errbuf)), 1);
 	ck_assert_msg(strstr(errbuf, "must not contain ':'") != NULL, "%s",
 	    errbuf);
-	big = read_all(path, NULL);
+	big = tu_read_file(path, NULL);
 	ck_assert_str_eq(big, data);
 	free(big);
 	free(data);

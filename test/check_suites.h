@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: ISC */
-/* Every unit-test suite, one per module: test/check_<module>.c. */
+/*
+ * Every unit-test suite, one per module: test/check_<module>.c; and, for
+ * every test file, the helpers they share (check_util.h).
+ */
 #ifndef CHECK_SUITES_H
 #define CHECK_SUITES_H
 
 #include <check.h>
 
+#include "check_util.h"
+
+Suite	*topic_suite(void);
+Suite	*util_suite(void);
+Suite	*hmap_suite(void);
 Suite	*codec_suite(void);
 Suite	*config_suite(void);
 Suite	*passwd_suite(void);

@@ -56,7 +56,6 @@ static void	teardown(void);
 static void	tls_init(struct policy_tls *, const char *, const char *);
 static void	tls_fini(struct policy_tls *);
 static void	assert_ecdhe_aead(SSL_CTX *);
-static struct policy *load(const char *, struct config_errors **);
 static int	handshake(SSL_CTX *, int, int, const char *, char *,
 		    size_t, bool *);
 static int	run_handshake(SSL *, SSL *);
@@ -1259,18 +1258,11 @@ END_TEST
 
 /* ---- the tls section of the policy file ------------------------------ */
 
-static struct policy *
-load(const char *file, struct config_errors **errs)
-{
-	*errs = calloc(1, sizeof(**errs));
-	ck_assert_ptr_nonnull(*errs);
-	return config_load(file, *errs);
-}
-
 START_TEST(config_defaults)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/valid-minimal.yaml", &e);
+	struct policy		*p = tu_load("test/data/valid-minimal.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_int_eq(p->tls.profile, POLICY_TLS_INTERMEDIATE);
@@ -1289,7 +1281,8 @@ END_TEST
 START_TEST(config_all_keys)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-valid-all.yaml", &e);
+	struct policy		*p = tu_load("test/data/tls-valid-all.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_int_eq(p->tls.profile, POLICY_TLS_INTERMEDIATE);
@@ -1314,7 +1307,7 @@ START_TEST(config_modern)
 	struct config_errors	*e;
 	struct policy		*p;
 
-	p = load("test/data/tls-valid-modern.yaml", &e);
+	p = tu_load("test/data/tls-valid-modern.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_int_eq(p->tls.profile, POLICY_TLS_MODERN);
 	ck_assert_uint_eq(p->tls.n_crl, 1);	/* a string, not a list */
@@ -1329,8 +1322,8 @@ END_TEST
 START_TEST(config_allow_insecure)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-valid-insecure.yaml",
-	    &e);
+	struct policy		*p = tu_load(
+	    "test/data/tls-valid-insecure.yaml", 0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(p->tls.allow_insecure);
@@ -1345,7 +1338,8 @@ END_TEST
 START_TEST(config_sni_upstream)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-valid-sni.yaml", &e);
+	struct policy		*p = tu_load("test/data/tls-valid-sni.yaml",
+	    0, &e);
 
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->tls.n_sni, 2);
@@ -1365,7 +1359,7 @@ START_TEST(config_sni_upstream)
 	free(e);
 
 	/* Defaults: no SNI, no watch, plain upstream. */
-	p = load("test/data/valid-minimal.yaml", &e);
+	p = tu_load("test/data/valid-minimal.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->tls.n_sni, 0);
 	ck_assert(!p->tls.watch);
@@ -1375,7 +1369,7 @@ START_TEST(config_sni_upstream)
 	free(e);
 
 	/* upstream.tls alone: the system's CAs, checked as the host. */
-	p = load("test/data/tls-valid-upstream.yaml", &e);
+	p = tu_load("test/data/tls-valid-upstream.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(p->upstream.tls);
 	ck_assert_str_eq(p->upstream.ca, "");
@@ -1474,18 +1468,11 @@ static const struct {
 
 START_TEST(config_invalid)
 {
-	struct config_errors	*e;
-	struct policy		*p;
-	char			 path[128], want[CONFIG_ERROR_LEN];
+	char	path[128], want[CONFIG_ERROR_LEN];
 
 	snprintf(path, sizeof(path), "test/data/%s.yaml", bad[_i].file);
-	p = load(path, &e);
-	ck_assert_msg(p == NULL, "%s loaded but must be refused", path);
-	ck_assert_msg(e->n == bad[_i].n, "%s: %zu errors, want %zu (first: "
-	    "%s)", path, e->n, bad[_i].n, e->msg[0]);
 	snprintf(want, sizeof(want), "%s:%s", path, bad[_i].first);
-	ck_assert_str_eq(e->msg[0], want);
-	free(e);
+	tu_load_refused(path, 0, bad[_i].n, want);
 }
 END_TEST
 
@@ -1493,7 +1480,8 @@ END_TEST
 START_TEST(config_every_error)
 {
 	struct config_errors	*e;
-	struct policy		*p = load("test/data/tls-bad-many.yaml", &e);
+	struct policy		*p = tu_load("test/data/tls-bad-many.yaml",
+	    0, &e);
 
 	ck_assert_ptr_null(p);
 	ck_assert_uint_eq(e->n, 3);

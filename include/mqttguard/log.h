@@ -20,9 +20,7 @@ enum log_level {
 };
 
 void	log_init(enum log_level level, bool json);
-void	log_setlevel(enum log_level level);
 bool	log_enabled(enum log_level level);
-int	log_level_parse(const char *name, enum log_level *out);
 
 /* log_warn appends strerror(errno); log_warnx does not. */
 void	log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

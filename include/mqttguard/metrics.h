@@ -2,8 +2,9 @@
 /*
  * metrics — process-wide counters, bumped from any worker without locks.
  *
- * Relaxed atomics: counters are statistics, not synchronisation.  The
- * exposition (Prometheus text, health) reads them with metrics_get().
+ * Relaxed atomics: counters are statistics, not synchronisation.  Nothing
+ * reads them yet: the reader comes with the exposition (Prometheus text,
+ * health) that needs it.
  */
 #ifndef MQTTGUARD_METRICS_H
 #define MQTTGUARD_METRICS_H
@@ -39,9 +40,7 @@ enum metric {
 };
 
 void		metrics_add(enum metric, int64_t delta);
-int64_t		metrics_get(enum metric);
 /* A frame refused by the codec, by direction and rule. */
 void		metrics_codec_reject(int dir, enum codec_err err);
-uint64_t	metrics_codec_rejects(int dir, enum codec_err err);
 
 #endif

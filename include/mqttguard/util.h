@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * util — the small helpers every module would otherwise write again: the
+ * error-buffer formatter, the monotonic clock, an address as text.
+ *
+ * A leaf: nothing else of ours is included, so any module may use it
+ * (but the codec, which depends only on topic_).  No state, no allocation.
+ */
+#ifndef MQTTGUARD_UTIL_H
+#define MQTTGUARD_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sockaddr;
+
+/* Enough for "[<IPv6 address>]:<port>" and its NUL. */
+#define UTIL_ADDR_MAX	64
+
+/*
+ * Formats into the caller's error buffer <err> of <errlen> bytes, cut to
+ * fit and always terminated; does nothing when <err> is NULL or <errlen>
+ * is 0, so a caller that wants no message passes (NULL, 0).  Callers that
+ * add context (a file and line, a key) format it into the same call.
+ */
+void	 util_errf(char *err, size_t errlen, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 3, 0)));
+
+/* CLOCK_MONOTONIC in milliseconds: the clock of every timeout and bucket. */
+uint64_t util_now_ms(void);
+
+/*
+ * The address of <sa> as text into <buf> (<len> bytes, UTIL_ADDR_MAX is
+ * enough): "192.0.2.1" or "2001:db8::1", or with <port> "192.0.2.1:1883"
+ * or "[2001:db8::1]:1883".  For a family other than AF_INET and AF_INET6,
+ * <buf> is made empty and -1 returned.
+ */
+int	 util_addr_str(const struct sockaddr *sa, bool port, char *buf,
+	    size_t len);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * util — the error-buffer formatter, the monotonic clock in milliseconds
+ * and an address as text, written once.
+ *
+ * Every module that reports to a human fills a caller-supplied buffer
+ * (STYLE: errors); util_errf() is the one function that does, so that a
+ * NULL buffer, a zero length and truncation are handled the same way
+ * everywhere.  Modules that add context (config's file:line:column, a
+ * password file's path:line) build their prefix into the same call.
+ *
+ * No state and no locks: every worker may call anything here at once.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "mqttguard/util.h"
+
+void
+util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	vsnprintf(err, errlen, fmt, ap);
+}
+
+void
+util_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	util_verrf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+uint64_t
+util_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+util_addr_str(const struct sockaddr *sa, bool port, char *buf, size_t len)
+{
+	const struct sockaddr_in	*in = (const void *)sa;
+	const struct sockaddr_in6	*in6 = (const void *)sa;
+	char				 host[INET6_ADDRSTRLEN];
+	bool				 v6 = sa->sa_family == AF_INET6;
+
+	if (len == 0)
+		return -1;
+	buf[0] = '\0';
+	if (sa->sa_family != AF_INET && !v6)
+		return -1;
+	inet_ntop(sa->sa_family, v6 ? (const void *)&in6->sin6_addr :
+	    (const void *)&in->sin_addr, host, sizeof(host));
+	if (!port)
+		snprintf(buf, len, "%s", host);
+	else if (v6)		/* brackets: the port is not one more group */
+		snprintf(buf, len, "[%s]:%u", host,
+		    (unsigned)ntohs(in6->sin6_port));
+	else
+		snprintf(buf, len, "%s:%u", host,
+		    (unsigned)ntohs(in->sin_port));
+	return 0;
+}

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * Tests of topic_: the matcher and the UTF-8 validator, each against a
+ * reference that is not ours.
+ *
+ * The same (filter, topic) pairs go to topic_match() and to libmosquitto's
+ * mosquitto_topic_matches_sub(): a fixed set written to reach every rule
+ * ('#', '+', empty levels, leading and trailing '/', '$' topics, shared
+ * subscriptions, multi-byte UTF-8) crossed with itself, and random strings
+ * over {a, b, /, +, #, $} from a fixed seed.  Validity must agree before
+ * answers are compared: libmosquitto refuses what it finds invalid with an
+ * error, and its matcher stops looking once it knows the answer, so its
+ * validators decide what it calls valid.
+ *
+ * The same pairs then go through the ACL, as a one-rule index (the rule
+ * for everyone, so in a trie; and for one user, so a flat entry), checked
+ * for publish against topic_match() and for subscribe against
+ * topic_covers(): the index and the matcher are proven to answer alike.
+ *
+ * Only the tests link libmosquitto; the daemon does not.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+
+#include "check_suites.h"
+#include "mqttguard/acl.h"
+#include "mqttguard/topic.h"
+
+#define NRANDOM		400	/* random filters, as many topics */
+#define RANDOM_LEN	8	/* their longest */
+
+/* ---- the matcher, case by case -------------------------------------- */
+
+struct mcase {
+	const char	*rule;		/* the normative statement */
+	const char	*filter, *topic;
+	bool		 match;
+};
+
+static const struct mcase mcases[] = {
+	{ "literal", "a/b", "a/b", true },
+	{ "literal, longer topic", "a/b", "a/b/c", false },
+	{ "literal, trailing empty level", "a/b", "a/b/", false },
+	{ "empty levels are levels", "a//b", "a//b", true },
+	{ "+ one level [MQTT-4.7.1-3]", "a/+/c", "a/b/c", true },
+	{ "+ an empty level", "a/+", "a/", true },
+	{ "+ not two levels", "a/+", "a/b/c", false },
+	{ "+ not zero levels", "a/+", "a", false },
+	{ "# the parent level [MQTT-4.7.1-2]", "a/#", "a", true },
+	{ "# every level below", "a/#", "a/b/c", true },
+	{ "# alone, every topic", "#", "/", true },
+	{ "# is level-aligned", "a/#", "ab", false },
+	{ "# not last matches nothing", "a/#/b", "a/x/b", false },
+	{ "a wildcard inside a level is a byte", "a+", "a+", true },
+	{ "leading # skips $ topics [MQTT-4.7.2-1]", "#", "$SYS/x", false },
+	{ "leading + skips $ topics [MQTT-4.7.2-1]", "+/x", "$SYS/x", false },
+	{ "a named $ topic", "$SYS/#", "$SYS/x", true },
+	{ "a $ level past the first", "a/+", "a/$x", true },
+	{ "multi-byte levels", "é/+/😀", "é/中文/😀", true },
+};
+
+START_TEST(match_table)
+{
+	const struct mcase	*c = &mcases[_i];
+	char			*f = tu_dup_str(c->filter);
+	char			*t = tu_dup_str(c->topic);
+
+	ck_assert_msg(topic_match(f, strlen(f), t, strlen(t)) == c->match,
+	    "%s: \"%s\" vs \"%s\"", c->rule, c->filter, c->topic);
+	/* A topic name is a filter without wildcards: covers = matches. */
+	ck_assert(topic_covers(f, strlen(f), t, strlen(t)) == c->match);
+	free(f);
+	free(t);
+}
+END_TEST
+
+struct ccase {
+	const char	*what;
+	const char	*outer, *inner;
+	bool		 covers;
+};
+
+static const struct ccase ccases[] = {
+	{ "a filter covers itself", "a/+/#", "a/+/#", true },
+	{ "# covers +", "a/#", "a/+", true },
+	{ "# covers #", "a/#", "a/#", true },
+	{ "+ covers a literal", "a/+", "a/b", true },
+	{ "+ does not cover #", "a/+", "a/#", false },
+	{ "a literal does not cover +", "a/b", "a/+", false },
+	{ "a/+/# covers a/+, its parent levels", "a/+/#", "a/+", true },
+	{ "a/+/# does not cover a/#, which matches a", "a/+/#", "a/#",
+	    false },
+	{ "# does not cover $ filters [MQTT-4.7.2-1]", "#", "$SYS/#", false },
+	{ "+/# is not found to cover # (a sound no)", "+/#", "#", false },
+};
+
+START_TEST(covers_table)
+{
+	const struct ccase	*c = &ccases[_i];
+
+	ck_assert_msg(topic_covers(c->outer, strlen(c->outer), c->inner,
+	    strlen(c->inner)) == c->covers, "%s", c->what);
+}
+END_TEST
+
+/* ---- the UTF-8 validator -------------------------------------------- */
+
+struct ucase {
+	const char	*what;
+	const char	*bytes;
+	unsigned	 flags;
+	int		 want;
+};
+
+static const struct ucase ucases[] = {
+	{ "ASCII", "abc/def/ghi", 0, TOPIC_OK },
+	{ "two, three and four bytes", "\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80",
+	    0, TOPIC_OK },
+	{ "overlong two bytes [MQTT-1.5.4-1]", "\xc0\xaf", 0, TOPIC_ERR_UTF8 },
+	{ "overlong three bytes", "\xe0\x80\xaf", 0, TOPIC_ERR_UTF8 },
+	{ "overlong four bytes", "\xf0\x80\x80\xaf", 0, TOPIC_ERR_UTF8 },
+	{ "a surrogate", "\xed\xa0\x80", 0, TOPIC_ERR_UTF8 },
+	{ "above U+10FFFF", "\xf4\x90\x80\x80", 0, TOPIC_ERR_UTF8 },
+	{ "a lone continuation byte", "a\x80", 0, TOPIC_ERR_UTF8 },
+	{ "cut short", "abcdefgh\xe4\xb8", 0, TOPIC_ERR_UTF8 },
+	{ "a control character passes by default", "a\x01", 0, TOPIC_OK },
+	{ "a control character, refused", "a\x01", TOPIC_CONTROL,
+	    TOPIC_ERR_CONTROL },
+	{ "DEL, refused", "abcdefgh\x7f", TOPIC_CONTROL, TOPIC_ERR_CONTROL },
+	{ "U+0085, refused", "\xc2\x85", TOPIC_CONTROL, TOPIC_ERR_CONTROL },
+	{ "U+00A0 passes", "\xc2\xa0", TOPIC_CONTROL, TOPIC_OK },
+	{ "a non-character passes", "\xef\xbf\xbf", TOPIC_CONTROL, TOPIC_OK },
+	{ "a wildcard in a name [MQTT-4.7.1-1]", "abcdefgh/+", TOPIC_NAME,
+	    TOPIC_ERR_WILDCARD },
+	{ "a wildcard in a filter", "abcdefgh/#", 0, TOPIC_OK },
+};
+
+START_TEST(utf8_table)
+{
+	const struct ucase	*c = &ucases[_i];
+	size_t			 n = strlen(c->bytes);
+	uint8_t			*p = tu_dup_exact(c->bytes, n);
+
+	ck_assert_msg(topic_utf8_check(p, n, c->flags) == c->want,
+	    "%s: got %d, want %d", c->what, topic_utf8_check(p, n, c->flags),
+	    c->want);
+	free(p);
+}
+END_TEST
+
+START_TEST(utf8_nul)
+{
+	static const uint8_t	nul[] = { 'a', 0, 'b' };
+
+	ck_assert_int_eq(topic_utf8_check(nul, sizeof(nul), 0), TOPIC_ERR_NUL);
+	ck_assert_int_eq(topic_utf8_check(NULL, 0, TOPIC_CONTROL), TOPIC_OK);
+}
+END_TEST
+
+/* Whether the UTF-8 string <s> holds a Unicode non-character. */
+static bool
+has_nonchar(const uint8_t *s, size_t n)
+{
+	uint32_t	cp;
+	size_t		i = 0, k, len;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		len = s[i] >= 0xf0 ? 4 : s[i] >= 0xe0 ? 3 : 2;
+		cp = s[i] & (0x7f >> len);
+		for (k = 1; k < len; k++)
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
+			return true;
+		i += len;
+	}
+	return false;
+}
+
+/*
+ * Random strings of bytes that make UTF-8 interesting, to our validator
+ * with TOPIC_CONTROL and to mosquitto_validate_utf8(), which refuses
+ * control characters too.  It also refuses non-characters, which MQTT
+ * lets through; those strings are left out.
+ */
+START_TEST(utf8_vs_mosquitto)
+{
+	static const uint8_t	 bytes[] = {
+		'a', '/', 0x01, 0x1f, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0,
+		0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff, 0xbe
+	};
+	uint8_t			 s[9];
+	size_t			 n, i, compared = 0;
+	unsigned		 k;
+	bool			 ours, theirs;
+
+	tu_srand(0x75746638);
+	for (k = 0; k < 200000; k++) {
+		n = 1 + tu_rand(sizeof(s) - 1);
+		for (i = 0; i < n; i++)
+			s[i] = bytes[tu_rand(sizeof(bytes))];
+		s[n] = '\0';
+		ours = topic_utf8_check(s, n, TOPIC_CONTROL) == TOPIC_OK;
+		if (ours && has_nonchar(s, n))
+			continue;
+		theirs = mosquitto_validate_utf8((const char *)s, (int)n) ==
+		    MOSQ_ERR_SUCCESS;
+		ck_assert_msg(ours == theirs, "string %zu bytes: %02x %02x "
+		    "%02x...: ours %d, libmosquitto %d", n, s[0], s[1], s[2],
+		    ours, theirs);
+		compared++;
+	}
+	ck_assert_uint_gt(compared, 100000);
+}
+END_TEST
+
+/* ---- against libmosquitto ------------------------------------------- */
+
+/* Written to reach every rule; crossed with itself. */
+static const char *const fixed[] = {
+	"", "#", "+", "/", "//", "a", "b", "a/", "/a", "a/b", "a/b/", "a//b",
+	"a/#", "a/+", "+/b", "+/+", "+/#", "/#", "/+", "#/a", "a#", "a+",
+	"+a", "a/b#", "a/#/b", "a/+/#", "+/+/#", "$", "$SYS", "$SYS/",
+	"$SYS/#", "$SYS/+", "$SYS/a", "$SYS/a/b", "+/SYS", "$share",
+	"$share/g/a", "$share/g/#", "$share/g/+/a", "a/$", "$a/$b", "$/a",
+	"\xc3\xa9", "\xc3\xa9/\xc3\xbc", "a/\xc3\xa9/#", "+/\xe4\xb8\xad",
+	"\xe4\xb8\xad/+", "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80/#",
+	"$\xf0\x9f\x98\x80/x",
+};
+
+struct strs {
+	char	**v;
+	size_t	  n;
+};
+
+/* The fixed set, or <n> random strings over {a, b, /, +, #, $}. */
+static void
+strs_make(struct strs *s, bool random, size_t n, uint32_t seed)
+{
+	static const char	 alpha[] = "ab/+#$";
+	size_t			 i, j, len;
+
+	if (!random)
+		n = sizeof(fixed) / sizeof(fixed[0]);
+	s->v = calloc(n, sizeof(*s->v));
+	ck_assert_ptr_nonnull(s->v);
+	s->n = n;
+	tu_srand(seed);
+	for (i = 0; i < n; i++) {
+		if (!random) {
+			s->v[i] = tu_dup_str(fixed[i]);
+			continue;
+		}
+		len = tu_rand(RANDOM_LEN + 1);
+		s->v[i] = malloc(len + 1);
+		ck_assert_ptr_nonnull(s->v[i]);
+		for (j = 0; j < len; j++)
+			s->v[i][j] = alpha[tu_rand(sizeof(alpha) - 1)];
+		s->v[i][len] = '\0';
+	}
+}
+
+static void
+strs_free(struct strs *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+static bool
+our_filter(const char *f)
+{
+	size_t	n = strlen(f);
+
+	return n > 0 && topic_utf8_check((const uint8_t *)f, n, 0) ==
+	    TOPIC_OK && topic_wildcards_check(f, n) == TOPIC_OK;
+}
+
+static bool
+our_name(const char *t)
+{
+	size_t	n = strlen(t);
+
+	return n > 0 && topic_utf8_check((const uint8_t *)t, n, TOPIC_NAME) ==
+	    TOPIC_OK;
+}
+
+/* libmosquitto's validators; its matcher refuses an empty string too. */
+static bool
+their_filter(const char *f)
+{
+	return *f != '\0' && mosquitto_sub_topic_check(f) == MOSQ_ERR_SUCCESS &&
+	    mosquitto_validate_utf8(f, (int)strlen(f)) == MOSQ_ERR_SUCCESS;
+}
+
+static bool
+their_name(const char *t)
+{
+	return *t != '\0' && mosquitto_pub_topic_check(t) == MOSQ_ERR_SUCCESS &&
+	    mosquitto_validate_utf8(t, (int)strlen(t)) == MOSQ_ERR_SUCCESS;
+}
+
+/* Every filter of <fs> against every topic of <ts>; the pairs compared. */
+static size_t
+versus_mosquitto(const struct strs *fs, const struct strs *ts)
+{
+	const char	*f, *t;
+	size_t		 i, j, compared = 0;
+	bool		 fok, tok, mine, theirs;
+	int		 rc;
+
+	for (i = 0; i < fs->n; i++) {
+		f = fs->v[i];
+		fok = our_filter(f);
+		ck_assert_msg(fok == their_filter(f), "filter \"%s\": valid "
+		    "to us: %d, to libmosquitto: %d", f, fok, !fok);
+		for (j = 0; j < ts->n; j++) {
+			t = ts->v[j];
+			tok = our_name(t);
+			ck_assert_msg(tok == their_name(t), "topic \"%s\": "
+			    "valid to us: %d, to libmosquitto: %d", t, tok,
+			    !tok);
+			theirs = false;
+			rc = mosquitto_topic_matches_sub(f, t, &theirs);
+			ck_assert_msg(rc == MOSQ_ERR_SUCCESS || !(fok && tok),
+			    "\"%s\" vs \"%s\": libmosquitto refuses a pair we "
+			    "find valid (%d)", f, t, rc);
+			if (!fok || !tok)
+				continue;
+			mine = topic_match(f, strlen(f), t, strlen(t));
+			ck_assert_msg(mine == theirs, "\"%s\" vs \"%s\": "
+			    "topic_match %d, libmosquitto %d", f, t, mine,
+			    theirs);
+			compared++;
+		}
+	}
+	return compared;
+}
+
+START_TEST(mosquitto_fixed)
+{
+	struct strs	s;
+
+	strs_make(&s, false, 0, 0);
+	ck_assert_uint_gt(versus_mosquitto(&s, &s), 500);
+	strs_free(&s);
+}
+END_TEST
+
+START_TEST(mosquitto_random)
+{
+	struct strs	fs, ts;
+
+	strs_make(&fs, true, NRANDOM, 0x746f7069);
+	strs_make(&ts, true, NRANDOM, 0x63737472);
+	ck_assert_uint_gt(versus_mosquitto(&fs, &ts), 5000);
+	strs_free(&fs);
+	strs_free(&ts);
+}
+END_TEST
+
+/* ---- the ACL against the matcher ------------------------------------ */
+
+/* One rule allowing publish and subscribe on <f>, for everyone or alice. */
+static struct acl *
+one_rule(const char *f, bool everyone)
+{
+	static const char *const alice[] = { "alice" };
+	struct acl_rule		 r;
+	struct acl		*acl;
+	char			 err[256];
+
+	ck_assert_ptr_nonnull(acl = acl_new());
+	memset(&r, 0, sizeof(r));
+	r.allow = true;
+	r.actions = ACL_PUBLISH | ACL_SUBSCRIBE;
+	r.filter = (char *)f;
+	r.everyone = everyone;
+	if (!everyone) {
+		r.users = (char **)alice;
+		r.n_users = 1;
+	}
+	if (acl_add_rule(acl, &r, err, sizeof(err)) == -1) {
+		acl_free(acl);
+		return NULL;
+	}
+	return acl;
+}
+
+/*
+ * Every filter of <fs> as a rule, checked with every string of <ts>: as a
+ * topic to publish (when a valid name) against topic_match(), as a filter
+ * to subscribe to (when a valid one) against topic_covers().
+ */
+static size_t
+versus_acl(const struct strs *fs, const struct strs *ts)
+{
+	static const char *const kind[] = { "trie", "flat" };
+	struct acl_subject	 who = { "alice", "cid", 3 };
+	struct acl		*acl;
+	const char		*f, *t;
+	size_t			 i, j, flen, tlen, compared = 0;
+	int			 k;
+	bool			 got;
+
+	for (i = 0; i < fs->n; i++) {
+		f = fs->v[i];
+		flen = strlen(f);
+		if (!our_filter(f))
+			continue;
+		for (k = 0; k < 2; k++) {
+			/* A rule the ACL refuses ($share/...) is no rule. */
+			if ((acl = one_rule(f, k == 0)) == NULL)
+				continue;
+			for (j = 0; j < ts->n; j++) {
+				t = ts->v[j];
+				tlen = strlen(t);
+				if (our_name(t)) {
+					got = acl_check(acl, &who, ACL_PUBLISH,
+					    (const uint8_t *)t, tlen, NULL);
+					ck_assert_msg(got == topic_match(f,
+					    flen, t, tlen), "%s rule \"%s\", "
+					    "publish \"%s\": the ACL says %d",
+					    kind[k], f, t, got);
+					compared++;
+				}
+				if (our_filter(t) &&
+				    strncmp(t, "$share/", 7) != 0) {
+					got = acl_check(acl, &who,
+					    ACL_SUBSCRIBE, (const uint8_t *)t,
+					    tlen, NULL);
+					ck_assert_msg(got == topic_covers(f,
+					    flen, t, tlen), "%s rule \"%s\", "
+					    "subscribe \"%s\": the ACL says %d",
+					    kind[k], f, t, got);
+					compared++;
+				}
+			}
+			acl_free(acl);
+		}
+	}
+	return compared;
+}
+
+START_TEST(acl_fixed)
+{
+	struct strs	s;
+
+	strs_make(&s, false, 0, 0);
+	ck_assert_uint_gt(versus_acl(&s, &s), 1000);
+	strs_free(&s);
+}
+END_TEST
+
+START_TEST(acl_random)
+{
+	struct strs	fs, ts;
+
+	strs_make(&fs, true, NRANDOM, 0x61636c66);
+	strs_make(&ts, true, NRANDOM, 0x61636c74);
+	ck_assert_uint_gt(versus_acl(&fs, &ts), 10000);
+	strs_free(&fs);
+	strs_free(&ts);
+}
+END_TEST
+
+/*
+ * topic_covers() is never a wrong yes: when it says <outer> covers
+ * <inner>, every sampled topic <inner> matches, <outer> matches too.
+ */
+START_TEST(covers_sound)
+{
+	struct strs	fs, ts;
+	const char	*o, *in, *t;
+	size_t		i, j, k, pairs = 0;
+
+	strs_make(&fs, true, NRANDOM / 2, 0x636f7665);
+	strs_make(&ts, true, NRANDOM * 4, 0x72736f75);
+	for (i = 0; i < fs.n; i++) {
+		o = fs.v[i];
+		if (!our_filter(o))
+			continue;
+		for (j = 0; j < fs.n; j++) {
+			in = fs.v[j];
+			if (!our_filter(in) || !topic_covers(o, strlen(o), in,
+			    strlen(in)))
+				continue;
+			pairs++;
+			for (k = 0; k < ts.n; k++) {
+				t = ts.v[k];
+				if (!our_name(t) || !topic_match(in,
+				    strlen(in), t, strlen(t)))
+					continue;
+				ck_assert_msg(topic_match(o, strlen(o), t,
+				    strlen(t)), "\"%s\" covers \"%s\", but "
+				    "only the second matches \"%s\"", o, in, t);
+			}
+		}
+	}
+	ck_assert_uint_gt(pairs, 100);
+	strs_free(&fs);
+	strs_free(&ts);
+}
+END_TEST
+
+/* Placeholders: a value, never a wildcard, and not on a '$' topic. */
+START_TEST(vars)
+{
+	const struct topic_var	v[2] = {
+		{ "%u", 2, "alice", 5 }, { "%c", 2, "", 0 }
+	};
+
+	ck_assert(topic_match_vars("d/%u/#", 6, "d/alice/x", 9, v, 2, 0));
+	ck_assert(!topic_match_vars("d/%u/#", 6, "d/bob/x", 7, v, 2, 0));
+	ck_assert(!topic_match_vars("d/%c", 4, "d/", 2, v, 2, 0));
+	ck_assert(topic_match_vars("d/%u", 4, "d/alice", 7, v, 2,
+	    TOPIC_COVERS));
+	ck_assert(!topic_match_vars("d/%u", 4, "d/+", 3, v, 2, TOPIC_COVERS));
+	ck_assert(!topic_match_vars("%u", 2, "$alice", 6,
+	    (const struct topic_var[]){ { "%u", 2, "$alice", 6 } }, 1, 0));
+	/* Without placeholders "%u" is a literal level. */
+	ck_assert(topic_match("d/%u", 4, "d/%u", 4));
+}
+END_TEST
+
+Suite *
+topic_suite(void)
+{
+	Suite	*s = suite_create("topic");
+	TCase	*tc;
+
+	tc = tcase_create("match");
+	tcase_add_loop_test(tc, match_table, 0, (int)NELEM(mcases));
+	tcase_add_loop_test(tc, covers_table, 0, (int)NELEM(ccases));
+	tcase_add_test(tc, vars);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("utf8");
+	tcase_add_loop_test(tc, utf8_table, 0, (int)NELEM(ucases));
+	tcase_add_test(tc, utf8_nul);
+	tcase_add_test(tc, utf8_vs_mosquitto);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("differential");
+	tcase_set_timeout(tc, 60);	/* slower under ASan */
+	tcase_add_test(tc, mosquitto_fixed);
+	tcase_add_test(tc, mosquitto_random);
+	tcase_add_test(tc, acl_fixed);
+	tcase_add_test(tc, acl_random);
+	tcase_add_test(tc, covers_sound);
+	suite_add_tcase(s, tc);
+	return s;
+}
