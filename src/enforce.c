@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "mqttguard/enforce.h"
+#include "mqttguard/topic.h"
 
 #define TOPIC_LOG	256	/* topic bytes quoted in an event's text */
 
@@ -953,8 +954,8 @@ publish_tokens(struct enforce_state *st, const struct enforce_env *env,
 	}
 	for (i = 0; st->r_topics != NULL && i < st->pol->n_topic_rates; i++) {
 		r = &st->pol->topic_rates[i];
-		if (!limits_topic_match(r->filter, r->filter_len, t->p,
-		    t->len))
+		if (!topic_match(r->filter, r->filter_len,
+		    (const char *)t->p, t->len))
 			continue;
 		if ((wait = take(&st->r_topics[2 * i], now, r->message_rate,
 		    r->message_burst, 1, tk, &n)) > 0 ||

@@ -28,8 +28,7 @@
  * in the frame path, and only when a per-user PUBLISH rate is set; it is
  * held for a few additions.
  *
- * limits_subs share nothing and take no lock; limits_topic_match is
- * topic_match(), under the name its callers know.
+ * limits_subs shares nothing and takes no lock.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -809,14 +808,4 @@ limits_subs_del(struct limits_subs *s, const uint8_t *filter, size_t len)
 	free(ss->e);
 	hmap_del(&s->map, ss);
 	return true;
-}
-
-/* ---- topic filters ----------------------------------------------------- */
-
-/* The matcher is topic_'s; this name stays for session_ until it calls it. */
-bool
-limits_topic_match(const char *filter, size_t flen, const uint8_t *topic,
-    size_t tlen)
-{
-	return topic_match(filter, flen, (const char *)topic, tlen);
 }

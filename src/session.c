@@ -27,7 +27,6 @@
  * side is half-closed (TLS close_notify, FIN) and lingers briefly so that a
  * final CONNACK or DISCONNECT is not destroyed by a reset.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -59,6 +58,7 @@
 #include "mqttguard/readahead.h"
 #include "mqttguard/session.h"
 #include "mqttguard/tls.h"
+#include "mqttguard/util.h"
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
@@ -82,8 +82,8 @@ struct session {
 	const struct policy_listener *lis;	/* in pol */
 	struct policy		*pol;		/* ref */
 	uint64_t		 id;
-	char			 peer[INET6_ADDRSTRLEN + 8];
-	char			 addr[INET6_ADDRSTRLEN];	/* no port */
+	char			 peer[UTIL_ADDR_MAX];	/* "addr:port" */
+	char			 addr[UTIL_ADDR_MAX];	/* no port */
 	char			 client_id[SESSION_ID_LOG];
 	char			 username[SESSION_ID_LOG];
 	struct bufferevent	*down;		/* owned; the client */
@@ -168,7 +168,6 @@ static void	auth_done(struct auth_job *);
 static void	session_auth_done(struct auth_job *);
 static void	auth_cb(evutil_socket_t, short, void *);
 static void	reap_cb(evutil_socket_t, short, void *);
-static uint64_t	now_ms(void);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
 static void	upstream_connect(struct session *);
@@ -185,7 +184,6 @@ static void	session_shutdown(struct session *);
 static void	session_free(struct session *);
 static void	session_reap(struct session_ctx *);
 static void	copy_id(char *, size_t, const struct codec_buf *);
-static void	peer_text(struct session *, const struct sockaddr *);
 static struct bufferevent *down_new(struct session *, int);
 static struct bufferevent *side(struct session *, enum codec_dir);
 
@@ -225,7 +223,10 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 
-	peer_text(s, sa);
+	if (util_addr_str(sa, true, s->peer, sizeof(s->peer)) == -1)
+		snprintf(s->peer, sizeof(s->peer), "unknown");
+	if (util_addr_str(sa, false, s->addr, sizeof(s->addr)) == -1)
+		s->addr[0] = '\0';
 	s->who.session = s->id;
 	s->who.peer = s->peer;
 	s->who.listener = lis->name;
@@ -265,30 +266,6 @@ fail:
 		close(fd);
 	limits_release(ctx->limits, &lis->limits, &s->lc);
 	session_free(s);
-}
-
-/* "1.2.3.4:5" or "[::1]:5" in s->peer, the address alone in s->addr. */
-static void
-peer_text(struct session *s, const struct sockaddr *sa)
-{
-	char		host[INET6_ADDRSTRLEN] = "";
-	uint16_t	port = 0;
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host, port);
-	} else
-		snprintf(s->peer, sizeof(s->peer), "unknown");
-	snprintf(s->addr, sizeof(s->addr), "%s", host);
 }
 
 /*
@@ -656,7 +633,7 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		return on_connack(s, in, pkt);
 	env_of(s, &env);
 	enforce_frame(&s->es, &env, dir, pkt, dir == CODEC_FROM_CLIENT ?
-	    now_ms() : 0, &v);
+	    util_now_ms() : 0, &v);
 	return execute(s, dir, in, pkt, &v);
 }
 
@@ -806,7 +783,7 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	req.addr = s->addr;
 	req.cert_id = cr == 1 ? cert : NULL;
 	req.cert_unmapped = cr == -1;
-	req.now_ms = now_ms();
+	req.now_ms = util_now_ms();
 	if ((r = auth_precheck(&req, s->ctx->guard, &s->dec)) != AUTH_OK) {
 		auth_refuse(s, r);
 		return -1;
@@ -850,15 +827,6 @@ auth_submit(struct session *s, const struct codec_buf *pw)
 		return;
 	}
 	s->job = job;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* On a pool thread: hand the finished check to the session's worker. */
@@ -938,7 +906,7 @@ auth_accept(struct session *s)
 	const struct codec_connect	*c = &s->hello->u.connect;
 
 	env_of(s, &env);
-	enforce_connect(&s->es, &env, &s->dec, s->hello, now_ms(), &v);
+	enforce_connect(&s->es, &env, &s->dec, s->hello, util_now_ms(), &v);
 	if (v.action != ENFORCE_REWRITE) {
 		s->state = SS_REFUSING;
 		refuse_connect(s, v.code, v.reason);
@@ -1038,7 +1006,7 @@ auth_refuse(struct session *s, enum auth_result r)
 	    "username \"%s\" client_id \"%s\": %s", s->id, s->peer,
 	    s->lis->name, s->username, s->client_id, auth_result_str(r));
 	counts = auth_refused(s->ctx->guard, a, s->addr, s->dec.identity, r,
-	    now_ms(), &lk);
+	    util_now_ms(), &lk);
 	if (lk.addr_ms > 0) {
 		metrics_add(M_AUTH_LOCKOUTS, 1);
 		log_warnx("auth: address %s locked out for %" PRIu64 "s after "
@@ -1262,7 +1230,7 @@ on_event(void *arg, const struct enforce_event *e)
 	struct session	*s = arg;
 
 	s->who.identity = s->dec.identity;
-	audit_event(&s->who, e, now_ms());
+	audit_event(&s->who, e, util_now_ms());
 }
 
 /* Writes a frame the proxy makes back to the side that sent <dir>. */

@@ -534,6 +534,85 @@ START_TEST(vars)
 }
 END_TEST
 
+/* ---- the cases limits.topic_rates was first tested with ------------- */
+
+static const struct {
+	const char	*filter;
+	const char	*topic;
+	bool		 match;
+	const char	*rule;
+} rate_cases[] = {
+	{ "a/b", "a/b", true, "exact" },
+	{ "a/b", "a/c", false, "exact, other level" },
+	{ "a/b", "a/b/c", false, "exact, topic deeper" },
+	{ "a/b", "a", false, "exact, topic shallower" },
+	{ "A", "a", false, "case matters [MQTT-4.7.3-4]" },
+	{ "a/b/", "a/b/", true, "empty last level" },
+	{ "a/b/", "a/b", false, "empty level is a level" },
+	{ "", "", true, "empty filter, empty topic" },
+	{ "a", "", false, "one level vs empty" },
+	{ "+", "a", true, "+ one level [MQTT-4.7.1-3]" },
+	{ "+", "", true, "+ an empty level" },
+	{ "+", "a/b", false, "+ not two levels" },
+	{ "+", "/finance", false, "+ not two levels (spec example)" },
+	{ "/+", "/finance", true, "/+ (spec example)" },
+	{ "+/b", "/b", true, "+ empty first level" },
+	{ "+/+", "/", true, "+/+ two empty levels" },
+	{ "a/+", "a/", true, "+ empty last level" },
+	{ "a/+", "a", false, "+ needs its level" },
+	{ "sport/+", "sport", false, "+ needs its level (spec example)" },
+	{ "a/+/c", "a//c", true, "+ empty middle level" },
+	{ "a/+/c", "a/b/c", true, "+ middle" },
+	{ "a/+/c", "a/b/d", false, "+ middle, last differs" },
+	{ "a+", "ab", false, "+ inside a level is a byte" },
+	{ "a+", "a+", true, "+ inside a level matches itself" },
+	{ "#", "a/b/c", true, "# all [MQTT-4.7.1-2]" },
+	{ "#", "", true, "# even the empty topic" },
+	{ "#", "/", true, "# empty levels" },
+	{ "a/#", "a", true, "# includes the parent" },
+	{ "a/#", "a/", true, "# empty child" },
+	{ "a/#", "a/b/c", true, "# any depth" },
+	{ "a/#", "ab", false, "# parent is a level, not a prefix" },
+	{ "a/#", "b/a", false, "# other parent" },
+	{ "a/+/#", "a/b", true, "+ then # parent" },
+	{ "a/+/#", "a", false, "+ then #, + needs its level" },
+	{ "sport/tennis/player1/#", "sport/tennis/player1/ranking", true,
+	    "# (spec example)" },
+	{ "#/a", "x/a", false, "# not last: invalid, matches nothing" },
+	{ "#", "$SYS/x", false, "# not $ topics [MQTT-4.7.2-1]" },
+	{ "#", "$SYS", false, "# not $ topics [MQTT-4.7.2-1]" },
+	{ "+", "$SYS", false, "+ not $ topics [MQTT-4.7.2-1]" },
+	{ "+/x", "$SYS/x", false, "+ not $ topics [MQTT-4.7.2-1]" },
+	{ "+/x", "a/$x", false, "only the first level counts, and x != $x" },
+	{ "+/$x", "a/$x", true, "$ later in the topic is a byte" },
+	{ "$SYS/#", "$SYS/x", true, "$ filter matches $ topics" },
+	{ "$SYS/#", "$SYS", true, "$SYS/# includes its parent" },
+	{ "$SYS/+", "$SYS/x", true, "+ after a $ level" },
+	{ "$SYS/#", "$SYSX/a", false, "$SYS is a level, not a prefix" },
+};
+
+/* Exact-size copies, so that ASan sees a one-byte over-read. */
+START_TEST(rate_match_table)
+{
+	size_t	 fl = strlen(rate_cases[_i].filter);
+	size_t	 tl = strlen(rate_cases[_i].topic);
+	char	*f = malloc(fl > 0 ? fl : 1);
+	uint8_t	*t = malloc(tl > 0 ? tl : 1);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(t);
+	memcpy(f, rate_cases[_i].filter, fl);
+	memcpy(t, rate_cases[_i].topic, tl);
+	ck_assert_msg(topic_match(f, fl, (const char *)t, tl) ==
+	    rate_cases[_i].match, "\"%s\" vs \"%s\": want %s (%s)",
+	    rate_cases[_i].filter, rate_cases[_i].topic,
+	    rate_cases[_i].match ? "match" : "no match",
+	    rate_cases[_i].rule);
+	free(f);
+	free(t);
+}
+END_TEST
+
 Suite *
 topic_suite(void)
 {
@@ -544,6 +623,7 @@ topic_suite(void)
 	tcase_add_loop_test(tc, match_table, 0, (int)NELEM(mcases));
 	tcase_add_loop_test(tc, covers_table, 0, (int)NELEM(ccases));
 	tcase_add_test(tc, vars);
+	tcase_add_loop_test(tc, rate_match_table, 0, (int)NELEM(rate_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("utf8");

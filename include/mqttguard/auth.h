@@ -30,6 +30,7 @@
 #include "mqttguard/codec.h"
 #include "mqttguard/passwd.h"
 #include "mqttguard/policy.h"
+#include "mqttguard/util.h"
 
 #define AUTH_GUARD_ENTRIES	65536	/* lockout keys kept, LRU beyond */
 #define AUTH_REGISTRY_ENTRIES	262144	/* client ids kept, LRU beyond */
@@ -168,7 +169,7 @@ struct auth_job {
 	/* Called on a pool thread when checked (or cancelled at exit). */
 	void			(*done)(struct auth_job *);
 	void			*arg;
-	char			 addr[48];	/* source, for fairness */
+	char			 addr[UTIL_ADDR_MAX];	/* source, for fairness */
 	bool			 cancelled;
 };
 

@@ -150,13 +150,4 @@ int		 limits_subs_add(struct limits_subs *, const uint8_t *filter,
 bool		 limits_subs_del(struct limits_subs *, const uint8_t *filter,
 		    size_t len);
 
-/*
- * Whether MQTT filter <filter> ('+' one level, '#' the rest, as the last
- * level) matches topic name <topic>.  A filter starting with a wildcard
- * does not match a topic starting with '$' [MQTT-4.7.2-1].  The same as
- * topic_match(), which new callers use.
- */
-bool		 limits_topic_match(const char *filter, size_t flen,
-		    const uint8_t *topic, size_t tlen);
-
 #endif
