@@ -739,3 +739,33 @@ auth_accepted(struct auth_guard *g, const char *identity)
 	snprintf(key, sizeof(key), "u:%s", identity);
 	auth_guard_success(g, key);
 }
+
+enum auth_result
+auth_recheck(const struct policy *pol, const struct policy_listener *lis,
+    const struct auth_decision *d, const uint8_t *cid, size_t len)
+{
+	const struct policy_auth	*a = &pol->auth;
+	enum policy_authn		 mode = lis->authn;
+
+	if (d->anonymous) {
+		if (!a->anonymous || strcmp(a->anonymous_identity,
+		    d->identity) != 0)
+			return AUTH_FAIL_NO_CREDENTIALS;
+	} else if (d->by_certificate) {
+		if (mode == POLICY_AUTHN_PASSWORD)
+			return AUTH_FAIL_CERT_MISSING;	/* not taken here */
+		if (mode == POLICY_AUTHN_BOTH && !passwd_has(a->passwd,
+		    d->identity, strlen(d->identity)))
+			return AUTH_FAIL_UNKNOWN_USER;
+	} else {
+		if (mode == POLICY_AUTHN_CERTIFICATE ||
+		    mode == POLICY_AUTHN_BOTH)
+			return AUTH_FAIL_CERT_MISSING;
+		if (!passwd_has(a->passwd, d->identity, strlen(d->identity)))
+			return AUTH_FAIL_UNKNOWN_USER;
+	}
+	if (len > 0 && a->client_id_pattern != NULL &&
+	    !auth_client_id_match(a->client_id_pattern, d->identity, cid, len))
+		return AUTH_FAIL_BAD_CLIENT_ID;
+	return AUTH_OK;
+}

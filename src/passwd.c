@@ -916,6 +916,12 @@ passwd_count(const struct passwd_db *db)
 	return db != NULL ? db->n : 0;
 }
 
+bool
+passwd_has(const struct passwd_db *db, const char *user, size_t user_len)
+{
+	return db != NULL && db_find(db, user, user_len) != NULL;
+}
+
 /* Hashes <pw> with the parameters of <e> into <out> (e->hash_len bytes). */
 static int
 pw_compute(const struct pw_entry *e, const uint8_t *pw, size_t pw_len,

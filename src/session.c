@@ -207,7 +207,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 
 		log_warn("accept on %s: session", lis->name);
 		close(fd);
-		limits_release(ctx->limits, &lis->limits, &held);
+		limits_release(ctx->limits, &held);
 		return;
 	}
 	s->lc = *lc;
@@ -264,7 +264,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 fail:
 	if (s->down == NULL && fd != -1)
 		close(fd);
-	limits_release(ctx->limits, &lis->limits, &s->lc);
+	limits_release(ctx->limits, &s->lc);
 	session_free(s);
 }
 
@@ -1574,7 +1574,7 @@ session_dead(struct session *s)
 	metrics_add(M_CONN_CLOSED, 1);
 	metrics_add(M_CONN_ACTIVE, -1);
 	evtimer_del(s->rate_ev);
-	limits_release(ctx->limits, &s->lis->limits, &s->lc);
+	limits_release(ctx->limits, &s->lc);
 	/* The user's caps and the client id are free for others now. */
 	env_of(s, &env);
 	enforce_fini(&s->es, &env);

@@ -1236,3 +1236,34 @@ tls_verify_error(SSL *ssl)
 
 	return r == X509_V_OK ? NULL : X509_verify_cert_error_string(r);
 }
+
+int
+tls_peer_recheck(SSL *ssl, SSL_CTX *ctx, char *why, size_t len)
+{
+	X509_STORE_CTX	*sctx;
+	X509		*peer;
+	int		 ok;
+
+	if (ssl == NULL || ctx == NULL ||
+	    (peer = SSL_get0_peer_certificate(ssl)) == NULL)
+		return 0;
+	if ((sctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(ctx), peer,
+	    SSL_get_peer_cert_chain(ssl)) != 1) {
+		X509_STORE_CTX_free(sctx);
+		util_errf(why, len, "out of memory");
+		return -1;
+	}
+	/* The new policy's checks: its CAs, its CRLs, a client's purpose. */
+	X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(sctx),
+	    SSL_CTX_get0_param(ctx));
+	X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_SSL_CLIENT);
+	ok = X509_verify_cert(sctx) == 1;
+	if (!ok)
+		util_errf(why, len, "client certificate: %s",
+		    X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(sctx)));
+	X509_STORE_CTX_free(sctx);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}

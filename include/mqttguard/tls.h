@@ -158,4 +158,12 @@ void	tls_set_verify(SSL *ssl, enum policy_verify v);
 /* Why the peer's certificate failed verification, or NULL. */
 const char	*tls_verify_error(SSL *ssl);
 
+/*
+ * After a reload: whether the client certificate <ssl> was accepted with
+ * still verifies under the server context <ctx> of the new policy (its
+ * CAs and CRLs).  0 (or no certificate to check), or -1 with the reason
+ * in <why>.
+ */
+int	tls_peer_recheck(SSL *ssl, SSL_CTX *ctx, char *why, size_t len);
+
 #endif
