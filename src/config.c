@@ -509,6 +509,8 @@ static const struct ckey top_keys[] = {
 	    0, 0, NULL, sec_workers },
 	{ "acl", K_CUSTOM, 0, false, 0, 0, NULL, sec_acl },
 	{ "tests", K_CUSTOM, 0, false, 0, 0, NULL, sec_tests },
+	{ "watch", K_BOOL, offsetof(struct policy, watch), false,
+	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -741,6 +743,12 @@ cfg_string(struct cfg *c, yaml_node_t *n, const struct ckey *k,
 	}
 	if (k->kind == K_PATH && access(copy, R_OK) == -1) {
 		cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
+		free(copy);
+		return -1;
+	}
+	/* Every file read is watched for changes (watch: true). */
+	if (k->kind == K_PATH && policy_add_file(c->pol, copy) == -1) {
+		cfg_err(c, n, path, "out of memory");
 		free(copy);
 		return -1;
 	}
@@ -2248,6 +2256,10 @@ check_upstream(struct cfg *c)
 	}
 	if (!u->tls)
 		return;
+	for (i = 0; i < 4; i++)
+		if (i != 1 && vals[i][0] != '\0' &&
+		    policy_add_file(c->pol, vals[i]) == -1)
+			cfg_err(c, NULL, NULL, "out of memory");
 	if ((u->cert[0] == '\0') != (u->key[0] == '\0')) {
 		i = u->cert[0] != '\0' ? 2 : 3;
 		snprintf(path, sizeof(path), "upstream.%s", keys[i]);
@@ -2460,6 +2472,9 @@ cfg_document(struct cfg *c, yaml_node_t *root)
 		}
 		cfg_map(c, root, keys, c->pol, "");
 	}
+	/* tls.watch, from before watch: covered every file. */
+	if (c->pol->tls.watch)
+		c->pol->watch = true;
 	if (c->tests != NULL)
 		acl_tests(c, c->tests);
 	if (c->lim_listeners != NULL)
@@ -2504,7 +2519,8 @@ config_load_flags(const char *file, struct config_errors *errs,
 		    file);
 
 	if ((c.pol = policy_new()) == NULL ||
-	    (c.pol->path = strdup(file)) == NULL) {
+	    (c.pol->path = strdup(file)) == NULL ||
+	    policy_add_file(c.pol, file) == -1) {
 		cfg_err(&c, NULL, NULL, "out of memory");
 		goto done;
 	}

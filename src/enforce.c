@@ -123,6 +123,49 @@ enforce_fini(struct enforce_state *st, const struct enforce_env *env)
 	st->L = &st->lis->limits;
 }
 
+int
+enforce_rebind(struct enforce_state *st, const struct policy *pol,
+    const struct policy_listener *lis)
+{
+	const struct policy_limits	*l = &lis->limits;
+	struct policy_limits		 tmp, *own = NULL;
+	struct limits_bucket		*rt = NULL;
+	struct limits_subs		*subs = st->subs;
+
+	if (st->decided) {
+		if ((l = policy_limits_for(pol, lis, st->identity, &tmp)) ==
+		    &tmp) {
+			if ((own = malloc(sizeof(*own))) == NULL)
+				return -1;
+			*own = tmp;
+			l = own;
+		}
+		if (pol->n_topic_rates > 0 && (rt = calloc(2 *
+		    pol->n_topic_rates, sizeof(*rt))) == NULL)
+			goto oom;
+		if (l->max_subscriptions > 0 && subs == NULL &&
+		    (subs = limits_subs_new()) == NULL)
+			goto oom;
+	}
+	if (l->max_subscriptions == 0 && subs != NULL) {
+		limits_subs_free(subs);
+		subs = NULL;
+	}
+	free(st->own_lim);
+	free(st->r_topics);
+	st->own_lim = own;
+	st->r_topics = rt;
+	st->subs = subs;
+	st->L = l;
+	st->pol = pol;
+	st->lis = lis;
+	return 0;
+oom:
+	free(own);
+	free(rt);
+	return -1;
+}
+
 /* The heap copy may hold a password (the CONNECT): wiped before free. */
 void
 enforce_verdict_fini(struct enforce_verdict *v)
@@ -308,6 +351,7 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 		return;
 	}
 	codec_encode_connect(buf, n, pkt, up, pw, max);
+	st->decided = true;
 	v->heap = buf;
 	v->out = buf;
 	v->out_len = n;

@@ -183,6 +183,8 @@ static void	session_dead(struct session *);
 static void	session_shutdown(struct session *);
 static void	session_free(struct session *);
 static void	session_reap(struct session_ctx *);
+static int	session_rebind(struct session *, struct policy *,
+		    const struct policy_listener *, unsigned);
 static void	copy_id(char *, size_t, const struct codec_buf *);
 static struct bufferevent *down_new(struct session *, int);
 static struct bufferevent *side(struct session *, enum codec_dir);
@@ -1660,6 +1662,88 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- the context ------------------------------------------------------- */
+
+void
+session_ctx_set_policy(struct session_ctx *ctx, struct policy *pol,
+    const int *map, size_t n, struct session_reload_stats *st)
+{
+	struct session	*s, *next;
+	struct policy	*old = ctx->pol;
+	size_t		 i;
+
+	memset(st, 0, sizeof(*st));
+	ctx->pol = policy_ref(pol);
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SS_CLOSING || s->state == SS_DEAD)
+			continue;
+		i = (size_t)(s->lis - s->pol->listeners);
+		if (i >= n || map[i] < 0) {
+			st->drained++;
+			send_disconnect(s, 0x8B);	/* server shutting down */
+			session_close(s, "its listener was removed by a "
+			    "reload", true);
+			continue;
+		}
+		if (session_rebind(s, pol, &pol->listeners[map[i]],
+		    (unsigned)map[i]) == 0)
+			st->moved++;
+		else
+			st->revoked++;
+	}
+	policy_unref(old);
+}
+
+/*
+ * One session under the new policy <pol>, on its listener <lis> at index
+ * <idx>.  An identity no longer allowed ends the session (5.0: DISCONNECT
+ * 0x98, administrative action).  0 when it goes on, -1 when it closes.
+ */
+static int
+session_rebind(struct session *s, struct policy *pol,
+    const struct policy_listener *lis, unsigned idx)
+{
+	enum auth_result	 r = AUTH_OK;
+	char			 why[256];
+	SSL			*ssl;
+
+	why[0] = '\0';
+	if (s->es.decided) {
+		r = auth_recheck(pol, lis, &s->dec, s->es.client_id,
+		    s->es.client_id_len);
+		ssl = s->tls ? bufferevent_openssl_get_ssl(s->down) : NULL;
+		if (r == AUTH_OK && s->dec.by_certificate &&
+		    tls_peer_recheck(ssl, s->ctx->ssl_ctx, why,
+		    sizeof(why)) == -1)
+			r = AUTH_FAIL_CERT_MISSING;
+	}
+	if (r == AUTH_OK && enforce_rebind(&s->es, pol, lis) == -1) {
+		r = AUTH_FAIL_ERROR;
+		snprintf(why, sizeof(why), "out of memory");
+	}
+	if (r != AUTH_OK) {
+		log_warnx("reload: session %" PRIu64 " %s: identity \"%s\" "
+		    "client_id \"%s\" no longer allowed: %s", s->id, s->peer,
+		    s->dec.identity, s->client_id, why[0] != '\0' ? why :
+		    auth_result_str(r));
+		send_disconnect(s, 0x98);	/* administrative action */
+		session_close(s, "no longer allowed by the policy", true);
+		return -1;
+	}
+	limits_move_listener(s->ctx->limits, &s->lc, idx);
+	policy_unref(s->pol);
+	s->pol = policy_ref(pol);
+	s->lis = lis;
+	s->who.listener = lis->name;
+	s->lim.max_packet = s->es.L->max_packet;
+	s->lim.reject_control = s->es.L->reject_control_chars;
+	bufferevent_setwatermark(s->down, EV_WRITE,
+	    s->es.L->output_buffer / 2, 0);
+	if (s->up != NULL)
+		bufferevent_setwatermark(s->up, EV_WRITE,
+		    s->es.L->output_buffer / 2, 0);
+	return 0;
+}
 
 int
 session_ctx_init(struct session_ctx *ctx)

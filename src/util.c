@@ -14,8 +14,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -72,4 +74,30 @@ util_addr_str(const struct sockaddr *sa, bool port, char *buf, size_t len)
 		snprintf(buf, len, "%s:%u", host,
 		    (unsigned)ntohs(in->sin_port));
 	return 0;
+}
+
+void
+util_file_stamp(uint64_t *h, const char *path)
+{
+	struct stat	st;
+	uint64_t	v[7];
+	size_t		i, j;
+
+	memset(v, 0, sizeof(v));
+	if (stat(path, &st) == -1)
+		v[0] = (uint64_t)errno;
+	else {
+		v[1] = (uint64_t)st.st_dev;
+		v[2] = (uint64_t)st.st_ino;
+		v[3] = (uint64_t)st.st_size;
+		v[4] = (uint64_t)st.st_mtim.tv_sec;
+		v[5] = (uint64_t)st.st_mtim.tv_nsec;
+		v[6] = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
+		    (uint64_t)st.st_ctim.tv_nsec;
+	}
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		for (j = 0; j < 8; j++) {	/* FNV-1a, 64 bits */
+			*h ^= (v[i] >> (j * 8)) & 0xff;
+			*h *= 0x100000001b3ULL;
+		}
 }

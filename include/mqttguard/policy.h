@@ -313,6 +313,10 @@ struct policy {
 	size_t			 n_topic_rates;
 	struct policy_log	 log;
 	unsigned		 workers;
+	bool			 watch;		/* reload when files change */
+	char			**files;	/* owned; every file read: the
+						   policy, includes, secrets */
+	size_t			 n_files;
 };
 
 /*
@@ -323,6 +327,14 @@ struct policy {
 const struct policy_limits *policy_limits_for(const struct policy *,
 	    const struct policy_listener *lis, const char *identity,
 	    struct policy_limits *buf);
+
+/* Notes <path> among the files the policy was read from.  -1: ENOMEM. */
+int		 policy_add_file(struct policy *, const char *path);
+/*
+ * A stamp of every file the policy was read from (util_file_stamp()):
+ * it changes when one of them is written, replaced or swapped.
+ */
+uint64_t	 policy_files_stamp(const struct policy *);
 
 /* A snapshot with every default set and one reference.  NULL on ENOMEM. */
 struct policy	*policy_new(void);

@@ -82,6 +82,26 @@ void	session_ctx_set_tls(struct session_ctx *ctx, SSL_CTX *ctx_tls,
 	    SSL_CTX *up_tls);
 
 /*
+ * On the loop's thread, between two callbacks (so between two frames of
+ * every session): the policy <pol> replaces ctx->pol (a reference is
+ * taken, the old one dropped).  Each session of listener <i> of the old
+ * policy moves to listener map[i] of the new one, or, with -1 (<map> has
+ * <n> entries), ends as if the daemon stopped: DISCONNECT 0x8B, flushed.
+ * An authenticated session is checked again (auth_recheck(), its client
+ * certificate against ctx->ssl_ctx: set the new TLS contexts first) and
+ * closed with 5.0 DISCONNECT 0x98 (administrative action) if it no longer
+ * passes; the others are held to the new ACL and limits from their next
+ * frame.  Fills <st> with what happened.
+ */
+struct session_reload_stats {
+	unsigned	moved;		/* held to the new policy */
+	unsigned	revoked;	/* closed: no longer allowed */
+	unsigned	drained;	/* closed: their listener is gone */
+};
+void	session_ctx_set_policy(struct session_ctx *ctx, struct policy *pol,
+	    const int *map, size_t n, struct session_reload_stats *st);
+
+/*
  * Takes ownership of the accepted socket <fd> from <sa> on listener <lis>,
  * and of the connection counts <lc> it was admitted with, and starts the
  * session (TLS handshake first if the listener has TLS).  On failure the

@@ -42,4 +42,11 @@ uint64_t util_now_ms(void);
 int	 util_addr_str(const struct sockaddr *sa, bool port, char *buf,
 	    size_t len);
 
+/*
+ * Mixes what stat(2) says of <path> (following links: a Kubernetes
+ * ConfigMap's swapped "..data" link changes it), or that it is missing,
+ * into the 64-bit FNV-1a hash *<h>.
+ */
+void	 util_file_stamp(uint64_t *h, const char *path);
+
 #endif

@@ -48,11 +48,16 @@ void		 worker_join(struct worker *w, unsigned n);
  */
 void		 worker_destroy(struct worker *w, unsigned n);
 /*
- * Thread-safe (main's reload): every worker takes a reference to <ctx>
- * and <upctx> (either may be NULL) and, on its own thread, drops its old
- * ones for them.  The caller keeps its references.
+ * Main's reload: the policy <pol> and the TLS contexts <ctx> and <upctx>
+ * (either may be NULL; references are taken) replace <old>, the policy
+ * the workers run now.  New listening sockets are bound here first; if
+ * one cannot be (an address in use), or a worker has not applied the last
+ * reload yet, nothing changes and -1 comes back with the reason in <err>.
+ * Otherwise each worker applies the reload on its own thread, between two
+ * callbacks (session_ctx_set_policy()).  The caller keeps its references.
  */
-void		 worker_set_tls(struct worker *w, unsigned n, SSL_CTX *ctx,
-		    SSL_CTX *upctx);
+int		 worker_set_policy(struct worker *w, unsigned n,
+		    struct policy *pol, const struct policy *old, SSL_CTX *ctx,
+		    SSL_CTX *upctx, char *err, size_t errlen);
 
 #endif
