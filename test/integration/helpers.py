@@ -182,7 +182,12 @@ class Guard:
         self.logfile = tmp / "mqttguard.log"
         self.policy = tmp / "policy.yaml"
         self.policy.write_text(policy)
-        self.log_fp = open(self.logfile, "wb")
+        self.respawn()
+
+    def respawn(self):
+        """Runs mqttguard on self.policy (wherever it is now), appending to
+        its log, until it listens on self.port."""
+        self.log_fp = open(self.logfile, "ab")
         env = dict(os.environ)
         # A small quarantine keeps a sanitizer build's RSS meaningful for the
         # memory-bound tests (ASan otherwise holds up to 256 MiB of frees).
@@ -277,6 +282,7 @@ class Paho:
         self.subscribed = threading.Event()
         self.rc = None
         self.props = None    # the CONNACK's properties (5.0)
+        self.disc_rc = None  # the DISCONNECT's reason code (5.0)
         proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
         self.c = mqtt.Client(client_id=client_id, protocol=proto)
         if tls:
@@ -299,6 +305,7 @@ class Paho:
         self.connected.set()
 
     def _on_disconnect(self, c, u, rc, props=None):
+        self.disc_rc = rc.value if hasattr(rc, "value") else rc
         self.disconnected.set()
 
     def connect(self, keepalive=30):
