@@ -286,6 +286,40 @@ START_TEST(admit_listener_cap_and_release)
 }
 END_TEST
 
+/*
+ * A reload moves a connection to another listener, and may change the
+ * network prefix: the release takes back exactly what was counted.
+ */
+START_TEST(reload_moves_listener_and_keeps_network)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c, d;
+	struct sockaddr_in	 a = v4("192.0.2.30"), b = v4("192.0.2.31");
+
+	p->limits.max_connections_per_network = 1;
+	p->limits.network_v4 = 24;
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 1, (void *)&a, 0,
+	    &c), LIMITS_OK);
+	limits_move_listener(l, &c, 1);
+	ck_assert_uint_eq(c.listener, 1);
+	ck_assert_uint_eq(limits_listener_total(l, 0), 0);
+	ck_assert_uint_eq(limits_listener_total(l, 1), 1);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 1, 1, (void *)&a, 0,
+	    &d), LIMITS_LISTENER);
+	/* The prefix changes: the /24 counted is released all the same. */
+	p->limits.network_v4 = 32;
+	limits_release(l, &c);
+	ck_assert_uint_eq(limits_listener_total(l, 1), 0);
+	p->limits.network_v4 = 24;
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 1, (void *)&b, 0,
+	    &d), LIMITS_OK);
+	limits_release(l, &d);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
 /* A refusal after the total and listener were taken gives them back. */
 START_TEST(admit_refusal_rolls_back_counts)
 {
@@ -983,6 +1017,7 @@ limits_suite(void)
 
 	tcase_add_test(tl, admit_total_from_argument);
 	tcase_add_test(tl, admit_listener_cap_and_release);
+	tcase_add_test(tl, reload_moves_listener_and_keeps_network);
 	tcase_add_test(tl, admit_refusal_rolls_back_counts);
 	tcase_add_test(tl, admit_listener_past_max_uncounted);
 	tcase_add_test(tl, refusal_strings);
