@@ -108,6 +108,8 @@ struct session {
 	enum session_state	 state;
 	const char		*reason;	/* why it closes; static */
 	bool			 tls;
+	bool			 heard;		/* the client sent a byte */
+	bool			 quiet;		/* a probe: log at debug */
 	bool			 up_connected;
 	bool			 connack_ok;	/* broker accepted, told client */
 	bool			 paused[2];	/* reading paused, by dir */
@@ -137,6 +139,7 @@ static void	pump(struct session *, enum codec_dir);
 static int	pump_frames(struct session *, enum codec_dir,
 		    struct evbuffer *);
 static void	client_event(struct session *, short);
+static bool	is_probe(struct session *);
 static void	broker_event(struct session *, short);
 static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
@@ -259,7 +262,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	ctx->n_sessions++;
 	metrics_add(M_CONN_ACCEPTED, 1);
 	metrics_add(M_CONN_ACTIVE, 1);
-	log_info("session %" PRIu64 " %s: open on %s%s", s->id, s->peer,
+	log_debug("session %" PRIu64 " %s: open on %s%s", s->id, s->peer,
 	    lis->name, s->tls ? " (tls)" : "");
 	return;
 
@@ -340,6 +343,7 @@ down_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
+	s->heard = true;
 	if (s->end[CODEC_FROM_CLIENT] == 0)
 		s->end[CODEC_FROM_CLIENT] = read_more(s, CODEC_FROM_CLIENT);
 	pump(s, CODEC_FROM_CLIENT);
@@ -1295,6 +1299,22 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	broker_event(arg, what);
 }
 
+/*
+ * Whether the client went away without sending a byte: a TCP health check
+ * (a load balancer, a Kubernetes tcpSocket probe) or a port scan.
+ */
+static bool
+is_probe(struct session *s)
+{
+	SSL	*ssl;
+
+	if (s->state == SS_HANDSHAKE) {
+		ssl = bufferevent_openssl_get_ssl(s->down);
+		return ssl != NULL && BIO_number_read(SSL_get_rbio(ssl)) == 0;
+	}
+	return s->state == SS_CONNECT && !s->heard;
+}
+
 /* The client's side: handshake done, end of stream, error, timeout. */
 static void
 client_event(struct session *s, short what)
@@ -1321,6 +1341,14 @@ client_event(struct session *s, short what)
 		/* EOF after our FIN, or the client is gone: either way done. */
 		side_done(s, CODEC_FROM_CLIENT);
 		finish_flush(s);
+		return;
+	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF) && is_probe(s)) {
+		/* A health check or port scan: nothing to warn about. */
+		metrics_add(M_PROBES, 1);
+		s->quiet = true;
+		session_close(s, "closed before sending anything (a probe)",
+		    false);
 		return;
 	}
 	if (s->state == SS_HANDSHAKE && (what & (BEV_EVENT_ERROR |
@@ -1567,12 +1595,17 @@ session_dead(struct session *s)
 	gettimeofday(&now, NULL);
 	secs = (double)(now.tv_sec - s->started.tv_sec) +
 	    (double)(now.tv_usec - s->started.tv_usec) / 1e6;
-	log_info("session %" PRIu64 " %s: closed: %s (client_id \"%s\", "
-	    "frames in %" PRIu64 " out %" PRIu64 ", bytes in %" PRIu64
-	    " out %" PRIu64 ", %.1fs)", s->id, s->peer,
-	    s->reason ? s->reason : "closed", s->client_id,
-	    s->frames[CODEC_FROM_CLIENT], s->frames[CODEC_FROM_SERVER],
-	    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER], secs);
+	if (s->quiet)
+		log_debug("session %" PRIu64 " %s: closed: %s", s->id,
+		    s->peer, s->reason);
+	else
+		log_info("session %" PRIu64 " %s: closed: %s (client_id "
+		    "\"%s\", frames in %" PRIu64 " out %" PRIu64 ", bytes in "
+		    "%" PRIu64 " out %" PRIu64 ", %.1fs)", s->id, s->peer,
+		    s->reason ? s->reason : "closed", s->client_id,
+		    s->frames[CODEC_FROM_CLIENT], s->frames[CODEC_FROM_SERVER],
+		    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER],
+		    secs);
 	metrics_add(M_CONN_CLOSED, 1);
 	metrics_add(M_CONN_ACTIVE, -1);
 	evtimer_del(s->rate_ev);

@@ -36,6 +36,7 @@ enum metric {
 	M_LIMIT_SUBSCRIPTIONS,	/* filters over max_subscriptions */
 	M_LIMIT_INFLIGHT,	/* PUBLISH held or refused: max_inflight */
 	M_LIMIT_DELIVERY_SIZE,	/* 3.x delivery over max_packet_size dropped */
+	M_PROBES,		/* connections closed before sending a byte */
 	M__MAX
 };
 
