@@ -409,6 +409,14 @@ static const struct ckey log_keys[] = {
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
+static const struct ckey shutdown_keys[] = {
+	{ "drain", K_MSEC, offsetof(struct policy_shutdown, drain_ms), false,
+	    0, 3600000, NULL, NULL },
+	{ "spread", K_MSEC, offsetof(struct policy_shutdown, spread_ms), false,
+	    0, 600000, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
 /*
  * The acl section is read in three steps whatever the order of its keys:
  * groups, then the included file, then rules, so that a rule may name a
@@ -511,6 +519,8 @@ static const struct ckey top_keys[] = {
 	{ "tests", K_CUSTOM, 0, false, 0, 0, NULL, sec_tests },
 	{ "watch", K_BOOL, offsetof(struct policy, watch), false,
 	    0, 0, NULL, NULL },
+	{ "shutdown", K_CUSTOM, offsetof(struct policy, shutdown), false,
+	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -524,6 +534,7 @@ static const struct {
 	{ "limits", limits_keys },
 	{ "auth", auth_keys },
 	{ "log", log_keys },
+	{ "shutdown", shutdown_keys },
 };
 
 /*

@@ -48,6 +48,7 @@
 #endif
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define MAIN_NSIGS	3	/* SIGINT, SIGTERM, SIGHUP */
+#define MAIN_DRAIN_TICK_MS 100	/* how often a drain's end is looked for */
 
 /* A subcommand of the table below. */
 struct main_cmd {
@@ -84,6 +85,7 @@ struct main_state {
 	struct limits		*limits;	/* owned */
 	struct event		*sigs[MAIN_NSIGS];	/* owned */
 	struct event		*watch;		/* owned; NULL: no watch */
+	struct event		*drained;	/* owned; NULL: not draining */
 };
 
 /* The subcommands, in the order the usage text lists them. */
@@ -111,6 +113,8 @@ static void	stop(struct main_state *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	watch_cb(evutil_socket_t, short, void *);
 static void	watch_set(struct main_state *);
+static int	drain(struct main_state *);
+static void	drained_cb(evutil_socket_t, short, void *);
 static void	reload(struct main_state *, const char *);
 static void	log_certs(SSL_CTX *, const char *);
 static void	warn_plain(const struct policy *);
@@ -187,8 +191,49 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		reload(ms, "SIGHUP");
 		return;
 	}
-	log_info("%s: stopping", strsignal((int)sig));
+	if (sig == SIGTERM && ms->drained == NULL && drain(ms) == 0)
+		return;
+	log_info("%s: stopping%s", strsignal((int)sig), ms->drained != NULL ?
+	    " now" : "");
 	event_base_loopexit(ms->base, NULL);
+}
+
+/*
+ * SIGTERM: stop accepting, serve the established sessions for
+ * shutdown.drain, then end them over shutdown.spread; main's loop ends
+ * once every worker's has.  -1 when there is nothing to drain for (both
+ * 0) or the timer cannot start: the caller stops at once.
+ */
+static int
+drain(struct main_state *ms)
+{
+	const struct policy_shutdown	*sd = &ms->pol->shutdown;
+	struct timeval			 tv = { 0, MAIN_DRAIN_TICK_MS * 1000 };
+
+	if (sd->drain_ms == 0 && sd->spread_ms == 0)
+		return -1;
+	if ((ms->drained = event_new(ms->base, -1, EV_PERSIST, drained_cb,
+	    ms)) == NULL || event_add(ms->drained, &tv) == -1)
+		return -1;
+	log_info("SIGTERM: draining: no new connections; established "
+	    "sessions are served for %ums, then closed over %ums (SIGTERM "
+	    "again or SIGINT: stop now)", sd->drain_ms, sd->spread_ms);
+	worker_drain(ms->workers, ms->n_workers, sd->drain_ms, sd->spread_ms);
+	return 0;
+}
+
+/* Every worker has ended its sessions: the daemon may exit. */
+static void
+drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*ms = arg;
+
+	(void)fd;
+	(void)what;
+	if (worker_done(ms->workers, ms->n_workers)) {
+		log_info("drained: every session has ended");
+		event_base_loopexit(ms->base, NULL);
+	}
 }
 
 /*
@@ -449,6 +494,8 @@ stop(struct main_state *ms)
 		event_free(ms->sigs[i]);
 	if (ms->watch != NULL)
 		event_free(ms->watch);
+	if (ms->drained != NULL)
+		event_free(ms->drained);
 	event_base_free(ms->base);
 	SSL_CTX_free(ms->ctx);	/* ctx and upctx, or what replaced them */
 	SSL_CTX_free(ms->upctx);

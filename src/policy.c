@@ -78,6 +78,8 @@ policy_new(void)
 	p->auth.hash_threads = 1;
 	p->auth.hash_queue = POLICY_HASH_QUEUE_DEFAULT;
 	p->log.level = LOG_LVL_INFO;
+	p->shutdown.drain_ms = 10000;
+	p->shutdown.spread_ms = 5000;
 	p->workers = 1;
 	return p;
 }

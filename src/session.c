@@ -63,6 +63,7 @@
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
 #define SESSION_ID_LOG		64		/* client id/user in logs */
+#define SESSION_SPREAD_TICK_MS	50		/* shutdown.spread's pace */
 
 enum { PUMP_STARVED, PUMP_HELD, PUMP_ENDED };	/* pump_frames() */
 
@@ -171,6 +172,7 @@ static void	auth_done(struct auth_job *);
 static void	session_auth_done(struct auth_job *);
 static void	auth_cb(evutil_socket_t, short, void *);
 static void	reap_cb(evutil_socket_t, short, void *);
+static void	drain_cb(evutil_socket_t, short, void *);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
 static void	upstream_connect(struct session *);
@@ -1629,11 +1631,64 @@ session_shutdown(struct session *s)
 }
 
 void
+session_ctx_drain(struct session_ctx *ctx, unsigned drain_ms,
+    unsigned spread_ms)
+{
+	struct timeval	tv = { drain_ms / 1000, (drain_ms % 1000) * 1000 };
+
+	ctx->stopping = true;
+	ctx->spread_ms = spread_ms;
+	ctx->spread_total = ctx->spread_closed = 0;
+	if (ctx->n_sessions == 0) {
+		ctx->on_empty(ctx->on_empty_arg);
+		return;
+	}
+	evtimer_add(ctx->drain_ev, &tv);
+}
+
+/*
+ * The drain is over: the sessions left are ended one after the other,
+ * evenly over the spread: the i-th of n at (i - 1) / n of it.  Each tick
+ * ends those that are due.
+ */
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+	struct timeval		 tv = { 0, SESSION_SPREAD_TICK_MS * 1000 };
+	struct session		*s, *next;
+	uint64_t		 now = util_now_ms(), due;
+
+	(void)fd;
+	(void)what;
+	if (ctx->spread_total == 0) {		/* the drain's end */
+		ctx->spread_start = now;
+		TAILQ_FOREACH(s, &ctx->sessions, entry)
+			ctx->spread_total += s->state != SS_CLOSING;
+		if (ctx->spread_total == 0)
+			return;
+	}
+	due = ctx->spread_ms == 0 ? ctx->spread_total :
+	    ctx->spread_total * (now - ctx->spread_start) / ctx->spread_ms + 1;
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL &&
+	    ctx->spread_closed < due; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SS_CLOSING)
+			continue;
+		session_shutdown(s);
+		ctx->spread_closed++;
+	}
+	if (ctx->spread_closed < ctx->spread_total && s != NULL)
+		evtimer_add(ctx->drain_ev, &tv);
+}
+
+void
 session_shutdown_all(struct session_ctx *ctx)
 {
 	struct session	*s, *next;
 
 	ctx->stopping = true;
+	evtimer_del(ctx->drain_ev);
 	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		session_shutdown(s);
@@ -1787,12 +1842,16 @@ session_ctx_init(struct session_ctx *ctx)
 	pthread_mutex_init(&ctx->auth_mtx, NULL);
 	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
 	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
-	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL) {
+	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
+	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
+	    ctx->drain_ev == NULL) {
 		if (ctx->reap_ev != NULL)
 			event_free(ctx->reap_ev);
 		if (ctx->auth_ev != NULL)
 			event_free(ctx->auth_ev);
-		ctx->reap_ev = ctx->auth_ev = NULL;
+		if (ctx->drain_ev != NULL)
+			event_free(ctx->drain_ev);
+		ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
 		pthread_mutex_destroy(&ctx->auth_mtx);
 		return -1;
 	}
@@ -1811,7 +1870,8 @@ session_ctx_fini(struct session_ctx *ctx)
 	session_reap(ctx);
 	event_free(ctx->reap_ev);
 	event_free(ctx->auth_ev);
-	ctx->reap_ev = ctx->auth_ev = NULL;
+	event_free(ctx->drain_ev);
+	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
 	pthread_mutex_destroy(&ctx->auth_mtx);
 	session_ctx_set_tls(ctx, NULL, NULL);
 }

@@ -10,6 +10,7 @@
  * thread alone.  The sessions themselves are session.c's (struct
  * session_ctx); the listening sockets listener.c's.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,10 @@ struct worker {
 	unsigned		 id;
 	pthread_t		 thread;
 	bool			 started;
+	atomic_bool		 done;		/* its loop has returned */
+	bool			 stopped;	/* stop_cb ran */
+	bool			 draining;	/* drain_cb ran */
+	unsigned		 drain_ms, spread_ms;	/* for drain_cb */
 	struct event_base	*base;		/* owned */
 	struct evdns_base	*dns;		/* owned; upstream names */
 	struct session_ctx	 sc;		/* its sessions */
@@ -36,6 +41,7 @@ struct worker {
 						   owned; NULL: not listening */
 	size_t			 n_listeners;
 	struct event		*stop_ev;	/* owned; made active by main */
+	struct event		*drain_ev;	/* owned; likewise */
 	struct event		*exit_ev;	/* owned; shutdown deadline */
 	pthread_mutex_t		 next_mtx;	/* guards next */
 	struct worker_next	*next;		/* owned; a reload to apply */
@@ -61,6 +67,8 @@ static int	 worker_init(struct worker *, unsigned, struct policy *,
 		    SSL_CTX *, SSL_CTX *, char *, size_t);
 static void	*worker_main(void *);
 static void	 stop_cb(evutil_socket_t, short, void *);
+static void	 drain_cb(evutil_socket_t, short, void *);
+static void	 stop_listening(struct worker *);
 static void	 exit_cb(evutil_socket_t, short, void *);
 static void	 next_cb(evutil_socket_t, short, void *);
 static void	 next_free(struct worker_next *);
@@ -111,6 +119,7 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 	if (w->dns == NULL)
 		w->dns = evdns_base_new(w->base, 0);
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
+	w->drain_ev = event_new(w->base, -1, 0, drain_cb, w);
 	w->exit_ev = evtimer_new(w->base, exit_cb, w);
 	w->next_ev = event_new(w->base, -1, 0, next_cb, w);
 	w->sc.id = id;
@@ -119,7 +128,8 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 	w->sc.pol = policy_ref(pol);
 	w->sc.on_empty = idle;
 	w->sc.on_empty_arg = w;
-	if (w->dns == NULL || w->stop_ev == NULL || w->exit_ev == NULL ||
+	if (w->dns == NULL || w->stop_ev == NULL || w->drain_ev == NULL ||
+	    w->exit_ev == NULL ||
 	    w->next_ev == NULL || session_ctx_init(&w->sc) == -1) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -174,6 +184,7 @@ worker_main(void *arg)
 	struct worker	*w = arg;
 
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	atomic_store(&w->done, true);
 	return NULL;
 }
 
@@ -194,17 +205,74 @@ stop_cb(evutil_socket_t fd, short what, void *arg)
 	struct worker	*w = arg;
 	struct timeval	 tv = { WORKER_STOP_GRACE_MS / 1000,
 			    (WORKER_STOP_GRACE_MS % 1000) * 1000 };
-	size_t		 j;
 
 	(void)fd;
 	(void)what;
-	if (w->sc.stopping)
+	if (w->stopped)
 		return;
+	w->stopped = true;
+	stop_listening(w);
+	evtimer_add(w->exit_ev, &tv);	/* replaces a drain's deadline */
+	session_shutdown_all(&w->sc);
+}
+
+void
+worker_drain(struct worker *ws, unsigned n, unsigned drain_ms,
+    unsigned spread_ms)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++) {
+		if (ws[i].drain_ev == NULL)
+			continue;
+		/* Set before the event is made active, read after. */
+		ws[i].drain_ms = drain_ms;
+		ws[i].spread_ms = spread_ms;
+		event_active(ws[i].drain_ev, EV_READ, 0);
+	}
+}
+
+/*
+ * On the worker's thread: stop accepting, serve the established sessions
+ * through the drain, then end them over the spread; the exit deadline
+ * leaves room for both.
+ */
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	unsigned	 ms = w->drain_ms + w->spread_ms + WORKER_STOP_GRACE_MS;
+	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	(void)fd;
+	(void)what;
+	if (w->stopped || w->draining)
+		return;
+	w->draining = true;
+	stop_listening(w);
+	evtimer_add(w->exit_ev, &tv);
+	session_ctx_drain(&w->sc, w->drain_ms, w->spread_ms);
+}
+
+static void
+stop_listening(struct worker *w)
+{
+	size_t	j;
+
 	for (j = 0; j < w->n_listeners; j++)
 		if (w->listeners[j] != NULL)
 			listener_stop(w->listeners[j]);
-	evtimer_add(w->exit_ev, &tv);
-	session_shutdown_all(&w->sc);
+}
+
+bool
+worker_done(struct worker *ws, unsigned n)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++)
+		if (!atomic_load(&ws[i].done))
+			return false;
+	return true;
 }
 
 /* The last session is gone: the loop may end. */
@@ -456,6 +524,8 @@ worker_destroy(struct worker *ws, unsigned n)
 		free(w->listeners);
 		if (w->stop_ev != NULL)
 			event_free(w->stop_ev);
+		if (w->drain_ev != NULL)
+			event_free(w->drain_ev);
 		if (w->exit_ev != NULL)
 			event_free(w->exit_ev);
 		if (w->next_ev != NULL)

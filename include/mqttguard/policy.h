@@ -280,6 +280,12 @@ struct policy_upstream {
 };
 
 
+/* shutdown: what SIGTERM does with established sessions. */
+struct policy_shutdown {
+	unsigned	 drain_ms;	/* served on, not accepting */
+	unsigned	 spread_ms;	/* then closed over this long */
+};
+
 struct policy_log {
 	int		 level;		/* enum log_level */
 	bool		 json;
@@ -312,6 +318,7 @@ struct policy {
 	struct policy_topic_rate *topic_rates;	/* owned */
 	size_t			 n_topic_rates;
 	struct policy_log	 log;
+	struct policy_shutdown	 shutdown;
 	unsigned		 workers;
 	bool			 watch;		/* reload when files change */
 	char			**files;	/* owned; every file read: the

@@ -61,6 +61,12 @@ struct session_ctx {
 	TAILQ_HEAD(, auth_job)	 auth_done;	/* checked, to collect */
 	struct event		*auth_ev;	/* owned; collects them */
 	bool			 stopping;
+	struct event		*drain_ev;	/* owned; ends the drain, then
+						   paces the closes */
+	uint64_t		 spread_start;	/* ms: the drain's end */
+	uint64_t		 spread_ms;	/* shutdown.spread */
+	uint64_t		 spread_total;	/* sessions to end over it */
+	uint64_t		 spread_closed;	/* of them, ended */
 	uint64_t		 next_id;
 	unsigned		 n_sessions;
 };
@@ -118,6 +124,17 @@ void	session_new(struct session_ctx *ctx,
  * memory is freed later, at a safe point.
  */
 void	session_close(struct session *s, const char *reason, bool flush);
+
+/*
+ * A graceful stop (SIGTERM): ctx->stopping is set, so nothing new is
+ * accepted, and the established sessions are served on for <drain_ms>;
+ * then those left are ended as session_shutdown_all() ends them, spread
+ * evenly over <spread_ms> so that the devices do not all reconnect
+ * elsewhere at once.  ctx->on_empty is called once none is left (at once
+ * if there is none).  session_shutdown_all() cuts it short.
+ */
+void	session_ctx_drain(struct session_ctx *ctx, unsigned drain_ms,
+	    unsigned spread_ms);
 
 /*
  * The daemon stops: ctx->stopping is set and every session is asked to

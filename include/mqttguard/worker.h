@@ -17,6 +17,7 @@
 #ifndef MQTTGUARD_WORKER_H
 #define MQTTGUARD_WORKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -38,8 +39,21 @@ struct worker	*worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx,
 		    struct limits *lim, char *err, size_t errlen);
 /* Starts every worker thread; returns -1 if one cannot start. */
 int		 worker_start(struct worker *w, unsigned n);
-/* Thread-safe: asks every worker to stop accepting and close sessions. */
+/*
+ * Thread-safe: asks every worker to stop accepting and end its sessions
+ * now (5.0 clients get DISCONNECT 0x8B; queued bytes are flushed for a
+ * few seconds at most).  Cuts a drain short.
+ */
 void		 worker_stop(struct worker *w, unsigned n);
+/*
+ * Thread-safe (SIGTERM): every worker stops accepting, serves its
+ * sessions for <drain_ms>, then ends those left over <spread_ms>
+ * (session_ctx_drain()).  Its loop returns once it has no session.
+ */
+void		 worker_drain(struct worker *w, unsigned n, unsigned drain_ms,
+		    unsigned spread_ms);
+/* Thread-safe: whether every worker's loop has returned. */
+bool		 worker_done(struct worker *w, unsigned n);
 /* Waits for every worker thread to return. */
 void		 worker_join(struct worker *w, unsigned n);
 /*

@@ -174,7 +174,11 @@ class Guard:
             f"limits:\n  max_packet_size: 2MiB\n{limits}"
             f"{auth}"
             f"log:\n  level: debug\n"
-            f"workers: {workers}\n{extra}")
+            f"workers: {workers}\n"
+            # SIGTERM ends the test's sessions at once unless it asks
+            # for a drain.
+            + ("" if "shutdown:" in extra else
+               "shutdown:\n  drain: 0s\n  spread: 0s\n") + extra)
 
     def start(self, tmp, policy):
         """Runs mqttguard on <policy>, written to tmp/policy.yaml and

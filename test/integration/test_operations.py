@@ -5,8 +5,8 @@ import signal
 import socket
 import time
 
-from helpers import (TIMEOUT, Paho, accepted, login, passwd_file,
-                     plain_socket, read_until_closed, wait_until)
+from helpers import (TIMEOUT, Paho, accepted, connect, plain_socket,
+                     read_frame, read_until_closed, wait_until)
 
 
 def test_tcp_probes_are_not_incidents(guard_factory, broker):
@@ -37,3 +37,68 @@ def test_tcp_probes_are_not_incidents(guard_factory, broker):
     wait_until(lambda: "TLS handshake failed" in g.log(),
                what="the handshake failure")
     assert g.log().count("a probe") == base + 8
+
+
+def test_sigterm_drains_then_spreads_the_closes(guard_factory, broker):
+    """SIGTERM: no new connections, established sessions keep exchanging
+    messages through shutdown.drain, then each 5.0 client gets DISCONNECT
+    0x8B, the closes spread over shutdown.spread, and the exit is 0."""
+    g = guard_factory(broker.port, plain=True,
+                      extra="shutdown:\n  drain: 2s\n  spread: 1500ms\n")
+    raws = []
+    for i in range(3):
+        s = plain_socket(g.plain_port)
+        s.sendall(connect_v5(b"raw-%d" % i))
+        assert accepted(read_frame(s))
+        raws.append(s)
+    c = Paho(g, "drain-pub", v5=True, port=g.plain_port, tls=False)
+    assert c.connect() == 0
+    c.subscribe("drain/#", qos=1)
+
+    t0 = time.monotonic()
+    g.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM: draining" in g.log(), what="the drain")
+    # Nothing new is accepted...
+    wait_until(lambda: refused(g.plain_port), what="the listener to close")
+    # ...while the established sessions go on.
+    c.publish("drain/a", b"during the drain", qos=1)
+    assert c.get().payload == b"during the drain"
+
+    ends = []
+    for s in raws:
+        assert read_until_closed(s) == b"\xe0\x01\x8b"
+        ends.append(time.monotonic() - t0)
+    assert min(ends) >= 1.5, ends          # not before the drain's end
+    assert max(ends) - min(ends) >= 0.3, ends  # spread, not all at once
+    g.proc.wait(TIMEOUT)
+    assert g.proc.returncode == 0
+    assert "drained: every session has ended" in g.log()
+    c.close()
+
+
+def test_second_sigterm_stops_at_once(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True,
+                      extra="shutdown:\n  drain: 1m\n  spread: 1m\n")
+    s = plain_socket(g.plain_port)
+    s.sendall(connect_v5(b"raw"))
+    assert accepted(read_frame(s))
+    g.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM: draining" in g.log(), what="the drain")
+    g.proc.send_signal(signal.SIGTERM)
+    assert read_until_closed(s) == b"\xe0\x01\x8b"
+    g.proc.wait(TIMEOUT)
+    assert g.proc.returncode == 0
+    assert "stopping now" in g.log()
+
+
+def connect_v5(cid):
+    """A 5.0 CONNECT, clean start, no credentials."""
+    return connect(level=5, cid=cid)
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
