@@ -41,8 +41,11 @@
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
 
-/* A walk visits at most this many nodes: aliases cannot blow it up. */
-#define CFG_NODE_BUDGET		100000
+/*
+ * A walk visits at most this many nodes: aliases cannot blow it up, and
+ * an ACL of a few hundred thousand rules still fits.
+ */
+#define CFG_NODE_BUDGET		4000000
 #define CFG_PATH_MAX		128
 
 enum ckind {
