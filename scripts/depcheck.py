@@ -58,9 +58,25 @@ def cycles(graph):
     return found
 
 
-def main():
-    graph = modules()
+def fold_private(graph):
+    """A module's private header (NAME_priv.h) is part of NAME: checks who
+    includes it, then folds it in."""
     bad = []
+    for a, deps in graph.items():
+        for b in deps:
+            if b.endswith("_priv") and not a.startswith(b[:-len("_priv")]):
+                bad.append("%s uses %s, private to %s*.c" % (a, b,
+                           b[:-len("_priv")]))
+    folded = {}
+    for a, deps in graph.items():
+        a2 = a[:-len("_priv")] if a.endswith("_priv") else a
+        d2 = {d[:-len("_priv")] if d.endswith("_priv") else d for d in deps}
+        folded.setdefault(a2, set()).update(d2 - {a2})
+    return folded, bad
+
+
+def main():
+    graph, bad = fold_private(modules())
     for cyc in cycles(graph):
         bad.append("include circle: " + " -> ".join(cyc))
     rank = {m: i for i, m in enumerate(LAYERS)}

@@ -56,73 +56,15 @@
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/readahead.h"
-#include "mqttguard/session.h"
+#include "mqttguard/session_priv.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
-#define SESSION_ID_LOG		64		/* client id/user in logs */
-#define SESSION_SPREAD_TICK_MS	50		/* shutdown.spread's pace */
 
 enum { PUMP_STARVED, PUMP_HELD, PUMP_ENDED };	/* pump_frames() */
 
-enum session_state {
-	SS_HANDSHAKE,	/* TLS handshake running */
-	SS_CONNECT,	/* waiting for a complete CONNECT */
-	SS_AUTH,	/* CONNECT held while the password is checked */
-	SS_REFUSING,	/* refused: the answer waits out the tarpit */
-	SS_OPEN,	/* CONNECT forwarded; frames flow both ways */
-	SS_CLOSING,	/* flushing queued bytes, then half-close */
-	SS_DEAD		/* on the worker's dead list */
-};
-
-struct session {
-	TAILQ_ENTRY(session)	 entry;		/* ctx's sessions/dead */
-	struct session_ctx	*ctx;		/* owner */
-	const struct policy_listener *lis;	/* in pol */
-	struct policy		*pol;		/* ref */
-	uint64_t		 id;
-	char			 peer[UTIL_ADDR_MAX];	/* "addr:port" */
-	char			 addr[UTIL_ADDR_MAX];	/* no port */
-	char			 client_id[SESSION_ID_LOG];
-	char			 username[SESSION_ID_LOG];
-	struct bufferevent	*down;		/* owned; the client */
-	struct bufferevent	*up;		/* owned; NULL before CONNECT */
-	bool			 up_tls;	/* TLS to the broker */
-	struct event		*timer;		/* owned; current deadline */
-	struct codec_session	 cs;
-	uint8_t			*connect;	/* owned; the client's CONNECT,
-						   held while it is decided */
-	size_t			 connect_len;
-	struct codec_packet	*hello;		/* owned; connect, decoded */
-	struct auth_decision	 dec;		/* identity, once decided */
-	struct auth_job		*job;		/* pending check; the pool
-						   owns it until done */
-	enum auth_result	 refusal;	/* SS_REFUSING: why */
-	struct enforce_state	 es;		/* identity, limits, counters */
-	struct limits_conn	 lc;		/* connection counts held */
-	struct event		*rate_ev;	/* owned; ends a hold */
-	bool			 throttled;	/* reading paused for a rate */
-	struct audit_subject	 who;		/* for audit lines */
-	struct codec_limits	 lim;
-	enum session_state	 state;
-	const char		*reason;	/* why it closes; static */
-	bool			 tls;
-	bool			 heard;		/* the client sent a byte */
-	bool			 quiet;		/* a probe: log at debug */
-	bool			 up_connected;
-	bool			 connack_ok;	/* broker accepted, told client */
-	bool			 paused[2];	/* reading paused, by dir */
-	short			 end[2];	/* EOF/error read ahead, by dir */
-	size_t			 skip;		/* bytes of a dropped delivery
-						   still to come from the broker */
-	bool			 shut[2];	/* closing: FIN sent, by dir */
-	bool			 done[2];	/* closing: side finished */
-	size_t			 rwm[2];	/* input watermark set, by dir */
-	uint64_t		 frames[2], bytes[2];
-	struct timeval		 started;
-};
 
 static void	down_read_cb(struct bufferevent *, void *);
 static bool	may_read_ahead(const struct session *, enum codec_dir,
@@ -160,7 +102,6 @@ static int	auth_accept(struct session *);
 static void	auth_submit(struct session *, const struct codec_buf *);
 static void	hello_free(struct session *);
 static int	upstream_new(struct session *);
-static void	env_of(struct session *, struct enforce_env *);
 static void	on_event(void *, const struct enforce_event *);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
 		    size_t);
@@ -168,28 +109,17 @@ static void	rate_cb(evutil_socket_t, short, void *);
 static void	keepalive_start(struct session *, uint16_t);
 static void	keepalive_arm(struct session *);
 static void	auth_refuse(struct session *, enum auth_result);
-static void	auth_done(struct auth_job *);
-static void	session_auth_done(struct auth_job *);
-static void	auth_cb(evutil_socket_t, short, void *);
-static void	reap_cb(evutil_socket_t, short, void *);
-static void	drain_cb(evutil_socket_t, short, void *);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
 static void	upstream_connect(struct session *);
 static void	upstream_failed(struct session *, const char *);
 static void	refuse_connect(struct session *, uint8_t, const char *);
-static void	send_disconnect(struct session *, uint8_t);
 static void	set_read_wm(struct session *, enum codec_dir, size_t);
 static void	set_timer(struct session *, unsigned);
 static void	finish_flush(struct session *);
 static void	half_close(struct session *, enum codec_dir);
 static void	side_done(struct session *, enum codec_dir);
 static void	session_dead(struct session *);
-static void	session_shutdown(struct session *);
-static void	session_free(struct session *);
-static void	session_reap(struct session_ctx *);
-static int	session_rebind(struct session *, struct policy *,
-		    const struct policy_listener *, unsigned);
 static void	copy_id(char *, size_t, const struct codec_buf *);
 static struct bufferevent *down_new(struct session *, int);
 static struct bufferevent *side(struct session *, enum codec_dir);
@@ -582,7 +512,7 @@ skip_delivery(struct session *s, struct evbuffer *in)
 	case CODEC_NEED:
 		return 0;
 	default:
-		send_disconnect(s, 0x83);
+		session_send_disconnect(s, 0x83);
 		session_close(s, "malformed frame from broker", true);
 		return -1;
 	}
@@ -599,7 +529,7 @@ skip_delivery(struct session *s, struct evbuffer *in)
 			return 0;
 		id = (uint16_t)(p[need - 2] << 8 | p[need - 1]);
 	}
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_oversize_delivery(&s->es, &env, qos, id, hd.len, &v);
 	if (v.action == ENFORCE_CLOSE) {
 		session_close(s, v.reason, false);
@@ -639,7 +569,7 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		return on_connect(s, in, pkt);
 	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK)
 		return on_connack(s, in, pkt);
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_frame(&s->es, &env, dir, pkt, dir == CODEC_FROM_CLIENT ?
 	    util_now_ms() : 0, &v);
 	return execute(s, dir, in, pkt, &v);
@@ -675,7 +605,7 @@ execute(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		break;
 	case ENFORCE_CLOSE:
 		if (!v->abort && v->code != 0)
-			send_disconnect(s, v->code);
+			session_send_disconnect(s, v->code);
 		session_close(s, v->reason, !v->abort);
 		r = -1;
 		break;
@@ -819,7 +749,7 @@ auth_submit(struct session *s, const struct codec_buf *pw)
 	memcpy(job->pw, pw->p, pw->len);
 	job->pw_len = pw->len;
 	job->pol = policy_ref(s->pol);
-	job->done = auth_done;
+	job->done = session_ctx_auth_post;
 	job->arg = s;
 	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
 	if (auth_guard_pending(s->ctx->guard, s->addr,
@@ -837,41 +767,8 @@ auth_submit(struct session *s, const struct codec_buf *pw)
 	s->job = job;
 }
 
-/* On a pool thread: hand the finished check to the session's worker. */
-static void
-auth_done(struct auth_job *job)
-{
-	struct session		*s = job->arg;
-	struct session_ctx	*ctx = s->ctx;
-
-	pthread_mutex_lock(&ctx->auth_mtx);
-	TAILQ_INSERT_TAIL(&ctx->auth_done, job, entry);
-	pthread_mutex_unlock(&ctx->auth_mtx);
-	event_active(ctx->auth_ev, EV_READ, 0);
-}
-
-/* On the loop's thread: the verdicts of finished password checks. */
-static void
-auth_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session_ctx	*ctx = arg;
-	TAILQ_HEAD(, auth_job)	 done;
-	struct auth_job		*job;
-
-	(void)fd;
-	(void)what;
-	TAILQ_INIT(&done);
-	pthread_mutex_lock(&ctx->auth_mtx);
-	TAILQ_CONCAT(&done, &ctx->auth_done, entry);
-	pthread_mutex_unlock(&ctx->auth_mtx);
-	while ((job = TAILQ_FIRST(&done)) != NULL) {
-		TAILQ_REMOVE(&done, job, entry);
-		session_auth_done(job);
-	}
-}
-
 /* The password check of a session is finished (or cancelled). */
-static void
+void
 session_auth_done(struct auth_job *job)
 {
 	struct session	*s = job->arg;
@@ -913,7 +810,7 @@ auth_accept(struct session *s)
 	struct enforce_env		 env;
 	const struct codec_connect	*c = &s->hello->u.connect;
 
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_connect(&s->es, &env, &s->dec, s->hello, util_now_ms(), &v);
 	if (v.action != ENFORCE_REWRITE) {
 		s->state = SS_REFUSING;
@@ -1115,8 +1012,8 @@ refuse_connect(struct session *s, uint8_t reason, const char *why)
 }
 
 /* 5.0 DISCONNECT to the client, only after a successful CONNACK. */
-static void
-send_disconnect(struct session *s, uint8_t reason)
+void
+session_send_disconnect(struct session *s, uint8_t reason)
 {
 	uint8_t	buf[16];
 	size_t	n;
@@ -1147,7 +1044,7 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 	    type ? codec_type_str(type) : "frame", s->client_id,
 	    codec_err_str(pkt->err));
 	if (dir == CODEC_FROM_SERVER) {
-		send_disconnect(s, 0x83);	/* implementation error */
+		session_send_disconnect(s, 0x83);	/* implementation error */
 		session_close(s, "malformed frame from broker", true);
 		return;
 	}
@@ -1172,7 +1069,7 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 		session_close(s, codec_err_str(pkt->err), false);
 		return;
 	}
-	send_disconnect(s, rc);
+	session_send_disconnect(s, rc);
 	session_close(s, codec_err_str(pkt->err), true);
 }
 
@@ -1222,8 +1119,8 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* What enforce.c may reach for this session. */
-static void
-env_of(struct session *s, struct enforce_env *env)
+void
+session_env(struct session *s, struct enforce_env *env)
 {
 	env->limits = s->ctx->limits;
 	env->guard = s->ctx->guard;
@@ -1376,7 +1273,7 @@ client_event(struct session *s, short what)
 		log_warnx("session %" PRIu64 " %s: nothing from client_id \"%s\" "
 		    "for 1.5 x %us: keepalive expired", s->id, s->peer,
 		    s->client_id, s->es.keepalive);
-		send_disconnect(s, 0x8D);	/* keep alive timeout */
+		session_send_disconnect(s, 0x8D);	/* keep alive timeout */
 		session_close(s, "keepalive expired", true);
 		return;
 	}
@@ -1613,7 +1510,7 @@ session_dead(struct session *s)
 	evtimer_del(s->rate_ev);
 	limits_release(ctx->limits, &s->lc);
 	/* The user's caps and the client id are free for others now. */
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_fini(&s->es, &env);
 	TAILQ_REMOVE(&ctx->sessions, s, entry);
 	TAILQ_INSERT_TAIL(&ctx->dead, s, entry);
@@ -1621,83 +1518,16 @@ session_dead(struct session *s)
 	event_active(ctx->reap_ev, EV_READ, 0);
 }
 
-static void
+void
 session_shutdown(struct session *s)
 {
 	if (s->state == SS_DEAD || s->state == SS_CLOSING)
 		return;
-	send_disconnect(s, 0x8B);	/* server shutting down */
+	session_send_disconnect(s, 0x8B);	/* server shutting down */
 	session_close(s, "mqttguard is stopping", true);
 }
 
 void
-session_ctx_drain(struct session_ctx *ctx, unsigned drain_ms,
-    unsigned spread_ms)
-{
-	struct timeval	tv = { drain_ms / 1000, (drain_ms % 1000) * 1000 };
-
-	ctx->stopping = true;
-	ctx->spread_ms = spread_ms;
-	ctx->spread_total = ctx->spread_closed = 0;
-	if (ctx->n_sessions == 0) {
-		ctx->on_empty(ctx->on_empty_arg);
-		return;
-	}
-	evtimer_add(ctx->drain_ev, &tv);
-}
-
-/*
- * The drain is over: the sessions left are ended one after the other,
- * evenly over the spread: the i-th of n at (i - 1) / n of it.  Each tick
- * ends those that are due.
- */
-static void
-drain_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session_ctx	*ctx = arg;
-	struct timeval		 tv = { 0, SESSION_SPREAD_TICK_MS * 1000 };
-	struct session		*s, *next;
-	uint64_t		 now = util_now_ms(), due;
-
-	(void)fd;
-	(void)what;
-	if (ctx->spread_total == 0) {		/* the drain's end */
-		ctx->spread_start = now;
-		TAILQ_FOREACH(s, &ctx->sessions, entry)
-			ctx->spread_total += s->state != SS_CLOSING;
-		if (ctx->spread_total == 0)
-			return;
-	}
-	due = ctx->spread_ms == 0 ? ctx->spread_total :
-	    ctx->spread_total * (now - ctx->spread_start) / ctx->spread_ms + 1;
-	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL &&
-	    ctx->spread_closed < due; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (s->state == SS_CLOSING)
-			continue;
-		session_shutdown(s);
-		ctx->spread_closed++;
-	}
-	if (ctx->spread_closed < ctx->spread_total && s != NULL)
-		evtimer_add(ctx->drain_ev, &tv);
-}
-
-void
-session_shutdown_all(struct session_ctx *ctx)
-{
-	struct session	*s, *next;
-
-	ctx->stopping = true;
-	evtimer_del(ctx->drain_ev);
-	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		session_shutdown(s);
-	}
-	if (ctx->n_sessions == 0)
-		ctx->on_empty(ctx->on_empty_arg);
-}
-
-static void
 session_free(struct session *s)
 {
 	struct enforce_env	env;
@@ -1712,180 +1542,9 @@ session_free(struct session *s)
 		event_free(s->rate_ev);
 	codec_session_fini(&s->cs);
 	hello_free(s);
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_fini(&s->es, &env);
 	policy_unref(s->pol);
 	free(s);
 }
 
-/* Frees dead sessions; one whose password check still runs waits for it. */
-static void
-session_reap(struct session_ctx *ctx)
-{
-	struct session	*s, *next;
-
-	for (s = TAILQ_FIRST(&ctx->dead); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (s->job != NULL)
-			continue;
-		TAILQ_REMOVE(&ctx->dead, s, entry);
-		session_free(s);
-	}
-}
-
-/*
- * An event of its own, run after the callback that closed a session has
- * returned, so that no callback ever runs on freed memory.
- */
-static void
-reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session_ctx	*ctx = arg;
-
-	(void)fd;
-	(void)what;
-	session_reap(ctx);
-	if (ctx->stopping && ctx->n_sessions == 0)
-		ctx->on_empty(ctx->on_empty_arg);
-}
-
-/* ---- the context ------------------------------------------------------- */
-
-void
-session_ctx_set_policy(struct session_ctx *ctx, struct policy *pol,
-    const int *map, size_t n, struct session_reload_stats *st)
-{
-	struct session	*s, *next;
-	struct policy	*old = ctx->pol;
-	size_t		 i;
-
-	memset(st, 0, sizeof(*st));
-	ctx->pol = policy_ref(pol);
-	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (s->state == SS_CLOSING || s->state == SS_DEAD)
-			continue;
-		i = (size_t)(s->lis - s->pol->listeners);
-		if (i >= n || map[i] < 0) {
-			st->drained++;
-			send_disconnect(s, 0x8B);	/* server shutting down */
-			session_close(s, "its listener was removed by a "
-			    "reload", true);
-			continue;
-		}
-		if (session_rebind(s, pol, &pol->listeners[map[i]],
-		    (unsigned)map[i]) == 0)
-			st->moved++;
-		else
-			st->revoked++;
-	}
-	policy_unref(old);
-}
-
-/*
- * One session under the new policy <pol>, on its listener <lis> at index
- * <idx>.  An identity no longer allowed ends the session (5.0: DISCONNECT
- * 0x98, administrative action).  0 when it goes on, -1 when it closes.
- */
-static int
-session_rebind(struct session *s, struct policy *pol,
-    const struct policy_listener *lis, unsigned idx)
-{
-	enum auth_result	 r = AUTH_OK;
-	char			 why[256];
-	SSL			*ssl;
-
-	why[0] = '\0';
-	if (s->es.decided) {
-		r = auth_recheck(pol, lis, &s->dec, s->es.client_id,
-		    s->es.client_id_len);
-		ssl = s->tls ? bufferevent_openssl_get_ssl(s->down) : NULL;
-		if (r == AUTH_OK && s->dec.by_certificate &&
-		    tls_peer_recheck(ssl, s->ctx->ssl_ctx, why,
-		    sizeof(why)) == -1)
-			r = AUTH_FAIL_CERT_MISSING;
-	}
-	if (r == AUTH_OK && enforce_rebind(&s->es, pol, lis) == -1) {
-		r = AUTH_FAIL_ERROR;
-		snprintf(why, sizeof(why), "out of memory");
-	}
-	if (r != AUTH_OK) {
-		log_warnx("reload: session %" PRIu64 " %s: identity \"%s\" "
-		    "client_id \"%s\" no longer allowed: %s", s->id, s->peer,
-		    s->dec.identity, s->client_id, why[0] != '\0' ? why :
-		    auth_result_str(r));
-		send_disconnect(s, 0x98);	/* administrative action */
-		session_close(s, "no longer allowed by the policy", true);
-		return -1;
-	}
-	limits_move_listener(s->ctx->limits, &s->lc, idx);
-	policy_unref(s->pol);
-	s->pol = policy_ref(pol);
-	s->lis = lis;
-	s->who.listener = lis->name;
-	s->lim.max_packet = s->es.L->max_packet;
-	s->lim.reject_control = s->es.L->reject_control_chars;
-	bufferevent_setwatermark(s->down, EV_WRITE,
-	    s->es.L->output_buffer / 2, 0);
-	if (s->up != NULL)
-		bufferevent_setwatermark(s->up, EV_WRITE,
-		    s->es.L->output_buffer / 2, 0);
-	return 0;
-}
-
-int
-session_ctx_init(struct session_ctx *ctx)
-{
-	TAILQ_INIT(&ctx->sessions);
-	TAILQ_INIT(&ctx->dead);
-	TAILQ_INIT(&ctx->auth_done);
-	pthread_mutex_init(&ctx->auth_mtx, NULL);
-	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
-	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
-	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
-	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
-	    ctx->drain_ev == NULL) {
-		if (ctx->reap_ev != NULL)
-			event_free(ctx->reap_ev);
-		if (ctx->auth_ev != NULL)
-			event_free(ctx->auth_ev);
-		if (ctx->drain_ev != NULL)
-			event_free(ctx->drain_ev);
-		ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
-		pthread_mutex_destroy(&ctx->auth_mtx);
-		return -1;
-	}
-	return 0;
-}
-
-void
-session_ctx_fini(struct session_ctx *ctx)
-{
-	struct session	*s;
-
-	auth_cb(-1, 0, ctx);	/* checks returned by the stopped pool */
-	/* Sessions left after the grace period: end them now. */
-	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL)
-		session_close(s, "mqttguard stopped", false);
-	session_reap(ctx);
-	event_free(ctx->reap_ev);
-	event_free(ctx->auth_ev);
-	event_free(ctx->drain_ev);
-	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
-	pthread_mutex_destroy(&ctx->auth_mtx);
-	session_ctx_set_tls(ctx, NULL, NULL);
-}
-
-void
-session_ctx_set_tls(struct session_ctx *ctx, SSL_CTX *ctx_tls,
-    SSL_CTX *up_tls)
-{
-	if (ctx_tls != NULL)
-		SSL_CTX_up_ref(ctx_tls);
-	if (up_tls != NULL)
-		SSL_CTX_up_ref(up_tls);
-	SSL_CTX_free(ctx->ssl_ctx);
-	SSL_CTX_free(ctx->ssl_upstream_ctx);
-	ctx->ssl_ctx = ctx_tls;
-	ctx->ssl_upstream_ctx = up_tls;
-}
