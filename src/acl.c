@@ -60,7 +60,6 @@
 #define ARENA_CHUNK	(64 * 1024)	/* the first chunk; they double */
 #define ARENA_HUGE	(2 * 1024 * 1024)	/* from here: huge pages */
 #define NACTIONS	3
-#define SPEC(lit, plus)	((uint32_t)(lit) << 8 | (uint32_t)(plus))
 
 enum lv_kind {
 	LV_LIT = 0,
@@ -108,7 +107,7 @@ struct wild {
 #define DECISION_IDX(d)		(((d) >> 1) - 1)
 
 struct leaf {
-	uint32_t	 spec;		/* SPEC(literal levels, '+' levels) */
+	uint32_t	 spec;		/* topic_specificity() */
 	uint32_t	 d[NACTIONS];
 };
 
@@ -233,7 +232,6 @@ static int	 subject_add(struct acl *, struct subject *, size_t);
 static struct leaf *trie_leaf(struct acl *, struct node *, const char *,
 		    size_t);
 static void	 leaf_add(struct leaf *, size_t, const struct acl_rule *);
-static uint32_t	 filter_spec(const char *, size_t, unsigned *);
 static void	 flat_match(struct walk *, const struct flat *);
 static const char *intern_file(struct acl *, const char *);
 static struct node *child(struct acl *, struct node *, const char *,
@@ -590,7 +588,8 @@ subject_add(struct acl *acl, struct subject *s, size_t idx)
 			nf->size = (uint16_t)esize;
 			nf->len = (uint16_t)flen;
 			memcpy(nf->filter, r->filter, flen);
-			nf->lf.spec = filter_spec(r->filter, flen, &depth);
+			nf->lf.spec = topic_specificity(r->filter, flen,
+			    &depth);
 			leaf_add(&nf->lf, idx, r);
 			if (depth > acl->depth)
 				acl->depth = depth;
@@ -833,32 +832,6 @@ wild:
 	return *slot;
 }
 
-/*
- * The specificity of the <len>-byte filter <f>: SPEC(literal levels, '+'
- * levels), "%u"/"%c" counting as literal, '#' as nothing.  Its depth in
- * levels goes to *<depth>.
- */
-static uint32_t
-filter_spec(const char *f, size_t len, unsigned *depth)
-{
-	const char	*lv = f, *end, *stop = f + len;
-	unsigned	 lit = 0, plus = 0;
-
-	*depth = 0;
-	for (;; lv = end + 1) {
-		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
-			end = stop;
-		if (end - lv == 1 && *lv == '+')
-			plus++;
-		else if (!(end - lv == 1 && *lv == '#'))
-			lit++;
-		(*depth)++;
-		if (end == stop)
-			break;
-	}
-	return SPEC(lit, plus);
-}
-
 /* The leaf for the <len>-byte filter <f> under <root>, made if missing. */
 static struct leaf *
 trie_leaf(struct acl *acl, struct node *root, const char *f, size_t len)
@@ -879,7 +852,7 @@ trie_leaf(struct acl *acl, struct node *root, const char *f, size_t len)
 		if ((n->leaf = arena_alloc(&acl->arena,
 		    sizeof(*n->leaf))) == NULL)
 			return NULL;
-		n->leaf->spec = filter_spec(f, len, &depth);
+		n->leaf->spec = topic_specificity(f, len, &depth);
 		if (depth > acl->depth)
 			acl->depth = depth;
 	}
