@@ -67,9 +67,10 @@ check_usage(FILE *fp)
 
 /*
  * A topic name (no wildcard) or, for subscribe, a filter, of 1 to
- * ACL_TOPIC_MAX bytes.  A shared subscription, "$share/<group>/<filter>",
- * needs a group and is judged by its filter: acl_check() refuses a group
- * holding a wildcard with a deny, as the proxy does.
+ * ACL_TOPIC_MAX bytes of MQTT UTF-8, as the codec requires of the wire.
+ * A shared subscription, "$share/<group>/<filter>", needs a group and is
+ * judged by its filter: acl_check() refuses a group holding a wildcard
+ * with a deny, as the proxy does.
  */
 static bool
 topic_ok(const char *t, bool filter)
@@ -77,10 +78,12 @@ topic_ok(const char *t, bool filter)
 	const char	*f;
 	size_t		 len = strlen(t);
 
-	if (len == 0 || len > ACL_TOPIC_MAX)
+	if (len == 0 || len > ACL_TOPIC_MAX ||
+	    topic_utf8_check((const uint8_t *)t, len, filter ? 0 :
+	    TOPIC_NAME) != TOPIC_OK)
 		return false;
 	if (!filter)
-		return strpbrk(t, "+#") == NULL;
+		return true;
 	if (strncmp(t, "$share/", 7) == 0) {
 		if ((f = strchr(t + 7, '/')) == NULL || f == t + 7 ||
 		    f[1] == '\0')
