@@ -232,6 +232,10 @@ static int	 subject_add(struct acl *, struct subject *, size_t);
 static struct leaf *trie_leaf(struct acl *, struct node *, const char *,
 		    size_t);
 static void	 leaf_add(struct leaf *, size_t, const struct acl_rule *);
+static int	 rule_check(const struct acl *, const struct acl_rule *,
+		    char *, size_t);
+static struct acl_rule *rule_store(struct acl *, const struct acl_rule *);
+static int	 rule_index(struct acl *, const struct acl_rule *, size_t);
 static void	 flat_match(struct walk *, const struct flat *);
 static const char *intern_file(struct acl *, const char *);
 static struct node *child(struct acl *, struct node *, const char *,
@@ -877,15 +881,12 @@ leaf_add(struct leaf *lf, size_t idx, const struct acl_rule *r)
 	}
 }
 
-int
-acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
+/* Whether <in> is a rule acl_add_rule() takes; -1 with the reason if not. */
+static int
+rule_check(const struct acl *acl, const struct acl_rule *in, char *err,
     size_t errlen)
 {
-	struct acl_rule	*r;
-	struct subject	*s;
-	struct group	*g;
-	struct leaf	*lf;
-	size_t		 i, idx;
+	size_t	i;
 
 	if (in->actions == 0 || (in->actions & ~(unsigned)ACL_ALL) != 0) {
 		util_errf(err, errlen, "a rule needs one or more of the "
@@ -914,19 +915,31 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * A copy of the checked rule <in> appended to acl->rules, its strings in
+ * the arena; its user and group names are filled in by rule_index().  NULL
+ * on ENOMEM (the array may have grown).
+ */
+static struct acl_rule *
+rule_store(struct acl *acl, const struct acl_rule *in)
+{
+	struct acl_rule	*r;
+
 	if (acl->nrules >= UINT32_MAX / 2 - 1)
-		goto nomem;
+		return NULL;
 	if (acl->nrules == acl->caprules) {
 		size_t		 cap = acl->caprules ? acl->caprules * 2 : 16;
 		struct acl_rule	*nr;
 
 		if ((nr = realloc(acl->rules, cap * sizeof(*nr))) == NULL)
-			goto nomem;
+			return NULL;
 		acl->rules = nr;
 		acl->caprules = cap;
 	}
-	idx = acl->nrules;
-	r = &acl->rules[idx];
+	r = &acl->rules[acl->nrules];
 	memset(r, 0, sizeof(*r));
 	if ((r->filter = arena_strndup(&acl->arena, in->filter,
 	    strlen(in->filter))) == NULL ||
@@ -935,7 +948,7 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	    in->n_users * sizeof(char *))) == NULL) ||
 	    (in->n_groups > 0 && (r->groups = arena_alloc(&acl->arena,
 	    in->n_groups * sizeof(char *))) == NULL))
-		goto nomem;
+		return NULL;
 	r->allow = in->allow;
 	r->actions = in->actions;
 	r->line = in->line;
@@ -944,19 +957,34 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	r->n_users = in->n_users;
 	r->n_groups = in->n_groups;
 	acl->nrules++;
+	return r;
+}
+
+/*
+ * Rule <idx> (stored from <in>) where checks find it: the everyone trie,
+ * each named identity's rules, each named group's trie.  -1 on ENOMEM.
+ */
+static int
+rule_index(struct acl *acl, const struct acl_rule *in, size_t idx)
+{
+	struct acl_rule	*r = &acl->rules[idx];
+	struct subject	*s;
+	struct group	*g;
+	struct leaf	*lf;
+	size_t		 i;
 
 	if (in->everyone) {
 		if ((lf = trie_leaf(acl, &acl->everyone, r->filter,
 		    strlen(r->filter))) == NULL)
-			goto nomem;
+			return -1;
 		leaf_add(lf, idx, r);
 	}
 	for (i = 0; i < in->n_users; i++) {
 		if ((s = subject_get(acl, in->users[i])) == NULL)
-			goto nomem;
+			return -1;
 		r->users[i] = (char *)s->name;
 		if (subject_add(acl, s, idx) == -1)
-			goto nomem;
+			return -1;
 	}
 	for (i = 0; i < in->n_groups; i++) {
 		g = (struct group *)map_find(&acl->groupmap, in->groups[i],
@@ -964,15 +992,28 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 		    in->groups[i], strlen(in->groups[i])));
 		if (g == NULL || (lf = trie_leaf(acl, &g->root, r->filter,
 		    strlen(r->filter))) == NULL)
-			goto nomem;
+			return -1;
 		leaf_add(lf, idx, r);
 		g->used = true;
 		r->groups[i] = g->pub.name;
 	}
 	return 0;
-nomem:
-	util_errf(err, errlen, "out of memory");
-	return -1;
+}
+
+int
+acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
+    size_t errlen)
+{
+	struct acl_rule	*r;
+
+	if (rule_check(acl, in, err, errlen) == -1)
+		return -1;
+	if ((r = rule_store(acl, in)) == NULL ||
+	    rule_index(acl, in, (size_t)(r - acl->rules)) == -1) {
+		util_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- checking ------------------------------------------------------- */
