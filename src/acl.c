@@ -1616,64 +1616,93 @@ lint_names(const struct acl *acl, const struct acl_lint_ctx *ctx,
 	return found;
 }
 
-size_t
-acl_lint(const struct acl *acl, const struct acl_lint_ctx *ctx,
+/*
+ * The rules that never decide or are redundant: the rules indexed by
+ * filter, so that lint_shadow() finds those on the same filter at once.
+ */
+static size_t
+lint_shadows(const struct acl *acl,
     void (*warn)(void *, const char *, int, const char *), void *arg)
 {
-	const struct acl_rule	*r;
-	const struct group	*g;
-	struct fidx		 fx;
-	struct fentry		*e;
-	struct chunk		*c, *next;
-	char			 msg[512], acts[40];
-	size_t			 i, j, found = 0;
-	bool			 anon, everyone = false, named;
+	struct fidx	 fx;
+	struct fentry	*e;
+	struct chunk	*c, *next;
+	size_t		 i, found = 0;
 
 	memset(&fx, 0, sizeof(fx));
 	fx.type = acl->ntype;
 	fx.type.ctx = &fx.arena;
 	for (i = 0; i < acl->nrules; i++) {
-		r = &acl->rules[i];
-		everyone |= r->everyone;
-		if ((e = fidx_get(&fx, r->filter, strlen(r->filter),
-		    true)) == NULL || grow(&fx.arena, &e->rules, &e->cap, e->n,
+		if ((e = fidx_get(&fx, acl->rules[i].filter,
+		    strlen(acl->rules[i].filter), true)) == NULL ||
+		    grow(&fx.arena, &e->rules, &e->cap, e->n,
 		    sizeof(*e->rules)) == -1) {
 			warn(arg, NULL, 0, "out of memory: rules not compared");
 			found++;
-			goto names;
+			goto done;
 		}
 		e->rules[e->n++] = i;
 	}
 	for (i = 0; i < acl->nrules; i++)
 		found += lint_shadow(acl, &fx, i, warn, arg);
-names:
-	for (i = 0; i < acl->nrules; i++) {
-		r = &acl->rules[i];
-		actions_str(r->actions, acts, sizeof(acts));
-		if (r->allow && broad(r->filter) && (r->everyone ||
-		    !r->admin)) {
-			snprintf(msg, sizeof(msg),
-			    "allows %s on \"%s\" to %s%s", acts, r->filter,
-			    r->everyone ? "everyone" :
-			    "users or groups not marked admin: true",
-			    r->everyone ? ": every client reaches every "
-			    "topic; narrow the filter" : "; narrow it, or "
-			    "add admin: true if this is meant");
-			warn(arg, r->file, r->line, msg);
-			found++;
-		}
-		anon = names_user(acl, r, ctx->anonymous_identity);
-		if (r->allow && (r->actions & ACL_PUBLISH) &&
-		    (anon || (r->everyone && ctx->anonymous))) {
-			snprintf(msg, sizeof(msg), "gives publish on \"%s\" to "
-			    "%s", r->filter, anon ? "the anonymous identity" :
-			    "everyone while auth.anonymous is true: clients "
-			    "without credentials may write");
-			warn(arg, r->file, r->line, msg);
-			found++;
-		}
-		found += lint_names(acl, ctx, r, warn, arg);
+done:
+	for (c = fx.arena.head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
 	}
+	return found;
+}
+
+/*
+ * What rule <r> grants too widely: every topic to everyone or to users
+ * not marked admin, publish to clients without credentials.
+ */
+static size_t
+lint_grants(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    const struct acl_rule *r,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	char	msg[512], acts[40];
+	size_t	found = 0;
+	bool	anon;
+
+	actions_str(r->actions, acts, sizeof(acts));
+	if (r->allow && broad(r->filter) && (r->everyone || !r->admin)) {
+		snprintf(msg, sizeof(msg), "allows %s on \"%s\" to %s%s", acts,
+		    r->filter, r->everyone ? "everyone" :
+		    "users or groups not marked admin: true",
+		    r->everyone ? ": every client reaches every topic; "
+		    "narrow the filter" : "; narrow it, or add admin: true if "
+		    "this is meant");
+		warn(arg, r->file, r->line, msg);
+		found++;
+	}
+	anon = names_user(acl, r, ctx->anonymous_identity);
+	if (r->allow && (r->actions & ACL_PUBLISH) &&
+	    (anon || (r->everyone && ctx->anonymous))) {
+		snprintf(msg, sizeof(msg), "gives publish on \"%s\" to %s",
+		    r->filter, anon ? "the anonymous identity" : "everyone "
+		    "while auth.anonymous is true: clients without "
+		    "credentials may write");
+		warn(arg, r->file, r->line, msg);
+		found++;
+	}
+	return found;
+}
+
+/*
+ * Names that no rule uses: declared groups no rule names, and, when no
+ * rule is for everyone, users of the password file no rule names.
+ */
+static size_t
+lint_unused(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	const struct group	*g;
+	char			 msg[512];
+	size_t			 i, j, found = 0;
+	bool			 everyone = false, named;
+
 	for (i = 0; i < acl->ngroups; i++) {
 		g = acl->groups[i];
 		if (g->used)
@@ -1683,6 +1712,8 @@ names:
 		warn(arg, g->pub.file, g->pub.line, msg);
 		found++;
 	}
+	for (i = 0; i < acl->nrules; i++)
+		everyone |= acl->rules[i].everyone;
 	for (i = 0; i < ctx->n_users && !everyone; i++) {
 		for (j = 0, named = false; j < acl->nrules && !named; j++)
 			named = names_user(acl, &acl->rules[j],
@@ -1695,9 +1726,19 @@ names:
 		warn(arg, ctx->users[i].file, ctx->users[i].line, msg);
 		found++;
 	}
-	for (c = fx.arena.head; c != NULL; c = next) {
-		next = c->next;
-		free(c);
-	}
 	return found;
+}
+
+size_t
+acl_lint(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	size_t	i, found;
+
+	found = lint_shadows(acl, warn, arg);
+	for (i = 0; i < acl->nrules; i++) {
+		found += lint_grants(acl, ctx, &acl->rules[i], warn, arg);
+		found += lint_names(acl, ctx, &acl->rules[i], warn, arg);
+	}
+	return found + lint_unused(acl, ctx, warn, arg);
 }
