@@ -110,6 +110,11 @@ static int	decode_disconnect(const struct codec_limits *, uint8_t,
 		    enum codec_dir, struct rd *, struct codec_packet *);
 static int	decode_auth(const struct codec_limits *, enum codec_dir,
 		    struct rd *, struct codec_packet *);
+static int	decode_frame(const struct codec_limits *, uint8_t,
+		    enum codec_dir, const uint8_t *, size_t, size_t,
+		    struct codec_packet *);
+static int	decode_body(const struct codec_limits *, uint8_t,
+		    enum codec_dir, struct rd *, struct codec_packet *);
 static int	alias_apply(struct codec_alias *, struct codec_packet *);
 static int	alias_grow(struct codec_alias *, uint16_t);
 static void	alias_free(struct codec_alias *);
@@ -1087,17 +1092,20 @@ decode_auth(const struct codec_limits *lim, enum codec_dir dir, struct rd *r,
 	return r->off == r->end ? 0 : CODEC_ERR_LENGTH;
 }
 
-int
-codec_decode(const struct codec_limits *lim, uint8_t level,
+/*
+ * codec_decode() up to the body, on a <buf> of which <contig> (at most
+ * <buffered>) bytes are contiguous: the first byte, the fixed header, and
+ * whether the whole frame is buffered and, but for a PUBLISH (whose
+ * payload may stay split), contiguous.  CODEC_OK when the body can be
+ * read; otherwise codec_decode()'s verdict, pkt->need or pkt->err set.
+ */
+static int
+decode_frame(const struct codec_limits *lim, uint8_t level,
     enum codec_dir dir, const uint8_t *buf, size_t contig, size_t buffered,
     struct codec_packet *pkt)
 {
-	struct rd	r;
-	int		rc;
+	int	rc;
 
-	memset(pkt, 0, offsetof(struct codec_packet, u));
-	if (contig > buffered)
-		contig = buffered;		/* fail safe */
 	if (contig == 0) {
 		if (buffered == 0) {
 			pkt->need = 2;
@@ -1130,12 +1138,18 @@ codec_decode(const struct codec_limits *lim, uint8_t level,
 		pkt->need = pkt->len;
 		return CODEC_NEED_CONTIG;
 	}
+	return CODEC_OK;
+}
 
-	r.buf = buf;
-	r.off = pkt->hdr_len;
-	r.end = pkt->len;
-	r.cend = contig < pkt->len ? contig : pkt->len;
-	r.need = 0;
+/*
+ * The body of the frame whose header is in <pkt>, read through <r>, by
+ * packet type into pkt->u (cleared first).  0, RD_CONTIG, or the rule
+ * broken.
+ */
+static int
+decode_body(const struct codec_limits *lim, uint8_t level,
+    enum codec_dir dir, struct rd *r, struct codec_packet *pkt)
+{
 	if (pkt->type == CODEC_CONNECT)
 		memset(&pkt->u.connect, 0, sizeof(pkt->u.connect));
 	else if (pkt->type == CODEC_PUBLISH)
@@ -1144,40 +1158,52 @@ codec_decode(const struct codec_limits *lim, uint8_t level,
 		memset(&pkt->u.list, 0, sizeof(pkt->u.list));
 	switch (pkt->type) {
 	case CODEC_CONNECT:
-		rc = decode_connect(lim, &r, pkt);
-		break;
+		return decode_connect(lim, r, pkt);
 	case CODEC_CONNACK:
-		rc = decode_connack(lim, level, &r, pkt);
-		break;
+		return decode_connack(lim, level, r, pkt);
 	case CODEC_PUBLISH:
-		rc = decode_publish(lim, level, dir, &r, pkt);
-		break;
+		return decode_publish(lim, level, dir, r, pkt);
 	case CODEC_PUBACK:
 	case CODEC_PUBREC:
 	case CODEC_PUBREL:
 	case CODEC_PUBCOMP:
-		rc = decode_pubresp(lim, level, &r, pkt);
-		break;
+		return decode_pubresp(lim, level, r, pkt);
 	case CODEC_SUBSCRIBE:
 	case CODEC_UNSUBSCRIBE:
-		rc = decode_subscribe(lim, level, &r, pkt);
-		break;
+		return decode_subscribe(lim, level, r, pkt);
 	case CODEC_SUBACK:
 	case CODEC_UNSUBACK:
-		rc = decode_suback(lim, level, &r, pkt);
-		break;
+		return decode_suback(lim, level, r, pkt);
 	case CODEC_PINGREQ:
 	case CODEC_PINGRESP:
-		rc = pkt->rem_len == 0 ? 0 : CODEC_ERR_LENGTH;
-		break;
+		return pkt->rem_len == 0 ? 0 : CODEC_ERR_LENGTH;
 	case CODEC_DISCONNECT:
-		rc = decode_disconnect(lim, level, dir, &r, pkt);
-		break;
-	default:	/* CODEC_AUTH, level 5 checked above */
-		rc = decode_auth(lim, dir, &r, pkt);
-		break;
+		return decode_disconnect(lim, level, dir, r, pkt);
+	default:	/* CODEC_AUTH, level 5 checked by decode_frame() */
+		return decode_auth(lim, dir, r, pkt);
 	}
-	if (rc == RD_CONTIG) {
+}
+
+int
+codec_decode(const struct codec_limits *lim, uint8_t level,
+    enum codec_dir dir, const uint8_t *buf, size_t contig, size_t buffered,
+    struct codec_packet *pkt)
+{
+	struct rd	r;
+	int		rc;
+
+	memset(pkt, 0, offsetof(struct codec_packet, u));
+	if (contig > buffered)
+		contig = buffered;		/* fail safe */
+	if ((rc = decode_frame(lim, level, dir, buf, contig, buffered,
+	    pkt)) != CODEC_OK)
+		return rc;
+	r.buf = buf;
+	r.off = pkt->hdr_len;
+	r.end = pkt->len;
+	r.cend = contig < pkt->len ? contig : pkt->len;
+	r.need = 0;
+	if ((rc = decode_body(lim, level, dir, &r, pkt)) == RD_CONTIG) {
 		pkt->need = r.need;
 		return CODEC_NEED_CONTIG;
 	}
