@@ -75,6 +75,20 @@ struct rcset {
 	size_t		 n;
 };
 
+/*
+ * What codec_encode_connect() decided before writing: the credentials
+ * left in, the flags, the properties and the remaining length.
+ */
+struct connect_plan {
+	const struct codec_buf	*username;	/* NULL: left out */
+	const struct codec_buf	*password;	/* NULL: left out */
+	uint8_t			 flags;
+	bool			 mp;		/* Maximum Packet Size set */
+	uint32_t		 max_packet;	/* with mp */
+	size_t			 plen;		/* properties as written */
+	size_t			 rem;		/* remaining length */
+};
+
 static int	rd_has(struct rd *, size_t);
 static int	rd_u8(struct rd *, uint8_t *);
 static int	rd_u16(struct rd *, uint16_t *);
@@ -126,6 +140,11 @@ static size_t	put_reason_string(uint8_t *, const char *, size_t);
 static size_t	put_bin(uint8_t *, const uint8_t *, size_t);
 static size_t	prop_size(const uint8_t *, size_t);
 static size_t	put_u16_prop(uint8_t *, uint8_t, uint16_t);
+static int	connect_size(const struct codec_packet *,
+		    const struct codec_buf *, const struct codec_buf *,
+		    uint32_t, struct connect_plan *);
+static size_t	connect_put(uint8_t *, const struct codec_packet *,
+		    const struct connect_plan *);
 
 /*
  * Fixed header flags each type must carry (3.1.1 §2.2.2, 5.0 §2.1.3);
@@ -1754,6 +1773,109 @@ props_set_u32(uint8_t *dst, const uint8_t *p, size_t n, uint8_t id,
 }
 
 /*
+ * The plan <o> for codec_encode_connect()'s arguments: which credentials
+ * stay, the flags, whether the Maximum Packet Size property is set, and
+ * the remaining length.  -1 when the CONNECT cannot be encoded.
+ */
+static int
+connect_size(const struct codec_packet *pkt, const struct codec_buf *username,
+    const struct codec_buf *password, uint32_t max_packet,
+    struct connect_plan *o)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	bool				 v5 = c->level == CODEC_V5;
+
+	if (pkt->type != CODEC_CONNECT || (c->level != CODEC_V31 &&
+	    c->level != CODEC_V311 && !v5))
+		return -1;
+	if (username != NULL && username->len > STR_MAX)
+		return -1;
+	if (password != NULL && (password->len > STR_MAX ||
+	    (!v5 && username == NULL)))
+		password = NULL;
+	o->username = username;
+	o->password = password;
+	o->flags = c->flags & ~(CODEC_CF_USERNAME | CODEC_CF_PASSWORD);
+	if (username != NULL)
+		o->flags |= CODEC_CF_USERNAME;
+	if (password != NULL)
+		o->flags |= CODEC_CF_PASSWORD;
+	o->max_packet = max_packet;
+	o->mp = v5 && max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
+	    CODEC_PROP_MAX_PACKET_SIZE) ||
+	    pkt->props.max_packet_size > max_packet);
+	o->plen = o->mp ? props_set_u32(NULL, pkt->props.raw.p,
+	    pkt->props.raw.len, CODEC_PROP_MAX_PACKET_SIZE, max_packet) :
+	    pkt->props.raw.len;
+	if (o->mp && o->plen == 0)
+		return -1;
+	o->rem = 2 + (c->level == CODEC_V31 ? 6 : 4) + 1 + 1 + 2 + 2 +
+	    c->client_id.len;
+	if (v5)
+		o->rem += vbi_size(o->plen) + o->plen;
+	if (o->flags & CODEC_CF_WILL) {
+		if (v5)
+			o->rem += vbi_size(c->will_props.raw.len) +
+			    c->will_props.raw.len;
+		o->rem += 2 + c->will_topic.len + 2 + c->will_payload.len;
+	}
+	if (username != NULL)
+		o->rem += 2 + username->len;
+	if (password != NULL)
+		o->rem += 2 + password->len;
+	return o->rem > VBI_MAX ? -1 : 0;
+}
+
+/*
+ * The CONNECT <pkt> as planned in <o>, into <buf>, which holds it.
+ * Returns the bytes written.
+ */
+static size_t
+connect_put(uint8_t *buf, const struct codec_packet *pkt,
+    const struct connect_plan *o)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	size_t				 off;
+
+	buf[0] = CODEC_CONNECT << 4;
+	off = 1 + vbi_put(buf + 1, o->rem);
+	off += put_bin(buf + off, (const uint8_t *)(c->level == CODEC_V31 ?
+	    "MQIsdp" : "MQTT"), c->level == CODEC_V31 ? 6 : 4);
+	buf[off++] = c->level;
+	buf[off++] = o->flags;
+	buf[off++] = (uint8_t)(c->keepalive >> 8);
+	buf[off++] = (uint8_t)c->keepalive;
+	if (c->level == CODEC_V5) {
+		off += vbi_put(buf + off, o->plen);
+		if (o->mp)
+			props_set_u32(buf + off, pkt->props.raw.p,
+			    pkt->props.raw.len, CODEC_PROP_MAX_PACKET_SIZE,
+			    o->max_packet);
+		else if (o->plen > 0)
+			memcpy(buf + off, pkt->props.raw.p, o->plen);
+		off += o->plen;
+	}
+	off += put_bin(buf + off, c->client_id.p, c->client_id.len);
+	if (o->flags & CODEC_CF_WILL) {
+		if (c->level == CODEC_V5) {
+			off += vbi_put(buf + off, c->will_props.raw.len);
+			if (c->will_props.raw.len > 0)
+				memcpy(buf + off, c->will_props.raw.p,
+				    c->will_props.raw.len);
+			off += c->will_props.raw.len;
+		}
+		off += put_bin(buf + off, c->will_topic.p, c->will_topic.len);
+		off += put_bin(buf + off, c->will_payload.p,
+		    c->will_payload.len);
+	}
+	if (o->username != NULL)
+		off += put_bin(buf + off, o->username->p, o->username->len);
+	if (o->password != NULL)
+		off += put_bin(buf + off, o->password->p, o->password->len);
+	return off;
+}
+
+/*
  * CONNECT, rebuilt from a decoded one: everything as the client sent it
  * (protocol level, clean/will flags, keepalive, properties, client id,
  * will) but the credentials, which are <username> and <password> (NULL:
@@ -1767,88 +1889,15 @@ codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
     const struct codec_buf *username, const struct codec_buf *password,
     uint32_t max_packet)
 {
-	const struct codec_connect	*c = &pkt->u.connect;
-	bool				 v5 = c->level == CODEC_V5, mp;
-	size_t				 name = c->level == CODEC_V31 ? 6 : 4;
-	size_t				 rem, total, off, plen;
-	uint8_t				 flags;
+	struct connect_plan	o;
+	size_t			total;
 
-	if (pkt->type != CODEC_CONNECT || (c->level != CODEC_V31 &&
-	    c->level != CODEC_V311 && !v5))
+	if (connect_size(pkt, username, password, max_packet, &o) == -1)
 		return 0;
-	if (username != NULL && username->len > STR_MAX)
-		return 0;
-	if (password != NULL && (password->len > STR_MAX ||
-	    (!v5 && username == NULL)))
-		password = NULL;
-	flags = c->flags & ~(CODEC_CF_USERNAME | CODEC_CF_PASSWORD);
-	if (username != NULL)
-		flags |= CODEC_CF_USERNAME;
-	if (password != NULL)
-		flags |= CODEC_CF_PASSWORD;
-
-	mp = v5 && max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
-	    CODEC_PROP_MAX_PACKET_SIZE) ||
-	    pkt->props.max_packet_size > max_packet);
-	plen = mp ? props_set_u32(NULL, pkt->props.raw.p, pkt->props.raw.len,
-	    CODEC_PROP_MAX_PACKET_SIZE, max_packet) : pkt->props.raw.len;
-	if (mp && plen == 0)
-		return 0;
-	rem = 2 + name + 1 + 1 + 2 + 2 + c->client_id.len;
-	if (v5)
-		rem += vbi_size(plen) + plen;
-	if (flags & CODEC_CF_WILL) {
-		if (v5)
-			rem += vbi_size(c->will_props.raw.len) +
-			    c->will_props.raw.len;
-		rem += 2 + c->will_topic.len + 2 + c->will_payload.len;
-	}
-	if (username != NULL)
-		rem += 2 + username->len;
-	if (password != NULL)
-		rem += 2 + password->len;
-	if (rem > VBI_MAX)
-		return 0;
-	total = 1 + vbi_size(rem) + rem;
+	total = 1 + vbi_size(o.rem) + o.rem;
 	if (total > cap)
 		return total;
-
-	buf[0] = CODEC_CONNECT << 4;
-	off = 1 + vbi_put(buf + 1, rem);
-	off += put_bin(buf + off, (const uint8_t *)(name == 6 ? "MQIsdp" :
-	    "MQTT"), name);
-	buf[off++] = c->level;
-	buf[off++] = flags;
-	buf[off++] = (uint8_t)(c->keepalive >> 8);
-	buf[off++] = (uint8_t)c->keepalive;
-	if (v5) {
-		off += vbi_put(buf + off, plen);
-		if (mp)
-			props_set_u32(buf + off, pkt->props.raw.p,
-			    pkt->props.raw.len, CODEC_PROP_MAX_PACKET_SIZE,
-			    max_packet);
-		else if (plen > 0)
-			memcpy(buf + off, pkt->props.raw.p, plen);
-		off += plen;
-	}
-	off += put_bin(buf + off, c->client_id.p, c->client_id.len);
-	if (flags & CODEC_CF_WILL) {
-		if (v5) {
-			off += vbi_put(buf + off, c->will_props.raw.len);
-			if (c->will_props.raw.len > 0)
-				memcpy(buf + off, c->will_props.raw.p,
-				    c->will_props.raw.len);
-			off += c->will_props.raw.len;
-		}
-		off += put_bin(buf + off, c->will_topic.p, c->will_topic.len);
-		off += put_bin(buf + off, c->will_payload.p,
-		    c->will_payload.len);
-	}
-	if (username != NULL)
-		off += put_bin(buf + off, username->p, username->len);
-	if (password != NULL)
-		off += put_bin(buf + off, password->p, password->len);
-	return off;
+	return connect_put(buf, pkt, &o);
 }
 
 /*
