@@ -93,6 +93,8 @@ struct slot {
 };
 
 struct node;
+struct fidx;
+struct fentry;
 
 struct wild {
 	struct node	*plus, *hash, *pu, *pc;
@@ -244,6 +246,26 @@ static int	 action_index(unsigned);
 static int	 split(struct walk *, const char *, size_t, uint32_t);
 static void	 consider(struct walk *, const struct leaf *);
 static void	 walk(struct walk *, const struct node *, uint32_t);
+static struct chunk *chunk_new(size_t);
+static bool	 names_user(const struct acl *, const struct acl_rule *,
+		    const char *);
+static bool	 covers_subjects(const struct acl *, const struct acl_rule *,
+		    const struct acl_rule *);
+static bool	 broad(const char *);
+static void	 actions_str(unsigned, char *, size_t);
+static struct fentry *fidx_get(struct fidx *, const char *, size_t, bool);
+static size_t	 lint_shadow(const struct acl *, struct fidx *, size_t,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_names(const struct acl *, const struct acl_lint_ctx *,
+		    const struct acl_rule *,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_shadows(const struct acl *,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_grants(const struct acl *, const struct acl_lint_ctx *,
+		    const struct acl_rule *,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_unused(const struct acl *, const struct acl_lint_ctx *,
+		    void (*)(void *, const char *, int, const char *), void *);
 
 /* ---- memory --------------------------------------------------------- */
 

@@ -102,8 +102,10 @@ static int	imp_line(struct import *, char *, int, size_t *);
 static int	imp_user(struct import *, char *, int, size_t *);
 static int	imp_add(struct import *, int, bool, size_t, unsigned,
 		    const char *);
+static unsigned	actions_of(unsigned);
 static int	imp_emit(struct import *, bool, unsigned, char *, bool,
 		    size_t, int, int, const char *);
+static const char *who(const struct import *, size_t);
 static int	imp_deny_meet(struct import *, const struct mline *,
 		    const struct mline *, const char *, bool, size_t,
 		    const char *);

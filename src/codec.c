@@ -140,6 +140,10 @@ static size_t	put_reason_string(uint8_t *, const char *, size_t);
 static size_t	put_bin(uint8_t *, const uint8_t *, size_t);
 static size_t	prop_size(const uint8_t *, size_t);
 static size_t	put_u16_prop(uint8_t *, uint8_t, uint16_t);
+static size_t	props_set_u32(uint8_t *, const uint8_t *, size_t, uint8_t,
+		    uint32_t);
+static bool	lower(const struct codec_packet *, uint8_t, uint32_t, uint32_t,
+		    uint32_t);
 static int	connect_size(const struct codec_packet *,
 		    const struct codec_buf *, const struct codec_buf *,
 		    uint32_t, struct connect_plan *);
