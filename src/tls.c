@@ -105,6 +105,9 @@ static int	judge_all(const struct policy_tls *, time_t, int *, char *,
 		    size_t);
 static int	load_pair(SSL_CTX *, const char *, const char *,
 		    const char *, char *, size_t);
+static int	ctx_settings(SSL_CTX *, const struct policy_tls *, int, int);
+static int	ctx_verify(SSL_CTX *, const struct policy_tls *, time_t, char *,
+		    size_t);
 static SSL_CTX	*server_ctx_build(const struct policy_tls *, const char *,
 		    const char *, const char *, int, int, time_t, char *,
 		    size_t);
@@ -693,39 +696,26 @@ load_pair(SSL_CTX *ctx, const char *prefix, const char *cert,
 }
 
 /*
- * One server context of <tls> serving the pair <cert>/<key> (named
- * <prefix> in errors), already judged: protocol floor <version>, security
- * level lowered to <keylevel>, the level the pair's key meets, when
- * allow_insecure needs it.  Every pair's context is built here, so a
- * connection moved to another by SNI keeps every setting but the
- * certificate and the security level that goes with it (OpenSSL keeps the
- * level with the certificate): one weak pair lowers no other.
+ * The settings every server context of <tls> shares, on <ctx>: protocol
+ * floor <version>, options, ciphers, groups, security level (lowered to
+ * <keylevel> when allow_insecure needs it), no resumption, buffers, ALPN.
+ * -1 when OpenSSL refuses one; its error queue says which.
  */
-static SSL_CTX *
-server_ctx_build(const struct policy_tls *tls, const char *prefix,
-    const char *cert, const char *key, int version, int keylevel, time_t now,
-    char *err, size_t errlen)
+static int
+ctx_settings(SSL_CTX *ctx, const struct policy_tls *tls, int version,
+    int keylevel)
 {
-	SSL_CTX		*ctx;
 	const char	*ciphers, *suites, *groups;
-	char		 ebuf[256];
 
 	ciphers = tls->ciphers[0] ? tls->ciphers : POLICY_TLS_CIPHERS_DEFAULT;
 	suites = tls->ciphersuites[0] ? tls->ciphersuites :
 	    POLICY_TLS_CIPHERSUITES_DEFAULT;
 	groups = tls->groups[0] ? tls->groups : POLICY_TLS_GROUPS_DEFAULT;
-
-	ERR_clear_error();
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		util_errf(err, errlen, "SSL_CTX_new: %s",
-		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
-		return NULL;
-	}
 	if (SSL_CTX_get_security_level(ctx) < TLS_SECLEVEL_FLOOR)
 		SSL_CTX_set_security_level(ctx, TLS_SECLEVEL_FLOOR);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
 	if (!SSL_CTX_set_min_proto_version(ctx, version))
-		goto fail_ssl;
+		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_TICKET);
@@ -733,7 +723,7 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	if (!SSL_CTX_set_cipher_list(ctx, ciphers) ||
 	    !SSL_CTX_set_ciphersuites(ctx, suites) ||
 	    !SSL_CTX_set1_groups_list(ctx, groups))
-		goto fail_ssl;
+		return -1;
 	/*
 	 * Only with allow_insecure (judged above): OpenSSL 3 speaks TLS 1.0
 	 * and 1.1 at security level 0 only, and loads a key only at a level
@@ -747,7 +737,7 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	/* No resumption at all: see the top of the file. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (!SSL_CTX_set_num_tickets(ctx, 0))
-		goto fail_ssl;
+		return -1;
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/*
 	 * Read the socket in large reads, not a record header then its body:
@@ -756,31 +746,71 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	 */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	return 0;
+}
 
-	if (load_pair(ctx, prefix, cert, key, err, errlen) == -1)
-		goto fail;
+/*
+ * What <ctx> verifies client certificates with: the CAs of tls.ca (also
+ * named to clients as acceptable), the CRLs as of <now>, the depth.  The
+ * mode stays SSL_VERIFY_NONE: each listener sets its own on its
+ * connections.  -1 with the reason in <err>.
+ */
+static int
+ctx_verify(SSL_CTX *ctx, const struct policy_tls *tls, time_t now, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509_NAME)	*names;
+	char			 ebuf[256];
+
 	if (tls->ca != NULL) {
-		STACK_OF(X509_NAME)	*names;
-
 		if (SSL_CTX_load_verify_locations(ctx, tls->ca, NULL) != 1) {
 			util_errf(err, errlen, "tls.ca %s: %s", tls->ca,
 			    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
-			goto fail;
+			return -1;
 		}
 		if ((names = SSL_load_client_CA_file(tls->ca)) != NULL)
 			SSL_CTX_set_client_CA_list(ctx, names);
 	}
 	if (crl_all(ctx, tls, now, err, errlen) == -1)
-		goto fail;
+		return -1;
 	SSL_CTX_set_verify_depth(ctx, tls->verify_depth);
-	/* Each listener sets its own mode on its connections. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return 0;
+}
+
+/*
+ * One server context of <tls> serving the pair <cert>/<key> (named
+ * <prefix> in errors), already judged: protocol floor <version>, security
+ * level lowered to <keylevel>, the level the pair's key meets, when
+ * allow_insecure needs it.  Every pair's context is built here, so a
+ * connection moved to another by SNI keeps every setting but the
+ * certificate and the security level that goes with it (OpenSSL keeps the
+ * level with the certificate): one weak pair lowers no other.
+ */
+static SSL_CTX *
+server_ctx_build(const struct policy_tls *tls, const char *prefix,
+    const char *cert, const char *key, int version, int keylevel, time_t now,
+    char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+	char	 ebuf[256];
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		util_errf(err, errlen, "SSL_CTX_new: %s",
+		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
+		return NULL;
+	}
+	if (ctx_settings(ctx, tls, version, keylevel) == -1) {
+		util_errf(err, errlen, "TLS set-up: %s",
+		    tls_error_str(ebuf, sizeof(ebuf), "failed"));
+		goto fail;
+	}
+	if (load_pair(ctx, prefix, cert, key, err, errlen) == -1 ||
+	    ctx_verify(ctx, tls, now, err, errlen) == -1)
+		goto fail;
 	ERR_clear_error();
 	return ctx;
-
-fail_ssl:
-	util_errf(err, errlen, "TLS set-up: %s",
-	    tls_error_str(ebuf, sizeof(ebuf), "failed"));
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
