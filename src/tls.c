@@ -118,7 +118,6 @@ static int	sni_attach(SSL_CTX *, const struct policy_tls *, int,
 		    const int *, time_t, char *, size_t);
 static SSL_CTX	*sni_find(const struct tls_sni *, const char *);
 static int	sni_select(SSL *, int *, void *);
-static void	stamp_file(uint64_t *, const char *);
 static X509	*crl_issuer(X509_STORE *, X509_CRL *);
 static int	crl_load(SSL_CTX *, const char *, time_t, char *, size_t);
 static int	crl_all(SSL_CTX *, const struct policy_tls *, time_t, char *,
@@ -1127,62 +1126,6 @@ tls_connect_error(SSL *ssl, unsigned long e, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%s: %s", what, reason);
 	return buf;
-}
-
-/* Mixes what stat(2) says of <path> (or that it is missing) into *<h>. */
-static void
-stamp_file(uint64_t *h, const char *path)
-{
-	struct stat	st;
-	uint64_t	v[7];
-	size_t		i, j;
-
-	memset(v, 0, sizeof(v));
-	if (stat(path, &st) == -1)
-		v[0] = (uint64_t)errno;
-	else {
-		v[1] = (uint64_t)st.st_dev;
-		v[2] = (uint64_t)st.st_ino;
-		v[3] = (uint64_t)st.st_size;
-		v[4] = (uint64_t)st.st_mtim.tv_sec;
-		v[5] = (uint64_t)st.st_mtim.tv_nsec;
-		v[6] = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
-		    (uint64_t)st.st_ctim.tv_nsec;
-	}
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		for (j = 0; j < 8; j++) {	/* FNV-1a, 64 bits */
-			*h ^= (v[i] >> (j * 8)) & 0xff;
-			*h *= 0x100000001b3ULL;
-		}
-}
-
-uint64_t
-tls_files_stamp(const struct policy_tls *tls, const struct policy_upstream *up)
-{
-	uint64_t	h = 0xcbf29ce484222325ULL;
-	size_t		i;
-
-	if (tls != NULL && tls->cert != NULL) {
-		stamp_file(&h, tls->cert);
-		stamp_file(&h, tls->key);
-		if (tls->ca != NULL)
-			stamp_file(&h, tls->ca);
-		for (i = 0; i < tls->n_crl && i < POLICY_TLS_CRL_MAX; i++)
-			stamp_file(&h, tls->crl[i]);
-		for (i = 0; i < tls->n_sni && i < POLICY_TLS_SNI_MAX; i++) {
-			stamp_file(&h, tls->sni[i].cert);
-			stamp_file(&h, tls->sni[i].key);
-		}
-	}
-	if (up != NULL && up->tls) {
-		if (up->ca[0] != '\0')
-			stamp_file(&h, up->ca);
-		if (up->cert[0] != '\0')
-			stamp_file(&h, up->cert);
-		if (up->key[0] != '\0')
-			stamp_file(&h, up->key);
-	}
-	return h;
 }
 
 /* Copies an ASN.1 string if it is printable text without NUL. */

@@ -46,6 +46,17 @@ START_TEST(valid_minimal)
 }
 END_TEST
 
+static bool
+has_file(const struct policy *p, const char *path)
+{
+	size_t	i;
+
+	for (i = 0; i < p->n_files; i++)
+		if (strcmp(p->files[i], path) == 0)
+			return true;
+	return false;
+}
+
 START_TEST(valid_full)
 {
 	struct config_errors	*e;
@@ -78,6 +89,12 @@ START_TEST(valid_full)
 	ck_assert_uint_eq(p->auth.hash_queue, 64);
 	ck_assert_str_eq(p->tls.ca, "test/data/readable.pem");
 	ck_assert_str_eq(p->upstream.host, "broker.internal");
+	/* Every file read is noted, for watch: the policy first. */
+	ck_assert_uint_ge(p->n_files, 4);
+	ck_assert_str_eq(p->files[0], "test/data/valid-full.yaml");
+	ck_assert(has_file(p, "test/data/users.passwd"));
+	ck_assert(has_file(p, "test/data/upstream.secret"));
+	ck_assert(has_file(p, "test/data/readable.pem"));
 	ck_assert_uint_eq(p->upstream.port, 11883);
 	ck_assert_uint_eq(p->upstream.connect_timeout_ms, 1500);
 	ck_assert_uint_eq(p->limits.max_packet, 2 * 1024 * 1024);

@@ -129,15 +129,6 @@ const char	*tls_connect_error(SSL *ssl, unsigned long e, char *buf,
 		    size_t len);
 
 /*
- * A fingerprint of every file <tls> and <up> name (either may be NULL):
- * certificates, keys, CAs, CRLs and SNI pairs, by device, inode, size,
- * modification and change times (a missing file counts as its errno).
- * Equal stamps: nothing was replaced.  Used by tls.watch.
- */
-uint64_t	tls_files_stamp(const struct policy_tls *tls,
-		    const struct policy_upstream *up);
-
-/*
  * Writes the most recent OpenSSL error of this thread (or <fallback>) into
  * <buf> and clears the thread's error queue.  Returns buf.
  */
