@@ -194,6 +194,12 @@ policy_free(struct policy *p)
 	for (i = 0; i < p->n_topic_rates; i++)
 		free(p->topic_rates[i].filter);
 	free(p->topic_rates);
+	free(p->admin.address);
+	free(p->admin.token_file);
+	if (p->admin.token != NULL) {
+		OPENSSL_cleanse(p->admin.token, p->admin.token_len);
+		free(p->admin.token);
+	}
 	free(p->path);
 	free(p);
 }
