@@ -3,13 +3,16 @@
  * worker — threads and the event loops they run.
  *
  * main creates the workers (binding every socket first), starts them, and
- * later asks them to stop with worker_stop() and hands them reloaded TLS
- * contexts with worker_set_tls(), the only calls made from another thread:
- * each activates an event of the worker, which libevent delivers on the
- * worker's own thread.  Everything else a worker owns is touched by that
+ * later asks them to stop with worker_stop(), hands them reloaded TLS
+ * contexts with worker_set_tls() and sends heartbeats with
+ * worker_heartbeat(), the only calls made from another thread: each
+ * activates an event of the worker, which libevent delivers on the
+ * worker's own thread.  worker_alive() reads the heartbeats' atomic
+ * stamps.  Everything else a worker owns is touched by that
  * thread alone.  The sessions themselves are session.c's (struct
  * session_ctx); the listening sockets listener.c's.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "mqttguard/listener.h"
 #include "mqttguard/log.h"
 #include "mqttguard/session.h"
+#include "mqttguard/util.h"
 #include "mqttguard/worker.h"
 
 #define WORKER_STOP_GRACE_MS	3000	/* flushing sessions at exit */
@@ -41,6 +45,8 @@ struct worker {
 	SSL_CTX			*tls_next_upstream;	/* ref; same */
 	bool			 tls_pending;	/* the two above are set */
 	struct event		*tls_ev;	/* owned; takes them */
+	struct event		*beat_ev;	/* owned; made active by main */
+	_Atomic uint64_t	 beat_ms;	/* when beat_ev last ran */
 };
 
 static int	 worker_init(struct worker *, unsigned, struct policy *,
@@ -49,6 +55,7 @@ static void	*worker_main(void *);
 static void	 stop_cb(evutil_socket_t, short, void *);
 static void	 exit_cb(evutil_socket_t, short, void *);
 static void	 tls_cb(evutil_socket_t, short, void *);
+static void	 beat_cb(evutil_socket_t, short, void *);
 static void	 idle(void *);
 
 struct worker *
@@ -107,6 +114,10 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 		return -1;
 	}
 	w->sc_ready = true;
+	if ((w->beat_ev = event_new(w->base, -1, 0, beat_cb, w)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	session_ctx_set_tls(&w->sc, ctx, upctx);
 	if ((w->listeners = calloc(pol->n_listeners,
 	    sizeof(*w->listeners))) == NULL) {
@@ -135,6 +146,7 @@ worker_start(struct worker *ws, unsigned n)
 				    ws[i].listeners[j].pl->name);
 				return -1;
 			}
+		atomic_store(&ws[i].beat_ms, util_now_ms());
 		if (pthread_create(&ws[i].thread, NULL, worker_main,
 		    &ws[i]) != 0) {
 			log_warnx("worker %u: cannot start thread", i);
@@ -289,6 +301,8 @@ worker_destroy(struct worker *ws, unsigned n)
 			event_free(w->exit_ev);
 		if (w->tls_ev != NULL)
 			event_free(w->tls_ev);
+		if (w->beat_ev != NULL)
+			event_free(w->beat_ev);
 		pthread_mutex_destroy(&w->tls_mtx);
 		SSL_CTX_free(w->tls_next);
 		SSL_CTX_free(w->tls_next_upstream);
@@ -299,4 +313,40 @@ worker_destroy(struct worker *ws, unsigned n)
 		policy_unref(w->sc.pol);
 	}
 	free(ws);
+}
+
+void
+worker_heartbeat(struct worker *ws, unsigned n)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++)
+		if (ws[i].started && ws[i].beat_ev != NULL)
+			event_active(ws[i].beat_ev, EV_READ, 0);
+}
+
+/* On the worker's thread: its loop turned, so it is not stuck. */
+static void
+beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	atomic_store(&w->beat_ms, util_now_ms());
+}
+
+int
+worker_alive(struct worker *ws, unsigned n, uint64_t now_ms)
+{
+	uint64_t	beat;
+	unsigned	i;
+
+	for (i = 0; i < n; i++) {
+		beat = atomic_load(&ws[i].beat_ms);
+		if (!ws[i].started || (now_ms > beat &&
+		    now_ms - beat > WORKER_ALIVE_MS))
+			return (int)i;
+	}
+	return -1;
 }

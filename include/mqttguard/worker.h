@@ -18,12 +18,15 @@
 #define MQTTGUARD_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
 #include "mqttguard/auth.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
+
+#define WORKER_ALIVE_MS		1000	/* a heartbeat older is stuck */
 
 struct worker;
 
@@ -54,5 +57,16 @@ void		 worker_destroy(struct worker *w, unsigned n);
  */
 void		 worker_set_tls(struct worker *w, unsigned n, SSL_CTX *ctx,
 		    SSL_CTX *upctx);
+/*
+ * Thread-safe (main's timer): asks every started worker's loop to stamp
+ * the time it gets to the request, which worker_alive() reads.
+ */
+void		 worker_heartbeat(struct worker *w, unsigned n);
+/*
+ * Whether every worker's loop answered a heartbeat within WORKER_ALIVE_MS
+ * of <now_ms> (util_now_ms()): -1 when all did, else the number of the
+ * first that did not (stuck, or not running).  Thread-safe.
+ */
+int		 worker_alive(struct worker *w, unsigned n, uint64_t now_ms);
 
 #endif
