@@ -20,6 +20,10 @@
  * into new contexts, with every start-up check, and handed to the workers;
  * on any error the running contexts stay and the reason is logged.  The
  * policy file itself is not read again.
+ *
+ * With an admin section, the admin listener (admin.c: metrics, health,
+ * readiness) serves HTTP on main's own loop, started once the workers
+ * run and freed first at stop, before the workers it sends heartbeats.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -33,6 +37,7 @@
 #include <openssl/ssl.h>
 
 #include "mqttguard/acl.h"
+#include "mqttguard/admin.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
@@ -80,6 +85,7 @@ struct main_state {
 	struct limits		*limits;	/* owned */
 	struct event		*sigs[MAIN_NSIGS];	/* owned */
 	struct event		*watch;		/* owned; NULL: no tls.watch */
+	struct admin		*admin;		/* owned; NULL: no admin */
 };
 
 /* The subcommands, in the order the usage text lists them. */
@@ -439,6 +445,7 @@ stop(struct main_state *ms)
 {
 	int	i;
 
+	admin_free(ms->admin);	/* first: it sends the workers heartbeats */
 	worker_stop(ms->workers, ms->pol->workers);
 	/* Threads first, then the pool (its last jobs go back to the
 	 * workers' done lists), then everything they held. */
@@ -465,6 +472,8 @@ stop(struct main_state *ms)
 static int
 run(struct main_state *ms, const char *file)
 {
+	char	err[512];
+
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no thread support");
@@ -476,6 +485,14 @@ run(struct main_state *ms, const char *file)
 		return 1;
 	start_events(ms);
 	if (worker_start(ms->workers, ms->pol->workers) == -1) {
+		stop(ms);
+		return 1;
+	}
+	/* On main's loop: busy workers never delay a scrape. */
+	if (ms->pol->has_admin && (ms->admin = admin_new(ms->base, ms->pol,
+	    ms->workers, ms->pol->workers, MQTTGUARD_VERSION, err,
+	    sizeof(err))) == NULL) {
+		log_error("%s", err);
 		stop(ms);
 		return 1;
 	}
