@@ -11,14 +11,17 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 INC = re.compile(r'#include "mqttguard/([a-z_0-9]+)\.h"')
 
 # What may never be used by whom: the data path runs one way.
-# main -> worker -> listener -> session -> enforce -> {auth,acl,limits}
-# -> policy; the codec and the small helpers are leaves.
-LAYERS = ["main", "worker", "listener", "session", "enforce"]
+# main -> admin -> worker -> listener -> session -> enforce ->
+# {auth,acl,limits} -> policy; the codec and the small helpers are leaves.
+LAYERS = ["main", "admin", "worker", "listener", "session", "enforce"]
 LEAVES = {"codec", "siphash", "log", "metrics", "readahead", "topic",
           "util", "hmap"}
 # The command-line tools: main dispatches to them; no daemon module uses
 # one (they print, prompt and parse options; the daemon does not).
 TOOLS = {"cmd", "acl_import"}
+# Modules only the listed ones may use: the admin listener (HTTP on
+# main's loop) is started and stopped by main alone.
+ONLY = {"admin": {"main"}}
 
 
 def is_tool(m):
@@ -87,6 +90,9 @@ def main():
                            % (a, b))
             if a in LEAVES and b in graph and b not in LEAVES:
                 bad.append("%s is a leaf but uses %s" % (a, b))
+            if b in ONLY and a not in ONLY[b]:
+                bad.append("%s uses %s, which only %s may use"
+                           % (a, b, ", ".join(sorted(ONLY[b]))))
             if is_tool(b) and not is_tool(a) and a != "main":
                 bad.append("%s is part of the daemon but uses the tool %s"
                            % (a, b))

@@ -25,6 +25,7 @@
 
 #include "mqttguard/auth.h"
 #include "mqttguard/hmap.h"
+#include "mqttguard/metrics.h"
 
 struct entry {
 	TAILQ_ENTRY(entry)	 lru;		/* most recent first */
@@ -654,8 +655,10 @@ auth_pool_submit(struct auth_pool *p, struct auth_job *job)
 		pthread_mutex_unlock(&p->mtx);
 		return -1;
 	}
+	job->queued_us = util_now_us();
 	TAILQ_INSERT_TAIL(&p->queue, job, entry);
 	p->queued++;
+	metrics_password_queue(1);
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mtx);
 	return 0;
@@ -680,13 +683,16 @@ pool_main(void *arg)
 		memcpy(p->last, job->addr, sizeof(p->last));
 		TAILQ_REMOVE(&p->queue, job, entry);
 		p->queued--;
+		metrics_password_queue(-1);
 		if (p->stopping)
 			job->cancelled = true;
 		pthread_mutex_unlock(&p->mtx);
-		if (!job->cancelled)
+		if (!job->cancelled) {
 			job->result = passwd_verify(job->pol->auth.passwd,
 			    job->user, job->user_len, job->pw, job->pw_len);
-		else
+			metrics_observe(METRICS_H_PASSWORD, util_now_us() -
+			    job->queued_us);
+		} else
 			job->result = PASSWD_ERROR;
 		OPENSSL_cleanse(job->pw, job->pw_len);
 		job->done(job);

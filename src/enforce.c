@@ -12,8 +12,10 @@
  *
  * Nothing here reads a socket, the clock or writes a log line: the time
  * comes in as an argument, answers go out as bytes in the verdict, audit
- * events through env->audit.  Bucket arithmetic is limits.c's; the ACL's
- * word is acl.c's.  A failed allocation ends the session (ENFORCE_CLOSE
+ * events through env->audit.  Every ACL decision and per-user refusal is
+ * also counted with its labels (metrics_acl(), metrics_refused()): the
+ * audit events carry no labels.  Bucket arithmetic is limits.c's; the
+ * ACL's word is acl.c's.  A failed allocation ends the session (ENFORCE_CLOSE
  * with abort), never half-applies a decision.
  */
 #include <stdarg.h>
@@ -263,8 +265,11 @@ acl_allow(const struct enforce_state *st, const struct enforce_env *env,
 	who.client_id = st->client_id != NULL ? (const char *)st->client_id :
 	    "";
 	who.client_id_len = st->client_id_len;
-	if (acl_check(st->pol->acl, &who, action, topic->p, topic->len, &av))
+	if (acl_check(st->pol->acl, &who, action, topic->p, topic->len, &av)) {
+		metrics_acl(action, true);
 		return true;
+	}
+	metrics_acl(action, false);
 	memset(&e, 0, sizeof(e));
 	e.kind = ENFORCE_EV_ACL;
 	e.metric = M_ACL_DENIED;
@@ -391,6 +396,7 @@ identity_limits(struct enforce_state *st, const struct enforce_env *env,
 	r = limits_user_admit(env->limits, st->identity, l, now, &st->user);
 	if (r == LIMITS_OK)
 		return 0;
+	metrics_refused(st->lis->index, r);
 	event_refuse(env, M_LIMIT_USER, limits_refusal_str(r));
 	verdict_close(v, r == LIMITS_USER_RATE ? 0x9F : 0x97,
 	    limits_refusal_str(r));

@@ -156,7 +156,7 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 	if (r != LIMITS_OK) {
 		/* Closed before any TLS work: the cheapest refusal. */
 		close(fd);
-		metrics_add(M_CONN_REFUSED, 1);
+		metrics_refused(l->idx, r);
 		refused_log(l, sa, r, now);
 		return;
 	}

@@ -20,6 +20,10 @@
  * aside with every start-up check, then handed to the workers, which hold
  * every session to it from its next frame; on any error the running
  * policy stays and the reason is logged.
+ *
+ * With an admin section, the admin listener (admin.c: metrics, health,
+ * readiness) serves HTTP on main's own loop, started once the workers
+ * run and freed first at stop, before the workers it sends heartbeats.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -33,11 +37,13 @@
 #include <openssl/ssl.h>
 
 #include "mqttguard/acl.h"
+#include "mqttguard/admin.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
+#include "mqttguard/metrics.h"
 #include "mqttguard/policy.h"
 #include "mqttguard/reload.h"
 #include "mqttguard/tls.h"
@@ -86,6 +92,7 @@ struct main_state {
 	struct event		*sigs[MAIN_NSIGS];	/* owned */
 	struct event		*watch;		/* owned; NULL: no watch */
 	struct event		*drained;	/* owned; NULL: not draining */
+	struct admin		*admin;		/* owned; NULL: no admin */
 };
 
 /* The subcommands, in the order the usage text lists them. */
@@ -215,6 +222,7 @@ drain(struct main_state *ms)
 	if ((ms->drained = event_new(ms->base, -1, EV_PERSIST, drained_cb,
 	    ms)) == NULL || event_add(ms->drained, &tv) == -1)
 		return -1;
+	admin_set_draining(true);
 	log_info("SIGTERM: draining: no new connections; established "
 	    "sessions are served for %ums, then closed over %ums (SIGTERM "
 	    "again or SIGINT: stop now)", sd->drain_ms, sd->spread_ms);
@@ -274,9 +282,13 @@ reload(struct main_state *ms, const char *why)
 	rt.n_workers = ms->n_workers;
 	rt.hash_threads = ms->hash_threads;
 	if (reload_policy(&rt, why) == 0) {
+		metrics_reload(true);
+		if (ms->admin != NULL)
+			admin_set_policy(ms->admin, ms->pol);
 		log_certs(ms->ctx, "tls");
 		watch_set(ms);
-	}
+	} else
+		metrics_reload(false);
 	ms->stamp = ms->seen = policy_files_stamp(ms->pol);
 }
 
@@ -482,6 +494,7 @@ stop(struct main_state *ms)
 {
 	int	i;
 
+	admin_free(ms->admin);	/* first: it sends the workers heartbeats */
 	worker_stop(ms->workers, ms->n_workers);
 	/* Threads first, then the pool (its last jobs go back to the
 	 * workers' done lists), then everything they held. */
@@ -510,6 +523,8 @@ stop(struct main_state *ms)
 static int
 run(struct main_state *ms, const char *file)
 {
+	char	err[512];
+
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no thread support");
@@ -521,6 +536,14 @@ run(struct main_state *ms, const char *file)
 		return 1;
 	start_events(ms);
 	if (worker_start(ms->workers, ms->n_workers) == -1) {
+		stop(ms);
+		return 1;
+	}
+	/* On main's loop: busy workers never delay a scrape. */
+	if (ms->pol->has_admin && (ms->admin = admin_new(ms->base, ms->pol,
+	    ms->workers, ms->n_workers, MQTTGUARD_VERSION, err,
+	    sizeof(err))) == NULL) {
+		log_error("%s", err);
 		stop(ms);
 		return 1;
 	}

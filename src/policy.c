@@ -200,6 +200,12 @@ policy_free(struct policy *p)
 	for (i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);
+	free(p->admin.address);
+	free(p->admin.token_file);
+	if (p->admin.token != NULL) {
+		OPENSSL_cleanse(p->admin.token, p->admin.token_len);
+		free(p->admin.token);
+	}
 	free(p->path);
 	free(p);
 }

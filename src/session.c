@@ -109,6 +109,7 @@ static void	rate_cb(evutil_socket_t, short, void *);
 static void	keepalive_start(struct session *, uint16_t);
 static void	keepalive_arm(struct session *);
 static void	auth_refuse(struct session *, enum auth_result);
+static enum metrics_auth_method auth_method(const struct session *);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
 static void	upstream_connect(struct session *);
@@ -192,8 +193,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->n_sessions++;
-	metrics_add(M_CONN_ACCEPTED, 1);
-	metrics_add(M_CONN_ACTIVE, 1);
+	metrics_session_open(lis->index);
 	log_debug("session %" PRIu64 " %s: open on %s%s", s->id, s->peer,
 	    lis->name, s->tls ? " (tls)" : "");
 	return;
@@ -556,10 +556,7 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 
 	s->frames[dir]++;
 	s->bytes[dir] += pkt->len;
-	metrics_add(dir == CODEC_FROM_CLIENT ? M_FRAMES_FROM_CLIENT :
-	    M_FRAMES_FROM_BROKER, 1);
-	metrics_add(dir == CODEC_FROM_CLIENT ? M_BYTES_FROM_CLIENT :
-	    M_BYTES_FROM_BROKER, (int64_t)pkt->len);
+	metrics_frame(dir, pkt->type, pkt->len);
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_debug("session %" PRIu64 " %s: %s %s, %zu bytes", s->id,
 		    s->peer, dir_name[dir], codec_type_str(pkt->type),
@@ -683,6 +680,7 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	char				 cert[AUTH_IDENTITY_MAX + 1];
 	int				 cr = 0;
 
+	s->connect_us = util_now_us();
 	copy_id(s->client_id, sizeof(s->client_id), &c->client_id);
 	if (c->flags & CODEC_CF_USERNAME)
 		copy_id(s->username, sizeof(s->username), &c->username);
@@ -826,7 +824,9 @@ auth_accept(struct session *s)
 		auth_accepted(s->ctx->guard, s->dec.identity);
 	limits_authenticated(s->ctx->limits, &s->lc);
 	keepalive_start(s, c->keepalive);
-	metrics_add(M_AUTH_OK, 1);
+	metrics_auth(auth_method(s), AUTH_OK);
+	metrics_session_authenticated(s->lis->index);
+	s->authed = true;
 	log_info("auth: session %" PRIu64 " %s listener %s: accepted identity "
 	    "\"%s\" (%s) client_id \"%s\"", s->id, s->peer, s->lis->name,
 	    s->dec.identity, s->dec.anonymous ? "anonymous" :
@@ -906,20 +906,20 @@ auth_refuse(struct session *s, enum auth_result r)
 	struct auth_lockouts	 lk;
 	bool			 counts;
 
-	metrics_add(M_AUTH_FAILED, 1);
+	metrics_auth(auth_method(s), r);
 	log_warnx("auth: session %" PRIu64 " %s listener %s: refused "
 	    "username \"%s\" client_id \"%s\": %s", s->id, s->peer,
 	    s->lis->name, s->username, s->client_id, auth_result_str(r));
 	counts = auth_refused(s->ctx->guard, a, s->addr, s->dec.identity, r,
 	    util_now_ms(), &lk);
 	if (lk.addr_ms > 0) {
-		metrics_add(M_AUTH_LOCKOUTS, 1);
+		metrics_lockout(false);
 		log_warnx("auth: address %s locked out for %" PRIu64 "s after "
 		    "%u failures", s->addr, lk.addr_ms / 1000,
 		    a->lockout_failures);
 	}
 	if (lk.user_ms > 0) {
-		metrics_add(M_AUTH_LOCKOUTS, 1);
+		metrics_lockout(true);
 		log_warnx("auth: user \"%s\" locked out for %" PRIu64 "s after "
 		    "%u failures", s->dec.identity, lk.user_ms / 1000,
 		    a->lockout_failures);
@@ -933,6 +933,25 @@ auth_refuse(struct session *s, enum auth_result r)
 		refuse_connect(s, auth_reason(r), auth_result_str(r));
 }
 
+/*
+ * How the client tried to prove who it is, for the metrics: as decided
+ * once an identity is, else from what it sent and what its listener asks.
+ */
+static enum metrics_auth_method
+auth_method(const struct session *s)
+{
+	if (s->dec.identity[0] != '\0')
+		return s->dec.anonymous ? METRICS_AUTH_ANONYMOUS :
+		    s->dec.by_certificate ? METRICS_AUTH_CERTIFICATE :
+		    METRICS_AUTH_PASSWORD;
+	if (s->username[0] != '\0')
+		return METRICS_AUTH_PASSWORD;
+	if (s->lis->authn == POLICY_AUTHN_CERTIFICATE ||
+	    s->lis->authn == POLICY_AUTHN_BOTH)
+		return METRICS_AUTH_CERTIFICATE;
+	return METRICS_AUTH_ANONYMOUS;
+}
+
 static int
 on_connack(struct session *s, struct evbuffer *in,
     const struct codec_packet *pkt)
@@ -941,6 +960,7 @@ on_connack(struct session *s, struct evbuffer *in,
 	struct enforce_verdict	 v;
 	uint16_t		 alias_max, ka = s->es.keepalive;
 
+	metrics_observe(METRICS_H_CONNACK, util_now_us() - s->connect_us);
 	if (pkt->reason == 0) {
 		s->connack_ok = true;
 		log_info("session %" PRIu64 " %s: connected to broker, client_id"
@@ -969,6 +989,7 @@ upstream_connect(struct session *s)
 	const struct policy_upstream	*u = &s->pol->upstream;
 
 	bufferevent_enable(s->up, EV_READ | EV_WRITE);
+	s->up_us = util_now_us();
 	if (bufferevent_socket_connect_hostname(s->up, s->ctx->dns, AF_UNSPEC,
 	    u->host, u->port) == -1 && s->state == SS_OPEN &&
 	    !s->up_connected)
@@ -981,7 +1002,7 @@ upstream_failed(struct session *s, const char *why)
 {
 	log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
 	    s->peer, s->pol->upstream.host, s->pol->upstream.port, why);
-	metrics_add(M_UPSTREAM_CONNECT_FAILED, 1);
+	metrics_upstream(false, util_now_ms());
 	if (s->up != NULL) {
 		bufferevent_free(s->up);
 		s->up = NULL;
@@ -1244,7 +1265,7 @@ client_event(struct session *s, short what)
 	}
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF) && is_probe(s)) {
 		/* A health check or port scan: nothing to warn about. */
-		metrics_add(M_PROBES, 1);
+		metrics_tls_failed(s->lis->index, true);
 		s->quiet = true;
 		session_close(s, "closed before sending anything (a probe)",
 		    false);
@@ -1261,7 +1282,7 @@ client_event(struct session *s, short what)
 		else
 			snprintf(ebuf, sizeof(ebuf), "%s", errno ?
 			    strerror(errno) : "connection closed");
-		metrics_add(M_TLS_HANDSHAKE_FAILED, 1);
+		metrics_tls_failed(s->lis->index, false);
 		log_warnx("session %" PRIu64 " %s: TLS handshake failed: %s%s%s",
 		    s->id, s->peer, ebuf, verr != NULL ?
 		    ": client certificate: " : "", verr != NULL ? verr : "");
@@ -1294,6 +1315,9 @@ broker_event(struct session *s, short what)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		s->up_connected = true;
+		metrics_upstream(true, util_now_ms());
+		metrics_observe(METRICS_H_UPSTREAM_CONNECT, util_now_us() -
+		    s->up_us);
 		if (s->state == SS_OPEN)
 			evtimer_del(s->timer);
 		log_debug("session %" PRIu64 " %s: upstream connected", s->id,
@@ -1337,7 +1361,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		    auth_result_str(s->refusal));
 		break;
 	case SS_HANDSHAKE:
-		metrics_add(M_CONNECT_TIMEOUT, 1);
+		metrics_add(M_TLS_HANDSHAKE_TIMEOUT, 1);
 		log_warnx("session %" PRIu64 " %s: no TLS handshake within "
 		    "%ums", s->id, s->peer,
 		    s->es.L->tls_handshake_timeout_ms);
@@ -1505,8 +1529,7 @@ session_dead(struct session *s)
 		    s->frames[CODEC_FROM_CLIENT], s->frames[CODEC_FROM_SERVER],
 		    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER],
 		    secs);
-	metrics_add(M_CONN_CLOSED, 1);
-	metrics_add(M_CONN_ACTIVE, -1);
+	metrics_session_close(s->lis->index, s->authed);
 	evtimer_del(s->rate_ev);
 	limits_release(ctx->limits, &s->lc);
 	/* The user's caps and the client id are free for others now. */

@@ -24,6 +24,7 @@
 
 #include "mqttguard/enforce.h"
 #include "mqttguard/log.h"
+#include "mqttguard/metrics.h"
 #include "mqttguard/session_priv.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
@@ -218,6 +219,7 @@ session_rebind(struct session *s, struct policy *pol,
 		return -1;
 	}
 	limits_move_listener(s->ctx->limits, &s->lc, idx);
+	metrics_session_move(s->lis->index, idx, s->authed);
 	policy_unref(s->pol);
 	s->pol = policy_ref(pol);
 	s->lis = lis;

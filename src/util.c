@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * util — the error-buffer formatter, the monotonic clock in milliseconds
- * and an address as text, written once.
+ * util — the error-buffer formatter, the monotonic clock (milliseconds for
+ * deadlines, microseconds for latencies) and an address as text, written
+ * once.
  *
  * Every module that reports to a human fills a caller-supplied buffer
  * (STYLE: errors); util_errf() is the one function that does, so that a
@@ -48,6 +49,15 @@ util_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+util_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 int

@@ -3,12 +3,14 @@
  * worker — threads and the event loops they run.
  *
  * main creates the workers (binding every socket first), starts them, and
- * later asks them to stop with worker_stop() and hands them reloaded TLS
- * contexts with worker_set_tls(), the only calls made from another thread:
- * each activates an event of the worker, which libevent delivers on the
- * worker's own thread.  Everything else a worker owns is touched by that
- * thread alone.  The sessions themselves are session.c's (struct
- * session_ctx); the listening sockets listener.c's.
+ * later drains or stops them (worker_drain(), worker_stop()), hands them
+ * a reloaded policy (worker_set_policy()) and sends heartbeats
+ * (worker_heartbeat()), the only calls made from another thread: each
+ * activates an event of the worker, which libevent delivers on the
+ * worker's own thread.  worker_alive() and worker_done() read atomic
+ * stamps.  Everything else a worker owns is touched by that thread
+ * alone.  The sessions themselves are session.c's and session_ctx.c's
+ * (struct session_ctx); the listening sockets listener.c's.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include "mqttguard/listener.h"
 #include "mqttguard/log.h"
 #include "mqttguard/session.h"
+#include "mqttguard/util.h"
 #include "mqttguard/worker.h"
 
 #define WORKER_STOP_GRACE_MS	3000	/* flushing sessions at exit */
@@ -46,6 +49,8 @@ struct worker {
 	pthread_mutex_t		 next_mtx;	/* guards next */
 	struct worker_next	*next;		/* owned; a reload to apply */
 	struct event		*next_ev;	/* owned; applies it */
+	struct event		*beat_ev;	/* owned; made active by main */
+	_Atomic uint64_t	 beat_ms;	/* when beat_ev last ran */
 };
 
 /*
@@ -75,6 +80,7 @@ static void	 next_free(struct worker_next *);
 static struct worker_next *next_new(struct worker *, struct policy *,
 		    const struct policy *, SSL_CTX *, SSL_CTX *, char *, size_t);
 static void	 apply_listeners(struct worker *, struct worker_next *);
+static void	 beat_cb(evutil_socket_t, short, void *);
 static void	 idle(void *);
 
 struct worker *
@@ -135,6 +141,10 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 		return -1;
 	}
 	w->sc_ready = true;
+	if ((w->beat_ev = event_new(w->base, -1, 0, beat_cb, w)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	session_ctx_set_tls(&w->sc, ctx, upctx);
 	if ((w->listeners = calloc(pol->n_listeners,
 	    sizeof(*w->listeners))) == NULL) {
@@ -168,6 +178,7 @@ worker_start(struct worker *ws, unsigned n)
 				    ws[i].listeners[j]->pl->name);
 				return -1;
 			}
+		atomic_store(&ws[i].beat_ms, util_now_ms());
 		if (pthread_create(&ws[i].thread, NULL, worker_main,
 		    &ws[i]) != 0) {
 			log_warnx("worker %u: cannot start thread", i);
@@ -530,6 +541,8 @@ worker_destroy(struct worker *ws, unsigned n)
 			event_free(w->exit_ev);
 		if (w->next_ev != NULL)
 			event_free(w->next_ev);
+		if (w->beat_ev != NULL)
+			event_free(w->beat_ev);
 		pthread_mutex_destroy(&w->next_mtx);
 		next_free(w->next);
 		if (w->dns != NULL)
@@ -539,4 +552,40 @@ worker_destroy(struct worker *ws, unsigned n)
 		policy_unref(w->sc.pol);
 	}
 	free(ws);
+}
+
+void
+worker_heartbeat(struct worker *ws, unsigned n)
+{
+	unsigned	i;
+
+	for (i = 0; i < n; i++)
+		if (ws[i].started && ws[i].beat_ev != NULL)
+			event_active(ws[i].beat_ev, EV_READ, 0);
+}
+
+/* On the worker's thread: its loop turned, so it is not stuck. */
+static void
+beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+
+	(void)fd;
+	(void)what;
+	atomic_store(&w->beat_ms, util_now_ms());
+}
+
+int
+worker_alive(struct worker *ws, unsigned n, uint64_t now_ms)
+{
+	uint64_t	beat;
+	unsigned	i;
+
+	for (i = 0; i < n; i++) {
+		beat = atomic_load(&ws[i].beat_ms);
+		if (!ws[i].started || (now_ms > beat &&
+		    now_ms - beat > WORKER_ALIVE_MS))
+			return (int)i;
+	}
+	return -1;
 }

@@ -185,6 +185,7 @@ struct auth_job {
 	void			*arg;
 	char			 addr[UTIL_ADDR_MAX];	/* source, for fairness */
 	bool			 cancelled;
+	uint64_t		 queued_us;	/* set by auth_pool_submit() */
 };
 
 /* <threads> checkers, at most <queue> jobs waiting. NULL on failure. */

@@ -27,6 +27,8 @@
 #define POLICY_UNAUTH_DEFAULT		1024
 #define POLICY_KEEPALIVE_MAX_DEFAULT	3600000		/* ms */
 #define POLICY_WORKERS_MAX		64
+#define POLICY_ADMIN_PORT_DEFAULT	9883
+#define POLICY_SHA256_HEX		65	/* 64 hex digits and a NUL */
 
 /* Defaults of the auth section. */
 #define POLICY_LOCKOUT_FAILURES_DEFAULT	5
@@ -291,6 +293,20 @@ struct policy_log {
 	bool		 json;
 };
 
+/*
+ * The admin listener (metrics, health, readiness): HTTP on main's loop.
+ * With token_file, every request must carry "Authorization: Bearer"
+ * and the token; the loader refuses an address off loopback without one.
+ */
+struct policy_admin {
+	char		*address;	/* owned; numeric; 127.0.0.1 default */
+	uint16_t	 port;		/* POLICY_ADMIN_PORT_DEFAULT */
+	char		*token_file;	/* owned; NULL: no token asked */
+	uint8_t		*token;		/* owned, wiped on free */
+	size_t		 token_len;
+	int		 line, col;	/* where the section starts */
+};
+
 struct policy {
 	atomic_uint		 refs;
 	char			*path;		/* owned; the file loaded */
@@ -324,6 +340,10 @@ struct policy {
 	char			**files;	/* owned; every file read: the
 						   policy, includes, secrets */
 	size_t			 n_files;
+	struct policy_admin	 admin;
+	bool			 has_admin;	/* an admin section was given */
+	char			 sha256[POLICY_SHA256_HEX];	/* of the file's
+						   bytes, lower-case hex */
 };
 
 /*

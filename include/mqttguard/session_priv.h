@@ -83,6 +83,9 @@ struct session {
 	size_t			 rwm[2];	/* input watermark set, by dir */
 	uint64_t		 frames[2], bytes[2];
 	struct timeval		 started;
+	bool			 authed;	/* counted as authenticated */
+	uint64_t		 connect_us;	/* CONNECT read (util_now_us) */
+	uint64_t		 up_us;		/* broker connect started */
 };
 
 /*

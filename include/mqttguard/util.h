@@ -32,6 +32,8 @@ void	 util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
 
 /* CLOCK_MONOTONIC in milliseconds: the clock of every timeout and bucket. */
 uint64_t util_now_ms(void);
+/* The same clock in microseconds: what latency histograms measure. */
+uint64_t util_now_us(void);
 
 /*
  * The address of <sa> as text into <buf> (<len> bytes, UTIL_ADDR_MAX is

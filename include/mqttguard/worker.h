@@ -19,12 +19,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
 #include "mqttguard/auth.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
+
+#define WORKER_ALIVE_MS		1000	/* a heartbeat older is stuck */
 
 struct worker;
 
@@ -73,5 +76,16 @@ void		 worker_destroy(struct worker *w, unsigned n);
 int		 worker_set_policy(struct worker *w, unsigned n,
 		    struct policy *pol, const struct policy *old, SSL_CTX *ctx,
 		    SSL_CTX *upctx, char *err, size_t errlen);
+/*
+ * Thread-safe (main's timer): asks every started worker's loop to stamp
+ * the time it gets to the request, which worker_alive() reads.
+ */
+void		 worker_heartbeat(struct worker *w, unsigned n);
+/*
+ * Whether every worker's loop answered a heartbeat within WORKER_ALIVE_MS
+ * of <now_ms> (util_now_ms()): -1 when all did, else the number of the
+ * first that did not (stuck, or not running).  Thread-safe.
+ */
+int		 worker_alive(struct worker *w, unsigned n, uint64_t now_ms);
 
 #endif
