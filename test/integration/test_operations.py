@@ -5,8 +5,8 @@ import signal
 import socket
 import time
 
-from helpers import (TIMEOUT, Paho, accepted, connect, plain_socket,
-                     read_frame, read_until_closed, wait_until)
+from helpers import (TIMEOUT, Paho, accepted, connect, http_get, metric,
+                     plain_socket, read_frame, read_until_closed, wait_until)
 
 
 def test_tcp_probes_are_not_incidents(guard_factory, broker):
@@ -43,8 +43,9 @@ def test_sigterm_drains_then_spreads_the_closes(guard_factory, broker):
     """SIGTERM: no new connections, established sessions keep exchanging
     messages through shutdown.drain, then each 5.0 client gets DISCONNECT
     0x8B, the closes spread over shutdown.spread, and the exit is 0."""
-    g = guard_factory(broker.port, plain=True,
+    g = guard_factory(broker.port, plain=True, admin=True,
                       extra="shutdown:\n  drain: 2s\n  spread: 1500ms\n")
+    assert http_get(g.admin_port, "/readyz")[0] == 200
     raws = []
     for i in range(3):
         s = plain_socket(g.plain_port)
@@ -58,7 +59,10 @@ def test_sigterm_drains_then_spreads_the_closes(guard_factory, broker):
     t0 = time.monotonic()
     g.proc.send_signal(signal.SIGTERM)
     wait_until(lambda: "SIGTERM: draining" in g.log(), what="the drain")
-    # Nothing new is accepted...
+    # A load balancer is told to send nobody new...
+    status, _, body = http_get(g.admin_port, "/readyz")
+    assert status == 503 and "drain" in body, (status, body)
+    # ...nothing new is accepted...
     wait_until(lambda: refused(g.plain_port), what="the listener to close")
     # ...while the established sessions go on.
     c.publish("drain/a", b"during the drain", qos=1)

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from helpers import (TIMEOUT, Paho, accepted, free_port, login, paho_as,
+from helpers import (TIMEOUT, Paho, accepted, free_port, http_get, login,
+                     metric, paho_as,
                      passwd_file, password, port_open, read_until_closed,
                      wait_until)
 
@@ -162,7 +163,7 @@ def test_removed_user_closed_0x98_others_flow(guard_factory, broker, pw):
 
 
 def test_broken_policy_keeps_the_old_one(guard_factory, broker, pw):
-    g = guard_factory(broker.port, plain=True, auth=auth(pw),
+    g = guard_factory(broker.port, plain=True, auth=auth(pw), admin=True,
                       extra=RULES_V1)
     alice = paho_as(g, "alice", "alice-1")
     alice.subscribe("t/#", qos=1)
@@ -188,6 +189,10 @@ def test_broken_policy_keeps_the_old_one(guard_factory, broker, pw):
     bob.publish("t/b", b"new session", qos=1)
     assert alice.get().payload == b"new session"
     assert "policy in force" not in g.log()
+    # Counted, for an alert on failed reloads.
+    status, _, body = http_get(g.admin_port, "/metrics")
+    assert metric(body, 'mqttguard_reloads_total{result="failure"}') == 2
+    assert metric(body, 'mqttguard_reloads_total{result="success"}') == 0
     alice.close()
     bob.close()
 
