@@ -141,6 +141,9 @@ static void	seconds(char *, size_t, uint64_t);
 static void	histogram(FILE *, const char *, const char *, struct hist *);
 static void	write_sessions(FILE *, const char *const *, size_t);
 static void	write_events(FILE *);
+static void	by_dir(FILE *, const char *, const char *, const char *,
+		    const char *const *, size_t, _Atomic uint64_t *,
+		    _Atomic uint64_t *);
 static void	write_traffic(FILE *);
 static void	write_latencies(FILE *);
 static void	write_plain(FILE *, const char *, const char *, enum metric);
@@ -448,46 +451,44 @@ write_events(FILE *fp)
 	}
 }
 
+/*
+ * One family of counters by direction and a second label <key> (names
+ * <names>, <n> of them, 0 unused): <v> is an array of DIRS rows of <n>.
+ * A pair whose <shown> counter is 0 is left out, so only the frame types
+ * and rules seen appear.
+ */
+static void
+by_dir(FILE *fp, const char *name, const char *help, const char *key,
+    const char *const *names, size_t n, _Atomic uint64_t *v,
+    _Atomic uint64_t *shown)
+{
+	struct label	l[2];
+	size_t		d, t;
+
+	family(fp, name, "counter", help);
+	for (d = 0; d < DIRS; d++)
+		for (t = 1; t < n; t++) {
+			if (get(&shown[d * n + t]) == 0)
+				continue;
+			l[0] = (struct label){ "direction", dir_names[d] };
+			l[1] = (struct label){ key, names[t] };
+			sample_u(fp, name, l, 2, get(&v[d * n + t]));
+		}
+}
+
 /* Frames and bytes by direction and type; malformed frames by rule. */
 static void
 write_traffic(FILE *fp)
 {
-	struct label	 l[2];
-	size_t		 d, t;
-
-	family(fp, "mqttguard_frames_total", "counter", "Valid MQTT frames "
-	    "read, by direction and packet type.");
-	for (d = 0; d < DIRS; d++)
-		for (t = 1; t < TYPES; t++) {
-			if (get(&frames[d][t]) == 0)
-				continue;
-			l[0] = (struct label){ "direction", dir_names[d] };
-			l[1] = (struct label){ "type", type_names[t] };
-			sample_u(fp, "mqttguard_frames_total", l, 2,
-			    get(&frames[d][t]));
-		}
-	family(fp, "mqttguard_frame_bytes_total", "counter", "Bytes of valid "
-	    "MQTT frames read, by direction and packet type.");
-	for (d = 0; d < DIRS; d++)
-		for (t = 1; t < TYPES; t++) {
-			if (get(&frames[d][t]) == 0)
-				continue;
-			l[0] = (struct label){ "direction", dir_names[d] };
-			l[1] = (struct label){ "type", type_names[t] };
-			sample_u(fp, "mqttguard_frame_bytes_total", l, 2,
-			    get(&bytes[d][t]));
-		}
-	family(fp, "mqttguard_malformed_frames_total", "counter", "Frames "
-	    "refused by the decoder, by direction and the rule they broke.");
-	for (d = 0; d < DIRS; d++)
-		for (t = 1; t < CODEC_ERR__MAX; t++) {
-			if (get(&rejects[d][t]) == 0)
-				continue;
-			l[0] = (struct label){ "direction", dir_names[d] };
-			l[1] = (struct label){ "rule", rule_names[t] };
-			sample_u(fp, "mqttguard_malformed_frames_total", l, 2,
-			    get(&rejects[d][t]));
-		}
+	by_dir(fp, "mqttguard_frames_total", "Valid MQTT frames read, by "
+	    "direction and packet type.", "type", type_names, TYPES,
+	    &frames[0][0], &frames[0][0]);
+	by_dir(fp, "mqttguard_frame_bytes_total", "Bytes of valid MQTT "
+	    "frames read, by direction and packet type.", "type", type_names,
+	    TYPES, &bytes[0][0], &frames[0][0]);
+	by_dir(fp, "mqttguard_malformed_frames_total", "Frames refused by the "
+	    "decoder, by direction and the rule they broke.", "rule",
+	    rule_names, CODEC_ERR__MAX, &rejects[0][0], &rejects[0][0]);
 }
 
 /* The broker connection, CONNACKs and password checks. */
