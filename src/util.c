@@ -73,3 +73,16 @@ util_addr_str(const struct sockaddr *sa, bool port, char *buf, size_t len)
 		    (unsigned)ntohs(in->sin_port));
 	return 0;
 }
+
+unsigned
+util_addr_port(const struct sockaddr *sa)
+{
+	const struct sockaddr_in	*in = (const void *)sa;
+	const struct sockaddr_in6	*in6 = (const void *)sa;
+
+	if (sa->sa_family == AF_INET)
+		return ntohs(in->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(in6->sin6_port);
+	return 0;
+}

@@ -42,4 +42,7 @@ uint64_t util_now_ms(void);
 int	 util_addr_str(const struct sockaddr *sa, bool port, char *buf,
 	    size_t len);
 
+/* The port of <sa> in host order; 0 for a family without ports. */
+unsigned util_addr_port(const struct sockaddr *sa);
+
 #endif
