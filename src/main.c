@@ -215,23 +215,32 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 static void
 reload_tls(struct main_state *ms, const char *why)
 {
-	SSL_CTX	*ctx = NULL, *upctx = NULL;
-	char	 err[512];
+	SSL_CTX			*ctx = NULL, *upctx = NULL;
+	char			 err[512];
+	struct log_field	 f[] = {
+		LOG_STR("trigger", why), LOG_STR("scope", "tls"),
+		LOG_STR("result", "unchanged"),
+		LOG_STR("reason", "no TLS in use")
+	};
 
 	ms->stamp = tls_files_stamp(ms->pol->has_tls ? &ms->pol->tls : NULL,
 	    &ms->pol->upstream);
 	ms->seen = ms->stamp;
 	if (!ms->any_tls && !ms->pol->upstream.tls) {
-		log_info("%s: no TLS in use, nothing to reload (the policy "
-		    "file is not read again: restart to apply changes)", why);
+		log_event(LOG_LVL_INFO, "policy.reload", f, NELEM(f), "%s: no "
+		    "TLS in use, nothing to reload (the policy file is not "
+		    "read again: restart to apply changes)", why);
 		return;
 	}
 	if ((ms->any_tls && (ctx = tls_server_ctx_new(&ms->pol->tls, err,
 	    sizeof(err))) == NULL) || (ms->pol->upstream.tls &&
 	    (upctx = tls_client_ctx_new(&ms->pol->upstream, err,
 	    sizeof(err))) == NULL)) {
-		log_error("%s: TLS reload failed, the current certificates "
-		    "stay in use: %s", why, err);
+		f[2].v.s = "failed";
+		f[3].v.s = err;
+		log_event(LOG_LVL_ERROR, "policy.reload", f, NELEM(f), "%s: "
+		    "TLS reload failed, the current certificates stay in use: "
+		    "%s", why, err);
 		SSL_CTX_free(ctx);
 		return;
 	}
@@ -240,9 +249,12 @@ reload_tls(struct main_state *ms, const char *why)
 	SSL_CTX_free(ms->upctx);
 	ms->ctx = ctx;
 	ms->upctx = upctx;
-	log_info("%s: TLS material reloaded (certificates, keys, CAs, CRLs; "
-	    "the rest of the policy is not read again); new connections "
-	    "use it, established ones keep theirs", why);
+	f[2].v.s = "ok";
+	f[3].v.s = "TLS material reloaded";
+	log_event(LOG_LVL_INFO, "policy.reload", f, NELEM(f), "%s: TLS "
+	    "material reloaded (certificates, keys, CAs, CRLs; the rest of "
+	    "the policy is not read again); new connections use it, "
+	    "established ones keep theirs", why);
 	log_certs(ctx, "tls");
 	if (upctx != NULL)
 		log_info("upstream: broker CA %s%s reloaded",
