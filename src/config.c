@@ -116,6 +116,7 @@ static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static int	log_file(struct cfg *, yaml_node_t *, void *, const char *);
 static int	sec_acl(struct cfg *, yaml_node_t *, void *, const char *);
 static int	sec_tests(struct cfg *, yaml_node_t *, void *, const char *);
 static int	acl_defer(struct cfg *, yaml_node_t *, void *, const char *);
@@ -406,6 +407,8 @@ static const struct ckey log_keys[] = {
 	    0, 0, level_names, NULL },
 	{ "format", K_ENUM, offsetof(struct policy_log, json), false,
 	    0, 0, format_names, NULL },
+	{ "file", K_CUSTOM, offsetof(struct policy_log, file), false,
+	    0, 0, NULL, log_file },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -1286,6 +1289,54 @@ sec_workers(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 		return 0;
 	}
 	return cfg_value(c, n, &k, dst, path);
+}
+
+const char *
+config_yaml_version(void)
+{
+	return yaml_get_version_string();
+}
+
+/*
+ * log.file: the log goes there instead of stderr.  Resolved like every
+ * path; the file need not exist yet (it is created at start), but its
+ * directory must, and it must not be a directory itself.
+ */
+static int
+log_file(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct ckey k = { "file", K_STR, 0, false, 0, 0, NULL,
+	    NULL };
+	char		*s = NULL, *file = NULL, *slash;
+	struct stat	 st;
+	int		 rc = -1;
+
+	if (cfg_value(c, n, &k, &s, path) == -1)
+		return -1;
+	if ((file = resolve_path(c, s)) == NULL || strlen(file) >= PATH_MAX) {
+		cfg_err(c, n, path, "path too long");
+		goto done;
+	}
+	if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cfg_err(c, n, path, "%s: is a directory", file);
+		goto done;
+	}
+	snprintf(dst, PATH_MAX, "%s", file);
+	if ((slash = strrchr(file, '/')) != NULL) {
+		*slash = '\0';
+		if (stat(slash == file ? "/" : file, &st) == -1 ||
+		    !S_ISDIR(st.st_mode)) {
+			cfg_err(c, n, path, "%s: no such directory for the "
+			    "log file", slash == file ? "/" : file);
+			*(char *)dst = '\0';
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	free(s);
+	free(file);
+	return rc;
 }
 
 /*

@@ -15,6 +15,8 @@
  * A subcommand is found by its name in main_cmds[], which also gives the
  * usage text its lines, and gets the command line from its name on.
  *
+ * SIGUSR1 reopens log.file (after logrotate has moved it).
+ *
  * SIGHUP (and tls.watch, a timer comparing the files' stamps) reloads the
  * TLS material only: the files the running policy names are read again
  * into new contexts, with every start-up check, and handed to the workers;
@@ -22,6 +24,7 @@
  * policy file itself is not read again.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "mqttguard/acl.h"
@@ -46,7 +50,7 @@
 #define MQTTGUARD_VERSION "0.0.0"
 #endif
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
-#define MAIN_NSIGS	3	/* SIGINT, SIGTERM, SIGHUP */
+#define MAIN_NSIGS	4	/* SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
 
 /* A subcommand of the table below. */
 struct main_cmd {
@@ -119,7 +123,7 @@ usage(FILE *fp)
 	for (i = 0; i < NELEM(main_cmds); i++)
 		fprintf(fp, "       mqttguard %s\n", main_cmds[i].usage);
 	fprintf(fp,
-	    "       mqttguard --version\n"
+	    "       mqttguard -V | --version\n"
 	    "  -c FILE    policy file (default " CMD_POLICY_DEFAULT ")\n"
 	    "  -t         check the policy, its TLS files and its tests, exit\n"
 	    "  -d         debug logging (overrides log.level)\n"
@@ -158,7 +162,9 @@ opts_parse(int argc, char **argv, struct main_opts *o)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("mqttguard %s\n", MQTTGUARD_VERSION);
+			printf("mqttguard %s\n%s\nlibevent %s\nlibyaml %s\n",
+			    MQTTGUARD_VERSION, OpenSSL_version(OPENSSL_VERSION),
+			    event_get_version(), config_yaml_version());
 			return 0;
 		default:
 			usage(stderr);
@@ -176,10 +182,18 @@ static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct main_state	*ms = arg;
+	char			 msg[PATH_MAX + 64];
 
 	(void)what;
 	if (sig == SIGHUP) {
 		reload_tls(ms, "SIGHUP");
+		return;
+	}
+	if (sig == SIGUSR1) {
+		if (log_reopen(msg, sizeof(msg)) == -1)
+			log_error("SIGUSR1: %s", msg);
+		else
+			log_info("SIGUSR1: %s", msg);
 		return;
 	}
 	log_info("%s: stopping", strsignal((int)sig));
@@ -392,7 +406,8 @@ start_workers(struct main_state *ms)
 static void
 start_events(struct main_state *ms)
 {
-	static const int	 sigs[MAIN_NSIGS] = { SIGINT, SIGTERM, SIGHUP };
+	static const int	 sigs[MAIN_NSIGS] = { SIGINT, SIGTERM, SIGHUP,
+				    SIGUSR1 };
 	struct timeval		 tv = { TLS_WATCH_INTERVAL_MS / 1000,
 				    (TLS_WATCH_INTERVAL_MS % 1000) * 1000 };
 	struct policy		*pol = ms->pol;
@@ -470,13 +485,24 @@ stop(struct main_state *ms)
 }
 
 /*
- * Runs the daemon on the policy in <ms> until SIGINT or SIGTERM.
- * Returns the exit status: 0 after a clean stop, 1 if the workers could
+ * Runs the daemon on the policy in <ms> until SIGINT or SIGTERM, logging
+ * to log.file if the policy names one.  Returns the exit status: 0 after
+ * a clean stop, 1 if the log file cannot be opened or the workers could
  * not start.
  */
 static int
 run(struct main_state *ms, const char *file)
 {
+	char	err[PATH_MAX + 64];
+
+	if (ms->pol->log.file[0] != '\0' && log_open(ms->pol->log.file, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "mqttguard: %s\n", err);
+		SSL_CTX_free(ms->ctx);
+		SSL_CTX_free(ms->upctx);
+		policy_unref(ms->pol);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no thread support");

@@ -4,9 +4,12 @@
  * every class of error is reported with its exact file:line:column and key.
  * Each invalid file under test/data/ is named for its error.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include "check_suites.h"
 #include "mqttguard/config.h"
@@ -36,6 +39,7 @@ START_TEST(valid_minimal)
 	ck_assert(p->limits.reject_control_chars);
 	ck_assert_uint_eq(p->workers, 1);
 	ck_assert_int_eq(p->log.level, LOG_LVL_INFO);
+	ck_assert_str_eq(p->log.file, "");
 	ck_assert_int_eq(p->listeners[0].authn, POLICY_AUTHN_PASSWORD);
 	ck_assert_int_eq(p->listeners[0].client_certs, POLICY_VERIFY_NONE);
 	ck_assert_uint_eq(p->auth.lockout_failures, 5);
@@ -101,6 +105,21 @@ START_TEST(valid_plain_only)
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(!p->has_tls);
 	ck_assert_uint_ge(p->workers, 1);	/* "auto" */
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+START_TEST(valid_log_file)
+{
+	struct config_errors	*e;
+	struct policy		*p = tu_load("test/data/valid-log-file.yaml",
+	    0, &e);
+
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert(p->log.json);
+	ck_assert_str_eq(p->log.file, "test/data/mqttguard.log");
+	ck_assert_int_eq(access(p->log.file, F_OK), -1);	/* not made */
 	policy_unref(p);
 	free(e);
 }
@@ -176,6 +195,10 @@ static const struct bad_case {
 	{ "bad-bool", 1,
 	    "4:10: listeners[0].tls: expected true or false, got \"yes\"" },
 	{ "bad-workers", 1, "8:10: workers: 0 is out of range (1..64)" },
+	{ "bad-log-file-dir", 1, "9:9: log.file: test/data/no-such-dir: no "
+	    "such directory for the log file" },
+	{ "bad-log-file-is-dir", 1, "9:9: log.file: test/data/.: is a "
+	    "directory" },
 	{ "bad-section-type", 1,
 	    "5:11: upstream: expected a mapping of keys to values" },
 	{ "bad-many-errors", 3,
@@ -370,6 +393,7 @@ config_suite(void)
 	tcase_add_test(tc, example_policy_parses);
 	tcase_add_test(tc, limits_overrides);
 	tcase_add_test(tc, limits_every_key_overrides);
+	tcase_add_test(tc, valid_log_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

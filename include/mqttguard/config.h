@@ -12,6 +12,7 @@
 #define MQTTGUARD_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mqttguard/policy.h"
@@ -45,5 +46,8 @@ struct policy	*config_load_flags(const char *path,
 
 /* Prints every collected error, one per line, to <fp>. */
 void		 config_errors_print(const struct config_errors *, FILE *fp);
+
+/* The libyaml version in use ("0.2.5"), for -V. */
+const char	*config_yaml_version(void);
 
 #endif

@@ -283,6 +283,7 @@ struct policy_upstream {
 struct policy_log {
 	int		 level;		/* enum log_level */
 	bool		 json;
+	char		 file[PATH_MAX];	/* "": stderr */
 };
 
 struct policy {
