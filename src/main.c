@@ -452,6 +452,9 @@ log_started(const struct main_state *ms, const char *file)
 	if (ms->watch != NULL)
 		log_info("tls.watch: reloading when the TLS files change "
 		    "(checked every %ums)", TLS_WATCH_INTERVAL_MS);
+	if (pol->workers_auto[0] != '\0')
+		log_info("workers: auto: %u (%s)", pol->workers,
+		    pol->workers_auto);
 	log_info("mqttguard %s started, %u worker%s, policy %s",
 	    MQTTGUARD_VERSION, pol->workers, pol->workers == 1 ? "" : "s",
 	    file);

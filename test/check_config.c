@@ -4,6 +4,7 @@
  * every class of error is reported with its exact file:line:column and key.
  * Each invalid file under test/data/ is named for its error.
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ START_TEST(valid_minimal)
 	ck_assert_uint_eq(p->limits.connect_timeout_ms, 10000);
 	ck_assert(p->limits.reject_control_chars);
 	ck_assert_uint_eq(p->workers, 1);
+	ck_assert_str_eq(p->workers_auto, "");
 	ck_assert_int_eq(p->log.level, LOG_LVL_INFO);
 	ck_assert_str_eq(p->log.file, "");
 	ck_assert_int_eq(p->listeners[0].authn, POLICY_AUTHN_PASSWORD);
@@ -105,6 +107,8 @@ START_TEST(valid_plain_only)
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(!p->has_tls);
 	ck_assert_uint_ge(p->workers, 1);	/* "auto" */
+	ck_assert_msg(strncmp(p->workers_auto, "affinity ", 9) == 0, "%s",
+	    p->workers_auto);
 	policy_unref(p);
 	free(e);
 }
@@ -377,6 +381,142 @@ START_TEST(limits_every_key_overrides)
 }
 END_TEST
 
+/* ---- workers: auto ----------------------------------------------- */
+
+/* One cpu.max text and what config_cpu_max() makes of it. */
+static const struct {
+	const char	*text;
+	int		 rc;
+	uint64_t	 quota, period;
+} cpu_max_cases[] = {
+	{ "max 100000\n", 0, 0, 100000 },		/* no quota */
+	{ "200000 100000\n", 1, 200000, 100000 },	/* 2 CPUs */
+	{ "150000 100000\n", 1, 150000, 100000 },	/* 1.5 */
+	{ "50000 100000", 1, 50000, 100000 },		/* no newline */
+	{ "1000 1000000\n", 1, 1000, 1000000 },
+	{ "", -1, 0, 0 },
+	{ "max", -1, 0, 0 },				/* no period */
+	{ "max\n", -1, 0, 0 },
+	{ "maxi 100000\n", -1, 0, 0 },
+	{ "0 100000\n", -1, 0, 0 },			/* no CPU */
+	{ "100000 0\n", -1, 0, 0 },
+	{ "100000 2000000\n", -1, 0, 0 },		/* period > 1s */
+	{ "-1 100000\n", -1, 0, 0 },
+	{ " 100000 100000\n", -1, 0, 0 },
+	{ "100000  100000\n", -1, 0, 0 },
+	{ "100000 100000 x\n", -1, 0, 0 },
+	{ "100000 100000\n\n", -1, 0, 0 },
+	{ "18446744073709551616 100000\n", -1, 0, 0 },	/* 2^64 */
+	{ "18446744073709551615 100000\n", -1, 0, 0 },	/* q * period wraps */
+};
+
+START_TEST(cpu_max_table)
+{
+	uint64_t	q = 0, p = 0;
+	int		rc;
+
+	rc = config_cpu_max(cpu_max_cases[_i].text, &q, &p);
+	ck_assert_msg(rc == cpu_max_cases[_i].rc, "\"%s\": %d",
+	    cpu_max_cases[_i].text, rc);
+	if (rc == 1)
+		ck_assert_uint_eq(q, cpu_max_cases[_i].quota);
+	if (rc >= 0)
+		ck_assert_uint_eq(p, cpu_max_cases[_i].period);
+}
+END_TEST
+
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+	char	path[512];
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/*
+ * A fake cgroup tree under a temporary directory: <root>/self is what
+ * /proc/self/cgroup would say, <root>/fs the cgroup2 mount with a/b/.
+ * The CPUs of the real affinity mask bound every answer.
+ */
+START_TEST(cpus_fake_cgroup)
+{
+	char		root[] = "/tmp/check_cpus.XXXXXX", fs[64], self[64];
+	char		dir[96], why[128], want[128];
+	cpu_set_t	set;
+	unsigned	a, n;
+
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	snprintf(fs, sizeof(fs), "%s/fs", root);
+	snprintf(self, sizeof(self), "%s/self", root);
+	snprintf(dir, sizeof(dir), "%s/a/b", fs);
+	ck_assert_int_eq(mkdir(fs, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/a", fs);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/a/b", fs);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	a = (unsigned)CPU_COUNT(&set);
+
+	/* No /proc/self/cgroup, or no cgroup v2 line: the mask alone. */
+	n = config_cpus(fs, "/nonexistent/cgroup", why, sizeof(why));
+	ck_assert_uint_eq(n, a);
+	snprintf(want, sizeof(want), "affinity %u CPU%s, no cgroup v2 "
+	    "cpu.max", a, a == 1 ? "" : "s");
+	ck_assert_str_eq(why, want);
+	put_file(root, "self", "4:memory:/x\n1:cpu:/\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), a);
+	ck_assert_str_eq(why, want);
+
+	/* "max" all the way up: no quota. */
+	put_file(root, "self", "1:name=systemd:/\n0::/a/b\n");
+	put_file(dir, "cpu.max", "max 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), a);
+	snprintf(want, sizeof(want), "affinity %u CPU%s, cgroup cpu.max max",
+	    a, a == 1 ? "" : "s");
+	ck_assert_str_eq(why, want);
+
+	/* The parent's 1.5 CPUs bound the leaf: rounded up, 2. */
+	put_file(fs, "a/cpu.max", "150000 100000\n");
+	n = config_cpus(fs, self, why, sizeof(why));
+	ck_assert_uint_eq(n, a < 2 ? a : 2);
+	snprintf(want, sizeof(want), "affinity %u CPU%s, cgroup cpu.max 1.5",
+	    a, a == 1 ? "" : "s");
+	ck_assert_str_eq(why, want);
+
+	/* The tightest wins, whichever level it is on; the top one too. */
+	put_file(dir, "cpu.max", "50000 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), 1);
+	ck_assert_ptr_nonnull(strstr(why, "cgroup cpu.max 0.5"));
+	put_file(fs, "cpu.max", "20000 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), 1);
+	ck_assert_ptr_nonnull(strstr(why, "cgroup cpu.max 0.2"));
+
+	/* In a cgroup namespace the process is at "/": the mount's own. */
+	put_file(root, "self", "0::/\n");
+	put_file(fs, "cpu.max", "400000 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)),
+	    a < 4 ? a : 4);
+	ck_assert_ptr_nonnull(strstr(why, "cgroup cpu.max 4.0"));
+
+	/* A malformed file is ignored, not trusted. */
+	put_file(fs, "cpu.max", "lots\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), a);
+
+	/* Pinned to one CPU (taskset -c 0): one, whatever the quota. */
+	put_file(fs, "cpu.max", "max 100000\n");
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), 1);
+	ck_assert_str_eq(why, "affinity 1 CPU, cgroup cpu.max max");
+	tu_rm_tree(root);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -394,6 +534,11 @@ config_suite(void)
 	tcase_add_test(tc, limits_overrides);
 	tcase_add_test(tc, limits_every_key_overrides);
 	tcase_add_test(tc, valid_log_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cpus");
+	tcase_add_loop_test(tc, cpu_max_table, 0, (int)NELEM(cpu_max_cases));
+	tcase_add_test(tc, cpus_fake_cgroup);
 	suite_add_tcase(s, tc);
 	return s;
 }

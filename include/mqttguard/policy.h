@@ -314,6 +314,8 @@ struct policy {
 	size_t			 n_topic_rates;
 	struct policy_log	 log;
 	unsigned		 workers;
+	char			 workers_auto[96];	/* "workers: auto": how
+						   it counted; "" if not */
 };
 
 /*
