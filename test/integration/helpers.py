@@ -150,13 +150,18 @@ class Broker:
 
 class Guard:
     """mqttguard with a generated policy: a TLS listener, optionally a plain
-    one, in front of <upstream_port>."""
+    one, in front of <upstream_port>.  <log_extra> goes into the log
+    section; with <journal>, JOURNAL_STREAM names its stderr, as systemd
+    does for a service whose output is the journal."""
+
+    journal = False
 
     def __init__(self, tmp, certs, upstream_port, plain=False, limits="",
                  workers=1, tls_extra="", extra="",
                  auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
-                 listener_extra=""):
+                 listener_extra="", log_extra="", journal=False):
         self.certs = certs
+        self.journal = journal
         self.port = free_port()
         self.plain_port = free_port() if plain else None
         listeners = (f"  - name: tls\n    address: 127.0.0.1\n"
@@ -173,7 +178,7 @@ class Guard:
             f"  connect_timeout: 3s\n"
             f"limits:\n  max_packet_size: 2MiB\n{limits}"
             f"{auth}"
-            f"log:\n  level: debug\n"
+            f"log:\n  level: debug\n{log_extra}"
             f"workers: {workers}\n{extra}")
 
     def start(self, tmp, policy):
@@ -188,6 +193,10 @@ class Guard:
         # memory-bound tests (ASan otherwise holds up to 256 MiB of frees).
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
                                ":quarantine_size_mb=4").lstrip(":")
+        env.pop("JOURNAL_STREAM", None)
+        if self.journal:
+            st = os.fstat(self.log_fp.fileno())
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         self.proc = spawn([BIN, "-c", str(self.policy)], [self.port],
                           "mqttguard", self.log, env=env,
                           stdout=self.log_fp, stderr=self.log_fp)
