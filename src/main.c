@@ -507,6 +507,7 @@ run(struct main_state *ms, const char *file)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);	/* logrotate before the loop runs */
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no thread support");
 	warn_plain(ms->pol);
