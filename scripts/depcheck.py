@@ -11,14 +11,17 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 INC = re.compile(r'#include "mqttguard/([a-z_0-9]+)\.h"')
 
 # What may never be used by whom: the data path runs one way.
-# main -> worker -> listener -> session -> enforce -> {auth,acl,limits}
-# -> policy; the codec and the small helpers are leaves.
-LAYERS = ["main", "worker", "listener", "session", "enforce"]
+# main -> admin -> worker -> listener -> session -> enforce ->
+# {auth,acl,limits} -> policy; the codec and the small helpers are leaves.
+LAYERS = ["main", "admin", "worker", "listener", "session", "enforce"]
 LEAVES = {"codec", "siphash", "log", "metrics", "readahead", "topic",
           "util", "hmap"}
 # The command-line tools: main dispatches to them; no daemon module uses
 # one (they print, prompt and parse options; the daemon does not).
 TOOLS = {"cmd", "acl_import"}
+# Modules only the listed ones may use: the admin listener (HTTP on
+# main's loop) is started and stopped by main alone.
+ONLY = {"admin": {"main"}}
 
 
 def is_tool(m):
@@ -58,9 +61,25 @@ def cycles(graph):
     return found
 
 
-def main():
-    graph = modules()
+def fold_private(graph):
+    """A module's private header (NAME_priv.h) is part of NAME: checks who
+    includes it, then folds it in."""
     bad = []
+    for a, deps in graph.items():
+        for b in deps:
+            if b.endswith("_priv") and not a.startswith(b[:-len("_priv")]):
+                bad.append("%s uses %s, private to %s*.c" % (a, b,
+                           b[:-len("_priv")]))
+    folded = {}
+    for a, deps in graph.items():
+        a2 = a[:-len("_priv")] if a.endswith("_priv") else a
+        d2 = {d[:-len("_priv")] if d.endswith("_priv") else d for d in deps}
+        folded.setdefault(a2, set()).update(d2 - {a2})
+    return folded, bad
+
+
+def main():
+    graph, bad = fold_private(modules())
     for cyc in cycles(graph):
         bad.append("include circle: " + " -> ".join(cyc))
     rank = {m: i for i, m in enumerate(LAYERS)}
@@ -71,6 +90,9 @@ def main():
                            % (a, b))
             if a in LEAVES and b in graph and b not in LEAVES:
                 bad.append("%s is a leaf but uses %s" % (a, b))
+            if b in ONLY and a not in ONLY[b]:
+                bad.append("%s uses %s, which only %s may use"
+                           % (a, b, ", ".join(sorted(ONLY[b]))))
             if is_tool(b) and not is_tool(a) and a != "main":
                 bad.append("%s is part of the daemon but uses the tool %s"
                            % (a, b))

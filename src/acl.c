@@ -60,7 +60,6 @@
 #define ARENA_CHUNK	(64 * 1024)	/* the first chunk; they double */
 #define ARENA_HUGE	(2 * 1024 * 1024)	/* from here: huge pages */
 #define NACTIONS	3
-#define SPEC(lit, plus)	((uint32_t)(lit) << 8 | (uint32_t)(plus))
 
 enum lv_kind {
 	LV_LIT = 0,
@@ -94,6 +93,8 @@ struct slot {
 };
 
 struct node;
+struct fidx;
+struct fentry;
 
 struct wild {
 	struct node	*plus, *hash, *pu, *pc;
@@ -108,7 +109,7 @@ struct wild {
 #define DECISION_IDX(d)		(((d) >> 1) - 1)
 
 struct leaf {
-	uint32_t	 spec;		/* SPEC(literal levels, '+' levels) */
+	uint32_t	 spec;		/* topic_specificity() */
 	uint32_t	 d[NACTIONS];
 };
 
@@ -233,7 +234,10 @@ static int	 subject_add(struct acl *, struct subject *, size_t);
 static struct leaf *trie_leaf(struct acl *, struct node *, const char *,
 		    size_t);
 static void	 leaf_add(struct leaf *, size_t, const struct acl_rule *);
-static uint32_t	 filter_spec(const char *, size_t, unsigned *);
+static int	 rule_check(const struct acl *, const struct acl_rule *,
+		    char *, size_t);
+static struct acl_rule *rule_store(struct acl *, const struct acl_rule *);
+static int	 rule_index(struct acl *, const struct acl_rule *, size_t);
 static void	 flat_match(struct walk *, const struct flat *);
 static const char *intern_file(struct acl *, const char *);
 static struct node *child(struct acl *, struct node *, const char *,
@@ -242,6 +246,26 @@ static int	 action_index(unsigned);
 static int	 split(struct walk *, const char *, size_t, uint32_t);
 static void	 consider(struct walk *, const struct leaf *);
 static void	 walk(struct walk *, const struct node *, uint32_t);
+static struct chunk *chunk_new(size_t);
+static bool	 names_user(const struct acl *, const struct acl_rule *,
+		    const char *);
+static bool	 covers_subjects(const struct acl *, const struct acl_rule *,
+		    const struct acl_rule *);
+static bool	 broad(const char *);
+static void	 actions_str(unsigned, char *, size_t);
+static struct fentry *fidx_get(struct fidx *, const char *, size_t, bool);
+static size_t	 lint_shadow(const struct acl *, struct fidx *, size_t,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_names(const struct acl *, const struct acl_lint_ctx *,
+		    const struct acl_rule *,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_shadows(const struct acl *,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_grants(const struct acl *, const struct acl_lint_ctx *,
+		    const struct acl_rule *,
+		    void (*)(void *, const char *, int, const char *), void *);
+static size_t	 lint_unused(const struct acl *, const struct acl_lint_ctx *,
+		    void (*)(void *, const char *, int, const char *), void *);
 
 /* ---- memory --------------------------------------------------------- */
 
@@ -590,7 +614,8 @@ subject_add(struct acl *acl, struct subject *s, size_t idx)
 			nf->size = (uint16_t)esize;
 			nf->len = (uint16_t)flen;
 			memcpy(nf->filter, r->filter, flen);
-			nf->lf.spec = filter_spec(r->filter, flen, &depth);
+			nf->lf.spec = topic_specificity(r->filter, flen,
+			    &depth);
 			leaf_add(&nf->lf, idx, r);
 			if (depth > acl->depth)
 				acl->depth = depth;
@@ -833,32 +858,6 @@ wild:
 	return *slot;
 }
 
-/*
- * The specificity of the <len>-byte filter <f>: SPEC(literal levels, '+'
- * levels), "%u"/"%c" counting as literal, '#' as nothing.  Its depth in
- * levels goes to *<depth>.
- */
-static uint32_t
-filter_spec(const char *f, size_t len, unsigned *depth)
-{
-	const char	*lv = f, *end, *stop = f + len;
-	unsigned	 lit = 0, plus = 0;
-
-	*depth = 0;
-	for (;; lv = end + 1) {
-		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
-			end = stop;
-		if (end - lv == 1 && *lv == '+')
-			plus++;
-		else if (!(end - lv == 1 && *lv == '#'))
-			lit++;
-		(*depth)++;
-		if (end == stop)
-			break;
-	}
-	return SPEC(lit, plus);
-}
-
 /* The leaf for the <len>-byte filter <f> under <root>, made if missing. */
 static struct leaf *
 trie_leaf(struct acl *acl, struct node *root, const char *f, size_t len)
@@ -879,7 +878,7 @@ trie_leaf(struct acl *acl, struct node *root, const char *f, size_t len)
 		if ((n->leaf = arena_alloc(&acl->arena,
 		    sizeof(*n->leaf))) == NULL)
 			return NULL;
-		n->leaf->spec = filter_spec(f, len, &depth);
+		n->leaf->spec = topic_specificity(f, len, &depth);
 		if (depth > acl->depth)
 			acl->depth = depth;
 	}
@@ -904,15 +903,12 @@ leaf_add(struct leaf *lf, size_t idx, const struct acl_rule *r)
 	}
 }
 
-int
-acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
+/* Whether <in> is a rule acl_add_rule() takes; -1 with the reason if not. */
+static int
+rule_check(const struct acl *acl, const struct acl_rule *in, char *err,
     size_t errlen)
 {
-	struct acl_rule	*r;
-	struct subject	*s;
-	struct group	*g;
-	struct leaf	*lf;
-	size_t		 i, idx;
+	size_t	i;
 
 	if (in->actions == 0 || (in->actions & ~(unsigned)ACL_ALL) != 0) {
 		util_errf(err, errlen, "a rule needs one or more of the "
@@ -941,19 +937,31 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/*
+ * A copy of the checked rule <in> appended to acl->rules, its strings in
+ * the arena; its user and group names are filled in by rule_index().  NULL
+ * on ENOMEM (the array may have grown).
+ */
+static struct acl_rule *
+rule_store(struct acl *acl, const struct acl_rule *in)
+{
+	struct acl_rule	*r;
+
 	if (acl->nrules >= UINT32_MAX / 2 - 1)
-		goto nomem;
+		return NULL;
 	if (acl->nrules == acl->caprules) {
 		size_t		 cap = acl->caprules ? acl->caprules * 2 : 16;
 		struct acl_rule	*nr;
 
 		if ((nr = realloc(acl->rules, cap * sizeof(*nr))) == NULL)
-			goto nomem;
+			return NULL;
 		acl->rules = nr;
 		acl->caprules = cap;
 	}
-	idx = acl->nrules;
-	r = &acl->rules[idx];
+	r = &acl->rules[acl->nrules];
 	memset(r, 0, sizeof(*r));
 	if ((r->filter = arena_strndup(&acl->arena, in->filter,
 	    strlen(in->filter))) == NULL ||
@@ -962,7 +970,7 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	    in->n_users * sizeof(char *))) == NULL) ||
 	    (in->n_groups > 0 && (r->groups = arena_alloc(&acl->arena,
 	    in->n_groups * sizeof(char *))) == NULL))
-		goto nomem;
+		return NULL;
 	r->allow = in->allow;
 	r->actions = in->actions;
 	r->line = in->line;
@@ -971,19 +979,34 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 	r->n_users = in->n_users;
 	r->n_groups = in->n_groups;
 	acl->nrules++;
+	return r;
+}
+
+/*
+ * Rule <idx> (stored from <in>) where checks find it: the everyone trie,
+ * each named identity's rules, each named group's trie.  -1 on ENOMEM.
+ */
+static int
+rule_index(struct acl *acl, const struct acl_rule *in, size_t idx)
+{
+	struct acl_rule	*r = &acl->rules[idx];
+	struct subject	*s;
+	struct group	*g;
+	struct leaf	*lf;
+	size_t		 i;
 
 	if (in->everyone) {
 		if ((lf = trie_leaf(acl, &acl->everyone, r->filter,
 		    strlen(r->filter))) == NULL)
-			goto nomem;
+			return -1;
 		leaf_add(lf, idx, r);
 	}
 	for (i = 0; i < in->n_users; i++) {
 		if ((s = subject_get(acl, in->users[i])) == NULL)
-			goto nomem;
+			return -1;
 		r->users[i] = (char *)s->name;
 		if (subject_add(acl, s, idx) == -1)
-			goto nomem;
+			return -1;
 	}
 	for (i = 0; i < in->n_groups; i++) {
 		g = (struct group *)map_find(&acl->groupmap, in->groups[i],
@@ -991,15 +1014,28 @@ acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
 		    in->groups[i], strlen(in->groups[i])));
 		if (g == NULL || (lf = trie_leaf(acl, &g->root, r->filter,
 		    strlen(r->filter))) == NULL)
-			goto nomem;
+			return -1;
 		leaf_add(lf, idx, r);
 		g->used = true;
 		r->groups[i] = g->pub.name;
 	}
 	return 0;
-nomem:
-	util_errf(err, errlen, "out of memory");
-	return -1;
+}
+
+int
+acl_add_rule(struct acl *acl, const struct acl_rule *in, char *err,
+    size_t errlen)
+{
+	struct acl_rule	*r;
+
+	if (rule_check(acl, in, err, errlen) == -1)
+		return -1;
+	if ((r = rule_store(acl, in)) == NULL ||
+	    rule_index(acl, in, (size_t)(r - acl->rules)) == -1) {
+		util_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- checking ------------------------------------------------------- */
@@ -1602,64 +1638,93 @@ lint_names(const struct acl *acl, const struct acl_lint_ctx *ctx,
 	return found;
 }
 
-size_t
-acl_lint(const struct acl *acl, const struct acl_lint_ctx *ctx,
+/*
+ * The rules that never decide or are redundant: the rules indexed by
+ * filter, so that lint_shadow() finds those on the same filter at once.
+ */
+static size_t
+lint_shadows(const struct acl *acl,
     void (*warn)(void *, const char *, int, const char *), void *arg)
 {
-	const struct acl_rule	*r;
-	const struct group	*g;
-	struct fidx		 fx;
-	struct fentry		*e;
-	struct chunk		*c, *next;
-	char			 msg[512], acts[40];
-	size_t			 i, j, found = 0;
-	bool			 anon, everyone = false, named;
+	struct fidx	 fx;
+	struct fentry	*e;
+	struct chunk	*c, *next;
+	size_t		 i, found = 0;
 
 	memset(&fx, 0, sizeof(fx));
 	fx.type = acl->ntype;
 	fx.type.ctx = &fx.arena;
 	for (i = 0; i < acl->nrules; i++) {
-		r = &acl->rules[i];
-		everyone |= r->everyone;
-		if ((e = fidx_get(&fx, r->filter, strlen(r->filter),
-		    true)) == NULL || grow(&fx.arena, &e->rules, &e->cap, e->n,
+		if ((e = fidx_get(&fx, acl->rules[i].filter,
+		    strlen(acl->rules[i].filter), true)) == NULL ||
+		    grow(&fx.arena, &e->rules, &e->cap, e->n,
 		    sizeof(*e->rules)) == -1) {
 			warn(arg, NULL, 0, "out of memory: rules not compared");
 			found++;
-			goto names;
+			goto done;
 		}
 		e->rules[e->n++] = i;
 	}
 	for (i = 0; i < acl->nrules; i++)
 		found += lint_shadow(acl, &fx, i, warn, arg);
-names:
-	for (i = 0; i < acl->nrules; i++) {
-		r = &acl->rules[i];
-		actions_str(r->actions, acts, sizeof(acts));
-		if (r->allow && broad(r->filter) && (r->everyone ||
-		    !r->admin)) {
-			snprintf(msg, sizeof(msg),
-			    "allows %s on \"%s\" to %s%s", acts, r->filter,
-			    r->everyone ? "everyone" :
-			    "users or groups not marked admin: true",
-			    r->everyone ? ": every client reaches every "
-			    "topic; narrow the filter" : "; narrow it, or "
-			    "add admin: true if this is meant");
-			warn(arg, r->file, r->line, msg);
-			found++;
-		}
-		anon = names_user(acl, r, ctx->anonymous_identity);
-		if (r->allow && (r->actions & ACL_PUBLISH) &&
-		    (anon || (r->everyone && ctx->anonymous))) {
-			snprintf(msg, sizeof(msg), "gives publish on \"%s\" to "
-			    "%s", r->filter, anon ? "the anonymous identity" :
-			    "everyone while auth.anonymous is true: clients "
-			    "without credentials may write");
-			warn(arg, r->file, r->line, msg);
-			found++;
-		}
-		found += lint_names(acl, ctx, r, warn, arg);
+done:
+	for (c = fx.arena.head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
 	}
+	return found;
+}
+
+/*
+ * What rule <r> grants too widely: every topic to everyone or to users
+ * not marked admin, publish to clients without credentials.
+ */
+static size_t
+lint_grants(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    const struct acl_rule *r,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	char	msg[512], acts[40];
+	size_t	found = 0;
+	bool	anon;
+
+	actions_str(r->actions, acts, sizeof(acts));
+	if (r->allow && broad(r->filter) && (r->everyone || !r->admin)) {
+		snprintf(msg, sizeof(msg), "allows %s on \"%s\" to %s%s", acts,
+		    r->filter, r->everyone ? "everyone" :
+		    "users or groups not marked admin: true",
+		    r->everyone ? ": every client reaches every topic; "
+		    "narrow the filter" : "; narrow it, or add admin: true if "
+		    "this is meant");
+		warn(arg, r->file, r->line, msg);
+		found++;
+	}
+	anon = names_user(acl, r, ctx->anonymous_identity);
+	if (r->allow && (r->actions & ACL_PUBLISH) &&
+	    (anon || (r->everyone && ctx->anonymous))) {
+		snprintf(msg, sizeof(msg), "gives publish on \"%s\" to %s",
+		    r->filter, anon ? "the anonymous identity" : "everyone "
+		    "while auth.anonymous is true: clients without "
+		    "credentials may write");
+		warn(arg, r->file, r->line, msg);
+		found++;
+	}
+	return found;
+}
+
+/*
+ * Names that no rule uses: declared groups no rule names, and, when no
+ * rule is for everyone, users of the password file no rule names.
+ */
+static size_t
+lint_unused(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	const struct group	*g;
+	char			 msg[512];
+	size_t			 i, j, found = 0;
+	bool			 everyone = false, named;
+
 	for (i = 0; i < acl->ngroups; i++) {
 		g = acl->groups[i];
 		if (g->used)
@@ -1669,6 +1734,8 @@ names:
 		warn(arg, g->pub.file, g->pub.line, msg);
 		found++;
 	}
+	for (i = 0; i < acl->nrules; i++)
+		everyone |= acl->rules[i].everyone;
 	for (i = 0; i < ctx->n_users && !everyone; i++) {
 		for (j = 0, named = false; j < acl->nrules && !named; j++)
 			named = names_user(acl, &acl->rules[j],
@@ -1681,9 +1748,19 @@ names:
 		warn(arg, ctx->users[i].file, ctx->users[i].line, msg);
 		found++;
 	}
-	for (c = fx.arena.head; c != NULL; c = next) {
-		next = c->next;
-		free(c);
-	}
 	return found;
+}
+
+size_t
+acl_lint(const struct acl *acl, const struct acl_lint_ctx *ctx,
+    void (*warn)(void *, const char *, int, const char *), void *arg)
+{
+	size_t	i, found;
+
+	found = lint_shadows(acl, warn, arg);
+	for (i = 0; i < acl->nrules; i++) {
+		found += lint_grants(acl, ctx, &acl->rules[i], warn, arg);
+		found += lint_names(acl, ctx, &acl->rules[i], warn, arg);
+	}
+	return found + lint_unused(acl, ctx, warn, arg);
 }

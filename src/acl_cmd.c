@@ -21,6 +21,7 @@
 #include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
 #include "mqttguard/policy.h"
+#include "mqttguard/topic.h"
 
 /* The command line of `mqttguard acl check`. */
 struct check_opts {
@@ -64,32 +65,32 @@ check_usage(FILE *fp)
 	    "deny, 2 error\n");
 }
 
-/* A topic name (no wildcard) or, for subscribe, a filter. */
+/*
+ * A topic name (no wildcard) or, for subscribe, a filter, of 1 to
+ * ACL_TOPIC_MAX bytes of MQTT UTF-8, as the codec requires of the wire.
+ * A shared subscription, "$share/<group>/<filter>", needs a group and is
+ * judged by its filter: acl_check() refuses a group holding a wildcard
+ * with a deny, as the proxy does.
+ */
 static bool
 topic_ok(const char *t, bool filter)
 {
-	const char	*lv, *end;
-	size_t		 n;
+	const char	*f;
+	size_t		 len = strlen(t);
 
-	if (*t == '\0' || strlen(t) > ACL_TOPIC_MAX)
+	if (len == 0 || len > ACL_TOPIC_MAX ||
+	    topic_utf8_check((const uint8_t *)t, len, filter ? 0 :
+	    TOPIC_NAME) != TOPIC_OK)
 		return false;
-	if (filter && strncmp(t, "$share/", 7) == 0) {
-		if ((t = strchr(t + 7, '/')) == NULL || t[-1] == '/')
+	if (!filter)
+		return true;
+	if (strncmp(t, "$share/", 7) == 0) {
+		if ((f = strchr(t + 7, '/')) == NULL || f == t + 7 ||
+		    f[1] == '\0')
 			return false;
-		t++;
-		if (*t == '\0')
-			return false;
+		t = f + 1;
 	}
-	for (lv = t;; lv = end + 1) {
-		if ((end = strchr(lv, '/')) == NULL)
-			end = lv + strlen(lv);
-		n = (size_t)(end - lv);
-		if ((memchr(lv, '+', n) || memchr(lv, '#', n)) && (!filter ||
-		    n != 1 || (*lv == '#' && *end != '\0')))
-			return false;
-		if (*end == '\0')
-			return true;
-	}
+	return topic_wildcards_check(t, strlen(t)) == TOPIC_OK;
 }
 
 /*

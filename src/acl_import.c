@@ -55,29 +55,11 @@
 
 #include "mqttguard/acl.h"
 #include "mqttguard/acl_import.h"
+#include "mqttguard/topic.h"
+#include "mqttguard/util.h"
 
 #define MQ_READ		0x1
 #define MQ_WRITE	0x2
-
-enum flv_kind {
-	F_LIT = 0,
-	F_PLUS,
-	F_HASH,
-	F_PU,		/* %u */
-	F_PC		/* %c */
-};
-
-struct flv {
-	enum flv_kind	 kind;
-	const char	*s;		/* F_LIT: not terminated */
-	size_t		 len;
-};
-
-/* A filter as levels; the strings belong to the line it came from. */
-struct flt {
-	struct flv	*lv;		/* owned */
-	size_t		 n;
-};
 
 struct mline {
 	int		 line;
@@ -85,7 +67,6 @@ struct mline {
 	size_t		 subj;		/* topic lines: index into subjects */
 	unsigned	 access;	/* MQ_*; 0: deny */
 	char		*topic;		/* owned */
-	struct flt	 f;
 };
 
 /* A rule of the output. */
@@ -113,192 +94,87 @@ struct import {
 
 static int	imp_err(struct import *, int, const char *, ...)
 		    __attribute__((format(printf, 3, 4)));
-static int	flt_parse(const char *, struct flt *);
-static int	flt_meet(const struct flt *, const struct flt *,
-		    const char *, struct flt *);
-static char	*flt_str(const struct flt *);
-static uint32_t	flt_spec(const struct flt *);
-static bool	flt_has(const struct flt *, enum flv_kind);
+static int	imp_meet(const char *, const char *, const char *, char **);
+static uint32_t	spec(const char *);
+static bool	has_pu(const char *);
 static int	imp_parse(struct import *, FILE *);
 static int	imp_line(struct import *, char *, int, size_t *);
 static int	imp_user(struct import *, char *, int, size_t *);
 static int	imp_add(struct import *, int, bool, size_t, unsigned,
 		    const char *);
+static unsigned	actions_of(unsigned);
 static int	imp_emit(struct import *, bool, unsigned, char *, bool,
 		    size_t, int, int, const char *);
+static const char *who(const struct import *, size_t);
+static int	imp_deny_meet(struct import *, const struct mline *,
+		    const struct mline *, const char *, bool, size_t,
+		    const char *);
 static int	imp_derive(struct import *);
 static int	imp_conflicts(struct import *);
+static int	imp_refuse(struct import *, const struct mline *,
+		    const struct orule *, size_t);
 static void	imp_write(struct import *, FILE *);
 static void	yq(FILE *, const char *);
 
+/* "path:line: " and the message into the caller's buffer; returns -1. */
 static int
 imp_err(struct import *im, int line, const char *fmt, ...)
 {
 	va_list	ap;
-	int	n;
+	size_t	n;
 
-	n = snprintf(im->err, im->errlen, "%s:%d: ", im->path, line);
-	if (n >= 0 && (size_t)n < im->errlen) {
+	util_errf(im->err, im->errlen, "%s:%d: ", im->path, line);
+	n = im->err != NULL ? strlen(im->err) : 0;
+	if (n + 1 < im->errlen) {
 		va_start(ap, fmt);
-		vsnprintf(im->err + n, im->errlen - (size_t)n, fmt, ap);
+		util_verrf(im->err + n, im->errlen - n, fmt, ap);
 		va_end(ap);
 	}
 	return -1;
 }
 
-/* Splits a checked filter into levels.  -1 on ENOMEM. */
+/*
+ * The topics both <d> and <x> match, as a new filter into *<out>: their
+ * topic_meet(), "%u" standing for <who> when known, "%c" for a client id
+ * never known.  Where a placeholder meets a literal the result keeps
+ * <d>'s level: <d> is the deny side, and the result must stay inside it.
+ * Returns 1, 0 when they share no topic (*<out> NULL), -1 on ENOMEM.
+ */
 static int
-flt_parse(const char *s, struct flt *f)
+imp_meet(const char *d, const char *x, const char *who, char **out)
 {
-	const char	*lv, *end;
-	size_t		 n = 1;
+	const struct topic_var	 vars[2] = {
+		{ "%u", 2, who, who != NULL ? strlen(who) : 0 },
+		{ "%c", 2, NULL, 0 }
+	};
+	size_t			 dl = strlen(d), xl = strlen(x), ml;
+	int			 rc;
 
-	for (lv = s; *lv != '\0'; lv++)
-		n += *lv == '/';
-	if ((f->lv = calloc(n, sizeof(*f->lv))) == NULL)
+	if ((*out = malloc(dl + xl + 1)) == NULL)
 		return -1;
-	f->n = 0;
-	for (lv = s;; lv = end + 1) {
-		struct flv	*l = &f->lv[f->n++];
-
-		if ((end = strchr(lv, '/')) == NULL)
-			end = lv + strlen(lv);
-		l->s = lv;
-		l->len = (size_t)(end - lv);
-		l->kind = F_LIT;
-		if (l->len == 1 && *lv == '+')
-			l->kind = F_PLUS;
-		else if (l->len == 1 && *lv == '#')
-			l->kind = F_HASH;
-		else if (l->len == 2 && lv[0] == '%' && lv[1] == 'u')
-			l->kind = F_PU;
-		else if (l->len == 2 && lv[0] == '%' && lv[1] == 'c')
-			l->kind = F_PC;
-		if (*end == '\0')
-			break;
+	rc = topic_meet(d, dl, x, xl, vars, 2, *out, dl + xl + 1, &ml);
+	if (rc != 1) {
+		free(*out);
+		*out = NULL;
 	}
-	return 0;
+	return rc;
 }
 
+/* How specific the checked filter <f> is, as the ACL ranks rules. */
 static uint32_t
-flt_spec(const struct flt *f)
+spec(const char *f)
 {
-	uint32_t	lit = 0, plus = 0;
-	size_t		i;
-
-	for (i = 0; i < f->n; i++) {
-		if (f->lv[i].kind == F_PLUS)
-			plus++;
-		else if (f->lv[i].kind != F_HASH)
-			lit++;
-	}
-	return lit << 8 | plus;
-}
-
-static bool
-flt_has(const struct flt *f, enum flv_kind k)
-{
-	size_t	i;
-
-	for (i = 0; i < f->n; i++)
-		if (f->lv[i].kind == k)
-			return true;
-	return false;
-}
-
-static char *
-flt_str(const struct flt *f)
-{
-	size_t	 len = 0, i, o = 0;
-	char	*s;
-
-	for (i = 0; i < f->n; i++)
-		len += f->lv[i].len + 1;
-	if ((s = malloc(len + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < f->n; i++) {
-		if (i > 0)
-			s[o++] = '/';
-		memcpy(s + o, f->lv[i].s, f->lv[i].len);
-		o += f->lv[i].len;
-	}
-	s[o] = '\0';
-	return s;
-}
-
-static bool
-lit_dollar(const struct flv *l)
-{
-	return l->kind == F_LIT && l->len > 0 && l->s[0] == '$';
+	return topic_specificity(f, strlen(f), NULL);
 }
 
 /*
- * The topics both <d> and <x> match, as one filter, into <out> (levels
- * pointing into both): at each level the narrower of the two.  Where one
- * side is "%u"/"%c" and the other a literal, the result takes <d>'s level
- * (<d> is the deny side: the result must stay inside it); <who>, when
- * known, is the identity "%u" stands for, and a literal it differs from
- * makes the intersection empty.  Returns 1, 0 when the intersection is
- * empty, -1 on ENOMEM.
+ * Whether the checked filter <f> has a "%u" level: acl_filter_check()
+ * lets "%u" stand only as a whole level, so any "%u" in it is one.
  */
-static int
-flt_meet(const struct flt *d, const struct flt *x, const char *who,
-    struct flt *out)
+static bool
+has_pu(const char *f)
 {
-	const struct flv	*a, *b, *pick;
-	size_t			 i, j, cap = d->n + x->n;
-
-	out->n = 0;
-	if ((out->lv = calloc(cap, sizeof(*out->lv))) == NULL)
-		return -1;
-	for (i = 0;; i++) {
-		if (i < d->n && d->lv[i].kind == F_HASH) {
-			if (i == 0 && x->n > 0 && lit_dollar(&x->lv[0]))
-				return 0;
-			for (j = i; j < x->n; j++)
-				out->lv[out->n++] = x->lv[j];
-			return 1;
-		}
-		if (i < x->n && x->lv[i].kind == F_HASH) {
-			if (i == 0 && d->n > 0 && lit_dollar(&d->lv[0]))
-				return 0;
-			for (j = i; j < d->n; j++)
-				out->lv[out->n++] = d->lv[j];
-			return 1;
-		}
-		if (i == d->n && i == x->n)
-			return 1;
-		if (i == d->n || i == x->n)
-			return 0;
-		a = &d->lv[i];
-		b = &x->lv[i];
-		if (a->kind == F_PLUS)
-			pick = b;
-		else if (b->kind == F_PLUS)
-			pick = a;
-		else if (a->kind == F_LIT && b->kind == F_LIT) {
-			if (a->len != b->len || memcmp(a->s, b->s, a->len) != 0)
-				return 0;
-			pick = a;
-		} else if (a->kind == F_LIT || b->kind == F_LIT) {
-			const struct flv *l = a->kind == F_LIT ? a : b;
-			const struct flv *p = a->kind == F_LIT ? b : a;
-
-			if (i == 0 && lit_dollar(l))
-				return 0;
-			if (p->kind == F_PU && who != NULL &&
-			    (strlen(who) != l->len ||
-			    memcmp(who, l->s, l->len) != 0))
-				return 0;
-			pick = a;
-		} else
-			pick = a;
-		/* A leading '+' never reaches a '$' topic. */
-		if (i == 0 && ((a->kind == F_PLUS && lit_dollar(b)) ||
-		    (b->kind == F_PLUS && lit_dollar(a))))
-			return 0;
-		out->lv[out->n++] = *pick;
-	}
+	return strstr(f, "%u") != NULL;
 }
 
 /*
@@ -362,11 +238,8 @@ imp_add(struct import *im, int line, bool pattern, size_t subj,
 	m->pattern = pattern;
 	m->subj = subj;
 	m->access = access;
-	if ((m->topic = strdup(topic)) == NULL ||
-	    flt_parse(m->topic, &m->f) == -1) {
-		free(m->topic);
+	if ((m->topic = strdup(topic)) == NULL)
 		return imp_err(im, line, "out of memory");
-	}
 	im->nlines++;
 	return 0;
 }
@@ -518,6 +391,31 @@ who(const struct import *im, size_t s)
 }
 
 /*
+ * For the deny <d> and the allow <x> that Mosquitto reads after it ("%u"
+ * standing for <who>): a deny of their meet, for everyone or subject
+ * <subj>, when it is more specific than <d>, so that it wins over <x> as
+ * <d> does in Mosquitto.  <why> names the order it keeps.
+ */
+static int
+imp_deny_meet(struct import *im, const struct mline *d, const struct mline *x,
+    const char *who, bool everyone, size_t subj, const char *why)
+{
+	char	*m;
+	int	 r;
+
+	if ((r = imp_meet(d->topic, x->topic, who, &m)) == 1 &&
+	    spec(m) > spec(d->topic)) {
+		r = imp_emit(im, false, ACL_ALL, m, everyone, subj, d->line,
+		    x->line, why);
+		m = NULL;		/* imp_emit() took it */
+	}
+	free(m);
+	if (r == -1)
+		return imp_err(im, d->line, "out of memory");
+	return 0;
+}
+
+/*
  * The rules: each line as written, then the denies that reproduce
  * Mosquitto's order (see the top of the file).
  */
@@ -525,9 +423,7 @@ static int
 imp_derive(struct import *im)
 {
 	const struct mline	*d, *x;
-	struct flt		 I;
 	size_t			 i, j, s;
-	int			 r;
 
 	for (i = 0; i < im->nlines; i++) {
 		d = &im->lines[i];
@@ -546,18 +442,11 @@ imp_derive(struct import *im)
 				x = &im->lines[j];
 				if (x->access == 0 || (!x->pattern &&
 				    x->subj != s) || (x->pattern && s == 0 &&
-				    flt_has(&x->f, F_PU)))
+				    has_pu(x->topic)))
 					continue;
-				if ((r = flt_meet(&d->f, &x->f, who(im, s),
-				    &I)) == 1 && flt_spec(&I) >
-				    flt_spec(&d->f))
-					r = imp_emit(im, false, ACL_ALL,
-					    flt_str(&I), false, s, d->line,
-					    x->line, "deny line first");
-				free(I.lv);
-				if (r == -1)
-					return imp_err(im, d->line,
-					    "out of memory");
+				if (imp_deny_meet(im, d, x, who(im, s), false,
+				    s, "deny line first") == -1)
+					return -1;
 			}
 		}
 	}
@@ -568,28 +457,42 @@ imp_derive(struct import *im)
 			continue;
 		for (j = 0; j < im->nlines; j++) {
 			x = &im->lines[j];
-			if (!x->pattern || x->access == 0)
-				continue;
-			if ((r = flt_meet(&d->f, &x->f, NULL, &I)) == 1 &&
-			    flt_spec(&I) > flt_spec(&d->f))
-				r = imp_emit(im, false, ACL_ALL, flt_str(&I),
-				    true, 0, d->line, x->line,
-				    "deny pattern first");
-			free(I.lv);
-			if (r == -1)
-				return imp_err(im, d->line, "out of memory");
+			if (x->pattern && x->access != 0 &&
+			    imp_deny_meet(im, d, x, NULL, true, 0,
+			    "deny pattern first") == -1)
+				return -1;
 		}
 	}
 	/* Mosquitto skips "%u" patterns for clients without a username. */
 	for (i = 0; i < im->nlines; i++) {
 		x = &im->lines[i];
-		if (x->pattern && x->access != 0 && flt_has(&x->f, F_PU) &&
+		if (x->pattern && x->access != 0 && has_pu(x->topic) &&
 		    imp_emit(im, false, actions_of(x->access),
 		    strdup(x->topic), false, 0, x->line, 0,
 		    "no %u for anonymous") == -1)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * The refusal for the allow <x> that the deny <y> overrides in mqttguard
+ * for subject <s>, though Mosquitto reads <x> first.  Returns -1.
+ */
+static int
+imp_refuse(struct import *im, const struct mline *x, const struct orule *y,
+    size_t s)
+{
+	return imp_err(im, x->line, "%s \"%s\" gives %s what the deny \"%s\" "
+	    "(from line %d) takes away; Mosquitto allows it, as it reads %s, "
+	    "but in mqttguard the deny is at least as specific and wins.  "
+	    "This exception cannot be written as mqttguard rules: narrow the "
+	    "deny, or split it by user", x->pattern ? "pattern" : "topic",
+	    x->topic, s == 0 ? "clients without a username" :
+	    im->subjects[s], y->filter, y->src, x->pattern ||
+	    (y->why != NULL && strcmp(y->why, "no %u for anonymous") == 0) ?
+	    "no %u pattern for clients without a username" : "a client's own "
+	    "lines before the patterns");
 }
 
 /*
@@ -602,7 +505,7 @@ imp_conflicts(struct import *im)
 {
 	const struct orule	*y;
 	const struct mline	*x, *p;
-	struct flt		 yf, I;
+	char			*m;
 	size_t			 s, i, j, k;
 	bool			 applies;
 	int			 r;
@@ -618,13 +521,10 @@ imp_conflicts(struct import *im)
 				p = &im->lines[k];
 		if (p == NULL)
 			continue;
-		if (flt_parse(y->filter, &yf) == -1)
-			return imp_err(im, y->src, "out of memory");
 		for (s = 0; s < im->nsubj; s++) {
 			if (!y->everyone && s != y->subj)
 				continue;
-			applies = y->everyone && !(s == 0 &&
-			    flt_has(&p->f, F_PU));
+			applies = y->everyone && !(s == 0 && has_pu(p->topic));
 			for (j = 0; j < im->nlines; j++) {
 				x = &im->lines[j];
 				if (x->access == 0 || !(actions_of(x->access) &
@@ -633,37 +533,18 @@ imp_conflicts(struct import *im)
 				if (!x->pattern && x->subj != s)
 					continue;
 				if (x->pattern && (applies || (s == 0 &&
-				    flt_has(&x->f, F_PU))))
+				    has_pu(x->topic))))
 					continue;
-				r = flt_meet(&x->f, &yf, who(im, s), &I);
-				free(I.lv);
-				if (r == -1) {
-					free(yf.lv);
+				r = imp_meet(x->topic, y->filter, who(im, s),
+				    &m);
+				free(m);
+				if (r == -1)
 					return imp_err(im, y->src, "out of "
 					    "memory");
-				}
-				if (r == 0 || flt_spec(&x->f) > flt_spec(&yf))
-					continue;
-				free(yf.lv);
-				return imp_err(im, x->line, "%s \"%s\" gives "
-				    "%s what the deny \"%s\" (from line %d) "
-				    "takes away; Mosquitto allows it, as it "
-				    "reads %s, but in mqttguard the deny is at "
-				    "least as specific and wins.  This "
-				    "exception cannot be written as mqttguard "
-				    "rules: narrow the deny, or split it by "
-				    "user", x->pattern ? "pattern" : "topic",
-				    x->topic, s == 0 ? "clients without a "
-				    "username" : im->subjects[s], y->filter,
-				    y->src, y->why != NULL && strcmp(y->why,
-				    "no %u for anonymous") == 0 ? "no %u "
-				    "pattern for clients without a username" :
-				    x->pattern ? "no %u pattern for clients "
-				    "without a username" : "a client's own "
-				    "lines before the patterns");
+				if (r == 1 && spec(x->topic) <= spec(y->filter))
+					return imp_refuse(im, x, y, s);
 			}
 		}
-		free(yf.lv);
 	}
 	return 0;
 }
@@ -745,12 +626,12 @@ acl_import_convert(const char *path, const char *anon, FILE *out, char *err,
 	im.err = err;
 	im.errlen = errlen;
 	if ((fp = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		util_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if ((im.subjects = calloc(1, sizeof(*im.subjects))) == NULL ||
 	    (im.subjects[0] = strdup(anon)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+		util_errf(err, errlen, "out of memory");
 		goto done;
 	}
 	im.nsubj = 1;
@@ -761,10 +642,8 @@ acl_import_convert(const char *path, const char *anon, FILE *out, char *err,
 	rc = 0;
 done:
 	fclose(fp);
-	for (i = 0; i < im.nlines; i++) {
+	for (i = 0; i < im.nlines; i++)
 		free(im.lines[i].topic);
-		free(im.lines[i].f.lv);
-	}
 	free(im.lines);
 	for (i = 0; i < im.nout; i++)
 		free(im.out[i].filter);

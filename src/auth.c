@@ -25,6 +25,7 @@
 
 #include "mqttguard/auth.h"
 #include "mqttguard/hmap.h"
+#include "mqttguard/metrics.h"
 
 struct entry {
 	TAILQ_ENTRY(entry)	 lru;		/* most recent first */
@@ -83,6 +84,9 @@ static struct entry *table_get(struct table *, const void *, size_t, bool);
 static void	table_del(struct table *, struct entry *);
 static void	entry_free(struct entry *);
 static void	*pool_main(void *);
+static bool	buf_eq(const struct codec_buf *, const char *);
+static enum auth_result precheck_identity(const struct auth_request *,
+		    struct auth_decision *);
 static size_t	token(const char *, const char *, const uint8_t **,
 		    size_t *);
 
@@ -207,44 +211,22 @@ buf_eq(const struct codec_buf *b, const char *s)
 }
 
 /*
- * The order matters: refusals that need no secret come first, the lockout
- * of the source address before anything about the user, and the password
- * last (by the pool).  Nothing here is slower for an unknown user than for
- * a known one.
+ * Which identity <req> claims, into <d>: the certificate's (with
+ * certificate authentication, or with "either" when one was presented),
+ * else the username's, else the anonymous identity when allowed; and
+ * whether a password must follow.  AUTH_OK or why none is acceptable.
  */
-enum auth_result
-auth_precheck(const struct auth_request *req, struct auth_guard *g,
-    struct auth_decision *d)
+static enum auth_result
+precheck_identity(const struct auth_request *req, struct auth_decision *d)
 {
 	const struct policy_auth	*a = &req->pol->auth;
 	const struct codec_connect	*c = &req->pkt->u.connect;
 	bool				 user = c->flags & CODEC_CF_USERNAME;
-	bool				 cert;
-	char				 key[AUTH_IDENTITY_MAX + 3];
 	enum policy_authn		 mode = req->lis->authn;
 
-	memset(d, 0, sizeof(*d));
-	if (CODEC_PROP_HAS(&req->pkt->props, CODEC_PROP_AUTH_METHOD))
-		return AUTH_FAIL_AUTH_METHOD;
-	if (!a->allow_wildcard_names) {
-		if (user && !auth_name_clean(c->username.p, c->username.len))
-			return AUTH_FAIL_BAD_USERNAME;
-		if (!auth_name_clean(c->client_id.p, c->client_id.len))
-			return AUTH_FAIL_BAD_CLIENT_ID;
-	}
-	if (user && c->username.len > AUTH_IDENTITY_MAX)
-		return AUTH_FAIL_BAD_USERNAME;
-	if (g != NULL && req->addr != NULL) {
-		snprintf(key, sizeof(key), "a:%s", req->addr);
-		if (auth_guard_locked(g, key, req->now_ms) > 0)
-			return AUTH_FAIL_LOCKED;
-	}
-
-	/* Which identity: the certificate's, or the username's. */
-	cert = mode == POLICY_AUTHN_CERTIFICATE || mode == POLICY_AUTHN_BOTH ||
+	if (mode == POLICY_AUTHN_CERTIFICATE || mode == POLICY_AUTHN_BOTH ||
 	    (mode == POLICY_AUTHN_EITHER && (req->cert_id != NULL ||
-	    req->cert_unmapped));
-	if (cert) {
+	    req->cert_unmapped))) {
 		if (req->cert_unmapped)
 			return AUTH_FAIL_CERT_UNMAPPED;
 		if (req->cert_id == NULL)
@@ -270,6 +252,44 @@ auth_precheck(const struct auth_request *req, struct auth_guard *g,
 		d->anonymous = true;
 	} else
 		return AUTH_FAIL_NO_CREDENTIALS;
+	return AUTH_OK;
+}
+
+/*
+ * The order matters: refusals that need no secret come first, the lockout
+ * of the source address before anything about the user, and the password
+ * last (by the pool).  Nothing here is slower for an unknown user than for
+ * a known one.
+ */
+enum auth_result
+auth_precheck(const struct auth_request *req, struct auth_guard *g,
+    struct auth_decision *d)
+{
+	const struct policy_auth	*a = &req->pol->auth;
+	const struct codec_connect	*c = &req->pkt->u.connect;
+	bool				 user = c->flags & CODEC_CF_USERNAME;
+	char				 key[AUTH_IDENTITY_MAX + 3];
+	enum auth_result		 r;
+
+	memset(d, 0, sizeof(*d));
+	if (CODEC_PROP_HAS(&req->pkt->props, CODEC_PROP_AUTH_METHOD))
+		return AUTH_FAIL_AUTH_METHOD;
+	if (!a->allow_wildcard_names) {
+		if (user && !auth_name_clean(c->username.p, c->username.len))
+			return AUTH_FAIL_BAD_USERNAME;
+		if (!auth_name_clean(c->client_id.p, c->client_id.len))
+			return AUTH_FAIL_BAD_CLIENT_ID;
+	}
+	if (user && c->username.len > AUTH_IDENTITY_MAX)
+		return AUTH_FAIL_BAD_USERNAME;
+	if (g != NULL && req->addr != NULL) {
+		snprintf(key, sizeof(key), "a:%s", req->addr);
+		if (auth_guard_locked(g, key, req->now_ms) > 0)
+			return AUTH_FAIL_LOCKED;
+	}
+
+	if ((r = precheck_identity(req, d)) != AUTH_OK)
+		return r;
 
 	if (d->need_password && !(c->flags & CODEC_CF_PASSWORD))
 		return AUTH_FAIL_BAD_PASSWORD;
@@ -635,8 +655,10 @@ auth_pool_submit(struct auth_pool *p, struct auth_job *job)
 		pthread_mutex_unlock(&p->mtx);
 		return -1;
 	}
+	job->queued_us = util_now_us();
 	TAILQ_INSERT_TAIL(&p->queue, job, entry);
 	p->queued++;
+	metrics_password_queue(1);
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mtx);
 	return 0;
@@ -661,13 +683,16 @@ pool_main(void *arg)
 		memcpy(p->last, job->addr, sizeof(p->last));
 		TAILQ_REMOVE(&p->queue, job, entry);
 		p->queued--;
+		metrics_password_queue(-1);
 		if (p->stopping)
 			job->cancelled = true;
 		pthread_mutex_unlock(&p->mtx);
-		if (!job->cancelled)
+		if (!job->cancelled) {
 			job->result = passwd_verify(job->pol->auth.passwd,
 			    job->user, job->user_len, job->pw, job->pw_len);
-		else
+			metrics_observe(METRICS_H_PASSWORD, util_now_us() -
+			    job->queued_us);
+		} else
 			job->result = PASSWD_ERROR;
 		OPENSSL_cleanse(job->pw, job->pw_len);
 		job->done(job);
@@ -738,4 +763,34 @@ auth_accepted(struct auth_guard *g, const char *identity)
 
 	snprintf(key, sizeof(key), "u:%s", identity);
 	auth_guard_success(g, key);
+}
+
+enum auth_result
+auth_recheck(const struct policy *pol, const struct policy_listener *lis,
+    const struct auth_decision *d, const uint8_t *cid, size_t len)
+{
+	const struct policy_auth	*a = &pol->auth;
+	enum policy_authn		 mode = lis->authn;
+
+	if (d->anonymous) {
+		if (!a->anonymous || strcmp(a->anonymous_identity,
+		    d->identity) != 0)
+			return AUTH_FAIL_NO_CREDENTIALS;
+	} else if (d->by_certificate) {
+		if (mode == POLICY_AUTHN_PASSWORD)
+			return AUTH_FAIL_CERT_MISSING;	/* not taken here */
+		if (mode == POLICY_AUTHN_BOTH && !passwd_has(a->passwd,
+		    d->identity, strlen(d->identity)))
+			return AUTH_FAIL_UNKNOWN_USER;
+	} else {
+		if (mode == POLICY_AUTHN_CERTIFICATE ||
+		    mode == POLICY_AUTHN_BOTH)
+			return AUTH_FAIL_CERT_MISSING;
+		if (!passwd_has(a->passwd, d->identity, strlen(d->identity)))
+			return AUTH_FAIL_UNKNOWN_USER;
+	}
+	if (len > 0 && a->client_id_pattern != NULL &&
+	    !auth_client_id_match(a->client_id_pattern, d->identity, cid, len))
+		return AUTH_FAIL_BAD_CLIENT_ID;
+	return AUTH_OK;
 }

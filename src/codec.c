@@ -75,6 +75,20 @@ struct rcset {
 	size_t		 n;
 };
 
+/*
+ * What codec_encode_connect() decided before writing: the credentials
+ * left in, the flags, the properties and the remaining length.
+ */
+struct connect_plan {
+	const struct codec_buf	*username;	/* NULL: left out */
+	const struct codec_buf	*password;	/* NULL: left out */
+	uint8_t			 flags;
+	bool			 mp;		/* Maximum Packet Size set */
+	uint32_t		 max_packet;	/* with mp */
+	size_t			 plen;		/* properties as written */
+	size_t			 rem;		/* remaining length */
+};
+
 static int	rd_has(struct rd *, size_t);
 static int	rd_u8(struct rd *, uint8_t *);
 static int	rd_u16(struct rd *, uint16_t *);
@@ -110,6 +124,11 @@ static int	decode_disconnect(const struct codec_limits *, uint8_t,
 		    enum codec_dir, struct rd *, struct codec_packet *);
 static int	decode_auth(const struct codec_limits *, enum codec_dir,
 		    struct rd *, struct codec_packet *);
+static int	decode_frame(const struct codec_limits *, uint8_t,
+		    enum codec_dir, const uint8_t *, size_t, size_t,
+		    struct codec_packet *);
+static int	decode_body(const struct codec_limits *, uint8_t,
+		    enum codec_dir, struct rd *, struct codec_packet *);
 static int	alias_apply(struct codec_alias *, struct codec_packet *);
 static int	alias_grow(struct codec_alias *, uint16_t);
 static void	alias_free(struct codec_alias *);
@@ -121,6 +140,15 @@ static size_t	put_reason_string(uint8_t *, const char *, size_t);
 static size_t	put_bin(uint8_t *, const uint8_t *, size_t);
 static size_t	prop_size(const uint8_t *, size_t);
 static size_t	put_u16_prop(uint8_t *, uint8_t, uint16_t);
+static size_t	props_set_u32(uint8_t *, const uint8_t *, size_t, uint8_t,
+		    uint32_t);
+static bool	lower(const struct codec_packet *, uint8_t, uint32_t, uint32_t,
+		    uint32_t);
+static int	connect_size(const struct codec_packet *,
+		    const struct codec_buf *, const struct codec_buf *,
+		    uint32_t, struct connect_plan *);
+static size_t	connect_put(uint8_t *, const struct codec_packet *,
+		    const struct connect_plan *);
 
 /*
  * Fixed header flags each type must carry (3.1.1 §2.2.2, 5.0 §2.1.3);
@@ -1087,17 +1115,20 @@ decode_auth(const struct codec_limits *lim, enum codec_dir dir, struct rd *r,
 	return r->off == r->end ? 0 : CODEC_ERR_LENGTH;
 }
 
-int
-codec_decode(const struct codec_limits *lim, uint8_t level,
+/*
+ * codec_decode() up to the body, on a <buf> of which <contig> (at most
+ * <buffered>) bytes are contiguous: the first byte, the fixed header, and
+ * whether the whole frame is buffered and, but for a PUBLISH (whose
+ * payload may stay split), contiguous.  CODEC_OK when the body can be
+ * read; otherwise codec_decode()'s verdict, pkt->need or pkt->err set.
+ */
+static int
+decode_frame(const struct codec_limits *lim, uint8_t level,
     enum codec_dir dir, const uint8_t *buf, size_t contig, size_t buffered,
     struct codec_packet *pkt)
 {
-	struct rd	r;
-	int		rc;
+	int	rc;
 
-	memset(pkt, 0, offsetof(struct codec_packet, u));
-	if (contig > buffered)
-		contig = buffered;		/* fail safe */
 	if (contig == 0) {
 		if (buffered == 0) {
 			pkt->need = 2;
@@ -1130,12 +1161,18 @@ codec_decode(const struct codec_limits *lim, uint8_t level,
 		pkt->need = pkt->len;
 		return CODEC_NEED_CONTIG;
 	}
+	return CODEC_OK;
+}
 
-	r.buf = buf;
-	r.off = pkt->hdr_len;
-	r.end = pkt->len;
-	r.cend = contig < pkt->len ? contig : pkt->len;
-	r.need = 0;
+/*
+ * The body of the frame whose header is in <pkt>, read through <r>, by
+ * packet type into pkt->u (cleared first).  0, RD_CONTIG, or the rule
+ * broken.
+ */
+static int
+decode_body(const struct codec_limits *lim, uint8_t level,
+    enum codec_dir dir, struct rd *r, struct codec_packet *pkt)
+{
 	if (pkt->type == CODEC_CONNECT)
 		memset(&pkt->u.connect, 0, sizeof(pkt->u.connect));
 	else if (pkt->type == CODEC_PUBLISH)
@@ -1144,40 +1181,52 @@ codec_decode(const struct codec_limits *lim, uint8_t level,
 		memset(&pkt->u.list, 0, sizeof(pkt->u.list));
 	switch (pkt->type) {
 	case CODEC_CONNECT:
-		rc = decode_connect(lim, &r, pkt);
-		break;
+		return decode_connect(lim, r, pkt);
 	case CODEC_CONNACK:
-		rc = decode_connack(lim, level, &r, pkt);
-		break;
+		return decode_connack(lim, level, r, pkt);
 	case CODEC_PUBLISH:
-		rc = decode_publish(lim, level, dir, &r, pkt);
-		break;
+		return decode_publish(lim, level, dir, r, pkt);
 	case CODEC_PUBACK:
 	case CODEC_PUBREC:
 	case CODEC_PUBREL:
 	case CODEC_PUBCOMP:
-		rc = decode_pubresp(lim, level, &r, pkt);
-		break;
+		return decode_pubresp(lim, level, r, pkt);
 	case CODEC_SUBSCRIBE:
 	case CODEC_UNSUBSCRIBE:
-		rc = decode_subscribe(lim, level, &r, pkt);
-		break;
+		return decode_subscribe(lim, level, r, pkt);
 	case CODEC_SUBACK:
 	case CODEC_UNSUBACK:
-		rc = decode_suback(lim, level, &r, pkt);
-		break;
+		return decode_suback(lim, level, r, pkt);
 	case CODEC_PINGREQ:
 	case CODEC_PINGRESP:
-		rc = pkt->rem_len == 0 ? 0 : CODEC_ERR_LENGTH;
-		break;
+		return pkt->rem_len == 0 ? 0 : CODEC_ERR_LENGTH;
 	case CODEC_DISCONNECT:
-		rc = decode_disconnect(lim, level, dir, &r, pkt);
-		break;
-	default:	/* CODEC_AUTH, level 5 checked above */
-		rc = decode_auth(lim, dir, &r, pkt);
-		break;
+		return decode_disconnect(lim, level, dir, r, pkt);
+	default:	/* CODEC_AUTH, level 5 checked by decode_frame() */
+		return decode_auth(lim, dir, r, pkt);
 	}
-	if (rc == RD_CONTIG) {
+}
+
+int
+codec_decode(const struct codec_limits *lim, uint8_t level,
+    enum codec_dir dir, const uint8_t *buf, size_t contig, size_t buffered,
+    struct codec_packet *pkt)
+{
+	struct rd	r;
+	int		rc;
+
+	memset(pkt, 0, offsetof(struct codec_packet, u));
+	if (contig > buffered)
+		contig = buffered;		/* fail safe */
+	if ((rc = decode_frame(lim, level, dir, buf, contig, buffered,
+	    pkt)) != CODEC_OK)
+		return rc;
+	r.buf = buf;
+	r.off = pkt->hdr_len;
+	r.end = pkt->len;
+	r.cend = contig < pkt->len ? contig : pkt->len;
+	r.need = 0;
+	if ((rc = decode_body(lim, level, dir, &r, pkt)) == RD_CONTIG) {
 		pkt->need = r.need;
 		return CODEC_NEED_CONTIG;
 	}
@@ -1728,6 +1777,109 @@ props_set_u32(uint8_t *dst, const uint8_t *p, size_t n, uint8_t id,
 }
 
 /*
+ * The plan <o> for codec_encode_connect()'s arguments: which credentials
+ * stay, the flags, whether the Maximum Packet Size property is set, and
+ * the remaining length.  -1 when the CONNECT cannot be encoded.
+ */
+static int
+connect_size(const struct codec_packet *pkt, const struct codec_buf *username,
+    const struct codec_buf *password, uint32_t max_packet,
+    struct connect_plan *o)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	bool				 v5 = c->level == CODEC_V5;
+
+	if (pkt->type != CODEC_CONNECT || (c->level != CODEC_V31 &&
+	    c->level != CODEC_V311 && !v5))
+		return -1;
+	if (username != NULL && username->len > STR_MAX)
+		return -1;
+	if (password != NULL && (password->len > STR_MAX ||
+	    (!v5 && username == NULL)))
+		password = NULL;
+	o->username = username;
+	o->password = password;
+	o->flags = c->flags & ~(CODEC_CF_USERNAME | CODEC_CF_PASSWORD);
+	if (username != NULL)
+		o->flags |= CODEC_CF_USERNAME;
+	if (password != NULL)
+		o->flags |= CODEC_CF_PASSWORD;
+	o->max_packet = max_packet;
+	o->mp = v5 && max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
+	    CODEC_PROP_MAX_PACKET_SIZE) ||
+	    pkt->props.max_packet_size > max_packet);
+	o->plen = o->mp ? props_set_u32(NULL, pkt->props.raw.p,
+	    pkt->props.raw.len, CODEC_PROP_MAX_PACKET_SIZE, max_packet) :
+	    pkt->props.raw.len;
+	if (o->mp && o->plen == 0)
+		return -1;
+	o->rem = 2 + (c->level == CODEC_V31 ? 6 : 4) + 1 + 1 + 2 + 2 +
+	    c->client_id.len;
+	if (v5)
+		o->rem += vbi_size(o->plen) + o->plen;
+	if (o->flags & CODEC_CF_WILL) {
+		if (v5)
+			o->rem += vbi_size(c->will_props.raw.len) +
+			    c->will_props.raw.len;
+		o->rem += 2 + c->will_topic.len + 2 + c->will_payload.len;
+	}
+	if (username != NULL)
+		o->rem += 2 + username->len;
+	if (password != NULL)
+		o->rem += 2 + password->len;
+	return o->rem > VBI_MAX ? -1 : 0;
+}
+
+/*
+ * The CONNECT <pkt> as planned in <o>, into <buf>, which holds it.
+ * Returns the bytes written.
+ */
+static size_t
+connect_put(uint8_t *buf, const struct codec_packet *pkt,
+    const struct connect_plan *o)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	size_t				 off;
+
+	buf[0] = CODEC_CONNECT << 4;
+	off = 1 + vbi_put(buf + 1, o->rem);
+	off += put_bin(buf + off, (const uint8_t *)(c->level == CODEC_V31 ?
+	    "MQIsdp" : "MQTT"), c->level == CODEC_V31 ? 6 : 4);
+	buf[off++] = c->level;
+	buf[off++] = o->flags;
+	buf[off++] = (uint8_t)(c->keepalive >> 8);
+	buf[off++] = (uint8_t)c->keepalive;
+	if (c->level == CODEC_V5) {
+		off += vbi_put(buf + off, o->plen);
+		if (o->mp)
+			props_set_u32(buf + off, pkt->props.raw.p,
+			    pkt->props.raw.len, CODEC_PROP_MAX_PACKET_SIZE,
+			    o->max_packet);
+		else if (o->plen > 0)
+			memcpy(buf + off, pkt->props.raw.p, o->plen);
+		off += o->plen;
+	}
+	off += put_bin(buf + off, c->client_id.p, c->client_id.len);
+	if (o->flags & CODEC_CF_WILL) {
+		if (c->level == CODEC_V5) {
+			off += vbi_put(buf + off, c->will_props.raw.len);
+			if (c->will_props.raw.len > 0)
+				memcpy(buf + off, c->will_props.raw.p,
+				    c->will_props.raw.len);
+			off += c->will_props.raw.len;
+		}
+		off += put_bin(buf + off, c->will_topic.p, c->will_topic.len);
+		off += put_bin(buf + off, c->will_payload.p,
+		    c->will_payload.len);
+	}
+	if (o->username != NULL)
+		off += put_bin(buf + off, o->username->p, o->username->len);
+	if (o->password != NULL)
+		off += put_bin(buf + off, o->password->p, o->password->len);
+	return off;
+}
+
+/*
  * CONNECT, rebuilt from a decoded one: everything as the client sent it
  * (protocol level, clean/will flags, keepalive, properties, client id,
  * will) but the credentials, which are <username> and <password> (NULL:
@@ -1741,88 +1893,15 @@ codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
     const struct codec_buf *username, const struct codec_buf *password,
     uint32_t max_packet)
 {
-	const struct codec_connect	*c = &pkt->u.connect;
-	bool				 v5 = c->level == CODEC_V5, mp;
-	size_t				 name = c->level == CODEC_V31 ? 6 : 4;
-	size_t				 rem, total, off, plen;
-	uint8_t				 flags;
+	struct connect_plan	o;
+	size_t			total;
 
-	if (pkt->type != CODEC_CONNECT || (c->level != CODEC_V31 &&
-	    c->level != CODEC_V311 && !v5))
+	if (connect_size(pkt, username, password, max_packet, &o) == -1)
 		return 0;
-	if (username != NULL && username->len > STR_MAX)
-		return 0;
-	if (password != NULL && (password->len > STR_MAX ||
-	    (!v5 && username == NULL)))
-		password = NULL;
-	flags = c->flags & ~(CODEC_CF_USERNAME | CODEC_CF_PASSWORD);
-	if (username != NULL)
-		flags |= CODEC_CF_USERNAME;
-	if (password != NULL)
-		flags |= CODEC_CF_PASSWORD;
-
-	mp = v5 && max_packet != 0 && (!CODEC_PROP_HAS(&pkt->props,
-	    CODEC_PROP_MAX_PACKET_SIZE) ||
-	    pkt->props.max_packet_size > max_packet);
-	plen = mp ? props_set_u32(NULL, pkt->props.raw.p, pkt->props.raw.len,
-	    CODEC_PROP_MAX_PACKET_SIZE, max_packet) : pkt->props.raw.len;
-	if (mp && plen == 0)
-		return 0;
-	rem = 2 + name + 1 + 1 + 2 + 2 + c->client_id.len;
-	if (v5)
-		rem += vbi_size(plen) + plen;
-	if (flags & CODEC_CF_WILL) {
-		if (v5)
-			rem += vbi_size(c->will_props.raw.len) +
-			    c->will_props.raw.len;
-		rem += 2 + c->will_topic.len + 2 + c->will_payload.len;
-	}
-	if (username != NULL)
-		rem += 2 + username->len;
-	if (password != NULL)
-		rem += 2 + password->len;
-	if (rem > VBI_MAX)
-		return 0;
-	total = 1 + vbi_size(rem) + rem;
+	total = 1 + vbi_size(o.rem) + o.rem;
 	if (total > cap)
 		return total;
-
-	buf[0] = CODEC_CONNECT << 4;
-	off = 1 + vbi_put(buf + 1, rem);
-	off += put_bin(buf + off, (const uint8_t *)(name == 6 ? "MQIsdp" :
-	    "MQTT"), name);
-	buf[off++] = c->level;
-	buf[off++] = flags;
-	buf[off++] = (uint8_t)(c->keepalive >> 8);
-	buf[off++] = (uint8_t)c->keepalive;
-	if (v5) {
-		off += vbi_put(buf + off, plen);
-		if (mp)
-			props_set_u32(buf + off, pkt->props.raw.p,
-			    pkt->props.raw.len, CODEC_PROP_MAX_PACKET_SIZE,
-			    max_packet);
-		else if (plen > 0)
-			memcpy(buf + off, pkt->props.raw.p, plen);
-		off += plen;
-	}
-	off += put_bin(buf + off, c->client_id.p, c->client_id.len);
-	if (flags & CODEC_CF_WILL) {
-		if (v5) {
-			off += vbi_put(buf + off, c->will_props.raw.len);
-			if (c->will_props.raw.len > 0)
-				memcpy(buf + off, c->will_props.raw.p,
-				    c->will_props.raw.len);
-			off += c->will_props.raw.len;
-		}
-		off += put_bin(buf + off, c->will_topic.p, c->will_topic.len);
-		off += put_bin(buf + off, c->will_payload.p,
-		    c->will_payload.len);
-	}
-	if (username != NULL)
-		off += put_bin(buf + off, username->p, username->len);
-	if (password != NULL)
-		off += put_bin(buf + off, password->p, password->len);
-	return off;
+	return connect_put(buf, pkt, &o);
 }
 
 /*

@@ -33,6 +33,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <yaml.h>
 
 #include "mqttguard/acl.h"
@@ -42,8 +43,11 @@
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
 
-/* A walk visits at most this many nodes: aliases cannot blow it up. */
-#define CFG_NODE_BUDGET		100000
+/*
+ * A walk visits at most this many nodes: aliases cannot blow it up, and
+ * an ACL of a few hundred thousand rules still fits.
+ */
+#define CFG_NODE_BUDGET		4000000
 #define CFG_PATH_MAX		128
 
 enum ckind {
@@ -178,6 +182,8 @@ static void	check_listener_auth(struct cfg *,
 static void	load_secrets(struct cfg *);
 static int	read_secret(const char *, uint8_t **, size_t *, char *,
 		    size_t);
+static void	check_admin(struct cfg *);
+static int	file_sha256(FILE *, char *);
 
 static const char *const verify_names[] = {
 	"none", "optional", "require", NULL
@@ -416,6 +422,24 @@ static const struct ckey log_keys[] = {
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
+static const struct ckey shutdown_keys[] = {
+	{ "drain", K_MSEC, offsetof(struct policy_shutdown, drain_ms), false,
+	    0, 3600000, NULL, NULL },
+	{ "spread", K_MSEC, offsetof(struct policy_shutdown, spread_ms), false,
+	    0, 600000, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
+static const struct ckey admin_keys[] = {
+	{ "address", K_ADDR, offsetof(struct policy_admin, address), false,
+	    0, 0, NULL, NULL },
+	{ "port", K_PORT, offsetof(struct policy_admin, port), false,
+	    0, 0, NULL, NULL },
+	{ "token_file", K_PATH, offsetof(struct policy_admin, token_file),
+	    false, 0, 0, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
 /*
  * The acl section is read in three steps whatever the order of its keys:
  * groups, then the included file, then rules, so that a rule may name a
@@ -516,6 +540,12 @@ static const struct ckey top_keys[] = {
 	    0, 0, NULL, sec_workers },
 	{ "acl", K_CUSTOM, 0, false, 0, 0, NULL, sec_acl },
 	{ "tests", K_CUSTOM, 0, false, 0, 0, NULL, sec_tests },
+	{ "watch", K_BOOL, offsetof(struct policy, watch), false,
+	    0, 0, NULL, NULL },
+	{ "shutdown", K_CUSTOM, offsetof(struct policy, shutdown), false,
+	    0, 0, NULL, NULL },
+	{ "admin", K_CUSTOM, offsetof(struct policy, admin), false,
+	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -529,6 +559,8 @@ static const struct {
 	{ "limits", limits_keys },
 	{ "auth", auth_keys },
 	{ "log", log_keys },
+	{ "shutdown", shutdown_keys },
+	{ "admin", admin_keys },
 };
 
 /*
@@ -751,6 +783,12 @@ cfg_string(struct cfg *c, yaml_node_t *n, const struct ckey *k,
 		free(copy);
 		return -1;
 	}
+	/* Every file read is watched for changes (watch: true). */
+	if (k->kind == K_PATH && policy_add_file(c->pol, copy) == -1) {
+		cfg_err(c, n, path, "out of memory");
+		free(copy);
+		return -1;
+	}
 	free(*(char **)dst);
 	*(char **)dst = copy;
 	return 0;
@@ -918,6 +956,11 @@ sec_mapping(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	} else if (strcmp(path, "upstream") == 0) {
 		c->pol->upstream.line = (int)n->start_mark.line + 1;
 		c->pol->upstream.col = (int)n->start_mark.column + 1;
+	} else if (strcmp(path, "admin") == 0) {
+		c->pol->has_admin = true;
+		c->pol->admin.line = (int)n->start_mark.line + 1;
+		c->pol->admin.col = (int)n->start_mark.column + 1;
+		c->pol->admin.port = POLICY_ADMIN_PORT_DEFAULT;
 	}
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 		if (strcmp(sections[i].name, path) == 0)
@@ -2359,6 +2402,7 @@ check_policy(struct cfg *c)
 	check_tls(c);
 	check_upstream(c);
 	load_secrets(c);
+	check_admin(c);
 }
 
 /*
@@ -2425,6 +2469,10 @@ check_upstream(struct cfg *c)
 	}
 	if (!u->tls)
 		return;
+	for (i = 0; i < 4; i++)
+		if (i != 1 && vals[i][0] != '\0' &&
+		    policy_add_file(c->pol, vals[i]) == -1)
+			cfg_err(c, NULL, NULL, "out of memory");
 	if ((u->cert[0] == '\0') != (u->key[0] == '\0')) {
 		i = u->cert[0] != '\0' ? 2 : 3;
 		snprintf(path, sizeof(path), "upstream.%s", keys[i]);
@@ -2594,6 +2642,73 @@ read_secret(const char *path, uint8_t **out, size_t *outlen, char *err,
 	return 0;
 }
 
+/*
+ * The admin section: 127.0.0.1 unless told, and a token (a secret file,
+ * read as read_secret() reads one) whenever it listens off loopback,
+ * where anybody who can reach the port could read the metrics.
+ */
+static void
+check_admin(struct cfg *c)
+{
+	struct policy_admin	*a = &c->pol->admin;
+	struct in6_addr		 a6;
+	struct in_addr		 a4;
+	char			 err[PASSWD_ERR_LEN];
+	bool			 loopback;
+
+	if (!c->pol->has_admin)
+		return;
+	if (a->address == NULL && (a->address = strdup("127.0.0.1")) == NULL) {
+		cfg_errat(c, a->line, a->col, "admin", "out of memory");
+		return;
+	}
+	if (inet_pton(AF_INET, a->address, &a4) == 1)
+		loopback = (ntohl(a4.s_addr) >> 24) == 127;
+	else
+		loopback = inet_pton(AF_INET6, a->address, &a6) == 1 &&
+		    IN6_IS_ADDR_LOOPBACK(&a6);
+	if (!loopback && a->token_file == NULL)
+		cfg_err(c, sec_node(c, "admin", "address"), "admin.address",
+		    "%s is not a loopback address: set admin.token_file, the "
+		    "bearer token every request must carry", a->address);
+	if (a->token_file != NULL && read_secret(a->token_file, &a->token,
+	    &a->token_len, err, sizeof(err)) == -1)
+		cfg_err(c, sec_node(c, "admin", "token_file"),
+		    "admin.token_file", "%s", err);
+}
+
+/*
+ * The SHA-256 of what <fp> holds from its start, as lower-case hex into
+ * <hex> (POLICY_SHA256_HEX bytes); <fp> is rewound for the parser.  -1 on
+ * a read error or an OpenSSL failure.
+ */
+static int
+file_sha256(FILE *fp, char *hex)
+{
+	EVP_MD_CTX	*md;
+	unsigned char	 buf[8192], d[EVP_MAX_MD_SIZE];
+	unsigned	 dl = 0, i;
+	size_t		 n;
+	int		 rc = -1;
+
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto done;
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
+		if (EVP_DigestUpdate(md, buf, n) != 1)
+			goto done;
+	if (ferror(fp) || EVP_DigestFinal_ex(md, d, &dl) != 1 ||
+	    dl * 2 + 1 != POLICY_SHA256_HEX)
+		goto done;
+	for (i = 0; i < dl; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	rewind(fp);
+	rc = 0;
+done:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
 struct policy *
 config_load(const char *file, struct config_errors *errs)
 {
@@ -2637,6 +2752,9 @@ cfg_document(struct cfg *c, yaml_node_t *root)
 		}
 		cfg_map(c, root, keys, c->pol, "");
 	}
+	/* tls.watch, from before watch: covered every file. */
+	if (c->pol->tls.watch)
+		c->pol->watch = true;
 	if (c->tests != NULL)
 		acl_tests(c, c->tests);
 	if (c->lim_listeners != NULL)
@@ -2681,12 +2799,18 @@ config_load_flags(const char *file, struct config_errors *errs,
 		    file);
 
 	if ((c.pol = policy_new()) == NULL ||
-	    (c.pol->path = strdup(file)) == NULL) {
+	    (c.pol->path = strdup(file)) == NULL ||
+	    policy_add_file(c.pol, file) == -1) {
 		cfg_err(&c, NULL, NULL, "out of memory");
 		goto done;
 	}
 	if ((fp = fopen(file, "r")) == NULL) {
 		cfg_err(&c, NULL, NULL, "%s", strerror(errno));
+		goto done;
+	}
+	/* The bytes read next are the bytes hashed (one open file). */
+	if (file_sha256(fp, c.pol->sha256) == -1) {
+		cfg_err(&c, NULL, NULL, "cannot read the file to hash it");
 		goto done;
 	}
 	if (!yaml_parser_initialize(&parser)) {

@@ -12,8 +12,10 @@
  *
  * Nothing here reads a socket, the clock or writes a log line: the time
  * comes in as an argument, answers go out as bytes in the verdict, audit
- * events through env->audit.  Bucket arithmetic is limits.c's; the ACL's
- * word is acl.c's.  A failed allocation ends the session (ENFORCE_CLOSE
+ * events through env->audit.  Every ACL decision and per-user refusal is
+ * also counted with its labels (metrics_acl(), metrics_refused()): the
+ * audit events carry no labels.  Bucket arithmetic is limits.c's; the
+ * ACL's word is acl.c's.  A failed allocation ends the session (ENFORCE_CLOSE
  * with abort), never half-applies a decision.
  */
 #include <stdarg.h>
@@ -124,6 +126,49 @@ enforce_fini(struct enforce_state *st, const struct enforce_env *env)
 	st->L = &st->lis->limits;
 }
 
+int
+enforce_rebind(struct enforce_state *st, const struct policy *pol,
+    const struct policy_listener *lis)
+{
+	const struct policy_limits	*l = &lis->limits;
+	struct policy_limits		 tmp, *own = NULL;
+	struct limits_bucket		*rt = NULL;
+	struct limits_subs		*subs = st->subs;
+
+	if (st->decided) {
+		if ((l = policy_limits_for(pol, lis, st->identity, &tmp)) ==
+		    &tmp) {
+			if ((own = malloc(sizeof(*own))) == NULL)
+				return -1;
+			*own = tmp;
+			l = own;
+		}
+		if (pol->n_topic_rates > 0 && (rt = calloc(2 *
+		    pol->n_topic_rates, sizeof(*rt))) == NULL)
+			goto oom;
+		if (l->max_subscriptions > 0 && subs == NULL &&
+		    (subs = limits_subs_new()) == NULL)
+			goto oom;
+	}
+	if (l->max_subscriptions == 0 && subs != NULL) {
+		limits_subs_free(subs);
+		subs = NULL;
+	}
+	free(st->own_lim);
+	free(st->r_topics);
+	st->own_lim = own;
+	st->r_topics = rt;
+	st->subs = subs;
+	st->L = l;
+	st->pol = pol;
+	st->lis = lis;
+	return 0;
+oom:
+	free(own);
+	free(rt);
+	return -1;
+}
+
 /* The heap copy may hold a password (the CONNECT): wiped before free. */
 void
 enforce_verdict_fini(struct enforce_verdict *v)
@@ -224,8 +269,11 @@ acl_allow(const struct enforce_state *st, const struct enforce_env *env,
 	who.client_id = st->client_id != NULL ? (const char *)st->client_id :
 	    "";
 	who.client_id_len = st->client_id_len;
-	if (acl_check(st->pol->acl, &who, action, topic->p, topic->len, &av))
+	if (acl_check(st->pol->acl, &who, action, topic->p, topic->len, &av)) {
+		metrics_acl(action, true);
 		return true;
+	}
+	metrics_acl(action, false);
 	memset(&e, 0, sizeof(e));
 	e.kind = ENFORCE_EV_ACL;
 	e.metric = M_ACL_DENIED;
@@ -315,6 +363,7 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 		return;
 	}
 	codec_encode_connect(buf, n, pkt, up, pw, max);
+	st->decided = true;
 	v->heap = buf;
 	v->out = buf;
 	v->out_len = n;
@@ -354,6 +403,7 @@ identity_limits(struct enforce_state *st, const struct enforce_env *env,
 	r = limits_user_admit(env->limits, st->identity, l, now, &st->user);
 	if (r == LIMITS_OK)
 		return 0;
+	metrics_refused(st->lis->index, r);
 	event_refuse(env, M_LIMIT_USER, r == LIMITS_USER_RATE ? 0x9F : 0x97,
 	    limits_refusal_str(r));
 	verdict_close(v, r == LIMITS_USER_RATE ? 0x9F : 0x97,

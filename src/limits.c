@@ -468,7 +468,13 @@ limits_admit(struct limits *l, const struct policy_limits *lim,
 out:
 	pthread_mutex_unlock(&l->mtx);
 	if (r == LIMITS_OK) {
+		/*
+		 * What was counted is kept, so that the release takes back
+		 * exactly that, whatever a reload changes in the meantime.
+		 */
 		memcpy(c->addr, key, 16);
+		memcpy(c->net, nkey, sizeof(c->net));
+		c->net_counted = ns != NULL;
 		c->counted = c->unauth = true;
 		return LIMITS_OK;
 	}
@@ -489,31 +495,41 @@ limits_authenticated(struct limits *l, struct limits_conn *c)
 	}
 }
 
-/* <lim> must be the limits <c> was admitted under. */
 void
-limits_release(struct limits *l, const struct policy_limits *lim,
-    struct limits_conn *c)
+limits_release(struct limits *l, struct limits_conn *c)
 {
 	struct slot	*s;
-	uint8_t		 key[17], nkey[17];
+	uint8_t		 key[17];
 
 	if (!c->counted)
 		return;
 	limits_authenticated(l, c);
 	memcpy(key, c->addr, 16);
 	key[16] = KIND_ADDRESS;
-	network_key(key, lim, nkey);
 	pthread_mutex_lock(&l->mtx);
 	if ((s = slot_get(l, key, 0, NULL, false)) != NULL && s->conns > 0)
 		s->conns--;
-	if (lim->max_connections_per_network > 0 &&
-	    (s = slot_get(l, nkey, 0, NULL, false)) != NULL && s->conns > 0)
+	if (c->net_counted &&
+	    (s = slot_get(l, c->net, 0, NULL, false)) != NULL && s->conns > 0)
 		s->conns--;
 	pthread_mutex_unlock(&l->mtx);
 	c->counted = false;
 	if (c->listener < LIMITS_LISTENERS_MAX)
 		atomic_fetch_sub(&l->listeners[c->listener], 1);
 	atomic_fetch_sub(&l->total, 1);
+}
+
+void
+limits_move_listener(struct limits *l, struct limits_conn *c,
+    unsigned listener)
+{
+	if (!c->counted || c->listener == listener)
+		return;
+	if (c->listener < LIMITS_LISTENERS_MAX)
+		atomic_fetch_sub(&l->listeners[c->listener], 1);
+	if (listener < LIMITS_LISTENERS_MAX)
+		atomic_fetch_add(&l->listeners[listener], 1);
+	c->listener = listener;
 }
 
 /* ---- per user ---------------------------------------------------------- */

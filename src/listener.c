@@ -40,13 +40,13 @@ static void	refused_log(struct listener *, const struct sockaddr *,
 		    enum limits_refusal, uint64_t);
 
 int
-listener_init(struct listener *l, struct session_ctx *ctx, unsigned idx,
-    char *err, size_t errlen)
+listener_init(struct listener *l, struct session_ctx *ctx,
+    const struct policy_listener *pl, unsigned idx, char *err, size_t errlen)
 {
 	memset(l, 0, sizeof(*l));
 	l->ctx = ctx;
 	l->idx = idx;
-	l->pl = &ctx->pol->listeners[idx];
+	l->pl = pl;
 	l->fd = bind_socket(l->pl, err, errlen);
 	return l->fd == -1 ? -1 : 0;
 }
@@ -156,7 +156,7 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 	if (r != LIMITS_OK) {
 		/* Closed before any TLS work: the cheapest refusal. */
 		close(fd);
-		metrics_add(M_CONN_REFUSED, 1);
+		metrics_refused(l->idx, r);
 		refused_log(l, sa, r, now);
 		return;
 	}

@@ -17,11 +17,15 @@
  *
  * SIGUSR1 reopens log.file (after logrotate has moved it).
  *
- * SIGHUP (and tls.watch, a timer comparing the files' stamps) reloads the
- * TLS material only: the files the running policy names are read again
- * into new contexts, with every start-up check, and handed to the workers;
- * on any error the running contexts stay and the reason is logged.  The
- * policy file itself is not read again.
+ * SIGHUP (and `watch: true`, a timer comparing the stamps of every file
+ * the policy was read from) reloads the whole policy (reload.c): built
+ * aside with every start-up check, then handed to the workers, which hold
+ * every session to it from its next frame; on any error the running
+ * policy stays and the reason is logged.
+ *
+ * With an admin section, the admin listener (admin.c: metrics, health,
+ * readiness) serves HTTP on main's own loop, started once the workers
+ * run and freed first at stop, before the workers it sends heartbeats.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -37,12 +41,15 @@
 #include <openssl/ssl.h>
 
 #include "mqttguard/acl.h"
+#include "mqttguard/admin.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/cmd.h"
 #include "mqttguard/config.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
+#include "mqttguard/metrics.h"
 #include "mqttguard/policy.h"
+#include "mqttguard/reload.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/worker.h"
 
@@ -51,6 +58,7 @@
 #endif
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 #define MAIN_NSIGS	4	/* SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
+#define MAIN_DRAIN_TICK_MS 100	/* how often a drain's end is looked for */
 
 /* A subcommand of the table below. */
 struct main_cmd {
@@ -73,7 +81,10 @@ struct main_opts {
 struct main_state {
 	struct event_base	*base;		/* owned */
 	struct policy		*pol;		/* ref, owned */
-	struct worker		*workers;	/* owned; pol->workers long */
+	struct worker		*workers;	/* owned; n_workers long */
+	unsigned		 n_workers;	/* as started */
+	unsigned		 hash_threads;	/* as started */
+	const char		*file;		/* the policy file */
 	SSL_CTX			*ctx;		/* ref; NULL without TLS */
 	SSL_CTX			*upctx;		/* ref; NULL: plain upstream */
 	bool			 any_tls;	/* a listener uses TLS */
@@ -83,7 +94,9 @@ struct main_state {
 	struct auth_pool	*pool;		/* owned */
 	struct limits		*limits;	/* owned */
 	struct event		*sigs[MAIN_NSIGS];	/* owned */
-	struct event		*watch;		/* owned; NULL: no tls.watch */
+	struct event		*watch;		/* owned; NULL: no watch */
+	struct event		*drained;	/* owned; NULL: not draining */
+	struct admin		*admin;		/* owned; NULL: no admin */
 };
 
 /* The subcommands, in the order the usage text lists them. */
@@ -110,7 +123,10 @@ static void	log_started(const struct main_state *, const char *);
 static void	stop(struct main_state *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	watch_cb(evutil_socket_t, short, void *);
-static void	reload_tls(struct main_state *, const char *);
+static void	watch_set(struct main_state *);
+static int	drain(struct main_state *);
+static void	drained_cb(evutil_socket_t, short, void *);
+static void	reload(struct main_state *, const char *);
 static void	log_certs(SSL_CTX *, const char *);
 static void	warn_plain(const struct policy *);
 
@@ -186,7 +202,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (sig == SIGHUP) {
-		reload_tls(ms, "SIGHUP");
+		reload(ms, "SIGHUP");
 		return;
 	}
 	if (sig == SIGUSR1) {
@@ -196,14 +212,58 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 			log_info("SIGUSR1: %s", msg);
 		return;
 	}
-	log_info("%s: stopping", strsignal((int)sig));
+	if (sig == SIGTERM && ms->drained == NULL && drain(ms) == 0)
+		return;
+	log_info("%s: stopping%s", strsignal((int)sig), ms->drained != NULL ?
+	    " now" : "");
 	event_base_loopexit(ms->base, NULL);
 }
 
 /*
- * tls.watch: every TLS_WATCH_INTERVAL_MS, the files' stamp.  A change is
- * acted on once it has held for a whole tick, so a certificate and its key
- * written one after the other (cert-manager, an editor) are read together.
+ * SIGTERM: stop accepting, serve the established sessions for
+ * shutdown.drain, then end them over shutdown.spread; main's loop ends
+ * once every worker's has.  -1 when there is nothing to drain for (both
+ * 0) or the timer cannot start: the caller stops at once.
+ */
+static int
+drain(struct main_state *ms)
+{
+	const struct policy_shutdown	*sd = &ms->pol->shutdown;
+	struct timeval			 tv = { 0, MAIN_DRAIN_TICK_MS * 1000 };
+
+	if (sd->drain_ms == 0 && sd->spread_ms == 0)
+		return -1;
+	if ((ms->drained = event_new(ms->base, -1, EV_PERSIST, drained_cb,
+	    ms)) == NULL || event_add(ms->drained, &tv) == -1)
+		return -1;
+	admin_set_draining(true);
+	log_info("SIGTERM: draining: no new connections; established "
+	    "sessions are served for %ums, then closed over %ums (SIGTERM "
+	    "again or SIGINT: stop now)", sd->drain_ms, sd->spread_ms);
+	worker_drain(ms->workers, ms->n_workers, sd->drain_ms, sd->spread_ms);
+	return 0;
+}
+
+/* Every worker has ended its sessions: the daemon may exit. */
+static void
+drained_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*ms = arg;
+
+	(void)fd;
+	(void)what;
+	if (worker_done(ms->workers, ms->n_workers)) {
+		log_info("drained: every session has ended");
+		event_base_loopexit(ms->base, NULL);
+	}
+}
+
+/*
+ * watch: every TLS_WATCH_INTERVAL_MS, the stamp of every file the policy
+ * was read from.  A change is acted on once it has held for a whole tick,
+ * so a certificate and its key written one after the other (cert-manager,
+ * an editor), or a ConfigMap's files swapped by their link, are read
+ * together.
  */
 static void
 watch_cb(evutil_socket_t fd, short what, void *arg)
@@ -213,68 +273,59 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	now = tls_files_stamp(ms->pol->has_tls ? &ms->pol->tls : NULL,
-	    &ms->pol->upstream);
+	now = policy_files_stamp(ms->pol);
 	if (now != ms->stamp && now == ms->seen)
-		reload_tls(ms, "tls.watch: files changed");
+		reload(ms, "watch: files changed");
 	ms->seen = now;
 }
 
 /*
- * Builds new TLS contexts from the files the running policy names, with
- * every check made at start, and hands them to the workers; on any error
- * the workers keep theirs.  Either way the files' stamp is taken, so the
- * watch tries again only when they change again.
+ * The whole policy again (reload.c).  Either way the files' stamp is
+ * taken, so the watch tries again only when they change again.
  */
 static void
-reload_tls(struct main_state *ms, const char *why)
+reload(struct main_state *ms, const char *why)
 {
-	SSL_CTX			*ctx = NULL, *upctx = NULL;
-	char			 err[512];
-	struct log_field	 f[] = {
-		LOG_STR("trigger", why), LOG_STR("scope", "tls"),
-		LOG_STR("result", "unchanged"),
-		LOG_STR("reason", "no TLS in use")
-	};
+	struct reload_target	rt;
 
-	ms->stamp = tls_files_stamp(ms->pol->has_tls ? &ms->pol->tls : NULL,
-	    &ms->pol->upstream);
-	ms->seen = ms->stamp;
-	if (!ms->any_tls && !ms->pol->upstream.tls) {
-		log_event(LOG_LVL_INFO, "policy.reload", f, NELEM(f), "%s: no "
-		    "TLS in use, nothing to reload (the policy file is not "
-		    "read again: restart to apply changes)", why);
-		return;
+	rt.file = ms->file;
+	rt.pol = &ms->pol;
+	rt.ctx = &ms->ctx;
+	rt.upctx = &ms->upctx;
+	rt.workers = ms->workers;
+	rt.n_workers = ms->n_workers;
+	rt.hash_threads = ms->hash_threads;
+	if (reload_policy(&rt, why) == 0) {
+		metrics_reload(true);
+		if (ms->admin != NULL)
+			admin_set_policy(ms->admin, ms->pol);
+		log_certs(ms->ctx, "tls");
+		watch_set(ms);
+	} else
+		metrics_reload(false);
+	ms->stamp = ms->seen = policy_files_stamp(ms->pol);
+}
+
+/* The watch timer runs when the running policy asks for it. */
+static void
+watch_set(struct main_state *ms)
+{
+	struct timeval	tv = { TLS_WATCH_INTERVAL_MS / 1000,
+			    (TLS_WATCH_INTERVAL_MS % 1000) * 1000 };
+
+	if (ms->pol->watch && ms->watch == NULL) {
+		if ((ms->watch = event_new(ms->base, -1, EV_PERSIST, watch_cb,
+		    ms)) == NULL || event_add(ms->watch, &tv) == -1)
+			log_error("watch: cannot start the timer");
+		else
+			log_info("watch: reloading when a file of the policy "
+			    "changes (checked every %ums)",
+			    TLS_WATCH_INTERVAL_MS);
+	} else if (!ms->pol->watch && ms->watch != NULL) {
+		event_free(ms->watch);
+		ms->watch = NULL;
+		log_info("watch: off");
 	}
-	if ((ms->any_tls && (ctx = tls_server_ctx_new(&ms->pol->tls, err,
-	    sizeof(err))) == NULL) || (ms->pol->upstream.tls &&
-	    (upctx = tls_client_ctx_new(&ms->pol->upstream, err,
-	    sizeof(err))) == NULL)) {
-		f[2].v.s = "failed";
-		f[3].v.s = err;
-		log_event(LOG_LVL_ERROR, "policy.reload", f, NELEM(f), "%s: "
-		    "TLS reload failed, the current certificates stay in use: "
-		    "%s", why, err);
-		SSL_CTX_free(ctx);
-		return;
-	}
-	worker_set_tls(ms->workers, ms->pol->workers, ctx, upctx);
-	SSL_CTX_free(ms->ctx);
-	SSL_CTX_free(ms->upctx);
-	ms->ctx = ctx;
-	ms->upctx = upctx;
-	f[2].v.s = "ok";
-	f[3].v.s = "TLS material reloaded";
-	log_event(LOG_LVL_INFO, "policy.reload", f, NELEM(f), "%s: TLS "
-	    "material reloaded (certificates, keys, CAs, CRLs; the rest of "
-	    "the policy is not read again); new connections use it, "
-	    "established ones keep theirs", why);
-	log_certs(ctx, "tls");
-	if (upctx != NULL)
-		log_info("upstream: broker CA %s%s reloaded",
-		    ms->pol->upstream.ca[0] ? ms->pol->upstream.ca :
-		    "(the system's store)", ms->pol->upstream.cert[0] ?
-		    " and client certificate" : "");
 }
 
 /* One line per certificate of server context <ctx> (may be NULL). */
@@ -387,6 +438,8 @@ start_workers(struct main_state *ms)
 		fatalx("cannot start the authentication threads");
 	if ((ms->limits = limits_new()) == NULL)
 		fatalx("cannot allocate the connection counters");
+	ms->n_workers = pol->workers;
+	ms->hash_threads = pol->auth.hash_threads;
 	if ((ms->workers = worker_create(pol->workers, pol, ms->ctx,
 	    ms->upctx, ms->guard, ms->pool, ms->limits, err,
 	    sizeof(err))) == NULL) {
@@ -408,25 +461,18 @@ start_events(struct main_state *ms)
 {
 	static const int	 sigs[MAIN_NSIGS] = { SIGINT, SIGTERM, SIGHUP,
 				    SIGUSR1 };
-	struct timeval		 tv = { TLS_WATCH_INTERVAL_MS / 1000,
-				    (TLS_WATCH_INTERVAL_MS % 1000) * 1000 };
-	struct policy		*pol = ms->pol;
 	int			 i;
 
 	if ((ms->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	ms->stamp = ms->seen = tls_files_stamp(pol->has_tls ? &pol->tls :
-	    NULL, &pol->upstream);
+	ms->stamp = ms->seen = policy_files_stamp(ms->pol);
 	for (i = 0; i < MAIN_NSIGS; i++)
 		ms->sigs[i] = evsignal_new(ms->base, sigs[i], signal_cb, ms);
 	for (i = 0; i < MAIN_NSIGS; i++)
 		if (ms->sigs[i] == NULL || evsignal_add(ms->sigs[i],
 		    NULL) == -1)
 			fatalx("cannot install signal handlers");
-	if (pol->has_tls && pol->tls.watch &&
-	    ((ms->watch = event_new(ms->base, -1, EV_PERSIST, watch_cb,
-	    ms)) == NULL || event_add(ms->watch, &tv) == -1))
-		fatalx("cannot start tls.watch");
+	watch_set(ms);
 }
 
 /* What the daemon listens on, talks to and watches, once it runs. */
@@ -449,9 +495,6 @@ log_started(const struct main_state *ms, const char *file)
 		    pol->upstream.ca : "the system's CA store",
 		    pol->upstream.cert[0] ? ", with a client certificate" :
 		    "");
-	if (ms->watch != NULL)
-		log_info("tls.watch: reloading when the TLS files change "
-		    "(checked every %ums)", TLS_WATCH_INTERVAL_MS);
 	if (pol->workers_auto[0] != '\0')
 		log_info("workers: auto: %u (%s)", pol->workers,
 		    pol->workers_auto);
@@ -469,18 +512,21 @@ stop(struct main_state *ms)
 {
 	int	i;
 
-	worker_stop(ms->workers, ms->pol->workers);
+	admin_free(ms->admin);	/* first: it sends the workers heartbeats */
+	worker_stop(ms->workers, ms->n_workers);
 	/* Threads first, then the pool (its last jobs go back to the
 	 * workers' done lists), then everything they held. */
-	worker_join(ms->workers, ms->pol->workers);
+	worker_join(ms->workers, ms->n_workers);
 	auth_pool_free(ms->pool);
-	worker_destroy(ms->workers, ms->pol->workers);
+	worker_destroy(ms->workers, ms->n_workers);
 	auth_guard_free(ms->guard);
 	limits_free(ms->limits);
 	for (i = 0; i < MAIN_NSIGS; i++)
 		event_free(ms->sigs[i]);
 	if (ms->watch != NULL)
 		event_free(ms->watch);
+	if (ms->drained != NULL)
+		event_free(ms->drained);
 	event_base_free(ms->base);
 	SSL_CTX_free(ms->ctx);	/* ctx and upctx, or what replaced them */
 	SSL_CTX_free(ms->upctx);
@@ -517,7 +563,15 @@ run(struct main_state *ms, const char *file)
 	if (start_workers(ms) == -1)
 		return 1;
 	start_events(ms);
-	if (worker_start(ms->workers, ms->pol->workers) == -1) {
+	if (worker_start(ms->workers, ms->n_workers) == -1) {
+		stop(ms);
+		return 1;
+	}
+	/* On main's loop: busy workers never delay a scrape. */
+	if (ms->pol->has_admin && (ms->admin = admin_new(ms->base, ms->pol,
+	    ms->workers, ms->n_workers, MQTTGUARD_VERSION, err,
+	    sizeof(err))) == NULL) {
+		log_error("%s", err);
 		stop(ms);
 		return 1;
 	}
@@ -547,5 +601,6 @@ main(int argc, char *argv[])
 		return rc;
 	if (o.check)
 		return check_report(&ms, o.file);
+	ms.file = o.file;
 	return run(&ms, o.file);
 }

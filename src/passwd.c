@@ -155,6 +155,11 @@ static int	read_file(const char *, bool, char **, size_t *, struct stat *,
 static int	pw_compute(const struct pw_entry *, const uint8_t *, size_t,
 		    uint8_t *);
 static int	write_all(int, const char *, size_t);
+static int	tmp_name(const char *, char **, char **, char *, size_t);
+static int	tmp_fill(int, const char *, const char *, const char *, size_t,
+		    const struct stat *, char *, size_t);
+static int	tmp_place(const char *, const char *, bool, char *, size_t);
+static int	dir_sync(const char *, const char *, char *, size_t);
 static int	write_atomic(const char *, const char *, size_t, bool,
 		    const struct stat *, char *, size_t);
 static int	file_edit(const char *, const char *, const char *, size_t,
@@ -916,6 +921,12 @@ passwd_count(const struct passwd_db *db)
 	return db != NULL ? db->n : 0;
 }
 
+bool
+passwd_has(const struct passwd_db *db, const char *user, size_t user_len)
+{
+	return db != NULL && db_find(db, user, user_len) != NULL;
+}
+
 /* Hashes <pw> with the parameters of <e> into <out> (e->hash_len bytes). */
 static int
 pw_compute(const struct pw_entry *e, const uint8_t *pw, size_t pw_len,
@@ -1113,6 +1124,112 @@ write_all(int fd, const char *buf, size_t len)
 }
 
 /*
+ * The directory of <path> into *<dir> and, into *<tmp>, the mkostemp()
+ * template of a hidden file beside <path>: both new strings, or NULL; the
+ * caller frees them, also after -1.
+ */
+static int
+tmp_name(const char *path, char **dir, char **tmp, char *err, size_t errlen)
+{
+	const char	*slash, *base;
+	size_t		 dlen;
+
+	*dir = *tmp = NULL;
+	slash = strrchr(path, '/');
+	base = slash != NULL ? slash + 1 : path;
+	if (*base == '\0') {
+		pw_err(err, errlen, "%s: not a file name", path);
+		return -1;
+	}
+	if (slash == NULL)
+		*dir = strdup(".");
+	else if (slash == path)
+		*dir = strdup("/");
+	else
+		*dir = strndup(path, (size_t)(slash - path));
+	dlen = *dir != NULL ? strlen(*dir) + strlen(base) + 10 : 0;
+	if (*dir == NULL || (*tmp = malloc(dlen)) == NULL) {
+		pw_err(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	snprintf(*tmp, dlen, "%s/.%s.XXXXXX", *dir, base);
+	return 0;
+}
+
+/*
+ * The temporary file <fd> (named <tmp>, to replace <path>) made mode 0600,
+ * given the owner and group of <keep> if not NULL, filled with the <len>
+ * bytes at <data> and synced.
+ */
+static int
+tmp_fill(int fd, const char *tmp, const char *path, const char *data,
+    size_t len, const struct stat *keep, char *err, size_t errlen)
+{
+	struct stat	ts;
+
+	if (fchmod(fd, 0600) == -1 || fstat(fd, &ts) == -1) {
+		pw_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	/* Root editing the broker's file must not take it away from it. */
+	if (keep != NULL && (ts.st_uid != keep->st_uid ||
+	    ts.st_gid != keep->st_gid) &&
+	    fchown(fd, keep->st_uid, keep->st_gid) == -1) {
+		pw_err(err, errlen, "%s: cannot keep owner %u:%u: %s", path,
+		    (unsigned)keep->st_uid, (unsigned)keep->st_gid,
+		    strerror(errno));
+		return -1;
+	}
+	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+		pw_err(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The written file <tmp> put at <path>: renamed over it, or with
+ * <noreplace> linked there (failing if <path> exists) and its temporary
+ * name removed.  On -1 <tmp> is still there.
+ */
+static int
+tmp_place(const char *tmp, const char *path, bool noreplace, char *err,
+    size_t errlen)
+{
+	if (noreplace) {
+		if (link(tmp, path) == -1) {
+			pw_err(err, errlen, "%s: %s", path, errno == EEXIST ?
+			    "already exists; not overwritten" :
+			    strerror(errno));
+			return -1;
+		}
+		unlink(tmp);
+	} else if (rename(tmp, path) == -1) {
+		pw_err(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Syncs directory <dir>, so that the new name <path> survives a crash. */
+static int
+dir_sync(const char *dir, const char *path, char *err, size_t errlen)
+{
+	int	dfd;
+
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (fsync(dfd) == -1 && errno != EINVAL)) {
+		pw_err(err, errlen, "%s: written, but syncing %s failed: %s",
+		    path, dir, strerror(errno));
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	close(dfd);
+	return 0;
+}
+
+/*
  * Replaces <path> with the <len> bytes at <data>: a temporary file in the
  * same directory (so the rename cannot cross file systems), mode 0600, the
  * owner and group of <keep> if given (else ours), fsync, then rename over
@@ -1123,85 +1240,29 @@ static int
 write_atomic(const char *path, const char *data, size_t len, bool noreplace,
     const struct stat *keep, char *err, size_t errlen)
 {
-	const char	*slash, *base;
-	char		*dir = NULL, *tmp = NULL;
-	struct stat	 ts;
-	size_t		 dlen;
-	int		 fd = -1, dfd, rc = -1;
-	bool		 placed = false;
+	char	*dir, *tmp;
+	int	 fd = -1, rc = -1;
+	bool	 placed = false;
 
-	slash = strrchr(path, '/');
-	base = slash != NULL ? slash + 1 : path;
-	if (*base == '\0') {
-		pw_err(err, errlen, "%s: not a file name", path);
-		return -1;
-	}
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	dlen = dir != NULL ? strlen(dir) + strlen(base) + 10 : 0;
-	if (dir == NULL || (tmp = malloc(dlen)) == NULL) {
-		pw_err(err, errlen, "%s: out of memory", path);
+	if (tmp_name(path, &dir, &tmp, err, errlen) == -1)
 		goto done;
-	}
-	snprintf(tmp, dlen, "%s/.%s.XXXXXX", dir, base);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		pw_err(err, errlen, "%s: cannot create a temporary file: %s",
 		    dir, strerror(errno));
 		goto done;
 	}
-	if (fchmod(fd, 0600) == -1 || fstat(fd, &ts) == -1) {
-		pw_err(err, errlen, "%s: %s", tmp, strerror(errno));
+	if (tmp_fill(fd, tmp, path, data, len, keep, err, errlen) == -1)
 		goto done;
-	}
-	/* Root editing the broker's file must not take it away from it. */
-	if (keep != NULL && (ts.st_uid != keep->st_uid ||
-	    ts.st_gid != keep->st_gid) &&
-	    fchown(fd, keep->st_uid, keep->st_gid) == -1) {
-		pw_err(err, errlen, "%s: cannot keep owner %u:%u: %s", path,
-		    (unsigned)keep->st_uid, (unsigned)keep->st_gid,
-		    strerror(errno));
-		goto done;
-	}
-	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-		pw_err(err, errlen, "%s: %s", tmp, strerror(errno));
-		goto done;
-	}
 	if (close(fd) == -1) {
 		fd = -1;
 		pw_err(err, errlen, "%s: %s", tmp, strerror(errno));
 		goto done;
 	}
 	fd = -1;
-	if (noreplace) {
-		if (link(tmp, path) == -1) {
-			pw_err(err, errlen, "%s: %s", path, errno == EEXIST ?
-			    "already exists; not overwritten" :
-			    strerror(errno));
-			goto done;
-		}
-		placed = true;
-		unlink(tmp);
-	} else {
-		if (rename(tmp, path) == -1) {
-			pw_err(err, errlen, "%s: %s", path, strerror(errno));
-			goto done;
-		}
-		placed = true;
-	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    (fsync(dfd) == -1 && errno != EINVAL)) {
-		pw_err(err, errlen, "%s: written, but syncing %s failed: %s",
-		    path, dir, strerror(errno));
-		if (dfd != -1)
-			close(dfd);
+	if (tmp_place(tmp, path, noreplace, err, errlen) == -1)
 		goto done;
-	}
-	close(dfd);
-	rc = 0;
+	placed = true;
+	rc = dir_sync(dir, path, err, errlen);
 done:
 	if (fd != -1)
 		close(fd);

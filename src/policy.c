@@ -17,6 +17,7 @@
 #include "mqttguard/log.h"
 #include "mqttguard/passwd.h"
 #include "mqttguard/policy.h"
+#include "mqttguard/util.h"
 
 static void	policy_free(struct policy *);
 static void	limits_sets_free(struct policy_limits_set *, size_t);
@@ -77,6 +78,8 @@ policy_new(void)
 	p->auth.hash_threads = 1;
 	p->auth.hash_queue = POLICY_HASH_QUEUE_DEFAULT;
 	p->log.level = LOG_LVL_INFO;
+	p->shutdown.drain_ms = 10000;
+	p->shutdown.spread_ms = 5000;
 	p->workers = 1;
 	return p;
 }
@@ -194,6 +197,45 @@ policy_free(struct policy *p)
 	for (i = 0; i < p->n_topic_rates; i++)
 		free(p->topic_rates[i].filter);
 	free(p->topic_rates);
+	for (i = 0; i < p->n_files; i++)
+		free(p->files[i]);
+	free(p->files);
+	free(p->admin.address);
+	free(p->admin.token_file);
+	if (p->admin.token != NULL) {
+		OPENSSL_cleanse(p->admin.token, p->admin.token_len);
+		free(p->admin.token);
+	}
 	free(p->path);
 	free(p);
+}
+
+int
+policy_add_file(struct policy *p, const char *path)
+{
+	char	**nf;
+	size_t	  i;
+
+	for (i = 0; i < p->n_files; i++)
+		if (strcmp(p->files[i], path) == 0)
+			return 0;
+	if ((nf = reallocarray(p->files, p->n_files + 1, sizeof(*nf))) ==
+	    NULL)
+		return -1;
+	p->files = nf;
+	if ((p->files[p->n_files] = strdup(path)) == NULL)
+		return -1;
+	p->n_files++;
+	return 0;
+}
+
+uint64_t
+policy_files_stamp(const struct policy *p)
+{
+	uint64_t	h = 0xcbf29ce484222325ULL;
+	size_t		i;
+
+	for (i = 0; i < p->n_files; i++)
+		util_file_stamp(&h, p->files[i]);
+	return h;
 }

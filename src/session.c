@@ -56,70 +56,15 @@
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/readahead.h"
-#include "mqttguard/session.h"
+#include "mqttguard/session_priv.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
-#define SESSION_ID_LOG		64		/* client id/user in logs */
 
 enum { PUMP_STARVED, PUMP_HELD, PUMP_ENDED };	/* pump_frames() */
 
-enum session_state {
-	SS_HANDSHAKE,	/* TLS handshake running */
-	SS_CONNECT,	/* waiting for a complete CONNECT */
-	SS_AUTH,	/* CONNECT held while the password is checked */
-	SS_REFUSING,	/* refused: the answer waits out the tarpit */
-	SS_OPEN,	/* CONNECT forwarded; frames flow both ways */
-	SS_CLOSING,	/* flushing queued bytes, then half-close */
-	SS_DEAD		/* on the worker's dead list */
-};
-
-struct session {
-	TAILQ_ENTRY(session)	 entry;		/* ctx's sessions/dead */
-	struct session_ctx	*ctx;		/* owner */
-	const struct policy_listener *lis;	/* in pol */
-	struct policy		*pol;		/* ref */
-	uint64_t		 id;
-	char			 peer[UTIL_ADDR_MAX];	/* "addr:port" */
-	char			 addr[UTIL_ADDR_MAX];	/* no port */
-	char			 client_id[SESSION_ID_LOG];
-	char			 username[SESSION_ID_LOG];
-	struct bufferevent	*down;		/* owned; the client */
-	struct bufferevent	*up;		/* owned; NULL before CONNECT */
-	bool			 up_tls;	/* TLS to the broker */
-	struct event		*timer;		/* owned; current deadline */
-	struct codec_session	 cs;
-	uint8_t			*connect;	/* owned; the client's CONNECT,
-						   held while it is decided */
-	size_t			 connect_len;
-	struct codec_packet	*hello;		/* owned; connect, decoded */
-	struct auth_decision	 dec;		/* identity, once decided */
-	struct auth_job		*job;		/* pending check; the pool
-						   owns it until done */
-	enum auth_result	 refusal;	/* SS_REFUSING: why */
-	struct enforce_state	 es;		/* identity, limits, counters */
-	struct limits_conn	 lc;		/* connection counts held */
-	struct event		*rate_ev;	/* owned; ends a hold */
-	bool			 throttled;	/* reading paused for a rate */
-	struct audit_subject	 who;		/* for audit lines */
-	struct codec_limits	 lim;
-	enum session_state	 state;
-	const char		*reason;	/* why it closes; static */
-	bool			 tls;
-	bool			 up_connected;
-	bool			 connack_ok;	/* broker accepted, told client */
-	bool			 paused[2];	/* reading paused, by dir */
-	short			 end[2];	/* EOF/error read ahead, by dir */
-	size_t			 skip;		/* bytes of a dropped delivery
-						   still to come from the broker */
-	bool			 shut[2];	/* closing: FIN sent, by dir */
-	bool			 done[2];	/* closing: side finished */
-	size_t			 rwm[2];	/* input watermark set, by dir */
-	uint64_t		 frames[2], bytes[2];
-	struct timeval		 started;
-};
 
 static void	down_read_cb(struct bufferevent *, void *);
 static bool	may_read_ahead(const struct session *, enum codec_dir,
@@ -137,6 +82,7 @@ static void	pump(struct session *, enum codec_dir);
 static int	pump_frames(struct session *, enum codec_dir,
 		    struct evbuffer *);
 static void	client_event(struct session *, short);
+static bool	is_probe(struct session *);
 static void	broker_event(struct session *, short);
 static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
@@ -156,7 +102,6 @@ static int	auth_accept(struct session *);
 static void	auth_submit(struct session *, const struct codec_buf *);
 static void	hello_free(struct session *);
 static int	upstream_new(struct session *);
-static void	env_of(struct session *, struct enforce_env *);
 static void	on_event(void *, const struct enforce_event *);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
 		    size_t);
@@ -164,25 +109,18 @@ static void	rate_cb(evutil_socket_t, short, void *);
 static void	keepalive_start(struct session *, uint16_t);
 static void	keepalive_arm(struct session *);
 static void	auth_refuse(struct session *, enum auth_result);
-static void	auth_done(struct auth_job *);
-static void	session_auth_done(struct auth_job *);
-static void	auth_cb(evutil_socket_t, short, void *);
-static void	reap_cb(evutil_socket_t, short, void *);
+static enum metrics_auth_method auth_method(const struct session *);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
 static void	upstream_connect(struct session *);
 static void	upstream_failed(struct session *, const char *);
 static void	refuse_connect(struct session *, uint8_t, const char *);
-static void	send_disconnect(struct session *, uint8_t);
 static void	set_read_wm(struct session *, enum codec_dir, size_t);
 static void	set_timer(struct session *, unsigned);
 static void	finish_flush(struct session *);
 static void	half_close(struct session *, enum codec_dir);
 static void	side_done(struct session *, enum codec_dir);
 static void	session_dead(struct session *);
-static void	session_shutdown(struct session *);
-static void	session_free(struct session *);
-static void	session_reap(struct session_ctx *);
 static void	copy_id(char *, size_t, const struct codec_buf *);
 static struct bufferevent *down_new(struct session *, int);
 static struct bufferevent *side(struct session *, enum codec_dir);
@@ -209,7 +147,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 
 		log_warn("accept on %s: session", lis->name);
 		close(fd);
-		limits_release(ctx->limits, &lis->limits, &held);
+		limits_release(ctx->limits, &held);
 		return;
 	}
 	s->lc = *lc;
@@ -259,11 +197,10 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->n_sessions++;
-	metrics_add(M_CONN_ACCEPTED, 1);
-	metrics_add(M_CONN_ACTIVE, 1);
+	metrics_session_open(lis->index);
 	nf = audit_fields(&s->who, f);
 	f[nf++] = (struct log_field)LOG_BOOL("tls", s->tls);
-	log_event(LOG_LVL_INFO, "session.open", f, nf, "session %" PRIu64
+	log_event(LOG_LVL_DEBUG, "session.open", f, nf, "session %" PRIu64
 	    " %s: open on %s%s", s->id, s->peer, lis->name, s->tls ? " (tls)" :
 	    "");
 	return;
@@ -271,7 +208,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 fail:
 	if (s->down == NULL && fd != -1)
 		close(fd);
-	limits_release(ctx->limits, &lis->limits, &s->lc);
+	limits_release(ctx->limits, &s->lc);
 	session_free(s);
 }
 
@@ -345,6 +282,7 @@ down_read_cb(struct bufferevent *bev, void *arg)
 	struct session	*s = arg;
 
 	(void)bev;
+	s->heard = true;
 	if (s->end[CODEC_FROM_CLIENT] == 0)
 		s->end[CODEC_FROM_CLIENT] = read_more(s, CODEC_FROM_CLIENT);
 	pump(s, CODEC_FROM_CLIENT);
@@ -581,7 +519,7 @@ skip_delivery(struct session *s, struct evbuffer *in)
 	case CODEC_NEED:
 		return 0;
 	default:
-		send_disconnect(s, 0x83);
+		session_send_disconnect(s, 0x83);
 		session_close(s, "malformed frame from broker", true);
 		return -1;
 	}
@@ -598,7 +536,7 @@ skip_delivery(struct session *s, struct evbuffer *in)
 			return 0;
 		id = (uint16_t)(p[need - 2] << 8 | p[need - 1]);
 	}
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_oversize_delivery(&s->es, &env, qos, id, hd.len, &v);
 	if (v.action == ENFORCE_CLOSE) {
 		session_close(s, v.reason, false);
@@ -625,10 +563,7 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 
 	s->frames[dir]++;
 	s->bytes[dir] += pkt->len;
-	metrics_add(dir == CODEC_FROM_CLIENT ? M_FRAMES_FROM_CLIENT :
-	    M_FRAMES_FROM_BROKER, 1);
-	metrics_add(dir == CODEC_FROM_CLIENT ? M_BYTES_FROM_CLIENT :
-	    M_BYTES_FROM_BROKER, (int64_t)pkt->len);
+	metrics_frame(dir, pkt->type, pkt->len);
 	if (log_enabled(LOG_LVL_DEBUG))
 		log_debug("session %" PRIu64 " %s: %s %s, %zu bytes", s->id,
 		    s->peer, dir_name[dir], codec_type_str(pkt->type),
@@ -638,7 +573,7 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		return on_connect(s, in, pkt);
 	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK)
 		return on_connack(s, in, pkt);
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_frame(&s->es, &env, dir, pkt, dir == CODEC_FROM_CLIENT ?
 	    util_now_ms() : 0, &v);
 	return execute(s, dir, in, pkt, &v);
@@ -674,7 +609,7 @@ execute(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		break;
 	case ENFORCE_CLOSE:
 		if (!v->abort && v->code != 0)
-			send_disconnect(s, v->code);
+			session_send_disconnect(s, v->code);
 		session_close(s, v->reason, !v->abort);
 		r = -1;
 		break;
@@ -752,6 +687,7 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 	char				 cert[AUTH_IDENTITY_MAX + 1];
 	int				 cr = 0;
 
+	s->connect_us = util_now_us();
 	copy_id(s->client_id, sizeof(s->client_id), &c->client_id);
 	if (c->flags & CODEC_CF_USERNAME)
 		copy_id(s->username, sizeof(s->username), &c->username);
@@ -818,7 +754,7 @@ auth_submit(struct session *s, const struct codec_buf *pw)
 	memcpy(job->pw, pw->p, pw->len);
 	job->pw_len = pw->len;
 	job->pol = policy_ref(s->pol);
-	job->done = auth_done;
+	job->done = session_ctx_auth_post;
 	job->arg = s;
 	snprintf(job->addr, sizeof(job->addr), "%s", s->addr);
 	if (auth_guard_pending(s->ctx->guard, s->addr,
@@ -836,41 +772,8 @@ auth_submit(struct session *s, const struct codec_buf *pw)
 	s->job = job;
 }
 
-/* On a pool thread: hand the finished check to the session's worker. */
-static void
-auth_done(struct auth_job *job)
-{
-	struct session		*s = job->arg;
-	struct session_ctx	*ctx = s->ctx;
-
-	pthread_mutex_lock(&ctx->auth_mtx);
-	TAILQ_INSERT_TAIL(&ctx->auth_done, job, entry);
-	pthread_mutex_unlock(&ctx->auth_mtx);
-	event_active(ctx->auth_ev, EV_READ, 0);
-}
-
-/* On the loop's thread: the verdicts of finished password checks. */
-static void
-auth_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session_ctx	*ctx = arg;
-	TAILQ_HEAD(, auth_job)	 done;
-	struct auth_job		*job;
-
-	(void)fd;
-	(void)what;
-	TAILQ_INIT(&done);
-	pthread_mutex_lock(&ctx->auth_mtx);
-	TAILQ_CONCAT(&done, &ctx->auth_done, entry);
-	pthread_mutex_unlock(&ctx->auth_mtx);
-	while ((job = TAILQ_FIRST(&done)) != NULL) {
-		TAILQ_REMOVE(&done, job, entry);
-		session_auth_done(job);
-	}
-}
-
 /* The password check of a session is finished (or cancelled). */
-static void
+void
 session_auth_done(struct auth_job *job)
 {
 	struct session	*s = job->arg;
@@ -915,7 +818,7 @@ auth_accept(struct session *s)
 	size_t				 nf;
 	const char			*how;
 
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_connect(&s->es, &env, &s->dec, s->hello, util_now_ms(), &v);
 	if (v.action != ENFORCE_REWRITE) {
 		s->state = SS_REFUSING;
@@ -931,7 +834,9 @@ auth_accept(struct session *s)
 		auth_accepted(s->ctx->guard, s->dec.identity);
 	limits_authenticated(s->ctx->limits, &s->lc);
 	keepalive_start(s, c->keepalive);
-	metrics_add(M_AUTH_OK, 1);
+	metrics_auth(auth_method(s), AUTH_OK);
+	metrics_session_authenticated(s->lis->index);
+	s->authed = true;
 	how = s->dec.anonymous ? "anonymous" : s->dec.by_certificate ?
 	    (s->dec.need_password ? "certificate and password" :
 	    "certificate") : "password";
@@ -1015,7 +920,7 @@ auth_refuse(struct session *s, enum auth_result r)
 	size_t			 nf, base;
 	bool			 counts;
 
-	metrics_add(M_AUTH_FAILED, 1);
+	metrics_auth(auth_method(s), r);
 	base = audit_fields(&s->who, f);
 	nf = base;
 	f[nf++] = (struct log_field)LOG_STR("username", s->username);
@@ -1030,7 +935,7 @@ auth_refuse(struct session *s, enum auth_result r)
 	f[base + 1] = (struct log_field)LOG_UINT("failures",
 	    a->lockout_failures);
 	if (lk.addr_ms > 0) {
-		metrics_add(M_AUTH_LOCKOUTS, 1);
+		metrics_lockout(false);
 		f[base] = (struct log_field)LOG_STR("locked", "address");
 		f[base + 2] = (struct log_field)LOG_UINT("seconds",
 		    lk.addr_ms / 1000);
@@ -1039,7 +944,7 @@ auth_refuse(struct session *s, enum auth_result r)
 		    s->addr, lk.addr_ms / 1000, a->lockout_failures);
 	}
 	if (lk.user_ms > 0) {
-		metrics_add(M_AUTH_LOCKOUTS, 1);
+		metrics_lockout(true);
 		f[base] = (struct log_field)LOG_STR("locked", "user");
 		f[base + 2] = (struct log_field)LOG_UINT("seconds",
 		    lk.user_ms / 1000);
@@ -1056,6 +961,25 @@ auth_refuse(struct session *s, enum auth_result r)
 		refuse_connect(s, auth_reason(r), auth_result_str(r));
 }
 
+/*
+ * How the client tried to prove who it is, for the metrics: as decided
+ * once an identity is, else from what it sent and what its listener asks.
+ */
+static enum metrics_auth_method
+auth_method(const struct session *s)
+{
+	if (s->dec.identity[0] != '\0')
+		return s->dec.anonymous ? METRICS_AUTH_ANONYMOUS :
+		    s->dec.by_certificate ? METRICS_AUTH_CERTIFICATE :
+		    METRICS_AUTH_PASSWORD;
+	if (s->username[0] != '\0')
+		return METRICS_AUTH_PASSWORD;
+	if (s->lis->authn == POLICY_AUTHN_CERTIFICATE ||
+	    s->lis->authn == POLICY_AUTHN_BOTH)
+		return METRICS_AUTH_CERTIFICATE;
+	return METRICS_AUTH_ANONYMOUS;
+}
+
 static int
 on_connack(struct session *s, struct evbuffer *in,
     const struct codec_packet *pkt)
@@ -1064,6 +988,7 @@ on_connack(struct session *s, struct evbuffer *in,
 	struct enforce_verdict	 v;
 	uint16_t		 alias_max, ka = s->es.keepalive;
 
+	metrics_observe(METRICS_H_CONNACK, util_now_us() - s->connect_us);
 	if (pkt->reason == 0) {
 		s->connack_ok = true;
 		log_info("session %" PRIu64 " %s: connected to broker, client_id"
@@ -1092,6 +1017,7 @@ upstream_connect(struct session *s)
 	const struct policy_upstream	*u = &s->pol->upstream;
 
 	bufferevent_enable(s->up, EV_READ | EV_WRITE);
+	s->up_us = util_now_us();
 	if (bufferevent_socket_connect_hostname(s->up, s->ctx->dns, AF_UNSPEC,
 	    u->host, u->port) == -1 && s->state == SS_OPEN &&
 	    !s->up_connected)
@@ -1104,7 +1030,7 @@ upstream_failed(struct session *s, const char *why)
 {
 	log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
 	    s->peer, s->pol->upstream.host, s->pol->upstream.port, why);
-	metrics_add(M_UPSTREAM_CONNECT_FAILED, 1);
+	metrics_upstream(false, util_now_ms());
 	if (s->up != NULL) {
 		bufferevent_free(s->up);
 		s->up = NULL;
@@ -1135,8 +1061,8 @@ refuse_connect(struct session *s, uint8_t reason, const char *why)
 }
 
 /* 5.0 DISCONNECT to the client, only after a successful CONNACK. */
-static void
-send_disconnect(struct session *s, uint8_t reason)
+void
+session_send_disconnect(struct session *s, uint8_t reason)
 {
 	uint8_t	buf[16];
 	size_t	n;
@@ -1167,7 +1093,7 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 	    type ? codec_type_str(type) : "frame", s->client_id,
 	    codec_err_str(pkt->err));
 	if (dir == CODEC_FROM_SERVER) {
-		send_disconnect(s, 0x83);	/* implementation error */
+		session_send_disconnect(s, 0x83);	/* implementation error */
 		session_close(s, "malformed frame from broker", true);
 		return;
 	}
@@ -1192,7 +1118,7 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 		session_close(s, codec_err_str(pkt->err), false);
 		return;
 	}
-	send_disconnect(s, rc);
+	session_send_disconnect(s, rc);
 	session_close(s, codec_err_str(pkt->err), true);
 }
 
@@ -1242,8 +1168,8 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* What enforce.c may reach for this session. */
-static void
-env_of(struct session *s, struct enforce_env *env)
+void
+session_env(struct session *s, struct enforce_env *env)
 {
 	env->limits = s->ctx->limits;
 	env->guard = s->ctx->guard;
@@ -1321,6 +1247,22 @@ up_event_cb(struct bufferevent *bev, short what, void *arg)
 	broker_event(arg, what);
 }
 
+/*
+ * Whether the client went away without sending a byte: a TCP health check
+ * (a load balancer, a Kubernetes tcpSocket probe) or a port scan.
+ */
+static bool
+is_probe(struct session *s)
+{
+	SSL	*ssl;
+
+	if (s->state == SS_HANDSHAKE) {
+		ssl = bufferevent_openssl_get_ssl(s->down);
+		return ssl != NULL && BIO_number_read(SSL_get_rbio(ssl)) == 0;
+	}
+	return s->state == SS_CONNECT && !s->heard;
+}
+
 /* The client's side: handshake done, end of stream, error, timeout. */
 static void
 client_event(struct session *s, short what)
@@ -1351,6 +1293,14 @@ client_event(struct session *s, short what)
 		finish_flush(s);
 		return;
 	}
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF) && is_probe(s)) {
+		/* A health check or port scan: nothing to warn about. */
+		metrics_tls_failed(s->lis->index, true);
+		s->quiet = true;
+		session_close(s, "closed before sending anything (a probe)",
+		    false);
+		return;
+	}
 	if (s->state == SS_HANDSHAKE && (what & (BEV_EVENT_ERROR |
 	    BEV_EVENT_EOF))) {
 		const char	*verr;
@@ -1362,7 +1312,7 @@ client_event(struct session *s, short what)
 		else
 			snprintf(ebuf, sizeof(ebuf), "%s", errno ?
 			    strerror(errno) : "connection closed");
-		metrics_add(M_TLS_HANDSHAKE_FAILED, 1);
+		metrics_tls_failed(s->lis->index, false);
 		nf = audit_fields(&s->who, f);
 		f[nf++] = (struct log_field)LOG_STR("reason", ebuf);
 		f[nf++] = (struct log_field)LOG_STR("cert_error", verr);
@@ -1378,7 +1328,7 @@ client_event(struct session *s, short what)
 		log_warnx("session %" PRIu64 " %s: nothing from client_id \"%s\" "
 		    "for 1.5 x %us: keepalive expired", s->id, s->peer,
 		    s->client_id, s->es.keepalive);
-		send_disconnect(s, 0x8D);	/* keep alive timeout */
+		session_send_disconnect(s, 0x8D);	/* keep alive timeout */
 		session_close(s, "keepalive expired", true);
 		return;
 	}
@@ -1399,6 +1349,9 @@ broker_event(struct session *s, short what)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		s->up_connected = true;
+		metrics_upstream(true, util_now_ms());
+		metrics_observe(METRICS_H_UPSTREAM_CONNECT, util_now_us() -
+		    s->up_us);
 		if (s->state == SS_OPEN)
 			evtimer_del(s->timer);
 		log_debug("session %" PRIu64 " %s: upstream connected", s->id,
@@ -1444,7 +1397,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		    auth_result_str(s->refusal));
 		break;
 	case SS_HANDSHAKE:
-		metrics_add(M_CONNECT_TIMEOUT, 1);
+		metrics_add(M_TLS_HANDSHAKE_TIMEOUT, 1);
 		nf = audit_fields(&s->who, f);
 		f[nf++] = (struct log_field)LOG_STR("reason",
 		    "handshake deadline passed");
@@ -1607,8 +1560,8 @@ session_dead(struct session *s)
 	secs = (double)(now.tv_sec - s->started.tv_sec) +
 	    (double)(now.tv_usec - s->started.tv_usec) / 1e6;
 	nf = audit_fields(&s->who, f);
-	f[nf++] = (struct log_field)LOG_STR("reason", s->reason ? s->reason :
-	    "closed");
+	f[nf++] = (struct log_field)LOG_STR("reason", s->quiet ? "probe" :
+	    s->reason ? s->reason : "closed");
 	f[nf++] = (struct log_field)LOG_UINT("frames_in",
 	    s->frames[CODEC_FROM_CLIENT]);
 	f[nf++] = (struct log_field)LOG_UINT("frames_out",
@@ -1618,18 +1571,22 @@ session_dead(struct session *s)
 	f[nf++] = (struct log_field)LOG_UINT("bytes_out",
 	    s->bytes[CODEC_FROM_SERVER]);
 	f[nf++] = (struct log_field)LOG_DOUBLE("seconds", secs);
-	log_event(LOG_LVL_INFO, "session.close", f, nf, "session %" PRIu64
-	    " %s: closed: %s (client_id \"%s\", frames in %" PRIu64 " out %"
-	    PRIu64 ", bytes in %" PRIu64 " out %" PRIu64 ", %.1fs)", s->id,
-	    s->peer, s->reason ? s->reason : "closed", s->client_id,
-	    s->frames[CODEC_FROM_CLIENT], s->frames[CODEC_FROM_SERVER],
-	    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER], secs);
-	metrics_add(M_CONN_CLOSED, 1);
-	metrics_add(M_CONN_ACTIVE, -1);
+	if (s->quiet)
+		log_event(LOG_LVL_DEBUG, "session.close", f, nf, "session %"
+		    PRIu64 " %s: closed: %s", s->id, s->peer, s->reason);
+	else
+		log_event(LOG_LVL_INFO, "session.close", f, nf, "session %"
+		    PRIu64 " %s: closed: %s (client_id \"%s\", frames in %"
+		    PRIu64 " out %" PRIu64 ", bytes in %" PRIu64 " out %"
+		    PRIu64 ", %.1fs)", s->id, s->peer, s->reason ? s->reason :
+		    "closed", s->client_id, s->frames[CODEC_FROM_CLIENT],
+		    s->frames[CODEC_FROM_SERVER], s->bytes[CODEC_FROM_CLIENT],
+		    s->bytes[CODEC_FROM_SERVER], secs);
+	metrics_session_close(s->lis->index, s->authed);
 	evtimer_del(s->rate_ev);
-	limits_release(ctx->limits, &s->lis->limits, &s->lc);
+	limits_release(ctx->limits, &s->lc);
 	/* The user's caps and the client id are free for others now. */
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_fini(&s->es, &env);
 	TAILQ_REMOVE(&ctx->sessions, s, entry);
 	TAILQ_INSERT_TAIL(&ctx->dead, s, entry);
@@ -1637,30 +1594,16 @@ session_dead(struct session *s)
 	event_active(ctx->reap_ev, EV_READ, 0);
 }
 
-static void
+void
 session_shutdown(struct session *s)
 {
 	if (s->state == SS_DEAD || s->state == SS_CLOSING)
 		return;
-	send_disconnect(s, 0x8B);	/* server shutting down */
+	session_send_disconnect(s, 0x8B);	/* server shutting down */
 	session_close(s, "mqttguard is stopping", true);
 }
 
 void
-session_shutdown_all(struct session_ctx *ctx)
-{
-	struct session	*s, *next;
-
-	ctx->stopping = true;
-	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		session_shutdown(s);
-	}
-	if (ctx->n_sessions == 0)
-		ctx->on_empty(ctx->on_empty_arg);
-}
-
-static void
 session_free(struct session *s)
 {
 	struct enforce_env	env;
@@ -1675,93 +1618,9 @@ session_free(struct session *s)
 		event_free(s->rate_ev);
 	codec_session_fini(&s->cs);
 	hello_free(s);
-	env_of(s, &env);
+	session_env(s, &env);
 	enforce_fini(&s->es, &env);
 	policy_unref(s->pol);
 	free(s);
 }
 
-/* Frees dead sessions; one whose password check still runs waits for it. */
-static void
-session_reap(struct session_ctx *ctx)
-{
-	struct session	*s, *next;
-
-	for (s = TAILQ_FIRST(&ctx->dead); s != NULL; s = next) {
-		next = TAILQ_NEXT(s, entry);
-		if (s->job != NULL)
-			continue;
-		TAILQ_REMOVE(&ctx->dead, s, entry);
-		session_free(s);
-	}
-}
-
-/*
- * An event of its own, run after the callback that closed a session has
- * returned, so that no callback ever runs on freed memory.
- */
-static void
-reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session_ctx	*ctx = arg;
-
-	(void)fd;
-	(void)what;
-	session_reap(ctx);
-	if (ctx->stopping && ctx->n_sessions == 0)
-		ctx->on_empty(ctx->on_empty_arg);
-}
-
-/* ---- the context ------------------------------------------------------- */
-
-int
-session_ctx_init(struct session_ctx *ctx)
-{
-	TAILQ_INIT(&ctx->sessions);
-	TAILQ_INIT(&ctx->dead);
-	TAILQ_INIT(&ctx->auth_done);
-	pthread_mutex_init(&ctx->auth_mtx, NULL);
-	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
-	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
-	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL) {
-		if (ctx->reap_ev != NULL)
-			event_free(ctx->reap_ev);
-		if (ctx->auth_ev != NULL)
-			event_free(ctx->auth_ev);
-		ctx->reap_ev = ctx->auth_ev = NULL;
-		pthread_mutex_destroy(&ctx->auth_mtx);
-		return -1;
-	}
-	return 0;
-}
-
-void
-session_ctx_fini(struct session_ctx *ctx)
-{
-	struct session	*s;
-
-	auth_cb(-1, 0, ctx);	/* checks returned by the stopped pool */
-	/* Sessions left after the grace period: end them now. */
-	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL)
-		session_close(s, "mqttguard stopped", false);
-	session_reap(ctx);
-	event_free(ctx->reap_ev);
-	event_free(ctx->auth_ev);
-	ctx->reap_ev = ctx->auth_ev = NULL;
-	pthread_mutex_destroy(&ctx->auth_mtx);
-	session_ctx_set_tls(ctx, NULL, NULL);
-}
-
-void
-session_ctx_set_tls(struct session_ctx *ctx, SSL_CTX *ctx_tls,
-    SSL_CTX *up_tls)
-{
-	if (ctx_tls != NULL)
-		SSL_CTX_up_ref(ctx_tls);
-	if (up_tls != NULL)
-		SSL_CTX_up_ref(up_tls);
-	SSL_CTX_free(ctx->ssl_ctx);
-	SSL_CTX_free(ctx->ssl_upstream_ctx);
-	ctx->ssl_ctx = ctx_tls;
-	ctx->ssl_upstream_ctx = up_tls;
-}

@@ -105,6 +105,9 @@ static int	judge_all(const struct policy_tls *, time_t, int *, char *,
 		    size_t);
 static int	load_pair(SSL_CTX *, const char *, const char *,
 		    const char *, char *, size_t);
+static int	ctx_settings(SSL_CTX *, const struct policy_tls *, int, int);
+static int	ctx_verify(SSL_CTX *, const struct policy_tls *, time_t, char *,
+		    size_t);
 static SSL_CTX	*server_ctx_build(const struct policy_tls *, const char *,
 		    const char *, const char *, int, int, time_t, char *,
 		    size_t);
@@ -115,7 +118,6 @@ static int	sni_attach(SSL_CTX *, const struct policy_tls *, int,
 		    const int *, time_t, char *, size_t);
 static SSL_CTX	*sni_find(const struct tls_sni *, const char *);
 static int	sni_select(SSL *, int *, void *);
-static void	stamp_file(uint64_t *, const char *);
 static X509	*crl_issuer(X509_STORE *, X509_CRL *);
 static int	crl_load(SSL_CTX *, const char *, time_t, char *, size_t);
 static int	crl_all(SSL_CTX *, const struct policy_tls *, time_t, char *,
@@ -693,39 +695,26 @@ load_pair(SSL_CTX *ctx, const char *prefix, const char *cert,
 }
 
 /*
- * One server context of <tls> serving the pair <cert>/<key> (named
- * <prefix> in errors), already judged: protocol floor <version>, security
- * level lowered to <keylevel>, the level the pair's key meets, when
- * allow_insecure needs it.  Every pair's context is built here, so a
- * connection moved to another by SNI keeps every setting but the
- * certificate and the security level that goes with it (OpenSSL keeps the
- * level with the certificate): one weak pair lowers no other.
+ * The settings every server context of <tls> shares, on <ctx>: protocol
+ * floor <version>, options, ciphers, groups, security level (lowered to
+ * <keylevel> when allow_insecure needs it), no resumption, buffers, ALPN.
+ * -1 when OpenSSL refuses one; its error queue says which.
  */
-static SSL_CTX *
-server_ctx_build(const struct policy_tls *tls, const char *prefix,
-    const char *cert, const char *key, int version, int keylevel, time_t now,
-    char *err, size_t errlen)
+static int
+ctx_settings(SSL_CTX *ctx, const struct policy_tls *tls, int version,
+    int keylevel)
 {
-	SSL_CTX		*ctx;
 	const char	*ciphers, *suites, *groups;
-	char		 ebuf[256];
 
 	ciphers = tls->ciphers[0] ? tls->ciphers : POLICY_TLS_CIPHERS_DEFAULT;
 	suites = tls->ciphersuites[0] ? tls->ciphersuites :
 	    POLICY_TLS_CIPHERSUITES_DEFAULT;
 	groups = tls->groups[0] ? tls->groups : POLICY_TLS_GROUPS_DEFAULT;
-
-	ERR_clear_error();
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-		util_errf(err, errlen, "SSL_CTX_new: %s",
-		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
-		return NULL;
-	}
 	if (SSL_CTX_get_security_level(ctx) < TLS_SECLEVEL_FLOOR)
 		SSL_CTX_set_security_level(ctx, TLS_SECLEVEL_FLOOR);
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
 	if (!SSL_CTX_set_min_proto_version(ctx, version))
-		goto fail_ssl;
+		return -1;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
 	    SSL_OP_NO_TICKET);
@@ -733,7 +722,7 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	if (!SSL_CTX_set_cipher_list(ctx, ciphers) ||
 	    !SSL_CTX_set_ciphersuites(ctx, suites) ||
 	    !SSL_CTX_set1_groups_list(ctx, groups))
-		goto fail_ssl;
+		return -1;
 	/*
 	 * Only with allow_insecure (judged above): OpenSSL 3 speaks TLS 1.0
 	 * and 1.1 at security level 0 only, and loads a key only at a level
@@ -747,7 +736,7 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	/* No resumption at all: see the top of the file. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (!SSL_CTX_set_num_tickets(ctx, 0))
-		goto fail_ssl;
+		return -1;
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	/*
 	 * Read the socket in large reads, not a record header then its body:
@@ -756,31 +745,71 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	 */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	return 0;
+}
 
-	if (load_pair(ctx, prefix, cert, key, err, errlen) == -1)
-		goto fail;
+/*
+ * What <ctx> verifies client certificates with: the CAs of tls.ca (also
+ * named to clients as acceptable), the CRLs as of <now>, the depth.  The
+ * mode stays SSL_VERIFY_NONE: each listener sets its own on its
+ * connections.  -1 with the reason in <err>.
+ */
+static int
+ctx_verify(SSL_CTX *ctx, const struct policy_tls *tls, time_t now, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509_NAME)	*names;
+	char			 ebuf[256];
+
 	if (tls->ca != NULL) {
-		STACK_OF(X509_NAME)	*names;
-
 		if (SSL_CTX_load_verify_locations(ctx, tls->ca, NULL) != 1) {
 			util_errf(err, errlen, "tls.ca %s: %s", tls->ca,
 			    tls_error_str(ebuf, sizeof(ebuf), "cannot load"));
-			goto fail;
+			return -1;
 		}
 		if ((names = SSL_load_client_CA_file(tls->ca)) != NULL)
 			SSL_CTX_set_client_CA_list(ctx, names);
 	}
 	if (crl_all(ctx, tls, now, err, errlen) == -1)
-		goto fail;
+		return -1;
 	SSL_CTX_set_verify_depth(ctx, tls->verify_depth);
-	/* Each listener sets its own mode on its connections. */
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	return 0;
+}
+
+/*
+ * One server context of <tls> serving the pair <cert>/<key> (named
+ * <prefix> in errors), already judged: protocol floor <version>, security
+ * level lowered to <keylevel>, the level the pair's key meets, when
+ * allow_insecure needs it.  Every pair's context is built here, so a
+ * connection moved to another by SNI keeps every setting but the
+ * certificate and the security level that goes with it (OpenSSL keeps the
+ * level with the certificate): one weak pair lowers no other.
+ */
+static SSL_CTX *
+server_ctx_build(const struct policy_tls *tls, const char *prefix,
+    const char *cert, const char *key, int version, int keylevel, time_t now,
+    char *err, size_t errlen)
+{
+	SSL_CTX	*ctx;
+	char	 ebuf[256];
+
+	ERR_clear_error();
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		util_errf(err, errlen, "SSL_CTX_new: %s",
+		    tls_error_str(ebuf, sizeof(ebuf), "out of memory"));
+		return NULL;
+	}
+	if (ctx_settings(ctx, tls, version, keylevel) == -1) {
+		util_errf(err, errlen, "TLS set-up: %s",
+		    tls_error_str(ebuf, sizeof(ebuf), "failed"));
+		goto fail;
+	}
+	if (load_pair(ctx, prefix, cert, key, err, errlen) == -1 ||
+	    ctx_verify(ctx, tls, now, err, errlen) == -1)
+		goto fail;
 	ERR_clear_error();
 	return ctx;
-
-fail_ssl:
-	util_errf(err, errlen, "TLS set-up: %s",
-	    tls_error_str(ebuf, sizeof(ebuf), "failed"));
 fail:
 	SSL_CTX_free(ctx);
 	return NULL;
@@ -1099,62 +1128,6 @@ tls_connect_error(SSL *ssl, unsigned long e, char *buf, size_t len)
 	return buf;
 }
 
-/* Mixes what stat(2) says of <path> (or that it is missing) into *<h>. */
-static void
-stamp_file(uint64_t *h, const char *path)
-{
-	struct stat	st;
-	uint64_t	v[7];
-	size_t		i, j;
-
-	memset(v, 0, sizeof(v));
-	if (stat(path, &st) == -1)
-		v[0] = (uint64_t)errno;
-	else {
-		v[1] = (uint64_t)st.st_dev;
-		v[2] = (uint64_t)st.st_ino;
-		v[3] = (uint64_t)st.st_size;
-		v[4] = (uint64_t)st.st_mtim.tv_sec;
-		v[5] = (uint64_t)st.st_mtim.tv_nsec;
-		v[6] = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
-		    (uint64_t)st.st_ctim.tv_nsec;
-	}
-	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		for (j = 0; j < 8; j++) {	/* FNV-1a, 64 bits */
-			*h ^= (v[i] >> (j * 8)) & 0xff;
-			*h *= 0x100000001b3ULL;
-		}
-}
-
-uint64_t
-tls_files_stamp(const struct policy_tls *tls, const struct policy_upstream *up)
-{
-	uint64_t	h = 0xcbf29ce484222325ULL;
-	size_t		i;
-
-	if (tls != NULL && tls->cert != NULL) {
-		stamp_file(&h, tls->cert);
-		stamp_file(&h, tls->key);
-		if (tls->ca != NULL)
-			stamp_file(&h, tls->ca);
-		for (i = 0; i < tls->n_crl && i < POLICY_TLS_CRL_MAX; i++)
-			stamp_file(&h, tls->crl[i]);
-		for (i = 0; i < tls->n_sni && i < POLICY_TLS_SNI_MAX; i++) {
-			stamp_file(&h, tls->sni[i].cert);
-			stamp_file(&h, tls->sni[i].key);
-		}
-	}
-	if (up != NULL && up->tls) {
-		if (up->ca[0] != '\0')
-			stamp_file(&h, up->ca);
-		if (up->cert[0] != '\0')
-			stamp_file(&h, up->cert);
-		if (up->key[0] != '\0')
-			stamp_file(&h, up->key);
-	}
-	return h;
-}
-
 /* Copies an ASN.1 string if it is printable text without NUL. */
 static int
 copy_text(const unsigned char *p, int n, char *buf, size_t len)
@@ -1235,4 +1208,35 @@ tls_verify_error(SSL *ssl)
 	long	r = SSL_get_verify_result(ssl);
 
 	return r == X509_V_OK ? NULL : X509_verify_cert_error_string(r);
+}
+
+int
+tls_peer_recheck(SSL *ssl, SSL_CTX *ctx, char *why, size_t len)
+{
+	X509_STORE_CTX	*sctx;
+	X509		*peer;
+	int		 ok;
+
+	if (ssl == NULL || ctx == NULL ||
+	    (peer = SSL_get0_peer_certificate(ssl)) == NULL)
+		return 0;
+	if ((sctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(ctx), peer,
+	    SSL_get_peer_cert_chain(ssl)) != 1) {
+		X509_STORE_CTX_free(sctx);
+		util_errf(why, len, "out of memory");
+		return -1;
+	}
+	/* The new policy's checks: its CAs, its CRLs, a client's purpose. */
+	X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(sctx),
+	    SSL_CTX_get0_param(ctx));
+	X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_SSL_CLIENT);
+	ok = X509_verify_cert(sctx) == 1;
+	if (!ok)
+		util_errf(why, len, "client certificate: %s",
+		    X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(sctx)));
+	X509_STORE_CTX_free(sctx);
+	ERR_clear_error();
+	return ok ? 0 : -1;
 }

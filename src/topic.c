@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * topic — the one topic matcher and the one UTF-8 validator.
+ * topic — the one topic matcher and the one UTF-8 validator, and what
+ * the ACL compares filters by: their meet and their specificity.
  *
  * Every place that asks "does this filter match this topic" (limits'
  * topic rates, the ACL's rules kept as filters, the tests that compare us
@@ -9,6 +10,10 @@
  * cannot disagree on '$' topics, empty levels or a '#' standing for its
  * parent.  The ACL's trie walks levels its own way, for speed; its tests
  * prove it equal to topic_match() and topic_covers() (test/check_topic.c).
+ * The same holds for what rules compare: the specificity that decides
+ * which rule wins (the ACL, its import), and the meet of two filters that
+ * the import orders denies by; topic_meet() is tested against
+ * topic_match(), so the '$' rule is one test, dollar_level(), throughout.
  *
  * A leaf module: no state, no allocation, nothing else of ours included.
  * The codec depends on it, so everything here must be safe on hostile
@@ -29,9 +34,34 @@
 #define HASBYTE(w, c)	HASZERO((w) ^ (ONES8 * (uint64_t)(c)))
 #define HASLESS(w, c)	(((w) - ONES8 * (uint64_t)(c)) & ~(w) & HIGH8)
 
+/* A level of a filter, as topic_meet() sees it. */
+enum level_kind {
+	LEVEL_LIT = 0,
+	LEVEL_PLUS,
+	LEVEL_HASH,
+	LEVEL_VAR
+};
+
+struct level {
+	const char		*p;	/* into the filter; not terminated */
+	size_t			 n;
+	size_t			 rest;	/* bytes from p to the filter's end */
+	enum level_kind		 kind;
+	const struct topic_var	*var;	/* LEVEL_VAR: which */
+};
+
 static int	utf8_seq(const uint8_t *, size_t, bool, size_t *);
+static bool	dollar_level(const char *, size_t);
 static const struct topic_var *var_find(const char *, size_t,
 		    const struct topic_var *, size_t);
+static bool	level_at(const char *, size_t, size_t,
+		    const struct topic_var *, size_t, struct level *);
+static const struct level *level_meet(const struct level *,
+		    const struct level *, bool);
+static bool	level_put(char *, size_t, size_t *, const char *, size_t,
+		    bool);
+static int	meet_rest(const struct level *, size_t, char *, size_t,
+		    size_t *);
 
 /*
  * One multi-byte UTF-8 sequence at <p> (<n> bytes left, n >= 1, p[0] >=
@@ -140,6 +170,17 @@ topic_wildcards_check(const char *p, size_t n)
 	return TOPIC_OK;
 }
 
+/*
+ * Whether the level <lv> (<n> bytes) starts with '$'.  As a topic's first
+ * level, no wildcard and no placeholder stands for it [MQTT-4.7.2-1]: the
+ * one test of the '$' rule, for matching and for meeting alike.
+ */
+static bool
+dollar_level(const char *lv, size_t n)
+{
+	return n > 0 && lv[0] == '$';
+}
+
 /* The placeholder of <vars> that the level <lv> (<n> bytes) is, or NULL. */
 static const struct topic_var *
 var_find(const char *lv, size_t n, const struct topic_var *vars,
@@ -166,7 +207,7 @@ topic_match_vars(const char *outer, size_t olen, const char *inner,
 {
 	const struct topic_var	*v;
 	bool			 filter = (flags & TOPIC_COVERS) != 0;
-	bool			 dollar = ilen > 0 && inner[0] == '$';
+	bool			 dollar = dollar_level(inner, ilen);
 	size_t			 oi = 0, oe, ii = 0, ie, on, in;
 
 	while (oi <= olen) {
@@ -216,4 +257,165 @@ topic_covers(const char *outer, size_t olen, const char *inner, size_t ilen)
 {
 	return topic_match_vars(outer, olen, inner, ilen, NULL, 0,
 	    TOPIC_COVERS);
+}
+
+/*
+ * The level of the <len>-byte filter <f> that starts at <off>, into <l>;
+ * false when <off> is past the end (len + 1: no level left, which differs
+ * from an empty last level).
+ */
+static bool
+level_at(const char *f, size_t len, size_t off, const struct topic_var *vars,
+    size_t nvars, struct level *l)
+{
+	size_t	end;
+
+	if (off > len)
+		return false;
+	for (end = off; end < len && f[end] != '/'; end++)
+		;
+	l->p = f + off;
+	l->n = end - off;
+	l->rest = len - off;
+	l->var = NULL;
+	if (l->n == 1 && *l->p == '+')
+		l->kind = LEVEL_PLUS;
+	else if (l->n == 1 && *l->p == '#')
+		l->kind = LEVEL_HASH;
+	else if (nvars > 0 && (l->var = var_find(l->p, l->n, vars,
+	    nvars)) != NULL)
+		l->kind = LEVEL_VAR;
+	else
+		l->kind = LEVEL_LIT;
+	return true;
+}
+
+/*
+ * The meet of two levels, neither '#', as the level to write (one of the
+ * two), or NULL when they have none.  <first>: they are the first levels.
+ */
+static const struct level *
+level_meet(const struct level *a, const struct level *b, bool first)
+{
+	const struct level	*lit, *var;
+
+	if (first && a->kind != b->kind &&
+	    ((a->kind == LEVEL_LIT && dollar_level(a->p, a->n)) ||
+	    (b->kind == LEVEL_LIT && dollar_level(b->p, b->n))))
+		return NULL;
+	if (a->kind == LEVEL_PLUS)
+		return b;
+	if (b->kind == LEVEL_PLUS ||
+	    (a->kind == LEVEL_VAR && b->kind == LEVEL_VAR))
+		return a;
+	if (a->kind == LEVEL_LIT && b->kind == LEVEL_LIT)
+		return a->n == b->n && memcmp(a->p, b->p, a->n) == 0 ? a :
+		    NULL;
+	lit = a->kind == LEVEL_LIT ? a : b;
+	var = a->kind == LEVEL_LIT ? b : a;
+	if (var->var->val != NULL && (var->var->vlen != lit->n ||
+	    memcmp(var->var->val, lit->p, lit->n) != 0))
+		return NULL;
+	return a;		/* inside <a>, whichever is narrower */
+}
+
+/*
+ * Appends <n> bytes at <p> to <out> (<outlen> bytes, <*o> used), after a
+ * '/' when <sep>, keeping room for the NUL.  False when they do not fit.
+ */
+static bool
+level_put(char *out, size_t outlen, size_t *o, const char *p, size_t n,
+    bool sep)
+{
+	if (outlen - *o <= n + sep)
+		return false;
+	if (sep)
+		out[(*o)++] = '/';
+	memcpy(out + *o, p, n);
+	*o += n;
+	return true;
+}
+
+/*
+ * The other filter's level <l> onwards, after a '#' at level <lv>: the
+ * rest of the meet, appended to <out>.  <l> NULL: the other has no level
+ * left, and "a/#" meets "a" in "a".  Returns as topic_meet().
+ */
+static int
+meet_rest(const struct level *l, size_t lv, char *out, size_t outlen,
+    size_t *o)
+{
+	if (l == NULL)
+		return 1;
+	if (lv == 0 && l->kind == LEVEL_LIT && dollar_level(l->p, l->n))
+		return 0;
+	return level_put(out, outlen, o, l->p, l->rest, lv > 0) ? 1 : -1;
+}
+
+/*
+ * The two filters a level at a time, until a '#' on one side takes the
+ * rest of the other as it is, or both end together.
+ */
+int
+topic_meet(const char *a, size_t alen, const char *b, size_t blen,
+    const struct topic_var *vars, size_t nvars, char *out, size_t outlen,
+    size_t *mlen)
+{
+	struct level		 la, lb;
+	const struct level	*pa, *pb, *pick;
+	size_t			 ai = 0, bi = 0, o = 0, lv;
+	int			 rc;
+
+	if (outlen == 0)
+		return -1;
+	for (lv = 0;; lv++) {
+		pa = level_at(a, alen, ai, vars, nvars, &la) ? &la : NULL;
+		pb = level_at(b, blen, bi, vars, nvars, &lb) ? &lb : NULL;
+		if (pa != NULL && pa->kind == LEVEL_HASH) {
+			rc = meet_rest(pb, lv, out, outlen, &o);
+			break;
+		}
+		if (pb != NULL && pb->kind == LEVEL_HASH) {
+			rc = meet_rest(pa, lv, out, outlen, &o);
+			break;
+		}
+		if (pa == NULL || pb == NULL) {
+			rc = pa == pb;	/* 0: one has more levels */
+			break;
+		}
+		if ((pick = level_meet(pa, pb, lv == 0)) == NULL)
+			return 0;
+		if (!level_put(out, outlen, &o, pick->p, pick->n, lv > 0))
+			return -1;
+		ai += la.n + 1;
+		bi += lb.n + 1;
+	}
+	if (rc == 1) {
+		out[o] = '\0';
+		*mlen = o;
+	}
+	return rc;
+}
+
+uint32_t
+topic_specificity(const char *f, size_t len, unsigned *depth)
+{
+	const char	*lv = f, *end, *stop = f + len;
+	uint32_t	 lit = 0, plus = 0;
+	unsigned	 n = 0;
+
+	for (;; lv = end + 1) {
+		if ((end = memchr(lv, '/', (size_t)(stop - lv))) == NULL)
+			end = stop;
+		if (end - lv == 1 && *lv == '+')
+			plus++;
+		else if (!(end - lv == 1 && *lv == '#'))
+			lit++;
+		n++;
+		if (end == stop)
+			break;
+	}
+	if (depth != NULL)
+		*depth = n;
+	return lit << 8 | plus;
 }

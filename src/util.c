@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * util — the error-buffer formatter, the monotonic clock in milliseconds
- * and an address as text, written once.
+ * util — the error-buffer formatter, the monotonic clock (milliseconds for
+ * deadlines, microseconds for latencies) and an address as text, written
+ * once.
  *
  * Every module that reports to a human fills a caller-supplied buffer
  * (STYLE: errors); util_errf() is the one function that does, so that a
@@ -14,8 +15,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -46,6 +49,15 @@ util_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t
+util_now_us(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 int
@@ -85,4 +97,30 @@ util_addr_port(const struct sockaddr *sa)
 	if (sa->sa_family == AF_INET6)
 		return ntohs(in6->sin6_port);
 	return 0;
+}
+
+void
+util_file_stamp(uint64_t *h, const char *path)
+{
+	struct stat	st;
+	uint64_t	v[7];
+	size_t		i, j;
+
+	memset(v, 0, sizeof(v));
+	if (stat(path, &st) == -1)
+		v[0] = (uint64_t)errno;
+	else {
+		v[1] = (uint64_t)st.st_dev;
+		v[2] = (uint64_t)st.st_ino;
+		v[3] = (uint64_t)st.st_size;
+		v[4] = (uint64_t)st.st_mtim.tv_sec;
+		v[5] = (uint64_t)st.st_mtim.tv_nsec;
+		v[6] = (uint64_t)st.st_ctim.tv_sec * 1000000000u +
+		    (uint64_t)st.st_ctim.tv_nsec;
+	}
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		for (j = 0; j < 8; j++) {	/* FNV-1a, 64 bits */
+			*h ^= (v[i] >> (j * 8)) & 0xff;
+			*h *= 0x100000001b3ULL;
+		}
 }

@@ -545,6 +545,71 @@ START_TEST(precheck)
 }
 END_TEST
 
+/* ---- auth_recheck(): an identity under a reloaded policy ----------- */
+
+static const struct recase {
+	const char	*name;
+	enum policy_authn mode;
+	unsigned	 pol;		/* P_* */
+	const char	*identity;
+	unsigned	 d;		/* D_* */
+	const char	*cid;		/* NULL: empty */
+	enum auth_result want;
+} recases[] = {
+	{ "a password user still in the file", PW, 0, "alice", D_PW,
+	    "c", OK },
+	{ "a password user removed from the file", PW, 0, "zed", D_PW,
+	    "c", F(UNKNOWN_USER) },
+	{ "a password user, the password file gone", PW, P_NODB, "alice",
+	    D_PW, "c", F(UNKNOWN_USER) },
+	{ "a password user on a listener now certificate-only", CERT, 0,
+	    "alice", D_PW, "c", F(CERT_MISSING) },
+	{ "a certificate identity on a listener now password-only", PW, 0,
+	    "client1", D_CERT, "c", F(CERT_MISSING) },
+	{ "a certificate identity, certificate mode", CERT, P_NODB,
+	    "client1", D_CERT, "c", OK },
+	{ "a certificate identity, either mode", EITHER, P_NODB, "client1",
+	    D_CERT, NULL, OK },
+	{ "certificate and password: the user still in the file", BOTH, 0,
+	    "bob", D_CERT | D_PW, "c", OK },
+	{ "certificate and password: the user removed", BOTH, 0, "zed",
+	    D_CERT | D_PW, "c", F(UNKNOWN_USER) },
+	{ "anonymous still allowed", PW, P_ANON, "guest", D_ANON, "c", OK },
+	{ "anonymous access turned off", PW, 0, "guest", D_ANON, "c",
+	    F(NO_CREDENTIALS) },
+	{ "anonymous under another anonymous identity now", PW, P_ANON,
+	    "nobody", D_ANON, "c", F(NO_CREDENTIALS) },
+	{ "client id still matching the new pattern", PW, P_PATTERN,
+	    "alice", D_PW, "alice-1", OK },
+	{ "client id the new pattern refuses", PW, P_PATTERN, "alice", D_PW,
+	    "bob-1", F(BAD_CLIENT_ID) },
+	{ "no client id: the pattern has nothing to refuse", PW, P_PATTERN,
+	    "alice", D_PW, NULL, OK },
+};
+
+START_TEST(recheck)
+{
+	const struct recase	*c = &recases[_i];
+	struct policy		*pol = precheck_policy(c->pol);
+	struct policy_listener	 lis;
+	struct auth_decision	 d;
+	enum auth_result	 r;
+
+	memset(&lis, 0, sizeof(lis));
+	lis.authn = c->mode;
+	memset(&d, 0, sizeof(d));
+	snprintf(d.identity, sizeof(d.identity), "%s", c->identity);
+	d.anonymous = (c->d & D_ANON) != 0;
+	d.need_password = (c->d & D_PW) != 0;
+	d.by_certificate = (c->d & D_CERT) != 0;
+	r = auth_recheck(pol, &lis, &d, (const uint8_t *)c->cid,
+	    c->cid != NULL ? strlen(c->cid) : 0);
+	ck_assert_msg(r == c->want, "%s: \"%s\", want \"%s\"", c->name,
+	    auth_result_str(r), auth_result_str(c->want));
+	policy_unref(pol);
+}
+END_TEST
+
 /* ---- auth_name_clean() and auth_client_id_match() -------------------- */
 
 /* <s> as bytes: embedded NULs count, the terminating one does not. */
@@ -1534,6 +1599,7 @@ auth_suite(void)
 	tc = tcase_create("precheck");
 	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
 	tcase_add_loop_test(tc, precheck, 0, (int)NELEM(pcases));
+	tcase_add_loop_test(tc, recheck, 0, (int)NELEM(recases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("names");

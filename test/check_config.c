@@ -12,6 +12,8 @@
 
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+
 #include "check_suites.h"
 #include "mqttguard/config.h"
 #include "mqttguard/log.h"
@@ -52,6 +54,17 @@ START_TEST(valid_minimal)
 }
 END_TEST
 
+static bool
+has_file(const struct policy *p, const char *path)
+{
+	size_t	i;
+
+	for (i = 0; i < p->n_files; i++)
+		if (strcmp(p->files[i], path) == 0)
+			return true;
+	return false;
+}
+
 START_TEST(valid_full)
 {
 	struct config_errors	*e;
@@ -84,6 +97,12 @@ START_TEST(valid_full)
 	ck_assert_uint_eq(p->auth.hash_queue, 64);
 	ck_assert_str_eq(p->tls.ca, "test/data/readable.pem");
 	ck_assert_str_eq(p->upstream.host, "broker.internal");
+	/* Every file read is noted, for watch: the policy first. */
+	ck_assert_uint_ge(p->n_files, 4);
+	ck_assert_str_eq(p->files[0], "test/data/valid-full.yaml");
+	ck_assert(has_file(p, "test/data/users.passwd"));
+	ck_assert(has_file(p, "test/data/upstream.secret"));
+	ck_assert(has_file(p, "test/data/readable.pem"));
 	ck_assert_uint_eq(p->upstream.port, 11883);
 	ck_assert_uint_eq(p->upstream.connect_timeout_ms, 1500);
 	ck_assert_uint_eq(p->limits.max_packet, 2 * 1024 * 1024);
@@ -224,6 +243,10 @@ static const struct bad_case {
 	{ "limits-bad-user-preauth", 1, "9:7: "
 	    "limits.users.bob.max_connections_per_address: applies before the "
 	    "client is authenticated: set it in limits or limits.listeners" },
+	{ "admin-bad-not-loopback", 1, "11:12: admin.address: 0.0.0.0 is not "
+	    "a loopback address: set admin.token_file, the bearer token every "
+	    "request must carry" },
+	{ "admin-bad-unknown-key", 1, "12:3: admin.token: unknown key" },
 };
 
 START_TEST(invalid_file)
@@ -517,6 +540,69 @@ START_TEST(cpus_fake_cgroup)
 }
 END_TEST
 
+/*
+ * The admin section: its address, port and token (read from a secret
+ * file), and the defaults of an empty one; no section, no admin.
+ */
+START_TEST(admin_section)
+{
+	struct config_errors	*e;
+	struct policy		*p;
+
+	p = tu_load("test/data/valid-admin.yaml", 0, &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert(p->has_admin);
+	ck_assert_str_eq(p->admin.address, "::1");
+	ck_assert_uint_eq(p->admin.port, 19883);
+	ck_assert_str_eq(p->admin.token_file, "test/data/admin.secret");
+	ck_assert_uint_eq(p->admin.token_len, 13);
+	ck_assert_mem_eq(p->admin.token, "admin-token-1", 13);
+	ck_assert_int_eq(p->admin.line, 11);
+	policy_unref(p);
+	free(e);
+
+	p = tu_load("test/data/valid-admin-default.yaml", 0, &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert(p->has_admin);
+	ck_assert_str_eq(p->admin.address, "127.0.0.1");
+	ck_assert_uint_eq(p->admin.port, POLICY_ADMIN_PORT_DEFAULT);
+	ck_assert_ptr_null(p->admin.token);
+	policy_unref(p);
+	free(e);
+
+	p = tu_load("test/data/valid-minimal.yaml", 0, &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert(!p->has_admin);
+	ck_assert_ptr_null(p->admin.address);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+/* The snapshot names the SHA-256 of the very bytes it was loaded from. */
+START_TEST(policy_digest)
+{
+	static const char	*file = "test/data/valid-admin.yaml";
+	struct config_errors	*e;
+	struct policy		*p;
+	unsigned char		 d[32];
+	unsigned		 dl = 0, i;
+	char			 hex[65], *text;
+	size_t			 len;
+
+	text = tu_read_file(file, &len);
+	ck_assert_int_eq(EVP_Digest(text, len, d, &dl, EVP_sha256(), NULL), 1);
+	for (i = 0; i < dl; i++)
+		snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	free(text);
+	p = tu_load(file, 0, &e);
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_str_eq(p->sha256, hex);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -534,6 +620,8 @@ config_suite(void)
 	tcase_add_test(tc, limits_overrides);
 	tcase_add_test(tc, limits_every_key_overrides);
 	tcase_add_test(tc, valid_log_file);
+	tcase_add_test(tc, admin_section);
+	tcase_add_test(tc, policy_digest);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cpus");

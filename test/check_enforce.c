@@ -1512,6 +1512,82 @@ START_TEST(t_keepalive)
 }
 END_TEST
 
+/*
+ * A reload: enforce_rebind() holds the state to the new policy from the
+ * next frame: its ACL, the identity's limits laid anew, the subscription
+ * set and topic buckets made or dropped as the new limits ask.
+ */
+START_TEST(t_rebind)
+{
+	static const uint8_t	 connect[] = { 0x10, 14, 0, 4, 'M', 'Q', 'T',
+				    'T', 4, 0x02, 0, 60, 0, 2, 'c', '1' };
+	static const uint8_t	 pub[] = { 0x30, 5, 0, 3, 't', '/', 'x' };
+	struct config_errors	*e = calloc(1, sizeof(*e));
+	struct policy		*p, *strict;
+	struct enforce_state	 st;
+	struct enforce_verdict	 v;
+	struct enforce_env	 env;
+	struct auth_decision	 dec;
+	struct codec_packet	 pkt;
+	struct rec		 rec;
+	uint8_t			*f;
+
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(p = config_load(P, e));
+	ck_assert_ptr_nonnull(strict = config_load(STRICT, e));
+	memset(&rec, 0, sizeof(rec));
+	env.limits = limits_new();
+	env.guard = auth_guard_new();
+	env.audit = audit;
+	env.arg = &rec;
+	memset(&dec, 0, sizeof(dec));
+	snprintf(dec.identity, sizeof(dec.identity), "sub");
+
+	enforce_init(&st, p, &p->listeners[0]);
+	f = tu_dup_exact(connect, sizeof(connect));
+	ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, f,
+	    sizeof(connect), sizeof(connect), &pkt), CODEC_OK);
+	enforce_connect(&st, &env, &dec, &pkt, 0, &v);
+	ck_assert_int_eq(v.action, ENFORCE_REWRITE);
+	enforce_verdict_fini(&v);
+	free(f);
+	ck_assert_uint_eq(st.L->max_subscriptions, 2);
+	ck_assert_ptr_nonnull(st.subs);
+	ck_assert_ptr_nonnull(st.r_topics);
+
+	f = tu_dup_exact(pub, sizeof(pub));
+	ck_assert_int_eq(codec_decode(NULL, 4, CODEC_FROM_CLIENT, f,
+	    sizeof(pub), sizeof(pub), &pkt), CODEC_OK);
+	pkt.u.publish.resolved = pkt.u.publish.topic;
+	enforce_frame(&st, &env, CODEC_FROM_CLIENT, &pkt, 0, &v);
+	ck_assert_int_eq(v.action, ENFORCE_FORWARD);	/* P allows t/# */
+
+	ck_assert_int_eq(enforce_rebind(&st, strict, &strict->listeners[0]),
+	    0);
+	ck_assert_ptr_eq(st.pol, strict);
+	ck_assert_uint_eq(st.L->max_subscriptions, 0);
+	ck_assert_ptr_null(st.subs);
+	ck_assert_ptr_null(st.r_topics);
+	enforce_frame(&st, &env, CODEC_FROM_CLIENT, &pkt, 0, &v);
+	/* STRICT allows p/# only, and disconnects a 3.x client denied. */
+	ck_assert_int_eq(v.action, ENFORCE_CLOSE);
+	ck_assert_uint_eq(rec.n, 1);
+	ck_assert_int_eq(rec.ev[0].kind, ENFORCE_EV_ACL);
+
+	ck_assert_int_eq(enforce_rebind(&st, p, &p->listeners[0]), 0);
+	ck_assert_uint_eq(st.L->max_subscriptions, 2);
+	ck_assert_ptr_nonnull(st.subs);
+	ck_assert_ptr_nonnull(st.r_topics);
+	free(f);
+	enforce_fini(&st, &env);
+	auth_guard_free(env.guard);
+	limits_free(env.limits);
+	policy_unref(strict);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
 Suite *
 enforce_suite(void)
 {
@@ -1538,6 +1614,7 @@ enforce_suite(void)
 	tcase_add_loop_test(ts, t_subscribe, 0, (int)NELEM(subscribe_cases));
 	suite_add_tcase(s, ts);
 	tcase_add_loop_test(tx, t_other, 0, (int)NELEM(other_cases));
+	tcase_add_test(tx, t_rebind);
 	suite_add_tcase(s, tx);
 	return s;
 }

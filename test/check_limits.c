@@ -122,8 +122,8 @@ START_TEST(admit_per_address_and_release)
 	ck_assert_int_eq(admit(l, &p->limits, (void *)&b, 0, &d),
 	    LIMITS_OK);
 	ck_assert_uint_eq(limits_total(l), 4);
-	limits_release(l, &p->limits, &c[0]);
-	limits_release(l, &p->limits, &c[0]);	/* twice is harmless */
+	limits_release(l, &c[0]);
+	limits_release(l, &c[0]);	/* twice is harmless */
 	ck_assert_uint_eq(limits_total(l), 3);
 	ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 0, &c[0]),
 	    LIMITS_OK);
@@ -182,7 +182,7 @@ START_TEST(admit_total_and_unauthenticated)
 	limits_authenticated(l, &c[1]);
 	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
 	    0, &x), LIMITS_TOTAL);
-	limits_release(l, &p->limits, &c[2]);
+	limits_release(l, &c[2]);
 	ck_assert_int_eq(limits_admit(l, &p->limits, tmax, 0, 0, (void *)&a,
 	    0, &x), LIMITS_OK);
 	policy_unref(p);
@@ -203,7 +203,7 @@ START_TEST(admit_connection_rate)
 	for (i = 0; i < 3; i++) {
 		ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 1000,
 		    &c), LIMITS_OK);
-		limits_release(l, &p->limits, &c);	/* rate, not count */
+		limits_release(l, &c);	/* rate, not count */
 	}
 	ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 1000, &c),
 	    LIMITS_RATE);
@@ -274,13 +274,47 @@ START_TEST(admit_listener_cap_and_release)
 	    &x), LIMITS_TOTAL);
 	ck_assert_uint_eq(limits_listener_total(l, 1), 1);
 	/* Release frees the place on its own listener only. */
-	limits_release(l, &p->limits, &c[0]);
+	limits_release(l, &c[0]);
 	ck_assert_uint_eq(limits_listener_total(l, 0), 1);
 	ck_assert_uint_eq(limits_listener_total(l, 1), 1);
 	ck_assert_uint_eq(limits_total(l), 2);
 	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 2, (void *)&a, 0,
 	    &c[0]), LIMITS_OK);
 	ck_assert_uint_eq(limits_listener_total(l, 0), 2);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/*
+ * A reload moves a connection to another listener, and may change the
+ * network prefix: the release takes back exactly what was counted.
+ */
+START_TEST(reload_moves_listener_and_keeps_network)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c, d;
+	struct sockaddr_in	 a = v4("192.0.2.30"), b = v4("192.0.2.31");
+
+	p->limits.max_connections_per_network = 1;
+	p->limits.network_v4 = 24;
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 1, (void *)&a, 0,
+	    &c), LIMITS_OK);
+	limits_move_listener(l, &c, 1);
+	ck_assert_uint_eq(c.listener, 1);
+	ck_assert_uint_eq(limits_listener_total(l, 0), 0);
+	ck_assert_uint_eq(limits_listener_total(l, 1), 1);
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 1, 1, (void *)&a, 0,
+	    &d), LIMITS_LISTENER);
+	/* The prefix changes: the /24 counted is released all the same. */
+	p->limits.network_v4 = 32;
+	limits_release(l, &c);
+	ck_assert_uint_eq(limits_listener_total(l, 1), 0);
+	p->limits.network_v4 = 24;
+	ck_assert_int_eq(limits_admit(l, &p->limits, 0, 0, 1, (void *)&b, 0,
+	    &d), LIMITS_OK);
+	limits_release(l, &d);
 	policy_unref(p);
 	limits_free(l);
 }
@@ -306,7 +340,7 @@ START_TEST(admit_refusal_rolls_back_counts)
 	    (void *)&a, 0, &x), LIMITS_UNAUTHENTICATED);
 	ck_assert_uint_eq(limits_total(l), 1);
 	ck_assert_uint_eq(limits_listener_total(l, 3), 1);
-	limits_release(l, &p->limits, &c);
+	limits_release(l, &c);
 	ck_assert_uint_eq(limits_total(l), 0);
 	ck_assert_uint_eq(limits_listener_total(l, 3), 0);
 	policy_unref(p);
@@ -331,7 +365,7 @@ START_TEST(admit_listener_past_max_uncounted)
 	ck_assert_uint_eq(limits_listener_total(l, LIMITS_LISTENERS_MAX - 1),
 	    0);
 	for (i = 0; i < 3; i++)
-		limits_release(l, &p->limits, &c[i]);
+		limits_release(l, &c[i]);
 	ck_assert_uint_eq(limits_total(l), 0);
 	ck_assert_uint_eq(limits_listener_total(l, 0), 0);
 	policy_unref(p);
@@ -408,7 +442,7 @@ admit_thread(void *arg)
 			atomic_fetch_add(&run->over, 1);
 		sched_yield();	/* hold it a while: races more likely */
 		atomic_fetch_sub(&run->held, 1);
-		limits_release(run->l, run->lim, &c);
+		limits_release(run->l, &c);
 	}
 	return NULL;
 }
@@ -983,6 +1017,7 @@ limits_suite(void)
 
 	tcase_add_test(tl, admit_total_from_argument);
 	tcase_add_test(tl, admit_listener_cap_and_release);
+	tcase_add_test(tl, reload_moves_listener_and_keeps_network);
 	tcase_add_test(tl, admit_refusal_rolls_back_counts);
 	tcase_add_test(tl, admit_listener_past_max_uncounted);
 	tcase_add_test(tl, refusal_strings);

@@ -22,5 +22,6 @@ Suite	*limits_suite(void);
 Suite	*auth_suite(void);
 Suite	*acl_suite(void);
 Suite	*enforce_suite(void);
+Suite	*metrics_suite(void);
 
 #endif

@@ -1221,38 +1221,43 @@ copy_file(const char *from, const char *to)
 
 START_TEST(files_stamp)
 {
-	struct policy_tls	 t;
-	struct policy_upstream	 u;
+	struct policy		*p = policy_new();
 	struct timespec		 ts[2] = { { 1000, 0 }, { 1000, 0 } };
 	uint64_t		 a, b;
 
+	ck_assert_ptr_nonnull(p);
 	copy_file(f("good.crt"), f("stamp.pem"));
-	tls_init(&t, "stamp.pem", "good.key");
-	memset(&u, 0, sizeof(u));
-	a = tls_files_stamp(&t, NULL);
-	ck_assert_uint_eq(tls_files_stamp(&t, NULL), a);
-	ck_assert_uint_eq(tls_files_stamp(&t, &u), a);	/* no upstream TLS */
-	/* A new date, then a file renamed over it (how Kubernetes swaps). */
+	ck_assert_int_eq(policy_add_file(p, f("stamp.pem")), 0);
+	ck_assert_int_eq(policy_add_file(p, f("stamp.pem")), 0);
+	ck_assert_uint_eq(p->n_files, 1);		/* once each */
+	a = policy_files_stamp(p);
+	ck_assert_uint_eq(policy_files_stamp(p), a);
+	/* A new date, then a file renamed over it (how editors save). */
 	ck_assert_int_eq(utimensat(AT_FDCWD, f("stamp.pem"), ts, 0), 0);
-	b = tls_files_stamp(&t, NULL);
+	b = policy_files_stamp(p);
 	ck_assert_uint_ne(a, b);
 	copy_file(f("good.crt"), f("stamp.new"));
 	ck_assert_int_eq(utimensat(AT_FDCWD, f("stamp.new"), ts, 0), 0);
 	ck_assert_int_eq(rename(f("stamp.new"), f("stamp.pem")), 0);
-	ck_assert_uint_ne(tls_files_stamp(&t, NULL), b);
-	/* A missing file counts, SNI pairs and upstream files too. */
-	b = tls_files_stamp(&t, NULL);
+	ck_assert_uint_ne(policy_files_stamp(p), b);
+	/* A Kubernetes mount: a link swapped to another directory. */
+	ck_assert_int_eq(mkdir(f("v1"), 0700), 0);
+	ck_assert_int_eq(mkdir(f("v2"), 0700), 0);
+	copy_file(f("good.crt"), f("v1/c.pem"));
+	copy_file(f("good.crt"), f("v2/c.pem"));
+	ck_assert_int_eq(utimensat(AT_FDCWD, f("v1/c.pem"), ts, 0), 0);
+	ck_assert_int_eq(utimensat(AT_FDCWD, f("v2/c.pem"), ts, 0), 0);
+	ck_assert_int_eq(symlink("v1", f("data")), 0);
+	ck_assert_int_eq(policy_add_file(p, f("data/c.pem")), 0);
+	a = policy_files_stamp(p);
+	ck_assert_int_eq(symlink("v2", f("data.tmp")), 0);
+	ck_assert_int_eq(rename(f("data.tmp"), f("data")), 0);
+	ck_assert_uint_ne(policy_files_stamp(p), a);
+	/* A missing file counts. */
+	b = policy_files_stamp(p);
 	unlink(f("stamp.pem"));
-	ck_assert_uint_ne(tls_files_stamp(&t, NULL), b);
-	sni_init(&t, 0, "a.example", "sni-a.crt", "sni-a.key");
-	ck_assert_uint_ne(tls_files_stamp(&t, NULL), b);
-	a = tls_files_stamp(&t, NULL);
-	u.tls = true;
-	snprintf(u.ca, sizeof(u.ca), "%s", f("ca.crt"));
-	ck_assert_uint_ne(tls_files_stamp(&t, &u), a);
-	ck_assert_uint_ne(tls_files_stamp(NULL, &u), tls_files_stamp(NULL,
-	    NULL));
-	tls_fini(&t);
+	ck_assert_uint_ne(policy_files_stamp(p), b);
+	policy_unref(p);
 }
 END_TEST
 

@@ -16,6 +16,8 @@
  * for everyone, so in a trie; and for one user, so a flat entry), checked
  * for publish against topic_match() and for subscribe against
  * topic_covers(): the index and the matcher are proven to answer alike.
+ * topic_meet() is checked the same way, against topic_match() on random
+ * filter pairs: what the meet matches both match, and the converse.
  *
  * Only the tests link libmosquitto; the daemon does not.
  */
@@ -534,6 +536,247 @@ START_TEST(vars)
 }
 END_TEST
 
+/* ---- the meet of two filters, and specificity ------------------------ */
+
+/* "%u" is alice; "%c" is not known. */
+static const struct topic_var meet_vars[2] = {
+	{ "%u", 2, "alice", 5 }, { "%c", 2, NULL, 0 }
+};
+
+struct meetcase {
+	const char	*what;
+	const char	*a, *b;
+	const char	*meet;		/* NULL: none */
+	bool		 vars;		/* with meet_vars */
+};
+
+static const struct meetcase meetcases[] = {
+	{ "a literal meets itself", "a/b", "a/b", "a/b", false },
+	{ "+ gives way to a literal", "a/+", "a/b", "a/b", false },
+	{ "+ gives way on either side", "+/b", "a/+", "a/b", false },
+	{ "# takes the rest of the other", "a/#", "a/+/c", "a/+/c", false },
+	{ "# stands for its parent [MQTT-4.7.1-2]", "a/#", "a", "a", false },
+	{ "# meets #", "#", "a/#", "a/#", false },
+	{ "+/# and # match alike", "+/#", "#", "+/#", false },
+	{ "empty levels are levels", "a//#", "+/+/b", "a//b", false },
+	{ "differing literals meet nowhere", "a/b", "a/c", NULL, false },
+	{ "different depths meet nowhere", "a/+", "a/b/c", NULL, false },
+	{ "a wildcard inside a level is a byte", "a+", "a", NULL, false },
+	{ "leading # and a $ level [MQTT-4.7.2-1]", "#", "$SYS/#", NULL,
+	    false },
+	{ "a $ level and leading # [MQTT-4.7.2-1]", "$SYS", "#", NULL,
+	    false },
+	{ "leading + and a $ level [MQTT-4.7.2-1]", "$SYS/x", "+/x", NULL,
+	    false },
+	{ "a $ level past the first", "a/+", "a/$x", "a/$x", false },
+	{ "$ filters meet", "$SYS/#", "$SYS/+", "$SYS/+", false },
+	{ "%u meets its value, a's level kept", "d/%u", "d/alice", "d/%u",
+	    true },
+	{ "its value meets %u, a's level kept", "d/alice", "d/%u",
+	    "d/alice", true },
+	{ "%u meets no other literal", "d/%u", "d/bob", NULL, true },
+	{ "%c, not known, meets any literal", "d/%c", "d/x", "d/%c", true },
+	{ "two placeholders: a's is kept", "%c/x", "%u/x", "%c/x", true },
+	{ "+ gives way to a placeholder", "+/x", "%u/x", "%u/x", true },
+	{ "a placeholder and a $ level [MQTT-4.7.2-1]", "%c", "$x", NULL,
+	    true },
+	{ "without vars %u is a literal", "d/%u", "d/alice", NULL, false },
+};
+
+START_TEST(meet_table)
+{
+	const struct meetcase	*c = &meetcases[_i];
+	size_t			 al = strlen(c->a), bl = strlen(c->b), ml;
+	uint8_t			*a = tu_dup_exact(c->a, al);
+	uint8_t			*b = tu_dup_exact(c->b, bl);
+	char			*out = malloc(al + bl + 1);
+	int			 rc;
+
+	ck_assert_ptr_nonnull(out);
+	rc = topic_meet((const char *)a, al, (const char *)b, bl,
+	    c->vars ? meet_vars : NULL, c->vars ? 2 : 0, out, al + bl + 1,
+	    &ml);
+	ck_assert_msg(rc == (c->meet != NULL), "%s: \"%s\" meets \"%s\": %d",
+	    c->what, c->a, c->b, rc);
+	if (c->meet != NULL) {
+		ck_assert_str_eq(out, c->meet);
+		ck_assert_uint_eq(ml, strlen(c->meet));
+	}
+	free(a);
+	free(b);
+	free(out);
+}
+END_TEST
+
+/* A buffer too small is said, and never written past. */
+START_TEST(meet_short)
+{
+	char	out[4];
+	size_t	ml;
+
+	ck_assert_int_eq(topic_meet("a/#", 3, "a/bcd", 5, NULL, 0, out, 4,
+	    &ml), -1);
+	ck_assert_int_eq(topic_meet("a/#", 3, "a/bc", 4, NULL, 0, out, 4,
+	    &ml), -1);
+	ck_assert_int_eq(topic_meet("a/#", 3, "a/b", 3, NULL, 0, out, 4,
+	    &ml), 1);
+	ck_assert_str_eq(out, "a/b");
+	ck_assert_int_eq(topic_meet("a", 1, "a", 1, NULL, 0, out, 0, &ml),
+	    -1);
+}
+END_TEST
+
+/* <n> random topic names over {a, b, /, $}: more of them match. */
+static void
+names_make(struct strs *s, size_t n, uint32_t seed)
+{
+	static const char	 alpha[] = "ab/$";
+	size_t			 i, j, len;
+
+	ck_assert_ptr_nonnull(s->v = calloc(n, sizeof(*s->v)));
+	s->n = n;
+	tu_srand(seed);
+	for (i = 0; i < n; i++) {
+		len = 1 + tu_rand(6);
+		ck_assert_ptr_nonnull(s->v[i] = malloc(len + 1));
+		for (j = 0; j < len; j++)
+			s->v[i][j] = alpha[tu_rand(sizeof(alpha) - 1)];
+		s->v[i][len] = '\0';
+	}
+}
+
+/*
+ * <n> random filters of levels from {a, b, "", $a, +} and, <withvars>,
+ * "%u" and "%c", maybe ending in '#': valid by construction.
+ */
+static void
+filters_make(struct strs *s, size_t n, bool withvars, uint32_t seed)
+{
+	static const char *const lv[] = { "a", "b", "", "$a", "+", "%u",
+	    "%c" };
+	char			 buf[64];
+	size_t			 i, k, levels;
+
+	ck_assert_ptr_nonnull(s->v = calloc(n, sizeof(*s->v)));
+	s->n = n;
+	tu_srand(seed);
+	for (i = 0; i < n; i++) {
+		buf[0] = '\0';
+		levels = 1 + tu_rand(4);
+		for (k = 0; k < levels; k++) {
+			if (k > 0)
+				strcat(buf, "/");
+			if (k + 1 == levels && tu_rand(3) == 0)
+				strcat(buf, "#");
+			else
+				strcat(buf, lv[tu_rand(withvars ? 7 : 5)]);
+		}
+		s->v[i] = tu_dup_str(buf);
+	}
+}
+
+/*
+ * topic_meet() against topic_match_vars(), for every pair of <fs> and
+ * every topic of <ts>: a topic matched by the meet is matched by <a> and,
+ * unless <withvars> (with placeholders the meet is only inside <a>), by
+ * <b>; a topic matched by both is matched by the meet, so by none when
+ * there is no meet.  Returns how many topics both matched.  Millions of
+ * comparisons: a failure aborts, a success marks no point.
+ */
+static size_t
+versus_meet(const struct strs *fs, const struct strs *ts, bool withvars)
+{
+	const struct topic_var	*v = withvars ? (const struct topic_var[]){
+		{ "%u", 2, "a", 1 }, { "%c", 2, "b", 1 } } : NULL;
+	const char		*a, *b, *t;
+	char			 m[128];
+	size_t			 i, j, k, ml, al, bl, tl, nv = withvars ? 2 : 0;
+	size_t			 both = 0;
+	bool			 ina, inb, inm;
+	int			 rc;
+
+	for (i = 0; i < fs->n; i++) {
+		a = fs->v[i];
+		al = strlen(a);
+		for (j = 0; j < fs->n; j++) {
+			b = fs->v[j];
+			bl = strlen(b);
+			rc = topic_meet(a, al, b, bl, v, nv, m, sizeof(m), &ml);
+			if (rc == -1)
+				ck_abort_msg("\"%s\" meets \"%s\" in more "
+				    "than %zu bytes", a, b, sizeof(m));
+			for (k = 0; k < ts->n; k++) {
+				t = ts->v[k];
+				tl = strlen(t);
+				ina = topic_match_vars(a, al, t, tl, v, nv, 0);
+				inb = topic_match_vars(b, bl, t, tl, v, nv, 0);
+				inm = rc == 1 && topic_match_vars(m, ml, t, tl,
+				    v, nv, 0);
+				if (inm && !(ina && (inb || withvars)))
+					ck_abort_msg("\"%s\" meets \"%s\" in "
+					    "\"%s\", which matches \"%s\"; "
+					    "they: %d, %d", a, b, m, t, ina,
+					    inb);
+				if (ina && inb && !inm)
+					ck_abort_msg("\"%s\" and \"%s\" both "
+					    "match \"%s\"; their meet (%d, "
+					    "\"%s\") does not", a, b, t, rc,
+					    rc == 1 ? m : "");
+				both += ina && inb;
+			}
+		}
+	}
+	return both;
+}
+
+START_TEST(meet_random)
+{
+	struct strs	fs, ts;
+
+	filters_make(&fs, 120, false, 0x6d656574);
+	names_make(&ts, 600, 0x746f7073);
+	ck_assert_uint_gt(versus_meet(&fs, &ts, false), 10000);
+	strs_free(&fs);
+	filters_make(&fs, 120, true, 0x76617273);
+	ck_assert_uint_gt(versus_meet(&fs, &ts, true), 5000);
+	strs_free(&fs);
+	strs_free(&ts);
+}
+END_TEST
+
+struct speccase {
+	const char	*filter;
+	unsigned	 lit, plus, depth;
+};
+
+static const struct speccase speccases[] = {
+	{ "a/b", 2, 0, 2 },
+	{ "a/+", 1, 1, 2 },
+	{ "a/#", 1, 0, 2 },
+	{ "#", 0, 0, 1 },
+	{ "+/+/#", 0, 2, 3 },
+	{ "%u/x", 2, 0, 2 },		/* a placeholder is a literal */
+	{ "", 1, 0, 1 },		/* one empty level */
+	{ "a//", 3, 0, 3 },
+	{ "a+/#b", 2, 0, 2 },		/* not wildcards: bytes */
+};
+
+START_TEST(specificity_table)
+{
+	const struct speccase	*c = &speccases[_i];
+	size_t			 len = strlen(c->filter);
+	uint8_t			*f = tu_dup_exact(c->filter, len);
+	unsigned		 depth = 0;
+
+	ck_assert_uint_eq(topic_specificity((const char *)f, len, &depth),
+	    c->lit << 8 | c->plus);
+	ck_assert_uint_eq(depth, c->depth);
+	ck_assert_uint_eq(topic_specificity((const char *)f, len, NULL),
+	    c->lit << 8 | c->plus);
+	free(f);
+}
+END_TEST
+
 /* ---- the cases limits.topic_rates was first tested with ------------- */
 
 static const struct {
@@ -626,6 +869,12 @@ topic_suite(void)
 	tcase_add_loop_test(tc, rate_match_table, 0, (int)NELEM(rate_cases));
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("meet");
+	tcase_add_loop_test(tc, meet_table, 0, (int)NELEM(meetcases));
+	tcase_add_test(tc, meet_short);
+	tcase_add_loop_test(tc, specificity_table, 0, (int)NELEM(speccases));
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("utf8");
 	tcase_add_loop_test(tc, utf8_table, 0, (int)NELEM(ucases));
 	tcase_add_test(tc, utf8_nul);
@@ -639,6 +888,7 @@ topic_suite(void)
 	tcase_add_test(tc, acl_fixed);
 	tcase_add_test(tc, acl_random);
 	tcase_add_test(tc, covers_sound);
+	tcase_add_test(tc, meet_random);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -123,6 +123,20 @@ void		auth_guard_success(struct auth_guard *, const char *key);
  * auth_guard_pending_done() when the check is finished.
  */
 /*
+ * An identity that authenticated as <d> on a listener, checked again
+ * under the policy <pol> with its listener <lis> after a reload: the
+ * password user still in the password file, anonymous access still on,
+ * the listener still taking the way it authenticated, its client id
+ * <cid> (<len> bytes; 0: assigned by the broker) still matching
+ * auth.client_id_pattern.  Certificates are tls.c's (revocation).
+ * Returns AUTH_OK or why the session may not go on.
+ */
+enum auth_result auth_recheck(const struct policy *pol,
+		    const struct policy_listener *lis,
+		    const struct auth_decision *d, const uint8_t *cid,
+		    size_t len);
+
+/*
  * The lockout bookkeeping of a CONNECT refused for <r>, from <addr>
  * claiming <identity> ("" when none was decided): counted against the
  * address, and against the identity for a wrong password or an unknown
@@ -171,6 +185,7 @@ struct auth_job {
 	void			*arg;
 	char			 addr[UTIL_ADDR_MAX];	/* source, for fairness */
 	bool			 cancelled;
+	uint64_t		 queued_us;	/* set by auth_pool_submit() */
 };
 
 /* <threads> checkers, at most <queue> jobs waiting. NULL on failure. */

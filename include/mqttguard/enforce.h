@@ -135,6 +135,7 @@ struct enforce_state {
 	const uint8_t			*client_id;	/* claimed; owned */
 	size_t				 client_id_len;
 	bool				 claimed;	/* in the registry */
+	bool				 decided;	/* CONNECT accepted */
 	bool				 persistent;	/* outlives the TCP
 						   connection at the broker */
 	struct limits_bucket		 r_msgs, r_bytes, r_subs;
@@ -154,6 +155,16 @@ struct enforce_state {
 
 /* Starts <st> for a connection on <lis> of <pol>. */
 void	enforce_init(struct enforce_state *st, const struct policy *pol,
+	    const struct policy_listener *lis);
+/*
+ * A reload: <st> is held to <pol> and its listener <lis> (both borrowed,
+ * as for enforce_init()) from the next frame.  Once the identity is
+ * decided its limits are laid anew, the topic-rate buckets start full,
+ * and a subscription set is made or dropped as limits.max_subscriptions
+ * now asks (a new set knows only the filters subscribed from now on).
+ * -1 on ENOMEM: <st> then keeps the old policy.
+ */
+int	enforce_rebind(struct enforce_state *st, const struct policy *pol,
 	    const struct policy_listener *lis);
 /* Releases what <st> holds: the user entry, the client id, memory. */
 void	enforce_fini(struct enforce_state *st, const struct enforce_env *env);

@@ -75,7 +75,9 @@ void		 limits_free(struct limits *);
 /* The shared state a connection holds while it is open. */
 struct limits_conn {
 	uint8_t		addr[16];	/* IPv4 as ::ffff:a.b.c.d */
+	uint8_t		net[17];	/* its network's key, as counted */
 	bool		counted;	/* in the totals */
+	bool		net_counted;	/* in its network's count */
 	bool		unauth;		/* in the unauthenticated count */
 	unsigned	listener;	/* index, counted when < MAX */
 };
@@ -95,8 +97,13 @@ enum limits_refusal limits_admit(struct limits *, const struct policy_limits *,
 /* The connection authenticated: no longer counts as unauthenticated. */
 void		 limits_authenticated(struct limits *, struct limits_conn *c);
 /* The connection closed: every count it held is released. */
-void		 limits_release(struct limits *, const struct policy_limits *,
-		    struct limits_conn *c);
+void		 limits_release(struct limits *, struct limits_conn *c);
+/*
+ * A reload moved the connection to the listener at index <listener>: it
+ * counts there now (never refused: it is already in).
+ */
+void		 limits_move_listener(struct limits *, struct limits_conn *c,
+		    unsigned listener);
 /* Current totals, for tests and metrics. */
 uint64_t	 limits_total(struct limits *);
 uint64_t	 limits_listener_total(struct limits *, unsigned listener);

@@ -32,12 +32,14 @@ struct listener {
 };
 
 /*
- * Binds and listens on listener <idx> of ctx->pol (so an address in use is
- * reported before anything starts).  0, or -1 with a message in <err>;
- * either way listener_fini() may be called.
+ * Binds and listens on <pl>, listener <idx> of the policy its sessions
+ * will run under (so an address in use is reported before anything
+ * starts, or before a reload is applied).  0, or -1 with a message in
+ * <err>; either way listener_fini() may be called.
  */
 int	listener_init(struct listener *l, struct session_ctx *ctx,
-	    unsigned idx, char *err, size_t errlen);
+	    const struct policy_listener *pl, unsigned idx, char *err,
+	    size_t errlen);
 /* Starts accepting on the event loop.  -1 on ENOMEM. */
 int	listener_start(struct listener *l);
 /* Stops accepting; the socket is closed. */

@@ -90,6 +90,9 @@ void		 passwd_free(struct passwd_db *db);
 
 /* The number of users in <db>. */
 size_t		 passwd_count(const struct passwd_db *db);
+/* Whether <db> has an entry for <user>: no hash is computed. */
+bool		 passwd_has(const struct passwd_db *db, const char *user,
+		    size_t user_len);
 
 /*
  * Checks <pw> (<pw_len> bytes, any bytes; NULL only when <pw_len> is 0)

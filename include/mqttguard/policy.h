@@ -27,6 +27,8 @@
 #define POLICY_UNAUTH_DEFAULT		1024
 #define POLICY_KEEPALIVE_MAX_DEFAULT	3600000		/* ms */
 #define POLICY_WORKERS_MAX		64
+#define POLICY_ADMIN_PORT_DEFAULT	9883
+#define POLICY_SHA256_HEX		65	/* 64 hex digits and a NUL */
 
 /* Defaults of the auth section. */
 #define POLICY_LOCKOUT_FAILURES_DEFAULT	5
@@ -280,10 +282,30 @@ struct policy_upstream {
 };
 
 
+/* shutdown: what SIGTERM does with established sessions. */
+struct policy_shutdown {
+	unsigned	 drain_ms;	/* served on, not accepting */
+	unsigned	 spread_ms;	/* then closed over this long */
+};
+
 struct policy_log {
 	int		 level;		/* enum log_level */
 	bool		 json;
 	char		 file[PATH_MAX];	/* "": stderr */
+};
+
+/*
+ * The admin listener (metrics, health, readiness): HTTP on main's loop.
+ * With token_file, every request must carry "Authorization: Bearer"
+ * and the token; the loader refuses an address off loopback without one.
+ */
+struct policy_admin {
+	char		*address;	/* owned; numeric; 127.0.0.1 default */
+	uint16_t	 port;		/* POLICY_ADMIN_PORT_DEFAULT */
+	char		*token_file;	/* owned; NULL: no token asked */
+	uint8_t		*token;		/* owned, wiped on free */
+	size_t		 token_len;
+	int		 line, col;	/* where the section starts */
 };
 
 struct policy {
@@ -313,9 +335,18 @@ struct policy {
 	struct policy_topic_rate *topic_rates;	/* owned */
 	size_t			 n_topic_rates;
 	struct policy_log	 log;
+	struct policy_shutdown	 shutdown;
 	unsigned		 workers;
 	char			 workers_auto[96];	/* "workers: auto": how
 						   it counted; "" if not */
+	bool			 watch;		/* reload when files change */
+	char			**files;	/* owned; every file read: the
+						   policy, includes, secrets */
+	size_t			 n_files;
+	struct policy_admin	 admin;
+	bool			 has_admin;	/* an admin section was given */
+	char			 sha256[POLICY_SHA256_HEX];	/* of the file's
+						   bytes, lower-case hex */
 };
 
 /*
@@ -326,6 +357,14 @@ struct policy {
 const struct policy_limits *policy_limits_for(const struct policy *,
 	    const struct policy_listener *lis, const char *identity,
 	    struct policy_limits *buf);
+
+/* Notes <path> among the files the policy was read from.  -1: ENOMEM. */
+int		 policy_add_file(struct policy *, const char *path);
+/*
+ * A stamp of every file the policy was read from (util_file_stamp()):
+ * it changes when one of them is written, replaced or swapped.
+ */
+uint64_t	 policy_files_stamp(const struct policy *);
 
 /* A snapshot with every default set and one reference.  NULL on ENOMEM. */
 struct policy	*policy_new(void);

@@ -61,6 +61,12 @@ struct session_ctx {
 	TAILQ_HEAD(, auth_job)	 auth_done;	/* checked, to collect */
 	struct event		*auth_ev;	/* owned; collects them */
 	bool			 stopping;
+	struct event		*drain_ev;	/* owned; ends the drain, then
+						   paces the closes */
+	uint64_t		 spread_start;	/* ms: the drain's end */
+	uint64_t		 spread_ms;	/* shutdown.spread */
+	uint64_t		 spread_total;	/* sessions to end over it */
+	uint64_t		 spread_closed;	/* of them, ended */
 	uint64_t		 next_id;
 	unsigned		 n_sessions;
 };
@@ -82,6 +88,26 @@ void	session_ctx_set_tls(struct session_ctx *ctx, SSL_CTX *ctx_tls,
 	    SSL_CTX *up_tls);
 
 /*
+ * On the loop's thread, between two callbacks (so between two frames of
+ * every session): the policy <pol> replaces ctx->pol (a reference is
+ * taken, the old one dropped).  Each session of listener <i> of the old
+ * policy moves to listener map[i] of the new one, or, with -1 (<map> has
+ * <n> entries), ends as if the daemon stopped: DISCONNECT 0x8B, flushed.
+ * An authenticated session is checked again (auth_recheck(), its client
+ * certificate against ctx->ssl_ctx: set the new TLS contexts first) and
+ * closed with 5.0 DISCONNECT 0x98 (administrative action) if it no longer
+ * passes; the others are held to the new ACL and limits from their next
+ * frame.  Fills <st> with what happened.
+ */
+struct session_reload_stats {
+	unsigned	moved;		/* held to the new policy */
+	unsigned	revoked;	/* closed: no longer allowed */
+	unsigned	drained;	/* closed: their listener is gone */
+};
+void	session_ctx_set_policy(struct session_ctx *ctx, struct policy *pol,
+	    const int *map, size_t n, struct session_reload_stats *st);
+
+/*
  * Takes ownership of the accepted socket <fd> from <sa> on listener <lis>,
  * and of the connection counts <lc> it was admitted with, and starts the
  * session (TLS handshake first if the listener has TLS).  On failure the
@@ -98,6 +124,17 @@ void	session_new(struct session_ctx *ctx,
  * memory is freed later, at a safe point.
  */
 void	session_close(struct session *s, const char *reason, bool flush);
+
+/*
+ * A graceful stop (SIGTERM): ctx->stopping is set, so nothing new is
+ * accepted, and the established sessions are served on for <drain_ms>;
+ * then those left are ended as session_shutdown_all() ends them, spread
+ * evenly over <spread_ms> so that the devices do not all reconnect
+ * elsewhere at once.  ctx->on_empty is called once none is left (at once
+ * if there is none).  session_shutdown_all() cuts it short.
+ */
+void	session_ctx_drain(struct session_ctx *ctx, unsigned drain_ms,
+	    unsigned spread_ms);
 
 /*
  * The daemon stops: ctx->stopping is set and every session is asked to

@@ -129,15 +129,6 @@ const char	*tls_connect_error(SSL *ssl, unsigned long e, char *buf,
 		    size_t len);
 
 /*
- * A fingerprint of every file <tls> and <up> name (either may be NULL):
- * certificates, keys, CAs, CRLs and SNI pairs, by device, inode, size,
- * modification and change times (a missing file counts as its errno).
- * Equal stamps: nothing was replaced.  Used by tls.watch.
- */
-uint64_t	tls_files_stamp(const struct policy_tls *tls,
-		    const struct policy_upstream *up);
-
-/*
  * Writes the most recent OpenSSL error of this thread (or <fallback>) into
  * <buf> and clears the thread's error queue.  Returns buf.
  */
@@ -157,5 +148,13 @@ void	tls_set_verify(SSL *ssl, enum policy_verify v);
 
 /* Why the peer's certificate failed verification, or NULL. */
 const char	*tls_verify_error(SSL *ssl);
+
+/*
+ * After a reload: whether the client certificate <ssl> was accepted with
+ * still verifies under the server context <ctx> of the new policy (its
+ * CAs and CRLs).  0 (or no certificate to check), or -1 with the reason
+ * in <why>.
+ */
+int	tls_peer_recheck(SSL *ssl, SSL_CTX *ctx, char *why, size_t len);
 
 #endif

@@ -94,4 +94,37 @@ bool	 topic_match_vars(const char *outer, size_t olen, const char *inner,
 	    size_t ilen, const struct topic_var *vars, size_t nvars,
 	    unsigned flags);
 
+/*
+ * The topics both filters <a> (<alen> bytes) and <b> (<blen>) match, as
+ * one filter: level by level the narrower of the two ('+' gives way to
+ * any level, '#' to all the other has left); none when two literal levels
+ * differ, or when a first level starting with '$' meets a wildcard or a
+ * placeholder [MQTT-4.7.2-1].  Both are taken as valid filters.  Without
+ * placeholders the result is exact: a topic matches it exactly when it
+ * matches both.
+ *
+ * A placeholder level of <vars> (<nvars> of them) stands for one level: a
+ * <val> of NULL for one not known.  Against a literal it meets nothing
+ * when its value is known and differs; otherwise, and against another
+ * placeholder, <a>'s level is kept.  So the result always stays inside
+ * <a>, but with placeholders may be wider than what both match.
+ *
+ * Writes the result and a NUL to <out> (<outlen> bytes; <alen> + <blen> + 1
+ * always suffice) and its length to *<mlen>.  Returns 1; 0 when no topic
+ * matches both; -1 when <outlen> is too small.
+ */
+int	 topic_meet(const char *a, size_t alen, const char *b, size_t blen,
+	    const struct topic_var *vars, size_t nvars, char *out,
+	    size_t outlen, size_t *mlen);
+
+/*
+ * How specific the <len>-byte filter <f> is, for "the most specific rule
+ * wins": its literal levels (a placeholder is one) shifted left by 8, or
+ * its '+' levels; '#' counts as nothing.  So more literal levels win, then
+ * more '+'.  The answer compares correctly only for filters of fewer than
+ * 256 levels: callers bound the depth.  The depth in levels goes to
+ * *<depth> unless <depth> is NULL.
+ */
+uint32_t topic_specificity(const char *f, size_t len, unsigned *depth);
+
 #endif

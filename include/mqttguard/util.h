@@ -32,6 +32,8 @@ void	 util_verrf(char *err, size_t errlen, const char *fmt, va_list ap)
 
 /* CLOCK_MONOTONIC in milliseconds: the clock of every timeout and bucket. */
 uint64_t util_now_ms(void);
+/* The same clock in microseconds: what latency histograms measure. */
+uint64_t util_now_us(void);
 
 /*
  * The address of <sa> as text into <buf> (<len> bytes, UTIL_ADDR_MAX is
@@ -44,5 +46,12 @@ int	 util_addr_str(const struct sockaddr *sa, bool port, char *buf,
 
 /* The port of <sa> in host order; 0 for a family without ports. */
 unsigned util_addr_port(const struct sockaddr *sa);
+
+/*
+ * Mixes what stat(2) says of <path> (following links: a Kubernetes
+ * ConfigMap's swapped "..data" link changes it), or that it is missing,
+ * into the 64-bit FNV-1a hash *<h>.
+ */
+void	 util_file_stamp(uint64_t *h, const char *path);
 
 #endif

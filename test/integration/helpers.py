@@ -7,6 +7,8 @@ byte, and raw sockets to send them on and read the answers.
 Test modules import from here, never from one another nor from conftest.py,
 which holds only the pytest fixtures.
 """
+import http.client
+import json
 import os
 import pathlib
 import queue
@@ -17,6 +19,8 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 import paho.mqtt.client as mqtt
 
@@ -150,20 +154,27 @@ class Broker:
 
 class Guard:
     """mqttguard with a generated policy: a TLS listener, optionally a plain
-    one, in front of <upstream_port>.  <log_extra> goes into the log
-    section; with <journal>, JOURNAL_STREAM names its stderr, as systemd
-    does for a service whose output is the journal."""
+    one, in front of <upstream_port>; with <admin>, the admin listener on
+    127.0.0.1:self.admin_port, <admin_extra> added to its section.
+    <log_extra> goes into the log section; with <journal>, JOURNAL_STREAM
+    names its stderr, as systemd does for a service whose output is the
+    journal."""
 
     journal = False
 
     def __init__(self, tmp, certs, upstream_port, plain=False, limits="",
                  workers=1, tls_extra="", extra="",
                  auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
-                 listener_extra="", log_extra="", journal=False):
+                 listener_extra="", log_extra="", journal=False,
+                 admin=False, admin_extra=""):
         self.certs = certs
         self.journal = journal
         self.port = free_port()
         self.plain_port = free_port() if plain else None
+        self.admin_port = free_port() if admin else None
+        if admin:
+            extra += (f"admin:\n  address: 127.0.0.1\n"
+                      f"  port: {self.admin_port}\n{admin_extra}")
         listeners = (f"  - name: tls\n    address: 127.0.0.1\n"
                      f"    port: {self.port}\n{listener_extra}")
         if plain:
@@ -179,7 +190,11 @@ class Guard:
             f"limits:\n  max_packet_size: 2MiB\n{limits}"
             f"{auth}"
             f"log:\n  level: debug\n{log_extra}"
-            f"workers: {workers}\n{extra}")
+            f"workers: {workers}\n"
+            # SIGTERM ends the test's sessions at once unless it asks
+            # for a drain.
+            + ("" if "shutdown:" in extra else
+               "shutdown:\n  drain: 0s\n  spread: 0s\n") + extra)
 
     def start(self, tmp, policy):
         """Runs mqttguard on <policy>, written to tmp/policy.yaml and
@@ -187,7 +202,12 @@ class Guard:
         self.logfile = tmp / "mqttguard.log"
         self.policy = tmp / "policy.yaml"
         self.policy.write_text(policy)
-        self.log_fp = open(self.logfile, "wb")
+        self.respawn()
+
+    def respawn(self):
+        """Runs mqttguard on self.policy (wherever it is now), appending to
+        its log, until it listens on self.port."""
+        self.log_fp = open(self.logfile, "ab")
         env = dict(os.environ)
         # A small quarantine keeps a sanitizer build's RSS meaningful for the
         # memory-bound tests (ASan otherwise holds up to 256 MiB of frees).
@@ -197,7 +217,9 @@ class Guard:
         if self.journal:
             st = os.fstat(self.log_fp.fileno())
             env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
-        self.proc = spawn([BIN, "-c", str(self.policy)], [self.port],
+        ports = [self.port] + ([self.admin_port] if getattr(
+            self, "admin_port", None) else [])
+        self.proc = spawn([BIN, "-c", str(self.policy)], ports,
                           "mqttguard", self.log, env=env,
                           stdout=self.log_fp, stderr=self.log_fp)
 
@@ -221,6 +243,83 @@ class Guard:
         assert "runtime error" not in log, log
         assert self.proc.returncode == 0, \
             f"mqttguard exited {self.proc.returncode}:\n{log}"
+
+
+class Prometheus:
+    """A real Prometheus server on 127.0.0.1 scraping <targets>
+    ("127.0.0.1:port") every second, its data in <tmp>; query() asks its
+    HTTP API."""
+
+    def __init__(self, tmp, targets):
+        self.port = free_port()
+        self.logfile = tmp / "prometheus.log"
+        conf = tmp / "prometheus.yml"
+        conf.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            "scrape_configs:\n  - job_name: mqttguard\n"
+            "    static_configs:\n      - targets: [" +
+            ", ".join(f'"{t}"' for t in targets) + "]\n")
+        self.log_fp = open(self.logfile, "wb")
+        self.proc = spawn(["prometheus", f"--config.file={conf}",
+                           f"--storage.tsdb.path={tmp / 'tsdb'}",
+                           f"--web.listen-address=127.0.0.1:{self.port}"],
+                          [self.port], "prometheus", self.log,
+                          stdout=self.log_fp, stderr=self.log_fp)
+
+    def log(self):
+        return self.logfile.read_text(errors="replace")
+
+    def query(self, expr):
+        """The instant vector of <expr>: [(labels, float value)]."""
+        url = (f"http://127.0.0.1:{self.port}/api/v1/query?" +
+               urllib.parse.urlencode({"query": expr}))
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        return [(x["metric"], float(x["value"][1]))
+                for x in body["data"]["result"]]
+
+    def value(self, expr):
+        """The value of <expr>'s single series, or None while it has
+        none."""
+        try:
+            got = self.query(expr)
+        except OSError:
+            return None
+        return got[0][1] if len(got) == 1 else None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_fp.close()
+
+
+def http_get(port, path, method="GET", token=None, body=None):
+    """One HTTP request to 127.0.0.1:<port>; returns (status, headers
+    dict with lower-case names, body text)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        return (r.status, {k.lower(): v for k, v in r.getheaders()},
+                r.read().decode(errors="replace"))
+    finally:
+        c.close()
+
+
+def metric(text, sample):
+    """The value of the sample line starting with <sample> (its name and
+    labels, exactly) in exposition <text>, or None."""
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line[len(sample) + 1:])
+    return None
 
 
 # ---- clients --------------------------------------------------------------
@@ -286,6 +385,7 @@ class Paho:
         self.subscribed = threading.Event()
         self.rc = None
         self.props = None    # the CONNACK's properties (5.0)
+        self.disc_rc = None  # the DISCONNECT's reason code (5.0)
         proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
         self.c = mqtt.Client(client_id=client_id, protocol=proto)
         if tls:
@@ -308,6 +408,7 @@ class Paho:
         self.connected.set()
 
     def _on_disconnect(self, c, u, rc, props=None):
+        self.disc_rc = rc.value if hasattr(rc, "value") else rc
         self.disconnected.set()
 
     def connect(self, keepalive=30):

@@ -39,10 +39,11 @@ def wrong_login(port, user, addr):
                          mqtt_str(b"wrong-Zq9")))
 
 
-def events(g):
-    """Every line of <g>'s log as JSON (each must parse), by event."""
+def events(g, text=None):
+    """Every line of <g>'s log (or of <text>) as JSON (each must parse), by
+    event."""
     out = {}
-    for line in g.log().splitlines():
+    for line in (g.log() if text is None else text).splitlines():
         obj = json.loads(line)
         assert TIME.match(obj["time"]), line
         assert obj["level"] in ("error", "warn", "info", "debug"), line
@@ -101,14 +102,17 @@ def test_json_events_carry_their_fields(guard_factory, broker, pwfile):
             assert 0 < e["src_port"] < 65536, e
             assert isinstance(e["session"], int), e
 
-    # Besides these three, the harness's probe of the TLS port (a
-    # connection closed at once) is a session and a tls.fail of its own.
+    # Besides these three, the harness's check that the TLS port listens
+    # (a connection closed before sending a byte) is a session of its own:
+    # a probe, closed at debug, not a tls.fail.
     opened = {e["session"]: e for e in ev["session.open"]}
     assert len(opened) == 4
     assert sorted(e["tls"] for e in opened.values()) == \
         [False, False, True, True]
+    assert all(e["level"] == "debug" for e in opened.values())
 
-    (tls,) = [e for e in ev["tls.fail"] if "http request" in e["reason"]]
+    (tls,) = ev["tls.fail"]
+    assert "http request" in tls["reason"]
     assert tls["level"] == "warn" and tls["listener"] == "tls"
     assert tls["session"] in opened and opened[tls["session"]]["tls"]
 
@@ -138,14 +142,61 @@ def test_json_events_carry_their_fields(guard_factory, broker, pwfile):
     assert c["frames_in"] >= 3 and c["bytes_in"] > c["frames_in"]
     assert c["frames_out"] >= 1 and c["bytes_out"] >= 4
     assert isinstance(c["seconds"], float) and c["seconds"] >= 0
-    assert c["reason"]
+    assert c["reason"] and c["level"] == "info"
+    (probe,) = [e for e in closed.values() if e["reason"] == "probe"]
+    assert probe["level"] == "debug" and probe["listener"] == "tls"
+    assert probe["bytes_in"] == 0 and probe["session"] != tls["session"]
+    assert closed[tls["session"]]["reason"] == "TLS handshake failed"
 
     (rl,) = ev["policy.reload"]
     assert rl["trigger"] == "SIGHUP" and rl["result"] == "ok"
-    assert rl["scope"] == "tls" and rl["reason"]
+    assert rl["scope"] == "policy" and rl["level"] == "info"
+    assert rl["file"] == str(g.policy) and rl["listeners"] == 2
+    assert rl["acl_rules"] == 2 and re.match(r"^[0-9a-f]{64}$",
+                                             rl["sha256"])
+    assert "reason" not in rl
     # Plain lines keep a msg, events have none.
     assert all("msg" in e for e in ev[None])
     assert not any("msg" in e for k in want for e in ev[k])
+
+
+def test_policy_reload_events(guard_factory, broker):
+    """A refused reload (SIGHUP) and an accepted one (watch), as events;
+    the text lines stay those test_reload.py greps."""
+    g = guard_factory(broker.port, log_extra="  format: json\n",
+                      extra="watch: true\n")
+    good = g.policy.read_text()
+    g.policy.write_text(good.replace("workers: 1\n", "workers: 1\nbogus: 1\n"))
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "policy.reload" in events(g), what="the failure")
+    (fail,) = events(g)["policy.reload"]
+    assert fail["trigger"] == "SIGHUP" and fail["result"] == "failure"
+    assert fail["scope"] == "policy" and fail["level"] == "error"
+    assert fail["reason"] == "policy refused (1 error)"
+    assert fail["file"] == str(g.policy)
+    # The error itself is a plain line before it.
+    assert any("bogus" in e["msg"] for e in events(g)[None])
+    g.policy.write_text(good + "# touched\n")
+    wait_until(lambda: len(events(g).get("policy.reload", [])) == 2,
+               what="the watch's reload")
+    ok = events(g)["policy.reload"][1]
+    assert ok["trigger"] == "watch: files changed" and ok["result"] == "ok"
+    assert ok["scope"] == "policy" and "reason" not in ok
+
+    # In text, the very lines the reload tests match.
+    g = guard_factory(broker.port)
+    good = g.policy.read_text()
+    g.policy.write_text(good + "bogus: 1\n")
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "; the running policy stays" in g.log(),
+               what="the failure line")
+    assert re.search(r" error: SIGHUP: policy reload failed: \S+: policy "
+                     r"refused \(1 error\); the running policy stays\n",
+                     g.log()), g.log()
+    g.policy.write_text(good)
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "SIGHUP: policy reloaded from " in g.log(),
+               what="the reload line")
 
 
 def rule_line(policy, text):

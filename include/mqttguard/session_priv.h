@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * session_priv — struct session, shared by session.c (one connection: the
+ * frame path, events, the close path) and session_ctx.c (what the
+ * sessions of one event loop share: reaping, the password-check mailbox,
+ * reloads, the drain).  Nothing else includes this header
+ * (scripts/depcheck.py checks it): the rest of the daemon sees sessions
+ * only through session.h.
+ */
+#ifndef MQTTGUARD_SESSION_PRIV_H
+#define MQTTGUARD_SESSION_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include <event2/bufferevent.h>
+
+#include "mqttguard/audit.h"
+#include "mqttguard/auth.h"
+#include "mqttguard/codec.h"
+#include "mqttguard/enforce.h"
+#include "mqttguard/limits.h"
+#include "mqttguard/policy.h"
+#include "mqttguard/session.h"
+#include "mqttguard/util.h"
+
+#define SESSION_ID_LOG		64	/* client id/user in logs */
+
+enum session_state {
+	SS_HANDSHAKE,	/* TLS handshake running */
+	SS_CONNECT,	/* waiting for a complete CONNECT */
+	SS_AUTH,	/* CONNECT held while the password is checked */
+	SS_REFUSING,	/* refused: the answer waits out the tarpit */
+	SS_OPEN,	/* CONNECT forwarded; frames flow both ways */
+	SS_CLOSING,	/* flushing queued bytes, then half-close */
+	SS_DEAD		/* on the worker's dead list */
+};
+
+struct session {
+	TAILQ_ENTRY(session)	 entry;		/* ctx's sessions/dead */
+	struct session_ctx	*ctx;		/* owner */
+	const struct policy_listener *lis;	/* in pol */
+	struct policy		*pol;		/* ref */
+	uint64_t		 id;
+	char			 peer[UTIL_ADDR_MAX];	/* "addr:port" */
+	char			 addr[UTIL_ADDR_MAX];	/* no port */
+	char			 client_id[SESSION_ID_LOG];
+	char			 username[SESSION_ID_LOG];
+	struct bufferevent	*down;		/* owned; the client */
+	struct bufferevent	*up;		/* owned; NULL before CONNECT */
+	bool			 up_tls;	/* TLS to the broker */
+	struct event		*timer;		/* owned; current deadline */
+	struct codec_session	 cs;
+	uint8_t			*connect;	/* owned; the client's CONNECT,
+						   held while it is decided */
+	size_t			 connect_len;
+	struct codec_packet	*hello;		/* owned; connect, decoded */
+	struct auth_decision	 dec;		/* identity, once decided */
+	struct auth_job		*job;		/* pending check; the pool
+						   owns it until done */
+	enum auth_result	 refusal;	/* SS_REFUSING: why */
+	struct enforce_state	 es;		/* identity, limits, counters */
+	struct limits_conn	 lc;		/* connection counts held */
+	struct event		*rate_ev;	/* owned; ends a hold */
+	bool			 throttled;	/* reading paused for a rate */
+	struct audit_subject	 who;		/* for audit lines */
+	struct codec_limits	 lim;
+	enum session_state	 state;
+	const char		*reason;	/* why it closes; static */
+	bool			 tls;
+	bool			 heard;		/* the client sent a byte */
+	bool			 quiet;		/* a probe: log at debug */
+	bool			 up_connected;
+	bool			 connack_ok;	/* broker accepted, told client */
+	bool			 paused[2];	/* reading paused, by dir */
+	short			 end[2];	/* EOF/error read ahead, by dir */
+	size_t			 skip;		/* bytes of a dropped delivery
+						   still to come from the broker */
+	bool			 shut[2];	/* closing: FIN sent, by dir */
+	bool			 done[2];	/* closing: side finished */
+	size_t			 rwm[2];	/* input watermark set, by dir */
+	uint64_t		 frames[2], bytes[2];
+	struct timeval		 started;
+	bool			 authed;	/* counted as authenticated */
+	uint64_t		 connect_us;	/* CONNECT read (util_now_us) */
+	uint64_t		 up_us;		/* broker connect started */
+};
+
+/*
+ * session.c's, for session_ctx.c.  session_send_disconnect() sends a 5.0
+ * client DISCONNECT <reason> where it may (after a CONNACK); it is a
+ * no-op otherwise.  session_shutdown() ends <s> as a stopping daemon
+ * does (DISCONNECT 0x8B, flushed).  session_free() frees a dead session.
+ * session_auth_done() acts on a finished password check.  session_env()
+ * fills what enforce.c may reach for <s>.
+ */
+void	session_send_disconnect(struct session *s, uint8_t reason);
+void	session_shutdown(struct session *s);
+void	session_free(struct session *s);
+void	session_auth_done(struct auth_job *job);
+void	session_env(struct session *s, struct enforce_env *env);
+/* session_ctx.c's, for session.c: hands a finished check to its loop. */
+void	session_ctx_auth_post(struct auth_job *job);
+
+#endif

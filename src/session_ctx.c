@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * session_ctx — what the sessions of one event loop share, and what is
+ * done to all of them: freeing dead sessions at a safe point, the mailbox
+ * through which password checks come back from the pool's threads, the
+ * TLS contexts new connections are made from, a reloaded policy swapped
+ * in between two frames, and the ends of the daemon (a drain spread over
+ * time, or everything at once).
+ *
+ * Everything here runs on the loop's thread, except
+ * session_ctx_auth_post(), called on a pool thread, which only queues the
+ * job under auth_mtx and wakes the loop.  One session's frame path and
+ * close path are session.c's.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "mqttguard/enforce.h"
+#include "mqttguard/log.h"
+#include "mqttguard/metrics.h"
+#include "mqttguard/session_priv.h"
+#include "mqttguard/tls.h"
+#include "mqttguard/util.h"
+
+#define SESSION_SPREAD_TICK_MS	50	/* shutdown.spread's pace */
+
+static void	auth_cb(evutil_socket_t, short, void *);
+static void	reap_cb(evutil_socket_t, short, void *);
+static void	drain_cb(evutil_socket_t, short, void *);
+static void	session_reap(struct session_ctx *);
+static int	session_rebind(struct session *, struct policy *,
+		    const struct policy_listener *, unsigned);
+
+/* On a pool thread: hand the finished check to the session's loop. */
+void
+session_ctx_auth_post(struct auth_job *job)
+{
+	struct session		*s = job->arg;
+	struct session_ctx	*ctx = s->ctx;
+
+	pthread_mutex_lock(&ctx->auth_mtx);
+	TAILQ_INSERT_TAIL(&ctx->auth_done, job, entry);
+	pthread_mutex_unlock(&ctx->auth_mtx);
+	event_active(ctx->auth_ev, EV_READ, 0);
+}
+
+void
+session_ctx_drain(struct session_ctx *ctx, unsigned drain_ms,
+    unsigned spread_ms)
+{
+	struct timeval	tv = { drain_ms / 1000, (drain_ms % 1000) * 1000 };
+
+	ctx->stopping = true;
+	ctx->spread_ms = spread_ms;
+	ctx->spread_total = ctx->spread_closed = 0;
+	if (ctx->n_sessions == 0) {
+		ctx->on_empty(ctx->on_empty_arg);
+		return;
+	}
+	evtimer_add(ctx->drain_ev, &tv);
+}
+
+/*
+ * The drain is over: the sessions left are ended one after the other,
+ * evenly over the spread: the i-th of n at (i - 1) / n of it.  Each tick
+ * ends those that are due.
+ */
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+	struct timeval		 tv = { 0, SESSION_SPREAD_TICK_MS * 1000 };
+	struct session		*s, *next;
+	uint64_t		 now = util_now_ms(), due;
+
+	(void)fd;
+	(void)what;
+	if (ctx->spread_total == 0) {		/* the drain's end */
+		ctx->spread_start = now;
+		TAILQ_FOREACH(s, &ctx->sessions, entry)
+			ctx->spread_total += s->state != SS_CLOSING;
+		if (ctx->spread_total == 0)
+			return;
+	}
+	due = ctx->spread_ms == 0 ? ctx->spread_total :
+	    ctx->spread_total * (now - ctx->spread_start) / ctx->spread_ms + 1;
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL &&
+	    ctx->spread_closed < due; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SS_CLOSING)
+			continue;
+		session_shutdown(s);
+		ctx->spread_closed++;
+	}
+	if (ctx->spread_closed < ctx->spread_total && s != NULL)
+		evtimer_add(ctx->drain_ev, &tv);
+}
+
+void
+session_shutdown_all(struct session_ctx *ctx)
+{
+	struct session	*s, *next;
+
+	ctx->stopping = true;
+	evtimer_del(ctx->drain_ev);
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		session_shutdown(s);
+	}
+	if (ctx->n_sessions == 0)
+		ctx->on_empty(ctx->on_empty_arg);
+}
+
+/* Frees dead sessions; one whose password check still runs waits for it. */
+static void
+session_reap(struct session_ctx *ctx)
+{
+	struct session	*s, *next;
+
+	for (s = TAILQ_FIRST(&ctx->dead); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->job != NULL)
+			continue;
+		TAILQ_REMOVE(&ctx->dead, s, entry);
+		session_free(s);
+	}
+}
+
+/*
+ * An event of its own, run after the callback that closed a session has
+ * returned, so that no callback ever runs on freed memory.
+ */
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+
+	(void)fd;
+	(void)what;
+	session_reap(ctx);
+	if (ctx->stopping && ctx->n_sessions == 0)
+		ctx->on_empty(ctx->on_empty_arg);
+}
+
+/* ---- the context ------------------------------------------------------- */
+
+void
+session_ctx_set_policy(struct session_ctx *ctx, struct policy *pol,
+    const int *map, size_t n, struct session_reload_stats *st)
+{
+	struct session	*s, *next;
+	struct policy	*old = ctx->pol;
+	size_t		 i;
+
+	memset(st, 0, sizeof(*st));
+	ctx->pol = policy_ref(pol);
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == SS_CLOSING || s->state == SS_DEAD)
+			continue;
+		i = (size_t)(s->lis - s->pol->listeners);
+		if (i >= n || map[i] < 0) {
+			st->drained++;
+			session_send_disconnect(s, 0x8B);	/* server shutting down */
+			session_close(s, "its listener was removed by a "
+			    "reload", true);
+			continue;
+		}
+		if (session_rebind(s, pol, &pol->listeners[map[i]],
+		    (unsigned)map[i]) == 0)
+			st->moved++;
+		else
+			st->revoked++;
+	}
+	policy_unref(old);
+}
+
+/*
+ * One session under the new policy <pol>, on its listener <lis> at index
+ * <idx>.  An identity no longer allowed ends the session (5.0: DISCONNECT
+ * 0x98, administrative action).  0 when it goes on, -1 when it closes.
+ */
+static int
+session_rebind(struct session *s, struct policy *pol,
+    const struct policy_listener *lis, unsigned idx)
+{
+	enum auth_result	 r = AUTH_OK;
+	char			 why[256];
+	SSL			*ssl;
+
+	why[0] = '\0';
+	if (s->es.decided) {
+		r = auth_recheck(pol, lis, &s->dec, s->es.client_id,
+		    s->es.client_id_len);
+		ssl = s->tls ? bufferevent_openssl_get_ssl(s->down) : NULL;
+		if (r == AUTH_OK && s->dec.by_certificate &&
+		    tls_peer_recheck(ssl, s->ctx->ssl_ctx, why,
+		    sizeof(why)) == -1)
+			r = AUTH_FAIL_CERT_MISSING;
+	}
+	if (r == AUTH_OK && enforce_rebind(&s->es, pol, lis) == -1) {
+		r = AUTH_FAIL_ERROR;
+		snprintf(why, sizeof(why), "out of memory");
+	}
+	if (r != AUTH_OK) {
+		log_warnx("reload: session %" PRIu64 " %s: identity \"%s\" "
+		    "client_id \"%s\" no longer allowed: %s", s->id, s->peer,
+		    s->dec.identity, s->client_id, why[0] != '\0' ? why :
+		    auth_result_str(r));
+		session_send_disconnect(s, 0x98);	/* administrative action */
+		session_close(s, "no longer allowed by the policy", true);
+		return -1;
+	}
+	limits_move_listener(s->ctx->limits, &s->lc, idx);
+	metrics_session_move(s->lis->index, idx, s->authed);
+	policy_unref(s->pol);
+	s->pol = policy_ref(pol);
+	s->lis = lis;
+	s->who.listener = lis->name;
+	s->lim.max_packet = s->es.L->max_packet;
+	s->lim.reject_control = s->es.L->reject_control_chars;
+	bufferevent_setwatermark(s->down, EV_WRITE,
+	    s->es.L->output_buffer / 2, 0);
+	if (s->up != NULL)
+		bufferevent_setwatermark(s->up, EV_WRITE,
+		    s->es.L->output_buffer / 2, 0);
+	return 0;
+}
+
+int
+session_ctx_init(struct session_ctx *ctx)
+{
+	TAILQ_INIT(&ctx->sessions);
+	TAILQ_INIT(&ctx->dead);
+	TAILQ_INIT(&ctx->auth_done);
+	pthread_mutex_init(&ctx->auth_mtx, NULL);
+	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
+	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
+	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
+	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
+	    ctx->drain_ev == NULL) {
+		if (ctx->reap_ev != NULL)
+			event_free(ctx->reap_ev);
+		if (ctx->auth_ev != NULL)
+			event_free(ctx->auth_ev);
+		if (ctx->drain_ev != NULL)
+			event_free(ctx->drain_ev);
+		ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
+		pthread_mutex_destroy(&ctx->auth_mtx);
+		return -1;
+	}
+	return 0;
+}
+
+void
+session_ctx_fini(struct session_ctx *ctx)
+{
+	struct session	*s;
+
+	auth_cb(-1, 0, ctx);	/* checks returned by the stopped pool */
+	/* Sessions left after the grace period: end them now. */
+	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL)
+		session_close(s, "mqttguard stopped", false);
+	session_reap(ctx);
+	event_free(ctx->reap_ev);
+	event_free(ctx->auth_ev);
+	event_free(ctx->drain_ev);
+	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
+	pthread_mutex_destroy(&ctx->auth_mtx);
+	session_ctx_set_tls(ctx, NULL, NULL);
+}
+
+void
+session_ctx_set_tls(struct session_ctx *ctx, SSL_CTX *ctx_tls,
+    SSL_CTX *up_tls)
+{
+	if (ctx_tls != NULL)
+		SSL_CTX_up_ref(ctx_tls);
+	if (up_tls != NULL)
+		SSL_CTX_up_ref(up_tls);
+	SSL_CTX_free(ctx->ssl_ctx);
+	SSL_CTX_free(ctx->ssl_upstream_ctx);
+	ctx->ssl_ctx = ctx_tls;
+	ctx->ssl_upstream_ctx = up_tls;
+}
+
+/* On the loop's thread: the verdicts of finished password checks. */
+static void
+auth_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+	TAILQ_HEAD(, auth_job)	 done;
+	struct auth_job		*job;
+
+	(void)fd;
+	(void)what;
+	TAILQ_INIT(&done);
+	pthread_mutex_lock(&ctx->auth_mtx);
+	TAILQ_CONCAT(&done, &ctx->auth_done, entry);
+	pthread_mutex_unlock(&ctx->auth_mtx);
+	while ((job = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, job, entry);
+		session_auth_done(job);
+	}
+}

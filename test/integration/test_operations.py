@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: ISC
+"""Running mqttguard in production: health probes that are not incidents,
+and a graceful drain on SIGTERM, against a real Mosquitto."""
+import signal
+import socket
+import time
+
+from helpers import (TIMEOUT, Paho, accepted, connect, http_get, metric,
+                     plain_socket, read_frame, read_until_closed, wait_until)
+
+
+def test_tcp_probes_are_not_incidents(guard_factory, broker):
+    """A load balancer's or Kubernetes' TCP check connects and closes:
+    logged at debug and counted apart, never as a TLS failure."""
+    g = guard_factory(broker.port, plain=True)
+    # The harness's own wait for the port was one already.
+    wait_until(lambda: "a probe" in g.log(), what="the harness's probe")
+    base = g.log().count("a probe")
+    for port in [g.port] * 5 + [g.plain_port] * 3:
+        s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        s.close()
+    wait_until(lambda: g.log().count("closed before sending anything "
+                                     "(a probe)") == base + 8,
+               what="the probes to be seen")
+    log = g.log()
+    assert "TLS handshake failed" not in log
+    assert not [x for x in log.splitlines()
+                if " warn: session" in x or " info: session" in x], log
+    for line in log.splitlines():
+        if "a probe" in line:
+            assert " debug: " in line, line
+    # Bytes that are not a TLS handshake are still a failure, with a
+    # warning.
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=TIMEOUT)
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    read_until_closed(s)
+    wait_until(lambda: "TLS handshake failed" in g.log(),
+               what="the handshake failure")
+    assert g.log().count("a probe") == base + 8
+
+
+def test_sigterm_drains_then_spreads_the_closes(guard_factory, broker):
+    """SIGTERM: no new connections, established sessions keep exchanging
+    messages through shutdown.drain, then each 5.0 client gets DISCONNECT
+    0x8B, the closes spread over shutdown.spread, and the exit is 0."""
+    g = guard_factory(broker.port, plain=True, admin=True,
+                      extra="shutdown:\n  drain: 2s\n  spread: 1500ms\n")
+    assert http_get(g.admin_port, "/readyz")[0] == 200
+    raws = []
+    for i in range(3):
+        s = plain_socket(g.plain_port)
+        s.sendall(connect_v5(b"raw-%d" % i))
+        assert accepted(read_frame(s))
+        raws.append(s)
+    c = Paho(g, "drain-pub", v5=True, port=g.plain_port, tls=False)
+    assert c.connect() == 0
+    c.subscribe("drain/#", qos=1)
+
+    t0 = time.monotonic()
+    g.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM: draining" in g.log(), what="the drain")
+    # A load balancer is told to send nobody new...
+    status, _, body = http_get(g.admin_port, "/readyz")
+    assert status == 503 and "drain" in body, (status, body)
+    # ...nothing new is accepted...
+    wait_until(lambda: refused(g.plain_port), what="the listener to close")
+    # ...while the established sessions go on.
+    c.publish("drain/a", b"during the drain", qos=1)
+    assert c.get().payload == b"during the drain"
+
+    ends = []
+    for s in raws:
+        assert read_until_closed(s) == b"\xe0\x01\x8b"
+        ends.append(time.monotonic() - t0)
+    assert min(ends) >= 1.5, ends          # not before the drain's end
+    assert max(ends) - min(ends) >= 0.3, ends  # spread, not all at once
+    g.proc.wait(TIMEOUT)
+    assert g.proc.returncode == 0
+    assert "drained: every session has ended" in g.log()
+    c.close()
+
+
+def test_second_sigterm_stops_at_once(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True,
+                      extra="shutdown:\n  drain: 1m\n  spread: 1m\n")
+    s = plain_socket(g.plain_port)
+    s.sendall(connect_v5(b"raw"))
+    assert accepted(read_frame(s))
+    g.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "SIGTERM: draining" in g.log(), what="the drain")
+    g.proc.send_signal(signal.SIGTERM)
+    assert read_until_closed(s) == b"\xe0\x01\x8b"
+    g.proc.wait(TIMEOUT)
+    assert g.proc.returncode == 0
+    assert "stopping now" in g.log()
+
+
+def connect_v5(cid):
+    """A 5.0 CONNECT, clean start, no credentials."""
+    return connect(level=5, cid=cid)
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
