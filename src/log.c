@@ -163,6 +163,26 @@ log_reopen(char *msg, size_t msglen)
 }
 
 int
+log_switch(const char *path, char *err, size_t errlen)
+{
+	int	cur = atomic_load(&log_fd);
+
+	if (strcmp(path, log_path) == 0)
+		return 0;
+	if (path[0] != '\0')
+		return log_open(path, err, errlen) == -1 ? -1 : 1;
+	/* Back to stderr: the file's number becomes a copy of it. */
+	if (log_fd_owned && dup3(STDERR_FILENO, cur, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "standard error: dup3: %s",
+		    strerror(errno));
+		return -1;
+	}
+	log_path[0] = '\0';
+	atomic_store(&log_journal, is_journal(cur));
+	return 1;
+}
+
+int
 log_set_fd(int fd)
 {
 	int	old = atomic_exchange(&log_fd, fd);

@@ -3,7 +3,8 @@
  * check_log — the log family: JSON string escaping (table-driven: every
  * class of byte RFC 8259 and RFC 3629 treat apart, and the cut), events in
  * both formats read back through a pipe, the journal's priority prefix,
- * the bounds of a JSON line, and log.file with its reopen.
+ * the bounds of a JSON line, and log.file with its reopen and a reload's
+ * switch to another file or back to stderr.
  *
  * Each test changes the log's process-wide state; Check's fork mode gives
  * every test a fresh copy.
@@ -321,6 +322,58 @@ START_TEST(file_reopen)
 }
 END_TEST
 
+/*
+ * A reload's change of log.file: to another file, to the same one (no
+ * change), back to stderr (a pipe here) on the same descriptor number,
+ * and a path that cannot be opened (the output stays).
+ */
+START_TEST(file_switch)
+{
+	char	dir[] = "/tmp/check_log.XXXXXX", a[256], b[256];
+	char	msg[512], buf[256], *text;
+	int	p[2];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(a, sizeof(a), "%s/a.log", dir);
+	snprintf(b, sizeof(b), "%s/b.log", dir);
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ne(fcntl(p[0], F_SETFL, O_NONBLOCK), -1);
+	ck_assert_int_eq(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+	log_init(LOG_LVL_INFO, false);
+	ck_assert_int_eq(log_switch("", msg, sizeof(msg)), 0);
+	ck_assert_int_eq(log_switch(a, msg, sizeof(msg)), 1);
+	log_info("one");
+	ck_assert_int_eq(log_switch(a, msg, sizeof(msg)), 0);
+	ck_assert_int_eq(log_switch(b, msg, sizeof(msg)), 1);
+	log_info("two");
+	ck_assert_int_eq(log_switch("/nonexistent/dir/x.log", msg,
+	    sizeof(msg)), -1);
+	ck_assert_ptr_nonnull(strstr(msg, "No such file"));
+	log_info("three");
+	ck_assert_int_eq(log_switch("", msg, sizeof(msg)), 1);
+	log_info("four");
+	ck_assert_int_eq(log_reopen(msg, sizeof(msg)), 0);
+	ck_assert_ptr_nonnull(strstr(msg, "standard error"));
+	ck_assert_int_eq(log_switch(b, msg, sizeof(msg)), 1);
+	log_info("five");
+
+	text = tu_read_file(a, NULL);
+	ck_assert_ptr_nonnull(strstr(text, "info: one\n"));
+	ck_assert_ptr_null(strstr(text, "two"));
+	free(text);
+	text = tu_read_file(b, NULL);
+	ck_assert_ptr_nonnull(strstr(text, "info: two\n"));
+	ck_assert_ptr_nonnull(strstr(text, "info: three\n"));
+	ck_assert_ptr_null(strstr(text, "four"));
+	ck_assert_ptr_nonnull(strstr(text, "info: five\n"));
+	free(text);
+	captured(p[0], buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "info: four\n"));
+	ck_assert_ptr_null(strstr(buf, "five"));
+	tu_rm_tree(dir);
+}
+END_TEST
+
 START_TEST(reopen_without_file)
 {
 	char	msg[256];
@@ -352,6 +405,7 @@ log_suite(void)
 
 	tc = tcase_create("file");
 	tcase_add_test(tc, file_reopen);
+	tcase_add_test(tc, file_switch);
 	tcase_add_test(tc, reopen_without_file);
 	suite_add_tcase(s, tc);
 	return s;

@@ -100,6 +100,16 @@ int	log_open(const char *path, char *err, size_t errlen);
  */
 int	log_reopen(char *msg, size_t msglen);
 /*
+ * Lines go to <path> (as log_open()), or back to standard error when
+ * <path> is "": what a reload does when log.file changes.  Going back to
+ * stderr, log_open()'s descriptor number becomes a copy of stderr
+ * (dup3(2)), so a worker writing meanwhile still writes a whole line
+ * somewhere.  Returns 1 if the output changed, 0 if <path> was already
+ * the output, -1 with the reason in <err> and the output unchanged.
+ * Main's thread.
+ */
+int	log_switch(const char *path, char *err, size_t errlen);
+/*
  * Lines go to <fd>, which stays the caller's (tests: one end of a pipe).
  * Returns the descriptor used before.
  */
