@@ -85,6 +85,7 @@ struct main_state {
 	unsigned		 n_workers;	/* as started */
 	unsigned		 hash_threads;	/* as started */
 	const char		*file;		/* the policy file */
+	bool			 debug;		/* -d: whatever log.level says */
 	SSL_CTX			*ctx;		/* ref; NULL without TLS */
 	SSL_CTX			*upctx;		/* ref; NULL: plain upstream */
 	bool			 any_tls;	/* a listener uses TLS */
@@ -295,6 +296,7 @@ reload(struct main_state *ms, const char *why)
 	rt.workers = ms->workers;
 	rt.n_workers = ms->n_workers;
 	rt.hash_threads = ms->hash_threads;
+	rt.debug = ms->debug;
 	if (reload_policy(&rt, why) == 0) {
 		metrics_reload(true);
 		if (ms->admin != NULL)
@@ -602,5 +604,6 @@ main(int argc, char *argv[])
 	if (o.check)
 		return check_report(&ms, o.file);
 	ms.file = o.file;
+	ms.debug = o.debug;
 	return run(&ms, o.file);
 }

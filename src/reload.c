@@ -9,12 +9,16 @@
  * made.  What a reload cannot change in a running process (the number of
  * workers and password-checking threads) is said, and keeps its value.
  *
+ * The log's file, level and format change just before the workers get
+ * the policy, so their lines about it follow it (a log.file that cannot
+ * be opened refuses the reload), and change back if they refuse it.
  * Every reload ends in one policy.reload event: the "policy reloaded
  * from" or "policy reload failed" line in text mode.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mqttguard/acl.h"
 #include "mqttguard/config.h"
@@ -28,6 +32,11 @@ static int		 contexts(const struct policy *, SSL_CTX **,
 			    SSL_CTX **, char *, size_t);
 static void		 fixed_at_start(const struct reload_target *,
 			    const struct policy *, const char *);
+static int		 log_apply(const struct reload_target *,
+			    const struct policy *, const char *, char *,
+			    size_t);
+static void		 log_revert(const struct reload_target *,
+			    const char *, int);
 static void		 failed(const char *, const char *, const char *,
 			    const char *, ...)
 			    __attribute__((format(printf, 4, 5)));
@@ -43,6 +52,7 @@ reload_policy(struct reload_target *rt, const char *why)
 	SSL_CTX		*ctx = NULL, *upctx = NULL;
 	char		 err[512], reason[128];
 	size_t		 nf;
+	int		 lf;
 
 	if ((pol = load(rt->file, why)) == NULL)
 		return -1;
@@ -54,14 +64,19 @@ reload_policy(struct reload_target *rt, const char *why)
 		goto fail;
 	}
 	if (contexts(pol, &ctx, &upctx, err, sizeof(err)) == -1 ||
-	    worker_set_policy(rt->workers, rt->n_workers, pol, *rt->pol, ctx,
+	    (lf = log_apply(rt, pol, why, err, sizeof(err))) == -1) {
+		failed(why, rt->file, err, "%s: policy reload failed: %s: %s; "
+		    "the running policy stays", why, rt->file, err);
+		goto fail;
+	}
+	if (worker_set_policy(rt->workers, rt->n_workers, pol, *rt->pol, ctx,
 	    upctx, err, sizeof(err)) == -1) {
+		log_revert(rt, why, lf);
 		failed(why, rt->file, err, "%s: policy reload failed: %s: %s; "
 		    "the running policy stays", why, rt->file, err);
 		goto fail;
 	}
 	fixed_at_start(rt, pol, why);
-	log_init((enum log_level)pol->log.level, pol->log.json);
 	SSL_CTX_free(*rt->ctx);
 	SSL_CTX_free(*rt->upctx);
 	policy_unref(*rt->pol);
@@ -149,6 +164,54 @@ fixed_at_start(const struct reload_target *rt, const struct policy *pol,
 		log_warnx("%s: auth.hash_threads: %u: applies at the next "
 		    "start (%u running)", why, pol->auth.hash_threads,
 		    rt->hash_threads);
+}
+
+/*
+ * The log as <pol> says, before the workers get it, so that each of
+ * their lines about it is in its format and file: when log.file changed,
+ * lines go to the new one (or back to stderr), said first in the old.
+ * Returns 1 when the output changed, 0 when it did not have to, -1 with
+ * the reason in <err> and the log unchanged.
+ */
+static int
+log_apply(const struct reload_target *rt, const struct policy *pol,
+    const char *why, char *err, size_t errlen)
+{
+	const struct policy	*old = *rt->pol;
+	int			 rc = 0;
+
+	if (strcmp(old->log.file, pol->log.file) != 0) {
+		log_info("%s: log.file: logging to %s from now on", why,
+		    pol->log.file[0] != '\0' ? pol->log.file :
+		    "standard error");
+		if ((rc = log_switch(pol->log.file, err, errlen)) == -1)
+			return -1;
+	}
+	log_init(rt->debug ? LOG_LVL_DEBUG : (enum log_level)pol->log.level,
+	    pol->log.json);
+	if (rc == 1)
+		log_info("%s: log.file: logging here from now on (was %s)",
+		    why, old->log.file[0] != '\0' ? old->log.file :
+		    "standard error");
+	return rc;
+}
+
+/* The workers refused <pol>: the log of <old> again. */
+static void
+log_revert(const struct reload_target *rt, const char *why, int switched)
+{
+	const struct policy	*old = *rt->pol;
+	char			 err[512];
+
+	if (switched == 1) {
+		log_info("%s: log.file: the reload failed, logging to %s "
+		    "again", why, old->log.file[0] != '\0' ? old->log.file :
+		    "standard error");
+		if (log_switch(old->log.file, err, sizeof(err)) == -1)
+			log_error("%s: %s", why, err);
+	}
+	log_init(rt->debug ? LOG_LVL_DEBUG : (enum log_level)old->log.level,
+	    old->log.json);
 }
 
 /*

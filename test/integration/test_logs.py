@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: ISC
 """The logs of a real mqttguard run in front of a real Mosquitto: JSON
 events and their fields, the journal's priority prefixes, log.file and its
-reopen on SIGUSR1 (logrotate), the fail2ban filter run by the real
-fail2ban-regex, -V, and workers: auto under taskset."""
+reopen on SIGUSR1 (logrotate), a reload that moves the log to another file
+or format, the fail2ban filter run by the real fail2ban-regex, -V, and
+workers: auto under taskset."""
 import json
 import os
 import re
@@ -197,6 +198,75 @@ def test_policy_reload_events(guard_factory, broker):
     g.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: "SIGHUP: policy reloaded from " in g.log(),
                what="the reload line")
+
+
+def test_reload_moves_the_log(guard_factory, broker):
+    """A reload that changes log.file, log.level and log.format: lines go
+    to the new file in the new format from the reload on; the old file
+    says where they went; SIGUSR1 then reopens the new path; a reload
+    without log.file sends them back to stderr."""
+    g = guard_factory(broker.port, plain=True,
+                      log_extra="  file: first.log\n")
+    first = g.policy.parent / "first.log"
+    second = g.policy.parent / "second.log"
+    wait_until(lambda: first.exists() and " started, " in first.read_text(),
+               what="the start in the first file")
+    text = g.policy.read_text()
+    old = "log:\n  level: debug\n  file: first.log\n"
+    assert old in text
+    g.policy.write_text(text.replace(old, "log:\n  level: info\n  format: "
+                                     "json\n  file: second.log\n"))
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: second.exists() and
+               "policy.reload" in second.read_text(), what="the reload")
+    s = plain_socket(g.plain_port)
+    assert accepted(mqtt_connect(s, b"moved"))
+    s.close()
+    wait_until(lambda: "session.close" in second.read_text(),
+               what="a session's close in the second file")
+    ev = events(None, second.read_text())
+    (rl,) = ev["policy.reload"]
+    assert rl["result"] == "ok" and rl["trigger"] == "SIGHUP"
+    assert ev[None][0]["msg"] == ("SIGHUP: log.file: logging here from now "
+                                  f"on (was {first})")
+    (closed,) = ev["session.close"]
+    assert closed["client_id"] == "moved" and closed["listener"] == "plain"
+    assert "session.open" not in ev                 # debug: off now
+    assert not any(e["level"] == "debug" for k in ev for e in ev[k])
+    old_text = first.read_text()
+    assert f"info: SIGHUP: log.file: logging to {second} from now on\n" \
+        in old_text
+    assert "policy reloaded" not in old_text and "moved" not in old_text
+    for line in old_text.splitlines():
+        assert TIME.match(line.split(" ", 1)[0]), line
+    assert " started, " not in g.log() and "moved" not in g.log()
+
+    # logrotate of the new file.
+    rotated = second.with_name("second.log.1")
+    os.rename(second, rotated)
+    g.proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: second.exists() and "reopened" in second.read_text(),
+               what="the reopen")
+    assert json.loads(second.read_text().splitlines()[0])["msg"] == \
+        f"SIGUSR1: log file {second} reopened"
+
+    # No log.file: back to stderr, still JSON.
+    g.policy.write_text(g.policy.read_text().replace(
+        "  file: second.log\n", ""))
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "policy.reload" in g.log(), what="the reload")
+    ev = events(g, "\n".join(x for x in g.log().splitlines()
+                             if x.startswith("{")))
+    assert ev[None][0]["msg"] == ("SIGHUP: log.file: logging here from now "
+                                  f"on (was {second})")
+    assert ev["policy.reload"][0]["result"] == "ok"
+    assert "logging to standard error from now on" in second.read_text()
+    s = plain_socket(g.plain_port)
+    assert accepted(mqtt_connect(s, b"back"))
+    s.close()
+    wait_until(lambda: '"client_id":"back"' in g.log(),
+               what="a session on stderr")
+    assert "back" not in second.read_text()
 
 
 def rule_line(policy, text):
