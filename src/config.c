@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -120,6 +121,10 @@ static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static unsigned	affinity_cpus(void);
+static int	cgroup_quota(const char *, const char *, uint64_t *,
+		    uint64_t *);
+static int	log_file(struct cfg *, yaml_node_t *, void *, const char *);
 static int	sec_acl(struct cfg *, yaml_node_t *, void *, const char *);
 static int	sec_tests(struct cfg *, yaml_node_t *, void *, const char *);
 static int	acl_defer(struct cfg *, yaml_node_t *, void *, const char *);
@@ -412,6 +417,8 @@ static const struct ckey log_keys[] = {
 	    0, 0, level_names, NULL },
 	{ "format", K_ENUM, offsetof(struct policy_log, json), false,
 	    0, 0, format_names, NULL },
+	{ "file", K_CUSTOM, offsetof(struct policy_log, file), false,
+	    0, 0, NULL, log_file },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -1313,22 +1320,192 @@ sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	return rc;
 }
 
-/* workers: a number (1..POLICY_WORKERS_MAX) or "auto" (one per core). */
+/*
+ * workers: a number (1..POLICY_WORKERS_MAX) or "auto": one per CPU the
+ * process may use (config_cpus()), how it counted kept for the log.
+ */
 static int
 sec_workers(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 {
 	static const struct ckey k = { "workers", K_UINT, 0, false, 1,
 	    POLICY_WORKERS_MAX, NULL, NULL };
 	const char	*s = scalar(n);
-	long		 ncpu;
+	unsigned	 ncpu;
 
 	if (s != NULL && strcmp(s, "auto") == 0) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		*(unsigned *)dst = ncpu < 1 ? 1 : ncpu > POLICY_WORKERS_MAX ?
-		    POLICY_WORKERS_MAX : (unsigned)ncpu;
+		ncpu = config_cpus(CONFIG_CGROUP_ROOT, CONFIG_PROC_CGROUP,
+		    c->pol->workers_auto, sizeof(c->pol->workers_auto));
+		*(unsigned *)dst = ncpu > POLICY_WORKERS_MAX ?
+		    POLICY_WORKERS_MAX : ncpu;
 		return 0;
 	}
+	c->pol->workers_auto[0] = '\0';
 	return cfg_value(c, n, &k, dst, path);
+}
+
+unsigned
+config_cpus(const char *cgroup_root, const char *proc_cgroup, char *why,
+    size_t whylen)
+{
+	uint64_t	quota = 0, period = 0;
+	unsigned	n = affinity_cpus(), q;
+	int		r;
+
+	r = cgroup_quota(cgroup_root, proc_cgroup, &quota, &period);
+	if (r == 1) {
+		q = (unsigned)((quota + period - 1) / period);
+		util_errf(why, whylen, "affinity %u CPU%s, cgroup cpu.max %.1f",
+		    n, n == 1 ? "" : "s", (double)quota / (double)period);
+		if (q < n)
+			n = q;
+	} else
+		util_errf(why, whylen, "affinity %u CPU%s, %s", n,
+		    n == 1 ? "" : "s", r == 0 ? "cgroup cpu.max max" :
+		    "no cgroup v2 cpu.max");
+	return n < 1 ? 1 : n;
+}
+
+/* The CPUs of the affinity mask, or those online if it cannot be read. */
+static unsigned
+affinity_cpus(void)
+{
+	cpu_set_t	set;
+	long		n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 &&
+	    (n = CPU_COUNT(&set)) > 0)
+		return (unsigned)n;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (unsigned)n;
+}
+
+/*
+ * The tightest cpu.max from the process's cgroup up to <root>: 1 with
+ * <quota> and <period>, 0 if every one found says "max", -1 if none was
+ * found (no cgroup v2, or another namespace's path).
+ */
+static int
+cgroup_quota(const char *root, const char *proc_cgroup, uint64_t *quota,
+    uint64_t *period)
+{
+	char		line[PATH_MAX], file[PATH_MAX + 64], text[64];
+	char		*cg = NULL, *slash;
+	uint64_t	q, p;
+	FILE		*fp;
+	int		r, rc = -1;
+
+	if ((fp = fopen(proc_cgroup, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, "0::/", 4) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			cg = line + 3;
+			break;
+		}
+	fclose(fp);
+	while (cg != NULL) {
+		snprintf(file, sizeof(file), "%s%s/cpu.max", root,
+		    strcmp(cg, "/") == 0 ? "" : cg);
+		if ((fp = fopen(file, "re")) != NULL) {
+			r = fgets(text, sizeof(text), fp) != NULL ?
+			    config_cpu_max(text, &q, &p) : -1;
+			fclose(fp);
+			/* Compare q/p with quota/period without division. */
+			if (r == 1 && (rc != 1 || q * *period < *quota * p)) {
+				*quota = q;
+				*period = p;
+				rc = 1;
+			} else if (r == 0 && rc == -1)
+				rc = 0;
+		}
+		if (strcmp(cg, "/") == 0)
+			break;
+		slash = strrchr(cg, '/');
+		if (slash == cg)
+			cg[1] = '\0';
+		else
+			*slash = '\0';
+	}
+	return rc;
+}
+
+int
+config_cpu_max(const char *text, uint64_t *quota, uint64_t *period)
+{
+	const char	*s = text;
+	char		*end;
+	bool		 max = false;
+
+	if (strncmp(s, "max", 3) == 0) {
+		max = true;
+		s += 3;
+	} else {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		errno = 0;
+		*quota = strtoull(s, &end, 10);
+		if (errno != 0 || *quota == 0)
+			return -1;
+		s = end;
+	}
+	if (*s != ' ' || !isdigit((unsigned char)s[1]))
+		return -1;
+	errno = 0;
+	*period = strtoull(s + 1, &end, 10);
+	if (errno != 0 || *period == 0 || *period > 1000000 ||
+	    (*end != '\0' && strcmp(end, "\n") != 0))
+		return -1;
+	if (*quota > UINT64_MAX / 1000000)	/* q * period must not wrap */
+		return -1;
+	return max ? 0 : 1;
+}
+
+const char *
+config_yaml_version(void)
+{
+	return yaml_get_version_string();
+}
+
+/*
+ * log.file: the log goes there instead of stderr.  Resolved like every
+ * path; the file need not exist yet (it is created at start), but its
+ * directory must, and it must not be a directory itself.
+ */
+static int
+log_file(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct ckey k = { "file", K_STR, 0, false, 0, 0, NULL,
+	    NULL };
+	char		*s = NULL, *file = NULL, *slash;
+	struct stat	 st;
+	int		 rc = -1;
+
+	if (cfg_value(c, n, &k, &s, path) == -1)
+		return -1;
+	if ((file = resolve_path(c, s)) == NULL || strlen(file) >= PATH_MAX) {
+		cfg_err(c, n, path, "path too long");
+		goto done;
+	}
+	if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cfg_err(c, n, path, "%s: is a directory", file);
+		goto done;
+	}
+	snprintf(dst, PATH_MAX, "%s", file);
+	if ((slash = strrchr(file, '/')) != NULL) {
+		*slash = '\0';
+		if (stat(slash == file ? "/" : file, &st) == -1 ||
+		    !S_ISDIR(st.st_mode)) {
+			cfg_err(c, n, path, "%s: no such directory for the "
+			    "log file", slash == file ? "/" : file);
+			*(char *)dst = '\0';
+			goto done;
+		}
+	}
+	rc = 0;
+done:
+	free(s);
+	free(file);
+	return rc;
 }
 
 /*

@@ -33,9 +33,10 @@ static void	verdict_close(struct enforce_verdict *, uint8_t, const char *);
 static void	verdict_oom(struct enforce_verdict *, const char *);
 static uint8_t	*verdict_buf(struct enforce_verdict *, size_t);
 static void	event_limit(const struct enforce_env *, enum metric, bool,
-		    const char *, ...) __attribute__((format(printf, 4, 5)));
+		    uint8_t, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
 static void	event_refuse(const struct enforce_env *, enum metric,
-		    const char *);
+		    uint8_t, const char *);
 static bool	acl_allow(const struct enforce_state *,
 		    const struct enforce_env *, enum acl_action,
 		    const struct codec_buf *);
@@ -221,7 +222,7 @@ verdict_buf(struct enforce_verdict *v, size_t n)
 
 static void
 event_limit(const struct enforce_env *env, enum metric m, bool quiet,
-    const char *fmt, ...)
+    uint8_t code, const char *fmt, ...)
 {
 	struct enforce_event	e;
 	char			text[ENFORCE_TEXT_MAX];
@@ -234,18 +235,21 @@ event_limit(const struct enforce_env *env, enum metric m, bool quiet,
 	e.kind = ENFORCE_EV_LIMIT;
 	e.metric = m;
 	e.quiet = quiet;
+	e.code = code;
 	e.text = text;
 	env->audit(env->arg, &e);
 }
 
 static void
-event_refuse(const struct enforce_env *env, enum metric m, const char *why)
+event_refuse(const struct enforce_env *env, enum metric m, uint8_t code,
+    const char *why)
 {
 	struct enforce_event	e;
 
 	memset(&e, 0, sizeof(e));
 	e.kind = ENFORCE_EV_REFUSE;
 	e.metric = m;
+	e.code = code;
 	e.text = why;
 	env->audit(env->arg, &e);
 }
@@ -277,6 +281,7 @@ acl_allow(const struct enforce_state *st, const struct enforce_env *env,
 	e.topic = topic->p;
 	e.topic_len = topic->len;
 	e.rule = av.rule;
+	e.code = action == ACL_READ ? 0 : 0x87;	/* not authorized */
 	env->audit(env->arg, &e);
 	return false;
 }
@@ -327,7 +332,8 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 	/* A will is a delayed PUBLISH: its topic must be publishable. */
 	if ((c->flags & CODEC_CF_WILL) &&
 	    !acl_allow(st, env, ACL_PUBLISH, &c->will_topic)) {
-		event_refuse(env, M_AUTH_FAILED, "will topic denied by the ACL");
+		event_refuse(env, M_AUTH_FAILED, 0x87,
+		    "will topic denied by the ACL");
 		verdict_close(v, 0x87, "will topic denied by the ACL");
 		return;
 	}
@@ -350,6 +356,7 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 	n = codec_encode_connect(NULL, 0, pkt, up, pw, max);
 	if (n == 0 || (buf = malloc(n)) == NULL) {
 		event_refuse(env, M_AUTH_FAILED,
+		    auth_reason(AUTH_FAIL_ERROR),
 		    auth_result_str(AUTH_FAIL_ERROR));
 		verdict_close(v, auth_reason(AUTH_FAIL_ERROR),
 		    auth_result_str(AUTH_FAIL_ERROR));
@@ -397,7 +404,8 @@ identity_limits(struct enforce_state *st, const struct enforce_env *env,
 	if (r == LIMITS_OK)
 		return 0;
 	metrics_refused(st->lis->index, r);
-	event_refuse(env, M_LIMIT_USER, limits_refusal_str(r));
+	event_refuse(env, M_LIMIT_USER, r == LIMITS_USER_RATE ? 0x9F : 0x97,
+	    limits_refusal_str(r));
 	verdict_close(v, r == LIMITS_USER_RATE ? 0x9F : 0x97,
 	    limits_refusal_str(r));
 	return -1;
@@ -422,6 +430,7 @@ claim_client_id(struct enforce_state *st, const struct enforce_env *env,
 	if (auth_registry_claim(env->guard, cid->p, cid->len, st->identity,
 	    st->persistent) == -1) {
 		event_refuse(env, M_AUTH_FAILED,
+		    auth_reason(AUTH_FAIL_CLIENT_ID_TAKEN),
 		    auth_result_str(AUTH_FAIL_CLIENT_ID_TAKEN));
 		verdict_close(v, auth_reason(AUTH_FAIL_CLIENT_ID_TAKEN),
 		    auth_result_str(AUTH_FAIL_CLIENT_ID_TAKEN));
@@ -431,6 +440,7 @@ claim_client_id(struct enforce_state *st, const struct enforce_env *env,
 		auth_registry_release(env->guard, cid->p, cid->len,
 		    st->persistent);
 		event_refuse(env, M_AUTH_FAILED,
+		    auth_reason(AUTH_FAIL_ERROR),
 		    auth_result_str(AUTH_FAIL_ERROR));
 		verdict_close(v, auth_reason(AUTH_FAIL_ERROR),
 		    auth_result_str(AUTH_FAIL_ERROR));
@@ -556,38 +566,38 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 		 * frame waits unread until the broker finishes one.
 		 */
 		if (st->level == CODEC_V5) {
-			event_limit(env, M_LIMIT_INFLIGHT, false, "PUBLISH id "
-			    "%u over the Receive Maximum of %u "
+			event_limit(env, M_LIMIT_INFLIGHT, false, 0x93,
+			    "PUBLISH id %u over the Receive Maximum of %u "
 			    "(limits.max_inflight)", pkt->packet_id,
 			    l->max_inflight);
 			verdict_close(v, 0x93, "Receive Maximum exceeded");
 			return;
 		}
-		event_limit(env, M_LIMIT_INFLIGHT, true, "%u QoS 1/2 PUBLISHes "
-		    "in flight (limits.max_inflight): reading paused",
+		event_limit(env, M_LIMIT_INFLIGHT, true, 0, "%u QoS 1/2 "
+		    "PUBLISHes in flight (limits.max_inflight): reading paused",
 		    st->inflight);
 		st->inflight_wait = true;
 		v->action = ENFORCE_WAIT;
 		return;
 	}
 	if (!topic_within(l, &pkt->u.publish.resolved)) {
-		event_limit(env, M_RATE_LIMITED, false, "topic over "
+		event_limit(env, M_RATE_LIMITED, false, 0x90, "topic over "
 		    "limits.max_topic_length or max_topic_levels");
 		verdict_close(v, 0x90, "topic over the policy's bounds");
 		return;
 	}
 	if ((wait = publish_tokens(st, env, now, pkt, &what)) > 0) {
 		if (l->rate_action == POLICY_RATE_DISCONNECT) {
-			event_limit(env, M_RATE_LIMITED, false, "publishes "
-			    "over %s: disconnected", what);
+			event_limit(env, M_RATE_LIMITED, false, 0x96,
+			    "publishes over %s: disconnected", what);
 			verdict_close(v, 0x96, "message rate too high");
 		} else if (l->rate_action == POLICY_RATE_DROP &&
 		    pkt->u.publish.qos == 0) {
-			event_limit(env, M_RATE_LIMITED, true, "QoS 0 PUBLISH "
-			    "dropped over %s", what);
+			event_limit(env, M_RATE_LIMITED, true, 0,
+			    "QoS 0 PUBLISH dropped over %s", what);
 			v->action = ENFORCE_DROP;
 		} else {
-			event_limit(env, M_RATE_LIMITED, true, "held to %s",
+			event_limit(env, M_RATE_LIMITED, true, 0, "held to %s",
 			    what);
 			v->action = ENFORCE_WAIT;
 			v->wait_ms = wait;
@@ -690,8 +700,8 @@ filters_within(struct enforce_state *st, const struct enforce_env *env,
 
 	while (codec_filter_next(pkt, &off, &f, NULL))
 		if (!topic_within(l, &f)) {
-			event_limit(env, M_RATE_LIMITED, false, "filter over "
-			    "the topic bounds");
+			event_limit(env, M_RATE_LIMITED, false, 0x8F,
+			    "filter over the topic bounds");
 			verdict_close(v, 0x8F, "filter over the policy's "
 			    "bounds");
 			return -1;
@@ -699,7 +709,8 @@ filters_within(struct enforce_state *st, const struct enforce_env *env,
 	if (l->subscribe_rate <= 0 || (wait = limits_bucket_take(&st->r_subs,
 	    now, l->subscribe_rate, l->subscribe_rate, 1)) == 0)
 		return 0;
-	event_limit(env, M_RATE_LIMITED, true, "held to limits.subscribe_rate");
+	event_limit(env, M_RATE_LIMITED, true, 0,
+	    "held to limits.subscribe_rate");
 	v->action = ENFORCE_WAIT;
 	v->wait_ms = wait;
 	return -1;
@@ -746,7 +757,7 @@ subs_place(struct enforce_state *st, const struct enforce_env *env,
 	if (st->subs == NULL || limits_subs_has(st->subs, f->p, f->len))
 		return 0;
 	if (limits_subs_count(st->subs) >= st->L->max_subscriptions) {
-		event_limit(env, M_LIMIT_SUBSCRIPTIONS, true, "filter "
+		event_limit(env, M_LIMIT_SUBSCRIPTIONS, true, 0x97, "filter "
 		    "\"%.*s\"%s refused: %u subscriptions "
 		    "(limits.max_subscriptions)", (int)(f->len < TOPIC_LOG ?
 		    f->len : TOPIC_LOG), (const char *)f->p,
@@ -936,8 +947,8 @@ enforce_oversize_delivery(struct enforce_state *st,
 {
 	verdict_init(v);
 	v->action = ENFORCE_DROP;
-	event_limit(env, M_LIMIT_DELIVERY_SIZE, true, "QoS %u PUBLISH of %zu "
-	    "bytes from the broker dropped: over limits.max_packet_size "
+	event_limit(env, M_LIMIT_DELIVERY_SIZE, true, 0, "QoS %u PUBLISH of "
+	    "%zu bytes from the broker dropped: over limits.max_packet_size "
 	    "(%zu)", qos, size, st->L->max_packet);
 	if (qos == 0)
 		return;

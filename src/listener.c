@@ -172,7 +172,8 @@ static void
 refused_log(struct listener *l, const struct sockaddr *sa,
     enum limits_refusal r, uint64_t now)
 {
-	char	host[UTIL_ADDR_MAX];
+	char			host[UTIL_ADDR_MAX];
+	struct log_field	f[6];
 
 	if (now - l->refused_logged < 1000) {
 		l->refused_quiet++;
@@ -180,9 +181,15 @@ refused_log(struct listener *l, const struct sockaddr *sa,
 	}
 	if (util_addr_str(sa, false, host, sizeof(host)) == -1)
 		snprintf(host, sizeof(host), "?");
-	log_warnx("limits: listener %s: refused %s: %s (%" PRIu64 " more "
-	    "refusals not logged)", l->pl->name, host, limits_refusal_str(r),
-	    l->refused_quiet);
+	f[0] = (struct log_field)LOG_STR("listener", l->pl->name);
+	f[1] = (struct log_field)LOG_STR("src_ip", host);
+	f[2] = (struct log_field)LOG_UINT("src_port", util_addr_port(sa));
+	f[3] = (struct log_field)LOG_STR("action", "accept");
+	f[4] = (struct log_field)LOG_STR("reason", limits_refusal_str(r));
+	f[5] = (struct log_field)LOG_UINT("not_logged", l->refused_quiet);
+	log_event(LOG_LVL_WARN, "limit.hit", f, 6, "limits: listener %s: "
+	    "refused %s: %s (%" PRIu64 " more refusals not logged)",
+	    l->pl->name, host, limits_refusal_str(r), l->refused_quiet);
 	l->refused_logged = now;
 	l->refused_quiet = 0;
 }

@@ -15,6 +15,8 @@
  * A subcommand is found by its name in main_cmds[], which also gives the
  * usage text its lines, and gets the command line from its name on.
  *
+ * SIGUSR1 reopens log.file (after logrotate has moved it).
+ *
  * SIGHUP (and `watch: true`, a timer comparing the stamps of every file
  * the policy was read from) reloads the whole policy (reload.c): built
  * aside with every start-up check, then handed to the workers, which hold
@@ -26,6 +28,7 @@
  * run and freed first at stop, before the workers it sends heartbeats.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include "mqttguard/acl.h"
@@ -53,7 +57,7 @@
 #define MQTTGUARD_VERSION "0.0.0"
 #endif
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
-#define MAIN_NSIGS	3	/* SIGINT, SIGTERM, SIGHUP */
+#define MAIN_NSIGS	4	/* SIGINT, SIGTERM, SIGHUP, SIGUSR1 */
 #define MAIN_DRAIN_TICK_MS 100	/* how often a drain's end is looked for */
 
 /* A subcommand of the table below. */
@@ -81,6 +85,7 @@ struct main_state {
 	unsigned		 n_workers;	/* as started */
 	unsigned		 hash_threads;	/* as started */
 	const char		*file;		/* the policy file */
+	bool			 debug;		/* -d: whatever log.level says */
 	SSL_CTX			*ctx;		/* ref; NULL without TLS */
 	SSL_CTX			*upctx;		/* ref; NULL: plain upstream */
 	bool			 any_tls;	/* a listener uses TLS */
@@ -135,7 +140,7 @@ usage(FILE *fp)
 	for (i = 0; i < NELEM(main_cmds); i++)
 		fprintf(fp, "       mqttguard %s\n", main_cmds[i].usage);
 	fprintf(fp,
-	    "       mqttguard --version\n"
+	    "       mqttguard -V | --version\n"
 	    "  -c FILE    policy file (default " CMD_POLICY_DEFAULT ")\n"
 	    "  -t         check the policy, its TLS files and its tests, exit\n"
 	    "  -d         debug logging (overrides log.level)\n"
@@ -174,7 +179,9 @@ opts_parse(int argc, char **argv, struct main_opts *o)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("mqttguard %s\n", MQTTGUARD_VERSION);
+			printf("mqttguard %s\n%s\nlibevent %s\nlibyaml %s\n",
+			    MQTTGUARD_VERSION, OpenSSL_version(OPENSSL_VERSION),
+			    event_get_version(), config_yaml_version());
 			return 0;
 		default:
 			usage(stderr);
@@ -192,10 +199,18 @@ static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct main_state	*ms = arg;
+	char			 msg[PATH_MAX + 64];
 
 	(void)what;
 	if (sig == SIGHUP) {
 		reload(ms, "SIGHUP");
+		return;
+	}
+	if (sig == SIGUSR1) {
+		if (log_reopen(msg, sizeof(msg)) == -1)
+			log_error("SIGUSR1: %s", msg);
+		else
+			log_info("SIGUSR1: %s", msg);
 		return;
 	}
 	if (sig == SIGTERM && ms->drained == NULL && drain(ms) == 0)
@@ -281,6 +296,7 @@ reload(struct main_state *ms, const char *why)
 	rt.workers = ms->workers;
 	rt.n_workers = ms->n_workers;
 	rt.hash_threads = ms->hash_threads;
+	rt.debug = ms->debug;
 	if (reload_policy(&rt, why) == 0) {
 		metrics_reload(true);
 		if (ms->admin != NULL)
@@ -445,7 +461,8 @@ start_workers(struct main_state *ms)
 static void
 start_events(struct main_state *ms)
 {
-	static const int	 sigs[MAIN_NSIGS] = { SIGINT, SIGTERM, SIGHUP };
+	static const int	 sigs[MAIN_NSIGS] = { SIGINT, SIGTERM, SIGHUP,
+				    SIGUSR1 };
 	int			 i;
 
 	if ((ms->base = event_base_new()) == NULL)
@@ -480,6 +497,9 @@ log_started(const struct main_state *ms, const char *file)
 		    pol->upstream.ca : "the system's CA store",
 		    pol->upstream.cert[0] ? ", with a client certificate" :
 		    "");
+	if (pol->workers_auto[0] != '\0')
+		log_info("workers: auto: %u (%s)", pol->workers,
+		    pol->workers_auto);
 	log_info("mqttguard %s started, %u worker%s, policy %s",
 	    MQTTGUARD_VERSION, pol->workers, pol->workers == 1 ? "" : "s",
 	    file);
@@ -516,16 +536,26 @@ stop(struct main_state *ms)
 }
 
 /*
- * Runs the daemon on the policy in <ms> until SIGINT or SIGTERM.
- * Returns the exit status: 0 after a clean stop, 1 if the workers could
+ * Runs the daemon on the policy in <ms> until SIGINT or SIGTERM, logging
+ * to log.file if the policy names one.  Returns the exit status: 0 after
+ * a clean stop, 1 if the log file cannot be opened or the workers could
  * not start.
  */
 static int
 run(struct main_state *ms, const char *file)
 {
-	char	err[512];
+	char	err[PATH_MAX + 64];
 
+	if (ms->pol->log.file[0] != '\0' && log_open(ms->pol->log.file, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "mqttguard: %s\n", err);
+		SSL_CTX_free(ms->ctx);
+		SSL_CTX_free(ms->upctx);
+		policy_unref(ms->pol);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);	/* logrotate before the loop runs */
 	if (evthread_use_pthreads() == -1)
 		fatalx("libevent: no thread support");
 	warn_plain(ms->pol);
@@ -574,5 +604,6 @@ main(int argc, char *argv[])
 	if (o.check)
 		return check_report(&ms, o.file);
 	ms.file = o.file;
+	ms.debug = o.debug;
 	return run(&ms, o.file);
 }

@@ -8,9 +8,17 @@
  * Each step that fails logs why and lets go of what the earlier ones
  * made.  What a reload cannot change in a running process (the number of
  * workers and password-checking threads) is said, and keeps its value.
+ *
+ * The log's file, level and format change just before the workers get
+ * the policy, so their lines about it follow it (a log.file that cannot
+ * be opened refuses the reload), and change back if they refuse it.
+ * Every reload ends in one policy.reload event: the "policy reloaded
+ * from" or "policy reload failed" line in text mode.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mqttguard/acl.h"
 #include "mqttguard/config.h"
@@ -24,43 +32,58 @@ static int		 contexts(const struct policy *, SSL_CTX **,
 			    SSL_CTX **, char *, size_t);
 static void		 fixed_at_start(const struct reload_target *,
 			    const struct policy *, const char *);
+static int		 log_apply(const struct reload_target *,
+			    const struct policy *, const char *, char *,
+			    size_t);
+static void		 log_revert(const struct reload_target *,
+			    const char *, int);
+static void		 failed(const char *, const char *, const char *,
+			    const char *, ...)
+			    __attribute__((format(printf, 4, 5)));
+static void		 reloaded(const char *, const char *,
+			    const struct policy *);
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
 int
 reload_policy(struct reload_target *rt, const char *why)
 {
 	struct policy	*pol;
 	SSL_CTX		*ctx = NULL, *upctx = NULL;
-	char		 err[512];
+	char		 err[512], reason[128];
 	size_t		 nf;
+	int		 lf;
 
 	if ((pol = load(rt->file, why)) == NULL)
 		return -1;
 	if ((nf = failing_tests(pol)) > 0) {
-		log_error("%s: policy reload failed: %s: %zu of the "
-		    "policy's tests fail (see mqttguard -t); the running "
-		    "policy stays", why, rt->file, nf);
+		snprintf(reason, sizeof(reason), "%zu of the policy's tests "
+		    "fail (see mqttguard -t)", nf);
+		failed(why, rt->file, reason, "%s: policy reload failed: %s: "
+		    "%s; the running policy stays", why, rt->file, reason);
 		goto fail;
 	}
 	if (contexts(pol, &ctx, &upctx, err, sizeof(err)) == -1 ||
-	    worker_set_policy(rt->workers, rt->n_workers, pol, *rt->pol, ctx,
+	    (lf = log_apply(rt, pol, why, err, sizeof(err))) == -1) {
+		failed(why, rt->file, err, "%s: policy reload failed: %s: %s; "
+		    "the running policy stays", why, rt->file, err);
+		goto fail;
+	}
+	if (worker_set_policy(rt->workers, rt->n_workers, pol, *rt->pol, ctx,
 	    upctx, err, sizeof(err)) == -1) {
-		log_error("%s: policy reload failed: %s: %s; the running "
-		    "policy stays", why, rt->file, err);
+		log_revert(rt, why, lf);
+		failed(why, rt->file, err, "%s: policy reload failed: %s: %s; "
+		    "the running policy stays", why, rt->file, err);
 		goto fail;
 	}
 	fixed_at_start(rt, pol, why);
-	log_init((enum log_level)pol->log.level, pol->log.json);
 	SSL_CTX_free(*rt->ctx);
 	SSL_CTX_free(*rt->upctx);
 	policy_unref(*rt->pol);
 	*rt->pol = pol;
 	*rt->ctx = ctx;
 	*rt->upctx = upctx;
-	log_info("%s: policy reloaded from %s: %zu listener%s, acl %zu "
-	    "rule%s; established sessions are held to it from their next "
-	    "frame", why, rt->file, pol->n_listeners, pol->n_listeners == 1 ?
-	    "" : "s", acl_count(pol->acl), acl_count(pol->acl) == 1 ? "" :
-	    "s");
+	reloaded(why, rt->file, pol);
 	return 0;
 fail:
 	SSL_CTX_free(ctx);
@@ -77,17 +100,20 @@ load(const char *file, const char *why)
 	struct policy		*pol;
 	size_t			 i;
 
+	char			 reason[64];
+
 	if ((errs = calloc(1, sizeof(*errs))) == NULL) {
-		log_error("%s: policy reload failed: out of memory; the "
-		    "running policy stays", why);
+		failed(why, file, "out of memory", "%s: policy reload failed: "
+		    "out of memory; the running policy stays", why);
 		return NULL;
 	}
 	if ((pol = config_load(file, errs)) == NULL) {
 		for (i = 0; i < errs->n && i < CONFIG_ERRORS_MAX; i++)
 			log_error("%s: %s", why, errs->msg[i]);
-		log_error("%s: policy reload failed: %s: policy refused (%zu "
-		    "error%s); the running policy stays", why, file, errs->n,
-		    errs->n == 1 ? "" : "s");
+		snprintf(reason, sizeof(reason), "policy refused (%zu "
+		    "error%s)", errs->n, errs->n == 1 ? "" : "s");
+		failed(why, file, reason, "%s: policy reload failed: %s: %s; "
+		    "the running policy stays", why, file, reason);
 	}
 	free(errs);
 	return pol;
@@ -138,4 +164,93 @@ fixed_at_start(const struct reload_target *rt, const struct policy *pol,
 		log_warnx("%s: auth.hash_threads: %u: applies at the next "
 		    "start (%u running)", why, pol->auth.hash_threads,
 		    rt->hash_threads);
+}
+
+/*
+ * The log as <pol> says, before the workers get it, so that each of
+ * their lines about it is in its format and file: when log.file changed,
+ * lines go to the new one (or back to stderr), said first in the old.
+ * Returns 1 when the output changed, 0 when it did not have to, -1 with
+ * the reason in <err> and the log unchanged.
+ */
+static int
+log_apply(const struct reload_target *rt, const struct policy *pol,
+    const char *why, char *err, size_t errlen)
+{
+	const struct policy	*old = *rt->pol;
+	int			 rc = 0;
+
+	if (strcmp(old->log.file, pol->log.file) != 0) {
+		log_info("%s: log.file: logging to %s from now on", why,
+		    pol->log.file[0] != '\0' ? pol->log.file :
+		    "standard error");
+		if ((rc = log_switch(pol->log.file, err, errlen)) == -1)
+			return -1;
+	}
+	log_init(rt->debug ? LOG_LVL_DEBUG : (enum log_level)pol->log.level,
+	    pol->log.json);
+	if (rc == 1)
+		log_info("%s: log.file: logging here from now on (was %s)",
+		    why, old->log.file[0] != '\0' ? old->log.file :
+		    "standard error");
+	return rc;
+}
+
+/* The workers refused <pol>: the log of <old> again. */
+static void
+log_revert(const struct reload_target *rt, const char *why, int switched)
+{
+	const struct policy	*old = *rt->pol;
+	char			 err[512];
+
+	if (switched == 1) {
+		log_info("%s: log.file: the reload failed, logging to %s "
+		    "again", why, old->log.file[0] != '\0' ? old->log.file :
+		    "standard error");
+		if (log_switch(old->log.file, err, sizeof(err)) == -1)
+			log_error("%s: %s", why, err);
+	}
+	log_init(rt->debug ? LOG_LVL_DEBUG : (enum log_level)old->log.level,
+	    old->log.json);
+}
+
+/*
+ * A refused reload: the policy.reload event, and in text mode the line
+ * <fmt> makes.  <file>: the policy file.
+ */
+static void
+failed(const char *why, const char *file, const char *reason,
+    const char *fmt, ...)
+{
+	char			 line[LOG_LINE_MAX];
+	va_list			 ap;
+	const struct log_field	 f[] = {
+		LOG_STR("trigger", why), LOG_STR("scope", "policy"),
+		LOG_STR("result", "failure"), LOG_STR("file", file),
+		LOG_STR("reason", reason)
+	};
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_event(LOG_LVL_ERROR, "policy.reload", f, NELEM(f), "%s", line);
+}
+
+/* The policy.reload event of <pol>, now in force. */
+static void
+reloaded(const char *why, const char *file, const struct policy *pol)
+{
+	const struct log_field	f[] = {
+		LOG_STR("trigger", why), LOG_STR("scope", "policy"),
+		LOG_STR("result", "ok"), LOG_STR("file", file),
+		LOG_STR("sha256", pol->sha256),
+		LOG_UINT("listeners", pol->n_listeners),
+		LOG_UINT("acl_rules", acl_count(pol->acl))
+	};
+
+	log_event(LOG_LVL_INFO, "policy.reload", f, NELEM(f), "%s: policy "
+	    "reloaded from %s: %zu listener%s, acl %zu rule%s; established "
+	    "sessions are held to it from their next frame", why, file,
+	    pol->n_listeners, pol->n_listeners == 1 ? "" : "s",
+	    acl_count(pol->acl), acl_count(pol->acl) == 1 ? "" : "s");
 }

@@ -138,6 +138,8 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
     int fd, const struct sockaddr *sa, const struct limits_conn *lc)
 {
 	struct session	*s;
+	struct log_field f[AUDIT_FIELDS + 1];
+	size_t		 nf;
 	int		 one = 1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -168,7 +170,9 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	s->who.session = s->id;
 	s->who.peer = s->peer;
 	s->who.listener = lis->name;
-	s->who.identity = "";
+	s->who.src_ip = s->addr;
+	s->who.src_port = util_addr_port(sa);
+	s->who.identity = s->dec.identity;	/* "" until decided */
 	s->who.client_id = s->client_id;
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	evutil_make_socket_nonblocking(fd);
@@ -194,8 +198,11 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	ctx->n_sessions++;
 	metrics_session_open(lis->index);
-	log_debug("session %" PRIu64 " %s: open on %s%s", s->id, s->peer,
-	    lis->name, s->tls ? " (tls)" : "");
+	nf = audit_fields(&s->who, f);
+	f[nf++] = (struct log_field)LOG_BOOL("tls", s->tls);
+	log_event(LOG_LVL_DEBUG, "session.open", f, nf, "session %" PRIu64
+	    " %s: open on %s%s", s->id, s->peer, lis->name, s->tls ? " (tls)" :
+	    "");
 	return;
 
 fail:
@@ -807,6 +814,9 @@ auth_accept(struct session *s)
 	struct enforce_verdict		 v;
 	struct enforce_env		 env;
 	const struct codec_connect	*c = &s->hello->u.connect;
+	struct log_field		 f[AUDIT_FIELDS + 1];
+	size_t				 nf;
+	const char			*how;
 
 	session_env(s, &env);
 	enforce_connect(&s->es, &env, &s->dec, s->hello, util_now_ms(), &v);
@@ -827,12 +837,14 @@ auth_accept(struct session *s)
 	metrics_auth(auth_method(s), AUTH_OK);
 	metrics_session_authenticated(s->lis->index);
 	s->authed = true;
-	log_info("auth: session %" PRIu64 " %s listener %s: accepted identity "
-	    "\"%s\" (%s) client_id \"%s\"", s->id, s->peer, s->lis->name,
-	    s->dec.identity, s->dec.anonymous ? "anonymous" :
-	    s->dec.by_certificate ? (s->dec.need_password ?
-	    "certificate and password" : "certificate") : "password",
-	    s->client_id);
+	how = s->dec.anonymous ? "anonymous" : s->dec.by_certificate ?
+	    (s->dec.need_password ? "certificate and password" :
+	    "certificate") : "password";
+	nf = audit_fields(&s->who, f);
+	f[nf++] = (struct log_field)LOG_STR("method", how);
+	log_event(LOG_LVL_INFO, "auth.accept", f, nf, "auth: session %" PRIu64
+	    " %s listener %s: accepted identity \"%s\" (%s) client_id \"%s\"",
+	    s->id, s->peer, s->lis->name, s->dec.identity, how, s->client_id);
 	if (upstream_new(s) == -1) {
 		enforce_verdict_fini(&v);
 		refuse_connect(s, 0x88, "out of memory for upstream");
@@ -904,25 +916,41 @@ auth_refuse(struct session *s, enum auth_result r)
 {
 	const struct policy_auth *a = &s->pol->auth;
 	struct auth_lockouts	 lk;
+	struct log_field	 f[AUDIT_FIELDS + 5];
+	size_t			 nf, base;
 	bool			 counts;
 
 	metrics_auth(auth_method(s), r);
-	log_warnx("auth: session %" PRIu64 " %s listener %s: refused "
-	    "username \"%s\" client_id \"%s\": %s", s->id, s->peer,
-	    s->lis->name, s->username, s->client_id, auth_result_str(r));
+	base = audit_fields(&s->who, f);
+	nf = base;
+	f[nf++] = (struct log_field)LOG_STR("username", s->username);
+	f[nf++] = (struct log_field)LOG_STR("reason", auth_result_str(r));
+	f[nf++] = (struct log_field)LOG_UINT("code", auth_reason(r));
+	log_event(LOG_LVL_WARN, "auth.refuse", f, nf, "auth: session %" PRIu64
+	    " %s listener %s: refused username \"%s\" client_id \"%s\": %s",
+	    s->id, s->peer, s->lis->name, s->username, s->client_id,
+	    auth_result_str(r));
 	counts = auth_refused(s->ctx->guard, a, s->addr, s->dec.identity, r,
 	    util_now_ms(), &lk);
+	f[base + 1] = (struct log_field)LOG_UINT("failures",
+	    a->lockout_failures);
 	if (lk.addr_ms > 0) {
 		metrics_lockout(false);
-		log_warnx("auth: address %s locked out for %" PRIu64 "s after "
-		    "%u failures", s->addr, lk.addr_ms / 1000,
-		    a->lockout_failures);
+		f[base] = (struct log_field)LOG_STR("locked", "address");
+		f[base + 2] = (struct log_field)LOG_UINT("seconds",
+		    lk.addr_ms / 1000);
+		log_event(LOG_LVL_WARN, "auth.lockout", f, base + 3, "auth: "
+		    "address %s locked out for %" PRIu64 "s after %u failures",
+		    s->addr, lk.addr_ms / 1000, a->lockout_failures);
 	}
 	if (lk.user_ms > 0) {
 		metrics_lockout(true);
-		log_warnx("auth: user \"%s\" locked out for %" PRIu64 "s after "
-		    "%u failures", s->dec.identity, lk.user_ms / 1000,
-		    a->lockout_failures);
+		f[base] = (struct log_field)LOG_STR("locked", "user");
+		f[base + 2] = (struct log_field)LOG_UINT("seconds",
+		    lk.user_ms / 1000);
+		log_event(LOG_LVL_WARN, "auth.lockout", f, base + 3, "auth: "
+		    "user \"%s\" locked out for %" PRIu64 "s after %u failures",
+		    s->dec.identity, lk.user_ms / 1000, a->lockout_failures);
 	}
 	s->refusal = r;
 	s->state = SS_REFUSING;
@@ -1242,6 +1270,8 @@ client_event(struct session *s, short what)
 	struct bufferevent *bev = s->down;
 	char		 ebuf[160];
 	unsigned long	 e;
+	struct log_field f[AUDIT_FIELDS + 2];
+	size_t		 nf;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		/* TLS handshake done. */
@@ -1283,9 +1313,13 @@ client_event(struct session *s, short what)
 			snprintf(ebuf, sizeof(ebuf), "%s", errno ?
 			    strerror(errno) : "connection closed");
 		metrics_tls_failed(s->lis->index, false);
-		log_warnx("session %" PRIu64 " %s: TLS handshake failed: %s%s%s",
-		    s->id, s->peer, ebuf, verr != NULL ?
-		    ": client certificate: " : "", verr != NULL ? verr : "");
+		nf = audit_fields(&s->who, f);
+		f[nf++] = (struct log_field)LOG_STR("reason", ebuf);
+		f[nf++] = (struct log_field)LOG_STR("cert_error", verr);
+		log_event(LOG_LVL_WARN, "tls.fail", f, nf, "session %" PRIu64
+		    " %s: TLS handshake failed: %s%s%s", s->id, s->peer, ebuf,
+		    verr != NULL ? ": client certificate: " : "", verr != NULL ?
+		    verr : "");
 		session_close(s, "TLS handshake failed", false);
 		return;
 	}
@@ -1352,6 +1386,8 @@ static void
 timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session	*s = arg;
+	struct log_field f[AUDIT_FIELDS + 1];
+	size_t		 nf;
 
 	(void)fd;
 	(void)what;
@@ -1362,8 +1398,11 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case SS_HANDSHAKE:
 		metrics_add(M_TLS_HANDSHAKE_TIMEOUT, 1);
-		log_warnx("session %" PRIu64 " %s: no TLS handshake within "
-		    "%ums", s->id, s->peer,
+		nf = audit_fields(&s->who, f);
+		f[nf++] = (struct log_field)LOG_STR("reason",
+		    "handshake deadline passed");
+		log_event(LOG_LVL_WARN, "tls.fail", f, nf, "session %" PRIu64
+		    " %s: no TLS handshake within %ums", s->id, s->peer,
 		    s->es.L->tls_handshake_timeout_ms);
 		session_close(s, "TLS handshake deadline passed", false);
 		break;
@@ -1507,6 +1546,8 @@ session_dead(struct session *s)
 	struct enforce_env	 env;
 	struct timeval		 now;
 	double			 secs;
+	struct log_field	 f[AUDIT_FIELDS + 6];
+	size_t			 nf;
 
 	if (s->state == SS_DEAD)
 		return;
@@ -1518,17 +1559,29 @@ session_dead(struct session *s)
 	gettimeofday(&now, NULL);
 	secs = (double)(now.tv_sec - s->started.tv_sec) +
 	    (double)(now.tv_usec - s->started.tv_usec) / 1e6;
+	nf = audit_fields(&s->who, f);
+	f[nf++] = (struct log_field)LOG_STR("reason", s->quiet ? "probe" :
+	    s->reason ? s->reason : "closed");
+	f[nf++] = (struct log_field)LOG_UINT("frames_in",
+	    s->frames[CODEC_FROM_CLIENT]);
+	f[nf++] = (struct log_field)LOG_UINT("frames_out",
+	    s->frames[CODEC_FROM_SERVER]);
+	f[nf++] = (struct log_field)LOG_UINT("bytes_in",
+	    s->bytes[CODEC_FROM_CLIENT]);
+	f[nf++] = (struct log_field)LOG_UINT("bytes_out",
+	    s->bytes[CODEC_FROM_SERVER]);
+	f[nf++] = (struct log_field)LOG_DOUBLE("seconds", secs);
 	if (s->quiet)
-		log_debug("session %" PRIu64 " %s: closed: %s", s->id,
-		    s->peer, s->reason);
+		log_event(LOG_LVL_DEBUG, "session.close", f, nf, "session %"
+		    PRIu64 " %s: closed: %s", s->id, s->peer, s->reason);
 	else
-		log_info("session %" PRIu64 " %s: closed: %s (client_id "
-		    "\"%s\", frames in %" PRIu64 " out %" PRIu64 ", bytes in "
-		    "%" PRIu64 " out %" PRIu64 ", %.1fs)", s->id, s->peer,
-		    s->reason ? s->reason : "closed", s->client_id,
-		    s->frames[CODEC_FROM_CLIENT], s->frames[CODEC_FROM_SERVER],
-		    s->bytes[CODEC_FROM_CLIENT], s->bytes[CODEC_FROM_SERVER],
-		    secs);
+		log_event(LOG_LVL_INFO, "session.close", f, nf, "session %"
+		    PRIu64 " %s: closed: %s (client_id \"%s\", frames in %"
+		    PRIu64 " out %" PRIu64 ", bytes in %" PRIu64 " out %"
+		    PRIu64 ", %.1fs)", s->id, s->peer, s->reason ? s->reason :
+		    "closed", s->client_id, s->frames[CODEC_FROM_CLIENT],
+		    s->frames[CODEC_FROM_SERVER], s->bytes[CODEC_FROM_CLIENT],
+		    s->bytes[CODEC_FROM_SERVER], secs);
 	metrics_session_close(s->lis->index, s->authed);
 	evtimer_del(s->rate_ev);
 	limits_release(ctx->limits, &s->lc);

@@ -86,6 +86,19 @@ util_addr_str(const struct sockaddr *sa, bool port, char *buf, size_t len)
 	return 0;
 }
 
+unsigned
+util_addr_port(const struct sockaddr *sa)
+{
+	const struct sockaddr_in	*in = (const void *)sa;
+	const struct sockaddr_in6	*in6 = (const void *)sa;
+
+	if (sa->sa_family == AF_INET)
+		return ntohs(in->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(in6->sin6_port);
+	return 0;
+}
+
 void
 util_file_stamp(uint64_t *h, const char *path)
 {

@@ -4,9 +4,13 @@
  * every class of error is reported with its exact file:line:column and key.
  * Each invalid file under test/data/ is named for its error.
  */
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 
@@ -37,7 +41,9 @@ START_TEST(valid_minimal)
 	ck_assert_uint_eq(p->limits.connect_timeout_ms, 10000);
 	ck_assert(p->limits.reject_control_chars);
 	ck_assert_uint_eq(p->workers, 1);
+	ck_assert_str_eq(p->workers_auto, "");
 	ck_assert_int_eq(p->log.level, LOG_LVL_INFO);
+	ck_assert_str_eq(p->log.file, "");
 	ck_assert_int_eq(p->listeners[0].authn, POLICY_AUTHN_PASSWORD);
 	ck_assert_int_eq(p->listeners[0].client_certs, POLICY_VERIFY_NONE);
 	ck_assert_uint_eq(p->auth.lockout_failures, 5);
@@ -120,6 +126,23 @@ START_TEST(valid_plain_only)
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert(!p->has_tls);
 	ck_assert_uint_ge(p->workers, 1);	/* "auto" */
+	ck_assert_msg(strncmp(p->workers_auto, "affinity ", 9) == 0, "%s",
+	    p->workers_auto);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+START_TEST(valid_log_file)
+{
+	struct config_errors	*e;
+	struct policy		*p = tu_load("test/data/valid-log-file.yaml",
+	    0, &e);
+
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert(p->log.json);
+	ck_assert_str_eq(p->log.file, "test/data/mqttguard.log");
+	ck_assert_int_eq(access(p->log.file, F_OK), -1);	/* not made */
 	policy_unref(p);
 	free(e);
 }
@@ -195,6 +218,10 @@ static const struct bad_case {
 	{ "bad-bool", 1,
 	    "4:10: listeners[0].tls: expected true or false, got \"yes\"" },
 	{ "bad-workers", 1, "8:10: workers: 0 is out of range (1..64)" },
+	{ "bad-log-file-dir", 1, "9:9: log.file: test/data/no-such-dir: no "
+	    "such directory for the log file" },
+	{ "bad-log-file-is-dir", 1, "9:9: log.file: test/data/.: is a "
+	    "directory" },
 	{ "bad-section-type", 1,
 	    "5:11: upstream: expected a mapping of keys to values" },
 	{ "bad-many-errors", 3,
@@ -377,6 +404,142 @@ START_TEST(limits_every_key_overrides)
 }
 END_TEST
 
+/* ---- workers: auto ----------------------------------------------- */
+
+/* One cpu.max text and what config_cpu_max() makes of it. */
+static const struct {
+	const char	*text;
+	int		 rc;
+	uint64_t	 quota, period;
+} cpu_max_cases[] = {
+	{ "max 100000\n", 0, 0, 100000 },		/* no quota */
+	{ "200000 100000\n", 1, 200000, 100000 },	/* 2 CPUs */
+	{ "150000 100000\n", 1, 150000, 100000 },	/* 1.5 */
+	{ "50000 100000", 1, 50000, 100000 },		/* no newline */
+	{ "1000 1000000\n", 1, 1000, 1000000 },
+	{ "", -1, 0, 0 },
+	{ "max", -1, 0, 0 },				/* no period */
+	{ "max\n", -1, 0, 0 },
+	{ "maxi 100000\n", -1, 0, 0 },
+	{ "0 100000\n", -1, 0, 0 },			/* no CPU */
+	{ "100000 0\n", -1, 0, 0 },
+	{ "100000 2000000\n", -1, 0, 0 },		/* period > 1s */
+	{ "-1 100000\n", -1, 0, 0 },
+	{ " 100000 100000\n", -1, 0, 0 },
+	{ "100000  100000\n", -1, 0, 0 },
+	{ "100000 100000 x\n", -1, 0, 0 },
+	{ "100000 100000\n\n", -1, 0, 0 },
+	{ "18446744073709551616 100000\n", -1, 0, 0 },	/* 2^64 */
+	{ "18446744073709551615 100000\n", -1, 0, 0 },	/* q * period wraps */
+};
+
+START_TEST(cpu_max_table)
+{
+	uint64_t	q = 0, p = 0;
+	int		rc;
+
+	rc = config_cpu_max(cpu_max_cases[_i].text, &q, &p);
+	ck_assert_msg(rc == cpu_max_cases[_i].rc, "\"%s\": %d",
+	    cpu_max_cases[_i].text, rc);
+	if (rc == 1)
+		ck_assert_uint_eq(q, cpu_max_cases[_i].quota);
+	if (rc >= 0)
+		ck_assert_uint_eq(p, cpu_max_cases[_i].period);
+}
+END_TEST
+
+static void
+put_file(const char *dir, const char *name, const char *text)
+{
+	char	path[512];
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs(text, fp);
+	fclose(fp);
+}
+
+/*
+ * A fake cgroup tree under a temporary directory: <root>/self is what
+ * /proc/self/cgroup would say, <root>/fs the cgroup2 mount with a/b/.
+ * The CPUs of the real affinity mask bound every answer.
+ */
+START_TEST(cpus_fake_cgroup)
+{
+	char		root[] = "/tmp/check_cpus.XXXXXX", fs[64], self[64];
+	char		dir[96], why[128], want[128];
+	cpu_set_t	set;
+	unsigned	a, n;
+
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	snprintf(fs, sizeof(fs), "%s/fs", root);
+	snprintf(self, sizeof(self), "%s/self", root);
+	snprintf(dir, sizeof(dir), "%s/a/b", fs);
+	ck_assert_int_eq(mkdir(fs, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/a", fs);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/a/b", fs);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	a = (unsigned)CPU_COUNT(&set);
+
+	/* No /proc/self/cgroup, or no cgroup v2 line: the mask alone. */
+	n = config_cpus(fs, "/nonexistent/cgroup", why, sizeof(why));
+	ck_assert_uint_eq(n, a);
+	snprintf(want, sizeof(want), "affinity %u CPU%s, no cgroup v2 "
+	    "cpu.max", a, a == 1 ? "" : "s");
+	ck_assert_str_eq(why, want);
+	put_file(root, "self", "4:memory:/x\n1:cpu:/\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), a);
+	ck_assert_str_eq(why, want);
+
+	/* "max" all the way up: no quota. */
+	put_file(root, "self", "1:name=systemd:/\n0::/a/b\n");
+	put_file(dir, "cpu.max", "max 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), a);
+	snprintf(want, sizeof(want), "affinity %u CPU%s, cgroup cpu.max max",
+	    a, a == 1 ? "" : "s");
+	ck_assert_str_eq(why, want);
+
+	/* The parent's 1.5 CPUs bound the leaf: rounded up, 2. */
+	put_file(fs, "a/cpu.max", "150000 100000\n");
+	n = config_cpus(fs, self, why, sizeof(why));
+	ck_assert_uint_eq(n, a < 2 ? a : 2);
+	snprintf(want, sizeof(want), "affinity %u CPU%s, cgroup cpu.max 1.5",
+	    a, a == 1 ? "" : "s");
+	ck_assert_str_eq(why, want);
+
+	/* The tightest wins, whichever level it is on; the top one too. */
+	put_file(dir, "cpu.max", "50000 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), 1);
+	ck_assert_ptr_nonnull(strstr(why, "cgroup cpu.max 0.5"));
+	put_file(fs, "cpu.max", "20000 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), 1);
+	ck_assert_ptr_nonnull(strstr(why, "cgroup cpu.max 0.2"));
+
+	/* In a cgroup namespace the process is at "/": the mount's own. */
+	put_file(root, "self", "0::/\n");
+	put_file(fs, "cpu.max", "400000 100000\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)),
+	    a < 4 ? a : 4);
+	ck_assert_ptr_nonnull(strstr(why, "cgroup cpu.max 4.0"));
+
+	/* A malformed file is ignored, not trusted. */
+	put_file(fs, "cpu.max", "lots\n");
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), a);
+
+	/* Pinned to one CPU (taskset -c 0): one, whatever the quota. */
+	put_file(fs, "cpu.max", "max 100000\n");
+	CPU_ZERO(&set);
+	CPU_SET(sched_getcpu(), &set);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
+	ck_assert_uint_eq(config_cpus(fs, self, why, sizeof(why)), 1);
+	ck_assert_str_eq(why, "affinity 1 CPU, cgroup cpu.max max");
+	tu_rm_tree(root);
+}
+END_TEST
+
 /*
  * The admin section: its address, port and token (read from a secret
  * file), and the defaults of an empty one; no section, no admin.
@@ -456,8 +619,14 @@ config_suite(void)
 	tcase_add_test(tc, example_policy_parses);
 	tcase_add_test(tc, limits_overrides);
 	tcase_add_test(tc, limits_every_key_overrides);
+	tcase_add_test(tc, valid_log_file);
 	tcase_add_test(tc, admin_section);
 	tcase_add_test(tc, policy_digest);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cpus");
+	tcase_add_loop_test(tc, cpu_max_table, 0, (int)NELEM(cpu_max_cases));
+	tcase_add_test(tc, cpus_fake_cgroup);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -16,6 +16,7 @@ main(void)
 
 	sr = srunner_create(topic_suite());
 	srunner_add_suite(sr, util_suite());
+	srunner_add_suite(sr, log_suite());
 	srunner_add_suite(sr, hmap_suite());
 	srunner_add_suite(sr, codec_suite());
 	srunner_add_suite(sr, config_suite());

@@ -12,6 +12,7 @@
 
 Suite	*topic_suite(void);
 Suite	*util_suite(void);
+Suite	*log_suite(void);
 Suite	*hmap_suite(void);
 Suite	*codec_suite(void);
 Suite	*config_suite(void);

@@ -192,12 +192,15 @@ START_TEST(addr_str)
 	util_addr_str((struct sockaddr *)&in6, true, buf, sizeof(buf));
 	ck_assert_str_eq(buf,
 	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+	ck_assert_uint_eq(util_addr_port((struct sockaddr *)&in6), 65535);
+	ck_assert_uint_eq(util_addr_port((struct sockaddr *)&in4), 1883);
 
 	memset(&un, 0, sizeof(un));
 	un.sun_family = AF_UNIX;
 	ck_assert_int_eq(util_addr_str((struct sockaddr *)&un, true, buf,
 	    sizeof(buf)), -1);
 	ck_assert_str_eq(buf, "");
+	ck_assert_uint_eq(util_addr_port((struct sockaddr *)&un), 0);
 }
 END_TEST
 

@@ -12,6 +12,7 @@
 #define MQTTGUARD_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mqttguard/policy.h"
@@ -45,5 +46,30 @@ struct policy	*config_load_flags(const char *path,
 
 /* Prints every collected error, one per line, to <fp>. */
 void		 config_errors_print(const struct config_errors *, FILE *fp);
+
+/* Where "workers: auto" finds the process's cgroup v2 and its quota. */
+#define CONFIG_CGROUP_ROOT	"/sys/fs/cgroup"
+#define CONFIG_PROC_CGROUP	"/proc/self/cgroup"
+
+/*
+ * The CPUs this process may use, for "workers: auto": those of its
+ * affinity mask (sched_getaffinity(), else those online), bounded by the
+ * cgroup v2 quota, rounded up: the lowest cpu.max of the cgroup that the
+ * "0::" line of <proc_cgroup> names under <cgroup_root>, and of each
+ * cgroup above it.  Says how into <why> (<whylen> bytes), e.g. "affinity
+ * 4 CPUs, cgroup cpu.max 1.5".  Returns at least 1.
+ */
+unsigned	 config_cpus(const char *cgroup_root, const char *proc_cgroup,
+		    char *why, size_t whylen);
+/*
+ * Parses the text of a cgroup v2 cpu.max file, "$MAX $PERIOD": returns 1
+ * with the quota and period in microseconds, 0 for "max" (no quota), -1
+ * if it is not that.
+ */
+int		 config_cpu_max(const char *text, uint64_t *quota,
+		    uint64_t *period);
+
+/* The libyaml version in use ("0.2.5"), for -V. */
+const char	*config_yaml_version(void);
 
 #endif

@@ -89,6 +89,8 @@ struct enforce_event {
 	size_t			 topic_len;
 	const struct acl_rule	*rule;		/* ACL; NULL: default deny */
 	const char		*text;		/* LIMIT, REFUSE */
+	uint8_t			 code;		/* the 5.0 reason code of the
+						   answer; 0: none */
 };
 
 /* What a decision may reach besides the session's own state. */

@@ -291,6 +291,7 @@ struct policy_shutdown {
 struct policy_log {
 	int		 level;		/* enum log_level */
 	bool		 json;
+	char		 file[PATH_MAX];	/* "": stderr */
 };
 
 /*
@@ -336,6 +337,8 @@ struct policy {
 	struct policy_log	 log;
 	struct policy_shutdown	 shutdown;
 	unsigned		 workers;
+	char			 workers_auto[96];	/* "workers: auto": how
+						   it counted; "" if not */
 	bool			 watch;		/* reload when files change */
 	char			**files;	/* owned; every file read: the
 						   policy, includes, secrets */

@@ -26,6 +26,7 @@ struct reload_target {
 	struct worker	*workers;
 	unsigned	 n_workers;	/* as started; a reload keeps it */
 	unsigned	 hash_threads;	/* as started; likewise */
+	bool		 debug;		/* -d: debug whatever log.level says */
 };
 
 /*

@@ -44,6 +44,9 @@ uint64_t util_now_us(void);
 int	 util_addr_str(const struct sockaddr *sa, bool port, char *buf,
 	    size_t len);
 
+/* The port of <sa> in host order; 0 for a family without ports. */
+unsigned util_addr_port(const struct sockaddr *sa);
+
 /*
  * Mixes what stat(2) says of <path> (following links: a Kubernetes
  * ConfigMap's swapped "..data" link changes it), or that it is missing,

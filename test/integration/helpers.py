@@ -155,13 +155,20 @@ class Broker:
 class Guard:
     """mqttguard with a generated policy: a TLS listener, optionally a plain
     one, in front of <upstream_port>; with <admin>, the admin listener on
-    127.0.0.1:self.admin_port, <admin_extra> added to its section."""
+    127.0.0.1:self.admin_port, <admin_extra> added to its section.
+    <log_extra> goes into the log section; with <journal>, JOURNAL_STREAM
+    names its stderr, as systemd does for a service whose output is the
+    journal."""
+
+    journal = False
 
     def __init__(self, tmp, certs, upstream_port, plain=False, limits="",
                  workers=1, tls_extra="", extra="",
                  auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
-                 listener_extra="", admin=False, admin_extra=""):
+                 listener_extra="", log_extra="", journal=False,
+                 admin=False, admin_extra=""):
         self.certs = certs
+        self.journal = journal
         self.port = free_port()
         self.plain_port = free_port() if plain else None
         self.admin_port = free_port() if admin else None
@@ -182,7 +189,7 @@ class Guard:
             f"  connect_timeout: 3s\n"
             f"limits:\n  max_packet_size: 2MiB\n{limits}"
             f"{auth}"
-            f"log:\n  level: debug\n"
+            f"log:\n  level: debug\n{log_extra}"
             f"workers: {workers}\n"
             # SIGTERM ends the test's sessions at once unless it asks
             # for a drain.
@@ -206,6 +213,10 @@ class Guard:
         # memory-bound tests (ASan otherwise holds up to 256 MiB of frees).
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") +
                                ":quarantine_size_mb=4").lstrip(":")
+        env.pop("JOURNAL_STREAM", None)
+        if self.journal:
+            st = os.fstat(self.log_fp.fileno())
+            env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
         ports = [self.port] + ([self.admin_port] if getattr(
             self, "admin_port", None) else [])
         self.proc = spawn([BIN, "-c", str(self.policy)], ports,
