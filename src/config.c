@@ -170,6 +170,9 @@ static int	lim_defer(struct cfg *, yaml_node_t *, void *, const char *);
 static int	lim_sets(struct cfg *, yaml_node_t *, const char *, bool,
 		    struct policy_limits_set **, size_t *);
 static int	lim_topics(struct cfg *, yaml_node_t *, const char *);
+static void	limits_per_listener(struct cfg *);
+static int	who_lay(struct policy *, const char *,
+		    const struct policy_limits *);
 static void	check_limits(struct cfg *);
 static void	check_policy(struct cfg *);
 static void	check_tls(struct cfg *);
@@ -1759,10 +1762,54 @@ static void
 check_limits(struct cfg *c)
 {
 	struct policy		*p = c->pol;
-	struct policy_limits_set *e, *w;
+	struct policy_limits_set *e;
 	const struct acl_group	*g;
 	char			 key[CFG_PATH_MAX];
-	size_t			 i, j, k, cap;
+	size_t			 i, k, cap;
+
+	limits_per_listener(c);
+	cap = p->n_limits_users;
+	for (i = 0; i < p->n_limits_groups; i++) {
+		e = &p->limits_groups[i];
+		keypath(key, "limits.groups.%s", e->name);
+		g = p->acl != NULL ? acl_group_find(p->acl, e->name) : NULL;
+		if (g == NULL) {
+			cfg_errat(c, e->line, e->col, key, "no group \"%s\" "
+			    "in acl.groups", e->name);
+			continue;
+		}
+		cap += g->n_members;
+	}
+	if (c->errs->n > 0 || cap == 0)
+		return;
+	if ((p->limits_who = calloc(cap, sizeof(*p->limits_who))) == NULL)
+		goto oom;
+	for (i = 0; i < p->n_limits_groups; i++) {
+		e = &p->limits_groups[i];
+		g = acl_group_find(p->acl, e->name);
+		for (k = 0; k < g->n_members; k++)
+			if (who_lay(p, g->members[k], &e->v) == -1)
+				goto oom;
+	}
+	for (i = 0; i < p->n_limits_users; i++)
+		if (who_lay(p, p->limits_users[i].name,
+		    &p->limits_users[i].v) == -1)
+			goto oom;
+	qsort(p->limits_who, p->n_limits_who, sizeof(*p->limits_who),
+	    who_cmp);
+	return;
+oom:
+	cfg_errat(c, 0, 0, "limits", "out of memory");
+}
+
+/* The global limits for each listener, its limits.listeners entry over them. */
+static void
+limits_per_listener(struct cfg *c)
+{
+	struct policy		*p = c->pol;
+	struct policy_limits_set *e;
+	char			 key[CFG_PATH_MAX];
+	size_t			 i, j;
 
 	for (i = 0; i < p->n_listeners; i++) {
 		p->listeners[i].index = (unsigned)i;
@@ -1790,57 +1837,26 @@ check_limits(struct cfg *c)
 		p->listeners[j].limits.max_connections =
 		    p->limits.max_connections;
 	}
+}
 
-	cap = p->n_limits_users;
-	for (i = 0; i < p->n_limits_groups; i++) {
-		e = &p->limits_groups[i];
-		keypath(key, "limits.groups.%s", e->name);
-		g = p->acl != NULL ? acl_group_find(p->acl, e->name) : NULL;
-		if (g == NULL) {
-			cfg_errat(c, e->line, e->col, key, "no group \"%s\" "
-			    "in acl.groups", e->name);
-			continue;
-		}
-		cap += g->n_members;
+/*
+ * Lays <v> over the resolved limits of identity <name> in
+ * p->limits_who (made on first use; room was counted).  -1: ENOMEM.
+ */
+static int
+who_lay(struct policy *p, const char *name, const struct policy_limits *v)
+{
+	struct policy_limits_set	*w;
+
+	if ((w = who_find(p->limits_who, p->n_limits_who, name)) == NULL) {
+		w = &p->limits_who[p->n_limits_who];
+		if ((w->name = strdup(name)) == NULL)
+			return -1;
+		p->n_limits_who++;
+		policy_limits_unset(&w->v);
 	}
-	if (c->errs->n > 0 || cap == 0)
-		return;
-	if ((p->limits_who = calloc(cap, sizeof(*w))) == NULL) {
-		cfg_errat(c, 0, 0, "limits", "out of memory");
-		return;
-	}
-	for (i = 0; i < p->n_limits_groups; i++) {
-		e = &p->limits_groups[i];
-		g = acl_group_find(p->acl, e->name);
-		for (k = 0; k < g->n_members; k++) {
-			w = who_find(p->limits_who, p->n_limits_who,
-			    g->members[k]);
-			if (w == NULL) {
-				w = &p->limits_who[p->n_limits_who];
-				if ((w->name = strdup(g->members[k])) == NULL)
-					goto oom;
-				p->n_limits_who++;
-				policy_limits_unset(&w->v);
-			}
-			policy_limits_merge(&w->v, &e->v);
-		}
-	}
-	for (i = 0; i < p->n_limits_users; i++) {
-		e = &p->limits_users[i];
-		w = who_find(p->limits_who, p->n_limits_who, e->name);
-		if (w == NULL) {
-			w = &p->limits_who[p->n_limits_who];
-			if ((w->name = strdup(e->name)) == NULL)
-				goto oom;
-			p->n_limits_who++;
-			policy_limits_unset(&w->v);
-		}
-		policy_limits_merge(&w->v, &e->v);
-	}
-	qsort(p->limits_who, p->n_limits_who, sizeof(*w), who_cmp);
-	return;
-oom:
-	cfg_errat(c, 0, 0, "limits", "out of memory");
+	policy_limits_merge(&w->v, v);
+	return 0;
 }
 
 /* A key path such as "acl.rules[3].topic", cut at CFG_PATH_MAX. */
