@@ -31,7 +31,9 @@
 
 #define LISTENER_PAUSE_MS	200	/* after EMFILE/ENFILE */
 
-static int	bind_socket(const struct policy_listener *, char *, size_t);
+static int	bind_socket(const struct policy_listener *, bool, char *,
+		    size_t);
+static int	address_free(const struct addrinfo *);
 static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	error_cb(struct evconnlistener *, void *);
@@ -41,18 +43,20 @@ static void	refused_log(struct listener *, const struct sockaddr *,
 
 int
 listener_init(struct listener *l, struct session_ctx *ctx,
-    const struct policy_listener *pl, unsigned idx, char *err, size_t errlen)
+    const struct policy_listener *pl, unsigned idx, bool first, char *err,
+    size_t errlen)
 {
 	memset(l, 0, sizeof(*l));
 	l->ctx = ctx;
 	l->idx = idx;
 	l->pl = pl;
-	l->fd = bind_socket(l->pl, err, errlen);
+	l->fd = bind_socket(l->pl, first, err, errlen);
 	return l->fd == -1 ? -1 : 0;
 }
 
 static int
-bind_socket(const struct policy_listener *l, char *err, size_t errlen)
+bind_socket(const struct policy_listener *l, bool first, char *err,
+    size_t errlen)
 {
 	struct addrinfo	 hints, *res = NULL;
 	char		 port[8];
@@ -66,6 +70,13 @@ bind_socket(const struct policy_listener *l, char *err, size_t errlen)
 	if ((rc = getaddrinfo(l->address, port, &hints, &res)) != 0) {
 		util_errf(err, errlen, "listener %s: %s", l->name,
 		    gai_strerror(rc));
+		return -1;
+	}
+	if (first && address_free(res) == -1) {
+		util_errf(err, errlen, "listener %s (%s port %u): %s (is "
+		    "another mqttguard running?)", l->name, l->address,
+		    l->port, strerror(errno));
+		freeaddrinfo(res);
 		return -1;
 	}
 	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK |
@@ -94,11 +105,36 @@ fail:
 	return -1;
 }
 
+/*
+ * Whether nobody listens on <ai> yet: every loop binds its own socket with
+ * SO_REUSEPORT, which would let a second process share the port and take
+ * part of the connections.  A socket without it cannot bind where another
+ * holds the address, so the first loop tries one first.  -1 with errno.
+ */
+static int
+address_free(const struct addrinfo *ai)
+{
+	int	fd, one = 1, rc = -1;
+
+	if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+	    0)) == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+	    (ai->ai_family != AF_INET6 || setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == 0) &&
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
 int
 listener_start(struct listener *l)
 {
+	/* Backlog 0: listen(2) was called with the policy's in bind_socket(); a
+	 * negative one would make libevent call it again with 128. */
 	l->el = evconnlistener_new(l->ctx->base, accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, l->fd);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, l->fd);
 	if (l->el == NULL)
 		return -1;
 	l->fd = -1;	/* the evconnlistener owns it */

@@ -159,7 +159,7 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 			return -1;
 		}
 		if (listener_init(w->listeners[j], &w->sc, &pol->listeners[j],
-		    (unsigned)j, err, errlen) == -1)
+		    (unsigned)j, id == 0, err, errlen) == -1)
 			return -1;
 	}
 	return 0;
@@ -394,7 +394,7 @@ next_new(struct worker *w, struct policy *pol, const struct policy *old,
 		    NULL)
 			goto oom;
 		if (listener_init(nx->listeners[j], &w->sc, b, (unsigned)j,
-		    err, errlen) == -1) {
+		    w->id == 0, err, errlen) == -1) {
 			next_free(nx);
 			return NULL;
 		}

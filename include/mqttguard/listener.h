@@ -11,6 +11,7 @@
 #ifndef MQTTGUARD_LISTENER_H
 #define MQTTGUARD_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,12 +35,14 @@ struct listener {
 /*
  * Binds and listens on <pl>, listener <idx> of the policy its sessions
  * will run under (so an address in use is reported before anything
- * starts, or before a reload is applied).  0, or -1 with a message in
+ * starts, or before a reload is applied).  With <first> (the first loop
+ * to bind it) the address must be free: another process listening there,
+ * even with SO_REUSEPORT, is an error.  0, or -1 with a message in
  * <err>; either way listener_fini() may be called.
  */
 int	listener_init(struct listener *l, struct session_ctx *ctx,
-	    const struct policy_listener *pl, unsigned idx, char *err,
-	    size_t errlen);
+	    const struct policy_listener *pl, unsigned idx, bool first,
+	    char *err, size_t errlen);
 /* Starts accepting on the event loop.  -1 on ENOMEM. */
 int	listener_start(struct listener *l);
 /* Stops accepting; the socket is closed. */

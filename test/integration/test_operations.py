@@ -3,9 +3,10 @@
 and a graceful drain on SIGTERM, against a real Mosquitto."""
 import signal
 import socket
+import subprocess
 import time
 
-from helpers import (TIMEOUT, Paho, accepted, connect, http_get, metric,
+from helpers import (BIN, TIMEOUT, Paho, accepted, connect, http_get, metric,
                      plain_socket, read_frame, read_until_closed, wait_until)
 
 
@@ -106,3 +107,28 @@ def refused(port):
         return False
     except ConnectionRefusedError:
         return True
+
+
+def test_listen_backlog_is_the_policys(guard_factory, broker):
+    """listeners[].backlog reaches listen(2) as written (ss shows a
+    listening socket's backlog as its Send-Q)."""
+    g = guard_factory(broker.port, listener_extra="    backlog: 7\n")
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{g.port}"],
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    rows = [x.split() for x in out.stdout.splitlines() if x.strip()]
+    assert rows and all(r[2] == "7" for r in rows), out.stdout
+
+
+def test_second_instance_on_the_same_port_exits_1(guard_factory, broker,
+                                                   tmp_path):
+    """SO_REUSEPORT would let a second process share the port silently:
+    it must fail to start instead."""
+    g = guard_factory(broker.port)
+    r = subprocess.run([BIN, "-c", str(g.policy)], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "is another mqttguard running?" in r.stderr, r.stderr
+    # The first one is undisturbed.
+    c = Paho(g, "still-1")
+    assert c.connect() == 0
+    c.close()
