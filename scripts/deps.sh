@@ -12,8 +12,9 @@ mosquitto mosquitto-clients openssl ca-certificates procps iproute2"
 case "${1:-}" in
 --test)	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang sslscan"
 	# fail2ban: its fail2ban-regex checks dist/fail2ban/mqttguard.conf;
-	# promtool checks /metrics; the server scrapes it (test_admin.py).
-	pkgs="$pkgs libmosquitto-dev fail2ban prometheus" ;;
+	# promtool checks /metrics; the server scrapes it (test_admin.py);
+	# strace shows the socket options the proxy sets.
+	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace" ;;
 --bench) pkgs="$pkgs python3 haproxy bc" ;;
 esac
 

@@ -122,6 +122,7 @@ static void	half_close(struct session *, enum codec_dir);
 static void	side_done(struct session *, enum codec_dir);
 static void	session_dead(struct session *);
 static void	copy_id(char *, size_t, const struct codec_buf *);
+static void	nodelay(int);
 static struct bufferevent *down_new(struct session *, int);
 static struct bufferevent *side(struct session *, enum codec_dir);
 
@@ -140,7 +141,6 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	struct session	*s;
 	struct log_field f[AUDIT_FIELDS + 1];
 	size_t		 nf;
-	int		 one = 1;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		struct limits_conn	held = *lc;
@@ -174,7 +174,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	s->who.src_port = util_addr_port(sa);
 	s->who.identity = s->dec.identity;	/* "" until decided */
 	s->who.client_id = s->client_id;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	nodelay(fd);
 	evutil_make_socket_nonblocking(fd);
 	s->down = down_new(s, fd);
 	if (s->down == NULL || (s->timer = evtimer_new(ctx->base, timer_cb,
@@ -262,6 +262,17 @@ set_read_wm(struct session *s, enum codec_dir dir, size_t wm)
 		bufferevent_setwatermark(bev, EV_READ, 0, wm);
 		s->rwm[dir] = wm;
 	}
+}
+
+/* TCP_NODELAY on <fd> (-1: nothing); every socket carrying MQTT has it. */
+static void
+nodelay(int fd)
+{
+	int	one = 1;
+
+	if (fd != -1)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
 }
 
 static void
@@ -1349,6 +1360,12 @@ broker_event(struct session *s, short what)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		s->up_connected = true;
+		/*
+		 * Small frames go out at once: with Nagle, a PUBLISH written
+		 * while the previous one is unacknowledged waits for the
+		 * broker's delayed ACK (tens of milliseconds).
+		 */
+		nodelay(bufferevent_getfd(s->up));
 		metrics_upstream(true, util_now_ms());
 		metrics_observe(METRICS_H_UPSTREAM_CONNECT, util_now_us() -
 		    s->up_us);

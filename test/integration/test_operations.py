@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: ISC
 """Running mqttguard in production: health probes that are not incidents,
 and a graceful drain on SIGTERM, against a real Mosquitto."""
+import os
+import re
 import signal
 import socket
 import subprocess
 import time
 
-from helpers import (BIN, TIMEOUT, Paho, accepted, connect, http_get, metric,
-                     plain_socket, read_frame, read_until_closed, wait_until)
+from helpers import (BIN, TIMEOUT, Paho, accepted, connect, free_port,
+                     http_get, metric, plain_socket, port_open, read_frame,
+                     read_until_closed, wait_until)
 
 
 def test_tcp_probes_are_not_incidents(guard_factory, broker):
@@ -132,3 +135,39 @@ def test_second_instance_on_the_same_port_exits_1(guard_factory, broker,
     c = Paho(g, "still-1")
     assert c.connect() == 0
     c.close()
+
+
+def test_upstream_socket_has_tcp_nodelay(broker, tmp_path):
+    """Every socket carrying MQTT has TCP_NODELAY: without it a PUBLISH
+    written while the previous one is unacknowledged waits for the
+    broker's delayed ACK.  Seen in the system calls (strace)."""
+    port = free_port()
+    pol = tmp_path / "nodelay.yaml"
+    pol.write_text(
+        f"listeners:\n  - {{name: plain, address: 127.0.0.1, port: {port},"
+        f" tls: false}}\nupstream: {{host: 127.0.0.1, port: {broker.port}}}\n"
+        "auth: {anonymous: true, empty_client_id: assign}\n"
+        "shutdown: {drain: 0s, spread: 0s}\n")
+    trace = tmp_path / "strace.txt"
+    p = subprocess.Popen(["strace", "-f", "-qq", "-e",
+                          "trace=connect,setsockopt", "-o", str(trace),
+                          BIN, "-c", str(pol)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: port_open(port), what="the proxy under strace")
+        c = Paho(None, "nodelay-1", port=port, tls=False)
+        assert c.connect() == 0
+        c.publish("n/x", b"x", qos=1)
+        c.close()
+    finally:
+        # strace passes a signal on to nobody: stop mqttguard itself.
+        with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+            for child in f.read().split():
+                os.kill(int(child), signal.SIGINT)
+        p.wait(TIMEOUT)
+    text = trace.read_text()
+    up = re.search(r"connect\((\d+), \{sa_family=AF_INET, sin_port=htons\("
+                   + str(broker.port) + r"\)", text)
+    assert up, text
+    assert f"setsockopt({up.group(1)}, SOL_TCP, TCP_NODELAY, [1], 4) = 0" \
+        in text, text
