@@ -59,6 +59,7 @@ policy_new(void)
 		return NULL;
 	atomic_init(&p->refs, 1);
 	p->upstream.connect_timeout_ms = POLICY_UPSTREAM_TIMEOUT_DEFAULT;
+	p->upstream.connack_timeout_ms = 10000;
 	p->limits.max_packet = POLICY_MAX_PACKET_DEFAULT;
 	p->limits.connect_timeout_ms = POLICY_CONNECT_TIMEOUT_DEFAULT;
 	p->limits.output_buffer = POLICY_OUTPUT_BUFFER_DEFAULT;

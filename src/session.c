@@ -62,6 +62,7 @@
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_LINGER_MS	3000		/* flush before close */
+#define SESSION_FD_LOG_MS	10000		/* fd shortage log lines */
 
 enum { PUMP_STARVED, PUMP_HELD, PUMP_ENDED };	/* pump_frames() */
 
@@ -113,7 +114,8 @@ static enum metrics_auth_method auth_method(const struct session *);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
 static void	upstream_connect(struct session *);
-static void	upstream_failed(struct session *, const char *);
+static void	upstream_failed(struct session *, const char *, uint8_t);
+static bool	short_of_fds(int);
 static void	refuse_connect(struct session *, uint8_t, const char *);
 static void	set_read_wm(struct session *, enum codec_dir, size_t);
 static void	set_timer(struct session *, unsigned);
@@ -1000,6 +1002,7 @@ on_connack(struct session *s, struct evbuffer *in,
 	uint16_t		 alias_max, ka = s->es.keepalive;
 
 	metrics_observe(METRICS_H_CONNACK, util_now_us() - s->connect_us);
+	evtimer_del(s->timer);		/* upstream.connack_timeout */
 	if (pkt->reason == 0) {
 		s->connack_ok = true;
 		log_info("session %" PRIu64 " %s: connected to broker, client_id"
@@ -1029,24 +1032,55 @@ upstream_connect(struct session *s)
 
 	bufferevent_enable(s->up, EV_READ | EV_WRITE);
 	s->up_us = util_now_us();
+	errno = 0;
 	if (bufferevent_socket_connect_hostname(s->up, s->ctx->dns, AF_UNSPEC,
 	    u->host, u->port) == -1 && s->state == SS_OPEN &&
-	    !s->up_connected)
-		upstream_failed(s, "connect failed");
+	    !s->up_connected) {
+		if (short_of_fds(errno))
+			upstream_failed(s, "no file descriptor for the "
+			    "connection (the process's limit)", 0x89);
+		else
+			upstream_failed(s, "connect failed", 0x88);
+	}
 }
 
 /* The broker cannot be reached: tell the client as a broker would. */
-static void
-upstream_failed(struct session *s, const char *why)
+/*
+ * No socket to be had (the process's or the system's limit) is our
+ * shortage, not the broker's: the client is told the server is busy.
+ */
+static bool
+short_of_fds(int e)
 {
-	log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
-	    s->peer, s->pol->upstream.host, s->pol->upstream.port, why);
-	metrics_upstream(false, util_now_ms());
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+static void
+upstream_failed(struct session *s, const char *why, uint8_t code)
+{
+	struct session_ctx	*ctx = s->ctx;
+	uint64_t		 now = util_now_ms();
+
+	if (code != 0x89) {
+		log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
+		    s->peer, s->pol->upstream.host, s->pol->upstream.port,
+		    why);
+		metrics_upstream(false, now);
+	} else if (now >= ctx->fd_short_logged + SESSION_FD_LOG_MS) {
+		/* A shortage hits every client at once: one line a while. */
+		log_warnx("session %" PRIu64 " %s: upstream: %s; clients are "
+		    "told the server is busy (%" PRIu64 " more not logged)",
+		    s->id, s->peer, why, ctx->fd_short_quiet);
+		ctx->fd_short_logged = now;
+		ctx->fd_short_quiet = 0;
+	} else
+		ctx->fd_short_quiet++;
 	if (s->up != NULL) {
 		bufferevent_free(s->up);
 		s->up = NULL;
 	}
-	refuse_connect(s, 0x88, "cannot reach the broker");
+	refuse_connect(s, code, code == 0x89 ? "out of file descriptors" :
+	    "cannot reach the broker");
 }
 
 /*
@@ -1369,8 +1403,9 @@ broker_event(struct session *s, short what)
 		metrics_upstream(true, util_now_ms());
 		metrics_observe(METRICS_H_UPSTREAM_CONNECT, util_now_us() -
 		    s->up_us);
-		if (s->state == SS_OPEN)
-			evtimer_del(s->timer);
+		/* A broker that takes the connection must answer it. */
+		if (s->state == SS_OPEN && !s->connack_ok)
+			set_timer(s, s->pol->upstream.connack_timeout_ms);
 		log_debug("session %" PRIu64 " %s: upstream connected", s->id,
 		    s->peer);
 		return;
@@ -1379,9 +1414,13 @@ broker_event(struct session *s, short what)
 		err = bufferevent_socket_get_dns_error(s->up);
 		tlserr = tls_connect_error(bufferevent_openssl_get_ssl(bev),
 		    bufferevent_get_openssl_error(bev), ebuf, sizeof(ebuf));
-		upstream_failed(s, err ? evutil_gai_strerror(err) :
-		    tlserr != NULL ? tlserr : errno ? strerror(errno) :
-		    "connection failed");
+		if (err == 0 && tlserr == NULL && short_of_fds(errno))
+			upstream_failed(s, "no file descriptor for the "
+			    "connection (the process's limit)", 0x89);
+		else
+			upstream_failed(s, err ? evutil_gai_strerror(err) :
+			    tlserr != NULL ? tlserr : errno ? strerror(errno) :
+			    "connection failed", 0x88);
 		return;
 	}
 	if (s->state == SS_CLOSING) {
@@ -1395,6 +1434,17 @@ broker_event(struct session *s, short what)
 		log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
 		    s->peer, s->pol->upstream.host, s->pol->upstream.port,
 		    tlserr);
+	if (s->state == SS_OPEN && !s->connack_ok) {
+		/* Gone before its CONNACK: the client is told as a broker
+		 * that cannot serve it would (5.0 0x88, 3.x 0x03). */
+		upstream_failed(s, (what & BEV_EVENT_EOF) ? "closed the "
+		    "connection before its CONNACK" : "connection error before "
+		    "its CONNACK", 0x88);
+		return;
+	}
+	/* A 5.0 client learns why before the close (0x80: no DISCONNECT
+	 * reason names a lost server). */
+	session_send_disconnect(s, 0x80);
 	session_close(s, (what & BEV_EVENT_EOF) ?
 	    "broker closed the connection" : "broker connection error", true);
 }
@@ -1432,7 +1482,10 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case SS_OPEN:
 		if (!s->up_connected)
-			upstream_failed(s, "connect timeout");
+			upstream_failed(s, "connect timeout", 0x88);
+		else if (!s->connack_ok)
+			upstream_failed(s, "no CONNACK within "
+			    "upstream.connack_timeout", 0x88);
 		break;
 	case SS_CLOSING:
 		session_dead(s);

@@ -273,6 +273,7 @@ struct policy_upstream {
 	char		*host;		/* owned */
 	uint16_t	 port;
 	unsigned	 connect_timeout_ms;
+	unsigned	 connack_timeout_ms;	/* connected to CONNACK */
 	bool		 tls;		/* TLS to the broker */
 	char		 ca[PATH_MAX];	/* absolute; "": system store */
 	char		 server_name[POLICY_TLS_NAME_MAX];	/* SNI, check */

@@ -67,6 +67,8 @@ struct session_ctx {
 	uint64_t		 spread_ms;	/* shutdown.spread */
 	uint64_t		 spread_total;	/* sessions to end over it */
 	uint64_t		 spread_closed;	/* of them, ended */
+	uint64_t		 fd_short_logged;	/* ms: the last line */
+	uint64_t		 fd_short_quiet;	/* shortages not logged */
 	uint64_t		 next_id;
 	unsigned		 n_sessions;
 };
