@@ -199,9 +199,12 @@ def test_non_loopback_needs_a_token(tmp_path, certs):
 
 def test_admin_port_in_use(guard_factory, broker):
     g = guard_factory(broker.port, admin=True)
-    # The same policy again: the MQTT listener shares its port
-    # (SO_REUSEPORT), the admin one cannot, and start-up fails.
-    r = run_mqttguard("-c", str(g.policy))
+    # The same policy on another MQTT port: the admin one is taken, and
+    # start-up fails.
+    other = g.policy.parent / "other.yaml"
+    other.write_text(g.policy.read_text().replace(
+        f"    port: {g.port}\n", f"    port: {free_port()}\n"))
+    r = run_mqttguard("-c", str(other))
     assert r.returncode == 1, r.stderr.decode()
     assert (f"admin listener (127.0.0.1 port {g.admin_port})"
             in r.stderr.decode())
