@@ -10,10 +10,11 @@ set -eu
 pkgs="make gcc libc6-dev pkg-config libssl-dev libevent-dev libyaml-dev libargon2-dev check
 mosquitto mosquitto-clients openssl ca-certificates procps iproute2"
 case "${1:-}" in
---test)	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang sslscan"
+--test)	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang sslscan haproxy"
 	# fail2ban: its fail2ban-regex checks dist/fail2ban/mqttguard.conf;
 	# promtool checks /metrics; the server scrapes it (test_admin.py);
-	# strace shows the socket options the proxy sets.
+	# strace shows the socket options the proxy sets; haproxy sends
+	# PROXY protocol headers (test_proxy.py).
 	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace" ;;
 --bench) pkgs="$pkgs python3 haproxy bc" ;;
 esac

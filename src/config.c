@@ -121,6 +121,10 @@ static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static int	trusted_proxies(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static void	check_proxy(struct cfg *, yaml_node_t *,
+		    const struct policy_listener *, const char *);
 static unsigned	affinity_cpus(void);
 static int	cgroup_quota(const char *, const char *, uint64_t *,
 		    uint64_t *);
@@ -197,6 +201,8 @@ static const char *const authn_names[] = {
 static const char *const cert_id_names[] = {
 	"cn", "san-email", "san-dns", "san-uri", NULL
 };
+/* In the order of enum proxy_mode. */
+static const char *const proxy_names[] = { "off", "v1", "v2", "any", NULL };
 static const char *const empty_id_names[] = { "reject", "assign", NULL };
 static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
@@ -226,6 +232,10 @@ static const struct ckey listener_keys[] = {
 	    false, 0, 0, authn_names, NULL },
 	{ "backlog", K_INT, offsetof(struct policy_listener, backlog), false,
 	    1, 65535, NULL, NULL },
+	{ "proxy_protocol", K_ENUM,
+	    offsetof(struct policy_listener, proxy_protocol), false,
+	    0, 0, proxy_names, NULL },
+	{ "trusted_proxies", K_CUSTOM, 0, false, 0, 0, NULL, trusted_proxies },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -1312,6 +1322,8 @@ sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
 		if (cfg_map(c, item, listener_keys, l, ipath) == -1)
 			rc = -1;
+		else
+			check_proxy(c, item, l, ipath);
 		if (l->name == NULL && l->address != NULL) {
 			char	buf[80];
 
@@ -1324,6 +1336,73 @@ sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 		}
 	}
 	return rc;
+}
+
+/*
+ * listeners[].trusted_proxies: a list of 1 to POLICY_TRUSTED_PROXIES_MAX
+ * address ranges ("10.0.0.0/8", "2001:db8::/32", or a bare address), the
+ * load balancers allowed to send a PROXY header.  <dst> is the listener.
+ */
+static int
+trusted_proxies(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	struct policy_listener	*l = dst;
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	char			 ipath[CFG_PATH_MAX];
+	const char		*s;
+	size_t			 count, i;
+	int			 rc = 0;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of address ranges such "
+		    "as [10.0.0.0/8, 2001:db8::/32]");
+		return -1;
+	}
+	it = n->data.sequence.items.start;
+	count = (size_t)(n->data.sequence.items.top - it);
+	if (count == 0 || count > POLICY_TRUSTED_PROXIES_MAX) {
+		cfg_err(c, n, path, "expected 1 to %d address ranges",
+		    POLICY_TRUSTED_PROXIES_MAX);
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
+			continue;
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		if ((s = scalar(item)) == NULL || proxy_cidr_parse(s,
+		    &l->trusted_proxies[l->n_trusted_proxies]) == -1) {
+			cfg_err(c, item, ipath, "\"%s\" is not an address or "
+			    "a range such as 10.0.0.0/8 or 2001:db8::/32 "
+			    "(with no host bits set)", s != NULL ? s : "");
+			rc = -1;
+			continue;
+		}
+		l->n_trusted_proxies++;
+	}
+	return rc;
+}
+
+/*
+ * A PROXY header is believed only from trusted_proxies: the two keys go
+ * together.  <n> is the listener's node, for where to point.
+ */
+static void
+check_proxy(struct cfg *c, yaml_node_t *n, const struct policy_listener *l,
+    const char *path)
+{
+	char	key[CFG_PATH_MAX];
+
+	if (l->proxy_protocol != PROXY_OFF && l->n_trusted_proxies == 0) {
+		keypath(key, "%s.trusted_proxies", path);
+		cfg_err(c, n, key, "required with proxy_protocol: the "
+		    "addresses of the load balancers that send the header");
+	} else if (l->proxy_protocol == PROXY_OFF &&
+	    l->n_trusted_proxies > 0) {
+		keypath(key, "%s.trusted_proxies", path);
+		cfg_err(c, n, key, "has no effect without proxy_protocol "
+		    "(v1, v2 or any)");
+	}
 }
 
 /*

@@ -416,12 +416,22 @@ limits_admit(struct limits *l, const struct policy_limits *lim,
     unsigned total_max, unsigned listener, unsigned listener_max,
     const struct sockaddr *sa, uint64_t now, struct limits_conn *c)
 {
-	struct slot		*as, *ns = NULL;
-	uint8_t			 key[17], nkey[17];
-	enum limits_refusal	 r = LIMITS_OK;
-	double			 rate = lim->connection_rate_per_address;
-	double			 burst = lim->connection_burst_per_address;
-	bool			 apart = listener < LIMITS_LISTENERS_MAX;
+	enum limits_refusal	r;
+
+	r = limits_admit_conn(l, lim, total_max, listener, listener_max, c);
+	if (r != LIMITS_OK)
+		return r;
+	if ((r = limits_admit_addr(l, lim, sa, now, c)) != LIMITS_OK)
+		limits_release(l, c);
+	return r;
+}
+
+enum limits_refusal
+limits_admit_conn(struct limits *l, const struct policy_limits *lim,
+    unsigned total_max, unsigned listener, unsigned listener_max,
+    struct limits_conn *c)
+{
+	bool	apart = listener < LIMITS_LISTENERS_MAX;
 
 	memset(c, 0, sizeof(*c));
 	c->listener = listener;
@@ -432,10 +442,31 @@ limits_admit(struct limits *l, const struct policy_limits *lim,
 		return LIMITS_LISTENER;
 	}
 	if (!count_take(&l->unauth, lim->max_unauthenticated)) {
-		r = LIMITS_UNAUTHENTICATED;
-		goto undo;
+		if (apart)
+			atomic_fetch_sub(&l->listeners[listener], 1);
+		atomic_fetch_sub(&l->total, 1);
+		return LIMITS_UNAUTHENTICATED;
 	}
+	c->counted = c->unauth = true;
+	return LIMITS_OK;
+}
 
+/*
+ * The address's slot, and its network's when that is capped, are found
+ * or made, judged, and counted in only when every check passes.
+ */
+enum limits_refusal
+limits_admit_addr(struct limits *l, const struct policy_limits *lim,
+    const struct sockaddr *sa, uint64_t now, struct limits_conn *c)
+{
+	struct slot		*as, *ns = NULL;
+	uint8_t			 key[17], nkey[17];
+	enum limits_refusal	 r = LIMITS_OK;
+	double			 rate = lim->connection_rate_per_address;
+	double			 burst = lim->connection_burst_per_address;
+
+	if (!c->counted || c->addr_counted)
+		return LIMITS_OK;	/* nothing to add to: fail safe */
 	to_v6(sa, key);
 	key[16] = KIND_ADDRESS;
 	network_key(key, lim, nkey);
@@ -475,14 +506,8 @@ out:
 		memcpy(c->addr, key, 16);
 		memcpy(c->net, nkey, sizeof(c->net));
 		c->net_counted = ns != NULL;
-		c->counted = c->unauth = true;
-		return LIMITS_OK;
+		c->addr_counted = true;
 	}
-	atomic_fetch_sub(&l->unauth, 1);
-undo:
-	if (apart)
-		atomic_fetch_sub(&l->listeners[listener], 1);
-	atomic_fetch_sub(&l->total, 1);
 	return r;
 }
 
@@ -504,16 +529,19 @@ limits_release(struct limits *l, struct limits_conn *c)
 	if (!c->counted)
 		return;
 	limits_authenticated(l, c);
-	memcpy(key, c->addr, 16);
-	key[16] = KIND_ADDRESS;
-	pthread_mutex_lock(&l->mtx);
-	if ((s = slot_get(l, key, 0, NULL, false)) != NULL && s->conns > 0)
-		s->conns--;
-	if (c->net_counted &&
-	    (s = slot_get(l, c->net, 0, NULL, false)) != NULL && s->conns > 0)
-		s->conns--;
-	pthread_mutex_unlock(&l->mtx);
-	c->counted = false;
+	if (c->addr_counted) {
+		memcpy(key, c->addr, 16);
+		key[16] = KIND_ADDRESS;
+		pthread_mutex_lock(&l->mtx);
+		if ((s = slot_get(l, key, 0, NULL, false)) != NULL &&
+		    s->conns > 0)
+			s->conns--;
+		if (c->net_counted && (s = slot_get(l, c->net, 0, NULL,
+		    false)) != NULL && s->conns > 0)
+			s->conns--;
+		pthread_mutex_unlock(&l->mtx);
+	}
+	c->counted = c->addr_counted = c->net_counted = false;
 	if (c->listener < LIMITS_LISTENERS_MAX)
 		atomic_fetch_sub(&l->listeners[c->listener], 1);
 	atomic_fetch_sub(&l->total, 1);

@@ -26,6 +26,7 @@
 #include "mqttguard/listener.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
+#include "mqttguard/proxy.h"
 #include "mqttguard/session.h"
 #include "mqttguard/util.h"
 
@@ -39,7 +40,7 @@ static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 static void	error_cb(struct evconnlistener *, void *);
 static void	resume_cb(evutil_socket_t, short, void *);
 static void	refused_log(struct listener *, const struct sockaddr *,
-		    enum limits_refusal, uint64_t);
+		    const char *, const char *, uint64_t);
 
 int
 listener_init(struct listener *l, struct session_ctx *ctx,
@@ -186,27 +187,47 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	now = util_now_ms();
-	r = limits_admit(ctx->limits, &l->pl->limits,
-	    ctx->pol->limits.max_connections, l->idx, l->pl->max_connections,
-	    sa, now, &lc);
+	if (l->pl->proxy_protocol == PROXY_OFF)
+		r = limits_admit(ctx->limits, &l->pl->limits,
+		    ctx->pol->limits.max_connections, l->idx,
+		    l->pl->max_connections, sa, now, &lc);
+	else if (!proxy_cidr_match(l->pl->trusted_proxies,
+	    l->pl->n_trusted_proxies, sa)) {
+		/*
+		 * Only a load balancer may say who the client is: anyone
+		 * else is closed before a byte of theirs is read.
+		 */
+		close(fd);
+		metrics_add(M_PROXY_UNTRUSTED, 1);
+		refused_log(l, sa, "proxy.refused", "not in trusted_proxies "
+		    "(a PROXY protocol listener)", now);
+		return;
+	} else
+		/*
+		 * <sa> is the balancer's: the per-address caps wait for the
+		 * client's address, in the header (session.c).
+		 */
+		r = limits_admit_conn(ctx->limits, &l->pl->limits,
+		    ctx->pol->limits.max_connections, l->idx,
+		    l->pl->max_connections, &lc);
 	if (r != LIMITS_OK) {
 		/* Closed before any TLS work: the cheapest refusal. */
 		close(fd);
 		metrics_refused(l->idx, r);
-		refused_log(l, sa, r, now);
+		refused_log(l, sa, "limit.hit", limits_refusal_str(r), now);
 		return;
 	}
 	session_new(ctx, l->pl, fd, sa, &lc);
 }
 
 /*
- * One line per refusal, but at most one a second per listener: a flood of
- * refused connections must not become a flood of log lines.  The lines
- * skipped are counted in the next one.
+ * One line per refusal (<event>, because <why>), but at most one a second
+ * per listener: a flood of refused connections must not become a flood of
+ * log lines.  The lines skipped are counted in the next one.
  */
 static void
-refused_log(struct listener *l, const struct sockaddr *sa,
-    enum limits_refusal r, uint64_t now)
+refused_log(struct listener *l, const struct sockaddr *sa, const char *event,
+    const char *why, uint64_t now)
 {
 	char			host[UTIL_ADDR_MAX];
 	struct log_field	f[6];
@@ -221,11 +242,12 @@ refused_log(struct listener *l, const struct sockaddr *sa,
 	f[1] = (struct log_field)LOG_STR("src_ip", host);
 	f[2] = (struct log_field)LOG_UINT("src_port", util_addr_port(sa));
 	f[3] = (struct log_field)LOG_STR("action", "accept");
-	f[4] = (struct log_field)LOG_STR("reason", limits_refusal_str(r));
+	f[4] = (struct log_field)LOG_STR("reason", why);
 	f[5] = (struct log_field)LOG_UINT("not_logged", l->refused_quiet);
-	log_event(LOG_LVL_WARN, "limit.hit", f, 6, "limits: listener %s: "
-	    "refused %s: %s (%" PRIu64 " more refusals not logged)",
-	    l->pl->name, host, limits_refusal_str(r), l->refused_quiet);
+	log_event(LOG_LVL_WARN, event, f, 6, "%s: listener %s: refused %s: "
+	    "%s (%" PRIu64 " more refusals not logged)", strcmp(event,
+	    "limit.hit") == 0 ? "limits" : "proxy", l->pl->name, host, why,
+	    l->refused_quiet);
 	l->refused_logged = now;
 	l->refused_quiet = 0;
 }

@@ -395,6 +395,9 @@ write_events(FILE *fp)
 	    M_LIMIT_INFLIGHT, M_LIMIT_SUBSCRIPTIONS, M_LIMIT_DELIVERY_SIZE };
 	static const char *const limit_names[] = { "rate", "inflight",
 	    "subscriptions", "delivery_size" };
+	static const enum metric proxy[] = { M_PROXY_UNTRUSTED,
+	    M_PROXY_BAD_HEADER };
+	static const char *const proxy_names[] = { "untrusted", "header" };
 	static const char *const scope_names[2] = { "address", "user" };
 	static const char *const allow_names[2] = { "deny", "allow" };
 	static const char *const ok_names[2] = { "failure", "success" };
@@ -404,6 +407,10 @@ write_events(FILE *fp)
 	write_kinds(fp, "mqttguard_deadlines_expired_total", "Sessions "
 	    "closed because a deadline passed.", "deadline", deadlines,
 	    deadline_names, 3);
+	write_kinds(fp, "mqttguard_proxy_refused_total", "Connections to a "
+	    "PROXY protocol listener refused: from an address not in "
+	    "trusted_proxies, or without a valid header.", "reason", proxy,
+	    proxy_names, 2);
 	write_plain(fp, "mqttguard_accept_pauses_total", "Times a listener "
 	    "paused accepting because the process ran out of descriptors.",
 	    M_ACCEPT_PAUSED);

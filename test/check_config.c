@@ -4,6 +4,8 @@
  * every class of error is reported with its exact file:line:column and key.
  * Each invalid file under test/data/ is named for its error.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +249,22 @@ static const struct bad_case {
 	    "a loopback address: set admin.token_file, the bearer token every "
 	    "request must carry" },
 	{ "admin-bad-unknown-key", 1, "12:3: admin.token: unknown key" },
+	{ "proxy-bad-no-trusted", 1, "2:5: listeners[0].trusted_proxies: "
+	    "required with proxy_protocol: the addresses of the load "
+	    "balancers that send the header" },
+	{ "proxy-bad-mode", 1, "5:21: listeners[0].proxy_protocol: \"v3\" is "
+	    "not one of: off, v1, v2, any" },
+	{ "proxy-bad-host-bits", 1, "8:9: listeners[0].trusted_proxies[1]: "
+	    "\"10.0.0.1/8\" is not an address or a range such as 10.0.0.0/8 "
+	    "or 2001:db8::/32 (with no host bits set)" },
+	{ "proxy-bad-v6-prefix", 1, "6:23: listeners[0].trusted_proxies[0]: "
+	    "\"2001:db8::/129\" is not an address or a range such as "
+	    "10.0.0.0/8 or 2001:db8::/32 (with no host bits set)" },
+	{ "proxy-bad-not-list", 1, "6:22: listeners[0].trusted_proxies: "
+	    "expected a list of address ranges such as [10.0.0.0/8, "
+	    "2001:db8::/32]" },
+	{ "proxy-bad-without-mode", 1, "2:5: listeners[0].trusted_proxies: "
+	    "has no effect without proxy_protocol (v1, v2 or any)" },
 };
 
 START_TEST(invalid_file)
@@ -260,6 +278,45 @@ START_TEST(invalid_file)
 	else
 		snprintf(want, sizeof(want), "%s: the file is empty", path);
 	tu_load_refused(path, 0, bc->n, want);
+}
+END_TEST
+
+/* proxy_protocol and trusted_proxies, as loaded. */
+START_TEST(valid_proxy)
+{
+	struct config_errors	*e;
+	struct policy		*p = tu_load("test/data/proxy-ok.yaml", 0, &e);
+	struct sockaddr_in	 a;
+	struct sockaddr_in6	 a6;
+
+	ck_assert_msg(p != NULL, "%s", e->n ? e->msg[0] : "");
+	free(e);
+	ck_assert_uint_eq(p->n_listeners, 4);
+	ck_assert_int_eq(p->listeners[0].proxy_protocol, PROXY_V1);
+	ck_assert_int_eq(p->listeners[1].proxy_protocol, PROXY_V2);
+	ck_assert_int_eq(p->listeners[2].proxy_protocol, PROXY_ANY);
+	ck_assert_int_eq(p->listeners[3].proxy_protocol, PROXY_OFF);
+	ck_assert_uint_eq(p->listeners[0].n_trusted_proxies, 1);
+	ck_assert_uint_eq(p->listeners[1].n_trusted_proxies, 3);
+	ck_assert_uint_eq(p->listeners[3].n_trusted_proxies, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.5", &a.sin_addr);
+	ck_assert(proxy_cidr_match(p->listeners[0].trusted_proxies, 1,
+	    (struct sockaddr *)&a));
+	inet_pton(AF_INET, "10.20.30.40", &a.sin_addr);
+	ck_assert(!proxy_cidr_match(p->listeners[0].trusted_proxies, 1,
+	    (struct sockaddr *)&a));
+	ck_assert(proxy_cidr_match(p->listeners[1].trusted_proxies, 3,
+	    (struct sockaddr *)&a));
+	memset(&a6, 0, sizeof(a6));
+	a6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8:1::9", &a6.sin6_addr);
+	ck_assert(proxy_cidr_match(p->listeners[1].trusted_proxies, 3,
+	    (struct sockaddr *)&a6));
+	ck_assert(!proxy_cidr_match(p->listeners[2].trusted_proxies, 1,
+	    (struct sockaddr *)&a6));
+	policy_unref(p);
 }
 END_TEST
 
@@ -616,6 +673,7 @@ config_suite(void)
 	tcase_add_loop_test(tc, invalid_file, 0,
 	    (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, collects_every_error);
+	tcase_add_test(tc, valid_proxy);
 	tcase_add_test(tc, example_policy_parses);
 	tcase_add_test(tc, limits_overrides);
 	tcase_add_test(tc, limits_every_key_overrides);

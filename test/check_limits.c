@@ -132,6 +132,67 @@ START_TEST(admit_per_address_and_release)
 }
 END_TEST
 
+/*
+ * A PROXY protocol listener admits in two steps: the counts that need no
+ * address at accept, the per-address ones once the real address is known.
+ * Every path leaves the counts exact.
+ */
+START_TEST(admit_in_two_steps)
+{
+	struct limits		*l = limits_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c[4];
+	struct sockaddr_in	 a = v4("192.0.2.1"), b = v4("192.0.2.2");
+	int			 i;
+
+	p->limits.max_connections_per_address = 1;
+	p->limits.max_connections_per_network = 2;
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(limits_admit_conn(l, &p->limits, 3, 0, 0,
+		    &c[i]), LIMITS_OK);
+	ck_assert_int_eq(limits_admit_conn(l, &p->limits, 3, 0, 0, &c[3]),
+	    LIMITS_TOTAL);		/* the total cap holds at accept */
+	ck_assert(!c[3].counted);
+	ck_assert_uint_eq(limits_total(l), 3);
+	ck_assert(!c[0].addr_counted);
+	ck_assert_int_eq(limits_admit_addr(l, &p->limits, (void *)&a, 0,
+	    &c[0]), LIMITS_OK);
+	ck_assert(c[0].addr_counted);
+	/* Again: nothing more is counted. */
+	ck_assert_int_eq(limits_admit_addr(l, &p->limits, (void *)&b, 0,
+	    &c[0]), LIMITS_OK);
+	ck_assert_int_eq(limits_admit_addr(l, &p->limits, (void *)&a, 0,
+	    &c[1]), LIMITS_ADDRESS);
+	ck_assert(!c[1].addr_counted && c[1].counted);
+	ck_assert_int_eq(limits_admit_addr(l, &p->limits, (void *)&b, 0,
+	    &c[2]), LIMITS_OK);
+	ck_assert_uint_eq(limits_total(l), 3);
+	limits_release(l, &c[1]);	/* refused at its address */
+	ck_assert_uint_eq(limits_total(l), 2);
+	/* The network is full (a and b): a third address of it is refused. */
+	ck_assert_int_eq(limits_admit_conn(l, &p->limits, 4, 0, 0, &c[1]),
+	    LIMITS_OK);
+	a = v4("192.0.2.3");
+	ck_assert_int_eq(limits_admit_addr(l, &p->limits, (void *)&a, 0,
+	    &c[1]), LIMITS_NETWORK);
+	limits_release(l, &c[1]);
+	limits_release(l, &c[0]);
+	limits_release(l, &c[2]);
+	ck_assert_uint_eq(limits_total(l), 0);
+	/* Every slot was given back: both addresses may connect again. */
+	a = v4("192.0.2.1");
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&a, 0, &c[0]),
+	    LIMITS_OK);
+	ck_assert_int_eq(admit(l, &p->limits, (void *)&b, 0, &c[1]),
+	    LIMITS_OK);
+	limits_release(l, &c[0]);
+	limits_release(l, &c[1]);
+	ck_assert_uint_eq(limits_total(l), 0);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
 START_TEST(admit_per_network_v4_and_v6)
 {
 	struct limits		*l = limits_new();
@@ -1019,6 +1080,7 @@ limits_suite(void)
 	tcase_add_test(tl, admit_listener_cap_and_release);
 	tcase_add_test(tl, reload_moves_listener_and_keeps_network);
 	tcase_add_test(tl, admit_refusal_rolls_back_counts);
+	tcase_add_test(tl, admit_in_two_steps);
 	tcase_add_test(tl, admit_listener_past_max_uncounted);
 	tcase_add_test(tl, refusal_strings);
 	tcase_add_test(tl, admit_concurrent_exact);

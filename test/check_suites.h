@@ -23,5 +23,6 @@ Suite	*auth_suite(void);
 Suite	*acl_suite(void);
 Suite	*enforce_suite(void);
 Suite	*metrics_suite(void);
+Suite	*proxy_suite(void);
 
 #endif

@@ -77,6 +77,7 @@ struct limits_conn {
 	uint8_t		addr[16];	/* IPv4 as ::ffff:a.b.c.d */
 	uint8_t		net[17];	/* its network's key, as counted */
 	bool		counted;	/* in the totals */
+	bool		addr_counted;	/* in its address's count */
 	bool		net_counted;	/* in its network's count */
 	bool		unauth;		/* in the unauthenticated count */
 	unsigned	listener;	/* index, counted when < MAX */
@@ -93,6 +94,24 @@ struct limits_conn {
 enum limits_refusal limits_admit(struct limits *, const struct policy_limits *,
 		    unsigned total_max, unsigned listener,
 		    unsigned listener_max, const struct sockaddr *sa,
+		    uint64_t now_ms, struct limits_conn *c);
+/*
+ * limits_admit() in two steps, for a listener whose clients' addresses
+ * are known only after a PROXY protocol header: limits_admit_conn() at
+ * accept counts the caps that need no address (total, listener, not yet
+ * authenticated); limits_admit_addr() then counts the per-address and
+ * per-network caps and the connection rate of the real address <sa>.
+ * A refusal by limits_admit_addr() counts nothing more; either way the
+ * connection holds what limits_admit_conn() counted until limits_release().
+ * limits_admit_addr() on a connection not admitted, or already counted
+ * at an address, counts nothing and returns LIMITS_OK.
+ */
+enum limits_refusal limits_admit_conn(struct limits *,
+		    const struct policy_limits *, unsigned total_max,
+		    unsigned listener, unsigned listener_max,
+		    struct limits_conn *c);
+enum limits_refusal limits_admit_addr(struct limits *,
+		    const struct policy_limits *, const struct sockaddr *sa,
 		    uint64_t now_ms, struct limits_conn *c);
 /* The connection authenticated: no longer counts as unauthenticated. */
 void		 limits_authenticated(struct limits *, struct limits_conn *c);

@@ -53,6 +53,8 @@ enum metric {
 	M_LIMIT_SUBSCRIPTIONS,	/* filters over max_subscriptions */
 	M_LIMIT_INFLIGHT,	/* PUBLISH held or refused: max_inflight */
 	M_LIMIT_DELIVERY_SIZE,	/* 3.x delivery over max_packet_size dropped */
+	M_PROXY_UNTRUSTED,	/* PROXY listener: not from trusted_proxies */
+	M_PROXY_BAD_HEADER,	/* PROXY listener: header missing or bad */
 	M__MAX
 };
 

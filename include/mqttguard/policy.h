@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mqttguard/proxy.h"
+
 /* Secure defaults, used when the policy is silent. */
 #define POLICY_MAX_PACKET_DEFAULT	(1024 * 1024)	/* bytes */
 #define POLICY_MAX_PACKET_LIMIT		(268435455 + 5)	/* the protocol's */
@@ -57,6 +59,7 @@
 #define POLICY_TLS_CRL_MAX		4	/* CRL files */
 #define POLICY_TLS_SNI_MAX		16	/* tls.sni certificates */
 #define POLICY_TLS_NAME_MAX		254	/* a DNS name, its NUL too */
+#define POLICY_TRUSTED_PROXIES_MAX	64	/* ranges per listener */
 
 enum policy_verify {
 	POLICY_VERIFY_NONE = 0,		/* no client certificate asked */
@@ -259,6 +262,14 @@ struct policy_listener {
 	/* The global limits with limits.listeners.<name> laid over them. */
 	struct policy_limits limits;
 	unsigned	 max_connections;	/* its own cap; 0: none */
+	/*
+	 * PROXY protocol: with a mode other than PROXY_OFF, connections
+	 * are accepted only from <trusted_proxies> (at least one) and each
+	 * must start with a header naming the real client.
+	 */
+	enum proxy_mode	 proxy_protocol;
+	struct proxy_cidr trusted_proxies[POLICY_TRUSTED_PROXIES_MAX];
+	size_t		 n_trusted_proxies;
 	unsigned	 index;		/* in policy.listeners */
 	int		 line, col;	/* where it is in the file */
 };

@@ -29,6 +29,7 @@
 #define SESSION_ID_LOG		64	/* client id/user in logs */
 
 enum session_state {
+	SS_PROXY,	/* reading the PROXY protocol header */
 	SS_HANDSHAKE,	/* TLS handshake running */
 	SS_CONNECT,	/* waiting for a complete CONNECT */
 	SS_AUTH,	/* CONNECT held while the password is checked */
@@ -48,7 +49,14 @@ struct session {
 	char			 addr[UTIL_ADDR_MAX];	/* no port */
 	char			 client_id[SESSION_ID_LOG];
 	char			 username[SESSION_ID_LOG];
-	struct bufferevent	*down;		/* owned; the client */
+	int			 fd;		/* owned in SS_PROXY, then
+						   down's; -1 */
+	struct event		*proxy_ev;	/* owned; SS_PROXY: readable */
+	uint8_t			*proxy_buf;	/* owned; SS_PROXY: the header
+						   so far, PROXY_HEADER_MAX */
+	size_t			 proxy_len;	/* bytes in proxy_buf */
+	struct bufferevent	*down;		/* owned; the client; NULL in
+						   SS_PROXY */
 	struct bufferevent	*up;		/* owned; NULL before CONNECT */
 	bool			 up_tls;	/* TLS to the broker */
 	struct event		*timer;		/* owned; current deadline */

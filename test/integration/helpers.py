@@ -156,7 +156,8 @@ class Guard:
     """mqttguard with a generated policy: a TLS listener, optionally a plain
     one, in front of <upstream_port>; with <admin>, the admin listener on
     127.0.0.1:self.admin_port, <admin_extra> added to its section.
-    <log_extra> goes into the log section; with <journal>, JOURNAL_STREAM
+    <listener_extra> and <plain_extra> go into the TLS and the plain
+    listener.  <log_extra> goes into the log section; with <journal>, JOURNAL_STREAM
     names its stderr, as systemd does for a service whose output is the
     journal."""
 
@@ -166,7 +167,7 @@ class Guard:
                  workers=1, tls_extra="", extra="",
                  auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
                  listener_extra="", log_extra="", journal=False,
-                 admin=False, admin_extra=""):
+                 admin=False, admin_extra="", plain_extra=""):
         self.certs = certs
         self.journal = journal
         self.port = free_port()
@@ -179,7 +180,8 @@ class Guard:
                      f"    port: {self.port}\n{listener_extra}")
         if plain:
             listeners += (f"  - name: plain\n    address: 127.0.0.1\n"
-                          f"    port: {self.plain_port}\n    tls: false\n")
+                          f"    port: {self.plain_port}\n    tls: false\n"
+                          f"{plain_extra}")
         self.start(
             tmp,
             "listeners:\n" + listeners +
