@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from helpers import (BIN, TIMEOUT, Paho, accepted, connect, free_port,
-                     http_get, metric, plain_socket, port_open, read_frame,
+                     http_get, plain_socket, port_open, read_frame,
                      read_until_closed, wait_until)
 
 

@@ -11,13 +11,13 @@ without proxy_protocol, a PROXY header is only a malformed CONNECT.
 """
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
 
-from helpers import (TIMEOUT, connect, free_port, port_open, read_frame,
-                     read_until_closed, reply, spawn, wait_until)
+from helpers import (TIMEOUT, connect, free_port, read_frame,
+                     read_until_closed, reply, spawn, terminate,
+                     wait_until)
 
 HAPROXY = "/usr/sbin/haproxy"
 LB = "127.0.0.5"    # HAProxy's source address, the one trusted
@@ -54,13 +54,7 @@ class HAProxy:
         return self.logfile.read_text(errors="replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.log_fp.close()
 
 
