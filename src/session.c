@@ -84,6 +84,8 @@ static void	pump(struct session *, enum codec_dir);
 static int	pump_frames(struct session *, enum codec_dir,
 		    struct evbuffer *);
 static void	client_event(struct session *, short);
+static bool	end_later(struct session *, enum codec_dir,
+		    struct bufferevent *, short);
 static bool	is_probe(struct session *);
 static void	broker_event(struct session *, short);
 static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
@@ -1454,15 +1456,36 @@ up_write_cb(struct bufferevent *bev, void *arg)
 static void
 down_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
-	client_event(arg, what);
+	if (!end_later(arg, CODEC_FROM_CLIENT, bev, what))
+		client_event(arg, what);
 }
 
 static void
 up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
-	broker_event(arg, what);
+	if (!end_later(arg, CODEC_FROM_SERVER, bev, what))
+		broker_event(arg, what);
+}
+
+/*
+ * libevent reports the end of a stream (or an error) as soon as it reads
+ * it, and frames read before it may still wait in the input, held by
+ * backpressure or a rate.  They go first: the end is kept and pump()
+ * reports it once they are through, as for an end read ahead.  Returns
+ * whether it was kept.
+ */
+static bool
+end_later(struct session *s, enum codec_dir dir, struct bufferevent *bev,
+    short what)
+{
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) ||
+	    (s->state != SS_OPEN && s->state != SS_CONNECT) ||
+	    s->end[dir] != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+		return false;
+	s->end[dir] = what;
+	pump(s, dir);
+	return true;
 }
 
 /*
