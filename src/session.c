@@ -129,10 +129,6 @@ static void	session_dead(struct session *);
 static void	copy_id(char *, size_t, const struct codec_buf *);
 static void	nodelay(int);
 static struct bufferevent *down_new(struct session *, int);
-static int	down_start(struct session *, int, bool);
-static void	proxy_read_cb(evutil_socket_t, short, void *);
-static void	proxy_done(struct session *, const struct proxy_header *);
-static void	proxy_refuse(struct session *, const char *);
 static struct bufferevent *side(struct session *, enum codec_dir);
 
 static const char *const dir_name[] = { "client", "broker" };
@@ -196,16 +192,14 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 		 * goes on running through the handshake.
 		 */
 		s->state = SS_PROXY;
-		if ((s->proxy_buf = malloc(PROXY_HEADER_MAX)) == NULL ||
-		    (s->proxy_ev = event_new(ctx->base, fd, EV_READ |
-		    EV_PERSIST, proxy_read_cb, s)) == NULL)
+		if (session_proxy_start(s, fd) == -1)
 			goto oom;
 		s->fd = fd;	/* the session's until down has it */
 		fd = -1;
 		event_add(s->proxy_ev, NULL);
 		set_timer(s, s->es.L->tls_handshake_timeout_ms);
 	} else {
-		if (down_start(s, fd, false) == -1)
+		if (session_down_start(s, fd, false) == -1)
 			goto oom;
 		fd = -1;	/* the bufferevent owns it now */
 	}
@@ -234,8 +228,8 @@ oom:
  * read a PROXY header (<after_proxy>) keeps its deadline running through
  * a handshake.  -1 on failure, the fd still the caller's.
  */
-static int
-down_start(struct session *s, int fd, bool after_proxy)
+int
+session_down_start(struct session *s, int fd, bool after_proxy)
 {
 	if ((s->down = down_new(s, fd)) == NULL)
 		return -1;
@@ -251,142 +245,6 @@ down_start(struct session *s, int fd, bool after_proxy)
 	else if (!after_proxy)
 		set_timer(s, s->es.L->tls_handshake_timeout_ms);
 	return 0;
-}
-
-/*
- * SS_PROXY, the socket is readable.  The header is read with recv() from
- * the socket, before any bufferevent exists, and exactly its bytes are
- * consumed: recv(MSG_PEEK) shows what has arrived, proxy_decode() says
- * how much of it is header, and only that much is taken.  Whatever
- * follows (a TLS ClientHello, a CONNECT) stays in the kernel for the
- * bufferevent made afterwards, which then runs exactly as on a listener
- * without PROXY protocol: the OpenSSL one on the fd (libevent 2.1's
- * bufferevent_openssl_socket_new()), with the read-ahead path of
- * readahead.h.  Reading through a plain bufferevent and stacking an
- * OpenSSL filter over it would also work with 2.1, but every session of
- * the listener would pay the filter's extra copy for the sake of a few
- * dozen bytes, and the bytes read past the header would have to be fed
- * back in.  Peeked bytes that do not complete the header all belong to
- * it (the decoder says "need more" only for a valid prefix), so they are
- * consumed too and the next wakeup brings only new bytes: no busy loop.
- */
-static void
-proxy_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session		*s = arg;
-	struct proxy_header	 h;
-	enum proxy_status	 st;
-	ssize_t			 n, want;
-
-	(void)what;
-	n = recv(fd, s->proxy_buf + s->proxy_len, PROXY_HEADER_MAX -
-	    s->proxy_len, MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
-		return;
-	if (n <= 0 && s->proxy_len == 0) {
-		/* Connected and left: a TCP health check, or a scan. */
-		metrics_tls_failed(s->lis->index, true);
-		s->quiet = true;
-		session_close(s, "closed before sending anything (a probe)",
-		    false);
-		return;
-	}
-	if (n <= 0) {
-		proxy_refuse(s, n == 0 ? "closed inside the PROXY header" :
-		    "connection error inside the PROXY header");
-		return;
-	}
-	st = proxy_decode(s->proxy_buf, s->proxy_len + (size_t)n,
-	    s->lis->proxy_protocol, &h);
-	if (st == PROXY_ERROR) {
-		proxy_refuse(s, h.err);
-		return;
-	}
-	want = st == PROXY_DONE ? (ssize_t)(h.len - s->proxy_len) : n;
-	if (recv(fd, s->proxy_buf + s->proxy_len, (size_t)want, 0) != want) {
-		proxy_refuse(s, "connection error inside the PROXY header");
-		return;
-	}
-	s->proxy_len += (size_t)want;
-	if (st == PROXY_DONE)
-		proxy_done(s, &h);
-}
-
-/*
- * A missing or bad header: the connection is closed and never reaches
- * the broker.  <why> is static.
- */
-static void
-proxy_refuse(struct session *s, const char *why)
-{
-	struct log_field	f[AUDIT_FIELDS + 1];
-	size_t			nf;
-
-	metrics_add(M_PROXY_BAD_HEADER, 1);
-	nf = audit_fields(&s->who, f);
-	f[nf++] = (struct log_field)LOG_STR("reason", why);
-	log_event(LOG_LVL_WARN, "proxy.refused", f, nf, "session %" PRIu64
-	    " %s: PROXY protocol header refused: %s", s->id, s->peer, why);
-	session_close(s, "bad PROXY protocol header", false);
-}
-
-/*
- * The header <h> is read.  LOCAL (a balancer's own health check) ends
- * quietly.  Otherwise the client's address replaces the balancer's in
- * every log line, audit event and lockout from now on, and the per-address
- * caps and rates that accept could not judge are judged on it.
- */
-static void
-proxy_done(struct session *s, const struct proxy_header *h)
-{
-	const struct sockaddr	*sa = (const struct sockaddr *)&h->src;
-	char			 via[UTIL_ADDR_MAX];
-	enum limits_refusal	 r;
-	struct log_field	 f[AUDIT_FIELDS + 1];
-	size_t			 nf;
-	int			 fd = s->fd;
-
-	event_free(s->proxy_ev);
-	s->proxy_ev = NULL;
-	free(s->proxy_buf);
-	s->proxy_buf = NULL;
-	if (h->local) {
-		metrics_tls_failed(s->lis->index, true);
-		s->quiet = true;
-		session_close(s, "PROXY protocol LOCAL: a load balancer's "
-		    "health check", false);
-		return;
-	}
-	memcpy(via, s->peer, sizeof(via));
-	if (util_addr_str(sa, true, s->peer, sizeof(s->peer)) == -1 ||
-	    util_addr_str(sa, false, s->addr, sizeof(s->addr)) == -1) {
-		proxy_refuse(s, "no address in the PROXY header");
-		return;
-	}
-	s->who.src_port = util_addr_port(sa);
-	log_debug("session %" PRIu64 " %s: via %s (PROXY protocol v%d)",
-	    s->id, s->peer, via, h->version);
-	r = limits_admit_addr(s->ctx->limits, &s->lis->limits, sa,
-	    util_now_ms(), &s->lc);
-	if (r != LIMITS_OK) {
-		metrics_refused(s->lis->index, r);
-		nf = audit_fields(&s->who, f);
-		f[nf++] = (struct log_field)LOG_STR("reason",
-		    limits_refusal_str(r));
-		log_event(LOG_LVL_WARN, "limit.hit", f, nf, "limits: listener "
-		    "%s: refused %s (via %s): %s", s->lis->name, s->addr, via,
-		    limits_refusal_str(r));
-		session_close(s, limits_refusal_str(r), false);
-		return;
-	}
-	if (down_start(s, fd, true) == -1) {
-		log_warnx("session %" PRIu64 " %s: out of memory", s->id,
-		    s->peer);
-		session_close(s, "out of memory", false);
-		return;
-	}
-	s->fd = -1;	/* the bufferevent owns it now */
 }
 
 /*

@@ -109,6 +109,17 @@ void	session_shutdown(struct session *s);
 void	session_free(struct session *s);
 void	session_auth_done(struct auth_job *job);
 void	session_env(struct session *s, struct enforce_env *env);
+/*
+ * Hands <fd> to the client's bufferevent (TLS or plain) and starts
+ * reading it; <after_proxy>: a PROXY header was read first.  -1 on
+ * failure, the fd still the caller's.
+ */
+int	session_down_start(struct session *s, int fd, bool after_proxy);
+/*
+ * session_proxy.c's: readies the PROXY header read of <s> on <fd> (the
+ * caller adds s->proxy_ev).  -1 on ENOMEM.
+ */
+int	session_proxy_start(struct session *s, int fd);
 /* session_ctx.c's, for session.c: hands a finished check to its loop. */
 void	session_ctx_auth_post(struct auth_job *job);
 
