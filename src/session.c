@@ -62,7 +62,6 @@
 #include "mqttguard/util.h"
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
-#define SESSION_LINGER_MS	3000		/* flush before close */
 #define SESSION_FD_LOG_MS	10000		/* fd shortage log lines */
 
 enum { PUMP_STARVED, PUMP_HELD, PUMP_ENDED };	/* pump_frames() */
@@ -79,7 +78,6 @@ static void	up_read_cb(struct bufferevent *, void *);
 static void	up_write_cb(struct bufferevent *, void *);
 static void	timer_cb(evutil_socket_t, short, void *);
 static void	drained(struct session *, enum codec_dir);
-static void	discard_cb(struct bufferevent *, void *);
 static void	pump(struct session *, enum codec_dir);
 static int	pump_frames(struct session *, enum codec_dir,
 		    struct evbuffer *);
@@ -104,7 +102,6 @@ static int	on_connack(struct session *, struct evbuffer *,
 		    const struct codec_packet *);
 static int	auth_accept(struct session *);
 static void	auth_submit(struct session *, const struct codec_buf *);
-static void	hello_free(struct session *);
 static int	upstream_new(struct session *);
 static void	on_event(void *, const struct enforce_event *);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
@@ -122,10 +119,6 @@ static bool	short_of_fds(int);
 static void	refuse_connect(struct session *, uint8_t, const char *);
 static void	set_read_wm(struct session *, enum codec_dir, size_t);
 static void	set_timer(struct session *, unsigned);
-static void	finish_flush(struct session *);
-static void	half_close(struct session *, enum codec_dir);
-static void	side_done(struct session *, enum codec_dir);
-static void	session_dead(struct session *);
 static void	copy_id(char *, size_t, const struct codec_buf *);
 static void	nodelay(int);
 static struct bufferevent *down_new(struct session *, int);
@@ -902,7 +895,7 @@ auth_accept(struct session *s)
 		return -1;
 	}
 	enforce_verdict_fini(&v);	/* wipes the password it may hold */
-	hello_free(s);
+	session_hello_free(s);
 	s->state = SS_OPEN;
 	evtimer_del(s->timer);
 	set_timer(s, s->pol->upstream.connect_timeout_ms);
@@ -912,8 +905,8 @@ auth_accept(struct session *s)
 }
 
 /* The held CONNECT, its password with it, is wiped and freed. */
-static void
-hello_free(struct session *s)
+void
+session_hello_free(struct session *s)
 {
 	if (s->connect != NULL) {
 		OPENSSL_cleanse(s->connect, s->connect_len);
@@ -1287,7 +1280,7 @@ drained(struct session *s, enum codec_dir from)
 	struct bufferevent	*src = side(s, from);
 
 	if (s->state == SS_CLOSING) {
-		finish_flush(s);
+		session_finish_flush(s);
 		return;
 	}
 	if (s->paused[from] && src != NULL) {
@@ -1388,8 +1381,8 @@ client_event(struct session *s, short what)
 	}
 	if (s->state == SS_CLOSING) {
 		/* EOF after our FIN, or the client is gone: either way done. */
-		side_done(s, CODEC_FROM_CLIENT);
-		finish_flush(s);
+		session_side_done(s, CODEC_FROM_CLIENT);
+		session_finish_flush(s);
 		return;
 	}
 	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF) && is_probe(s)) {
@@ -1478,8 +1471,8 @@ broker_event(struct session *s, short what)
 		return;
 	}
 	if (s->state == SS_CLOSING) {
-		side_done(s, CODEC_FROM_SERVER);
-		finish_flush(s);
+		session_side_done(s, CODEC_FROM_SERVER);
+		session_finish_flush(s);
 		return;
 	}
 	/* TLS 1.3: a broker refusing our certificate says so only now. */
@@ -1557,212 +1550,5 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case SS_DEAD:
 		break;
 	}
-}
-
-/* ---- closing ----------------------------------------------------------- */
-
-void
-session_close(struct session *s, const char *reason, bool flush)
-{
-	if (s->state == SS_DEAD)
-		return;
-	if (s->reason == NULL)
-		s->reason = reason;
-	if (s->state == SS_CLOSING) {
-		if (!flush)
-			session_dead(s);
-		return;
-	}
-	if (!flush || s->down == NULL) {
-		session_dead(s);
-		return;
-	}
-	s->state = SS_CLOSING;
-	bufferevent_disable(s->down, EV_READ);
-	bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
-	bufferevent_enable(s->down, EV_WRITE);
-	if (s->up != NULL) {
-		bufferevent_disable(s->up, EV_READ);
-		bufferevent_setwatermark(s->up, EV_WRITE, 0, 0);
-		bufferevent_enable(s->up, EV_WRITE);
-	}
-	set_timer(s, SESSION_LINGER_MS);
-	finish_flush(s);
-}
-
-/*
- * A side is finished while closing: its peer closed (after our FIN, or on
- * its own), or failed.  Nothing more can be delivered to it.
- */
-static void
-side_done(struct session *s, enum codec_dir dir)
-{
-	struct bufferevent	*bev = side(s, dir);
-
-	s->done[dir] = true;
-	if (bev == NULL)
-		return;
-	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	evbuffer_drain(bufferevent_get_output(bev),
-	    evbuffer_get_length(bufferevent_get_output(bev)));
-}
-
-/*
- * Sends FIN on a side whose output has drained (TLS: close_notify first),
- * then keeps reading and discarding until the peer closes too.  Closing a
- * socket with unread bytes would send a reset instead, and a reset makes
- * the peer's kernel drop what its application has not read yet: the
- * broker would lose the last PUBLISH before a DISCONNECT.
- */
-static void
-half_close(struct session *s, enum codec_dir dir)
-{
-	struct bufferevent	*bev = side(s, dir);
-	SSL			*ssl;
-	int			 fd;
-
-	s->shut[dir] = true;
-	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
-	    SSL_is_init_finished(ssl)) {
-		(void)SSL_shutdown(ssl);
-		ERR_clear_error();
-	}
-	fd = bufferevent_getfd(bev);
-	if (fd == -1 || shutdown(fd, SHUT_WR) == -1) {
-		side_done(s, dir);
-		return;
-	}
-	bufferevent_setcb(bev, discard_cb, NULL, dir == CODEC_FROM_CLIENT ?
-	    down_event_cb : up_event_cb, s);
-	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	bufferevent_enable(bev, EV_READ);
-}
-
-/*
- * Called while closing whenever something changes: an output drained, a
- * peer closed.  Each side whose output is empty is half-closed; when both
- * sides are finished the session is dead.  The linger timer bounds it all.
- */
-static void
-finish_flush(struct session *s)
-{
-	enum codec_dir	 dir;
-	struct bufferevent *bev;
-
-	if (s->state != SS_CLOSING)
-		return;
-	if (s->up == NULL || !s->up_connected)
-		s->done[CODEC_FROM_SERVER] = true;
-	for (dir = CODEC_FROM_CLIENT; dir <= CODEC_FROM_SERVER; dir++) {
-		bev = side(s, dir);
-		if (s->done[dir] || s->shut[dir] || bev == NULL)
-			continue;
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			half_close(s, dir);
-	}
-	if (s->done[CODEC_FROM_CLIENT] && s->done[CODEC_FROM_SERVER])
-		session_dead(s);
-}
-
-static void
-discard_cb(struct bufferevent *bev, void *arg)
-{
-	(void)arg;
-	evbuffer_drain(bufferevent_get_input(bev),
-	    evbuffer_get_length(bufferevent_get_input(bev)));
-}
-
-/* Takes the session off the live list; the worker frees it soon. */
-static void
-session_dead(struct session *s)
-{
-	struct session_ctx	*ctx = s->ctx;
-	struct enforce_env	 env;
-	struct timeval		 now;
-	double			 secs;
-	struct log_field	 f[AUDIT_FIELDS + 6];
-	size_t			 nf;
-
-	if (s->state == SS_DEAD)
-		return;
-	s->state = SS_DEAD;
-	evtimer_del(s->timer);
-	if (s->proxy_ev != NULL)
-		event_del(s->proxy_ev);
-	if (s->down != NULL)
-		bufferevent_disable(s->down, EV_READ | EV_WRITE);
-	if (s->up != NULL)
-		bufferevent_disable(s->up, EV_READ | EV_WRITE);
-	gettimeofday(&now, NULL);
-	secs = (double)(now.tv_sec - s->started.tv_sec) +
-	    (double)(now.tv_usec - s->started.tv_usec) / 1e6;
-	nf = audit_fields(&s->who, f);
-	f[nf++] = (struct log_field)LOG_STR("reason", s->quiet ? "probe" :
-	    s->reason ? s->reason : "closed");
-	f[nf++] = (struct log_field)LOG_UINT("frames_in",
-	    s->frames[CODEC_FROM_CLIENT]);
-	f[nf++] = (struct log_field)LOG_UINT("frames_out",
-	    s->frames[CODEC_FROM_SERVER]);
-	f[nf++] = (struct log_field)LOG_UINT("bytes_in",
-	    s->bytes[CODEC_FROM_CLIENT]);
-	f[nf++] = (struct log_field)LOG_UINT("bytes_out",
-	    s->bytes[CODEC_FROM_SERVER]);
-	f[nf++] = (struct log_field)LOG_DOUBLE("seconds", secs);
-	if (s->quiet)
-		log_event(LOG_LVL_DEBUG, "session.close", f, nf, "session %"
-		    PRIu64 " %s: closed: %s", s->id, s->peer, s->reason);
-	else
-		log_event(LOG_LVL_INFO, "session.close", f, nf, "session %"
-		    PRIu64 " %s: closed: %s (client_id \"%s\", frames in %"
-		    PRIu64 " out %" PRIu64 ", bytes in %" PRIu64 " out %"
-		    PRIu64 ", %.1fs)", s->id, s->peer, s->reason ? s->reason :
-		    "closed", s->client_id, s->frames[CODEC_FROM_CLIENT],
-		    s->frames[CODEC_FROM_SERVER], s->bytes[CODEC_FROM_CLIENT],
-		    s->bytes[CODEC_FROM_SERVER], secs);
-	metrics_session_close(s->lis->index, s->authed);
-	evtimer_del(s->rate_ev);
-	limits_release(ctx->limits, &s->lc);
-	/* The user's caps and the client id are free for others now. */
-	session_env(s, &env);
-	enforce_fini(&s->es, &env);
-	TAILQ_REMOVE(&ctx->sessions, s, entry);
-	TAILQ_INSERT_TAIL(&ctx->dead, s, entry);
-	ctx->n_sessions--;
-	event_active(ctx->reap_ev, EV_READ, 0);
-}
-
-void
-session_shutdown(struct session *s)
-{
-	if (s->state == SS_DEAD || s->state == SS_CLOSING)
-		return;
-	session_send_disconnect(s, 0x8B);	/* server shutting down */
-	session_close(s, "mqttguard is stopping", true);
-}
-
-void
-session_free(struct session *s)
-{
-	struct enforce_env	env;
-
-	if (s->down != NULL)
-		bufferevent_free(s->down);
-	if (s->proxy_ev != NULL)
-		event_free(s->proxy_ev);
-	free(s->proxy_buf);
-	if (s->fd != -1)
-		close(s->fd);	/* SS_PROXY: no bufferevent had it yet */
-	if (s->up != NULL)
-		bufferevent_free(s->up);
-	if (s->timer != NULL)
-		event_free(s->timer);
-	if (s->rate_ev != NULL)
-		event_free(s->rate_ev);
-	codec_session_fini(&s->cs);
-	hello_free(s);
-	session_env(s, &env);
-	enforce_fini(&s->es, &env);
-	policy_unref(s->pol);
-	free(s);
 }
 

@@ -120,6 +120,24 @@ int	session_down_start(struct session *s, int fd, bool after_proxy);
  * caller adds s->proxy_ev).  -1 on ENOMEM.
  */
 int	session_proxy_start(struct session *s, int fd);
+/* <dir>'s side: the client's bufferevent or the broker's (NULL). */
+static inline struct bufferevent *
+session_side(struct session *s, enum codec_dir dir)
+{
+	return dir == CODEC_FROM_CLIENT ? s->down : s->up;
+}
+
+/*
+ * session_close.c's: session_dead() takes a session off the live list
+ * (freed later); session_side_done() marks a closing side finished;
+ * session_finish_flush() half-closes each drained side of a closing
+ * session, and ends it once both are done.  session.c's
+ * session_hello_free() wipes and frees the held CONNECT.
+ */
+void	session_dead(struct session *s);
+void	session_side_done(struct session *s, enum codec_dir dir);
+void	session_finish_flush(struct session *s);
+void	session_hello_free(struct session *s);
 /* session_ctx.c's, for session.c: hands a finished check to its loop. */
 void	session_ctx_auth_post(struct auth_job *job);
 
