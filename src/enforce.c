@@ -35,6 +35,8 @@ static uint8_t	*verdict_buf(struct enforce_verdict *, size_t);
 static void	event_limit(const struct enforce_env *, enum metric, bool,
 		    uint8_t, const char *, ...)
 		    __attribute__((format(printf, 5, 6)));
+static void	event_emit(const struct enforce_env *, enum enforce_event_kind,
+		    enum metric, bool, uint8_t, const char *);
 static void	event_refuse(const struct enforce_env *, enum metric,
 		    uint8_t, const char *);
 static bool	acl_allow(const struct enforce_state *,
@@ -224,36 +226,37 @@ static void
 event_limit(const struct enforce_env *env, enum metric m, bool quiet,
     uint8_t code, const char *fmt, ...)
 {
-	struct enforce_event	e;
-	char			text[ENFORCE_TEXT_MAX];
-	va_list			ap;
+	char	text[ENFORCE_TEXT_MAX];
+	va_list	ap;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	memset(&e, 0, sizeof(e));
-	e.kind = ENFORCE_EV_LIMIT;
-	e.metric = m;
-	e.quiet = quiet;
-	e.code = code;
-	e.text = text;
-	env->audit(env->arg, &e);
+	event_emit(env, ENFORCE_EV_LIMIT, m, quiet, code, text);
 }
 
 static void
 event_refuse(const struct enforce_env *env, enum metric m, uint8_t code,
     const char *why)
 {
+	event_emit(env, ENFORCE_EV_REFUSE, m, false, code, why);
+}
+
+/* One limit or refusal event to env->audit; <text> lives for the call. */
+static void
+event_emit(const struct enforce_env *env, enum enforce_event_kind kind,
+    enum metric m, bool quiet, uint8_t code, const char *text)
+{
 	struct enforce_event	e;
 
 	memset(&e, 0, sizeof(e));
-	e.kind = ENFORCE_EV_REFUSE;
+	e.kind = kind;
 	e.metric = m;
+	e.quiet = quiet;
 	e.code = code;
-	e.text = why;
+	e.text = text;
 	env->audit(env->arg, &e);
 }
-
 /* The ACL's word on <action> for <topic>; a denial is an audit event. */
 static bool
 acl_allow(const struct enforce_state *st, const struct enforce_env *env,

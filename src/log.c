@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "mqttguard/log.h"
+#include "mqttguard/topic.h"
 
 /* The tail every JSON line keeps room for: ,"truncated":true}\n */
 #define LOG_JSON_TAIL	24
@@ -70,7 +71,6 @@ static void	emit_json(enum log_level, const char *,
 static void	json_field(struct json_line *, const struct log_field *,
 		    size_t);
 static size_t	json_unit(const uint8_t *, size_t, char *, size_t *);
-static size_t	utf8_len(const uint8_t *, size_t);
 static size_t	escape_text(char *, size_t, const char *);
 static int	timestamp(char *, size_t);
 static bool	is_journal(int);
@@ -266,41 +266,6 @@ emit_text(enum log_level level, const char *msg)
 }
 
 /*
- * The length of the valid UTF-8 sequence of 2 to 4 bytes at <p> (<left>
- * bytes there), or 0: not a lead byte, overlong, a surrogate, past
- * U+10FFFF or cut short (RFC 3629's table).
- */
-static size_t
-utf8_len(const uint8_t *p, size_t left)
-{
-	uint8_t	c = p[0], lo = 0x80, hi = 0xbf;
-	size_t	n, i;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-	if (left < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/*
  * The character at <p> (<left> > 0 bytes there), escaped for JSON, into
  * <u> (8 bytes; NULL: only measure).  Returns its escaped length; the
  * bytes it took to *<adv>.
@@ -334,7 +299,7 @@ json_unit(const uint8_t *p, size_t left, char *u, size_t *adv)
 		u[0] = (char)c;
 		return 1;
 	}
-	if ((n = utf8_len(p, left)) == 0) {
+	if ((n = topic_utf8_len(p, left)) == 0) {
 		memcpy(u, "\\ufffd", 6);
 		return 6;
 	}

@@ -72,6 +72,16 @@ static int	meet_rest(const struct level *, size_t, char *, size_t,
 static int
 utf8_seq(const uint8_t *p, size_t n, bool ctl, size_t *adv)
 {
+	if ((*adv = topic_utf8_len(p, n)) == 0)
+		return TOPIC_ERR_UTF8;
+	if (ctl && p[0] == 0xc2 && p[1] <= 0x9f)
+		return TOPIC_ERR_CONTROL;
+	return TOPIC_OK;
+}
+
+size_t
+topic_utf8_len(const uint8_t *p, size_t n)
+{
 	uint8_t	c = p[0], lo = 0x80, hi = 0xbf;
 	size_t	len, i;
 
@@ -90,16 +100,13 @@ utf8_seq(const uint8_t *p, size_t n, bool ctl, size_t *adv)
 		else if (c == 0xf4)
 			hi = 0x8f;		/* above U+10FFFF */
 	} else
-		return TOPIC_ERR_UTF8;
+		return 0;
 	if (n < len || p[1] < lo || p[1] > hi)
-		return TOPIC_ERR_UTF8;
+		return 0;
 	for (i = 2; i < len; i++)
 		if ((p[i] & 0xc0) != 0x80)
-			return TOPIC_ERR_UTF8;
-	if (ctl && c == 0xc2 && p[1] <= 0x9f)
-		return TOPIC_ERR_CONTROL;
-	*adv = len;
-	return TOPIC_OK;
+			return 0;
+	return len;
 }
 
 /*

@@ -41,6 +41,13 @@ enum topic_err {
  * 0.  Returns TOPIC_OK or the first problem found.
  */
 int	 topic_utf8_check(const uint8_t *p, size_t n, unsigned flags);
+/*
+ * The length of the valid multi-byte UTF-8 sequence at <p> (<n> > 0 bytes
+ * there), as RFC 3629 restricts it (no overlong forms, no surrogates,
+ * nothing above U+10FFFF), or 0: not a lead byte, invalid or cut short.
+ * For code that walks a string itself (the log's JSON escaping).
+ */
+size_t	 topic_utf8_len(const uint8_t *p, size_t n);
 
 /*
  * Whether the wildcards of the <n>-byte filter <p> stand where MQTT lets
