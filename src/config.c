@@ -187,6 +187,7 @@ static void	tls_err(struct cfg *, const char *, const char *, ...)
 static void	check_listener_auth(struct cfg *,
 		    const struct policy_listener *, const char *);
 static void	load_secrets(struct cfg *);
+static bool	writable_by_others(FILE *, const char *, char *, size_t);
 static int	read_secret(const char *, uint8_t **, size_t *, char *,
 		    size_t);
 static void	check_admin(struct cfg *);
@@ -2340,7 +2341,7 @@ acl_include(struct cfg *c, yaml_node_t *n, const char *path)
 	yaml_parser_t	 parser;
 	yaml_node_t	*root;
 	FILE		*fp = NULL;
-	char		*file = NULL;
+	char		*file = NULL, msg[CONFIG_ERROR_LEN];
 	const char	*slash;
 	size_t		 nerr = c->errs->n;
 	bool		 parser_ok = false, parsed = false;
@@ -2364,6 +2365,10 @@ acl_include(struct cfg *c, yaml_node_t *n, const char *path)
 	    (int)(slash - file), file);
 	if ((fp = fopen(file, "r")) == NULL) {
 		cfg_err(c, n, path, "%s: %s", file, strerror(errno));
+		goto done;
+	}
+	if (writable_by_others(fp, file, msg, sizeof(msg))) {
+		cfg_err(c, n, path, "%s", msg);
 		goto done;
 	}
 	if (!yaml_parser_initialize(&parser)) {
@@ -2663,8 +2668,8 @@ check_listener_auth(struct cfg *c, const struct policy_listener *l,
 
 /*
  * Loads the files the auth section names: the password database (its own
- * errors name the line) and the upstream password.  Both must be readable
- * by the daemon alone.
+ * errors name the line) and the upstream password.  Both are secret
+ * files: others may do nothing with them, only the owner may write.
  */
 static void
 load_secrets(struct cfg *c)
@@ -2695,14 +2700,14 @@ load_secrets(struct cfg *c)
 
 /*
  * Reads a one-line secret from <path>: at most 65535 bytes, a trailing
- * newline dropped, the file neither group nor world accessible.  Returns 0
+ * newline dropped, its mode fit for a secret (util_secret_mode_check():
+ * group-read at most, only the owner writes).  Returns 0
  * with a malloc'd copy, or -1 with a message in <err>.
  */
 static int
 read_secret(const char *path, uint8_t **out, size_t *outlen, char *err,
     size_t errlen)
 {
-	struct stat	 st;
 	uint8_t		 buf[65536 + 2];
 	size_t		 n;
 	FILE		*fp;
@@ -2711,9 +2716,7 @@ read_secret(const char *path, uint8_t **out, size_t *outlen, char *err,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fileno(fp), &st) == -1 || (st.st_mode & 0077) != 0) {
-		snprintf(err, errlen, "%s: must not be accessible by group or "
-		    "others (chmod 600)", path);
+	if (util_secret_file_check(path, fileno(fp), err, errlen) == -1) {
 		fclose(fp);
 		return -1;
 	}
@@ -2773,6 +2776,20 @@ check_admin(struct cfg *c)
 	    &a->token_len, err, sizeof(err)) == -1)
 		cfg_err(c, sec_node(c, "admin", "token_file"),
 		    "admin.token_file", "%s", err);
+}
+
+/*
+ * Whether the policy file or acl include open on <fp> (named <file>) may
+ * be written by others, who would then decide who may do what: true with
+ * the reason in <err>.
+ */
+static bool
+writable_by_others(FILE *fp, const char *file, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	return fstat(fileno(fp), &st) == 0 && util_policy_mode_check(file,
+	    (unsigned)st.st_mode, err, errlen) == -1;
 }
 
 /*
@@ -2904,6 +2921,10 @@ config_load_flags(const char *file, struct config_errors *errs,
 	}
 	if ((fp = fopen(file, "r")) == NULL) {
 		cfg_err(&c, NULL, NULL, "%s", strerror(errno));
+		goto done;
+	}
+	if (writable_by_others(fp, file, errs->msg[0], CONFIG_ERROR_LEN)) {
+		errs->n = 1;
 		goto done;
 	}
 	/* The bytes read next are the bytes hashed (one open file). */
