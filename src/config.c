@@ -19,7 +19,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -188,6 +190,7 @@ static void	check_listener_auth(struct cfg *,
 		    const struct policy_listener *, const char *);
 static void	load_secrets(struct cfg *);
 static bool	writable_by_others(FILE *, const char *, char *, size_t);
+static void	check_privilege(struct cfg *);
 static int	read_secret(const char *, uint8_t **, size_t *, char *,
 		    size_t);
 static void	check_admin(struct cfg *);
@@ -563,6 +566,10 @@ static const struct ckey top_keys[] = {
 	    0, 0, NULL, NULL },
 	{ "admin", K_CUSTOM, offsetof(struct policy, admin), false,
 	    0, 0, NULL, NULL },
+	{ "user", K_STR, offsetof(struct policy, user), false,
+	    0, 0, NULL, NULL },
+	{ "group", K_STR, offsetof(struct policy, group), false,
+	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -796,7 +803,15 @@ cfg_string(struct cfg *c, yaml_node_t *n, const struct ckey *k,
 		return -1;
 	}
 	if (k->kind == K_PATH && access(copy, R_OK) == -1) {
-		cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
+		/* After user:, a reload reads as that user, not as root. */
+		if (errno == EACCES && geteuid() != 0)
+			cfg_err(c, n, path, "%s: %s: the daemon runs as uid %u "
+			    "gid %u, which must be able to read it (owner or "
+			    "group, mode 0640 for a secret)", copy,
+			    strerror(errno), (unsigned)geteuid(),
+			    (unsigned)getegid());
+		else
+			cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
 		free(copy);
 		return -1;
 	}
@@ -2506,6 +2521,44 @@ check_policy(struct cfg *c)
 	check_upstream(c);
 	load_secrets(c);
 	check_admin(c);
+	check_privilege(c);
+}
+
+/*
+ * user and group: names the system knows, resolved into the snapshot
+ * (main drops to them).  group alone is refused: it would leave the
+ * daemon root with another group, which is not what anyone means.
+ */
+static void
+check_privilege(struct cfg *c)
+{
+	struct policy	*p = c->pol;
+	struct passwd	*pw;
+	struct group	*gr;
+
+	if (p->user == NULL) {
+		if (p->group != NULL)
+			cfg_err(c, sec_node(c, "group", NULL), "group",
+			    "needs user: the user to run as");
+		return;
+	}
+	errno = 0;
+	if ((pw = getpwnam(p->user)) == NULL) {
+		cfg_err(c, sec_node(c, "user", NULL), "user", "\"%s\": %s",
+		    p->user, errno != 0 ? strerror(errno) : "no such user");
+		return;
+	}
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	if (p->group == NULL)
+		return;
+	errno = 0;
+	if ((gr = getgrnam(p->group)) == NULL) {
+		cfg_err(c, sec_node(c, "group", NULL), "group", "\"%s\": %s",
+		    p->group, errno != 0 ? strerror(errno) : "no such group");
+		return;
+	}
+	p->gid = gr->gr_gid;
 }
 
 /*
@@ -2592,7 +2645,10 @@ check_upstream(struct cfg *c)
 	}
 }
 
-/* The value node of <section>.<key> in the document, or NULL. */
+/*
+ * The value node of <section>.<key> in the document (of the top-level
+ * key <section> itself when <key> is NULL), or NULL.
+ */
 static yaml_node_t *
 sec_node(struct cfg *c, const char *section, const char *key)
 {
@@ -2608,6 +2664,8 @@ sec_node(struct cfg *c, const char *section, const char *key)
 		if ((kn = yaml_document_get_node(&c->doc, p->key)) != NULL &&
 		    (name = scalar(kn)) != NULL && strcmp(name, section) == 0)
 			sec = yaml_document_get_node(&c->doc, p->value);
+	if (key == NULL)
+		return sec;
 	if (sec == NULL || sec->type != YAML_MAPPING_NODE)
 		return NULL;
 	for (p = sec->data.mapping.pairs.start; p < sec->data.mapping.pairs.top;
@@ -2920,7 +2978,13 @@ config_load_flags(const char *file, struct config_errors *errs,
 		goto done;
 	}
 	if ((fp = fopen(file, "r")) == NULL) {
-		cfg_err(&c, NULL, NULL, "%s", strerror(errno));
+		if (errno == EACCES && geteuid() != 0)
+			cfg_err(&c, NULL, NULL, "%s: the daemon runs as uid %u "
+			    "gid %u, which must be able to read it",
+			    strerror(errno), (unsigned)geteuid(),
+			    (unsigned)getegid());
+		else
+			cfg_err(&c, NULL, NULL, "%s", strerror(errno));
 		goto done;
 	}
 	if (writable_by_others(fp, file, errs->msg[0], CONFIG_ERROR_LEN)) {

@@ -207,6 +207,8 @@ policy_free(struct policy *p)
 		OPENSSL_cleanse(p->admin.token, p->admin.token_len);
 		free(p->admin.token);
 	}
+	free(p->user);
+	free(p->group);
 	free(p->path);
 	free(p);
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "mqttguard/proxy.h"
 
 /* Secure defaults, used when the policy is silent. */
@@ -357,6 +359,15 @@ struct policy {
 	size_t			 n_files;
 	struct policy_admin	 admin;
 	bool			 has_admin;	/* an admin section was given */
+	/*
+	 * user, group: who the daemon runs as once its sockets are bound
+	 * and its start-up files read; resolved by the loader.  NULL user:
+	 * the starting user is kept.
+	 */
+	char			*user;		/* owned; NULL: not set */
+	char			*group;		/* owned; NULL: user's primary */
+	uid_t			 uid;		/* of user */
+	gid_t			 gid;		/* of group, or user's primary */
 	char			 sha256[POLICY_SHA256_HEX];	/* of the file's
 						   bytes, lower-case hex */
 };
