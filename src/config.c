@@ -207,6 +207,8 @@ static const char *const cert_id_names[] = {
 };
 /* In the order of enum proxy_mode. */
 static const char *const proxy_names[] = { "off", "v1", "v2", "any", NULL };
+/* upstream.proxy_protocol: one version, as sent (enum proxy_mode). */
+static const char *const up_proxy_names[] = { "off", "v1", "v2", NULL };
 static const char *const empty_id_names[] = { "reject", "assign", NULL };
 static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
@@ -264,6 +266,8 @@ static const struct ckey upstream_keys[] = {
 	    0, 0, NULL, path_buf },
 	{ "key", K_CUSTOM, offsetof(struct policy_upstream, key), false,
 	    0, 0, NULL, path_buf },
+	{ "proxy_protocol", K_ENUM, offsetof(struct policy_upstream,
+	    proxy_protocol), false, 0, 0, up_proxy_names, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 

@@ -162,6 +162,9 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 
+	memcpy(&s->src, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sa->sa_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr));
 	if (util_addr_str(sa, true, s->peer, sizeof(s->peer)) == -1)
 		snprintf(s->peer, sizeof(s->peer), "unknown");
 	if (util_addr_str(sa, false, s->addr, sizeof(s->addr)) == -1)
@@ -938,6 +941,8 @@ upstream_new(struct session *s)
 		    BEV_OPT_CLOSE_ON_FREE);
 	if (s->up == NULL)
 		return -1;
+	if (session_proxy_upstream(s) == -1)
+		return -1;	/* s->up is freed with the session */
 	bufferevent_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
 	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
 	bufferevent_setwatermark(s->up, EV_WRITE,

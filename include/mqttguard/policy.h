@@ -292,6 +292,9 @@ struct policy_upstream {
 	char		 server_name[POLICY_TLS_NAME_MAX];	/* SNI, check */
 	char		 cert[PATH_MAX];	/* absolute; "": none */
 	char		 key[PATH_MAX];		/* absolute; "": none */
+	/* PROXY_OFF, V1 or V2: the header sent before the CONNECT (and
+	 * before TLS): the client's address, v2 its TLS too. */
+	enum proxy_mode	 proxy_protocol;
 	int		 line, col;	/* where the section starts */
 };
 
