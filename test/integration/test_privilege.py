@@ -44,6 +44,13 @@ def core_limit(pid):
     return line.split()[4:6]
 
 
+def dropped(g):
+    """Waits for <g> to say it dropped root: it listens (what spawn waits
+    for) a moment before."""
+    wait_until(lambda: "running as user nobody" in g.log(),
+               what="the drop to be logged")
+
+
 def flows(g, broker, topic):
     """A subscriber and a publisher through <g>'s TLS listener."""
     s = Sub(g, broker, topic, 1)
@@ -55,6 +62,7 @@ def flows(g, broker, topic):
 @root_only
 def test_drops_to_nobody(guard_factory, broker):
     g = guard_factory(broker.port, plain=True, extra="user: nobody\n")
+    dropped(g)
     pid = g.proc.pid
     st = status(pid)
     ids = f"{NOBODY.pw_uid}\t{NOBODY.pw_uid}\t{NOBODY.pw_uid}\t{NOBODY.pw_uid}"
@@ -65,11 +73,16 @@ def test_drops_to_nobody(guard_factory, broker):
                            if "nobody" in gr.gr_mem})
     assert sorted(int(x) for x in st["Groups"].split()) == want, st
     assert st["NoNewPrivs"] == "1"
+    # Every thread (workers, password checkers) dropped, not just main.
+    tasks = os.listdir(f"/proc/{pid}/task")
+    assert len(tasks) > 1
+    for t in tasks:
+        with open(f"/proc/{pid}/task/{t}/status") as f:
+            assert f"Uid:\t{ids}\n" in f.read(), t
     # Not dumpable: the kernel keeps its /proc files root's.
     assert os.stat(f"/proc/{pid}/status").st_uid == 0
     assert core_limit(pid) == ["0", "0"]
-    wait_until(lambda: "running as user nobody (uid 65534)" in g.log(),
-               what="the drop to be logged")
+    assert "running as user nobody (uid 65534)" in g.log()
     assert "running as root" not in g.log()
     flows(g, broker, "priv/nobody")
 
@@ -79,6 +92,7 @@ def test_group_other_than_primary(guard_factory, broker):
     daemon = grp.getgrnam("daemon")
     g = guard_factory(broker.port, plain=True,
                       extra="user: nobody\ngroup: daemon\n")
+    dropped(g)
     st = status(g.proc.pid)
     gid = daemon.gr_gid
     assert st["Gid"] == f"{gid}\t{gid}\t{gid}\t{gid}", st["Gid"]
@@ -102,6 +116,7 @@ def test_reload_reads_as_the_user(guard_factory, broker, certs):
     """The test's directories are root's alone: after the drop a reload
     cannot read the policy, and says which uid could not."""
     g = guard_factory(broker.port, plain=True, extra="user: nobody\n")
+    dropped(g)
     g.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: "policy reload failed" in g.log(),
                what="the reload to fail")
@@ -130,6 +145,8 @@ def test_reload_readable_user_change_waits(guard_factory, broker, certs):
         g.stop()
         g.policy = pathlib.Path(pol)
         g.respawn()
+        wait_until(lambda: g.log().count("running as user nobody") == 2,
+                   what="the second drop")
         assert status(g.proc.pid)["Uid"].split("\t")[0] == "65534"
         with open(pol, "w") as f:
             f.write(text.replace("user: nobody", "user: daemon"))
