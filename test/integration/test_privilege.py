@@ -8,6 +8,8 @@
   may write no core (Max core file size 0).  Clients still connect and
   messages flow.  `group:` picks another group than the user's own.
 - As root without `user:`, a warning says so; no core dumps either way.
+  Started as nobody, `user: daemon` cannot be had (exit 1, said), while
+  `user: nobody` is already so and runs.
 - A reload after the drop reads as nobody: a file it may not read
   refuses the reload with the uid named; a readable policy that changes
   the user is applied except for the user, which waits for a restart.
@@ -21,11 +23,13 @@ import pathlib
 import pwd
 import shutil
 import signal
+import subprocess
 import tempfile
 
 import pytest
 
-from helpers import (Sub, pub, passwd_file, run_mqttguard, wait_until)
+from helpers import (BIN, TIMEOUT, Sub, free_port, passwd_file, port_open,
+                     pub, run_mqttguard, wait_until)
 
 NOBODY = pwd.getpwnam("nobody")
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -157,6 +161,47 @@ def test_reload_readable_user_change_waits(guard_factory, broker, certs):
         assert "applies at the next start (running as 65534:" in g.log()
         assert status(g.proc.pid)["Uid"].split("\t")[0] == "65534"
         flows(g, broker, "priv/reloaded")
+    finally:
+        shutil.rmtree(d)
+
+
+@root_only
+def test_not_root_cannot_switch(tmp_path):
+    """Started as nobody, `user: daemon` cannot be had: exit 1, said; as
+    `user: nobody` it is already that user and runs."""
+    d = tempfile.mkdtemp(prefix="mqttguard-priv-")
+    try:
+        os.chmod(d, 0o755)
+        pol = os.path.join(d, "p.yaml")
+        port = free_port()
+        for user, rc in (("daemon", 1), ("nobody", None)):
+            with open(pol, "w") as f:
+                f.write(minimal().replace("18830", str(port)) +
+                        f"user: {user}\n")
+            os.chmod(pol, 0o644)
+            p = subprocess.Popen(
+                ["setpriv", f"--reuid={NOBODY.pw_uid}",
+                 f"--regid={NOBODY.pw_gid}", "--clear-groups",
+                 os.environ.get("MQTTGUARD_BIN", BIN), "-c", pol],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if rc is not None:
+                out = p.communicate(timeout=TIMEOUT)[0].decode()
+                assert p.returncode == rc, out
+                dm = pwd.getpwnam("daemon")
+                assert (f"user: daemon (uid {dm.pw_uid}, gid {dm.pw_gid}): "
+                        "cannot switch to it: mqttguard was started as "
+                        f"uid {NOBODY.pw_uid}, not root") in out, out
+                continue
+            try:
+                wait_until(lambda: port_open(port) or p.poll() is not None,
+                           what="mqttguard as nobody to listen")
+                assert p.poll() is None
+                assert (status(p.pid)["Uid"].split("\t")[0] ==
+                        str(NOBODY.pw_uid))
+            finally:
+                p.terminate()
+                out = p.communicate(timeout=TIMEOUT)[0].decode()
+            assert "running as root" not in out, out
     finally:
         shutil.rmtree(d)
 
