@@ -368,9 +368,9 @@ struct policy {
 	 * the starting user is kept.
 	 */
 	char			*user;		/* owned; NULL: not set */
-	char			*group;		/* owned; NULL: user's primary */
+	char			*group;		/* owned; NULL: the primary */
 	uid_t			 uid;		/* of user */
-	gid_t			 gid;		/* of group, or user's primary */
+	gid_t			 gid;		/* of group, or the primary */
 	char			 sha256[POLICY_SHA256_HEX];	/* of the file's
 						   bytes, lower-case hex */
 };
