@@ -16,9 +16,12 @@
  * ACL denial, a limit hit) are reported through env->audit, once each, as
  * they are decided; the caller logs and counts them.
  *
- * The order of checks on a client PUBLISH is: inflight window, topic
- * bounds, rates (all buckets or none), ACL.  A frame that waits is
- * checked again from the start when it is read again.
+ * Every frame with a packet identifier is first checked against the
+ * identifiers in use (pktid.h): one illegal in that state never goes on
+ * (from the client, the session ends: 5.0 DISCONNECT 0x82; from the
+ * broker, it is dropped).  Then, on a client PUBLISH: the payload format,
+ * the inflight window, topic bounds, rates (all buckets or none), ACL.  A
+ * frame that waits is checked again from the start when it is read again.
  */
 #ifndef MQTTGUARD_ENFORCE_H
 #define MQTTGUARD_ENFORCE_H
@@ -32,6 +35,7 @@
 #include "mqttguard/codec.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/metrics.h"
+#include "mqttguard/pktid.h"
 #include "mqttguard/policy.h"
 
 #define ENFORCE_MERGES_MAX	32	/* SUBSCRIBEs awaiting a merged SUBACK */
@@ -71,7 +75,9 @@ struct enforce_verdict {
 enum enforce_event_kind {
 	ENFORCE_EV_ACL,		/* the ACL denied action on topic */
 	ENFORCE_EV_LIMIT,	/* a limit was hit: text says which */
-	ENFORCE_EV_REFUSE	/* a CONNECT refused after authentication */
+	ENFORCE_EV_REFUSE,	/* a CONNECT refused after authentication */
+	ENFORCE_EV_PROTOCOL	/* a frame illegal in the session's state:
+				   err says which rule, dir who sent it */
 };
 
 /*
@@ -88,7 +94,9 @@ struct enforce_event {
 	const uint8_t		*topic;		/* ACL */
 	size_t			 topic_len;
 	const struct acl_rule	*rule;		/* ACL; NULL: default deny */
-	const char		*text;		/* LIMIT, REFUSE */
+	const char		*text;		/* LIMIT, REFUSE, PROTOCOL */
+	enum codec_err		 err;		/* PROTOCOL */
+	enum codec_dir		 dir;		/* PROTOCOL */
 	uint8_t			 code;		/* the 5.0 reason code of the
 						   answer; 0: none */
 };
@@ -142,13 +150,12 @@ struct enforce_state {
 	struct limits_bucket		*r_topics;	/* owned; 2 per rule */
 	struct limits_user		*user;		/* shared entry held */
 	struct limits_subs		*subs;		/* owned; with a cap */
-	unsigned			 inflight;	/* client QoS>0 open */
+	struct pktid_state		 ids;	/* owned: packet ids in use,
+						   both ways; the inflight
+						   window counts from it */
 	bool				 inflight_wait;	/* 3.x held for it */
 	struct enforce_merge		*merges;	/* owned */
 	unsigned			 n_merges, cap_merges;
-	uint8_t				*acked[2];	/* owned; 8 KiB bitmaps
-						   of QoS 2 ids the proxy
-						   answered, by direction */
 	uint16_t			 keepalive;	/* enforced, seconds */
 	uint16_t			 keepalive_asked;
 };
