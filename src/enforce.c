@@ -1098,6 +1098,30 @@ merge_suback(struct enforce_state *st, const struct codec_packet *pkt,
 }
 
 void
+enforce_bad_payload(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	const struct codec_buf	*t = &pkt->u.publish.resolved;
+	enum pktid_verdict	 pv;
+
+	verdict_init(v);
+	if ((pv = ids_check(st, env, CODEC_FROM_CLIENT, pkt, v)) != PKTID_OK)
+		return;
+	event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_PAYLOAD_FORMAT,
+	    "PUBLISH QoS %u to \"%.*s\"%s", pkt->u.publish.qos,
+	    (int)(t->len < TOPIC_LOG ? t->len : TOPIC_LOG),
+	    (const char *)t->p, t->len > TOPIC_LOG ? "..." : "");
+	if (pkt->u.publish.qos == 0) {
+		verdict_close(v, 0x99, "payload not UTF-8 though its format "
+		    "indicator says so");
+		return;
+	}
+	ack(st, pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC,
+	    pkt->packet_id, 0x99, v);
+	ids_record(st, CODEC_FROM_CLIENT, pkt, v);
+}
+
+void
 enforce_oversize_delivery(struct enforce_state *st,
     const struct enforce_env *env, unsigned qos, uint16_t id, size_t size,
     struct enforce_verdict *v)

@@ -81,6 +81,29 @@ utf8_seq(const uint8_t *p, size_t n, unsigned flags, size_t *adv)
 	return TOPIC_OK;
 }
 
+int
+topic_utf8_chunk(const uint8_t *p, size_t n, size_t *done)
+{
+	size_t	i = 0, adv, want;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((adv = topic_utf8_len(p + i, n - i)) > 0) {
+			i += adv;
+			continue;
+		}
+		want = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
+		if (p[i] < 0xc2 || p[i] > 0xf4 || n - i >= want)
+			return -1;
+		break;		/* cut short: judged with the next piece */
+	}
+	*done = i;
+	return 0;
+}
+
 bool
 topic_utf8_nonchar(const uint8_t *p, size_t len)
 {

@@ -223,6 +223,18 @@ void	enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 	    struct enforce_verdict *v);
 
 /*
+ * A client's 5.0 PUBLISH <pkt> with Payload Format Indicator 1 whose
+ * payload the caller found not to be UTF-8 (limits.validate_payload_format
+ * asks it to look): never forwarded.  QoS 1/2: ENFORCE_ANSWER, PUBACK or
+ * PUBREC 0x99 (payload format invalid); QoS 0: ENFORCE_CLOSE 0x99
+ * [MQTT-3.3.2-4].  The packet identifier is checked first, as for
+ * enforce_frame().  An ENFORCE_EV_PROTOCOL event either way.
+ */
+void	enforce_bad_payload(struct enforce_state *st,
+	    const struct enforce_env *env, const struct codec_packet *pkt,
+	    struct enforce_verdict *v);
+
+/*
  * A 3.x client's delivery over its max_packet_size, of which only the
  * head was decoded: QoS <qos>, packet id <id>, <size> bytes.  The proxy
  * drops it and finishes its QoS flow towards the broker:

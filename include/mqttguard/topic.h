@@ -56,6 +56,16 @@ size_t	 topic_utf8_len(const uint8_t *p, size_t n);
  * two code points of a plane (U+FFFE, U+FFFF, U+1FFFE, ... U+10FFFF).
  */
 bool	 topic_utf8_nonchar(const uint8_t *p, size_t len);
+/*
+ * Well-formed UTF-8 (RFC 3629, U+0000 allowed: character data, not an
+ * MQTT string) in a stream seen <n> bytes at a time: returns -1 if <p>
+ * holds an ill-formed sequence, else 0 with *<done> the bytes checked,
+ * short of a sequence cut at the end (at most 3 bytes), which the caller
+ * hands in again in front of the next piece.  Bytes left at the end of
+ * the stream are ill-formed.  For a 5.0 payload with Payload Format
+ * Indicator 1 [MQTT-3.3.2-4].
+ */
+int	 topic_utf8_chunk(const uint8_t *p, size_t n, size_t *done);
 
 /*
  * Whether the wildcards of the <n>-byte filter <p> stand where MQTT lets
