@@ -77,6 +77,8 @@ policy_new(void)
 	p->limits.max_client_id_length = POLICY_CLIENT_ID_MAX_DEFAULT;
 	p->limits.max_packet_ids = POLICY_PACKET_IDS_DEFAULT;
 	p->limits.validate_payload_format = true;
+	/* Mosquitto drops a client whose topic or filter has more. */
+	p->limits.max_topic_levels = POLICY_TOPIC_LEVELS_DEFAULT;
 	p->auth.lockout_failures = POLICY_LOCKOUT_FAILURES_DEFAULT;
 	p->auth.lockout_window_ms = POLICY_LOCKOUT_WINDOW_DEFAULT;
 	p->auth.lockout_duration_ms = POLICY_LOCKOUT_DURATION_DEFAULT;

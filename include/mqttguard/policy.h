@@ -22,6 +22,7 @@
 #define POLICY_MAX_PACKET_DEFAULT	(1024 * 1024)	/* bytes */
 #define POLICY_CLIENT_ID_MAX_DEFAULT	256		/* bytes of a client id */
 #define POLICY_PACKET_IDS_DEFAULT	1024		/* 3.x ids in use, each way */
+#define POLICY_TOPIC_LEVELS_DEFAULT	201		/* levels: 200 separators */
 #define POLICY_MAX_PACKET_LIMIT		(268435455 + 5)	/* the protocol's */
 #define POLICY_CONNECT_TIMEOUT_DEFAULT	10000		/* ms */
 #define POLICY_UPSTREAM_TIMEOUT_DEFAULT	5000		/* ms */
