@@ -577,6 +577,21 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 		if (st->n_merges > 0)
 			merge_suback(st, pkt, v);
 		break;
+	case CODEC_DISCONNECT:
+		/*
+		 * A session that was to end with the connection may not be
+		 * given a life now (5.0 §3.14.2.2.2); Mosquitto calls it a
+		 * protocol error.
+		 */
+		if (dir == CODEC_FROM_CLIENT && st->level == CODEC_V5 &&
+		    !st->persistent && pkt->props.session_expiry > 0) {
+			event_protocol(env, dir, CODEC_ERR_PROP_VALUE,
+			    "DISCONNECT with a Session Expiry Interval of %u "
+			    "after a CONNECT with none", (unsigned)
+			    pkt->props.session_expiry);
+			verdict_close(v, 0x82, "DISCONNECT session expiry");
+		}
+		break;
 	default:
 		break;
 	}

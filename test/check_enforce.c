@@ -984,6 +984,13 @@ static const struct scase other_cases[] = {
 	    { CL(UNSUB3(1, S(T_XY))), FORWARD },
 	    { SV(0xB0, 2, 0, 1), FORWARD },
 	    { CL(0xE0, 0), FORWARD }),
+	V5("a DISCONNECT giving a session a Session Expiry Interval its "
+	    "CONNECT did not (5.0 §3.14.2.2.2): protocol error", P, "u1",
+	    { CL(0xE0, 7, 0, 5, 0x11, 0, 0, 0, 1), CLOSE(0x82),
+	    EVENTS(EV_PROTO("Session Expiry Interval of 1")) }),
+	V5("a DISCONNECT with a Session Expiry Interval of 0 goes on", P,
+	    "u1",
+	    { CL(0xE0, 7, 0, 5, 0x11, 0, 0, 0, 0), FORWARD }),
 	V5("PINGREQ, UNSUBACK, AUTH and DISCONNECT are forwarded", P, "u1",
 	    { CL(0xC0, 0), FORWARD },
 	    { CL(UNSUB5(1, S(T_XY))), FORWARD },

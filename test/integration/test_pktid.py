@@ -384,3 +384,15 @@ def test_client_id_length(guard_factory, broker, level):
     s.close()
     time.sleep(0.2)
     assert "c" * 1024 not in broker.log()
+
+
+def test_disconnect_session_expiry(g, broker):
+    """A 5.0 DISCONNECT giving a Session Expiry Interval to a session whose
+    CONNECT had none, which Mosquitto calls a protocol error: DISCONNECT
+    0x82 from the proxy, the broker never sees it."""
+    s, ca = session(g.plain_port, b"se", level=5)
+    got = reply_close(s, bytes([0xE0, 7, 0, 5, 0x11, 0, 0, 0, 60]))
+    assert got == b"\xe0\x01\x82", got.hex()
+    time.sleep(0.3)
+    broker_clean(broker, "se", "DISCONNECT")
+    assert "Session Expiry Interval of 60" in g.log()
