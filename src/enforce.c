@@ -491,8 +491,12 @@ enforce_connack(struct enforce_state *st, const struct codec_packet *pkt,
 
 	verdict_init(v);
 	*alias_max = 0;
-	/* The broker resends what its stored session holds [MQTT-4.4.0-1]. */
-	pktid_resume(&st->ids, CODEC_FROM_SERVER, pkt->session_present);
+	/*
+	 * The broker resends what its stored session holds [MQTT-4.4.0-1];
+	 * a 3.1 CONNACK has no session present flag to say so.
+	 */
+	pktid_resume(&st->ids, CODEC_FROM_SERVER, pkt->session_present ||
+	    (st->level == CODEC_V31 && st->persistent));
 	if (st->level != CODEC_V5 || pkt->reason != 0)
 		return;
 	/* The broker's own Server Keep Alive, if lower, wins. */
