@@ -608,6 +608,8 @@ prop_one(const struct codec_limits *lim, struct rd *b, unsigned ctx,
 			pr->payload_format = u8;
 		else if (id == CODEC_PROP_MAX_QOS)
 			pr->max_qos = u8;
+		else if (id == CODEC_PROP_RETAIN_AVAILABLE)
+			pr->retain_available = u8;
 		return 0;
 	case PK_U16:
 		if ((rc = rd_u16(b, &u16)) != 0)

@@ -90,8 +90,11 @@ static enum pktid_verdict ids_check(struct enforce_state *,
 static void	ids_record(struct enforce_state *, enum codec_dir,
 		    const struct codec_packet *, struct enforce_verdict *);
 static void	event_protocol(const struct enforce_env *, enum codec_dir,
-		    enum codec_err, const char *, ...)
-		    __attribute__((format(printf, 4, 5)));
+		    enum codec_err, uint8_t, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
+static bool	broker_allows(struct enforce_state *,
+		    const struct enforce_env *, const struct codec_packet *,
+		    struct enforce_verdict *);
 static unsigned	inflight(const struct enforce_state *);
 
 void
@@ -103,6 +106,8 @@ enforce_init(struct enforce_state *st, const struct policy *pol,
 	st->lis = lis;
 	st->L = &lis->limits;
 	st->identity = "";
+	st->max_qos = 2;
+	st->retain_ok = true;
 	pktid_init(&st->ids);
 }
 
@@ -499,6 +504,10 @@ enforce_connack(struct enforce_state *st, const struct codec_packet *pkt,
 	    (st->level == CODEC_V31 && st->persistent));
 	if (st->level != CODEC_V5 || pkt->reason != 0)
 		return;
+	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_MAX_QOS))
+		st->max_qos = pkt->props.max_qos;
+	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_RETAIN_AVAILABLE))
+		st->retain_ok = pkt->props.retain_available != 0;
 	/* The broker's own Server Keep Alive, if lower, wins. */
 	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE) &&
 	    pkt->props.server_keep_alive > 0 &&
@@ -589,7 +598,7 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 		 */
 		if (dir == CODEC_FROM_CLIENT && st->level == CODEC_V5 &&
 		    !st->persistent && pkt->props.session_expiry > 0) {
-			event_protocol(env, dir, CODEC_ERR_PROP_VALUE,
+			event_protocol(env, dir, CODEC_ERR_PROP_VALUE, 0x82,
 			    "DISCONNECT with a Session Expiry Interval of %u "
 			    "after a CONNECT with none", (unsigned)
 			    pkt->props.session_expiry);
@@ -656,7 +665,7 @@ ids_check(struct enforce_state *st, const struct enforce_env *env,
 	}
 	event_protocol(env, dir, pv == PKTID_IN_USE ?
 	    CODEC_ERR_PACKET_ID_IN_USE : CODEC_ERR_PACKET_ID_UNKNOWN,
-	    "%s%s id %u", codec_type_str(pkt->type), dup ? " (DUP)" : "",
+	    dir == CODEC_FROM_CLIENT ? 0 : 0x83, "%s%s id %u", codec_type_str(pkt->type), dup ? " (DUP)" : "",
 	    pkt->packet_id);
 	if (dir == CODEC_FROM_SERVER && pkt->type != CODEC_PUBLISH)
 		v->action = ENFORCE_DROP;
@@ -707,10 +716,13 @@ ids_record(struct enforce_state *st, enum codec_dir dir,
 		verdict_oom(v, "out of memory for packet identifiers");
 }
 
-/* A frame illegal in the session's state, from <dir>: <err>, then what. */
+/*
+ * A frame illegal in the session's state, from <dir>: <err>, then what;
+ * <code> the 5.0 reason it is answered with (0: codec_err_reason()'s).
+ */
 static void
 event_protocol(const struct enforce_env *env, enum codec_dir dir,
-    enum codec_err err, const char *fmt, ...)
+    enum codec_err err, uint8_t code, const char *fmt, ...)
 {
 	struct enforce_event	e;
 	char			text[ENFORCE_TEXT_MAX];
@@ -724,7 +736,7 @@ event_protocol(const struct enforce_env *env, enum codec_dir dir,
 	e.metric = M__MAX;
 	e.err = err;
 	e.dir = dir;
-	e.code = codec_err_reason(err);
+	e.code = code != 0 ? code : codec_err_reason(err);
 	e.text = text;
 	env->audit(env->arg, &e);
 }
@@ -757,6 +769,8 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 	const char			*what = "";
 	uint64_t			 wait;
 
+	if (!broker_allows(st, env, pkt, v))
+		return;
 	/*
 	 * A 5.0 client was told its Receive Maximum: pktid holds it to that
 	 * (ids_check()).  A 3.x client has no such word: a new flow waits
@@ -799,6 +813,32 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 	}
 	if (!acl_allow(st, env, ACL_PUBLISH, &pkt->u.publish.resolved))
 		deny_publish(st, CODEC_FROM_CLIENT, pkt, v);
+}
+
+/*
+ * A 5.0 client told the broker's Maximum QoS and Retain Available keeps
+ * to them [MQTT-3.2.2-11] [MQTT-3.2.2-14]; Mosquitto disconnects one
+ * that does not.  false with the verdict: DISCONNECT 0x9B or 0x9A.
+ */
+static bool
+broker_allows(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	if (pkt->u.publish.qos > st->max_qos) {
+		event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_QOS, 0x9B,
+		    "PUBLISH of QoS %u over the broker's Maximum QoS %u",
+		    pkt->u.publish.qos, st->max_qos);
+		verdict_close(v, 0x9B, "QoS not supported");
+		return false;
+	}
+	if (pkt->u.publish.retain && !st->retain_ok) {
+		event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_HEADER_FLAGS,
+		    0x9A, "retained PUBLISH, the broker has no Retain "
+		    "Available");
+		verdict_close(v, 0x9A, "Retain not supported");
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -1126,7 +1166,7 @@ enforce_bad_payload(struct enforce_state *st, const struct enforce_env *env,
 	verdict_init(v);
 	if ((pv = ids_check(st, env, CODEC_FROM_CLIENT, pkt, v)) != PKTID_OK)
 		return;
-	event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_PAYLOAD_FORMAT,
+	event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_PAYLOAD_FORMAT, 0,
 	    "PUBLISH QoS %u to \"%.*s\"%s", pkt->u.publish.qos,
 	    (int)(t->len < TOPIC_LOG ? t->len : TOPIC_LOG),
 	    (const char *)t->p, t->len > TOPIC_LOG ? "..." : "");

@@ -204,6 +204,7 @@ struct codec_props {
 	uint16_t	 server_keep_alive;
 	uint8_t		 payload_format;
 	uint8_t		 max_qos;
+	uint8_t		 retain_available;
 	struct codec_buf auth_method;
 	struct codec_buf auth_data;
 	struct codec_buf reason_string;

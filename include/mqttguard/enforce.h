@@ -156,6 +156,8 @@ struct enforce_state {
 	bool				 inflight_wait;	/* 3.x held for it */
 	struct enforce_merge		*merges;	/* owned */
 	unsigned			 n_merges, cap_merges;
+	uint8_t				 max_qos;	/* the broker's (5.0) */
+	bool				 retain_ok;	/* the broker's (5.0) */
 	uint16_t			 keepalive;	/* enforced, seconds */
 	uint16_t			 keepalive_asked;
 };
@@ -203,7 +205,8 @@ void	enforce_connect(struct enforce_state *st,
 
 /*
  * The broker's CONNACK (a 5.0 one accepting the client; others are
- * forwarded): the client is told the proxy's Maximum Packet Size,
+ * forwarded): its Maximum QoS and Retain Available hold the client from
+ * then on (a PUBLISH over them: DISCONNECT 0x9B, 0x9A); the client is told the proxy's Maximum Packet Size,
  * Receive Maximum, Topic Alias Maximum and the Server Keep Alive it
  * enforces.  ENFORCE_REWRITE; st->keepalive may drop to the broker's
  * Server Keep Alive, and *alias_max (0: unchanged) is the Topic Alias

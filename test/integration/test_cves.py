@@ -25,7 +25,7 @@ import pytest
 
 from helpers import (TIMEOUT, connect, frame, mqtt_str, plain_socket,
                      publish, read_until_closed, recv_exact, still_open,
-                     subscribe, unsubscribe, vbi, wait_until)
+                     subscribe, vbi, wait_until)
 
 BROKER_ERRORS = ("protocol error", "malformed packet", "unknown packet "
                  "identifier", "Invalid subscription", "with invalid",

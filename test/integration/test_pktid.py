@@ -10,13 +10,12 @@ subscriber connected before goes on receiving.  Legal resends and
 resumed sessions (a QoS 2 flow cut between PUBREC and PUBREL, both ways)
 still go through.
 """
-import socket
 import time
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers import (TIMEOUT, connect, frame, mqtt_str, plain_socket,
+from helpers import (TIMEOUT, Broker, connect, frame, plain_socket,
                      publish, read_until_closed, recv_exact, still_open,
                      subscribe, wait_until)
 
@@ -396,3 +395,29 @@ def test_disconnect_session_expiry(g, broker):
     time.sleep(0.3)
     broker_clean(broker, "se", "DISCONNECT")
     assert "Session Expiry Interval of 60" in g.log()
+
+
+@pytest.mark.parametrize("conf,frame_,code", [
+    ("max_qos 1\n", publish(b"q/2", b"x", qos=2, pid=1, props=b""), 0x9B),
+    ("retain_available false\n", publish(b"r/1", b"x", props=b"",
+                                         first=0x31), 0x9A)],
+    ids=["max_qos", "retain_available"])
+def test_broker_maximum_qos_and_retain(tmp_path, guard_factory, conf,
+                                        frame_, code):
+    """A 5.0 client told the broker's Maximum QoS or Retain Available in
+    the CONNACK that publishes past it, which Mosquitto disconnects: the
+    proxy ends the session (DISCONNECT 0x9B / 0x9A), the broker never
+    sees the PUBLISH."""
+    (tmp_path / "b").mkdir()
+    b = Broker(tmp_path / "b", extra=conf)
+    try:
+        g = guard_factory(b.port, plain=True)
+        s, ca = session(g.plain_port, b"mq", level=5)
+        assert ca[3] == 0
+        got = reply_close(s, frame_)
+        assert got == bytes([0xE0, 1, code]), got.hex()
+        time.sleep(0.3)
+        broker_clean(b, "mq", "PUBLISH")
+        assert "Too high QoS" not in b.log()
+    finally:
+        b.stop()
