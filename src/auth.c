@@ -282,6 +282,9 @@ auth_precheck(const struct auth_request *req, struct auth_guard *g,
 	}
 	if (user && c->username.len > AUTH_IDENTITY_MAX)
 		return AUTH_FAIL_BAD_USERNAME;
+	if (req->lis->limits.max_client_id_length > 0 &&
+	    c->client_id.len > req->lis->limits.max_client_id_length)
+		return AUTH_FAIL_BAD_CLIENT_ID;
 	if (g != NULL && req->addr != NULL) {
 		snprintf(key, sizeof(key), "a:%s", req->addr);
 		if (auth_guard_locked(g, key, req->now_ms) > 0)

@@ -334,6 +334,15 @@ static const struct ckey limits_keys[] = {
 	{ "reject_control_chars", K_BOOL,
 	    offsetof(struct policy_limits, reject_control_chars), false,
 	    0, 0, NULL, NULL },
+	{ "reject_noncharacters", K_BOOL,
+	    offsetof(struct policy_limits, reject_noncharacters), false,
+	    0, 0, NULL, NULL },
+	{ "validate_payload_format", K_BOOL,
+	    offsetof(struct policy_limits, validate_payload_format), false,
+	    0, 0, NULL, NULL },
+	LIM("max_client_id_length", K_UINT, max_client_id_length, 0, 65535,
+	    NULL),
+	LIM("max_packet_ids", K_UINT, max_packet_ids, 1, 65535, NULL),
 	LIM("tls_handshake_timeout", K_MSEC, tls_handshake_timeout_ms, 100,
 	    3600000, NULL),
 	LIM("max_connections", K_UINT, max_connections, 0, 10000000, NULL),
@@ -391,7 +400,8 @@ static const char *const lim_preauth_keys[] = {
 	"max_unauthenticated", "max_connections_per_address",
 	"max_connections_per_network", "network_v4", "network_v6",
 	"connection_rate_per_address", "connection_burst_per_address",
-	"reject_control_chars", NULL
+	"reject_control_chars", "reject_noncharacters", "max_client_id_length",
+	NULL
 };
 
 /* One limits.topic_rates entry. */

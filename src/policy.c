@@ -35,7 +35,9 @@ static const struct {
 	size_t	off, size;
 } limit_fields[] = {
 	F(max_packet), F(connect_timeout_ms), F(tls_handshake_timeout_ms),
-	F(output_buffer), F(reject_control_chars), F(max_connections),
+	F(output_buffer), F(reject_control_chars), F(reject_noncharacters),
+	F(max_client_id_length), F(max_packet_ids),
+	F(validate_payload_format), F(max_connections),
 	F(max_unauthenticated), F(max_connections_per_address),
 	F(max_connections_per_network), F(network_v4), F(network_v6),
 	F(connection_rate_per_address), F(connection_burst_per_address),
@@ -71,6 +73,12 @@ policy_new(void)
 	p->limits.connection_burst_per_user = 10;
 	p->limits.max_keepalive_ms = POLICY_KEEPALIVE_MAX_DEFAULT;
 	p->limits.reject_control_chars = true;
+	p->limits.reject_noncharacters = true;
+	p->limits.max_client_id_length = POLICY_CLIENT_ID_MAX_DEFAULT;
+	p->limits.max_packet_ids = POLICY_PACKET_IDS_DEFAULT;
+	p->limits.validate_payload_format = true;
+	/* Mosquitto drops a client whose topic or filter has more. */
+	p->limits.max_topic_levels = POLICY_TOPIC_LEVELS_DEFAULT;
 	p->auth.lockout_failures = POLICY_LOCKOUT_FAILURES_DEFAULT;
 	p->auth.lockout_window_ms = POLICY_LOCKOUT_WINDOW_DEFAULT;
 	p->auth.lockout_duration_ms = POLICY_LOCKOUT_DURATION_DEFAULT;
