@@ -965,8 +965,8 @@ START_TEST(file_edit_refusals)
 	};
 	static const char *const bad_user_errs[] = {
 		"empty user name", "user name must not contain ':'",
-		"user name must not begin with '#' (the line would be a "
-		"comment)",
+		("user name must not begin with '#' (the line would be a "
+		"comment)"),
 		"user name must not begin or end with white space",
 		"user name must not begin or end with white space",
 		"user name contains a control character",
