@@ -62,7 +62,7 @@ BIN	:= $(BUILD)/mqttguard
 TBIN	:= $(BUILD)/check_mqttguard
 
 .PHONY: all test unit integration depcheck asan test-asan fuzz fuzz-replay bench demo \
-	install install-strip uninstall deb clean certs
+	install install-strip uninstall deb clean certs FORCE
 
 all: $(BIN)
 
@@ -158,9 +158,10 @@ certs certs/server.crt:
 
 # The shipped policy is the example with its paths under sysconfdir; the
 # unit's paths follow BINDIR and sysconfdir.  An existing policy is never
-# overwritten.
+# overwritten.  Both are made again each time (FORCE): they follow the
+# variables of this run.
 ETCDIR	:= $(sysconfdir)/mqttguard
-$(BUILD)/dist/mqttguard.yaml: policies/example.yaml | $(BUILD)
+$(BUILD)/dist/mqttguard.yaml: policies/example.yaml FORCE | $(BUILD)
 	mkdir -p $(BUILD)/dist
 	{ printf '# %s: installed by mqttguard; see mqttguard.yaml(5).\n' \
 	    '$(ETCDIR)/mqttguard.yaml'; \
@@ -170,7 +171,7 @@ $(BUILD)/dist/mqttguard.yaml: policies/example.yaml | $(BUILD)
 	      -e 's|^#   scripts/demo.sh|#   (with the policy\x27s files in place)|' \
 	      policies/example.yaml; } > $@
 
-$(BUILD)/dist/mqttguard.service: dist/mqttguard.service | $(BUILD)
+$(BUILD)/dist/mqttguard.service: dist/mqttguard.service FORCE | $(BUILD)
 	mkdir -p $(BUILD)/dist
 	sed -e 's|/usr/bin/mqttguard|$(BINDIR)/mqttguard|g' \
 	    -e 's|/etc/mqttguard|$(ETCDIR)|g' dist/mqttguard.service > $@
@@ -187,6 +188,8 @@ install: $(BIN) $(BUILD)/dist/mqttguard.yaml $(BUILD)/dist/mqttguard.service
 	[ -e $(DESTDIR)$(ETCDIR)/mqttguard.yaml ] || \
 	    $(INSTALL) -m 0644 $(BUILD)/dist/mqttguard.yaml \
 	    $(DESTDIR)$(ETCDIR)/mqttguard.yaml
+
+FORCE:
 
 install-strip:
 	$(MAKE) INSTALL_STRIP=-s install
