@@ -31,6 +31,7 @@ mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null |
     /etc/apt/sources.list)
 cache=/var/cache/mqttguard-debootstrap
 root=$(mktemp -d /var/tmp/mqttguard-deb-test.XXXXXX)
+chmod 0755 "$root"	# the chroot's /: its users must get in
 certs=$(mktemp -d)
 
 cleanup() {
@@ -44,9 +45,8 @@ trap cleanup EXIT INT TERM
 echo "deb-test: debootstrap $suite from $mirror into $root"
 mkdir -p "$cache"
 debootstrap --variant=minbase --cache-dir="$cache" "$suite" "$root" \
-    "$mirror" >"$root.debootstrap.log" 2>&1 || {
-	tail -n 20 "$root.debootstrap.log" >&2; exit 1; }
-rm -f "$root.debootstrap.log"
+    "$mirror" >"$certs/debootstrap.log" 2>&1 || {
+	tail -n 20 "$certs/debootstrap.log" >&2; exit 1; }
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
@@ -55,7 +55,7 @@ cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 cp "$deb" "$root/tmp/mqttguard.deb"
-"$top/scripts/gen-certs.sh" "$certs" >/dev/null
+"$top/scripts/gen-certs.sh" "$certs" >/dev/null 2>&1
 mkdir -p "$root/tmp/certs"
 cp "$certs/server.crt" "$certs/server.key" "$certs/ca.crt" "$certs/passwd" \
     "$root/tmp/certs/"
@@ -69,23 +69,26 @@ in_root apt-get install -y -qq --no-install-recommends /tmp/mqttguard.deb \
     mosquitto mosquitto-clients >"$certs/apt.log" 2>&1 || {
 	tail -n 30 "$certs/apt.log" >&2; exit 1; }
 
-# The rest runs inside the chroot, in its own network namespace.
+# The rest runs inside the chroot, in network, PID and mount namespaces of
+# its own: no port of the host, and only its own processes in /proc.
 cat >"$root/tmp/run.sh" <<'SCRIPT'
 set -eu
 fail() { echo "deb-test: FAIL: $*" >&2; exit 1; }
-ip link set lo up 2>/dev/null || true
+mount -t proc proc /proc
 getent passwd mqttguard >/dev/null || fail "no user mqttguard"
 [ -L /etc/systemd/system/multi-user.target.wants/mqttguard.service ] ||
     fail "the unit is not enabled"
-pgrep -x mqttguard >/dev/null && fail "mqttguard runs without a policy"
+# minbase has no procps: the processes' names from /proc.
+running() { cat /proc/[0-9]*/comm 2>/dev/null | grep -qx "$1"; }
+running mqttguard && fail "mqttguard runs without a policy"
 mqttguard -t -c /etc/mqttguard/mqttguard.yaml >/dev/null 2>&1 &&
     fail "the shipped policy passes -t without its files"
 gzip -t /usr/share/man/man8/mqttguard.8.gz || fail "man page"
 install -o mqttguard -g mqttguard -m 0600 /tmp/certs/* /etc/mqttguard/
 mqttguard -t -c /etc/mqttguard/mqttguard.yaml || fail "-t with the files"
-mosquitto -d -c /dev/null -p 1883 2>/dev/null ||
-    { printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' \
-        >/tmp/mosq.conf; mosquitto -d -c /tmp/mosq.conf; }
+printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' >/tmp/mosq.conf
+mosquitto -c /tmp/mosq.conf >/tmp/mosquitto.log 2>&1 &
+broker=$!
 setpriv --reuid=mqttguard --regid=mqttguard --init-groups \
     mqttguard -c /etc/mqttguard/mqttguard.yaml >/tmp/mqttguard.log 2>&1 &
 guard=$!
@@ -94,7 +97,7 @@ until grep -q "started" /tmp/mqttguard.log; do
 	i=$((i + 1)); [ $i -lt 100 ] || { cat /tmp/mqttguard.log; fail "no start"; }
 	sleep 0.1
 done
-ps -o user= -p $guard | grep -qx mqttguard || fail "not running as mqttguard"
+[ "$(stat -c %U /proc/$guard)" = mqttguard ] || fail "not running as mqttguard"
 mosquitto_sub -h 127.0.0.1 -p 8883 --cafile /etc/mqttguard/ca.crt \
     -u demo -P demo-password -t 'demo/#' -C 1 -W 20 >/tmp/got &
 sub=$!
@@ -107,11 +110,13 @@ grep -qx 'through the package' /tmp/got || fail "message not received"
 kill -TERM $guard
 wait $guard || fail "mqttguard exit status $?"
 grep -q 'drained\|stopped' /tmp/mqttguard.log || fail "no clean stop"
-pkill -x mosquitto || true
+kill $broker
 echo "deb-test: published through mqttguard over TLS, stopped cleanly"
 SCRIPT
-unshare --net chroot "$root" /usr/bin/env -i \
-    PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh /tmp/run.sh
+# shellcheck disable=SC2016
+unshare --net --pid --mount --fork /bin/sh -c 'ip link set lo up &&
+    exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    /bin/sh /tmp/run.sh' sh "$root"
 
 echo "deb-test: apt-get remove, then purge"
 in_root apt-get remove -y -qq mqttguard >"$certs/apt.log" 2>&1 || {
