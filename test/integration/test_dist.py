@@ -10,6 +10,7 @@ context) and that policy passes `mqttguard -t`; the Containerfile's
 runtime packages are the ones the binary links."""
 import json
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -383,3 +384,111 @@ def test_containerfile():
     if "asan" in BIN or "libasan" in r.stdout:
         pytest.skip("a sanitizer build links more")
     assert listed == owners, (listed, owners)
+
+
+# ---- the unit's system-call filter, against what the daemon calls ---------
+
+def syscall_set(group, seen=None):
+    """The system calls of systemd's filter set <group>, nested sets
+    expanded."""
+    seen = set() if seen is None else seen
+    out = subprocess.run(["systemd-analyze", "syscall-filter", group],
+                         capture_output=True, text=True, timeout=30).stdout
+    calls = set()
+    for line in out.splitlines()[1:]:
+        w = line.strip()
+        if not w or w.startswith("#"):
+            continue
+        if w.startswith("@"):
+            if w not in seen:
+                seen.add(w)
+                calls |= syscall_set(w, seen)
+        else:
+            calls.add(w)
+    return calls
+
+
+def unit_syscalls():
+    """What the unit's SystemCallFilter= lines allow."""
+    allowed = set()
+    for v in unit_value("SystemCallFilter"):
+        deny = v.startswith("~")
+        names = set()
+        for w in v.lstrip("~").split():
+            names |= syscall_set(w) if w.startswith("@") else {w}
+        allowed = allowed - names if deny else allowed | names
+    return allowed
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze") or
+                    not shutil.which("strace"),
+                    reason="no systemd-analyze or strace")
+def test_daemon_stays_within_the_unit_syscall_filter(tmp_path, certs, broker):
+    """The seccomp filter cannot be applied without systemd as PID 1: the
+    daemon runs under strace instead, through start, a TLS session with a
+    password login, a reload, a log reopen and a drain, and every system
+    call it makes must be one the unit allows (else systemd would answer
+    EPERM)."""
+    import signal
+    import socket
+    from helpers import free_port, port_open, wait_until
+    allowed = unit_syscalls()
+    assert len(allowed) > 200
+    port, admin = free_port(), free_port()
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(
+        f"listeners:\n  - name: tls\n    address: 127.0.0.1\n"
+        f"    port: {port}\n"
+        f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
+        f"  ca: {certs}/ca.crt\n"
+        f"auth:\n  password_file: {certs}/passwd\n  tarpit: 0\n"
+        f"upstream:\n  host: 127.0.0.1\n  port: {broker.port}\n"
+        f"log:\n  file: {tmp_path}/mqttguard.log\n"
+        f"admin:\n  address: 127.0.0.1\n  port: {admin}\n"
+        "workers: 2\nwatch: true\n"
+        "shutdown:\n  drain: 1s\n  spread: 0s\n")
+    os.chmod(certs / "passwd", 0o600)
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(str(tmp_path / "notify"))
+    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify"))
+    trace = tmp_path / "strace.out"
+    p = subprocess.Popen(["strace", "-f", "-qq", "-o", str(trace), BIN,
+                          "-c", str(pol)], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: port_open(port) and port_open(admin) or
+                   p.poll() is not None, what="mqttguard under strace")
+        ns.settimeout(20)
+        assert b"READY=1" in ns.recv(4096)
+        # Signals go to the daemon, strace's child, not to strace.
+        kids = (pathlib.Path(f"/proc/{p.pid}/task/{p.pid}/children")
+                .read_text().split())
+        assert len(kids) == 1
+        daemon = int(kids[0])
+        r = subprocess.run(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "--cafile",
+             str(certs / "ca.crt"), "-u", "demo", "-P", "demo-password",
+             "-i", "syscalls", "-t", "demo/x", "-m", "x"],
+            capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        from helpers import http_get
+        assert http_get(admin, "/healthz")[0] == 200
+        os.kill(daemon, signal.SIGHUP)
+        assert b"RELOADING=1" in ns.recv(4096)
+        assert b"READY=1" in ns.recv(4096)
+        os.kill(daemon, signal.SIGUSR1)
+        wait_until(lambda: "reopened" in (tmp_path /
+                                          "mqttguard.log").read_text(),
+                   what="the log reopened")
+        os.kill(daemon, signal.SIGTERM)
+        assert p.wait(30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        ns.close()
+    used = set(re.findall(r"^\d+\s+([a-z0-9_]+)\(", trace.read_text(),
+                          re.M))
+    assert {"socket", "accept4", "sendto"} <= used, used
+    # execve is strace starting the daemon, before any filter applies.
+    assert used - allowed - {"execve"} == set()
