@@ -12,7 +12,8 @@
 #                   mqttguard(8), mqttguard.yaml(5), the systemd unit and
 #                   (if absent) sysconfdir/mqttguard/mqttguard.yaml
 #   make install-strip  the same with the binary stripped
-#   make deb        build/mqttguard_VERSION_ARCH.deb (dist/debian)
+#   make deb        build/mqttguard_VERSION-1_ARCH.deb (dist/debian), lintian
+#   make deb-test   install it in a debootstrap chroot and use it (root)
 
 PREFIX	?= /usr/local
 prefix	?= $(PREFIX)
@@ -62,7 +63,7 @@ BIN	:= $(BUILD)/mqttguard
 TBIN	:= $(BUILD)/check_mqttguard
 
 .PHONY: all test unit integration depcheck asan test-asan fuzz fuzz-replay bench demo \
-	install install-strip uninstall deb clean certs FORCE
+	install install-strip uninstall deb deb-test clean certs FORCE
 
 all: $(BIN)
 
@@ -196,6 +197,10 @@ install-strip:
 
 deb: $(BIN)
 	scripts/deb.sh
+
+# Root, debootstrap and the mirror; minutes: not part of make test.
+deb-test:
+	scripts/deb-test.sh
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/mqttguard \
