@@ -45,6 +45,10 @@ sed "s/@VERSION@/$version/" dist/debian/changelog | gzip -9n \
     > "$doc/changelog.Debian.gz"
 chmod 0644 "$doc/changelog.Debian.gz"
 install -m 0644 policies/example.yaml "$doc/examples/example.yaml"
+# The guides the man pages point to, with their Markdown names.
+for f in docs/*.md; do
+	[ -e "$f" ] && install -m 0644 "$f" "$doc/"
+done
 
 install -d -m 0755 "$root/DEBIAN"
 install -m 0644 dist/debian/conffiles "$root/DEBIAN/conffiles"
