@@ -47,7 +47,7 @@ chmod 0644 "$doc/changelog.Debian.gz"
 install -m 0644 policies/example.yaml "$doc/examples/example.yaml"
 # The guides the man pages point to, with their Markdown names.
 for f in docs/*.md; do
-	[ -e "$f" ] && install -m 0644 "$f" "$doc/"
+	if [ -e "$f" ]; then install -m 0644 "$f" "$doc/"; fi
 done
 
 install -d -m 0755 "$root/DEBIAN"
