@@ -18,10 +18,10 @@ case "${1:-}" in
 	# PROXY protocol headers (test_proxy.py).
 	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace"
 	# dist/: systemd-analyze checks the unit; groff and man render the
-	# pages; python3-yaml reads the Kubernetes manifests; dpkg-dev
+	# pages, mandoc lints them; python3-yaml reads the Kubernetes manifests; dpkg-dev
 	# (dpkg-buildflags, dpkg-shlibdeps) and lintian make and check the
 	# package; debootstrap makes the chroot of scripts/deb-test.sh.
-	pkgs="$pkgs systemd groff-base man-db python3-yaml dpkg-dev lintian debootstrap" ;;
+	pkgs="$pkgs systemd groff-base man-db mandoc python3-yaml dpkg-dev lintian debootstrap" ;;
 --bench) pkgs="$pkgs python3 haproxy bc" ;;
 esac
 

@@ -80,6 +80,11 @@ def test_man_page_renders_without_warnings(page):
         r = subprocess.run(["man", "--warnings", "-l", str(page)], env=env,
                            capture_output=True, timeout=30)
         assert r.returncode == 0 and r.stderr == b"", r.stderr.decode()
+    if shutil.which("mandoc"):
+        # mdoc's own checker, at its warning level (style notes aside).
+        r = subprocess.run(["mandoc", "-Tlint", "-W", "warning", str(page)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_man_page_names_the_commands():
