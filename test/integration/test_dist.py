@@ -87,6 +87,22 @@ def test_man_page_renders_without_warnings(page):
         assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_man_page_example_policy_passes_check(tmp_path, certs):
+    """The policy of mqttguard.yaml(5)'s EXAMPLES, its files beside it."""
+    text = MAN5.read_text()
+    ex = text[text.index(".Sh EXAMPLES"):]
+    ex = ex[ex.index(".Bd -literal"):]
+    body = ex.split("\n", 1)[1]
+    body = body[:body.index("\n.Ed")]
+    for f in ("server.crt", "server.key", "passwd"):
+        shutil.copy(certs / f, tmp_path / f)
+    os.chmod(tmp_path / "passwd", 0o600)
+    (tmp_path / "policy.yaml").write_text(body.replace("\\e", "\\") + "\n")
+    r = run_mqttguard("-t", "-c", str(tmp_path / "policy.yaml"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b"2 policy tests, 0 failed" in r.stdout, r.stdout
+
+
 def test_man_page_names_the_commands():
     """mqttguard(8) shows every subcommand main.c dispatches to."""
     main = (ROOT / "src" / "main.c").read_text()
