@@ -517,3 +517,9 @@ def test_daemon_stays_within_the_unit_syscall_filter(tmp_path, certs, broker):
     assert {"socket", "accept4", "sendto"} <= used, used
     # execve is strace starting the daemon, before any filter applies.
     assert used - allowed - {"execve"} == set()
+    # Read-only root filesystem friendly (ProtectSystem=strict, the
+    # container): the only file opened for writing is log.file.
+    written = set(re.findall(
+        r'open(?:at)?\((?:AT_FDCWD, )?"([^"]+)", [^)]*O_(?:WRONLY|RDWR)',
+        trace.read_text()))
+    assert written == {f"{tmp_path}/mqttguard.log"}, written
