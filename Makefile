@@ -17,8 +17,11 @@
 
 PREFIX	?= /usr/local
 prefix	?= $(PREFIX)
-BINDIR	?= $(prefix)/bin
-mandir	?= $(prefix)/share/man
+exec_prefix ?= $(prefix)
+bindir	?= $(exec_prefix)/bin
+BINDIR	?= $(bindir)
+datarootdir ?= $(prefix)/share
+mandir	?= $(datarootdir)/man
 # The policy's home is /etc whatever the prefix: the daemon's default -c
 # path is compiled from it.
 sysconfdir ?= /etc
