@@ -23,7 +23,7 @@ BINDIR	?= $(bindir)
 datarootdir ?= $(prefix)/share
 mandir	?= $(datarootdir)/man
 # The policy's home is /etc whatever the prefix: the daemon's default -c
-# path is compiled from it.
+# path is compiled from it (make clean after changing it).
 sysconfdir ?= /etc
 systemdunitdir ?= $(prefix)/lib/systemd/system
 DESTDIR	?=
