@@ -331,10 +331,9 @@ def test_k8s_policy_files_are_mounted():
                                        for a in init["command"][3:-1]]
 
 
-def test_k8s_policy_passes_check(tmp_path, certs):
-    """The ConfigMap's policy, with fixture files where the volumes put
-    them, passes mqttguard -t (its tests included)."""
-    _, _, _, policy = pod_and_policy()
+def k8s_policy_fixture(tmp_path, certs):
+    """The ConfigMap's policy text, its paths pointing at fixture files
+    laid out as the pod's volumes would hold them."""
     tls, sec = tmp_path / "tls", tmp_path / "secrets"
     tls.mkdir()
     sec.mkdir()
@@ -346,13 +345,88 @@ def test_k8s_policy_passes_check(tmp_path, certs):
     for f in sec.iterdir():
         os.chmod(f, 0o600)
     text = k8s()[("ConfigMap", "mqttguard-policy")]["data"]["mqttguard.yaml"]
-    text = text.replace("/run/mqttguard/tls/", f"{tls}/").replace(
+    return text.replace("/run/mqttguard/tls/", f"{tls}/").replace(
         "/run/mqttguard/secrets/", f"{sec}/")
+
+
+def test_k8s_policy_passes_check(tmp_path, certs):
+    """The ConfigMap's policy, with fixture files where the volumes put
+    them, passes mqttguard -t (its tests included)."""
     p = tmp_path / "mqttguard.yaml"
-    p.write_text(text)
+    p.write_text(k8s_policy_fixture(tmp_path, certs))
     r = run_mqttguard("-t", "-c", str(p))
     assert r.returncode == 0, r.stdout + r.stderr
     assert b"policy OK" in r.stdout
+
+
+def test_k8s_pod_runs(tmp_path, certs):
+    """The pod's two processes from the shipped configuration, on free
+    loopback ports: the probes (with the Deployment's header) answer 200,
+    a device publishes through to the broker, and at SIGTERM readiness
+    turns 503 while the drain serves the session left."""
+    import signal
+    from helpers import Broker, Guard, free_port, http_get, wait_until
+    objs, pod, cs, policy = pod_and_policy()
+    bport, port, admin = free_port(), free_port(), free_port()
+    b = Broker.__new__(Broker)
+    b.port, b.logfile = bport, tmp_path / "mosquitto.log"
+    conf = objs[("ConfigMap", "mosquitto-config")]["data"]["mosquitto.conf"]
+    conf = conf.replace("listener 1883 ", f"listener {bport} ").replace(
+        "log_dest stdout", f"log_dest file {b.logfile}\nlog_type all\n"
+        "user root")    # as Broker runs it: the test directory is private
+    b.start(tmp_path / "mosquitto.conf", conf)
+    text = k8s_policy_fixture(tmp_path, certs)
+    text = text.replace("address: 0.0.0.0", "address: 127.0.0.1").replace(
+        "port: 8883", f"port: {port}").replace(
+        "port: 9883", f"port: {admin}").replace("port: 1883", f"port: {bport}")
+    g = Guard.__new__(Guard)
+    g.certs, g.port, g.admin_port = certs, port, admin
+    gdir = tmp_path / "guard"
+    gdir.mkdir()
+    sub = None
+    try:
+        g.start(gdir, text)
+        hdr = cs["mqttguard"]["readinessProbe"]["httpGet"]["httpHeaders"][0]
+        token = "a-token"    # the fixture's; the header's form is checked
+        assert hdr["value"].startswith("Bearer ")
+        assert http_get(admin, "/healthz")[0] == 401
+        assert http_get(admin, "/healthz", token=token)[0] == 200
+        wait_until(lambda: http_get(admin, "/readyz", token=token)[0] == 200,
+                   what="/readyz 200")
+        mq = ["-h", "127.0.0.1", "-p", str(port), "--cafile",
+              str(certs / "ca.crt"), "-u", "demo", "-P", "demo-password"]
+        sub = subprocess.Popen(["mosquitto_sub"] + mq +
+                               ["-i", "devices-demo", "-t", "devices/demo/#",
+                                "-C", "1", "-W", "60"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_until(lambda: "Sending SUBACK to devices-demo" in b.log(),
+                   what="the subscription")
+        r = subprocess.run(["mosquitto_pub"] + mq + [
+            "-i", "pub1", "-t", "devices/demo/t", "-m", "from the pod"],
+            capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        out, _ = sub.communicate(timeout=30)
+        assert out == b"from the pod\n"
+        # Another session stays through the drain.
+        sub = subprocess.Popen(["mosquitto_sub"] + mq +
+                               ["-i", "devices-demo", "-t", "devices/demo/#"],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        wait_until(lambda: b.log().count(
+            "Sending SUBACK to devices-demo") == 2, what="the subscription")
+        g.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: http_get(admin, "/readyz", token=token)[0] == 503,
+                   what="/readyz 503 while draining")
+        assert g.proc.poll() is None, "the drain did not serve the session"
+        sub.kill()
+        sub.wait()
+        assert g.proc.wait(duration_s(policy["shutdown"]["drain"])) == 0
+    finally:
+        if sub is not None and sub.poll() is None:
+            sub.kill()
+            sub.wait()
+        g.stop()
+        b.stop()
 
 
 # ---- Containerfile --------------------------------------------------------
