@@ -8,11 +8,27 @@
 #   make fuzz       libFuzzer targets (clang), short run over test/corpus
 #   make bench      benchmarks (ratios against baselines measured in the same run)
 #   make demo       mqttguard with policies/example.yaml in front of a local Mosquitto
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= sysconfdir=/etc: the binary,
+#                   mqttguard(8), mqttguard.yaml(5), the systemd unit and
+#                   (if absent) sysconfdir/mqttguard/mqttguard.yaml
+#   make install-strip  the same with the binary stripped
+#   make deb        build/mqttguard_VERSION-1_ARCH.deb (dist/debian), lintian
+#   make deb-test   install it in a debootstrap chroot and use it (root)
 
 PREFIX	?= /usr/local
-BINDIR	?= $(PREFIX)/bin
+prefix	?= $(PREFIX)
+exec_prefix ?= $(prefix)
+bindir	?= $(exec_prefix)/bin
+BINDIR	?= $(bindir)
+datarootdir ?= $(prefix)/share
+mandir	?= $(datarootdir)/man
+# The policy's home is /etc whatever the prefix: the daemon's default -c
+# path is compiled from it (make clean after changing it).
+sysconfdir ?= /etc
+systemdunitdir ?= $(prefix)/lib/systemd/system
 DESTDIR	?=
+INSTALL	?= install
+INSTALL_STRIP ?=
 BUILD	?= build
 CC	?= cc
 CFLAGS	?= -O2 -g
@@ -36,7 +52,8 @@ WARN	+= -Werror
 endif
 
 ALL_CFLAGS  := -std=c11 $(WARN) $(CFLAGS) -pthread
-ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS)
+ALL_CPPFLAGS := -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS) $(CPPFLAGS) \
+	   -DCMD_POLICY_DEFAULT='"$(sysconfdir)/mqttguard/mqttguard.yaml"'
 VERSION	:= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 SRCS	:= $(wildcard src/*.c)
@@ -49,7 +66,7 @@ BIN	:= $(BUILD)/mqttguard
 TBIN	:= $(BUILD)/check_mqttguard
 
 .PHONY: all test unit integration depcheck asan test-asan fuzz fuzz-replay bench demo \
-	install clean certs
+	install install-strip uninstall deb deb-test clean certs FORCE
 
 all: $(BIN)
 
@@ -143,9 +160,56 @@ demo: $(BIN)
 certs certs/server.crt:
 	scripts/gen-certs.sh certs
 
-install: $(BIN)
-	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/mqttguard
+# The shipped policy is the example with its paths under sysconfdir; the
+# unit's paths follow BINDIR and sysconfdir.  An existing policy is never
+# overwritten.  Both are made again each time (FORCE): they follow the
+# variables of this run.
+ETCDIR	:= $(sysconfdir)/mqttguard
+$(BUILD)/dist/mqttguard.yaml: policies/example.yaml FORCE | $(BUILD)
+	mkdir -p $(BUILD)/dist
+	{ printf '# %s: installed by mqttguard; see mqttguard.yaml(5).\n' \
+	    '$(ETCDIR)/mqttguard.yaml'; \
+	  printf '# Put the TLS files and the password file beside it (chmod 600,\n'; \
+	  printf '# owned by the user mqttguard runs as), then: mqttguard -t\n#\n'; \
+	  sed -e 's|\.\./certs/|$(ETCDIR)/|g' \
+	      -e 's|^#   scripts/demo.sh|#   (with the policy\x27s files in place)|' \
+	      policies/example.yaml; } > $@
+
+$(BUILD)/dist/mqttguard.service: dist/mqttguard.service FORCE | $(BUILD)
+	mkdir -p $(BUILD)/dist
+	sed -e 's|/usr/bin/mqttguard|$(BINDIR)/mqttguard|g' \
+	    -e 's|/etc/mqttguard|$(ETCDIR)|g' dist/mqttguard.service > $@
+
+install: $(BIN) $(BUILD)/dist/mqttguard.yaml $(BUILD)/dist/mqttguard.service
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(mandir)/man8 \
+	    $(DESTDIR)$(mandir)/man5 $(DESTDIR)$(systemdunitdir) \
+	    $(DESTDIR)$(ETCDIR)
+	$(INSTALL) -m 0755 $(INSTALL_STRIP) $(BIN) $(DESTDIR)$(BINDIR)/mqttguard
+	$(INSTALL) -m 0644 dist/man/mqttguard.8 $(DESTDIR)$(mandir)/man8/
+	$(INSTALL) -m 0644 dist/man/mqttguard.yaml.5 $(DESTDIR)$(mandir)/man5/
+	$(INSTALL) -m 0644 $(BUILD)/dist/mqttguard.service \
+	    $(DESTDIR)$(systemdunitdir)/mqttguard.service
+	[ -e $(DESTDIR)$(ETCDIR)/mqttguard.yaml ] || \
+	    $(INSTALL) -m 0644 $(BUILD)/dist/mqttguard.yaml \
+	    $(DESTDIR)$(ETCDIR)/mqttguard.yaml
+
+FORCE:
+
+install-strip:
+	$(MAKE) INSTALL_STRIP=-s install
+
+deb: $(BIN)
+	scripts/deb.sh
+
+# Root, debootstrap and the mirror; minutes: not part of make test.
+deb-test:
+	scripts/deb-test.sh
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mqttguard \
+	    $(DESTDIR)$(mandir)/man8/mqttguard.8 \
+	    $(DESTDIR)$(mandir)/man5/mqttguard.yaml.5 \
+	    $(DESTDIR)$(systemdunitdir)/mqttguard.service
 
 clean:
 	rm -rf build

@@ -14,8 +14,8 @@ INC = re.compile(r'#include "mqttguard/([a-z_0-9]+)\.h"')
 # main -> admin -> worker -> listener -> session -> enforce ->
 # {auth,acl,limits} -> policy; the codec and the small helpers are leaves.
 LAYERS = ["main", "admin", "worker", "listener", "session", "enforce"]
-LEAVES = {"codec", "pktid", "siphash", "log", "metrics", "readahead", "topic", "proxy",
-          "util", "hmap"}
+LEAVES = {"codec", "pktid", "siphash", "log", "metrics", "readahead", "topic",
+          "proxy", "util", "hmap", "notify"}
 # The command-line tools: main dispatches to them; no daemon module uses
 # one (they print, prompt and parse options; the daemon does not).
 TOOLS = {"cmd", "acl_import"}

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages mqttguard needs, only those missing.
 #   scripts/deps.sh          build + run (compiler, libraries, Mosquitto)
-#   scripts/deps.sh --test   also what the test suite and fuzzing need
+#   scripts/deps.sh --test   also what the test suite, fuzzing and the
+#                            checks of dist/ need
 #   scripts/deps.sh --bench  also what make bench needs (HAProxy, bc)
 # Idempotent: when everything is installed it changes nothing and does not
 # touch the network.  Needs root (or sudo) only when something is missing.
@@ -15,7 +16,12 @@ case "${1:-}" in
 	# promtool checks /metrics; the server scrapes it (test_admin.py);
 	# strace shows the socket options the proxy sets; haproxy sends
 	# PROXY protocol headers (test_proxy.py).
-	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace" ;;
+	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace"
+	# dist/: systemd-analyze checks the unit; groff and man render the
+	# pages, mandoc lints them; python3-yaml reads the Kubernetes manifests; dpkg-dev
+	# (dpkg-buildflags, dpkg-shlibdeps) and lintian make and check the
+	# package; debootstrap makes the chroot of scripts/deb-test.sh.
+	pkgs="$pkgs systemd groff-base man-db mandoc python3-yaml dpkg-dev lintian debootstrap" ;;
 --bench) pkgs="$pkgs python3 haproxy bc" ;;
 esac
 

@@ -23,6 +23,11 @@
  * every session to it from its next frame; on any error the running
  * policy stays and the reason is logged.
  *
+ * Under systemd (Type=notify), notify.c tells the service manager
+ * READY=1 once every listener is bound and the workers run,
+ * RELOADING=1 and READY=1 around each reload, STOPPING=1 at the stop
+ * or drain, with a STATUS= line each time.
+ *
  * With an admin section, the admin listener (admin.c: metrics, health,
  * readiness) serves HTTP on main's own loop, started once the workers
  * run and freed first at stop, before the workers it sends heartbeats.
@@ -60,6 +65,7 @@
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
+#include "mqttguard/notify.h"
 #include "mqttguard/policy.h"
 #include "mqttguard/reload.h"
 #include "mqttguard/tls.h"
@@ -230,6 +236,8 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	if (sig == SIGTERM && ms->drained == NULL && drain(ms) == 0)
 		return;
+	(void)notify_send("STOPPING=1\nSTATUS=stopping (%s)",
+	    strsignal((int)sig));
 	log_info("%s: stopping%s", strsignal((int)sig), ms->drained != NULL ?
 	    " now" : "");
 	event_base_loopexit(ms->base, NULL);
@@ -253,6 +261,9 @@ drain(struct main_state *ms)
 	    ms)) == NULL || event_add(ms->drained, &tv) == -1)
 		return -1;
 	admin_set_draining(true);
+	(void)notify_send("STOPPING=1\nSTATUS=draining: no new connections, "
+	    "sessions served for %ums, then closed over %ums", sd->drain_ms,
+	    sd->spread_ms);
 	log_info("SIGTERM: draining: no new connections; established "
 	    "sessions are served for %ums, then closed over %ums (SIGTERM "
 	    "again or SIGINT: stop now)", sd->drain_ms, sd->spread_ms);
@@ -315,14 +326,20 @@ reload(struct main_state *ms, const char *why)
 	rt.dropped = ms->dropped;
 	rt.uid = geteuid();
 	rt.gid = getegid();
+	(void)notify_reloading(why);
 	if (reload_policy(&rt, why) == 0) {
+		(void)notify_send("READY=1\nSTATUS=serving, policy reloaded "
+		    "(%s)", why);
 		metrics_reload(true);
 		if (ms->admin != NULL)
 			admin_set_policy(ms->admin, ms->pol);
 		log_certs(ms->ctx, "tls");
 		watch_set(ms);
-	} else
+	} else {
+		(void)notify_send("READY=1\nSTATUS=serving; the last reload "
+		    "failed (%s), the previous policy stays", why);
 		metrics_reload(false);
+	}
 	ms->stamp = ms->seen = policy_files_stamp(ms->pol);
 }
 
@@ -675,6 +692,11 @@ run(struct main_state *ms, const char *file)
 		return 1;
 	}
 	log_started(ms, file);
+	if (notify_send("READY=1\nSTATUS=serving %zu listener%s, upstream "
+	    "%s:%u", ms->pol->n_listeners, ms->pol->n_listeners == 1 ? "" :
+	    "s", ms->pol->upstream.host, ms->pol->upstream.port) == -1)
+		log_warn("NOTIFY_SOCKET: cannot tell the service manager "
+		    "READY=1");
 	event_base_dispatch(ms->base);
 	stop(ms);
 	log_info("stopped");

@@ -25,5 +25,6 @@ Suite	*enforce_suite(void);
 Suite	*metrics_suite(void);
 Suite	*proxy_suite(void);
 Suite	*pktid_suite(void);
+Suite	*notify_suite(void);
 
 #endif

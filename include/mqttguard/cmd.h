@@ -19,7 +19,9 @@
 struct policy;
 
 /* The policy file of the daemon and of the tools run without -c. */
+#ifndef CMD_POLICY_DEFAULT	/* the Makefile's, from sysconfdir */
 #define CMD_POLICY_DEFAULT	"/etc/mqttguard/mqttguard.yaml"
+#endif
 
 /*
  * Loads the policy <file> with config_load_flags(<flags>).  On failure,

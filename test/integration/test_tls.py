@@ -603,7 +603,7 @@ def test_watch_reloads_when_files_change(rotguard, rotdir):
 # ---- upstream TLS: a real Mosquitto with a TLS listener ---------------------
 
 # The proxy speaks TLS to the broker once session.c creates its upstream
-# bufferevent through tls_client_ssl_new() (see README, TLS to the broker).
+# bufferevent through tls_client_ssl_new() (docs/tls.md, TLS to the broker).
 UPSTREAM_WIRED = "tls_client_ssl_new" in \
     (ROOT / "src" / "session.c").read_text()
 needs_upstream_tls = pytest.mark.skipif(
