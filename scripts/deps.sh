@@ -15,7 +15,8 @@ case "${1:-}" in
 	# promtool checks /metrics; the server scrapes it (test_admin.py);
 	# strace shows the socket options the proxy sets; haproxy sends
 	# PROXY protocol headers (test_proxy.py).
-	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace" ;;
+	# valgrind: scripts/valgrind.sh's memcheck run (make test).
+	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace valgrind" ;;
 --bench) pkgs="$pkgs python3 haproxy bc" ;;
 esac
 
