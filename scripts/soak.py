@@ -24,8 +24,20 @@ loopback address (the per-address limits and lockouts see four clients):
 At the end every honest QoS 1/2 message must have arrived, no honest
 client may have been disconnected, every reload must have succeeded, the
 open descriptors once the adversaries are gone must be those before they
-came, and the resident memory must be flat over the second half of the run
-(least-squares slope under --max-slope KiB/s).  Exit 0 on success, 1 on a
+came, and the resident memory must be flat over the second half of the run:
+its least-squares line may rise by no more than --max-slope KiB/s (default
+1) times the half's length, or --grace KiB (default 512), whichever is
+larger.  Why these figures: the churn, malformed and refused connections
+come to about 13 sessions a second and the honest and flooding clients to
+over 200 messages a second, so a leak of 80 bytes per session or of any
+allocation per message exceeds 1 KiB/s; runs of
+mqttguard alone showed RSS rising 0.8-1 MiB over the first two minutes as
+the allocator's arenas and OpenSSL's per-thread state warm up, then
+levelling off (about 0.1 KiB/s), which the grace absorbs in a short run
+(CI's 60 s: there only a leak above ~17 KiB/s, e.g. per message, is
+caught; long runs catch 1 KiB/s).  Descriptors must be exactly back: a
+slope of open descriptors during the load is noise from the churn, so the
+exact count once idle is the criterion.  Exit 0 on success, 1 on a
 failure, with the figures on stdout either way.
 
 --wrap runs mqttguard under another program (scripts/valgrind.sh passes
@@ -584,9 +596,17 @@ def report(args, samples, streams, stats, rig, idle_rss, idle_fds, end_rss,
         log(f"fds: idle {idle_fds}, first sample {samples[0][2]}, last "
             f"{samples[-1][2]}, max {max(n for _, _, n in samples)}, after "
             f"the load {end_fds}; second-half slope {fs:+.4f}/s")
-    if not args.no_slope and rs > args.max_slope:
-        failures.append(f"RSS not flat: {rs:+.3f} KiB/s over the second "
-                        f"half (limit {args.max_slope})")
+    # Flat: the fitted line rises less over the second half than
+    # --max-slope KiB/s would make it, or than --grace KiB (the allocator's
+    # warm-up, which a short run has not finished).
+    rise = rs * dur / 2
+    limit = max(args.max_slope * dur / 2, args.grace)
+    if samples:
+        log(f"RSS rise over the second half (fitted) {rise:+.0f} KiB, "
+            f"limit {limit:.0f} KiB")
+    if not args.no_slope and rise > limit:
+        failures.append(f"RSS not flat: {rs:+.3f} KiB/s, {rise:+.0f} KiB "
+                        f"over the second half (limit {limit:.0f} KiB)")
 
 
 def main():
@@ -598,6 +618,9 @@ def main():
     ap.add_argument("--reload-every", type=int, default=10)
     ap.add_argument("--max-slope", type=float, default=1.0,
                     help="KiB/s of RSS over the second half")
+    ap.add_argument("--grace", type=float, default=512,
+                    help="KiB of RSS rise over the second half always "
+                    "allowed (warm-up)")
     ap.add_argument("--no-slope", action="store_true")
     ap.add_argument("--out", help="CSV of the samples")
     ap.add_argument("--keep", action="store_true",
