@@ -18,7 +18,7 @@ command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed
 vlog=$(mktemp /tmp/mqttguard-valgrind.XXXXXX)
 trap 'rm -f "$vlog"' EXIT
 status=0
-MQTTGUARD_BIN=$bin /usr/bin/python3 scripts/soak.py "$duration" --no-slope \
+MQTTGUARD_BIN=$bin /usr/bin/python3 scripts/soak.py "$duration" --no-slope --warmup 0 \
     --reload-every 5 \
     --wrap "valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite
 	--show-leak-kinds=definite --error-exitcode=99 --track-fds=no
