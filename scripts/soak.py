@@ -550,7 +550,13 @@ def soak(args, rig):
         if s.drops:
             failures.append(f"{s.name}: disconnected: {s.drops[:3]}")
     end_rss, _ = rig.sample()
-    end_fds = settle_fds(rig, idle_fds)
+    # A throttled flooder's session lives on after its RST until the
+    # proxy has forwarded, at the flooder's rate, what it had already read
+    # (up to the 64 KiB read-ahead and a TLS record: 20-50 s at 40
+    # messages/s); only its next read sees the reset.
+    t_idle = time.monotonic()
+    end_fds = settle_fds(rig, idle_fds, timeout=120)
+    stats["idle_after"] = time.monotonic() - t_idle
     if end_fds != idle_fds:
         failures.append(f"descriptors once idle again: {end_fds}, "
                         f"{idle_fds} before the load")
@@ -601,7 +607,8 @@ def report(args, samples, streams, stats, rig, idle_rss, idle_fds, end_rss,
             f"the load {end_rss}; second-half slope {rs:+.3f} KiB/s")
         log(f"fds: idle {idle_fds}, first sample {samples[0][2]}, last "
             f"{samples[-1][2]}, max {max(n for _, _, n in samples)}, after "
-            f"the load {end_fds}; second-half slope {fs:+.4f}/s")
+            f"the load {end_fds} (after {stats['idle_after']:.0f} s); "
+            f"second-half slope {fs:+.4f}/s")
     # Flat: the fitted line rises less over the second half than
     # --max-slope KiB/s would make it, or than --grace KiB (the allocator's
     # warm-up, which a short run has not finished).
