@@ -615,8 +615,9 @@ def report(args, samples, streams, stats, rig, idle_rss, idle_fds, end_rss,
     rise = rs * dur / 2
     limit = max(args.max_slope * dur / 2, args.grace)
     if samples:
-        log(f"RSS rise over the second half (fitted) {rise:+.0f} KiB, "
-            f"limit {limit:.0f} KiB")
+        log(f"RSS rise over the second half (fitted) {rise:+.0f} KiB, " +
+            ("not judged (--no-slope)" if args.no_slope else
+             f"limit {limit:.0f} KiB"))
     if not args.no_slope and rise > limit:
         failures.append(f"RSS not flat: {rs:+.3f} KiB/s, {rise:+.0f} KiB "
                         f"over the second half (limit {limit:.0f} KiB)")
