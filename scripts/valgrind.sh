@@ -14,12 +14,15 @@ cd "$(dirname "$0")/.."
 duration=${1:-30}
 bin=${MQTTGUARD_BIN:-build/mqttguard}
 [ -x "$bin" ] || make -s all
-command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed (scripts/deps.sh --test)" >&2; exit 2; }
+if ! command -v valgrind >/dev/null; then
+	echo "valgrind.sh: valgrind is missing (scripts/deps.sh --test)" >&2
+	exit 2
+fi
 vlog=$(mktemp /tmp/mqttguard-valgrind.XXXXXX)
 trap 'rm -f "$vlog"' EXIT
 status=0
-MQTTGUARD_BIN=$bin /usr/bin/python3 scripts/soak.py "$duration" --no-slope --warmup 0 \
-    --reload-every 5 \
+MQTTGUARD_BIN=$bin /usr/bin/python3 scripts/soak.py "$duration" \
+    --no-slope --warmup 0 --reload-every 5 \
     --wrap "valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite
 	--show-leak-kinds=definite --error-exitcode=99 --track-fds=no
 	--suppressions=$PWD/scripts/valgrind.supp --log-file=$vlog" ||
