@@ -5,6 +5,8 @@
 #   make unit       unit tests only
 #   make asan       the same daemon and tests built with ASan+UBSan in build/asan
 #   make test-asan  the whole suite against the sanitizer build
+#   make valgrind   memcheck over a session mix (part of make test)
+#   make soak       SOAKTIME seconds (default 60) of mixed load, RSS and fds
 #   make fuzz       libFuzzer targets (clang), short run over test/corpus
 #   make bench      benchmarks (ratios against baselines measured in the same run)
 #   make demo       mqttguard with policies/example.yaml in front of a local Mosquitto
@@ -66,7 +68,7 @@ BIN	:= $(BUILD)/mqttguard
 TBIN	:= $(BUILD)/check_mqttguard
 
 .PHONY: all test unit integration depcheck asan test-asan fuzz fuzz-replay bench demo \
-	install install-strip uninstall deb deb-test clean certs FORCE
+	install install-strip uninstall deb deb-test clean certs valgrind soak FORCE
 
 all: $(BIN)
 
@@ -111,10 +113,19 @@ integration: $(BIN)
 depcheck:
 	$(PYTHON) scripts/depcheck.py
 
-test: depcheck unit fuzz-replay integration
+# valgrind cannot run a sanitizer build: test-asan leaves it out.
+test: depcheck unit fuzz-replay integration $(if $(SANBUILD),,valgrind)
+
+# About a minute: 30 s of load under memcheck, then its leak check.
+valgrind: $(BIN)
+	MQTTGUARD_BIN=$(abspath $(BIN)) scripts/valgrind.sh 30
+
+SOAKTIME ?= 60
+soak: $(BIN)
+	MQTTGUARD_BIN=$(abspath $(BIN)) scripts/soak.sh $(SOAKTIME)
 
 SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=all
-SAN_MAKE := $(MAKE) BUILD=build/asan WERROR=$(WERROR) \
+SAN_MAKE := $(MAKE) BUILD=build/asan WERROR=$(WERROR) SANBUILD=1 \
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer $(SAN)" LDFLAGS="$(SAN)"
 
 asan:

@@ -16,7 +16,8 @@ case "${1:-}" in
 	# promtool checks /metrics; the server scrapes it (test_admin.py);
 	# strace shows the socket options the proxy sets; haproxy sends
 	# PROXY protocol headers (test_proxy.py).
-	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace"
+	# valgrind: scripts/valgrind.sh's memcheck run (make test).
+	pkgs="$pkgs libmosquitto-dev fail2ban prometheus strace valgrind"
 	# dist/: systemd-analyze checks the unit; groff and man render the
 	# pages, mandoc lints them; python3-yaml reads the Kubernetes manifests; dpkg-dev
 	# (dpkg-buildflags, dpkg-shlibdeps) and lintian make and check the

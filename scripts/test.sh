@@ -2,7 +2,9 @@
 # The whole test suite, as CI runs it (.ci/run calls this):
 #   1. installs what is missing (scripts/deps.sh --test),
 #   2. builds with -Werror and runs the unit tests (Check), the fuzz corpus
-#      replay and the integration tests against a real Mosquitto,
+#      replay, the integration tests against a real Mosquitto and a
+#      valgrind memcheck run (make test), then a short soak (make soak,
+#      SOAKTIME seconds, default 60),
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and
 #      runs the same suite against that build,
 #   4. runs a short fuzzing smoke run.
@@ -18,6 +20,8 @@ echo "== build (-Werror)"
 make -s -j"$jobs" WERROR=1 all build/check_mqttguard
 echo "== tests"
 make -s WERROR=1 test
+echo "== soak (${SOAKTIME:-60} s)"
+make -s soak SOAKTIME="${SOAKTIME:-60}"
 echo "== sanitizer build (ASan+UBSan) and tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

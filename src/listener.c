@@ -254,7 +254,9 @@ refused_log(struct listener *l, const struct sockaddr *sa, const char *event,
 
 /*
  * Out of descriptors: accept() would fail again at once and spin.  Pause
- * this listener briefly; pending connections wait in the backlog.
+ * this listener briefly; pending connections wait in the backlog.  A
+ * shortage that lasts pauses five times a second: the warning is logged
+ * at most once a second per listener, with the pauses not logged since.
  */
 static void
 error_cb(struct evconnlistener *el, void *arg)
@@ -262,11 +264,20 @@ error_cb(struct evconnlistener *el, void *arg)
 	struct listener	*l = arg;
 	struct timeval	 tv = { 0, LISTENER_PAUSE_MS * 1000 };
 	int		 err = EVUTIL_SOCKET_ERROR();
+	uint64_t	 now;
 
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM) {
-		log_warnx("listener %s: accept: %s; pausing %dms",
-		    l->pl->name, strerror(err), LISTENER_PAUSE_MS);
+		now = util_now_ms();
+		if (l->paused_logged == 0 || now - l->paused_logged >= 1000) {
+			log_warnx("listener %s: accept: %s; pausing %dms "
+			    "(%" PRIu64 " more pauses not logged)",
+			    l->pl->name, strerror(err), LISTENER_PAUSE_MS,
+			    l->paused_quiet);
+			l->paused_logged = now;
+			l->paused_quiet = 0;
+		} else
+			l->paused_quiet++;
 		metrics_add(M_ACCEPT_PAUSED, 1);
 		evconnlistener_disable(el);
 		evtimer_add(l->resume, &tv);

@@ -30,6 +30,8 @@ struct listener {
 	struct event		*resume;	/* owned; ends an accept pause */
 	uint64_t		 refused_logged;	/* ms: last refusal line */
 	uint64_t		 refused_quiet;	/* refusals not logged */
+	uint64_t		 paused_logged;	/* ms: last accept-pause line */
+	uint64_t		 paused_quiet;	/* accept pauses not logged */
 };
 
 /*
