@@ -75,6 +75,23 @@ def port_open(port):
         return False
 
 
+def port_listening(port):
+    """Whether a socket listens on 127.0.0.1:<port> (or a wildcard), read
+    from the kernel's tables: unlike port_open() it opens no connection,
+    so the listener sees nothing."""
+    want = f":{port:04X} "
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                for line in f.readlines()[1:]:
+                    cols = line.split()
+                    if (cols[1] + " ").endswith(want) and cols[3] == "0A":
+                        return True
+        except FileNotFoundError:
+            pass
+    return False
+
+
 # ---- processes ------------------------------------------------------------
 
 def spawn(args, ports, what, log, **popen):
@@ -231,6 +248,12 @@ class Guard:
         self.proc = spawn([BIN, "-c", str(self.policy)], ports,
                           "mqttguard", self.log, env=env,
                           stdout=self.log_fp, stderr=self.log_fp)
+        # The plain listener too, without a connection (some tests count
+        # the sessions a listener has seen).
+        if getattr(self, "plain_port", None):
+            wait_until(lambda: port_listening(self.plain_port) or
+                       self.proc.poll() is not None,
+                       what="mqttguard's plain listener")
 
     def log(self):
         return self.logfile.read_text(errors="replace")

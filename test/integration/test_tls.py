@@ -390,6 +390,9 @@ def test_sni_mqtt_exchange(sniguard, broker, certs):
 
 
 def test_sni_logged_at_start(sniguard):
+    # The port opens before the start-up lines are written.
+    wait_until(lambda: "listening on " in sniguard.log(),
+               what="the start-up lines")
     log = sniguard.log()
     assert "tls: certificate default: subject /O=mqttguard development/" \
         "CN=localhost" in log, log
