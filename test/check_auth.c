@@ -1067,22 +1067,35 @@ START_TEST(guard_pending_per_address)
 }
 END_TEST
 
-/* A full table does not evict a pending count: it stays exact. */
+/*
+ * Pending counts have their own table, which the lockout scopes cannot
+ * fill; and a full one evicts no address with a check pending: a new
+ * address is refused (never guessed) until one finishes.
+ */
 START_TEST(guard_pending_kept_when_full)
 {
-	struct policy		*pol = policy_new();
 	struct auth_guard	*g = auth_guard_new();
 	struct policy_lockout	 l = LK2;
+	char			 addr[32];
+	unsigned		 i;
 
-	ck_assert_ptr_nonnull(pol);
 	ck_assert_ptr_nonnull(g);
 	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), 0);
 	guard_fill(g, 0, AUTH_GUARD_ENTRIES, &l);
 	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), -1);
 	auth_guard_pending_done(g, ADDR);
 	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), 0);
+	for (i = 1; i < AUTH_GUARD_ENTRIES; i++) {
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", i >> 16,
+		    (i >> 8) & 0xff, i & 0xff);
+		ck_assert_int_eq(auth_guard_pending(g, addr, 1), 0);
+	}
+	ck_assert_uint_eq(auth_guard_size(g, 'q'), AUTH_GUARD_ENTRIES);
+	ck_assert_int_eq(auth_guard_pending(g, "192.0.2.200", 1), -1);
+	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), -1);	/* exact */
+	auth_guard_pending_done(g, "10.0.0.1");
+	ck_assert_int_eq(auth_guard_pending(g, "192.0.2.200", 1), 0);
 	auth_guard_free(g);
-	policy_unref(pol);
 }
 END_TEST
 
