@@ -28,11 +28,19 @@ static void	audit_refuse(const struct audit_subject *,
 		    const struct enforce_event *);
 static void	audit_quiet(struct audit_subject *,
 		    const struct enforce_event *, uint64_t);
+static void	audit_protocol(const struct audit_subject *,
+		    const struct enforce_event *);
 
 void
 audit_event(struct audit_subject *who, const struct enforce_event *e,
     uint64_t now)
 {
+	if (e->kind == ENFORCE_EV_PROTOCOL) {
+		/* Counted with the codec's refusals, by rule. */
+		metrics_codec_reject(e->dir, e->err);
+		audit_protocol(who, e);
+		return;
+	}
 	metrics_add(e->metric, 1);
 	switch (e->kind) {
 	case ENFORCE_EV_ACL:
@@ -47,7 +55,29 @@ audit_event(struct audit_subject *who, const struct enforce_event *e,
 	case ENFORCE_EV_REFUSE:
 		audit_refuse(who, e);
 		break;
+	case ENFORCE_EV_PROTOCOL:
+		break;
 	}
+}
+
+/* A frame illegal in the session's state: never forwarded. */
+static void
+audit_protocol(const struct audit_subject *who, const struct enforce_event *e)
+{
+	struct log_field f[AUDIT_FIELDS + 4];
+	const char	*from = e->dir == CODEC_FROM_CLIENT ? "client" :
+			    "broker";
+	size_t		 n;
+
+	n = audit_fields(who, f);
+	f[n++] = (struct log_field)LOG_STR("from", from);
+	f[n++] = (struct log_field)LOG_STR("frame", e->text);
+	f[n++] = (struct log_field)LOG_STR("reason", codec_err_str(e->err));
+	f[n++] = (struct log_field)LOG_UINT_IF("code", e->code, e->code != 0);
+	log_event(LOG_LVL_WARN, "frame.refused", f, n, "session %" PRIu64
+	    " %s: %s %s refused, identity \"%s\" client_id \"%s\": %s",
+	    who->session, who->peer, from, e->text, who->identity,
+	    who->client_id, codec_err_str(e->err));
 }
 
 size_t

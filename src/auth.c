@@ -359,6 +359,9 @@ auth_precheck(const struct auth_request *req, struct auth_guard *g,
 	}
 	if (user && c->username.len > AUTH_IDENTITY_MAX)
 		return AUTH_FAIL_BAD_USERNAME;
+	if (req->lis->limits.max_client_id_length > 0 &&
+	    c->client_id.len > req->lis->limits.max_client_id_length)
+		return AUTH_FAIL_BAD_CLIENT_ID;
 
 	if ((r = precheck_identity(req, d)) != AUTH_OK)
 		return r;

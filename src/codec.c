@@ -349,6 +349,19 @@ static const char *const err_str[CODEC_ERR__MAX] = {
 	    "CONNECT, or a packet other than AUTH or DISCONNECT before "
 	    "CONNACK during enhanced authentication (5.0 [MQTT-4.12.0-6] "
 	    "[MQTT-4.12.0-7] [MQTT-3.1.2-30])",
+	[CODEC_ERR_UTF8_NONCHAR] = "a Unicode noncharacter (U+FDD0..U+FDEF, "
+	    "U+xFFFE, U+xFFFF) in a string, which the broker drops as "
+	    "malformed (5.0 §1.5.4; limits.reject_noncharacters)",
+	[CODEC_ERR_PACKET_ID_IN_USE] = "a new PUBLISH, SUBSCRIBE or "
+	    "UNSUBSCRIBE with a packet identifier still in use "
+	    "[MQTT-2.2.1-3] (5.0 [MQTT-2.2.1-4])",
+	[CODEC_ERR_PACKET_ID_UNKNOWN] = "an acknowledgement for a packet "
+	    "identifier not in the state it answers: PUBACK for no QoS 1 "
+	    "PUBLISH, PUBREC for no QoS 2 PUBLISH, PUBREL before PUBREC, "
+	    "PUBCOMP before PUBREL (3.1.1 §4.3, 5.0 §4.3)",
+	[CODEC_ERR_PAYLOAD_FORMAT] = "Payload Format Indicator 1 with a "
+	    "payload that is not UTF-8 [MQTT-3.3.2-4] (5.0 §3.3.2.3.2; "
+	    "limits.validate_payload_format)",
 };
 
 static const char *const type_str[16] = {
@@ -473,6 +486,8 @@ str_check(const struct codec_limits *lim, const uint8_t *p, size_t n,
 
 	if (lim != NULL && lim->reject_control)
 		flags |= TOPIC_CONTROL;
+	if (lim != NULL && lim->reject_nonchar)
+		flags |= TOPIC_NONCHAR;
 	if (topic)
 		flags |= TOPIC_NAME;
 	switch (topic_utf8_check(p, n, flags)) {
@@ -484,6 +499,8 @@ str_check(const struct codec_limits *lim, const uint8_t *p, size_t n,
 		return CODEC_ERR_UTF8_CONTROL;
 	case TOPIC_ERR_WILDCARD:
 		return CODEC_ERR_TOPIC_WILDCARD;
+	case TOPIC_ERR_NONCHAR:
+		return CODEC_ERR_UTF8_NONCHAR;
 	default:
 		return CODEC_ERR_UTF8;
 	}
@@ -591,6 +608,8 @@ prop_one(const struct codec_limits *lim, struct rd *b, unsigned ctx,
 			pr->payload_format = u8;
 		else if (id == CODEC_PROP_MAX_QOS)
 			pr->max_qos = u8;
+		else if (id == CODEC_PROP_RETAIN_AVAILABLE)
+			pr->retain_available = u8;
 		return 0;
 	case PK_U16:
 		if ((rc = rd_u16(b, &u16)) != 0)
@@ -1464,6 +1483,7 @@ codec_err_reason(enum codec_err err)
 	case CODEC_ERR_UTF8_NUL:
 	case CODEC_ERR_UTF8_CONTROL:
 	case CODEC_ERR_SUBOPTS:
+	case CODEC_ERR_UTF8_NONCHAR:
 	case CODEC_ERR_PROP_LENGTH:
 	case CODEC_ERR_PROP_UNKNOWN:
 	case CODEC_ERR_CONNACK_FLAGS:
@@ -1477,6 +1497,8 @@ codec_err_reason(enum codec_err err)
 		return 0x85;		/* Client Identifier not valid */
 	case CODEC_ERR_TOPIC_ALIAS:
 		return 0x94;			/* Topic Alias invalid */
+	case CODEC_ERR_PAYLOAD_FORMAT:
+		return 0x99;		/* Payload format invalid */
 	default:
 		return 0x82;			/* Protocol Error */
 	}

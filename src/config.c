@@ -19,7 +19,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -195,6 +197,8 @@ static void	tls_err(struct cfg *, const char *, const char *, ...)
 static void	check_listener_auth(struct cfg *,
 		    const struct policy_listener *, const char *);
 static void	load_secrets(struct cfg *);
+static bool	writable_by_others(FILE *, const char *, char *, size_t);
+static void	check_privilege(struct cfg *);
 static int	read_secret(const char *, uint8_t **, size_t *, char *,
 		    size_t);
 static void	check_admin(struct cfg *);
@@ -211,6 +215,8 @@ static const char *const cert_id_names[] = {
 };
 /* In the order of enum proxy_mode. */
 static const char *const proxy_names[] = { "off", "v1", "v2", "any", NULL };
+/* upstream.proxy_protocol: one version, as sent (enum proxy_mode). */
+static const char *const up_proxy_names[] = { "off", "v1", "v2", NULL };
 static const char *const empty_id_names[] = { "reject", "assign", NULL };
 static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
@@ -268,6 +274,8 @@ static const struct ckey upstream_keys[] = {
 	    0, 0, NULL, path_buf },
 	{ "key", K_CUSTOM, offsetof(struct policy_upstream, key), false,
 	    0, 0, NULL, path_buf },
+	{ "proxy_protocol", K_ENUM, offsetof(struct policy_upstream,
+	    proxy_protocol), false, 0, 0, up_proxy_names, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -334,6 +342,15 @@ static const struct ckey limits_keys[] = {
 	{ "reject_control_chars", K_BOOL,
 	    offsetof(struct policy_limits, reject_control_chars), false,
 	    0, 0, NULL, NULL },
+	{ "reject_noncharacters", K_BOOL,
+	    offsetof(struct policy_limits, reject_noncharacters), false,
+	    0, 0, NULL, NULL },
+	{ "validate_payload_format", K_BOOL,
+	    offsetof(struct policy_limits, validate_payload_format), false,
+	    0, 0, NULL, NULL },
+	LIM("max_client_id_length", K_UINT, max_client_id_length, 0, 65535,
+	    NULL),
+	LIM("max_packet_ids", K_UINT, max_packet_ids, 1, 65535, NULL),
 	LIM("tls_handshake_timeout", K_MSEC, tls_handshake_timeout_ms, 100,
 	    3600000, NULL),
 	LIM("max_connections", K_UINT, max_connections, 0, 10000000, NULL),
@@ -391,7 +408,8 @@ static const char *const lim_preauth_keys[] = {
 	"max_unauthenticated", "max_connections_per_address",
 	"max_connections_per_network", "network_v4", "network_v6",
 	"connection_rate_per_address", "connection_burst_per_address",
-	"reject_control_chars", NULL
+	"reject_control_chars", "reject_noncharacters", "max_client_id_length",
+	NULL
 };
 
 /* One limits.topic_rates entry. */
@@ -610,6 +628,10 @@ static const struct ckey top_keys[] = {
 	{ "shutdown", K_CUSTOM, offsetof(struct policy, shutdown), false,
 	    0, 0, NULL, NULL },
 	{ "admin", K_CUSTOM, offsetof(struct policy, admin), false,
+	    0, 0, NULL, NULL },
+	{ "user", K_STR, offsetof(struct policy, user), false,
+	    0, 0, NULL, NULL },
+	{ "group", K_STR, offsetof(struct policy, group), false,
 	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
@@ -844,7 +866,15 @@ cfg_string(struct cfg *c, yaml_node_t *n, const struct ckey *k,
 		return -1;
 	}
 	if (k->kind == K_PATH && access(copy, R_OK) == -1) {
-		cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
+		/* After user:, a reload reads as that user, not as root. */
+		if (errno == EACCES && geteuid() != 0)
+			cfg_err(c, n, path, "%s: %s: the daemon runs as uid %u "
+			    "gid %u, which must be able to read it (owner or "
+			    "group, mode 0640 for a secret)", copy,
+			    strerror(errno), (unsigned)geteuid(),
+			    (unsigned)getegid());
+		else
+			cfg_err(c, n, path, "%s: %s", copy, strerror(errno));
 		free(copy);
 		return -1;
 	}
@@ -2488,7 +2518,7 @@ acl_include(struct cfg *c, yaml_node_t *n, const char *path)
 	yaml_parser_t	 parser;
 	yaml_node_t	*root;
 	FILE		*fp = NULL;
-	char		*file = NULL;
+	char		*file = NULL, msg[CONFIG_ERROR_LEN];
 	const char	*slash;
 	size_t		 nerr = c->errs->n;
 	bool		 parser_ok = false, parsed = false;
@@ -2512,6 +2542,10 @@ acl_include(struct cfg *c, yaml_node_t *n, const char *path)
 	    (int)(slash - file), file);
 	if ((fp = fopen(file, "r")) == NULL) {
 		cfg_err(c, n, path, "%s: %s", file, strerror(errno));
+		goto done;
+	}
+	if (writable_by_others(fp, file, msg, sizeof(msg))) {
+		cfg_err(c, n, path, "%s", msg);
 		goto done;
 	}
 	if (!yaml_parser_initialize(&parser)) {
@@ -2650,6 +2684,44 @@ check_policy(struct cfg *c)
 	load_secrets(c);
 	check_lockout(c);
 	check_admin(c);
+	check_privilege(c);
+}
+
+/*
+ * user and group: names the system knows, resolved into the snapshot
+ * (main drops to them).  group alone is refused: it would leave the
+ * daemon root with another group, which is not what anyone means.
+ */
+static void
+check_privilege(struct cfg *c)
+{
+	struct policy	*p = c->pol;
+	struct passwd	*pw;
+	struct group	*gr;
+
+	if (p->user == NULL) {
+		if (p->group != NULL)
+			cfg_err(c, sec_node(c, "group", NULL), "group",
+			    "needs user: the user to run as");
+		return;
+	}
+	errno = 0;
+	if ((pw = getpwnam(p->user)) == NULL) {
+		cfg_err(c, sec_node(c, "user", NULL), "user", "\"%s\": %s",
+		    p->user, errno != 0 ? strerror(errno) : "no such user");
+		return;
+	}
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	if (p->group == NULL)
+		return;
+	errno = 0;
+	if ((gr = getgrnam(p->group)) == NULL) {
+		cfg_err(c, sec_node(c, "group", NULL), "group", "\"%s\": %s",
+		    p->group, errno != 0 ? strerror(errno) : "no such group");
+		return;
+	}
+	p->gid = gr->gr_gid;
 }
 
 /*
@@ -2736,7 +2808,10 @@ check_upstream(struct cfg *c)
 	}
 }
 
-/* The value node of <section>.<key> in the document, or NULL. */
+/*
+ * The value node of <section>.<key> in the document (of the top-level
+ * key <section> itself when <key> is NULL), or NULL.
+ */
 static yaml_node_t *
 sec_node(struct cfg *c, const char *section, const char *key)
 {
@@ -2752,6 +2827,8 @@ sec_node(struct cfg *c, const char *section, const char *key)
 		if ((kn = yaml_document_get_node(&c->doc, p->key)) != NULL &&
 		    (name = scalar(kn)) != NULL && strcmp(name, section) == 0)
 			sec = yaml_document_get_node(&c->doc, p->value);
+	if (key == NULL)
+		return sec;
 	if (sec == NULL || sec->type != YAML_MAPPING_NODE)
 		return NULL;
 	for (p = sec->data.mapping.pairs.start; p < sec->data.mapping.pairs.top;
@@ -2812,8 +2889,8 @@ check_listener_auth(struct cfg *c, const struct policy_listener *l,
 
 /*
  * Loads the files the auth section names: the password database (its own
- * errors name the line) and the upstream password.  Both must be readable
- * by the daemon alone.
+ * errors name the line) and the upstream password.  Both are secret
+ * files: others may do nothing with them, only the owner may write.
  */
 static void
 load_secrets(struct cfg *c)
@@ -2841,14 +2918,14 @@ load_secrets(struct cfg *c)
 
 /*
  * Reads a one-line secret from <path>: at most 65535 bytes, a trailing
- * newline dropped, the file neither group nor world accessible.  Returns 0
+ * newline dropped, its mode fit for a secret (util_secret_mode_check():
+ * group-read at most, only the owner writes).  Returns 0
  * with a malloc'd copy, or -1 with a message in <err>.
  */
 static int
 read_secret(const char *path, uint8_t **out, size_t *outlen, char *err,
     size_t errlen)
 {
-	struct stat	 st;
 	uint8_t		 buf[65536 + 2];
 	size_t		 n;
 	FILE		*fp;
@@ -2857,9 +2934,7 @@ read_secret(const char *path, uint8_t **out, size_t *outlen, char *err,
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fileno(fp), &st) == -1 || (st.st_mode & 0077) != 0) {
-		snprintf(err, errlen, "%s: must not be accessible by group or "
-		    "others (chmod 600)", path);
+	if (util_secret_file_check(path, fileno(fp), err, errlen) == -1) {
 		fclose(fp);
 		return -1;
 	}
@@ -2919,6 +2994,20 @@ check_admin(struct cfg *c)
 	    &a->token_len, err, sizeof(err)) == -1)
 		cfg_err(c, sec_node(c, "admin", "token_file"),
 		    "admin.token_file", "%s", err);
+}
+
+/*
+ * Whether the policy file or acl include open on <fp> (named <file>) may
+ * be written by others, who would then decide who may do what: true with
+ * the reason in <err>.
+ */
+static bool
+writable_by_others(FILE *fp, const char *file, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	return fstat(fileno(fp), &st) == 0 && util_policy_mode_check(file,
+	    (unsigned)st.st_mode, err, errlen) == -1;
 }
 
 /*
@@ -3049,7 +3138,17 @@ config_load_flags(const char *file, struct config_errors *errs,
 		goto done;
 	}
 	if ((fp = fopen(file, "r")) == NULL) {
-		cfg_err(&c, NULL, NULL, "%s", strerror(errno));
+		if (errno == EACCES && geteuid() != 0)
+			cfg_err(&c, NULL, NULL, "%s: the daemon runs as uid %u "
+			    "gid %u, which must be able to read it",
+			    strerror(errno), (unsigned)geteuid(),
+			    (unsigned)getegid());
+		else
+			cfg_err(&c, NULL, NULL, "%s", strerror(errno));
+		goto done;
+	}
+	if (writable_by_others(fp, file, errs->msg[0], CONFIG_ERROR_LEN)) {
+		errs->n = 1;
 		goto done;
 	}
 	/* The bytes read next are the bytes hashed (one open file). */

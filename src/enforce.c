@@ -84,8 +84,18 @@ static uint64_t	take(struct limits_bucket *, uint64_t, double, double,
 static uint64_t	publish_tokens(struct enforce_state *,
 		    const struct enforce_env *, uint64_t,
 		    const struct codec_packet *, const char **);
-static int	acked_put(struct enforce_state *, enum codec_dir, uint16_t);
-static bool	acked_take(struct enforce_state *, enum codec_dir, uint16_t);
+static enum pktid_verdict ids_check(struct enforce_state *,
+		    const struct enforce_env *, enum codec_dir,
+		    const struct codec_packet *, struct enforce_verdict *);
+static void	ids_record(struct enforce_state *, enum codec_dir,
+		    const struct codec_packet *, struct enforce_verdict *);
+static void	event_protocol(const struct enforce_env *, enum codec_dir,
+		    enum codec_err, uint8_t, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
+static bool	broker_allows(struct enforce_state *,
+		    const struct enforce_env *, const struct codec_packet *,
+		    struct enforce_verdict *);
+static unsigned	inflight(const struct enforce_state *);
 
 void
 enforce_init(struct enforce_state *st, const struct policy *pol,
@@ -96,6 +106,9 @@ enforce_init(struct enforce_state *st, const struct policy *pol,
 	st->lis = lis;
 	st->L = &lis->limits;
 	st->identity = "";
+	st->max_qos = 2;
+	st->retain_ok = true;
+	pktid_init(&st->ids);
 }
 
 void
@@ -109,9 +122,7 @@ enforce_fini(struct enforce_state *st, const struct enforce_env *env)
 	st->claimed = false;
 	free((void *)st->client_id);
 	st->client_id = NULL;
-	free(st->acked[0]);
-	free(st->acked[1]);
-	st->acked[0] = st->acked[1] = NULL;
+	pktid_fini(&st->ids);
 	while (st->n_merges > 0) {
 		st->n_merges--;
 		free(st->merges[st->n_merges].codes);
@@ -332,6 +343,24 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 	st->level = c->level;
 	st->persistent = c->level == CODEC_V5 ?
 	    pkt->props.session_expiry > 0 : !(c->flags & CODEC_CF_CLEAN);
+	/*
+	 * Identifiers in use: a 5.0 side is held to the Receive Maximum the
+	 * other announced (the client's own is in its CONNECT; the broker's
+	 * comes with the CONNACK), a 3.x one to limits.max_packet_ids.  A
+	 * client that keeps its session may finish, with PUBREL, a QoS 2
+	 * flow of an earlier connection [MQTT-4.4.0-1].
+	 */
+	if (c->level == CODEC_V5) {
+		pktid_cap(&st->ids, CODEC_FROM_SERVER,
+		    CODEC_PROP_HAS(&pkt->props, CODEC_PROP_RECEIVE_MAX) ?
+		    pkt->props.receive_max : 65535);
+		pktid_cap(&st->ids, CODEC_FROM_CLIENT, st->L->max_inflight);
+	} else {
+		pktid_cap(&st->ids, CODEC_FROM_SERVER, st->L->max_packet_ids);
+		pktid_cap(&st->ids, CODEC_FROM_CLIENT, st->L->max_packet_ids);
+	}
+	pktid_resume(&st->ids, CODEC_FROM_CLIENT,
+	    !(c->flags & CODEC_CF_CLEAN));
 	/* A will is a delayed PUBLISH: its topic must be publishable. */
 	if ((c->flags & CODEC_CF_WILL) &&
 	    !acl_allow(st, env, ACL_PUBLISH, &c->will_topic)) {
@@ -467,8 +496,18 @@ enforce_connack(struct enforce_state *st, const struct codec_packet *pkt,
 
 	verdict_init(v);
 	*alias_max = 0;
+	/*
+	 * The broker resends what its stored session holds [MQTT-4.4.0-1];
+	 * a 3.1 CONNACK has no session present flag to say so.
+	 */
+	pktid_resume(&st->ids, CODEC_FROM_SERVER, pkt->session_present ||
+	    (st->level == CODEC_V31 && st->persistent));
 	if (st->level != CODEC_V5 || pkt->reason != 0)
 		return;
+	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_MAX_QOS))
+		st->max_qos = pkt->props.max_qos;
+	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_RETAIN_AVAILABLE))
+		st->retain_ok = pkt->props.retain_available != 0;
 	/* The broker's own Server Keep Alive, if lower, wins. */
 	if (CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SERVER_KEEP_ALIVE) &&
 	    pkt->props.server_keep_alive > 0 &&
@@ -493,6 +532,11 @@ enforce_connack(struct enforce_state *st, const struct codec_packet *pkt,
 	    CODEC_PROP_HAS(&pkt->props, CODEC_PROP_TOPIC_ALIAS_MAX))
 		*alias_max = pkt->props.topic_alias_max < am.topic_alias_max ?
 		    pkt->props.topic_alias_max : am.topic_alias_max;
+	/* The client's window: the lower of the broker's and the policy's. */
+	pktid_cap(&st->ids, CODEC_FROM_CLIENT, CODEC_PROP_HAS(&pkt->props,
+	    CODEC_PROP_RECEIVE_MAX) && (am.receive_max == 0 ||
+	    pkt->props.receive_max < am.receive_max) ?
+	    pkt->props.receive_max : am.receive_max);
 	n = codec_encode_connack_amended(NULL, 0, pkt, &am);
 	if (n == 0 || (buf = verdict_buf(v, n)) == NULL) {
 		verdict_oom(v, "cannot amend CONNACK");
@@ -509,7 +553,12 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
     enum codec_dir dir, const struct codec_packet *pkt, uint64_t now,
     struct enforce_verdict *v)
 {
+	enum pktid_verdict	pv;
+
 	verdict_init(v);
+	if ((pv = ids_check(st, env, dir, pkt, v)) != PKTID_OK &&
+	    pv != PKTID_ANSWER)
+		return;
 	switch (pkt->type) {
 	case CODEC_PUBLISH:
 		if (dir == CODEC_FROM_CLIENT)
@@ -520,14 +569,12 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 		break;
 	case CODEC_PUBREL:
 		/* The end of a QoS 2 flow the proxy answered itself. */
-		if (acked_take(st, dir, pkt->packet_id))
+		if (pv == PKTID_ANSWER)
 			ack(st, CODEC_PUBCOMP, pkt->packet_id, 0, v);
 		break;
 	case CODEC_PUBACK:
 	case CODEC_PUBREC:
 	case CODEC_PUBCOMP:
-		if (dir == CODEC_FROM_SERVER)
-			broker_ack(st, pkt, v);
 		break;
 	case CODEC_SUBSCRIBE:
 		if (filters_within(st, env, pkt, now, v) == 0 &&
@@ -543,9 +590,170 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 		if (st->n_merges > 0)
 			merge_suback(st, pkt, v);
 		break;
+	case CODEC_DISCONNECT:
+		/*
+		 * A session that was to end with the connection may not be
+		 * given a life now (5.0 §3.14.2.2.2); Mosquitto calls it a
+		 * protocol error.
+		 */
+		if (dir == CODEC_FROM_CLIENT && st->level == CODEC_V5 &&
+		    !st->persistent && pkt->props.session_expiry > 0) {
+			event_protocol(env, dir, CODEC_ERR_PROP_VALUE, 0x82,
+			    "DISCONNECT with a Session Expiry Interval of %u "
+			    "after a CONNECT with none", (unsigned)
+			    pkt->props.session_expiry);
+			verdict_close(v, 0x82, "DISCONNECT session expiry");
+		}
+		break;
 	default:
 		break;
 	}
+	ids_record(st, dir, pkt, v);
+	if (dir == CODEC_FROM_SERVER && v->action != ENFORCE_CLOSE)
+		broker_ack(st, pkt, v);
+}
+
+/*
+ * The frame's packet identifier against those in use.  An illegal one
+ * gets its verdict here: from the client, the session ends (5.0
+ * DISCONNECT 0x82 protocol error, or 0x93 over the Receive Maximum); from
+ * the broker, a stray answer is dropped, and a PUBLISH that reuses an
+ * identifier or goes over the client's Receive Maximum ends the session
+ * (the client would refuse it).  Returns pktid_check()'s word.
+ */
+static enum pktid_verdict
+ids_check(struct enforce_state *st, const struct enforce_env *env,
+    enum codec_dir dir, const struct codec_packet *pkt,
+    struct enforce_verdict *v)
+{
+	enum pktid_verdict	pv;
+	uint8_t			qos = 0;
+	bool			dup = false;
+
+	if (pkt->type == CODEC_PUBLISH) {
+		qos = pkt->u.publish.qos;
+		dup = pkt->u.publish.dup;
+	}
+	pv = pktid_check(&st->ids, dir, pkt->type, pkt->packet_id, qos, dup,
+	    pkt->reason);
+	switch (pv) {
+	case PKTID_OK:
+	case PKTID_ANSWER:
+		return pv;
+	case PKTID_FULL:
+		if (dir == CODEC_FROM_CLIENT && pkt->type == CODEC_PUBLISH &&
+		    st->level == CODEC_V5) {
+			event_limit(env, M_LIMIT_INFLIGHT, false, 0x93,
+			    "PUBLISH id %u over the Receive Maximum of %u "
+			    "(limits.max_inflight or the broker's)",
+			    pkt->packet_id, st->ids.t[dir].cap);
+			verdict_close(v, 0x93, "Receive Maximum exceeded");
+			return pv;
+		}
+		event_limit(env, M_LIMIT_INFLIGHT, false, 0x97, "%s id %u: "
+		    "too many packet identifiers in use from the %s (%s)",
+		    codec_type_str(pkt->type), pkt->packet_id,
+		    dir == CODEC_FROM_CLIENT ? "client" : "broker",
+		    pkt->type == CODEC_PUBLISH ? (st->level == CODEC_V5 ?
+		    "the client's Receive Maximum" :
+		    "limits.max_packet_ids") : "SUBSCRIBE and UNSUBSCRIBE");
+		verdict_close(v, dir == CODEC_FROM_CLIENT ? 0x97 : 0x83,
+		    "too many packet identifiers in use");
+		return pv;
+	default:
+		break;
+	}
+	event_protocol(env, dir, pv == PKTID_IN_USE ?
+	    CODEC_ERR_PACKET_ID_IN_USE : CODEC_ERR_PACKET_ID_UNKNOWN,
+	    dir == CODEC_FROM_CLIENT ? 0 : 0x83, "%s%s id %u", codec_type_str(pkt->type), dup ? " (DUP)" : "",
+	    pkt->packet_id);
+	if (dir == CODEC_FROM_SERVER && pkt->type != CODEC_PUBLISH)
+		v->action = ENFORCE_DROP;
+	else
+		verdict_close(v, dir == CODEC_FROM_CLIENT ? 0x82 : 0x83,
+		    pktid_verdict_str(pv));
+	return pv;
+}
+
+/*
+ * Records what went on: a frame forwarded or rewritten is its sender's
+ * (or, merged, the SUBACK the client gets); a PUBLISH the proxy answered
+ * itself is answered at pktid too; a PUBREL the proxy answered ends its
+ * flow.  A frame dropped, held or refused changes nothing.
+ */
+static void
+ids_record(struct enforce_state *st, enum codec_dir dir,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	enum pktid_verdict	r = PKTID_OK;
+	uint8_t			qos = 0, rc;
+	bool			dup = false;
+
+	if (pkt->type == CODEC_PUBLISH) {
+		qos = pkt->u.publish.qos;
+		dup = pkt->u.publish.dup;
+	}
+	switch (v->action) {
+	case ENFORCE_FORWARD:
+	case ENFORCE_REWRITE:
+		r = pktid_apply(&st->ids, dir, pkt->type, pkt->packet_id, qos,
+		    dup, pkt->reason);
+		break;
+	case ENFORCE_ANSWER:
+		if (pkt->type == CODEC_PUBLISH) {
+			/* The reason the answer carries: after the id. */
+			rc = v->out_len > 4 ? v->out[4] : 0;
+			r = pktid_answer(&st->ids, dir, qos, pkt->packet_id,
+			    rc);
+		} else if (pkt->type == CODEC_PUBREL)
+			r = pktid_apply(&st->ids, dir, pkt->type,
+			    pkt->packet_id, 0, false, 0);
+		break;
+	default:
+		break;
+	}
+	if (r != PKTID_OK)
+		verdict_oom(v, "out of memory for packet identifiers");
+}
+
+/*
+ * A frame illegal in the session's state, from <dir>: <err>, then what;
+ * <code> the 5.0 reason it is answered with (0: codec_err_reason()'s).
+ */
+static void
+event_protocol(const struct enforce_env *env, enum codec_dir dir,
+    enum codec_err err, uint8_t code, const char *fmt, ...)
+{
+	struct enforce_event	e;
+	char			text[ENFORCE_TEXT_MAX];
+	va_list			ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	memset(&e, 0, sizeof(e));
+	e.kind = ENFORCE_EV_PROTOCOL;
+	e.metric = M__MAX;
+	e.err = err;
+	e.dir = dir;
+	e.code = code != 0 ? code : codec_err_reason(err);
+	e.text = text;
+	env->audit(env->arg, &e);
+}
+
+/*
+ * The client's PUBLISHes the broker has not finished, as the inflight
+ * window counts them: 5.0 as Receive Maximum does [MQTT-4.9.0-1], until
+ * PUBACK, PUBCOMP or a failing PUBREC.  A 3.x client waits by not being
+ * read, and the PUBREL that would lead to the PUBCOMP may be queued
+ * behind the very frame that waits: for 3.x a QoS 2 PUBLISH counts until
+ * the broker's PUBREC.
+ */
+static unsigned
+inflight(const struct enforce_state *st)
+{
+	return pktid_inflight(&st->ids, CODEC_FROM_CLIENT,
+	    st->level != CODEC_V5);
 }
 
 /*
@@ -561,24 +769,20 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 	const char			*what = "";
 	uint64_t			 wait;
 
+	if (!broker_allows(st, env, pkt, v))
+		return;
+	/*
+	 * A 5.0 client was told its Receive Maximum: pktid holds it to that
+	 * (ids_check()).  A 3.x client has no such word: a new flow waits
+	 * unread until the broker finishes one.
+	 */
 	if (pkt->u.publish.qos > 0 && l->max_inflight > 0 &&
-	    st->inflight >= l->max_inflight) {
-		/*
-		 * A 5.0 client was told this Receive Maximum: going over it
-		 * breaks the protocol.  A 3.x client has no such word: its
-		 * frame waits unread until the broker finishes one.
-		 */
-		if (st->level == CODEC_V5) {
-			event_limit(env, M_LIMIT_INFLIGHT, false, 0x93,
-			    "PUBLISH id %u over the Receive Maximum of %u "
-			    "(limits.max_inflight)", pkt->packet_id,
-			    l->max_inflight);
-			verdict_close(v, 0x93, "Receive Maximum exceeded");
-			return;
-		}
+	    st->level != CODEC_V5 && inflight(st) >= l->max_inflight &&
+	    pktid_phase(&st->ids, CODEC_FROM_CLIENT, pkt->packet_id) ==
+	    PKTID_FREE) {
 		event_limit(env, M_LIMIT_INFLIGHT, true, 0, "%u QoS 1/2 "
 		    "PUBLISHes in flight (limits.max_inflight): reading paused",
-		    st->inflight);
+		    inflight(st));
 		st->inflight_wait = true;
 		v->action = ENFORCE_WAIT;
 		return;
@@ -607,12 +811,34 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 		}
 		return;
 	}
-	if (!acl_allow(st, env, ACL_PUBLISH, &pkt->u.publish.resolved)) {
+	if (!acl_allow(st, env, ACL_PUBLISH, &pkt->u.publish.resolved))
 		deny_publish(st, CODEC_FROM_CLIENT, pkt, v);
-		return;
+}
+
+/*
+ * A 5.0 client told the broker's Maximum QoS and Retain Available keeps
+ * to them [MQTT-3.2.2-11] [MQTT-3.2.2-14]; Mosquitto disconnects one
+ * that does not.  false with the verdict: DISCONNECT 0x9B or 0x9A.
+ */
+static bool
+broker_allows(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	if (pkt->u.publish.qos > st->max_qos) {
+		event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_QOS, 0x9B,
+		    "PUBLISH of QoS %u over the broker's Maximum QoS %u",
+		    pkt->u.publish.qos, st->max_qos);
+		verdict_close(v, 0x9B, "QoS not supported");
+		return false;
 	}
-	if (pkt->u.publish.qos > 0)
-		st->inflight++;
+	if (pkt->u.publish.retain && !st->retain_ok) {
+		event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_HEADER_FLAGS,
+		    0x9A, "retained PUBLISH, the broker has no Retain "
+		    "Available");
+		verdict_close(v, 0x9A, "Retain not supported");
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -620,7 +846,8 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
  * end of its QoS flow, so nothing stalls: from the client, 5.0 PUBACK or
  * PUBREC 0x87, 3.x as if accepted (or a disconnect, by policy); from the
  * broker, PUBACK or PUBREC as if delivered, so its inflight window moves.
- * A QoS 2 id answered here as accepted is remembered to answer its PUBREL.
+ * A QoS 2 id answered here as accepted stays in use (ids_record()), its
+ * PUBREL answered here too.
  */
 static void
 deny_publish(struct enforce_state *st, enum codec_dir dir,
@@ -640,11 +867,6 @@ deny_publish(struct enforce_state *st, enum codec_dir dir,
 	type = pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
 	if (dir == CODEC_FROM_CLIENT && v5)
 		rc = 0x87;		/* not authorized */
-	else if (type == CODEC_PUBREC &&
-	    acked_put(st, dir, pkt->packet_id) == -1) {
-		verdict_oom(v, "out of memory");
-		return;
-	}
 	ack(st, type, pkt->packet_id, rc, v);
 }
 
@@ -666,25 +888,16 @@ ack(struct enforce_state *st, uint8_t type, uint16_t id, uint8_t rc,
 }
 
 /*
- * The broker finished one of the client's QoS 1/2 PUBLISHes: for 5.0 as
- * Receive Maximum counts them [MQTT-4.9.0-1], at PUBACK, PUBCOMP or a
- * failing PUBREC.  A 3.x client waits by not being read, and the PUBREL
- * that would lead to the PUBCOMP may be queued behind the very frame that
- * waits: for 3.x a QoS 2 PUBLISH counts until the broker's PUBREC.
+ * After a frame from the broker: a 3.x client held by the inflight window
+ * is read again once the broker has finished one of its PUBLISHes.
  */
 static void
 broker_ack(struct enforce_state *st, const struct codec_packet *pkt,
     struct enforce_verdict *v)
 {
-	bool	v5 = st->level == CODEC_V5;
-
-	if (pkt->type == CODEC_PUBCOMP && !v5)
+	if (pkt->type != CODEC_PUBACK && pkt->type != CODEC_PUBREC)
 		return;
-	if (pkt->type == CODEC_PUBREC && v5 && pkt->reason < 0x80)
-		return;
-	if (st->inflight > 0)
-		st->inflight--;
-	if (st->inflight_wait && st->inflight < st->L->max_inflight)
+	if (st->inflight_wait && inflight(st) < st->L->max_inflight)
 		v->resume = true;
 }
 
@@ -944,6 +1157,30 @@ merge_suback(struct enforce_state *st, const struct codec_packet *pkt,
 }
 
 void
+enforce_bad_payload(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_packet *pkt, struct enforce_verdict *v)
+{
+	const struct codec_buf	*t = &pkt->u.publish.resolved;
+	enum pktid_verdict	 pv;
+
+	verdict_init(v);
+	if ((pv = ids_check(st, env, CODEC_FROM_CLIENT, pkt, v)) != PKTID_OK)
+		return;
+	event_protocol(env, CODEC_FROM_CLIENT, CODEC_ERR_PAYLOAD_FORMAT, 0,
+	    "PUBLISH QoS %u to \"%.*s\"%s", pkt->u.publish.qos,
+	    (int)(t->len < TOPIC_LOG ? t->len : TOPIC_LOG),
+	    (const char *)t->p, t->len > TOPIC_LOG ? "..." : "");
+	if (pkt->u.publish.qos == 0) {
+		verdict_close(v, 0x99, "payload not UTF-8 though its format "
+		    "indicator says so");
+		return;
+	}
+	ack(st, pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC,
+	    pkt->packet_id, 0x99, v);
+	ids_record(st, CODEC_FROM_CLIENT, pkt, v);
+}
+
+void
 enforce_oversize_delivery(struct enforce_state *st,
     const struct enforce_env *env, unsigned qos, uint16_t id, size_t size,
     struct enforce_verdict *v)
@@ -955,7 +1192,8 @@ enforce_oversize_delivery(struct enforce_state *st,
 	    "(%zu)", qos, size, st->L->max_packet);
 	if (qos == 0)
 		return;
-	if (qos == 2 && acked_put(st, CODEC_FROM_SERVER, id) == -1) {
+	if (pktid_answer(&st->ids, CODEC_FROM_SERVER, qos, id, 0) !=
+	    PKTID_OK) {
 		verdict_oom(v, "out of memory");
 		return;
 	}
@@ -1043,28 +1281,4 @@ short_:
 		limits_bucket_refund(tk[n].b, tk[n].cost);
 	}
 	return wait;
-}
-
-/* ---- QoS 2 ids the proxy answered -------------------------------------- */
-
-static int
-acked_put(struct enforce_state *st, enum codec_dir dir, uint16_t id)
-{
-	if (st->acked[dir] == NULL &&
-	    (st->acked[dir] = calloc(65536 / 8, 1)) == NULL)
-		return -1;
-	st->acked[dir][id >> 3] |= (uint8_t)(1 << (id & 7));
-	return 0;
-}
-
-/* Whether <id> was answered by the proxy; forgets it if so. */
-static bool
-acked_take(struct enforce_state *st, enum codec_dir dir, uint16_t id)
-{
-	uint8_t	bit = (uint8_t)(1 << (id & 7));
-
-	if (st->acked[dir] == NULL || !(st->acked[dir][id >> 3] & bit))
-		return false;
-	st->acked[dir][id >> 3] &= (uint8_t)~bit;
-	return true;
 }

@@ -26,14 +26,26 @@
  * With an admin section, the admin listener (admin.c: metrics, health,
  * readiness) serves HTTP on main's own loop, started once the workers
  * run and freed first at stop, before the workers it sends heartbeats.
+ *
+ * Least privilege: before anything else the process gives up core dumps
+ * (a core would hold keys and passwords) and gains no privilege through
+ * exec (PR_SET_NO_NEW_PRIVS).  With user: (and group:), once every
+ * listener and the admin listener are bound and every start-up file is
+ * read, the daemon drops to them for good and checks that root cannot
+ * come back; from then on a reload reads its files as that user.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -98,6 +110,7 @@ struct main_state {
 	struct event		*watch;		/* owned; NULL: no watch */
 	struct event		*drained;	/* owned; NULL: not draining */
 	struct admin		*admin;		/* owned; NULL: no admin */
+	bool			 dropped;	/* user: applied at start */
 };
 
 /* The subcommands, in the order the usage text lists them. */
@@ -130,6 +143,8 @@ static void	drained_cb(evutil_socket_t, short, void *);
 static void	reload(struct main_state *, const char *);
 static void	log_certs(SSL_CTX *, const char *);
 static void	warn_plain(const struct policy *);
+static void	harden(void);
+static int	drop_privileges(struct main_state *);
 
 static void
 usage(FILE *fp)
@@ -297,6 +312,9 @@ reload(struct main_state *ms, const char *why)
 	rt.n_workers = ms->n_workers;
 	rt.hash_threads = ms->hash_threads;
 	rt.debug = ms->debug;
+	rt.dropped = ms->dropped;
+	rt.uid = geteuid();
+	rt.gid = getegid();
 	if (reload_policy(&rt, why) == 0) {
 		metrics_reload(true);
 		if (ms->admin != NULL)
@@ -358,6 +376,81 @@ warn_plain(const struct policy *pol)
 		    "passwords and messages cross the network in clear",
 		    l->name, l->address);
 	}
+}
+
+/*
+ * What every run gives up first, whatever it runs: core dumps (a core
+ * holds keys, passwords, tokens; a non-dumpable process cannot be traced
+ * by its own user either) and new privileges through exec.  A refusal is
+ * said, not fatal: the kernel may be older or a sandbox may forbid it.
+ */
+static void
+harden(void)
+{
+	struct rlimit	rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) == -1)
+		fprintf(stderr, "mqttguard: setrlimit(RLIMIT_CORE): %s\n",
+		    strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fprintf(stderr, "mqttguard: prctl(PR_SET_DUMPABLE): %s\n",
+		    strerror(errno));
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fprintf(stderr, "mqttguard: prctl(PR_SET_NO_NEW_PRIVS): %s\n",
+		    strerror(errno));
+}
+
+/*
+ * user:/group: of the running policy, once every socket is bound and
+ * every start-up file read: supplementary groups (the user's, as
+ * initgroups gives them, so a group like ssl-cert still opens its keys),
+ * then the group, then the user, each for real, effective and saved ids;
+ * then a check that root cannot be had back.  glibc applies each call to
+ * every thread already running.  Without user:, a warning when that
+ * leaves the daemon root.  Returns 0, or -1 after logging why (the
+ * caller stops: a daemon asked to drop root must not serve as root).
+ */
+static int
+drop_privileges(struct main_state *ms)
+{
+	const struct policy	*pol = ms->pol;
+	uid_t			 uid = pol->uid;
+	gid_t			 gid = pol->gid;
+
+	if (pol->user == NULL) {
+		if (geteuid() == 0)
+			log_warnx("running as root: set user: (and group:) "
+			    "in the policy, so a flaw in mqttguard does not "
+			    "give away the machine");
+		return 0;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == uid && getegid() == gid)
+			return 0;
+		log_error("user: %s (uid %u, gid %u): cannot switch to it: "
+		    "mqttguard was started as uid %u, not root", pol->user,
+		    (unsigned)uid, (unsigned)gid, (unsigned)geteuid());
+		return -1;
+	}
+	if (initgroups(pol->user, gid) == -1 ||
+	    setresgid(gid, gid, gid) == -1 || setresuid(uid, uid, uid) == -1) {
+		log_error("user: %s: cannot drop privileges: %s", pol->user,
+		    strerror(errno));
+		return -1;
+	}
+	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {
+		log_error("user: %s: root could be regained after the drop",
+		    pol->user);
+		return -1;
+	}
+	/* A change of ids resets the flag to fs.suid_dumpable: set again. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		log_warn("prctl(PR_SET_DUMPABLE)");
+	ms->dropped = true;
+	log_info("running as user %s (uid %u), group %s (gid %u)", pol->user,
+	    (unsigned)uid, pol->group != NULL ? pol->group : "(its primary)",
+	    (unsigned)gid);
+	return 0;
 }
 
 /*
@@ -580,6 +673,10 @@ run(struct main_state *ms, const char *file)
 		stop(ms);
 		return 1;
 	}
+	if (drop_privileges(ms) == -1) {
+		stop(ms);
+		return 1;
+	}
 	log_started(ms, file);
 	event_base_dispatch(ms->base);
 	stop(ms);
@@ -595,6 +692,7 @@ main(int argc, char *argv[])
 	size_t			i;
 	int			rc;
 
+	harden();
 	for (i = 0; argc > 1 && i < NELEM(main_cmds); i++)
 		if (strcmp(argv[1], main_cmds[i].name) == 0)
 			return main_cmds[i].entry(argc - 1, argv + 1);

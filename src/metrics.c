@@ -127,6 +127,10 @@ static const char *const rule_names[CODEC_ERR__MAX] = {
 	[CODEC_ERR_CONNACK_FLAGS] = "connack_flags",
 	[CODEC_ERR_SECOND_CONNACK] = "second_connack",
 	[CODEC_ERR_AUTH_STATE] = "auth_state",
+	[CODEC_ERR_UTF8_NONCHAR] = "utf8_noncharacter",
+	[CODEC_ERR_PACKET_ID_IN_USE] = "packet_id_in_use",
+	[CODEC_ERR_PACKET_ID_UNKNOWN] = "packet_id_unknown",
+	[CODEC_ERR_PAYLOAD_FORMAT] = "payload_format",
 };
 
 static void	add(_Atomic uint64_t *, uint64_t);

@@ -817,7 +817,8 @@ fail:
 /*
  * Reads the regular file <path> whole into a new buffer (*bufp, *lenp,
  * plus a NUL the length does not count) and its status into <st>.  With
- * <check_mode>, refuses a file that group or others may access.
+ * <check_mode>, refuses a mode unfit for a secret file (util.h: others
+ * may do nothing, only the owner may write; group-read is fine).
  */
 static int
 read_file(const char *path, bool check_mode, char **bufp, size_t *lenp,
@@ -840,12 +841,9 @@ read_file(const char *path, bool check_mode, char **bufp, size_t *lenp,
 		pw_err(err, errlen, "%s: not a regular file", path);
 		goto fail;
 	}
-	if (check_mode && (st->st_mode & 077) != 0) {
-		pw_err(err, errlen, "%s: group or others may access the "
-		    "password file (mode %04o); chmod 600 it", path,
-		    (unsigned)(st->st_mode & 07777));
+	if (check_mode && util_secret_mode_check(path,
+	    (unsigned)st->st_mode, err, errlen) == -1)
 		goto fail;
-	}
 	if (st->st_size > PASSWD_FILE_MAX) {
 		pw_err(err, errlen, "%s: larger than %d bytes", path,
 		    PASSWD_FILE_MAX);
@@ -1183,15 +1181,19 @@ tmp_name(const char *path, char **dir, char **tmp, char *err, size_t errlen)
 
 /*
  * The temporary file <fd> (named <tmp>, to replace <path>) made mode 0600,
- * given the owner and group of <keep> if not NULL, filled with the <len>
- * bytes at <data> and synced.
+ * given the owner, group and group-read bit of <keep> if not NULL (so a
+ * root:mqttguard 0640 file stays readable by the daemon), filled with the
+ * <len> bytes at <data> and synced.
  */
 static int
 tmp_fill(int fd, const char *tmp, const char *path, const char *data,
     size_t len, const struct stat *keep, char *err, size_t errlen)
 {
 	struct stat	ts;
+	mode_t		mode = 0600;
 
+	if (keep != NULL)
+		mode |= keep->st_mode & S_IRGRP;
 	if (fchmod(fd, 0600) == -1 || fstat(fd, &ts) == -1) {
 		pw_err(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
@@ -1203,6 +1205,11 @@ tmp_fill(int fd, const char *tmp, const char *path, const char *data,
 		pw_err(err, errlen, "%s: cannot keep owner %u:%u: %s", path,
 		    (unsigned)keep->st_uid, (unsigned)keep->st_gid,
 		    strerror(errno));
+		return -1;
+	}
+	/* Group-read only once the group is the file's own. */
+	if (mode != 0600 && fchmod(fd, mode) == -1) {
+		pw_err(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
 	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {

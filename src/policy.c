@@ -38,7 +38,9 @@ static const struct {
 	size_t	off, size;
 } limit_fields[] = {
 	F(max_packet), F(connect_timeout_ms), F(tls_handshake_timeout_ms),
-	F(output_buffer), F(reject_control_chars), F(max_connections),
+	F(output_buffer), F(reject_control_chars), F(reject_noncharacters),
+	F(max_client_id_length), F(max_packet_ids),
+	F(validate_payload_format), F(max_connections),
 	F(max_unauthenticated), F(max_connections_per_address),
 	F(max_connections_per_network), F(network_v4), F(network_v6),
 	F(connection_rate_per_address), F(connection_burst_per_address),
@@ -75,6 +77,12 @@ policy_new(void)
 	p->limits.connection_burst_per_user = 10;
 	p->limits.max_keepalive_ms = POLICY_KEEPALIVE_MAX_DEFAULT;
 	p->limits.reject_control_chars = true;
+	p->limits.reject_noncharacters = true;
+	p->limits.max_client_id_length = POLICY_CLIENT_ID_MAX_DEFAULT;
+	p->limits.max_packet_ids = POLICY_PACKET_IDS_DEFAULT;
+	p->limits.validate_payload_format = true;
+	/* Mosquitto drops a client whose topic or filter has more. */
+	p->limits.max_topic_levels = POLICY_TOPIC_LEVELS_DEFAULT;
 	p->auth.lock_pair = (struct policy_lockout){
 	    POLICY_PAIR_FAILURES_DEFAULT, POLICY_PAIR_WINDOW_DEFAULT,
 	    POLICY_PAIR_DURATION_DEFAULT, POLICY_PAIR_MAX_DEFAULT,
@@ -221,6 +229,8 @@ policy_free(struct policy *p)
 		OPENSSL_cleanse(p->admin.token, p->admin.token_len);
 		free(p->admin.token);
 	}
+	free(p->user);
+	free(p->group);
 	free(p->path);
 	free(p);
 }

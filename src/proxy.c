@@ -17,9 +17,15 @@
  * a wrong byte is refused as soon as it arrives rather than once a full
  * header's worth has been waited for.  Called by session.c (the header)
  * and listener.c / config.c (the ranges); pure, so any thread may call it.
+ *
+ * proxy_encode() writes what the decoder reads, for the broker
+ * connection: v1's line, or v2's binary header with the TLS TLVs, which
+ * the decoder skips but checks each fits, so encoding then decoding gives
+ * the addresses back.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mqttguard/proxy.h"
@@ -33,7 +39,9 @@
 #define V2_TCP6		0x21	/* AF_INET6, STREAM */
 #define V2_TCP4_LEN	12	/* two addresses, two ports */
 #define V2_TCP6_LEN	36
+#define V2_UNSPEC	0x00	/* PROXY with no address block */
 #define CIDR_TEXT_MAX	64
+#define TLV_STR_MAX	255	/* the longest string TLV written */
 
 static const uint8_t v2_sig[V2_SIG_LEN] = {
 	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a
@@ -48,6 +56,15 @@ static enum proxy_status v2_decode(const uint8_t *, size_t,
 		    struct proxy_header *);
 static enum proxy_status fail(struct proxy_header *, const char *);
 static void	to_v6(const struct sockaddr *, uint8_t *);
+static size_t	v1_encode(int, const uint8_t *, const uint8_t *, uint16_t,
+		    uint16_t, uint8_t *, size_t);
+static size_t	v2_encode(int, const uint8_t *, const uint8_t *, uint16_t,
+		    uint16_t, const struct proxy_tls *, uint8_t *, size_t);
+static size_t	v2_tls(const struct proxy_tls *, uint8_t *, size_t);
+static size_t	tlv_put(uint8_t *, size_t, uint8_t, const void *, size_t);
+static size_t	tlv_str(uint8_t *, size_t, uint8_t, const char *);
+static int	endpoints(const struct sockaddr *, const struct sockaddr *,
+		    uint8_t *, uint8_t *, uint16_t *, uint16_t *);
 
 static enum proxy_status
 fail(struct proxy_header *h, const char *why)
@@ -338,4 +355,196 @@ proxy_cidr_match(const struct proxy_cidr *c, size_t n,
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The family both ends are sent as, their addresses in network order into
+ * <a> and <b> (4 or 16 bytes each) and ports into <pa>, <pb>: AF_INET when
+ * both are IPv4, AF_INET6 when both are IP and one is IPv6 (an IPv4 one
+ * mapped), AF_UNSPEC otherwise.
+ */
+static int
+endpoints(const struct sockaddr *src, const struct sockaddr *dst,
+    uint8_t *a, uint8_t *b, uint16_t *pa, uint16_t *pb)
+{
+	const struct sockaddr_in	*s4 = (const void *)src;
+	const struct sockaddr_in	*d4 = (const void *)dst;
+	bool				 ip;
+
+	ip = (src->sa_family == AF_INET || src->sa_family == AF_INET6) &&
+	    (dst->sa_family == AF_INET || dst->sa_family == AF_INET6);
+	if (!ip)
+		return AF_UNSPEC;
+	if (src->sa_family == AF_INET && dst->sa_family == AF_INET) {
+		memcpy(a, &s4->sin_addr, 4);
+		memcpy(b, &d4->sin_addr, 4);
+		*pa = ntohs(s4->sin_port);
+		*pb = ntohs(d4->sin_port);
+		return AF_INET;
+	}
+	to_v6(src, a);
+	to_v6(dst, b);
+	*pa = src->sa_family == AF_INET ? ntohs(s4->sin_port) :
+	    ntohs(((const struct sockaddr_in6 *)(const void *)src)->sin6_port);
+	*pb = dst->sa_family == AF_INET ? ntohs(d4->sin_port) :
+	    ntohs(((const struct sockaddr_in6 *)(const void *)dst)->sin6_port);
+	return AF_INET6;
+}
+
+size_t
+proxy_encode(enum proxy_mode mode, const struct sockaddr *src,
+    const struct sockaddr *dst, const struct proxy_tls *tls, uint8_t *buf,
+    size_t len)
+{
+	uint8_t		a[16], b[16];
+	uint16_t	pa = 0, pb = 0;
+	int		af;
+
+	af = endpoints(src, dst, a, b, &pa, &pb);
+	if (mode == PROXY_V1)
+		return v1_encode(af, a, b, pa, pb, buf, len);
+	if (mode == PROXY_V2)
+		return v2_encode(af, a, b, pa, pb, tls, buf, len);
+	return 0;
+}
+
+/* "PROXY TCP4 <a> <b> <pa> <pb>\r\n", or "PROXY UNKNOWN\r\n". */
+static size_t
+v1_encode(int af, const uint8_t *a, const uint8_t *b, uint16_t pa,
+    uint16_t pb, uint8_t *buf, size_t len)
+{
+	char	ta[INET6_ADDRSTRLEN], tb[INET6_ADDRSTRLEN];
+	char	line[PROXY_V1_MAX + 1];
+	int	n;
+
+	if (af == AF_UNSPEC)
+		n = snprintf(line, sizeof(line), "PROXY UNKNOWN\r\n");
+	else if (inet_ntop(af, a, ta, sizeof(ta)) == NULL ||
+	    inet_ntop(af, b, tb, sizeof(tb)) == NULL)
+		return 0;
+	else
+		n = snprintf(line, sizeof(line), "PROXY %s %s %s %u %u\r\n",
+		    af == AF_INET ? "TCP4" : "TCP6", ta, tb, (unsigned)pa,
+		    (unsigned)pb);
+	if (n < 0 || (size_t)n >= sizeof(line) || (size_t)n > len)
+		return 0;
+	memcpy(buf, line, (size_t)n);
+	return (size_t)n;
+}
+
+/*
+ * The signature, version 2 and PROXY, the family, the length, the
+ * addresses and ports, then the TLVs of <tls>.
+ */
+static size_t
+v2_encode(int af, const uint8_t *a, const uint8_t *b, uint16_t pa,
+    uint16_t pb, const struct proxy_tls *tls, uint8_t *buf, size_t len)
+{
+	size_t	alen = af == AF_INET ? V2_TCP4_LEN : af == AF_INET6 ?
+		    V2_TCP6_LEN : 0;
+	size_t	ip = af == AF_INET ? 4 : 16, off, t;
+
+	if (len < PROXY_V2_HDR + alen)
+		return 0;
+	memcpy(buf, v2_sig, V2_SIG_LEN);
+	buf[12] = 0x20 | V2_CMD_PROXY;
+	buf[13] = af == AF_INET ? V2_TCP4 : af == AF_INET6 ? V2_TCP6 :
+	    V2_UNSPEC;
+	off = PROXY_V2_HDR;
+	if (alen > 0) {
+		memcpy(buf + off, a, ip);
+		memcpy(buf + off + ip, b, ip);
+		buf[off + 2 * ip] = (uint8_t)(pa >> 8);
+		buf[off + 2 * ip + 1] = (uint8_t)pa;
+		buf[off + 2 * ip + 2] = (uint8_t)(pb >> 8);
+		buf[off + 2 * ip + 3] = (uint8_t)pb;
+		off += alen;
+	}
+	if (tls != NULL) {
+		if (tls->authority != NULL && *tls->authority != '\0') {
+			if ((t = tlv_str(buf + off, len - off,
+			    PROXY_PP2_TYPE_AUTHORITY, tls->authority)) == 0)
+				return 0;
+			off += t;
+		}
+		if (tls->on) {
+			if ((t = v2_tls(tls, buf + off, len - off)) == 0)
+				return 0;
+			off += t;
+		}
+	}
+	if (off - PROXY_V2_HDR > 0xffff || off > PROXY_V2_MAX)
+		return 0;
+	buf[14] = (uint8_t)((off - PROXY_V2_HDR) >> 8);
+	buf[15] = (uint8_t)(off - PROXY_V2_HDR);
+	return off;
+}
+
+/*
+ * PP2_TYPE_SSL: the client flags, the 32-bit verify result (0: a
+ * certificate was presented and verified), then the version, CN and
+ * cipher as sub-TLVs.  Nothing is resumed, so a certificate of the
+ * connection is the session's too.
+ */
+static size_t
+v2_tls(const struct proxy_tls *tls, uint8_t *buf, size_t len)
+{
+	uint8_t	 client = PROXY_PP2_CLIENT_SSL;
+	uint32_t verify = tls->cert && tls->verified ? 0 : 1;
+	size_t	 off = 3 + 5, t;
+
+	if (tls->cert)
+		client |= PROXY_PP2_CLIENT_CERT_CONN |
+		    PROXY_PP2_CLIENT_CERT_SESS;
+	if (len < off)
+		return 0;
+	buf[0] = PROXY_PP2_TYPE_SSL;
+	buf[3] = client;
+	buf[4] = (uint8_t)(verify >> 24);
+	buf[5] = (uint8_t)(verify >> 16);
+	buf[6] = (uint8_t)(verify >> 8);
+	buf[7] = (uint8_t)verify;
+	if (tls->version != NULL && *tls->version != '\0') {
+		if ((t = tlv_str(buf + off, len - off,
+		    PROXY_PP2_SUBTYPE_SSL_VERSION, tls->version)) == 0)
+			return 0;
+		off += t;
+	}
+	if (tls->cn != NULL && *tls->cn != '\0' && tls->verified) {
+		if ((t = tlv_str(buf + off, len - off,
+		    PROXY_PP2_SUBTYPE_SSL_CN, tls->cn)) == 0)
+			return 0;
+		off += t;
+	}
+	if (tls->cipher != NULL && *tls->cipher != '\0') {
+		if ((t = tlv_str(buf + off, len - off,
+		    PROXY_PP2_SUBTYPE_SSL_CIPHER, tls->cipher)) == 0)
+			return 0;
+		off += t;
+	}
+	buf[1] = (uint8_t)((off - 3) >> 8);
+	buf[2] = (uint8_t)(off - 3);
+	return off;
+}
+
+/* One TLV of <type> and the <vlen> bytes at <v>; 0 when it does not fit. */
+static size_t
+tlv_put(uint8_t *buf, size_t len, uint8_t type, const void *v, size_t vlen)
+{
+	if (vlen > 0xffff || len < 3 + vlen)
+		return 0;
+	buf[0] = type;
+	buf[1] = (uint8_t)(vlen >> 8);
+	buf[2] = (uint8_t)vlen;
+	memcpy(buf + 3, v, vlen);
+	return 3 + vlen;
+}
+
+/* A string TLV, without its NUL; 0 when longer than TLV_STR_MAX. */
+static size_t
+tlv_str(uint8_t *buf, size_t len, uint8_t type, const char *s)
+{
+	size_t	n = strlen(s);
+
+	return n > TLV_STR_MAX ? 0 : tlv_put(buf, len, type, s, n);
 }

@@ -7,7 +7,10 @@
  * bind the listeners it adds; only then is anything handed to a worker.
  * Each step that fails logs why and lets go of what the earlier ones
  * made.  What a reload cannot change in a running process (the number of
- * workers and password-checking threads) is said, and keeps its value.
+ * workers and password-checking threads, the user and group it runs as)
+ * is said, and keeps its value.  A reload reads every file again as the
+ * user the daemon runs as: a file it may not read refuses the reload,
+ * and the reason names the file and that user.
  *
  * The log's file, level and format change just before the workers get
  * the policy, so their lines about it follow it (a log.file that cannot
@@ -164,6 +167,16 @@ fixed_at_start(const struct reload_target *rt, const struct policy *pol,
 		log_warnx("%s: auth.hash_threads: %u: applies at the next "
 		    "start (%u running)", why, pol->auth.hash_threads,
 		    rt->hash_threads);
+	if (pol->user != NULL && (pol->uid != rt->uid ||
+	    pol->gid != rt->gid))
+		log_warnx("%s: user/group: %s:%s (%u:%u): applies at the next "
+		    "start (running as %u:%u)", why, pol->user, pol->group !=
+		    NULL ? pol->group : "", (unsigned)pol->uid,
+		    (unsigned)pol->gid, (unsigned)rt->uid, (unsigned)rt->gid);
+	else if (pol->user == NULL && rt->dropped)
+		log_warnx("%s: user: removed: applies at the next start "
+		    "(running as %u:%u)", why, (unsigned)rt->uid,
+		    (unsigned)rt->gid);
 }
 
 /*

@@ -58,6 +58,7 @@
 #include "mqttguard/proxy.h"
 #include "mqttguard/readahead.h"
 #include "mqttguard/session_priv.h"
+#include "mqttguard/topic.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
 
@@ -95,6 +96,8 @@ static int	forward(struct session *, enum codec_dir, struct evbuffer *,
 static int	execute(struct session *, enum codec_dir, struct evbuffer *,
 		    const struct codec_packet *, struct enforce_verdict *);
 static void	hold(struct session *, uint64_t);
+static bool	payload_ok(struct session *, struct evbuffer *,
+		    const struct codec_packet *);
 static int	skip_delivery(struct session *, struct evbuffer *);
 static int	on_connect(struct session *, struct evbuffer *,
 		    struct codec_packet *);
@@ -163,9 +166,13 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	s->up_tls = ctx->ssl_upstream_ctx != NULL;
 	s->lim.max_packet = s->es.L->max_packet;
 	s->lim.reject_control = s->es.L->reject_control_chars;
+	s->lim.reject_nonchar = s->es.L->reject_noncharacters;
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 
+	memcpy(&s->src, sa, sa->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sa->sa_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr));
 	if (util_addr_str(sa, true, s->peer, sizeof(s->peer)) == -1)
 		snprintf(s->peer, sizeof(s->peer), "unknown");
 	if (util_addr_str(sa, false, s->addr, sizeof(s->addr)) == -1)
@@ -617,9 +624,47 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 	if (dir == CODEC_FROM_SERVER && pkt->type == CODEC_CONNACK)
 		return on_connack(s, in, pkt);
 	session_env(s, &env);
-	enforce_frame(&s->es, &env, dir, pkt, dir == CODEC_FROM_CLIENT ?
-	    util_now_ms() : 0, &v);
+	if (dir == CODEC_FROM_CLIENT && !payload_ok(s, in, pkt))
+		enforce_bad_payload(&s->es, &env, pkt, &v);
+	else
+		enforce_frame(&s->es, &env, dir, pkt, dir == CODEC_FROM_CLIENT ?
+		    util_now_ms() : 0, &v);
 	return execute(s, dir, in, pkt, &v);
+}
+
+/*
+ * Whether the payload of the frame <pkt> at the head of <in> is what its
+ * 5.0 Payload Format Indicator says: UTF-8 when it is 1 [MQTT-3.3.2-4],
+ * if limits.validate_payload_format asks.  Read in pieces, in place: the
+ * views of <pkt> stay valid.
+ */
+static bool
+payload_ok(struct session *s, struct evbuffer *in,
+    const struct codec_packet *pkt)
+{
+	uint8_t			buf[4096 + 4];
+	struct evbuffer_ptr	pos;
+	size_t			left, n, carry = 0, done;
+
+	if (pkt->type != CODEC_PUBLISH || s->cs.level != CODEC_V5 ||
+	    !s->es.L->validate_payload_format ||
+	    !CODEC_PROP_HAS(&pkt->props, CODEC_PROP_PAYLOAD_FORMAT) ||
+	    pkt->props.payload_format != 1)
+		return true;
+	if (evbuffer_ptr_set(in, &pos, pkt->u.publish.payload_off,
+	    EVBUFFER_PTR_SET) == -1)
+		return false;
+	for (left = pkt->u.publish.payload_len; left > 0; left -= n) {
+		n = left < sizeof(buf) - 4 ? left : sizeof(buf) - 4;
+		if (evbuffer_copyout_from(in, &pos, buf + carry, n) !=
+		    (ev_ssize_t)n ||
+		    evbuffer_ptr_set(in, &pos, n, EVBUFFER_PTR_ADD) == -1 ||
+		    topic_utf8_chunk(buf, carry + n, &done) == -1)
+			return false;
+		carry += n - done;
+		memmove(buf, buf + done, carry);
+	}
+	return carry == 0;
 }
 
 /*
@@ -992,6 +1037,8 @@ upstream_new(struct session *s)
 		    BEV_OPT_CLOSE_ON_FREE);
 	if (s->up == NULL)
 		return -1;
+	if (session_proxy_upstream(s) == -1)
+		return -1;	/* s->up is freed with the session */
 	bufferevent_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
 	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
 	bufferevent_setwatermark(s->up, EV_WRITE,

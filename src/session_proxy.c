@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * session_proxy — the PROXY protocol header a load balancer sends before
- * a connection's first byte, on listeners that ask for it.
+ * a connection's first byte, on listeners that ask for it; and the one
+ * mqttguard sends the broker (upstream.proxy_protocol).
  *
  * The header is read from the socket itself, before the fd is handed to
  * the client's bufferevent (session_down_start()): recv(MSG_PEEK) shows
@@ -10,6 +11,17 @@
  * or the MQTT CONNECT behind it stays in the socket.  Once it is read the
  * real client's address replaces the balancer's and the per-address caps
  * are checked against it.  Runs on the session's loop only.
+ *
+ * Towards the broker the header names the client (s->src, the real one
+ * after a PROXY header in) and the listener's own address, and in v2
+ * what the client's TLS was.  On a plain broker connection it is simply
+ * the first bytes queued.  On a TLS one it must precede the ClientHello,
+ * which OpenSSL writes on the socket itself once the TCP connect is done;
+ * so an info callback on the broker's SSL writes the header on the same
+ * socket when the handshake starts, mirroring how the header in is read
+ * from the socket before TLS.  A fresh connection's send buffer is empty,
+ * so those few hundred bytes go at once; if they do not, the connection
+ * is shut and the handshake fails like any broken connection.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,17 +29,24 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/proxy.h"
 #include "mqttguard/session_priv.h"
+#include "mqttguard/tls.h"
 #include "mqttguard/util.h"
 
 static void	proxy_read_cb(evutil_socket_t, short, void *);
 static void	proxy_done(struct session *, const struct proxy_header *);
 static void	proxy_refuse(struct session *, const char *);
+static size_t	proxy_out_header(struct session *, uint8_t *, size_t);
+static void	proxy_out_tls_cb(const SSL *, int, int);
 
 int
 session_proxy_start(struct session *s, int fd)
@@ -151,6 +170,7 @@ proxy_done(struct session *s, const struct proxy_header *h)
 		return;
 	}
 	s->who.src_port = util_addr_port(sa);
+	s->src = h->src;
 	log_debug("session %" PRIu64 " %s: via %s (PROXY protocol v%d)",
 	    s->id, s->peer, via, h->version);
 	r = limits_admit_addr(s->ctx->limits, &s->lis->limits, sa,
@@ -173,4 +193,101 @@ proxy_done(struct session *s, const struct proxy_header *h)
 		return;
 	}
 	s->fd = -1;	/* the bufferevent owns it now */
+}
+
+/*
+ * The header for the broker of <s> into <buf> (<len> bytes): from s->src
+ * to the listener's address the client reached, and the client's TLS.
+ * Returns its length, or 0 when it cannot be made.
+ */
+static size_t
+proxy_out_header(struct session *s, uint8_t *buf, size_t len)
+{
+	struct sockaddr_storage	 local;
+	socklen_t		 sl = sizeof(local);
+	struct proxy_tls	 t;
+	char			 cn[256];
+	X509			*x;
+	SSL			*ssl;
+	int			 fd;
+
+	memset(&t, 0, sizeof(t));
+	if ((fd = bufferevent_getfd(s->down)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&local, &sl) == -1)
+		return 0;
+	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->down)) != NULL) {
+		x = SSL_get0_peer_certificate(ssl);
+		t.on = true;
+		t.cert = x != NULL;
+		t.verified = x != NULL &&
+		    SSL_get_verify_result(ssl) == X509_V_OK;
+		t.version = SSL_get_version(ssl);
+		t.cipher = SSL_get_cipher_name(ssl);
+		t.authority = SSL_get_servername(ssl,
+		    TLSEXT_NAMETYPE_host_name);
+		if (tls_peer_identity(ssl, POLICY_CERT_ID_CN, cn,
+		    sizeof(cn)) == 1)
+			t.cn = cn;
+	}
+	return proxy_encode(s->pol->upstream.proxy_protocol,
+	    (struct sockaddr *)&s->src, (struct sockaddr *)&local, &t, buf,
+	    len);
+}
+
+int
+session_proxy_upstream(struct session *s)
+{
+	uint8_t	 buf[PROXY_HEADER_MAX];
+	size_t	 n;
+	SSL	*ssl;
+
+	if (s->pol->upstream.proxy_protocol == PROXY_OFF)
+		return 0;
+	if (s->up_tls) {
+		if ((ssl = bufferevent_openssl_get_ssl(s->up)) == NULL)
+			return -1;
+		SSL_set_app_data(ssl, s);
+		SSL_set_info_callback(ssl, proxy_out_tls_cb);
+		return 0;
+	}
+	if ((n = proxy_out_header(s, buf, sizeof(buf))) == 0) {
+		log_warnx("session %" PRIu64 " %s: no PROXY header for the "
+		    "broker could be made", s->id, s->peer);
+		return -1;
+	}
+	s->proxy_sent = true;
+	return bufferevent_write(s->up, buf, n);
+}
+
+/*
+ * The broker's SSL starts its handshake: the TCP connect is done (its
+ * socket was writable), nothing is written yet.  Once per connection (a
+ * TLS 1.3 ticket or key update starts a "handshake" too).  A connect
+ * that failed has no peer: the header is not sent and the handshake
+ * reports the connect's own error.
+ */
+static void
+proxy_out_tls_cb(const SSL *ssl, int where, int ret)
+{
+	struct session		*s = SSL_get_app_data(ssl);
+	struct sockaddr_storage	 peer;
+	socklen_t		 pl = sizeof(peer);
+	uint8_t			 buf[PROXY_HEADER_MAX];
+	size_t			 n;
+	int			 fd;
+
+	(void)ret;
+	if ((where & SSL_CB_HANDSHAKE_START) == 0 || s == NULL ||
+	    s->proxy_sent)
+		return;
+	s->proxy_sent = true;
+	if ((fd = SSL_get_fd(ssl)) == -1 || getpeername(fd,
+	    (struct sockaddr *)&peer, &pl) == -1)
+		return;
+	n = proxy_out_header(s, buf, sizeof(buf));
+	if (n == 0 || send(fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		log_warnx("session %" PRIu64 " %s: upstream: the PROXY header "
+		    "could not be sent", s->id, s->peer);
+		shutdown(fd, SHUT_RDWR);
+	}
 }

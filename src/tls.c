@@ -337,7 +337,7 @@ cert_judge(const char *prefix, const char *certfile, const char *keyfile,
 	X509			*x = NULL;
 	EVP_PKEY		*pk = NULL;
 	enum tls_verdict	 v = TLS_INVALID;
-	char			 reasons[256], when[40], ebuf[160];
+	char			 reasons[256], when[40], ebuf[320];
 	int			 bits, i;
 
 	reasons[0] = '\0';
@@ -348,6 +348,11 @@ cert_judge(const char *prefix, const char *certfile, const char *keyfile,
 		util_errf(why, len, "%s.cert %s: no PEM certificate: %s",
 		    prefix, certfile, tls_error_str(ebuf, sizeof(ebuf),
 		    "cannot read"));
+		goto done;
+	}
+	/* The mode of the file a symlink ends at (a Kubernetes mount). */
+	if (util_secret_path_check(keyfile, ebuf, sizeof(ebuf)) == -1) {
+		util_errf(why, len, "%s.key %s", prefix, ebuf);
 		goto done;
 	}
 	if ((bio = BIO_new_file(keyfile, "r")) != NULL)

@@ -50,7 +50,7 @@ struct level {
 	const struct topic_var	*var;	/* LEVEL_VAR: which */
 };
 
-static int	utf8_seq(const uint8_t *, size_t, bool, size_t *);
+static int	utf8_seq(const uint8_t *, size_t, unsigned, size_t *);
 static bool	dollar_level(const char *, size_t);
 static const struct topic_var *var_find(const char *, size_t,
 		    const struct topic_var *, size_t);
@@ -70,13 +70,49 @@ static int	meet_rest(const struct level *, size_t, char *, size_t,
  * character.  Sets *<adv> to the sequence length.
  */
 static int
-utf8_seq(const uint8_t *p, size_t n, bool ctl, size_t *adv)
+utf8_seq(const uint8_t *p, size_t n, unsigned flags, size_t *adv)
 {
 	if ((*adv = topic_utf8_len(p, n)) == 0)
 		return TOPIC_ERR_UTF8;
-	if (ctl && p[0] == 0xc2 && p[1] <= 0x9f)
+	if ((flags & TOPIC_CONTROL) && p[0] == 0xc2 && p[1] <= 0x9f)
 		return TOPIC_ERR_CONTROL;
+	if ((flags & TOPIC_NONCHAR) && topic_utf8_nonchar(p, *adv))
+		return TOPIC_ERR_NONCHAR;
 	return TOPIC_OK;
+}
+
+int
+topic_utf8_chunk(const uint8_t *p, size_t n, size_t *done)
+{
+	size_t	i = 0, adv, want;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((adv = topic_utf8_len(p + i, n - i)) > 0) {
+			i += adv;
+			continue;
+		}
+		want = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
+		if (p[i] < 0xc2 || p[i] > 0xf4 || n - i >= want)
+			return -1;
+		break;		/* cut short: judged with the next piece */
+	}
+	*done = i;
+	return 0;
+}
+
+bool
+topic_utf8_nonchar(const uint8_t *p, size_t len)
+{
+	if (len == 3 && p[0] == 0xef)
+		return (p[1] == 0xb7 && p[2] >= 0x90 && p[2] <= 0xaf) ||
+		    (p[1] == 0xbf && p[2] >= 0xbe);
+	/* U+xFFFE, U+xFFFF of planes 1..16: F0..F4, (x)F, BF, BE/BF. */
+	return len == 4 && (p[1] & 0x0f) == 0x0f && p[2] == 0xbf &&
+	    p[3] >= 0xbe;
 }
 
 size_t
@@ -141,7 +177,7 @@ topic_utf8_check(const uint8_t *p, size_t n, unsigned flags)
 		while (i < stop) {
 			c = p[i];
 			if (c >= 0x80) {
-				if ((rc = utf8_seq(p + i, n - i, ctl,
+				if ((rc = utf8_seq(p + i, n - i, flags,
 				    &adv)) != TOPIC_OK)
 					return rc;
 				i += adv;

@@ -10,6 +10,10 @@
  * everywhere.  Modules that add context (config's file:line:column, a
  * password file's path:line) build their prefix into the same call.
  *
+ * The permission rules of secret and policy files are here too, so the
+ * loader, the TLS set-up and the password database judge a mode alike and
+ * say the same thing about it.
+ *
  * No state and no locks: every worker may call anything here at once.
  */
 #include <arpa/inet.h>
@@ -123,4 +127,61 @@ util_file_stamp(uint64_t *h, const char *path)
 			*h ^= (v[i] >> (j * 8)) & 0xff;
 			*h *= 0x100000001b3ULL;
 		}
+}
+
+int
+util_secret_mode_check(const char *path, unsigned mode, char *err,
+    size_t errlen)
+{
+	const char	*why;
+
+	if (mode & S_IROTH)
+		why = "others may read a secret file (chmod o-rwx)";
+	else if (mode & S_IWOTH)
+		why = "others may write a secret file (chmod o-rwx)";
+	else if (mode & S_IXOTH)
+		why = "others may access a secret file (chmod o-rwx)";
+	else if (mode & S_IWGRP)
+		why = "its group may write a secret file; only the owner may "
+		    "(chmod g-w)";
+	else
+		return 0;
+	util_errf(err, errlen, "%s: mode %04o: %s", path, mode & 07777, why);
+	return -1;
+}
+
+int
+util_secret_file_check(const char *path, int fd, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (fstat(fd, &st) == -1) {
+		util_errf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return util_secret_mode_check(path, (unsigned)st.st_mode, err, errlen);
+}
+
+int
+util_secret_path_check(const char *path, char *err, size_t errlen)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == -1) {
+		util_errf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return util_secret_mode_check(path, (unsigned)st.st_mode, err, errlen);
+}
+
+int
+util_policy_mode_check(const char *path, unsigned mode, char *err,
+    size_t errlen)
+{
+	if ((mode & S_IWOTH) == 0)
+		return 0;
+	util_errf(err, errlen, "%s: mode %04o: others may write a policy "
+	    "file, and so decide who may do what (chmod o-w)", path,
+	    mode & 07777);
+	return -1;
 }

@@ -904,7 +904,8 @@ same_packet(const char *name, const struct codec_packet *a,
 static void
 run_case(const struct vcase *c)
 {
-	struct codec_limits	 lim = { c->max, c->ctl };
+	struct codec_limits	 lim = { .max_packet = c->max,
+				    .reject_control = c->ctl };
 	struct codec_packet	 whole, p;
 	uint8_t			*b, *pb;
 	size_t			 k, contig;
@@ -1066,7 +1067,7 @@ static const struct hcase hdr_cases[] = {
 START_TEST(t_hdr_cases)
 {
 	const struct hcase	*c = &hdr_cases[_i];
-	struct codec_limits	 lim = { c->max, false };
+	struct codec_limits	 lim = { .max_packet = c->max };
 	struct codec_packet	 p;
 	uint8_t			*b;
 	size_t			 len = c->len;
@@ -1322,11 +1323,59 @@ START_TEST(t_ack_fields)
 }
 END_TEST
 
+/*
+ * Noncharacters (5.0 §1.5.4): passed unless reject_nonchar, which refuses
+ * each kind in a topic: U+FDD0, U+FDEF, U+FFFE, U+FFFF, U+1FFFF,
+ * U+10FFFE; the code points beside them pass.
+ */
+START_TEST(t_nonchar)
+{
+	static const struct {
+		uint8_t	b[4];
+		size_t	n;
+		bool	bad;
+	} cp[] = {
+		{ { 0xef, 0xb7, 0x90 }, 3, true },	/* U+FDD0 */
+		{ { 0xef, 0xb7, 0xaf }, 3, true },	/* U+FDEF */
+		{ { 0xef, 0xb7, 0x8f }, 3, false },	/* U+FDCF */
+		{ { 0xef, 0xb7, 0xb0 }, 3, false },	/* U+FDF0 */
+		{ { 0xef, 0xbf, 0xbe }, 3, true },	/* U+FFFE */
+		{ { 0xef, 0xbf, 0xbf }, 3, true },	/* U+FFFF */
+		{ { 0xef, 0xbf, 0xbd }, 3, false },	/* U+FFFD */
+		{ { 0xf0, 0x9f, 0xbf, 0xbf }, 4, true },	/* U+1FFFF */
+		{ { 0xf4, 0x8f, 0xbf, 0xbe }, 4, true },	/* U+10FFFE */
+		{ { 0xf0, 0x9f, 0x98, 0x80 }, 4, false },	/* U+1F600 */
+		{ { 0xf0, 0x9f, 0xbf, 0xbd }, 4, false },	/* U+1FFFD */
+	};
+	struct codec_limits	 lim = { .reject_nonchar = true };
+	struct codec_packet	 p;
+	uint8_t			 f[16];
+	size_t			 i, n;
+
+	for (i = 0; i < NELEM(cp); i++) {
+		n = 0;
+		f[n++] = 0x30;
+		f[n++] = (uint8_t)(2 + 1 + cp[i].n);
+		f[n++] = 0;
+		f[n++] = (uint8_t)(1 + cp[i].n);
+		f[n++] = 'a';
+		memcpy(f + n, cp[i].b, cp[i].n);
+		n += cp[i].n;
+		ck_assert_int_eq(codec_decode(NULL, 4, CL, f, n, n, &p),
+		    CODEC_OK);
+		ck_assert_int_eq(codec_decode(&lim, 4, CL, f, n, n, &p),
+		    cp[i].bad ? CODEC_ERROR : CODEC_OK);
+		if (cp[i].bad)
+			ck_assert_int_eq(p.err, CODEC_ERR_UTF8_NONCHAR);
+	}
+}
+END_TEST
+
 /* A NULL limits pointer means no size limit and control characters. */
 START_TEST(t_null_limits)
 {
 	static const uint8_t	 f[] = { FR(0x30, S('a', 0x01)) };
-	struct codec_limits	 lim = { 0, true };
+	struct codec_limits	 lim = { .reject_control = true };
 	struct codec_packet	 p;
 
 	ck_assert_int_eq(codec_decode(NULL, 4, CL, f, sizeof(f), sizeof(f),
@@ -2261,6 +2310,7 @@ codec_suite(void)
 	tcase_add_test(tc, t_filter_next);
 	tcase_add_test(tc, t_ack_fields);
 	tcase_add_test(tc, t_null_limits);
+	tcase_add_test(tc, t_nonchar);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("session");

@@ -5,7 +5,9 @@
  * Each invalid file under test/data/ is named for its error.
  */
 #include <arpa/inet.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,6 +294,11 @@ static const struct bad_case {
 	    "2001:db8::/32]" },
 	{ "proxy-bad-without-mode", 1, "2:5: listeners[0].trusted_proxies: "
 	    "has no effect without proxy_protocol (v1, v2 or any)" },
+	{ "proxy-bad-upstream-mode", 1, "3:57: upstream.proxy_protocol: "
+	    "\"any\" is not one of: off, v1, v2" },
+	{ "priv-bad-user", 1, "5:7: user: \"no-such-user-x\": no such user" },
+	{ "priv-bad-group-alone", 1, "5:8: group: needs user: the user to "
+	    "run as" },
 };
 
 START_TEST(invalid_file)
@@ -305,6 +312,35 @@ START_TEST(invalid_file)
 	else
 		snprintf(want, sizeof(want), "%s: the file is empty", path);
 	tu_load_refused(path, 0, bc->n, want);
+}
+END_TEST
+
+/* user and group resolved to ids; upstream.proxy_protocol as loaded. */
+START_TEST(valid_privilege)
+{
+	struct config_errors	*e;
+	struct policy		*p = tu_load("test/data/priv-ok.yaml", 0, &e);
+	struct passwd		*pw;
+	struct group		*gr;
+
+	ck_assert_msg(p != NULL, "%s", e->n ? e->msg[0] : "");
+	free(e);
+	ck_assert_ptr_nonnull(pw = getpwnam("nobody"));
+	ck_assert_ptr_nonnull(gr = getgrnam("daemon"));
+	ck_assert_str_eq(p->user, "nobody");
+	ck_assert_str_eq(p->group, "daemon");
+	ck_assert_uint_eq(p->uid, pw->pw_uid);
+	ck_assert_uint_eq(p->gid, gr->gr_gid);
+	ck_assert_int_eq(p->upstream.proxy_protocol, PROXY_V2);
+	policy_unref(p);
+	/* Without them: no user, and no header to the broker. */
+	p = tu_load("test/data/proxy-ok.yaml", 0, &e);
+	ck_assert_msg(p != NULL, "%s", e->n ? e->msg[0] : "");
+	free(e);
+	ck_assert_ptr_null(p->user);
+	ck_assert_ptr_null(p->group);
+	ck_assert_int_eq(p->upstream.proxy_protocol, PROXY_OFF);
+	policy_unref(p);
 }
 END_TEST
 
@@ -706,6 +742,7 @@ config_suite(void)
 	tcase_add_test(tc, limits_every_key_overrides);
 	tcase_add_test(tc, valid_log_file);
 	tcase_add_test(tc, admin_section);
+	tcase_add_test(tc, valid_privilege);
 	tcase_add_test(tc, policy_digest);
 	suite_add_tcase(s, tc);
 

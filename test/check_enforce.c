@@ -153,6 +153,7 @@ struct xev {
 #define EV_QUIET(metric, t) \
 	{ .kind = 'L', .m = metric, .quiet = true, .text = t }
 #define EV_REFUSE(metric, t)	{ .kind = 'R', .m = metric, .text = t }
+#define EV_PROTO(t)		{ .kind = 'P', .m = M__MAX, .text = t }
 
 struct step {
 	enum op		 op;
@@ -553,18 +554,60 @@ static const struct scase publish_cases[] = {
 	    { CL(PUB5(1, 7, T_PNO)), ANSWER(PUBACK5(7, 0x87)), INFLIGHT(0),
 	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) }),
 	X3("denied QoS 2: PUBREC as if accepted, PUBCOMP for its PUBREL, "
-	    "another PUBREL forwarded [MQTT-3.3.5-2] [MQTT-4.3.3-2]", P, "u1",
+	    "the id in use until then [MQTT-3.3.5-2] [MQTT-4.3.3-2]", P, "u1",
 	    { CL(PUB3(2, 7, T_PNO)), ANSWER(PUBREC(7)), INFLIGHT(0),
 	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) },
-	    { CL(PUBREL(8)), FORWARD },
-	    { SV(PUBREL(7)), FORWARD },
+	    { SV(PUBREL(7)), DROP, EVENTS(EV_PROTO("PUBREL id 7")) },
 	    { CL(PUBREL(7)), ANSWER(PUBCOMP(7)) },
-	    { CL(PUBREL(7)), FORWARD }),
+	    { CL(PUB3(2, 7, T_PA)), FORWARD }),
+	SCRIPT("3.1.1 a client keeping its session may finish, with PUBREL, "
+	    "a QoS 2 flow of an earlier connection [MQTT-4.4.0-1]", P,
+	    { CONNECT_AS("u1", CONN4(0x00, 60, S('c', '4'))), REWRITTEN },
+	    { CL(PUBREL(40)), FORWARD, INFLIGHT(0) },
+	    { CL(PUBREL(40)), FORWARD },
+	    { SV(PUBCOMP(40)), FORWARD },
+	    { SV(PUBCOMP(40)), DROP, EVENTS(EV_PROTO("PUBCOMP id 40")) }),
+	SCRIPT("5.0 Clean Start 0: a PUBREL of an earlier connection goes "
+	    "on, outside the Receive Maximum", P,
+	    { CONNECT_AS("u1", CONN5(0x00, 60, 0, S('c', '5'))), REWRITTEN },
+	    { CL(PUBREL(41)), FORWARD, INFLIGHT(0) },
+	    { CL(PUB5(1, 1, T_PA)), FORWARD, INFLIGHT(1) },
+	    { CL(PUB5(2, 2, T_PA)), FORWARD, INFLIGHT(2) }),
+	SCRIPT("3.1.1 a broker with the session present may resend PUBREL "
+	    "and DUP PUBLISH of an earlier connection", P,
+	    { CONNECT_AS("u1", CONN4(0x00, 60, S('c', '4'))), REWRITTEN },
+	    { CONNACK(0x20, 2, 1, 0), FORWARD },
+	    { SV(PUBREL(5)), FORWARD },
+	    { SV(FR(0x3C, S(T_RA), 0, 6, 'm')), FORWARD },
+	    { CL(PUBCOMP(5)), FORWARD },
+	    { CL(PUBREC(6)), FORWARD }),
+	SCRIPT("3.1.1 without the session present, a broker's PUBREL for "
+	    "no flow is dropped", P,
+	    { CONNECT_AS("u1", CONN4(0x00, 60, S('c', '4'))), REWRITTEN },
+	    { CONNACK(0x20, 2, 0, 0), FORWARD },
+	    { SV(PUBREL(5)), DROP, EVENTS(EV_PROTO("PUBREL id 5")) }),
+	V5("over the broker's Maximum QoS: DISCONNECT 0x9B [MQTT-3.2.2-11]",
+	    P, "u1",
+	    { CONNACK(CONNACK5(0, 0x24, 1)), REWRITTEN },
+	    { CL(PUB5(1, 1, T_PA)), FORWARD },
+	    { CL(PUB5(2, 2, T_PA)), CLOSE(0x9B),
+	    EVENTS(EV_PROTO("Maximum QoS 1")) }),
+	V5("retained without the broker's Retain Available: DISCONNECT 0x9A "
+	    "[MQTT-3.2.2-14]", P, "u1",
+	    { CONNACK(CONNACK5(0, 0x25, 0)), REWRITTEN },
+	    { CL(PUB5Q0(T_PA)), FORWARD },
+	    { CL(FR(0x31, S(T_PA), 0, 'm')), CLOSE(0x9A),
+	    EVENTS(EV_PROTO("Retain Available")) }),
+	X3("a PUBREL for no flow ends the session [MQTT-4.3.3]", P, "u1",
+	    { CL(PUB3(2, 7, T_PNO)), ANSWER(PUBREC(7)),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) },
+	    { CL(PUBREL(7)), ANSWER(PUBCOMP(7)) },
+	    { CL(PUBREL(7)), CLOSE(0x82), EVENTS(EV_PROTO("PUBREL id 7")) }),
 	V5("denied QoS 2: PUBREC 0x87 ends the flow (5.0 §4.3.3), a PUBREL "
-	    "is not answered", P, "u1",
+	    "for it ends the session", P, "u1",
 	    { CL(PUB5(2, 7, T_PNO)), ANSWER(PUBREC5(7, 0x87)), INFLIGHT(0),
 	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) },
-	    { CL(PUBREL(7)), FORWARD }),
+	    { CL(PUBREL(7)), CLOSE(0x82), EVENTS(EV_PROTO("PUBREL id 7")) }),
 	X3("no rule allows: default deny, PUBACK", P, "u1",
 	    { CL(PUB3(1, 7, T_XY)), ANSWER(PUBACK(7)),
 	    EVENTS(EV_ACL(ACL_PUBLISH, "x/y", DEFAULT_DENY)) }),
@@ -690,7 +733,6 @@ static const struct scase publish_cases[] = {
 	    "u1",
 	    { CL(PUB5(1, 1, T_PA)), FORWARD },
 	    { CL(PUB5(1, 2, T_PA)), FORWARD, INFLIGHT(2) },
-	    { CL(PUBACK5(9, 0)), FORWARD, INFLIGHT(2) },
 	    { SV(PUBACK5(1, 0x10)), FORWARD, INFLIGHT(1) },
 	    { CL(PUB5(1, 3, T_PA)), FORWARD, INFLIGHT(2) }),
 	X3("one over limits.max_inflight waits unread; the broker's PUBACK "
@@ -700,7 +742,6 @@ static const struct scase publish_cases[] = {
 	    { CL(PUB3Q0(T_PA)), FORWARD, INFLIGHT(2) },
 	    { CL(PUB3(1, 3, T_PA)), WAIT_SLOT, INFLIGHT(2), WAITING(true),
 	    EVENTS(EV_QUIET(M_LIMIT_INFLIGHT, "limits.max_inflight")) },
-	    { CL(PUBACK(9)), FORWARD, INFLIGHT(2) },
 	    { SV(PUBACK(1)), FORWARD, RESUME, INFLIGHT(1) },
 	    { CL(PUB3(1, 3, T_PA)), FORWARD, INFLIGHT(2) }),
 	X3("the inflight window comes before the topic bounds", P, "u1",
@@ -725,7 +766,8 @@ static const struct scase publish_cases[] = {
 	    { CL(PUBREL(1)), FORWARD, INFLIGHT(2) },
 	    { SV(PUBCOMP(1)), FORWARD, INFLIGHT(1) },
 	    { SV(PUBREC5(2, 0x80)), FORWARD, INFLIGHT(0) },
-	    { SV(PUBACK(5)), FORWARD, INFLIGHT(0) }),
+	    { SV(PUBACK(5)), DROP, INFLIGHT(0),
+	    EVENTS(EV_PROTO("PUBACK id 5")) }),
 };
 
 /* ---- the broker's PUBLISH (deliveries) --------------------------------- */
@@ -757,15 +799,14 @@ static const struct scase delivery_cases[] = {
 	    "[MQTT-4.3.3-2]", P, "u1",
 	    { SV(PUB3(2, 7, T_RNO)), ANSWER(PUBREC(7)),
 	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) },
-	    { SV(PUBREL(8)), FORWARD },
-	    { CL(PUBREL(7)), FORWARD },
+	    { SV(PUBREL(8)), DROP, EVENTS(EV_PROTO("PUBREL id 8")) },
 	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) },
-	    { SV(PUBREL(7)), FORWARD }),
+	    { SV(PUBREL(7)), DROP, EVENTS(EV_PROTO("PUBREL id 7")) }),
 	V5("read denied QoS 2: PUBREC 0x00, PUBCOMP for the broker's PUBREL",
 	    P, "u1",
 	    { SV(PUB5(2, 7, T_RNO)), ANSWER(PUBREC(7)),
 	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) },
-	    { SV(PUBREL(8)), FORWARD },
+	    { SV(PUBREL(8)), DROP, EVENTS(EV_PROTO("PUBREL id 8")) },
 	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) }),
 	X3("no rule allows the read: default deny", P, "u1",
 	    { SV(PUB3(1, 7, T_XY)), ANSWER(PUBACK(7)),
@@ -795,9 +836,13 @@ static const struct scase oversize_cases[] = {
 	    "PUBCOMP for the broker's PUBREL [MQTT-4.3.3-2]", P, "u1",
 	    { OVERSIZE(2, 7, 5000), ANSWER(PUBREC(7)),
 	    EVENTS(EV_QUIET(M_LIMIT_DELIVERY_SIZE, "5000 bytes")) },
-	    { CL(PUBREL(7)), FORWARD },
+	    { CL(PUBCOMP(7)), CLOSE(0x82), EVENTS(EV_PROTO("PUBCOMP id 7")) }),
+	X3("QoS 2 over limits.max_packet_size: PUBCOMP for the broker's "
+	    "PUBREL, once", P, "u1",
+	    { OVERSIZE(2, 7, 5000), ANSWER(PUBREC(7)),
+	    EVENTS(EV_QUIET(M_LIMIT_DELIVERY_SIZE, "5000 bytes")) },
 	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) },
-	    { SV(PUBREL(7)), FORWARD }),
+	    { SV(PUBREL(7)), DROP, EVENTS(EV_PROTO("PUBREL id 7")) }),
 };
 
 /* ---- SUBSCRIBE --------------------------------------------------------- */
@@ -828,18 +873,18 @@ static const struct scase subscribe_cases[] = {
 	    REWRITE(SUB3(7, S(T_SA), 1)),
 	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY),
 	    EV_ACL(ACL_SUBSCRIBE, "x/y", DEFAULT_DENY)) },
-	    { SV(SUBACK3(9, 0)), FORWARD },
+	    { SV(SUBACK3(9, 0)), DROP, EVENTS(EV_PROTO("SUBACK id 9")) },
 	    { SV(SUBACK3(7, 1)), REWRITE(SUBACK3(7, 0x80, 1, 0x80)) },
-	    { SV(SUBACK3(7, 1)), FORWARD }),
+	    { SV(SUBACK3(7, 1)), DROP, EVENTS(EV_PROTO("SUBACK id 7")) }),
 	V5("some denied: the broker gets the others with the properties, "
 	    "the client one SUBACK in its own order [MQTT-3.9.3-1]", P, "u1",
 	    { CL(FR(0x82, 0, 7, PROPS(0x0B, 7), S(T_SNO), 0, S(T_SA), 1,
 	    S(T_XY), 2)), REWRITE(FR(0x82, 0, 7, PROPS(0x0B, 7), S(T_SA), 1)),
 	    EVENTS(EV_ACL(ACL_SUBSCRIBE, "s/no", L_SUB_DENY),
 	    EV_ACL(ACL_SUBSCRIBE, "x/y", DEFAULT_DENY)) },
-	    { SV(SUBACK5(9, 0)), FORWARD },
+	    { SV(SUBACK5(9, 0)), DROP, EVENTS(EV_PROTO("SUBACK id 9")) },
 	    { SV(SUBACK5(7, 1)), REWRITE(SUBACK5(7, 0x87, 1, 0x87)) },
-	    { SV(SUBACK5(7, 1)), FORWARD }),
+	    { SV(SUBACK5(7, 1)), DROP, EVENTS(EV_PROTO("SUBACK id 7")) }),
 	X3("a broker SUBACK short of codes fails the filters it left out",
 	    P, "u1",
 	    { CL(SUB3(7, S(T_SNO), 0, S(T_SA), 1, S(T_SB), 1)),
@@ -977,8 +1022,16 @@ static const struct scase other_cases[] = {
 	    { CL(UNSUB3(1, S(T_XY))), FORWARD },
 	    { SV(0xB0, 2, 0, 1), FORWARD },
 	    { CL(0xE0, 0), FORWARD }),
+	V5("a DISCONNECT giving a session a Session Expiry Interval its "
+	    "CONNECT did not (5.0 §3.14.2.2.2): protocol error", P, "u1",
+	    { CL(0xE0, 7, 0, 5, 0x11, 0, 0, 0, 1), CLOSE(0x82),
+	    EVENTS(EV_PROTO("Session Expiry Interval of 1")) }),
+	V5("a DISCONNECT with a Session Expiry Interval of 0 goes on", P,
+	    "u1",
+	    { CL(0xE0, 7, 0, 5, 0x11, 0, 0, 0, 0), FORWARD }),
 	V5("PINGREQ, UNSUBACK, AUTH and DISCONNECT are forwarded", P, "u1",
 	    { CL(0xC0, 0), FORWARD },
+	    { CL(UNSUB5(1, S(T_XY))), FORWARD },
 	    { SV(0xB0, 4, 0, 1, 0, 0x11), FORWARD },
 	    { SV(0xF0, 0), FORWARD },
 	    { SV(0xE0, 1, 0x8B), FORWARD }),
@@ -1091,7 +1144,8 @@ static const char *
 kind_str(enum enforce_event_kind k)
 {
 	return k == ENFORCE_EV_ACL ? "ACL" : k == ENFORCE_EV_LIMIT ? "LIMIT" :
-	    k == ENFORCE_EV_REFUSE ? "REFUSE" : "?";
+	    k == ENFORCE_EV_REFUSE ? "REFUSE" : k == ENFORCE_EV_PROTOCOL ?
+	    "PROTOCOL" : "?";
 }
 
 /* <n> bytes at <p> as hex into <buf> of <cap> bytes. */
@@ -1175,6 +1229,11 @@ check_events(const struct run *r, const char *where, const struct step *sp)
 		case 'L':
 			ck_assert_msg(g->kind == ENFORCE_EV_LIMIT, "%s: event "
 			    "%zu is %s, expected LIMIT", where, i,
+			    kind_str(g->kind));
+			break;
+		case 'P':
+			ck_assert_msg(g->kind == ENFORCE_EV_PROTOCOL, "%s: "
+			    "event %zu is %s, expected PROTOCOL", where, i,
 			    kind_str(g->kind));
 			break;
 		default:
@@ -1302,8 +1361,10 @@ check_verdict(const struct run *r, const char *where, const struct step *sp,
 
 	check_events(r, where, sp);
 	if (sp->ck_inflight)
-		ck_assert_msg(ss->st.inflight == sp->inflight, "%s: %u in "
-		    "flight, expected %u", where, ss->st.inflight,
+		ck_assert_msg(pktid_inflight(&ss->st.ids, CODEC_FROM_CLIENT,
+		    ss->st.level != CODEC_V5) == sp->inflight, "%s: %u in "
+		    "flight, expected %u", where, pktid_inflight(&ss->st.ids,
+		    CODEC_FROM_CLIENT, ss->st.level != CODEC_V5),
 		    sp->inflight);
 	if (sp->ck_waiting)
 		ck_assert_msg(ss->st.inflight_wait == sp->waiting,

@@ -517,14 +517,25 @@ START_TEST(overlong)
 }
 END_TEST
 
-/* Secret-bearing files: no access at all for group or others. */
+/*
+ * Secret-bearing files: the owner and its group may read (Kubernetes
+ * fsGroup 0440/0640, root:mqttguard 0640), only the owner may write,
+ * others get nothing.
+ */
 static const struct mode_case {
-	mode_t	mode;
-	bool	ok;
+	mode_t		 mode;
+	const char	*why;	/* NULL: accepted */
 } modes[] = {
-	{ 0600, true }, { 0400, true }, { 0700, true },
-	{ 0640, false }, { 0604, false }, { 0660, false }, { 0620, false },
-	{ 0602, false }, { 0644, false }, { 0610, false },
+	{ 0600, NULL }, { 0400, NULL }, { 0700, NULL }, { 0640, NULL },
+	{ 0440, NULL }, { 0610, NULL },
+	{ 0604, "others may read a secret file (chmod o-rwx)" },
+	{ 0644, "others may read a secret file (chmod o-rwx)" },
+	{ 0602, "others may write a secret file (chmod o-rwx)" },
+	{ 0601, "others may access a secret file (chmod o-rwx)" },
+	{ 0660, "its group may write a secret file; only the owner may "
+	    "(chmod g-w)" },
+	{ 0620, "its group may write a secret file; only the owner may "
+	    "(chmod g-w)" },
 };
 
 START_TEST(permissions)
@@ -538,16 +549,39 @@ START_TEST(permissions)
 	    (unsigned)mc->mode);
 	write_file(path, kat_file, sizeof(kat_file) - 1, mc->mode);
 	db = passwd_load(path, err, sizeof(err));
-	if (mc->ok) {
+	if (mc->why == NULL) {
 		ck_assert_msg(db != NULL, "%s", err);
 		passwd_free(db);
 		return;
 	}
 	ck_assert_ptr_null(db);
-	snprintf(want, sizeof(want), "%s: group or others may access the "
-	    "password file (mode %04o); chmod 600 it", path,
-	    (unsigned)mc->mode);
+	snprintf(want, sizeof(want), "%s: mode %04o: %s", path,
+	    (unsigned)mc->mode, mc->why);
 	ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* A symlinked mount (Kubernetes "..data"): the target's mode counts. */
+START_TEST(permissions_symlink)
+{
+	char			 path[PATHLEN], link[PATHLEN];
+	char			 err[PASSWD_ERR_LEN] = "";
+	struct passwd_db	*db;
+
+	mkpath(path, sizeof(path), "target-0640");
+	mkpath(link, sizeof(link), "link-to-0640");
+	write_file(path, kat_file, sizeof(kat_file) - 1, 0640);
+	unlink(link);
+	ck_assert_int_eq(symlink(path, link), 0);
+	ck_assert_msg((db = passwd_load(link, err, sizeof(err))) != NULL,
+	    "%s", err);
+	passwd_free(db);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_ptr_null(passwd_load(link, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "mode 0644: others may read") != NULL, "%s",
+	    err);
+	unlink(link);
+	unlink(path);
 }
 END_TEST
 
@@ -820,8 +854,9 @@ START_TEST(file_update_keeps_lines)
 	write_file(path, edit_before, sizeof(edit_before) - 1, 0644);
 	ck_assert_int_eq(passwd_file_set(path, "alice",
 	    (const uint8_t *)"n3w pw", 6, 1000, false, err, sizeof(err)), 0);
-	/* Whatever it was, the result is private. */
-	ck_assert_uint_eq(file_mode(path), 0600);
+	/* Whatever it was, the result is fit for a secret: others lose
+	 * every bit, group-read stays. */
+	ck_assert_uint_eq(file_mode(path), 0640);
 
 	data = tu_read_file(path, &len);
 	a_old = strstr(edit_before, "alice:");
@@ -930,8 +965,8 @@ START_TEST(file_edit_refusals)
 	};
 	static const char *const bad_user_errs[] = {
 		"empty user name", "user name must not contain ':'",
-		"user name must not begin with '#' (the line would be a "
-		"comment)",
+		("user name must not begin with '#' (the line would be a "
+		"comment)"),
 		"user name must not begin or end with white space",
 		"user name must not begin or end with white space",
 		"user name contains a control character",
@@ -967,6 +1002,24 @@ START_TEST(file_edit_refusals)
 		ck_assert_str_eq(err, bad_user_errs[i]);
 	}
 	ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
+/* A root:mqttguard 0640 file keeps its group-read bit when edited. */
+START_TEST(file_edit_keeps_group_read)
+{
+	char	path[PATHLEN], err[PASSWD_ERR_LEN] = "";
+
+	mkpath(path, sizeof(path), "group-read");
+	write_file(path, kat_file, sizeof(kat_file) - 1, 0640);
+	ck_assert_int_eq(passwd_file_set(path, "bob",
+	    (const uint8_t *)"new", 3, 1000, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(file_mode(path), 0640);
+	write_file(path, kat_file, sizeof(kat_file) - 1, 0604);
+	ck_assert_int_eq(passwd_file_set(path, "bob",
+	    (const uint8_t *)"new", 3, 1000, false, err, sizeof(err)), 0);
+	ck_assert_uint_eq(file_mode(path), 0600);
+	unlink(path);
 }
 END_TEST
 
@@ -1340,6 +1393,7 @@ passwd_suite(void)
 	tcase_add_loop_test(load, valid_layouts, 0, (int)NELEM(good));
 	tcase_add_loop_test(load, invalid_file, 0, (int)NELEM(bad));
 	tcase_add_test(load, overlong);
+	tcase_add_test(load, permissions_symlink);
 	tcase_add_loop_test(load, permissions, 0, (int)NELEM(modes));
 	tcase_add_test(load, not_a_file);
 	tcase_add_test(load, many_users);
@@ -1362,6 +1416,7 @@ passwd_suite(void)
 	tcase_add_test(edit, file_delete);
 	tcase_add_test(edit, file_edit_refusals);
 	tcase_add_test(edit, file_edit_symlink);
+	tcase_add_test(edit, file_edit_keeps_group_read);
 	tcase_add_test(edit, file_edit_keeps_owner);
 	tcase_add_test(edit, mosquitto_passwd_edits_ours);
 	tcase_set_timeout(edit, 60);

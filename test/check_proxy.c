@@ -7,12 +7,15 @@
  * whole bytes and never accepted on any prefix.  Inputs go in exact-size
  * allocations, so ASan sees a one-byte over-read.  Rules cite the
  * specification ("The PROXY protocol", HAProxy, sections 2.1 and 2.2).
- * Then the trusted_proxies ranges: parsing and matching.
+ * Then the encoder (upstream.proxy_protocol): byte-exact headers built
+ * by hand from the specification's layout, and round trips through the
+ * decoder above.  Then the trusted_proxies ranges: parsing and matching.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "check_suites.h"
 #include "mqttguard/proxy.h"
@@ -336,6 +339,338 @@ START_TEST(t_cidr_list)
 }
 END_TEST
 
+/* ---- the encoder ------------------------------------------------------ */
+
+static bool	tlv_find_in(const uint8_t *, size_t, uint8_t, char *, size_t);
+
+/* <sa>'s address as 16 bytes, IPv4 mapped. */
+static void
+to_v6_test(const struct sockaddr *sa, uint8_t *out)
+{
+	memset(out, 0, 16);
+	if (sa->sa_family == AF_INET6)
+		memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->
+		    sin6_addr, 16);
+	else {
+		ck_assert_int_eq(sa->sa_family, AF_INET);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, 4);
+	}
+}
+
+static unsigned
+port_of(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+}
+
+/* <text> ("192.0.2.1" or "2001:db8::1") and <port> as a sockaddr. */
+static struct sockaddr_storage
+sa(const char *text, unsigned port)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*a6 = (struct sockaddr_in6 *)&ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, text, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+	} else {
+		ck_assert_int_eq(inet_pton(AF_INET6, text, &a6->sin6_addr), 1);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+	}
+	return ss;
+}
+
+static const struct {
+	const char	*src, *dst;
+	unsigned	 sport, dport;
+	const char	*want;
+} v1_vectors[] = {
+	/* 2.1's own examples: the longest TCP4 line, and a TCP6 one. */
+	{ "255.255.255.255", "255.255.255.255", 65535, 65535,
+	    "PROXY TCP4 255.255.255.255 255.255.255.255 65535 65535\r\n" },
+	{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535, 65535,
+	    "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n" },
+	{ "192.0.2.1", "198.51.100.2", 56324, 1883,
+	    "PROXY TCP4 192.0.2.1 198.51.100.2 56324 1883\r\n" },
+	{ "2001:db8::1", "2001:db8::2", 0, 8883,
+	    "PROXY TCP6 2001:db8::1 2001:db8::2 0 8883\r\n" },
+	/* One of each family: both as IPv6, the IPv4 one mapped. */
+	{ "192.0.2.1", "2001:db8::2", 1, 2,
+	    "PROXY TCP6 ::ffff:192.0.2.1 2001:db8::2 1 2\r\n" },
+	{ "2001:db8::1", "198.51.100.2", 1, 2,
+	    "PROXY TCP6 2001:db8::1 ::ffff:198.51.100.2 1 2\r\n" },
+};
+
+START_TEST(t_encode_v1)
+{
+	struct sockaddr_storage	a = sa(v1_vectors[_i].src,
+				    v1_vectors[_i].sport);
+	struct sockaddr_storage	b = sa(v1_vectors[_i].dst,
+				    v1_vectors[_i].dport);
+	const char		*want = v1_vectors[_i].want;
+	uint8_t			 buf[PROXY_HEADER_MAX];
+	size_t			 n;
+
+	n = proxy_encode(PROXY_V1, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, NULL, buf, sizeof(buf));
+	ck_assert_uint_eq(n, strlen(want));
+	ck_assert(memcmp(buf, want, n) == 0);
+	/* Exactly its length is enough; a byte less is not. */
+	ck_assert_uint_eq(proxy_encode(PROXY_V1, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, NULL, buf, n), n);
+	ck_assert_uint_eq(proxy_encode(PROXY_V1, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, NULL, buf, n - 1), 0);
+}
+END_TEST
+
+/* 2.2, by hand: 16 header bytes, then 12 of addresses and ports. */
+static const uint8_t v2_tcp4[] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+	0x21,			/* version 2, PROXY */
+	0x11,			/* AF_INET, STREAM */
+	0x00, 0x0c,		/* 12 bytes follow */
+	192, 0, 2, 1,		/* source */
+	198, 51, 100, 2,	/* destination */
+	0xdc, 0x04,		/* 56324 */
+	0x07, 0x5b		/* 1883 */
+};
+
+/* The same over TLS with a verified certificate, and its server name. */
+static const uint8_t v2_tcp4_tls[] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+	0x21, 0x11,
+	0x00, 0x0c + 12 + 53,	/* addresses, AUTHORITY, SSL */
+	192, 0, 2, 1, 198, 51, 100, 2, 0xdc, 0x04, 0x07, 0x5b,
+	0x02, 0x00, 0x09, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's', 't',
+	0x20, 0x00, 0x32,	/* PP2_TYPE_SSL, 50 bytes */
+	0x07,			/* CLIENT_SSL | CERT_CONN | CERT_SESS */
+	0x00, 0x00, 0x00, 0x00,	/* verified */
+	0x21, 0x00, 0x07, 'T', 'L', 'S', 'v', '1', '.', '3',
+	0x22, 0x00, 0x07, 'c', 'l', 'i', 'e', 'n', 't', '1',
+	0x23, 0x00, 0x16, 'T', 'L', 'S', '_', 'A', 'E', 'S', '_', '1', '2',
+	'8', '_', 'G', 'C', 'M', '_', 'S', 'H', 'A', '2', '5', '6'
+};
+
+/* TLS without a certificate: no CN, verify not 0. */
+static const uint8_t v2_tcp6_tls_nocert[] = {
+	0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+	0x21, 0x21,		/* AF_INET6, STREAM */
+	0x00, 36 + 18,
+	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+	0x00, 0x01, 0x22, 0xb3,	/* 1, 8883 */
+	0x20, 0x00, 0x0f,
+	0x01,			/* CLIENT_SSL only */
+	0x00, 0x00, 0x00, 0x01,	/* no verified certificate */
+	0x21, 0x00, 0x07, 'T', 'L', 'S', 'v', '1', '.', '2'
+};
+
+START_TEST(t_encode_v2)
+{
+	struct sockaddr_storage	a = sa("192.0.2.1", 56324);
+	struct sockaddr_storage	b = sa("198.51.100.2", 1883);
+	struct sockaddr_storage	a6 = sa("2001:db8::1", 1);
+	struct sockaddr_storage	b6 = sa("2001:db8::2", 8883);
+	struct proxy_tls	tls = { true, true, true, "TLSv1.3",
+				    "TLS_AES_128_GCM_SHA256", "client1",
+				    "localhost" };
+	struct proxy_tls	nocert = { true, false, false, "TLSv1.2",
+				    NULL, "ignored: not verified", "" };
+	uint8_t			buf[PROXY_HEADER_MAX];
+	size_t			n;
+
+	n = proxy_encode(PROXY_V2, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, NULL, buf, sizeof(buf));
+	ck_assert_uint_eq(n, sizeof(v2_tcp4));
+	ck_assert(memcmp(buf, v2_tcp4, n) == 0);
+	n = proxy_encode(PROXY_V2, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, &tls, buf, sizeof(buf));
+	ck_assert_uint_eq(n, sizeof(v2_tcp4_tls));
+	ck_assert(memcmp(buf, v2_tcp4_tls, n) == 0);
+	n = proxy_encode(PROXY_V2, (struct sockaddr *)&a6,
+	    (struct sockaddr *)&b6, &nocert, buf, sizeof(buf));
+	ck_assert_uint_eq(n, sizeof(v2_tcp6_tls_nocert));
+	ck_assert(memcmp(buf, v2_tcp6_tls_nocert, n) == 0);
+}
+END_TEST
+
+/* Every buffer shorter than the header fails whole, never half-written. */
+START_TEST(t_encode_short)
+{
+	struct sockaddr_storage	a = sa("192.0.2.1", 56324);
+	struct sockaddr_storage	b = sa("198.51.100.2", 1883);
+	struct proxy_tls	tls = { true, true, true, "TLSv1.3",
+				    "TLS_AES_128_GCM_SHA256", "client1",
+				    "localhost" };
+	uint8_t			buf[PROXY_HEADER_MAX];
+	char			long_cn[300];
+	size_t			k;
+
+	for (k = 0; k < sizeof(v2_tcp4_tls); k++)
+		ck_assert_uint_eq(proxy_encode(PROXY_V2, (struct sockaddr *)&a,
+		    (struct sockaddr *)&b, &tls, buf, k), 0);
+	ck_assert_uint_eq(proxy_encode(PROXY_ANY, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, NULL, buf, sizeof(buf)), 0);
+	ck_assert_uint_eq(proxy_encode(PROXY_OFF, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, NULL, buf, sizeof(buf)), 0);
+	memset(long_cn, 'x', sizeof(long_cn) - 1);
+	long_cn[sizeof(long_cn) - 1] = '\0';
+	tls.cn = long_cn;
+	ck_assert_uint_eq(proxy_encode(PROXY_V2, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, &tls, buf, sizeof(buf)), 0);
+}
+END_TEST
+
+/* No IP address (a Unix socket): v1 UNKNOWN, v2 PROXY with AF_UNSPEC. */
+START_TEST(t_encode_unspec)
+{
+	struct sockaddr_un	u;
+	struct sockaddr_storage	b = sa("198.51.100.2", 1883);
+	struct proxy_header	h;
+	uint8_t			buf[PROXY_HEADER_MAX];
+	size_t			n;
+
+	memset(&u, 0, sizeof(u));
+	u.sun_family = AF_UNIX;
+	n = proxy_encode(PROXY_V1, (struct sockaddr *)&u,
+	    (struct sockaddr *)&b, NULL, buf, sizeof(buf));
+	ck_assert_uint_eq(n, 15);
+	ck_assert(memcmp(buf, "PROXY UNKNOWN\r\n", 15) == 0);
+	ck_assert_int_eq(proxy_decode(buf, n, PROXY_V1, &h), PROXY_DONE);
+	ck_assert(h.local);
+	n = proxy_encode(PROXY_V2, (struct sockaddr *)&u,
+	    (struct sockaddr *)&b, NULL, buf, sizeof(buf));
+	ck_assert_uint_eq(n, 16);
+	ck_assert_uint_eq(buf[12], 0x21);
+	ck_assert_uint_eq(buf[13], 0x00);
+	ck_assert_uint_eq(buf[14], 0);
+	ck_assert_uint_eq(buf[15], 0);
+}
+END_TEST
+
+/*
+ * The value of the first TLV of <type> in the v2 header <buf> of <len>
+ * bytes (inside PP2_TYPE_SSL for its sub-types), as a string into <out>;
+ * false when there is none.
+ */
+static bool
+tlv_find(const uint8_t *buf, size_t len, uint8_t type, char *out,
+    size_t outlen)
+{
+	size_t	off = PROXY_V2_HDR + (buf[13] == 0x11 ? 12 : 36), tlen;
+	bool	sub = type >= 0x21 && type <= 0x25;
+
+	while (off + 3 <= len) {
+		tlen = (size_t)buf[off + 1] << 8 | buf[off + 2];
+		ck_assert_uint_le(off + 3 + tlen, len);
+		if (sub && buf[off] == PROXY_PP2_TYPE_SSL)
+			return tlv_find_in(buf + off + 8, tlen - 5, type, out,
+			    outlen);
+		if (!sub && buf[off] == type) {
+			ck_assert_uint_lt(tlen, outlen);
+			memcpy(out, buf + off + 3, tlen);
+			out[tlen] = '\0';
+			return true;
+		}
+		off += 3 + tlen;
+	}
+	return false;
+}
+
+/* Sub-TLVs: a plain list of <len> bytes at <buf>. */
+static bool
+tlv_find_in(const uint8_t *buf, size_t len, uint8_t type, char *out,
+    size_t outlen)
+{
+	size_t	off = 0, tlen;
+
+	while (off + 3 <= len) {
+		tlen = (size_t)buf[off + 1] << 8 | buf[off + 2];
+		ck_assert_uint_le(off + 3 + tlen, len);
+		if (buf[off] == type) {
+			ck_assert_uint_lt(tlen, outlen);
+			memcpy(out, buf + off + 3, tlen);
+			out[tlen] = '\0';
+			return true;
+		}
+		off += 3 + tlen;
+	}
+	return false;
+}
+
+static const struct {
+	const char	*src, *dst;
+	unsigned	 sport, dport;
+	enum proxy_mode	 mode;
+	bool		 tls;
+} trips[] = {
+	{ "192.0.2.1", "198.51.100.2", 56324, 1883, PROXY_V1, false },
+	{ "192.0.2.1", "198.51.100.2", 56324, 1883, PROXY_V2, false },
+	{ "192.0.2.1", "198.51.100.2", 56324, 1883, PROXY_V2, true },
+	{ "2001:db8::1", "2001:db8::2", 65535, 8883, PROXY_V1, false },
+	{ "2001:db8::1", "2001:db8::2", 65535, 8883, PROXY_V2, true },
+	{ "127.0.0.5", "::1", 40000, 8883, PROXY_V2, true },
+	{ "0.0.0.0", "0.0.0.0", 0, 0, PROXY_V2, false },
+};
+
+/* Encoded, then decoded by the listener's own parser: the same ends. */
+START_TEST(t_encode_round_trip)
+{
+	struct sockaddr_storage	a = sa(trips[_i].src, trips[_i].sport);
+	struct sockaddr_storage	b = sa(trips[_i].dst, trips[_i].dport);
+	struct proxy_tls	tls = { true, true, true, "TLSv1.3",
+				    "TLS_CHACHA20_POLY1305_SHA256", "dev-42",
+				    "broker.example" };
+	struct proxy_header	h;
+	uint8_t			buf[PROXY_HEADER_MAX + 8], d[16], e[16];
+	char			v[256];
+	size_t			n;
+
+	n = proxy_encode(trips[_i].mode, (struct sockaddr *)&a,
+	    (struct sockaddr *)&b, trips[_i].tls ? &tls : NULL, buf,
+	    PROXY_HEADER_MAX);
+	ck_assert_uint_gt(n, 0);
+	memcpy(buf + n, "\x10\x0c", 2);	/* the CONNECT behind it */
+	ck_assert_int_eq(proxy_decode(buf, n + 2, trips[_i].mode, &h),
+	    PROXY_DONE);
+	ck_assert_int_eq(proxy_decode(buf, n + 2, PROXY_ANY, &h), PROXY_DONE);
+	ck_assert_uint_eq(h.len, n);
+	ck_assert(!h.local);
+	ck_assert_int_eq(h.src.ss_family, a.ss_family == b.ss_family ?
+	    a.ss_family : AF_INET6);
+	/* Compared as IPv6, IPv4 mapped, as the encoder sends mixed ends. */
+	to_v6_test((struct sockaddr *)&h.src, d);
+	to_v6_test((struct sockaddr *)&a, e);
+	ck_assert(memcmp(d, e, 16) == 0);
+	to_v6_test((struct sockaddr *)&h.dst, d);
+	to_v6_test((struct sockaddr *)&b, e);
+	ck_assert(memcmp(d, e, 16) == 0);
+	ck_assert_uint_eq(port_of(&h.src), trips[_i].sport);
+	ck_assert_uint_eq(port_of(&h.dst), trips[_i].dport);
+	if (trips[_i].mode != PROXY_V2 || !trips[_i].tls)
+		return;
+	ck_assert(tlv_find(buf, n, PROXY_PP2_SUBTYPE_SSL_CN, v, sizeof(v)));
+	ck_assert_str_eq(v, "dev-42");
+	ck_assert(tlv_find(buf, n, PROXY_PP2_SUBTYPE_SSL_VERSION, v,
+	    sizeof(v)));
+	ck_assert_str_eq(v, "TLSv1.3");
+	ck_assert(tlv_find(buf, n, PROXY_PP2_SUBTYPE_SSL_CIPHER, v,
+	    sizeof(v)));
+	ck_assert_str_eq(v, "TLS_CHACHA20_POLY1305_SHA256");
+	ck_assert(tlv_find(buf, n, PROXY_PP2_TYPE_AUTHORITY, v, sizeof(v)));
+	ck_assert_str_eq(v, "broker.example");
+}
+END_TEST
+
 Suite *
 proxy_suite(void)
 {
@@ -345,6 +680,13 @@ proxy_suite(void)
 	tcase_add_loop_test(tc, t_cases, 0, NELEM(cases));
 	tcase_add_test(tc, t_byte_by_byte);
 	tcase_add_test(tc, t_mode_off);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("encode");
+	tcase_add_loop_test(tc, t_encode_v1, 0, NELEM(v1_vectors));
+	tcase_add_test(tc, t_encode_v2);
+	tcase_add_test(tc, t_encode_short);
+	tcase_add_test(tc, t_encode_unspec);
+	tcase_add_loop_test(tc, t_encode_round_trip, 0, NELEM(trips));
 	suite_add_tcase(s, tc);
 	tc = tcase_create("cidr");
 	tcase_add_loop_test(tc, t_cidrs, 0, NELEM(cidrs));

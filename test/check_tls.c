@@ -161,6 +161,8 @@ put_key(const char *name, EVP_PKEY *pk, bool encrypted)
 	    EVP_aes_256_cbc() : NULL, encrypted ? (unsigned char *)"pass" :
 	    NULL, encrypted ? 4 : 0, NULL, NULL), 1);
 	fclose(fp);
+	/* Group-read, as a Kubernetes fsGroup mount gives it. */
+	ck_assert_int_eq(chmod(f(name), 0640), 0);
 }
 
 /* A CRL of <ca> valid from now + <last> to now + <next>, revoking <rev>. */
@@ -531,7 +533,9 @@ static const struct {
 	    "no unencrypted PEM private key" },
 	{ "no-such.crt", "good.key", 0, TLS_INVALID, "no PEM certificate" },
 	{ "good.key", "good.key", 0, TLS_INVALID, "no PEM certificate" },
-	{ "good.crt", "good.crt", 0, TLS_INVALID, "no unencrypted PEM" },
+	/* A certificate as the key: world-readable, refused for that. */
+	{ "good.crt", "good.crt", 0, TLS_INVALID,
+	    "mode 0644: others may read a secret file (chmod o-rwx)" },
 };
 
 START_TEST(cert_check)
@@ -558,6 +562,61 @@ START_TEST(cert_check_every_flaw)
 	    time(NULL) + 400 * DAY, why, sizeof(why)), TLS_WEAK);
 	ck_assert_msg(strstr(why, "RSA key of 1024 bits") != NULL &&
 	    strstr(why, "expired on") != NULL, "%s", why);
+}
+END_TEST
+
+/* A private key's mode, on the file a symlink ends at. */
+static const struct {
+	unsigned	 mode;
+	bool		 link;	/* judged through a symlink */
+	const char	*why;	/* NULL: accepted */
+} key_modes[] = {
+	{ 0600, false, NULL },
+	{ 0400, false, NULL },
+	{ 0640, false, NULL },
+	{ 0440, false, NULL },
+	{ 0640, true, NULL },
+	{ 0644, false, "mode 0644: others may read a secret file" },
+	{ 0604, false, "mode 0604: others may read a secret file" },
+	{ 0602, false, "mode 0602: others may write a secret file" },
+	{ 0601, false, "mode 0601: others may access a secret file" },
+	{ 0660, false, "mode 0660: its group may write a secret file" },
+	{ 0644, true, "mode 0644: others may read a secret file" },
+};
+
+START_TEST(cert_key_mode)
+{
+	char		 why[512] = "", buf[4096], key[PATH_MAX];
+	const char	*path;
+	size_t		 n;
+	FILE		*in, *out;
+
+	snprintf(key, sizeof(key), "%s", f("mode.key"));
+	ck_assert_ptr_nonnull(in = fopen(f("good.key"), "r"));
+	ck_assert_ptr_nonnull(out = fopen(key, "w"));
+	n = fread(buf, 1, sizeof(buf), in);
+	ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	fclose(out);
+	ck_assert_int_eq(chmod(key, key_modes[_i].mode), 0);
+	path = key;
+	if (key_modes[_i].link) {
+		path = f("mode-link.key");
+		unlink(path);
+		ck_assert_int_eq(symlink(key, path), 0);
+	}
+	if (key_modes[_i].why == NULL)
+		ck_assert_msg(tls_cert_check(f("good.crt"), path, time(NULL),
+		    why, sizeof(why)) == TLS_OK, "%04o: %s",
+		    key_modes[_i].mode, why);
+	else {
+		ck_assert_int_eq(tls_cert_check(f("good.crt"), path,
+		    time(NULL), why, sizeof(why)), TLS_INVALID);
+		ck_assert_msg(strstr(why, key_modes[_i].why) != NULL,
+		    "\"%s\" lacks \"%s\"", why, key_modes[_i].why);
+	}
+	unlink(f("mode-link.key"));
+	unlink(key);
 }
 END_TEST
 
@@ -1522,6 +1581,8 @@ tls_suite(void)
 	tcase_add_loop_test(tc, cert_check, 0,
 	    (int)(sizeof(certs) / sizeof(certs[0])));
 	tcase_add_test(tc, cert_check_every_flaw);
+	tcase_add_loop_test(tc, cert_key_mode, 0,
+	    sizeof(key_modes) / sizeof(key_modes[0]));
 	tcase_add_test(tc, ctx_defaults);
 	tcase_add_test(tc, ctx_modern);
 	tcase_add_test(tc, ctx_intermediate_explicit);

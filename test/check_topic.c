@@ -224,6 +224,84 @@ START_TEST(utf8_vs_mosquitto)
 }
 END_TEST
 
+/*
+ * With TOPIC_NONCHAR too, our validator says what Mosquitto's says of
+ * every string, noncharacters included (limits.reject_noncharacters).
+ */
+START_TEST(utf8_nonchar_vs_mosquitto)
+{
+	static const uint8_t	 bytes[] = {
+		'a', 0x01, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xaf, 0xb7, 0xbe,
+		0xbf, 0xc2, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5
+	};
+	uint8_t			 s[10];
+	size_t			 n, i, bad = 0;
+	unsigned		 k;
+	bool			 ours, theirs;
+
+	tu_srand(0x6e6f6e63);
+	for (k = 0; k < 200000; k++) {
+		n = 1 + tu_rand(sizeof(s) - 1);
+		for (i = 0; i < n; i++)
+			s[i] = bytes[tu_rand(sizeof(bytes))];
+		s[n] = '\0';	/* libmosquitto reads a cut sequence on */
+		ours = topic_utf8_check(s, n, TOPIC_CONTROL | TOPIC_NONCHAR) ==
+		    TOPIC_OK;
+		theirs = mosquitto_validate_utf8((const char *)s, (int)n) ==
+		    MOSQ_ERR_SUCCESS;
+		ck_assert_msg(ours == theirs, "string %zu bytes: %02x %02x "
+		    "%02x...: ours %d, libmosquitto %d", n, s[0], s[1], s[2],
+		    ours, theirs);
+		if (ours && !(topic_utf8_check(s, n, TOPIC_CONTROL) ==
+		    TOPIC_OK))
+			ck_abort_msg("TOPIC_NONCHAR let through more");
+		if (!ours && topic_utf8_check(s, n, TOPIC_CONTROL) == TOPIC_OK)
+			bad++;	/* refused for a noncharacter alone */
+	}
+	ck_assert_uint_gt(bad, 10);
+}
+END_TEST
+
+/*
+ * topic_utf8_chunk() over random strings cut at every offset agrees with
+ * the whole-string validator (the strings hold no U+0000, which only the
+ * chunk walker allows).
+ */
+START_TEST(utf8_chunks)
+{
+	static const uint8_t	 bytes[] = {
+		'a', 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xe0, 0xed, 0xef,
+		0xf0, 0xf4, 0xf5
+	};
+	uint8_t			 s[12], buf[16];
+	size_t			 n, i, cut, done, carry;
+	unsigned		 k;
+	bool			 whole, pieces;
+
+	tu_srand(0x63686b73);
+	for (k = 0; k < 20000; k++) {
+		n = 1 + tu_rand(sizeof(s) - 1);
+		for (i = 0; i < n; i++)
+			s[i] = bytes[tu_rand(sizeof(bytes))];
+		whole = topic_utf8_check(s, n, 0) == TOPIC_OK;
+		for (cut = 0; cut <= n; cut++) {
+			memcpy(buf, s, cut);
+			pieces = topic_utf8_chunk(buf, cut, &done) == 0;
+			if (pieces) {
+				carry = cut - done;
+				memmove(buf, buf + done, carry);
+				memcpy(buf + carry, s + cut, n - cut);
+				pieces = topic_utf8_chunk(buf, carry + n - cut,
+				    &done) == 0 && done == carry + n - cut;
+			}
+			ck_assert_msg(whole == pieces, "string of %zu cut at "
+			    "%zu: whole %d, in pieces %d", n, cut, whole,
+			    pieces);
+		}
+	}
+}
+END_TEST
+
 /* ---- against libmosquitto ------------------------------------------- */
 
 /* Written to reach every rule; crossed with itself. */
@@ -879,6 +957,8 @@ topic_suite(void)
 	tcase_add_loop_test(tc, utf8_table, 0, (int)NELEM(ucases));
 	tcase_add_test(tc, utf8_nul);
 	tcase_add_test(tc, utf8_vs_mosquitto);
+	tcase_add_test(tc, utf8_nonchar_vs_mosquitto);
+	tcase_add_test(tc, utf8_chunks);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("differential");

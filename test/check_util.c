@@ -218,6 +218,95 @@ START_TEST(now_ms)
 }
 END_TEST
 
+/*
+ * A secret file's permission bits: group-read at most, only the owner
+ * writes, nothing for others.  Pure: the mode alone, no file.
+ */
+static const struct {
+	unsigned	 mode;
+	const char	*why;	/* NULL: accepted */
+} secret_modes[] = {
+	{ 0600, NULL }, { 0400, NULL }, { 0640, NULL }, { 0440, NULL },
+	{ 0700, NULL }, { 0750, NULL }, { 0100600, NULL },
+	{ 0644, "x: mode 0644: others may read a secret file (chmod o-rwx)" },
+	{ 0604, "x: mode 0604: others may read a secret file (chmod o-rwx)" },
+	{ 0666, "x: mode 0666: others may read a secret file (chmod o-rwx)" },
+	{ 0602, "x: mode 0602: others may write a secret file (chmod o-rwx)" },
+	{ 0601, "x: mode 0601: others may access a secret file (chmod "
+	    "o-rwx)" },
+	{ 0660, "x: mode 0660: its group may write a secret file; only the "
+	    "owner may (chmod g-w)" },
+	{ 0100620, "x: mode 0620: its group may write a secret file; only "
+	    "the owner may (chmod g-w)" },
+};
+
+START_TEST(secret_mode)
+{
+	char	err[256] = "";
+	int	rc;
+
+	rc = util_secret_mode_check("x", secret_modes[_i].mode, err,
+	    sizeof(err));
+	if (secret_modes[_i].why == NULL) {
+		ck_assert_int_eq(rc, 0);
+		ck_assert_str_eq(err, "");
+	} else {
+		ck_assert_int_eq(rc, -1);
+		ck_assert_str_eq(err, secret_modes[_i].why);
+	}
+}
+END_TEST
+
+/* The policy file: only others' write bit counts. */
+START_TEST(policy_mode)
+{
+	char	err[256] = "";
+
+	ck_assert_int_eq(util_policy_mode_check("p", 0644, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(util_policy_mode_check("p", 0664, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(util_policy_mode_check("p", 0604, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(util_policy_mode_check("p", 0666, err, sizeof(err)),
+	    -1);
+	ck_assert_str_eq(err, "p: mode 0666: others may write a policy file, "
+	    "and so decide who may do what (chmod o-w)");
+	ck_assert_int_eq(util_policy_mode_check("p", 0602, err, sizeof(err)),
+	    -1);
+}
+END_TEST
+
+/* On files: the final target of a symlink is judged. */
+START_TEST(secret_path)
+{
+	char	dir[] = "/tmp/check_util.XXXXXX", file[64], link[64];
+	char	err[256] = "";
+	int	fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/secret", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	ck_assert_int_ne(fd = open(file, O_CREAT | O_WRONLY, 0600), -1);
+	ck_assert_int_eq(fchmod(fd, 0640), 0);
+	ck_assert_int_eq(symlink(file, link), 0);
+	ck_assert_int_eq(util_secret_path_check(link, err, sizeof(err)), 0);
+	ck_assert_int_eq(util_secret_file_check(link, fd, err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(fchmod(fd, 0644), 0);
+	ck_assert_int_eq(util_secret_path_check(link, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "mode 0644: others may read"));
+	ck_assert_int_eq(util_secret_file_check(link, fd, err, sizeof(err)),
+	    -1);
+	close(fd);
+	unlink(link);
+	unlink(file);
+	ck_assert_int_eq(util_secret_path_check(file, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+	rmdir(dir);
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
@@ -227,6 +316,10 @@ util_suite(void)
 	tcase_add_test(tc, errf);
 	tcase_add_test(tc, addr_str);
 	tcase_add_test(tc, now_ms);
+	tcase_add_loop_test(tc, secret_mode, 0,
+	    sizeof(secret_modes) / sizeof(secret_modes[0]));
+	tcase_add_test(tc, policy_mode);
+	tcase_add_test(tc, secret_path);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -125,6 +125,14 @@ enum codec_err {
 	CODEC_ERR_AUTH_STATE,		/* AUTH without an Authentication
 					   Method, or another packet while
 					   enhanced authentication runs */
+	CODEC_ERR_UTF8_NONCHAR,		/* a Unicode noncharacter (if
+					   configured) */
+	/* the session's state, decided outside the codec (pktid, enforce) */
+	CODEC_ERR_PACKET_ID_IN_USE,	/* a new flow reusing an id in use */
+	CODEC_ERR_PACKET_ID_UNKNOWN,	/* an answer for no flow in that
+					   state */
+	CODEC_ERR_PAYLOAD_FORMAT,	/* Payload Format Indicator 1, payload
+					   not UTF-8 */
 	CODEC_ERR__MAX
 };
 
@@ -136,6 +144,7 @@ struct codec_limits {
 	size_t	max_packet;	/* whole frame, fixed header included;
 				   0: no limit beyond the protocol's */
 	bool	reject_control;	/* refuse U+0001..U+001F, U+007F..U+009F */
+	bool	reject_nonchar;	/* refuse U+FDD0..U+FDEF, U+xFFFE/xFFFF */
 };
 
 /* A view into the frame; len 0 and p possibly NULL when absent. */
@@ -195,6 +204,7 @@ struct codec_props {
 	uint16_t	 server_keep_alive;
 	uint8_t		 payload_format;
 	uint8_t		 max_qos;
+	uint8_t		 retain_available;
 	struct codec_buf auth_method;
 	struct codec_buf auth_data;
 	struct codec_buf reason_string;

@@ -16,9 +16,12 @@
  * ACL denial, a limit hit) are reported through env->audit, once each, as
  * they are decided; the caller logs and counts them.
  *
- * The order of checks on a client PUBLISH is: inflight window, topic
- * bounds, rates (all buckets or none), ACL.  A frame that waits is
- * checked again from the start when it is read again.
+ * Every frame with a packet identifier is first checked against the
+ * identifiers in use (pktid.h): one illegal in that state never goes on
+ * (from the client, the session ends: 5.0 DISCONNECT 0x82; from the
+ * broker, it is dropped).  Then, on a client PUBLISH: the payload format,
+ * the inflight window, topic bounds, rates (all buckets or none), ACL.  A
+ * frame that waits is checked again from the start when it is read again.
  */
 #ifndef MQTTGUARD_ENFORCE_H
 #define MQTTGUARD_ENFORCE_H
@@ -32,6 +35,7 @@
 #include "mqttguard/codec.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/metrics.h"
+#include "mqttguard/pktid.h"
 #include "mqttguard/policy.h"
 
 #define ENFORCE_MERGES_MAX	32	/* SUBSCRIBEs awaiting a merged SUBACK */
@@ -71,7 +75,9 @@ struct enforce_verdict {
 enum enforce_event_kind {
 	ENFORCE_EV_ACL,		/* the ACL denied action on topic */
 	ENFORCE_EV_LIMIT,	/* a limit was hit: text says which */
-	ENFORCE_EV_REFUSE	/* a CONNECT refused after authentication */
+	ENFORCE_EV_REFUSE,	/* a CONNECT refused after authentication */
+	ENFORCE_EV_PROTOCOL	/* a frame illegal in the session's state:
+				   err says which rule, dir who sent it */
 };
 
 /*
@@ -88,7 +94,9 @@ struct enforce_event {
 	const uint8_t		*topic;		/* ACL */
 	size_t			 topic_len;
 	const struct acl_rule	*rule;		/* ACL; NULL: default deny */
-	const char		*text;		/* LIMIT, REFUSE */
+	const char		*text;		/* LIMIT, REFUSE, PROTOCOL */
+	enum codec_err		 err;		/* PROTOCOL */
+	enum codec_dir		 dir;		/* PROTOCOL */
 	uint8_t			 code;		/* the 5.0 reason code of the
 						   answer; 0: none */
 };
@@ -142,13 +150,14 @@ struct enforce_state {
 	struct limits_bucket		*r_topics;	/* owned; 2 per rule */
 	struct limits_user		*user;		/* shared entry held */
 	struct limits_subs		*subs;		/* owned; with a cap */
-	unsigned			 inflight;	/* client QoS>0 open */
+	struct pktid_state		 ids;	/* owned: packet ids in use,
+						   both ways; the inflight
+						   window counts from it */
 	bool				 inflight_wait;	/* 3.x held for it */
 	struct enforce_merge		*merges;	/* owned */
 	unsigned			 n_merges, cap_merges;
-	uint8_t				*acked[2];	/* owned; 8 KiB bitmaps
-						   of QoS 2 ids the proxy
-						   answered, by direction */
+	uint8_t				 max_qos;	/* the broker's (5.0) */
+	bool				 retain_ok;	/* the broker's (5.0) */
 	uint16_t			 keepalive;	/* enforced, seconds */
 	uint16_t			 keepalive_asked;
 };
@@ -196,7 +205,8 @@ void	enforce_connect(struct enforce_state *st,
 
 /*
  * The broker's CONNACK (a 5.0 one accepting the client; others are
- * forwarded): the client is told the proxy's Maximum Packet Size,
+ * forwarded): its Maximum QoS and Retain Available hold the client from
+ * then on (a PUBLISH over them: DISCONNECT 0x9B, 0x9A); the client is told the proxy's Maximum Packet Size,
  * Receive Maximum, Topic Alias Maximum and the Server Keep Alive it
  * enforces.  ENFORCE_REWRITE; st->keepalive may drop to the broker's
  * Server Keep Alive, and *alias_max (0: unchanged) is the Topic Alias
@@ -213,6 +223,18 @@ void	enforce_connack(struct enforce_state *st,
  */
 void	enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 	    enum codec_dir dir, const struct codec_packet *pkt, uint64_t now,
+	    struct enforce_verdict *v);
+
+/*
+ * A client's 5.0 PUBLISH <pkt> with Payload Format Indicator 1 whose
+ * payload the caller found not to be UTF-8 (limits.validate_payload_format
+ * asks it to look): never forwarded.  QoS 1/2: ENFORCE_ANSWER, PUBACK or
+ * PUBREC 0x99 (payload format invalid); QoS 0: ENFORCE_CLOSE 0x99
+ * [MQTT-3.3.2-4].  The packet identifier is checked first, as for
+ * enforce_frame().  An ENFORCE_EV_PROTOCOL event either way.
+ */
+void	enforce_bad_payload(struct enforce_state *st,
+	    const struct enforce_env *env, const struct codec_packet *pkt,
 	    struct enforce_verdict *v);
 
 /*

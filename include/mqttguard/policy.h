@@ -16,10 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "mqttguard/proxy.h"
 
 /* Secure defaults, used when the policy is silent. */
 #define POLICY_MAX_PACKET_DEFAULT	(1024 * 1024)	/* bytes */
+#define POLICY_CLIENT_ID_MAX_DEFAULT	256		/* bytes of a client id */
+#define POLICY_PACKET_IDS_DEFAULT	1024		/* 3.x ids in use, each way */
+#define POLICY_TOPIC_LEVELS_DEFAULT	201		/* levels: 200 separators */
 #define POLICY_MAX_PACKET_LIMIT		(268435455 + 5)	/* the protocol's */
 #define POLICY_CONNECT_TIMEOUT_DEFAULT	10000		/* ms */
 #define POLICY_UPSTREAM_TIMEOUT_DEFAULT	5000		/* ms */
@@ -220,6 +225,8 @@ struct policy_limits {
 	unsigned	 tls_handshake_timeout_ms;	/* accept to handshake end */
 	size_t		 output_buffer;	/* per-direction high watermark */
 	bool		 reject_control_chars;
+	bool		 reject_noncharacters;	/* U+FDD0.., U+xFFFE/F */
+	unsigned	 max_client_id_length;	/* bytes; 0: the protocol's */
 	/* connections, checked at accept, before any TLS work */
 	unsigned	 max_connections;
 	unsigned	 max_unauthenticated;	/* default 1024 */
@@ -241,6 +248,8 @@ struct policy_limits {
 	unsigned	 max_topic_levels;
 	unsigned	 max_subscriptions;	/* per connection */
 	unsigned	 max_inflight;	/* QoS 1/2 from the client, unacked */
+	unsigned	 max_packet_ids;	/* 3.x: ids in use, each way */
+	bool		 validate_payload_format;	/* 5.0 indicator 1 */
 	unsigned	 max_topic_aliases;	/* 5.0, from the client; 0: the
 						   broker's Topic Alias Maximum */
 	/* per user (identity), over all its connections */
@@ -328,6 +337,9 @@ struct policy_upstream {
 	char		 server_name[POLICY_TLS_NAME_MAX];	/* SNI, check */
 	char		 cert[PATH_MAX];	/* absolute; "": none */
 	char		 key[PATH_MAX];		/* absolute; "": none */
+	/* PROXY_OFF, V1 or V2: the header sent before the CONNECT (and
+	 * before TLS): the client's address, v2 its TLS too. */
+	enum proxy_mode	 proxy_protocol;
 	int		 line, col;	/* where the section starts */
 };
 
@@ -395,6 +407,15 @@ struct policy {
 	size_t			 n_files;
 	struct policy_admin	 admin;
 	bool			 has_admin;	/* an admin section was given */
+	/*
+	 * user, group: who the daemon runs as once its sockets are bound
+	 * and its start-up files read; resolved by the loader.  NULL user:
+	 * the starting user is kept.
+	 */
+	char			*user;		/* owned; NULL: not set */
+	char			*group;		/* owned; NULL: the primary */
+	uid_t			 uid;		/* of user */
+	gid_t			 gid;		/* of group, or the primary */
 	char			 sha256[POLICY_SHA256_HEX];	/* of the file's
 						   bytes, lower-case hex */
 	uint64_t		 serial;	/* 1, 2, ...: newer is greater */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * proxy — the PROXY protocol (HAProxy's, versions 1 and 2) header decoder,
- * and the address ranges a listener trusts to send one.
+ * proxy — the PROXY protocol (HAProxy's, versions 1 and 2) header decoder
+ * and encoder, and the address ranges a listener trusts to send one.
  *
  * Pure code on byte arrays, shaped like the codec: the caller hands in the
  * bytes it has read so far, the decoder answers "need more", "a header of
@@ -10,6 +10,11 @@
  * untrusted input: a header longer than PROXY_V1_MAX / PROXY_V2_MAX is an
  * error before its end is buffered, every v2 length is compared with the
  * bytes left, and a wrong first byte is an error at once.
+ *
+ * The encoder writes the header mqttguard sends the broker
+ * (upstream.proxy_protocol): the client's address and, in v2, what its
+ * TLS was (PP2_TYPE_SSL with the version, cipher and verified certificate
+ * CN; PP2_TYPE_AUTHORITY with the name it asked for).
  *
  * What it does not do: decide whom to believe.  A header is only worth
  * reading from a load balancer in trusted_proxies (proxy_cidr_match(),
@@ -62,6 +67,44 @@ struct proxy_header {
  */
 enum proxy_status proxy_decode(const uint8_t *buf, size_t len,
 		    enum proxy_mode mode, struct proxy_header *h);
+
+/* The v2 TLV types written (the specification's names and values). */
+#define PROXY_PP2_TYPE_AUTHORITY	0x02
+#define PROXY_PP2_TYPE_SSL		0x20
+#define PROXY_PP2_SUBTYPE_SSL_VERSION	0x21
+#define PROXY_PP2_SUBTYPE_SSL_CN	0x22
+#define PROXY_PP2_SUBTYPE_SSL_CIPHER	0x23
+#define PROXY_PP2_CLIENT_SSL		0x01
+#define PROXY_PP2_CLIENT_CERT_CONN	0x02
+#define PROXY_PP2_CLIENT_CERT_SESS	0x04
+
+/*
+ * What the client's TLS was, for a v2 header.  Strings may be NULL or
+ * empty (left out); one longer than 255 bytes fails the encoding (a CN
+ * is at most 64 bytes, a host name 255).
+ */
+struct proxy_tls {
+	bool		 on;		/* the client spoke TLS: PP2_TYPE_SSL */
+	bool		 cert;		/* it presented a certificate */
+	bool		 verified;	/* ... which verified: verify = 0 */
+	const char	*version;	/* "TLSv1.3" */
+	const char	*cipher;	/* "TLS_AES_128_GCM_SHA256" */
+	const char	*cn;		/* the verified certificate's CN */
+	const char	*authority;	/* the server name it asked (SNI) */
+};
+
+/*
+ * Encodes the PROXY header of version <mode> (PROXY_V1 or PROXY_V2) for a
+ * connection from <src> to <dst> (AF_INET or AF_INET6 each; one of each
+ * family is sent as IPv6 with the IPv4 one mapped; another family makes
+ * v1 "UNKNOWN" and a v2 PROXY command with no address) into <buf> of
+ * <len> bytes (PROXY_HEADER_MAX is always enough).  <tls> (may be NULL)
+ * adds v2's TLVs; v1 carries none.  Returns the header's length, or 0
+ * when <mode> is neither version or the header does not fit.
+ */
+size_t	proxy_encode(enum proxy_mode mode, const struct sockaddr *src,
+	    const struct sockaddr *dst, const struct proxy_tls *tls,
+	    uint8_t *buf, size_t len);
 
 /* An address range: IPv4 as ::ffff:a.b.c.d/(96 + bits). */
 struct proxy_cidr {

@@ -12,6 +12,8 @@
 #ifndef MQTTGUARD_RELOAD_H
 #define MQTTGUARD_RELOAD_H
 
+#include <sys/types.h>
+
 #include <openssl/ssl.h>
 
 #include "mqttguard/policy.h"
@@ -27,6 +29,9 @@ struct reload_target {
 	unsigned	 n_workers;	/* as started; a reload keeps it */
 	unsigned	 hash_threads;	/* as started; likewise */
 	bool		 debug;		/* -d: debug whatever log.level says */
+	bool		 dropped;	/* as started: user: was applied */
+	uid_t		 uid;		/* as started, after user: */
+	gid_t		 gid;		/* likewise, after group: */
 };
 
 /*

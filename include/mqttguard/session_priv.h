@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <event2/bufferevent.h>
@@ -47,6 +48,8 @@ struct session {
 	uint64_t		 id;
 	char			 peer[UTIL_ADDR_MAX];	/* "addr:port" */
 	char			 addr[UTIL_ADDR_MAX];	/* no port */
+	struct sockaddr_storage	 src;		/* the client: accept's, or
+						   the PROXY header's */
 	char			 client_id[SESSION_ID_LOG];
 	char			 username[SESSION_ID_LOG];
 	int			 fd;		/* owned in SS_PROXY, then
@@ -59,6 +62,7 @@ struct session {
 						   SS_PROXY */
 	struct bufferevent	*up;		/* owned; NULL before CONNECT */
 	bool			 up_tls;	/* TLS to the broker */
+	bool			 proxy_sent;	/* upstream PROXY header out */
 	struct event		*timer;		/* owned; current deadline */
 	struct codec_session	 cs;
 	uint8_t			*connect;	/* owned; the client's CONNECT,
@@ -125,6 +129,14 @@ int	session_down_start(struct session *s, int fd, bool after_proxy);
  * caller adds s->proxy_ev).  -1 on ENOMEM.
  */
 int	session_proxy_start(struct session *s, int fd);
+/*
+ * session_proxy.c's: with upstream.proxy_protocol, the PROXY header goes
+ * first on the broker connection s->up, just made and not yet
+ * connected: queued before anything else on a plain one, written on the
+ * socket between the TCP connect and the ClientHello on a TLS one.  -1
+ * on failure (ENOMEM, or no header could be made).
+ */
+int	session_proxy_upstream(struct session *s);
 /* <dir>'s side: the client's bufferevent or the broker's (NULL). */
 static inline struct bufferevent *
 session_side(struct session *s, enum codec_dir dir)

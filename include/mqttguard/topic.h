@@ -25,20 +25,22 @@ enum topic_err {
 	TOPIC_ERR_UTF8,		/* ill-formed UTF-8 (RFC 3629) */
 	TOPIC_ERR_NUL,		/* U+0000 */
 	TOPIC_ERR_CONTROL,	/* a control character (with TOPIC_CONTROL) */
-	TOPIC_ERR_WILDCARD	/* in a name, or not a whole (last) level */
+	TOPIC_ERR_WILDCARD,	/* in a name, or not a whole (last) level */
+	TOPIC_ERR_NONCHAR	/* a noncharacter (with TOPIC_NONCHAR) */
 };
 
 /* Flags of topic_utf8_check(). */
 #define TOPIC_CONTROL	0x1	/* refuse U+0001..001F, U+007F..009F */
 #define TOPIC_NAME	0x2	/* a topic name: refuse '+' and '#' */
+#define TOPIC_NONCHAR	0x4	/* refuse U+FDD0..FDEF, U+xFFFE, U+xFFFF */
 
 /*
  * Validates <n> bytes at <p> as an MQTT UTF-8 string (3.1.1 §1.5.3, 5.0
  * §1.5.4): well-formed, no overlong forms, no surrogates, nothing above
  * U+10FFFF [MQTT-1.5.4-1], no U+0000 [MQTT-1.5.4-2]; what <flags> asks
- * besides.  Non-characters pass: the standard asks senders to avoid them,
- * not receivers to refuse them (5.0 §1.5.4).  <p> may be NULL when <n> is
- * 0.  Returns TOPIC_OK or the first problem found.
+ * besides.  Noncharacters pass unless TOPIC_NONCHAR: the standard asks
+ * senders to avoid them and lets a receiver treat them as malformed (5.0
+ * §1.5.4), as Mosquitto does.  <p> may be NULL when <n> is 0.  Returns TOPIC_OK or the first problem found.
  */
 int	 topic_utf8_check(const uint8_t *p, size_t n, unsigned flags);
 /*
@@ -48,6 +50,22 @@ int	 topic_utf8_check(const uint8_t *p, size_t n, unsigned flags);
  * For code that walks a string itself (the log's JSON escaping).
  */
 size_t	 topic_utf8_len(const uint8_t *p, size_t n);
+/*
+ * Whether the valid sequence of <len> bytes at <p> (as topic_utf8_len()
+ * measured it) encodes a Unicode noncharacter: U+FDD0..U+FDEF, or the last
+ * two code points of a plane (U+FFFE, U+FFFF, U+1FFFE, ... U+10FFFF).
+ */
+bool	 topic_utf8_nonchar(const uint8_t *p, size_t len);
+/*
+ * Well-formed UTF-8 (RFC 3629, U+0000 allowed: character data, not an
+ * MQTT string) in a stream seen <n> bytes at a time: returns -1 if <p>
+ * holds an ill-formed sequence, else 0 with *<done> the bytes checked,
+ * short of a sequence cut at the end (at most 3 bytes), which the caller
+ * hands in again in front of the next piece.  Bytes left at the end of
+ * the stream are ill-formed.  For a 5.0 payload with Payload Format
+ * Indicator 1 [MQTT-3.3.2-4].
+ */
+int	 topic_utf8_chunk(const uint8_t *p, size_t n, size_t *done);
 
 /*
  * Whether the wildcards of the <n>-byte filter <p> stand where MQTT lets

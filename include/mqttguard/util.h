@@ -54,4 +54,29 @@ unsigned util_addr_port(const struct sockaddr *sa);
  */
 void	 util_file_stamp(uint64_t *h, const char *path);
 
+/*
+ * Secret files (TLS private keys, password files, token files): the owner
+ * and its group may read (Kubernetes fsGroup 0440/0640, Debian's
+ * root:mqttguard 0640), only the owner may write, others get nothing.
+ * util_secret_mode_check() judges the permission bits <mode> alone (no
+ * I/O): 0, or -1 with "<path>: mode 0644: others may read a secret file
+ * (chmod o-rwx)" in <err>.  util_secret_file_check() judges the file open
+ * on <fd> (so a symlink is judged by its final target, as a Kubernetes
+ * "..data" mount needs); util_secret_path_check() stats <path>, following
+ * links, and fills <err> with strerror when it cannot.
+ */
+int	 util_secret_mode_check(const char *path, unsigned mode, char *err,
+	    size_t errlen);
+int	 util_secret_file_check(const char *path, int fd, char *err,
+	    size_t errlen);
+int	 util_secret_path_check(const char *path, char *err, size_t errlen);
+
+/*
+ * A file that decides policy (the policy file, an acl include): refused
+ * when others may write it.  Pure, on the permission bits <mode>: 0, or -1
+ * with the reason in <err>.
+ */
+int	 util_policy_mode_check(const char *path, unsigned mode, char *err,
+	    size_t errlen);
+
 #endif

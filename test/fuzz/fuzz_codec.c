@@ -267,6 +267,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	lim.max_packet = size % 7 == 0 ? 64 : 0;
 	lim.reject_control = size % 3 == 0;
+	lim.reject_nonchar = size % 5 == 0;
 	for (i = 0; i < sizeof(levels); i++) {
 		decode_all(&lim, levels[i], CODEC_FROM_CLIENT, data, size);
 		decode_all(&lim, levels[i], CODEC_FROM_SERVER, data, size);

@@ -162,7 +162,8 @@ class Guard:
     one, in front of <upstream_port>; with <admin>, the admin listener on
     127.0.0.1:self.admin_port, <admin_extra> added to its section.
     <listener_extra> and <plain_extra> go into the TLS and the plain
-    listener.  <log_extra> goes into the log section; with <journal>, JOURNAL_STREAM
+    listener, <upstream_extra> into the upstream section.  <log_extra>
+    goes into the log section; with <journal>, JOURNAL_STREAM
     names its stderr, as systemd does for a service whose output is the
     journal."""
 
@@ -172,7 +173,8 @@ class Guard:
                  workers=1, tls_extra="", extra="",
                  auth="auth:\n  anonymous: true\n  empty_client_id: assign\n",
                  listener_extra="", log_extra="", journal=False,
-                 admin=False, admin_extra="", plain_extra=""):
+                 admin=False, admin_extra="", plain_extra="",
+                 upstream_extra=""):
         self.certs = certs
         self.journal = journal
         self.port = free_port()
@@ -193,7 +195,7 @@ class Guard:
             f"tls:\n  cert: {certs}/server.crt\n  key: {certs}/server.key\n"
             f"  ca: {certs}/ca.crt\n{tls_extra}"
             f"upstream:\n  host: 127.0.0.1\n  port: {upstream_port}\n"
-            f"  connect_timeout: 3s\n"
+            f"  connect_timeout: 3s\n{upstream_extra}"
             f"limits:\n  max_packet_size: 2MiB\n{limits}"
             f"{auth}"
             f"log:\n  level: debug\n{log_extra}"
