@@ -20,9 +20,13 @@
 #  6. reload: C sessions connected through mqttguard while the policy is
 #     reloaded 10 times (sessions dropped: target 0), and the time a
 #     reload of a 100 000-rule ACL takes, SIGHUP to in force.
+#  7. reconnect storm: S clients with 210,000-iteration $7$ entries
+#     reconnecting at once after a broker restart, time until all are in,
+#     with and without the credential cache, hash_threads auto and 1.
 # Everything binds 127.0.0.1 on free ports and is stopped at the end.
 # BENCH_MSGS (default 200000), BENCH_CONNS (default 1000), BENCH_RUNS (3),
-# BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2).
+# BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2),
+# BENCH_STORM_CLIENTS (2000; the storm's KDF checks take minutes).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -260,3 +264,6 @@ wait_port "$LP"
 
 echo "== reload: $C connected sessions, 10 reloads; a 100 000-rule ACL"
 /usr/bin/python3 scripts/bench_reload.py "$root/build/mqttguard" "$B" "$tmp" "$C" 10
+
+echo "== reconnect storm: ${BENCH_STORM_CLIENTS:-2000} clients, \$7\$ 210000 iterations"
+/usr/bin/python3 scripts/bench_storm.py "$root/build/mqttguard" "$tmp" "${BENCH_STORM_CLIENTS:-2000}"

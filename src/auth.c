@@ -21,7 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/uio.h>
+
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 
 #include "mqttguard/auth.h"
 #include "mqttguard/hmap.h"
@@ -32,10 +37,13 @@ struct entry {
 	uint64_t		 hash;
 	/* lockout */
 	uint64_t		*ring;		/* owned; failure times */
+	uint64_t		*ids;		/* owned; address: identities */
 	unsigned		 nring, pos, count;
-	uint64_t		 locked_until;
+	uint64_t		 locked_until;	/* known, cache: stored at */
 	unsigned		 lockouts;	/* in a row, for doubling */
 	unsigned		 pending;	/* password checks queued */
+	/* cache */
+	uint8_t			 tag[AUTH_TAG_LEN];
 	/* registry */
 	char			*owner;		/* owned; identity */
 	unsigned		 refs;		/* connected sessions */
@@ -57,13 +65,27 @@ struct table {
 	struct hmap		 map;		/* of struct eslot */
 	size_t			 max;
 	uint64_t		 now;		/* latest clock seen */
+	bool			 evict_any;	/* nothing here must stay */
 	struct entry_list	 lru;
 };
 
+/*
+ * One table per scope, so that filling one (many identities guessed from
+ * many addresses make many pairs) cannot push another's entries out.
+ */
 struct auth_guard {
 	pthread_mutex_t	 mtx;
-	struct table	 lock;		/* "u:<user>", "a:<address>" */
+	struct table	 pair;		/* "p:<identity>\0<address>" */
+	struct table	 ident;		/* "u:<identity>" */
+	struct table	 addr;		/* "a:<address>" */
+	struct table	 pend;		/* "q:<address>": checks queued */
+	struct table	 known;		/* "p:...": the last login's time */
+	struct table	 cache;		/* <identity>: tag, verified at */
 	struct table	 reg;		/* client ids */
+	EVP_MAC		*mac;		/* owned; HMAC */
+	uint8_t		 cache_key[AUTH_TAG_LEN];	/* random */
+	uint64_t	 cache_serial;	/* the newest policy seen */
+	bool		 cache_broken;	/* no new key could be drawn */
 };
 
 struct auth_pool {
@@ -77,7 +99,21 @@ struct auth_pool {
 	unsigned		 nthreads;
 };
 
-static int	table_init(struct table *, size_t);
+static int	table_init(struct table *, size_t, bool);
+static bool	evictable(const struct table *, const struct entry *);
+static struct table *table_of(struct auth_guard *, const char *, size_t);
+static void	guard_clock(struct auth_guard *, uint64_t);
+static uint64_t	entry_lock(struct entry *, uint64_t,
+		    const struct policy_lockout *);
+static int	entry_ring(struct entry *, unsigned, bool);
+static unsigned	spray_count(const struct entry *, uint64_t, uint64_t);
+static void	cache_sync(struct auth_guard *, uint64_t);
+static int	cache_mac(EVP_MAC *, const uint8_t *, const struct iovec *,
+		    size_t, uint8_t *);
+static enum auth_result precheck_locks(const struct auth_request *,
+		    struct auth_guard *, struct auth_decision *);
+static void	lockout_note(struct auth_lockouts *, enum auth_scope,
+		    uint64_t, unsigned);
 static void	table_fini(struct table *);
 static bool	entry_eq(void *, const void *, const void *, size_t);
 static struct entry *table_get(struct table *, const void *, size_t, bool);
@@ -256,10 +292,49 @@ precheck_identity(const struct auth_request *req, struct auth_decision *d)
 }
 
 /*
- * The order matters: refusals that need no secret come first, the lockout
- * of the source address before anything about the user, and the password
- * last (by the pool).  Nothing here is slower for an unknown user than for
- * a known one.
+ * The lockouts that apply to the identity <d> claims from req->addr.  A
+ * known device (the identity logged in from this address recently) is
+ * exempt from the address's tarpit and block and from the identity's
+ * lockout: guessing elsewhere, or spraying from behind the same NAT,
+ * does not keep it out.  Its own pair still locks, at the higher
+ * known_device_failures.
+ */
+static enum auth_result
+precheck_locks(const struct auth_request *req, struct auth_guard *g,
+    struct auth_decision *d)
+{
+	const struct policy_auth	*a = &req->pol->auth;
+	char				 key[AUTH_KEY_MAX];
+	size_t				 len;
+
+	if (!d->anonymous)
+		d->known = auth_guard_known(g, d->identity, req->addr,
+		    req->now_ms, a->known_device_ms);
+	if (d->known)
+		d->tarpit_ms = 0;
+	else {
+		len = auth_key(key, AUTH_SCOPE_ADDRESS, NULL, req->addr);
+		if (auth_guard_locked(g, key, len, req->now_ms) > 0)
+			return AUTH_FAIL_LOCKED;
+	}
+	if (d->anonymous)
+		return AUTH_OK;
+	if (!d->known) {
+		len = auth_key(key, AUTH_SCOPE_IDENTITY, d->identity, NULL);
+		if (auth_guard_locked(g, key, len, req->now_ms) > 0)
+			return AUTH_FAIL_LOCKED;
+	}
+	len = auth_key(key, AUTH_SCOPE_PAIR, d->identity, req->addr);
+	if (auth_guard_locked(g, key, len, req->now_ms) > 0)
+		return AUTH_FAIL_LOCKED;
+	return AUTH_OK;
+}
+
+/*
+ * The order matters: refusals that need no secret come first, then the
+ * lockouts of the identity claimed (which need the identity, for the
+ * known-device exemption), and the password last (by the pool).  Nothing
+ * here is slower for an unknown user than for a known one.
  */
 enum auth_result
 auth_precheck(const struct auth_request *req, struct auth_guard *g,
@@ -268,10 +343,12 @@ auth_precheck(const struct auth_request *req, struct auth_guard *g,
 	const struct policy_auth	*a = &req->pol->auth;
 	const struct codec_connect	*c = &req->pkt->u.connect;
 	bool				 user = c->flags & CODEC_CF_USERNAME;
-	char				 key[AUTH_IDENTITY_MAX + 3];
 	enum auth_result		 r;
 
 	memset(d, 0, sizeof(*d));
+	if (g != NULL && req->addr != NULL)
+		d->tarpit_ms = auth_guard_tarpit(g, req->addr, req->now_ms,
+		    &a->lock_address, a->tarpit_ms);
 	if (CODEC_PROP_HAS(&req->pkt->props, CODEC_PROP_AUTH_METHOD))
 		return AUTH_FAIL_AUTH_METHOD;
 	if (!a->allow_wildcard_names) {
@@ -285,24 +362,17 @@ auth_precheck(const struct auth_request *req, struct auth_guard *g,
 	if (req->lis->limits.max_client_id_length > 0 &&
 	    c->client_id.len > req->lis->limits.max_client_id_length)
 		return AUTH_FAIL_BAD_CLIENT_ID;
-	if (g != NULL && req->addr != NULL) {
-		snprintf(key, sizeof(key), "a:%s", req->addr);
-		if (auth_guard_locked(g, key, req->now_ms) > 0)
-			return AUTH_FAIL_LOCKED;
-	}
 
 	if ((r = precheck_identity(req, d)) != AUTH_OK)
+		return r;
+	if (g != NULL && req->addr != NULL &&
+	    (r = precheck_locks(req, g, d)) != AUTH_OK)
 		return r;
 
 	if (d->need_password && !(c->flags & CODEC_CF_PASSWORD))
 		return AUTH_FAIL_BAD_PASSWORD;
 	if (d->need_password && a->passwd == NULL)
 		return AUTH_FAIL_UNKNOWN_USER;
-	if (g != NULL && !d->anonymous) {
-		snprintf(key, sizeof(key), "u:%s", d->identity);
-		if (auth_guard_locked(g, key, req->now_ms) > 0)
-			return AUTH_FAIL_LOCKED;
-	}
 
 	if (c->client_id.len == 0 &&
 	    a->empty_client_id == POLICY_EMPTY_ID_REJECT)
@@ -326,7 +396,7 @@ entry_eq(void *ctx, const void *slot, const void *key, size_t len)
 }
 
 static int
-table_init(struct table *t, size_t max)
+table_init(struct table *t, size_t max, bool evict_any)
 {
 	memset(&t->type, 0, sizeof(t->type));
 	t->type.size = sizeof(struct eslot);
@@ -336,6 +406,7 @@ table_init(struct table *t, size_t max)
 		return -1;
 	hmap_init(&t->map, &t->type, NULL, 0);
 	t->max = max;
+	t->evict_any = evict_any;
 	TAILQ_INIT(&t->lru);
 	return 0;
 }
@@ -344,7 +415,9 @@ static void
 entry_free(struct entry *e)
 {
 	free(e->ring);
+	free(e->ids);
 	free(e->owner);
+	OPENSSL_cleanse(e->tag, sizeof(e->tag));
 	free(e);
 }
 
@@ -370,10 +443,20 @@ table_del(struct table *t, struct entry *e)
 	entry_free(e);
 }
 
+/* Whether <e> may go to make room: nothing running depends on it. */
+static bool
+evictable(const struct table *t, const struct entry *e)
+{
+	return t->evict_any || (e->refs == 0 && e->pending == 0 &&
+	    e->locked_until <= t->now);
+}
+
 /*
  * Finds <key> (<len> bytes), making it most recent; with <create>, adds it
- * when missing, evicting the least recently used entry that no connected
- * session holds.  NULL when missing (or no room).
+ * when missing, evicting the least recently used entry that nothing
+ * running holds (a connected session's client id, a pending check, a
+ * lockout: those are never dropped).  NULL when missing, or when the 64
+ * least recent entries are all held (the caller says so: never silently).
  */
 static struct entry *
 table_get(struct table *t, const void *key, size_t len, bool create)
@@ -393,12 +476,10 @@ table_get(struct table *t, const void *key, size_t len, bool create)
 		return NULL;
 	if (t->map.n >= t->max) {
 		v = TAILQ_LAST(&t->lru, entry_list);
-		/* Never evict a held id, a pending check, a running lockout. */
-		for (tries = 0; v != NULL && (v->refs > 0 || v->pending > 0 ||
-		    v->locked_until > t->now) && tries < 64; tries++)
+		for (tries = 0; v != NULL && !evictable(t, v) && tries < 64;
+		    tries++)
 			v = TAILQ_PREV(v, entry_list, lru);
-		if (v == NULL || v->refs > 0 || v->pending > 0 ||
-		    v->locked_until > t->now)
+		if (v == NULL || !evictable(t, v))
 			return NULL;
 		table_del(t, v);
 	}
@@ -416,20 +497,57 @@ table_get(struct table *t, const void *key, size_t len, bool create)
 	return e;
 }
 
+/* The table of a lockout key, by its prefix; NULL for a bad key. */
+static struct table *
+table_of(struct auth_guard *g, const char *key, size_t len)
+{
+	if (len < 2 || key[1] != ':')
+		return NULL;
+	switch (key[0]) {
+	case 'p':
+		return &g->pair;
+	case 'u':
+		return &g->ident;
+	case 'a':
+		return &g->addr;
+	case 'q':
+		return &g->pend;
+	}
+	return NULL;
+}
+
 struct auth_guard *
 auth_guard_new(void)
 {
 	struct auth_guard	*g;
+	struct table		*t[] = { NULL, NULL, NULL, NULL, NULL, NULL,
+	    NULL };
+	size_t			 i;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
-	if (table_init(&g->lock, AUTH_GUARD_ENTRIES) == -1 ||
-	    table_init(&g->reg, AUTH_REGISTRY_ENTRIES) == -1 ||
-	    pthread_mutex_init(&g->mtx, NULL) != 0) {
-		free(g);	/* no table has slots before its first entry */
-		return NULL;
-	}
+	t[0] = &g->pair;
+	t[1] = &g->ident;
+	t[2] = &g->addr;
+	t[3] = &g->pend;
+	t[4] = &g->known;
+	t[5] = &g->cache;
+	t[6] = &g->reg;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (table_init(t[i], i == 6 ? AUTH_REGISTRY_ENTRIES :
+		    i == 4 ? AUTH_KNOWN_ENTRIES : i == 5 ?
+		    AUTH_CACHE_ENTRIES : AUTH_GUARD_ENTRIES,
+		    i == 4 || i == 5) == -1)
+			goto fail;
+	if ((g->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL ||
+	    RAND_bytes(g->cache_key, sizeof(g->cache_key)) != 1 ||
+	    pthread_mutex_init(&g->mtx, NULL) != 0)
+		goto fail;
 	return g;
+fail:
+	EVP_MAC_free(g->mac);
+	free(g);	/* no table has slots before its first entry */
+	return NULL;
 }
 
 void
@@ -437,23 +555,89 @@ auth_guard_free(struct auth_guard *g)
 {
 	if (g == NULL)
 		return;
-	table_fini(&g->lock);
+	table_fini(&g->pair);
+	table_fini(&g->ident);
+	table_fini(&g->addr);
+	table_fini(&g->pend);
+	table_fini(&g->known);
+	table_fini(&g->cache);
 	table_fini(&g->reg);
+	EVP_MAC_free(g->mac);
+	OPENSSL_cleanse(g->cache_key, sizeof(g->cache_key));
 	pthread_mutex_destroy(&g->mtx);
 	free(g);
 }
 
-uint64_t
-auth_guard_locked(struct auth_guard *g, const char *key, uint64_t now)
+size_t
+auth_guard_size(struct auth_guard *g, char table)
 {
-	struct entry	*e;
-	uint64_t	 left = 0;
-	size_t		 len = strlen(key);
+	struct table	*t;
+	char		 key[2] = { table, ':' };
+	size_t		 n;
 
 	pthread_mutex_lock(&g->mtx);
-	if (now > g->lock.now)
-		g->lock.now = now;
-	e = table_get(&g->lock, key, len, false);
+	t = table == 'k' ? &g->known : table == 'c' ? &g->cache :
+	    table == 'r' ? &g->reg : table_of(g, key, 2);
+	n = t != NULL ? t->map.n : 0;
+	pthread_mutex_unlock(&g->mtx);
+	return n;
+}
+
+const char *
+auth_scope_name(enum auth_scope s)
+{
+	static const char *const names[AUTH_SCOPE__MAX] = { "pair",
+	    "address", "identity" };
+
+	return (unsigned)s < AUTH_SCOPE__MAX ? names[s] : "unknown";
+}
+
+size_t
+auth_key(char *buf, enum auth_scope s, const char *identity,
+    const char *addr)
+{
+	int	n;
+
+	switch (s) {
+	case AUTH_SCOPE_PAIR:
+		n = snprintf(buf, AUTH_KEY_MAX, "p:%.*s%c%.*s",
+		    AUTH_IDENTITY_MAX, identity, '\0', UTIL_ADDR_MAX, addr);
+		break;
+	case AUTH_SCOPE_IDENTITY:
+		n = snprintf(buf, AUTH_KEY_MAX, "u:%.*s", AUTH_IDENTITY_MAX,
+		    identity);
+		break;
+	default:
+		n = snprintf(buf, AUTH_KEY_MAX, "a:%.*s", UTIL_ADDR_MAX, addr);
+		break;
+	}
+	return n < 0 ? 0 : (size_t)n >= AUTH_KEY_MAX ? AUTH_KEY_MAX - 1 :
+	    (size_t)n;
+}
+
+static void
+guard_clock(struct auth_guard *g, uint64_t now)
+{
+	struct table	*t[] = { &g->pair, &g->ident, &g->addr, &g->pend };
+	size_t		 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (now > t[i]->now)
+			t[i]->now = now;
+}
+
+uint64_t
+auth_guard_locked(struct auth_guard *g, const char *key, size_t len,
+    uint64_t now)
+{
+	struct table	*t;
+	struct entry	*e = NULL;
+	uint64_t	 left = 0;
+
+	pthread_mutex_lock(&g->mtx);
+	guard_clock(g, now);
+	if ((t = table_of(g, key, len)) != NULL)
+		e = table_get(t, key, len, false);
 	if (e != NULL && e->locked_until > now)
 		left = e->locked_until - now;
 	pthread_mutex_unlock(&g->mtx);
@@ -461,86 +645,242 @@ auth_guard_locked(struct auth_guard *g, const char *key, uint64_t now)
 }
 
 /*
- * A sliding window of the last <lockout_failures> failure times: when the
- * oldest of them is still inside the window, that many failures happened
- * within it.  Each lockout doubles the previous one (up to lockout_max);
- * the doubling resets once a full lockout_max has passed quietly.
+ * Starts the next lockout of <e> at <now> under <l>: each doubles the
+ * previous one, up to l->max_ms.  Returns its duration.
+ */
+static uint64_t
+entry_lock(struct entry *e, uint64_t now, const struct policy_lockout *l)
+{
+	unsigned	shift = e->lockouts < 20 ? e->lockouts : 20;
+	uint64_t	dur = (uint64_t)l->duration_ms << shift;
+
+	if (dur > l->max_ms)
+		dur = l->max_ms;
+	e->locked_until = now + dur;
+	e->lockouts++;
+	e->count = 0;
+	return dur;
+}
+
+/* A ring of <n> times (and identity hashes, with <ids>) for <e>. */
+static int
+entry_ring(struct entry *e, unsigned n, bool ids)
+{
+	uint64_t	*ring, *id = NULL;
+
+	if (e->nring == n && (!ids || e->ids != NULL))
+		return 0;
+	if ((ring = calloc(n, sizeof(*ring))) == NULL ||
+	    (ids && (id = calloc(n, sizeof(*id))) == NULL)) {
+		free(ring);
+		return -1;
+	}
+	free(e->ring);
+	free(e->ids);
+	e->ring = ring;
+	e->ids = id;
+	e->nring = n;
+	e->pos = e->count = 0;
+	return 0;
+}
+
+/*
+ * A sliding window of the last <failures> failure times: when the oldest
+ * of them is still inside the window, that many failures happened within
+ * it.  The doubling resets once a full l->max_ms has passed quietly.
  */
 uint64_t
-auth_guard_fail(struct auth_guard *g, const char *key, uint64_t now,
-    const struct policy_auth *a)
+auth_guard_fail(struct auth_guard *g, const char *key, size_t len,
+    uint64_t now, const struct policy_lockout *l)
 {
-	struct entry	*e;
-	uint64_t	 dur = 0, *ring;
-	unsigned	 n = a->lockout_failures, shift;
-	size_t		 len = strlen(key);
+	struct table	*t;
+	struct entry	*e = NULL;
+	uint64_t	 dur = 0;
+	unsigned	 n = l->failures;
 
 	if (n == 0)
 		return 0;
 	pthread_mutex_lock(&g->mtx);
-	if (now > g->lock.now)
-		g->lock.now = now;
-	e = table_get(&g->lock, key, len, true);
-	if (e == NULL)
+	guard_clock(g, now);
+	if ((t = table_of(g, key, len)) != NULL)
+		e = table_get(t, key, len, true);
+	if (e == NULL) {
+		dur = UINT64_MAX;
 		goto out;
-	if (e->nring != n) {
-		if ((ring = calloc(n, sizeof(*ring))) == NULL)
-			goto out;
-		free(e->ring);
-		e->ring = ring;
-		e->nring = n;
-		e->pos = e->count = 0;
 	}
-	if (e->lockouts > 0 && now > e->locked_until + a->lockout_max_ms)
+	if (entry_ring(e, n, false) == -1)
+		goto out;
+	if (e->lockouts > 0 && now > e->locked_until + l->max_ms)
 		e->lockouts = 0;
 	e->ring[e->pos] = now;
 	e->pos = (e->pos + 1) % n;
 	if (e->count < n)
 		e->count++;
-	if (e->count == n && now - e->ring[e->pos] <= a->lockout_window_ms) {
-		shift = e->lockouts < 20 ? e->lockouts : 20;
-		dur = (uint64_t)a->lockout_duration_ms << shift;
-		if (dur > a->lockout_max_ms)
-			dur = a->lockout_max_ms;
-		e->locked_until = now + dur;
-		e->lockouts++;
-		e->count = 0;
+	if (e->count == n && now - e->ring[e->pos] <= l->window_ms)
+		dur = entry_lock(e, now, l);
+out:
+	pthread_mutex_unlock(&g->mtx);
+	return dur;
+}
+
+/* Distinct identities in <e>'s ring within <window> of <now>. */
+static unsigned
+spray_count(const struct entry *e, uint64_t now, uint64_t window)
+{
+	unsigned	i, n = 0;
+
+	for (i = 0; i < e->nring; i++)
+		if (e->ring[i] != 0 && now - e->ring[i] <= window)
+			n++;
+	return n;
+}
+
+/*
+ * The address scope keeps, per address, the last identities it guessed
+ * (a 64-bit SipHash of each under the table's key, so a hostile name
+ * costs one slot) with the time of their latest guess.  A repeated
+ * identity refreshes its slot; a new one takes the oldest.  The ring has
+ * room for what the block needs (or the tarpit, when blocking is off).
+ */
+uint64_t
+auth_guard_spray(struct auth_guard *g, const char *addr,
+    const char *identity, uint64_t now, const struct policy_lockout *l,
+    unsigned *distinct)
+{
+	char		 key[AUTH_KEY_MAX];
+	size_t		 len = auth_key(key, AUTH_SCOPE_ADDRESS, NULL, addr);
+	struct entry	*e;
+	uint64_t	 dur = 0, h;
+	unsigned	 n = l->failures > l->tarpit_after ? l->failures :
+			    l->tarpit_after, i, slot;
+
+	*distinct = 0;
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&g->mtx);
+	guard_clock(g, now);
+	h = hmap_hash(&g->addr.type, identity, strlen(identity));
+	if ((e = table_get(&g->addr, key, len, true)) == NULL) {
+		dur = UINT64_MAX;
+		goto out;
+	}
+	if (entry_ring(e, n, true) == -1)
+		goto out;
+	if (e->lockouts > 0 && now > e->locked_until + l->max_ms)
+		e->lockouts = 0;
+	for (i = slot = 0; i < n; i++) {
+		if (e->ring[i] != 0 && e->ids[i] == h)
+			break;
+		if (e->ring[i] < e->ring[slot])
+			slot = i;
+	}
+	slot = i < n ? i : slot;
+	e->ring[slot] = now;
+	e->ids[slot] = h;
+	*distinct = spray_count(e, now, l->window_ms);
+	if (l->failures > 0 && *distinct >= l->failures) {
+		dur = entry_lock(e, now, l);
+		memset(e->ring, 0, n * sizeof(*e->ring));
 	}
 out:
 	pthread_mutex_unlock(&g->mtx);
 	return dur;
 }
 
-void
-auth_guard_success(struct auth_guard *g, const char *key)
+uint64_t
+auth_guard_tarpit(struct auth_guard *g, const char *addr, uint64_t now,
+    const struct policy_lockout *l, unsigned tarpit_ms)
 {
+	char		 key[AUTH_KEY_MAX];
+	size_t		 len = auth_key(key, AUTH_SCOPE_ADDRESS, NULL, addr);
 	struct entry	*e;
-	size_t		 len = strlen(key);
+	uint64_t	 ms = 0;
+	unsigned	 n = 0, shift;
+
+	if (l->tarpit_after == 0 || tarpit_ms == 0)
+		return 0;
+	pthread_mutex_lock(&g->mtx);
+	guard_clock(g, now);
+	e = table_get(&g->addr, key, len, false);
+	if (e != NULL && e->ids != NULL)
+		n = spray_count(e, now, l->window_ms);
+	pthread_mutex_unlock(&g->mtx);
+	if (n < l->tarpit_after)
+		return 0;
+	shift = n - l->tarpit_after + 1;
+	ms = (uint64_t)tarpit_ms << (shift < 20 ? shift : 20);
+	return ms > l->tarpit_max_ms ? l->tarpit_max_ms : ms;
+}
+
+void
+auth_guard_success(struct auth_guard *g, const char *key, size_t len)
+{
+	struct table	*t;
+	struct entry	*e = NULL;
 
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->lock, key, len, false);
-	if (e != NULL && e->locked_until == 0)
-		table_del(&g->lock, e);
+	if ((t = table_of(g, key, len)) != NULL)
+		e = table_get(t, key, len, false);
+	if (e != NULL && e->locked_until == 0 && e->pending == 0)
+		table_del(t, e);
 	else if (e != NULL) {
 		/* History forgotten; a lockout already running stands. */
 		e->count = 0;
 		e->lockouts = 0;
+		if (e->ring != NULL)
+			memset(e->ring, 0, e->nring * sizeof(*e->ring));
 	}
 	pthread_mutex_unlock(&g->mtx);
+}
+
+void
+auth_guard_known_add(struct auth_guard *g, const char *identity,
+    const char *addr, uint64_t now)
+{
+	char		 key[AUTH_KEY_MAX];
+	size_t		 len = auth_key(key, AUTH_SCOPE_PAIR, identity, addr);
+	struct entry	*e;
+
+	pthread_mutex_lock(&g->mtx);
+	if ((e = table_get(&g->known, key, len, true)) != NULL)
+		e->locked_until = now;	/* here: the time of the login */
+	pthread_mutex_unlock(&g->mtx);
+}
+
+bool
+auth_guard_known(struct auth_guard *g, const char *identity,
+    const char *addr, uint64_t now, uint64_t ttl)
+{
+	char		 key[AUTH_KEY_MAX];
+	size_t		 len = auth_key(key, AUTH_SCOPE_PAIR, identity, addr);
+	struct entry	*e;
+	bool		 known = false;
+
+	if (ttl == 0)
+		return false;
+	pthread_mutex_lock(&g->mtx);
+	e = table_get(&g->known, key, len, false);
+	if (e != NULL && now >= e->locked_until &&
+	    now - e->locked_until < ttl)
+		known = true;
+	else if (e != NULL)
+		table_del(&g->known, e);
+	pthread_mutex_unlock(&g->mtx);
+	return known;
 }
 
 int
 auth_guard_pending(struct auth_guard *g, const char *addr, unsigned max)
 {
 	struct entry	*e;
-	char		 key[AUTH_IDENTITY_MAX + 3];
+	char		 key[AUTH_KEY_MAX];
 	size_t		 len;
 	int		 rc = -1;
 
-	snprintf(key, sizeof(key), "p:%s", addr);
-	len = strlen(key);
+	len = (size_t)snprintf(key, sizeof(key), "q:%.*s", UTIL_ADDR_MAX,
+	    addr);
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->lock, key, len, true);
+	e = table_get(&g->pend, key, len, true);
 	if (e != NULL && e->pending < max) {
 		e->pending++;
 		rc = 0;
@@ -553,16 +893,138 @@ void
 auth_guard_pending_done(struct auth_guard *g, const char *addr)
 {
 	struct entry	*e;
-	char		 key[AUTH_IDENTITY_MAX + 3];
+	char		 key[AUTH_KEY_MAX];
 	size_t		 len;
 
-	snprintf(key, sizeof(key), "p:%s", addr);
-	len = strlen(key);
+	len = (size_t)snprintf(key, sizeof(key), "q:%.*s", UTIL_ADDR_MAX,
+	    addr);
 	pthread_mutex_lock(&g->mtx);
-	e = table_get(&g->lock, key, len, false);
-	if (e != NULL && e->pending > 0 && --e->pending == 0 &&
-	    e->ring == NULL)
-		table_del(&g->lock, e);
+	e = table_get(&g->pend, key, len, false);
+	if (e != NULL && e->pending > 0 && --e->pending == 0)
+		table_del(&g->pend, e);
+	pthread_mutex_unlock(&g->mtx);
+}
+
+/* ---- the cache of verified credentials ------------------------------ */
+
+/*
+ * Follows the newest policy seen: a newer one empties the cache and draws
+ * a new key, so nothing verified under an older password file (or an
+ * older cache_ttl) is served again.  Called with the mutex held.
+ */
+static void
+cache_sync(struct auth_guard *g, uint64_t serial)
+{
+	struct entry	*e;
+
+	if (serial <= g->cache_serial)
+		return;
+	while ((e = TAILQ_FIRST(&g->cache.lru)) != NULL)
+		table_del(&g->cache, e);
+	if (RAND_bytes(g->cache_key, sizeof(g->cache_key)) != 1)
+		g->cache_broken = true;
+	g->cache_serial = serial;
+}
+
+/* HMAC-SHA256 under <key> of the length-prefixed <n> parts. */
+static int
+cache_mac(EVP_MAC *mac, const uint8_t *key, const struct iovec *v, size_t n,
+    uint8_t *out)
+{
+	EVP_MAC_CTX	*ctx;
+	OSSL_PARAM	 params[2];
+	uint32_t	 len;
+	size_t		 olen = 0, i;
+	int		 ok;
+
+	params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if ((ctx = EVP_MAC_CTX_new(mac)) == NULL)
+		return -1;
+	ok = EVP_MAC_init(ctx, key, AUTH_TAG_LEN, params) == 1;
+	for (i = 0; ok && i < n; i++) {
+		len = (uint32_t)v[i].iov_len;
+		ok = EVP_MAC_update(ctx, (const uint8_t *)&len,
+		    sizeof(len)) == 1 && EVP_MAC_update(ctx, v[i].iov_base,
+		    v[i].iov_len) == 1;
+	}
+	ok = ok && EVP_MAC_final(ctx, out, &olen, AUTH_TAG_LEN) == 1 &&
+	    olen == AUTH_TAG_LEN;
+	EVP_MAC_CTX_free(ctx);
+	return ok ? 0 : -1;
+}
+
+int
+auth_cache_tag(struct auth_guard *g, const struct policy *pol,
+    const char *identity, const uint8_t *pw, size_t pw_len,
+    struct auth_tag *t)
+{
+	uint8_t		 ent[PASSWD_ENTRY_MAX], key[AUTH_TAG_LEN];
+	struct iovec	 v[3];
+	size_t		 elen;
+	bool		 broken;
+	int		 rc;
+
+	memset(t, 0, sizeof(*t));
+	if (pol->auth.cache_ttl_ms == 0 || (elen = passwd_entry_bytes(
+	    pol->auth.passwd, identity, strlen(identity), ent,
+	    sizeof(ent))) == 0)
+		return -1;
+	pthread_mutex_lock(&g->mtx);
+	cache_sync(g, pol->serial);
+	memcpy(key, g->cache_key, sizeof(key));
+	t->serial = g->cache_serial;
+	broken = g->cache_broken;
+	pthread_mutex_unlock(&g->mtx);
+	v[0].iov_base = (void *)(uintptr_t)identity;
+	v[0].iov_len = strlen(identity);
+	v[1].iov_base = (void *)(uintptr_t)(pw != NULL ? pw : ent);
+	v[1].iov_len = pw_len;
+	v[2].iov_base = ent;
+	v[2].iov_len = elen;
+	rc = broken || t->serial != pol->serial ? -1 :
+	    cache_mac(g->mac, key, v, 3, t->mac);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(ent, sizeof(ent));
+	if (rc == -1)
+		OPENSSL_cleanse(t, sizeof(*t));
+	return rc;
+}
+
+bool
+auth_cache_hit(struct auth_guard *g, const struct policy *pol,
+    const char *identity, const struct auth_tag *t, uint64_t now)
+{
+	struct entry	*e;
+	size_t		 len = strlen(identity);
+	bool		 hit = false;
+
+	pthread_mutex_lock(&g->mtx);
+	cache_sync(g, pol->serial);
+	e = table_get(&g->cache, identity, len, false);
+	if (e != NULL && t->serial == g->cache_serial &&
+	    now >= e->locked_until && now - e->locked_until <
+	    pol->auth.cache_ttl_ms)
+		hit = CRYPTO_memcmp(e->tag, t->mac, AUTH_TAG_LEN) == 0;
+	else if (e != NULL)
+		table_del(&g->cache, e);	/* expired */
+	pthread_mutex_unlock(&g->mtx);
+	return hit;
+}
+
+void
+auth_cache_put(struct auth_guard *g, const char *identity,
+    const struct auth_tag *t, uint64_t now)
+{
+	struct entry	*e;
+	size_t		 len = strlen(identity);
+
+	pthread_mutex_lock(&g->mtx);
+	if (t->serial == g->cache_serial &&
+	    (e = table_get(&g->cache, identity, len, true)) != NULL) {
+		memcpy(e->tag, t->mac, AUTH_TAG_LEN);
+		e->locked_until = now;	/* here: when it was verified */
+	}
 	pthread_mutex_unlock(&g->mtx);
 }
 
@@ -739,33 +1201,62 @@ auth_job_free(struct auth_job *job)
 }
 
 bool
-auth_refused(struct auth_guard *g, const struct policy_auth *a,
-    const char *addr, const char *identity, enum auth_result r, uint64_t now,
-    struct auth_lockouts *lk)
+auth_guess(enum auth_result r)
 {
-	char	key[AUTH_IDENTITY_MAX + 3];
+	return r == AUTH_FAIL_BAD_PASSWORD || r == AUTH_FAIL_UNKNOWN_USER;
+}
 
-	lk->addr_ms = lk->user_ms = 0;
-	if (r == AUTH_FAIL_LOCKED || r == AUTH_FAIL_BUSY ||
-	    r == AUTH_FAIL_ERROR || r == AUTH_FAIL_CLIENT_ID_TAKEN)
-		return false;
-	snprintf(key, sizeof(key), "a:%s", addr);
-	lk->addr_ms = auth_guard_fail(g, key, now, a);
-	if ((r == AUTH_FAIL_BAD_PASSWORD || r == AUTH_FAIL_UNKNOWN_USER) &&
-	    identity[0] != '\0') {
-		snprintf(key, sizeof(key), "u:%s", identity);
-		lk->user_ms = auth_guard_fail(g, key, now, a);
+/* A lockout <dur> of <scope> started at <failures>, into <lk>. */
+static void
+lockout_note(struct auth_lockouts *lk, enum auth_scope scope, uint64_t dur,
+    unsigned failures)
+{
+	if (dur == UINT64_MAX)
+		lk->full = true;
+	else if (dur > 0) {
+		lk->ms[scope] = dur;
+		lk->failures[scope] = failures;
 	}
+}
+
+bool
+auth_refused(struct auth_guard *g, const struct policy_auth *a,
+    const char *addr, const char *identity, bool known, enum auth_result r,
+    uint64_t now, struct auth_lockouts *lk)
+{
+	struct policy_lockout	 pair = a->lock_pair;
+	char			 key[AUTH_KEY_MAX];
+	size_t			 len;
+	uint64_t		 dur;
+
+	memset(lk, 0, sizeof(*lk));
+	if (!auth_guess(r) || identity[0] == '\0')
+		return false;
+	if (known)
+		pair.failures = pair.known_failures;
+	len = auth_key(key, AUTH_SCOPE_PAIR, identity, addr);
+	dur = auth_guard_fail(g, key, len, now, &pair);
+	lockout_note(lk, AUTH_SCOPE_PAIR, dur, pair.failures);
+	len = auth_key(key, AUTH_SCOPE_IDENTITY, identity, NULL);
+	dur = auth_guard_fail(g, key, len, now, &a->lock_identity);
+	lockout_note(lk, AUTH_SCOPE_IDENTITY, dur, a->lock_identity.failures);
+	dur = auth_guard_spray(g, addr, identity, now, &a->lock_address,
+	    &lk->distinct);
+	lockout_note(lk, AUTH_SCOPE_ADDRESS, dur, a->lock_address.failures);
 	return true;
 }
 
 void
-auth_accepted(struct auth_guard *g, const char *identity)
+auth_accepted(struct auth_guard *g, const struct policy_auth *a,
+    const char *identity, const char *addr, uint64_t now)
 {
-	char	key[AUTH_IDENTITY_MAX + 3];
+	char	key[AUTH_KEY_MAX];
+	size_t	len;
 
-	snprintf(key, sizeof(key), "u:%s", identity);
-	auth_guard_success(g, key);
+	len = auth_key(key, AUTH_SCOPE_PAIR, identity, addr);
+	auth_guard_success(g, key, len);
+	if (a->known_device_ms > 0)
+		auth_guard_known_add(g, identity, addr, now);
 }
 
 enum auth_result

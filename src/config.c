@@ -121,6 +121,14 @@ static int	parse_scaled(const char *, const struct unit *, uint64_t *);
 static char	*resolve_path(struct cfg *, const char *);
 static int	sec_listeners(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static int	auth_lockout(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static int	lock_scope(struct cfg *, yaml_node_t *, void *, const char *);
+static int	auth_old_key(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static int	auth_hash_threads(struct cfg *, yaml_node_t *, void *,
+		    const char *);
+static void	check_lockout(struct cfg *);
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static int	trusted_proxies(struct cfg *, yaml_node_t *, void *,
@@ -428,23 +436,64 @@ static const struct ckey auth_keys[] = {
 	    cert_id_names),
 	AUTH("upstream_password_file", K_PATH, upstream_password_file, 0, 0,
 	    NULL),
-	AUTH("lockout_failures", K_UINT, lockout_failures, 0, 1000, NULL),
-	AUTH("lockout_window", K_MSEC, lockout_window_ms, 1000, 86400000,
-	    NULL),
-	AUTH("lockout_duration", K_MSEC, lockout_duration_ms, 1000, 86400000,
-	    NULL),
-	AUTH("lockout_max", K_MSEC, lockout_max_ms, 1000, 604800000, NULL),
+	{ "lockout", K_CUSTOM, 0, false, 0, 0, NULL, auth_lockout },
+	/* The single counter before the three scopes: refused, explained. */
+	{ "lockout_failures", K_CUSTOM, 0, false, 0, 0, NULL, auth_old_key },
+	{ "lockout_window", K_CUSTOM, 0, false, 0, 0, NULL, auth_old_key },
+	{ "lockout_duration", K_CUSTOM, 0, false, 0, 0, NULL, auth_old_key },
+	{ "lockout_max", K_CUSTOM, 0, false, 0, 0, NULL, auth_old_key },
 	AUTH("tarpit", K_MSEC, tarpit_ms, 0, 60000, NULL),
+	AUTH("cache_ttl", K_MSEC, cache_ttl_ms, 0, 86400000, NULL),
 	AUTH("allow_wildcard_names", K_BOOL, allow_wildcard_names, 0, 0,
 	    NULL),
 	AUTH("client_id_pattern", K_STR, client_id_pattern, 0, 0, NULL),
 	AUTH("empty_client_id", K_ENUM, empty_client_id, 0, 0,
 	    empty_id_names),
-	AUTH("hash_threads", K_UINT, hash_threads, 1, 64, NULL),
+	{ "hash_threads", K_CUSTOM, offsetof(struct policy_auth, hash_threads),
+	    false, 0, 0, NULL, auth_hash_threads },
 	AUTH("hash_queue", K_UINT, hash_queue, 1, 65536, NULL),
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 #undef AUTH
+
+/* auth.lockout and its three scopes (struct policy_lockout each). */
+#define LK(n, k, f, lo, hi) { n, k, offsetof(struct policy_lockout, f), \
+	    false, lo, hi, NULL, NULL }
+#define LK_COMMON \
+	LK("window", K_MSEC, window_ms, 1000, 86400000), \
+	LK("duration", K_MSEC, duration_ms, 1000, 86400000), \
+	LK("max", K_MSEC, max_ms, 1000, POLICY_LOCKOUT_MAX_LIMIT)
+static const struct ckey lock_pair_keys[] = {
+	LK("failures", K_UINT, failures, 0, 1000),
+	LK("known_device_failures", K_UINT, known_failures, 0, 1000),
+	LK_COMMON,
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+static const struct ckey lock_identity_keys[] = {
+	LK("failures", K_UINT, failures, 0, 1000),
+	LK_COMMON,
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+static const struct ckey lock_address_keys[] = {
+	LK("identities", K_UINT, failures, 0, 1000),
+	LK("tarpit_after", K_UINT, tarpit_after, 0, 1000),
+	LK("tarpit_max", K_MSEC, tarpit_max_ms, 0, 600000),
+	LK_COMMON,
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+#undef LK_COMMON
+#undef LK
+static const struct ckey lockout_keys[] = {
+	{ "pair", K_CUSTOM, offsetof(struct policy_auth, lock_pair), false,
+	    0, 0, NULL, lock_scope },
+	{ "identity", K_CUSTOM, offsetof(struct policy_auth, lock_identity),
+	    false, 0, 0, NULL, lock_scope },
+	{ "address", K_CUSTOM, offsetof(struct policy_auth, lock_address),
+	    false, 0, 0, NULL, lock_scope },
+	{ "known_device", K_MSEC, offsetof(struct policy_auth,
+	    known_device_ms), false, 0, 2592000000U, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
 
 static const struct ckey log_keys[] = {
 	{ "level", K_ENUM, offsetof(struct policy_log, level), false,
@@ -1456,6 +1505,105 @@ sec_workers(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	}
 	c->pol->workers_auto[0] = '\0';
 	return cfg_value(c, n, &k, dst, path);
+}
+
+/*
+ * auth.hash_threads: a number (1..64) or "auto" (the default): as many as
+ * the CPUs the process may use (config_cpus()), for the same reason as
+ * "workers: auto"; how it counted is kept for the log.
+ */
+static int
+auth_hash_threads(struct cfg *c, yaml_node_t *n, void *dst,
+    const char *path)
+{
+	static const struct ckey k = { "hash_threads", K_UINT, 0, false, 1,
+	    POLICY_HASH_THREADS_MAX, NULL, NULL };
+	const char	*s = scalar(n);
+
+	if (s != NULL && strcmp(s, "auto") == 0) {
+		*(unsigned *)dst = 0;	/* counted once the file is read */
+		return 0;
+	}
+	return cfg_value(c, n, &k, dst, path);
+}
+
+/* auth.lockout: a mapping of the scopes and the known-device exemption. */
+static int
+auth_lockout(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	(void)dst;
+	return cfg_map(c, n, lockout_keys, &c->pol->auth, path);
+}
+
+/* auth.lockout.pair, .identity or .address, by the last path element. */
+static int
+lock_scope(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	const char	*scope = strrchr(path, '.');
+
+	scope = scope != NULL ? scope + 1 : path;
+	if (strcmp(scope, "pair") == 0)
+		return cfg_map(c, n, lock_pair_keys, dst, path);
+	if (strcmp(scope, "identity") == 0)
+		return cfg_map(c, n, lock_identity_keys, dst, path);
+	return cfg_map(c, n, lock_address_keys, dst, path);
+}
+
+/*
+ * The keys of the single failure counter shared by users and addresses,
+ * which let a few broken devices behind one NAT lock out the whole fleet.
+ * Their meaning cannot be carried over to three scopes without surprise,
+ * so the policy is refused with the keys that replace them.
+ */
+static int
+auth_old_key(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	const char	*key = strrchr(path, '.');
+
+	(void)dst;
+	key = key != NULL ? key + 1 + strlen("lockout_") : path;
+	cfg_err(c, n, path, "replaced by the per-scope keys "
+	    "auth.lockout.pair.%s, auth.lockout.identity.%s and "
+	    "auth.lockout.address.%s (README, \"Brute-force protection\")",
+	    key, key, strcmp(key, "failures") == 0 ? "identities" : key);
+	return -1;
+}
+
+/*
+ * The lockout scopes as a whole: a cap shorter than the first lockout, a
+ * tarpit that starts after the block, and "hash_threads: auto" counted.
+ */
+static void
+check_lockout(struct cfg *c)
+{
+	struct policy_auth	*a = &c->pol->auth;
+	static const char	*const names[] = { "pair", "identity",
+	    "address" };
+	const struct policy_lockout *l[] = { &a->lock_pair, &a->lock_identity,
+	    &a->lock_address };
+	char			 key[64];
+	size_t			 i;
+	unsigned		 ncpu;
+
+	for (i = 0; i < 3; i++) {
+		if (l[i]->max_ms >= l[i]->duration_ms)
+			continue;
+		snprintf(key, sizeof(key), "auth.lockout.%s.max", names[i]);
+		cfg_errat(c, a->line, a->col, key, "is shorter than "
+		    "auth.lockout.%s.duration", names[i]);
+	}
+	if (a->lock_address.failures > 0 && a->lock_address.tarpit_after >
+	    a->lock_address.failures)
+		cfg_errat(c, a->line, a->col,
+		    "auth.lockout.address.tarpit_after", "is above "
+		    "auth.lockout.address.identities: the address would be "
+		    "blocked before it is slowed");
+	if (a->hash_threads == 0) {
+		ncpu = config_cpus(CONFIG_CGROUP_ROOT, CONFIG_PROC_CGROUP,
+		    a->hash_threads_auto, sizeof(a->hash_threads_auto));
+		a->hash_threads = ncpu > POLICY_HASH_THREADS_MAX ?
+		    POLICY_HASH_THREADS_MAX : ncpu;
+	}
 }
 
 unsigned
@@ -2534,6 +2682,7 @@ check_policy(struct cfg *c)
 	check_tls(c);
 	check_upstream(c);
 	load_secrets(c);
+	check_lockout(c);
 	check_admin(c);
 	check_privilege(c);
 }
@@ -2756,9 +2905,6 @@ load_secrets(struct cfg *c)
 	    strspn(a->client_id_pattern, "+#") != 0)
 		cfg_errat(c, a->line, a->col, "auth.client_id_pattern",
 		    "must not start with a wildcard");
-	if (a->lockout_max_ms < a->lockout_duration_ms)
-		cfg_errat(c, a->line, a->col, "auth.lockout_max",
-		    "is shorter than auth.lockout_duration");
 	if (a->password_file != NULL &&
 	    (a->passwd = passwd_load(a->password_file, err,
 	    sizeof(err))) == NULL)

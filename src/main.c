@@ -610,6 +610,9 @@ log_started(const struct main_state *ms, const char *file)
 	if (pol->workers_auto[0] != '\0')
 		log_info("workers: auto: %u (%s)", pol->workers,
 		    pol->workers_auto);
+	if (pol->auth.hash_threads_auto[0] != '\0')
+		log_info("auth.hash_threads: auto: %u (%s)",
+		    pol->auth.hash_threads, pol->auth.hash_threads_auto);
 	log_info("mqttguard %s started, %u worker%s, policy %s",
 	    MQTTGUARD_VERSION, pol->workers, pol->workers == 1 ? "" : "s",
 	    file);

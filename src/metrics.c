@@ -46,7 +46,7 @@ static _Atomic uint64_t	closed[METRICS_LISTENERS_MAX];
 static _Atomic uint64_t	refused[METRICS_LISTENERS_MAX][METRICS_REFUSALS];
 static _Atomic uint64_t	tls_failed[METRICS_LISTENERS_MAX][2];	/* probe */
 static _Atomic uint64_t	auth[METRICS_AUTH_METHODS][METRICS_AUTH_RESULTS];
-static _Atomic uint64_t	lockouts[2];			/* address, user */
+static _Atomic uint64_t	lockouts[3];	/* pair, address, identity */
 static _Atomic uint64_t	acl[ACTIONS][2];		/* deny, allow */
 static _Atomic uint64_t	frames[DIRS][TYPES];
 static _Atomic uint64_t	bytes[DIRS][TYPES];
@@ -249,9 +249,10 @@ metrics_auth(enum metrics_auth_method method, unsigned result)
 }
 
 void
-metrics_lockout(bool user)
+metrics_lockout(unsigned scope)
 {
-	add(&lockouts[user], 1);
+	if (scope < 3)
+		add(&lockouts[scope], 1);
 }
 
 void
@@ -402,7 +403,11 @@ write_events(FILE *fp)
 	static const enum metric proxy[] = { M_PROXY_UNTRUSTED,
 	    M_PROXY_BAD_HEADER };
 	static const char *const proxy_names[] = { "untrusted", "header" };
-	static const char *const scope_names[2] = { "address", "user" };
+	static const char *const scope_names[3] = { "pair", "address",
+	    "identity" };
+	static const enum metric cache[] = { M_AUTH_CACHE_HIT,
+	    M_AUTH_CACHE_MISS };
+	static const char *const cache_names[] = { "hit", "miss" };
 	static const char *const allow_names[2] = { "deny", "allow" };
 	static const char *const ok_names[2] = { "failure", "success" };
 	struct label	 l[2];
@@ -430,13 +435,24 @@ write_events(FILE *fp)
 			    get(&auth[i][j]));
 		}
 	family(fp, "mqttguard_auth_lockouts_total", "counter",
-	    "Lockouts started after repeated failures, of a source address "
-	    "or of a username.");
-	for (i = 0; i < 2; i++) {
+	    "Lockouts started after repeated wrong passwords: of an identity "
+	    "from one address (pair), of a source address guessing many "
+	    "identities (address), of an identity guessed from many "
+	    "addresses (identity).");
+	for (i = 0; i < 3; i++) {
 		l[0] = (struct label){ "scope", scope_names[i] };
 		sample_u(fp, "mqttguard_auth_lockouts_total", l, 1,
 		    get(&lockouts[i]));
 	}
+	write_kinds(fp, "mqttguard_auth_cache_total", "Password checks with "
+	    "the verified-credential cache on: served from it (hit) or by "
+	    "the password hash (miss).", "result", cache, cache_names, 2);
+	write_plain(fp, "mqttguard_auth_tarpit_total", "CONNACKs held back "
+	    "by the growing tarpit of an address guessing many identities.",
+	    M_AUTH_TARPIT);
+	write_plain(fp, "mqttguard_auth_unrecorded_total", "Wrong passwords "
+	    "not counted because a lockout table was full of running "
+	    "lockouts.", M_AUTH_UNRECORDED);
 	write_plain(fp, "mqttguard_connect_policy_refusals_total", "CONNECTs "
 	    "of authenticated clients refused: a will topic the ACL denies, "
 	    "a client id another identity holds, an internal error.",

@@ -925,6 +925,31 @@ passwd_has(const struct passwd_db *db, const char *user, size_t user_len)
 	return db != NULL && db_find(db, user, user_len) != NULL;
 }
 
+size_t
+passwd_entry_bytes(const struct passwd_db *db, const char *user,
+    size_t user_len, uint8_t *out, size_t outlen)
+{
+	const struct pw_entry	*e;
+	uint32_t		 v[3];
+	size_t			 n;
+
+	if (db == NULL || (e = db_find(db, user, user_len)) == NULL)
+		return 0;
+	n = 3 + sizeof(v) + e->salt_len + e->hash_len;
+	if (n > outlen)
+		return 0;
+	out[0] = e->kind;
+	out[1] = e->salt_len;
+	out[2] = e->hash_len;
+	v[0] = e->iter;
+	v[1] = e->m_cost;
+	v[2] = e->lanes;
+	memcpy(out + 3, v, sizeof(v));
+	memcpy(out + 3 + sizeof(v), e->salt, e->salt_len);
+	memcpy(out + 3 + sizeof(v) + e->salt_len, e->hash, e->hash_len);
+	return n;
+}
+
 /* Hashes <pw> with the parameters of <e> into <out> (e->hash_len bytes). */
 static int
 pw_compute(const struct pw_entry *e, const uint8_t *pw, size_t pw_len,

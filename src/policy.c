@@ -19,6 +19,9 @@
 #include "mqttguard/policy.h"
 #include "mqttguard/util.h"
 
+/* The serial of the last snapshot made: reloads make greater ones. */
+static _Atomic uint64_t	serials;
+
 static void	policy_free(struct policy *);
 static void	limits_sets_free(struct policy_limits_set *, size_t);
 
@@ -60,6 +63,7 @@ policy_new(void)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	atomic_init(&p->refs, 1);
+	p->serial = atomic_fetch_add(&serials, 1) + 1;
 	p->upstream.connect_timeout_ms = POLICY_UPSTREAM_TIMEOUT_DEFAULT;
 	p->upstream.connack_timeout_ms = 10000;
 	p->limits.max_packet = POLICY_MAX_PACKET_DEFAULT;
@@ -79,12 +83,22 @@ policy_new(void)
 	p->limits.validate_payload_format = true;
 	/* Mosquitto drops a client whose topic or filter has more. */
 	p->limits.max_topic_levels = POLICY_TOPIC_LEVELS_DEFAULT;
-	p->auth.lockout_failures = POLICY_LOCKOUT_FAILURES_DEFAULT;
-	p->auth.lockout_window_ms = POLICY_LOCKOUT_WINDOW_DEFAULT;
-	p->auth.lockout_duration_ms = POLICY_LOCKOUT_DURATION_DEFAULT;
-	p->auth.lockout_max_ms = POLICY_LOCKOUT_MAX_DEFAULT;
+	p->auth.lock_pair = (struct policy_lockout){
+	    POLICY_PAIR_FAILURES_DEFAULT, POLICY_PAIR_WINDOW_DEFAULT,
+	    POLICY_PAIR_DURATION_DEFAULT, POLICY_PAIR_MAX_DEFAULT,
+	    POLICY_KNOWN_FAILURES_DEFAULT, 0, 0 };
+	p->auth.lock_identity = (struct policy_lockout){
+	    POLICY_IDENT_FAILURES_DEFAULT, POLICY_IDENT_WINDOW_DEFAULT,
+	    POLICY_IDENT_DURATION_DEFAULT, POLICY_IDENT_MAX_DEFAULT,
+	    0, 0, 0 };
+	p->auth.lock_address = (struct policy_lockout){
+	    POLICY_ADDR_IDENTITIES_DEFAULT, POLICY_ADDR_WINDOW_DEFAULT,
+	    POLICY_ADDR_DURATION_DEFAULT, POLICY_ADDR_MAX_DEFAULT,
+	    0, POLICY_ADDR_TARPIT_AFTER_DEFAULT, POLICY_TARPIT_MAX_DEFAULT };
+	p->auth.known_device_ms = POLICY_KNOWN_DEVICE_DEFAULT;
 	p->auth.tarpit_ms = POLICY_TARPIT_DEFAULT;
-	p->auth.hash_threads = 1;
+	p->auth.cache_ttl_ms = POLICY_CACHE_TTL_DEFAULT;
+	p->auth.hash_threads = 0;	/* "auto", counted by config_load() */
 	p->auth.hash_queue = POLICY_HASH_QUEUE_DEFAULT;
 	p->log.level = LOG_LVL_INFO;
 	p->shutdown.drain_ms = 10000;

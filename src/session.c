@@ -113,6 +113,10 @@ static void	rate_cb(evutil_socket_t, short, void *);
 static void	keepalive_start(struct session *, uint16_t);
 static void	keepalive_arm(struct session *);
 static void	auth_refuse(struct session *, enum auth_result);
+static void	lockout_log(struct session *, const struct auth_lockouts *,
+		    enum auth_scope);
+static bool	auth_cached(struct session *, const struct codec_buf *);
+static int	auth_proceed(struct session *);
 static enum metrics_auth_method auth_method(const struct session *);
 static void	reject(struct session *, enum codec_dir,
 		    const struct codec_packet *, uint8_t);
@@ -815,10 +819,52 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 		auth_refuse(s, r);
 		return -1;
 	}
-	if (!s->dec.need_password)
-		return auth_accept(s);
+	if (!s->dec.need_password ||
+	    auth_cached(s, &s->hello->u.connect.password))
+		return auth_proceed(s);
 	auth_submit(s, &s->hello->u.connect.password);
 	return -1;	/* frames behind the CONNECT wait in the input */
+}
+
+/*
+ * Whether password <pw> was verified for the identity a moment ago (the
+ * credential cache): then the KDF is skipped, and only the KDF.  On a
+ * miss the tag is kept, to be stored if the check succeeds.
+ */
+static bool
+auth_cached(struct session *s, const struct codec_buf *pw)
+{
+	struct auth_guard	*g = s->ctx->guard;
+
+	if (auth_cache_tag(g, s->pol, s->dec.identity, pw->p, pw->len,
+	    &s->tag) == -1)
+		return false;
+	if (auth_cache_hit(g, s->pol, s->dec.identity, &s->tag,
+	    util_now_ms())) {
+		OPENSSL_cleanse(&s->tag, sizeof(s->tag));
+		metrics_add(M_AUTH_CACHE_HIT, 1);
+		return true;
+	}
+	metrics_add(M_AUTH_CACHE_MISS, 1);
+	s->tag_ok = true;
+	return false;
+}
+
+/*
+ * The client is who it says; from an address in its tarpit (guessing
+ * many identities, and this is not a known device) the answer waits like
+ * a refusal's would, so that waiting tells a guesser nothing.
+ */
+static int
+auth_proceed(struct session *s)
+{
+	if (s->dec.tarpit_ms == 0)
+		return auth_accept(s);
+	metrics_add(M_AUTH_TARPIT, 1);
+	s->held = true;
+	evtimer_del(s->timer);
+	set_timer(s, (unsigned)s->dec.tarpit_ms);
+	return -1;
 }
 
 /* The password <pw> is checked off the event loop, on the pool. */
@@ -879,11 +925,16 @@ session_auth_done(struct auth_job *job)
 	    job->result == PASSWD_BAD_PASSWORD ? AUTH_FAIL_BAD_PASSWORD :
 	    AUTH_FAIL_ERROR;
 	auth_job_free(job);
+	if (r == AUTH_OK && s->tag_ok)
+		auth_cache_put(s->ctx->guard, s->dec.identity, &s->tag,
+		    util_now_ms());
+	OPENSSL_cleanse(&s->tag, sizeof(s->tag));
+	s->tag_ok = false;
 	if (r != AUTH_OK) {
 		auth_refuse(s, r);
 		return;
 	}
-	if (auth_accept(s) == 0)
+	if (auth_proceed(s) == 0)
 		pump(s, CODEC_FROM_CLIENT);	/* what waited behind it */
 }
 
@@ -915,7 +966,8 @@ auth_accept(struct session *s)
 	bufferevent_setwatermark(s->down, EV_WRITE,
 	    s->es.L->output_buffer / 2, 0);
 	if (!s->dec.anonymous)
-		auth_accepted(s->ctx->guard, s->dec.identity);
+		auth_accepted(s->ctx->guard, &s->pol->auth, s->dec.identity,
+		    s->addr, util_now_ms());
 	limits_authenticated(s->ctx->limits, &s->lc);
 	keepalive_start(s, c->keepalive);
 	metrics_auth(auth_method(s), AUTH_OK);
@@ -949,7 +1001,7 @@ auth_accept(struct session *s)
 	return s->state == SS_OPEN ? 0 : -1;
 }
 
-/* The held CONNECT, its password with it, is wiped and freed. */
+/* The held CONNECT, its password (and its tag) with it, wiped and freed. */
 void
 session_hello_free(struct session *s)
 {
@@ -960,6 +1012,8 @@ session_hello_free(struct session *s)
 	}
 	free(s->hello);
 	s->hello = NULL;
+	OPENSSL_cleanse(&s->tag, sizeof(s->tag));
+	s->tag_ok = false;
 }
 
 /* The broker connection's bufferevent, not yet connected.  -1: ENOMEM. */
@@ -993,9 +1047,9 @@ upstream_new(struct session *s)
 }
 
 /*
- * Refuses the CONNECT for <r>: audit line, failure counted against the
- * source address and the user, and the CONNACK after the tarpit delay
- * (the timer), so that guessing costs the guesser time, not us.
+ * Refuses the CONNECT for <r>: audit line, a guess counted against the
+ * pair, the identity and the address, and the CONNACK after the tarpit
+ * delay (the timer), so that guessing costs the guesser time, not us.
  */
 static void
 auth_refuse(struct session *s, enum auth_result r)
@@ -1003,12 +1057,12 @@ auth_refuse(struct session *s, enum auth_result r)
 	const struct policy_auth *a = &s->pol->auth;
 	struct auth_lockouts	 lk;
 	struct log_field	 f[AUDIT_FIELDS + 5];
-	size_t			 nf, base;
-	bool			 counts;
+	size_t			 nf;
+	uint64_t		 delay;
+	unsigned		 i;
 
 	metrics_auth(auth_method(s), r);
-	base = audit_fields(&s->who, f);
-	nf = base;
+	nf = audit_fields(&s->who, f);
 	f[nf++] = (struct log_field)LOG_STR("username", s->username);
 	f[nf++] = (struct log_field)LOG_STR("reason", auth_result_str(r));
 	f[nf++] = (struct log_field)LOG_UINT("code", auth_reason(r));
@@ -1016,35 +1070,71 @@ auth_refuse(struct session *s, enum auth_result r)
 	    " %s listener %s: refused username \"%s\" client_id \"%s\": %s",
 	    s->id, s->peer, s->lis->name, s->username, s->client_id,
 	    auth_result_str(r));
-	counts = auth_refused(s->ctx->guard, a, s->addr, s->dec.identity, r,
-	    util_now_ms(), &lk);
-	f[base + 1] = (struct log_field)LOG_UINT("failures",
-	    a->lockout_failures);
-	if (lk.addr_ms > 0) {
-		metrics_lockout(false);
-		f[base] = (struct log_field)LOG_STR("locked", "address");
-		f[base + 2] = (struct log_field)LOG_UINT("seconds",
-		    lk.addr_ms / 1000);
-		log_event(LOG_LVL_WARN, "auth.lockout", f, base + 3, "auth: "
-		    "address %s locked out for %" PRIu64 "s after %u failures",
-		    s->addr, lk.addr_ms / 1000, a->lockout_failures);
+	delay = auth_refused(s->ctx->guard, a, s->addr, s->dec.identity,
+	    s->dec.known, r, util_now_ms(), &lk) ? a->tarpit_ms : 0;
+	for (i = 0; i < AUTH_SCOPE__MAX; i++)
+		if (lk.ms[i] > 0)
+			lockout_log(s, &lk, i);
+	if (lk.full) {
+		metrics_add(M_AUTH_UNRECORDED, 1);
+		log_warnx("auth: session %" PRIu64 " %s: a lockout table is "
+		    "full of running lockouts: this wrong password of \"%s\" "
+		    "was not counted", s->id, s->peer, s->dec.identity);
 	}
-	if (lk.user_ms > 0) {
-		metrics_lockout(true);
-		f[base] = (struct log_field)LOG_STR("locked", "user");
-		f[base + 2] = (struct log_field)LOG_UINT("seconds",
-		    lk.user_ms / 1000);
-		log_event(LOG_LVL_WARN, "auth.lockout", f, base + 3, "auth: "
-		    "user \"%s\" locked out for %" PRIu64 "s after %u failures",
-		    s->dec.identity, lk.user_ms / 1000, a->lockout_failures);
-	}
+	if (s->dec.tarpit_ms > delay)
+		delay = s->dec.tarpit_ms;
 	s->refusal = r;
 	s->state = SS_REFUSING;
 	evtimer_del(s->timer);
-	if (counts && a->tarpit_ms > 0)
-		set_timer(s, a->tarpit_ms);
+	if (delay > 0)
+		set_timer(s, (unsigned)delay);
 	else
 		refuse_connect(s, auth_reason(r), auth_result_str(r));
+}
+
+/* The log line and metric of a lockout of <scope> that <lk> started. */
+static void
+lockout_log(struct session *s, const struct auth_lockouts *lk,
+    enum auth_scope scope)
+{
+	struct log_field	 f[AUDIT_FIELDS + 5];
+	size_t			 nf;
+	unsigned long long	 sec = (unsigned long long)lk->ms[scope] / 1000;
+	char			 why[160];
+
+	metrics_lockout(scope);
+	switch (scope) {
+	case AUTH_SCOPE_PAIR:
+		snprintf(why, sizeof(why), "%u wrong passwords for this "
+		    "identity from this address", lk->failures[scope]);
+		break;
+	case AUTH_SCOPE_IDENTITY:
+		snprintf(why, sizeof(why), "%u wrong passwords for this "
+		    "identity from any address; its known devices are exempt",
+		    lk->failures[scope]);
+		break;
+	default:
+		snprintf(why, sizeof(why), "passwords of %u identities "
+		    "guessed from this address; known devices are exempt",
+		    lk->failures[scope]);
+		break;
+	}
+	nf = audit_fields(&s->who, f);
+	f[nf++] = (struct log_field)LOG_STR("scope", auth_scope_name(scope));
+	f[nf++] = (struct log_field)LOG_STR("identity", s->dec.identity);
+	f[nf++] = (struct log_field)LOG_UINT("seconds", sec);
+	f[nf++] = (struct log_field)LOG_UINT("failures", lk->failures[scope]);
+	f[nf++] = (struct log_field)LOG_STR("reason", why);
+	if (scope == AUTH_SCOPE_ADDRESS)
+		log_event(LOG_LVL_WARN, "auth.lockout", f, nf, "auth: address "
+		    "%s blocked for %llus (scope address): %s", s->addr, sec,
+		    why);
+	else
+		log_event(LOG_LVL_WARN, "auth.lockout", f, nf, "auth: identity "
+		    "\"%s\" locked out%s%s for %llus (scope %s): %s",
+		    s->dec.identity, scope == AUTH_SCOPE_PAIR ?
+		    " from address " : "", scope == AUTH_SCOPE_PAIR ?
+		    s->addr : "", sec, auth_scope_name(scope), why);
 }
 
 /*
@@ -1577,8 +1667,15 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		    s->es.L->tls_handshake_timeout_ms);
 		session_close(s, "TLS handshake deadline passed", false);
 		break;
-	case SS_CONNECT:
 	case SS_AUTH:
+		if (s->held) {		/* the tarpit of an accepted client */
+			s->held = false;
+			if (auth_accept(s) == 0)
+				pump(s, CODEC_FROM_CLIENT);
+			break;
+		}
+		/* FALLTHROUGH */
+	case SS_CONNECT:
 		metrics_add(M_CONNECT_TIMEOUT, 1);
 		log_warnx("session %" PRIu64 " %s: no CONNECT within %ums",
 		    s->id, s->peer, s->es.L->connect_timeout_ms);

@@ -2,7 +2,7 @@
 /*
  * Unit tests for auth: who a client is, and whether it may connect.
  *
- * Six parts, mostly tables of rules named after the rule, each rule with a
+ * Eight parts, mostly tables of rules named after the rule, each rule with a
  * case that keeps it and one that breaks it:
  *   precheck   auth_precheck() on real CONNECT frames (built byte by byte,
  *              put in exact-size allocations and decoded by codec_decode,
@@ -12,6 +12,11 @@
  *   lockout    the sliding window, doubling and cap of auth_guard_fail(),
  *              as a pure function of the clock each step passes in; the
  *              least-recently-used bound of the table; pending checks;
+ *   scopes     the pair, identity and address scopes, what counts as a
+ *              guess, the known-device exemption, the spraying tarpit,
+ *              the tables' bounds;
+ *   cache      the verified-credential cache: hit, miss, TTL, a changed
+ *              entry, a reload;
  *   registry   client-id ownership, live and persistent;
  *   reasons    the CONNACK reason code and text of every verdict;
  *   pool       password checks on threads, against a file written by the
@@ -115,6 +120,20 @@ load_db(void)
 	return db;
 }
 
+/* auth_guard_fail() and _locked() of the NUL-terminated <key>. */
+static uint64_t
+gfail(struct auth_guard *g, const char *key, uint64_t now,
+    const struct policy_lockout *l)
+{
+	return auth_guard_fail(g, key, strlen(key), now, l);
+}
+
+static uint64_t
+glocked(struct auth_guard *g, const char *key, uint64_t now)
+{
+	return auth_guard_locked(g, key, strlen(key), now);
+}
+
 /* ---- auth_precheck() ------------------------------------------------ */
 
 #define T0		1000000ULL	/* the clock when a lock is set */
@@ -149,7 +168,8 @@ struct pcase {
 	const char		*pw;		/* NULL: no password flag */
 	const char		*cert;		/* verified cert identity */
 	bool			 unmapped;	/* verified, but no identity */
-	const char		*lock;		/* key locked out at T0 */
+	const char		*lock;		/* locked out at T0: lock_key() */
+	const char		*known;		/* a known device at ADDR */
 	uint64_t		 dt;		/* the CONNECT at T0 + dt */
 	enum auth_result	 want;
 	const char		*identity;	/* with AUTH_OK */
@@ -345,26 +365,34 @@ static const struct pcase pcases[] = {
 	    EITHER, P_PATTERN, .cid = "bob-x", .cert = "alice",
 	    .want = F(BAD_CLIENT_ID) },
 
-	/* Lockout: the source address first, then the identity. */
-	{ "locked address is refused", PW, 0, .lock = "a:" ADDR,
+	/* Lockout: the address, the identity, the pair (README). */
+	{ "locked address is refused", PW, 0, .lock = "a:",
 	    .user = "alice", .pw = "x", .want = F(LOCKED) },
-	{ "locked address: one ms before the end", PW, 0, .lock = "a:" ADDR,
+	{ "locked address: one ms before the end", PW, 0, .lock = "a:",
 	    .dt = 59999, .user = "alice", .pw = "x", .want = F(LOCKED) },
 	{ "locked address: free when the lockout ends", PW, 0,
-	    .lock = "a:" ADDR, .dt = 60000, .user = "alice", .pw = "x",
+	    .lock = "a:", .dt = 60000, .user = "alice", .pw = "x",
 	    .want = OK, .identity = "alice", .d = D_PW },
 	{ "locked address refuses anonymous clients too", PW, P_ANON,
-	    .lock = "a:" ADDR, .want = F(LOCKED) },
-	{ "locked address comes before the certificate checks", CERT, 0,
-	    .lock = "a:" ADDR, .want = F(LOCKED) },
-	{ "another locked address does not matter", PW, 0,
-	    .lock = "a:192.0.2.8", .user = "alice", .pw = "x", .want = OK,
+	    .lock = "a:", .want = F(LOCKED) },
+	{ "a missing certificate is no lockout matter", CERT, 0,
+	    .lock = "a:", .want = F(CERT_MISSING) },
+	{ "locked address refuses a certificate identity", CERT, 0,
+	    .lock = "a:", .cert = "alice", .want = F(LOCKED) },
+	{ "locked address: a known device is exempt", PW, 0, .lock = "a:",
+	    .known = "alice", .user = "alice", .pw = "x", .want = OK,
 	    .identity = "alice", .d = D_PW },
+	{ "locked address: another identity's known device is not", PW, 0,
+	    .lock = "a:", .known = "bob", .user = "alice", .pw = "x",
+	    .want = F(LOCKED) },
 	{ "locked user is refused", PW, 0, .lock = "u:alice",
 	    .user = "alice", .pw = "x", .want = F(LOCKED) },
 	{ "locked user: free when the lockout ends", PW, 0,
 	    .lock = "u:alice", .dt = 60000, .user = "alice", .pw = "x",
 	    .want = OK, .identity = "alice", .d = D_PW },
+	{ "locked user: a known device is exempt", PW, 0, .lock = "u:alice",
+	    .known = "alice", .user = "alice", .pw = "x", .want = OK,
+	    .identity = "alice", .d = D_PW },
 	{ "another locked user does not matter", PW, 0, .lock = "u:bob",
 	    .user = "alice", .pw = "x", .want = OK, .identity = "alice",
 	    .d = D_PW },
@@ -375,6 +403,19 @@ static const struct pcase pcases[] = {
 	{ "the anonymous identity is never locked per user", PW, P_ANON,
 	    .lock = "u:guest", .want = OK, .identity = "guest",
 	    .d = D_ANON },
+	{ "locked pair is refused", PW, 0, .lock = "p:alice",
+	    .user = "alice", .pw = "x", .want = F(LOCKED) },
+	{ "locked pair: free when the lockout ends", PW, 0,
+	    .lock = "p:alice", .dt = 60000, .user = "alice", .pw = "x",
+	    .want = OK, .identity = "alice", .d = D_PW },
+	{ "locked pair: another identity from the address may log in", PW,
+	    0, .lock = "p:bob", .user = "alice", .pw = "x", .want = OK,
+	    .identity = "alice", .d = D_PW },
+	{ "locked pair: its own lock holds for a known device", PW, 0,
+	    .lock = "p:alice", .known = "alice", .user = "alice", .pw = "x",
+	    .want = F(LOCKED) },
+	{ "locked pair comes before a missing password", PW, 0,
+	    .lock = "p:alice", .user = "alice", .want = F(LOCKED) },
 	{ "without a lockout table nothing is locked", PW, P_NOGUARD,
 	    .user = "alice", .pw = "x", .want = OK, .identity = "alice",
 	    .d = D_PW },
@@ -456,23 +497,49 @@ precheck_policy(unsigned flags)
 		pol->auth.client_id_pattern = strdup("%u-*");
 		ck_assert_ptr_nonnull(pol->auth.client_id_pattern);
 	}
+	/* Every scope's first lockout lasts a minute. */
+	pol->auth.lock_pair.duration_ms = 60000;
+	pol->auth.lock_identity.duration_ms = 60000;
+	pol->auth.lock_address.duration_ms = 60000;
 	return pol;
 }
 
-/* Locks <key> at T0 with the policy's lockout_failures failures. */
+/*
+ * Locks <what> at T0 with the failures its scope needs: "p:<identity>"
+ * (the pair of <identity> and ADDR), "u:<identity>" or "a:" ADDR (by
+ * guesses of as many identities).
+ */
 static void
-lock_key(struct auth_guard *g, const char *key, const struct policy_auth *a)
+lock_key(struct auth_guard *g, const char *what, const struct policy_auth *a)
 {
-	uint64_t	dur = 0;
-	unsigned	i;
+	const struct policy_lockout *l;
+	char		 key[AUTH_KEY_MAX], id[16];
+	size_t		 len;
+	uint64_t	 dur = 0;
+	unsigned	 i, distinct;
 
-	for (i = 0; i < a->lockout_failures; i++) {
-		ck_assert_uint_eq(dur, 0);
-		dur = auth_guard_fail(g, key, T0, a);
+	if (what[0] == 'a') {
+		l = &a->lock_address;
+		for (i = 0; i < l->failures; i++) {
+			ck_assert_uint_eq(dur, 0);
+			snprintf(id, sizeof(id), "id%u", i);
+			dur = auth_guard_spray(g, ADDR, id, T0, l, &distinct);
+			ck_assert_uint_eq(distinct, i + 1);
+		}
+		len = auth_key(key, AUTH_SCOPE_ADDRESS, NULL, ADDR);
+	} else if (what[0] == 'p') {
+		l = &a->lock_pair;
+		len = auth_key(key, AUTH_SCOPE_PAIR, what + 2, ADDR);
+	} else {
+		l = &a->lock_identity;
+		len = auth_key(key, AUTH_SCOPE_IDENTITY, what + 2, NULL);
 	}
-	ck_assert_uint_eq(dur, a->lockout_duration_ms);
-	ck_assert_uint_eq(auth_guard_locked(g, key, T0),
-	    a->lockout_duration_ms);
+	for (i = 0; what[0] != 'a' && i < l->failures; i++) {
+		ck_assert_uint_eq(dur, 0);
+		dur = auth_guard_fail(g, key, len, T0, l);
+	}
+	ck_assert_uint_eq(dur, l->duration_ms);
+	ck_assert_uint_eq(auth_guard_locked(g, key, len, T0), l->duration_ms);
 }
 
 START_TEST(precheck)
@@ -486,7 +553,7 @@ START_TEST(precheck)
 	struct codec_packet	 pkt;
 	enum auth_result	 r;
 	uint8_t			*f;
-	char			*cert = NULL;
+	char			*cert = NULL, key[AUTH_KEY_MAX];
 	size_t			 len;
 	unsigned		 i;
 
@@ -498,6 +565,8 @@ START_TEST(precheck)
 	ck_assert_ptr_nonnull(g);
 	if (c->lock != NULL)
 		lock_key(g, c->lock, &pol->auth);
+	if (c->known != NULL)
+		auth_guard_known_add(g, c->known, ADDR, T0 - 1000);
 
 	f = connect_frame(c, &len);
 	ck_assert_msg(codec_decode(NULL, 0, CODEC_FROM_CLIENT, f, len, len,
@@ -534,10 +603,16 @@ START_TEST(precheck)
 	 * The precheck reads the lockout table, it never records: the
 	 * address still needs all its failures to be locked.
 	 */
-	if (c->lock == NULL)
-		for (i = 0; i + 1 < pol->auth.lockout_failures; i++)
-			ck_assert_uint_eq(auth_guard_fail(g, "a:" ADDR,
-			    req.now_ms, &pol->auth), 0);
+	if (r == AUTH_OK)
+		ck_assert_msg(d.known == (c->known != NULL &&
+		    strcmp(c->known, c->identity) == 0), "%s: known %d",
+		    c->name, d.known);
+	if (c->lock == NULL) {
+		len = auth_key(key, AUTH_SCOPE_PAIR, "alice", ADDR);
+		for (i = 0; i + 1 < pol->auth.lock_pair.failures; i++)
+			ck_assert_uint_eq(auth_guard_fail(g, key, len,
+			    req.now_ms, &pol->auth.lock_pair), 0);
+	}
 	free(cert);
 	free(f);
 	auth_guard_free(g);
@@ -853,32 +928,35 @@ START_TEST(guard_steps)
 	const struct gstep	*s;
 	struct policy		*pol = policy_new();
 	struct auth_guard	*g = auth_guard_new();
+	struct policy_lockout	 l = { 0, 0, 0, 0, 0, 0, 0 };
 	uint64_t		 got;
 	unsigned		 i;
 
 	ck_assert_ptr_nonnull(pol);
 	ck_assert_ptr_nonnull(g);
-	pol->auth.lockout_failures = c->failures;
-	pol->auth.lockout_window_ms = c->window;
-	pol->auth.lockout_duration_ms = c->duration;
-	pol->auth.lockout_max_ms = c->max;
+	l.failures = c->failures;
+	l.window_ms = c->window;
+	l.duration_ms = c->duration;
+	l.max_ms = c->max;
 	for (i = 0; i < NELEM(c->steps) && c->steps[i].op != G_END; i++) {
 		s = &c->steps[i];
 		switch (s->op) {
 		case G_FAIL:
-			got = auth_guard_fail(g, s->key, s->t, &pol->auth);
+			got = auth_guard_fail(g, s->key, strlen(s->key), s->t,
+			    &l);
 			ck_assert_msg(got == s->want, "%s: step %u: failure of "
 			    "%s at %" PRIu64 " locks for %" PRIu64 ", want %"
 			    PRIu64, c->name, i, s->key, s->t, got, s->want);
 			break;
 		case G_LOCKED:
-			got = auth_guard_locked(g, s->key, s->t);
+			got = auth_guard_locked(g, s->key, strlen(s->key),
+			    s->t);
 			ck_assert_msg(got == s->want, "%s: step %u: %s at %"
 			    PRIu64 " locked for %" PRIu64 ", want %" PRIu64,
 			    c->name, i, s->key, s->t, got, s->want);
 			break;
 		case G_SUCCESS:
-			auth_guard_success(g, s->key);
+			auth_guard_success(g, s->key, strlen(s->key));
 			break;
 		case G_END:
 			break;
@@ -889,19 +967,23 @@ START_TEST(guard_steps)
 }
 END_TEST
 
-/* Fills the table with <n> fresh keys "f:<i>", one failure each. */
+/* Fills the table with <n> fresh keys "u:f<i>", one failure each. */
 static void
 guard_fill(struct auth_guard *g, unsigned from, unsigned n,
-    const struct policy_auth *a)
+    const struct policy_lockout *l)
 {
 	char		key[32];
 	unsigned	i;
 
 	for (i = from; i < from + n; i++) {
-		snprintf(key, sizeof(key), "f:%u", i);
-		ck_assert_uint_eq(auth_guard_fail(g, key, 1000, a), 0);
+		snprintf(key, sizeof(key), "u:f%u", i);
+		ck_assert_uint_eq(auth_guard_fail(g, key, strlen(key), 1000, l),
+		    0);
 	}
 }
+
+/* A lockout of <failures> in a minute, a minute long. */
+#define LK2	{ 2, 60000, 60000, 3600000, 0, 0, 0 }
 
 /*
  * AUTH_GUARD_ENTRIES keys are kept; one more evicts the least recently
@@ -912,22 +994,22 @@ START_TEST(guard_lru_forgets_oldest)
 {
 	struct policy		*pol = policy_new();
 	struct auth_guard	*g = auth_guard_new();
+	struct policy_lockout	 l = LK2;
 
 	ck_assert_ptr_nonnull(pol);
 	ck_assert_ptr_nonnull(g);
-	pol->auth.lockout_failures = 2;
-	ck_assert_uint_eq(auth_guard_fail(g, "u:old", 1000, &pol->auth), 0);
-	guard_fill(g, 0, AUTH_GUARD_ENTRIES - 1, &pol->auth);
+	ck_assert_uint_eq(gfail(g, "u:old", 1000, &l), 0);
+	guard_fill(g, 0, AUTH_GUARD_ENTRIES - 1, &l);
 	/* Full: "u:old" is the oldest; one more key evicts it. */
-	ck_assert_uint_eq(auth_guard_fail(g, "u:new", 1000, &pol->auth), 0);
-	ck_assert_uint_eq(auth_guard_fail(g, "u:old", 1001, &pol->auth), 0);
-	/* It came back evicting "f:0"; "f:1" is still remembered. */
-	ck_assert_uint_eq(auth_guard_fail(g, "f:1", 1001, &pol->auth),
-	    pol->auth.lockout_duration_ms);
-	ck_assert_uint_eq(auth_guard_fail(g, "u:new", 1001, &pol->auth),
-	    pol->auth.lockout_duration_ms);
-	ck_assert_uint_eq(auth_guard_fail(g, "u:old", 1002, &pol->auth),
-	    pol->auth.lockout_duration_ms);
+	ck_assert_uint_eq(gfail(g, "u:new", 1000, &l), 0);
+	ck_assert_uint_eq(gfail(g, "u:old", 1001, &l), 0);
+	/* It came back evicting "f:0"; "u:f1" is still remembered. */
+	ck_assert_uint_eq(gfail(g, "u:f1", 1001, &l),
+	    l.duration_ms);
+	ck_assert_uint_eq(gfail(g, "u:new", 1001, &l),
+	    l.duration_ms);
+	ck_assert_uint_eq(gfail(g, "u:old", 1002, &l),
+	    l.duration_ms);
 	auth_guard_free(g);
 	policy_unref(pol);
 }
@@ -938,19 +1020,19 @@ START_TEST(guard_lru_keeps_recent)
 {
 	struct policy		*pol = policy_new();
 	struct auth_guard	*g = auth_guard_new();
+	struct policy_lockout	 l = LK2;
 
 	ck_assert_ptr_nonnull(pol);
 	ck_assert_ptr_nonnull(g);
-	pol->auth.lockout_failures = 2;
-	ck_assert_uint_eq(auth_guard_fail(g, "u:old", 1000, &pol->auth), 0);
-	guard_fill(g, 0, AUTH_GUARD_ENTRIES - 1, &pol->auth);
-	ck_assert_uint_eq(auth_guard_locked(g, "u:old", 1000), 0);
+	ck_assert_uint_eq(gfail(g, "u:old", 1000, &l), 0);
+	guard_fill(g, 0, AUTH_GUARD_ENTRIES - 1, &l);
+	ck_assert_uint_eq(glocked(g, "u:old", 1000), 0);
 	/* One more key evicts "f:0", the oldest now. */
-	guard_fill(g, AUTH_GUARD_ENTRIES - 1, 1, &pol->auth);
-	ck_assert_uint_eq(auth_guard_fail(g, "u:old", 1001, &pol->auth),
-	    pol->auth.lockout_duration_ms);
-	ck_assert_uint_eq(auth_guard_fail(g, "f:1", 1001, &pol->auth),
-	    pol->auth.lockout_duration_ms);
+	guard_fill(g, AUTH_GUARD_ENTRIES - 1, 1, &l);
+	ck_assert_uint_eq(gfail(g, "u:old", 1001, &l),
+	    l.duration_ms);
+	ck_assert_uint_eq(gfail(g, "u:f1", 1001, &l),
+	    l.duration_ms);
 	auth_guard_free(g);
 	policy_unref(pol);
 }
@@ -980,26 +1062,507 @@ START_TEST(guard_pending_per_address)
 		ck_assert_int_eq(auth_guard_pending(g, ADDR, 3), 0);
 	ck_assert_int_eq(auth_guard_pending(g, ADDR, 3), -1);
 	/* Pending checks are not failures: nothing is locked. */
-	ck_assert_uint_eq(auth_guard_locked(g, "a:" ADDR, 1000), 0);
+	ck_assert_uint_eq(glocked(g, "a:" ADDR, 1000), 0);
 	auth_guard_free(g);
 }
 END_TEST
 
-/* A full table does not evict a pending count: it stays exact. */
+/*
+ * Pending counts have their own table, which the lockout scopes cannot
+ * fill; and a full one evicts no address with a check pending: a new
+ * address is refused (never guessed) until one finishes.
+ */
 START_TEST(guard_pending_kept_when_full)
 {
-	struct policy		*pol = policy_new();
 	struct auth_guard	*g = auth_guard_new();
+	struct policy_lockout	 l = LK2;
+	char			 addr[32];
+	unsigned		 i;
 
-	ck_assert_ptr_nonnull(pol);
 	ck_assert_ptr_nonnull(g);
 	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), 0);
-	guard_fill(g, 0, AUTH_GUARD_ENTRIES, &pol->auth);
+	guard_fill(g, 0, AUTH_GUARD_ENTRIES, &l);
 	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), -1);
 	auth_guard_pending_done(g, ADDR);
 	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), 0);
+	for (i = 1; i < AUTH_GUARD_ENTRIES; i++) {
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u", i >> 16,
+		    (i >> 8) & 0xff, i & 0xff);
+		ck_assert_int_eq(auth_guard_pending(g, addr, 1), 0);
+	}
+	ck_assert_uint_eq(auth_guard_size(g, 'q'), AUTH_GUARD_ENTRIES);
+	ck_assert_int_eq(auth_guard_pending(g, "192.0.2.200", 1), -1);
+	ck_assert_int_eq(auth_guard_pending(g, ADDR, 1), -1);	/* exact */
+	auth_guard_pending_done(g, "10.0.0.1");
+	ck_assert_int_eq(auth_guard_pending(g, "192.0.2.200", 1), 0);
+	auth_guard_free(g);
+}
+END_TEST
+
+/* ---- the three scopes, known devices, the tarpit -------------------- */
+
+#define ADDR_B		"192.0.2.8"
+
+/* The pair of <id> at <addr>, the identity <id>, the address <addr>. */
+static uint64_t
+locked_scope(struct auth_guard *g, enum auth_scope s, const char *id,
+    const char *addr, uint64_t now)
+{
+	char	key[AUTH_KEY_MAX];
+	size_t	len = auth_key(key, s, id, addr);
+
+	return auth_guard_locked(g, key, len, now);
+}
+
+/* A guess (a wrong password) of <id> from <addr> at <now>, into <lk>. */
+static void
+guess(struct auth_guard *g, const struct policy_auth *a, const char *id,
+    const char *addr, bool known, uint64_t now, struct auth_lockouts *lk)
+{
+	ck_assert(auth_refused(g, a, addr, id, known, AUTH_FAIL_BAD_PASSWORD,
+	    now, lk));
+}
+
+/*
+ * README: only a wrong password or an unknown user is a guess; every
+ * other refusal (no credentials, a bad client id, a certificate missing,
+ * busy, already locked...) counts in no scope, however often.
+ */
+START_TEST(refused_counts_only_guesses)
+{
+	enum auth_result	 r = (enum auth_result)_i;
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	struct auth_lockouts	 lk;
+	unsigned		 i, s;
+	bool			 guessed = r == AUTH_FAIL_BAD_PASSWORD ||
+				    r == AUTH_FAIL_UNKNOWN_USER;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	pol->auth.lock_pair.failures = 1;
+	pol->auth.lock_identity.failures = 1;
+	pol->auth.lock_address.failures = 1;
+	pol->auth.lock_address.tarpit_after = 1;
+	ck_assert(auth_guess(r) == guessed);
+	for (i = 0; i < 20; i++) {
+		ck_assert(auth_refused(g, &pol->auth, ADDR, "alice", false, r,
+		    T0 + i, &lk) == guessed);
+		if (!guessed)
+			for (s = 0; s < AUTH_SCOPE__MAX; s++)
+				ck_assert_uint_eq(lk.ms[s], 0);
+	}
+	for (s = 0; s < AUTH_SCOPE__MAX; s++)
+		ck_assert_msg((locked_scope(g, s, "alice", ADDR, T0 + 20) > 0) ==
+		    guessed, "%s: scope %s", auth_result_str(r),
+		    auth_scope_name(s));
+	/* Without an identity nothing can be counted. */
+	ck_assert(!auth_refused(g, &pol->auth, ADDR_B, "", false,
+	    AUTH_FAIL_BAD_PASSWORD, T0, &lk));
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_ADDRESS, "", ADDR_B, T0),
+	    0);
 	auth_guard_free(g);
 	policy_unref(pol);
+}
+END_TEST
+
+/*
+ * The defaults: five wrong passwords for alice from one address lock that
+ * pair for five minutes, nothing else: not alice from another address,
+ * not bob from this one, not the address, not the identity.
+ */
+START_TEST(pair_locks_alone)
+{
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	struct auth_lockouts	 lk;
+	unsigned		 i;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	for (i = 0; i < 4; i++) {
+		guess(g, &pol->auth, "alice", ADDR, false, T0 + i, &lk);
+		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_PAIR], 0);
+	}
+	guess(g, &pol->auth, "alice", ADDR, false, T0 + 4, &lk);
+	ck_assert_uint_eq(lk.ms[AUTH_SCOPE_PAIR], 300000);
+	ck_assert_uint_eq(lk.failures[AUTH_SCOPE_PAIR], 5);
+	ck_assert_uint_eq(lk.ms[AUTH_SCOPE_IDENTITY], 0);
+	ck_assert_uint_eq(lk.ms[AUTH_SCOPE_ADDRESS], 0);
+	ck_assert_uint_eq(lk.distinct, 1);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_PAIR, "alice", ADDR,
+	    T0 + 4), 300000);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_PAIR, "alice", ADDR_B,
+	    T0 + 4), 0);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_PAIR, "bob", ADDR,
+	    T0 + 4), 0);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_IDENTITY, "alice", NULL,
+	    T0 + 4), 0);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_ADDRESS, NULL, ADDR,
+	    T0 + 4), 0);
+	/* One identity guessed is no spraying: no tarpit. */
+	ck_assert_uint_eq(auth_guard_tarpit(g, ADDR, T0 + 4,
+	    &pol->auth.lock_address, pol->auth.tarpit_ms), 0);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/* A success clears the pair's count; the identity's count stands. */
+START_TEST(success_clears_pair)
+{
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	struct auth_lockouts	 lk;
+	unsigned		 i;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	pol->auth.lock_identity.failures = 9;
+	for (i = 0; i < 4; i++)
+		guess(g, &pol->auth, "alice", ADDR, false, T0 + i, &lk);
+	auth_accepted(g, &pol->auth, "alice", ADDR, T0 + 4);
+	for (i = 0; i < 4; i++) {
+		guess(g, &pol->auth, "alice", ADDR_B, false, T0 + 5 + i, &lk);
+		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_PAIR], 0);
+	}
+	/* ADDR's pair starts from zero; the identity has 8 of 9 now. */
+	guess(g, &pol->auth, "alice", "192.0.2.9", false, T0 + 9, &lk);
+	ck_assert_uint_eq(lk.ms[AUTH_SCOPE_IDENTITY],
+	    pol->auth.lock_identity.duration_ms);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_PAIR, "alice", ADDR,
+	    T0 + 9), 0);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/*
+ * A known device's pair locks only at known_device_failures; a login
+ * makes the pair known for known_device, and no longer.
+ */
+START_TEST(known_device)
+{
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	struct auth_lockouts	 lk;
+	uint64_t		 ttl;
+	unsigned		 i;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	ttl = pol->auth.known_device_ms;
+	ck_assert(!auth_guard_known(g, "alice", ADDR, T0, ttl));
+	auth_accepted(g, &pol->auth, "alice", ADDR, T0);
+	ck_assert(auth_guard_known(g, "alice", ADDR, T0, ttl));
+	ck_assert(auth_guard_known(g, "alice", ADDR, T0 + ttl - 1, ttl));
+	ck_assert(!auth_guard_known(g, "alice", ADDR_B, T0, ttl));
+	ck_assert(!auth_guard_known(g, "bob", ADDR, T0, ttl));
+	ck_assert(!auth_guard_known(g, "alice", ADDR, T0, 0));
+	for (i = 0; i + 1 < pol->auth.lock_pair.known_failures; i++) {
+		guess(g, &pol->auth, "alice", ADDR, true, T0 + i, &lk);
+		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_PAIR], 0);
+	}
+	guess(g, &pol->auth, "alice", ADDR, true, T0 + i, &lk);
+	ck_assert_uint_eq(lk.ms[AUTH_SCOPE_PAIR],
+	    pol->auth.lock_pair.duration_ms);
+	ck_assert_uint_eq(lk.failures[AUTH_SCOPE_PAIR],
+	    pol->auth.lock_pair.known_failures);
+	/* The identity's own count locked it for everyone else meanwhile. */
+	ck_assert_uint_gt(locked_scope(g, AUTH_SCOPE_IDENTITY, "alice", NULL,
+	    T0 + i), 0);
+	/* Expired: forgotten. */
+	ck_assert(!auth_guard_known(g, "alice", ADDR, T0 + ttl, ttl));
+	ck_assert(!auth_guard_known(g, "alice", ADDR, T0, ttl));
+	/* known_device 0: a login records nothing. */
+	pol->auth.known_device_ms = 0;
+	auth_accepted(g, &pol->auth, "bob", ADDR, T0);
+	ck_assert(!auth_guard_known(g, "bob", ADDR, T0, ttl));
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/* One identity guessed from many addresses locks the identity. */
+START_TEST(identity_from_many_addresses)
+{
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	struct auth_lockouts	 lk;
+	char			 addr[32];
+	unsigned		 i, n;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	n = pol->auth.lock_identity.failures;
+	for (i = 0; i < n; i++) {
+		snprintf(addr, sizeof(addr), "198.51.100.%u", i + 1);
+		guess(g, &pol->auth, "alice", addr, false, T0 + i, &lk);
+		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_PAIR], 0);
+		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_ADDRESS], 0);
+		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_IDENTITY], i + 1 < n ? 0 :
+		    pol->auth.lock_identity.duration_ms);
+	}
+	ck_assert_uint_gt(locked_scope(g, AUTH_SCOPE_IDENTITY, "alice", NULL,
+	    T0 + n), 0);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_IDENTITY, "bob", NULL,
+	    T0 + n), 0);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/*
+ * Spraying: distinct identities guessed from one address.  From
+ * tarpit_after of them the tarpit doubles with each new one, up to
+ * tarpit_max; a repeated identity adds nothing; at `identities` the
+ * address is blocked, and the count starts afresh.
+ */
+START_TEST(address_spray)
+{
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	const struct policy_lockout *l;
+	struct auth_lockouts	 lk;
+	char			 id[16];
+	uint64_t		 tp, want;
+	unsigned		 i;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	l = &pol->auth.lock_address;	/* 5 to slow, 20 to block */
+	for (i = 0; i < l->failures; i++) {
+		snprintf(id, sizeof(id), "id%u", i);
+		guess(g, &pol->auth, id, ADDR, false, T0 + i, &lk);
+		ck_assert_uint_eq(lk.distinct, i + 1 < l->failures ? i + 1 :
+		    l->failures);
+		/* The same identity again is not another one. */
+		guess(g, &pol->auth, id, ADDR, false, T0 + i, &lk);
+		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_ADDRESS], 0);
+		if (i + 1 == l->failures)
+			break;
+		ck_assert_uint_eq(lk.distinct, i + 1);
+		tp = auth_guard_tarpit(g, ADDR, T0 + i, l, 1000);
+		want = i + 1 < l->tarpit_after ? 0 :
+		    1000ULL << (i + 2 - l->tarpit_after);
+		if (want > l->tarpit_max_ms)
+			want = l->tarpit_max_ms;
+		ck_assert_msg(tp == want, "%u identities: tarpit %" PRIu64
+		    ", want %" PRIu64, i + 1, tp, want);
+		ck_assert_uint_eq(auth_guard_tarpit(g, ADDR_B, T0 + i, l,
+		    1000), 0);
+	}
+	/* The block spent the count: the second try is the first again. */
+	ck_assert_uint_eq(lk.distinct, 1);
+	ck_assert_uint_eq(locked_scope(g, AUTH_SCOPE_ADDRESS, NULL, ADDR,
+	    T0 + i), l->duration_ms);
+	ck_assert_uint_eq(auth_guard_tarpit(g, ADDR, T0 + i, l, 1000), 0);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/* Only identities guessed within the window count. */
+START_TEST(address_spray_window)
+{
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	struct policy_lockout	 l;
+	unsigned		 distinct;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	l = pol->auth.lock_address;
+	l.failures = 3;
+	l.tarpit_after = 2;
+	l.window_ms = 1000;
+	ck_assert_uint_eq(auth_guard_spray(g, ADDR, "a", 1000, &l, &distinct),
+	    0);
+	ck_assert_uint_eq(auth_guard_spray(g, ADDR, "b", 1500, &l, &distinct),
+	    0);
+	ck_assert_uint_eq(distinct, 2);
+	ck_assert_uint_gt(auth_guard_tarpit(g, ADDR, 1500, &l, 100), 0);
+	/* "a" is out of the window: two, not three. */
+	ck_assert_uint_eq(auth_guard_spray(g, ADDR, "c", 2001, &l, &distinct),
+	    0);
+	ck_assert_uint_eq(distinct, 2);
+	ck_assert_uint_eq(auth_guard_tarpit(g, ADDR, 2600, &l, 100), 0);
+	/* "a" again, within the window of "c": three, blocked. */
+	ck_assert_uint_eq(auth_guard_spray(g, ADDR, "b", 2400, &l, &distinct),
+	    0);
+	ck_assert_uint_eq(auth_guard_spray(g, ADDR, "a", 2500, &l, &distinct),
+	    l.duration_ms);
+	ck_assert_uint_eq(distinct, 3);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/*
+ * Bounds: a scope's table holds AUTH_GUARD_ENTRIES keys; when all of them
+ * are running lockouts a new failure is not recorded and says so (never
+ * evicting a lockout); the known devices and the cache stay bounded.
+ */
+START_TEST(tables_bounded)
+{
+	struct policy		*pol = policy_new();
+	struct auth_guard	*g = auth_guard_new();
+	struct policy_lockout	 l = { 1, 60000, 60000, 60000, 0, 0, 0 };
+	struct auth_lockouts	 lk;
+	struct auth_tag		 t;
+	char			 key[32];
+	unsigned		 i;
+
+	ck_assert_ptr_nonnull(pol);
+	ck_assert_ptr_nonnull(g);
+	for (i = 0; i < AUTH_GUARD_ENTRIES; i++) {
+		snprintf(key, sizeof(key), "u:f%u", i);
+		ck_assert_uint_eq(gfail(g, key, 1000, &l), 60000);
+	}
+	ck_assert_uint_eq(gfail(g, "u:new", 1000, &l), UINT64_MAX);
+	ck_assert_uint_eq(auth_guard_size(g, 'u'), AUTH_GUARD_ENTRIES);
+	ck_assert_uint_eq(glocked(g, "u:f0", 1000), 60000);
+	pol->auth.lock_identity = l;
+	pol->auth.lock_pair.failures = 0;
+	pol->auth.lock_address.failures = 0;
+	pol->auth.lock_address.tarpit_after = 0;
+	ck_assert(auth_refused(g, &pol->auth, ADDR, "new", false,
+	    AUTH_FAIL_UNKNOWN_USER, 1000, &lk));
+	ck_assert(lk.full);
+	/* Once the lockouts are over, their entries make room. */
+	ck_assert_uint_eq(gfail(g, "u:new", 61000, &l), 60000);
+	ck_assert_uint_eq(auth_guard_size(g, 'u'), AUTH_GUARD_ENTRIES);
+
+	for (i = 0; i < AUTH_KNOWN_ENTRIES + 10; i++) {
+		snprintf(key, sizeof(key), "id%u", i);
+		auth_guard_known_add(g, key, ADDR, 1000);
+	}
+	ck_assert_uint_eq(auth_guard_size(g, 'k'), AUTH_KNOWN_ENTRIES);
+	ck_assert(auth_guard_known(g, key, ADDR, 1000, 5000));
+	memset(&t, 0, sizeof(t));
+	for (i = 0; i < AUTH_CACHE_ENTRIES + 10; i++) {
+		snprintf(key, sizeof(key), "id%u", i);
+		auth_cache_put(g, key, &t, 1000);
+	}
+	ck_assert_uint_eq(auth_guard_size(g, 'c'), AUTH_CACHE_ENTRIES);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/* ---- the cache of verified credentials ------------------------------ */
+
+static struct auth_tag
+tag_of(struct auth_guard *g, const struct policy *pol, const char *id,
+    const char *pw, int want)
+{
+	struct auth_tag	t;
+
+	ck_assert_int_eq(auth_cache_tag(g, pol, id, (const uint8_t *)pw,
+	    strlen(pw), &t), want);
+	return t;
+}
+
+/*
+ * A stored success serves the same password until cache_ttl; a wrong
+ * password, another identity, a changed entry or a reload do not hit.
+ */
+START_TEST(cache_hit_miss_ttl)
+{
+	struct policy		*pol = precheck_policy(0);
+	struct auth_guard	*g = auth_guard_new();
+	struct auth_tag		 t, bad;
+	uint64_t		 ttl = pol->auth.cache_ttl_ms;
+
+	ck_assert_ptr_nonnull(g);
+	t = tag_of(g, pol, "alice", "alice-pw", 0);
+	ck_assert(!auth_cache_hit(g, pol, "alice", &t, T0));
+	auth_cache_put(g, "alice", &t, T0);
+	ck_assert(auth_cache_hit(g, pol, "alice", &t, T0));
+	ck_assert(auth_cache_hit(g, pol, "alice", &t, T0 + ttl - 1));
+	bad = tag_of(g, pol, "alice", "alice-pw ", 0);
+	ck_assert(!auth_cache_hit(g, pol, "alice", &bad, T0));
+	bad = tag_of(g, pol, "alice", "", 0);
+	ck_assert(!auth_cache_hit(g, pol, "alice", &bad, T0));
+	bad = tag_of(g, pol, "bob", "alice-pw", 0);
+	ck_assert(!auth_cache_hit(g, pol, "bob", &bad, T0));
+	ck_assert(!auth_cache_hit(g, pol, "bob", &t, T0));
+	/* The same inputs give the same tag: the key is the process's. */
+	bad = tag_of(g, pol, "alice", "alice-pw", 0);
+	ck_assert_mem_eq(bad.mac, t.mac, AUTH_TAG_LEN);
+	/* Expired, and dropped. */
+	ck_assert(!auth_cache_hit(g, pol, "alice", &t, T0 + ttl));
+	ck_assert(!auth_cache_hit(g, pol, "alice", &t, T0));
+	/* No user, no tag; cache_ttl 0, no tag. */
+	tag_of(g, pol, "mallory", "x", -1);
+	pol->auth.cache_ttl_ms = 0;
+	tag_of(g, pol, "alice", "alice-pw", -1);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+START_TEST(cache_entry_change)
+{
+	struct policy		*pol = precheck_policy(0);
+	struct auth_guard	*g = auth_guard_new();
+	struct passwd_db	*old;
+	struct auth_tag		 t;
+	char			 path[PATHLEN + 8], err[PASSWD_ERR_LEN] = "";
+
+	ck_assert_ptr_nonnull(g);
+	t = tag_of(g, pol, "alice", "alice-pw", 0);
+	auth_cache_put(g, "alice", &t, T0);
+	ck_assert(auth_cache_hit(g, pol, "alice", &t, T0));
+	/* The same password hashed again: another salt, another entry. */
+	snprintf(path, sizeof(path), "%s/passwd2", tmpdir);
+	unlink(path);
+	ck_assert_msg(passwd_file_set(path, "alice",
+	    (const uint8_t *)"alice-pw", 8, 1000, true, err,
+	    sizeof(err)) == 0, "%s", err);
+	old = pol->auth.passwd;
+	pol->auth.passwd = passwd_load(path, err, sizeof(err));
+	ck_assert_msg(pol->auth.passwd != NULL, "%s", err);
+	t = tag_of(g, pol, "alice", "alice-pw", 0);
+	ck_assert(!auth_cache_hit(g, pol, "alice", &t, T0));
+	passwd_free(pol->auth.passwd);
+	pol->auth.passwd = old;
+	unlink(path);
+	auth_guard_free(g);
+	policy_unref(pol);
+}
+END_TEST
+
+/*
+ * A newer policy (a reload) empties the cache and draws a new key; a
+ * check that finishes under the older one afterwards stores nothing.
+ */
+START_TEST(cache_reload)
+{
+	struct policy		*pol = precheck_policy(0), *pol2;
+	struct auth_guard	*g = auth_guard_new();
+	struct auth_tag		 t, t2;
+
+	ck_assert_ptr_nonnull(g);
+	t = tag_of(g, pol, "alice", "alice-pw", 0);
+	auth_cache_put(g, "alice", &t, T0);
+	ck_assert(auth_cache_hit(g, pol, "alice", &t, T0));
+	pol2 = precheck_policy(0);
+	ck_assert_uint_gt(pol2->serial, pol->serial);
+	t2 = tag_of(g, pol2, "alice", "alice-pw", 0);
+	ck_assert_mem_ne(t2.mac, t.mac, AUTH_TAG_LEN);
+	ck_assert(!auth_cache_hit(g, pol2, "alice", &t2, T0));
+	ck_assert_uint_eq(auth_guard_size(g, 'c'), 0);
+	/* Under the old policy: no tag, nothing stored, nothing served. */
+	tag_of(g, pol, "alice", "alice-pw", -1);
+	auth_cache_put(g, "alice", &t, T0);
+	ck_assert_uint_eq(auth_guard_size(g, 'c'), 0);
+	ck_assert(!auth_cache_hit(g, pol, "alice", &t, T0));
+	auth_cache_put(g, "alice", &t2, T0);
+	ck_assert(auth_cache_hit(g, pol2, "alice", &t2, T0));
+	auth_guard_free(g);
+	policy_unref(pol);
+	policy_unref(pol2);
 }
 END_TEST
 
@@ -1614,6 +2177,26 @@ auth_suite(void)
 	tcase_add_test(tc, guard_pending_per_address);
 	tcase_add_test(tc, guard_pending_kept_when_full);
 	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("scopes");
+	tcase_add_loop_test(tc, refused_counts_only_guesses, 0,
+	    AUTH_RESULT__MAX);
+	tcase_add_test(tc, pair_locks_alone);
+	tcase_add_test(tc, success_clears_pair);
+	tcase_add_test(tc, known_device);
+	tcase_add_test(tc, identity_from_many_addresses);
+	tcase_add_test(tc, address_spray);
+	tcase_add_test(tc, address_spray_window);
+	tcase_add_test(tc, tables_bounded);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cache");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_add_test(tc, cache_hit_miss_ttl);
+	tcase_add_test(tc, cache_entry_change);
+	tcase_add_test(tc, cache_reload);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("registry");

@@ -50,8 +50,17 @@ START_TEST(valid_minimal)
 	ck_assert_str_eq(p->log.file, "");
 	ck_assert_int_eq(p->listeners[0].authn, POLICY_AUTHN_PASSWORD);
 	ck_assert_int_eq(p->listeners[0].client_certs, POLICY_VERIFY_NONE);
-	ck_assert_uint_eq(p->auth.lockout_failures, 5);
+	ck_assert_uint_eq(p->auth.lock_pair.failures, 5);
+	ck_assert_uint_eq(p->auth.lock_pair.window_ms, 300000);
+	ck_assert_uint_eq(p->auth.lock_identity.failures, 30);
+	ck_assert_uint_eq(p->auth.lock_address.failures, 20);
+	ck_assert_uint_eq(p->auth.lock_address.tarpit_after, 5);
+	ck_assert_uint_eq(p->auth.known_device_ms, 7 * 86400000U);
 	ck_assert_uint_eq(p->auth.tarpit_ms, 1000);
+	ck_assert_uint_eq(p->auth.cache_ttl_ms, 600000);
+	/* hash_threads: auto, one per CPU the process may use. */
+	ck_assert_uint_ge(p->auth.hash_threads, 1);
+	ck_assert_str_ne(p->auth.hash_threads_auto, "");
 	ck_assert_str_eq(p->auth.anonymous_identity, "anonymous");
 	policy_unref(p);
 	free(e);
@@ -90,10 +99,19 @@ START_TEST(valid_full)
 	ck_assert_int_eq(p->auth.cert_identity, POLICY_CERT_ID_SAN_EMAIL);
 	ck_assert_uint_eq(p->auth.upstream_password_len, 15);
 	ck_assert_mem_eq(p->auth.upstream_password, "upstream-secret", 15);
-	ck_assert_uint_eq(p->auth.lockout_failures, 3);
-	ck_assert_uint_eq(p->auth.lockout_window_ms, 30000);
-	ck_assert_uint_eq(p->auth.lockout_duration_ms, 10000);
-	ck_assert_uint_eq(p->auth.lockout_max_ms, 600000);
+	ck_assert_uint_eq(p->auth.lock_pair.failures, 3);
+	ck_assert_uint_eq(p->auth.lock_pair.window_ms, 30000);
+	ck_assert_uint_eq(p->auth.lock_pair.duration_ms, 10000);
+	ck_assert_uint_eq(p->auth.lock_pair.max_ms, 600000);
+	ck_assert_uint_eq(p->auth.lock_pair.known_failures, 12);
+	ck_assert_uint_eq(p->auth.lock_identity.failures, 40);
+	ck_assert_uint_eq(p->auth.lock_identity.window_ms, 120000);
+	ck_assert_uint_eq(p->auth.lock_address.failures, 8);
+	ck_assert_uint_eq(p->auth.lock_address.tarpit_after, 2);
+	ck_assert_uint_eq(p->auth.lock_address.tarpit_max_ms, 5000);
+	ck_assert_uint_eq(p->auth.lock_address.duration_ms, 20000);
+	ck_assert_uint_eq(p->auth.known_device_ms, 86400000);
+	ck_assert_uint_eq(p->auth.cache_ttl_ms, 0);
 	ck_assert_uint_eq(p->auth.tarpit_ms, 250);
 	ck_assert_str_eq(p->auth.client_id_pattern, "%u-*");
 	ck_assert_int_eq(p->auth.empty_client_id, POLICY_EMPTY_ID_ASSIGN);
@@ -209,6 +227,15 @@ static const struct bad_case {
 	    "client could connect" },
 	{ "bad-auth-passwd-malformed", 1, "9:3: auth.password_file: "
 	    "test/data/malformed.passwd:1: salt is not valid base64" },
+	{ "bad-auth-old-lockout-key", 1, "10:21: auth.lockout_failures: "
+	    "replaced by the per-scope keys auth.lockout.pair.failures, "
+	    "auth.lockout.identity.failures and "
+	    "auth.lockout.address.identities (README, \"Brute-force "
+	    "protection\")" },
+	{ "bad-auth-lockout-tarpit-after", 1, "9:3: "
+	    "auth.lockout.address.tarpit_after: is above "
+	    "auth.lockout.address.identities: the address would be blocked "
+	    "before it is slowed" },
 	{ "bad-auth-cert-without-client-certs", 1, "2:5: listeners[0]: "
 	    "authentication certificate needs client_certificates: optional "
 	    "or require" },

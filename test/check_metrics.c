@@ -137,7 +137,9 @@ START_TEST(decisions)
 	metrics_auth(METRICS_AUTH_PASSWORD, AUTH_FAIL_BAD_PASSWORD);
 	metrics_auth(METRICS_AUTH_CERTIFICATE, AUTH_OK);
 	metrics_auth(METRICS_AUTH_ANONYMOUS, AUTH_RESULT__MAX);	/* ignored */
-	metrics_lockout(true);
+	metrics_lockout(2);		/* identity */
+	metrics_lockout(3);		/* ignored */
+	metrics_add(M_AUTH_CACHE_HIT, 2);
 	metrics_acl(ACL_READ, false);
 	metrics_acl(ACL_PUBLISH, true);
 	metrics_acl(ACL_ALL, true);				/* ignored */
@@ -152,10 +154,20 @@ START_TEST(decisions)
 	    "result=\"ok\"} 1\n");
 	family_is(NULL, 0, "mqttguard_auth_lockouts_total",
 	    "# HELP mqttguard_auth_lockouts_total Lockouts started after "
-	    "repeated failures, of a source address or of a username.\n"
+	    "repeated wrong passwords: of an identity from one address "
+	    "(pair), of a source address guessing many identities (address), "
+	    "of an identity guessed from many addresses (identity).\n"
 	    "# TYPE mqttguard_auth_lockouts_total counter\n"
+	    "mqttguard_auth_lockouts_total{scope=\"pair\"} 0\n"
 	    "mqttguard_auth_lockouts_total{scope=\"address\"} 0\n"
-	    "mqttguard_auth_lockouts_total{scope=\"user\"} 1\n");
+	    "mqttguard_auth_lockouts_total{scope=\"identity\"} 1\n");
+	family_is(NULL, 0, "mqttguard_auth_cache_total",
+	    "# HELP mqttguard_auth_cache_total Password checks with the "
+	    "verified-credential cache on: served from it (hit) or by the "
+	    "password hash (miss).\n"
+	    "# TYPE mqttguard_auth_cache_total counter\n"
+	    "mqttguard_auth_cache_total{result=\"hit\"} 2\n"
+	    "mqttguard_auth_cache_total{result=\"miss\"} 0\n");
 	family_is(NULL, 0, "mqttguard_acl_decisions_total",
 	    "# HELP mqttguard_acl_decisions_total ACL decisions (with an acl "
 	    "section), by action and result.\n"

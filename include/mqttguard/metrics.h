@@ -55,6 +55,12 @@ enum metric {
 	M_LIMIT_DELIVERY_SIZE,	/* 3.x delivery over max_packet_size dropped */
 	M_PROXY_UNTRUSTED,	/* PROXY listener: not from trusted_proxies */
 	M_PROXY_BAD_HEADER,	/* PROXY listener: header missing or bad */
+	M_AUTH_CACHE_HIT,	/* a password served by the credential cache */
+	M_AUTH_CACHE_MISS,	/* cache on, the password went to the KDF */
+	M_AUTH_TARPIT,		/* a CONNACK held by a spraying address's
+				   tarpit */
+	M_AUTH_UNRECORDED,	/* a guess not counted: a lockout table full
+				   of running lockouts */
 	M__MAX
 };
 
@@ -99,8 +105,8 @@ void	metrics_refused(unsigned listener, unsigned reason);
 void	metrics_tls_failed(unsigned listener, bool probe);
 /* An authentication decided: <result> is an enum auth_result. */
 void	metrics_auth(enum metrics_auth_method method, unsigned result);
-/* A lockout started, of a username (<user>) or of a source address. */
-void	metrics_lockout(bool user);
+/* A lockout started, of <scope> (enum auth_scope: pair, address, identity). */
+void	metrics_lockout(unsigned scope);
 /* An ACL decision: <action> is one bit of enum acl_action (1, 2, 4). */
 void	metrics_acl(unsigned action, bool allowed);
 /* A valid frame of <type> (1..15) and <bytes> from <dir>. */

@@ -106,6 +106,18 @@ enum passwd_result passwd_verify(const struct passwd_db *db,
 		    const char *user, size_t user_len,
 		    const uint8_t *pw, size_t pw_len);
 
+/*
+ * The entry of <user> as bytes into <out> (<outlen> bytes;
+ * PASSWD_ENTRY_MAX is always enough): its kind, cost parameters, salt and
+ * hash, everything its line in the file says, so that two entries give
+ * the same bytes only when they verify the same passwords.  Returns the
+ * length, 0 for an unknown user.  For binding a cached verification to
+ * the entry it was made against; the bytes are as secret as the file.
+ */
+#define PASSWD_ENTRY_MAX	160
+size_t		 passwd_entry_bytes(const struct passwd_db *db,
+		    const char *user, size_t user_len, uint8_t *out,
+		    size_t outlen);
 /* A short lowercase name for <r>, for logs: "ok", "unknown user", ... */
 const char	*passwd_result_name(enum passwd_result r);
 

@@ -37,12 +37,33 @@
 #define POLICY_ADMIN_PORT_DEFAULT	9883
 #define POLICY_SHA256_HEX		65	/* 64 hex digits and a NUL */
 
-/* Defaults of the auth section. */
-#define POLICY_LOCKOUT_FAILURES_DEFAULT	5
-#define POLICY_LOCKOUT_WINDOW_DEFAULT	60000		/* ms */
-#define POLICY_LOCKOUT_DURATION_DEFAULT	60000		/* ms */
-#define POLICY_LOCKOUT_MAX_DEFAULT	3600000		/* ms */
+/*
+ * Defaults of the auth section.  The lockout has three scopes (README,
+ * "Brute-force protection"): wrong passwords for one identity from one
+ * address lock that pair quickly; an identity guessed from many addresses
+ * is locked for addresses it has not logged in from; an address is slowed,
+ * then blocked, only when it tries many identities (spraying).
+ */
+#define POLICY_PAIR_FAILURES_DEFAULT	5
+#define POLICY_PAIR_WINDOW_DEFAULT	300000		/* ms */
+#define POLICY_PAIR_DURATION_DEFAULT	300000		/* ms */
+#define POLICY_PAIR_MAX_DEFAULT		3600000		/* ms */
+#define POLICY_KNOWN_FAILURES_DEFAULT	50	/* a known device's pair */
+#define POLICY_IDENT_FAILURES_DEFAULT	30
+#define POLICY_IDENT_WINDOW_DEFAULT	900000		/* ms */
+#define POLICY_IDENT_DURATION_DEFAULT	300000		/* ms */
+#define POLICY_IDENT_MAX_DEFAULT	3600000		/* ms */
+#define POLICY_ADDR_IDENTITIES_DEFAULT	20	/* distinct, to block */
+#define POLICY_ADDR_TARPIT_AFTER_DEFAULT 5	/* distinct, to slow down */
+#define POLICY_ADDR_WINDOW_DEFAULT	600000		/* ms */
+#define POLICY_ADDR_DURATION_DEFAULT	300000		/* ms */
+#define POLICY_ADDR_MAX_DEFAULT		3600000		/* ms */
+#define POLICY_KNOWN_DEVICE_DEFAULT	604800000	/* ms: 7 days */
 #define POLICY_TARPIT_DEFAULT		1000		/* ms */
+#define POLICY_TARPIT_MAX_DEFAULT	30000		/* ms */
+#define POLICY_CACHE_TTL_DEFAULT	600000		/* ms */
+#define POLICY_LOCKOUT_MAX_LIMIT	604800000	/* ms: any max */
+#define POLICY_HASH_THREADS_MAX		64
 #define POLICY_HASH_QUEUE_DEFAULT	256		/* pending checks */
 
 /*
@@ -151,6 +172,21 @@ enum policy_deny_action {
 	POLICY_DENY_DISCONNECT		/* the connection is closed */
 };
 
+/*
+ * One scope of the brute-force lockout: <failures> guesses (for an
+ * address: distinct identities guessed) within <window_ms> lock the scope
+ * for <duration_ms>, doubling on each repetition up to <max_ms>.
+ */
+struct policy_lockout {
+	unsigned	 failures;	/* 0: this scope never locks */
+	unsigned	 window_ms;
+	unsigned	 duration_ms;	/* first lockout */
+	unsigned	 max_ms;	/* doubling stops here */
+	unsigned	 known_failures;	/* pair: of a known device */
+	unsigned	 tarpit_after;	/* address: identities to slow it */
+	unsigned	 tarpit_max_ms;	/* address: the tarpit's growth cap */
+};
+
 struct policy_auth {
 	char		*password_file;	/* owned; NULL: no passwords */
 	struct passwd_db *passwd;	/* owned; loaded with the policy */
@@ -160,15 +196,17 @@ struct policy_auth {
 	char		*upstream_password_file;	/* owned; NULL: strip */
 	uint8_t		*upstream_password;	/* owned, wiped on free */
 	size_t		 upstream_password_len;
-	unsigned	 lockout_failures;	/* 0: no lockout */
-	unsigned	 lockout_window_ms;
-	unsigned	 lockout_duration_ms;	/* first lockout */
-	unsigned	 lockout_max_ms;	/* doubling stops here */
-	unsigned	 tarpit_ms;	/* delay before a failure answer */
+	struct policy_lockout lock_pair;	/* identity@address */
+	struct policy_lockout lock_identity;	/* from anywhere */
+	struct policy_lockout lock_address;	/* identities guessed */
+	unsigned	 known_device_ms;	/* 0: no exemption */
+	unsigned	 tarpit_ms;	/* delay before a guess's answer */
+	unsigned	 cache_ttl_ms;	/* verified credentials; 0: off */
 	bool		 allow_wildcard_names;	/* + # in user/client id */
 	char		*client_id_pattern;	/* owned; NULL: any */
 	enum policy_empty_id empty_client_id;
 	unsigned	 hash_threads;	/* password checks off the loops */
+	char		 hash_threads_auto[96];	/* "auto": how it counted */
 	unsigned	 hash_queue;	/* pending checks before "busy" */
 	int		 line, col;
 };
@@ -380,6 +418,7 @@ struct policy {
 	gid_t			 gid;		/* of group, or the primary */
 	char			 sha256[POLICY_SHA256_HEX];	/* of the file's
 						   bytes, lower-case hex */
+	uint64_t		 serial;	/* 1, 2, ...: newer is greater */
 };
 
 /*

@@ -73,6 +73,11 @@ struct session {
 	struct auth_job		*job;		/* pending check; the pool
 						   owns it until done */
 	enum auth_result	 refusal;	/* SS_REFUSING: why */
+	struct auth_tag		 tag;		/* the password's, for the
+						   cache; wiped once used */
+	bool			 tag_ok;	/* tag made: store on success */
+	bool			 held;		/* SS_AUTH: accepted, in the
+						   address's tarpit */
 	struct enforce_state	 es;		/* identity, limits, counters */
 	struct limits_conn	 lc;		/* connection counts held */
 	struct event		*rate_ev;	/* owned; ends a hold */

@@ -22,9 +22,15 @@ def pwfile(tmp_path):
     return passwd_file(tmp_path / "users.passwd", USERS)
 
 
+# Lockouts out of the way of tests about something else.
+LOCKOUT_LOOSE = "{pair: {failures: 50}, identity: {failures: 50}}"
+LOCKOUT_OFF = ("{pair: {failures: 0}, identity: {failures: 0}, "
+               "address: {identities: 0, tarpit_after: 0}}")
+
+
 def auth_yaml(pwfile, **kw):
     opts = {"password_file": str(pwfile), "tarpit": "100ms",
-            "lockout_failures": "50", "empty_client_id": "assign"}
+            "lockout": LOCKOUT_LOOSE, "empty_client_id": "assign"}
     opts.update({k: str(v) for k, v in kw.items()})
     return "auth:\n" + "".join(f"  {k}: {v}\n" for k, v in opts.items())
 
@@ -136,8 +142,8 @@ def test_password_stripped_or_replaced_upstream(tmp_path, certs,
 
 def test_lockout_then_release(guard_factory, broker, pwfile):
     g = guard_factory(broker.port, plain=True, auth=auth_yaml(
-        pwfile, lockout_failures=3, lockout_window="1m",
-        lockout_duration="2s", lockout_max="1h", tarpit=0))
+        pwfile, lockout="{pair: {failures: 3, window: 1m, duration: 2s, "
+        "max: 1h}}", tarpit=0))
     bad_f, bad_p = creds("alice", "wrong")
     good_f, good_p = creds("alice", "alice-pw")
     for _ in range(3):
@@ -151,7 +157,8 @@ def test_lockout_then_release(guard_factory, broker, pwfile):
     assert raw_connack(g.plain_port, connect(
         level=4, cid=b"x", flags=good_f, payload=good_p)) == \
         bytes([0x20, 2, 0, 0x05])
-    assert "locked out for 2s" in g.log()
+    assert ('identity "alice" locked out from address 127.0.0.1 for 2s '
+            '(scope pair)') in g.log()
     # ...until the lockout ends.
     time.sleep(2.5)
     assert raw_connack_ok(g.plain_port, good_f, good_p)
@@ -287,7 +294,7 @@ def test_wrong_password_flood_does_not_starve_a_legit_client(
                           timeout=60)
         assert r.returncode == 0, r.stderr
     g = guard_factory(broker.port, plain=True, auth=auth_yaml(
-        strong, lockout_failures=0, tarpit=0))
+        strong, lockout=LOCKOUT_OFF, tarpit=0))
     stop = threading.Event()
     attempts = [0]
     f, p = creds("bob", "guess")

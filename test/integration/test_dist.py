@@ -34,6 +34,9 @@ TABLES = {
     "log_keys": "log.", "shutdown_keys": "shutdown.",
     "admin_keys": "admin.", "acl_keys": "acl.",
     "rule_keys": "acl.rules[].", "test_keys": "tests[].",
+    "lockout_keys": "auth.lockout.", "lock_pair_keys": "auth.lockout.pair.",
+    "lock_identity_keys": "auth.lockout.identity.",
+    "lock_address_keys": "auth.lockout.address.",
     # An acl.include file holds one acl section: documented there.
     "inc_keys": None,
 }
@@ -49,8 +52,11 @@ def loader_keys():
         assert name in TABLES, f"config.c: new key table {name}: map it"
         if TABLES[name] is None:
             continue
+        # Keys kept only to be refused with their replacement named.
+        refused = set(re.findall(r'\{\s*"([a-z0-9_]+)",[^}]*_old_key', body))
         for k in re.findall(r'(?:\{|[A-Z]+\()\s*"([a-z0-9_]+)",\s*K_', body):
-            keys.add(TABLES[name] + k)
+            if k not in refused:
+                keys.add(TABLES[name] + k)
     return keys
 
 

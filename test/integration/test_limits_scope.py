@@ -35,7 +35,9 @@ def lguard(guard_factory, broker, pwfile, limits):
     return guard_factory(
         broker.port, plain=True, limits=limits, extra=ACL,
         auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n"
-        "  lockout_failures: 0\n  empty_client_id: assign\n")
+        "  lockout: {pair: {failures: 0}, identity: {failures: 0},\n"
+        "    address: {identities: 0, tarpit_after: 0}}\n"
+        "  empty_client_id: assign\n")
 
 
 # ---- connections per user -------------------------------------------------

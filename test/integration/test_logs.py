@@ -333,7 +333,7 @@ def test_log_file_reopened_on_sigusr1(guard_factory, broker):
 
 def test_fail2ban_regex(guard_factory, broker, pwfile, tmp_path):
     """The filter in dist/ against a real run: wrong passwords from
-    127.0.0.2 (until its address is locked out) and 127.0.0.3 (then its
+    127.0.0.2 (for three identities, until its address is blocked) and 127.0.0.3 (then its
     per-address cap), a good login from 127.0.0.1."""
     if shutil.which("fail2ban-regex") is None:
         pytest.fail("fail2ban-regex is missing: scripts/deps.sh --test "
@@ -341,15 +341,16 @@ def test_fail2ban_regex(guard_factory, broker, pwfile, tmp_path):
     g = guard_factory(
         broker.port, plain=True,
         auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n"
-        "  lockout_failures: 3\n",
+        "  lockout:\n    address: {identities: 3, tarpit_after: 0}\n",
         limits="  max_connections_per_address: 2\n  connect_timeout: 30s\n")
 
     def closes(addr):
         return sum(1 for line in g.log().splitlines()
                    if f" {addr}:" in line and ": closed:" in line)
 
-    for i in range(3):
-        assert wrong_login(g.plain_port, "alice", "127.0.0.2") == \
+    # Three identities guessed from 127.0.0.2 block it (spraying).
+    for i, user in enumerate(("alice", "bob", "mallory")):
+        assert wrong_login(g.plain_port, user, "127.0.0.2") == \
             b"\x20\x02\x00\x04"
         wait_until(lambda: closes("127.0.0.2") == i + 1, what="a close")
     for i in range(2):
