@@ -48,7 +48,11 @@ def loader_keys():
     tables = re.findall(r"static const struct ckey (\w+)\[\] = \{(.*?)\n\s*\};",
                         src, re.S)
     assert len(tables) >= 14, "config.c's key tables not found"
+    # Keys a table takes from a macro (#define X_COMMON \ LK(...), ...).
+    macros = dict(re.findall(r"#define (\w+) \\\n((?:.*\\\n)*.*)", src))
     for name, body in tables:
+        body += "".join(m for k, m in macros.items()
+                        if re.search(rf"\b{k}\b", body))
         assert name in TABLES, f"config.c: new key table {name}: map it"
         if TABLES[name] is None:
             continue
