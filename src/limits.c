@@ -786,7 +786,7 @@ limits_pending_add(struct limits_pending *p, struct limits_conn *c,
 {
 	struct limits_pnet	*n;
 
-	if (c->pend != NULL || !c->unauth)
+	if (c->pend != NULL || !c->unauth || !c->addr_counted)
 		return 0;
 	if ((n = pnet_get(p, c->net, true)) == NULL)
 		return -1;

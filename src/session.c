@@ -150,6 +150,8 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	}
 	s->fd = -1;
 	s->lc = *lc;
+	(void)limits_pending_add(ctx->pending, &s->lc, s);	/* ENOMEM:
+								   untracked */
 	s->ctx = ctx;
 	s->lis = lis;
 	s->pol = policy_ref(ctx->pol);

@@ -12,6 +12,8 @@
  * job under auth_mtx and wakes the loop.  One session's frame path and
  * close path are session.c's.
  */
+#include <arpa/inet.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,8 @@ static void	drain_cb(evutil_socket_t, short, void *);
 static void	session_reap(struct session_ctx *);
 static int	session_rebind(struct session *, struct policy *,
 		    const struct policy_listener *, unsigned);
+static void	evict_log(struct session_ctx *, const struct session *,
+		    unsigned);
 
 /* On a pool thread: hand the finished check to the session's loop. */
 void
@@ -49,6 +53,63 @@ session_ctx_auth_post(struct auth_job *job)
 	TAILQ_INSERT_TAIL(&ctx->auth_done, job, entry);
 	pthread_mutex_unlock(&ctx->auth_mtx);
 	event_active(ctx->auth_ev, EV_READ, 0);
+}
+
+int
+session_ctx_evict(struct session_ctx *ctx, const struct policy_listener *lis,
+    const struct sockaddr *sa)
+{
+	struct session	*s;
+	uint8_t		 net[17];
+	unsigned	 count = 0;
+
+	if (sa != NULL)
+		limits_network_key(sa, &lis->limits, net);
+	if ((s = limits_pending_victim(ctx->pending, sa != NULL ? net : NULL,
+	    &count)) == NULL)
+		return -1;
+	evict_log(ctx, s, count);
+	metrics_add(M_EVICTED, 1);
+	s->quiet = true;
+	session_close(s, "evicted: its network held the most connections "
+	    "not yet authenticated (limits.max_unauthenticated)", false);
+	return 0;
+}
+
+/*
+ * One line a second at most: the network that lost a connection, how many
+ * it held in this loop, and the evictions since the last line.
+ */
+static void
+evict_log(struct session_ctx *ctx, const struct session *s, unsigned count)
+{
+	uint64_t		now = util_now_ms();
+	struct log_field	f[4];
+	char			net[INET6_ADDRSTRLEN + 8];
+	const uint8_t		*k = s->lc.net;
+	bool			v4 = k[10] == 0xff && k[11] == 0xff;
+
+	if (ctx->evict_logged != 0 && now - ctx->evict_logged < 1000) {
+		ctx->evict_quiet++;
+		return;
+	}
+	if (inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? k + 12 : k, net,
+	    INET6_ADDRSTRLEN) == NULL)
+		snprintf(net, sizeof(net), "?");
+	else
+		snprintf(net + strlen(net), 8, "/%u", v4 ?
+		    s->lis->limits.network_v4 : s->lis->limits.network_v6);
+	f[0] = (struct log_field)LOG_STR("network", net);
+	f[1] = (struct log_field)LOG_STR("listener", s->lis->name);
+	f[2] = (struct log_field)LOG_UINT("network_pending", count);
+	f[3] = (struct log_field)LOG_UINT("not_logged", ctx->evict_quiet);
+	log_event(LOG_LVL_WARN, "limit.evict", f, 4, "limits: listener %s: "
+	    "connections not yet authenticated at the limit: closed the "
+	    "oldest from %s, which held %u of this loop's (%" PRIu64
+	    " more evictions not logged)", s->lis->name, net, count,
+	    ctx->evict_quiet);
+	ctx->evict_logged = now;
+	ctx->evict_quiet = 0;
 }
 
 void
@@ -245,8 +306,9 @@ session_ctx_init(struct session_ctx *ctx)
 	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
 	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
 	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
+	ctx->pending = limits_pending_new();
 	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
-	    ctx->drain_ev == NULL) {
+	    ctx->drain_ev == NULL || ctx->pending == NULL) {
 		if (ctx->reap_ev != NULL)
 			event_free(ctx->reap_ev);
 		if (ctx->auth_ev != NULL)
@@ -254,6 +316,8 @@ session_ctx_init(struct session_ctx *ctx)
 		if (ctx->drain_ev != NULL)
 			event_free(ctx->drain_ev);
 		ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
+		limits_pending_free(ctx->pending);
+		ctx->pending = NULL;
 		pthread_mutex_destroy(&ctx->auth_mtx);
 		return -1;
 	}
@@ -274,6 +338,8 @@ session_ctx_fini(struct session_ctx *ctx)
 	event_free(ctx->auth_ev);
 	event_free(ctx->drain_ev);
 	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
+	limits_pending_free(ctx->pending);	/* empty by now */
+	ctx->pending = NULL;
 	pthread_mutex_destroy(&ctx->auth_mtx);
 	session_ctx_set_tls(ctx, NULL, NULL);
 }

@@ -1187,7 +1187,7 @@ START_TEST(pending_random_against_scan)
 			continue;
 		}
 		memset(&c[k], 0, sizeof(c[k]));
-		c[k].unauth = true;
+		c[k].unauth = c[k].addr_counted = true;
 		j = (unsigned)rand_r(&seed) % NETS;
 		j = j * j / NETS;	/* skewed: low networks hold more */
 		memcpy(c[k].net, &j, sizeof(j));

@@ -158,7 +158,9 @@ void		 limits_pending_free(struct limits_pending *);
 /*
  * Tracks <c> (admitted, not yet authenticated, its network known: after
  * limits_admit() or limits_admit_addr()) with <owner>, which
- * limits_pending_victim() hands back.  -1 when out of memory: <c> is then
+ * limits_pending_victim() hands back (0, tracking nothing, when <c> is
+ * not in the budget or its network is not known).  -1 when out of memory:
+ * <c> is then
  * simply not tracked (never a victim).  <c> must not move until it leaves
  * (limits_authenticated(), limits_release(), limits_pending_del()).
  */

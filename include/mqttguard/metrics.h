@@ -55,6 +55,8 @@ enum metric {
 	M_LIMIT_DELIVERY_SIZE,	/* 3.x delivery over max_packet_size dropped */
 	M_PROXY_UNTRUSTED,	/* PROXY listener: not from trusted_proxies */
 	M_PROXY_BAD_HEADER,	/* PROXY listener: header missing or bad */
+	M_EVICTED,		/* not yet authenticated, closed to make room
+				   for a newcomer from a less loaded network */
 	M__MAX
 };
 

@@ -67,6 +67,10 @@ struct session_ctx {
 	uint64_t		 spread_ms;	/* shutdown.spread */
 	uint64_t		 spread_total;	/* sessions to end over it */
 	uint64_t		 spread_closed;	/* of them, ended */
+	struct limits_pending	*pending;	/* owned; not yet
+						   authenticated, by network */
+	uint64_t		 evict_logged;	/* ms: the last line */
+	uint64_t		 evict_quiet;	/* evictions not logged */
 	uint64_t		 fd_short_logged;	/* ms: the last line */
 	uint64_t		 fd_short_quiet;	/* shortages not logged */
 	uint64_t		 next_id;
@@ -118,6 +122,18 @@ void	session_ctx_set_policy(struct session_ctx *ctx, struct policy *pol,
 void	session_new(struct session_ctx *ctx,
 	    const struct policy_listener *lis, int fd,
 	    const struct sockaddr *sa, const struct limits_conn *lc);
+
+/*
+ * limits.max_unauthenticated is full and a connection from <sa> (NULL:
+ * not known yet, a PROXY header to come) on <lis> asks in: closes, if
+ * fairness asks for it, this loop's oldest session not yet authenticated
+ * from the network holding the most such sessions (limits_pending_victim()),
+ * quietly, with a log line at most once a second.  0 when one was closed
+ * (its place in the budget is free), -1 when the newcomer is to be
+ * refused.
+ */
+int	session_ctx_evict(struct session_ctx *ctx,
+	    const struct policy_listener *lis, const struct sockaddr *sa);
 
 /*
  * Ends a session with <reason> (a static string, logged).  With <flush>,
