@@ -41,6 +41,7 @@ static enum limits_refusal admit(struct listener *, const struct sockaddr *,
 		    uint64_t, struct limits_conn *);
 static void	error_cb(struct evconnlistener *, void *);
 static void	resume_cb(evutil_socket_t, short, void *);
+static void	turn_count(struct listener *);
 static void	refused_log(struct listener *, const struct sockaddr *,
 		    const char *, const char *, uint64_t);
 
@@ -189,6 +190,7 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
+	turn_count(l);
 	now = util_now_ms();
 	if (proxied && !proxy_cidr_match(l->pl->trusted_proxies,
 	    l->pl->n_trusted_proxies, sa)) {
@@ -240,6 +242,30 @@ admit(struct listener *l, const struct sockaddr *sa, uint64_t now,
 	return limits_admit_conn(ctx->limits, &l->pl->limits,
 	    ctx->pol->limits.max_connections, l->idx, l->pl->max_connections,
 	    lc);
+}
+
+/*
+ * Counts an accept in this turn of the loop (told apart by the loop's
+ * cached time, which libevent updates once a turn).  At the bound, the
+ * listener stops until a timer of zero fires, that is after the next poll
+ * and the established sessions' I/O it finds: a flood of connections
+ * costs the loop at most LISTENER_ACCEPTS_PER_TURN sessions made a turn.
+ */
+static void
+turn_count(struct listener *l)
+{
+	struct timeval	now, zero = { 0, 0 };
+
+	if (event_base_gettimeofday_cached(l->ctx->base, &now) == -1 ||
+	    now.tv_sec != l->turn.tv_sec || now.tv_usec != l->turn.tv_usec) {
+		l->turn = now;
+		l->turn_accepts = 0;
+	}
+	if (++l->turn_accepts < LISTENER_ACCEPTS_PER_TURN)
+		return;
+	l->turn_accepts = 0;
+	evconnlistener_disable(l->el);
+	evtimer_add(l->resume, &zero);
 }
 
 /*

@@ -14,6 +14,9 @@
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +35,12 @@
 #include "mqttguard/util.h"
 
 #define SESSION_SPREAD_TICK_MS	50	/* shutdown.spread's pace */
+#define SESSION_TRIM_AFTER	256	/* sessions freed before a trim */
+#define SESSION_TRIM_DELAY_MS	1000	/* from the first of them */
 
 static void	auth_cb(evutil_socket_t, short, void *);
 static void	reap_cb(evutil_socket_t, short, void *);
+static void	trim_cb(evutil_socket_t, short, void *);
 static void	drain_cb(evutil_socket_t, short, void *);
 static void	session_reap(struct session_ctx *);
 static int	session_rebind(struct session *, struct policy *,
@@ -191,7 +197,38 @@ session_reap(struct session_ctx *ctx)
 			continue;
 		TAILQ_REMOVE(&ctx->dead, s, entry);
 		session_free(s);
+		ctx->freed++;
 	}
+	if (ctx->freed >= SESSION_TRIM_AFTER && ctx->trim_ev != NULL &&
+	    !evtimer_pending(ctx->trim_ev, NULL)) {
+		struct timeval	tv = { SESSION_TRIM_DELAY_MS / 1000,
+				    (SESSION_TRIM_DELAY_MS % 1000) * 1000 };
+
+		evtimer_add(ctx->trim_ev, &tv);
+	}
+}
+
+/*
+ * Many sessions were freed (a mass disconnect): glibc keeps what free()
+ * got back in its arenas, most of it in the middle of the heap where the
+ * automatic trim at the top never reaches, so a burst of 9 000 TLS
+ * sessions leaves well over 100 MB resident after they are gone.
+ * malloc_trim() hands the free pages back (madvise) in every arena.  It
+ * walks the arenas under their locks, so it runs from a timer a second
+ * after the burst began, once per burst of SESSION_TRIM_AFTER frees, never
+ * from a session's own path.
+ */
+static void
+trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+
+	(void)fd;
+	(void)what;
+	ctx->freed = 0;
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
 }
 
 /*
@@ -306,9 +343,14 @@ session_ctx_init(struct session_ctx *ctx)
 	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
 	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
 	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
+	ctx->trim_ev = evtimer_new(ctx->base, trim_cb, ctx);
 	ctx->pending = limits_pending_new();
 	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
-	    ctx->drain_ev == NULL || ctx->pending == NULL) {
+	    ctx->drain_ev == NULL || ctx->trim_ev == NULL ||
+	    ctx->pending == NULL) {
+		if (ctx->trim_ev != NULL)
+			event_free(ctx->trim_ev);
+		ctx->trim_ev = NULL;
 		if (ctx->reap_ev != NULL)
 			event_free(ctx->reap_ev);
 		if (ctx->auth_ev != NULL)
@@ -337,7 +379,8 @@ session_ctx_fini(struct session_ctx *ctx)
 	event_free(ctx->reap_ev);
 	event_free(ctx->auth_ev);
 	event_free(ctx->drain_ev);
-	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
+	event_free(ctx->trim_ev);
+	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = ctx->trim_ev = NULL;
 	limits_pending_free(ctx->pending);	/* empty by now */
 	ctx->pending = NULL;
 	pthread_mutex_destroy(&ctx->auth_mtx);

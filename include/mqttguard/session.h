@@ -31,6 +31,19 @@
 #include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
 
+/*
+ * Event priorities of a loop (event_base_priority_init() with
+ * SESSION_PRIORITIES): everything runs at libevent's default, the middle
+ * one, except a client's TLS handshake, which runs at the lowest.  In a
+ * turn, libevent runs only the highest priority that has work; and the
+ * worker's loop returns to poll after SESSION_HANDSHAKES_PER_TURN
+ * callbacks at the lowest, so a handshake flood (each costs a signature)
+ * waits behind the established sessions, not in front of them.
+ */
+#define SESSION_PRIORITIES		3
+#define SESSION_PRIO_HANDSHAKE		2
+#define SESSION_HANDSHAKES_PER_TURN	8
+
 struct session;
 TAILQ_HEAD(session_list, session);
 
@@ -57,6 +70,10 @@ struct session_ctx {
 	struct session_list	 sessions;	/* live */
 	struct session_list	 dead;		/* closed, not yet freed */
 	struct event		*reap_ev;	/* owned; frees dead sessions */
+	struct event		*trim_ev;	/* owned; gives freed memory
+						   back to the system */
+	unsigned		 freed;		/* sessions freed since the
+						   last trim */
 	pthread_mutex_t		 auth_mtx;	/* guards auth_done */
 	TAILQ_HEAD(, auth_job)	 auth_done;	/* checked, to collect */
 	struct event		*auth_ev;	/* owned; collects them */
