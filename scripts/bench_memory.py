@@ -7,7 +7,8 @@ For mqttguard (one worker) and HAProxy (TLS mode, one thread) in front of
 the same Mosquitto, in the same run: RSS idle; RSS with N TLS sessions
 connected (MQTT 3.1.1 CONNECT/CONNACK done) and idle, per session; then
 every client process exits at once (the kernel closes all N sockets), and
-RSS is sampled every 10 ms: its peak during the close, and 5 s after.
+RSS is sampled every 10 ms: its peak during the close, then 5 s and 15 s
+after.
 
 The clients run in their own processes (HOLDERS of them) so that the
 proxy's descriptors (two per session) and theirs count against separate
@@ -111,13 +112,16 @@ def measure(name, pid, port, ca, n):
         peak = max(peak, rss_kib(pid))
         time.sleep(0.01)
     after = rss_kib(pid)
+    time.sleep(10)
+    later = rss_kib(pid)
     for h in hs:
         h.wait(TIMEOUT)
     mib = 1024.0
-    print(f"{name:10s} idle {idle / mib:7.1f} MiB  with {n} sessions "
-          f"{held / mib:7.1f} MiB ({(held - idle) / n:5.1f} KiB each)  "
-          f"peak while closing {peak / mib:7.1f} MiB  5 s after "
-          f"{after / mib:7.1f} MiB (+{(after - idle) / mib:.1f} over idle)")
+    print(f"{name:10s} idle {idle / mib:6.1f} MiB, with {n} sessions "
+          f"{held / mib:6.1f} MiB ({(held - idle) / n:4.1f} KiB each), "
+          f"peak while closing {peak / mib:6.1f} MiB, 5 s after "
+          f"{after / mib:6.1f} MiB, 15 s after {later / mib:6.1f} MiB",
+          flush=True)
 
 
 def main():

@@ -17,6 +17,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include "mqttguard/util.h"
 
 #define SESSION_SPREAD_TICK_MS	50	/* shutdown.spread's pace */
+#define SESSION_REAP_PER_TURN	256	/* dead sessions freed a turn */
 #define SESSION_TRIM_AFTER	256	/* sessions freed before a trim */
 #define SESSION_TRIM_DELAY_MS	1000	/* from the first of them */
 
@@ -42,7 +44,7 @@ static void	auth_cb(evutil_socket_t, short, void *);
 static void	reap_cb(evutil_socket_t, short, void *);
 static void	trim_cb(evutil_socket_t, short, void *);
 static void	drain_cb(evutil_socket_t, short, void *);
-static void	session_reap(struct session_ctx *);
+static void	session_reap(struct session_ctx *, unsigned);
 static int	session_rebind(struct session *, struct policy *,
 		    const struct policy_listener *, unsigned);
 static void	evict_log(struct session_ctx *, const struct session *,
@@ -185,16 +187,28 @@ session_shutdown_all(struct session_ctx *ctx)
 		ctx->on_empty(ctx->on_empty_arg);
 }
 
-/* Frees dead sessions; one whose password check still runs waits for it. */
+/*
+ * Frees dead sessions, at most <max>; one whose password check still runs
+ * waits for it.  When thousands close at once, the rest are left to the
+ * next turn of the loop (reap_ev as a timer of zero, which fires after
+ * the next poll), so that the live sessions' I/O is served in between.
+ */
 static void
-session_reap(struct session_ctx *ctx)
+session_reap(struct session_ctx *ctx, unsigned max)
 {
 	struct session	*s, *next;
+	unsigned	 n = 0;
 
 	for (s = TAILQ_FIRST(&ctx->dead); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->job != NULL)
 			continue;
+		if (n++ == max) {
+			struct timeval	zero = { 0, 0 };
+
+			event_add(ctx->reap_ev, &zero);	/* after a poll */
+			break;
+		}
 		TAILQ_REMOVE(&ctx->dead, s, entry);
 		session_free(s);
 		ctx->freed++;
@@ -215,20 +229,29 @@ session_reap(struct session_ctx *ctx)
  * sessions leaves well over 100 MB resident after they are gone.
  * malloc_trim() hands the free pages back (madvise) in every arena.  It
  * walks the arenas under their locks, so it runs from a timer a second
- * after the burst began, once per burst of SESSION_TRIM_AFTER frees, never
+ * after the burst began, then every second while sessions go on being
+ * freed by the SESSION_TRIM_AFTER, once more for the burst's tail, never
  * from a session's own path.
  */
 static void
 trim_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session_ctx	*ctx = arg;
+	struct timeval		 tv = { SESSION_TRIM_DELAY_MS / 1000,
+				    (SESSION_TRIM_DELAY_MS % 1000) * 1000 };
+	unsigned		 n = ctx->freed;
 
 	(void)fd;
 	(void)what;
 	ctx->freed = 0;
+	if (n == 0)
+		return;
 #ifdef __GLIBC__
 	(void)malloc_trim(0);
 #endif
+	/* Still a burst: once more a second later, for its tail. */
+	if (n >= SESSION_TRIM_AFTER)
+		evtimer_add(ctx->trim_ev, &tv);
 }
 
 /*
@@ -242,7 +265,7 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	session_reap(ctx);
+	session_reap(ctx, SESSION_REAP_PER_TURN);
 	if (ctx->stopping && ctx->n_sessions == 0)
 		ctx->on_empty(ctx->on_empty_arg);
 }
@@ -375,7 +398,7 @@ session_ctx_fini(struct session_ctx *ctx)
 	/* Sessions left after the grace period: end them now. */
 	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL)
 		session_close(s, "mqttguard stopped", false);
-	session_reap(ctx);
+	session_reap(ctx, UINT_MAX);
 	event_free(ctx->reap_ev);
 	event_free(ctx->auth_ev);
 	event_free(ctx->drain_ev);
