@@ -20,9 +20,19 @@
 #  6. reload: C sessions connected through mqttguard while the policy is
 #     reloaded 10 times (sessions dropped: target 0), and the time a
 #     reload of a 100 000-rule ACL takes, SIGHUP to in force.
+#  7. pre-authentication attacks (scripts/bench_preauth.py): an honest
+#     client's QoS 1 latency (p50/p99) and connection success while 2 000
+#     silent connections from 20 networks hold max_unauthenticated, and
+#     while ClientHellos arrive at ~2 000/s from 100 addresses; with
+#     BENCH_BASELINE=/path/to/another/mqttguard, that binary too, for a
+#     before/after comparison in the same run.
+#  8. memory after a mass close (scripts/bench_memory.py): RSS of mqttguard
+#     and HAProxy (TLS) holding BENCH_MEM_CONNS idle TLS sessions, its peak
+#     when they all close at once, and 5 s and 15 s later.
 # Everything binds 127.0.0.1 on free ports and is stopped at the end.
 # BENCH_MSGS (default 200000), BENCH_CONNS (default 1000), BENCH_RUNS (3),
-# BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2).
+# BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2),
+# BENCH_MEM_CONNS (9000).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -260,3 +270,9 @@ wait_port "$LP"
 
 echo "== reload: $C connected sessions, 10 reloads; a 100 000-rule ACL"
 /usr/bin/python3 scripts/bench_reload.py "$root/build/mqttguard" "$B" "$tmp" "$C" 10
+
+# shellcheck disable=SC2086
+/usr/bin/python3 scripts/bench_preauth.py "$B" "$tmp" \
+    ${BENCH_BASELINE:+before=$BENCH_BASELINE} mqttguard="$root/build/mqttguard"
+/usr/bin/python3 scripts/bench_memory.py "$root/build/mqttguard" "$tmp" \
+    "${BENCH_MEM_CONNS:-9000}"

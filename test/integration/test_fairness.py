@@ -131,3 +131,31 @@ def test_authenticated_are_never_evicted(guard_factory, broker):
     assert mqtt_connect(newcomer, b"honest")
     for s in done + slow + [newcomer]:
         s.close()
+
+
+def test_behind_a_balancer(guard_factory, broker):
+    """On a PROXY protocol listener the networks are the clients' real
+    ones, from the headers: one network filling the budget through the
+    balancer loses its oldest to a newcomer from elsewhere."""
+    lb = "127.0.0.5"
+    g = guard_factory(broker.port, plain=True, limits=LIMITS,
+                      plain_extra="    proxy_protocol: v1\n"
+                      f"    trusted_proxies: [{lb}/32]\n")
+
+    def via(client):
+        s = plain_socket(g.plain_port, lb)
+        s.sendall(f"PROXY TCP4 {client} 127.0.0.1 40000 1883\r\n".encode())
+        return s
+    attack = []
+    for i in range(BUDGET):
+        attack.append(via(f"198.51.100.{i + 1}"))
+        wait_until(lambda: g.log().count("(PROXY protocol v1)") >= i + 1,
+                   what="the proxy reading a PROXY header")
+    newcomer = via("203.0.113.7")
+    wait_until(lambda: is_closed(attack[0]),
+               what="the oldest connection of 198.51.100.0/24 closed")
+    assert not any(is_closed(s) for s in attack[1:])
+    assert mqtt_connect(newcomer, b"honest")
+    assert f"{EVICTED} 198.51.100.0/24" in g.log()
+    for s in attack + [newcomer]:
+        s.close()
