@@ -23,10 +23,20 @@
 #  7. reconnect storm: S clients with 210,000-iteration $7$ entries
 #     reconnecting at once after a broker restart, time until all are in,
 #     with and without the credential cache, hash_threads auto and 1.
+#  8. pre-authentication attacks (scripts/bench_preauth.py): an honest
+#     client's QoS 1 latency (p50/p99) and connection success while 2 000
+#     silent connections from 20 networks hold max_unauthenticated, and
+#     while ClientHellos arrive at ~2 000/s from 100 addresses; with
+#     BENCH_BASELINE=/path/to/another/mqttguard, that binary too, for a
+#     before/after comparison in the same run.
+#  9. memory after a mass close (scripts/bench_memory.py): RSS of mqttguard
+#     and HAProxy (TLS) holding BENCH_MEM_CONNS idle TLS sessions, its peak
+#     when they all close at once, and 5 s and 15 s later.
 # Everything binds 127.0.0.1 on free ports and is stopped at the end.
 # BENCH_MSGS (default 200000), BENCH_CONNS (default 1000), BENCH_RUNS (3),
 # BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2),
-# BENCH_STORM_CLIENTS (2000; the storm's KDF checks take minutes).
+# BENCH_MEM_CONNS (9000), BENCH_STORM_CLIENTS (2000; the storm's KDF
+# checks take minutes).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -267,3 +277,9 @@ echo "== reload: $C connected sessions, 10 reloads; a 100 000-rule ACL"
 
 echo "== reconnect storm: ${BENCH_STORM_CLIENTS:-2000} clients, \$7\$ 210000 iterations"
 /usr/bin/python3 scripts/bench_storm.py "$root/build/mqttguard" "$tmp" "${BENCH_STORM_CLIENTS:-2000}"
+
+# shellcheck disable=SC2086
+/usr/bin/python3 scripts/bench_preauth.py "$B" "$tmp" \
+    ${BENCH_BASELINE:+before=$BENCH_BASELINE} mqttguard="$root/build/mqttguard"
+/usr/bin/python3 scripts/bench_memory.py "$root/build/mqttguard" "$tmp" \
+    "${BENCH_MEM_CONNS:-9000}"

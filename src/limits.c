@@ -514,6 +514,7 @@ out:
 void
 limits_authenticated(struct limits *l, struct limits_conn *c)
 {
+	limits_pending_del(c);
 	if (c->unauth) {
 		c->unauth = false;
 		atomic_fetch_sub(&l->unauth, 1);
@@ -558,6 +559,300 @@ limits_move_listener(struct limits *l, struct limits_conn *c,
 	if (listener < LIMITS_LISTENERS_MAX)
 		atomic_fetch_add(&l->listeners[listener], 1);
 	c->listener = listener;
+}
+
+/* ---- the pending connections of one event loop ------------------------ */
+
+/*
+ * Why one set per loop, not one for the process: a connection belongs to
+ * its loop and only that loop's thread may close it, so a set shared by
+ * every worker would need a lock on each accept and authentication, and
+ * an eviction posted across threads to the victim's loop, with the place
+ * it frees open to any worker meanwhile.  Each worker binds its own
+ * socket with SO_REUSEPORT, and the kernel spreads connections over those
+ * sockets by a hash of the addresses and ports, so an attacker's pending
+ * connections fill every worker's set in about the same proportion as
+ * the whole; each loop judges fairness on its own share, with no lock.
+ * The budget itself stays the shared atomic count: an eviction gives one
+ * place back to it, which the newcomer then takes.
+ *
+ * The networks are found by a chained hash table (SipHash under a
+ * random key) that doubles when it holds more networks than chains, and
+ * ordered by a max-heap on their counts: a count moves by one at a time,
+ * so each add or leave costs O(1) to find the network and O(log n) to
+ * restore the heap.  A network whose count falls to zero is freed.
+ */
+struct limits_pnet {
+	uint8_t			 key[17];
+	unsigned		 count;		/* = connections in q */
+	size_t			 heap_i;	/* index in the heap */
+	struct limits_pnet	*next;		/* in its chain */
+	TAILQ_HEAD(, limits_conn) q;		/* oldest first */
+};
+
+struct limits_pending {
+	struct hmap_type	 type;		/* its hash key only */
+	struct limits_pnet	**chains;	/* owned; nchains of them */
+	size_t			 nchains;	/* a power of two */
+	struct limits_pnet	**heap;		/* owned; by count, max first */
+	size_t			 n, cap;	/* networks; heap room */
+	unsigned		 total;		/* connections */
+};
+
+#define PENDING_CHAINS_MIN	64
+
+static struct limits_pnet **pnet_chain(struct limits_pending *,
+		    const uint8_t *);
+static struct limits_pnet *pnet_get(struct limits_pending *,
+		    const uint8_t *, bool);
+static void	pnet_drop(struct limits_pending *, struct limits_pnet *);
+static int	pending_grow(struct limits_pending *);
+static void	heap_swap(struct limits_pending *, size_t, size_t);
+static void	heap_up(struct limits_pending *, size_t);
+static void	heap_down(struct limits_pending *, size_t);
+
+struct limits_pending *
+limits_pending_new(void)
+{
+	struct limits_pending	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->nchains = PENDING_CHAINS_MIN;
+	if (hmap_type_init(&p->type) == -1 ||
+	    (p->chains = calloc(p->nchains, sizeof(*p->chains))) == NULL) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+limits_pending_free(struct limits_pending *p)
+{
+	struct limits_pnet	*n;
+	struct limits_conn	*c;
+	size_t			 i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++) {
+		n = p->heap[i];
+		while ((c = TAILQ_FIRST(&n->q)) != NULL) {
+			TAILQ_REMOVE(&n->q, c, pq);
+			c->pend = NULL;
+			c->pnet = NULL;
+		}
+		free(n);
+	}
+	free(p->heap);
+	free(p->chains);
+	free(p);
+}
+
+void
+limits_network_key(const struct sockaddr *sa,
+    const struct policy_limits *lim, uint8_t *out)
+{
+	uint8_t	a[16];
+
+	to_v6(sa, a);
+	network_key(a, lim, out);
+}
+
+static struct limits_pnet **
+pnet_chain(struct limits_pending *p, const uint8_t *key)
+{
+	return &p->chains[hmap_hash(&p->type, key, 17) & (p->nchains - 1)];
+}
+
+/* <key>'s network, made (with count 0, in the heap) when <create>. */
+static struct limits_pnet *
+pnet_get(struct limits_pending *p, const uint8_t *key, bool create)
+{
+	struct limits_pnet	**ch = pnet_chain(p, key), *n;
+
+	for (n = *ch; n != NULL; n = n->next)
+		if (memcmp(n->key, key, 17) == 0)
+			return n;
+	if (!create)
+		return NULL;
+	if ((p->n >= p->nchains || p->n == p->cap) && pending_grow(p) == -1)
+		return NULL;
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return NULL;
+	memcpy(n->key, key, 17);
+	TAILQ_INIT(&n->q);
+	ch = pnet_chain(p, key);
+	n->next = *ch;
+	*ch = n;
+	n->heap_i = p->n;
+	p->heap[p->n++] = n;
+	return n;	/* count 0: the heap's order holds at the bottom */
+}
+
+/* Room for one more network: heap room, and chains no longer than one. */
+static int
+pending_grow(struct limits_pending *p)
+{
+	struct limits_pnet	**h, **ch, *n, *next;
+	size_t			 i, nch = p->nchains;
+
+	if (p->n == p->cap) {
+		size_t	cap = p->cap ? p->cap * 2 : PENDING_CHAINS_MIN;
+
+		if ((h = reallocarray(p->heap, cap, sizeof(*h))) == NULL)
+			return -1;
+		p->heap = h;
+		p->cap = cap;
+	}
+	if (p->n < p->nchains)
+		return 0;
+	if ((ch = calloc(nch * 2, sizeof(*ch))) == NULL)
+		return -1;
+	for (i = 0; i < nch; i++)
+		for (n = p->chains[i]; n != NULL; n = next) {
+			next = n->next;
+			n->next = ch[hmap_hash(&p->type, n->key, 17) &
+			    (nch * 2 - 1)];
+			ch[hmap_hash(&p->type, n->key, 17) & (nch * 2 - 1)] = n;
+		}
+	free(p->chains);
+	p->chains = ch;
+	p->nchains = nch * 2;
+	return 0;
+}
+
+/* <n> holds nothing any more: out of its chain and the heap, freed. */
+static void
+pnet_drop(struct limits_pending *p, struct limits_pnet *n)
+{
+	struct limits_pnet	**ch = pnet_chain(p, n->key);
+	size_t			 i = n->heap_i;
+
+	while (*ch != n)
+		ch = &(*ch)->next;
+	*ch = n->next;
+	if (i != --p->n) {
+		heap_swap(p, i, p->n);
+		heap_down(p, i);
+		heap_up(p, i);
+	}
+	free(n);
+}
+
+static void
+heap_swap(struct limits_pending *p, size_t a, size_t b)
+{
+	struct limits_pnet	*t = p->heap[a];
+
+	p->heap[a] = p->heap[b];
+	p->heap[b] = t;
+	p->heap[a]->heap_i = a;
+	p->heap[b]->heap_i = b;
+}
+
+static void
+heap_up(struct limits_pending *p, size_t i)
+{
+	while (i > 0 && p->heap[(i - 1) / 2]->count < p->heap[i]->count) {
+		heap_swap(p, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+heap_down(struct limits_pending *p, size_t i)
+{
+	size_t	m, l;
+
+	for (;;) {
+		m = i;
+		l = 2 * i + 1;
+		if (l < p->n && p->heap[l]->count > p->heap[m]->count)
+			m = l;
+		if (l + 1 < p->n && p->heap[l + 1]->count > p->heap[m]->count)
+			m = l + 1;
+		if (m == i)
+			return;
+		heap_swap(p, i, m);
+		i = m;
+	}
+}
+
+int
+limits_pending_add(struct limits_pending *p, struct limits_conn *c,
+    void *owner)
+{
+	struct limits_pnet	*n;
+
+	if (c->pend != NULL || !c->unauth || !c->addr_counted)
+		return 0;
+	if ((n = pnet_get(p, c->net, true)) == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&n->q, c, pq);
+	n->count++;
+	heap_up(p, n->heap_i);
+	c->pend = p;
+	c->pnet = n;
+	c->owner = owner;
+	p->total++;
+	return 0;
+}
+
+void
+limits_pending_del(struct limits_conn *c)
+{
+	struct limits_pending	*p = c->pend;
+	struct limits_pnet	*n = c->pnet;
+
+	if (p == NULL)
+		return;
+	TAILQ_REMOVE(&n->q, c, pq);
+	c->pend = NULL;
+	c->pnet = NULL;
+	p->total--;
+	if (--n->count == 0)
+		pnet_drop(p, n);
+	else
+		heap_down(p, n->heap_i);
+}
+
+void *
+limits_pending_victim(struct limits_pending *p, const uint8_t *net,
+    unsigned *count)
+{
+	struct limits_pnet	*top, *own;
+	unsigned		 mine = 0;
+
+	if (p->n == 0)
+		return NULL;
+	top = p->heap[0];
+	if (net != NULL && (own = pnet_get(p, net, false)) != NULL)
+		mine = own->count;
+	/*
+	 * Taking from a network holding mine + 1 would only swap the two
+	 * shares; from the newcomer's own network, nothing at all.
+	 */
+	if (top->count < mine + 2)
+		return NULL;
+	if (count != NULL)
+		*count = top->count;
+	return TAILQ_FIRST(&top->q)->owner;
+}
+
+unsigned
+limits_pending_count(const struct limits_pending *p, const uint8_t *net)
+{
+	const struct limits_pnet	*n;
+
+	if (net == NULL)
+		return p->total;
+	n = p->chains[hmap_hash(&p->type, net, 17) & (p->nchains - 1)];
+	for (; n != NULL; n = n->next)
+		if (memcmp(n->key, net, 17) == 0)
+			return n->count;
+	return 0;
 }
 
 /* ---- per user ---------------------------------------------------------- */

@@ -37,8 +37,11 @@ static int	bind_socket(const struct policy_listener *, bool, char *,
 static int	address_free(const struct addrinfo *);
 static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
+static enum limits_refusal admit(struct listener *, const struct sockaddr *,
+		    uint64_t, struct limits_conn *);
 static void	error_cb(struct evconnlistener *, void *);
 static void	resume_cb(evutil_socket_t, short, void *);
+static void	turn_count(struct listener *);
 static void	refused_log(struct listener *, const struct sockaddr *,
 		    const char *, const char *, uint64_t);
 
@@ -179,6 +182,7 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 	struct limits_conn	 lc;
 	enum limits_refusal	 r;
 	uint64_t		 now;
+	bool			 proxied = l->pl->proxy_protocol != PROXY_OFF;
 
 	(void)el;
 	(void)salen;
@@ -186,12 +190,9 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
+	turn_count(l);
 	now = util_now_ms();
-	if (l->pl->proxy_protocol == PROXY_OFF)
-		r = limits_admit(ctx->limits, &l->pl->limits,
-		    ctx->pol->limits.max_connections, l->idx,
-		    l->pl->max_connections, sa, now, &lc);
-	else if (!proxy_cidr_match(l->pl->trusted_proxies,
+	if (proxied && !proxy_cidr_match(l->pl->trusted_proxies,
 	    l->pl->n_trusted_proxies, sa)) {
 		/*
 		 * Only a load balancer may say who the client is: anyone
@@ -202,14 +203,17 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		refused_log(l, sa, "proxy.refused", "not in trusted_proxies "
 		    "(a PROXY protocol listener)", now);
 		return;
-	} else
-		/*
-		 * <sa> is the balancer's: the per-address caps wait for the
-		 * client's address, in the header (session.c).
-		 */
-		r = limits_admit_conn(ctx->limits, &l->pl->limits,
-		    ctx->pol->limits.max_connections, l->idx,
-		    l->pl->max_connections, &lc);
+	}
+	r = admit(l, sa, now, &lc);
+	/*
+	 * The budget of connections not yet authenticated is full: a
+	 * newcomer from a network holding fewer of them than the one holding
+	 * the most takes the place of that network's oldest.  Behind a
+	 * balancer the newcomer's network is not known yet.
+	 */
+	if (r == LIMITS_UNAUTHENTICATED && session_ctx_evict(ctx, l->pl,
+	    proxied ? NULL : sa) == 0)
+		r = admit(l, sa, now, &lc);
 	if (r != LIMITS_OK) {
 		/* Closed before any TLS work: the cheapest refusal. */
 		close(fd);
@@ -218,6 +222,50 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	session_new(ctx, l->pl, fd, sa, &lc);
+}
+
+/*
+ * The accept-time caps.  On a PROXY protocol listener <sa> is the
+ * balancer's: the per-address caps wait for the client's address, in the
+ * header (session_proxy.c).
+ */
+static enum limits_refusal
+admit(struct listener *l, const struct sockaddr *sa, uint64_t now,
+    struct limits_conn *lc)
+{
+	struct session_ctx	*ctx = l->ctx;
+
+	if (l->pl->proxy_protocol == PROXY_OFF)
+		return limits_admit(ctx->limits, &l->pl->limits,
+		    ctx->pol->limits.max_connections, l->idx,
+		    l->pl->max_connections, sa, now, lc);
+	return limits_admit_conn(ctx->limits, &l->pl->limits,
+	    ctx->pol->limits.max_connections, l->idx, l->pl->max_connections,
+	    lc);
+}
+
+/*
+ * Counts an accept in this turn of the loop (told apart by the loop's
+ * cached time, which libevent updates once a turn).  At the bound, the
+ * listener stops until a timer of zero fires, that is after the next poll
+ * and the established sessions' I/O it finds: a flood of connections
+ * costs the loop at most LISTENER_ACCEPTS_PER_TURN sessions made a turn.
+ */
+static void
+turn_count(struct listener *l)
+{
+	struct timeval	now, zero = { 0, 0 };
+
+	if (event_base_gettimeofday_cached(l->ctx->base, &now) == -1 ||
+	    now.tv_sec != l->turn.tv_sec || now.tv_usec != l->turn.tv_usec) {
+		l->turn = now;
+		l->turn_accepts = 0;
+	}
+	if (++l->turn_accepts < LISTENER_ACCEPTS_PER_TURN)
+		return;
+	l->turn_accepts = 0;
+	evconnlistener_disable(l->el);
+	evtimer_add(l->resume, &zero);
 }
 
 /*

@@ -423,6 +423,10 @@ write_events(FILE *fp)
 	write_plain(fp, "mqttguard_accept_pauses_total", "Times a listener "
 	    "paused accepting because the process ran out of descriptors.",
 	    M_ACCEPT_PAUSED);
+	write_plain(fp, "mqttguard_preauth_evicted_total", "Connections not "
+	    "yet authenticated closed to make room in "
+	    "limits.max_unauthenticated for a newcomer from a network "
+	    "holding fewer.", M_EVICTED);
 	family(fp, "mqttguard_auth_attempts_total", "counter",
 	    "Authentication decisions, by method and result.");
 	for (i = 0; i < METRICS_AUTH_METHODS; i++)

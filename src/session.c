@@ -157,6 +157,8 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	}
 	s->fd = -1;
 	s->lc = *lc;
+	(void)limits_pending_add(ctx->pending, &s->lc, s);	/* ENOMEM:
+								   untracked */
 	s->ctx = ctx;
 	s->lis = lis;
 	s->pol = policy_ref(ctx->pol);
@@ -278,8 +280,11 @@ down_new(struct session *s, int fd)
 	bev = bufferevent_openssl_socket_new(s->ctx->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
-	if (bev != NULL)
+	if (bev != NULL) {
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+		/* Behind the established sessions (session.h). */
+		(void)bufferevent_priority_set(bev, SESSION_PRIO_HANDSHAKE);
+	}
 	return bev;
 }
 
@@ -1508,6 +1513,8 @@ client_event(struct session *s, short what)
 			SSL	*ssl = bufferevent_openssl_get_ssl(bev);
 
 			s->state = SS_CONNECT;
+			(void)bufferevent_priority_set(bev,
+			    SESSION_PRIORITIES / 2);	/* the default again */
 			set_timer(s, s->es.L->connect_timeout_ms);
 			log_debug("session %" PRIu64 " %s: TLS %s %s", s->id,
 			    s->peer, SSL_get_version(ssl),

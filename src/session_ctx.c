@@ -12,6 +12,12 @@
  * job under auth_mtx and wakes the loop.  One session's frame path and
  * close path are session.c's.
  */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,13 +36,19 @@
 #include "mqttguard/util.h"
 
 #define SESSION_SPREAD_TICK_MS	50	/* shutdown.spread's pace */
+#define SESSION_REAP_PER_TURN	256	/* dead sessions freed a turn */
+#define SESSION_TRIM_AFTER	256	/* sessions freed before a trim */
+#define SESSION_TRIM_DELAY_MS	1000	/* from the first of them */
 
 static void	auth_cb(evutil_socket_t, short, void *);
 static void	reap_cb(evutil_socket_t, short, void *);
+static void	trim_cb(evutil_socket_t, short, void *);
 static void	drain_cb(evutil_socket_t, short, void *);
-static void	session_reap(struct session_ctx *);
+static void	session_reap(struct session_ctx *, unsigned);
 static int	session_rebind(struct session *, struct policy *,
 		    const struct policy_listener *, unsigned);
+static void	evict_log(struct session_ctx *, const struct session *,
+		    unsigned);
 
 /* On a pool thread: hand the finished check to the session's loop. */
 void
@@ -49,6 +61,63 @@ session_ctx_auth_post(struct auth_job *job)
 	TAILQ_INSERT_TAIL(&ctx->auth_done, job, entry);
 	pthread_mutex_unlock(&ctx->auth_mtx);
 	event_active(ctx->auth_ev, EV_READ, 0);
+}
+
+int
+session_ctx_evict(struct session_ctx *ctx, const struct policy_listener *lis,
+    const struct sockaddr *sa)
+{
+	struct session	*s;
+	uint8_t		 net[17];
+	unsigned	 count = 0;
+
+	if (sa != NULL)
+		limits_network_key(sa, &lis->limits, net);
+	if ((s = limits_pending_victim(ctx->pending, sa != NULL ? net : NULL,
+	    &count)) == NULL)
+		return -1;
+	evict_log(ctx, s, count);
+	metrics_add(M_EVICTED, 1);
+	s->quiet = true;
+	session_close(s, "evicted: its network held the most connections "
+	    "not yet authenticated (limits.max_unauthenticated)", false);
+	return 0;
+}
+
+/*
+ * One line a second at most: the network that lost a connection, how many
+ * it held in this loop, and the evictions since the last line.
+ */
+static void
+evict_log(struct session_ctx *ctx, const struct session *s, unsigned count)
+{
+	uint64_t		now = util_now_ms();
+	struct log_field	f[4];
+	char			net[INET6_ADDRSTRLEN + 8];
+	const uint8_t		*k = s->lc.net;
+	bool			v4 = k[10] == 0xff && k[11] == 0xff;
+
+	if (ctx->evict_logged != 0 && now - ctx->evict_logged < 1000) {
+		ctx->evict_quiet++;
+		return;
+	}
+	if (inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? k + 12 : k, net,
+	    INET6_ADDRSTRLEN) == NULL)
+		snprintf(net, sizeof(net), "?");
+	else
+		snprintf(net + strlen(net), 8, "/%u", v4 ?
+		    s->lis->limits.network_v4 : s->lis->limits.network_v6);
+	f[0] = (struct log_field)LOG_STR("network", net);
+	f[1] = (struct log_field)LOG_STR("listener", s->lis->name);
+	f[2] = (struct log_field)LOG_UINT("network_pending", count);
+	f[3] = (struct log_field)LOG_UINT("not_logged", ctx->evict_quiet);
+	log_event(LOG_LVL_WARN, "limit.evict", f, 4, "limits: listener %s: "
+	    "connections not yet authenticated at the limit: closed the "
+	    "oldest from %s, which held %u of this loop's (%" PRIu64
+	    " more evictions not logged)", s->lis->name, net, count,
+	    ctx->evict_quiet);
+	ctx->evict_logged = now;
+	ctx->evict_quiet = 0;
 }
 
 void
@@ -118,19 +187,71 @@ session_shutdown_all(struct session_ctx *ctx)
 		ctx->on_empty(ctx->on_empty_arg);
 }
 
-/* Frees dead sessions; one whose password check still runs waits for it. */
+/*
+ * Frees dead sessions, at most <max>; one whose password check still runs
+ * waits for it.  When thousands close at once, the rest are left to the
+ * next turn of the loop (reap_ev as a timer of zero, which fires after
+ * the next poll), so that the live sessions' I/O is served in between.
+ */
 static void
-session_reap(struct session_ctx *ctx)
+session_reap(struct session_ctx *ctx, unsigned max)
 {
 	struct session	*s, *next;
+	unsigned	 n = 0;
 
 	for (s = TAILQ_FIRST(&ctx->dead); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->job != NULL)
 			continue;
+		if (n++ == max) {
+			struct timeval	zero = { 0, 0 };
+
+			event_add(ctx->reap_ev, &zero);	/* after a poll */
+			break;
+		}
 		TAILQ_REMOVE(&ctx->dead, s, entry);
 		session_free(s);
+		ctx->freed++;
 	}
+	if (ctx->freed >= SESSION_TRIM_AFTER && ctx->trim_ev != NULL &&
+	    !evtimer_pending(ctx->trim_ev, NULL)) {
+		struct timeval	tv = { SESSION_TRIM_DELAY_MS / 1000,
+				    (SESSION_TRIM_DELAY_MS % 1000) * 1000 };
+
+		evtimer_add(ctx->trim_ev, &tv);
+	}
+}
+
+/*
+ * Many sessions were freed (a mass disconnect): glibc keeps what free()
+ * got back in its arenas, most of it in the middle of the heap where the
+ * automatic trim at the top never reaches, so a burst of 9 000 TLS
+ * sessions leaves well over 100 MB resident after they are gone.
+ * malloc_trim() hands the free pages back (madvise) in every arena.  It
+ * walks the arenas under their locks, so it runs from a timer a second
+ * after the burst began, then every second while sessions go on being
+ * freed by the SESSION_TRIM_AFTER, once more for the burst's tail, never
+ * from a session's own path.
+ */
+static void
+trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session_ctx	*ctx = arg;
+	struct timeval		 tv = { SESSION_TRIM_DELAY_MS / 1000,
+				    (SESSION_TRIM_DELAY_MS % 1000) * 1000 };
+	unsigned		 n = ctx->freed;
+
+	(void)fd;
+	(void)what;
+	ctx->freed = 0;
+	if (n == 0)
+		return;
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+	/* Still a burst: once more a second later, for its tail. */
+	if (n >= SESSION_TRIM_AFTER)
+		evtimer_add(ctx->trim_ev, &tv);
 }
 
 /*
@@ -144,7 +265,7 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	session_reap(ctx);
+	session_reap(ctx, SESSION_REAP_PER_TURN);
 	if (ctx->stopping && ctx->n_sessions == 0)
 		ctx->on_empty(ctx->on_empty_arg);
 }
@@ -246,8 +367,14 @@ session_ctx_init(struct session_ctx *ctx)
 	ctx->reap_ev = event_new(ctx->base, -1, 0, reap_cb, ctx);
 	ctx->auth_ev = event_new(ctx->base, -1, 0, auth_cb, ctx);
 	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
+	ctx->trim_ev = evtimer_new(ctx->base, trim_cb, ctx);
+	ctx->pending = limits_pending_new();
 	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
-	    ctx->drain_ev == NULL) {
+	    ctx->drain_ev == NULL || ctx->trim_ev == NULL ||
+	    ctx->pending == NULL) {
+		if (ctx->trim_ev != NULL)
+			event_free(ctx->trim_ev);
+		ctx->trim_ev = NULL;
 		if (ctx->reap_ev != NULL)
 			event_free(ctx->reap_ev);
 		if (ctx->auth_ev != NULL)
@@ -255,6 +382,8 @@ session_ctx_init(struct session_ctx *ctx)
 		if (ctx->drain_ev != NULL)
 			event_free(ctx->drain_ev);
 		ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
+		limits_pending_free(ctx->pending);
+		ctx->pending = NULL;
 		pthread_mutex_destroy(&ctx->auth_mtx);
 		return -1;
 	}
@@ -270,11 +399,14 @@ session_ctx_fini(struct session_ctx *ctx)
 	/* Sessions left after the grace period: end them now. */
 	while ((s = TAILQ_FIRST(&ctx->sessions)) != NULL)
 		session_close(s, "mqttguard stopped", false);
-	session_reap(ctx);
+	session_reap(ctx, UINT_MAX);
 	event_free(ctx->reap_ev);
 	event_free(ctx->auth_ev);
 	event_free(ctx->drain_ev);
-	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = NULL;
+	event_free(ctx->trim_ev);
+	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = ctx->trim_ev = NULL;
+	limits_pending_free(ctx->pending);	/* empty by now */
+	ctx->pending = NULL;
 	pthread_mutex_destroy(&ctx->auth_mtx);
 	session_ctx_set_tls(ctx, NULL, NULL);
 }

@@ -186,6 +186,8 @@ proxy_done(struct session *s, const struct proxy_header *h)
 		session_close(s, limits_refusal_str(r), false);
 		return;
 	}
+	/* Its network known, it may now be the oldest of the largest. */
+	(void)limits_pending_add(s->ctx->pending, &s->lc, s);
 	if (session_down_start(s, fd, true) == -1) {
 		log_warnx("session %" PRIu64 " %s: out of memory", s->id,
 		    s->peer);

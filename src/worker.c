@@ -68,6 +68,7 @@ struct worker_next {
 	size_t			 n_old;
 };
 
+static struct event_base *base_new(void);
 static int	 worker_init(struct worker *, unsigned, struct policy *,
 		    SSL_CTX *, SSL_CTX *, char *, size_t);
 static void	*worker_main(void *);
@@ -109,6 +110,31 @@ worker_create(unsigned n, struct policy *pol, SSL_CTX *ctx, SSL_CTX *upctx,
 	return ws;
 }
 
+/*
+ * A loop whose TLS handshakes yield to the established sessions: three
+ * priorities, and a return to poll after SESSION_HANDSHAKES_PER_TURN
+ * callbacks at the lowest (session.h).  NULL on failure.
+ */
+static struct event_base *
+base_new(void)
+{
+	struct event_config	*cfg;
+	struct event_base	*base = NULL;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	if (event_config_set_max_dispatch_interval(cfg, NULL,
+	    SESSION_HANDSHAKES_PER_TURN, SESSION_PRIO_HANDSHAKE) == 0)
+		base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (base != NULL && event_base_priority_init(base,
+	    SESSION_PRIORITIES) == -1) {
+		event_base_free(base);
+		base = NULL;
+	}
+	return base;
+}
+
 /* One worker: its loop, its session context, its bound listeners. */
 static int
 worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
@@ -117,7 +143,7 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 	size_t	j;
 
 	w->id = id;
-	if ((w->base = event_base_new()) == NULL) {
+	if ((w->base = base_new()) == NULL) {
 		snprintf(err, errlen, "event_base_new failed");
 		return -1;
 	}

@@ -1058,6 +1058,172 @@ START_TEST(subs_binary_filters)
 }
 END_TEST
 
+/*
+ * The pending set: the budget of not-yet-authenticated connections filled
+ * mostly by one network; each honest newcomer from elsewhere takes the
+ * place of that network's oldest, in order, and one from the attacker's
+ * own network takes nobody's.
+ */
+START_TEST(pending_evicts_oldest_of_largest)
+{
+	struct limits		*l = limits_new();
+	struct limits_pending	*pp = limits_pending_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c[10], h[3];
+	struct sockaddr_in	 a;
+	uint8_t			 net[17];
+	unsigned		 cnt = 0;
+	char			 ip[32];
+	int			 i;
+
+	p->limits.max_unauthenticated = 10;
+	for (i = 0; i < 10; i++) {
+		snprintf(ip, sizeof(ip), i < 8 ? "198.51.100.%d" :
+		    "203.0.113.%d", i + 1);
+		a = v4(ip);
+		ck_assert_int_eq(admit(l, &p->limits, &a, 0, &c[i]),
+		    LIMITS_OK);
+		ck_assert_int_eq(limits_pending_add(pp, &c[i], &c[i]), 0);
+	}
+	ck_assert_uint_eq(limits_pending_count(pp, NULL), 10);
+	ck_assert_uint_eq(limits_pending_count(pp, c[0].net), 8);
+	for (i = 0; i < 3; i++) {
+		snprintf(ip, sizeof(ip), "192.0.2.%d", i + 1);
+		a = v4(ip);
+		ck_assert_int_eq(admit(l, &p->limits, &a, 0, &h[i]),
+		    LIMITS_UNAUTHENTICATED);
+		limits_network_key((void *)&a, &p->limits, net);
+		ck_assert_ptr_eq(limits_pending_victim(pp, net, &cnt), &c[i]);
+		ck_assert_uint_eq(cnt, 8 - i);
+		limits_release(l, &c[i]);
+		ck_assert_int_eq(admit(l, &p->limits, &a, 0, &h[i]),
+		    LIMITS_OK);
+		ck_assert_int_eq(limits_pending_add(pp, &h[i], &h[i]), 0);
+	}
+	/* 192.0.2.0/24 holds 3, 198.51.100.0/24 still 5. */
+	ck_assert_uint_eq(limits_pending_count(pp, h[0].net), 3);
+	ck_assert_ptr_eq(limits_pending_victim(pp, h[0].net, NULL), &c[3]);
+	/* The attacker's own network: nobody's place. */
+	ck_assert_ptr_null(limits_pending_victim(pp, c[0].net, NULL));
+	/* A network holding 4 of 5: a swap would not make it more even. */
+	a = v4("192.0.2.77");
+	ck_assert_int_eq(admit(l, &p->limits, &a, 0, &c[0]),
+	    LIMITS_UNAUTHENTICATED);
+	limits_release(l, &c[3]);
+	ck_assert_int_eq(admit(l, &p->limits, &a, 0, &c[3]), LIMITS_OK);
+	ck_assert_int_eq(limits_pending_add(pp, &c[3], &c[3]), 0);
+	ck_assert_ptr_null(limits_pending_victim(pp, h[0].net, NULL));
+	/* Not known yet (a PROXY header to come): any network above 1. */
+	ck_assert_ptr_eq(limits_pending_victim(pp, NULL, &cnt), &c[4]);
+	ck_assert_uint_eq(cnt, 4);
+	/* Authenticated: out of the set, and of the budget. */
+	limits_authenticated(l, &h[0]);
+	ck_assert_uint_eq(limits_pending_count(pp, h[0].net), 3);
+	ck_assert_uint_eq(limits_pending_count(pp, NULL), 9);
+	for (i = 3; i < 10; i++)
+		limits_release(l, &c[i]);
+	for (i = 0; i < 3; i++)
+		limits_release(l, &h[i]);
+	ck_assert_uint_eq(limits_pending_count(pp, NULL), 0);
+	ck_assert_uint_eq(limits_total(l), 0);
+	limits_pending_free(pp);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/* Filled evenly, one connection per network: nobody is evicted. */
+START_TEST(pending_even_networks_refuse)
+{
+	struct limits		*l = limits_new();
+	struct limits_pending	*pp = limits_pending_new();
+	struct policy		*p = policy_new();
+	struct limits_conn	 c[50];
+	struct sockaddr_in	 a;
+	uint8_t			 net[17];
+	char			 ip[32];
+	int			 i;
+
+	for (i = 0; i < 50; i++) {
+		snprintf(ip, sizeof(ip), "10.0.%d.1", i);
+		a = v4(ip);
+		ck_assert_int_eq(admit(l, &p->limits, &a, 0, &c[i]),
+		    LIMITS_OK);
+		ck_assert_int_eq(limits_pending_add(pp, &c[i], &c[i]), 0);
+	}
+	a = v4("10.1.0.1");
+	limits_network_key((void *)&a, &p->limits, net);
+	ck_assert_ptr_null(limits_pending_victim(pp, net, NULL));
+	ck_assert_ptr_null(limits_pending_victim(pp, NULL, NULL));
+	for (i = 0; i < 50; i++)
+		limits_release(l, &c[i]);
+	limits_pending_free(pp);
+	policy_unref(p);
+	limits_free(l);
+}
+END_TEST
+
+/*
+ * Many networks coming and going in a random order (the table grows, the
+ * heap is reordered on every change): the victim is always from a network
+ * holding the most, and the oldest of it, as a scan of everything says.
+ */
+START_TEST(pending_random_against_scan)
+{
+	enum { N = 3000, NETS = 700 };
+	struct limits_pending	*pp = limits_pending_new();
+	static struct limits_conn c[N];
+	static uint64_t		 born[N];
+	uint64_t		 clock = 0, oldest;
+	unsigned		 seed = 7, max, cnt, k, j, best;
+	struct limits_conn	*v;
+	int			 round;
+
+	memset(c, 0, sizeof(c));
+	for (round = 0; round < 20000; round++) {
+		k = (unsigned)rand_r(&seed) % N;
+		if (c[k].pend != NULL) {
+			limits_pending_del(&c[k]);
+			continue;
+		}
+		memset(&c[k], 0, sizeof(c[k]));
+		c[k].unauth = c[k].addr_counted = true;
+		j = (unsigned)rand_r(&seed) % NETS;
+		j = j * j / NETS;	/* skewed: low networks hold more */
+		memcpy(c[k].net, &j, sizeof(j));
+		born[k] = ++clock;
+		ck_assert_int_eq(limits_pending_add(pp, &c[k], &c[k]), 0);
+		if (round % 50 != 0)
+			continue;
+		v = limits_pending_victim(pp, NULL, &cnt);
+		max = 0;
+		for (j = 0; j < N; j++)
+			if (c[j].pend != NULL &&
+			    limits_pending_count(pp, c[j].net) > max)
+				max = limits_pending_count(pp, c[j].net);
+		if (max < 2) {
+			ck_assert_ptr_null(v);
+			continue;
+		}
+		ck_assert_ptr_nonnull(v);
+		ck_assert_uint_eq(cnt, max);
+		ck_assert_uint_eq(limits_pending_count(pp, v->net), max);
+		oldest = UINT64_MAX;
+		best = 0;
+		for (j = 0; j < N; j++)
+			if (c[j].pend != NULL && memcmp(c[j].net, v->net,
+			    17) == 0 && born[j] < oldest) {
+				oldest = born[j];
+				best = j;
+			}
+		ck_assert_ptr_eq(v, &c[best]);
+	}
+	limits_pending_free(pp);
+	for (j = 0; j < N; j++)
+		ck_assert_ptr_null(c[j].pend);
+}
+END_TEST
+
 Suite *
 limits_suite(void)
 {
@@ -1073,6 +1239,9 @@ limits_suite(void)
 	tcase_add_test(tc, admit_per_address_and_release);
 	tcase_add_test(tc, admit_per_network_v4_and_v6);
 	tcase_add_test(tc, admit_total_and_unauthenticated);
+	tcase_add_test(tc, pending_evicts_oldest_of_largest);
+	tcase_add_test(tc, pending_even_networks_refuse);
+	tcase_add_test(tc, pending_random_against_scan);
 	tcase_add_test(tc, admit_connection_rate);
 	suite_add_tcase(s, tc);
 

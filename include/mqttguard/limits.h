@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "mqttguard/policy.h"
@@ -72,7 +73,14 @@ struct limits;
 struct limits	*limits_new(void);
 void		 limits_free(struct limits *);
 
-/* The shared state a connection holds while it is open. */
+struct limits_pending;
+struct limits_pnet;
+
+/*
+ * The shared state a connection holds while it is open.  The last four
+ * members are its place in its loop's pending set (limits_pending_add());
+ * a copy made before that is harmless, one made after is not.
+ */
 struct limits_conn {
 	uint8_t		addr[16];	/* IPv4 as ::ffff:a.b.c.d */
 	uint8_t		net[17];	/* its network's key, as counted */
@@ -81,6 +89,10 @@ struct limits_conn {
 	bool		net_counted;	/* in its network's count */
 	bool		unauth;		/* in the unauthenticated count */
 	unsigned	listener;	/* index, counted when < MAX */
+	struct limits_pending	*pend;	/* tracked there; NULL: not */
+	struct limits_pnet	*pnet;	/* its network there */
+	TAILQ_ENTRY(limits_conn) pq;	/* in pnet's queue, oldest first */
+	void		*owner;		/* the caller's, handed back */
 };
 
 /*
@@ -113,7 +125,10 @@ enum limits_refusal limits_admit_conn(struct limits *,
 enum limits_refusal limits_admit_addr(struct limits *,
 		    const struct policy_limits *, const struct sockaddr *sa,
 		    uint64_t now_ms, struct limits_conn *c);
-/* The connection authenticated: no longer counts as unauthenticated. */
+/*
+ * The connection authenticated: no longer counts as unauthenticated (and
+ * leaves its pending set).
+ */
 void		 limits_authenticated(struct limits *, struct limits_conn *c);
 /* The connection closed: every count it held is released. */
 void		 limits_release(struct limits *, struct limits_conn *c);
@@ -126,6 +141,50 @@ void		 limits_move_listener(struct limits *, struct limits_conn *c,
 /* Current totals, for tests and metrics. */
 uint64_t	 limits_total(struct limits *);
 uint64_t	 limits_listener_total(struct limits *, unsigned listener);
+
+/* ---- the pending connections of one event loop ------------------------ */
+
+/*
+ * The connections of one loop that are counted in max_unauthenticated,
+ * grouped by network (the key limits_admit_addr() counted them under):
+ * per network a queue, oldest first, and a count; the networks in a
+ * max-heap by count.  When the budget is full, limits_pending_victim()
+ * names the connection a newcomer may take the place of: the oldest of
+ * the network holding the most.  Touched by one thread only, no lock.
+ */
+struct limits_pending *limits_pending_new(void);
+/* Every connection still tracked is forgotten (not closed). */
+void		 limits_pending_free(struct limits_pending *);
+/*
+ * Tracks <c> (admitted, not yet authenticated, its network known: after
+ * limits_admit() or limits_admit_addr()) with <owner>, which
+ * limits_pending_victim() hands back (0, tracking nothing, when <c> is
+ * not in the budget or its network is not known).  -1 when out of memory:
+ * <c> is then
+ * simply not tracked (never a victim).  <c> must not move until it leaves
+ * (limits_authenticated(), limits_release(), limits_pending_del()).
+ */
+int		 limits_pending_add(struct limits_pending *,
+		    struct limits_conn *c, void *owner);
+/* <c> leaves its pending set; untracked is a no-op. */
+void		 limits_pending_del(struct limits_conn *c);
+/*
+ * The budget is full and a connection from network <net> (a key from
+ * limits_network_key(); NULL: not known yet) asks in.  Returns the owner
+ * of the connection it may take the place of, and its network's pending
+ * count in *<count> when <count> is not NULL; NULL when there is none:
+ * the network holding the most holds no more than one above <net>'s own,
+ * so that a swap would not make the shares more even.  The victim is not
+ * removed: the caller closes it (which calls limits_release()).
+ */
+void		*limits_pending_victim(struct limits_pending *,
+		    const uint8_t *net, unsigned *count);
+/* How many pending connections network <net> holds; all of them (NULL). */
+unsigned	 limits_pending_count(const struct limits_pending *,
+		    const uint8_t *net);
+/* The 17-byte key of <sa>'s network under <lim>, as limits_conn.net. */
+void		 limits_network_key(const struct sockaddr *sa,
+		    const struct policy_limits *lim, uint8_t *out);
 
 /* ---- per user ---------------------------------------------------------- */
 

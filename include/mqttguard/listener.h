@@ -6,7 +6,10 @@
  * SO_REUSEPORT; the kernel spreads new connections across them.  The
  * accept-time caps are checked here, before any TLS work is spent; on
  * EMFILE/ENFILE the listener pauses accepting for a moment instead of
- * spinning, and an accepted fd goes straight to session_new().
+ * spinning, and an accepted fd goes straight to session_new().  At most
+ * LISTENER_ACCEPTS_PER_TURN connections are taken per turn of the loop:
+ * a connection flood waits in the backlog, not in front of the
+ * established sessions' I/O.
  */
 #ifndef MQTTGUARD_LISTENER_H
 #define MQTTGUARD_LISTENER_H
@@ -20,6 +23,8 @@
 #include "mqttguard/policy.h"
 #include "mqttguard/session.h"
 
+#define LISTENER_ACCEPTS_PER_TURN	32	/* then the loop's other work */
+
 /* One policy listener on one event loop. */
 struct listener {
 	const struct policy_listener *pl;	/* in ctx->pol */
@@ -32,6 +37,8 @@ struct listener {
 	uint64_t		 refused_quiet;	/* refusals not logged */
 	uint64_t		 paused_logged;	/* ms: last accept-pause line */
 	uint64_t		 paused_quiet;	/* accept pauses not logged */
+	struct timeval		 turn;		/* the loop turn counted */
+	unsigned		 turn_accepts;	/* accepted in that turn */
 };
 
 /*

@@ -61,6 +61,8 @@ enum metric {
 				   tarpit */
 	M_AUTH_UNRECORDED,	/* a guess not counted: a lockout table full
 				   of running lockouts */
+	M_EVICTED,		/* not yet authenticated, closed to make room
+				   for a newcomer from a less loaded network */
 	M__MAX
 };
 

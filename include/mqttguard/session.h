@@ -31,6 +31,19 @@
 #include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
 
+/*
+ * Event priorities of a loop (event_base_priority_init() with
+ * SESSION_PRIORITIES): everything runs at libevent's default, the middle
+ * one, except a client's TLS handshake, which runs at the lowest.  In a
+ * turn, libevent runs only the highest priority that has work; and the
+ * worker's loop returns to poll after SESSION_HANDSHAKES_PER_TURN
+ * callbacks at the lowest, so a handshake flood (each costs a signature)
+ * waits behind the established sessions, not in front of them.
+ */
+#define SESSION_PRIORITIES		3
+#define SESSION_PRIO_HANDSHAKE		2
+#define SESSION_HANDSHAKES_PER_TURN	8
+
 struct session;
 TAILQ_HEAD(session_list, session);
 
@@ -57,6 +70,10 @@ struct session_ctx {
 	struct session_list	 sessions;	/* live */
 	struct session_list	 dead;		/* closed, not yet freed */
 	struct event		*reap_ev;	/* owned; frees dead sessions */
+	struct event		*trim_ev;	/* owned; gives freed memory
+						   back to the system */
+	unsigned		 freed;		/* sessions freed since the
+						   last trim */
 	pthread_mutex_t		 auth_mtx;	/* guards auth_done */
 	TAILQ_HEAD(, auth_job)	 auth_done;	/* checked, to collect */
 	struct event		*auth_ev;	/* owned; collects them */
@@ -67,6 +84,10 @@ struct session_ctx {
 	uint64_t		 spread_ms;	/* shutdown.spread */
 	uint64_t		 spread_total;	/* sessions to end over it */
 	uint64_t		 spread_closed;	/* of them, ended */
+	struct limits_pending	*pending;	/* owned; not yet
+						   authenticated, by network */
+	uint64_t		 evict_logged;	/* ms: the last line */
+	uint64_t		 evict_quiet;	/* evictions not logged */
 	uint64_t		 fd_short_logged;	/* ms: the last line */
 	uint64_t		 fd_short_quiet;	/* shortages not logged */
 	uint64_t		 next_id;
@@ -118,6 +139,18 @@ void	session_ctx_set_policy(struct session_ctx *ctx, struct policy *pol,
 void	session_new(struct session_ctx *ctx,
 	    const struct policy_listener *lis, int fd,
 	    const struct sockaddr *sa, const struct limits_conn *lc);
+
+/*
+ * limits.max_unauthenticated is full and a connection from <sa> (NULL:
+ * not known yet, a PROXY header to come) on <lis> asks in: closes, if
+ * fairness asks for it, this loop's oldest session not yet authenticated
+ * from the network holding the most such sessions (limits_pending_victim()),
+ * quietly, with a log line at most once a second.  0 when one was closed
+ * (its place in the budget is free), -1 when the newcomer is to be
+ * refused.
+ */
+int	session_ctx_evict(struct session_ctx *ctx,
+	    const struct policy_listener *lis, const struct sockaddr *sa);
 
 /*
  * Ends a session with <reason> (a static string, logged).  With <flush>,
