@@ -48,6 +48,7 @@
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
+#include "mqttguard/observe.h"
 #include "mqttguard/policy.h"
 #include "mqttguard/reload.h"
 #include "mqttguard/tls.h"
@@ -97,6 +98,7 @@ struct main_state {
 	struct event		*sigs[MAIN_NSIGS];	/* owned */
 	struct event		*watch;		/* owned; NULL: no watch */
 	struct event		*drained;	/* owned; NULL: not draining */
+	struct event		*observe;	/* owned; NULL: not observing */
 	struct admin		*admin;		/* owned; NULL: no admin */
 };
 
@@ -125,6 +127,9 @@ static void	stop(struct main_state *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	watch_cb(evutil_socket_t, short, void *);
 static void	watch_set(struct main_state *);
+static void	observe_cb(evutil_socket_t, short, void *);
+static void	observe_set(struct main_state *);
+static void	observe_write(const struct policy *, const char *);
 static int	drain(struct main_state *);
 static void	drained_cb(evutil_socket_t, short, void *);
 static void	reload(struct main_state *, const char *);
@@ -297,12 +302,14 @@ reload(struct main_state *ms, const char *why)
 	rt.n_workers = ms->n_workers;
 	rt.hash_threads = ms->hash_threads;
 	rt.debug = ms->debug;
+	observe_write(ms->pol, why);
 	if (reload_policy(&rt, why) == 0) {
 		metrics_reload(true);
 		if (ms->admin != NULL)
 			admin_set_policy(ms->admin, ms->pol);
 		log_certs(ms->ctx, "tls");
 		watch_set(ms);
+		observe_set(ms);
 	} else
 		metrics_reload(false);
 	ms->stamp = ms->seen = policy_files_stamp(ms->pol);
@@ -328,6 +335,56 @@ watch_set(struct main_state *ms)
 		ms->watch = NULL;
 		log_info("watch: off");
 	}
+}
+
+/*
+ * audit.observe: what the workers noted, merged and written to
+ * audit.file (observe.c), every flush_interval, before a reload and at
+ * stop.  A write that fails is logged; the entries stay for the next.
+ */
+static void
+observe_write(const struct policy *pol, const char *why)
+{
+	char	err[512];
+
+	if (!pol->audit.observe)
+		return;
+	if (observe_flush(pol->audit.file, pol->audit.max_entries, err,
+	    sizeof(err)) == -1)
+		log_error("audit.observe: %s: cannot write the observations: "
+		    "%s", why, err);
+}
+
+static void
+observe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*ms = arg;
+
+	(void)fd;
+	(void)what;
+	observe_write(ms->pol, "flush_interval");
+}
+
+/* The flush timer runs, at the interval asked, while the policy observes. */
+static void
+observe_set(struct main_state *ms)
+{
+	const struct policy_audit	*a = &ms->pol->audit;
+	struct timeval			 tv = { a->flush_ms / 1000,
+					    (a->flush_ms % 1000) * 1000 };
+
+	if (ms->observe != NULL) {
+		event_free(ms->observe);
+		ms->observe = NULL;
+	}
+	if (!a->observe)
+		return;
+	if ((ms->observe = event_new(ms->base, -1, EV_PERSIST, observe_cb,
+	    ms)) == NULL || event_add(ms->observe, &tv) == -1)
+		log_error("audit.observe: cannot start the flush timer");
+	else
+		log_info("audit.observe: recording to %s every %ums (at most "
+		    "%u entries)", a->file, a->flush_ms, a->max_entries);
 }
 
 /* One line per certificate of server context <ctx> (may be NULL). */
@@ -475,6 +532,7 @@ start_events(struct main_state *ms)
 		    NULL) == -1)
 			fatalx("cannot install signal handlers");
 	watch_set(ms);
+	observe_set(ms);
 }
 
 /* What the daemon listens on, talks to and watches, once it runs. */
@@ -519,6 +577,8 @@ stop(struct main_state *ms)
 	/* Threads first, then the pool (its last jobs go back to the
 	 * workers' done lists), then everything they held. */
 	worker_join(ms->workers, ms->n_workers);
+	observe_write(ms->pol, "stop");
+	observe_free();
 	auth_pool_free(ms->pool);
 	worker_destroy(ms->workers, ms->n_workers);
 	auth_guard_free(ms->guard);
@@ -529,6 +589,8 @@ stop(struct main_state *ms)
 		event_free(ms->watch);
 	if (ms->drained != NULL)
 		event_free(ms->drained);
+	if (ms->observe != NULL)
+		event_free(ms->observe);
 	event_base_free(ms->base);
 	SSL_CTX_free(ms->ctx);	/* ctx and upctx, or what replaced them */
 	SSL_CTX_free(ms->upctx);
