@@ -18,7 +18,7 @@ LEAVES = {"codec", "observe", "siphash", "log", "metrics", "readahead", "topic",
           "util", "hmap"}
 # The command-line tools: main dispatches to them; no daemon module uses
 # one (they print, prompt and parse options; the daemon does not).
-TOOLS = {"cmd", "acl_import"}
+TOOLS = {"cmd", "acl_import", "learn"}
 # Modules only the listed ones may use: the admin listener (HTTP on
 # main's loop) is started and stopped by main alone.
 ONLY = {"admin": {"main"}}

@@ -111,6 +111,9 @@ static const struct main_cmd main_cmds[] = {
 	    "                 [--client-id ID] {publish|subscribe|read} "
 	    "TOPIC" },
 	{ "lint", lint_cmd_main, "lint -c policy.yaml" },
+	{ "learn", learn_cmd_main,
+	    "learn [--threshold N] [--allow-multilevel] FILE...\n"
+	    "                 learn --diff -c policy.yaml FILE..." },
 	{ "import-acl", acl_cmd_import_main,
 	    "import-acl [--anonymous-identity NAME] MOSQUITTO_ACL_FILE" },
 };
