@@ -468,8 +468,9 @@ done:
 }
 
 /*
- * With multilevel: patterns of at least two depths, threshold of them,
- * under the same first two levels (neither a wildcard) become "a/b/#".
+ * With multilevel: patterns of at least two depths, standing for
+ * threshold topics, under the same first two levels (neither a
+ * wildcard) become "a/b/#".
  */
 static int
 hash_pass(struct learn_pat *v, size_t n, const struct learn_gen *g)
@@ -478,6 +479,7 @@ hash_pass(struct learn_pat *v, size_t n, const struct learn_gen *g)
 	size_t		 i, j, k, m = 0, len;
 	const char	*p;
 	char		*nf;
+	uint64_t	 topics;
 	bool		 depths;
 	int		 rc = -1;
 
@@ -500,11 +502,14 @@ hash_pass(struct learn_pat *v, size_t n, const struct learn_gen *g)
 	qsort(ks, m, sizeof(*ks), gkey_cmp);
 	for (i = 0; i < m; i = j) {
 		depths = false;
+		topics = v[ks[i].i].topics;
 		for (j = i + 1; j < m && strcmp(ks[i].key, ks[j].key) == 0;
-		    j++)
+		    j++) {
 			depths |= level_count(v[ks[j].i].filter) !=
 			    level_count(v[ks[i].i].filter);
-		if (j - i < g->threshold || !depths)
+			topics += v[ks[j].i].topics;
+		}
+		if (topics < g->threshold || !depths)
 			continue;
 		for (k = i; k < j; k++) {
 			if ((nf = malloc(strlen(ks[k].key) + 2)) == NULL)

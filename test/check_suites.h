@@ -24,5 +24,6 @@ Suite	*acl_suite(void);
 Suite	*enforce_suite(void);
 Suite	*metrics_suite(void);
 Suite	*proxy_suite(void);
+Suite	*learn_suite(void);
 
 #endif

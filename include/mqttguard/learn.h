@@ -81,8 +81,9 @@ struct learn_gen {
  * Generalises the <n> patterns of <v> in place: at each level, patterns
  * equal but for that level, with at least g->threshold distinct literal
  * values there (not wildcards, not %u/%c, not identities), become one
- * with '+'; with g->multilevel, patterns of at least two depths under a
- * common first two levels, threshold of them, become "a/b/#".  Repeats
+ * with '+' (values that change together at two levels stay apart); with
+ * g->multilevel, patterns of at least two depths under common first two
+ * levels, standing for threshold topics, become "a/b/#".  Repeats
  * merge, adding counts.  Returns the new count; -1 on ENOMEM (<v> then
  * still holds <n> valid patterns, some perhaps changed).
  */
