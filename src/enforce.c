@@ -651,7 +651,8 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 		break;
 	case CODEC_SUBSCRIBE:
 		if (filters_within(st, env, pkt, now, v) == 0 &&
-		    (st->pol->acl != NULL || st->subs != NULL))
+		    (st->pol->acl != NULL || st->subs != NULL ||
+		    env->observe != NULL))
 			subscribe(st, env, pkt, v);
 		break;
 	case CODEC_UNSUBSCRIBE:

@@ -336,7 +336,8 @@ observe_free(void)
 		free(s);
 	}
 	pthread_mutex_unlock(&shards_mu);
-	if (type_ok)
-		map_clear(&merged);
+	if (merged.type == NULL)
+		return;		/* nothing was ever noted or flushed */
+	map_clear(&merged);
 	hmap_fini(&merged);
 }

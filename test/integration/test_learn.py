@@ -1,0 +1,207 @@
+# SPDX-License-Identifier: ISC
+"""Watch, learn, then enforce, without a restart, in front of a real
+Mosquitto.
+
+A fleet (50 devices publishing site/<site>/<device>/telemetry and
+subscribing site/<site>/<device>/cmd, two dashboards reading
+site/+/+/telemetry, one admin writing every device's cmd) runs through
+mqttguard with audit.observe and no acl section.  `mqttguard learn`
+proposes an acl section and tests from the observation file; the policy
+with it passes `mqttguard -t`, `learn --diff` finds nothing it denies, and
+once it is enforced by a reload the same traffic flows with no denial,
+while a device publishing into another device's subtree is denied.
+
+Monitor mode: a client doing what the ACL denies keeps working under
+`mode: monitor`, each would-be denial logged once with its rule and
+counted in /metrics; after a reload to `mode: enforce` the same client,
+still connected, is denied."""
+import json
+import signal
+
+from helpers import (TIMEOUT, Paho, http_get, metric, passwd_file, password,
+                     run_mqttguard, wait_until)
+
+SITES = 5
+DEVICES = [f"dev-{i:03d}" for i in range(1, 51)]
+DASHBOARDS = ["dash-a", "dash-b"]
+ADMIN = "admin"
+
+
+def site(dev):
+    return f"s{int(dev[4:]) % SITES + 1}"
+
+
+def auth(pw):
+    return (f"auth:\n  password_file: {pw}\n  tarpit: 0\n"
+            "  empty_client_id: assign\n")
+
+
+def reload(g):
+    """SIGHUP; waits until the reload is logged and in force."""
+    before = g.log().count("SIGHUP: policy reload")
+    done = g.log().count("policy in force")
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: g.log().count("SIGHUP: policy reload") > before,
+               what="the reload to be logged")
+    assert "reload failed" not in g.log(), g.log()
+    wait_until(lambda: g.log().count("policy in force") > done,
+               what="the workers to apply it")
+
+
+def client(g, user, v5=False):
+    c = Paho(g, f"c-{user}", v5=v5, port=g.plain_port, tls=False,
+             user=user, password=password(user))
+    assert c.connect() == 0
+    return c
+
+
+def drive(g):
+    """The fleet's traffic once: every device's telemetry reaches both
+    dashboards and every admin command reaches its device."""
+    dashes = [client(g, d) for d in DASHBOARDS]
+    for d in dashes:
+        d.subscribe("site/+/+/telemetry", qos=1)
+    admin = client(g, ADMIN)
+    try:
+        for dev in DEVICES:
+            c = client(g, dev)
+            try:
+                c.subscribe(f"site/{site(dev)}/{dev}/cmd", qos=1)
+                c.publish(f"site/{site(dev)}/{dev}/telemetry", b"21.5",
+                          qos=1)
+                admin.publish(f"site/{site(dev)}/{dev}/cmd", b"reboot",
+                              qos=1)
+                assert c.get().topic == f"site/{site(dev)}/{dev}/cmd"
+            finally:
+                c.close()
+        for d in dashes:
+            got = {d.get().topic for _ in DEVICES}
+            assert got == {f"site/{site(v)}/{v}/telemetry"
+                           for v in DEVICES}
+    finally:
+        admin.close()
+        for d in dashes:
+            d.close()
+
+
+def denials(g):
+    return g.log().count(" denied to ")
+
+
+def test_observe_learn_enforce(guard_factory, broker, tmp_path):
+    pw = passwd_file(tmp_path / "users.passwd",
+                     DEVICES + DASHBOARDS + [ADMIN])
+    obs = tmp_path / "observed.jsonl"
+    g = guard_factory(broker.port, plain=True, auth=auth(pw),
+                      extra=f"audit:\n  observe: true\n  file: {obs}\n"
+                      "  flush_interval: 1s\n")
+    drive(g)
+    # 50 telemetry, 50 cmd subscriptions, 2 dashboards, 50 commands
+    wait_until(lambda: obs.exists() and
+               len(obs.read_text().splitlines()) >= 152,
+               what="the observations to be flushed")
+    assert oct(obs.stat().st_mode & 0o777) == "0o640"
+    lines = [json.loads(x) for x in obs.read_text().splitlines()]
+    assert len(lines) == 152
+    tel = [x for x in lines if x["topic"].endswith("/telemetry") and
+           x["action"] == "publish"]
+    assert len(tel) == 50 and all(x["allowed"] == x["count"] == 1
+                                  for x in tel)
+
+    r = run_mqttguard("learn", str(obs))
+    assert r.returncode == 0, r.stderr
+    proposal = r.stdout.decode()
+    assert "#\"" not in proposal and "$SYS" not in proposal
+    assert 'topic: "site/s1/%u/telemetry"' in proposal
+    assert 'topic: "site/+/+/telemetry"' in proposal
+    assert "expect: deny" in proposal
+    enforced = tmp_path / "enforced.yaml"
+    enforced.write_text(g.policy.read_text() + proposal)
+    r = run_mqttguard("-t", "-c", str(enforced))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b" 0 failed" in r.stdout + r.stderr
+    r = run_mqttguard("learn", "--diff", "-c", str(enforced), str(obs))
+    assert r.returncode == 0, r.stdout
+    assert b"0 denied" in r.stdout
+
+    # Enforce it: a reload, then the same traffic with no denial.
+    g.policy.write_text(enforced.read_text())
+    reload(g)
+    assert denials(g) == 0
+    drive(g)
+    assert denials(g) == 0, g.log()
+
+    # A device writing into another device's subtree is denied.
+    dash = client(g, DASHBOARDS[0])
+    dev = client(g, DEVICES[0])
+    try:
+        dash.subscribe("site/+/+/telemetry", qos=1)
+        other = f"site/{site(DEVICES[1])}/{DEVICES[1]}/telemetry"
+        dev.publish(other, b"forged", qos=1)
+        wait_until(lambda: f'publish denied to "{DEVICES[0]}"' in g.log(),
+                   what="the denial")
+        dev.publish(f"site/{site(DEVICES[0])}/{DEVICES[0]}/telemetry",
+                    b"own", qos=1)
+        m = dash.get()
+        assert m.payload == b"own", m.topic     # the forged one never came
+    finally:
+        dev.close()
+        dash.close()
+    g.stop()
+
+
+MONITOR = """mode: {mode}
+acl:
+  rules:
+    - allow: [subscribe, read]
+      topic: "secret/#"
+      users: [bob]
+    - allow: publish
+      topic: "ok/#"
+    - deny: publish
+      topic: "secret/#"
+"""
+
+
+def test_monitor_then_enforce(guard_factory, broker, tmp_path):
+    pw = passwd_file(tmp_path / "users.passwd", ["alice", "bob"])
+    g = guard_factory(broker.port, plain=True, auth=auth(pw), admin=True,
+                      extra=MONITOR.format(mode="monitor"))
+    line = next(i + 1 for i, x in enumerate(g.policy.read_text()
+                                            .splitlines())
+                if x.strip() == "- deny: publish")
+    bob = client(g, "bob")
+    alice = client(g, "alice", v5=True)
+    try:
+        bob.subscribe("secret/#", qos=1)
+        for i in range(3):
+            alice.publish("secret/x", b"m%d" % i, qos=1)
+            assert bob.get().payload == b"m%d" % i
+        text = g.log()
+        assert text.count("would be denied (monitor mode)") == 1, text
+        assert f"policy.yaml:{line}" in text
+        _, _, body = http_get(g.admin_port, "/metrics")
+        assert metric(body, 'mqttguard_would_deny_total{kind="acl_publish"}'
+                      ) == 3
+        assert metric(body, 'mqttguard_acl_decisions_total{action='
+                      '"publish",result="deny"}') == 0
+
+        # The same session, enforced after a reload.
+        g.policy.write_text(g.policy.read_text().replace(
+            "mode: monitor", "mode: enforce"))
+        reload(g)
+        alice.publish("secret/x", b"late", qos=1)
+        wait_until(lambda: 'publish denied to "alice"' in g.log(),
+                   what="the denial")
+        alice.publish("ok/x", b"fine", qos=1)
+        assert not alice.disconnected.is_set()
+        assert bob.messages.empty()
+        _, _, body = http_get(g.admin_port, "/metrics")
+        assert metric(body, 'mqttguard_acl_decisions_total{action='
+                      '"publish",result="deny"}') == 1
+        assert metric(body, 'mqttguard_would_deny_total{kind="acl_publish"}'
+                      ) == 3
+    finally:
+        alice.close()
+        bob.close()
+    g.stop()
