@@ -255,6 +255,11 @@ learn_obs_parse(const char *s, size_t len, struct learn_obs *o)
 	if (r.p != r.end || o->identity == NULL || o->topic == NULL ||
 	    action == NULL || o->topic[0] == '\0')
 		goto done;
+	/* MQTT strings are at most 65535 bytes: longer is not from the wire. */
+	if (strlen(o->identity) > LEARN_STRING_MAX || strlen(o->topic) >
+	    LEARN_STRING_MAX || (o->client_id != NULL &&
+	    strlen(o->client_id) > LEARN_STRING_MAX))
+		goto done;
 	if (event != NULL && strcmp(event, "acl.deny") != 0 &&
 	    strcmp(event, "acl.would_deny") != 0)
 		goto done;

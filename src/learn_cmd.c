@@ -57,7 +57,9 @@ struct obs_set {
 	struct learn_obs *v;		/* owned */
 	size_t		 n, cap;
 	uint64_t	 bad;		/* lines not read */
-	uint64_t	 over;		/* lines past max_records */
+	uint64_t	 over;		/* lines past max_records or
+					   LEARN_BYTES_MAX */
+	size_t		 bytes;		/* of the strings kept */
 };
 
 struct group {
@@ -195,11 +197,15 @@ read_file(const char *file, struct obs_set *set, size_t max)
 			set->bad++;
 			continue;
 		}
-		if (set->n >= max) {
+		len = (ssize_t)(strlen(o.identity) + strlen(o.client_id) +
+		    strlen(o.topic));
+		if (set->n >= max || set->bytes + (size_t)len >
+		    LEARN_BYTES_MAX) {
 			learn_obs_fini(&o);
 			set->over++;
 			continue;
 		}
+		set->bytes += (size_t)len;
 		if (set->n == set->cap) {
 			set->cap = set->cap ? set->cap * 2 : 1024;
 			if ((nv = reallocarray(set->v, set->cap,

@@ -19,6 +19,8 @@
 #define LEARN_LINE_MAX		(1024 * 1024)	/* an input line */
 #define LEARN_THRESHOLD_DEFAULT	5	/* siblings before a '+' */
 #define LEARN_RECORDS_DEFAULT	1000000	/* records read, at most */
+#define LEARN_STRING_MAX	65535	/* an identity, client id, topic */
+#define LEARN_BYTES_MAX		(512UL * 1024 * 1024)	/* of strings kept */
 
 /* An observed action: what observe.c writes; "read" is not proposed. */
 enum learn_action {
@@ -44,8 +46,8 @@ struct learn_obs {
  * Parses one JSON object line (<len> bytes at <s>) into <o>.  Returns 0,
  * or -1 (nothing to free) when it is not a flat JSON object, lacks an
  * identity, action or topic, names an action other than publish,
- * subscribe or will, or holds a NUL or invalid UTF-8.  Unknown keys are
- * skipped.
+ * subscribe or will, holds a NUL or invalid UTF-8, or a string longer
+ * than LEARN_STRING_MAX.  Unknown keys are skipped.
  */
 int	learn_obs_parse(const char *s, size_t len, struct learn_obs *o);
 void	learn_obs_fini(struct learn_obs *o);
