@@ -205,3 +205,57 @@ def test_monitor_then_enforce(guard_factory, broker, tmp_path):
         alice.close()
         bob.close()
     g.stop()
+
+
+HOSTILE = ["plus+", "hash#", "a/b", "$dollar", 'quo"te', "new\nline",
+           "back\\slash", "- dash", "colon: x", "{flow}", "é-ünï"]
+
+
+def test_learn_hostile_input(tmp_path):
+    """Names and topics that mean something to MQTT or YAML come out as
+    data: the proposal loads with -t and its tests pass.  100 000
+    distinct topics of one identity fold into one '+' rule."""
+    obs = tmp_path / "hostile.jsonl"
+    with open(obs, "w") as f:
+        for n in HOSTILE:
+            for t in (f"x/{n}/t", f"x/{n.replace('/', '_')}/t",
+                      "$SYS/broker/load", "a/%u", "a/#"):
+                f.write(json.dumps({"identity": n, "client_id": n + "-c",
+                                    "action": "publish", "topic": t,
+                                    "count": 1}) + "\n")
+            f.write(json.dumps({"identity": n, "client_id": n,
+                                "action": "subscribe", "topic": "a/#",
+                                "count": 1}) + "\n")
+        for i in range(100000):
+            f.write(json.dumps({"identity": "bulk", "client_id": "b",
+                                "action": "publish",
+                                "topic": f"bulk/{i:08x}/v",
+                                "count": 1}) + "\n")
+        f.write("{not json\n" + '{"identity":"x","action":"read",'
+                '"topic":"r"}\n')
+    r = run_mqttguard("learn", str(obs), timeout=TIMEOUT * 3)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "2 lines not an observation" in r.stderr.decode()
+    topics = [x.split("topic: ", 1)[1] for x in out.splitlines()
+              if x.startswith("      topic: ")]
+    assert topics and not [t for t in topics
+                           if "#" in t or t.startswith('"$')], topics
+    assert "$SYS" not in out
+    assert 'topic: "%u/+/v"' in out     # bulk is the identity
+    assert "100000 observations of 100000 topics" in out
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("listeners:\n  - {address: 127.0.0.1, port: 18883, "
+                      "tls: false}\nupstream: {host: 127.0.0.1, port: "
+                      "1883}\nauth: {anonymous: true}\n" + out)
+    r = run_mqttguard("-t", "-c", str(policy))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b" 0 failed" in r.stdout + r.stderr
+    # every hostile identity is in the rules or tests, quoted
+    for n in HOSTILE:
+        assert json.dumps(n, ensure_ascii=False)[1:-1].replace(
+            "\\n", "\\x0a") in out, n
+    # --allow-multilevel: the a/# subscriptions may be proposed
+    r = run_mqttguard("learn", "--allow-multilevel", str(obs),
+                      timeout=TIMEOUT * 3)
+    assert r.returncode == 0 and b'topic: "a/#"' in r.stdout
