@@ -27,6 +27,7 @@
 #include "mqttguard/topic.h"
 
 #define TOPIC_LOG	256	/* topic bytes quoted in an event's text */
+#define ENFORCE_WARNED_LIMIT	0x10000	/* warned(): a limit, not the ACL */
 
 static void	verdict_init(struct enforce_verdict *);
 static void	verdict_close(struct enforce_verdict *, uint8_t, const char *);
@@ -292,6 +293,8 @@ monitored(const struct enforce_state *st, unsigned bit,
 /*
  * Whether this session has had a would-be denial by <rule>/<kind> logged
  * already; notes it if not.  The last ENFORCE_WARNED_MAX are kept.
+ * <kind>: an ACL decision's enum metrics_would, or a limit's
+ * POLICY_MON_* bit with ENFORCE_WARNED_LIMIT, so the two never meet.
  */
 static bool
 warned(struct enforce_state *st, const void *rule, unsigned kind)
@@ -330,7 +333,7 @@ limit_monitored(struct enforce_state *st, const struct enforce_env *env,
 	e.metric = M_RATE_LIMITED;
 	e.would = true;
 	e.would_kind = wk;
-	e.repeat = warned(st, NULL, bit);
+	e.repeat = warned(st, NULL, ENFORCE_WARNED_LIMIT | bit);
 	e.text = text;
 	env->audit(env->arg, &e);
 	return true;

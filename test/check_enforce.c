@@ -1813,6 +1813,55 @@ done:
 }
 END_TEST
 
+/*
+ * An ACL would-be denial and a limit's in one session are logged each:
+ * a default-deny subscribe, then message_rate, then each again.
+ */
+START_TEST(t_monitor_kinds_apart)
+{
+	struct config_errors	*e = calloc(1, sizeof(*e));
+	struct enforce_state	 st;
+	struct auth_decision	 dec;
+	struct enforce_env	 env;
+	struct mon_rec		 r;
+	struct policy		*mon;
+	const uint8_t		 conn[] = { CONN4(0x02, 10, S('c')) };
+	const uint8_t		 sub[] = { SUB3(1, S(T_XY), 0) };
+	const uint8_t		 pub[] = { PUB3Q0(T_PA) };
+
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(mon = config_load(MON, e));
+	memset(&env, 0, sizeof(env));
+	env.limits = limits_new();
+	env.guard = auth_guard_new();
+	env.audit = mon_audit;
+	env.arg = &r;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(mon_connect(&st, &dec, &env, mon, "rate", conn,
+	    sizeof(conn)), ENFORCE_REWRITE);
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, sub,
+	    sizeof(sub), T0), ENFORCE_FORWARD);
+	ck_assert(r.e.would && !r.e.repeat);
+	ck_assert_uint_eq(r.e.would_kind, METRICS_W_SUBSCRIBE);
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, pub,
+	    sizeof(pub), T0), ENFORCE_FORWARD);
+	r.n = 0;
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, pub,
+	    sizeof(pub), T0), ENFORCE_FORWARD);
+	ck_assert(r.n == 1 && r.e.would && !r.e.repeat);
+	ck_assert_uint_eq(r.e.would_kind, METRICS_W_RATE);
+	r.n = 0;
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, sub,
+	    sizeof(sub), T0), ENFORCE_FORWARD);
+	ck_assert(r.e.would && r.e.repeat);
+	enforce_fini(&st, &env);
+	auth_guard_free(env.guard);
+	limits_free(env.limits);
+	policy_unref(mon);
+	free(e);
+}
+END_TEST
+
 /* A reload from monitor to enforce: the open session is held to it. */
 START_TEST(t_monitor_rebind)
 {
@@ -1891,6 +1940,7 @@ enforce_suite(void)
 	suite_add_tcase(s, tx);
 	tcase_add_loop_test(tm, t_monitor, 0, (int)NELEM(mon_cases));
 	tcase_add_test(tm, t_monitor_rebind);
+	tcase_add_test(tm, t_monitor_kinds_apart);
 	suite_add_tcase(s, tm);
 	return s;
 }
