@@ -92,7 +92,8 @@ def test_observe_learn_enforce(guard_factory, broker, tmp_path):
     pw = passwd_file(tmp_path / "users.passwd",
                      DEVICES + DASHBOARDS + [ADMIN])
     obs = tmp_path / "observed.jsonl"
-    g = guard_factory(broker.port, plain=True, auth=auth(pw),
+    # Two workers: each notes into its own table, merged at the flush.
+    g = guard_factory(broker.port, plain=True, auth=auth(pw), workers=2,
                       extra=f"audit:\n  observe: true\n  file: {obs}\n"
                       "  flush_interval: 1s\n")
     drive(g)
@@ -204,6 +205,31 @@ def test_monitor_then_enforce(guard_factory, broker, tmp_path):
     finally:
         alice.close()
         bob.close()
+    g.stop()
+
+
+def test_observe_bounded(guard_factory, broker, tmp_path):
+    """Past audit.max_entries new keys are counted as dropped, not kept;
+    a reload writes the file first."""
+    obs = tmp_path / "observed.jsonl"
+    g = guard_factory(broker.port, plain=True, admin=True,
+                      extra=f"audit:\n  observe: true\n  file: {obs}\n"
+                      "  max_entries: 2\n  flush_interval: 1h\n")
+    c = Paho(g, "c1", port=g.plain_port, tls=False)
+    assert c.connect() == 0
+    try:
+        for i in range(5):
+            c.publish(f"t/{i}", b"x", qos=1)
+        c.publish("t/0", b"x", qos=1)       # a key held: counted
+    finally:
+        c.close()
+    reload(g)
+    lines = [json.loads(x) for x in obs.read_text().splitlines()]
+    assert [x["topic"] for x in lines] in (["t/0", "t/1"], ["t/1", "t/0"])
+    assert {x["topic"]: x["count"] for x in lines}["t/0"] == 2
+    _, _, body = http_get(g.admin_port, "/metrics")
+    assert metric(body, "mqttguard_observe_dropped_total") == 3
+    assert metric(body, "mqttguard_observe_entries") == 2
     g.stop()
 
 
