@@ -18,8 +18,9 @@ still connected, is denied."""
 import json
 import signal
 
-from helpers import (TIMEOUT, Paho, http_get, metric, passwd_file, password,
-                     run_mqttguard, wait_until)
+from helpers import (TIMEOUT, Paho, http_get, login, metric, mqtt_connect,
+                     mqtt_str, passwd_file, password, plain_socket, publish,
+                     read_until_closed, run_mqttguard, wait_until)
 
 SITES = 5
 DEVICES = [f"dev-{i:03d}" for i in range(1, 51)]
@@ -205,6 +206,30 @@ def test_monitor_then_enforce(guard_factory, broker, tmp_path):
     finally:
         alice.close()
         bob.close()
+    g.stop()
+
+
+def test_monitor_never_relaxes_protocol_or_auth(guard_factory, broker,
+                                                tmp_path):
+    """In monitor mode a malformed frame still ends the session before the
+    broker sees it, and a wrong password is still refused."""
+    pw = passwd_file(tmp_path / "users.passwd", ["alice"])
+    g = guard_factory(broker.port, plain=True, auth=auth(pw),
+                      extra=MONITOR.format(mode="monitor"))
+    sock, connack = login(g, "alice", "c-raw")
+    assert connack[3] == 0
+    sock.sendall(publish(b"secret/raw", first=0x36))    # QoS 3
+    read_until_closed(sock)
+    sock.close()
+    assert "secret/raw" not in broker.log()
+    wait_until(lambda: "c-raw" in g.log() and "closed" in g.log(),
+               what="the close to be logged")
+    sock = plain_socket(g.plain_port)
+    connack = mqtt_connect(sock, b"c-bad", flags=0xC2,
+                           payload=mqtt_str(b"alice") + mqtt_str(b"wrong"))
+    assert connack[3] != 0      # 3.1.1: 0x04 bad user name or password
+    sock.close()
+    assert "would be denied" not in g.log()
     g.stop()
 
 
