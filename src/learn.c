@@ -29,6 +29,13 @@ struct gkey {
 	size_t	 i;		/* in the patterns */
 };
 
+/* The fields of a line that are not kept in the observation. */
+struct obs_parse {
+	struct learn_obs	*o;
+	char			*action;	/* owned */
+	char			*event;		/* owned */
+};
+
 /* A JSON reader over one line. */
 struct jr {
 	const char	*p, *end;
@@ -38,6 +45,9 @@ static void	jr_ws(struct jr *);
 static int	jr_string(struct jr *, char **);
 static int	jr_hex4(struct jr *, unsigned *);
 static int	jr_skip(struct jr *);
+static int	jr_count(struct jr *, uint64_t *);
+static int	obs_field(struct jr *, const char *, struct obs_parse *);
+static int	obs_check(struct obs_parse *);
 static int	put_utf8(char *, size_t *, unsigned);
 static size_t	level_count(const char *);
 static int	level_at(const char *, size_t, const char **, size_t *);
@@ -184,100 +194,133 @@ jr_skip(struct jr *r)
 		free(s);
 		return 0;
 	}
-	if (r->p >= r->end || strchr("-0123456789tfn", *r->p) == NULL)
+	/* strchr() finds the NUL too: a NUL byte is no value. */
+	if (r->p >= r->end || *r->p == '\0' ||
+	    strchr("-0123456789tfn", *r->p) == NULL)
 		return -1;
-	while (r->p < r->end && strchr("-+.0123456789eEtruefalsn",
-	    *r->p) != NULL)
+	while (r->p < r->end && *r->p != '\0' &&
+	    strchr("-+.0123456789eEtruefalsn", *r->p) != NULL)
 		r->p++;
+	return 0;
+}
+
+/*
+ * A positive decimal count, digits only, bounded by r->end (the line
+ * need not be NUL-terminated).  -1 for 0, an overflow or no digit.
+ */
+static int
+jr_count(struct jr *r, uint64_t *v)
+{
+	const char	*start = r->p;
+
+	for (*v = 0; r->p < r->end && *r->p >= '0' && *r->p <= '9'; r->p++) {
+		if (*v > (UINT64_MAX - 9) / 10)
+			return -1;
+		*v = *v * 10 + (uint64_t)(*r->p - '0');
+	}
+	return r->p == start || *v == 0 ? -1 : 0;
+}
+
+/* The value of <key> at r->p: kept in <op> if it is one of ours. */
+static int
+obs_field(struct jr *r, const char *key, struct obs_parse *op)
+{
+	char	**dst = NULL, *val;
+
+	if (strcmp(key, "count") == 0 && r->p < r->end && *r->p != '"')
+		return jr_count(r, &op->o->count);
+	if (strcmp(key, "identity") == 0)
+		dst = &op->o->identity;
+	else if (strcmp(key, "client_id") == 0)
+		dst = &op->o->client_id;
+	else if (strcmp(key, "topic") == 0)
+		dst = &op->o->topic;
+	else if (strcmp(key, "action") == 0)
+		dst = &op->action;
+	else if (strcmp(key, "event") == 0)
+		dst = &op->event;
+	if (dst == NULL || r->p >= r->end || *r->p != '"')
+		return jr_skip(r);
+	if (jr_string(r, &val) == -1)
+		return -1;
+	free(*dst);
+	*dst = val;
+	return 0;
+}
+
+/* What a whole line must hold to be an observation. */
+static int
+obs_check(struct obs_parse *op)
+{
+	struct learn_obs	*o = op->o;
+
+	if (o->identity == NULL || o->topic == NULL || op->action == NULL ||
+	    o->topic[0] == '\0')
+		return -1;
+	/* MQTT strings are at most 65535 bytes: longer is not from the wire. */
+	if (strlen(o->identity) > LEARN_STRING_MAX || strlen(o->topic) >
+	    LEARN_STRING_MAX || (o->client_id != NULL &&
+	    strlen(o->client_id) > LEARN_STRING_MAX))
+		return -1;
+	if (op->event != NULL && strcmp(op->event, "acl.deny") != 0 &&
+	    strcmp(op->event, "acl.would_deny") != 0)
+		return -1;
+	if (strcmp(op->action, "publish") == 0)
+		o->action = LEARN_PUBLISH;
+	else if (strcmp(op->action, "subscribe") == 0)
+		o->action = LEARN_SUBSCRIBE;
+	else if (strcmp(op->action, "will") == 0)
+		o->action = LEARN_WILL;
+	else
+		return -1;
+	if (o->client_id == NULL && (o->client_id = strdup("")) == NULL)
+		return -1;
 	return 0;
 }
 
 int
 learn_obs_parse(const char *s, size_t len, struct learn_obs *o)
 {
-	struct jr	 r = { s, s + len };
-	char		*key = NULL, *val, *action = NULL, *event = NULL;
-	unsigned long long cnt;
-	int		 rc = -1;
+	struct jr		 r = { s, s + len };
+	struct obs_parse	 op = { o, NULL, NULL };
+	char			*key = NULL;
+	int			 rc = -1;
 
 	memset(o, 0, sizeof(*o));
 	o->count = 1;
 	jr_ws(&r);
 	if (r.p >= r.end || *r.p++ != '{')
 		return -1;
+	jr_ws(&r);
+	if (r.p < r.end && *r.p == '}')
+		goto end;		/* {} */
 	for (;;) {
-		jr_ws(&r);
-		if (r.p < r.end && *r.p == '}' && key == NULL)
-			break;
 		if (jr_string(&r, &key) == -1)
 			goto done;
 		jr_ws(&r);
 		if (r.p >= r.end || *r.p++ != ':')
 			goto done;
 		jr_ws(&r);
-		val = NULL;
-		if (strcmp(key, "count") == 0 && r.p < r.end &&
-		    *r.p >= '0' && *r.p <= '9') {
-			if (sscanf(r.p, "%llu", &cnt) != 1 || cnt == 0)
-				goto done;
-			o->count = cnt;
-			if (jr_skip(&r) == -1)
-				goto done;
-		} else if (r.p < r.end && *r.p == '"' && (strcmp(key,
-		    "identity") == 0 || strcmp(key, "client_id") == 0 ||
-		    strcmp(key, "topic") == 0 || strcmp(key, "action") == 0 ||
-		    strcmp(key, "event") == 0)) {
-			if (jr_string(&r, &val) == -1)
-				goto done;
-			char **dst = key[0] == 'i' ? &o->identity :
-			    key[0] == 'c' ? &o->client_id : key[0] == 't' ?
-			    &o->topic : key[0] == 'a' ? &action : &event;
-			free(*dst);
-			*dst = val;
-		} else if (jr_skip(&r) == -1)
+		if (obs_field(&r, key, &op) == -1)
 			goto done;
 		free(key);
 		key = NULL;
 		jr_ws(&r);
-		if (r.p < r.end && *r.p == ',') {
-			r.p++;
-			jr_ws(&r);
-			if (r.p < r.end && *r.p == '}')
-				goto done;
-			continue;
-		}
 		if (r.p < r.end && *r.p == '}')
 			break;
-		goto done;
+		if (r.p >= r.end || *r.p++ != ',')
+			goto done;
+		jr_ws(&r);
 	}
+end:
 	r.p++;
 	jr_ws(&r);
-	if (r.p != r.end || o->identity == NULL || o->topic == NULL ||
-	    action == NULL || o->topic[0] == '\0')
-		goto done;
-	/* MQTT strings are at most 65535 bytes: longer is not from the wire. */
-	if (strlen(o->identity) > LEARN_STRING_MAX || strlen(o->topic) >
-	    LEARN_STRING_MAX || (o->client_id != NULL &&
-	    strlen(o->client_id) > LEARN_STRING_MAX))
-		goto done;
-	if (event != NULL && strcmp(event, "acl.deny") != 0 &&
-	    strcmp(event, "acl.would_deny") != 0)
-		goto done;
-	if (strcmp(action, "publish") == 0)
-		o->action = LEARN_PUBLISH;
-	else if (strcmp(action, "subscribe") == 0)
-		o->action = LEARN_SUBSCRIBE;
-	else if (strcmp(action, "will") == 0)
-		o->action = LEARN_WILL;
-	else
-		goto done;
-	if (o->client_id == NULL && (o->client_id = strdup("")) == NULL)
-		goto done;
-	rc = 0;
+	if (r.p == r.end && obs_check(&op) == 0)
+		rc = 0;
 done:
 	free(key);
-	free(action);
-	free(event);
+	free(op.action);
+	free(op.event);
 	if (rc == -1)
 		learn_obs_fini(o);
 	return rc;
