@@ -75,6 +75,7 @@ static int	obs_cmp(const void *, const void *);
 static int	build_idents(struct obs_set *, struct ident **, size_t *,
 		    const struct learn_opts *);
 static bool	is_identity(void *, const char *, size_t);
+static bool	same_key(const struct learn_obs *, const struct learn_obs *);
 static int	pat_add(struct ident *, int, char *, const char *,
 		    uint64_t);
 static int	make_sig(struct ident *, bool);
@@ -236,7 +237,11 @@ obs_cmp(const void *a, const void *b)
 
 	if ((c = strcmp(x->identity, y->identity)) != 0)
 		return c;
-	return strcmp(x->topic, y->topic);
+	if ((c = strcmp(x->topic, y->topic)) != 0)
+		return c;
+	if ((x->action == LEARN_SUBSCRIBE) != (y->action == LEARN_SUBSCRIBE))
+		return x->action == LEARN_SUBSCRIBE ? 1 : -1;
+	return strcmp(x->client_id, y->client_id);
 }
 
 static bool
@@ -287,6 +292,16 @@ oom:
 	return -1;
 }
 
+/* Whether two observations (sorted) are of one key: a repeat. */
+static bool
+same_key(const struct learn_obs *a, const struct learn_obs *b)
+{
+	return strcmp(a->identity, b->identity) == 0 &&
+	    strcmp(a->topic, b->topic) == 0 &&
+	    strcmp(a->client_id, b->client_id) == 0 &&
+	    (a->action == LEARN_SUBSCRIBE) == (b->action == LEARN_SUBSCRIBE);
+}
+
 /* The identities of <set> (sorted here), with their filters generalised. */
 static int
 build_idents(struct obs_set *set, struct ident **out, size_t *nout,
@@ -299,6 +314,7 @@ build_idents(struct obs_set *set, struct ident **out, size_t *nout,
 	char			*f;
 	long			 m;
 	int			 c;
+	bool			 added = false;	/* the last one, as a pattern */
 
 	qsort(set->v, set->n, sizeof(*set->v), obs_cmp);
 	if ((v = calloc(set->n + 1, sizeof(*v))) == NULL)
@@ -313,6 +329,13 @@ build_idents(struct obs_set *set, struct ident **out, size_t *nout,
 		id = &v[n - 1];
 		id->obs += set->v[i].count;
 		c = set->v[i].action == LEARN_SUBSCRIBE ? SUB : PUB;
+		/* The same action on the same topic again (another file). */
+		if (i > 0 && added && same_key(&set->v[i - 1],
+		    &set->v[i])) {
+			id->pats[c][id->n[c] - 1].count += set->v[i].count;
+			continue;
+		}
+		added = false;
 		if ((f = learn_subst(set->v[i].topic, id->name, id->cid)) ==
 		    NULL) {
 			id->skipped += set->v[i].count;
@@ -320,6 +343,7 @@ build_idents(struct obs_set *set, struct ident **out, size_t *nout,
 		}
 		if (pat_add(id, c, f, set->v[i].topic, set->v[i].count) == -1)
 			goto oom;
+		added = true;
 	}
 	known = v;
 	n_known = n;

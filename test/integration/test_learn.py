@@ -306,6 +306,9 @@ def test_learn_hostile_input(tmp_path):
     for n in HOSTILE:
         assert json.dumps(n, ensure_ascii=False)[1:-1].replace(
             "\\n", "\\x0a") in out, n
+    # two files add up: counts double, topics do not
+    r = run_mqttguard("learn", str(obs), str(obs), timeout=TIMEOUT * 3)
+    assert b"200000 observations of 100000 topics" in r.stdout
     # --allow-multilevel: the a/# subscriptions may be proposed
     r = run_mqttguard("learn", "--allow-multilevel", str(obs),
                       timeout=TIMEOUT * 3)
