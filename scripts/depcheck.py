@@ -14,11 +14,11 @@ INC = re.compile(r'#include "mqttguard/([a-z_0-9]+)\.h"')
 # main -> admin -> worker -> listener -> session -> enforce ->
 # {auth,acl,limits} -> policy; the codec and the small helpers are leaves.
 LAYERS = ["main", "admin", "worker", "listener", "session", "enforce"]
-LEAVES = {"codec", "pktid", "siphash", "log", "metrics", "readahead", "topic",
-          "proxy", "util", "hmap", "notify"}
+LEAVES = {"codec", "pktid", "observe", "siphash", "log", "metrics", "readahead",
+          "topic", "proxy", "util", "hmap", "notify"}
 # The command-line tools: main dispatches to them; no daemon module uses
 # one (they print, prompt and parse options; the daemon does not).
-TOOLS = {"cmd", "acl_import"}
+TOOLS = {"cmd", "acl_import", "learn"}
 # Modules only the listed ones may use: the admin listener (HTTP on
 # main's loop) is started and stopped by main alone.
 ONLY = {"admin": {"main"}}

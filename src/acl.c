@@ -976,6 +976,7 @@ rule_store(struct acl *acl, const struct acl_rule *in)
 	r->line = in->line;
 	r->everyone = in->everyone;
 	r->admin = in->admin;
+	r->monitor = in->monitor;
 	r->n_users = in->n_users;
 	r->n_groups = in->n_groups;
 	acl->nrules++;

@@ -12,6 +12,11 @@
  * reason, code (the 5.0 reason code of the answer) and count.
  * A flooding client cannot flood the log: quiet events (a throttled or
  * dropped PUBLISH, a refused filter) share one line per interval.
+ *
+ * Monitor mode's would-be denials (the frame passed) are acl.would_deny
+ * and limit.would_deny, "would deny" in text; counted by kind in
+ * mqttguard_would_deny_total, and logged once per session and rule or
+ * limit: a repeat is only counted.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,13 +46,18 @@ audit_event(struct audit_subject *who, const struct enforce_event *e,
 		audit_protocol(who, e);
 		return;
 	}
-	metrics_add(e->metric, 1);
+	if (e->would) {
+		metrics_would(e->would_kind);
+		if (e->repeat)
+			return;
+	} else
+		metrics_add(e->metric, 1);
 	switch (e->kind) {
 	case ENFORCE_EV_ACL:
 		audit_acl(who, e);
 		break;
 	case ENFORCE_EV_LIMIT:
-		if (e->quiet)
+		if (e->quiet && !e->would)
 			audit_quiet(who, e, now);
 		else
 			audit_limit(who, e);
@@ -95,7 +105,7 @@ audit_fields(const struct audit_subject *who, struct log_field *f)
 static void
 audit_acl(const struct audit_subject *who, const struct enforce_event *e)
 {
-	struct log_field f[AUDIT_FIELDS + 5];
+	struct log_field f[AUDIT_FIELDS + 6];
 	char		 rule[320];
 	size_t		 n;
 	int		 tl = (int)(e->topic_len < AUDIT_TOPIC_LOG ?
@@ -112,12 +122,16 @@ audit_acl(const struct audit_subject *who, const struct enforce_event *e)
 	    e->topic_len <= LOG_VALUE_MAX ? e->topic_len : LOG_VALUE_MAX + 1);
 	f[n++] = (struct log_field)LOG_STR("reason", e->rule != NULL ?
 	    "denied by rule" : "no rule matches, default deny");
+	f[n++] = (struct log_field)LOG_STR("mode", e->would ? "monitor" :
+	    NULL);
 	f[n++] = (struct log_field)LOG_STR("rule", e->rule != NULL ? rule :
 	    NULL);
 	f[n++] = (struct log_field)LOG_UINT_IF("code", e->code, e->code != 0);
-	log_event(LOG_LVL_WARN, "acl.deny", f, n, "acl: session %" PRIu64
-	    " %s: %s denied to \"%s\" client_id \"%s\" topic \"%.*s\"%s, %s "
-	    "%s:%d", who->session, who->peer, acl_action_str(e->action),
+	log_event(LOG_LVL_WARN, e->would ? "acl.would_deny" : "acl.deny", f,
+	    n, "acl: session %" PRIu64 " %s: %s %s to \"%s\" client_id \"%s\" "
+	    "topic \"%.*s\"%s, %s %s:%d", who->session, who->peer,
+	    acl_action_str(e->action), e->would ?
+	    "would be denied (monitor mode)" : "denied",
 	    who->identity, who->client_id, tl, (const char *)e->topic,
 	    e->topic_len > AUDIT_TOPIC_LOG ? "..." : "", e->rule != NULL ?
 	    "rule" : "no rule matches, default deny", e->rule != NULL ?
@@ -133,7 +147,8 @@ audit_limit(const struct audit_subject *who, const struct enforce_event *e)
 	n = audit_fields(who, f);
 	f[n++] = (struct log_field)LOG_STR("reason", e->text);
 	f[n++] = (struct log_field)LOG_UINT_IF("code", e->code, e->code != 0);
-	log_event(LOG_LVL_WARN, "limit.hit", f, n, "limits: session %" PRIu64
+	log_event(LOG_LVL_WARN, e->would ? "limit.would_deny" : "limit.hit",
+	    f, n, "limits: session %" PRIu64
 	    " %s: identity \"%s\" client_id \"%s\": %s", who->session,
 	    who->peer, who->identity, who->client_id, e->text);
 }

@@ -181,6 +181,7 @@ static int	named_pair(struct cfg *, yaml_node_t *, yaml_node_pair_t *,
 		    const char *, yaml_node_t **, yaml_node_t **,
 		    const char **);
 static int	lim_defer(struct cfg *, yaml_node_t *, void *, const char *);
+static int	lim_monitor(struct cfg *, yaml_node_t *, void *, const char *);
 static int	lim_sets(struct cfg *, yaml_node_t *, const char *, bool,
 		    struct policy_limits_set **, size_t *);
 static int	lim_topics(struct cfg *, yaml_node_t *, const char *);
@@ -218,6 +219,8 @@ static const char *const proxy_names[] = { "off", "v1", "v2", "any", NULL };
 /* upstream.proxy_protocol: one version, as sent (enum proxy_mode). */
 static const char *const up_proxy_names[] = { "off", "v1", "v2", NULL };
 static const char *const empty_id_names[] = { "reject", "assign", NULL };
+/* In the order of enum policy_mode. */
+static const char *const mode_names[] = { "enforce", "monitor", NULL };
 static const char *const level_names[] = {
 	"error", "warn", "info", "debug", NULL
 };
@@ -250,6 +253,8 @@ static const struct ckey listener_keys[] = {
 	    offsetof(struct policy_listener, proxy_protocol), false,
 	    0, 0, proxy_names, NULL },
 	{ "trusted_proxies", K_CUSTOM, 0, false, 0, 0, NULL, trusted_proxies },
+	{ "mode", K_ENUM, offsetof(struct policy_listener, mode), false,
+	    0, 0, mode_names, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -389,6 +394,8 @@ static const struct ckey limits_keys[] = {
 	    NULL),
 	LIM("user_byte_rate", K_SIZE, user_byte_rate, 0, 1ULL << 40, NULL),
 	LIM("user_byte_burst", K_SIZE, user_byte_burst, 0, 1ULL << 40, NULL),
+	{ "monitor", K_CUSTOM, offsetof(struct policy_limits, monitor), false,
+	    0, 0, NULL, lim_monitor },
 	/* Only directly under limits: parsed once the file is read. */
 	{ "listeners", K_CUSTOM, 0, false, 0, 0, NULL, lim_defer },
 	{ "users", K_CUSTOM, 0, false, 0, 0, NULL, lim_defer },
@@ -505,6 +512,18 @@ static const struct ckey log_keys[] = {
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
+static const struct ckey audit_keys[] = {
+	{ "observe", K_BOOL, offsetof(struct policy_audit, observe), false,
+	    0, 0, NULL, NULL },
+	{ "file", K_CUSTOM, offsetof(struct policy_audit, file), false,
+	    0, 0, NULL, log_file },
+	{ "max_entries", K_UINT, offsetof(struct policy_audit, max_entries),
+	    false, 1, 10000000, NULL, NULL },
+	{ "flush_interval", K_MSEC, offsetof(struct policy_audit, flush_ms),
+	    false, 1000, 86400000, NULL, NULL },
+	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
+};
+
 static const struct ckey shutdown_keys[] = {
 	{ "drain", K_MSEC, offsetof(struct policy_shutdown, drain_ms), false,
 	    0, 3600000, NULL, NULL },
@@ -548,6 +567,7 @@ struct rule_parse {
 	unsigned	 allow, deny;		/* ACL_* bits; 0: not given */
 	yaml_node_t	*topic, *topics, *users, *groups;
 	bool		 admin;
+	bool		 monitor;
 };
 
 static const struct ckey rule_keys[] = {
@@ -564,6 +584,8 @@ static const struct ckey rule_keys[] = {
 	{ "groups", K_CUSTOM, offsetof(struct rule_parse, groups), false,
 	    0, 0, NULL, acl_defer },
 	{ "admin", K_BOOL, offsetof(struct rule_parse, admin), false,
+	    0, 0, NULL, NULL },
+	{ "monitor", K_BOOL, offsetof(struct rule_parse, monitor), false,
 	    0, 0, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
@@ -619,6 +641,10 @@ static const struct ckey top_keys[] = {
 	    0, 0, NULL, NULL },
 	{ "log", K_CUSTOM, offsetof(struct policy, log), false,
 	    0, 0, NULL, NULL },
+	{ "mode", K_ENUM, offsetof(struct policy, mode), false,
+	    0, 0, mode_names, NULL },
+	{ "audit", K_CUSTOM, offsetof(struct policy, audit), false,
+	    0, 0, NULL, NULL },
 	{ "workers", K_CUSTOM, offsetof(struct policy, workers), false,
 	    0, 0, NULL, sec_workers },
 	{ "acl", K_CUSTOM, 0, false, 0, 0, NULL, sec_acl },
@@ -646,6 +672,7 @@ static const struct {
 	{ "limits", limits_keys },
 	{ "auth", auth_keys },
 	{ "log", log_keys },
+	{ "audit", audit_keys },
 	{ "shutdown", shutdown_keys },
 	{ "admin", admin_keys },
 };
@@ -1056,6 +1083,9 @@ sec_mapping(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 		c->pol->admin.line = (int)n->start_mark.line + 1;
 		c->pol->admin.col = (int)n->start_mark.column + 1;
 		c->pol->admin.port = POLICY_ADMIN_PORT_DEFAULT;
+	} else if (strcmp(path, "audit") == 0) {
+		c->pol->audit.line = (int)n->start_mark.line + 1;
+		c->pol->audit.col = (int)n->start_mark.column + 1;
 	}
 	for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 		if (strcmp(sections[i].name, path) == 0)
@@ -1393,6 +1423,7 @@ sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 		l = &p->listeners[i];
 		l->tls = true;
 		l->backlog = POLICY_BACKLOG_DEFAULT;
+		l->mode = -1;		/* the policy's: see check_policy() */
 		item = yaml_document_get_node(&c->doc, *it);
 		if (item == NULL)
 			continue;
@@ -1831,6 +1862,66 @@ named_pair(struct cfg *c, yaml_node_t *map, yaml_node_pair_t *pair,
  * whole file is read (a group is declared in acl, anywhere), and only
  * directly under limits, not inside one of their own entries.
  */
+/*
+ * limits.monitor: "all", or a list of the limits whose refusals only
+ * warn (POLICY_MON_*); an override entry's list replaces the one it
+ * refines.
+ */
+static int
+lim_monitor(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	static const struct {
+		const char	*name;
+		unsigned	 bit;
+	} names[] = {
+		{ "message_rate", POLICY_MON_MESSAGE_RATE },
+		{ "byte_rate", POLICY_MON_BYTE_RATE },
+		{ "topic_rates", POLICY_MON_TOPIC_RATES },
+		{ "user_message_rate", POLICY_MON_USER_RATE },
+		{ "user_byte_rate", POLICY_MON_USER_RATE },
+		{ "subscribe_rate", POLICY_MON_SUBSCRIBE_RATE },
+		{ "max_subscriptions", POLICY_MON_SUBSCRIPTIONS },
+		{ "max_inflight", POLICY_MON_INFLIGHT },
+		{ "max_topic_length", POLICY_MON_TOPIC_BOUNDS },
+		{ "max_topic_levels", POLICY_MON_TOPIC_BOUNDS },
+		{ "all", POLICY_MON_ALL },
+	};
+	yaml_node_item_t	*it;
+	yaml_node_t		*e;
+	unsigned		 bits = 0;
+	size_t			 i;
+	int			 rc = 0;
+
+	if (n->type == YAML_SCALAR_NODE && strcmp(scalar(n), "all") == 0) {
+		*(unsigned *)dst = POLICY_MON_ALL;
+		return 0;
+	}
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected \"all\" or a list of limits");
+		return -1;
+	}
+	for (it = n->data.sequence.items.start;
+	    it < n->data.sequence.items.top; it++) {
+		e = yaml_document_get_node(&c->doc, *it);
+		for (i = 0; e != NULL && e->type == YAML_SCALAR_NODE &&
+		    i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcmp(scalar(e), names[i].name) == 0)
+				break;
+		if (e == NULL || e->type != YAML_SCALAR_NODE ||
+		    i == sizeof(names) / sizeof(names[0])) {
+			cfg_err(c, e != NULL ? e : n, path, "not a limit "
+			    "monitor may name (rates, max_subscriptions, "
+			    "max_inflight, max_topic_length, "
+			    "max_topic_levels, all)");
+			rc = -1;
+			continue;
+		}
+		bits |= names[i].bit;
+	}
+	*(unsigned *)dst = bits;
+	return rc;
+}
+
 static int
 lim_defer(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 {
@@ -2402,6 +2493,11 @@ acl_rule(struct cfg *c, yaml_node_t *n, const char *path)
 	r.groups = (char **)groups;
 	r.n_groups = ng;
 	r.admin = rp.admin;
+	r.monitor = rp.monitor;
+	if (rp.monitor && rp.allow != 0) {
+		cfg_err(c, n, path, "monitor: applies to a deny rule only");
+		rc = -1;
+	}
 	if (rule_topics(c, n, &rp, &r, it, count, path, rc) == -1)
 		rc = -1;
 	free(users);
@@ -2653,9 +2749,14 @@ check_policy(struct cfg *c)
 	char			 key[CFG_PATH_MAX];
 	size_t			 i, j;
 
+	if (p->audit.observe && p->audit.file[0] == '\0')
+		cfg_errat(c, p->audit.line, p->audit.col, "audit.file",
+		    "audit.observe needs a file to write to");
 	for (i = 0; i < p->n_listeners; i++) {
 		a = &p->listeners[i];
 		snprintf(key, sizeof(key), "listeners[%zu]", i);
+		if (a->mode < 0)
+			a->mode = p->mode;
 		if (a->tls && !p->has_tls)
 			cfg_errat(c, a->line, a->col, key, "uses TLS (the "
 			    "default) but there is no tls section with cert "

@@ -27,6 +27,7 @@
 #include "mqttguard/topic.h"
 
 #define TOPIC_LOG	256	/* topic bytes quoted in an event's text */
+#define ENFORCE_WARNED_LIMIT	0x10000	/* warned(): a limit, not the ACL */
 
 static void	verdict_init(struct enforce_verdict *);
 static void	verdict_close(struct enforce_verdict *, uint8_t, const char *);
@@ -39,8 +40,17 @@ static void	event_emit(const struct enforce_env *, enum enforce_event_kind,
 		    enum metric, bool, uint8_t, const char *);
 static void	event_refuse(const struct enforce_env *, enum metric,
 		    uint8_t, const char *);
-static bool	acl_allow(const struct enforce_state *,
-		    const struct enforce_env *, enum acl_action,
+static bool	monitored(const struct enforce_state *, unsigned,
+		    const struct acl_rule *);
+static bool	warned(struct enforce_state *, const void *, unsigned);
+static bool	limit_monitored(struct enforce_state *,
+		    const struct enforce_env *, unsigned, unsigned,
+		    const char *);
+static void	observe(const struct enforce_state *,
+		    const struct enforce_env *, enum acl_action, bool,
+		    const struct codec_buf *, enum enforce_obs_verdict);
+static bool	acl_allow(struct enforce_state *,
+		    const struct enforce_env *, enum acl_action, bool,
 		    const struct codec_buf *);
 static bool	topic_within(const struct policy_limits *,
 		    const struct codec_buf *);
@@ -175,6 +185,7 @@ enforce_rebind(struct enforce_state *st, const struct policy *pol,
 	st->L = l;
 	st->pol = pol;
 	st->lis = lis;
+	st->n_warned = 0;	/* rules of the old policy: logged anew */
 	return 0;
 oom:
 	free(own);
@@ -268,26 +279,131 @@ event_emit(const struct enforce_env *env, enum enforce_event_kind kind,
 	e.text = text;
 	env->audit(env->arg, &e);
 }
-/* The ACL's word on <action> for <topic>; a denial is an audit event. */
+/* ---- monitor mode ----------------------------------------------------- */
+
+/*
+ * The one place a denial is turned into a warning: whether a refusal by
+ * <rule> (the ACL's deciding rule; NULL: the default deny, or a limit)
+ * or by limit <bit> (POLICY_MON_*; 0: an ACL decision) is only to be
+ * counted and logged.  The listener's mode (the policy's mode unless the
+ * listener says) covers every kind; a deny rule's monitor: true and
+ * limits.monitor cover their own.  Read from the snapshot in force, so a
+ * reload switches an open session at its next frame.
+ */
 static bool
-acl_allow(const struct enforce_state *st, const struct enforce_env *env,
-    enum acl_action action, const struct codec_buf *topic)
+monitored(const struct enforce_state *st, unsigned bit,
+    const struct acl_rule *rule)
+{
+	if (st->lis != NULL && st->lis->mode == POLICY_MONITOR)
+		return true;
+	if (rule != NULL && rule->monitor)
+		return true;
+	return bit != 0 && (st->L->monitor & bit) != 0;
+}
+
+/*
+ * Whether this session has had a would-be denial by <rule>/<kind> logged
+ * already; notes it if not.  The last ENFORCE_WARNED_MAX are kept.
+ * <kind>: an ACL decision's enum metrics_would, or a limit's
+ * POLICY_MON_* bit with ENFORCE_WARNED_LIMIT, so the two never meet.
+ */
+static bool
+warned(struct enforce_state *st, const void *rule, unsigned kind)
+{
+	unsigned	i, n = st->n_warned < ENFORCE_WARNED_MAX ?
+			    st->n_warned : ENFORCE_WARNED_MAX;
+
+	for (i = 0; i < n; i++)
+		if (st->warned[i].rule == rule && st->warned[i].kind == kind)
+			return true;
+	st->warned[st->n_warned % ENFORCE_WARNED_MAX] =
+	    (struct enforce_warned){ rule, kind };
+	st->n_warned++;
+	return false;
+}
+
+/*
+ * Limit <bit> (POLICY_MON_*, counted as metrics kind <wk>) would refuse
+ * the frame: true when it is in monitor mode, with a would-be denial
+ * event naming limits.<what>; false (nothing reported) when the caller
+ * must enforce it.
+ */
+static bool
+limit_monitored(struct enforce_state *st, const struct enforce_env *env,
+    unsigned bit, unsigned wk, const char *what)
+{
+	struct enforce_event	e;
+	char			text[ENFORCE_TEXT_MAX];
+
+	if (!monitored(st, bit, NULL))
+		return false;
+	snprintf(text, sizeof(text), "over limits.%s: would be refused "
+	    "(monitor mode)", what);
+	memset(&e, 0, sizeof(e));
+	e.kind = ENFORCE_EV_LIMIT;
+	e.metric = M_RATE_LIMITED;
+	e.would = true;
+	e.would_kind = wk;
+	e.repeat = warned(st, NULL, ENFORCE_WARNED_LIMIT | bit);
+	e.text = text;
+	env->audit(env->arg, &e);
+	return true;
+}
+
+/* An action for audit.observe, when the session's env observes. */
+static void
+observe(const struct enforce_state *st, const struct enforce_env *env,
+    enum acl_action action, bool will, const struct codec_buf *topic,
+    enum enforce_obs_verdict verdict)
+{
+	struct enforce_obs	o;
+
+	if (env->observe == NULL || action == ACL_READ)
+		return;
+	o.identity = st->identity;
+	o.client_id = st->client_id;
+	o.client_id_len = st->client_id_len;
+	o.action = will ? ENFORCE_OBS_WILL : action == ACL_PUBLISH ?
+	    ENFORCE_OBS_PUBLISH : ENFORCE_OBS_SUBSCRIBE;
+	o.topic = topic->p;
+	o.topic_len = topic->len;
+	o.verdict = verdict;
+	env->observe(env->arg, &o);
+}
+
+/* ---- the ACL ----------------------------------------------------------- */
+
+/*
+ * The ACL's word on <action> for <topic> (<will>: the topic of a will);
+ * a denial is an audit event, and passes when it is in monitor mode
+ * (a would-be denial, logged once per session and rule).
+ */
+static bool
+acl_allow(struct enforce_state *st, const struct enforce_env *env,
+    enum acl_action action, bool will, const struct codec_buf *topic)
 {
 	struct acl_subject	who;
 	struct acl_verdict	av;
 	struct enforce_event	e;
+	bool			mon;
 
-	if (st->pol->acl == NULL)
+	if (st->pol->acl == NULL) {
+		observe(st, env, action, will, topic, ENFORCE_OBS_ALLOWED);
 		return true;
+	}
 	who.identity = st->identity;
 	who.client_id = st->client_id != NULL ? (const char *)st->client_id :
 	    "";
 	who.client_id_len = st->client_id_len;
 	if (acl_check(st->pol->acl, &who, action, topic->p, topic->len, &av)) {
 		metrics_acl(action, true);
+		observe(st, env, action, will, topic, ENFORCE_OBS_ALLOWED);
 		return true;
 	}
-	metrics_acl(action, false);
+	mon = monitored(st, 0, av.rule);
+	metrics_acl(action, mon);
+	observe(st, env, action, will, topic, mon ? ENFORCE_OBS_WOULD_DENY :
+	    ENFORCE_OBS_DENIED);
 	memset(&e, 0, sizeof(e));
 	e.kind = ENFORCE_EV_ACL;
 	e.metric = M_ACL_DENIED;
@@ -295,9 +411,16 @@ acl_allow(const struct enforce_state *st, const struct enforce_env *env,
 	e.topic = topic->p;
 	e.topic_len = topic->len;
 	e.rule = av.rule;
-	e.code = action == ACL_READ ? 0 : 0x87;	/* not authorized */
+	e.code = action == ACL_READ || mon ? 0 : 0x87;	/* not authorized */
+	if (mon) {
+		e.would = true;
+		e.would_kind = will ? METRICS_W_WILL : action == ACL_PUBLISH ?
+		    METRICS_W_PUBLISH : action == ACL_SUBSCRIBE ?
+		    METRICS_W_SUBSCRIBE : METRICS_W_READ;
+		e.repeat = warned(st, av.rule, e.would_kind);
+	}
 	env->audit(env->arg, &e);
-	return false;
+	return mon;
 }
 
 /* A topic or filter within limits.max_topic_length and max_topic_levels. */
@@ -363,7 +486,7 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 	    !(c->flags & CODEC_CF_CLEAN));
 	/* A will is a delayed PUBLISH: its topic must be publishable. */
 	if ((c->flags & CODEC_CF_WILL) &&
-	    !acl_allow(st, env, ACL_PUBLISH, &c->will_topic)) {
+	    !acl_allow(st, env, ACL_PUBLISH, true, &c->will_topic)) {
 		event_refuse(env, M_AUTH_FAILED, 0x87,
 		    "will topic denied by the ACL");
 		verdict_close(v, 0x87, "will topic denied by the ACL");
@@ -563,7 +686,7 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 	case CODEC_PUBLISH:
 		if (dir == CODEC_FROM_CLIENT)
 			client_publish(st, env, pkt, now, v);
-		else if (!acl_allow(st, env, ACL_READ,
+		else if (!acl_allow(st, env, ACL_READ, false,
 		    &pkt->u.publish.resolved))
 			deny_publish(st, dir, pkt, v);
 		break;
@@ -578,7 +701,8 @@ enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 		break;
 	case CODEC_SUBSCRIBE:
 		if (filters_within(st, env, pkt, now, v) == 0 &&
-		    (st->pol->acl != NULL || st->subs != NULL))
+		    (st->pol->acl != NULL || st->subs != NULL ||
+		    env->observe != NULL))
 			subscribe(st, env, pkt, v);
 		break;
 	case CODEC_UNSUBSCRIBE:
@@ -773,13 +897,15 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 		return;
 	/*
 	 * A 5.0 client was told its Receive Maximum: pktid holds it to that
-	 * (ids_check()).  A 3.x client has no such word: a new flow waits
-	 * unread until the broker finishes one.
+	 * (ids_check()), a protocol rule monitor mode does not relax.  A 3.x
+	 * client has no such word: a new flow waits unread until the broker
+	 * finishes one.
 	 */
 	if (pkt->u.publish.qos > 0 && l->max_inflight > 0 &&
 	    st->level != CODEC_V5 && inflight(st) >= l->max_inflight &&
 	    pktid_phase(&st->ids, CODEC_FROM_CLIENT, pkt->packet_id) ==
-	    PKTID_FREE) {
+	    PKTID_FREE && !limit_monitored(st, env, POLICY_MON_INFLIGHT,
+	    METRICS_W_INFLIGHT, "max_inflight")) {
 		event_limit(env, M_LIMIT_INFLIGHT, true, 0, "%u QoS 1/2 "
 		    "PUBLISHes in flight (limits.max_inflight): reading paused",
 		    inflight(st));
@@ -787,7 +913,9 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 		v->action = ENFORCE_WAIT;
 		return;
 	}
-	if (!topic_within(l, &pkt->u.publish.resolved)) {
+	if (!topic_within(l, &pkt->u.publish.resolved) &&
+	    !limit_monitored(st, env, POLICY_MON_TOPIC_BOUNDS,
+	    METRICS_W_TOPIC_BOUNDS, "max_topic_length or max_topic_levels")) {
 		event_limit(env, M_RATE_LIMITED, false, 0x90, "topic over "
 		    "limits.max_topic_length or max_topic_levels");
 		verdict_close(v, 0x90, "topic over the policy's bounds");
@@ -811,7 +939,7 @@ client_publish(struct enforce_state *st, const struct enforce_env *env,
 		}
 		return;
 	}
-	if (!acl_allow(st, env, ACL_PUBLISH, &pkt->u.publish.resolved))
+	if (!acl_allow(st, env, ACL_PUBLISH, false, &pkt->u.publish.resolved))
 		deny_publish(st, CODEC_FROM_CLIENT, pkt, v);
 }
 
@@ -915,7 +1043,9 @@ filters_within(struct enforce_state *st, const struct enforce_env *env,
 	uint64_t			 wait;
 
 	while (codec_filter_next(pkt, &off, &f, NULL))
-		if (!topic_within(l, &f)) {
+		if (!topic_within(l, &f) && !limit_monitored(st, env,
+		    POLICY_MON_TOPIC_BOUNDS, METRICS_W_TOPIC_BOUNDS,
+		    "max_topic_length or max_topic_levels")) {
 			event_limit(env, M_RATE_LIMITED, false, 0x8F,
 			    "filter over the topic bounds");
 			verdict_close(v, 0x8F, "filter over the policy's "
@@ -923,7 +1053,9 @@ filters_within(struct enforce_state *st, const struct enforce_env *env,
 			return -1;
 		}
 	if (l->subscribe_rate <= 0 || (wait = limits_bucket_take(&st->r_subs,
-	    now, l->subscribe_rate, l->subscribe_rate, 1)) == 0)
+	    now, l->subscribe_rate, l->subscribe_rate, 1)) == 0 ||
+	    limit_monitored(st, env, POLICY_MON_SUBSCRIBE_RATE,
+	    METRICS_W_RATE, "subscribe_rate"))
 		return 0;
 	event_limit(env, M_RATE_LIMITED, true, 0,
 	    "held to limits.subscribe_rate");
@@ -973,6 +1105,10 @@ subs_place(struct enforce_state *st, const struct enforce_env *env,
 	if (st->subs == NULL || limits_subs_has(st->subs, f->p, f->len))
 		return 0;
 	if (limits_subs_count(st->subs) >= st->L->max_subscriptions) {
+		/* Monitored, it passes uncounted: the set stays bounded. */
+		if (limit_monitored(st, env, POLICY_MON_SUBSCRIPTIONS,
+		    METRICS_W_SUBSCRIPTIONS, "max_subscriptions"))
+			return 0;
 		event_limit(env, M_LIMIT_SUBSCRIPTIONS, true, 0x97, "filter "
 		    "\"%.*s\"%s refused: %u subscriptions "
 		    "(limits.max_subscriptions)", (int)(f->len < TOPIC_LOG ?
@@ -1052,7 +1188,7 @@ subscribe(struct enforce_state *st, const struct enforce_env *env,
 	    malloc(pkt->len + 4 * n)) == NULL))
 		goto oom;
 	for (i = 0; i < n && codec_filter_next(pkt, &off, &f, NULL); i++) {
-		keep[i] = acl_allow(st, env, ACL_SUBSCRIBE, &f);
+		keep[i] = acl_allow(st, env, ACL_SUBSCRIBE, false, &f);
 		if (keep[i] && (p = subs_place(st, env, &f, i, added,
 		    &alen)) != 0) {
 			if (p == -1)
@@ -1245,12 +1381,14 @@ publish_tokens(struct enforce_state *st, const struct enforce_env *env,
 	size_t				 n = 0, i;
 
 	if ((wait = take(&st->r_msgs, now, l->message_rate, l->message_burst,
-	    1, tk, &n)) > 0) {
+	    1, tk, &n)) > 0 && !limit_monitored(st, env,
+	    POLICY_MON_MESSAGE_RATE, METRICS_W_RATE, "message_rate")) {
 		*what = "limits.message_rate";
 		goto short_;
 	}
 	if ((wait = take(&st->r_bytes, now, (double)l->byte_rate,
-	    (double)l->byte_burst, len, tk, &n)) > 0) {
+	    (double)l->byte_burst, len, tk, &n)) > 0 && !limit_monitored(st,
+	    env, POLICY_MON_BYTE_RATE, METRICS_W_RATE, "byte_rate")) {
 		*what = "limits.byte_rate";
 		goto short_;
 	}
@@ -1259,17 +1397,19 @@ publish_tokens(struct enforce_state *st, const struct enforce_env *env,
 		if (!topic_match(r->filter, r->filter_len,
 		    (const char *)t->p, t->len))
 			continue;
-		if ((wait = take(&st->r_topics[2 * i], now, r->message_rate,
+		if (((wait = take(&st->r_topics[2 * i], now, r->message_rate,
 		    r->message_burst, 1, tk, &n)) > 0 ||
 		    (wait = take(&st->r_topics[2 * i + 1], now,
 		    (double)r->byte_rate, (double)r->byte_burst, len, tk,
-		    &n)) > 0) {
+		    &n)) > 0) && !limit_monitored(st, env,
+		    POLICY_MON_TOPIC_RATES, METRICS_W_RATE, "topic_rates")) {
 			*what = "a limits.topic_rates rule";
 			goto short_;
 		}
 	}
 	if ((wait = limits_user_take(env->limits, st->user, l, now,
-	    pkt->len)) > 0) {
+	    pkt->len)) > 0 && !limit_monitored(st, env, POLICY_MON_USER_RATE,
+	    METRICS_W_RATE, "user_message_rate or user_byte_rate")) {
 		*what = "the identity's limits.user_message_rate or "
 		    "user_byte_rate";
 		goto short_;

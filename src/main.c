@@ -66,6 +66,7 @@
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/notify.h"
+#include "mqttguard/observe.h"
 #include "mqttguard/policy.h"
 #include "mqttguard/reload.h"
 #include "mqttguard/tls.h"
@@ -115,6 +116,7 @@ struct main_state {
 	struct event		*sigs[MAIN_NSIGS];	/* owned */
 	struct event		*watch;		/* owned; NULL: no watch */
 	struct event		*drained;	/* owned; NULL: not draining */
+	struct event		*observe;	/* owned; NULL: not observing */
 	struct admin		*admin;		/* owned; NULL: no admin */
 	bool			 dropped;	/* user: applied at start */
 };
@@ -128,6 +130,9 @@ static const struct main_cmd main_cmds[] = {
 	    "                 [--client-id ID] {publish|subscribe|read} "
 	    "TOPIC" },
 	{ "lint", lint_cmd_main, "lint -c policy.yaml" },
+	{ "learn", learn_cmd_main,
+	    "learn [--threshold N] [--allow-multilevel] FILE...\n"
+	    "                 learn --diff -c policy.yaml FILE..." },
 	{ "import-acl", acl_cmd_import_main,
 	    "import-acl [--anonymous-identity NAME] MOSQUITTO_ACL_FILE" },
 };
@@ -144,6 +149,9 @@ static void	stop(struct main_state *);
 static void	signal_cb(evutil_socket_t, short, void *);
 static void	watch_cb(evutil_socket_t, short, void *);
 static void	watch_set(struct main_state *);
+static void	observe_cb(evutil_socket_t, short, void *);
+static void	observe_set(struct main_state *);
+static void	observe_write(const struct policy *, const char *);
 static int	drain(struct main_state *);
 static void	drained_cb(evutil_socket_t, short, void *);
 static void	reload(struct main_state *, const char *);
@@ -327,6 +335,7 @@ reload(struct main_state *ms, const char *why)
 	rt.uid = geteuid();
 	rt.gid = getegid();
 	(void)notify_reloading(why);
+	observe_write(ms->pol, why);
 	if (reload_policy(&rt, why) == 0) {
 		(void)notify_send("READY=1\nSTATUS=serving, policy reloaded "
 		    "(%s)", why);
@@ -335,6 +344,7 @@ reload(struct main_state *ms, const char *why)
 			admin_set_policy(ms->admin, ms->pol);
 		log_certs(ms->ctx, "tls");
 		watch_set(ms);
+		observe_set(ms);
 	} else {
 		(void)notify_send("READY=1\nSTATUS=serving; the last reload "
 		    "failed (%s), the previous policy stays", why);
@@ -363,6 +373,56 @@ watch_set(struct main_state *ms)
 		ms->watch = NULL;
 		log_info("watch: off");
 	}
+}
+
+/*
+ * audit.observe: what the workers noted, merged and written to
+ * audit.file (observe.c), every flush_interval, before a reload and at
+ * stop.  A write that fails is logged; the entries stay for the next.
+ */
+static void
+observe_write(const struct policy *pol, const char *why)
+{
+	char	err[512];
+
+	if (!pol->audit.observe)
+		return;
+	if (observe_flush(pol->audit.file, pol->audit.max_entries, err,
+	    sizeof(err)) == -1)
+		log_error("audit.observe: %s: cannot write the observations: "
+		    "%s", why, err);
+}
+
+static void
+observe_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*ms = arg;
+
+	(void)fd;
+	(void)what;
+	observe_write(ms->pol, "flush_interval");
+}
+
+/* The flush timer runs, at the interval asked, while the policy observes. */
+static void
+observe_set(struct main_state *ms)
+{
+	const struct policy_audit	*a = &ms->pol->audit;
+	struct timeval			 tv = { a->flush_ms / 1000,
+					    (a->flush_ms % 1000) * 1000 };
+
+	if (ms->observe != NULL) {
+		event_free(ms->observe);
+		ms->observe = NULL;
+	}
+	if (!a->observe)
+		return;
+	if ((ms->observe = event_new(ms->base, -1, EV_PERSIST, observe_cb,
+	    ms)) == NULL || event_add(ms->observe, &tv) == -1)
+		log_error("audit.observe: cannot start the flush timer");
+	else
+		log_info("audit.observe: recording to %s every %ums (at most "
+		    "%u entries)", a->file, a->flush_ms, a->max_entries);
 }
 
 /* One line per certificate of server context <ctx> (may be NULL). */
@@ -585,6 +645,7 @@ start_events(struct main_state *ms)
 		    NULL) == -1)
 			fatalx("cannot install signal handlers");
 	watch_set(ms);
+	observe_set(ms);
 }
 
 /* What the daemon listens on, talks to and watches, once it runs. */
@@ -632,6 +693,8 @@ stop(struct main_state *ms)
 	/* Threads first, then the pool (its last jobs go back to the
 	 * workers' done lists), then everything they held. */
 	worker_join(ms->workers, ms->n_workers);
+	observe_write(ms->pol, "stop");
+	observe_free();
 	auth_pool_free(ms->pool);
 	worker_destroy(ms->workers, ms->n_workers);
 	auth_guard_free(ms->guard);
@@ -642,6 +705,8 @@ stop(struct main_state *ms)
 		event_free(ms->watch);
 	if (ms->drained != NULL)
 		event_free(ms->drained);
+	if (ms->observe != NULL)
+		event_free(ms->observe);
 	event_base_free(ms->base);
 	SSL_CTX_free(ms->ctx);	/* ctx and upctx, or what replaced them */
 	SSL_CTX_free(ms->upctx);

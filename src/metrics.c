@@ -48,6 +48,8 @@ static _Atomic uint64_t	tls_failed[METRICS_LISTENERS_MAX][2];	/* probe */
 static _Atomic uint64_t	auth[METRICS_AUTH_METHODS][METRICS_AUTH_RESULTS];
 static _Atomic uint64_t	lockouts[3];	/* pair, address, identity */
 static _Atomic uint64_t	acl[ACTIONS][2];		/* deny, allow */
+static _Atomic uint64_t	would[METRICS_W__MAX];		/* monitor mode */
+static _Atomic uint64_t	obs_entries, obs_dropped;	/* audit.observe */
 static _Atomic uint64_t	frames[DIRS][TYPES];
 static _Atomic uint64_t	bytes[DIRS][TYPES];
 static _Atomic int64_t	pw_queued;
@@ -145,6 +147,7 @@ static void	seconds(char *, size_t, uint64_t);
 static void	histogram(FILE *, const char *, const char *, struct hist *);
 static void	write_sessions(FILE *, const char *const *, size_t);
 static void	write_events(FILE *);
+static void	write_monitor(FILE *);
 static void	by_dir(FILE *, const char *, const char *, const char *,
 		    const char *const *, size_t, _Atomic uint64_t *,
 		    _Atomic uint64_t *);
@@ -266,6 +269,25 @@ metrics_acl(unsigned action, bool allowed)
 }
 
 void
+metrics_would(enum metrics_would kind)
+{
+	if ((unsigned)kind < METRICS_W__MAX)
+		add(&would[kind], 1);
+}
+
+void
+metrics_observe_entries(uint64_t n)
+{
+	atomic_store_explicit(&obs_entries, n, memory_order_relaxed);
+}
+
+void
+metrics_observe_dropped(uint64_t n)
+{
+	add(&obs_dropped, n);
+}
+
+void
 metrics_frame(enum codec_dir dir, unsigned type, size_t n)
 {
 	if ((unsigned)dir < DIRS && type < TYPES) {
@@ -323,6 +345,7 @@ metrics_write(FILE *fp, const char *const *listeners, size_t n)
 	write_sessions(fp, listeners, n < METRICS_LISTENERS_MAX ? n :
 	    METRICS_LISTENERS_MAX);
 	write_events(fp);
+	write_monitor(fp);
 	write_traffic(fp);
 	write_latencies(fp);
 	return ferror(fp) ? -1 : 0;
@@ -569,6 +592,35 @@ write_kinds(FILE *fp, const char *name, const char *help, const char *label,
 		fprintf(fp, " %" PRId64 "\n", atomic_load_explicit(
 		    &counters[ms[i]], memory_order_relaxed));
 	}
+}
+
+/* Monitor mode's would-be denials; observation's table. */
+static void
+write_monitor(FILE *fp)
+{
+	static const char *const kinds[METRICS_W__MAX] = { "acl_publish",
+	    "acl_subscribe", "acl_read", "acl_will", "rate", "topic_bounds",
+	    "inflight", "subscriptions" };
+	struct label	l;
+	size_t		i;
+
+	family(fp, "mqttguard_would_deny_total", "counter", "Denials that "
+	    "monitor mode let pass (mode: monitor, a rule's monitor: true, "
+	    "limits.monitor), by kind.");
+	for (i = 0; i < METRICS_W__MAX; i++) {
+		l = (struct label){ "kind", kinds[i] };
+		sample_u(fp, "mqttguard_would_deny_total", &l, 1,
+		    get(&would[i]));
+	}
+	family(fp, "mqttguard_observe_entries", "gauge", "Distinct "
+	    "(identity, client id, action, topic) keys audit.observe holds.");
+	fprintf(fp, "mqttguard_observe_entries %" PRIu64 "\n",
+	    get(&obs_entries));
+	family(fp, "mqttguard_observe_dropped_total", "counter", "Actions "
+	    "audit.observe could not record: its table was full "
+	    "(audit.max_entries).");
+	fprintf(fp, "mqttguard_observe_dropped_total %" PRIu64 "\n",
+	    get(&obs_dropped));
 }
 
 static void

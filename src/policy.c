@@ -50,7 +50,7 @@ static const struct {
 	F(max_inflight), F(max_topic_aliases), F(max_connections_per_user),
 	F(connection_rate_per_user), F(connection_burst_per_user),
 	F(user_message_rate), F(user_message_burst), F(user_byte_rate),
-	F(user_byte_burst),
+	F(user_byte_burst), F(monitor),
 };
 #undef F
 #define N_LIMIT_FIELDS	(sizeof(limit_fields) / sizeof(limit_fields[0]))
@@ -104,6 +104,8 @@ policy_new(void)
 	p->shutdown.drain_ms = 10000;
 	p->shutdown.spread_ms = 5000;
 	p->workers = 1;
+	p->audit.max_entries = POLICY_OBSERVE_ENTRIES_DEFAULT;
+	p->audit.flush_ms = POLICY_OBSERVE_FLUSH_DEFAULT;
 	return p;
 }
 

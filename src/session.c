@@ -55,6 +55,7 @@
 #include "mqttguard/limits.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
+#include "mqttguard/observe.h"
 #include "mqttguard/proxy.h"
 #include "mqttguard/readahead.h"
 #include "mqttguard/session_priv.h"
@@ -106,6 +107,7 @@ static int	on_connack(struct session *, struct evbuffer *,
 static int	auth_accept(struct session *);
 static void	auth_submit(struct session *, const struct codec_buf *);
 static int	upstream_new(struct session *);
+static void	on_observe(void *, const struct enforce_obs *);
 static void	on_event(void *, const struct enforce_event *);
 static void	reply(struct session *, enum codec_dir, const uint8_t *,
 		    size_t);
@@ -1388,6 +1390,19 @@ session_env(struct session *s, struct enforce_env *env)
 	env->guard = s->ctx->guard;
 	env->audit = on_event;
 	env->arg = s;
+	env->observe = s->es.pol->audit.observe ? on_observe : NULL;
+}
+
+/* An action for audit.observe: into this worker's table. */
+static void
+on_observe(void *arg, const struct enforce_obs *o)
+{
+	struct session	*s = arg;
+
+	observe_note(o->identity, o->client_id, o->client_id_len,
+	    (enum observe_action)o->action, o->topic, o->topic_len,
+	    (enum observe_verdict)o->verdict, (uint64_t)time(NULL),
+	    s->es.pol->audit.max_entries);
 }
 
 /* An audit event of enforce.c, about this session. */

@@ -184,6 +184,28 @@ START_TEST(missing_file)
 }
 END_TEST
 
+/* Modes: the policy's, a listener's own; limits.monitor; audit. */
+START_TEST(monitor_keys)
+{
+	struct config_errors	*e;
+	struct policy		*p = tu_load("test/data/monitor-valid.yaml",
+				    0, &e);
+
+	ck_assert_msg(p != NULL, "%s", e->msg[0]);
+	ck_assert_int_eq(p->mode, POLICY_MONITOR);
+	ck_assert_int_eq(p->listeners[0].mode, POLICY_MONITOR);
+	ck_assert_int_eq(p->listeners[1].mode, POLICY_ENFORCE);
+	ck_assert_uint_eq(p->limits.monitor, POLICY_MON_ALL);
+	ck_assert_uint_eq(p->limits_users[0].v.monitor, POLICY_MON_INFLIGHT);
+	ck_assert(p->audit.observe);
+	ck_assert_str_eq(p->audit.file, "test/data/observed.jsonl");
+	ck_assert_uint_eq(p->audit.max_entries, 10);
+	ck_assert_uint_eq(p->audit.flush_ms, 2000);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
 /* Every invalid file: how many errors, and the first one, exactly. */
 static const struct bad_case {
 	const char	*file;
@@ -191,6 +213,15 @@ static const struct bad_case {
 	const char	*first;
 } bad[] = {
 	{ "bad-unknown-top-key", 1, "8:1: upstreams: unknown key" },
+	{ "monitor-bad-allow-rule", 1, "7:7: acl.rules[0]: monitor: applies "
+	    "to a deny rule only" },
+	{ "monitor-bad-limit", 1, "6:27: limits.monitor: not a limit monitor "
+	    "may name (rates, max_subscriptions, max_inflight, "
+	    "max_topic_length, max_topic_levels, all)" },
+	{ "monitor-bad-mode", 1, "2:56: listeners[0].mode: \"watch\" is not "
+	    "one of: enforce, monitor" },
+	{ "observe-bad-no-file", 1, "6:3: audit.file: audit.observe needs a "
+	    "file to write to" },
 	{ "bad-unknown-nested-key", 2, "7:3: upstream.prot: unknown key" },
 	{ "bad-port-not-number", 1,
 	    "3:11: listeners[0].port: expected a number, got \"abc\"" },
@@ -731,6 +762,7 @@ config_suite(void)
 
 	tcase_add_test(tc, valid_minimal);
 	tcase_add_test(tc, valid_full);
+	tcase_add_test(tc, monitor_keys);
 	tcase_add_test(tc, valid_plain_only);
 	tcase_add_test(tc, missing_file);
 	tcase_add_loop_test(tc, invalid_file, 0,

@@ -1597,6 +1597,7 @@ START_TEST(t_rebind)
 	ck_assert_ptr_nonnull(p = config_load(P, e));
 	ck_assert_ptr_nonnull(strict = config_load(STRICT, e));
 	memset(&rec, 0, sizeof(rec));
+	memset(&env, 0, sizeof(env));
 	env.limits = limits_new();
 	env.guard = auth_guard_new();
 	env.audit = audit;
@@ -1649,6 +1650,326 @@ START_TEST(t_rebind)
 }
 END_TEST
 
+/* ---- monitor mode ------------------------------------------------------ */
+
+/*
+ * Monitor mode: a decision that would deny passes (FORWARD, or the CONNECT
+ * is accepted) with one would-be denial event of its kind, and the same
+ * decision again is reported as a repeat (counted, not logged).  MON: the
+ * whole policy in monitor mode; MON_RULES: enforce, with a deny rule's
+ * monitor: true (line L_MON_RULE), limits.monitor [max_topic_length] and a
+ * limits.users entry's [message_rate].  Each case: a CONNECT (3.1.1), a
+ * frame first allowed (may be none), then the frame decided; with no
+ * frame, the CONNECT itself is the decision.
+ */
+#define MON		"test/data/enforce-monitor.yaml"
+#define MON_RULES	"test/data/enforce-monitor-rules.yaml"
+#define L_MON_RULE	10
+#define NOT_ACL		(-1)
+#define T_PMON		'p', '/', 'm', 'o', 'n', '/', 'a'
+#define T_XW		'x', '/', 'w'
+#define B(...)		(const uint8_t[]){ __VA_ARGS__ }, LEN(__VA_ARGS__)
+#define NONE		NULL, 0
+
+struct mcase {
+	const char		*name;
+	const char		*pol;
+	const char		*who;
+	const uint8_t		*conn;
+	size_t			 conn_len;
+	const uint8_t		*f1;
+	size_t			 f1_len;
+	enum codec_dir		 dir;
+	const uint8_t		*f;
+	size_t			 f_len;
+	enum enforce_action	 act;
+	bool			 would;
+	unsigned		 kind;		/* enum metrics_would */
+	int			 line;		/* ACL rule; 0 default */
+};
+
+#define C_PLAIN		B(CONN4(0x02, 10, S('c')))
+#define C_WILL		B(CONN4(0x06, 10, S('c'), S(T_XW), S('m')))
+
+static const struct mcase mon_cases[] = {
+	{ "monitor: acl publish, default deny", MON, "u", C_PLAIN, NONE,
+	    CODEC_FROM_CLIENT, B(PUB3Q0(T_XY)), ENFORCE_FORWARD, true,
+	    METRICS_W_PUBLISH, DEFAULT_DENY },
+	{ "monitor: acl subscribe", MON, "u", C_PLAIN, NONE,
+	    CODEC_FROM_CLIENT, B(SUB3(1, S(T_XY), 0)), ENFORCE_FORWARD, true,
+	    METRICS_W_SUBSCRIBE, DEFAULT_DENY },
+	{ "monitor: acl read", MON, "u", C_PLAIN, NONE,
+	    CODEC_FROM_SERVER, B(PUB3Q0(T_XY)), ENFORCE_FORWARD, true,
+	    METRICS_W_READ, DEFAULT_DENY },
+	{ "monitor: acl will", MON, "u", C_WILL, NONE, CODEC_FROM_CLIENT,
+	    NONE, ENFORCE_REWRITE, true, METRICS_W_WILL, DEFAULT_DENY },
+	{ "monitor: topic bounds", MON, "u", C_PLAIN, NONE,
+	    CODEC_FROM_CLIENT, B(PUB3Q0(T_17)), ENFORCE_FORWARD, true,
+	    METRICS_W_TOPIC_BOUNDS, NOT_ACL },
+	{ "monitor: max_inflight", MON, "u", C_PLAIN, B(PUB3(1, 1, T_PA)),
+	    CODEC_FROM_CLIENT, B(PUB3(1, 2, T_PA)), ENFORCE_FORWARD, true,
+	    METRICS_W_INFLIGHT, NOT_ACL },
+	{ "monitor: message_rate", MON, "rate", C_PLAIN, B(PUB3Q0(T_PA)),
+	    CODEC_FROM_CLIENT, B(PUB3Q0(T_PA)), ENFORCE_FORWARD, true,
+	    METRICS_W_RATE, NOT_ACL },
+	{ "monitor: max_subscriptions", MON, "subs", C_PLAIN,
+	    B(SUB3(1, S(T_PA), 0)), CODEC_FROM_CLIENT,
+	    B(SUB3(2, S('p', '/', 'b'), 0)), ENFORCE_FORWARD, true,
+	    METRICS_W_SUBSCRIPTIONS, NOT_ACL },
+	{ "rule monitor: true", MON_RULES, "u", C_PLAIN, NONE,
+	    CODEC_FROM_CLIENT, B(PUB3Q0(T_PMON)), ENFORCE_FORWARD, true,
+	    METRICS_W_PUBLISH, L_MON_RULE },
+	{ "enforce: default deny stays", MON_RULES, "u", C_PLAIN, NONE,
+	    CODEC_FROM_CLIENT, B(PUB3Q0(T_XY)), ENFORCE_DROP, false, 0,
+	    DEFAULT_DENY },
+	{ "enforce: will denied", MON_RULES, "u", C_WILL, NONE,
+	    CODEC_FROM_CLIENT, NONE, ENFORCE_CLOSE, false, 0, DEFAULT_DENY },
+	{ "limits.monitor: topic bounds", MON_RULES, "u", C_PLAIN, NONE,
+	    CODEC_FROM_CLIENT, B(PUB3Q0(T_17)), ENFORCE_FORWARD, true,
+	    METRICS_W_TOPIC_BOUNDS, NOT_ACL },
+	{ "limits.users monitor: message_rate", MON_RULES, "rate", C_PLAIN,
+	    B(PUB3Q0(T_PA)), CODEC_FROM_CLIENT, B(PUB3Q0(T_PA)),
+	    ENFORCE_FORWARD, true, METRICS_W_RATE, NOT_ACL },
+	{ "enforce: max_inflight stays", MON_RULES, "u", C_PLAIN,
+	    B(PUB3(1, 1, T_PA)), CODEC_FROM_CLIENT, B(PUB3(1, 2, T_PA)),
+	    ENFORCE_WAIT, false, 0, NOT_ACL },
+	{ "enforce: max_subscriptions stays", MON_RULES, "subs", C_PLAIN,
+	    B(SUB3(1, S(T_PA), 0)), CODEC_FROM_CLIENT,
+	    B(SUB3(2, S('p', '/', 'b'), 0)), ENFORCE_ANSWER, false, 0,
+	    NOT_ACL },
+};
+
+/* The first event of a monitor step (a refused CONNECT has two). */
+struct mon_rec {
+	unsigned		 n;
+	struct enforce_event	 e;	/* views not kept */
+	int			 line;
+};
+
+static void
+mon_audit(void *arg, const struct enforce_event *e)
+{
+	struct mon_rec	*r = arg;
+
+	if (r->n++ > 0)
+		return;		/* the first is the decision's */
+	r->e = *e;
+	r->line = e->rule != NULL ? e->rule->line : 0;
+}
+
+/* <b> decoded for <st> and decided; the verdict's action. */
+static enum enforce_action
+mon_step(struct enforce_state *st, const struct enforce_env *env,
+    enum codec_dir dir, const uint8_t *b, size_t len, uint64_t now)
+{
+	struct codec_packet	 p;
+	struct enforce_verdict	 v;
+	enum enforce_action	 a;
+	uint8_t			*copy = malloc(len);
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, b, len);
+	ck_assert_int_eq(codec_decode(NULL, st->level, dir, copy, len, len,
+	    &p), CODEC_OK);
+	enforce_frame(st, env, dir, &p, now, &v);
+	a = v.action;
+	enforce_verdict_fini(&v);
+	free(copy);
+	return a;
+}
+
+/* A session of <who> on <pol>: its CONNECT's verdict action. */
+static enum enforce_action
+mon_connect(struct enforce_state *st, struct auth_decision *dec,
+    const struct enforce_env *env, const struct policy *pol,
+    const char *who, const uint8_t *b, size_t len)
+{
+	struct codec_packet	 p;
+	struct enforce_verdict	 v;
+	enum enforce_action	 a;
+	uint8_t			*copy = malloc(len);
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, b, len);
+	ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, copy, len,
+	    len, &p), CODEC_OK);
+	enforce_init(st, pol, &pol->listeners[0]);
+	memset(dec, 0, sizeof(*dec));
+	snprintf(dec->identity, sizeof(dec->identity), "%s", who);
+	enforce_connect(st, env, dec, &p, T0, &v);
+	a = v.action;
+	enforce_verdict_fini(&v);
+	free(copy);
+	return a;
+}
+
+static void
+mon_check(const struct mcase *c, const struct mon_rec *r, bool repeat)
+{
+	ck_assert_msg(r->n == 1 || (c->f == NULL && !c->would), "%s: %u "
+	    "events", c->name, r->n);
+	ck_assert_msg(r->e.would == c->would, "%s: would %d", c->name,
+	    r->e.would);
+	if (c->line != NOT_ACL) {
+		ck_assert_int_eq(r->e.kind, ENFORCE_EV_ACL);
+		ck_assert_msg(r->line == c->line, "%s: rule line %d",
+		    c->name, r->line);
+	} else
+		ck_assert_int_eq(r->e.kind, ENFORCE_EV_LIMIT);
+	if (!c->would)
+		return;
+	ck_assert_msg(r->e.would_kind == c->kind, "%s: kind %u", c->name,
+	    r->e.would_kind);
+	ck_assert_msg(r->e.repeat == repeat, "%s: repeat %d", c->name,
+	    r->e.repeat);
+}
+
+START_TEST(t_monitor)
+{
+	const struct mcase	*c = &mon_cases[_i];
+	struct config_errors	*e = calloc(1, sizeof(*e));
+	struct enforce_state	 st;
+	struct auth_decision	 dec;
+	struct enforce_env	 env;
+	struct mon_rec		 r;
+	struct policy		*pol;
+	enum enforce_action	 a;
+
+	ck_assert_ptr_nonnull(e);
+	pol = config_load(c->pol, e);
+	ck_assert_msg(pol != NULL, "%s: %s", c->pol, e->msg[0]);
+	memset(&env, 0, sizeof(env));
+	env.limits = limits_new();
+	env.guard = auth_guard_new();
+	env.audit = mon_audit;
+	env.arg = &r;
+	memset(&r, 0, sizeof(r));
+	a = mon_connect(&st, &dec, &env, pol, c->who, c->conn, c->conn_len);
+	if (c->f == NULL) {
+		ck_assert_msg(a == c->act, "%s: CONNECT %d", c->name, a);
+		mon_check(c, &r, false);
+		goto done;
+	}
+	ck_assert_msg(a == ENFORCE_REWRITE && r.n == 0, "%s: CONNECT",
+	    c->name);
+	if (c->f1 != NULL)
+		ck_assert_msg(mon_step(&st, &env, c->dir, c->f1, c->f1_len,
+		    T0) != ENFORCE_CLOSE && r.n == 0, "%s: first frame",
+		    c->name);
+	a = mon_step(&st, &env, c->dir, c->f, c->f_len, T0);
+	ck_assert_msg(a == c->act, "%s: verdict %d", c->name, a);
+	mon_check(c, &r, false);
+	if (c->would) {
+		r.n = 0;
+		a = mon_step(&st, &env, c->dir, c->f, c->f_len, T0);
+		ck_assert_msg(a == c->act, "%s: again %d", c->name, a);
+		mon_check(c, &r, true);
+	}
+done:
+	enforce_fini(&st, &env);
+	auth_guard_free(env.guard);
+	limits_free(env.limits);
+	policy_unref(pol);
+	free(e);
+}
+END_TEST
+
+/*
+ * An ACL would-be denial and a limit's in one session are logged each:
+ * a default-deny subscribe, then message_rate, then each again.
+ */
+START_TEST(t_monitor_kinds_apart)
+{
+	struct config_errors	*e = calloc(1, sizeof(*e));
+	struct enforce_state	 st;
+	struct auth_decision	 dec;
+	struct enforce_env	 env;
+	struct mon_rec		 r;
+	struct policy		*mon;
+	const uint8_t		 conn[] = { CONN4(0x02, 10, S('c')) };
+	const uint8_t		 sub[] = { SUB3(1, S(T_XY), 0) };
+	const uint8_t		 pub[] = { PUB3Q0(T_PA) };
+
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(mon = config_load(MON, e));
+	memset(&env, 0, sizeof(env));
+	env.limits = limits_new();
+	env.guard = auth_guard_new();
+	env.audit = mon_audit;
+	env.arg = &r;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(mon_connect(&st, &dec, &env, mon, "rate", conn,
+	    sizeof(conn)), ENFORCE_REWRITE);
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, sub,
+	    sizeof(sub), T0), ENFORCE_FORWARD);
+	ck_assert(r.e.would && !r.e.repeat);
+	ck_assert_uint_eq(r.e.would_kind, METRICS_W_SUBSCRIBE);
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, pub,
+	    sizeof(pub), T0), ENFORCE_FORWARD);
+	r.n = 0;
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, pub,
+	    sizeof(pub), T0), ENFORCE_FORWARD);
+	ck_assert(r.n == 1 && r.e.would && !r.e.repeat);
+	ck_assert_uint_eq(r.e.would_kind, METRICS_W_RATE);
+	r.n = 0;
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, sub,
+	    sizeof(sub), T0), ENFORCE_FORWARD);
+	ck_assert(r.e.would && r.e.repeat);
+	enforce_fini(&st, &env);
+	auth_guard_free(env.guard);
+	limits_free(env.limits);
+	policy_unref(mon);
+	free(e);
+}
+END_TEST
+
+/* A reload from monitor to enforce: the open session is held to it. */
+START_TEST(t_monitor_rebind)
+{
+	struct config_errors	*e = calloc(1, sizeof(*e));
+	struct enforce_state	 st;
+	struct auth_decision	 dec;
+	struct enforce_env	 env;
+	struct mon_rec		 r;
+	struct policy		*mon, *enf;
+	const uint8_t		 conn[] = { CONN4(0x02, 10, S('c')) };
+	const uint8_t		 pub[] = { PUB3Q0(T_XY) };
+
+	ck_assert_ptr_nonnull(e);
+	mon = config_load(MON, e);
+	enf = config_load(MON_RULES, e);
+	ck_assert(mon != NULL && enf != NULL);
+	memset(&env, 0, sizeof(env));
+	env.limits = limits_new();
+	env.guard = auth_guard_new();
+	env.audit = mon_audit;
+	env.arg = &r;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(mon_connect(&st, &dec, &env, mon, "u", conn,
+	    sizeof(conn)), ENFORCE_REWRITE);
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, pub,
+	    sizeof(pub), T0), ENFORCE_FORWARD);
+	ck_assert(r.e.would);
+	ck_assert_int_eq(enforce_rebind(&st, enf, &enf->listeners[0]), 0);
+	r.n = 0;
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, pub,
+	    sizeof(pub), T0), ENFORCE_DROP);
+	ck_assert(!r.e.would);
+	/* and back: a would-be denial is logged anew after a reload */
+	ck_assert_int_eq(enforce_rebind(&st, mon, &mon->listeners[0]), 0);
+	r.n = 0;
+	ck_assert_int_eq(mon_step(&st, &env, CODEC_FROM_CLIENT, pub,
+	    sizeof(pub), T0), ENFORCE_FORWARD);
+	ck_assert(r.e.would && !r.e.repeat);
+	enforce_fini(&st, &env);
+	auth_guard_free(env.guard);
+	limits_free(env.limits);
+	policy_unref(mon);
+	policy_unref(enf);
+	free(e);
+}
+END_TEST
+
 Suite *
 enforce_suite(void)
 {
@@ -1660,6 +1981,7 @@ enforce_suite(void)
 	TCase	*to = tcase_create("oversize");
 	TCase	*ts = tcase_create("subscribe");
 	TCase	*tx = tcase_create("other");
+	TCase	*tm = tcase_create("monitor");
 
 	tcase_add_loop_test(tc, t_connect, 0, (int)NELEM(connect_cases));
 	suite_add_tcase(s, tc);
@@ -1677,5 +1999,9 @@ enforce_suite(void)
 	tcase_add_loop_test(tx, t_other, 0, (int)NELEM(other_cases));
 	tcase_add_test(tx, t_rebind);
 	suite_add_tcase(s, tx);
+	tcase_add_loop_test(tm, t_monitor, 0, (int)NELEM(mon_cases));
+	tcase_add_test(tm, t_monitor_rebind);
+	tcase_add_test(tm, t_monitor_kinds_apart);
+	suite_add_tcase(s, tm);
 	return s;
 }

@@ -26,5 +26,6 @@ Suite	*metrics_suite(void);
 Suite	*proxy_suite(void);
 Suite	*pktid_suite(void);
 Suite	*notify_suite(void);
+Suite	*learn_suite(void);
 
 #endif

@@ -67,6 +67,7 @@ struct acl_rule {
 	char		**groups;	/* owned; n_groups */
 	size_t		 n_groups;
 	bool		 admin;		/* a broad rule meant (lint) */
+	bool		 monitor;	/* a deny that only warns */
 };
 
 /* A group as declared, for tools. */

@@ -70,4 +70,16 @@ size_t		 acl_cmd_run_tests(const struct policy *pol, FILE *out);
  */
 int		 lint_cmd_main(int argc, char **argv);
 
+/*
+ * `mqttguard learn` (learn_cmd.c):
+ *   mqttguard learn [--threshold N] [--allow-multilevel]
+ *                   [--max-records N] FILE...
+ *   mqttguard learn --diff -c POLICY FILE...
+ * An acl section and tests proposed from audit.observe files on
+ * standard output; or what POLICY would deny of the observed traffic
+ * and which of its rules nothing used.  Returns 0, 1 (--diff: some
+ * observed traffic is denied), 2 error.
+ */
+int		 learn_cmd_main(int argc, char **argv);
+
 #endif

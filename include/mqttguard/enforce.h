@@ -41,6 +41,9 @@
 #define ENFORCE_MERGES_MAX	32	/* SUBSCRIBEs awaiting a merged SUBACK */
 #define ENFORCE_INLINE		16	/* answers that fit the verdict itself */
 #define ENFORCE_TEXT_MAX	320	/* an audit event's text */
+#define ENFORCE_WARNED_MAX	8	/* would-be denials logged, per
+					   session, before older ones may
+					   be logged again */
 
 enum enforce_action {
 	ENFORCE_FORWARD = 0,	/* pass the frame on as it is */
@@ -85,6 +88,11 @@ enum enforce_event_kind {
  * callback only.  <quiet>: one of many possible repeats (a throttled or
  * dropped PUBLISH, a refused filter); the caller logs such events at a
  * bounded rate.
+ *
+ * <would>: a denial in monitor mode (mode: monitor, a rule's monitor:
+ * true, limits.monitor): the frame passed.  It is counted under
+ * <would_kind> (enum metrics_would) instead of <metric>, and <repeat>
+ * says this session already had it logged for the same rule or limit.
  */
 struct enforce_event {
 	enum enforce_event_kind	 kind;
@@ -99,6 +107,36 @@ struct enforce_event {
 	enum codec_dir		 dir;		/* PROTOCOL */
 	uint8_t			 code;		/* the 5.0 reason code of the
 						   answer; 0: none */
+	bool			 would;
+	bool			 repeat;
+	unsigned		 would_kind;	/* enum metrics_would */
+};
+
+/* What observation (audit.observe) records of a session's actions. */
+enum enforce_obs_action {
+	ENFORCE_OBS_PUBLISH = 0,
+	ENFORCE_OBS_SUBSCRIBE,
+	ENFORCE_OBS_WILL
+};
+
+enum enforce_obs_verdict {
+	ENFORCE_OBS_ALLOWED = 0,
+	ENFORCE_OBS_DENIED,
+	ENFORCE_OBS_WOULD_DENY
+};
+
+/*
+ * One action seen, with the ACL's verdict on it: views valid during the
+ * callback only.
+ */
+struct enforce_obs {
+	const char		*identity;
+	const uint8_t		*client_id;
+	size_t			 client_id_len;
+	enum enforce_obs_action	 action;
+	const uint8_t		*topic;
+	size_t			 topic_len;
+	enum enforce_obs_verdict verdict;
 };
 
 /* What a decision may reach besides the session's own state. */
@@ -108,6 +146,15 @@ struct enforce_env {
 	void			(*audit)(void *arg,
 				    const struct enforce_event *);
 	void			*arg;
+	/* With the policy's audit.observe; NULL: nothing is observed. */
+	void			(*observe)(void *arg,
+				    const struct enforce_obs *);
+};
+
+/* A would-be denial already logged: a deciding rule or a limit's bit. */
+struct enforce_warned {
+	const void	*rule;
+	unsigned	 kind;
 };
 
 /*
@@ -160,6 +207,9 @@ struct enforce_state {
 	bool				 retain_ok;	/* the broker's (5.0) */
 	uint16_t			 keepalive;	/* enforced, seconds */
 	uint16_t			 keepalive_asked;
+	struct enforce_warned		 warned[ENFORCE_WARNED_MAX];
+	unsigned			 n_warned;	/* ever; the slot
+						   is n_warned % MAX */
 };
 
 /* Starts <st> for a connection on <lis> of <pol>. */

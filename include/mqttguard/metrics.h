@@ -66,6 +66,19 @@ enum metric {
 	M__MAX
 };
 
+/* The kinds of would-be denials (monitor mode), for metrics_would(). */
+enum metrics_would {
+	METRICS_W_PUBLISH = 0,		/* the ACL, by action */
+	METRICS_W_SUBSCRIBE,
+	METRICS_W_READ,
+	METRICS_W_WILL,
+	METRICS_W_RATE,			/* any rate limit */
+	METRICS_W_TOPIC_BOUNDS,		/* max_topic_length, _levels */
+	METRICS_W_INFLIGHT,
+	METRICS_W_SUBSCRIPTIONS,
+	METRICS_W__MAX
+};
+
 /* How a client proved who it is, for metrics_auth(). */
 enum metrics_auth_method {
 	METRICS_AUTH_PASSWORD = 0,
@@ -111,6 +124,14 @@ void	metrics_auth(enum metrics_auth_method method, unsigned result);
 void	metrics_lockout(unsigned scope);
 /* An ACL decision: <action> is one bit of enum acl_action (1, 2, 4). */
 void	metrics_acl(unsigned action, bool allowed);
+/* A denial that monitor mode let pass, of <kind>. */
+void	metrics_would(enum metrics_would kind);
+/*
+ * Observation (audit.observe): <entries> distinct keys held now; keys
+ * not recorded for want of room (<dropped>, added).
+ */
+void	metrics_observe_entries(uint64_t entries);
+void	metrics_observe_dropped(uint64_t dropped);
 /* A valid frame of <type> (1..15) and <bytes> from <dir>. */
 void	metrics_frame(enum codec_dir dir, unsigned type, size_t bytes);
 /* One observation of <us> microseconds into histogram <h>. */

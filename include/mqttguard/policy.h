@@ -260,6 +260,46 @@ struct policy_limits {
 	unsigned	 user_message_burst;
 	size_t		 user_byte_rate;
 	size_t		 user_byte_burst;
+	/* limits.monitor: the POLICY_MON_* limits that only warn */
+	unsigned	 monitor;
+};
+
+/*
+ * The limits limits.monitor may name (bits of policy_limits.monitor):
+ * over one of them a frame passes, counted and logged as would_deny.
+ * Connection caps, max_packet_size and the CONNECT deadline are not among
+ * them: they bound the proxy's own memory and descriptors.
+ */
+#define POLICY_MON_MESSAGE_RATE		0x001	/* message_rate */
+#define POLICY_MON_BYTE_RATE		0x002	/* byte_rate */
+#define POLICY_MON_TOPIC_RATES		0x004	/* topic_rates */
+#define POLICY_MON_USER_RATE		0x008	/* user_message_rate,
+						   user_byte_rate */
+#define POLICY_MON_SUBSCRIBE_RATE	0x010	/* subscribe_rate */
+#define POLICY_MON_SUBSCRIPTIONS	0x020	/* max_subscriptions */
+#define POLICY_MON_INFLIGHT		0x040	/* max_inflight */
+#define POLICY_MON_TOPIC_BOUNDS		0x080	/* max_topic_length,
+						   max_topic_levels */
+#define POLICY_MON_ALL			0x0ff
+
+/* mode: and listeners[].mode: */
+enum policy_mode {
+	POLICY_ENFORCE = 0,	/* denials are enforced */
+	POLICY_MONITOR		/* ACL and limit denials only warn */
+};
+
+/*
+ * audit.observe: every distinct (identity, client id, action, topic) is
+ * counted and written to <file> as JSON lines (observe.c).
+ */
+#define POLICY_OBSERVE_ENTRIES_DEFAULT	100000
+#define POLICY_OBSERVE_FLUSH_DEFAULT	60000	/* ms */
+struct policy_audit {
+	bool		 observe;
+	char		 file[PATH_MAX];	/* absolute; "" unless observe */
+	unsigned	 max_entries;
+	unsigned	 flush_ms;
+	int		 line, col;
 };
 
 /*
@@ -317,6 +357,8 @@ struct policy_listener {
 	enum proxy_mode	 proxy_protocol;
 	struct proxy_cidr trusted_proxies[POLICY_TRUSTED_PROXIES_MAX];
 	size_t		 n_trusted_proxies;
+	int		 mode;		/* enum policy_mode; the policy's
+					   unless the listener says */
 	unsigned	 index;		/* in policy.listeners */
 	int		 line, col;	/* where it is in the file */
 };
@@ -397,6 +439,8 @@ struct policy {
 	struct policy_topic_rate *topic_rates;	/* owned */
 	size_t			 n_topic_rates;
 	struct policy_log	 log;
+	int			 mode;		/* enum policy_mode */
+	struct policy_audit	 audit;
 	struct policy_shutdown	 shutdown;
 	unsigned		 workers;
 	char			 workers_auto[96];	/* "workers: auto": how

@@ -31,7 +31,7 @@ TABLES = {
     "upstream_keys": "upstream.", "tls_keys": "tls.",
     "sni_keys": "tls.sni[].", "limits_keys": "limits.",
     "topic_rate_keys": "limits.topic_rates[].", "auth_keys": "auth.",
-    "log_keys": "log.", "shutdown_keys": "shutdown.",
+    "log_keys": "log.", "audit_keys": "audit.", "shutdown_keys": "shutdown.",
     "admin_keys": "admin.", "acl_keys": "acl.",
     "rule_keys": "acl.rules[].", "test_keys": "tests[].",
     "lockout_keys": "auth.lockout.", "lock_pair_keys": "auth.lockout.pair.",
