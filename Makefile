@@ -111,7 +111,7 @@ test-asan:
 # build/fuzz/obj.  fuzz-replay runs each target once over its corpus
 # (test/corpus/<target without fuzz_>); fuzz runs a campaign of FUZZTIME
 # seconds per target, new inputs going to build/fuzz/corpus/<target>.
-FUZZ_TARGETS := codec session
+FUZZ_TARGETS := codec session policy passwd acl_file acl_match
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer $(WARN) \
 	    -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN)
@@ -123,7 +123,7 @@ build/fuzz/obj/%.o: src/%.c include/mqttguard/*.h
 	@mkdir -p build/fuzz/obj
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-build/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_OBJS)
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/*.h $(FUZZ_OBJS)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) \
 	    $(PKG_LIBS) -pthread
 
