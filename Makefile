@@ -5,7 +5,8 @@
 #   make unit       unit tests only
 #   make asan       the same daemon and tests built with ASan+UBSan in build/asan
 #   make test-asan  the whole suite against the sanitizer build
-#   make fuzz       libFuzzer targets (clang), short run over test/corpus
+#   make fuzz       each libFuzzer target (clang) for FUZZTIME seconds
+#   make fuzz-replay  each target once over its corpus in test/corpus (in test)
 #   make bench      benchmarks (ratios against baselines measured in the same run)
 #   make demo       mqttguard with policies/example.yaml in front of a local Mosquitto
 #   make install    PREFIX=/usr/local DESTDIR=
