@@ -19,7 +19,12 @@
  * memory error, a leak or a state that outgrows its bounds aborts.
  *
  * Packet-identifier state, once it exists, is one call in on_frame()
- * (see ids_check()).
+ * (see ids_check()).  With FUZZ_SESSION_IDS=1 in the environment, each
+ * peer also keeps the identifiers it has in flight (below, struct ids),
+ * and a frame that reaches it out of their state (an ack for an
+ * identifier not waiting for that ack, a QoS 2 PUBLISH with DUP 0
+ * reusing one in flight) aborts: what the proxy must refuse once it
+ * tracks identifiers, off by default until it does.
  *
  * Build: clang -fsanitize=fuzzer,address,undefined; see the Makefile.
  */
@@ -91,12 +96,25 @@ static struct policy	*pol;
  */
 static struct limits	*limits;
 static struct auth_guard *guard;
+static bool		 model_ids;	/* FUZZ_SESSION_IDS=1 */
 static volatile uint8_t	 sink;
 
 /* A side's input: exactly as many bytes allocated as are held. */
 struct input {
 	uint8_t	*p;
 	size_t	 n;
+};
+
+/*
+ * A peer's identifiers, as it knows them: mine[] for its own PUBLISHes
+ * (ID_ACK1: QoS 1, waits for PUBACK; ID_REC: QoS 2, waits for PUBREC;
+ * ID_COMP: released, waits for PUBCOMP), theirs[] for the QoS 2
+ * PUBLISHes it received and has not seen released.
+ */
+enum { ID_FREE = 0, ID_ACK1, ID_REC, ID_COMP };
+struct ids {
+	uint8_t	mine[65536];
+	uint8_t	theirs[65536];
 };
 
 struct sim {
@@ -107,6 +125,8 @@ struct sim {
 	struct codec_session	 peer[2];	/* who receives what goes
 						   from [dir]: the broker,
 						   the client */
+	struct ids		*ids[2];	/* owned; by peer, as
+						   peer[]; NULL: not kept */
 	struct codec_limits	 lim;
 	struct input		 in[2];
 	uint64_t		 now;
@@ -131,6 +151,10 @@ static void	on_connect(struct sim *, const struct codec_packet *,
 static void	on_frame(struct sim *, enum codec_dir,
 		    const struct codec_packet *, const uint8_t *);
 static int	oversize(struct sim *);
+static void	ids_sent(struct sim *, enum codec_dir,
+		    const struct codec_packet *);
+static void	ids_received(struct sim *, enum codec_dir,
+		    const struct codec_packet *);
 static void	own(struct sim *, enum codec_dir, const uint8_t *, size_t);
 static void	pump(struct sim *, enum codec_dir);
 
@@ -155,6 +179,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	CHECK(pol != NULL);
 	CHECK((limits = limits_new()) != NULL);
 	CHECK((guard = auth_guard_new()) != NULL);
+	model_ids = getenv("FUZZ_SESSION_IDS") != NULL &&
+	    strcmp(getenv("FUZZ_SESSION_IDS"), "1") == 0;
 	return 0;
 }
 
@@ -233,6 +259,7 @@ deliver(struct sim *s, enum codec_dir dir, const uint8_t *p, size_t n)
 			    "length" : codec_err_str(pkt.err));
 			abort();
 		}
+		ids_received(s, dir, &pkt);
 		free(copy);
 		off += len;
 	}
@@ -250,8 +277,88 @@ own(struct sim *s, enum codec_dir dir, const uint8_t *p, size_t n)
 	struct codec_packet	 pkt;
 
 	memset(&pkt, 0, sizeof(pkt));
-	if (codec_decode(NULL, self->level, dir, p, n, n, &pkt) == CODEC_OK)
-		(void)codec_session_check(self, dir, &pkt);
+	if (codec_decode(NULL, self->level, dir, p, n, n, &pkt) == CODEC_OK &&
+	    codec_session_check(self, dir, &pkt) == 0)
+		ids_sent(s, dir, &pkt);
+}
+
+/* A frame peer[!<dir>] sent: its own identifiers move on. */
+static void
+ids_sent(struct sim *s, enum codec_dir dir, const struct codec_packet *pkt)
+{
+	struct ids	*id = s->ids[!dir];
+	uint16_t	 n = pkt->packet_id;
+	unsigned	 qos;
+
+	if (id == NULL)
+		return;
+	switch (pkt->type) {
+	case CODEC_PUBLISH:
+		qos = (pkt->flags >> 1) & 3;
+		if (qos == 1)
+			id->mine[n] = ID_ACK1;
+		else if (qos == 2 && id->mine[n] != ID_COMP)
+			id->mine[n] = ID_REC;
+		break;
+	case CODEC_PUBREL:
+		if (id->mine[n] == ID_REC)
+			id->mine[n] = ID_COMP;
+		id->theirs[n] = 0;
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * A frame the proxy delivered to peer[<dir>]: it must fit the state of
+ * that peer's identifiers.
+ */
+static void
+ids_received(struct sim *s, enum codec_dir dir,
+    const struct codec_packet *pkt)
+{
+	struct ids	*id = s->ids[dir];
+	uint16_t	 n = pkt->packet_id;
+	uint8_t		 want;
+
+	if (id == NULL)
+		return;
+	switch (pkt->type) {
+	case CODEC_PUBACK:
+	case CODEC_PUBREC:
+	case CODEC_PUBCOMP:
+		want = pkt->type == CODEC_PUBACK ? ID_ACK1 :
+		    pkt->type == CODEC_PUBREC ? ID_REC : ID_COMP;
+		if (id->mine[n] != want) {
+			fprintf(stderr, "the proxy sends %s %s for id %u, "
+			    "in state %u\n", dir == CODEC_FROM_CLIENT ?
+			    "the broker" : "the client",
+			    codec_type_str(pkt->type), n, id->mine[n]);
+			abort();
+		}
+		/* A failed PUBREC (5.0) ends the flow as well. */
+		id->mine[n] = pkt->type == CODEC_PUBREC &&
+		    pkt->reason < 0x80 ? ID_REC : ID_FREE;
+		break;
+	case CODEC_PUBLISH:
+		if (((pkt->flags >> 1) & 3) != 2)
+			break;
+		if (id->theirs[n] && !(pkt->flags & 0x08)) {
+			fprintf(stderr, "the proxy sends %s a QoS 2 PUBLISH "
+			    "reusing id %u in flight, DUP 0\n", dir ==
+			    CODEC_FROM_CLIENT ? "the broker" : "the client",
+			    n);
+			abort();
+		}
+		id->theirs[n] = 1;
+		break;
+	case CODEC_PUBREL:
+		id->theirs[n] = 0;
+		break;
+	default:
+		break;
+	}
 }
 
 /* Carries out verdict <v> on <pkt> (whose bytes are at <p>) from <dir>. */
@@ -401,6 +508,10 @@ oversize(struct sim *s)
 			return -1;
 		id = (uint16_t)(in->p[need - 2] << 8 | in->p[need - 1]);
 	}
+	/* The broker sent it: its identifier is in flight. */
+	if (s->ids[CODEC_FROM_CLIENT] != NULL && qos > 0 && qos < 3)
+		s->ids[CODEC_FROM_CLIENT]->mine[id] = qos == 1 ? ID_ACK1 :
+		    ID_REC;
 	memset(&v, 0, sizeof(v));
 	enforce_oversize_delivery(&s->st, &s->env, qos, id, hd.len, &v);
 	if (v.action == ENFORCE_ANSWER) {
@@ -482,8 +593,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s.lim.max_packet = s.st.L->max_packet;
 	s.lim.reject_control = s.st.L->reject_control_chars;
 	codec_session_init(&s.cs);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
 		codec_session_init(&s.peer[i]);
+		if (model_ids)
+			CHECK((s.ids[i] = calloc(1, sizeof(*s.ids[i]))) !=
+			    NULL);
+	}
 	s.now = 1000000;
 
 	while (off < size && !s.dead) {
@@ -507,6 +622,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < 2; i++) {
 		codec_session_fini(&s.peer[i]);
 		free(s.in[i].p);
+		free(s.ids[i]);
 	}
 	return 0;
 }
