@@ -8,7 +8,8 @@ CONNECT, subscribes to a topic of its own (so that the broker delivers
 what it publishes back to it, and the session has deliveries to answer),
 and then plays a script of steps drawn from the seed: valid PUBLISHes of
 each QoS, answers to its deliveries (right or wrong: PUBREC for a QoS 1
-delivery, PUBACK for a QoS 2 one, an unknown identifier, twice), QoS 2
+delivery, PUBACK for a QoS 2 one, acks for identifiers with nothing in
+flight), QoS 2
 PUBLISHes reusing an identifier without DUP, bogus 5.0 properties,
 topics holding noncharacters, a Payload Format Indicator of 1 over a
 payload that is not UTF-8, flipped header flags, flipped body bytes
@@ -279,6 +280,9 @@ def step(rng, s, kinds, topic, nextid):
             i = rng.randrange(2, len(f))
             f[i] ^= 1 << rng.randrange(8)
             s.send(bytes(f))
+    elif kind == "wrong-ack" and rng.randrange(3) == 0:
+        # An ack for an identifier with nothing in flight.
+        s.send(ack(rng.choice([4, 5, 7]), 30000 + pid % 1000, lv))
     elif kind == "wrong-ack":
         # Make a delivery of the QoS wanted, then answer it wrong.
         q = rng.choice([1, 2])
