@@ -18,9 +18,11 @@ and UNSUBSCRIBE with odd options.  After each step it reads what comes
 back until the line is quiet.  A session ends when its script does or
 the proxy closes it.
 
-The frames a session sends are a function of the seed and of what the
-broker answers (identifiers of deliveries), which a synchronous exchange
-keeps the same from run to run: a seed reproduces a run.
+Session n's script is a function of the seed and n alone; the frames it
+sends besides (acks finishing QoS 2 flows, answers naming the broker's
+delivery identifiers) follow what the broker answers, which a synchronous
+exchange keeps the same from run to run, but for the number of times a
+broker repeats itself (a PUBREC for each copy of a reused identifier).
 
 The broker must never complain about a proxied client: its log (Mosquitto
 with log_type all) is searched for protocol errors, malformed packets,
@@ -307,9 +309,13 @@ def step(rng, s, kinds, topic, nextid):
     return nextid
 
 
-def play(port, rng, seed, n, kinds, steps=None):
+def play(port, seed, n, kinds, steps=None):
     """Session <n> of the run: returns its client id and the frames it
-    sent.  <steps> replays given frames instead of drawing a script."""
+    sent.  Its script is drawn from its own generator, seeded with the
+    run's seed and <n>, and drawn whole even if the proxy closes early:
+    a session's script never depends on how another one went.  <steps>
+    replays given frames instead."""
+    rng = random.Random(f"{seed}/{n}")
     lv = rng.choice([4, 5])
     cid = f"nf-{seed}-{n}"
     s = Session(port, lv, cid)
@@ -325,8 +331,6 @@ def play(port, rng, seed, n, kinds, steps=None):
         else:
             nextid = 2
             for _ in range(rng.randrange(4, 24)):
-                if s.closed:
-                    break
                 nextid = step(rng, s, kinds, topic, nextid)
             # Answer the deliveries still open, correctly.
             for q, pid in s.deliveries:
@@ -341,12 +345,11 @@ def play(port, rng, seed, n, kinds, steps=None):
 
 def run(port, duration, seed, kinds=KINDS, out=None):
     """Sessions for <duration> seconds; returns {client id: frames}."""
-    rng = random.Random(seed)
     sessions = {}
     end = time.monotonic() + duration
     n = 0
     while time.monotonic() < end:
-        cid, sent = play(port, rng, seed, n, list(kinds))
+        cid, sent = play(port, seed, n, list(kinds))
         sessions[cid] = sent
         n += 1
     if out is not None:
