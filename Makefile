@@ -7,7 +7,8 @@
 #   make test-asan  the whole suite against the sanitizer build
 #   make valgrind   memcheck over a session mix (part of make test)
 #   make soak       SOAKTIME seconds (default 60) of mixed load, RSS and fds
-#   make fuzz       libFuzzer targets (clang), short run over test/corpus
+#   make fuzz       each libFuzzer target (clang) for FUZZTIME seconds
+#   make fuzz-replay  each target once over its corpus in test/corpus (in test)
 #   make bench      benchmarks (ratios against baselines measured in the same run)
 #   make demo       mqttguard with policies/example.yaml in front of a local Mosquitto
 #   make install    PREFIX=/usr/local DESTDIR= sysconfdir=/etc: the binary,
@@ -67,7 +68,7 @@ TOBJS	:= $(patsubst test/%.c,$(BUILD)/test/%.o,$(TSRCS))
 BIN	:= $(BUILD)/mqttguard
 TBIN	:= $(BUILD)/check_mqttguard
 
-.PHONY: all test unit integration depcheck asan test-asan fuzz fuzz-replay bench demo \
+.PHONY: all test unit integration depcheck asan test-asan fuzz fuzz-build fuzz-replay bench demo \
 	install install-strip uninstall deb deb-test clean certs valgrind soak FORCE
 
 all: $(BIN)
@@ -134,22 +135,39 @@ asan:
 test-asan:
 	$(SAN_MAKE) test
 
-# libFuzzer needs clang.  fuzz-replay runs the corpus once through the
-# sanitizer-instrumented decoder; fuzz runs a campaign of FUZZTIME seconds.
-FUZZ_CFLAGS := -std=c11 -g -O1 -Iinclude -D_GNU_SOURCE -fsanitize=fuzzer $(SAN)
-build/fuzz/fuzz_codec: test/fuzz/fuzz_codec.c src/codec.c src/topic.c \
-    include/mqttguard/codec.h include/mqttguard/topic.h
-	mkdir -p build/fuzz
-	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_codec.c src/codec.c \
-	    src/topic.c
+# libFuzzer needs clang.  Every target links the daemon's modules (all of
+# src/ but main.c), built once more with the fuzzer's instrumentation in
+# build/fuzz/obj.  fuzz-replay runs each target once over its corpus
+# (test/corpus/<target without fuzz_>); fuzz runs a campaign of FUZZTIME
+# seconds per target, new inputs going to build/fuzz/corpus/<target>.
+FUZZ_TARGETS := codec session policy passwd acl_file acl_match
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer $(WARN) \
+	    -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN)
+FUZZ_OBJS   := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out \
+	    src/main.c,$(SRCS)))
+FUZZ_BINS   := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 
-fuzz-replay: build/fuzz/fuzz_codec
-	build/fuzz/fuzz_codec -runs=0 test/corpus/codec
+build/fuzz/obj/%.o: src/%.c include/mqttguard/*.h
+	@mkdir -p build/fuzz/obj
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-fuzz: build/fuzz/fuzz_codec
-	mkdir -p build/fuzz/corpus
-	build/fuzz/fuzz_codec -max_total_time=$(FUZZTIME) -max_len=4096 \
-	    build/fuzz/corpus test/corpus/codec
+build/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/*.h $(FUZZ_OBJS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) \
+	    $(PKG_LIBS) -pthread
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-replay: $(FUZZ_BINS)
+	for t in $(FUZZ_TARGETS); do \
+	    build/fuzz/fuzz_$$t -runs=0 test/corpus/$$t || exit 1; done
+
+fuzz: $(FUZZ_BINS)
+	for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t && \
+	    build/fuzz/fuzz_$$t -max_total_time=$(FUZZTIME) -max_len=4096 \
+	    -print_final_stats=1 build/fuzz/corpus/$$t test/corpus/$$t \
+	    || exit 1; done
 
 $(BUILD)/bench_codec: test/bench_codec.c src/codec.c src/topic.c \
     include/mqttguard/codec.h include/mqttguard/topic.h | $(BUILD)

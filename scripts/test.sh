@@ -7,9 +7,10 @@
 #      SOAKTIME seconds, default 60),
 #   3. builds again with AddressSanitizer + UndefinedBehaviorSanitizer and
 #      runs the same suite against that build,
-#   4. runs a short fuzzing smoke run.
+#   4. runs each fuzz target briefly.
 # Every process a test starts is stopped by the test; nothing binds outside
-# 127.0.0.1.  FUZZTIME (seconds, default 20) sets the smoke run's length.
+# 127.0.0.1.  FUZZTIME (seconds per target, default 20) sets the fuzz run's
+# length.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,6 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 make -s -j"$jobs" WERROR=1 asan
 make -s WERROR=1 test-asan
-echo "== fuzz smoke run"
+echo "== fuzz run, each target"
 make -s fuzz FUZZTIME="${FUZZTIME:-20}"
 echo "== all tests passed"

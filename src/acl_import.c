@@ -316,6 +316,13 @@ imp_parse(struct import *im, FILE *fp)
 			rc = imp_err(im, line, "line holds a NUL byte");
 			break;
 		}
+		/* User names and topics are MQTT strings: UTF-8. */
+		if (topic_utf8_check((const uint8_t *)buf, (size_t)n, 0) !=
+		    TOPIC_OK) {
+			rc = imp_err(im, line, "line is not valid UTF-8 (user "
+			    "names and topics are UTF-8 strings in MQTT)");
+			break;
+		}
 		if (n > 0 && buf[n - 1] == '\n')
 			buf[n - 1] = '\0';
 		if ((rc = imp_line(im, buf, line, &user)) == -1)
@@ -549,18 +556,48 @@ imp_conflicts(struct import *im)
 	return 0;
 }
 
-/* A YAML double-quoted scalar. */
+/*
+ * A YAML double-quoted scalar of the UTF-8 string <s>.  What a YAML
+ * reader refuses in a stream or folds as a line break is escaped: C0 and
+ * C1 controls, DEL, U+2028/U+2029, the byte order mark and U+FFFE/U+FFFF.
+ */
 static void
 yq(FILE *out, const char *s)
 {
+	const uint8_t	*p = (const uint8_t *)s;
+	size_t		 n = strlen(s), k, i;
+	uint32_t	 c;
+
 	fputc('"', out);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(out, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			fprintf(out, "\\x%02x", (unsigned char)*s);
+	while (n > 0) {
+		if (*p < 0x80) {
+			if (*p == '"' || *p == '\\')
+				fprintf(out, "\\%c", *p);
+			else if (*p < 0x20 || *p == 0x7f)
+				fprintf(out, "\\x%02x", *p);
+			else
+				fputc(*p, out);
+			p++;
+			n--;
+			continue;
+		}
+		if ((k = topic_utf8_len(p, n)) == 0) {
+			/* Cannot happen: lines are checked as UTF-8. */
+			fprintf(out, "\\ufffd");
+			p++;
+			n--;
+			continue;
+		}
+		c = *p & (0xff >> (k + 1));
+		for (i = 1; i < k; i++)
+			c = c << 6 | (p[i] & 0x3f);
+		if (c <= 0x9f || c == 0x2028 || c == 0x2029 || c == 0xfeff ||
+		    c == 0xfffe || c == 0xffff)
+			fprintf(out, "\\u%04x", (unsigned)c);
 		else
-			fputc(*s, out);
+			fwrite(p, 1, k, out);
+		p += k;
+		n -= k;
 	}
 	fputc('"', out);
 }

@@ -609,7 +609,8 @@ skip_delivery(struct session *s, struct evbuffer *in)
 /*
  * Acts on one valid frame at the head of <in>.  Returns 0 when the frame was
  * consumed (forwarded or answered), 1 when it must wait (a rate limit has
- * paused reading), -1 when the session is ending.
+ * paused reading, or the CONNACK is not there yet), -1 when the session is
+ * ending.
  */
 static int
 handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
@@ -618,6 +619,16 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 	struct enforce_verdict	v;
 	struct enforce_env	env;
 
+	/*
+	 * The client's frames behind its CONNECT wait for the broker's
+	 * CONNACK: an answer of the proxy's own (a SUBACK for refused
+	 * filters, a PUBACK for a denied PUBLISH) must not reach the client
+	 * before it [MQTT-3.2.0-1].  on_connack() reads them then.  AUTH
+	 * is the exchange that leads to the CONNACK.
+	 */
+	if (dir == CODEC_FROM_CLIENT && s->state == SS_OPEN &&
+	    !s->connack_ok && pkt->type != CODEC_AUTH)
+		return 1;
 	s->frames[dir]++;
 	s->bytes[dir] += pkt->len;
 	metrics_frame(dir, pkt->type, pkt->len);
@@ -1170,6 +1181,7 @@ on_connack(struct session *s, struct evbuffer *in,
 	struct codec_alias	*ca = &s->cs.alias[CODEC_FROM_CLIENT];
 	struct enforce_verdict	 v;
 	uint16_t		 alias_max, ka = s->es.keepalive;
+	int			 r;
 
 	metrics_observe(METRICS_H_CONNACK, util_now_us() - s->connect_us);
 	evtimer_del(s->timer);		/* upstream.connack_timeout */
@@ -1187,7 +1199,10 @@ on_connack(struct session *s, struct evbuffer *in,
 	/* The client's aliases are held to what it is told. */
 	if (alias_max > 0 && ca->max > alias_max)
 		ca->max = alias_max;
-	return execute(s, CODEC_FROM_SERVER, in, pkt, &v);
+	if ((r = execute(s, CODEC_FROM_SERVER, in, pkt, &v)) == 0 &&
+	    s->connack_ok)
+		pump(s, CODEC_FROM_CLIENT);	/* what waited for it */
+	return s->state == SS_OPEN ? r : -1;
 }
 
 /*

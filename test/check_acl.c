@@ -1201,6 +1201,8 @@ static const struct {
 	{ "mosquitto-bad-anonymous", "1: user \"anonymous\" is also the "
 	    "identity of clients without a username in mqttguard; choose "
 	    "another with --anonymous-identity" },
+	{ "mosquitto-bad-utf8", "2: line is not valid UTF-8 (user names and "
+	    "topics are UTF-8 strings in MQTT)" },
 };
 
 START_TEST(import_errors)
@@ -1218,6 +1220,56 @@ START_TEST(import_errors)
 	snprintf(want, sizeof(want), "%s:%s", src, import_bad[_i].err);
 	ck_assert_str_eq(err, want);
 	free(buf);
+}
+END_TEST
+
+/*
+ * Characters a YAML reader refuses or folds (C1 controls, U+2028/U+2029,
+ * the byte order mark, U+FFFE/U+FFFF) are escaped in the section, so that
+ * it loads and its rules hold the topics and user name byte for byte.
+ * Found by test/fuzz/fuzz_acl_file.c.
+ */
+START_TEST(import_escapes)
+{
+	static const char *const want[] = {
+		"a/\xc2\x85/%u",
+		"b/\xe2\x80\xa8\xe2\x80\xa9/\xef\xbb\xbf",
+		"c/\xef\xbf\xbe\xef\xbf\xbf/\xc3\xa9\"\\",
+	};
+	char		 dir[] = "/tmp/check_acl.XXXXXX", sec[64], pol[64];
+	char		 err[1024];
+	struct config_errors *errs;
+	struct policy	*p;
+	const struct acl_rule *r = NULL;
+	FILE		*out;
+	size_t		 i, j;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sec, sizeof(sec), "%s/imported.yaml", dir);
+	snprintf(pol, sizeof(pol), "%s/policy.yaml", dir);
+	ck_assert_ptr_nonnull(out = fopen(sec, "w"));
+	ck_assert_msg(acl_import_convert("test/data/mosquitto-escapes.acl",
+	    "anonymous", out, err, sizeof(err)) == 0, "%s", err);
+	fclose(out);
+	ck_assert_ptr_nonnull(out = fopen(pol, "w"));
+	fprintf(out, "acl:\n  include: imported.yaml\n");
+	fclose(out);
+	p = tu_load(pol, CONFIG_PARTIAL, &errs);
+	ck_assert_msg(p != NULL, "%s", errs->n > 0 ? errs->msg[0] : "");
+	free(errs);
+	for (i = 0; i < NELEM(want); i++) {
+		for (j = 0; j < acl_count(p->acl); j++)
+			if (strcmp((r = acl_rule_at(p->acl, j))->filter,
+			    want[i]) == 0)
+				break;
+		ck_assert_msg(j < acl_count(p->acl), "no rule for \"%s\"",
+		    want[i]);
+	}
+	/* The last one, a topic line of user "u\u0090". */
+	ck_assert_uint_eq(r->n_users, 1);
+	ck_assert_str_eq(r->users[0], "u\xc2\x90");
+	policy_unref(p);
+	tu_rm_tree(dir);
 }
 END_TEST
 
@@ -1514,6 +1566,7 @@ acl_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, import_expected, 0, (int)NELEM(import_good));
 	tcase_add_loop_test(tc, import_errors, 0, (int)NELEM(import_bad));
+	tcase_add_test(tc, import_escapes);
 	tcase_add_loop_test(tc, import_matches_mosquitto, 0,
 	    (int)NELEM(import_good));
 	suite_add_tcase(s, tc);
