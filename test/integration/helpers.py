@@ -98,8 +98,12 @@ def spawn(args, ports, what, log, **popen):
     """Starts <args> and waits until it listens on every one of <ports>;
     if it exits first, fails with its <log>()."""
     proc = subprocess.Popen(args, **popen)
-    wait_until(lambda: all(port_open(p) for p in ports) or
-               proc.poll() is not None, what=f"{what} to listen")
+    try:
+        wait_until(lambda: all(port_open(p) for p in ports) or
+                   proc.poll() is not None, what=f"{what} to listen")
+    except AssertionError:
+        terminate(proc)     # nobody else holds it yet
+        raise
     assert proc.poll() is None, f"{what} exited: " + log()
     return proc
 
