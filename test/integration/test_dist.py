@@ -324,21 +324,23 @@ def test_k8s_security_context():
 
 
 def test_k8s_policy_files_are_mounted():
-    """Every file the policy names lies under one of mqttguard's mounts,
-    and the files mqttguard insists are private come from the copy the
-    init container makes (Secret volumes are group-readable)."""
+    """Every file the policy names lies under one of mqttguard's mounts;
+    the Secrets are mounted at 0440 with the pod's fsGroup: group-read,
+    which mqttguard accepts for a secret file, and nothing for others."""
     _, pod, cs, policy = pod_and_policy()
-    mounts = [m["mountPath"] for m in cs["mqttguard"]["volumeMounts"]]
+    mounts = {m["mountPath"]: m["name"]
+              for m in cs["mqttguard"]["volumeMounts"]}
+    vols = {v["name"]: v for v in pod["volumes"]}
     files = [policy["tls"][k] for k in ("cert", "key", "ca")] + [
         policy["auth"]["password_file"], policy["admin"]["token_file"]]
     for f in files:
-        assert any(f.startswith(m + "/") for m in mounts), f
-    init = pod["initContainers"][0]
-    for f in (policy["auth"]["password_file"], policy["admin"]["token_file"]):
-        assert init["command"][:3] == ["install", "-m", "0600"]
-        assert os.path.dirname(f) + "/" == init["command"][-1]
-        assert os.path.basename(f) in [os.path.basename(a)
-                                       for a in init["command"][3:-1]]
+        vol = vols[mounts[os.path.dirname(f)]]
+        assert "secret" in vol, f
+        assert vol["secret"]["defaultMode"] & 0o007 == 0, f
+        assert vol["secret"]["defaultMode"] & 0o022 == 0, f
+    assert "initContainers" not in pod
+    assert pod["securityContext"]["fsGroup"] == \
+        pod["securityContext"]["runAsGroup"]
 
 
 def k8s_policy_fixture(tmp_path, certs):
@@ -352,8 +354,8 @@ def k8s_policy_fixture(tmp_path, certs):
     shutil.copy(certs / "ca.crt", tls / "ca.crt")
     shutil.copy(certs / "passwd", sec / "passwd")
     (sec / "admin.token").write_text("a-token\n")
-    for f in sec.iterdir():
-        os.chmod(f, 0o600)
+    for f in list(sec.iterdir()) + list(tls.iterdir()):
+        os.chmod(f, 0o440)      # the Secrets' defaultMode
     text = k8s()[("ConfigMap", "mqttguard-policy")]["data"]["mqttguard.yaml"]
     return text.replace("/run/mqttguard/tls/", f"{tls}/").replace(
         "/run/mqttguard/secrets/", f"{sec}/")
