@@ -18,39 +18,16 @@ usage: bench_memory.py MQTTGUARD TMPDIR [N]
 Everything binds 127.0.0.1; everything started here is stopped at the end.
 """
 import os
-import resource
 import socket
 import ssl
 import subprocess
 import sys
 import time
 
+from benchlib import free_port, wait_port, more_fds
+
 HOLDERS = 3
 TIMEOUT = 300
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port):
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"bench_memory: port {port} never opened")
-
-
-def more_fds():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def rss_kib(pid):
@@ -176,7 +153,7 @@ def main():
             ["haproxy", "-f", f.name, "-db"], stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL))
         for p in (b, g, h):
-            wait_port(p)
+            wait_port(p, what="bench_memory")
         print(f"== memory: {n} idle MQTT sessions over TLS, all closed at "
               "once (RSS)")
         measure("mqttguard", procs[1].pid, g, ca, n)

@@ -25,7 +25,6 @@ e.g. before=/path/to/old/mqttguard after=build/mqttguard.  Everything binds
 """
 import multiprocessing
 import os
-import resource
 import selectors
 import socket
 import ssl
@@ -35,35 +34,12 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
+from benchlib import free_port, wait_port, more_fds
 
 BROKER, TMP = int(sys.argv[1]), sys.argv[2]
 MSGS = 200
 ATTEMPTS = 100
 PHASE_S = 30    # each measurement ends by then; what was not done failed
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def more_fds():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def wait_port(port):
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"bench_preauth: port {port} never opened")
 
 
 def hold(port, stop):
@@ -233,7 +209,7 @@ def run(label, bin_, certs):
     proc = subprocess.Popen([bin_, "-c", conf], stdout=subprocess.DEVNULL,
                             stderr=open(conf + ".log", "w"))
     try:
-        wait_port(port)
+        wait_port(port, what="bench_preauth")
         for name, attack in (("quiet", None), ("hold", hold),
                              ("flood", flood)):
             stop = multiprocessing.Event()

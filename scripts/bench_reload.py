@@ -19,19 +19,13 @@ import subprocess
 import sys
 import time
 
+from benchlib import free_port
+
 BIN, BROKER, TMP = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 C = int(sys.argv[4]) if len(sys.argv) > 4 else 1000
 R = int(sys.argv[5]) if len(sys.argv) > 5 else 10
 RULES = 100000
 TIMEOUT = 120
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def policy(port, rules=0):

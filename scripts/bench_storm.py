@@ -34,37 +34,17 @@ import base64
 import hashlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+from benchlib import free_port, wait_port
 
 BIN, TMP = sys.argv[1], sys.argv[2]
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
 ITER = 210000
 PW = b"storm-password"
 TIMEOUT = 3600
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, proc):
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise SystemExit(f"bench_storm: {proc.args[0]} exited")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"bench_storm: port {port} never opened")
 
 
 def passwd_file(path):
@@ -148,7 +128,7 @@ def start_broker(port):
                 "persistence false\nuser root\nlog_type error\n")
     p = subprocess.Popen(["mosquitto", "-c", conf],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port, p)
+    wait_port(port, p, "bench_storm")
     return p
 
 
@@ -209,7 +189,7 @@ def run(threads, ttl, pwfile):
     guard = subprocess.Popen([BIN, "-c", pol], stdout=open(log, "a"),
                              stderr=subprocess.STDOUT)
     try:
-        wait_port(port, guard)
+        wait_port(port, guard, "bench_storm")
         broker = asyncio.run(phases(port, broker_port, broker, threads,
                                     ttl))
     finally:
