@@ -1757,6 +1757,20 @@ mon_audit(void *arg, const struct enforce_event *e)
 	r->line = e->rule != NULL ? e->rule->line : 0;
 }
 
+/* A copy of <b> (the caller frees it) decoded into <p> at <level>. */
+static uint8_t *
+mon_decode(uint8_t level, enum codec_dir dir, const uint8_t *b, size_t len,
+    struct codec_packet *p)
+{
+	uint8_t	*copy = malloc(len);
+
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, b, len);
+	ck_assert_int_eq(codec_decode(NULL, level, dir, copy, len, len, p),
+	    CODEC_OK);
+	return copy;
+}
+
 /* <b> decoded for <st> and decided; the verdict's action. */
 static enum enforce_action
 mon_step(struct enforce_state *st, const struct enforce_env *env,
@@ -1765,12 +1779,8 @@ mon_step(struct enforce_state *st, const struct enforce_env *env,
 	struct codec_packet	 p;
 	struct enforce_verdict	 v;
 	enum enforce_action	 a;
-	uint8_t			*copy = malloc(len);
+	uint8_t			*copy = mon_decode(st->level, dir, b, len, &p);
 
-	ck_assert_ptr_nonnull(copy);
-	memcpy(copy, b, len);
-	ck_assert_int_eq(codec_decode(NULL, st->level, dir, copy, len, len,
-	    &p), CODEC_OK);
 	enforce_frame(st, env, dir, &p, now, &v);
 	a = v.action;
 	enforce_verdict_fini(&v);
@@ -1789,13 +1799,10 @@ mon_answer(struct enforce_state *st, const struct enforce_env *env,
 {
 	struct codec_packet	 p;
 	uint8_t			 ack[64], codes[16] = { 0 };
-	uint8_t			*copy = malloc(len);
+	uint8_t			*copy = mon_decode(st->level, CODEC_FROM_CLIENT,
+				    b, len, &p);
 	size_t			 n = 0;
 
-	ck_assert_ptr_nonnull(copy);
-	memcpy(copy, b, len);
-	ck_assert_int_eq(codec_decode(NULL, st->level, CODEC_FROM_CLIENT, copy,
-	    len, len, &p), CODEC_OK);
 	if (p.type == CODEC_PUBLISH && p.u.publish.qos == 1)
 		n = codec_encode_ack(ack, sizeof(ack), st->level, CODEC_PUBACK,
 		    p.packet_id, 0, NULL);
@@ -1817,12 +1824,9 @@ mon_connect(struct enforce_state *st, struct auth_decision *dec,
 	struct codec_packet	 p;
 	struct enforce_verdict	 v;
 	enum enforce_action	 a;
-	uint8_t			*copy = malloc(len);
+	uint8_t			*copy = mon_decode(0, CODEC_FROM_CLIENT, b, len,
+				    &p);
 
-	ck_assert_ptr_nonnull(copy);
-	memcpy(copy, b, len);
-	ck_assert_int_eq(codec_decode(NULL, 0, CODEC_FROM_CLIENT, copy, len,
-	    len, &p), CODEC_OK);
 	enforce_init(st, pol, &pol->listeners[0]);
 	memset(dec, 0, sizeof(*dec));
 	snprintf(dec->identity, sizeof(dec->identity), "%s", who);
