@@ -619,6 +619,20 @@ def read_frame(sock):
     return head + recv_exact(sock, head[1])
 
 
+def read_any(sock, timeout=TIMEOUT):
+    """One frame, any remaining length."""
+    sock.settimeout(timeout)
+    head = recv_exact(sock, 1)
+    n, mult = 0, 1
+    while True:
+        b = recv_exact(sock, 1)
+        head += b
+        n += (b[0] & 0x7F) * mult
+        mult *= 128
+        if not b[0] & 0x80:
+            return head + recv_exact(sock, n)
+
+
 def mqtt_connect(sock, cid, **kw):
     """Sends a CONNECT for <cid> (with connect()'s <kw>) on <sock>; returns
     the CONNACK."""

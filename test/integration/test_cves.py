@@ -23,9 +23,9 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers import (TIMEOUT, connect, frame, mqtt_str, plain_socket,
-                     publish, read_until_closed, recv_exact, still_open,
-                     subscribe, vbi, wait_until)
+from helpers import (TIMEOUT, connect, frame, mqtt_str, plain_socket, publish,
+                    read_any, read_until_closed, still_open,
+                    subscribe, vbi, wait_until)
 
 BROKER_ERRORS = ("protocol error", "malformed packet", "unknown packet "
                  "identifier", "Invalid subscription", "with invalid",
@@ -34,18 +34,6 @@ ATTACKER = "127.0.0.9"   # refusals from here lock out no other client
 
 ACL_ALL = ("acl:\n  rules:\n    - allow: all\n      topic: \"#\"\n")
 
-
-def read_any(sock, timeout=TIMEOUT):
-    sock.settimeout(timeout)
-    head = recv_exact(sock, 1)
-    n, mult = 0, 1
-    while True:
-        b = recv_exact(sock, 1)
-        head += b
-        n += (b[0] & 0x7F) * mult
-        mult *= 128
-        if not b[0] & 0x80:
-            return head + recv_exact(sock, n)
 
 
 def session(port, cid, level=4, clean=True, props=b"", payload=b"",

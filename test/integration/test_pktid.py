@@ -15,27 +15,13 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers import (TIMEOUT, Broker, connect, frame, plain_socket,
-                     publish, read_until_closed, recv_exact, still_open,
-                     subscribe, wait_until)
+from helpers import (Broker, connect, frame, plain_socket, publish,
+                    read_any, read_until_closed, still_open,
+                    subscribe, wait_until)
 
 BROKER_ERRORS = ("protocol error", "malformed", "unknown packet identifier",
                  "Bad socket read", "out of memory")
 
-
-def read_any(sock, timeout=TIMEOUT):
-    """One frame, any remaining length."""
-    sock.settimeout(timeout)
-    head = recv_exact(sock, 1)
-    n, mult = 0, 1
-    while True:
-        b = recv_exact(sock, 1)
-        head += b
-        n += (b[0] & 0x7F) * mult
-        mult *= 128
-        if not b[0] & 0x80:
-            break
-    return head + recv_exact(sock, n)
 
 
 def session(port, cid, level=4, clean=True, props=b""):
