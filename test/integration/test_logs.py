@@ -333,8 +333,9 @@ def test_log_file_reopened_on_sigusr1(guard_factory, broker):
 
 def test_fail2ban_regex(guard_factory, broker, pwfile, tmp_path):
     """The filter in dist/ against a real run: wrong passwords from
-    127.0.0.2 (for three identities, until its address is blocked) and 127.0.0.3 (then its
-    per-address cap), a good login from 127.0.0.1."""
+    127.0.0.2 (for three identities, until its address is blocked) and
+    127.0.0.3 (then its per-address cap), logins refused for no guess
+    from 127.0.0.4 (not matched), a good login from 127.0.0.1."""
     if shutil.which("fail2ban-regex") is None:
         pytest.fail("fail2ban-regex is missing: scripts/deps.sh --test "
                     "installs it")
@@ -366,6 +367,14 @@ def test_fail2ban_regex(guard_factory, broker, pwfile, tmp_path):
     extra.close()
     wait_until(lambda: "limits: listener plain: refused 127.0.0.3" in
                g.log(), what="the refusal")
+    # Refusals that are no guess, from 127.0.0.4: not matched.
+    for flags, payload in ((0x02, b""),
+                           (0xC2, mqtt_str(b"bad+name") + mqtt_str(b"x"))):
+        ack = reply(plain_socket(g.plain_port, "127.0.0.4"),
+                    connect(cid=b"c4", flags=flags, payload=payload))
+        assert ack[:3] == b"\x20\x02\x00" and ack[3] != 0, ack
+    wait_until(lambda: closes("127.0.0.4") == 2, what="the two closes")
+    assert "no credentials" in g.log() and "wildcard" in g.log()
     s, ack = login(g, "carol", "good")
     assert accepted(ack)
     s.close()
