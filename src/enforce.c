@@ -57,6 +57,8 @@ static bool	topic_within(const struct policy_limits *,
 static int	identity_limits(struct enforce_state *,
 		    const struct enforce_env *, uint64_t,
 		    struct enforce_verdict *);
+static bool	will_allowed(struct enforce_state *,
+		    const struct enforce_env *, const struct codec_connect *);
 static int	claim_client_id(struct enforce_state *,
 		    const struct enforce_env *, const struct codec_buf *,
 		    struct enforce_verdict *);
@@ -485,8 +487,7 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 	pktid_resume(&st->ids, CODEC_FROM_CLIENT,
 	    !(c->flags & CODEC_CF_CLEAN));
 	/* A will is a delayed PUBLISH: its topic must be publishable. */
-	if ((c->flags & CODEC_CF_WILL) &&
-	    !acl_allow(st, env, ACL_PUBLISH, true, &c->will_topic)) {
+	if ((c->flags & CODEC_CF_WILL) && !will_allowed(st, env, c)) {
 		event_refuse(env, M_AUTH_FAILED, 0x87,
 		    "will topic denied by the ACL");
 		verdict_close(v, 0x87, "will topic denied by the ACL");
@@ -523,6 +524,24 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 	v->out = buf;
 	v->out_len = n;
 	v->action = ENFORCE_REWRITE;
+}
+
+/*
+ * The ACL's word on the will of CONNECT <c>, checked before anything is
+ * counted or claimed, with the client id it asks for (a %c rule sees it).
+ */
+static bool
+will_allowed(struct enforce_state *st, const struct enforce_env *env,
+    const struct codec_connect *c)
+{
+	bool	ok;
+
+	st->client_id = c->client_id.p;
+	st->client_id_len = c->client_id.len;
+	ok = acl_allow(st, env, ACL_PUBLISH, true, &c->will_topic);
+	st->client_id = NULL;
+	st->client_id_len = 0;
+	return ok;
 }
 
 /*

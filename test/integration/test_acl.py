@@ -22,6 +22,8 @@ ACL = """acl:
       topic: "open/#"
     - allow: all
       topic: "users/%u/#"
+    - allow: publish
+      topic: "status/%c"
     - allow: [subscribe, read]
       topic: "#"
       users: [alice]
@@ -221,3 +223,19 @@ def test_will_on_denied_topic_refuses_connect(aguard, broker, level, answer):
                          mqtt_str(b"alice-pw"))) == answer
     assert broker.connections() == before
     assert "will topic denied by the ACL" in aguard.log()
+
+
+@pytest.mark.parametrize("level", [4, 5])
+def test_will_topic_of_own_client_id(aguard, broker, level):
+    """A %c rule applies to the will: status/<own client id> is allowed,
+    another client's status topic is not."""
+    pre = b"\x00" if level == 5 else b""
+    for topic, ok in ((b"status/dev-7", True), (b"status/dev-8", False)):
+        s = plain_socket(aguard.plain_port)
+        s.sendall(connect(level=level, cid=b"dev-7", flags=0xC6,
+                          payload=pre + mqtt_str(topic) +
+                          mqtt_str(b"offline") + mqtt_str(b"bob") +
+                          mqtt_str(b"bob-pw")))
+        ack = read_frame(s)
+        assert ack[0] == 0x20 and accepted(ack) == ok, (topic, ack)
+        s.close()
