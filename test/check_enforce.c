@@ -354,6 +354,14 @@ static const struct scase connect_cases[] = {
 	    REWRITTEN },
 	    { ON(2), CONNECT_AS("cap", CONN4(0x02, 60, S('c', '2'))),
 	    REWRITTEN }),
+	SCRIPT("3.1.1 a will on w/%c: allowed on the client's own id, "
+	    "refused on another's", P,
+	    { CONNECT_AS("u1", CONN4(0x06, 60, S('c', '1'),
+	    S('w', '/', 'c', '1'), S('m'))), REWRITTEN },
+	    { ON(1), CONNECT_AS("u1", CONN4(0x06, 60, S('c', '2'),
+	    S('w', '/', 'c', '1'), S('m'))), CLOSE3(0x87, 0x05),
+	    EVENTS(EV_ACL(ACL_PUBLISH, "w/c1", DEFAULT_DENY),
+	    EV_REFUSE(M_AUTH_FAILED, "will topic")) }),
 
 	/* Per-user caps: the identity's limits.users entry applies. */
 	SCRIPT("3.1.1 limits.max_connections_per_user: one more is refused, "
