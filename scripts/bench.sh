@@ -5,10 +5,13 @@
 #     acl: ns per ACL check with 10, 10 000 and 1 000 000 rules (per-user
 #     "devices/<user>/#" rules, group rules, wildcards), users picked at
 #     random; the ratio 1M/10 (target <= 3 x, and < 1 us per check).
-#  2. forwarding: N QoS 0 messages of 64 bytes, mosquitto_pub -l -> broker ->
-#     mosquitto_sub, end to end, through: Mosquitto directly, HAProxy (TCP
-#     mode), mqttguard (plain), HAProxy terminating TLS, mqttguard (TLS);
-#     and the CPU time each proxy spends per message.
+#  2. forwarding (scripts/bench_forward.py): N messages of 64 bytes,
+#     mosquitto_pub -l -> broker -> mosquitto_sub, end to end, QoS 0 and 1,
+#     pinned (proxy and broker on one core) and unpinned, through Mosquitto
+#     directly, HAProxy (TCP and TLS) and mqttguard (plain and TLS), with
+#     the CPU time each proxy spends per message; 4 streams with 1 and 2
+#     workers/threads; p50/p99 at 10 publishers x 500 msg/s; full
+#     MQTT-over-TLS connections per proxy CPU-second.
 #  3. memory: RSS growth of each proxy holding C idle MQTT connections.
 #  4. TLS handshakes: full TLS 1.3 handshakes per second (openssl s_time
 #     -new, no resumption) through mqttguard and through HAProxy
@@ -46,7 +49,6 @@ make -s -j2 build/mqttguard build/bench_codec build/bench_acl
 
 N=${BENCH_MSGS:-200000}
 C=${BENCH_CONNS:-1000}
-RUNS=${BENCH_RUNS:-3}
 tmp=$(mktemp -d)
 pids=""
 cleanup() {
@@ -110,57 +112,10 @@ haproxy -f "$tmp/haproxy.cfg" -db 2>"$tmp/haproxy.log" &
 hpid=$!; pids="$pids $hpid"
 for p in $B $GT $GP $HT $HP; do wait_port "$p"; done
 
-/usr/bin/python3 -c "
-import sys
-line = 'x' * 63
-sys.stdout.write((line + '\n') * $N)" >"$tmp/msgs"
-
-# run PORT TLS(0/1) PID: prints msgs/s and the CPU time process PID spent
-# per message forwarded (ns; utime+stime), each the median of RUNS.  The
-# CPU figure is the proxy's own cost; msgs/s is bounded by the clients and
-# the broker sharing the same two cores.
-tck=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {printf "%.0f", a[int((NR+1)/2)]}'; }
-run() {
-	tls=""
-	[ "$2" = 1 ] && tls="--cafile $tmp/certs/ca.crt"
-	rates=""
-	costs=""
-	r=0
-	while [ $r -lt "$RUNS" ]; do
-		# shellcheck disable=SC2086
-		mosquitto_sub -h 127.0.0.1 -p "$1" $tls -t bench -C "$N" -W 120 >/dev/null &
-		sp=$!
-		sleep 0.5
-		c0=$(cpu "$3")
-		t0=$(date +%s.%N)
-		# shellcheck disable=SC2086
-		mosquitto_pub -h 127.0.0.1 -p "$1" $tls -t bench -l <"$tmp/msgs"
-		wait $sp
-		t1=$(date +%s.%N)
-		c1=$(cpu "$3")
-		rates="$rates $(echo "$N / ($t1 - $t0)" | bc -l)"
-		costs="$costs $(echo "($c1 - $c0) * 1000000000 / $tck / $N" | bc -l)"
-		r=$((r + 1))
-	done
-	echo "$(echo "$rates" | median) $(echo "$costs" | median)"
-}
-
-echo "== forwarding: $N QoS 0 messages of 64 bytes, median of $RUNS runs"
-echo "   (msgs/s end to end; ns of the proxy's CPU per message, both directions)"
-set -- $(run "$B" 0 "$mpid"); direct=$1
-set -- $(run "$HP" 0 "$hpid"); hap=$1; hapc=$2
-set -- $(run "$GP" 0 "$gpid"); gp=$1; gpc=$2
-set -- $(run "$HT" 1 "$hpid"); hapt=$1; haptc=$2
-set -- $(run "$GT" 1 "$gpid"); gt=$1; gtc=$2
-printf '%-28s %10s msgs/s\n' "direct Mosquitto" "$direct"
-printf '%-28s %10s msgs/s  %6s ns/msg\n' "HAProxy TCP" "$hap" "$hapc"
-printf '%-28s %10s msgs/s  %6s ns/msg  (%.2f x HAProxy TCP msgs/s, %.2f x its CPU/msg)\n' \
-    "mqttguard plain" "$gp" "$gpc" "$(echo "$gp / $hap" | bc -l)" "$(echo "$gpc / $hapc" | bc -l)"
-printf '%-28s %10s msgs/s  %6s ns/msg\n' "HAProxy TLS" "$hapt" "$haptc"
-printf '%-28s %10s msgs/s  %6s ns/msg  (%.2f x HAProxy TLS msgs/s, %.2f x its CPU/msg)\n' \
-    "mqttguard TLS" "$gt" "$gtc" "$(echo "$gt / $hapt" | bc -l)" "$(echo "$gtc / $haptc" | bc -l)"
+# 2. forwarding (scripts/bench_forward.py): streams QoS 0 and 1, pinned and
+# unpinned; 1 and 2 workers; latency at 10 x 500 msg/s; full connections
+# per CPU-second; against HAProxy TCP and TLS and Mosquitto directly.
+/usr/bin/python3 scripts/bench_forward.py "$root/build/mqttguard" "$tmp" "$N"
 
 echo "== memory: $C idle MQTT 3.1.1 connections (plain listeners)"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
