@@ -107,10 +107,12 @@ struct input {
 /*
  * A peer's identifiers, as it knows them: mine[] for its own PUBLISHes
  * (ID_ACK1: QoS 1, waits for PUBACK; ID_REC: QoS 2, waits for PUBREC;
- * ID_COMP: released, waits for PUBCOMP), theirs[] for the QoS 2
- * PUBLISHes it received and has not seen released.
+ * ID_RECD: QoS 2, PUBREC received, may release; ID_COMP: released,
+ * waits for PUBCOMP), theirs[] for the QoS 2 PUBLISHes it received and
+ * has not seen released.  A PUBREL its sender had no right to send (no
+ * PUBREC yet) changes nothing: the proxy does not pass it on.
  */
-enum { ID_FREE = 0, ID_ACK1, ID_REC, ID_COMP };
+enum { ID_FREE = 0, ID_ACK1, ID_REC, ID_RECD, ID_COMP };
 struct ids {
 	uint8_t	mine[65536];
 	uint8_t	theirs[65536];
@@ -298,7 +300,9 @@ ids_sent(struct sim *s, enum codec_dir dir, const struct codec_packet *pkt)
 			id->mine[n] = ID_REC;
 		break;
 	case CODEC_PUBREL:
-		if (id->mine[n] == ID_REC)
+		/* Or a flow of an earlier connection of a kept session. */
+		if (id->mine[n] == ID_RECD || (id->mine[n] == ID_FREE &&
+		    s->st.ids.t[dir].resumed))
 			id->mine[n] = ID_COMP;
 		id->theirs[n] = 0;
 		break;
@@ -327,7 +331,9 @@ ids_received(struct sim *s, enum codec_dir dir,
 	case CODEC_PUBCOMP:
 		want = pkt->type == CODEC_PUBACK ? ID_ACK1 :
 		    pkt->type == CODEC_PUBREC ? ID_REC : ID_COMP;
-		if (id->mine[n] != want) {
+		/* A PUBREC again: a receiver's answer to a resend, racing. */
+		if (id->mine[n] != want && !(want == ID_REC &&
+		    id->mine[n] == ID_RECD)) {
 			fprintf(stderr, "the proxy sends %s %s for id %u, "
 			    "in state %u\n", dir == CODEC_FROM_CLIENT ?
 			    "the broker" : "the client",
@@ -336,7 +342,7 @@ ids_received(struct sim *s, enum codec_dir dir,
 		}
 		/* A failed PUBREC (5.0) ends the flow as well. */
 		id->mine[n] = pkt->type == CODEC_PUBREC &&
-		    pkt->reason < 0x80 ? ID_REC : ID_FREE;
+		    pkt->reason < 0x80 ? ID_RECD : ID_FREE;
 		break;
 	case CODEC_PUBLISH:
 		if (((pkt->flags >> 1) & 3) != 2)
