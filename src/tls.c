@@ -106,6 +106,7 @@ static int	judge_all(const struct policy_tls *, time_t, int *, char *,
 static int	load_pair(SSL_CTX *, const char *, const char *,
 		    const char *, char *, size_t);
 static int	ctx_settings(SSL_CTX *, const struct policy_tls *, int, int);
+static int	build_chain(SSL_CTX *);
 static int	ctx_verify(SSL_CTX *, const struct policy_tls *, time_t, char *,
 		    size_t);
 static SSL_CTX	*server_ctx_build(const struct policy_tls *, const char *,
@@ -700,6 +701,27 @@ load_pair(SSL_CTX *ctx, const char *prefix, const char *cert,
 }
 
 /*
+ * A cert file with the leaf alone has its chain completed from tls.ca,
+ * here, once, without the root.  Left to itself OpenSSL would build it
+ * again on every handshake, a chain verification (signatures, CRLs) each
+ * time, and send the root too.  A cert file that holds a chain is sent
+ * as it is.  -1 when OpenSSL fails.
+ */
+static int
+build_chain(SSL_CTX *ctx)
+{
+	STACK_OF(X509)	*chain = NULL;
+
+	if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1)
+		return -1;
+	if (chain != NULL && sk_X509_num(chain) > 0)
+		return 0;
+	return SSL_CTX_build_cert_chain(ctx, SSL_BUILD_CHAIN_FLAG_NO_ROOT |
+	    SSL_BUILD_CHAIN_FLAG_IGNORE_ERROR |
+	    SSL_BUILD_CHAIN_FLAG_CLEAR_ERROR) > 0 ? 0 : -1;
+}
+
+/*
  * The settings every server context of <tls> shares, on <ctx>: protocol
  * floor <version>, options, ciphers, groups, security level (lowered to
  * <keylevel> when allow_insecure needs it), no resumption, buffers, ALPN.
@@ -813,6 +835,12 @@ server_ctx_build(const struct policy_tls *tls, const char *prefix,
 	if (load_pair(ctx, prefix, cert, key, err, errlen) == -1 ||
 	    ctx_verify(ctx, tls, now, err, errlen) == -1)
 		goto fail;
+	if (build_chain(ctx) == -1) {
+		util_errf(err, errlen, "%s.cert %s: %s", prefix, cert,
+		    tls_error_str(ebuf, sizeof(ebuf), "cannot build the "
+		    "chain"));
+		goto fail;
+	}
 	ERR_clear_error();
 	return ctx;
 fail:
@@ -1062,6 +1090,12 @@ tls_client_ctx_new(const struct policy_upstream *up, char *err,
 	if (pair && load_pair(ctx, "upstream", up->cert, up->key, err,
 	    errlen) == -1)
 		goto fail;
+	if (pair && build_chain(ctx) == -1) {
+		util_errf(err, errlen, "upstream.cert %s: %s", up->cert,
+		    tls_error_str(ebuf, sizeof(ebuf), "cannot build the "
+		    "chain"));
+		goto fail;
+	}
 	ERR_clear_error();
 	return ctx;
 

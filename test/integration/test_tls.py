@@ -739,3 +739,88 @@ def test_upstream_tls_client_certificate(tmp_path, certs, upguard):
         assert "New client connected" not in b.log().split("with-cert")[-1]
     finally:
         b.stop()
+
+
+# ---- the chain sent ---------------------------------------------------------
+
+def sent_chain(port, ca):
+    """The subjects of the certificates <port> sends, and whether the
+    chain verifies against <ca> alone."""
+    r = subprocess.run(["openssl", "s_client", "-connect",
+                        f"127.0.0.1:{port}", "-servername", "localhost",
+                        "-showcerts", "-CAfile", str(ca),
+                        "-verify_return_error"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=TIMEOUT)
+    out = r.stdout.decode(errors="replace")
+    return (re.findall(r"^ *\d+ s:.*CN ?= ?([^,\n]+)$", out, re.M),
+            "Verify return code: 0 (ok)" in out)
+
+
+def sign(d, name, ca, ca_key, ext):
+    """A P-256 key and a certificate for CN=<name> signed by <ca>."""
+    key, csr, crt = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", str(key)], check=True,
+                   capture_output=True, timeout=TIMEOUT)
+    subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj",
+                    f"/CN={name}", "-out", str(csr)], check=True,
+                   capture_output=True, timeout=TIMEOUT)
+    (d / f"{name}.ext").write_text(ext)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA",
+                    str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+                    "-days", "30", "-extfile", str(d / f"{name}.ext"),
+                    "-out", str(crt)], check=True, capture_output=True,
+                   timeout=TIMEOUT)
+    key.chmod(0o600)
+    return crt, key
+
+
+@pytest.fixture
+def intermediate(tmp_path, certs):
+    """A leaf for localhost signed by an intermediate CA under ca.crt."""
+    d = tmp_path / "chain"
+    d.mkdir()
+    inter, inter_key = sign(d, "intermediate", certs / "ca.crt",
+                            certs / "ca.key",
+                            "basicConstraints=critical,CA:TRUE\n"
+                            "keyUsage=critical,keyCertSign,cRLSign\n")
+    leaf, leaf_key = sign(d, "localhost", inter, inter_key,
+                          "subjectAltName=DNS:localhost\n"
+                          "extendedKeyUsage=serverAuth\n")
+    return d, inter, leaf, leaf_key
+
+
+def test_chain_sent_without_the_root(guard_factory, broker, certs):
+    """The root in tls.ca is not sent: the client has it (and OpenSSL no
+    longer builds the chain again on every handshake)."""
+    g = guard_factory(broker.port)
+    names, ok = sent_chain(g.port, certs / "ca.crt")
+    assert names == ["localhost"] and ok, names
+
+
+@pytest.mark.parametrize("where", ["cert_file", "tls_ca"])
+def test_chain_sent_with_the_intermediate(tmp_path, certs, broker,
+                                          intermediate, where):
+    """An intermediate in the cert file, or only in tls.ca, is sent after
+    the leaf: a client that trusts the root alone verifies the chain."""
+    d, inter, leaf, leaf_key = intermediate
+    root = (certs / "ca.crt").read_bytes()
+    if where == "cert_file":
+        cert, ca = leaf.read_bytes() + inter.read_bytes(), root
+    else:
+        cert, ca = leaf.read_bytes(), root + inter.read_bytes()
+    served_dir = tmp_path / "served"
+    served_dir.mkdir()
+    (served_dir / "server.crt").write_bytes(cert)
+    (served_dir / "server.key").write_bytes(leaf_key.read_bytes())
+    (served_dir / "server.key").chmod(0o600)
+    (served_dir / "ca.crt").write_bytes(ca)
+    run = tmp_path / "run"
+    run.mkdir()
+    g = Guard(run, served_dir, broker.port)
+    try:
+        names, ok = sent_chain(g.port, certs / "ca.crt")
+        assert names == ["localhost", "intermediate"] and ok, names
+    finally:
+        g.stop()
