@@ -994,7 +994,10 @@ broker_allows(struct enforce_state *st, const struct enforce_env *env,
  * PUBREC 0x87, 3.x as if accepted (or a disconnect, by policy); from the
  * broker, PUBACK or PUBREC as if delivered, so its inflight window moves.
  * A QoS 2 id answered here as accepted stays in use (ids_record()), its
- * PUBREL answered here too.
+ * PUBREL answered here too.  A resend (DUP) of a PUBLISH that went through
+ * is only dropped: its receiver answers the first one, and an answer here
+ * too would end a flow the receiver still has open, so that the next
+ * PUBLISH on that id would look to it like a duplicate.
  */
 static void
 deny_publish(struct enforce_state *st, enum codec_dir dir,
@@ -1009,7 +1012,8 @@ deny_publish(struct enforce_state *st, enum codec_dir dir,
 		return;
 	}
 	v->action = ENFORCE_DROP;
-	if (pkt->u.publish.qos == 0)
+	if (pkt->u.publish.qos == 0 || (pkt->u.publish.dup &&
+	    pktid_forwarded(&st->ids, dir, pkt->packet_id)))
 		return;
 	type = pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC;
 	if (dir == CODEC_FROM_CLIENT && v5)

@@ -370,6 +370,17 @@ pktid_phase(const struct pktid_state *st, enum codec_dir dir, uint16_t id)
 	return e == NULL ? PKTID_FREE : (enum pktid_phase)e->phase;
 }
 
+bool
+pktid_forwarded(const struct pktid_state *st, enum codec_dir dir,
+    uint16_t id)
+{
+	const struct pktid_entry	*e = find(&st->t[dir], id);
+
+	return e != NULL && !(e->flags & PKTID_F_LOCAL) &&
+	    (e->phase == PKTID_QOS1 || e->phase == PKTID_QOS2_SENT ||
+	    e->phase == PKTID_QOS2_REC);
+}
+
 unsigned
 pktid_inflight(const struct pktid_state *st, enum codec_dir dir, bool early)
 {

@@ -81,6 +81,7 @@
 /* PUBLISH of topic ... with payload "m"; QoS <q> > 0 with id <id>. */
 #define PUB3Q0(...)		FR(0x30, S(__VA_ARGS__), 'm')
 #define PUB3(q, id, ...)	FR(0x30 | (q) << 1, S(__VA_ARGS__), 0, id, 'm')
+#define PUB3D(q, id, ...)	FR(0x38 | (q) << 1, S(__VA_ARGS__), 0, id, 'm')
 #define PUB5Q0(...)		FR(0x30, S(__VA_ARGS__), 0, 'm')
 #define PUB5(q, id, ...)	FR(0x30 | (q) << 1, S(__VA_ARGS__), 0, id, 0, \
 				    'm')
@@ -816,6 +817,26 @@ static const struct scase delivery_cases[] = {
 	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) },
 	    { SV(PUBREL(8)), DROP, EVENTS(EV_PROTO("PUBREL id 8")) },
 	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) }),
+	X3("a denied resend (DUP) of a delivery the client has: dropped, "
+	    "unanswered, the client's flow goes on", P, "u1",
+	    { SV(PUB3(2, 7, T_RA)), FORWARD },
+	    { SV(PUB3D(2, 7, T_RNO)), DROP,
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) },
+	    { CL(PUBREC(7)), FORWARD },
+	    { SV(PUBREL(7)), FORWARD },
+	    { CL(PUBCOMP(7)), FORWARD },
+	    { SV(PUB3(1, 6, T_RA)), FORWARD },
+	    { SV(PUB3D(1, 6, T_RNO)), DROP,
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) },
+	    { CL(PUBACK(6)), FORWARD },
+	    { SV(PUB3D(1, 5, T_RNO)), ANSWER(PUBACK(5)),
+	    EVENTS(EV_ACL(ACL_READ, "r/no/x", L_READ_DENY)) }),
+	X3("a denied resend (DUP) of a PUBLISH the broker has: dropped, "
+	    "unanswered, the broker answers the first", P, "u1",
+	    { CL(PUB3(1, 5, T_PA)), FORWARD },
+	    { CL(PUB3D(1, 5, T_PNO)), DROP,
+	    EVENTS(EV_ACL(ACL_PUBLISH, "p/no/x", L_PUB_DENY)) },
+	    { SV(PUBACK(5)), FORWARD }),
 	X3("no rule allows the read: default deny", P, "u1",
 	    { SV(PUB3(1, 7, T_XY)), ANSWER(PUBACK(7)),
 	    EVENTS(EV_ACL(ACL_READ, "x/y", DEFAULT_DENY)) }),

@@ -138,6 +138,13 @@ enum pktid_verdict pktid_answer(struct pktid_state *st, enum codec_dir dir,
 enum pktid_phase pktid_phase(const struct pktid_state *st,
 	    enum codec_dir dir, uint16_t id);
 /*
+ * Whether <dir>'s PUBLISH <id> went to the other side, which has not
+ * finished it (PUBLISH forwarded, no PUBACK, PUBREC at most): a resend
+ * of it is that side's to answer, not the proxy's.
+ */
+bool		pktid_forwarded(const struct pktid_state *st,
+	    enum codec_dir dir, uint16_t id);
+/*
  * <dir>'s PUBLISH flows the other side still owes an answer to, as a
  * 5.0 Receive Maximum counts them (until PUBACK, PUBCOMP or a failing
  * PUBREC); with <early>, only those before PUBREC.  Flows resumed from an
