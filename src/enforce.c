@@ -1334,6 +1334,12 @@ enforce_bad_payload(struct enforce_state *st, const struct enforce_env *env,
 		    "indicator says so");
 		return;
 	}
+	/* A resend of one that went through: the broker answers that. */
+	if (pkt->u.publish.dup && pktid_forwarded(&st->ids,
+	    CODEC_FROM_CLIENT, pkt->packet_id)) {
+		v->action = ENFORCE_DROP;
+		return;
+	}
 	ack(st, pkt->u.publish.qos == 1 ? CODEC_PUBACK : CODEC_PUBREC,
 	    pkt->packet_id, 0x99, v);
 	ids_record(st, CODEC_FROM_CLIENT, pkt, v);
@@ -1349,7 +1355,8 @@ enforce_oversize_delivery(struct enforce_state *st,
 	event_limit(env, M_LIMIT_DELIVERY_SIZE, true, 0, "QoS %u PUBLISH of "
 	    "%zu bytes from the broker dropped: over limits.max_packet_size "
 	    "(%zu)", qos, size, st->L->max_packet);
-	if (qos == 0)
+	/* Its identifier is the client's to answer: the flow stays open. */
+	if (qos == 0 || pktid_forwarded(&st->ids, CODEC_FROM_SERVER, id))
 		return;
 	if (pktid_answer(&st->ids, CODEC_FROM_SERVER, qos, id, 0) !=
 	    PKTID_OK) {

@@ -130,6 +130,8 @@ enum op {
 	OP_CONNECT,		/* enforce_init() and enforce_connect() */
 	OP_CONNACK,		/* enforce_connack() */
 	OP_OVERSIZE,		/* enforce_oversize_delivery() */
+	OP_BADPAYLOAD,		/* enforce_bad_payload(): the client's
+				   PUBLISH whose payload is not UTF-8 */
 	OP_FINI			/* enforce_fini(): the connection ends */
 };
 
@@ -202,6 +204,9 @@ struct step {
 			.b = (const uint8_t[]){ __VA_ARGS__ }, \
 			.len = LEN(__VA_ARGS__)
 #define OVERSIZE(q, i, n) .op = OP_OVERSIZE, .qos = q, .id = i, .size = n
+#define BADPAYLOAD(...)	.op = OP_BADPAYLOAD, .dir = CODEC_FROM_CLIENT, \
+			.b = (const uint8_t[]){ __VA_ARGS__ }, \
+			.len = LEN(__VA_ARGS__)
 #define FINI		.op = OP_FINI
 #define ON(n)		.s = n
 #define AT(ms)		.now = ms
@@ -872,6 +877,20 @@ static const struct scase oversize_cases[] = {
 	    EVENTS(EV_QUIET(M_LIMIT_DELIVERY_SIZE, "5000 bytes")) },
 	    { SV(PUBREL(7)), ANSWER(PUBCOMP(7)) },
 	    { SV(PUBREL(7)), DROP, EVENTS(EV_PROTO("PUBREL id 7")) }),
+	V5("payload not UTF-8 with format indicator 1: PUBACK 0x99, and a "
+	    "resend of one the broker has is dropped unanswered", P, "u1",
+	    { BADPAYLOAD(PUB5(1, 7, T_PA)), ANSWER(PUBACK5(7, 0x99)),
+	    EVENTS(EV_PROTO("PUBLISH QoS 1")) },
+	    { CL(PUB5(1, 8, T_PA)), FORWARD },
+	    { BADPAYLOAD(FR(0x3A, S(T_PA), 0, 8, 0, 'm')), DROP,
+	    EVENTS(EV_PROTO("PUBLISH QoS 1")) },
+	    { SV(PUBACK(8)), FORWARD }),
+	X3("over limits.max_packet_size on an id the client has: dropped "
+	    "unanswered, the client's flow goes on", P, "u1",
+	    { SV(PUB3(1, 7, T_RA)), FORWARD },
+	    { OVERSIZE(1, 7, 5000), DROP,
+	    EVENTS(EV_QUIET(M_LIMIT_DELIVERY_SIZE, "5000 bytes")) },
+	    { CL(PUBACK(7)), FORWARD }),
 };
 
 /* ---- SUBSCRIBE --------------------------------------------------------- */
@@ -1474,6 +1493,9 @@ run_step(struct run *r, size_t i, unsigned k)
 	case OP_OVERSIZE:
 		enforce_oversize_delivery(&ss->st, &r->env, sp->qos, sp->id,
 		    sp->size, &v);
+		break;
+	case OP_BADPAYLOAD:
+		enforce_bad_payload(&ss->st, &r->env, &p, &v);
 		break;
 	default:
 		enforce_frame(&ss->st, &r->env, dir, &p, now, &v);
