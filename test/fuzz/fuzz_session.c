@@ -7,7 +7,8 @@
  * go through what session.c does with them, without sockets: the decoder
  * with the listener's limits, codec_session_check(), auth_precheck() and
  * enforce_connect() for the CONNECT, enforce_connack() for the CONNACK,
- * enforce_frame() for the rest, enforce_oversize_delivery() for a 3.x
+ * enforce_bad_payload() for a 5.0 PUBLISH whose payload is not the UTF-8
+ * its format indicator says, enforce_frame() for the rest, enforce_oversize_delivery() for a 3.x
  * delivery over the size limit.  The policy is a fixed one (below), read
  * by the real loader; the clock moves 50 ms a chunk.
  *
@@ -41,6 +42,7 @@
 #include "mqttguard/enforce.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
+#include "mqttguard/topic.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -146,6 +148,8 @@ static void	execute(struct sim *, enum codec_dir,
 		    const struct codec_packet *, const uint8_t *,
 		    struct enforce_verdict *);
 static void	on_connect(struct sim *, const struct codec_packet *,
+		    const uint8_t *);
+static bool	payload_ok(const struct sim *, const struct codec_packet *,
 		    const uint8_t *);
 static void	on_frame(struct sim *, enum codec_dir,
 		    const struct codec_packet *, const uint8_t *);
@@ -434,6 +438,23 @@ on_connect(struct sim *s, const struct codec_packet *pkt, const uint8_t *p)
 	execute(s, CODEC_FROM_CLIENT, pkt, p, &v);
 }
 
+/* As session.c's payload_ok(), on the frame's bytes at <p>. */
+static bool
+payload_ok(const struct sim *s, const struct codec_packet *pkt,
+    const uint8_t *p)
+{
+	size_t	done;
+
+	if (pkt->type != CODEC_PUBLISH || s->cs.level != CODEC_V5 ||
+	    !s->st.L->validate_payload_format ||
+	    !CODEC_PROP_HAS(&pkt->props, CODEC_PROP_PAYLOAD_FORMAT) ||
+	    pkt->props.payload_format != 1)
+		return true;
+	return topic_utf8_chunk(p + pkt->u.publish.payload_off,
+	    pkt->u.publish.payload_len, &done) == 0 &&
+	    done == pkt->u.publish.payload_len;
+}
+
 /* One valid frame at the head of <dir>'s input, as session.c's handle(). */
 static void
 on_frame(struct sim *s, enum codec_dir dir, const struct codec_packet *pkt,
@@ -459,8 +480,11 @@ on_frame(struct sim *s, enum codec_dir dir, const struct codec_packet *pkt,
 			s->connacked = true;
 		return;
 	}
-	enforce_frame(&s->st, &s->env, dir, pkt, dir == CODEC_FROM_CLIENT ?
-	    s->now : 0, &v);
+	if (dir == CODEC_FROM_CLIENT && !payload_ok(s, pkt, p))
+		enforce_bad_payload(&s->st, &s->env, pkt, &v);
+	else
+		enforce_frame(&s->st, &s->env, dir, pkt, dir ==
+		    CODEC_FROM_CLIENT ? s->now : 0, &v);
 	execute(s, dir, pkt, p, &v);
 	CHECK(s->st.n_merges <= ENFORCE_MERGES_MAX);
 	CHECK(s->st.n_merges <= s->st.cap_merges || s->st.cap_merges == 0);
