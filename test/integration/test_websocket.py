@@ -321,6 +321,7 @@ def test_no_upgrade_in_time(guard_factory, broker):
     assert read_until_closed(sock) == b""
     sock.close()
     assert broker.connections() == before
+    wait_until(lambda: "no WebSocket upgrade within 500ms" in g.log())
 
 
 def test_origins(guard_factory, broker):
