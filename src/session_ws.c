@@ -105,7 +105,7 @@ session_ws_input(struct session *s)
 bool
 session_ws_more(struct session *s)
 {
-	return s->ws != NULL && s->end[CODEC_FROM_CLIENT] == 0 &&
+	return s->ws != NULL &&
 	    evbuffer_get_length(bufferevent_get_input(s->down)) > 0 &&
 	    evbuffer_get_length(s->ws_in) < window(s);
 }

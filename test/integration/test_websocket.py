@@ -11,18 +11,16 @@ WebSockets: every policy applies unchanged."""
 import base64
 import hashlib
 import os
-import re
 import socket
 import ssl
 import struct
-import threading
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from helpers import (TIMEOUT, Paho, accepted, connect, mqtt_str, passwd_file,
-                     password, publish, read_until_closed, subscribe,
-                     wait_until)
+                     password, publish, read_until_closed, recv_exact,
+                     subscribe, wait_until)
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
@@ -45,24 +43,20 @@ def wsguard(guard_factory, broker):
                          plain_extra="    websocket: true\n")
 
 
-def ws_paho(guard, cid, tls=False, v5=False, **kw):
-    """A connected paho client over WebSockets."""
-    proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-    c = Paho.__new__(Paho)
-    Paho.__init__(c, guard, cid, v5=v5, tls=False,
-                  port=guard.port if tls else guard.plain_port, **kw)
-    # Paho.__init__ made a TCP client: replace it by a WebSocket one with
-    # the same callbacks.
-    ws = mqtt.Client(client_id=cid, protocol=proto, transport="websockets")
+def ws_paho(guard, cid, tls=False, v5=False, user=None, password=None):
+    """helpers.Paho over WebSockets to <guard>'s TLS listener or its plain
+    one (path /mqtt): paho's own handshake and framing."""
+    c = Paho(guard, cid, v5=v5, tls=False,
+             port=guard.port if tls else guard.plain_port)
+    ws = mqtt.Client(client_id=cid, transport="websockets",
+                     protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
     ws.ws_set_options(path="/mqtt")
     if tls:
         ws.tls_set(ca_certs=str(guard.certs / "ca.crt"))
-    if kw.get("user") is not None:
-        ws.username_pw_set(kw["user"], kw.get("password"))
-    ws.on_connect = c.c.on_connect
-    ws.on_disconnect = c.c.on_disconnect
-    ws.on_message = c.c.on_message
-    ws.on_subscribe = c.c.on_subscribe
+    if user is not None:
+        ws.username_pw_set(user, password)
+    for cb in ("on_connect", "on_disconnect", "on_message", "on_subscribe"):
+        setattr(ws, cb, getattr(c.c, cb))
     c.c = ws
     return c
 
@@ -138,15 +132,6 @@ def ws_frame(payload, opcode=2, fin=True, mask=True, rsv=0):
         return head + payload
     key = os.urandom(4)
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-def recv_exact(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
 
 
 def ws_read(sock):
@@ -260,7 +245,7 @@ def test_client_close_is_answered(wsguard, broker):
                 "Client closer disconnected" in broker.log()))
 
 
-# ---- refused upgrades --------------------------------------------------------
+# ---- refused upgrades ----------------------------------------------------
 
 BAD_UPGRADES = [
     ("method-post", upgrade_request(method="POST"), 405),
@@ -343,7 +328,7 @@ def test_origins(guard_factory, broker):
     assert broker.connections() == before
 
 
-# ---- refused frames ----------------------------------------------------------
+# ---- refused frames ------------------------------------------------------
 
 BAD_FRAMES = [
     # (name, bytes after the upgrade, close status the server sends)
@@ -467,3 +452,24 @@ def test_monitor_mode_lets_a_denied_publish_through(guard_factory, broker,
     c.close()
     wait_until(lambda: "'secret/plan'" in broker.log(),
                what="the publish at the broker")
+
+
+def test_frames_sent_with_the_upgrade_and_before_eof(wsguard, broker):
+    """A client that does not wait for the 101: its CONNECT and PUBLISH
+    behind the request go through, in order, and so does everything sent
+    before its FIN."""
+    sock = raw_socket(wsguard)
+    key = ws_key()
+    sock.sendall(upgrade_request(key) +
+                 ws_frame(connect(cid=b"eager") +
+                          publish(b"eager/t", b"first")))
+    status, head = read_http(sock)
+    assert status == 101 and ws_accept(key) in head
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
+    sock.sendall(ws_frame(publish(b"eager/t", b"last", qos=1, pid=3)))
+    sock.shutdown(socket.SHUT_WR)
+    assert ws_mqtt(sock) == b"\x40\x02\x00\x03"      # PUBACK: it got there
+    sock.close()
+    log = broker.log()
+    assert "Received PUBLISH from eager (d0, q0, r0, m0, 'eager/t'" in log
+    assert "Received PUBLISH from eager (d0, q1, r0, m3, 'eager/t'" in log
