@@ -11,6 +11,7 @@ WebSockets: every policy applies unchanged."""
 import base64
 import hashlib
 import os
+import signal
 import socket
 import ssl
 import struct
@@ -476,3 +477,32 @@ def test_frames_sent_with_the_upgrade_and_before_eof(wsguard, broker):
                what="the last PUBLISH at the broker")
     assert "Received PUBLISH from eager (d0, q0, r0, m0, 'eager/t'" in \
         broker.log()
+
+
+def test_reload_takes_websocket_off(guard_factory, broker):
+    """A reload turning websocket off: sessions already upgraded go on as
+    WebSockets, one mid-upgrade is closed, new ones speak plain MQTT."""
+    g = guard_factory(broker.port, plain=True,
+                      plain_extra="    websocket: true\n")
+    up = ws_open(g)
+    up.sendall(ws_frame(connect(cid=b"before")))
+    assert ws_mqtt(up) == b"\x20\x02\x00\x00"
+    mid = raw_socket(g)
+    mid.sendall(b"GET /mqtt HTTP/1.1\r\nHost: x\r\n")
+    wait_until(lambda: "open on plain" in g.log())
+    text = g.policy.read_text()
+    g.policy.write_text(text.replace("    websocket: true\n", ""))
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "policy in force" in g.log() or
+               "reload failed" in g.log(), what="the reload")
+    assert "reload failed" not in g.log()
+    mid.sendall(upgrade_request()[len(b"GET /mqtt HTTP/1.1\r\n"):])
+    assert b"101" not in read_until_closed(mid)
+    mid.close()
+    up.sendall(ws_frame(b"\xc0\x00"))                 # PINGREQ
+    assert ws_mqtt(up) == b"\xd0\x00"                 # PINGRESP
+    up.close()
+    plain = raw_socket(g)
+    plain.sendall(connect(cid=b"after"))
+    assert recv_exact(plain, 4) == b"\x20\x02\x00\x00"
+    plain.close()
