@@ -506,3 +506,27 @@ def test_reload_takes_websocket_off(guard_factory, broker):
     plain.sendall(connect(cid=b"after"))
     assert recv_exact(plain, 4) == b"\x20\x02\x00\x00"
     plain.close()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_proxy_header_then_tls_then_upgrade(guard_factory, broker, tls):
+    """PROXY header -> TLS -> upgrade -> frames: the client named in the
+    header is the one logged, and MQTT flows."""
+    keys = ("    websocket: true\n    proxy_protocol: v1\n"
+            "    trusted_proxies: [127.0.0.5/32]\n")
+    g = guard_factory(broker.port, plain=True, listener_extra=keys,
+                      plain_extra=keys)
+    raw = socket.create_connection(
+        ("127.0.0.1", g.port if tls else g.plain_port), timeout=TIMEOUT,
+        source_address=("127.0.0.5", 0))
+    raw.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 4711 8884\r\n")
+    sock = raw
+    if tls:
+        ctx = ssl.create_default_context(cafile=str(g.certs / "ca.crt"))
+        sock = ctx.wrap_socket(raw, server_hostname="localhost")
+    sock.sendall(upgrade_request())
+    assert read_http(sock)[0] == 101
+    sock.sendall(ws_frame(connect(cid=b"proxied")))
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
+    sock.close()
+    assert "192.0.2.7:4711: WebSocket upgrade on /mqtt" in g.log()
