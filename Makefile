@@ -40,8 +40,12 @@ FUZZTIME ?= 30
 PYTHON	?= /usr/bin/python3
 
 PKGS	:= libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libargon2
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# libwslay (WebSocket framing, src/ws.c): Debian's libwslay-dev ships no
+# .pc file, so its plain -lwslay stands in when pkg-config has none.
+WSLAY_CFLAGS := $(shell pkg-config --cflags libwslay 2>/dev/null)
+WSLAY_LIBS := $(shell pkg-config --libs libwslay 2>/dev/null || echo -lwslay)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)) $(WSLAY_CFLAGS)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) $(WSLAY_LIBS)
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS   := $(shell pkg-config --libs check)
 # Tests only: test/check_topic.c compares our matcher with libmosquitto's.
@@ -143,7 +147,7 @@ test-asan:
 # build/fuzz/obj.  fuzz-replay runs each target once over its corpus
 # (test/corpus/<target without fuzz_>); fuzz runs a campaign of FUZZTIME
 # seconds per target, new inputs going to build/fuzz/corpus/<target>.
-FUZZ_TARGETS := codec session policy passwd acl_file acl_match
+FUZZ_TARGETS := codec session policy passwd acl_file acl_match ws
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer $(WARN) \
 	    -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN)
