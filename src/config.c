@@ -371,6 +371,7 @@ static const struct ckey limits_keys[] = {
 	    connection_rate_per_address, 0, 1000000, NULL),
 	LIM("connection_burst_per_address", K_UINT,
 	    connection_burst_per_address, 1, 1000000, NULL),
+	LIM("handshake_budget", K_UINT, handshake_budget, 0, 100, NULL),
 	LIM("max_keepalive", K_MSEC, max_keepalive_ms, 1000, 65535000, NULL),
 	LIM("message_rate", K_UINT, message_rate, 0, 10000000, NULL),
 	LIM("message_burst", K_UINT, message_burst, 0, 10000000, NULL),
@@ -2003,11 +2004,22 @@ lim_sets(struct cfg *c, yaml_node_t *n, const char *path, bool preauth,
 			return -1;
 		}
 		(*nout)++;
-		if (!preauth && vn->type == YAML_MAPPING_NODE) {
+		if (vn->type == YAML_MAPPING_NODE) {
 			for (kp = vn->data.mapping.pairs.start;
 			    kp < vn->data.mapping.pairs.top; kp++) {
 				kk = yaml_document_get_node(&c->doc, kp->key);
 				if (kk == NULL || scalar(kk) == NULL)
+					continue;
+				keypath(kpath, "%s.%s", epath, scalar(kk));
+				if (strcmp(scalar(kk), "handshake_budget") ==
+				    0) {
+					cfg_err(c, kk, kpath, "a share of each "
+					    "worker's time, for every listener "
+					    "at once: set it in limits");
+					rc = -1;
+					continue;
+				}
+				if (preauth)
 					continue;
 				for (i = 0; lim_preauth_keys[i] != NULL; i++)
 					if (strcmp(scalar(kk),
@@ -2015,7 +2027,6 @@ lim_sets(struct cfg *c, yaml_node_t *n, const char *path, bool preauth,
 						break;
 				if (lim_preauth_keys[i] == NULL)
 					continue;
-				keypath(kpath, "%s.%s", epath, scalar(kk));
 				cfg_err(c, kk, kpath, "applies before the "
 				    "client is authenticated: set it in limits "
 				    "or limits.listeners");
