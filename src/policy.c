@@ -44,7 +44,6 @@ static const struct {
 	F(max_unauthenticated), F(max_connections_per_address),
 	F(max_connections_per_network), F(network_v4), F(network_v6),
 	F(connection_rate_per_address), F(connection_burst_per_address),
-	F(handshake_budget),
 	F(max_keepalive_ms), F(message_rate), F(message_burst),
 	F(byte_rate), F(byte_burst), F(rate_action), F(subscribe_rate),
 	F(max_topic_length), F(max_topic_levels), F(max_subscriptions),

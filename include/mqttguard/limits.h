@@ -208,7 +208,10 @@ void		 limits_network_key(const struct sockaddr *sa,
  * Every TLS connection admitted is charged the loop's running estimate of
  * a handshake's cost, to the loop's budget (a token bucket refilled at
  * the budget's rate, one second deep) and to its network's account.
- * Under budget everyone is admitted.  Over it, the budget is shared out
+ * Under budget everyone is admitted, and so is a network alone in asking:
+ * shedding is only ever done in favour of somebody else (the established
+ * sessions have their own priority, session.h).  Over it, the budget is
+ * shared out
  * evenly among the networks that asked in during the last
  * LIMITS_HS_ACTIVE_MS: each account refills at budget / active networks
  * and holds at most a second of that (never less than one handshake), so
