@@ -69,6 +69,7 @@ static void	expire(struct limits_hs *, uint64_t);
 static void	refill(struct limits_hs *, unsigned, uint64_t);
 static void	steer(struct limits_hs *, uint64_t);
 static double	budget_rate(const struct limits_hs *, unsigned);
+static double	debt_max(unsigned);
 static double	share_rate(const struct limits_hs *, unsigned);
 static double	net_cap(const struct limits_hs *, unsigned);
 static struct hs_net *net_get(struct limits_hs *, const uint8_t *, unsigned,
@@ -222,6 +223,17 @@ budget_rate(const struct limits_hs *hs, unsigned pct)
 	return (double)pct * 10.0 * hs->scale;
 }
 
+/*
+ * The debt past which only known devices get in: seconds of the whole
+ * budget, whatever part of it is in force (a debt run up before the
+ * budget was steered down is not held against a newcomer for long).
+ */
+static double
+debt_max(unsigned pct)
+{
+	return (double)pct * 10.0 * 1000.0 * LIMITS_HS_DEBT_S;
+}
+
 /* Each active network's share of it (all of it while none is active). */
 static double
 share_rate(const struct limits_hs *hs, unsigned pct)
@@ -332,6 +344,8 @@ charge(struct limits_hs *hs, struct hs_net *n, unsigned pct, bool loop)
 
 	if (loop)
 		hs->tokens -= hs->unit;
+	if (hs->tokens < -2 * debt_max(pct))
+		hs->tokens = -2 * debt_max(pct);	/* known ones: bounded */
 	if (n == NULL)
 		return;
 	n->tokens -= hs->unit;
@@ -344,7 +358,7 @@ limits_hs_admit(struct limits_hs *hs, unsigned pct, const uint8_t *net,
     bool known, uint64_t now)
 {
 	struct hs_net	*n;
-	double		 debt = budget_rate(hs, pct) * 1000.0 * LIMITS_HS_DEBT_S;
+	double		 debt = debt_max(pct);
 
 	if (pct == 0)
 		return LIMITS_HS_OK;

@@ -196,7 +196,7 @@ void		 limits_network_key(const struct sockaddr *sa,
 #define LIMITS_HS_DEBT_S	2	/* seconds of budget owed: known only */
 #define LIMITS_HS_TARGET_MS	100	/* a ClientHello's acceptable wait */
 #define LIMITS_HS_INTERVAL_MS	200	/* over which that is judged */
-#define LIMITS_HS_SCALE_MIN	(1.0 / 64)	/* the budget's floor */
+#define LIMITS_HS_SCALE_MIN	(1.0 / 16)	/* the budget's floor */
 
 /*
  * How much of its time one event loop spends on TLS handshakes, and who
