@@ -142,7 +142,7 @@ static uint64_t	mono_ns(void);
  * none is), and what tls_handshake_stats() hands out.
  */
 static _Thread_local uint64_t	hs_began;
-static _Thread_local struct tls_hs_stats hs_st = { 0, 0, 0, UINT32_MAX };
+static _Thread_local struct tls_hs_stats hs_st = { 0, 0, UINT32_MAX };
 
 const char *
 tls_error_str(char *buf, size_t len, const char *fallback)
@@ -826,7 +826,6 @@ hello_wait(const SSL *ssl)
 	    len < offsetof(struct tcp_info, tcpi_last_data_recv) +
 	    sizeof(ti.tcpi_last_data_recv))
 		return;
-	hs_st.waits++;
 	if (ti.tcpi_last_data_recv < hs_st.wait_min_ms)
 		hs_st.wait_min_ms = ti.tcpi_last_data_recv;
 }

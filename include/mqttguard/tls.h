@@ -151,14 +151,14 @@ const char	*tls_verify_error(SSL *ssl);
 
 /*
  * The calling thread's server handshakes: <ns>, the wall time spent so
- * far in OpenSSL's handshake calls that had work to do, <count>, the
- * handshakes begun, and <waits>, the ClientHellos read (running totals:
- * the caller takes differences); <wait_min_ms>, the shortest time one of
- * those ClientHellos had waited in the kernel and the loop before it was
- * read, since the last call (UINT32_MAX: none was read).
+ * far in OpenSSL's handshake calls that had work to do, and <count>, the
+ * handshakes begun (running totals: the caller takes differences);
+ * <wait_min_ms>, the shortest time a ClientHello read since the last call
+ * had waited in the kernel and the loop before it was read (UINT32_MAX:
+ * none was read).
  */
 struct tls_hs_stats {
-	uint64_t	ns, count, waits;
+	uint64_t	ns, count;
 	uint32_t	wait_min_ms;
 };
 void	tls_handshake_stats(struct tls_hs_stats *st);

@@ -25,7 +25,7 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from helpers import Guard, wait_until
+from helpers import Guard, client_hello, wait_until
 
 FLOOD_RATE = 1000           # ClientHellos a second, all networks together
 FLOOD_NETS = 8              # 127.0.21.1 ... 127.0.28.1
@@ -58,20 +58,6 @@ def rsa_certs(certs, tmp):
                     str(d / "ca.srl"), "-days", "30", "-sha256", "-extfile",
                     str(ext), "-out", str(d / "server.crt")], **run)
     return d
-
-
-def client_hello():
-    """The bytes of a TLS ClientHello, made once by an in-memory client."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
 
 
 def flood(port, stop):
