@@ -76,7 +76,7 @@ static struct hs_net *net_get(struct limits_hs *, const uint8_t *, unsigned,
 		    uint64_t);
 static void	net_refill(const struct limits_hs *, struct hs_net *,
 		    unsigned, uint64_t);
-static void	charge(struct limits_hs *, struct hs_net *, unsigned, bool);
+static void	charge(struct limits_hs *, struct hs_net *, unsigned);
 
 struct limits_hs *
 limits_hs_new(void)
@@ -331,19 +331,17 @@ net_get(struct limits_hs *hs, const uint8_t *net, unsigned pct, uint64_t now)
 }
 
 /*
- * One handshake's cost, from the network's account and (<loop>) from the
- * loop's budget;
+ * One handshake's cost, from the loop's budget and the network's account;
  * an account owes at most a second of its share (or one handshake), so
  * that a network which used much while there was plenty is not shut out
  * for long once there is not.
  */
 static void
-charge(struct limits_hs *hs, struct hs_net *n, unsigned pct, bool loop)
+charge(struct limits_hs *hs, struct hs_net *n, unsigned pct)
 {
 	double	floor = -net_cap(hs, pct) - LIMITS_HS_KNOWN * hs->unit;
 
-	if (loop)
-		hs->tokens -= hs->unit;
+	hs->tokens -= hs->unit;
 	if (hs->tokens < -2 * debt_max(pct))
 		hs->tokens = -2 * debt_max(pct);	/* known ones: bounded */
 	if (n == NULL)
@@ -366,23 +364,14 @@ limits_hs_admit(struct limits_hs *hs, unsigned pct, const uint8_t *net,
 	expire(hs, now);
 	n = net_get(hs, net, pct, now);
 	if (hs->tokens >= 0) {
-		charge(hs, n, pct, true);
-		return LIMITS_HS_OK;
-	}
-	/*
-	 * Shed only in favour of another network: one alone is admitted,
-	 * charged to its own account only, so that the one that comes next
-	 * finds the loop owing no more than it did.
-	 */
-	if (hs->n_active <= 1) {
-		charge(hs, n, pct, false);
+		charge(hs, n, pct);
 		return LIMITS_HS_OK;
 	}
 	if (hs->tokens < -debt && !known)
 		return LIMITS_HS_DEBT;
 	if (n != NULL && (n->tokens >= hs->unit ||
 	    (known && n->tokens >= -LIMITS_HS_KNOWN * hs->unit))) {
-		charge(hs, n, pct, true);
+		charge(hs, n, pct);
 		return LIMITS_HS_OK;
 	}
 	return LIMITS_HS_SHARE;

@@ -13,6 +13,10 @@
  * byte buckets all its connections draw from.  A session holds its user's
  * entry for its whole life, so a PUBLISH costs one lock, no lookup.
  *
+ * Per event loop, unshared: the connections not yet authenticated by
+ * network (fair eviction), and the TLS handshake budget (limits_hs_*,
+ * in limits_hs.c).
+ *
  * Also pure helpers for the session's own bounds: a set of subscription
  * filters (limits.max_subscriptions) and MQTT filter matching for the
  * per-topic rate rules.
@@ -208,16 +212,14 @@ void		 limits_network_key(const struct sockaddr *sa,
  * Every TLS connection admitted is charged the loop's running estimate of
  * a handshake's cost, to the loop's budget (a token bucket refilled at
  * the budget's rate, one second deep) and to its network's account.
- * Under budget everyone is admitted, and so is a network alone in asking:
- * shedding is only ever done in favour of somebody else (the established
- * sessions have their own priority, session.h).  Over it, the budget is
- * shared out
+ * Under budget everyone is admitted.  Over it, the budget is shared out
  * evenly among the networks that asked in during the last
  * LIMITS_HS_ACTIVE_MS: each account refills at budget / active networks
  * and holds at most a second of that (never less than one handshake), so
  * a network admits a handshake only when its account can pay for one.
  * A hundred flooding networks cannot starve a hundred-and-first, which
- * has its whole share; a network seen for the first time starts with a
+ * has its whole share; a network alone in asking has the whole budget,
+ * no more (the queue it would build would be the next comer's wait); a network seen for the first time starts with a
  * full account, so a reconnect storm of many devices gets each of them
  * in once.  An address where somebody logged in recently (a known
  * device) may run its account LIMITS_HS_KNOWN handshakes into debt.  When
