@@ -218,15 +218,16 @@ void		 limits_network_key(const struct sockaddr *sa,
  * and holds at most a second of that (never less than one handshake), so
  * a network admits a handshake only when its account can pay for one.
  * A hundred flooding networks cannot starve a hundred-and-first, which
- * has its whole share; a network alone in asking has the whole budget,
- * no more (the queue it would build would be the next comer's wait); a network seen for the first time starts with a
- * full account, so a reconnect storm of many devices gets each of them
- * in once.  An address where somebody logged in recently (a known
+ * has its whole share; a network alone in asking has the whole budget and
+ * no more (the queue it would build is where the next comer would wait).
+ * A network seen for the first time starts with a full account, so a
+ * reconnect storm of many devices gets each of them in once.  An address where somebody logged in recently (a known
  * device) may run its account LIMITS_HS_KNOWN handshakes into debt.  When
  * the loop owes LIMITS_HS_DEBT_S seconds of budget (many networks each
  * taking its first handshake), only known devices are admitted until the
- * debt is paid down.  A network not tracked for want of room
- * (LIMITS_HS_NETS active at once) is treated as having nothing left.
+ * debt is paid down (the debt itself is bounded at twice that).  A
+ * network not tracked for want of room (LIMITS_HS_NETS active at once) is
+ * treated as having nothing left.
  *
  * The budget also follows what clients see: when every ClientHello read
  * over LIMITS_HS_INTERVAL_MS had waited LIMITS_HS_TARGET_MS or more (in
