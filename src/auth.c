@@ -833,6 +833,10 @@ auth_guard_success(struct auth_guard *g, const char *key, size_t len)
 	pthread_mutex_unlock(&g->mtx);
 }
 
+/*
+ * The pair, and the address alone (with a NULL <identity>): whoever
+ * logged in there, the handshake budget gives it priority.
+ */
 void
 auth_guard_known_add(struct auth_guard *g, const char *identity,
     const char *addr, uint64_t now)
@@ -844,6 +848,9 @@ auth_guard_known_add(struct auth_guard *g, const char *identity,
 	pthread_mutex_lock(&g->mtx);
 	if ((e = table_get(&g->known, key, len, true)) != NULL)
 		e->locked_until = now;	/* here: the time of the login */
+	len = auth_key(key, AUTH_SCOPE_ADDRESS, NULL, addr);
+	if ((e = table_get(&g->known, key, len, true)) != NULL)
+		e->locked_until = now;
 	pthread_mutex_unlock(&g->mtx);
 }
 
@@ -852,12 +859,14 @@ auth_guard_known(struct auth_guard *g, const char *identity,
     const char *addr, uint64_t now, uint64_t ttl)
 {
 	char		 key[AUTH_KEY_MAX];
-	size_t		 len = auth_key(key, AUTH_SCOPE_PAIR, identity, addr);
+	size_t		 len;
 	struct entry	*e;
 	bool		 known = false;
 
 	if (ttl == 0)
 		return false;
+	len = identity != NULL ? auth_key(key, AUTH_SCOPE_PAIR, identity,
+	    addr) : auth_key(key, AUTH_SCOPE_ADDRESS, NULL, addr);
 	pthread_mutex_lock(&g->mtx);
 	e = table_get(&g->known, key, len, false);
 	if (e != NULL && now >= e->locked_until &&

@@ -188,6 +188,7 @@ static bool	ws_token(const char *, size_t);
 static void	check_websocket(struct cfg *, yaml_node_t *,
 		    struct policy_listener *, const char *);
 static int	lim_monitor(struct cfg *, yaml_node_t *, void *, const char *);
+static int	lim_set_keys(struct cfg *, yaml_node_t *, const char *, bool);
 static int	lim_sets(struct cfg *, yaml_node_t *, const char *, bool,
 		    struct policy_limits_set **, size_t *);
 static int	lim_topics(struct cfg *, yaml_node_t *, const char *);
@@ -384,6 +385,7 @@ static const struct ckey limits_keys[] = {
 	    connection_rate_per_address, 0, 1000000, NULL),
 	LIM("connection_burst_per_address", K_UINT,
 	    connection_burst_per_address, 1, 1000000, NULL),
+	LIM("handshake_budget", K_UINT, handshake_budget, 0, 100, NULL),
 	LIM("max_keepalive", K_MSEC, max_keepalive_ms, 1000, 65535000, NULL),
 	LIM("message_rate", K_UINT, message_rate, 0, 10000000, NULL),
 	LIM("message_burst", K_UINT, message_burst, 0, 10000000, NULL),
@@ -2077,6 +2079,49 @@ lim_defer(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 }
 
 /*
+ * The keys an entry of limits.listeners (<preauth>), .users or .groups may
+ * not set: handshake_budget anywhere (a worker's time is its listeners'
+ * together), and in a user or group entry what applies before anybody is
+ * authenticated.  -1 when the entry <vn> at <epath> sets one (each named).
+ */
+static int
+lim_set_keys(struct cfg *c, yaml_node_t *vn, const char *epath, bool preauth)
+{
+	yaml_node_pair_t	*kp;
+	yaml_node_t		*kk;
+	char			 kpath[CFG_PATH_MAX];
+	size_t			 i;
+	int			 rc = 0;
+
+	if (vn->type != YAML_MAPPING_NODE)
+		return 0;
+	for (kp = vn->data.mapping.pairs.start;
+	    kp < vn->data.mapping.pairs.top; kp++) {
+		kk = yaml_document_get_node(&c->doc, kp->key);
+		if (kk == NULL || scalar(kk) == NULL)
+			continue;
+		keypath(kpath, "%s.%s", epath, scalar(kk));
+		if (strcmp(scalar(kk), "handshake_budget") == 0) {
+			cfg_err(c, kk, kpath, "a share of each worker's time, "
+			    "for every listener at once: set it in limits");
+			rc = -1;
+			continue;
+		}
+		if (preauth)
+			continue;
+		for (i = 0; lim_preauth_keys[i] != NULL; i++)
+			if (strcmp(scalar(kk), lim_preauth_keys[i]) == 0)
+				break;
+		if (lim_preauth_keys[i] == NULL)
+			continue;
+		cfg_err(c, kk, kpath, "applies before the client is "
+		    "authenticated: set it in limits or limits.listeners");
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
  * A mapping of names to limits (limits.listeners, .users, .groups): each
  * entry is read with the keys of limits itself, into a set where what is
  * not written stays unset.  Users and groups may not set what applies
@@ -2087,11 +2132,11 @@ lim_sets(struct cfg *c, yaml_node_t *n, const char *path, bool preauth,
     struct policy_limits_set **out, size_t *nout)
 {
 	struct policy_limits_set *v, *e;
-	yaml_node_pair_t	*pair, *kp;
-	yaml_node_t		*kn, *vn, *kk;
+	yaml_node_pair_t	*pair;
+	yaml_node_t		*kn, *vn;
 	const char		*name;
-	char			 epath[CFG_PATH_MAX], kpath[CFG_PATH_MAX];
-	size_t			 count, i, j;
+	char			 epath[CFG_PATH_MAX];
+	size_t			 count, j;
 	int			 rc = 0;
 
 	if (n->type != YAML_MAPPING_NODE) {
@@ -2138,25 +2183,8 @@ lim_sets(struct cfg *c, yaml_node_t *n, const char *path, bool preauth,
 			return -1;
 		}
 		(*nout)++;
-		if (!preauth && vn->type == YAML_MAPPING_NODE) {
-			for (kp = vn->data.mapping.pairs.start;
-			    kp < vn->data.mapping.pairs.top; kp++) {
-				kk = yaml_document_get_node(&c->doc, kp->key);
-				if (kk == NULL || scalar(kk) == NULL)
-					continue;
-				for (i = 0; lim_preauth_keys[i] != NULL; i++)
-					if (strcmp(scalar(kk),
-					    lim_preauth_keys[i]) == 0)
-						break;
-				if (lim_preauth_keys[i] == NULL)
-					continue;
-				keypath(kpath, "%s.%s", epath, scalar(kk));
-				cfg_err(c, kk, kpath, "applies before the "
-				    "client is authenticated: set it in limits "
-				    "or limits.listeners");
-				rc = -1;
-			}
-		}
+		if (lim_set_keys(c, vn, epath, preauth) == -1)
+			rc = -1;
 		if (cfg_map(c, vn, limits_keys, &e->v, epath) == -1)
 			rc = -1;
 	}

@@ -139,6 +139,8 @@ static const char *const refusals[] = {
 	    "(limits.max_connections_per_user)",
 	[LIMITS_USER_RATE] = "user connecting too fast "
 	    "(limits.connection_rate_per_user)",
+	[LIMITS_HANDSHAKE] = "TLS handshakes over budget, this network's "
+	    "share spent (limits.handshake_budget)",
 };
 
 /* The type (and key) of every limits_subs in the process. */

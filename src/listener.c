@@ -22,12 +22,14 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "mqttguard/auth.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/listener.h"
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/proxy.h"
 #include "mqttguard/session.h"
+#include "mqttguard/tls.h"
 #include "mqttguard/util.h"
 
 #define LISTENER_PAUSE_MS	200	/* after EMFILE/ENFILE */
@@ -39,6 +41,10 @@ static void	accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static enum limits_refusal admit(struct listener *, const struct sockaddr *,
 		    uint64_t, struct limits_conn *);
+static int	handshake_admit(struct listener *, const struct sockaddr *,
+		    uint64_t);
+static bool	known_address(struct listener *, const struct sockaddr *,
+		    uint64_t);
 static void	error_cb(struct evconnlistener *, void *);
 static void	resume_cb(evutil_socket_t, short, void *);
 static void	turn_count(struct listener *);
@@ -204,6 +210,14 @@ accept_cb(struct evconnlistener *el, evutil_socket_t fd, struct sockaddr *sa,
 		    "(a PROXY protocol listener)", now);
 		return;
 	}
+	if (handshake_admit(l, sa, now) == -1) {
+		/* Not a byte read: a refusal costs an accept and a close. */
+		close(fd);
+		metrics_refused(l->idx, LIMITS_HANDSHAKE);
+		refused_log(l, sa, "limit.hit",
+		    limits_refusal_str(LIMITS_HANDSHAKE), now);
+		return;
+	}
 	r = admit(l, sa, now, &lc);
 	/*
 	 * The budget of connections not yet authenticated is full: a
@@ -242,6 +256,51 @@ admit(struct listener *l, const struct sockaddr *sa, uint64_t now,
 	return limits_admit_conn(ctx->limits, &l->pl->limits,
 	    ctx->pol->limits.max_connections, l->idx, l->pl->max_connections,
 	    lc);
+}
+
+/*
+ * The loop's TLS handshake budget (limits.handshake_budget): 0 when the
+ * connection from <sa> may start a handshake, -1 when it is to be closed
+ * unread.  The budget learns first what the handshakes since the last
+ * accept cost.  A network whose share is spent still gets in from an
+ * address where somebody logged in recently; asked only then, since it
+ * takes the authentication guard's lock.  Behind a PROXY protocol
+ * balancer the client's address is not known yet: not judged here.
+ */
+static int
+handshake_admit(struct listener *l, const struct sockaddr *sa, uint64_t now)
+{
+	unsigned		 pct = l->ctx->pol->limits.handshake_budget;
+	struct tls_hs_stats	 st;
+	uint8_t			 net[17];
+	enum limits_hs_verdict	 v;
+
+	if (l->hs == NULL || pct == 0 || !l->pl->tls ||
+	    l->pl->proxy_protocol != PROXY_OFF)
+		return 0;
+	tls_handshake_stats(&st);
+	limits_hs_measure(l->hs, st.ns, st.count, st.wait_min_ms, now);
+	limits_network_key(sa, &l->pl->limits, net);
+	v = limits_hs_admit(l->hs, pct, net, false, now);
+	if (v == LIMITS_HS_OK)
+		return 0;
+	if (!known_address(l, sa, now))
+		return -1;
+	return limits_hs_admit(l->hs, pct, net, true, now) == LIMITS_HS_OK ?
+	    0 : -1;
+}
+
+/* Whether somebody logged in from <sa> within auth.lockout.known_device. */
+static bool
+known_address(struct listener *l, const struct sockaddr *sa, uint64_t now)
+{
+	char	host[UTIL_ADDR_MAX];
+
+	if (l->ctx->guard == NULL || util_addr_str(sa, false, host,
+	    sizeof(host)) == -1)
+		return false;
+	return auth_guard_known(l->ctx->guard, NULL, host, now,
+	    l->ctx->pol->auth.known_device_ms);
 }
 
 /*

@@ -80,7 +80,8 @@ static const char *const refusal_names[METRICS_REFUSALS] = {
 	NULL, "max_connections", "max_unauthenticated",
 	"max_connections_per_address", "max_connections_per_network",
 	"connection_rate_per_address", "listener_max_connections",
-	"max_connections_per_user", "connection_rate_per_user"
+	"max_connections_per_user", "connection_rate_per_user",
+	"handshake_budget"
 };
 /* enum auth_result, in its order. */
 static const char *const result_names[METRICS_AUTH_RESULTS] = {

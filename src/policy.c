@@ -74,6 +74,7 @@ policy_new(void)
 	p->limits.network_v4 = 24;
 	p->limits.network_v6 = 64;
 	p->limits.connection_burst_per_address = 10;
+	p->limits.handshake_budget = POLICY_HANDSHAKE_BUDGET_DEFAULT;
 	p->limits.connection_burst_per_user = 10;
 	p->limits.max_keepalive_ms = POLICY_KEEPALIVE_MAX_DEFAULT;
 	p->limits.reject_control_chars = true;

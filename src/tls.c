@@ -32,6 +32,10 @@
  * judged as the server's, without allow_insecure: nobody asks us to show a
  * weak key to our own broker.
  *
+ * Every server context times its handshakes (handshake_timer()): the
+ * calling thread's running totals, read by its loop's accept path
+ * (tls_handshake_time()), which sizes the handshake budget with them.
+ *
  * Set-up code, called at start, on reload (SIGHUP, tls.watch) and by -t:
  * it logs one thing, the weak settings allow_insecure lets through,
  * because they must be said whenever a context is built and this is where
@@ -44,7 +48,11 @@
 #include <sys/stat.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -126,6 +134,16 @@ static int	crl_all(SSL_CTX *, const struct policy_tls *, time_t, char *,
 static int	alpn_select(SSL *, const unsigned char **, unsigned char *,
 		    const unsigned char *, unsigned int, void *);
 static int	copy_text(const unsigned char *, int, char *, size_t);
+static void	handshake_timer(const SSL *, int, int);
+static void	hello_wait(const SSL *);
+static uint64_t	mono_ns(void);
+
+/*
+ * The handshakes of this thread: when the call working on one began (0:
+ * none is), and what tls_handshake_stats() hands out.
+ */
+static _Thread_local uint64_t	hs_began;
+static _Thread_local struct tls_hs_stats hs_st = { 0, 0, UINT32_MAX };
 
 const char *
 tls_error_str(char *buf, size_t len, const char *fallback)
@@ -772,7 +790,73 @@ ctx_settings(SSL_CTX *ctx, const struct policy_tls *tls, int version,
 	 */
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	SSL_CTX_set_info_callback(ctx, handshake_timer);
 	return 0;
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Times the server's handshake work.  OpenSSL calls this with
+ * SSL_CB_HANDSHAKE_START when a connection's handshake begins (counted),
+ * SSL_CB_ACCEPT_LOOP at each step of a call that has work to do (a
+ * message read or written: the first starts the clock) and
+ * SSL_CB_ACCEPT_EXIT when the call returns (the clock stops).  A call
+ * that finds nothing to read costs nothing and is not timed.  Wall time
+ * on purpose: what the loop could not spend on anything else, including
+ * the time the machine gave to others meanwhile.  Calls on one thread do
+ * not nest, so one start time per thread is enough.  (Each <where> is
+ * compared whole: SSL_CB_ACCEPT_LOOP and _EXIT share their state bit.)
+ */
+static void
+handshake_timer(const SSL *ssl, int where, int ret)
+{
+	(void)ret;
+	if (where == SSL_CB_HANDSHAKE_START)
+		hs_st.count++;
+	if (where == SSL_CB_ACCEPT_LOOP && hs_began == 0)
+		hs_began = mono_ns();
+	/* The first step of all: a ClientHello has been read. */
+	if (where == SSL_CB_ACCEPT_LOOP && SSL_get_state(ssl) == TLS_ST_BEFORE)
+		hello_wait(ssl);
+	if (where == SSL_CB_ACCEPT_EXIT && hs_began != 0) {
+		hs_st.ns += mono_ns() - hs_began;
+		hs_began = 0;
+	}
+}
+
+/*
+ * How long the ClientHello just read waited for us: the kernel's time
+ * since the connection last received data (in the accept queue, then in
+ * the loop's queue of handshakes).  A socket that is not TCP says nothing.
+ */
+static void
+hello_wait(const SSL *ssl)
+{
+	struct tcp_info	ti;
+	socklen_t	len = sizeof(ti);
+	int		fd = SSL_get_fd(ssl);
+
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    len < offsetof(struct tcp_info, tcpi_last_data_recv) +
+	    sizeof(ti.tcpi_last_data_recv))
+		return;
+	if (ti.tcpi_last_data_recv < hs_st.wait_min_ms)
+		hs_st.wait_min_ms = ti.tcpi_last_data_recv;
+}
+
+void
+tls_handshake_stats(struct tls_hs_stats *st)
+{
+	*st = hs_st;
+	hs_st.wait_min_ms = UINT32_MAX;
 }
 
 /*

@@ -39,6 +39,8 @@ struct worker {
 	struct event_base	*base;		/* owned */
 	struct evdns_base	*dns;		/* owned; upstream names */
 	struct session_ctx	 sc;		/* its sessions */
+	struct limits_hs	*hs;		/* owned; its TLS handshake
+						   budget, its listeners' */
 	bool			 sc_ready;	/* session_ctx_init() done */
 	struct listener		**listeners;	/* owned; n_listeners, each
 						   owned; NULL: not listening */
@@ -172,8 +174,8 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 		return -1;
 	}
 	session_ctx_set_tls(&w->sc, ctx, upctx);
-	if ((w->listeners = calloc(pol->n_listeners,
-	    sizeof(*w->listeners))) == NULL) {
+	if ((w->hs = limits_hs_new()) == NULL || (w->listeners = calloc(
+	    pol->n_listeners, sizeof(*w->listeners))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -187,6 +189,7 @@ worker_init(struct worker *w, unsigned id, struct policy *pol, SSL_CTX *ctx,
 		if (listener_init(w->listeners[j], &w->sc, &pol->listeners[j],
 		    (unsigned)j, id == 0, err, errlen) == -1)
 			return -1;
+		w->listeners[j]->hs = w->hs;
 	}
 	return 0;
 }
@@ -424,6 +427,7 @@ next_new(struct worker *w, struct policy *pol, const struct policy *old,
 			next_free(nx);
 			return NULL;
 		}
+		nx->listeners[j]->hs = w->hs;
 	}
 	return nx;
 oom:
@@ -559,6 +563,7 @@ worker_destroy(struct worker *ws, unsigned n)
 				free(w->listeners[j]);
 			}
 		free(w->listeners);
+		limits_hs_free(w->hs);
 		if (w->stop_ev != NULL)
 			event_free(w->stop_ev);
 		if (w->drain_ev != NULL)

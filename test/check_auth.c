@@ -1259,6 +1259,10 @@ START_TEST(known_device)
 	ck_assert(!auth_guard_known(g, "alice", ADDR_B, T0, ttl));
 	ck_assert(!auth_guard_known(g, "bob", ADDR, T0, ttl));
 	ck_assert(!auth_guard_known(g, "alice", ADDR, T0, 0));
+	/* The address alone, whoever logged in there (handshake budget). */
+	ck_assert(auth_guard_known(g, NULL, ADDR, T0 + ttl - 1, ttl));
+	ck_assert(!auth_guard_known(g, NULL, ADDR_B, T0, ttl));
+	ck_assert(!auth_guard_known(g, NULL, ADDR, T0 + ttl, ttl));
 	for (i = 0; i + 1 < pol->auth.lock_pair.known_failures; i++) {
 		guess(g, &pol->auth, "alice", ADDR, true, T0 + i, &lk);
 		ck_assert_uint_eq(lk.ms[AUTH_SCOPE_PAIR], 0);

@@ -305,6 +305,9 @@ static const struct bad_case {
 	{ "limits-bad-user-preauth", 1, "9:7: "
 	    "limits.users.bob.max_connections_per_address: applies before the "
 	    "client is authenticated: set it in limits or limits.listeners" },
+	{ "limits-bad-listener-handshake", 1, "8:7: "
+	    "limits.listeners.l.handshake_budget: a share of each worker's "
+	    "time, for every listener at once: set it in limits" },
 	{ "admin-bad-not-loopback", 1, "11:12: admin.address: 0.0.0.0 is not "
 	    "a loopback address: set admin.token_file, the bearer token every "
 	    "request must carry" },
@@ -507,6 +510,7 @@ START_TEST(limits_overrides)
 	ck_assert_uint_eq(pub->index, 0);
 	ck_assert_uint_eq(in->index, 1);
 	/* The public listener has the global limits. */
+	ck_assert_uint_eq(p->limits.handshake_budget, 30);
 	ck_assert_uint_eq(pub->limits.message_rate, 100);
 	ck_assert_uint_eq(pub->limits.max_connections_per_address, 10);
 	ck_assert_uint_eq(pub->max_connections, 0);

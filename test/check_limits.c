@@ -4,7 +4,9 @@
  * accept-time connection caps (total, listener, unauthenticated, per
  * address, per network, connection rate) with their release; the per-user
  * table (connection cap and rate, the shared PUBLISH buckets, fail-closed
- * when full); a session's subscription set; MQTT filter matching; and
+ * when full); a loop's TLS handshake budget (its fair shares under a
+ * simulated clock, known addresses, the debt ceiling, the steering by
+ * ClientHello waits, a full table); a session's subscription set; MQTT filter matching; and
  * SipHash's reference vector, since the tables depend on it.  The
  * concurrent tests run real threads against one struct limits and count,
  * beside it, what each thread holds, so a lost update shows as a count
@@ -447,7 +449,7 @@ START_TEST(refusal_strings)
 	ck_assert_str_eq(limits_refusal_str(LIMITS_TOTAL),
 	    "too many connections (limits.max_connections)");
 	ck_assert_str_eq(limits_refusal_str((enum limits_refusal)
-	    (LIMITS_USER_RATE + 1)), "unknown");
+	    (LIMITS_HANDSHAKE + 1)), "unknown");
 }
 END_TEST
 
@@ -1224,6 +1226,280 @@ START_TEST(pending_random_against_scan)
 }
 END_TEST
 
+
+/* ---- the TLS handshake budget of one loop -------------------------------- */
+
+/* The network key of IPv4 address <ip> under the default /24. */
+static void
+hs_net4(const struct policy *p, const char *ip, uint8_t *net)
+{
+	struct sockaddr_in	a = v4(ip);
+
+	limits_network_key((void *)&a, &p->limits, net);
+}
+
+/* A budget whose handshakes cost 1 ms each (measured, weight 1). */
+static struct limits_hs *
+hs_new_1ms(void)
+{
+	struct limits_hs	*hs = limits_hs_new();
+
+	ck_assert_ptr_nonnull(hs);
+	limits_hs_measure(hs, 1000ULL * 1000000, 1000, UINT32_MAX, 0);
+	ck_assert_double_eq_tol(limits_hs_unit(hs), 1000.0, 0.001);
+	return hs;
+}
+
+START_TEST(hs_off_and_under_budget)
+{
+	struct limits_hs	*hs = hs_new_1ms();
+	struct policy		*p = policy_new();
+	uint8_t			 a[17], b[17];
+	uint64_t		 t;
+	int			 i;
+
+	hs_net4(p, "10.0.0.1", a);
+	hs_net4(p, "10.0.1.1", b);
+	/* No budget: anything goes, nothing is counted. */
+	for (i = 0; i < 10000; i++)
+		ck_assert_int_eq(limits_hs_admit(hs, 0, a, false, 0),
+		    LIMITS_HS_OK);
+	ck_assert_uint_eq(limits_hs_active(hs, 0), 0);
+	/* 50%: 500 handshakes of 1 ms a second, 100 a second is nothing. */
+	for (t = 0; t < 10000; t += 10) {
+		ck_assert_int_eq(limits_hs_admit(hs, 50, t % 20 ? a : b,
+		    false, t), LIMITS_HS_OK);
+		ck_assert(!limits_hs_over(hs, 50, t));
+	}
+	ck_assert_uint_eq(limits_hs_active(hs, t), 2);
+	ck_assert_uint_eq(limits_hs_active(hs, t + LIMITS_HS_ACTIVE_MS), 0);
+	limits_hs_free(hs);
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * 100 networks at 20 handshakes a second each (2 000/s, four times the
+ * budget) and a 101st asking once a second: after the first seconds the
+ * loop admits about its budget, shared about evenly, and the 101st gets
+ * in every time.
+ */
+START_TEST(hs_fair_share_many_networks)
+{
+	struct limits_hs	*hs = hs_new_1ms();
+	struct policy		*p = policy_new();
+	uint8_t			 nets[101][17];
+	unsigned		 got[101] = { 0 }, total = 0, lo = ~0u, hi = 0;
+	char			 ip[32];
+	uint64_t		 t;
+	int			 i;
+
+	for (i = 0; i < 101; i++) {
+		snprintf(ip, sizeof(ip), "10.%d.%d.7", i / 250, i % 250);
+		hs_net4(p, ip, nets[i]);
+	}
+	for (t = 0; t < 20000; t++) {
+		/* Network i asks at t = i/2 + 50k: 20 a second each. */
+		for (i = 0; i < 100; i++)
+			if (t % 50 == (uint64_t)i / 2 &&
+			    limits_hs_admit(hs, 50, nets[i], false, t) ==
+			    LIMITS_HS_OK && t >= 10000) {
+				got[i]++;
+				total++;
+			}
+		if (t % 1000 == 500 && t >= 3000)
+			ck_assert_int_eq(limits_hs_admit(hs, 50, nets[100],
+			    false, t), LIMITS_HS_OK);
+	}
+	ck_assert(limits_hs_over(hs, 50, t));
+	ck_assert_uint_eq(limits_hs_active(hs, t), 101);
+	/* 10 s at 500/s, the 101st's share aside. */
+	ck_assert_uint_ge(total, 4000);
+	ck_assert_uint_le(total, 5500);
+	for (i = 0; i < 100; i++) {
+		lo = got[i] < lo ? got[i] : lo;
+		hi = got[i] > hi ? got[i] : hi;
+	}
+	ck_assert_uint_ge(lo, 35);	/* 50 each if exactly even */
+	ck_assert_uint_le(hi, 65);
+	limits_hs_free(hs);
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * One network alone has the whole budget, a second's burst then 500
+ * handshakes a second; once a second network asks, that one gets in
+ * whenever it asks and the first is held to what is left.
+ */
+START_TEST(hs_one_network_then_another)
+{
+	struct limits_hs	*hs = hs_new_1ms();
+	struct policy		*p = policy_new();
+	uint8_t			 a[17], b[17];
+	unsigned		 got = 0;
+	uint64_t		 t;
+
+	hs_net4(p, "192.0.2.1", a);
+	hs_net4(p, "198.51.100.1", b);
+	for (t = 0; t < 5000; t++)
+		got += limits_hs_admit(hs, 50, a, false, t) == LIMITS_HS_OK;
+	ck_assert_uint_ge(got, 500 + 4 * 500 - 50);
+	ck_assert_uint_le(got, 500 + 5 * 500 + 50);
+	got = 0;
+	ck_assert_int_eq(limits_hs_admit(hs, 50, b, false, t), LIMITS_HS_OK);
+	for (; t < 10000; t++) {
+		got += limits_hs_admit(hs, 50, a, false, t) == LIMITS_HS_OK;
+		if (t % 500 == 0)
+			ck_assert_int_eq(limits_hs_admit(hs, 50, b, false, t),
+			    LIMITS_HS_OK);
+	}
+	/* The budget, 500 a second, less b's 2 a second. */
+	ck_assert_uint_le(got, 5 * 500 + 50);
+	ck_assert_uint_ge(got, 5 * 500 - 100);
+	limits_hs_free(hs);
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * Many addresses of one IPv6 /64 are one network: the 1 000 addresses
+ * of 2001:db8:0:1::/64 share one account, and 2001:db8:0:2::5 gets in.
+ */
+START_TEST(hs_ipv6_slash64_is_one_network)
+{
+	struct limits_hs	*hs = hs_new_1ms();
+	struct policy		*p = policy_new();
+	struct sockaddr_in6	 a;
+	uint8_t			 net[17], other[17];
+	unsigned		 got = 0;
+	char			 ip[64];
+	uint64_t		 t;
+
+	a = v6("2001:db8:0:2::5");
+	limits_network_key((void *)&a, &p->limits, other);
+	ck_assert_int_eq(limits_hs_admit(hs, 50, other, false, 0),
+	    LIMITS_HS_OK);
+	for (t = 0; t < 4000; t++) {
+		snprintf(ip, sizeof(ip), "2001:db8:0:1::%x", (unsigned)(t %
+		    1000) + 1);
+		a = v6(ip);
+		limits_network_key((void *)&a, &p->limits, net);
+		got += limits_hs_admit(hs, 50, net, false, t) == LIMITS_HS_OK;
+		if (t % 1000 == 999)
+			ck_assert_int_eq(limits_hs_admit(hs, 50, other, false,
+			    t), LIMITS_HS_OK);
+	}
+	ck_assert_uint_eq(limits_hs_active(hs, t), 2);
+	/* The budget, 500 a second, and its first second's burst. */
+	ck_assert_uint_le(got, 500 + 4 * 500 + 100);
+	limits_hs_free(hs);
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * Over budget, a network whose share is spent gets in only from a known
+ * address, LIMITS_HS_KNOWN handshakes into debt; past LIMITS_HS_DEBT_S
+ * seconds of debt only known addresses get in.
+ */
+START_TEST(hs_known_priority_and_debt)
+{
+	struct limits_hs	*hs = hs_new_1ms();
+	struct policy		*p = policy_new();
+	uint8_t			 a[17], b[17], n[17];
+	char			 ip[32];
+	uint64_t		 t = 0;
+	int			 i, k;
+
+	hs_net4(p, "192.0.2.1", a);
+	hs_net4(p, "198.51.100.1", b);
+	/* Two networks spend the budget within the same millisecond. */
+	for (i = 0; i < 1000; i++) {
+		(void)limits_hs_admit(hs, 50, a, false, t);
+		(void)limits_hs_admit(hs, 50, b, false, t);
+	}
+	ck_assert(limits_hs_over(hs, 50, t));
+	ck_assert_int_eq(limits_hs_admit(hs, 50, a, false, t),
+	    LIMITS_HS_SHARE);
+	for (k = 0; limits_hs_admit(hs, 50, a, true, t) == LIMITS_HS_OK; k++)
+		ck_assert_int_le(k, 100);
+	ck_assert_int_ge(k, 1);
+	ck_assert_int_le(k, LIMITS_HS_KNOWN + 1);
+	/* Newcomers each take one, until the loop owes 2 s of budget. */
+	for (i = 0; i < 3000; i++) {
+		snprintf(ip, sizeof(ip), "10.%d.%d.1", i / 250, i % 250);
+		hs_net4(p, ip, n);
+		if (limits_hs_admit(hs, 50, n, false, t) == LIMITS_HS_DEBT)
+			break;
+	}
+	ck_assert_int_lt(i, 3000);
+	ck_assert_int_gt(i, 500);
+	ck_assert_int_eq(limits_hs_admit(hs, 50, b, false, t),
+	    LIMITS_HS_DEBT);
+	/* b's own share is spent, but it may owe a few when known. */
+	ck_assert_int_eq(limits_hs_admit(hs, 50, b, true, t), LIMITS_HS_OK);
+	limits_hs_free(hs);
+	policy_unref(p);
+}
+END_TEST
+
+/*
+ * ClientHellos that all waited 100 ms or more halve the budget in force
+ * each interval, down to its floor; one that did not lets it grow back.
+ */
+START_TEST(hs_queue_steers_budget)
+{
+	struct limits_hs	*hs = hs_new_1ms();
+	uint64_t		 t;
+	int			 i;
+
+	ck_assert_double_eq(limits_hs_scale(hs), 1.0);
+	for (t = 0, i = 0; i < 20; i++, t += LIMITS_HS_INTERVAL_MS)
+		limits_hs_measure(hs, 1000ULL * 1000000, 1000,
+		    LIMITS_HS_TARGET_MS + (i % 2), t);
+	ck_assert_double_eq(limits_hs_scale(hs), LIMITS_HS_SCALE_MIN);
+	/* A short wait in an interval, or none read: growing back. */
+	limits_hs_measure(hs, 1000ULL * 1000000, 1000, 5, t);
+	t += LIMITS_HS_INTERVAL_MS;
+	for (i = 0; i < 12; i++, t += LIMITS_HS_INTERVAL_MS)
+		limits_hs_measure(hs, 1000ULL * 1000000, 1000, UINT32_MAX, t);
+	ck_assert_double_eq(limits_hs_scale(hs), 1.0);
+	/* A counter going backwards (a new thread?) changes no cost. */
+	limits_hs_measure(hs, 5, 1, UINT32_MAX, t);
+	ck_assert_double_eq_tol(limits_hs_unit(hs), 1000.0, 0.001);
+	limits_hs_measure(hs, 1000ULL * 1000000 + 3000ULL * 1000, 1001,
+	    UINT32_MAX, t);
+	ck_assert_double_gt(limits_hs_unit(hs), 1000.0);
+	limits_hs_free(hs);
+}
+END_TEST
+
+/*
+ * More active networks than the table holds: the ones without room get
+ * in while under budget, and are refused (never crash) over it.
+ */
+START_TEST(hs_table_full)
+{
+	struct limits_hs	*hs = hs_new_1ms();
+	struct policy		*p = policy_new();
+	uint8_t			 n[17];
+	char			 ip[32];
+	unsigned		 i, ok = 0;
+
+	for (i = 0; i < 2 * LIMITS_HS_NETS; i++) {
+		snprintf(ip, sizeof(ip), "10.%u.%u.1", i / 250, i % 250);
+		hs_net4(p, ip, n);
+		ok += limits_hs_admit(hs, 50, n, false, 0) == LIMITS_HS_OK;
+	}
+	ck_assert_uint_le(limits_hs_active(hs, 0), LIMITS_HS_NETS);
+	ck_assert_uint_ge(ok, 500);
+	ck_assert_uint_lt(ok, 2 * LIMITS_HS_NETS);
+	limits_hs_free(hs);
+	policy_unref(p);
+}
+END_TEST
+
 Suite *
 limits_suite(void)
 {
@@ -1232,6 +1508,7 @@ limits_suite(void)
 	TCase	*tl = tcase_create("listeners");
 	TCase	*tu = tcase_create("users");
 	TCase	*ts = tcase_create("subs");
+	TCase	*th = tcase_create("handshakes");
 
 	tcase_add_test(tc, siphash_reference_vector);
 	tcase_add_test(tc, bucket_burst_then_rate);
@@ -1277,6 +1554,15 @@ limits_suite(void)
 	tcase_add_test(ts, subs_many_with_growth);
 	tcase_add_test(ts, subs_binary_filters);
 	suite_add_tcase(s, ts);
+
+	tcase_add_test(th, hs_off_and_under_budget);
+	tcase_add_test(th, hs_fair_share_many_networks);
+	tcase_add_test(th, hs_one_network_then_another);
+	tcase_add_test(th, hs_ipv6_slash64_is_one_network);
+	tcase_add_test(th, hs_known_priority_and_debt);
+	tcase_add_test(th, hs_queue_steers_budget);
+	tcase_add_test(th, hs_table_full);
+	suite_add_tcase(s, th);
 
 	return s;
 }

@@ -20,7 +20,7 @@
 /* The label tables of metrics.c follow these enums, value for value. */
 _Static_assert(METRICS_AUTH_RESULTS == AUTH_RESULT__MAX,
     "metrics.c's auth result names follow enum auth_result");
-_Static_assert(METRICS_REFUSALS == LIMITS_USER_RATE + 1,
+_Static_assert(METRICS_REFUSALS == LIMITS_HANDSHAKE + 1,
     "metrics.c's refusal names follow enum limits_refusal");
 _Static_assert(METRICS_LISTENERS_MAX == LIMITS_LISTENERS_MAX,
     "listeners are counted apart up to the same bound");

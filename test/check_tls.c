@@ -681,6 +681,35 @@ START_TEST(ctx_defaults)
 }
 END_TEST
 
+/*
+ * Every server handshake is counted and timed on the thread that runs
+ * it; over a BIO pair there is no socket, so no ClientHello wait.
+ */
+START_TEST(ctx_handshake_timed)
+{
+	struct policy_tls	 t;
+	struct tls_hs_stats	 a, b;
+	SSL_CTX			*ctx;
+	char			 err[512] = "", proto[16];
+	bool			 resumable;
+
+	tls_init(&t, "good.crt", "good.key");
+	ctx = tls_server_ctx_new(&t, err, sizeof(err));
+	ck_assert_msg(ctx != NULL, "%s", err);
+	tls_handshake_stats(&a);
+	ck_assert(handshake(ctx, 0, 0, NULL, proto, sizeof(proto),
+	    &resumable));
+	ck_assert(handshake(ctx, TLS1_2_VERSION, TLS1_2_VERSION, NULL, proto,
+	    sizeof(proto), &resumable));
+	tls_handshake_stats(&b);
+	ck_assert_uint_eq(b.count - a.count, 2);
+	ck_assert_uint_gt(b.ns, a.ns);
+	ck_assert_uint_eq(b.wait_min_ms, UINT32_MAX);
+	SSL_CTX_free(ctx);
+	tls_fini(&t);
+}
+END_TEST
+
 START_TEST(ctx_modern)
 {
 	struct policy_tls	 t;
@@ -1584,6 +1613,7 @@ tls_suite(void)
 	tcase_add_loop_test(tc, cert_key_mode, 0,
 	    sizeof(key_modes) / sizeof(key_modes[0]));
 	tcase_add_test(tc, ctx_defaults);
+	tcase_add_test(tc, ctx_handshake_timed);
 	tcase_add_test(tc, ctx_modern);
 	tcase_add_test(tc, ctx_intermediate_explicit);
 	tcase_add_loop_test(tc, ctx_refuses_weak, 0,

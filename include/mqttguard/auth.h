@@ -172,7 +172,9 @@ void		auth_guard_success(struct auth_guard *, const char *key,
 		    size_t len);
 /*
  * Known devices: <identity> logged in from <addr> at <now_ms>
- * (auth_guard_known_add), and whether it did so less than <ttl_ms> ago.
+ * (auth_guard_known_add), and whether it did so less than <ttl_ms> ago;
+ * with a NULL <identity>, whether anybody did from <addr> (the TLS
+ * handshake budget's priority, asked before anybody is known).
  */
 void		auth_guard_known_add(struct auth_guard *, const char *identity,
 		    const char *addr, uint64_t now_ms);

@@ -13,6 +13,10 @@
  * byte buckets all its connections draw from.  A session holds its user's
  * entry for its whole life, so a PUBLISH costs one lock, no lookup.
  *
+ * Per event loop, unshared: the connections not yet authenticated by
+ * network (fair eviction), and the TLS handshake budget (limits_hs_*,
+ * in limits_hs.c).
+ *
  * Also pure helpers for the session's own bounds: a set of subscription
  * filters (limits.max_subscriptions) and MQTT filter matching for the
  * per-topic rate rules.
@@ -63,7 +67,8 @@ enum limits_refusal {
 	LIMITS_RATE,		/* limits.connection_rate_per_address */
 	LIMITS_LISTENER,	/* limits.listeners.<name>.max_connections */
 	LIMITS_USER,		/* limits.max_connections_per_user */
-	LIMITS_USER_RATE	/* limits.connection_rate_per_user */
+	LIMITS_USER_RATE,	/* limits.connection_rate_per_user */
+	LIMITS_HANDSHAKE	/* limits.handshake_budget */
 };
 
 const char	*limits_refusal_str(enum limits_refusal);
@@ -185,6 +190,89 @@ unsigned	 limits_pending_count(const struct limits_pending *,
 /* The 17-byte key of <sa>'s network under <lim>, as limits_conn.net. */
 void		 limits_network_key(const struct sockaddr *sa,
 		    const struct policy_limits *lim, uint8_t *out);
+
+/* ---- the TLS handshake budget of one event loop ---------------------- */
+
+#define LIMITS_HS_NETS		4096	/* networks a loop tracks */
+#define LIMITS_HS_ACTIVE_MS	2000	/* asked in this recently: active */
+#define LIMITS_HS_UNIT_US	500	/* a handshake's cost until measured */
+#define LIMITS_HS_KNOWN		8	/* handshakes a known address may owe */
+#define LIMITS_HS_DEBT_S	2	/* seconds of budget owed: known only */
+#define LIMITS_HS_TARGET_MS	100	/* a ClientHello's acceptable wait */
+#define LIMITS_HS_INTERVAL_MS	200	/* over which that is judged */
+#define LIMITS_HS_SCALE_MIN	(1.0 / 16)	/* the budget's floor */
+
+/*
+ * How much of its time one event loop spends on TLS handshakes, and who
+ * gets the handshakes it can afford when that is more than its budget
+ * (limits.handshake_budget, a percentage of the loop's time).  Touched by
+ * the loop's thread only, no lock; pure: the clock and the measured cost
+ * are arguments.
+ *
+ * Every TLS connection admitted is charged the loop's running estimate of
+ * a handshake's cost, to the loop's budget (a token bucket refilled at
+ * the budget's rate, one second deep) and to its network's account.
+ * Under budget everyone is admitted.  Over it, the budget is shared out
+ * evenly among the networks that asked in during the last
+ * LIMITS_HS_ACTIVE_MS: each account refills at budget / active networks
+ * and holds at most a second of that (never less than one handshake), so
+ * a network admits a handshake only when its account can pay for one.
+ * A hundred flooding networks cannot starve a hundred-and-first, which
+ * has its whole share; a network alone in asking has the whole budget and
+ * no more (the queue it would build is where the next comer would wait).
+ * A network seen for the first time starts with a full account, so a
+ * reconnect storm of many devices gets each of them in once.  An address where somebody logged in recently (a known
+ * device) may run its account LIMITS_HS_KNOWN handshakes into debt.  When
+ * the loop owes LIMITS_HS_DEBT_S seconds of budget (many networks each
+ * taking its first handshake), only known devices are admitted until the
+ * debt is paid down (the debt itself is bounded at twice that).  A
+ * network not tracked for want of room (LIMITS_HS_NETS active at once) is
+ * treated as having nothing left.
+ *
+ * The budget also follows what clients see: when every ClientHello read
+ * over LIMITS_HS_INTERVAL_MS had waited LIMITS_HS_TARGET_MS or more (in
+ * the kernel's accept queue and the loop's), the budget in force halves,
+ * and grows back by a tenth an interval once one did not (as CoDel judges
+ * a queue by the shortest stay in it).  So on a machine busy with other
+ * work, or when connections cost more than their handshakes, the loop
+ * still sheds enough to keep the queue short.
+ */
+struct limits_hs;
+
+enum limits_hs_verdict {
+	LIMITS_HS_OK = 0,	/* admitted, charged */
+	LIMITS_HS_SHARE,	/* over budget: this network's share is spent */
+	LIMITS_HS_DEBT		/* over budget by LIMITS_HS_DEBT_S seconds */
+};
+
+/* NULL when out of memory or the system has no randomness. */
+struct limits_hs *limits_hs_new(void);
+void		 limits_hs_free(struct limits_hs *);
+/*
+ * The loop's handshake work so far, running totals (tls_handshake_stats()):
+ * <ns> nanoseconds over <count> handshakes begun; what was added since
+ * the last call refines the cost charged per handshake.  <wait_min_ms>:
+ * the shortest wait of a ClientHello read since the last call
+ * (UINT32_MAX: none), which steers the budget down while a queue stands.
+ */
+void		 limits_hs_measure(struct limits_hs *, uint64_t ns,
+		    uint64_t count, uint32_t wait_min_ms, uint64_t now_ms);
+/*
+ * A TLS connection from network <net> (17 bytes, limits_network_key())
+ * asks in at <now_ms> under a budget of <pct> percent of the loop's time
+ * (0: no budget, always admitted).  <known>: somebody logged in from its
+ * address recently.  LIMITS_HS_OK charges it; a refusal charges nothing.
+ */
+enum limits_hs_verdict limits_hs_admit(struct limits_hs *, unsigned pct,
+		    const uint8_t *net, bool known, uint64_t now_ms);
+/* Whether the loop is over its budget at <now_ms> (for logs and tests). */
+bool		 limits_hs_over(struct limits_hs *, unsigned pct,
+		    uint64_t now_ms);
+/* Networks active at <now_ms>; the cost charged per handshake, in us. */
+unsigned	 limits_hs_active(struct limits_hs *, uint64_t now_ms);
+double		 limits_hs_unit(const struct limits_hs *);
+/* The part of the budget in force, (0, 1]: see limits_hs_measure(). */
+double		 limits_hs_scale(const struct limits_hs *);
 
 /* ---- per user ---------------------------------------------------------- */
 

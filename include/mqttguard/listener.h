@@ -9,7 +9,9 @@
  * spinning, and an accepted fd goes straight to session_new().  At most
  * LISTENER_ACCEPTS_PER_TURN connections are taken per turn of the loop:
  * a connection flood waits in the backlog, not in front of the
- * established sessions' I/O.
+ * established sessions' I/O.  On a TLS listener, a connection the loop's
+ * handshake budget cannot afford (limits_hs_admit()) is closed at once,
+ * before its ClientHello is read.
  */
 #ifndef MQTTGUARD_LISTENER_H
 #define MQTTGUARD_LISTENER_H
@@ -37,6 +39,8 @@ struct listener {
 	uint64_t		 refused_quiet;	/* refusals not logged */
 	uint64_t		 paused_logged;	/* ms: last accept-pause line */
 	uint64_t		 paused_quiet;	/* accept pauses not logged */
+	struct limits_hs	*hs;		/* the loop's handshake budget
+						   (its owner's); NULL: none */
 	struct timeval		 turn;		/* the loop turn counted */
 	unsigned		 turn_accepts;	/* accepted in that turn */
 };

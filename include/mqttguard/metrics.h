@@ -29,7 +29,7 @@
 
 #define METRICS_LISTENERS_MAX	64	/* listeners counted apart, by index;
 					   later ones are not counted */
-#define METRICS_REFUSALS	9	/* enum limits_refusal, LIMITS_OK too */
+#define METRICS_REFUSALS	10	/* enum limits_refusal, LIMITS_OK too */
 #define METRICS_AUTH_RESULTS	14	/* enum auth_result */
 #define METRICS_BUCKETS		14	/* histogram bounds, +Inf apart */
 

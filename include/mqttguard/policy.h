@@ -29,6 +29,7 @@
 #define POLICY_CONNECT_TIMEOUT_DEFAULT	10000		/* ms */
 #define POLICY_UPSTREAM_TIMEOUT_DEFAULT	5000		/* ms */
 #define POLICY_OUTPUT_BUFFER_DEFAULT	(256 * 1024)	/* bytes */
+#define POLICY_HANDSHAKE_BUDGET_DEFAULT	50	/* % of a worker's time */
 #define POLICY_BACKLOG_DEFAULT		511
 #define POLICY_TLS_HANDSHAKE_DEFAULT	10000		/* ms */
 #define POLICY_UNAUTH_DEFAULT		1024
@@ -237,6 +238,7 @@ struct policy_limits {
 	unsigned	 network_v6;		/* prefix bits, default 64 */
 	unsigned	 connection_rate_per_address;	/* per second */
 	unsigned	 connection_burst_per_address;
+	unsigned	 handshake_budget;	/* % of a worker; 0: none */
 	/* sessions */
 	unsigned	 max_keepalive_ms;	/* default 3600 s */
 	unsigned	 message_rate;		/* PUBLISH per second */

@@ -150,6 +150,20 @@ void	tls_set_verify(SSL *ssl, enum policy_verify v);
 const char	*tls_verify_error(SSL *ssl);
 
 /*
+ * The calling thread's server handshakes: <ns>, the wall time spent so
+ * far in OpenSSL's handshake calls that had work to do, and <count>, the
+ * handshakes begun (running totals: the caller takes differences);
+ * <wait_min_ms>, the shortest time a ClientHello read since the last call
+ * had waited in the kernel and the loop before it was read (UINT32_MAX:
+ * none was read).
+ */
+struct tls_hs_stats {
+	uint64_t	ns, count;
+	uint32_t	wait_min_ms;
+};
+void	tls_handshake_stats(struct tls_hs_stats *st);
+
+/*
  * After a reload: whether the client certificate <ssl> was accepted with
  * still verifies under the server context <ctx> of the new policy (its
  * CAs and CRLs).  0 (or no certificate to check), or -1 with the reason

@@ -554,6 +554,18 @@ def accepted(connack):
 
 # ---- raw sockets ----------------------------------------------------------
 
+def client_hello():
+    """The bytes of a TLS ClientHello, as Python's ssl module sends it."""
+    ctx = ssl.create_default_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
 def plain_socket(port, addr=None, timeout=TIMEOUT):
     """A raw TCP connection to <port>, from <addr> if given: another
     loopback address is another client to the per-address limits."""

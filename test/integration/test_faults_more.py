@@ -9,14 +9,13 @@ mid-handshake or with an RST.  After each, the proxy's open descriptors
 import os
 import signal
 import socket
-import ssl
 import subprocess
 import threading
 import time
 
-from helpers import (TIMEOUT, Paho, accepted, client_socket, connect,
-                     plain_socket, publish, read_frame, read_until_closed,
-                     wait_until)
+from helpers import (TIMEOUT, Paho, accepted, client_hello, client_socket,
+                     connect, plain_socket, publish, read_frame,
+                     read_until_closed, wait_until)
 
 CONNACK_V5_0x88 = b"\x20\x03\x00\x88\x00"   # server unavailable
 CONNACK_V311_0x03 = b"\x20\x02\x00\x03"     # server unavailable
@@ -362,18 +361,6 @@ def test_emfile_pauses_accepting_without_spinning(guard_factory, broker):
 
 
 # ---- clients that vanish ----------------------------------------------------
-
-def client_hello():
-    """The bytes of a TLS ClientHello, as Python's ssl module sends it."""
-    ctx = ssl.create_default_context()
-    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return out.read()
-
 
 def rst_close(s):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_0)
