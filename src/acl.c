@@ -10,8 +10,8 @@
  * action, the rule that decides there (a deny if any, else the first
  * allow), as a number: rules ending at one node have the same filter, so
  * the same specificity, and that comparison is settled when the index is
- * built.  A check splits the topic once (levels and their hashes on the
- * stack), walks the everyone trie, the identity's rules and the tries of
+ * built.  A check splits the topic once (levels on the stack, each
+ * hashed when a trie node first looks it up), walks the everyone trie, the identity's rules and the tries of
  * its groups, and keeps the most specific decision.  It never allocates
  * and never writes shared memory: every worker may check at once.
  *
@@ -45,6 +45,7 @@
  * shadowed rules, unused groups, names that match nobody); the files and
  * the password database are the caller's.  Nothing here logs.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,7 +189,11 @@ struct acl {
 	char		**files;	/* interned rule file names */
 	size_t		 nfiles, capfiles;
 	uint32_t	 depth;		/* the deepest rule, in levels */
+	uint64_t	 serial;	/* 1, 2, ...: one per index made */
 };
+
+/* The serial of the last index made (acl_cache's entries name it). */
+static _Atomic uint64_t	serials;
 
 /* One level of the topic being checked. */
 struct lvl {
@@ -490,6 +495,7 @@ acl_new(void)
 	hmap_init(&acl->subjects, &acl->stype, NULL, 0);
 	hmap_init(&acl->groupmap, &acl->ntype, NULL, 0);
 	hmap_init(&acl->everyone.kids, &acl->ntype, NULL, 0);
+	acl->serial = atomic_fetch_add(&serials, 1) + 1;
 	return acl;
 }
 
@@ -1089,9 +1095,8 @@ split(struct walk *w, const char *t, size_t len, uint32_t keep)
 					l->kind = LV_HASH;
 				else
 					return -1;
-			} else
-				l->hash = hmap_hash(w->ht, t + start,
-				    l->len);
+			}
+			l->hash = 0;	/* hashed when first needed */
 		}
 		total++;
 		wild = false;
@@ -1116,6 +1121,19 @@ consider(struct walk *w, const struct leaf *lf)
 		w->bestkey = key;
 		w->bestidx = idx;
 	}
+}
+
+/*
+ * The hash of literal level <l>, computed the first time a node with
+ * literal children asks for it: one SipHash per level and check at most,
+ * none for the levels only wildcards, "%u"/"%c" or flat rules look at.
+ */
+static inline uint64_t
+level_hash(struct walk *w, struct lvl *l)
+{
+	if (l->hash == 0)
+		l->hash = hmap_hash(w->ht, w->t + l->off, l->len);
+	return l->hash;
 }
 
 static inline bool
@@ -1155,8 +1173,8 @@ walk(struct walk *w, const struct node *n, uint32_t i)
 			walk(w, wd->plus, i + 1);
 		return;
 	}
-	if ((kid = map_find(&n->kids, w->t + l->off, l->len, l->hash)) !=
-	    NULL)
+	if (n->kids.n > 0 && (kid = map_find(&n->kids, w->t + l->off,
+	    l->len, level_hash(w, &w->lv[i]))) != NULL)
 		walk(w, (const struct node *)kid, i + 1);
 	if (wd == NULL || top)
 		return;
@@ -1187,28 +1205,28 @@ empty_node(const struct node *n)
 	return n->kids.n == 0 && n->wild == NULL && n->leaf == NULL;
 }
 
-bool
-acl_check(const struct acl *acl, const struct acl_subject *who,
-    enum acl_action action, const uint8_t *topic, size_t len,
+/*
+ * acl_check() for a valid <acl>, <who> and <action> whose identity
+ * (<idlen> bytes) hashes to <h> in the identity table: the walk itself.
+ * Fills <v> (never NULL).
+ */
+static void
+check(const struct acl *acl, const struct acl_subject *who, size_t idlen,
+    uint64_t h, enum acl_action action, const uint8_t *topic, size_t len,
     struct acl_verdict *v)
 {
 	struct walk		 w;
 	const struct subject	*s;
 	const char		*t = (const char *)topic, *slash;
-	uint64_t		 h;
 	uint32_t		 i;
-	int			 a;
 
 	w.found = false;
 	w.bestkey = w.bestidx = 0;
-	if (acl == NULL || who == NULL || who->identity == NULL ||
-	    topic == NULL || (a = action_index(action)) == -1)
-		goto done;
 	w.ht = &acl->ntype;
-	w.act = (unsigned)a;
+	w.act = (unsigned)action_index(action);
 	w.sub = action == ACL_SUBSCRIBE;
 	w.id = who->identity;
-	w.idlen = strlen(who->identity);
+	w.idlen = idlen;
 	w.cid = who->client_id != NULL ? who->client_id : "";
 	w.cidlen = who->client_id != NULL ? who->client_id_len : 0;
 	w.vars[0] = (struct topic_var){ "%u", 2, w.id, w.idlen };
@@ -1218,7 +1236,6 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 	 * for it first; split the topic and walk the everyone trie (likely
 	 * cached) meanwhile.
 	 */
-	h = hmap_hash(&acl->stype, w.id, w.idlen);
 	if ((s = hmap_home(&acl->subjects, h)) != NULL) {
 		__builtin_prefetch(s);
 		__builtin_prefetch((const char *)s + 64);
@@ -1254,11 +1271,124 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 			walk(&w, &gs[i]->root, 0);
 	}
 done:
-	if (v != NULL) {
-		v->allow = w.found && !(w.bestkey & 1);
-		v->rule = w.found ? &acl->rules[w.bestidx] : NULL;
+	v->allow = w.found && !(w.bestkey & 1);
+	v->rule = w.found ? &acl->rules[w.bestidx] : NULL;
+}
+
+/* Whether acl_check() may look: the index, subject and action valid. */
+static inline bool
+checkable(const struct acl *acl, const struct acl_subject *who,
+    enum acl_action action, const uint8_t *topic)
+{
+	return acl != NULL && who != NULL && who->identity != NULL &&
+	    topic != NULL && action_index(action) != -1;
+}
+
+bool
+acl_check(const struct acl *acl, const struct acl_subject *who,
+    enum acl_action action, const uint8_t *topic, size_t len,
+    struct acl_verdict *v)
+{
+	struct acl_verdict	own;
+	size_t			idlen;
+
+	if (v == NULL)
+		v = &own;
+	if (!checkable(acl, who, action, topic)) {
+		v->allow = false;
+		v->rule = NULL;
+		return false;
 	}
-	return w.found && !(w.bestkey & 1);
+	idlen = strlen(who->identity);
+	check(acl, who, idlen, hmap_hash(&acl->stype, who->identity, idlen),
+	    action, topic, len, v);
+	return v->allow;
+}
+
+void
+acl_cache_clear(struct acl_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Makes sure the entries of <c> are of <acl> and <who>: empties it (but
+ * for its counters) and hashes the identity anew when they are not.
+ */
+static void
+cache_bind(const struct acl *acl, struct acl_cache *c,
+    const struct acl_subject *who)
+{
+	const char	*cid = who->client_id != NULL ? who->client_id : "";
+	size_t		 cidlen = who->client_id != NULL ?
+			    who->client_id_len : 0;
+	uint64_t	 hits = c->hits, misses = c->misses;
+
+	if (c->serial == acl->serial && c->identity == who->identity &&
+	    c->client_id == cid && c->client_id_len == cidlen)
+		return;
+	memset(c, 0, sizeof(*c));
+	c->hits = hits;
+	c->misses = misses;
+	c->serial = acl->serial;
+	c->identity = who->identity;
+	c->idlen = strlen(who->identity);
+	c->idhash = hmap_hash(&acl->stype, who->identity, c->idlen);
+	c->client_id = cid;
+	c->client_id_len = cidlen;
+}
+
+/* The slot of <c> holding <action> on <topic> (<len> bytes), or NULL. */
+static const struct acl_cache_slot *
+cache_find(const struct acl_cache *c, enum acl_action action,
+    const uint8_t *topic, size_t len)
+{
+	const struct acl_cache_slot	*e;
+	unsigned			 i;
+
+	for (i = 0; i < ACL_CACHE_SLOTS; i++) {
+		e = &c->slot[i];
+		if (e->len == len && e->act == action &&
+		    memcmp(e->topic, topic, len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+bool
+acl_check_cached(const struct acl *acl, struct acl_cache *c,
+    const struct acl_subject *who, enum acl_action action,
+    const uint8_t *topic, size_t len, struct acl_verdict *v)
+{
+	const struct acl_cache_slot	*hit;
+	struct acl_cache_slot		*e;
+	struct acl_verdict		 own;
+	bool				 fits = len > 0 &&
+					    len <= ACL_CACHE_TOPIC;
+
+	if (c == NULL || !checkable(acl, who, action, topic))
+		return acl_check(acl, who, action, topic, len, v);
+	if (v == NULL)
+		v = &own;
+	cache_bind(acl, c, who);
+	if (fits && (hit = cache_find(c, action, topic, len)) != NULL) {
+		c->hits++;
+		v->allow = hit->allow;
+		v->rule = hit->rule != 0 ? &acl->rules[hit->rule - 1] : NULL;
+		return v->allow;
+	}
+	c->misses++;
+	check(acl, who, c->idlen, c->idhash, action, topic, len, v);
+	if (!fits)
+		return v->allow;
+	e = &c->slot[c->next];
+	c->next = (c->next + 1) % ACL_CACHE_SLOTS;
+	memcpy(e->topic, topic, len);
+	e->len = (uint16_t)len;
+	e->act = (uint8_t)action;
+	e->allow = v->allow;
+	e->rule = v->rule != NULL ? (uint32_t)(v->rule - acl->rules) + 1 : 0;
+	return v->allow;
 }
 
 /* ---- accessors ------------------------------------------------------ */

@@ -8,9 +8,13 @@
  * a deny of "devices/+/secret").  The checks pick a user uniformly at
  * random and ask what a session asks: a publish to its own device topic,
  * a read of another device's, a subscription, a public read; so with a
- * million users nearly every check starts from a cache miss.  Prints:
+ * million users nearly every check starts from a cache miss.  Then one
+ * session asks the same question again and again (a device publishing
+ * telemetry), through acl_check() and through its decision cache
+ * (acl_check_cached()).  Prints:
  *
  *	acl: 10 rules: N ns/check
+ *	acl: 10 rules, same topic repeated: N ns/check, cached M ns/check
  *	...
  *	acl: 1M/10 rules: R x (target <= 3 x, and < 1000 ns/check)
  *
@@ -41,6 +45,7 @@ static double	now(void);
 static uint64_t	rnd(void);
 static struct acl *build(size_t, size_t *, char **);
 static double	bench(size_t);
+static void	repeated(const struct acl *, const struct query *);
 
 static uint64_t	rng = 0x2545f4914f6cdd1dULL;
 
@@ -156,6 +161,52 @@ build(size_t n, size_t *nusers, char **names)
 	return acl;
 }
 
+/*
+ * One session publishing to one topic again and again (telemetry): ns per
+ * check of <q> without and with the session's decision cache.  The cached
+ * answer must be the uncached one, rule and all.
+ */
+static void
+repeated(const struct acl *acl, const struct query *q)
+{
+	struct acl_subject	 who;
+	struct acl_verdict	 a, b;
+	struct acl_cache	 cache;
+	double			 t0, t[2];
+	size_t			 i, done[2] = { 0, 0 };
+	volatile unsigned	 sink = 0;
+	int			 k;
+
+	who.identity = q->id;
+	who.client_id = "c";
+	who.client_id_len = 1;
+	acl_cache_clear(&cache);
+	for (k = 0; k < 2; k++) {
+		t0 = now();
+		do {
+			for (i = 0; i < 4096; i++)
+				sink += k == 0 ? acl_check(acl, &who,
+				    q->action, (const uint8_t *)q->topic,
+				    q->len, NULL) : acl_check_cached(acl,
+				    &cache, &who, q->action, (const uint8_t *)
+				    q->topic, q->len, NULL);
+			done[k] += 4096;
+		} while ((t[k] = now() - t0) < 0.5);
+	}
+	(void)sink;
+	acl_check(acl, &who, q->action, (const uint8_t *)q->topic, q->len, &a);
+	acl_check_cached(acl, &cache, &who, q->action, (const uint8_t *)
+	    q->topic, q->len, &b);
+	if (a.allow != q->allow || a.allow != b.allow || a.rule != b.rule) {
+		fprintf(stderr, "bench_acl: cached answer differs\n");
+		exit(1);
+	}
+	printf("acl: %zu rules, same topic repeated: %.0f ns/check, "
+	    "cached %.0f ns/check\n", acl_count(acl),
+	    t[0] * 1e9 / (double)done[0], t[1] * 1e9 / (double)done[1]);
+	fflush(stdout);
+}
+
 /* Builds an index of <n> rules; returns ns per check. */
 static double
 bench(size_t n)
@@ -228,6 +279,7 @@ bench(size_t n)
 	(void)sink;
 	printf("acl: %zu rules: %.0f ns/check\n", n, t * 1e9 / (double)done);
 	fflush(stdout);
+	repeated(acl, &q[0]);
 	acl_free(acl);
 	free(names);
 	free(q);

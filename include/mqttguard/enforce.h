@@ -210,6 +210,11 @@ struct enforce_state {
 	struct enforce_warned		 warned[ENFORCE_WARNED_MAX];
 	unsigned			 n_warned;	/* ever; the slot
 						   is n_warned % MAX */
+	struct acl_cache		 acl_cache;	/* recent ACL
+						   verdicts: only what
+						   acl_check() says, never
+						   what monitor mode or
+						   audit make of it */
 };
 
 /* Starts <st> for a connection on <lis> of <pol>. */
