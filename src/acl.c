@@ -20,12 +20,20 @@
  * identity is a 128-byte record of a table, at the place its name's hash
  * gives: the check asks for it first and splits the topic while it comes.
  * The record holds the name, the identity's groups and, up to
- * ACL_FLAT_MAX, its rules as filters matched one by one by topic_'s
- * matcher (flat_match()); more rules go to a trie of the identity's own,
- * a longer record to one block elsewhere.  The trie walk is the index's
- * own, level by level; test/check_topic.c proves it answers as
- * topic_match() and topic_covers() do.  Decisions name rules by index
- * into one array, so the verdict costs no further load.
+ * ACL_FLAT_MAX, its rules as filters matched one by one against the
+ * levels the check split (flat_match()); more rules go to a trie of the
+ * identity's own, a longer record to one block elsewhere.  The trie walk
+ * is the index's own, level by level; test/check_topic.c proves it
+ * answers as topic_match() and topic_covers() do, flat_vs_trie that the
+ * flat rules answer as the trie.  Decisions name rules by index into one
+ * array, so the verdict costs no further load.
+ *
+ * So a check reads its topic once: split() finds the levels (validating
+ * them), and the everyone trie, the identity's flat rules or trie, its
+ * groups' tries and the "%u"/"%c" levels all work on those levels; a
+ * level is hashed only when a node with literal children asks, and only
+ * once.  A session's decision cache (struct acl_cache) spares the check
+ * altogether for the topics it asked about last.
  *
  * The hash tables are hmaps (hmap.h), keyed per index, and filled from
  * the policy alone: a client chooses which probe sequence a check walks,
@@ -215,7 +223,6 @@ struct walk {
 	unsigned	 act;
 	const char	*id, *cid;
 	size_t		 idlen, cidlen;
-	struct topic_var vars[2];	/* "%u", "%c": id, cid */
 	bool		 found;
 	uint32_t	 bestkey, bestidx;
 };
@@ -1187,15 +1194,58 @@ walk(struct walk *w, const struct node *n, uint32_t i)
 }
 
 /*
- * walk() for one flat entry: the filter is matched whole by topic_'s
- * matcher, "%u" and "%c" standing for the identity and the client id.
- * That the two agree is what test/check_topic.c and flat_vs_trie prove.
+ * Whether filter level <o> (<on> bytes, not '#') matches the topic's
+ * level <i>: '+' any but a leading one on a '$' topic, "%u"/"%c" the
+ * identity/client id when not empty, anything else itself.  For a
+ * subscription, a topic's '+' is covered only by a '+'.
+ */
+static inline bool
+flat_level(const struct walk *w, const char *o, size_t on, uint32_t i)
+{
+	const struct lvl	*l = &w->lv[i];
+	bool			 top = i == 0 && w->dollar;
+
+	if (l->kind == LV_HASH)
+		return false;		/* only '#' covers '#' */
+	if (on == 1 && *o == '+')
+		return !top;
+	if (l->kind == LV_PLUS)
+		return false;
+	if (on == 2 && o[0] == '%' && (o[1] == 'u' || o[1] == 'c'))
+		return !top && (o[1] == 'u' ? level_is(w, l, w->id,
+		    w->idlen) : level_is(w, l, w->cid, w->cidlen));
+	return l->len == on && memcmp(w->t + l->off, o, on) == 0;
+}
+
+/*
+ * walk() for one flat entry: its filter matched level by level against
+ * the levels split() found, so the topic is scanned once per check
+ * however many flat rules there are.  A flat filter is never deeper than
+ * acl->depth, and split() kept one level more: a topic with levels past
+ * lv[] only meets a '#'.  That this answers as the trie does is what
+ * flat_vs_trie and the acl_match fuzzer prove.
  */
 static void
 flat_match(struct walk *w, const struct flat *e)
 {
-	if (topic_match_vars(e->filter, e->len, w->t, w->tlen, w->vars, 2,
-	    w->sub ? TOPIC_COVERS : 0))
+	const char	*f = e->filter, *o, *end;
+	const char	*stop = f + e->len;
+	uint32_t	 i = 0;
+
+	for (o = f;; o = end + 1, i++) {
+		if ((end = memchr(o, '/', (size_t)(stop - o))) == NULL)
+			end = stop;
+		if (end - o == 1 && *o == '#') {
+			if (i > 0 || !w->dollar)
+				consider(w, &e->lf);
+			return;
+		}
+		if (i >= w->n || !flat_level(w, o, (size_t)(end - o), i))
+			return;
+		if (end == stop)
+			break;
+	}
+	if (i + 1 == w->n && !w->more)
 		consider(w, &e->lf);
 }
 
@@ -1229,8 +1279,6 @@ check(const struct acl *acl, const struct acl_subject *who, size_t idlen,
 	w.idlen = idlen;
 	w.cid = who->client_id != NULL ? who->client_id : "";
 	w.cidlen = who->client_id != NULL ? who->client_id_len : 0;
-	w.vars[0] = (struct topic_var){ "%u", 2, w.id, w.idlen };
-	w.vars[1] = (struct topic_var){ "%c", 2, w.cid, w.cidlen };
 	/*
 	 * The identity's record is likely a cache miss, in a big index: ask
 	 * for it first; split the topic and walk the everyone trie (likely
