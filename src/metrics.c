@@ -133,6 +133,7 @@ static const char *const rule_names[CODEC_ERR__MAX] = {
 	[CODEC_ERR_PACKET_ID_IN_USE] = "packet_id_in_use",
 	[CODEC_ERR_PACKET_ID_UNKNOWN] = "packet_id_unknown",
 	[CODEC_ERR_PAYLOAD_FORMAT] = "payload_format",
+	[CODEC_ERR_USER_PROPS] = "user_properties",
 };
 
 static void	add(_Atomic uint64_t *, uint64_t);

@@ -171,6 +171,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	s->lim.max_packet = s->es.L->max_packet;
 	s->lim.reject_control = s->es.L->reject_control_chars;
 	s->lim.reject_nonchar = s->es.L->reject_noncharacters;
+	s->lim.max_user_props = s->es.L->max_user_properties;
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 

@@ -133,6 +133,8 @@ enum codec_err {
 					   state */
 	CODEC_ERR_PAYLOAD_FORMAT,	/* Payload Format Indicator 1, payload
 					   not UTF-8 */
+	CODEC_ERR_USER_PROPS,		/* more User Properties in a client's
+					   packet than max_user_props */
 	CODEC_ERR__MAX
 };
 
@@ -145,6 +147,10 @@ struct codec_limits {
 				   0: no limit beyond the protocol's */
 	bool	reject_control;	/* refuse U+0001..U+001F, U+007F..U+009F */
 	bool	reject_nonchar;	/* refuse U+FDD0..U+FDEF, U+xFFFE/xFFFF */
+	unsigned max_user_props;	/* User Properties in one packet from
+					   the client (CONNECT: with its
+					   will's); 0: any number.  The
+					   broker's are not counted. */
 };
 
 /* A view into the frame; len 0 and p possibly NULL when absent. */
@@ -366,7 +372,10 @@ int	codec_session_check(struct codec_session *s, enum codec_dir dir,
 
 /* The rule broken, as text naming the section, e.g. "[MQTT-2.2.2-2] ...". */
 const char	*codec_err_str(enum codec_err);
-/* The 5.0 reason code for an error: 0x81, 0x82, 0x84, 0x85, 0x94, 0x95. */
+/*
+ * The 5.0 reason code for an error: 0x81, 0x82, 0x84, 0x85, 0x94, 0x95,
+ * 0x97, 0x99.
+ */
 uint8_t		 codec_err_reason(enum codec_err);
 const char	*codec_type_str(uint8_t type);
 
