@@ -85,6 +85,8 @@ struct connect_plan {
 	uint8_t			 flags;
 	bool			 mp;		/* Maximum Packet Size set */
 	uint32_t		 max_packet;	/* with mp */
+	bool			 wd;		/* Will Delay Interval clamped */
+	uint32_t		 will_delay;	/* with wd */
 	size_t			 plen;		/* properties as written */
 	size_t			 rem;		/* remaining length */
 };
@@ -1858,6 +1860,13 @@ connect_size(const struct codec_packet *pkt, const struct codec_buf *username,
 	    pkt->props.raw.len;
 	if (o->mp && o->plen == 0)
 		return -1;
+	o->wd = (o->flags & CODEC_CF_WILL) &&
+	    codec_connect_will_clamp(pkt, &o->will_delay);
+	/* Set in place of the client's: the will's block keeps its length. */
+	if (o->wd && props_set_u32(NULL, c->will_props.raw.p,
+	    c->will_props.raw.len, CODEC_PROP_WILL_DELAY, o->will_delay) !=
+	    c->will_props.raw.len)
+		return -1;
 	o->rem = 2 + (c->level == CODEC_V31 ? 6 : 4) + 1 + 1 + 2 + 2 +
 	    c->client_id.len;
 	if (v5)
@@ -1908,7 +1917,11 @@ connect_put(uint8_t *buf, const struct codec_packet *pkt,
 	if (o->flags & CODEC_CF_WILL) {
 		if (c->level == CODEC_V5) {
 			off += vbi_put(buf + off, c->will_props.raw.len);
-			if (c->will_props.raw.len > 0)
+			if (o->wd)
+				props_set_u32(buf + off, c->will_props.raw.p,
+				    c->will_props.raw.len,
+				    CODEC_PROP_WILL_DELAY, o->will_delay);
+			else if (c->will_props.raw.len > 0)
 				memcpy(buf + off, c->will_props.raw.p,
 				    c->will_props.raw.len);
 			off += c->will_props.raw.len;
@@ -1931,7 +1944,9 @@ connect_put(uint8_t *buf, const struct codec_packet *pkt,
  * absent).  The username/password flags follow the arguments; at 3.x a
  * password needs a username, so a password without one is dropped.  A 5.0
  * CONNECT's Maximum Packet Size becomes <max_packet> when that is smaller
- * (or it was absent; 0: unchanged), so the broker sends nothing larger.
+ * (or it was absent; 0: unchanged), so the broker sends nothing larger,
+ * and its will's Will Delay Interval the Session Expiry Interval when
+ * that is shorter (codec_connect_will_clamp()).
  */
 size_t
 codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
@@ -1947,6 +1962,24 @@ codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
 	if (total > cap)
 		return total;
 	return connect_put(buf, pkt, &o);
+}
+
+bool
+codec_connect_will_clamp(const struct codec_packet *pkt, uint32_t *to)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	uint32_t			 expiry;
+
+	if (pkt->type != CODEC_CONNECT || c->level != CODEC_V5 ||
+	    !(c->flags & CODEC_CF_WILL) ||
+	    !CODEC_PROP_HAS(&c->will_props, CODEC_PROP_WILL_DELAY))
+		return false;
+	expiry = CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SESSION_EXPIRY) ?
+	    pkt->props.session_expiry : 0;
+	if (c->will_props.will_delay <= expiry)
+		return false;
+	*to = expiry;
+	return true;
 }
 
 /*

@@ -524,6 +524,10 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 		return;
 	}
 	codec_encode_connect(buf, n, pkt, up, pw, max);
+	if (codec_connect_will_clamp(pkt, &v->will_delay)) {
+		v->will_clamped = true;
+		metrics_add(M_WILL_DELAY_CLAMPED, 1);
+	}
 	st->decided = true;
 	v->heap = buf;
 	v->out = buf;

@@ -980,6 +980,11 @@ auth_accept(struct session *s)
 		enforce_verdict_fini(&v);
 		return -1;
 	}
+	if (v.will_clamped)
+		log_info("session %" PRIu64 " %s: will delay %" PRIu32 " s "
+		    "clamped to the session expiry interval, %" PRIu32 " s "
+		    "(CVE-2019-11778)", s->id, s->peer,
+		    c->will_props.will_delay, v.will_delay);
 	/* The identity's own limits are in force from here on. */
 	s->lim.max_packet = s->es.L->max_packet;
 	bufferevent_setwatermark(s->down, EV_WRITE,

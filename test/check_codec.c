@@ -1504,6 +1504,67 @@ START_TEST(t_user_props)
 }
 END_TEST
 
+/*
+ * CVE-2019-11778: a will's delay over the session expiry (0 when absent)
+ * is re-encoded as the latter, in place, the block keeping its length and
+ * its other properties; otherwise the CONNECT goes on as it came.
+ */
+START_TEST(t_will_clamp)
+{
+	const struct {
+		const char	*name;
+		const uint8_t	*b;
+		size_t		 len;
+		bool		 clamp;
+		uint32_t	 to;
+	} cases[] = {
+		{ "no session expiry: 0", CONNECT5(0x06, 0, CID,
+		    PROPS(0x18, 0, 0, 0, 5), S('w'), S('p')), true, 0 },
+		{ "over the session expiry", CONNECT5(0x06,
+		    PROPS(0x11, 0, 0, 0, 10), CID, PROPS(0x01, 1, 0x18, 0, 0,
+		    1, 0x2c, 0x26, 0, 1, 'k', 0, 1, 'v'), S('w'), S('p')),
+		    true, 10 },
+		{ "equal", CONNECT5(0x06, PROPS(0x11, 0, 0, 0, 10), CID,
+		    PROPS(0x18, 0, 0, 0, 10), S('w'), S('p')), false, 0 },
+		{ "shorter", CONNECT5(0x06, PROPS(0x11, 0xff, 0xff, 0xff,
+		    0xff), CID, PROPS(0x18, 0xff, 0xff, 0xff, 0xfe), S('w'),
+		    S('p')), false, 0 },
+		{ "no will delay", CONNECT5(0x06, 0, CID, 0,
+		    S('w'), S('p')), false, 0 },
+		{ "no will", CONNECT5(0x02, 0, CID), false, 0 },
+		{ "3.1.1", CONNECT4(0x06, CID, S('w'), S('p')), false, 0 },
+	};
+	struct codec_packet	 a, b;
+	uint8_t			 out[256];
+	uint32_t		 to;
+	size_t			 i, n;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		ck_assert_int_eq(codec_decode(NULL, 0, CL, cases[i].b,
+		    cases[i].len, cases[i].len, &a), CODEC_OK);
+		to = 12345;
+		ck_assert_msg(codec_connect_will_clamp(&a, &to) ==
+		    cases[i].clamp, "%s", cases[i].name);
+		n = codec_encode_connect(out, sizeof(out), &a, NULL, NULL, 0);
+		ck_assert_uint_eq(n, cases[i].len);
+		if (!cases[i].clamp) {
+			ck_assert_uint_eq(to, 12345);
+			ck_assert_mem_eq(out, cases[i].b, n);
+			continue;
+		}
+		ck_assert_uint_eq(to, cases[i].to);
+		ck_assert_int_eq(codec_decode(NULL, 0, CL, out, n, n, &b),
+		    CODEC_OK);
+		ck_assert_uint_eq(b.u.connect.will_props.will_delay, to);
+		ck_assert_uint_eq(b.u.connect.will_props.seen,
+		    a.u.connect.will_props.seen);
+		ck_assert_uint_eq(b.u.connect.will_props.n_user_props,
+		    a.u.connect.will_props.n_user_props);
+		ck_assert(!codec_connect_will_clamp(&b, &to));
+	}
+}
+END_TEST
+
 /* A NULL limits pointer means no size limit and control characters. */
 START_TEST(t_null_limits)
 {
@@ -2445,6 +2506,7 @@ codec_suite(void)
 	tcase_add_test(tc, t_null_limits);
 	tcase_add_test(tc, t_nonchar);
 	tcase_add_loop_test(tc, t_user_props, 0, NCASES(up_cases));
+	tcase_add_test(tc, t_will_clamp);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("session");

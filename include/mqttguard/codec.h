@@ -408,13 +408,25 @@ size_t	codec_encode_disconnect(uint8_t *buf, size_t cap, uint8_t level,
 /*
  * Rebuilds a decoded CONNECT <pkt> with <username> and <password> (NULL:
  * absent) in place of the client's credentials, and at 5.0 a Maximum
- * Packet Size of at most <max_packet> (0: as received); all else as
+ * Packet Size of at most <max_packet> (0: as received) and the will's
+ * Will Delay Interval clamped (codec_connect_will_clamp()); all else as
  * received.  Returns the frame length (nothing written if over cap), or 0
  * if <pkt> is not a CONNECT or a credential is over 65535 bytes.
  */
 size_t	codec_encode_connect(uint8_t *buf, size_t cap,
 	    const struct codec_packet *pkt, const struct codec_buf *username,
 	    const struct codec_buf *password, uint32_t max_packet);
+
+/*
+ * Whether the will of a decoded 5.0 CONNECT <pkt> has a Will Delay
+ * Interval longer than the Session Expiry Interval (0 when absent); if
+ * so, *<to> is the latter, which codec_encode_connect() writes instead.
+ * The meaning is kept: the will is published when the delay has passed
+ * or the session ends, whichever comes first (5.0 §3.1.3.2.2); Mosquitto
+ * 1.6.0-1.6.4 freed memory it used again on exactly that (CVE-2019-11778).
+ */
+bool	codec_connect_will_clamp(const struct codec_packet *pkt,
+	    uint32_t *to);
 
 /*
  * Rebuilds a decoded SUBSCRIBE keeping only the filters whose <keep> entry
