@@ -633,17 +633,35 @@ random_topic(char *buf, size_t len, bool filter)
 	}
 }
 
-START_TEST(flat_vs_trie)
+/* A rule's filter of 1 to 3 levels, "%u", "%c" and wildcards among them. */
+static void
+random_filter(char *buf, size_t size)
 {
 	static const char *const lv[] = {
 		"a", "b", "alice", "cid", "$x", "", "+", "#", "%u", "%c"
 	};
+	const char	*l;
+	size_t		 depth = 1 + tu_rand(3), len = 0, j;
+
+	for (j = 0; j < depth; j++) {
+		do
+			l = lv[tu_rand(10)];
+		while ((*l == '#' && j + 1 < depth) || (*l == '$' && j > 0));
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+		    j ? "/" : "", l);
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, size, "a");
+}
+
+START_TEST(flat_vs_trie)
+{
 	char			 f[24][64], t[64], err[256], *users[1];
 	struct acl		*acl[3];
 	struct acl_rule		 r;
 	struct acl_subject	 who = { "alice", "cid", 3 };
 	struct acl_verdict	 v[3];
-	size_t			 n, i, k, depth, len, j;
+	size_t			 n, i, k;
 	unsigned		 a;
 	int			 iter, rc;
 
@@ -653,20 +671,7 @@ START_TEST(flat_vs_trie)
 		for (k = 0; k < 3; k++)
 			acl[k] = acl_new();
 		for (i = 0; i < n; i++) {
-			depth = 1 + tu_rand(3);
-			for (j = 0, len = 0; j < depth; j++) {
-				const char	*l;
-
-				do
-					l = lv[tu_rand(10)];
-				while ((*l == '#' && j + 1 < depth) ||
-				    (*l == '$' && j > 0));
-				len += (size_t)snprintf(f[i] + len,
-				    sizeof(f[i]) - len, "%s%s", j ? "/" : "",
-				    l);
-			}
-			if (f[i][0] == '\0')
-				snprintf(f[i], sizeof(f[i]), "a");
+			random_filter(f[i], sizeof(f[i]));
 			memset(&r, 0, sizeof(r));
 			r.allow = tu_rand(3) != 0;
 			r.actions = 1 + tu_rand(7);
@@ -723,9 +728,6 @@ END_TEST
  */
 START_TEST(cache_vs_uncached)
 {
-	static const char *const lv[] = {
-		"a", "b", "alice", "cid", "$x", "", "+", "#", "%u", "%c"
-	};
 	static const struct acl_subject subj[] = {
 		{ "alice", "cid", 3 }, { "bob", "cid", 3 }, { "alice", "a", 1 },
 		{ "carol", "", 0 },
@@ -737,7 +739,7 @@ START_TEST(cache_vs_uncached)
 	struct acl_cache	 cache;
 	struct acl_verdict	 v, cv;
 	const struct acl_subject *who;
-	size_t			 n, i, j, depth, len;
+	size_t			 n, i, len;
 	unsigned		 a, hits = 0;
 	int			 iter;
 
@@ -749,22 +751,11 @@ START_TEST(cache_vs_uncached)
 		    sizeof(err)), 0);
 		n = 1 + tu_rand(20);
 		for (i = 0; i < n; i++) {
-			depth = 1 + tu_rand(3);
-			for (j = 0, len = 0; j < depth; j++) {
-				const char	*l;
-
-				do
-					l = lv[tu_rand(10)];
-				while ((*l == '#' && j + 1 < depth) ||
-				    (*l == '$' && j > 0));
-				len += (size_t)snprintf(f[i] + len,
-				    sizeof(f[i]) - len, "%s%s", j ? "/" : "",
-				    l);
-			}
+			random_filter(f[i], sizeof(f[i]));
 			memset(&r, 0, sizeof(r));
 			r.allow = tu_rand(3) != 0;
 			r.actions = 1 + tu_rand(7);
-			r.filter = f[i][0] != '\0' ? f[i] : "a";
+			r.filter = f[i];
 			r.file = "x";
 			r.line = (int)i;
 			users[0] = tu_rand(2) ? "alice" : "bob";

@@ -23,7 +23,7 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers import (TIMEOUT, accepted, connect, frame, mqtt_str,
+from helpers import (TIMEOUT, accepted, connect, frame, mqtt_str, pipe,
                     plain_socket, publish, read_any, read_until_closed,
                     still_open, subscribe, vbi, wait_until)
 
@@ -187,25 +187,15 @@ class Tap:
             b = socket.create_connection(("127.0.0.1", self.broker_port),
                                          timeout=TIMEOUT)
             self.socks += [c, b]
-            threading.Thread(target=self.pipe, args=(b, c, False),
+            c.settimeout(None)
+            b.settimeout(None)
+            threading.Thread(target=pipe, args=(b, c),
                              daemon=True).start()
-            threading.Thread(target=self.pipe, args=(c, b, True),
+            threading.Thread(target=pipe, args=(c, b, self.keep),
                              daemon=True).start()
 
-    def pipe(self, src, dst, keep):
-        src.settimeout(None)
-        try:
-            while chunk := src.recv(65536):
-                if keep:
-                    self.sent += chunk
-                dst.sendall(chunk)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def keep(self, chunk):
+        self.sent += chunk
 
     def connects(self, cid):
         """The CONNECT frames for client id <cid> the broker was given."""
