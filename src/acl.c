@@ -11,8 +11,9 @@
  * allow), as a number: rules ending at one node have the same filter, so
  * the same specificity, and that comparison is settled when the index is
  * built.  A check splits the topic once (levels on the stack, each
- * hashed when a trie node first looks it up), walks the everyone trie, the identity's rules and the tries of
- * its groups, and keeps the most specific decision.  It never allocates
+ * hashed when a trie node first looks it up), walks the everyone trie,
+ * the identity's rules and the tries of its groups, and keeps the most
+ * specific decision.  It never allocates
  * and never writes shared memory: every worker may check at once.
  *
  * Most identities have a few rules of their own ("devices/<user>/#"), and

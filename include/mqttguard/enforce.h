@@ -253,8 +253,9 @@ uint16_t enforce_keepalive(const struct enforce_state *st, uint16_t asked);
  * for the broker (the identity as username, the client's password
  * replaced by auth.upstream_password or removed, a 5.0 Maximum Packet
  * Size, a Will Delay Interval no longer than the Session Expiry
- * Interval: v->will_clamped, counted, for the caller to log).  A refusal is ENFORCE_CLOSE with the 5.0 CONNACK reason code and
- * an ENFORCE_EV_REFUSE event (metric M_LIMIT_USER for a per-user cap,
+ * Interval: v->will_clamped, counted, for the caller to log).  A
+ * refusal is ENFORCE_CLOSE with the 5.0 CONNACK reason code and an
+ * ENFORCE_EV_REFUSE event (metric M_LIMIT_USER for a per-user cap,
  * M_AUTH_FAILED otherwise).  The caller sets st->keepalive (see
  * enforce_keepalive()) once the CONNECT is on its way.
  */
