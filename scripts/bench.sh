@@ -4,7 +4,9 @@
 #  1. codec: decode+validate throughput of 64-byte PUBLISH frames (one core).
 #     acl: ns per ACL check with 10, 10 000 and 1 000 000 rules (per-user
 #     "devices/<user>/#" rules, group rules, wildcards), users picked at
-#     random; the ratio 1M/10 (target <= 3 x, and < 1 us per check).
+#     random; the ratio 1M/10 (target <= 3 x, and < 1 us per check); and
+#     one session's topic asked again and again, without and with its
+#     decision cache.
 #  2. forwarding (scripts/bench_forward.py): N messages of 64 bytes,
 #     mosquitto_pub -l -> broker -> mosquitto_sub, end to end, QoS 0 and 1,
 #     pinned (proxy and broker on one core) and unpinned, through Mosquitto

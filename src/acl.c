@@ -10,9 +10,10 @@
  * action, the rule that decides there (a deny if any, else the first
  * allow), as a number: rules ending at one node have the same filter, so
  * the same specificity, and that comparison is settled when the index is
- * built.  A check splits the topic once (levels and their hashes on the
- * stack), walks the everyone trie, the identity's rules and the tries of
- * its groups, and keeps the most specific decision.  It never allocates
+ * built.  A check splits the topic once (levels on the stack, each
+ * hashed when a trie node first looks it up), walks the everyone trie,
+ * the identity's rules and the tries of its groups, and keeps the most
+ * specific decision.  It never allocates
  * and never writes shared memory: every worker may check at once.
  *
  * Most identities have a few rules of their own ("devices/<user>/#"), and
@@ -20,12 +21,20 @@
  * identity is a 128-byte record of a table, at the place its name's hash
  * gives: the check asks for it first and splits the topic while it comes.
  * The record holds the name, the identity's groups and, up to
- * ACL_FLAT_MAX, its rules as filters matched one by one by topic_'s
- * matcher (flat_match()); more rules go to a trie of the identity's own,
- * a longer record to one block elsewhere.  The trie walk is the index's
- * own, level by level; test/check_topic.c proves it answers as
- * topic_match() and topic_covers() do.  Decisions name rules by index
- * into one array, so the verdict costs no further load.
+ * ACL_FLAT_MAX, its rules as filters matched one by one against the
+ * levels the check split (flat_match()); more rules go to a trie of the
+ * identity's own, a longer record to one block elsewhere.  The trie walk
+ * is the index's own, level by level; test/check_topic.c proves it
+ * answers as topic_match() and topic_covers() do, flat_vs_trie that the
+ * flat rules answer as the trie.  Decisions name rules by index into one
+ * array, so the verdict costs no further load.
+ *
+ * So a check reads its topic once: split() finds the levels (validating
+ * them), and the everyone trie, the identity's flat rules or trie, its
+ * groups' tries and the "%u"/"%c" levels all work on those levels; a
+ * level is hashed only when a node with literal children asks, and only
+ * once.  A session's decision cache (struct acl_cache) spares the check
+ * altogether for the topics it asked about last.
  *
  * The hash tables are hmaps (hmap.h), keyed per index, and filled from
  * the policy alone: a client chooses which probe sequence a check walks,
@@ -45,6 +54,7 @@
  * shadowed rules, unused groups, names that match nobody); the files and
  * the password database are the caller's.  Nothing here logs.
  */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,7 +198,11 @@ struct acl {
 	char		**files;	/* interned rule file names */
 	size_t		 nfiles, capfiles;
 	uint32_t	 depth;		/* the deepest rule, in levels */
+	uint64_t	 serial;	/* 1, 2, ...: one per index made */
 };
+
+/* The serial of the last index made (acl_cache's entries name it). */
+static _Atomic uint64_t	serials;
 
 /* One level of the topic being checked. */
 struct lvl {
@@ -210,7 +224,6 @@ struct walk {
 	unsigned	 act;
 	const char	*id, *cid;
 	size_t		 idlen, cidlen;
-	struct topic_var vars[2];	/* "%u", "%c": id, cid */
 	bool		 found;
 	uint32_t	 bestkey, bestidx;
 };
@@ -490,6 +503,7 @@ acl_new(void)
 	hmap_init(&acl->subjects, &acl->stype, NULL, 0);
 	hmap_init(&acl->groupmap, &acl->ntype, NULL, 0);
 	hmap_init(&acl->everyone.kids, &acl->ntype, NULL, 0);
+	acl->serial = atomic_fetch_add(&serials, 1) + 1;
 	return acl;
 }
 
@@ -1089,9 +1103,8 @@ split(struct walk *w, const char *t, size_t len, uint32_t keep)
 					l->kind = LV_HASH;
 				else
 					return -1;
-			} else
-				l->hash = hmap_hash(w->ht, t + start,
-				    l->len);
+			}
+			l->hash = 0;	/* hashed when first needed */
 		}
 		total++;
 		wild = false;
@@ -1116,6 +1129,19 @@ consider(struct walk *w, const struct leaf *lf)
 		w->bestkey = key;
 		w->bestidx = idx;
 	}
+}
+
+/*
+ * The hash of literal level <l>, computed the first time a node with
+ * literal children asks for it: one SipHash per level and check at most,
+ * none for the levels only wildcards, "%u"/"%c" or flat rules look at.
+ */
+static inline uint64_t
+level_hash(struct walk *w, struct lvl *l)
+{
+	if (l->hash == 0)
+		l->hash = hmap_hash(w->ht, w->t + l->off, l->len);
+	return l->hash;
 }
 
 static inline bool
@@ -1155,8 +1181,8 @@ walk(struct walk *w, const struct node *n, uint32_t i)
 			walk(w, wd->plus, i + 1);
 		return;
 	}
-	if ((kid = map_find(&n->kids, w->t + l->off, l->len, l->hash)) !=
-	    NULL)
+	if (n->kids.n > 0 && (kid = map_find(&n->kids, w->t + l->off,
+	    l->len, level_hash(w, &w->lv[i]))) != NULL)
 		walk(w, (const struct node *)kid, i + 1);
 	if (wd == NULL || top)
 		return;
@@ -1169,15 +1195,58 @@ walk(struct walk *w, const struct node *n, uint32_t i)
 }
 
 /*
- * walk() for one flat entry: the filter is matched whole by topic_'s
- * matcher, "%u" and "%c" standing for the identity and the client id.
- * That the two agree is what test/check_topic.c and flat_vs_trie prove.
+ * Whether filter level <o> (<on> bytes, not '#') matches the topic's
+ * level <i>: '+' any but a leading one on a '$' topic, "%u"/"%c" the
+ * identity/client id when not empty, anything else itself.  For a
+ * subscription, a topic's '+' is covered only by a '+'.
+ */
+static inline bool
+flat_level(const struct walk *w, const char *o, size_t on, uint32_t i)
+{
+	const struct lvl	*l = &w->lv[i];
+	bool			 top = i == 0 && w->dollar;
+
+	if (l->kind == LV_HASH)
+		return false;		/* only '#' covers '#' */
+	if (on == 1 && *o == '+')
+		return !top;
+	if (l->kind == LV_PLUS)
+		return false;
+	if (on == 2 && o[0] == '%' && (o[1] == 'u' || o[1] == 'c'))
+		return !top && (o[1] == 'u' ? level_is(w, l, w->id,
+		    w->idlen) : level_is(w, l, w->cid, w->cidlen));
+	return l->len == on && memcmp(w->t + l->off, o, on) == 0;
+}
+
+/*
+ * walk() for one flat entry: its filter matched level by level against
+ * the levels split() found, so the topic is scanned once per check
+ * however many flat rules there are.  A flat filter is never deeper than
+ * acl->depth, and split() kept one level more: a topic with levels past
+ * lv[] only meets a '#'.  That this answers as the trie does is what
+ * flat_vs_trie and the acl_match fuzzer prove.
  */
 static void
 flat_match(struct walk *w, const struct flat *e)
 {
-	if (topic_match_vars(e->filter, e->len, w->t, w->tlen, w->vars, 2,
-	    w->sub ? TOPIC_COVERS : 0))
+	const char	*f = e->filter, *o, *end;
+	const char	*stop = f + e->len;
+	uint32_t	 i = 0;
+
+	for (o = f;; o = end + 1, i++) {
+		if ((end = memchr(o, '/', (size_t)(stop - o))) == NULL)
+			end = stop;
+		if (end - o == 1 && *o == '#') {
+			if (i > 0 || !w->dollar)
+				consider(w, &e->lf);
+			return;
+		}
+		if (i >= w->n || !flat_level(w, o, (size_t)(end - o), i))
+			return;
+		if (end == stop)
+			break;
+	}
+	if (i + 1 == w->n && !w->more)
 		consider(w, &e->lf);
 }
 
@@ -1187,38 +1256,35 @@ empty_node(const struct node *n)
 	return n->kids.n == 0 && n->wild == NULL && n->leaf == NULL;
 }
 
-bool
-acl_check(const struct acl *acl, const struct acl_subject *who,
-    enum acl_action action, const uint8_t *topic, size_t len,
+/*
+ * acl_check() for a valid <acl>, <who> and <action> whose identity
+ * (<idlen> bytes) hashes to <h> in the identity table: the walk itself.
+ * Fills <v> (never NULL).
+ */
+static void
+check(const struct acl *acl, const struct acl_subject *who, size_t idlen,
+    uint64_t h, enum acl_action action, const uint8_t *topic, size_t len,
     struct acl_verdict *v)
 {
 	struct walk		 w;
 	const struct subject	*s;
 	const char		*t = (const char *)topic, *slash;
-	uint64_t		 h;
 	uint32_t		 i;
-	int			 a;
 
 	w.found = false;
 	w.bestkey = w.bestidx = 0;
-	if (acl == NULL || who == NULL || who->identity == NULL ||
-	    topic == NULL || (a = action_index(action)) == -1)
-		goto done;
 	w.ht = &acl->ntype;
-	w.act = (unsigned)a;
+	w.act = (unsigned)action_index(action);
 	w.sub = action == ACL_SUBSCRIBE;
 	w.id = who->identity;
-	w.idlen = strlen(who->identity);
+	w.idlen = idlen;
 	w.cid = who->client_id != NULL ? who->client_id : "";
 	w.cidlen = who->client_id != NULL ? who->client_id_len : 0;
-	w.vars[0] = (struct topic_var){ "%u", 2, w.id, w.idlen };
-	w.vars[1] = (struct topic_var){ "%c", 2, w.cid, w.cidlen };
 	/*
 	 * The identity's record is likely a cache miss, in a big index: ask
 	 * for it first; split the topic and walk the everyone trie (likely
 	 * cached) meanwhile.
 	 */
-	h = hmap_hash(&acl->stype, w.id, w.idlen);
 	if ((s = hmap_home(&acl->subjects, h)) != NULL) {
 		__builtin_prefetch(s);
 		__builtin_prefetch((const char *)s + 64);
@@ -1254,11 +1320,124 @@ acl_check(const struct acl *acl, const struct acl_subject *who,
 			walk(&w, &gs[i]->root, 0);
 	}
 done:
-	if (v != NULL) {
-		v->allow = w.found && !(w.bestkey & 1);
-		v->rule = w.found ? &acl->rules[w.bestidx] : NULL;
+	v->allow = w.found && !(w.bestkey & 1);
+	v->rule = w.found ? &acl->rules[w.bestidx] : NULL;
+}
+
+/* Whether acl_check() may look: the index, subject and action valid. */
+static inline bool
+checkable(const struct acl *acl, const struct acl_subject *who,
+    enum acl_action action, const uint8_t *topic)
+{
+	return acl != NULL && who != NULL && who->identity != NULL &&
+	    topic != NULL && action_index(action) != -1;
+}
+
+bool
+acl_check(const struct acl *acl, const struct acl_subject *who,
+    enum acl_action action, const uint8_t *topic, size_t len,
+    struct acl_verdict *v)
+{
+	struct acl_verdict	own;
+	size_t			idlen;
+
+	if (v == NULL)
+		v = &own;
+	if (!checkable(acl, who, action, topic)) {
+		v->allow = false;
+		v->rule = NULL;
+		return false;
 	}
-	return w.found && !(w.bestkey & 1);
+	idlen = strlen(who->identity);
+	check(acl, who, idlen, hmap_hash(&acl->stype, who->identity, idlen),
+	    action, topic, len, v);
+	return v->allow;
+}
+
+void
+acl_cache_clear(struct acl_cache *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Makes sure the entries of <c> are of <acl> and <who>: empties it (but
+ * for its counters) and hashes the identity anew when they are not.
+ */
+static void
+cache_bind(const struct acl *acl, struct acl_cache *c,
+    const struct acl_subject *who)
+{
+	const char	*cid = who->client_id != NULL ? who->client_id : "";
+	size_t		 cidlen = who->client_id != NULL ?
+			    who->client_id_len : 0;
+	uint64_t	 hits = c->hits, misses = c->misses;
+
+	if (c->serial == acl->serial && c->identity == who->identity &&
+	    c->client_id == cid && c->client_id_len == cidlen)
+		return;
+	memset(c, 0, sizeof(*c));
+	c->hits = hits;
+	c->misses = misses;
+	c->serial = acl->serial;
+	c->identity = who->identity;
+	c->idlen = strlen(who->identity);
+	c->idhash = hmap_hash(&acl->stype, who->identity, c->idlen);
+	c->client_id = cid;
+	c->client_id_len = cidlen;
+}
+
+/* The slot of <c> holding <action> on <topic> (<len> bytes), or NULL. */
+static const struct acl_cache_slot *
+cache_find(const struct acl_cache *c, enum acl_action action,
+    const uint8_t *topic, size_t len)
+{
+	const struct acl_cache_slot	*e;
+	unsigned			 i;
+
+	for (i = 0; i < ACL_CACHE_SLOTS; i++) {
+		e = &c->slot[i];
+		if (e->len == len && e->act == action &&
+		    memcmp(e->topic, topic, len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+bool
+acl_check_cached(const struct acl *acl, struct acl_cache *c,
+    const struct acl_subject *who, enum acl_action action,
+    const uint8_t *topic, size_t len, struct acl_verdict *v)
+{
+	const struct acl_cache_slot	*hit;
+	struct acl_cache_slot		*e;
+	struct acl_verdict		 own;
+	bool				 fits = len > 0 &&
+					    len <= ACL_CACHE_TOPIC;
+
+	if (c == NULL || !checkable(acl, who, action, topic))
+		return acl_check(acl, who, action, topic, len, v);
+	if (v == NULL)
+		v = &own;
+	cache_bind(acl, c, who);
+	if (fits && (hit = cache_find(c, action, topic, len)) != NULL) {
+		c->hits++;
+		v->allow = hit->allow;
+		v->rule = hit->rule != 0 ? &acl->rules[hit->rule - 1] : NULL;
+		return v->allow;
+	}
+	c->misses++;
+	check(acl, who, c->idlen, c->idhash, action, topic, len, v);
+	if (!fits)
+		return v->allow;
+	e = &c->slot[c->next];
+	c->next = (c->next + 1) % ACL_CACHE_SLOTS;
+	memcpy(e->topic, topic, len);
+	e->len = (uint16_t)len;
+	e->act = (uint8_t)action;
+	e->allow = v->allow;
+	e->rule = v->rule != NULL ? (uint32_t)(v->rule - acl->rules) + 1 : 0;
+	return v->allow;
 }
 
 /* ---- accessors ------------------------------------------------------ */

@@ -85,6 +85,8 @@ struct connect_plan {
 	uint8_t			 flags;
 	bool			 mp;		/* Maximum Packet Size set */
 	uint32_t		 max_packet;	/* with mp */
+	bool			 wd;		/* Will Delay Interval clamped */
+	uint32_t		 will_delay;	/* with wd */
 	size_t			 plen;		/* properties as written */
 	size_t			 rem;		/* remaining length */
 };
@@ -115,7 +117,7 @@ static int	decode_connack(const struct codec_limits *, uint8_t,
 static int	decode_publish(const struct codec_limits *, uint8_t,
 		    enum codec_dir, struct rd *, struct codec_packet *);
 static int	decode_pubresp(const struct codec_limits *, uint8_t,
-		    struct rd *, struct codec_packet *);
+		    enum codec_dir, struct rd *, struct codec_packet *);
 static int	decode_subscribe(const struct codec_limits *, uint8_t,
 		    struct rd *, struct codec_packet *);
 static int	decode_suback(const struct codec_limits *, uint8_t,
@@ -362,6 +364,9 @@ static const char *const err_str[CODEC_ERR__MAX] = {
 	[CODEC_ERR_PAYLOAD_FORMAT] = "Payload Format Indicator 1 with a "
 	    "payload that is not UTF-8 [MQTT-3.3.2-4] (5.0 §3.3.2.3.2; "
 	    "limits.validate_payload_format)",
+	[CODEC_ERR_USER_PROPS] = "more User Properties in one packet than "
+	    "limits.max_user_properties allows (5.0 §3.1.2.11.8: a User "
+	    "Property may appear many times; the cap is the proxy's)",
 };
 
 static const char *const type_str[16] = {
@@ -564,6 +569,18 @@ filter_check(const struct codec_limits *lim, uint8_t level,
 }
 
 /*
+ * Whether <n> User Properties are more than <lim> allows.  Each costs
+ * Mosquitto 1.6-2.0.11 more than its bytes (CVE-2021-41039); a count
+ * within max_packet is still far more than any client sends.
+ */
+static inline bool
+user_props_over(const struct codec_limits *lim, unsigned n)
+{
+	return lim != NULL && lim->max_user_props > 0 &&
+	    n > lim->max_user_props;
+}
+
+/*
  * One property from block reader <b> for packet context <ctx> (a packet
  * type, or PROPS_WILL) sent by <dir>.  Returns 0 or the error; a field that
  * overruns the block comes back as CODEC_ERR_LENGTH for the caller to map.
@@ -688,7 +705,9 @@ prop_one(const struct codec_limits *lim, struct rd *b, unsigned ctx,
 		    (rc = str_check(lim, v.p, v.len, false)) != 0)
 			return rc;
 		pr->n_user_props++;
-		return 0;
+		return dir == CODEC_FROM_CLIENT &&
+		    user_props_over(lim, pr->n_user_props) ?
+		    CODEC_ERR_USER_PROPS : 0;
 	}
 }
 
@@ -913,6 +932,10 @@ decode_connect(const struct codec_limits *lim, struct rd *r,
 		if (c->level == CODEC_V5 && (rc = props_decode(lim, r,
 		    PROPS_WILL, CODEC_FROM_CLIENT, &c->will_props)) != 0)
 			return rc;
+		/* One cap for the packet: the CONNECT's and the will's. */
+		if (user_props_over(lim, pkt->props.n_user_props +
+		    c->will_props.n_user_props))
+			return CODEC_ERR_USER_PROPS;
 		if ((rc = rd_bin(r, &c->will_topic)) != 0 ||
 		    (rc = topic_check(lim, &c->will_topic)) != 0 ||
 		    (rc = rd_bin(r, &c->will_payload)) != 0)
@@ -1001,8 +1024,8 @@ decode_publish(const struct codec_limits *lim, uint8_t level,
  * 2 means reason 0, 3 means no properties (5.0 §3.4.2.1, §3.4.2.2.1).
  */
 static int
-decode_pubresp(const struct codec_limits *lim, uint8_t level, struct rd *r,
-    struct codec_packet *pkt)
+decode_pubresp(const struct codec_limits *lim, uint8_t level,
+    enum codec_dir dir, struct rd *r, struct codec_packet *pkt)
 {
 	int	rc;
 
@@ -1016,7 +1039,7 @@ decode_pubresp(const struct codec_limits *lim, uint8_t level, struct rd *r,
 		if (!reason_ok(pkt->type, pkt->reason))
 			return CODEC_ERR_REASON_CODE;
 		if (r->off < r->end && (rc = props_decode(lim, r, pkt->type,
-		    CODEC_FROM_CLIENT, &pkt->props)) != 0)
+		    dir, &pkt->props)) != 0)
 			return rc;
 	}
 	return r->off == r->end ? 0 : CODEC_ERR_LENGTH;
@@ -1209,7 +1232,7 @@ decode_body(const struct codec_limits *lim, uint8_t level,
 	case CODEC_PUBREC:
 	case CODEC_PUBREL:
 	case CODEC_PUBCOMP:
-		return decode_pubresp(lim, level, r, pkt);
+		return decode_pubresp(lim, level, dir, r, pkt);
 	case CODEC_SUBSCRIBE:
 	case CODEC_UNSUBSCRIBE:
 		return decode_subscribe(lim, level, r, pkt);
@@ -1499,6 +1522,8 @@ codec_err_reason(enum codec_err err)
 		return 0x94;			/* Topic Alias invalid */
 	case CODEC_ERR_PAYLOAD_FORMAT:
 		return 0x99;		/* Payload format invalid */
+	case CODEC_ERR_USER_PROPS:
+		return 0x97;		/* Quota exceeded: an imposed limit */
 	default:
 		return 0x82;			/* Protocol Error */
 	}
@@ -1835,6 +1860,13 @@ connect_size(const struct codec_packet *pkt, const struct codec_buf *username,
 	    pkt->props.raw.len;
 	if (o->mp && o->plen == 0)
 		return -1;
+	o->wd = (o->flags & CODEC_CF_WILL) &&
+	    codec_connect_will_clamp(pkt, &o->will_delay);
+	/* Set in place of the client's: the will's block keeps its length. */
+	if (o->wd && props_set_u32(NULL, c->will_props.raw.p,
+	    c->will_props.raw.len, CODEC_PROP_WILL_DELAY, o->will_delay) !=
+	    c->will_props.raw.len)
+		return -1;
 	o->rem = 2 + (c->level == CODEC_V31 ? 6 : 4) + 1 + 1 + 2 + 2 +
 	    c->client_id.len;
 	if (v5)
@@ -1885,7 +1917,11 @@ connect_put(uint8_t *buf, const struct codec_packet *pkt,
 	if (o->flags & CODEC_CF_WILL) {
 		if (c->level == CODEC_V5) {
 			off += vbi_put(buf + off, c->will_props.raw.len);
-			if (c->will_props.raw.len > 0)
+			if (o->wd)
+				props_set_u32(buf + off, c->will_props.raw.p,
+				    c->will_props.raw.len,
+				    CODEC_PROP_WILL_DELAY, o->will_delay);
+			else if (c->will_props.raw.len > 0)
 				memcpy(buf + off, c->will_props.raw.p,
 				    c->will_props.raw.len);
 			off += c->will_props.raw.len;
@@ -1908,7 +1944,9 @@ connect_put(uint8_t *buf, const struct codec_packet *pkt,
  * absent).  The username/password flags follow the arguments; at 3.x a
  * password needs a username, so a password without one is dropped.  A 5.0
  * CONNECT's Maximum Packet Size becomes <max_packet> when that is smaller
- * (or it was absent; 0: unchanged), so the broker sends nothing larger.
+ * (or it was absent; 0: unchanged), so the broker sends nothing larger,
+ * and its will's Will Delay Interval the Session Expiry Interval when
+ * that is shorter (codec_connect_will_clamp()).
  */
 size_t
 codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
@@ -1924,6 +1962,24 @@ codec_encode_connect(uint8_t *buf, size_t cap, const struct codec_packet *pkt,
 	if (total > cap)
 		return total;
 	return connect_put(buf, pkt, &o);
+}
+
+bool
+codec_connect_will_clamp(const struct codec_packet *pkt, uint32_t *to)
+{
+	const struct codec_connect	*c = &pkt->u.connect;
+	uint32_t			 expiry;
+
+	if (pkt->type != CODEC_CONNECT || c->level != CODEC_V5 ||
+	    !(c->flags & CODEC_CF_WILL) ||
+	    !CODEC_PROP_HAS(&c->will_props, CODEC_PROP_WILL_DELAY))
+		return false;
+	expiry = CODEC_PROP_HAS(&pkt->props, CODEC_PROP_SESSION_EXPIRY) ?
+	    pkt->props.session_expiry : 0;
+	if (c->will_props.will_delay <= expiry)
+		return false;
+	*to = expiry;
+	return true;
 }
 
 /*

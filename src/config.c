@@ -369,6 +369,8 @@ static const struct ckey limits_keys[] = {
 	    0, 0, NULL, NULL },
 	LIM("max_client_id_length", K_UINT, max_client_id_length, 0, 65535,
 	    NULL),
+	LIM("max_user_properties", K_UINT, max_user_properties, 0, 65535,
+	    NULL),
 	LIM("max_packet_ids", K_UINT, max_packet_ids, 1, 65535, NULL),
 	LIM("tls_handshake_timeout", K_MSEC, tls_handshake_timeout_ms, 100,
 	    3600000, NULL),
@@ -431,7 +433,7 @@ static const char *const lim_preauth_keys[] = {
 	"max_connections_per_network", "network_v4", "network_v6",
 	"connection_rate_per_address", "connection_burst_per_address",
 	"reject_control_chars", "reject_noncharacters", "max_client_id_length",
-	NULL
+	"max_user_properties", NULL
 };
 
 /* One limits.topic_rates entry. */

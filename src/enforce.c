@@ -188,6 +188,7 @@ enforce_rebind(struct enforce_state *st, const struct policy *pol,
 	st->pol = pol;
 	st->lis = lis;
 	st->n_warned = 0;	/* rules of the old policy: logged anew */
+	acl_cache_clear(&st->acl_cache);	/* its serial would do too */
 	return 0;
 oom:
 	free(own);
@@ -378,7 +379,10 @@ observe(const struct enforce_state *st, const struct enforce_env *env,
 /*
  * The ACL's word on <action> for <topic> (<will>: the topic of a will);
  * a denial is an audit event, and passes when it is in monitor mode
- * (a would-be denial, logged once per session and rule).
+ * (a would-be denial, logged once per session and rule).  The verdict
+ * comes through the session's decision cache (acl.h): the same allow and
+ * deciding rule as acl_check(), so monitor mode, metrics, observation and
+ * audit, all decided below from that verdict, cannot tell the difference.
  */
 static bool
 acl_allow(struct enforce_state *st, const struct enforce_env *env,
@@ -397,7 +401,8 @@ acl_allow(struct enforce_state *st, const struct enforce_env *env,
 	who.client_id = st->client_id != NULL ? (const char *)st->client_id :
 	    "";
 	who.client_id_len = st->client_id_len;
-	if (acl_check(st->pol->acl, &who, action, topic->p, topic->len, &av)) {
+	if (acl_check_cached(st->pol->acl, &st->acl_cache, &who, action,
+	    topic->p, topic->len, &av)) {
 		metrics_acl(action, true);
 		observe(st, env, action, will, topic, ENFORCE_OBS_ALLOWED);
 		return true;
@@ -465,6 +470,7 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 
 	verdict_init(v);
 	st->identity = dec->identity;
+	acl_cache_clear(&st->acl_cache);
 	st->level = c->level;
 	st->persistent = c->level == CODEC_V5 ?
 	    pkt->props.session_expiry > 0 : !(c->flags & CODEC_CF_CLEAN);
@@ -519,6 +525,10 @@ enforce_connect(struct enforce_state *st, const struct enforce_env *env,
 		return;
 	}
 	codec_encode_connect(buf, n, pkt, up, pw, max);
+	if (codec_connect_will_clamp(pkt, &v->will_delay)) {
+		v->will_clamped = true;
+		metrics_add(M_WILL_DELAY_CLAMPED, 1);
+	}
 	st->decided = true;
 	v->heap = buf;
 	v->out = buf;

@@ -134,6 +134,7 @@ static const char *const rule_names[CODEC_ERR__MAX] = {
 	[CODEC_ERR_PACKET_ID_IN_USE] = "packet_id_in_use",
 	[CODEC_ERR_PACKET_ID_UNKNOWN] = "packet_id_unknown",
 	[CODEC_ERR_PAYLOAD_FORMAT] = "payload_format",
+	[CODEC_ERR_USER_PROPS] = "user_properties",
 };
 
 static void	add(_Atomic uint64_t *, uint64_t);
@@ -481,6 +482,10 @@ write_events(FILE *fp)
 	write_plain(fp, "mqttguard_auth_unrecorded_total", "Wrong passwords "
 	    "not counted because a lockout table was full of running "
 	    "lockouts.", M_AUTH_UNRECORDED);
+	write_plain(fp, "mqttguard_will_delay_clamped_total", "5.0 CONNECTs "
+	    "forwarded with a Will Delay Interval longer than their Session "
+	    "Expiry Interval clamped to the latter (same meaning; "
+	    "CVE-2019-11778).", M_WILL_DELAY_CLAMPED);
 	write_plain(fp, "mqttguard_connect_policy_refusals_total", "CONNECTs "
 	    "of authenticated clients refused: a will topic the ACL denies, "
 	    "a client id another identity holds, an internal error.",

@@ -39,7 +39,7 @@ static const struct {
 } limit_fields[] = {
 	F(max_packet), F(connect_timeout_ms), F(tls_handshake_timeout_ms),
 	F(output_buffer), F(reject_control_chars), F(reject_noncharacters),
-	F(max_client_id_length), F(max_packet_ids),
+	F(max_client_id_length), F(max_user_properties), F(max_packet_ids),
 	F(validate_payload_format), F(max_connections),
 	F(max_unauthenticated), F(max_connections_per_address),
 	F(max_connections_per_network), F(network_v4), F(network_v6),
@@ -80,6 +80,7 @@ policy_new(void)
 	p->limits.reject_control_chars = true;
 	p->limits.reject_noncharacters = true;
 	p->limits.max_client_id_length = POLICY_CLIENT_ID_MAX_DEFAULT;
+	p->limits.max_user_properties = POLICY_USER_PROPS_DEFAULT;
 	p->limits.max_packet_ids = POLICY_PACKET_IDS_DEFAULT;
 	p->limits.validate_payload_format = true;
 	/* Mosquitto drops a client whose topic or filter has more. */

@@ -173,6 +173,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	s->lim.max_packet = s->es.L->max_packet;
 	s->lim.reject_control = s->es.L->reject_control_chars;
 	s->lim.reject_nonchar = s->es.L->reject_noncharacters;
+	s->lim.max_user_props = s->es.L->max_user_properties;
 	codec_session_init(&s->cs);
 	gettimeofday(&s->started, NULL);
 
@@ -1016,6 +1017,11 @@ auth_accept(struct session *s)
 		enforce_verdict_fini(&v);
 		return -1;
 	}
+	if (v.will_clamped)
+		log_info("session %" PRIu64 " %s: will delay %" PRIu32 " s "
+		    "clamped to the session expiry interval, %" PRIu32 " s "
+		    "(CVE-2019-11778)", s->id, s->peer,
+		    c->will_props.will_delay, v.will_delay);
 	/* The identity's own limits are in force from here on. */
 	s->lim.max_packet = s->es.L->max_packet;
 	bufferevent_setwatermark(s->down, EV_WRITE,

@@ -348,6 +348,7 @@ session_rebind(struct session *s, struct policy *pol,
 	s->lim.max_packet = s->es.L->max_packet;
 	s->lim.reject_control = s->es.L->reject_control_chars;
 	s->lim.reject_nonchar = s->es.L->reject_noncharacters;
+	s->lim.max_user_props = s->es.L->max_user_properties;
 	if (s->down != NULL)	/* else SS_PROXY: set when it is made */
 		bufferevent_setwatermark(s->down, EV_WRITE,
 		    s->es.L->output_buffer / 2, 0);

@@ -633,17 +633,35 @@ random_topic(char *buf, size_t len, bool filter)
 	}
 }
 
-START_TEST(flat_vs_trie)
+/* A rule's filter of 1 to 3 levels, "%u", "%c" and wildcards among them. */
+static void
+random_filter(char *buf, size_t size)
 {
 	static const char *const lv[] = {
 		"a", "b", "alice", "cid", "$x", "", "+", "#", "%u", "%c"
 	};
+	const char	*l;
+	size_t		 depth = 1 + tu_rand(3), len = 0, j;
+
+	for (j = 0; j < depth; j++) {
+		do
+			l = lv[tu_rand(10)];
+		while ((*l == '#' && j + 1 < depth) || (*l == '$' && j > 0));
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+		    j ? "/" : "", l);
+	}
+	if (buf[0] == '\0')
+		snprintf(buf, size, "a");
+}
+
+START_TEST(flat_vs_trie)
+{
 	char			 f[24][64], t[64], err[256], *users[1];
 	struct acl		*acl[3];
 	struct acl_rule		 r;
 	struct acl_subject	 who = { "alice", "cid", 3 };
 	struct acl_verdict	 v[3];
-	size_t			 n, i, k, depth, len, j;
+	size_t			 n, i, k;
 	unsigned		 a;
 	int			 iter, rc;
 
@@ -653,20 +671,7 @@ START_TEST(flat_vs_trie)
 		for (k = 0; k < 3; k++)
 			acl[k] = acl_new();
 		for (i = 0; i < n; i++) {
-			depth = 1 + tu_rand(3);
-			for (j = 0, len = 0; j < depth; j++) {
-				const char	*l;
-
-				do
-					l = lv[tu_rand(10)];
-				while ((*l == '#' && j + 1 < depth) ||
-				    (*l == '$' && j > 0));
-				len += (size_t)snprintf(f[i] + len,
-				    sizeof(f[i]) - len, "%s%s", j ? "/" : "",
-				    l);
-			}
-			if (f[i][0] == '\0')
-				snprintf(f[i], sizeof(f[i]), "a");
+			random_filter(f[i], sizeof(f[i]));
 			memset(&r, 0, sizeof(r));
 			r.allow = tu_rand(3) != 0;
 			r.actions = 1 + tu_rand(7);
@@ -708,6 +713,160 @@ START_TEST(flat_vs_trie)
 		for (k = 0; k < 3; k++)
 			acl_free(acl[k]);
 	}
+}
+END_TEST
+
+/*
+ * The session's decision cache answers as acl_check() does: random rule
+ * sets (everyone, users, a group; "%u", "%c", wildcards, '$' levels),
+ * random questions from a small vocabulary so that most repeat, from
+ * identities and client ids that change between questions, topics too
+ * long for a slot, shared subscriptions.  One cache lives through every
+ * index, as a session's does through reloads: the index freed and the
+ * next one made (often at the same address) must never meet the old
+ * entries.  Same verdict, same deciding rule, every time.
+ */
+START_TEST(cache_vs_uncached)
+{
+	static const struct acl_subject subj[] = {
+		{ "alice", "cid", 3 }, { "bob", "cid", 3 }, { "alice", "a", 1 },
+		{ "carol", "", 0 },
+	};
+	char			 f[24][64], t[200], err[256], *users[1];
+	const char		*members[] = { "alice", "carol" }, *grp[1];
+	struct acl		*acl;
+	struct acl_rule		 r;
+	struct acl_cache	 cache;
+	struct acl_verdict	 v, cv;
+	const struct acl_subject *who;
+	size_t			 n, i, len;
+	unsigned		 a, hits = 0;
+	int			 iter;
+
+	tu_srand(0x9e3779b97f4a7c15ULL);
+	acl_cache_clear(&cache);
+	for (iter = 0; iter < 400; iter++) {
+		acl = acl_new();
+		ck_assert_int_eq(acl_add_group(acl, "g", members, 2, err,
+		    sizeof(err)), 0);
+		n = 1 + tu_rand(20);
+		for (i = 0; i < n; i++) {
+			random_filter(f[i], sizeof(f[i]));
+			memset(&r, 0, sizeof(r));
+			r.allow = tu_rand(3) != 0;
+			r.actions = 1 + tu_rand(7);
+			r.filter = f[i];
+			r.file = "x";
+			r.line = (int)i;
+			users[0] = tu_rand(2) ? "alice" : "bob";
+			grp[0] = "g";
+			switch (tu_rand(3)) {
+			case 0:
+				r.everyone = true;
+				break;
+			case 1:
+				r.users = users;
+				r.n_users = 1;
+				break;
+			default:
+				r.groups = (char **)grp;
+				r.n_groups = 1;
+				break;
+			}
+			ck_assert_msg(acl_add_rule(acl, &r, err,
+			    sizeof(err)) == 0, "%s: %s", r.filter, err);
+		}
+		for (i = 0; i < 60; i++) {
+			/* Six questions per index, asked ten times over. */
+			if (i % 6 == 0)
+				tu_srand(0x51ed2701ULL * (uint64_t)(iter + 1));
+			a = 1u << tu_rand(3);
+			who = &subj[tu_rand(5) == 0 ? tu_rand(4) :
+			    (unsigned)iter % 4];
+			len = 0;
+			if (a == ACL_SUBSCRIBE && tu_rand(6) == 0)
+				len = (size_t)snprintf(t, sizeof(t),
+				    "$share/s/");
+			else if (tu_rand(10) == 0)
+				len = (size_t)snprintf(t, sizeof(t), "%070d/",
+				    0);
+			random_topic(t + len, sizeof(t) - len,
+			    a == ACL_SUBSCRIBE);
+			len = strlen(t);
+			acl_check(acl, who, (enum acl_action)a,
+			    (const uint8_t *)t, len, &v);
+			ck_assert_int_eq(acl_check_cached(acl, &cache, who,
+			    (enum acl_action)a, (const uint8_t *)t, len, &cv),
+			    v.allow);
+			ck_assert_msg(cv.allow == v.allow && cv.rule == v.rule,
+			    "%s %s \"%s\": cached %s (%d), uncached %s (%d)",
+			    who->identity, acl_action_str((enum acl_action)a),
+			    t, cv.allow ? "allow" : "deny", cv.rule ?
+			    cv.rule->line : -1, v.allow ? "allow" : "deny",
+			    v.rule ? v.rule->line : -1);
+		}
+		hits += (unsigned)cache.hits;
+		cache.hits = 0;
+		acl_free(acl);
+	}
+	/* The cache was used, not just passed through. */
+	ck_assert_uint_gt(hits, 400 * 60 / 8);
+	ck_assert_uint_gt(cache.misses, 400 * 5);
+}
+END_TEST
+
+/* A reload, a new identity or client id: the old entries are not used. */
+START_TEST(cache_invalidation)
+{
+	struct acl		*acl[2];
+	struct acl_rule		 r;
+	struct acl_cache	 cache;
+	struct acl_verdict	 v;
+	struct acl_subject	 who = { "alice", "c1", 2 };
+	char			 err[256], *users[1] = { "alice" };
+	const uint8_t		*t = (const uint8_t *)"d/c1";
+	int			 k;
+
+	for (k = 0; k < 2; k++) {
+		acl[k] = acl_new();
+		memset(&r, 0, sizeof(r));
+		r.allow = k == 0;
+		r.actions = ACL_ALL;
+		r.filter = "d/%c";
+		r.file = "x";
+		r.line = k + 1;
+		r.users = users;
+		r.n_users = 1;
+		ck_assert_int_eq(acl_add_rule(acl[k], &r, err, sizeof(err)),
+		    0);
+	}
+	acl_cache_clear(&cache);
+	ck_assert(acl_check_cached(acl[0], &cache, &who, ACL_PUBLISH, t, 4,
+	    &v));
+	ck_assert(acl_check_cached(acl[0], &cache, &who, ACL_PUBLISH, t, 4,
+	    &v));
+	ck_assert_uint_eq(cache.hits, 1);
+	/* The reloaded policy denies: its verdict, its rule. */
+	ck_assert(!acl_check_cached(acl[1], &cache, &who, ACL_PUBLISH, t, 4,
+	    &v));
+	ck_assert_ptr_eq(v.rule, acl_rule_at(acl[1], 0));
+	ck_assert_uint_eq(cache.hits, 1);
+	/* Another client id: "%c" no longer matches; another identity. */
+	who.client_id = "c2";
+	ck_assert(!acl_check_cached(acl[0], &cache, &who, ACL_PUBLISH, t, 4,
+	    &v));
+	ck_assert_ptr_null(v.rule);
+	who.client_id = "c1";
+	who.identity = "bob";
+	ck_assert(!acl_check_cached(acl[0], &cache, &who, ACL_PUBLISH, t, 4,
+	    &v));
+	ck_assert_uint_eq(cache.hits, 1);
+	/* No cache: acl_check() itself. */
+	who.identity = "alice";
+	ck_assert(acl_check_cached(acl[0], NULL, &who, ACL_PUBLISH, t, 4,
+	    &v));
+	acl_free(acl[0]);
+	acl_free(acl[1]);
 }
 END_TEST
 
@@ -1544,6 +1703,8 @@ acl_suite(void)
 	tcase_add_loop_test(tc, groups, 0, (int)NELEM(group_cases));
 	tcase_add_test(tc, fan_out);
 	tcase_add_test(tc, flat_vs_trie);
+	tcase_add_test(tc, cache_vs_uncached);
+	tcase_add_test(tc, cache_invalidation);
 	tcase_add_test(tc, big_identities);
 	tcase_add_test(tc, null_safety);
 	suite_add_tcase(s, tc);

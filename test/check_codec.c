@@ -1371,6 +1371,200 @@ START_TEST(t_nonchar)
 }
 END_TEST
 
+/*
+ * limits.max_user_properties (CVE-2021-41039): a packet from the client
+ * with more User Properties than the cap is refused (0x97), whatever its
+ * type, the CONNECT's and its will's counted together; as many as the
+ * cap pass, any number passes with no cap, and the broker's packets are
+ * not counted.  5.0 §3.1.2.11.8: a User Property may appear many times.
+ */
+struct upcase {
+	const char	*name;
+	uint8_t		 level;		/* 0: a CONNECT */
+	uint8_t		 hdr;
+	uint8_t		 pre[16];	/* before the properties */
+	size_t		 npre;
+	uint8_t		 post[16];	/* after them (CONNECT: before the
+					   will's) */
+	size_t		 npost;
+	bool		 from_server;	/* the broker may send it too */
+};
+
+static const struct upcase up_cases[] = {
+	{ "PUBLISH QoS 1", 5, 0x32, { 0, 1, 't', 0, 1 }, 5, { 'x' }, 1,
+	    true },
+	{ "SUBSCRIBE", 5, 0x82, { 0, 1 }, 2, { 0, 1, 't', 0 }, 4, false },
+	{ "UNSUBSCRIBE", 5, 0xa2, { 0, 1 }, 2, { 0, 1, 't' }, 3, false },
+	{ "PUBACK", 5, 0x40, { 0, 1, 0 }, 3, { 0 }, 0, true },
+	{ "DISCONNECT", 5, 0xe0, { 0 }, 1, { 0 }, 0, true },
+	{ "CONNECT with a will", 0, 0x10,
+	    { 0, 4, 'M', 'Q', 'T', 'T', 5, 0x06, 0, 60 }, 10,
+	    { 0, 2, 'c', '1' }, 4, false },
+};
+
+/*
+ * Frame <c> with <n> User Properties ("k": "v"), or for a CONNECT <n>
+ * split between it and its will (the will gets <n> / 2); into <b>,
+ * returns the length.
+ */
+static size_t
+up_frame(const struct upcase *c, unsigned n, uint8_t *b)
+{
+	uint8_t		 body[128 * 128];
+	size_t		 len = 0, i, blk;
+	unsigned	 k, nb[2], nblk = c->level == 0 ? 2 : 1;
+
+	nb[0] = nblk == 2 ? n - n / 2 : n;
+	nb[1] = n / 2;
+	memcpy(body, c->pre, c->npre);
+	len = c->npre;
+	for (blk = 0; blk < nblk; blk++) {
+		if (blk == 1) {
+			memcpy(body + len, c->post, c->npost);
+			len += c->npost;
+		}
+		ck_assert_uint_lt(nb[blk] * 7, 128 * 128 - 64);
+		/* The property length, a two-byte VBI when long. */
+		if (nb[blk] * 7 < 128)
+			body[len++] = (uint8_t)(nb[blk] * 7);
+		else {
+			body[len++] = (uint8_t)(0x80 | ((nb[blk] * 7) & 0x7f));
+			body[len++] = (uint8_t)((nb[blk] * 7) >> 7);
+		}
+		for (k = 0; k < nb[blk]; k++) {
+			memcpy(body + len, (const uint8_t[]){ 0x26, 0, 1,
+			    'k', 0, 1, 'v' }, 7);
+			len += 7;
+		}
+	}
+	if (nblk == 2)
+		memcpy(body + len, (const uint8_t[]){ 0, 1, 'w', 0, 1, 'p' },
+		    6), len += 6;
+	else {
+		memcpy(body + len, c->post, c->npost);
+		len += c->npost;
+	}
+	ck_assert_uint_lt(len, 128 * 128);
+	i = 0;
+	b[i++] = c->hdr;
+	if (len < 128)
+		b[i++] = (uint8_t)len;
+	else {
+		b[i++] = (uint8_t)(0x80 | (len & 0x7f));
+		b[i++] = (uint8_t)(len >> 7);
+	}
+	memcpy(b + i, body, len);
+	return i + len;
+}
+
+/* Decodes frame <f> (<n> bytes, an exact copy) and its prefixes. */
+static void
+up_decode(const struct upcase *c, const struct codec_limits *lim,
+    enum codec_dir dir, const uint8_t *f, size_t n, enum codec_err want)
+{
+	struct codec_packet	 p;
+	uint8_t			*b = tu_dup_exact(f, n), *pb;
+	size_t			 k;
+	int			 rc;
+
+	rc = codec_decode(lim, c->level, dir, b, n, n, &p);
+	ck_assert_msg(rc == (want == CODEC_ERR_NONE ? CODEC_OK : CODEC_ERROR)
+	    && (rc == CODEC_OK || p.err == want), "%s: %d (%s)", c->name, rc,
+	    codec_err_str(p.err));
+	for (k = 0; k < n; k += 7) {
+		pb = tu_dup_exact(f, k);
+		rc = codec_decode(lim, c->level, dir, pb, k, k, &p);
+		ck_assert_msg(rc == CODEC_NEED || (rc == CODEC_ERROR &&
+		    p.err == want), "%s: prefix %zu: %d", c->name, k, rc);
+		free(pb);
+	}
+	free(b);
+}
+
+START_TEST(t_user_props)
+{
+	const struct upcase	*c = &up_cases[_i];
+	struct codec_limits	 lim = { .max_user_props = 32 };
+	struct codec_limits	 none = { .max_user_props = 0 };
+	uint8_t			 f[128 * 128 + 8];
+	size_t			 n;
+
+	n = up_frame(c, 32, f);
+	up_decode(c, &lim, CL, f, n, CODEC_ERR_NONE);
+	n = up_frame(c, 33, f);
+	up_decode(c, &lim, CL, f, n, CODEC_ERR_USER_PROPS);
+	up_decode(c, &none, CL, f, n, CODEC_ERR_NONE);
+	up_decode(c, NULL, CL, f, n, CODEC_ERR_NONE);
+	n = up_frame(c, 2000, f);
+	up_decode(c, &lim, CL, f, n, CODEC_ERR_USER_PROPS);
+	up_decode(c, &none, CL, f, n, CODEC_ERR_NONE);
+	if (c->from_server)
+		up_decode(c, &lim, SV, f, n, CODEC_ERR_NONE);
+	ck_assert_uint_eq(codec_err_reason(CODEC_ERR_USER_PROPS), 0x97);
+}
+END_TEST
+
+/*
+ * CVE-2019-11778: a will's delay over the session expiry (0 when absent)
+ * is re-encoded as the latter, in place, the block keeping its length and
+ * its other properties; otherwise the CONNECT goes on as it came.
+ */
+START_TEST(t_will_clamp)
+{
+	const struct {
+		const char	*name;
+		const uint8_t	*b;
+		size_t		 len;
+		bool		 clamp;
+		uint32_t	 to;
+	} cases[] = {
+		{ "no session expiry: 0", CONNECT5(0x06, 0, CID,
+		    PROPS(0x18, 0, 0, 0, 5), S('w'), S('p')), true, 0 },
+		{ "over the session expiry", CONNECT5(0x06,
+		    PROPS(0x11, 0, 0, 0, 10), CID, PROPS(0x01, 1, 0x18, 0, 0,
+		    1, 0x2c, 0x26, 0, 1, 'k', 0, 1, 'v'), S('w'), S('p')),
+		    true, 10 },
+		{ "equal", CONNECT5(0x06, PROPS(0x11, 0, 0, 0, 10), CID,
+		    PROPS(0x18, 0, 0, 0, 10), S('w'), S('p')), false, 0 },
+		{ "shorter", CONNECT5(0x06, PROPS(0x11, 0xff, 0xff, 0xff,
+		    0xff), CID, PROPS(0x18, 0xff, 0xff, 0xff, 0xfe), S('w'),
+		    S('p')), false, 0 },
+		{ "no will delay", CONNECT5(0x06, 0, CID, 0,
+		    S('w'), S('p')), false, 0 },
+		{ "no will", CONNECT5(0x02, 0, CID), false, 0 },
+		{ "3.1.1", CONNECT4(0x06, CID, S('w'), S('p')), false, 0 },
+	};
+	struct codec_packet	 a, b;
+	uint8_t			 out[256];
+	uint32_t		 to;
+	size_t			 i, n;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		ck_assert_int_eq(codec_decode(NULL, 0, CL, cases[i].b,
+		    cases[i].len, cases[i].len, &a), CODEC_OK);
+		to = 12345;
+		ck_assert_msg(codec_connect_will_clamp(&a, &to) ==
+		    cases[i].clamp, "%s", cases[i].name);
+		n = codec_encode_connect(out, sizeof(out), &a, NULL, NULL, 0);
+		ck_assert_uint_eq(n, cases[i].len);
+		if (!cases[i].clamp) {
+			ck_assert_uint_eq(to, 12345);
+			ck_assert_mem_eq(out, cases[i].b, n);
+			continue;
+		}
+		ck_assert_uint_eq(to, cases[i].to);
+		ck_assert_int_eq(codec_decode(NULL, 0, CL, out, n, n, &b),
+		    CODEC_OK);
+		ck_assert_uint_eq(b.u.connect.will_props.will_delay, to);
+		ck_assert_uint_eq(b.u.connect.will_props.seen,
+		    a.u.connect.will_props.seen);
+		ck_assert_uint_eq(b.u.connect.will_props.n_user_props,
+		    a.u.connect.will_props.n_user_props);
+		ck_assert(!codec_connect_will_clamp(&b, &to));
+	}
+}
+END_TEST
+
 /* A NULL limits pointer means no size limit and control characters. */
 START_TEST(t_null_limits)
 {
@@ -2311,6 +2505,8 @@ codec_suite(void)
 	tcase_add_test(tc, t_ack_fields);
 	tcase_add_test(tc, t_null_limits);
 	tcase_add_test(tc, t_nonchar);
+	tcase_add_loop_test(tc, t_user_props, 0, NCASES(up_cases));
+	tcase_add_test(tc, t_will_clamp);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("session");

@@ -322,11 +322,37 @@ static const struct scase connect_cases[] = {
 	    S('u', 'p'))) }),
 	SCRIPT("5.0 a will topic the ACL allows: the will and its "
 	    "properties go on", P,
-	    { CONNECT_AS("u1", CONN5(0x0E, 60, 0, S('c', '1'),
-	    PROPS(0x18, 0, 0, 0, 5), S('p', '/', 'w'), S('b'))),
-	    REWRITE(CONN5(0xCE, 60, PROPS(0x27, 0, 0, 0x10, 0), S('c', '1'),
-	    PROPS(0x18, 0, 0, 0, 5), S('p', '/', 'w'), S('b'), S('u', '1'),
+	    { CONNECT_AS("u1", CONN5(0x0E, 60, PROPS(0x11, 0, 0, 0, 5),
+	    S('c', '1'), PROPS(0x18, 0, 0, 0, 5), S('p', '/', 'w'), S('b'))),
+	    REWRITE(CONN5(0xCE, 60, PROPS(0x11, 0, 0, 0, 5, 0x27, 0, 0, 0x10,
+	    0), S('c', '1'), PROPS(0x18, 0, 0, 0, 5), S('p', '/', 'w'),
+	    S('b'), S('u', '1'), S('u', 'p'))) }),
+	/*
+	 * CVE-2019-11778: a Will Delay Interval over the Session Expiry
+	 * Interval goes on as the latter, which means the same (5.0
+	 * §3.1.3.2.2: the will waits for the delay or the session's end,
+	 * whichever comes first); the will's other properties stay.
+	 */
+	SCRIPT("5.0 a will delay over the session expiry: clamped to it", P,
+	    { CONNECT_AS("u1", CONN5(0x0E, 60, PROPS(0x11, 0, 0, 0, 10),
+	    S('c', '1'), PROPS(0x01, 1, 0x18, 0, 0, 0x01, 0x2C, 0x26, 0, 1,
+	    'k', 0, 1, 'v'), S('p', '/', 'w'), S('b'))),
+	    REWRITE(CONN5(0xCE, 60, PROPS(0x11, 0, 0, 0, 10, 0x27, 0, 0,
+	    0x10, 0), S('c', '1'), PROPS(0x01, 1, 0x26, 0, 1, 'k', 0, 1, 'v',
+	    0x18, 0, 0, 0, 10), S('p', '/', 'w'), S('b'), S('u', '1'),
 	    S('u', 'p'))) }),
+	SCRIPT("5.0 a will delay without a session expiry: clamped to 0", P,
+	    { CONNECT_AS("u1", CONN5(0x0E, 60, 0, S('c', '1'),
+	    PROPS(0x18, 0xFF, 0xFF, 0xFF, 0xFF), S('p', '/', 'w'), S('b'))),
+	    REWRITE(CONN5(0xCE, 60, PROPS(0x27, 0, 0, 0x10, 0), S('c', '1'),
+	    PROPS(0x18, 0, 0, 0, 0), S('p', '/', 'w'), S('b'), S('u', '1'),
+	    S('u', 'p'))) }),
+	SCRIPT("5.0 a will delay equal to the session expiry: unchanged", P,
+	    { CONNECT_AS("u1", CONN5(0x0E, 60, PROPS(0x11, 0, 0, 0, 7),
+	    S('c', '1'), PROPS(0x18, 0, 0, 0, 7), S('p', '/', 'w'), S('b'))),
+	    REWRITE(CONN5(0xCE, 60, PROPS(0x11, 0, 0, 0, 7, 0x27, 0, 0, 0x10,
+	    0), S('c', '1'), PROPS(0x18, 0, 0, 0, 7), S('p', '/', 'w'),
+	    S('b'), S('u', '1'), S('u', 'p'))) }),
 	SCRIPT("3.1.1 a will topic a rule denies: CONNACK 0x05 not "
 	    "authorized", P,
 	    { CONNECT_AS("u1", CONN4(0x06, 60, S('c', '1'), S(T_PNO),

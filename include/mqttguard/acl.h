@@ -148,6 +148,54 @@ bool		 acl_check(const struct acl *, const struct acl_subject *who,
 		    struct acl_verdict *v);
 
 /*
+ * A session's cache of its recent decisions: the last ACL_CACHE_SLOTS
+ * (action, topic) pairs it asked about, topics up to ACL_CACHE_TOPIC
+ * bytes, with the verdict each had (the deciding rule too), and the hash
+ * of its identity.  A 5.0 topic alias is resolved before the check, so
+ * a client publishing through one alias hits the same slot as one naming
+ * the topic.  The entries belong to one index and one subject: a check
+ * with another index (each acl_new() has a serial of its own, so a
+ * reloaded policy never meets the old entries), or another identity or
+ * client id (pointer and length), empties the cache first.  A caller that
+ * changes a subject's strings in place calls acl_cache_clear().  Owned by
+ * its session, never shared: no locks.  A zeroed cache is empty.
+ */
+#define ACL_CACHE_SLOTS	8
+#define ACL_CACHE_TOPIC	64
+
+struct acl_cache_slot {
+	uint32_t	 rule;		/* deciding rule's index + 1; 0: none */
+	uint16_t	 len;		/* of the topic; 0: slot unused */
+	uint8_t		 act;		/* enum acl_action */
+	bool		 allow;
+	char		 topic[ACL_CACHE_TOPIC];
+};
+
+struct acl_cache {
+	uint64_t		 serial;	/* the index's; 0: empty */
+	uint64_t		 idhash;	/* the identity's, in it */
+	const char		*identity;	/* borrowed: compared only */
+	size_t			 idlen;
+	const char		*client_id;	/* borrowed: compared only */
+	size_t			 client_id_len;
+	unsigned		 next;		/* the slot to replace */
+	uint64_t		 hits, misses;
+	struct acl_cache_slot	 slot[ACL_CACHE_SLOTS];
+};
+
+void		 acl_cache_clear(struct acl_cache *);
+
+/*
+ * acl_check() through <cache> (NULL: none): the same verdict, the same
+ * deciding rule, for every index, subject and topic.  A hit costs a few
+ * comparisons; a miss costs a check without its identity's hash, and
+ * takes the oldest slot when the topic fits.
+ */
+bool		 acl_check_cached(const struct acl *, struct acl_cache *cache,
+		    const struct acl_subject *who, enum acl_action action,
+		    const uint8_t *topic, size_t len, struct acl_verdict *v);
+
+/*
  * The number of rules, and rule <i> (in the order added), for tools.  A
  * rule pointer (this one, or a verdict's) stays valid until the next
  * acl_add_rule() and then as long as the index: build first, then read.

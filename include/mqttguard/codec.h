@@ -133,6 +133,8 @@ enum codec_err {
 					   state */
 	CODEC_ERR_PAYLOAD_FORMAT,	/* Payload Format Indicator 1, payload
 					   not UTF-8 */
+	CODEC_ERR_USER_PROPS,		/* more User Properties in a client's
+					   packet than max_user_props */
 	CODEC_ERR__MAX
 };
 
@@ -145,6 +147,10 @@ struct codec_limits {
 				   0: no limit beyond the protocol's */
 	bool	reject_control;	/* refuse U+0001..U+001F, U+007F..U+009F */
 	bool	reject_nonchar;	/* refuse U+FDD0..U+FDEF, U+xFFFE/xFFFF */
+	unsigned max_user_props;	/* User Properties in one packet from
+					   the client (CONNECT: with its
+					   will's); 0: any number.  The
+					   broker's are not counted. */
 };
 
 /* A view into the frame; len 0 and p possibly NULL when absent. */
@@ -366,7 +372,10 @@ int	codec_session_check(struct codec_session *s, enum codec_dir dir,
 
 /* The rule broken, as text naming the section, e.g. "[MQTT-2.2.2-2] ...". */
 const char	*codec_err_str(enum codec_err);
-/* The 5.0 reason code for an error: 0x81, 0x82, 0x84, 0x85, 0x94, 0x95. */
+/*
+ * The 5.0 reason code for an error: 0x81, 0x82, 0x84, 0x85, 0x94, 0x95,
+ * 0x97, 0x99.
+ */
 uint8_t		 codec_err_reason(enum codec_err);
 const char	*codec_type_str(uint8_t type);
 
@@ -399,13 +408,25 @@ size_t	codec_encode_disconnect(uint8_t *buf, size_t cap, uint8_t level,
 /*
  * Rebuilds a decoded CONNECT <pkt> with <username> and <password> (NULL:
  * absent) in place of the client's credentials, and at 5.0 a Maximum
- * Packet Size of at most <max_packet> (0: as received); all else as
+ * Packet Size of at most <max_packet> (0: as received) and the will's
+ * Will Delay Interval clamped (codec_connect_will_clamp()); all else as
  * received.  Returns the frame length (nothing written if over cap), or 0
  * if <pkt> is not a CONNECT or a credential is over 65535 bytes.
  */
 size_t	codec_encode_connect(uint8_t *buf, size_t cap,
 	    const struct codec_packet *pkt, const struct codec_buf *username,
 	    const struct codec_buf *password, uint32_t max_packet);
+
+/*
+ * Whether the will of a decoded 5.0 CONNECT <pkt> has a Will Delay
+ * Interval longer than the Session Expiry Interval (0 when absent); if
+ * so, *<to> is the latter, which codec_encode_connect() writes instead.
+ * The meaning is kept: the will is published when the delay has passed
+ * or the session ends, whichever comes first (5.0 §3.1.3.2.2); Mosquitto
+ * 1.6.0-1.6.4 freed memory it used again on exactly that (CVE-2019-11778).
+ */
+bool	codec_connect_will_clamp(const struct codec_packet *pkt,
+	    uint32_t *to);
 
 /*
  * Rebuilds a decoded SUBSCRIBE keeping only the filters whose <keep> entry

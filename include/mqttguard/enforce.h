@@ -73,6 +73,10 @@ struct enforce_verdict {
 	size_t			 out_len;
 	uint8_t			 inl[ENFORCE_INLINE];
 	uint8_t			*heap;		/* owned */
+	bool			 will_clamped;	/* enforce_connect(): the
+						   will's delay went out
+						   as will_delay seconds */
+	uint32_t		 will_delay;
 };
 
 enum enforce_event_kind {
@@ -210,6 +214,11 @@ struct enforce_state {
 	struct enforce_warned		 warned[ENFORCE_WARNED_MAX];
 	unsigned			 n_warned;	/* ever; the slot
 						   is n_warned % MAX */
+	struct acl_cache		 acl_cache;	/* recent ACL
+						   verdicts: only what
+						   acl_check() says, never
+						   what monitor mode or
+						   audit make of it */
 };
 
 /* Starts <st> for a connection on <lis> of <pol>. */
@@ -243,8 +252,10 @@ uint16_t enforce_keepalive(const struct enforce_state *st, uint16_t asked);
  * the client id, and on success returns ENFORCE_REWRITE with the CONNECT
  * for the broker (the identity as username, the client's password
  * replaced by auth.upstream_password or removed, a 5.0 Maximum Packet
- * Size).  A refusal is ENFORCE_CLOSE with the 5.0 CONNACK reason code and
- * an ENFORCE_EV_REFUSE event (metric M_LIMIT_USER for a per-user cap,
+ * Size, a Will Delay Interval no longer than the Session Expiry
+ * Interval: v->will_clamped, counted, for the caller to log).  A
+ * refusal is ENFORCE_CLOSE with the 5.0 CONNACK reason code and an
+ * ENFORCE_EV_REFUSE event (metric M_LIMIT_USER for a per-user cap,
  * M_AUTH_FAILED otherwise).  The caller sets st->keepalive (see
  * enforce_keepalive()) once the CONNECT is on its way.
  */

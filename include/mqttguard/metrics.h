@@ -63,6 +63,9 @@ enum metric {
 				   of running lockouts */
 	M_EVICTED,		/* not yet authenticated, closed to make room
 				   for a newcomer from a less loaded network */
+	M_WILL_DELAY_CLAMPED,	/* a 5.0 CONNECT forwarded with its Will
+				   Delay Interval clamped to its Session
+				   Expiry Interval */
 	M__MAX
 };
 

@@ -25,6 +25,8 @@
 #define POLICY_CLIENT_ID_MAX_DEFAULT	256		/* bytes of a client id */
 #define POLICY_PACKET_IDS_DEFAULT	1024		/* 3.x ids in use, each way */
 #define POLICY_TOPIC_LEVELS_DEFAULT	201		/* levels: 200 separators */
+#define POLICY_USER_PROPS_DEFAULT	32		/* 5.0 User Properties in
+							   a client's packet */
 #define POLICY_MAX_PACKET_LIMIT		(268435455 + 5)	/* the protocol's */
 #define POLICY_CONNECT_TIMEOUT_DEFAULT	10000		/* ms */
 #define POLICY_UPSTREAM_TIMEOUT_DEFAULT	5000		/* ms */
@@ -229,6 +231,8 @@ struct policy_limits {
 	bool		 reject_control_chars;
 	bool		 reject_noncharacters;	/* U+FDD0.., U+xFFFE/F */
 	unsigned	 max_client_id_length;	/* bytes; 0: the protocol's */
+	unsigned	 max_user_properties;	/* per 5.0 packet from the
+						   client; 0: any number */
 	/* connections, checked at accept, before any TLS work */
 	unsigned	 max_connections;
 	unsigned	 max_unauthenticated;	/* default 1024 */

@@ -34,6 +34,10 @@
  *     beats allow; nothing matching is deny; the deciding rule reported is
  *     the first added among the best.
  *
+ * Every question is asked of acl_check_cached() too, twice, through one
+ * cache for the whole input (identities and client ids change between
+ * questions): its verdict and deciding rule must be acl_check()'s.
+ *
  * Build: clang -fsanitize=fuzzer,address,undefined; see the Makefile.
  */
 #include <stdbool.h>
@@ -272,7 +276,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct acl		*acl;
 	struct acl_rule		 ar;
 	struct acl_subject	 who;
-	struct acl_verdict	 v;
+	struct acl_verdict	 v, cv;
+	struct acl_cache	 cache;
 	struct ref_rule		*r;
 	char			 err[256], topic[TOPIC_MAX];
 	const char		*q, *id;
@@ -290,6 +295,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)acl_add_group(acl, "g2", G2, 2, err, sizeof(err));
 	(void)acl_add_group(acl, "g3", G3, 0, err, sizeof(err));
 	nrules = data[0] % (RULES_MAX + 1);
+	acl_cache_clear(&cache);
 
 	/* The rules: allow, actions, who, filter (a length and levels). */
 	while (n < nrules && off + 4 <= size) {
@@ -386,6 +392,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		who.client_id_len = CIDS[c].n;
 		got = acl_check(acl, &who, act, (const uint8_t *)topic, tlen,
 		    &v);
+		/* The session's cache, asked twice: a miss, then a hit. */
+		for (i = 0; i < 2; i++) {
+			if (acl_check_cached(acl, &cache, &who, act,
+			    (const uint8_t *)topic, tlen, &cv) != got ||
+			    cv.allow != v.allow || cv.rule != v.rule) {
+				fprintf(stderr, "identity \"%s\" %s \"%.*s\": "
+				    "the cache (%s) differs from acl_check\n",
+				    id, actname[act], (int)tlen, topic,
+				    i ? "a hit" : "first");
+				abort();
+			}
+		}
 		if (got != (found && rules[best].allow) || v.allow != got ||
 		    (v.rule == NULL) != !found || (found && v.rule !=
 		    acl_rule_at(acl, rules[best].idx))) {

@@ -661,6 +661,26 @@ def login(g, user, cid, level=4):
                               mqtt_str(password(user).encode()))
 
 
+def pipe(a, b, keep=None):
+    """Copies <a> to <b> until either end closes, handing each chunk to
+    <keep> too when given; then shuts both down."""
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            if keep is not None:
+                keep(d)
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 def still_open(sock):
     """True if the proxy has not closed <sock> (nothing readable, or
     data)."""

@@ -23,9 +23,9 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers import (TIMEOUT, connect, frame, mqtt_str, plain_socket, publish,
-                    read_any, read_until_closed, still_open,
-                    subscribe, vbi, wait_until)
+from helpers import (TIMEOUT, accepted, connect, frame, mqtt_str, pipe,
+                    plain_socket, publish, read_any, read_until_closed,
+                    still_open, subscribe, vbi, wait_until)
 
 BROKER_ERRORS = ("protocol error", "malformed packet", "unknown packet "
                  "identifier", "Invalid subscription", "with invalid",
@@ -165,6 +165,134 @@ def test_cve_2018_12543_publish_to_sys(guard_factory, broker):
     untouched(broker, "$SYS/broker/x")
 
 
+class Tap:
+    """A relay between mqttguard and the broker that keeps what mqttguard
+    sends (self.sent), to see the frames the broker is given."""
+
+    def __init__(self, broker_port):
+        self.broker_port = broker_port
+        self.sent = b""
+        self.socks = []
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.lsock.getsockname()[1]
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.broker_port),
+                                         timeout=TIMEOUT)
+            self.socks += [c, b]
+            c.settimeout(None)
+            b.settimeout(None)
+            threading.Thread(target=pipe, args=(b, c),
+                             daemon=True).start()
+            threading.Thread(target=pipe, args=(c, b, self.keep),
+                             daemon=True).start()
+
+    def keep(self, chunk):
+        self.sent += chunk
+
+    def connects(self, cid):
+        """The CONNECT frames for client id <cid> the broker was given."""
+        out, off, b = [], 0, self.sent
+        while off < len(b):
+            n, k, mult = 0, 1, 1
+            while b[off + k] & 0x80:
+                n += (b[off + k] & 0x7F) * mult
+                mult *= 128
+                k += 1
+            n += b[off + k] * mult
+            f = b[off:off + k + 1 + n]
+            if f[0] == 0x10 and mqtt_str(cid) in f:
+                out.append(f[k + 1:])
+            off += k + 1 + n
+        return out
+
+    def stop(self):
+        self.lsock.close()
+        for s in self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def vbi_at(b, off):
+    """The variable byte integer at <b>[off]: its value and the offset
+    past it."""
+    n, mult = 0, 1
+    while True:
+        n += (b[off] & 0x7F) * mult
+        mult *= 128
+        off += 1
+        if not b[off - 1] & 0x80:
+            return n, off
+
+
+def will_delay(body):
+    """The Will Delay Interval of a 5.0 CONNECT's variable header and
+    payload <body>, None if absent."""
+    off = 2 + 4 + 1 + 1 + 2                 # "MQTT", level, flags, keepalive
+    n, off = vbi_at(body, off)
+    off += n                                # the CONNECT's properties
+    off += 2 + int.from_bytes(body[off:off + 2], "big")     # client id
+    n, off = vbi_at(body, off)
+    props, i = body[off:off + n], 0
+    while i < len(props):
+        pid = props[i]
+        if pid == 0x18:
+            return int.from_bytes(props[i + 1:i + 5], "big")
+        assert pid == 0x26, f"unexpected will property {pid:#x}"
+        i += 1
+        for _ in range(2):
+            i += 2 + int.from_bytes(props[i:i + 2], "big")
+    return None
+
+
+@pytest.mark.parametrize("expiry,delay,sent", [
+    (None, 3600, 0), (2, 86400, 2), (30, 1, 1)])
+def test_cve_2019_11778_will_delay_over_session_expiry(
+        guard_factory, broker, tmp_path, expiry, delay, sent):
+    """A 5.0 will whose Will Delay Interval is longer than the Session
+    Expiry Interval (a use after free in 1.6.0-1.6.4 when the client goes):
+    forwarded with the delay clamped to the session expiry, which means
+    the same (the will waits for the delay or the session's end, whichever
+    comes first).  The broker is given the clamped value; the will still
+    comes when the session ends; another client is unaffected."""
+    tap = Tap(broker.port)
+    try:
+        g = guard_factory(tap.port, plain=True)
+        w = Watcher(g.plain_port)
+        props = (b"" if expiry is None else
+                 b"\x11" + expiry.to_bytes(4, "big"))
+        wp = b"\x18" + delay.to_bytes(4, "big") + b"\x26" + \
+            mqtt_str(b"k") + mqtt_str(b"v")
+        s = plain_socket(g.plain_port)
+        s.sendall(connect(level=5, cid=b"wd", flags=0x06, props=props,
+                          payload=vbi(len(wp)) + wp +
+                          mqtt_str(b"watch/will") + mqtt_str(b"gone")))
+        assert accepted(read_any(s))
+        got = tap.connects(b"wd")
+        assert len(got) == 1, tap.sent.hex()
+        assert will_delay(got[0]) == sent, got[0].hex()
+        # DISCONNECT 0x04: the will is sent, after the delay it went with.
+        s.sendall(b"\xe0\x01\x04")
+        s.close()
+        wait_until(lambda: b"gone" in w.got, what="the will delivered")
+        if sent != delay:
+            assert (f"will delay {delay} s clamped to the session expiry "
+                    f"interval, {sent} s") in g.log(), g.log()
+        w.unaffected()
+        untouched(broker)
+    finally:
+        tap.stop()
+
+
 def test_cve_2019_11779_deep_subscription(guard, broker, w):
     """A SUBSCRIBE of some 65400 '/' (a stack overflow in 1.5-1.6.5):
     over limits.max_topic_levels (201 by default, Mosquitto's own bound),
@@ -270,6 +398,46 @@ def test_cve_2021_34434_revoked_read(guard_factory, broker):
     assert still_open(s)
     s.close()
     assert "secret/a" in g.log()                        # the denial
+
+
+def user_props(n):
+    """<n> User Properties "k": "v"."""
+    return (b"\x26" + mqtt_str(b"k") + mqtt_str(b"v")) * n
+
+
+def test_cve_2021_41039_many_user_properties(guard, broker, w):
+    """A 5.0 packet with very many User Properties (CPU burnt in
+    1.6-2.0.11): over limits.max_user_properties (32 by default) it is
+    refused before anything is forwarded, CONNECT with CONNACK 0x97, any
+    other packet with DISCONNECT 0x97 (quota exceeded), and the log says
+    who and why.  As many as the cap still go through."""
+    before = broker.connections()
+    for wp, props in ((b"", user_props(33)),
+                      (user_props(20), user_props(13))):
+        s = plain_socket(guard.plain_port, ATTACKER)
+        flags = 0x06 if wp else 0x02
+        payload = (vbi(len(wp)) + wp + mqtt_str(b"w/t") + mqtt_str(b"m")
+                   if wp else b"")
+        got = send_close(s, connect(level=5, cid=b"up", flags=flags,
+                                    props=props, payload=payload))
+        assert got == b"\x20\x03\x00\x97\x00", got.hex()
+    assert broker.connections() == before
+    for n in (33, 200000):
+        s, ca = session(guard.plain_port, b"up%d" % n, level=5)
+        assert accepted(ca), ca.hex()
+        got = send_close(s, publish(b"watch/up", b"many", qos=1,
+                                    props=user_props(n)))
+        assert got == b"\xe0\x01\x97", got.hex()
+    assert "User Properties" in guard.log(), guard.log()
+    s, ca = session(guard.plain_port, b"up32", level=5)
+    s.sendall(publish(b"watch/up", b"fine", qos=1, props=user_props(32)))
+    assert read_any(s)[:2] == b"\x40\x02"          # PUBACK, success
+    s.close()
+    wait_until(lambda: b"fine" in w.got, what="32 properties delivered")
+    w.unaffected()
+    assert b"many" not in w.got
+    untouched(broker, "as up (", "Received PUBLISH from up33",
+              "Received PUBLISH from up200000")
 
 
 def test_cve_2023_0809_big_first_packet(guard, broker, w):

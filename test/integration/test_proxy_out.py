@@ -22,9 +22,9 @@ import threading
 
 import pytest
 
-from helpers import (TIMEOUT, connect, free_port, mqtt_connect, publish,
-                     read_frame, run_mqttguard, spawn, subscribe, terminate,
-                     wait_until)
+from helpers import (TIMEOUT, connect, free_port, mqtt_connect, pipe,
+                     publish, read_frame, run_mqttguard, spawn, subscribe,
+                     terminate, wait_until)
 
 HAPROXY = "/usr/sbin/haproxy"
 V2SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -178,23 +178,6 @@ def recv_n(sock, n):
             raise OSError(f"closed after {len(data)} of {n} bytes")
         data += chunk
     return data
-
-
-def pipe(a, b):
-    """Copies <a> to <b> until either end closes."""
-    try:
-        while True:
-            d = a.recv(65536)
-            if not d:
-                break
-            b.sendall(d)
-    except OSError:
-        pass
-    for s in (a, b):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 def tls_client(port, certs, cert=False):
