@@ -11,7 +11,7 @@
  *
  * A spec (plain JSON, so that Python writes it for both):
  *   url        ws://, wss://, mqtt:// or mqtts:// URL (path included)
- *   version    4 (MQTT 3.1.1) or 5
+ *   version    3 (MQTT 3.1: subprotocol mqttv3.1), 4 (3.1.1) or 5
  *   sub, pub   connect options of each side: {username, password,
  *              clientId}; sub may be null (publish only)
  *   filter     the subscriber's filter; sub_qos its QoS (default 2)
@@ -58,7 +58,8 @@
 			connectTimeout: spec.timeout,
 			keepalive: 30,
 			clean: true,
-		}, extra, side);
+		}, spec.version === 3 ? { protocolId: 'MQIsdp' } : {},
+		    extra, side);
 		return new Promise((resolve) => {
 			const c = mqtt.connect(spec.url, o);
 			let done = false;
