@@ -17,7 +17,8 @@ const { chromium } = require('playwright-core');
 async function main() {
 	const [url, profile, ms, spki] = process.argv.slice(2);
 	const args = ['--no-first-run', '--disable-gpu',
-	    '--disable-dev-shm-usage'];
+	    '--disable-dev-shm-usage', '--disable-breakpad',
+	    '--disable-crash-reporter'];
 	if (spki)
 		args.push(`--ignore-certificate-errors-spki-list=${spki}`);
 	const ctx = await chromium.launchPersistentContext(profile, {
