@@ -414,10 +414,12 @@ class Sub:
 
 
 class Paho:
-    """A paho-mqtt client over TLS with synchronous helpers."""
+    """A paho-mqtt client over TLS with synchronous helpers; with
+    <transport> "websockets", MQTT over WebSockets on /mqtt."""
 
     def __init__(self, guard, client_id, v5=False, ca=None, will=None,
-                 port=None, tls=True, user=None, password=None, cert=None):
+                 port=None, tls=True, user=None, password=None, cert=None,
+                 transport="tcp"):
         self.v5 = v5
         self.messages = queue.Queue()
         self.connected = threading.Event()
@@ -427,7 +429,10 @@ class Paho:
         self.props = None    # the CONNACK's properties (5.0)
         self.disc_rc = None  # the DISCONNECT's reason code (5.0)
         proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-        self.c = mqtt.Client(client_id=client_id, protocol=proto)
+        self.c = mqtt.Client(client_id=client_id, protocol=proto,
+                             transport=transport)
+        if transport == "websockets":
+            self.c.ws_set_options(path="/mqtt")
         if tls:
             self.c.tls_set(ca_certs=str(ca or guard.certs / "ca.crt"),
                            certfile=cert and str(cert[0]),

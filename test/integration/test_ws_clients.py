@@ -15,8 +15,9 @@ page); the mqttjs_ready fixture runs npm ci there when node_modules is not
 current.  Without Node.js, npm or Chromium the tests skip, saying which."""
 import pytest
 
-from helpers import (PageServer, chromium, mqttjs, passwd_file, password,
-                     spki_sha256, ws_expect, ws_received)
+from helpers import (Paho, PageServer, chromium, mqttjs, passwd_file,
+                     password, spki_sha256, ws_expect, ws_payload,
+                     ws_received)
 
 BIG = 200 * 1024
 
@@ -33,8 +34,8 @@ MESSAGES = [
 
 VERSIONS = {"3.1": 3, "3.1.1": 4, "5.0": 5}
 
-pytestmark = pytest.mark.usefixtures("mqttjs_ready")
-
+# The tests that run MQTT.js under Node.
+node = pytest.mark.usefixtures("mqttjs_ready")
 
 def ws_listener(origins=None, path=None):
     """listener_extra / plain_extra making a Guard listener a WebSocket
@@ -81,6 +82,7 @@ def wsguard(guard_factory, broker):
                          plain_extra=ws_listener())
 
 
+@node
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("tls", [True, False], ids=["wss", "ws"])
 def test_node_qos_and_big_messages(wsguard, tmp_path, tls, version):
@@ -89,6 +91,7 @@ def test_node_qos_and_big_messages(wsguard, tmp_path, tls, version):
     assert_delivered(r)
 
 
+@node
 def test_node_fragmented_messages(wsguard, tmp_path):
     """Every WebSocket message MQTT.js sends is cut into 4 KiB frames (a
     first one, then continuation frames): the 200 KiB PUBLISHes arrive in
@@ -97,6 +100,7 @@ def test_node_fragmented_messages(wsguard, tmp_path):
     assert_delivered(r)
 
 
+@node
 def test_node_verifies_the_certificate(wsguard, tmp_path):
     """MQTT.js verifies the proxy's certificate: against another CA, no
     session."""
@@ -106,6 +110,7 @@ def test_node_verifies_the_certificate(wsguard, tmp_path):
     assert r["received"] == []
 
 
+@node
 def test_node_path(guard_factory, broker, tmp_path):
     """Only websocket_path upgrades: MQTT.js on another path gets no
     session."""
@@ -145,6 +150,7 @@ def login(user, cid, pw=None):
             "password": password(user) if pw is None else pw}
 
 
+@node
 @pytest.mark.parametrize("version", [4, 5])
 def test_node_acl_denied_publish_not_delivered(aclguard, tmp_path, version):
     """alice may publish to ws/# only: her PUBLISHes to secret/ at QoS 1
@@ -166,6 +172,7 @@ def test_node_acl_denied_publish_not_delivered(aclguard, tmp_path, version):
     assert aclguard.log().count("secret/") >= 2
 
 
+@node
 @pytest.mark.parametrize("version,code", [(4, 4), (5, 0x86)])
 def test_node_wrong_password_refused(aclguard, tmp_path, version, code):
     """A wrong password: MQTT.js's connect error carries the CONNACK's
@@ -182,6 +189,7 @@ def test_node_wrong_password_refused(aclguard, tmp_path, version, code):
 
 # ---- the Origin allow-list ------------------------------------------------
 
+@node
 def test_node_origin(guard_factory, broker, tmp_path):
     """websocket_origins: a listed Origin upgrades, another is refused; a
     client that sends none (not a browser) is let in."""
@@ -258,3 +266,29 @@ def test_browser_trusts_only_the_pinned_key(guard_factory, broker, page,
     assert got["done"], got
     assert got["result"]["sub"]["error"], got
     assert got["messages"] == []
+
+
+# ---- paho-mqtt -------------------------------------------------------------
+
+@pytest.mark.parametrize("tls", [True, False], ids=["wss", "ws"])
+def test_paho_websockets(wsguard, tls):
+    """paho-mqtt's own WebSocket transport (Python, not MQTT.js): QoS 0, 1
+    and 2 and a 200 KiB message, 3.1.1 subscriber, 5.0 publisher."""
+    port = wsguard.port if tls else wsguard.plain_port
+    sub = Paho(wsguard, "paho-ws-sub", port=port, tls=tls,
+               transport="websockets")
+    pub = Paho(wsguard, "paho-ws-pub", v5=True, port=port, tls=tls,
+               transport="websockets")
+    try:
+        assert sub.connect() == 0 and pub.connect() == 0
+        sub.subscribe("ws/#", qos=2)
+        sent = [(m["topic"], ws_payload(m["seed"], m["size"]), m["qos"])
+                for m in MESSAGES]
+        for topic, data, qos in sent:
+            pub.publish(topic, data, qos=qos)
+        got = [sub.get() for _ in sent]
+        assert sorted((m.topic, m.payload, m.qos) for m in got) == \
+            sorted(sent)
+    finally:
+        sub.close()
+        pub.close()
