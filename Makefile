@@ -40,8 +40,12 @@ FUZZTIME ?= 30
 PYTHON	?= /usr/bin/python3
 
 PKGS	:= libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libargon2
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+# libwslay (WebSocket framing, src/ws.c): Debian's libwslay-dev ships no
+# .pc file, so its plain -lwslay stands in when pkg-config has none.
+WSLAY_CFLAGS := $(shell pkg-config --cflags libwslay 2>/dev/null)
+WSLAY_LIBS := $(shell pkg-config --libs libwslay 2>/dev/null || echo -lwslay)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)) $(WSLAY_CFLAGS)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS)) $(WSLAY_LIBS)
 CHECK_CFLAGS := $(shell pkg-config --cflags check)
 CHECK_LIBS   := $(shell pkg-config --libs check)
 # Tests only: test/check_topic.c compares our matcher with libmosquitto's.

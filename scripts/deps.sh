@@ -8,7 +8,7 @@
 # touch the network.  Needs root (or sudo) only when something is missing.
 set -eu
 
-pkgs="make gcc libc6-dev pkg-config libssl-dev libevent-dev libyaml-dev libargon2-dev check
+pkgs="make gcc libc6-dev pkg-config libssl-dev libevent-dev libyaml-dev libargon2-dev libwslay-dev check
 mosquitto mosquitto-clients openssl ca-certificates procps iproute2"
 case "${1:-}" in
 --test)	pkgs="$pkgs python3 python3-paho-mqtt python3-pytest clang sslscan haproxy"

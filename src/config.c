@@ -44,6 +44,7 @@
 #include "mqttguard/passwd.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
+#include "mqttguard/ws.h"
 
 /*
  * A walk visits at most this many nodes: aliases cannot blow it up, and
@@ -181,6 +182,11 @@ static int	named_pair(struct cfg *, yaml_node_t *, yaml_node_pair_t *,
 		    const char *, yaml_node_t **, yaml_node_t **,
 		    const char **);
 static int	lim_defer(struct cfg *, yaml_node_t *, void *, const char *);
+static int	ws_path(struct cfg *, yaml_node_t *, void *, const char *);
+static int	ws_origins(struct cfg *, yaml_node_t *, void *, const char *);
+static bool	ws_token(const char *, size_t);
+static void	check_websocket(struct cfg *, yaml_node_t *,
+		    struct policy_listener *, const char *);
 static int	lim_monitor(struct cfg *, yaml_node_t *, void *, const char *);
 static int	lim_sets(struct cfg *, yaml_node_t *, const char *, bool,
 		    struct policy_limits_set **, size_t *);
@@ -255,6 +261,13 @@ static const struct ckey listener_keys[] = {
 	{ "trusted_proxies", K_CUSTOM, 0, false, 0, 0, NULL, trusted_proxies },
 	{ "mode", K_ENUM, offsetof(struct policy_listener, mode), false,
 	    0, 0, mode_names, NULL },
+	{ "websocket", K_BOOL, offsetof(struct policy_listener, websocket),
+	    false, 0, 0, NULL, NULL },
+	{ "websocket_path", K_CUSTOM, 0, false, 0, 0, NULL, ws_path },
+	{ "websocket_origins", K_CUSTOM, 0, false, 0, 0, NULL, ws_origins },
+	{ "websocket_max_message", K_SIZE,
+	    offsetof(struct policy_listener, ws_max_message), false,
+	    16, 1ULL << 30, NULL, NULL },
 	{ NULL, 0, 0, false, 0, 0, NULL, NULL }
 };
 
@@ -1432,8 +1445,10 @@ sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
 		if (cfg_map(c, item, listener_keys, l, ipath) == -1)
 			rc = -1;
-		else
+		else {
 			check_proxy(c, item, l, ipath);
+			check_websocket(c, item, l, ipath);
+		}
 		if (l->name == NULL && l->address != NULL) {
 			char	buf[80];
 
@@ -1491,6 +1506,126 @@ trusted_proxies(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 		l->n_trusted_proxies++;
 	}
 	return rc;
+}
+
+/*
+ * listeners[].websocket_path: the path of the upgrade request, "/" and up
+ * to WS_PATH_MAX - 1 printable ASCII characters, no space, '?' or '#'.
+ * <dst> is the listener.
+ */
+static int
+ws_path(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	struct policy_listener	*l = dst;
+	const char		*s = scalar(n);
+	size_t			 len;
+
+	if (s == NULL || s[0] != '/' || (len = strlen(s)) >= WS_PATH_MAX ||
+	    !ws_token(s, len) || strpbrk(s, "?#") != NULL) {
+		cfg_err(c, n, path, "expected a path such as /mqtt: \"/\" "
+		    "then at most %d printable ASCII characters, no space, "
+		    "'?' or '#'", WS_PATH_MAX - 2);
+		return -1;
+	}
+	free(l->ws_path);
+	if ((l->ws_path = strdup(s)) == NULL) {
+		cfg_err(c, n, path, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Printable ASCII, no space: what a path or an Origin is made of. */
+static bool
+ws_token(const char *s, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] <= 0x20 || s[i] > 0x7e)
+			return false;
+	return len > 0;
+}
+
+/*
+ * listeners[].websocket_origins: 1 to POLICY_WS_ORIGINS_MAX Origin values
+ * as browsers send them ("https://app.example.com", a port when not the
+ * scheme's, no path).  An empty list is refused: it would read as "no
+ * Origin" but the loader could only take it as "any".
+ */
+static int
+ws_origins(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
+{
+	struct policy_listener	*l = dst;
+	yaml_node_item_t	*it;
+	yaml_node_t		*item;
+	char			 ipath[CFG_PATH_MAX];
+	const char		*s;
+	size_t			 count, i;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected a list of origins such as "
+		    "[https://dashboard.example.com]");
+		return -1;
+	}
+	it = n->data.sequence.items.start;
+	count = (size_t)(n->data.sequence.items.top - it);
+	if (count == 0 || count > POLICY_WS_ORIGINS_MAX) {
+		cfg_err(c, n, path, "expected 1 to %d origins (leave the key "
+		    "out to accept any)", POLICY_WS_ORIGINS_MAX);
+		return -1;
+	}
+	if ((l->ws_origins = calloc(count, sizeof(char *))) == NULL) {
+		cfg_err(c, n, path, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < count; i++) {
+		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
+			continue;
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		if ((s = scalar(item)) == NULL || strlen(s) >= WS_ORIGIN_MAX ||
+		    !ws_token(s, strlen(s)) || (strcmp(s, "null") != 0 &&
+		    strstr(s, "://") == NULL)) {
+			cfg_err(c, item, ipath, "\"%s\" is not an origin such "
+			    "as https://app.example.com (scheme://host[:port], "
+			    "under %d characters)", s != NULL ? s : "",
+			    WS_ORIGIN_MAX);
+			return -1;
+		}
+		if ((l->ws_origins[l->n_ws_origins] = strdup(s)) == NULL) {
+			cfg_err(c, item, ipath, "out of memory");
+			return -1;
+		}
+		l->n_ws_origins++;
+	}
+	return 0;
+}
+
+/*
+ * The websocket_* keys mean something only with websocket: true; with
+ * it, the path defaults to /mqtt.  <n> is the listener's node.
+ */
+static void
+check_websocket(struct cfg *c, yaml_node_t *n, struct policy_listener *l,
+    const char *path)
+{
+	static const char *const keys[] = { "websocket_path",
+	    "websocket_origins", "websocket_max_message", NULL };
+	char	key[CFG_PATH_MAX];
+	size_t	i;
+
+	if (!l->websocket) {
+		for (i = 0; keys[i] != NULL; i++) {
+			if (!has_key(c, n, keys[i]))
+				continue;
+			keypath(key, "%s.%s", path, keys[i]);
+			cfg_err(c, n, key, "has no effect without websocket: "
+			    "true");
+		}
+		return;
+	}
+	if (l->ws_path == NULL && (l->ws_path = strdup("/mqtt")) == NULL)
+		cfg_err(c, n, path, "out of memory");
 }
 
 /*

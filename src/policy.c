@@ -193,11 +193,15 @@ limits_sets_free(struct policy_limits_set *v, size_t n)
 static void
 policy_free(struct policy *p)
 {
-	size_t	i;
+	size_t	i, j;
 
 	for (i = 0; i < p->n_listeners; i++) {
 		free(p->listeners[i].name);
 		free(p->listeners[i].address);
+		free(p->listeners[i].ws_path);
+		for (j = 0; j < p->listeners[i].n_ws_origins; j++)
+			free(p->listeners[i].ws_origins[j]);
+		free(p->listeners[i].ws_origins);
 	}
 	free(p->listeners);
 	free(p->upstream.host);

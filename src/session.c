@@ -62,6 +62,7 @@
 #include "mqttguard/topic.h"
 #include "mqttguard/tls.h"
 #include "mqttguard/util.h"
+#include "mqttguard/ws.h"
 
 #define SESSION_READ_WM		(64 * 1024)	/* input high watermark */
 #define SESSION_FD_LOG_MS	10000		/* fd shortage log lines */
@@ -239,6 +240,10 @@ oom:
 int
 session_down_start(struct session *s, int fd, bool after_proxy)
 {
+	/* WebSocket hook: the upgrade comes first. */
+	if (s->lis->websocket && s->ws_in == NULL &&
+	    session_ws_start(s) == -1)
+		return -1;
 	if ((s->down = down_new(s, fd)) == NULL)
 		return -1;
 	bufferevent_setcb(s->down, down_read_cb, down_write_cb, down_event_cb,
@@ -457,8 +462,15 @@ pump(struct session *s, enum codec_dir dir)
 		return;
 	in = bufferevent_get_input(src);
 	for (;;) {
+		/* WebSocket hook: the MQTT bytes of the client's messages. */
+		if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL &&
+		    (in = session_ws_input(s)) == NULL)
+			return;
 		if ((r = pump_frames(s, dir, in)) != PUMP_STARVED)
 			break;
+		if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL &&
+		    session_ws_more(s))
+			continue;
 		/*
 		 * Records OpenSSL read ahead, with nothing left on the socket
 		 * to wake the loop: read them now that there is room.
@@ -466,9 +478,9 @@ pump(struct session *s, enum codec_dir dir)
 		if (!s->tls || dir != CODEC_FROM_CLIENT || s->end[dir] != 0 ||
 		    !SSL_has_pending(bufferevent_openssl_get_ssl(src)))
 			break;
-		had = evbuffer_get_length(in);
+		had = evbuffer_get_length(bufferevent_get_input(src));
 		s->end[dir] = read_more(s, dir);
-		if (evbuffer_get_length(in) == had)
+		if (evbuffer_get_length(bufferevent_get_input(src)) == had)
 			break;
 	}
 	/* Back to the normal window once a large frame has gone through. */
@@ -716,6 +728,7 @@ execute(struct session *s, enum codec_dir dir, struct evbuffer *in,
 	case ENFORCE_CLOSE:
 		if (!v->abort && v->code != 0)
 			session_send_disconnect(s, v->code);
+		s->ws_code = WS_CLOSE_POLICY;	/* WebSocket hook */
 		session_close(s, v->reason, !v->abort);
 		r = -1;
 		break;
@@ -741,7 +754,9 @@ forward(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		session_close(s, "frame before upstream exists", false);
 		return -1;
 	}
-	if (evbuffer_remove_buffer(in, bufferevent_get_output(dst),
+	if (dir == CODEC_FROM_SERVER && s->ws_in != NULL ?
+	    session_ws_send(s, in, NULL, pkt->len) == -1 :	/* WebSocket hook */
+	    evbuffer_remove_buffer(in, bufferevent_get_output(dst),
 	    pkt->len) != (int)pkt->len) {
 		session_close(s, "out of memory forwarding a frame", false);
 		return -1;
@@ -1283,7 +1298,8 @@ refuse_connect(struct session *s, uint8_t reason, const char *why)
 	n = codec_encode_connack(buf, sizeof(buf), level, false, reason,
 	    NULL);
 	if (n > 0 && n <= sizeof(buf))
-		bufferevent_write(s->down, buf, n);
+		reply(s, CODEC_FROM_CLIENT, buf, n);
+	s->ws_code = WS_CLOSE_POLICY;	/* WebSocket hook */
 	log_warnx("session %" PRIu64 " %s: CONNECT refused (reason 0x%02x): "
 	    "%s", s->id, s->peer, level == CODEC_V5 ? reason :
 	    codec_connack_v3(reason), why);
@@ -1301,7 +1317,7 @@ session_send_disconnect(struct session *s, uint8_t reason)
 		return;
 	n = codec_encode_disconnect(buf, sizeof(buf), CODEC_V5, reason, NULL);
 	if (n > 0 && n <= sizeof(buf))
-		bufferevent_write(s->down, buf, n);
+		reply(s, CODEC_FROM_CLIENT, buf, n);
 }
 
 /*
@@ -1318,6 +1334,7 @@ reject(struct session *s, enum codec_dir dir, const struct codec_packet *pkt,
 	uint8_t	level;
 
 	metrics_codec_reject(dir, pkt->err);
+	s->ws_code = WS_CLOSE_POLICY;	/* WebSocket hook */
 	log_warnx("session %" PRIu64 " %s: %s %s refused, client_id \"%s\": "
 	    "%s", s->id, s->peer, dir_name[dir],
 	    type ? codec_type_str(type) : "frame", s->client_id,
@@ -1436,7 +1453,9 @@ reply(struct session *s, enum codec_dir dir, const uint8_t *b, size_t n)
 {
 	struct bufferevent	*bev = side(s, dir);
 
-	if (bev != NULL && n > 0)
+	if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL)	/* WebSocket hook */
+		(void)session_ws_send(s, NULL, b, n);
+	else if (bev != NULL && n > 0)
 		bufferevent_write(bev, b, n);
 }
 

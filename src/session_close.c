@@ -30,6 +30,7 @@
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
 #include "mqttguard/session_priv.h"
+#include "mqttguard/ws.h"
 
 #define SESSION_LINGER_MS	3000	/* flush before close */
 
@@ -57,6 +58,7 @@ session_close(struct session *s, const char *reason, bool flush)
 		session_dead(s);
 		return;
 	}
+	session_ws_close(s);	/* WebSocket hook: the close frame, last */
 	s->state = SS_CLOSING;
 	bufferevent_disable(s->down, EV_READ);
 	bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
@@ -218,6 +220,7 @@ session_shutdown(struct session *s)
 	if (s->state == SS_DEAD || s->state == SS_CLOSING)
 		return;
 	session_send_disconnect(s, 0x8B);	/* server shutting down */
+	s->ws_code = WS_CLOSE_GOING_AWAY;	/* WebSocket hook */
 	session_close(s, "mqttguard is stopping", true);
 }
 
@@ -240,6 +243,7 @@ session_free(struct session *s)
 	if (s->rate_ev != NULL)
 		event_free(s->rate_ev);
 	codec_session_fini(&s->cs);
+	session_ws_free(s);	/* WebSocket hook */
 	session_hello_free(s);
 	session_env(s, &env);
 	enforce_fini(&s->es, &env);

@@ -86,6 +86,7 @@
 #define POLICY_TLS_SNI_MAX		16	/* tls.sni certificates */
 #define POLICY_TLS_NAME_MAX		254	/* a DNS name, its NUL too */
 #define POLICY_TRUSTED_PROXIES_MAX	64	/* ranges per listener */
+#define POLICY_WS_ORIGINS_MAX		64	/* websocket_origins */
 
 enum policy_verify {
 	POLICY_VERIFY_NONE = 0,		/* no client certificate asked */
@@ -359,6 +360,17 @@ struct policy_listener {
 	size_t		 n_trusted_proxies;
 	int		 mode;		/* enum policy_mode; the policy's
 					   unless the listener says */
+	/*
+	 * MQTT over WebSockets (ws.h): an HTTP/1.1 upgrade to <ws_path>
+	 * comes first (after the PROXY header and TLS), then binary
+	 * messages carrying the MQTT byte stream.
+	 */
+	bool		 websocket;
+	char		*ws_path;	/* owned; "/mqtt" unless given */
+	char		**ws_origins;	/* owned, n_ws_origins strings;
+					   none: any Origin */
+	size_t		 n_ws_origins;
+	size_t		 ws_max_message;	/* 0: limits.max_packet_size */
 	unsigned	 index;		/* in policy.listeners */
 	int		 line, col;	/* where it is in the file */
 };

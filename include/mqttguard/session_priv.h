@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
 #include "mqttguard/audit.h"
@@ -100,6 +101,11 @@ struct session {
 	size_t			 rwm[2];	/* input watermark set, by dir */
 	uint64_t		 frames[2], bytes[2];
 	struct timeval		 started;
+	/* MQTT over WebSockets (session_ws.c); NULL elsewhere. */
+	struct ws		*ws;		/* owned; once upgraded */
+	struct evbuffer		*ws_in;		/* owned; the client's MQTT
+						   bytes, decoded */
+	uint16_t		 ws_code;	/* close status; 0: 1000 */
 	bool			 authed;	/* counted as authenticated */
 	uint64_t		 connect_us;	/* CONNECT read (util_now_us) */
 	uint64_t		 up_us;		/* broker connect started */
@@ -155,6 +161,24 @@ void	session_dead(struct session *s);
 void	session_side_done(struct session *s, enum codec_dir dir);
 void	session_finish_flush(struct session *s);
 void	session_hello_free(struct session *s);
+/*
+ * session_ws.c's, the WebSocket hooks (websocket listeners only; each
+ * call site in session*.c is marked "WebSocket hook").
+ * session_ws_start(): readies <s> for its upgrade, -1 on ENOMEM.
+ * session_ws_input(): the client's MQTT bytes for pump(), NULL while the
+ * upgrade is pending or when the session ends.  session_ws_more(): raw
+ * bytes wait to be decoded.  session_ws_send(): MQTT bytes to the client
+ * (moved from <from>, or copied from <buf>), -1 on failure.
+ * session_ws_close(): the close frame, on a flushed close.
+ * session_ws_free(): frees what session_ws_start() and the upgrade made.
+ */
+int	session_ws_start(struct session *s);
+struct evbuffer *session_ws_input(struct session *s);
+bool	session_ws_more(struct session *s);
+int	session_ws_send(struct session *s, struct evbuffer *from,
+	    const void *buf, size_t n);
+void	session_ws_close(struct session *s);
+void	session_ws_free(struct session *s);
 /* session_ctx.c's, for session.c: hands a finished check to its loop. */
 void	session_ctx_auth_post(struct auth_job *job);
 
