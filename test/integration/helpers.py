@@ -414,12 +414,10 @@ class Sub:
 
 
 class Paho:
-    """A paho-mqtt client over TLS with synchronous helpers; with
-    <transport> "websockets", MQTT over WebSockets on /mqtt."""
+    """A paho-mqtt client over TLS with synchronous helpers."""
 
     def __init__(self, guard, client_id, v5=False, ca=None, will=None,
-                 port=None, tls=True, user=None, password=None, cert=None,
-                 transport="tcp"):
+                 port=None, tls=True, user=None, password=None, cert=None):
         self.v5 = v5
         self.messages = queue.Queue()
         self.connected = threading.Event()
@@ -429,10 +427,7 @@ class Paho:
         self.props = None    # the CONNACK's properties (5.0)
         self.disc_rc = None  # the DISCONNECT's reason code (5.0)
         proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-        self.c = mqtt.Client(client_id=client_id, protocol=proto,
-                             transport=transport)
-        if transport == "websockets":
-            self.c.ws_set_options(path="/mqtt")
+        self.c = mqtt.Client(client_id=client_id, protocol=proto)
         if tls:
             self.c.tls_set(ca_certs=str(ca or guard.certs / "ca.crt"),
                            certfile=cert and str(cert[0]),

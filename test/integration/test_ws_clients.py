@@ -15,9 +15,8 @@ page); the mqttjs_ready fixture runs npm ci there when node_modules is not
 current.  Without Node.js, npm or Chromium the tests skip, saying which."""
 import pytest
 
-from helpers import (Paho, PageServer, chromium, mqttjs, passwd_file,
-                     password, spki_sha256, ws_expect, ws_payload,
-                     ws_received)
+from helpers import (PageServer, chromium, mqttjs, passwd_file, password,
+                     spki_sha256, ws_expect, ws_received)
 
 BIG = 200 * 1024
 
@@ -267,28 +266,3 @@ def test_browser_trusts_only_the_pinned_key(guard_factory, broker, page,
     assert got["result"]["sub"]["error"], got
     assert got["messages"] == []
 
-
-# ---- paho-mqtt -------------------------------------------------------------
-
-@pytest.mark.parametrize("tls", [True, False], ids=["wss", "ws"])
-def test_paho_websockets(wsguard, tls):
-    """paho-mqtt's own WebSocket transport (Python, not MQTT.js): QoS 0, 1
-    and 2 and a 200 KiB message, 3.1.1 subscriber, 5.0 publisher."""
-    port = wsguard.port if tls else wsguard.plain_port
-    sub = Paho(wsguard, "paho-ws-sub", port=port, tls=tls,
-               transport="websockets")
-    pub = Paho(wsguard, "paho-ws-pub", v5=True, port=port, tls=tls,
-               transport="websockets")
-    try:
-        assert sub.connect() == 0 and pub.connect() == 0
-        sub.subscribe("ws/#", qos=2)
-        sent = [(m["topic"], ws_payload(m["seed"], m["size"]), m["qos"])
-                for m in MESSAGES]
-        for topic, data, qos in sent:
-            pub.publish(topic, data, qos=qos)
-        got = [sub.get() for _ in sent]
-        assert sorted((m.topic, m.payload, m.qos) for m in got) == \
-            sorted(sent)
-    finally:
-        sub.close()
-        pub.close()
