@@ -1753,8 +1753,10 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		/* FALLTHROUGH */
 	case SS_CONNECT:
 		metrics_add(M_CONNECT_TIMEOUT, 1);
-		log_warnx("session %" PRIu64 " %s: no CONNECT within %ums",
-		    s->id, s->peer, s->es.L->connect_timeout_ms);
+		log_warnx("session %" PRIu64 " %s: no %s within %ums",
+		    s->id, s->peer, s->ws_in != NULL && s->ws == NULL ?
+		    "WebSocket upgrade" : "CONNECT",	/* WebSocket hook */
+		    s->es.L->connect_timeout_ms);
 		session_close(s, "CONNECT deadline passed", false);
 		break;
 	case SS_OPEN:

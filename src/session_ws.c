@@ -60,6 +60,7 @@ session_ws_input(struct session *s)
 	struct evbuffer	*raw = bufferevent_get_input(s->down);
 	struct log_field f[AUDIT_FIELDS + 2];
 	size_t		 nf;
+	unsigned	 code;
 
 	if (s->state != SS_CONNECT && s->state != SS_AUTH &&
 	    s->state != SS_REFUSING && s->state != SS_OPEN)
@@ -81,14 +82,15 @@ session_ws_input(struct session *s)
 		evbuffer_drain(raw, evbuffer_get_length(raw));
 		break;
 	case WS_ERROR:
+		/* 1005: the close went out without a status (ws.h). */
+		code = ws_status_sent(s->ws);
 		nf = audit_fields(&s->who, f);
 		f[nf++] = (struct log_field)LOG_STR("reason", ws_error(s->ws));
-		f[nf++] = (struct log_field)LOG_UINT("status",
-		    ws_status_sent(s->ws));
+		f[nf++] = (struct log_field)LOG_UINT("status", code);
 		log_event(LOG_LVL_WARN, "websocket.refused", f, nf, "session %"
-		    PRIu64 " %s: WebSocket: %s (close %u), client_id \"%s\"",
-		    s->id, s->peer, ws_error(s->ws), ws_status_sent(s->ws),
-		    s->client_id);
+		    PRIu64 " %s: WebSocket: %s (close %s%u), client_id \"%s\"",
+		    s->id, s->peer, ws_error(s->ws), code == 1005 ?
+		    "without status, " : "", code, s->client_id);
 		evbuffer_drain(raw, evbuffer_get_length(raw));
 		session_close(s, ws_error(s->ws), true);
 		return NULL;

@@ -114,10 +114,11 @@ ws_upgrade_decode(const struct ws_config *cfg, const uint8_t *buf,
 
 	memset(u, 0, sizeof(*u));
 	n = len < WS_UPGRADE_MAX ? len : WS_UPGRADE_MAX;
-	if (bad_byte(buf, n))
+	found = scan(buf, n, &u->len);
+	if (bad_byte(buf, found == 1 ? u->len : n))
 		return refuse(u, 400, "a byte that is not printable ASCII in "
 		    "the request");
-	if ((found = scan(buf, n, &u->len)) == -1)
+	if (found == -1)
 		return refuse(u, 400, "a bare CR or LF in the request");
 	if (found == 0)
 		return len >= WS_UPGRADE_MAX ? refuse(u, 431, "request "

@@ -330,6 +330,17 @@ static const struct bad_case {
 	{ "priv-bad-user", 1, "5:7: user: \"no-such-user-x\": no such user" },
 	{ "priv-bad-group-alone", 1, "5:8: group: needs user: the user to "
 	    "run as" },
+	{ "ws-bad-without-websocket", 1, "2:5: listeners[0].websocket_path: "
+	    "has no effect without websocket: true" },
+	{ "ws-bad-path", 1, "6:21: listeners[0].websocket_path: expected a "
+	    "path such as /mqtt: \"/\" then at most 254 printable ASCII "
+	    "characters, no space, '?' or '#'" },
+	{ "ws-bad-origins-empty", 1, "6:24: listeners[0].websocket_origins: "
+	    "expected 1 to 64 origins (leave the key out to accept any)" },
+	{ "ws-bad-origin", 1, "6:45: listeners[0].websocket_origins[1]: "
+	    "\"dashboard.example.com\" is not an origin such as "
+	    "https://app.example.com (scheme://host[:port], under 256 "
+	    "characters)" },
 };
 
 START_TEST(invalid_file)
@@ -443,7 +454,34 @@ START_TEST(example_policy_parses)
 	p = tu_load("policies/example.yaml", 0, &e);
 	ck_assert_msg(p != NULL, "%s", e->msg[0]);
 	ck_assert_uint_eq(p->listeners[0].port, 8883);
+	ck_assert(!p->listeners[0].websocket);
+	ck_assert_uint_eq(p->listeners[1].port, 8884);
+	ck_assert(p->listeners[1].websocket && p->listeners[1].tls);
 	ck_assert_uint_eq(p->upstream.port, 1883);
+	policy_unref(p);
+	free(e);
+}
+END_TEST
+
+/* websocket listeners: the path's default, origins, the message size. */
+START_TEST(valid_websocket)
+{
+	struct config_errors		*e;
+	struct policy			*p;
+	const struct policy_listener	*a, *b;
+
+	p = tu_load("test/data/ws-ok.yaml", 0, &e);
+	ck_assert_msg(p != NULL, "%s", e->n ? e->msg[0] : "");
+	a = &p->listeners[0];
+	b = &p->listeners[1];
+	ck_assert(a->websocket && b->websocket);
+	ck_assert_str_eq(a->ws_path, "/mqtt");
+	ck_assert_str_eq(b->ws_path, "/ws/mqtt");
+	ck_assert_uint_eq(a->n_ws_origins, 2);
+	ck_assert_str_eq(a->ws_origins[1], "http://localhost:8080");
+	ck_assert_uint_eq(b->n_ws_origins, 0);
+	ck_assert_uint_eq(a->ws_max_message, 0);
+	ck_assert_uint_eq(b->ws_max_message, 64 * 1024);
 	policy_unref(p);
 	free(e);
 }
@@ -770,6 +808,7 @@ config_suite(void)
 	tcase_add_test(tc, collects_every_error);
 	tcase_add_test(tc, valid_proxy);
 	tcase_add_test(tc, example_policy_parses);
+	tcase_add_test(tc, valid_websocket);
 	tcase_add_test(tc, limits_overrides);
 	tcase_add_test(tc, limits_every_key_overrides);
 	tcase_add_test(tc, valid_log_file);

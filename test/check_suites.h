@@ -27,5 +27,6 @@ Suite	*proxy_suite(void);
 Suite	*pktid_suite(void);
 Suite	*notify_suite(void);
 Suite	*learn_suite(void);
+Suite	*ws_suite(void);
 
 #endif

@@ -160,7 +160,12 @@ int	ws_encode(struct ws *ws, struct evbuffer *from, const void *buf,
 void	ws_close(struct ws *ws, uint16_t code, const char *why,
 	    struct evbuffer *out);
 
-/* Why ws_decode() said WS_ERROR (static), and the close status sent. */
+/*
+ * Why ws_decode() said WS_ERROR (static), and the close status sent: 1005
+ * when the close carries none (wslay closes so on a frame it cannot
+ * parse: a control frame fragmented or over 125 bytes, a length not in
+ * its shortest form).
+ */
 const char *ws_error(const struct ws *ws);
 uint16_t ws_status_sent(const struct ws *ws);
 /* The status of the client's close (1005: none given). */

@@ -20,7 +20,7 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers import (TIMEOUT, Paho, connect, mqtt_str, passwd_file,
+from helpers import (TIMEOUT, Paho, accepted, connect, mqtt_str, passwd_file,
                      password, publish, read_until_closed, subscribe,
                      wait_until)
 
@@ -198,3 +198,272 @@ def test_paho_websockets_qos_0_1_2(wsguard, broker, tls, v5):
     assert " as ws-pub " in broker.log()
     log = wsguard.log()
     assert "WebSocket upgrade on /mqtt, subprotocol mqtt" in log
+
+
+def test_paho_large_message_both_ways(wsguard, broker):
+    """A PUBLISH of 300 KB: one WebSocket frame with a 64-bit length each
+    way, and on TLS more than one TLS record."""
+    sub = ws_paho(wsguard, "big-sub", tls=True)
+    assert sub.connect() == 0
+    sub.subscribe("big", qos=1)
+    pub = ws_paho(wsguard, "big-pub", tls=True, v5=True)
+    assert pub.connect() == 0
+    payload = os.urandom(300 * 1024)
+    pub.publish("big", payload, qos=1)
+    m = sub.get()
+    assert m.payload == payload
+    pub.close()
+    sub.close()
+
+
+def test_raw_several_frames_a_message_and_a_frame_over_messages(wsguard,
+                                                                broker):
+    """CONNECT split over three messages (and a ping between fragments of
+    the second); then SUBSCRIBE and PUBLISH in one message."""
+    sock = ws_open(wsguard)
+    c = connect(cid=b"raw-ws")
+    sock.sendall(ws_frame(c[:3]))
+    sock.sendall(ws_frame(c[3:6], fin=False) + ws_frame(b"hi", opcode=9) +
+                 ws_frame(c[6:9], opcode=0, fin=False))
+    fin, op, payload = ws_read(sock)
+    assert (op, payload) == (10, b"hi")              # the pong, at once
+    sock.sendall(ws_frame(c[9:], opcode=0))
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"      # CONNACK
+    sock.sendall(ws_frame(subscribe([(b"r/t", 0)], pid=7) +
+                          publish(b"r/t", b"both")))
+    assert ws_mqtt(sock) == b"\x90\x03\x00\x07\x00"  # SUBACK
+    assert ws_mqtt(sock) == publish(b"r/t", b"both")
+    # DISCONNECT: the session ends, the WebSocket gets a close 1000.
+    sock.sendall(ws_frame(b"\xe0\x00"))
+    assert ws_close_status(sock) == 1000
+    sock.close()
+    assert "Received PUBLISH from raw-ws" in broker.log()
+
+
+def test_raw_mqttv31_subprotocol(wsguard, broker):
+    """MQTT.js asks for mqttv3.1 with MQTT 3.1: echoed, and it works."""
+    sock = ws_open(wsguard, proto="mqttv3.1")
+    sock.sendall(ws_frame(connect(level=3, cid=b"old31")))
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
+    sock.close()
+
+
+def test_client_close_is_answered(wsguard, broker):
+    sock = ws_open(wsguard, tls=True)
+    sock.sendall(ws_frame(connect(cid=b"closer")))
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
+    sock.sendall(ws_frame(struct.pack("!H", 1000) + b"bye", opcode=8))
+    assert ws_close_status(sock) == 1000
+    sock.close()
+    wait_until(lambda: "closer" in broker.log() and
+               ("Client closer closed" in broker.log() or
+                "Client closer disconnected" in broker.log()))
+
+
+# ---- refused upgrades --------------------------------------------------------
+
+BAD_UPGRADES = [
+    ("method-post", upgrade_request(method="POST"), 405),
+    ("path-other", upgrade_request(path="/other"), 404),
+    ("http-1.0", upgrade_request(version="HTTP/1.0"), 505),
+    ("not-http", upgrade_request(version="FTP/1.1"), 400),
+    ("key-missing", upgrade_request().replace(b"Sec-WebSocket-Key", b"X-Key"),
+     400),
+    ("key-not-16-bytes", upgrade_request(key="c2hvcnQ="), 400),
+    ("version-8", upgrade_request().replace(b"Version: 13", b"Version: 8"),
+     426),
+    ("not-an-upgrade", b"GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n", 426),
+    ("no-subprotocol", upgrade_request(proto=None), 400),
+    ("wrong-subprotocol", upgrade_request(proto="mqttv5, wamp"), 400),
+    ("host-twice", upgrade_request(extra="Host: evil\r\n"), 400),
+    ("key-twice", upgrade_request(extra=f"Sec-WebSocket-Key: {ws_key()}\r\n"),
+     400),
+    ("bare-lf-injection",
+     upgrade_request(extra="X-A: 1\nSec-WebSocket-Protocol: mqtt\r\n"), 400),
+    ("obs-fold", upgrade_request(extra="X-A: 1\r\n continued\r\n"), 400),
+    ("non-ascii", upgrade_request(extra="X-Name: caf\u00e9\r\n"), 400),
+    ("body", upgrade_request(extra="Content-Length: 5\r\n"), 400),
+    ("oversize", upgrade_request(extra="X-Pad: " + "a" * 9000 + "\r\n"), 431),
+]
+
+
+@pytest.mark.parametrize("name,req,status", BAD_UPGRADES,
+                         ids=[b[0] for b in BAD_UPGRADES])
+def test_bad_upgrade_refused(wsguard, broker, name, req, status):
+    before = broker.connections()
+    sock = raw_socket(wsguard)
+    # The request and a CONNECT behind it, as a client that does not wait.
+    sock.sendall(req + ws_frame(connect(cid=b"sneak")))
+    got = read_until_closed(sock)
+    sock.close()
+    assert got.startswith(b"HTTP/1.1 %d " % status), got
+    assert b"101" not in got.split(b"\r\n")[0]
+    wait_until(lambda: f"WebSocket upgrade refused (HTTP {status})" in
+               wsguard.log(), what="the refusal's log line")
+    assert broker.connections() == before
+    assert "sneak" not in broker.log()
+
+
+def test_tls_upgrade_refused(wsguard, broker):
+    sock = raw_socket(wsguard, tls=True)
+    sock.sendall(upgrade_request(path="/nope"))
+    assert read_until_closed(sock).startswith(b"HTTP/1.1 404 ")
+    sock.close()
+
+
+def test_no_upgrade_in_time(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True,
+                      plain_extra="    websocket: true\n",
+                      limits="  connect_timeout: 500ms\n")
+    before = broker.connections()
+    sock = raw_socket(g)
+    sock.sendall(b"GET /mqtt HTTP/1.1\r\nHost: x\r\n")   # and no more
+    assert read_until_closed(sock) == b""
+    sock.close()
+    assert broker.connections() == before
+    wait_until(lambda: "no WebSocket upgrade within 500ms" in g.log())
+
+
+def test_origins(guard_factory, broker):
+    g = guard_factory(broker.port, plain=True, plain_extra=(
+        "    websocket: true\n    websocket_path: /ws/mqtt\n"
+        "    websocket_origins: [https://app.example.com]\n"))
+    before = broker.connections()
+    sock = raw_socket(g)
+    sock.sendall(upgrade_request(path="/ws/mqtt",
+                                 origin="https://evil.example.com"))
+    assert read_until_closed(sock).startswith(b"HTTP/1.1 403 ")
+    sock.close()
+    assert 'Origin "https://evil.example.com"' in g.log()
+    for origin in ("https://APP.example.com", None):
+        sock = raw_socket(g)
+        sock.sendall(upgrade_request(path="/ws/mqtt?x=1", origin=origin))
+        assert read_http(sock)[0] == 101
+        sock.close()
+    assert broker.connections() == before
+
+
+# ---- refused frames ----------------------------------------------------------
+
+BAD_FRAMES = [
+    # (name, bytes after the upgrade, close status the server sends)
+    ("unmasked", ws_frame(connect(cid=b"sneak"), mask=False), 1002),
+    ("text", ws_frame(connect(cid=b"sneak"), opcode=1), 1003),
+    ("oversize", ws_frame(connect(cid=b"sneak", payload=b"x" * 2000)), 1009),
+    ("oversize-fragments", ws_frame(b"\x00" * 800, fin=False) +
+     ws_frame(b"\x00" * 800, opcode=0), 1009),
+    ("continuation-first", ws_frame(connect(cid=b"sneak"), opcode=0), 1002),
+    ("new-message-inside-one", ws_frame(connect(cid=b"sneak")[:4], fin=False) +
+     ws_frame(connect(cid=b"sneak")[4:]), 1002),
+    ("reserved-bit", ws_frame(connect(cid=b"sneak"), rsv=4), 1002),
+    ("reserved-opcode", ws_frame(connect(cid=b"sneak"), opcode=3), 1002),
+    ("fragmented-ping", ws_frame(b"p", opcode=9, fin=False), None),
+]
+
+
+@pytest.mark.parametrize("name,data,status", BAD_FRAMES,
+                         ids=[b[0] for b in BAD_FRAMES])
+def test_bad_frame_refused(guard_factory, broker, name, data, status):
+    g = guard_factory(broker.port, plain=True, plain_extra=(
+        "    websocket: true\n    websocket_max_message: 1KiB\n"))
+    before = broker.connections()
+    sock = ws_open(g)
+    sock.sendall(data)
+    assert ws_close_status(sock) == status
+    sock.close()
+    wait_until(lambda: "WebSocket: " in g.log() and "(close " in g.log(),
+               what="the refusal's log line")
+    assert broker.connections() == before
+    assert "sneak" not in broker.log()
+
+
+def test_bad_frame_after_connect_ends_the_session(wsguard, broker):
+    sock = ws_open(wsguard)
+    sock.sendall(ws_frame(connect(cid=b"good")))
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
+    sock.sendall(ws_frame(publish(b"leak/t", b"no"), opcode=1))
+    assert ws_close_status(sock) == 1003
+    sock.close()
+    assert "leak/t" not in broker.log()
+
+
+# ---- the TCP listener's negative checks, over WebSockets --------------------
+
+def test_malformed_mqtt_frame(wsguard, broker):
+    """A CONNECT with protocol level 6: CONNACK 0x01 in a binary message,
+    then close 1008; the broker never hears of it."""
+    before = broker.connections()
+    sock = ws_open(wsguard)
+    sock.sendall(ws_frame(connect(level=6, cid=b"lvl6")))
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x01"
+    assert ws_close_status(sock) == 1008
+    sock.close()
+    assert broker.connections() == before
+    assert "client CONNECT refused" in wsguard.log()
+
+
+@pytest.fixture
+def pwfile(tmp_path):
+    return passwd_file(tmp_path / "users.passwd", USERS)
+
+
+@pytest.fixture
+def aclguard(guard_factory, broker, pwfile):
+    return guard_factory(
+        broker.port, plain=True,
+        auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n",
+        plain_extra="    websocket: true\n", extra=ACL)
+
+
+def test_bad_password(aclguard, broker):
+    before = broker.connections()
+    c = ws_paho(aclguard, "badpw", user="alice", password="wrong-Zq9")
+    assert c.connect() == 4           # bad user name or password (3.1.1)
+    c.c.loop_stop()
+    sock = ws_open(aclguard)
+    sock.sendall(ws_frame(connect(level=5, cid=b"bad5", flags=0xC2,
+                                  payload=mqtt_str(b"alice") +
+                                  mqtt_str(b"wrong-Zq9"))))
+    assert ws_mqtt(sock) == b"\x20\x03\x00\x86\x00"
+    assert ws_close_status(sock) == 1008
+    sock.close()
+    assert broker.connections() == before
+    assert "auth:" in aclguard.log()
+
+
+def test_acl_denied_publish(aclguard, broker):
+    watcher = ws_paho(aclguard, "watch", user="bob", password=password("bob"))
+    assert watcher.connect() == 0
+    watcher.subscribe("#", qos=1)
+    sock = ws_open(aclguard)
+    sock.sendall(ws_frame(connect(level=5, cid=b"pub5", flags=0xC2,
+                                  payload=mqtt_str(b"alice") +
+                                  mqtt_str(password("alice").encode()))))
+    assert accepted(ws_mqtt(sock))
+    sock.sendall(ws_frame(publish(b"secret/plan", b"leak", qos=1, pid=11,
+                                  props=b"")))
+    assert ws_mqtt(sock) == b"\x40\x03\x00\x0b\x87"  # PUBACK not authorized
+    sock.sendall(ws_frame(publish(b"open/ok", b"fine", qos=1, pid=12,
+                                  props=b"")))
+    ack = ws_mqtt(sock)
+    assert ack[0] == 0x40 and ack[2:4] == b"\x00\x0c"
+    m = watcher.get()
+    assert (m.topic, m.payload) == ("open/ok", b"fine")
+    assert "'secret/plan'" not in broker.log()
+    assert 'publish denied to "alice"' in aclguard.log()
+    sock.close()
+    watcher.close()
+
+
+def test_monitor_mode_lets_a_denied_publish_through(guard_factory, broker,
+                                                   pwfile):
+    g = guard_factory(
+        broker.port, plain=True,
+        auth=f"auth:\n  password_file: {pwfile}\n  tarpit: 0\n",
+        plain_extra="    websocket: true\n    mode: monitor\n", extra=ACL)
+    c = ws_paho(g, "mon", user="alice", password=password("alice"))
+    assert c.connect() == 0
+    c.publish("secret/plan", b"seen", qos=1)
+    c.close()
+    wait_until(lambda: "'secret/plan'" in broker.log(),
+               what="the publish at the broker")
