@@ -285,6 +285,12 @@ down_new(struct session *s, int fd)
 		return NULL;
 	}
 	tls_set_verify(ssl, s->lis->client_certs);
+	if (s->lis->websocket && tls_set_websocket(ssl) == -1) {
+		log_warnx("session %" PRIu64 " %s: SSL_set_ex_data failed",
+		    s->id, s->peer);
+		SSL_free(ssl);
+		return NULL;
+	}
 	bev = bufferevent_openssl_socket_new(s->ctx->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
