@@ -5,15 +5,17 @@
 
     bench_ws.py MQTTGUARD BROKER_PORT TMP N [RUNS]
 
-One mqttguard with two listeners in front of the broker on BROKER_PORT: a
-TLS one and a WebSocket-over-TLS one, the same certificate and key.  For
-each, RUNS times, alternating: MQTT.js under Node (test/ws/bench.js, one
-publisher and one subscriber, the same code for both URLs) sends N QoS 0
+One mqttguard with four listeners in front of the broker on BROKER_PORT:
+TLS, WebSocket over TLS (the same certificate and key), and the two
+without TLS, which separate the WebSocket framing's cost from TLS's.  For
+each, RUNS times, in turn: MQTT.js under Node (test/ws/bench.js, one
+publisher and one subscriber, the same code for every URL) sends N QoS 0
 messages of 64 bytes, then N/4 of 4 KiB, through the proxy and the broker
 back to itself.  Reported, each the median of the runs: messages per
 second end to end, and the CPU time the mqttguard process spent per
 message (utime + stime from /proc/PID/stat, both directions: publisher to
-broker and broker to subscriber), then WSS as a ratio of TLS.
+broker and broker to subscriber), then WSS as a ratio of TLS and WS of
+TCP.
 
 The clients share the machine's cores with the proxy and the broker, so
 msgs/s is bounded by them (MQTT.js's WebSocket framing is the client's own
@@ -32,6 +34,8 @@ from benchlib import free_port, wait_port
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WS_DIR = ROOT / "test" / "ws"
 TCK = os.sysconf("SC_CLK_TCK")
+LABELS = {"tls": "TLS (mqtts://)", "wss": "WebSocket TLS (wss://)",
+          "tcp": "TCP (mqtt://)", "ws": "WebSocket (ws://)"}
 
 
 def npm_ci():
@@ -74,12 +78,16 @@ def one_run(url, ca, n, size, pid):
     return n / r["seconds"], (c1 - c0) * 1e9 / TCK / n
 
 
-def policy(tmp, broker, tls_port, wss_port):
+def policy(tmp, broker, ports):
     certs = tmp / "certs"
     return (f"listeners:\n"
-            f"  - {{name: tls, address: 127.0.0.1, port: {tls_port}}}\n"
-            f"  - {{name: wss, address: 127.0.0.1, port: {wss_port},"
+            f"  - {{name: tls, address: 127.0.0.1, port: {ports['tls']}}}\n"
+            f"  - {{name: wss, address: 127.0.0.1, port: {ports['wss']},"
             f" websocket: true}}\n"
+            f"  - {{name: tcp, address: 127.0.0.1, port: {ports['tcp']},"
+            f" tls: false}}\n"
+            f"  - {{name: ws, address: 127.0.0.1, port: {ports['ws']},"
+            f" tls: false, websocket: true}}\n"
             f"tls: {{cert: {certs}/server.crt, key: {certs}/server.key}}\n"
             f"upstream: {{host: 127.0.0.1, port: {broker}}}\n"
             f"auth: {{anonymous: true, empty_client_id: assign}}\n"
@@ -99,14 +107,14 @@ def compare(urls, ca, n, size, runs, pid):
 
 
 def report(n, size, res):
-    tr, tc = res["tls"]
-    wr, wc = res["wss"]
     print(f"{n} QoS 0 messages of {size} bytes:")
-    print(f"  {'mqttguard TLS (mqtts://)':28s} {tr:10.0f} msgs/s"
-          f"  {tc:7.0f} ns/msg")
-    print(f"  {'mqttguard WSS (wss://)':28s} {wr:10.0f} msgs/s"
-          f"  {wc:7.0f} ns/msg  ({wr / tr:.2f} x TLS msgs/s,"
-          f" {wc / tc:.2f} x its CPU/msg)")
+    for base, name in (("tls", "wss"), ("tcp", "ws")):
+        br, bc = res[base]
+        wr, wc = res[name]
+        print(f"  {LABELS[base]:24s} {br:10.0f} msgs/s  {bc:7.0f} ns/msg")
+        print(f"  {LABELS[name]:24s} {wr:10.0f} msgs/s  {wc:7.0f} ns/msg"
+              f"  ({wr / br:.2f} x {base.upper()} msgs/s, {wc / bc:.2f} x"
+              f" its CPU/msg)")
 
 
 def main():
@@ -114,20 +122,23 @@ def main():
                               pathlib.Path(sys.argv[3]), int(sys.argv[4]))
     runs = int(sys.argv[5]) if len(sys.argv) > 5 else 3
     npm_ci()
-    tls_port, wss_port = free_port(), free_port()
+    ports = {name: free_port() for name in ("tls", "wss", "tcp", "ws")}
     conf = tmp / "guard-ws.yaml"
-    conf.write_text(policy(tmp, broker, tls_port, wss_port))
+    conf.write_text(policy(tmp, broker, ports))
     with open(tmp / "guard-ws.log", "wb") as log:
         g = subprocess.Popen([binary, "-c", str(conf)], stdout=log,
                              stderr=log)
     try:
-        wait_port(tls_port, g, "bench_ws")
-        wait_port(wss_port, g, "bench_ws")
-        print(f"== WebSockets: wss:// against mqtts://, MQTT.js (Node) "
-              f"publisher and subscriber, median of {runs} runs")
+        for p in ports.values():
+            wait_port(p, g, "bench_ws")
+        print(f"== WebSockets: wss:// against mqtts://, ws:// against "
+              f"mqtt://, MQTT.js (Node) publisher and subscriber, median "
+              f"of {runs} runs")
         print("   load average before: %.2f %.2f %.2f" % os.getloadavg())
-        urls = {"tls": f"mqtts://127.0.0.1:{tls_port}",
-                "wss": f"wss://127.0.0.1:{wss_port}/mqtt"}
+        urls = {"tls": f"mqtts://127.0.0.1:{ports['tls']}",
+                "wss": f"wss://127.0.0.1:{ports['wss']}/mqtt",
+                "tcp": f"mqtt://127.0.0.1:{ports['tcp']}",
+                "ws": f"ws://127.0.0.1:{ports['ws']}/mqtt"}
         ca = tmp / "certs" / "ca.crt"
         for count, size in ((n, 64), (max(n // 4, 1), 4096)):
             report(count, size, compare(urls, ca, count, size, runs,
