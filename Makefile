@@ -144,7 +144,7 @@ test-asan:
 # build/fuzz/obj.  fuzz-replay runs each target once over its corpus
 # (test/corpus/<target without fuzz_>); fuzz runs a campaign of FUZZTIME
 # seconds per target, new inputs going to build/fuzz/corpus/<target>.
-FUZZ_TARGETS := codec session policy passwd acl_file acl_match
+FUZZ_TARGETS := codec session policy passwd acl_file acl_match ws
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer $(WARN) \
 	    -Iinclude -D_GNU_SOURCE $(PKG_CFLAGS) $(FUZZ_SAN)

@@ -1549,7 +1549,9 @@ end_later(struct session *s, enum codec_dir dir, struct bufferevent *bev,
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) ||
 	    (s->state != SS_OPEN && s->state != SS_CONNECT) ||
 	    s->end[dir] != 0 ||
-	    evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+	    (evbuffer_get_length(bufferevent_get_input(bev)) == 0 &&
+	    (dir != CODEC_FROM_CLIENT || s->ws_in == NULL ||	/* WebSocket */
+	    evbuffer_get_length(s->ws_in) == 0)))		/* hook */
 		return false;
 	s->end[dir] = what;
 	pump(s, dir);

@@ -105,7 +105,7 @@ session_ws_input(struct session *s)
 bool
 session_ws_more(struct session *s)
 {
-	return s->ws != NULL && s->end[CODEC_FROM_CLIENT] == 0 &&
+	return s->ws != NULL &&
 	    evbuffer_get_length(bufferevent_get_input(s->down)) > 0 &&
 	    evbuffer_get_length(s->ws_in) < window(s);
 }
@@ -136,6 +136,15 @@ upgrade(struct session *s)
 	size_t			 n, rlen;
 	uint8_t			*p;
 
+	if (!l->websocket || l->ws_path == NULL) {
+		/* A reload took websocket off the listener mid-upgrade. */
+		log_info("session %" PRIu64 " %s: WebSocket upgrade refused: "
+		    "listener %s no longer has websocket: true", s->id,
+		    s->peer, l->name);
+		session_close(s, "its listener no longer takes WebSockets",
+		    false);
+		return -1;
+	}
 	n = evbuffer_get_length(raw);
 	n = n < WS_UPGRADE_MAX ? n : WS_UPGRADE_MAX;
 	if (n == 0 || (p = evbuffer_pullup(raw, (ssize_t)n)) == NULL)

@@ -82,6 +82,8 @@ static int	header_use(const struct ws_config *, const struct hdr *,
 static int	headers_check(const struct req *, struct ws_upgrade *);
 static bool	is_tchar(int);
 static bool	name_is(const struct hdr *, const char *);
+static bool	list_next(const char *, size_t, size_t *, const char **,
+		    size_t *);
 static bool	list_has(const char *, size_t, const char *);
 static void	list_proto(const char *, size_t, struct req *);
 static bool	key_ok(const char *, size_t);
@@ -355,22 +357,44 @@ name_is(const struct hdr *h, const char *name)
 	    h->nlen) == 0;
 }
 
+/*
+ * The next element of the comma-separated list <v> (<len> bytes) from
+ * <*i>, spaces and tabs around it trimmed, empty ones skipped: its start
+ * and length in <tok>, <tlen>.  False at the end of the list.
+ */
+static bool
+list_next(const char *v, size_t len, size_t *i, const char **tok,
+    size_t *tlen)
+{
+	size_t	s, e;
+
+	while (*i < len) {
+		while (*i < len && (v[*i] == ' ' || v[*i] == '\t' ||
+		    v[*i] == ','))
+			(*i)++;
+		for (s = *i; *i < len && v[*i] != ','; (*i)++)
+			;
+		for (e = *i; e > s && (v[e - 1] == ' ' || v[e - 1] == '\t');)
+			e--;
+		if (e > s) {
+			*tok = v + s;
+			*tlen = e - s;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Whether the comma-separated list <v> holds <tok> (ASCII case ignored). */
 static bool
 list_has(const char *v, size_t len, const char *tok)
 {
-	size_t	i = 0, s, e, n = strlen(tok);
+	const char	*t;
+	size_t		 i = 0, n;
 
-	while (i < len) {
-		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		for (s = i; i < len && v[i] != ','; i++)
-			;
-		for (e = i; e > s && (v[e - 1] == ' ' || v[e - 1] == '\t');)
-			e--;
-		if (e - s == n && strncasecmp(v + s, tok, n) == 0)
+	while (list_next(v, len, &i, &t, &n))
+		if (n == strlen(tok) && strncasecmp(t, tok, n) == 0)
 			return true;
-	}
 	return false;
 }
 
@@ -382,23 +406,16 @@ list_has(const char *v, size_t len, const char *tok)
 static void
 list_proto(const char *v, size_t len, struct req *r)
 {
-	size_t	i = 0, s, e;
+	const char	*t;
+	size_t		 i = 0, n;
 
-	while (i < len) {
-		while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-			i++;
-		for (s = i; i < len && v[i] != ','; i++)
-			;
-		for (e = i; e > s && (v[e - 1] == ' ' || v[e - 1] == '\t');)
-			e--;
-		if (e == s)
-			continue;
+	while (list_next(v, len, &i, &t, &n)) {
 		r->proto_offered = true;
 		if (r->proto != WS_PROTO_NONE)
 			continue;
-		if (e - s == 4 && memcmp(v + s, "mqtt", 4) == 0)
+		if (n == 4 && memcmp(t, "mqtt", 4) == 0)
 			r->proto = WS_PROTO_MQTT;
-		else if (e - s == 8 && memcmp(v + s, "mqttv3.1", 8) == 0)
+		else if (n == 8 && memcmp(t, "mqttv3.1", 8) == 0)
 			r->proto = WS_PROTO_MQTTV31;
 	}
 }

@@ -186,9 +186,54 @@ def session_seeds():
     return seeds
 
 
+def ws_frame(payload, opcode=2, fin=True, mask=True):
+    """A client WebSocket frame, masked with a fixed key."""
+    key = b"\x37\xfa\x21\x3d"
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    m = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([m | n])
+    elif n < 65536:
+        head += bytes([m | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([m | 127]) + struct.pack(">Q", n)
+    if not mask:
+        return head + payload
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def ws_seeds():
+    """fuzz_ws: a selector byte (the transform's chunk size), the upgrade
+    request, then WebSocket frames."""
+    req = ("GET /mqtt HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Protocol: mqtt\r\n").encode()
+    c = connect(4)
+    return {
+        "upgrade-connect": b"\x07" + req + b"\r\n" + ws_frame(c),
+        "upgrade-origin": b"\x01" + req +
+        b"Origin: https://a.example\r\n\r\n" + ws_frame(c[:5]) +
+        ws_frame(c[5:]),
+        "fragments-ping": b"\x03" + req + b"\r\n" +
+        ws_frame(c[:4], fin=False) + ws_frame(b"hi", opcode=9) +
+        ws_frame(c[4:], opcode=0) + ws_frame(b"\x03\xe8", opcode=8),
+        "unmasked": b"\x40" + req + b"\r\n" + ws_frame(c, mask=False),
+        "text": b"\x02" + req + b"\r\n" + ws_frame(c, opcode=1),
+        "big": b"\x3f" + req + b"\r\n" + ws_frame(b"\x00" * 400),
+        "refused-path": b"\x05" + req.replace(b"/mqtt", b"/x") + b"\r\n",
+        "bare-lf": b"\x05" + req.replace(b"\r\nHost", b"\nHost") + b"\r\n",
+    }
+
+
 def main():
     for name, data in session_seeds().items():
         with open("test/corpus/session/seed-" + name, "wb") as f:
+            f.write(data)
+    os.makedirs("test/corpus/ws", exist_ok=True)
+    for name, data in ws_seeds().items():
+        with open("test/corpus/ws/seed-" + name, "wb") as f:
             f.write(data)
 
 

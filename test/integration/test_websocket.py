@@ -11,18 +11,17 @@ WebSockets: every policy applies unchanged."""
 import base64
 import hashlib
 import os
-import re
+import signal
 import socket
 import ssl
 import struct
-import threading
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from helpers import (TIMEOUT, Paho, accepted, connect, mqtt_str, passwd_file,
-                     password, publish, read_until_closed, subscribe,
-                     wait_until)
+                     password, publish, read_until_closed, recv_exact,
+                     subscribe, wait_until)
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
@@ -45,24 +44,20 @@ def wsguard(guard_factory, broker):
                          plain_extra="    websocket: true\n")
 
 
-def ws_paho(guard, cid, tls=False, v5=False, **kw):
-    """A connected paho client over WebSockets."""
-    proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-    c = Paho.__new__(Paho)
-    Paho.__init__(c, guard, cid, v5=v5, tls=False,
-                  port=guard.port if tls else guard.plain_port, **kw)
-    # Paho.__init__ made a TCP client: replace it by a WebSocket one with
-    # the same callbacks.
-    ws = mqtt.Client(client_id=cid, protocol=proto, transport="websockets")
+def ws_paho(guard, cid, tls=False, v5=False, user=None, password=None):
+    """helpers.Paho over WebSockets to <guard>'s TLS listener or its plain
+    one (path /mqtt): paho's own handshake and framing."""
+    c = Paho(guard, cid, v5=v5, tls=False,
+             port=guard.port if tls else guard.plain_port)
+    ws = mqtt.Client(client_id=cid, transport="websockets",
+                     protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311)
     ws.ws_set_options(path="/mqtt")
     if tls:
         ws.tls_set(ca_certs=str(guard.certs / "ca.crt"))
-    if kw.get("user") is not None:
-        ws.username_pw_set(kw["user"], kw.get("password"))
-    ws.on_connect = c.c.on_connect
-    ws.on_disconnect = c.c.on_disconnect
-    ws.on_message = c.c.on_message
-    ws.on_subscribe = c.c.on_subscribe
+    if user is not None:
+        ws.username_pw_set(user, password)
+    for cb in ("on_connect", "on_disconnect", "on_message", "on_subscribe"):
+        setattr(ws, cb, getattr(c.c, cb))
     c.c = ws
     return c
 
@@ -138,15 +133,6 @@ def ws_frame(payload, opcode=2, fin=True, mask=True, rsv=0):
         return head + payload
     key = os.urandom(4)
     return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-
-
-def recv_exact(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
 
 
 def ws_read(sock):
@@ -260,7 +246,7 @@ def test_client_close_is_answered(wsguard, broker):
                 "Client closer disconnected" in broker.log()))
 
 
-# ---- refused upgrades --------------------------------------------------------
+# ---- refused upgrades ----------------------------------------------------
 
 BAD_UPGRADES = [
     ("method-post", upgrade_request(method="POST"), 405),
@@ -343,7 +329,7 @@ def test_origins(guard_factory, broker):
     assert broker.connections() == before
 
 
-# ---- refused frames ----------------------------------------------------------
+# ---- refused frames ------------------------------------------------------
 
 BAD_FRAMES = [
     # (name, bytes after the upgrade, close status the server sends)
@@ -467,3 +453,80 @@ def test_monitor_mode_lets_a_denied_publish_through(guard_factory, broker,
     c.close()
     wait_until(lambda: "'secret/plan'" in broker.log(),
                what="the publish at the broker")
+
+
+def test_frames_sent_with_the_upgrade_and_before_eof(wsguard, broker):
+    """A client that does not wait for the 101: its CONNECT and PUBLISH
+    behind the request go through, in order, and so does everything sent
+    before its FIN."""
+    sock = raw_socket(wsguard)
+    key = ws_key()
+    sock.sendall(upgrade_request(key) +
+                 ws_frame(connect(cid=b"eager") +
+                          publish(b"eager/t", b"first")))
+    status, head = read_http(sock)
+    assert status == 101 and ws_accept(key) in head
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
+    sock.sendall(ws_frame(publish(b"eager/t", b"last", qos=1, pid=3)))
+    sock.shutdown(socket.SHUT_WR)
+    # The end of the client's stream ends the session (a PUBACK racing it
+    # may or may not come first); the WebSocket is closed, 1000.
+    assert ws_close_status(sock) == 1000
+    sock.close()
+    wait_until(lambda: "m3, 'eager/t'" in broker.log(),
+               what="the last PUBLISH at the broker")
+    assert "Received PUBLISH from eager (d0, q0, r0, m0, 'eager/t'" in \
+        broker.log()
+
+
+def test_reload_takes_websocket_off(guard_factory, broker):
+    """A reload turning websocket off: sessions already upgraded go on as
+    WebSockets, one mid-upgrade is closed, new ones speak plain MQTT."""
+    g = guard_factory(broker.port, plain=True,
+                      plain_extra="    websocket: true\n")
+    up = ws_open(g)
+    up.sendall(ws_frame(connect(cid=b"before")))
+    assert ws_mqtt(up) == b"\x20\x02\x00\x00"
+    mid = raw_socket(g)
+    mid.sendall(b"GET /mqtt HTTP/1.1\r\nHost: x\r\n")
+    wait_until(lambda: "open on plain" in g.log())
+    text = g.policy.read_text()
+    g.policy.write_text(text.replace("    websocket: true\n", ""))
+    g.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "policy in force" in g.log() or
+               "reload failed" in g.log(), what="the reload")
+    assert "reload failed" not in g.log()
+    mid.sendall(upgrade_request()[len(b"GET /mqtt HTTP/1.1\r\n"):])
+    assert b"101" not in read_until_closed(mid)
+    mid.close()
+    up.sendall(ws_frame(b"\xc0\x00"))                 # PINGREQ
+    assert ws_mqtt(up) == b"\xd0\x00"                 # PINGRESP
+    up.close()
+    plain = raw_socket(g)
+    plain.sendall(connect(cid=b"after"))
+    assert recv_exact(plain, 4) == b"\x20\x02\x00\x00"
+    plain.close()
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_proxy_header_then_tls_then_upgrade(guard_factory, broker, tls):
+    """PROXY header -> TLS -> upgrade -> frames: the client named in the
+    header is the one logged, and MQTT flows."""
+    keys = ("    websocket: true\n    proxy_protocol: v1\n"
+            "    trusted_proxies: [127.0.0.5/32]\n")
+    g = guard_factory(broker.port, plain=True, listener_extra=keys,
+                      plain_extra=keys)
+    raw = socket.create_connection(
+        ("127.0.0.1", g.port if tls else g.plain_port), timeout=TIMEOUT,
+        source_address=("127.0.0.5", 0))
+    raw.sendall(b"PROXY TCP4 192.0.2.7 127.0.0.1 4711 8884\r\n")
+    sock = raw
+    if tls:
+        ctx = ssl.create_default_context(cafile=str(g.certs / "ca.crt"))
+        sock = ctx.wrap_socket(raw, server_hostname="localhost")
+    sock.sendall(upgrade_request())
+    assert read_http(sock)[0] == 101
+    sock.sendall(ws_frame(connect(cid=b"proxied")))
+    assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
+    sock.close()
+    assert "192.0.2.7:4711: WebSocket upgrade on /mqtt" in g.log()
