@@ -10,6 +10,7 @@ MQTT frame, a bad password, an ACL-denied publish) are run again over
 WebSockets: every policy applies unchanged."""
 import base64
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -530,3 +531,32 @@ def test_proxy_header_then_tls_then_upgrade(guard_factory, broker, tls):
     assert ws_mqtt(sock) == b"\x20\x02\x00\x00"
     sock.close()
     assert "192.0.2.7:4711: WebSocket upgrade on /mqtt" in g.log()
+
+
+def test_refusals_as_json_events(guard_factory, broker):
+    """websocket.refused carries who and why: the HTTP status and Origin
+    of a refused upgrade, the close status of a refused frame."""
+    g = guard_factory(broker.port, plain=True, log_extra="  format: json\n",
+                      plain_extra=("    websocket: true\n"
+                                   "    websocket_origins: [https://a.example]"
+                                   "\n"))
+    sock = raw_socket(g)
+    sock.sendall(upgrade_request(origin="https://b.example"))
+    assert read_until_closed(sock).startswith(b"HTTP/1.1 403 ")
+    sock.close()
+    sock = ws_open(g)
+    sock.sendall(ws_frame(connect(cid=b"j"), opcode=1))
+    assert ws_close_status(sock) == 1003
+    sock.close()
+
+    def refused():
+        return [e for e in map(json.loads, g.log().splitlines())
+                if e.get("event") == "websocket.refused"]
+
+    wait_until(lambda: len(refused()) == 2, what="two events")
+    up, frame = refused()
+    assert (up["status"], up["origin"], up["listener"]) == \
+        (403, "https://b.example", "plain")
+    assert up["reason"] == "Origin not in websocket_origins"
+    assert up["src_ip"] == "127.0.0.1"
+    assert frame["status"] == 1003 and "text frame" in frame["reason"]
