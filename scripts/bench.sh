@@ -37,11 +37,15 @@
 #  9. memory after a mass close (scripts/bench_memory.py): RSS of mqttguard
 #     and HAProxy (TLS) holding BENCH_MEM_CONNS idle TLS sessions, its peak
 #     when they all close at once, and 5 s and 15 s later.
+# 10. WebSockets (scripts/bench_ws.py): N QoS 0 messages of 64 bytes and
+#     N/4 of 4 KiB through one mqttguard over wss:// and over mqtts://,
+#     MQTT.js under Node publishing and subscribing on both: msgs/s and
+#     the proxy's CPU time per message, WSS as a ratio of TLS.
 # Everything binds 127.0.0.1 on free ports and is stopped at the end.
 # BENCH_MSGS (default 200000), BENCH_CONNS (default 1000), BENCH_RUNS (3),
 # BENCH_HS_SECS (seconds per handshake run, 10), BENCH_HS_CLIENTS (2),
 # BENCH_MEM_CONNS (9000), BENCH_STORM_CLIENTS (2000; the storm's KDF
-# checks take minutes).
+# checks take minutes), BENCH_WS_MSGS (N).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -240,3 +244,5 @@ echo "== reconnect storm: ${BENCH_STORM_CLIENTS:-2000} clients, \$7\$ 210000 ite
     ${BENCH_BASELINE:+before=$BENCH_BASELINE} mqttguard="$root/build/mqttguard"
 /usr/bin/python3 scripts/bench_memory.py "$root/build/mqttguard" "$tmp" \
     "${BENCH_MEM_CONNS:-9000}"
+/usr/bin/python3 scripts/bench_ws.py "$root/build/mqttguard" "$B" "$tmp" \
+    "${BENCH_WS_MSGS:-$N}" "$RUNS"

@@ -3,7 +3,7 @@
 #   scripts/deps.sh          build + run (compiler, libraries, Mosquitto)
 #   scripts/deps.sh --test   also what the test suite, fuzzing and the
 #                            checks of dist/ need
-#   scripts/deps.sh --bench  also what make bench needs (HAProxy, bc)
+#   scripts/deps.sh --bench  also what make bench needs (HAProxy, bc, Node.js)
 # Idempotent: when everything is installed it changes nothing and does not
 # touch the network.  Needs root (or sudo) only when something is missing.
 set -eu
@@ -22,12 +22,21 @@ case "${1:-}" in
 	# pages, mandoc lints them; python3-yaml reads the Kubernetes manifests; dpkg-dev
 	# (dpkg-buildflags, dpkg-shlibdeps) and lintian make and check the
 	# package; debootstrap makes the chroot of scripts/deb-test.sh.
-	pkgs="$pkgs systemd groff-base man-db mandoc python3-yaml dpkg-dev lintian debootstrap" ;;
---bench) pkgs="$pkgs python3 haproxy bc" ;;
+	pkgs="$pkgs systemd groff-base man-db mandoc python3-yaml dpkg-dev lintian debootstrap"
+	# MQTT.js under Node and in headless Chromium over WebSockets
+	# (test_ws_clients.py; test/ws/package.json, installed by npm ci).
+	pkgs="$pkgs nodejs npm chromium" ;;
+--bench) pkgs="$pkgs python3 haproxy bc nodejs npm" ;;
 esac
 
 missing=""
 for p in $pkgs; do
+	# A Node.js from elsewhere will do (NodeSource's nodejs package
+	# carries npm and conflicts with Debian's).
+	case $p in
+	nodejs) command -v node >/dev/null 2>&1 && continue ;;
+	npm) command -v npm >/dev/null 2>&1 && continue ;;
+	esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 	    missing="$missing $p"
 done

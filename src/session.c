@@ -74,6 +74,7 @@ static void	down_read_cb(struct bufferevent *, void *);
 static bool	may_read_ahead(const struct session *, enum codec_dir,
 		    size_t);
 static short	read_more(struct session *, enum codec_dir);
+static bool	read_pending(struct session *, enum codec_dir);
 static void	down_write_cb(struct bufferevent *, void *);
 static void	down_event_cb(struct bufferevent *, short, void *);
 static void	up_event_cb(struct bufferevent *, short, void *);
@@ -286,6 +287,12 @@ down_new(struct session *s, int fd)
 		return NULL;
 	}
 	tls_set_verify(ssl, s->lis->client_certs);
+	if (s->lis->websocket && tls_set_websocket(ssl) == -1) {
+		log_warnx("session %" PRIu64 " %s: SSL_set_ex_data failed",
+		    s->id, s->peer);
+		SSL_free(ssl);
+		return NULL;
+	}
 	bev = bufferevent_openssl_socket_new(s->ctx->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
@@ -414,6 +421,27 @@ read_more(struct session *s, enum codec_dir dir)
 	return end;
 }
 
+/*
+ * Records OpenSSL read ahead, with nothing left on the socket to wake the
+ * loop: reads them now that there is room.  True if that added bytes to
+ * the client's input or found its end (in s->end), false if there was
+ * nothing to read.
+ */
+static bool
+read_pending(struct session *s, enum codec_dir dir)
+{
+	struct bufferevent	*src = side(s, dir);
+	size_t			 had;
+
+	if (!s->tls || dir != CODEC_FROM_CLIENT || s->end[dir] != 0 ||
+	    !SSL_has_pending(bufferevent_openssl_get_ssl(src)))
+		return false;
+	had = evbuffer_get_length(bufferevent_get_input(src));
+	s->end[dir] = read_more(s, dir);
+	return s->end[dir] != 0 ||
+	    evbuffer_get_length(bufferevent_get_input(src)) != had;
+}
+
 static void
 up_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -477,7 +505,6 @@ pump(struct session *s, enum codec_dir dir)
 {
 	struct bufferevent	*src = side(s, dir);
 	struct evbuffer		*in;
-	size_t			 had;
 	short			 end;
 	int			 r;
 
@@ -487,23 +514,22 @@ pump(struct session *s, enum codec_dir dir)
 	for (;;) {
 		/* WebSocket hook: the MQTT bytes of the client's messages. */
 		if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL &&
-		    (in = session_ws_input(s)) == NULL)
+		    (in = session_ws_input(s)) == NULL) {
+			/*
+			 * An upgrade request sent with the handshake's last
+			 * flight (Node.js does) waits in OpenSSL's read-ahead.
+			 */
+			if (s->ws == NULL && s->state == SS_CONNECT &&
+			    read_pending(s, dir))
+				continue;
 			return;
+		}
 		if ((r = pump_frames(s, dir, in)) != PUMP_STARVED)
 			break;
 		if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL &&
 		    session_ws_more(s))
 			continue;
-		/*
-		 * Records OpenSSL read ahead, with nothing left on the socket
-		 * to wake the loop: read them now that there is room.
-		 */
-		if (!s->tls || dir != CODEC_FROM_CLIENT || s->end[dir] != 0 ||
-		    !SSL_has_pending(bufferevent_openssl_get_ssl(src)))
-			break;
-		had = evbuffer_get_length(bufferevent_get_input(src));
-		s->end[dir] = read_more(s, dir);
-		if (evbuffer_get_length(bufferevent_get_input(src)) == had)
+		if (!read_pending(s, dir))
 			break;
 	}
 	/* Back to the normal window once a large frame has gone through. */

@@ -15,8 +15,9 @@
  * connections live for hours, so a full handshake per connection costs
  * little, while a resumed session would skip the CRL and client-certificate
  * checks and a ticket key would be a long-lived secret weakening forward
- * secrecy.  ALPN: "mqtt" is selected when offered; a client offering only
- * other protocols is refused with no_application_protocol (RFC 7301), one
+ * secrecy.  ALPN: "mqtt" is selected when offered ("http/1.1" on a
+ * WebSocket listener's connection); a client offering only other
+ * protocols is refused with no_application_protocol (RFC 7301), one
  * offering none is served.
  *
  * SNI (RFC 6066): each tls.sni pair gets a context of its own, built and
@@ -98,6 +99,8 @@ struct tls_sni {
 
 static pthread_once_t	sni_once = PTHREAD_ONCE_INIT;
 static int		sni_index = -1;	/* ex_data slot of struct tls_sni */
+static pthread_once_t	ws_once = PTHREAD_ONCE_INIT;
+static int		ws_index = -1;	/* SSL ex_data: a WebSocket's */
 
 static int	no_passphrase(char *, int, int, void *);
 static void	add_reason(char *, size_t, const char *, ...)
@@ -131,6 +134,7 @@ static X509	*crl_issuer(X509_STORE *, X509_CRL *);
 static int	crl_load(SSL_CTX *, const char *, time_t, char *, size_t);
 static int	crl_all(SSL_CTX *, const struct policy_tls *, time_t, char *,
 		    size_t);
+static void	ws_index_new(void);
 static int	alpn_select(SSL *, const unsigned char **, unsigned char *,
 		    const unsigned char *, unsigned int, void *);
 static int	copy_text(const unsigned char *, int, char *, size_t);
@@ -604,21 +608,30 @@ crl_all(SSL_CTX *ctx, const struct policy_tls *tls, time_t now, char *err,
 }
 
 /*
- * ALPN (RFC 7301): select "mqtt" when offered.  A client that offers only
- * other protocols wants something this server is not; it gets the
- * no_application_protocol alert rather than MQTT it did not ask for.
+ * ALPN (RFC 7301): select "mqtt" when offered, or "http/1.1" on a
+ * connection tls_set_websocket() marked (browsers offer it for wss://).
+ * A client that offers only other protocols wants something this server
+ * is not; it gets the no_application_protocol alert rather than MQTT it
+ * did not ask for.
  */
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     const unsigned char *in, unsigned int inlen, void *arg)
 {
-	static const unsigned char	 ours[] = "\x04" TLS_ALPN_MQTT;
+	static const unsigned char	 mqtt[] = "\x04" TLS_ALPN_MQTT;
+	static const unsigned char	 http[] = "\x08" TLS_ALPN_HTTP1;
+	const unsigned char		*ours = mqtt;
+	unsigned int			 n = sizeof(mqtt) - 1;
 	unsigned char			*sel;
 	unsigned char			 sellen;
 
-	(void)ssl;
 	(void)arg;
-	if (SSL_select_next_proto(&sel, &sellen, ours, sizeof(ours) - 1, in,
+	if (pthread_once(&ws_once, ws_index_new) == 0 && ws_index >= 0 &&
+	    SSL_get_ex_data(ssl, ws_index) != NULL) {
+		ours = http;
+		n = sizeof(http) - 1;
+	}
+	if (SSL_select_next_proto(&sel, &sellen, ours, n, in,
 	    inlen) != OPENSSL_NPN_NEGOTIATED)
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	*out = sel;
@@ -1323,6 +1336,24 @@ tls_set_verify(SSL *ssl, enum policy_verify v)
 	else if (v == POLICY_VERIFY_REQUIRE)
 		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	SSL_set_verify(ssl, mode, NULL);
+}
+
+/* The ex_data slot marking a WebSocket listener's connection, made once. */
+static void
+ws_index_new(void)
+{
+	ws_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+int
+tls_set_websocket(SSL *ssl)
+{
+	static int	on = 1;
+
+	if (pthread_once(&ws_once, ws_index_new) != 0 || ws_index < 0 ||
+	    !SSL_set_ex_data(ssl, ws_index, &on))
+		return -1;
+	return 0;
 }
 
 const char *

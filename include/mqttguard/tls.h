@@ -29,8 +29,9 @@ enum tls_verdict {
 	TLS_INVALID	/* not usable at all */
 };
 
-/* The ALPN protocol id a client may offer (RFC 7301 registry). */
+/* The ALPN protocol ids a client may offer (RFC 7301 registry). */
 #define TLS_ALPN_MQTT	"mqtt"
+#define TLS_ALPN_HTTP1	"http/1.1"	/* a WebSocket listener's */
 
 /* How often tls.watch looks at the files' dates (ms). */
 #define TLS_WATCH_INTERVAL_MS	2000
@@ -145,6 +146,13 @@ int	tls_peer_identity(SSL *ssl, enum policy_cert_id kind, char *buf,
 
 /* Sets the client-certificate mode of one connection. */
 void	tls_set_verify(SSL *ssl, enum policy_verify v);
+
+/*
+ * Marks <ssl> as a connection to a WebSocket listener: ALPN then selects
+ * "http/1.1", which browsers offer for wss://, instead of "mqtt".  -1 if
+ * OpenSSL could not record it.
+ */
+int	tls_set_websocket(SSL *ssl);
 
 /* Why the peer's certificate failed verification, or NULL. */
 const char	*tls_verify_error(SSL *ssl);

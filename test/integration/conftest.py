@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT, Broker, Guard, factory
+from helpers import ROOT, Broker, Guard, chromium_path, factory, npm_ci
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +43,20 @@ def guard_factory(tmp_path, certs):
 @pytest.fixture
 def guard(guard_factory, broker):
     return guard_factory(broker.port, plain=True)
+
+
+@pytest.fixture(scope="session")
+def mqttjs_ready():
+    """test/ws's packages installed (npm ci); skips when Node.js or npm is
+    not installed at all."""
+    why = npm_ci()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def chromium_ready(mqttjs_ready):
+    """As mqttjs_ready, and a Chromium to drive; skips without one."""
+    if not chromium_path():
+        pytest.skip("chromium not installed (scripts/deps.sh --test "
+                    "installs it; or set CHROMIUM)")

@@ -7,12 +7,16 @@ byte, and raw sockets to send them on and read the answers.
 Test modules import from here, never from one another nor from conftest.py,
 which holds only the pytest fixtures.
 """
+import base64
+import hashlib
 import http.client
+import http.server
 import json
 import os
 import pathlib
 import queue
 import select
+import shutil
 import signal
 import socket
 import ssl
@@ -490,6 +494,155 @@ def paho_as(g, user, cid, v5=False):
              password=password(user))
     assert c.connect() == 0
     return c
+
+
+# ---- MQTT.js under Node and in headless Chromium (test/ws) ---------------
+
+WS_DIR = ROOT / "test" / "ws"
+
+
+def npm_ci():
+    """Makes test/ws/node_modules hold what package-lock.json names (MQTT.js,
+    playwright-core), with npm ci only when it does not already: offline
+    once installed.  Returns None, or why the WebSocket clients cannot run
+    here (no node or npm: scripts/deps.sh --test installs them); a failing
+    npm ci fails the test instead."""
+    missing = [t for t in ("node", "npm") if not shutil.which(t)]
+    if missing:
+        return (" and ".join(missing) + " not installed "
+                "(scripts/deps.sh --test installs nodejs and npm)")
+    lock = json.loads((WS_DIR / "package-lock.json").read_text())
+    try:
+        have = json.loads((WS_DIR / "node_modules" /
+                           ".package-lock.json").read_text())["packages"]
+    except (FileNotFoundError, KeyError, ValueError):
+        have = {}
+    if any(have.get(k, {}).get("version") != v.get("version")
+           for k, v in lock["packages"].items() if k):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund",
+                            "--prefer-offline"], cwd=WS_DIR,
+                           capture_output=True, timeout=600)
+        assert r.returncode == 0, ("npm ci in test/ws failed:\n" +
+                                   r.stderr.decode(errors="replace"))
+    return None
+
+
+def chromium_path():
+    """The headless browser for the page tests: $CHROMIUM, or Debian's."""
+    return os.environ.get("CHROMIUM") or shutil.which("chromium")
+
+
+def ws_payload(seed, size):
+    """The bytes test/ws/scenario.js's payload(<seed>, <size>) makes."""
+    return bytes((seed * 31 + k * 7) % 251 for k in range(size))
+
+
+def ws_expect(messages):
+    """What a subscriber of every message of <messages> (scenario specs)
+    must receive: [(topic, qos, size, sha256)]; the QoS is the message's,
+    as the subscription's is 2."""
+    return [(m["topic"], m["qos"], m["size"],
+             hashlib.sha256(ws_payload(m["seed"], m["size"])).hexdigest())
+            for m in messages]
+
+
+def ws_received(result):
+    """The received list of a scenario's <result>, in expect()'s form."""
+    return [(m["topic"], m["qos"], m["size"], m["sha256"])
+            for m in result["received"]]
+
+
+def mqttjs(spec, tmp, timeout=TIMEOUT * 3):
+    """Runs test/ws/client.js (MQTT.js under Node) on <spec>, a scenario
+    (see test/ws/scenario.js) whose timeout defaults to TIMEOUT; returns
+    its result."""
+    spec = dict({"timeout": TIMEOUT * 1000}, **spec)
+    f = tmp / f"spec-{free_port()}.json"
+    f.write_text(json.dumps(spec))
+    r = subprocess.run(["node", str(WS_DIR / "client.js"), str(f)],
+                       capture_output=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    return json.loads(r.stdout)
+
+
+def spki_sha256(cert):
+    """base64(SHA-256(SubjectPublicKeyInfo)) of the PEM <cert>, as
+    Chromium's --ignore-certificate-errors-spki-list takes it."""
+    pem = subprocess.run(["openssl", "x509", "-in", str(cert), "-pubkey",
+                          "-noout"], check=True, capture_output=True,
+                         timeout=30).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"],
+                         input=pem, check=True, capture_output=True,
+                         timeout=30).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+class PageServer:
+    """test/ws served over HTTP on 127.0.0.1 by a thread of the test:
+    the test page, scenario.js and MQTT.js's browser bundle.  Its origin
+    is self.origin."""
+
+    def __init__(self):
+        handler = lambda *a, **kw: _QuietHandler(*a, directory=str(WS_DIR),
+                                                 **kw)
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     handler)
+        self.port = self.httpd.server_address[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, spec):
+        """The test page running <spec> (its timeout defaults to
+        TIMEOUT)."""
+        spec = dict({"timeout": TIMEOUT * 1000}, **spec)
+        return (f"{self.origin}/page.html#" +
+                urllib.parse.quote(json.dumps(spec)))
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(TIMEOUT)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def chromium(url, profile, pin=None, timeout=TIMEOUT * 3):
+    """Loads <url> in headless Chromium (test/ws/browser.js) with a fresh
+    profile in the directory <profile>, trusting the certificate whose
+    public key hashes to <pin> (spki_sha256()); returns browser.js's
+    {done, result, messages, console}.  Every process whose command line
+    names <profile> is gone when it returns, whatever happened."""
+    env = dict(os.environ, CHROMIUM=chromium_path())
+    proc = subprocess.Popen(["node", str(WS_DIR / "browser.js"), url,
+                             str(profile), str(TIMEOUT * 1000)] +
+                            ([pin] if pin else []), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        terminate(proc)
+        kill_named(str(profile))
+    assert out, f"browser.js exited {proc.returncode}: " + err.decode(
+        errors="replace")
+    return json.loads(out)
+
+
+def kill_named(marker):
+    """SIGKILLs every process whose command line contains <marker> (a
+    test's own temporary path): a browser its driver left behind."""
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (d / "cmdline").read_bytes():
+                os.kill(int(d.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
 
 
 # ---- raw MQTT frames ------------------------------------------------------

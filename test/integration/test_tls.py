@@ -150,6 +150,21 @@ def test_alpn_other_protocol_refused(tguard):
                what="the refusal in the log")
 
 
+@pytest.mark.parametrize("offer,want", [
+    ("http/1.1", "http/1.1"), ("h2,http/1.1", "http/1.1"),
+    ("h2", None), ("mqtt", None)])
+def test_alpn_websocket_listener(guard_factory, broker, offer, want):
+    """A WebSocket listener speaks HTTP/1.1 before MQTT: "http/1.1", which
+    browsers offer for wss://, is selected; a client offering only h2 or
+    only mqtt (MQTT straight over TLS) wants what it is not."""
+    g = guard_factory(broker.port, listener_extra="    websocket: true\n")
+    got, _, out = s_client(g.port, "-alpn", offer)
+    if want:
+        assert got is not None and f"ALPN protocol: {want}" in out, out
+    else:
+        assert got is None and "no application protocol" in out, out
+
+
 def test_no_alpn_works(tguard):
     got, _, out = s_client(tguard.port)
     assert got is not None, out
