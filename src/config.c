@@ -132,6 +132,9 @@ static int	auth_hash_threads(struct cfg *, yaml_node_t *, void *,
 static void	check_lockout(struct cfg *);
 static int	sec_workers(struct cfg *, yaml_node_t *, void *,
 		    const char *);
+static yaml_node_item_t *list_items(struct cfg *, yaml_node_t *,
+		    const char *, size_t, const char *, const char *,
+		    size_t *);
 static int	trusted_proxies(struct cfg *, yaml_node_t *, void *,
 		    const char *);
 static void	check_proxy(struct cfg *, yaml_node_t *,
@@ -1339,17 +1342,9 @@ tls_sni(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	size_t			 count, i, j;
 	int			 rc = 0;
 
-	if (n->type != YAML_SEQUENCE_NODE) {
-		cfg_err(c, n, path, "expected a list of {name, cert, key}");
+	if ((it = list_items(c, n, path, POLICY_TLS_SNI_MAX,
+	    "a list of {name, cert, key}", "entries", &count)) == NULL)
 		return -1;
-	}
-	it = n->data.sequence.items.start;
-	count = (size_t)(n->data.sequence.items.top - it);
-	if (count == 0 || count > POLICY_TLS_SNI_MAX) {
-		cfg_err(c, n, path, "expected 1 to %d entries",
-		    POLICY_TLS_SNI_MAX);
-		return -1;
-	}
 	for (i = 0; i < count; i++) {
 		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
 			continue;
@@ -1468,6 +1463,30 @@ sec_listeners(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 }
 
 /*
+ * The items of the list <n> at <path>, 1 to <max> of them, in *<count>;
+ * NULL after an error "expected <list>" (not a list) or "expected 1 to
+ * <max> <what>".
+ */
+static yaml_node_item_t *
+list_items(struct cfg *c, yaml_node_t *n, const char *path, size_t max,
+    const char *list, const char *what, size_t *count)
+{
+	yaml_node_item_t	*it;
+
+	if (n->type != YAML_SEQUENCE_NODE) {
+		cfg_err(c, n, path, "expected %s", list);
+		return NULL;
+	}
+	it = n->data.sequence.items.start;
+	*count = (size_t)(n->data.sequence.items.top - it);
+	if (*count == 0 || *count > max) {
+		cfg_err(c, n, path, "expected 1 to %zu %s", max, what);
+		return NULL;
+	}
+	return it;
+}
+
+/*
  * listeners[].trusted_proxies: a list of 1 to POLICY_TRUSTED_PROXIES_MAX
  * address ranges ("10.0.0.0/8", "2001:db8::/32", or a bare address), the
  * load balancers allowed to send a PROXY header.  <dst> is the listener.
@@ -1483,18 +1502,10 @@ trusted_proxies(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	size_t			 count, i;
 	int			 rc = 0;
 
-	if (n->type != YAML_SEQUENCE_NODE) {
-		cfg_err(c, n, path, "expected a list of address ranges such "
-		    "as [10.0.0.0/8, 2001:db8::/32]");
+	if ((it = list_items(c, n, path, POLICY_TRUSTED_PROXIES_MAX,
+	    "a list of address ranges such as [10.0.0.0/8, 2001:db8::/32]",
+	    "address ranges", &count)) == NULL)
 		return -1;
-	}
-	it = n->data.sequence.items.start;
-	count = (size_t)(n->data.sequence.items.top - it);
-	if (count == 0 || count > POLICY_TRUSTED_PROXIES_MAX) {
-		cfg_err(c, n, path, "expected 1 to %d address ranges",
-		    POLICY_TRUSTED_PROXIES_MAX);
-		return -1;
-	}
 	for (i = 0; i < count; i++) {
 		if ((item = yaml_document_get_node(&c->doc, it[i])) == NULL)
 			continue;
@@ -1567,18 +1578,10 @@ ws_origins(struct cfg *c, yaml_node_t *n, void *dst, const char *path)
 	const char		*s;
 	size_t			 count, i;
 
-	if (n->type != YAML_SEQUENCE_NODE) {
-		cfg_err(c, n, path, "expected a list of origins such as "
-		    "[https://dashboard.example.com]");
+	if ((it = list_items(c, n, path, POLICY_WS_ORIGINS_MAX,
+	    "a list of origins such as [https://dashboard.example.com]",
+	    "origins (leave the key out to accept any)", &count)) == NULL)
 		return -1;
-	}
-	it = n->data.sequence.items.start;
-	count = (size_t)(n->data.sequence.items.top - it);
-	if (count == 0 || count > POLICY_WS_ORIGINS_MAX) {
-		cfg_err(c, n, path, "expected 1 to %d origins (leave the key "
-		    "out to accept any)", POLICY_WS_ORIGINS_MAX);
-		return -1;
-	}
 	if ((l->ws_origins = calloc(count, sizeof(char *))) == NULL) {
 		cfg_err(c, n, path, "out of memory");
 		return -1;
