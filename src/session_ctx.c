@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
@@ -320,7 +318,7 @@ session_rebind(struct session *s, struct policy *pol,
 	if (s->es.decided) {
 		r = auth_recheck(pol, lis, &s->dec, s->es.client_id,
 		    s->es.client_id_len);
-		ssl = s->tls ? bufferevent_openssl_get_ssl(s->down) : NULL;
+		ssl = s->tls && s->down != NULL ? conn_ssl(s->down) : NULL;
 		if (r == AUTH_OK && s->dec.by_certificate &&
 		    tls_peer_recheck(ssl, s->ctx->ssl_ctx, why,
 		    sizeof(why)) == -1)
@@ -349,11 +347,9 @@ session_rebind(struct session *s, struct policy *pol,
 	s->lim.reject_control = s->es.L->reject_control_chars;
 	s->lim.reject_nonchar = s->es.L->reject_noncharacters;
 	if (s->down != NULL)	/* else SS_PROXY: set when it is made */
-		bufferevent_setwatermark(s->down, EV_WRITE,
-		    s->es.L->output_buffer / 2, 0);
+		conn_set_write_lowat(s->down, s->es.L->output_buffer / 2);
 	if (s->up != NULL)
-		bufferevent_setwatermark(s->up, EV_WRITE,
-		    s->es.L->output_buffer / 2, 0);
+		conn_set_write_lowat(s->up, s->es.L->output_buffer / 2);
 	return 0;
 }
 

@@ -3,8 +3,8 @@
  * session — one client connection and its upstream connection.
  *
  * The per-connection state machine and the only glue between I/O and the
- * codec: two bufferevents (downstream: the client, TLS or plain; upstream:
- * the broker), backpressure between them, deadlines, and the single close
+ * codec: two conns (conn.h; downstream: the client, TLS or plain;
+ * upstream: the broker), backpressure between them, deadlines, and the single close
  * path, session_close().  Policy decisions are enforce.c's verdicts; this
  * module executes them.
  *
