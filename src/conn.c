@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -35,13 +36,22 @@
 
 #include "mqttguard/conn.h"
 
-struct conn {
+struct conn_loop {
 	struct event_base	*base;		/* the caller's */
+	struct event		*fev;		/* owned; runs the flushes */
+	TAILQ_HEAD(, conn)	 flushq;	/* conns with bytes queued */
+	unsigned char		 rbuf[CONN_READ_CHUNK];	/* a read's */
+	unsigned char		 wbuf[CONN_READ_CHUNK];	/* a record's */
+};
+
+struct conn {
+	struct conn_loop	*loop;		/* the caller's */
+	TAILQ_ENTRY(conn)	 fentry;	/* loop's flushq, if pending */
 	int			 fd;		/* owned; -1 before connect */
 	SSL			*ssl;		/* owned; NULL: plain */
 	struct evbuffer		*in, *out;	/* owned */
-	struct event		*rev, *wev;	/* owned; NULL without fd */
-	struct event		*fev;		/* owned; the deferred flush */
+	struct event		*rev;		/* owned; NULL without fd */
+	struct event		*wev;		/* owned; made on first use */
 	struct evdns_getaddrinfo_request *dns_req;	/* pending lookup */
 	conn_data_cb		 readcb, writecb;
 	conn_event_cb		 eventcb;
@@ -65,11 +75,9 @@ struct conn {
 	bool			 stopped;
 	bool			 discard;	/* shut: input dropped */
 	bool			 rarmed, warmed, flush_pending;
+	bool			 oom;		/* no write event: report */
 	bool			 read_wants_write, write_wants_read;
 };
-
-static _Thread_local unsigned char	rbuf[CONN_READ_CHUNK];
-static _Thread_local unsigned char	wbuf[CONN_READ_CHUNK];
 
 static int	events_new(struct conn *);
 static void	update(struct conn *);
@@ -79,7 +87,8 @@ static void	schedule_flush(struct conn *);
 static size_t	read_limit(const struct conn *);
 static void	rev_cb(evutil_socket_t, short, void *);
 static void	wev_cb(evutil_socket_t, short, void *);
-static void	fev_cb(evutil_socket_t, short, void *);
+static void	flush_cb(evutil_socket_t, short, void *);
+static void	unqueue(struct conn *);
 static void	in_cb(struct evbuffer *, const struct evbuffer_cb_info *,
 		    void *);
 static void	do_read(struct conn *);
@@ -97,19 +106,43 @@ static void	connect_addr(struct conn *, const struct sockaddr *,
 static void	connected(struct conn *);
 static void	connect_failed(struct conn *, int);
 
+struct conn_loop *
+conn_loop_new(struct event_base *base)
+{
+	struct conn_loop	*l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->base = base;
+	TAILQ_INIT(&l->flushq);
+	if ((l->fev = event_new(base, -1, 0, flush_cb, l)) == NULL) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+void
+conn_loop_free(struct conn_loop *l)
+{
+	if (l == NULL)
+		return;
+	event_free(l->fev);
+	free(l);
+}
+
 struct conn *
-conn_new(struct event_base *base, int fd, SSL *ssl)
+conn_new(struct conn_loop *loop, int fd, SSL *ssl)
 {
 	struct conn	*c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	c->base = base;
+	c->loop = loop;
 	c->fd = fd;
 	c->prio = -1;
 	if ((c->in = evbuffer_new()) == NULL ||
 	    (c->out = evbuffer_new()) == NULL ||
-	    (c->fev = event_new(base, -1, 0, fev_cb, c)) == NULL ||
 	    evbuffer_add_cb(c->in, in_cb, c) == NULL ||
 	    (fd != -1 && events_new(c) == -1) ||
 	    (ssl != NULL && fd != -1 && SSL_set_fd(ssl, fd) != 1)) {
@@ -129,18 +162,18 @@ conn_new(struct event_base *base, int fd, SSL *ssl)
 	return c;
 }
 
-/* The read and write events of c->fd.  -1: ENOMEM. */
+/*
+ * The read event of c->fd.  The write event is made when first needed
+ * (most connections never fill their socket).  -1: ENOMEM.
+ */
 static int
 events_new(struct conn *c)
 {
-	if ((c->rev = event_new(c->base, c->fd, EV_READ | EV_PERSIST, rev_cb,
-	    c)) == NULL || (c->wev = event_new(c->base, c->fd, EV_WRITE |
-	    EV_PERSIST, wev_cb, c)) == NULL)
+	if ((c->rev = event_new(c->loop->base, c->fd, EV_READ | EV_PERSIST,
+	    rev_cb, c)) == NULL)
 		return -1;
-	if (c->prio >= 0) {
+	if (c->prio >= 0)
 		(void)event_priority_set(c->rev, c->prio);
-		(void)event_priority_set(c->wev, c->prio);
-	}
 	return 0;
 }
 
@@ -151,12 +184,11 @@ conn_free(struct conn *c)
 		return;
 	if (c->dns_req != NULL)
 		evdns_getaddrinfo_cancel(c->dns_req);
+	unqueue(c);
 	if (c->rev != NULL)
 		event_free(c->rev);
 	if (c->wev != NULL)
 		event_free(c->wev);
-	if (c->fev != NULL)
-		event_free(c->fev);
 	SSL_free(c->ssl);
 	if (c->fd != -1)
 		close(c->fd);
@@ -256,8 +288,7 @@ conn_set_priority(struct conn *c, int prio)
 {
 	c->prio = prio;
 	if ((c->rev != NULL && event_priority_set(c->rev, prio) == -1) ||
-	    (c->wev != NULL && event_priority_set(c->wev, prio) == -1) ||
-	    event_priority_set(c->fev, prio) == -1)
+	    (c->wev != NULL && event_priority_set(c->wev, prio) == -1))
 		return -1;
 	return 0;
 }
@@ -266,12 +297,16 @@ void
 conn_stop(struct conn *c)
 {
 	c->stopped = true;
-	c->rarmed = c->warmed = c->flush_pending = false;
+	c->rarmed = c->warmed = false;
+	unqueue(c);
+	if (c->dns_req != NULL) {
+		evdns_getaddrinfo_cancel(c->dns_req);
+		c->dns_req = NULL;
+	}
 	if (c->rev != NULL)
 		event_del(c->rev);
 	if (c->wev != NULL)
 		event_del(c->wev);
-	event_del(c->fev);
 }
 
 /* The input's window: reading stops at it. */
@@ -311,13 +346,25 @@ update(struct conn *c)
 		event_active(c->rev, EV_READ, 1);
 }
 
+/*
+ * Adds the write event, made now if it never was.  Without memory for it
+ * the conn fails; the read event reports it from a fresh callback.
+ */
 static void
 arm_write(struct conn *c)
 {
-	if (!c->warmed && !c->stopped && c->wev != NULL) {
-		event_add(c->wev, NULL);
-		c->warmed = true;
+	if (c->warmed || c->stopped || c->fd == -1)
+		return;
+	if (c->wev == NULL && ((c->wev = event_new(c->loop->base, c->fd,
+	    EV_WRITE | EV_PERSIST, wev_cb, c)) == NULL || (c->prio >= 0 &&
+	    event_priority_set(c->wev, c->prio) == -1))) {
+		c->failed = c->oom = true;
+		c->sys_err = ENOMEM;
+		event_active(c->rev, EV_READ, 1);
+		return;
 	}
+	event_add(c->wev, NULL);
+	c->warmed = true;
 }
 
 static void
@@ -350,6 +397,11 @@ rev_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	if (c->stopped)
 		return;
+	if (c->oom) {
+		c->oom = false;
+		report(c, CONN_EV_WRITING | CONN_EV_ERROR);
+		return;
+	}
 	if (c->end != 0) {
 		report_end(c);
 		return;
@@ -388,12 +440,13 @@ do_read(struct conn *c)
 		have = c->discard ? 0 : evbuffer_get_length(c->in);
 		if (have >= (limit = read_limit(c)))
 			break;
-		want = limit - have < sizeof(rbuf) ? limit - have :
-		    sizeof(rbuf);
+		want = limit - have < CONN_READ_CHUNK ? limit - have :
+		    CONN_READ_CHUNK;
 		n = c->ssl != NULL ? tls_read(c, want) : sock_read(c, want);
 		if (n <= 0)
 			break;
-		if (!c->discard && evbuffer_add(c->in, rbuf, (size_t)n) == -1) {
+		if (!c->discard && evbuffer_add(c->in, c->loop->rbuf,
+		    (size_t)n) == -1) {
 			c->sys_err = ENOMEM;
 			c->end = CONN_EV_ERROR | CONN_EV_READING;
 			c->ended = true;
@@ -414,13 +467,13 @@ do_read(struct conn *c)
 		event_active(c->rev, EV_READ, 1);
 }
 
-/* One read() into rbuf: >0 bytes, 0 for nothing (or an end, set). */
+/* One read() into the loop's rbuf: >0 bytes, 0 for nothing (or an end, set). */
 static ssize_t
 sock_read(struct conn *c, size_t want)
 {
 	ssize_t	n;
 
-	if ((n = read(c->fd, rbuf, want)) > 0)
+	if ((n = read(c->fd, c->loop->rbuf, want)) > 0)
 		return n;
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 	    errno == EINTR))
@@ -431,13 +484,13 @@ sock_read(struct conn *c, size_t want)
 	return 0;
 }
 
-/* One SSL_read() (one record at most) into rbuf: as sock_read(). */
+/* One SSL_read() (one record at most) into the rbuf: as sock_read(). */
 static ssize_t
 tls_read(struct conn *c, size_t want)
 {
 	int	r, code;
 
-	if ((r = SSL_read(c->ssl, rbuf, (int)want)) > 0)
+	if ((r = SSL_read(c->ssl, c->loop->rbuf, (int)want)) > 0)
 		return r;
 	code = SSL_get_error(c->ssl, r);
 	switch (code) {
@@ -457,6 +510,8 @@ tls_read(struct conn *c, size_t want)
 		break;
 	}
 	c->ended = true;
+	/* SSL_MODE_RELEASE_BUFFERS does not on these paths. */
+	(void)SSL_free_buffers(c->ssl);
 	return 0;
 }
 
@@ -520,7 +575,8 @@ conn_move(struct conn *c, struct evbuffer *from, size_t len)
 /*
  * The flush runs once the callbacks already due this loop turn have run:
  * everything they queue goes out together.  Not while the write event is
- * armed (it flushes), nor before the connection is up.
+ * armed (it flushes), nor before the connection is up.  One event for
+ * the whole loop, activated without a system call.
  */
 static void
 schedule_flush(struct conn *c)
@@ -529,18 +585,33 @@ schedule_flush(struct conn *c)
 	    c->connecting || c->handshaking || c->failed)
 		return;
 	c->flush_pending = true;
-	event_active(c->fev, EV_WRITE, 1);
+	if (TAILQ_EMPTY(&c->loop->flushq))
+		event_active(c->loop->fev, EV_WRITE, 1);
+	TAILQ_INSERT_TAIL(&c->loop->flushq, c, fentry);
 }
 
 static void
-fev_cb(evutil_socket_t fd, short what, void *arg)
+unqueue(struct conn *c)
 {
-	struct conn	*c = arg;
+	if (c->flush_pending) {
+		TAILQ_REMOVE(&c->loop->flushq, c, fentry);
+		c->flush_pending = false;
+	}
+}
+
+/* Flushes every conn queued, those queued meanwhile too. */
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn_loop	*l = arg;
+	struct conn		*c;
 
 	(void)fd;
 	(void)what;
-	c->flush_pending = false;
-	conn_flush(c);
+	while ((c = TAILQ_FIRST(&l->flushq)) != NULL) {
+		unqueue(c);
+		conn_flush(c);
+	}
 }
 
 static void
@@ -658,16 +729,17 @@ tls_flush(struct conn *c)
 	int			 n, r, code;
 
 	while ((len = evbuffer_get_length(c->out)) > 0) {
-		n = c->wpend > 0 ? c->wpend : len < sizeof(wbuf) ? (int)len :
-		    (int)sizeof(wbuf);
+		n = c->wpend > 0 ? c->wpend : len < CONN_READ_CHUNK ?
+		    (int)len : CONN_READ_CHUNK;
 		if (evbuffer_peek(c->out, -1, NULL, &v, 1) < 1)
 			break;
 		if (v.iov_len >= (size_t)n)
 			p = v.iov_base;
-		else if (evbuffer_copyout(c->out, wbuf, (size_t)n) != n)
+		else if (evbuffer_copyout(c->out, c->loop->wbuf, (size_t)n) !=
+		    n)
 			break;
 		else
-			p = wbuf;
+			p = c->loop->wbuf;
 		if ((r = SSL_write(c->ssl, p, n)) > 0) {
 			c->wpend = 0;
 			evbuffer_drain(c->out, (size_t)r);
@@ -732,6 +804,7 @@ handshake(struct conn *c)
 	}
 	c->handshaking = false;
 	c->ended = c->failed = true;
+	(void)SSL_free_buffers(c->ssl);
 	disarm_write(c);
 	update(c);
 	report(c, c->last_end);
@@ -851,6 +924,8 @@ conn_shutdown(struct conn *c)
 	if (c->ssl != NULL && SSL_is_init_finished(c->ssl)) {
 		(void)SSL_shutdown(c->ssl);
 		ERR_clear_error();
+		/* The alert's write buffer is not released by itself. */
+		(void)SSL_free_buffers(c->ssl);
 	}
 	if (shutdown(c->fd, SHUT_WR) == -1)
 		return -1;

@@ -262,7 +262,7 @@ down_new(struct session *s, int fd)
 
 	if (!s->tls) {
 		s->state = SS_CONNECT;
-		return conn_new(s->ctx->base, fd, NULL);
+		return conn_new(s->ctx->io, fd, NULL);
 	}
 	s->state = SS_HANDSHAKE;
 	if ((ssl = SSL_new(s->ctx->ssl_ctx)) == NULL) {
@@ -272,7 +272,7 @@ down_new(struct session *s, int fd)
 	}
 	tls_set_verify(ssl, s->lis->client_certs);
 	SSL_set_accept_state(ssl);
-	if ((c = conn_new(s->ctx->base, fd, ssl)) == NULL) {
+	if ((c = conn_new(s->ctx->io, fd, ssl)) == NULL) {
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -971,7 +971,7 @@ upstream_new(struct session *s)
 	if (s->up_tls && (ssl = tls_client_ssl_new(ctx->ssl_upstream_ctx,
 	    s->pol->upstream.server_name)) == NULL)
 		return -1;
-	if ((s->up = conn_new(ctx->base, -1, ssl)) == NULL) {
+	if ((s->up = conn_new(ctx->io, -1, ssl)) == NULL) {
 		SSL_free(ssl);
 		return -1;
 	}

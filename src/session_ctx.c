@@ -365,9 +365,12 @@ session_ctx_init(struct session_ctx *ctx)
 	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
 	ctx->trim_ev = evtimer_new(ctx->base, trim_cb, ctx);
 	ctx->pending = limits_pending_new();
+	ctx->io = conn_loop_new(ctx->base);
 	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
 	    ctx->drain_ev == NULL || ctx->trim_ev == NULL ||
-	    ctx->pending == NULL) {
+	    ctx->pending == NULL || ctx->io == NULL) {
+		conn_loop_free(ctx->io);
+		ctx->io = NULL;
 		if (ctx->trim_ev != NULL)
 			event_free(ctx->trim_ev);
 		ctx->trim_ev = NULL;
@@ -403,6 +406,8 @@ session_ctx_fini(struct session_ctx *ctx)
 	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = ctx->trim_ev = NULL;
 	limits_pending_free(ctx->pending);	/* empty by now */
 	ctx->pending = NULL;
+	conn_loop_free(ctx->io);	/* its conns are freed */
+	ctx->io = NULL;
 	pthread_mutex_destroy(&ctx->auth_mtx);
 	session_ctx_set_tls(ctx, NULL, NULL);
 }

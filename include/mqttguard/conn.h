@@ -4,14 +4,15 @@
  * a libevent loop: the transport under a session's two sides.
  *
  * A conn owns its fd, its SSL (a server one for a client, a client one
- * towards a TLS broker), an input and an output evbuffer, and three
- * events: a persistent read event, added once and removed only while
- * reading is paused; a write event, added only after a short write (or
- * while a connect or handshake waits to write) and removed once the
- * output drained; and a flush event, activated (no system call) when
- * bytes are queued, so that every frame queued in one loop turn goes out
- * in one writev(), or one SSL_write() per 16 KiB TLS record, once the
- * callbacks of that turn have run.
+ * towards a TLS broker), an input and an output evbuffer, and two events:
+ * a persistent read event, added once and removed only while reading is
+ * paused; and a write event, made on first need, added only after a
+ * short write (or while a connect or handshake waits to write) and
+ * removed once the output drained.  The conns of one event loop share a
+ * conn_loop: scratch buffers, and a flush event activated (no system
+ * call) when bytes are queued, so that every frame queued in one loop
+ * turn goes out in one writev(), or one SSL_write() per 16 KiB TLS
+ * record, once the callbacks of that turn have run.
  *
  * Reads go until EAGAIN, a short read, or the read window (the input's
  * high watermark): no FIONREAD, no per-turn cap.  The callbacks mirror a
@@ -51,19 +52,27 @@
 #define CONN_EV_CONNECTED	0x80
 
 struct conn;
+struct conn_loop;
 
 typedef void	(*conn_data_cb)(struct conn *, void *);
 typedef void	(*conn_event_cb)(struct conn *, short, void *);
 
 /*
- * A conn on <base>.  <fd> (-1: conn_connect() makes one) is a connected
+ * What the conns of the loop <base> share.  Freed after its last conn.
+ * NULL on ENOMEM.
+ */
+struct conn_loop *conn_loop_new(struct event_base *base);
+void		 conn_loop_free(struct conn_loop *l);
+
+/*
+ * A conn on <loop>.  <fd> (-1: conn_connect() makes one) is a connected
  * socket, made non-blocking here; <ssl> (NULL: plain) a server or client
  * SSL whose handshake starts at once on <fd>, or once conn_connect()'s
  * TCP connect is done.  Both become the conn's, on success only: NULL on
  * failure (ENOMEM), the fd and SSL still the caller's.  Reading starts
  * disabled: conn_read_enable().
  */
-struct conn	*conn_new(struct event_base *base, int fd, SSL *ssl);
+struct conn	*conn_new(struct conn_loop *loop, int fd, SSL *ssl);
 /* Closes the fd, frees the SSL, the buffers, a pending lookup.  NULL: no-op. */
 void		 conn_free(struct conn *c);
 void		 conn_setcb(struct conn *c, conn_data_cb read,

@@ -45,6 +45,7 @@
 #define SESSION_HANDSHAKES_PER_TURN	8
 
 struct session;
+struct conn_loop;
 TAILQ_HEAD(session_list, session);
 
 /*
@@ -86,6 +87,8 @@ struct session_ctx {
 	uint64_t		 spread_closed;	/* of them, ended */
 	struct limits_pending	*pending;	/* owned; not yet
 						   authenticated, by network */
+	struct conn_loop	*io;		/* owned; what the sessions'
+						   conns share (conn.h) */
 	uint64_t		 evict_logged;	/* ms: the last line */
 	uint64_t		 evict_quiet;	/* evictions not logged */
 	uint64_t		 fd_short_logged;	/* ms: the last line */
