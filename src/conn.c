@@ -76,6 +76,8 @@ struct conn {
 	bool			 discard;	/* shut: input dropped */
 	bool			 rarmed, warmed, flush_pending;
 	bool			 oom;		/* no write event: report */
+	bool			 rshort;	/* TLS: the last read of the
+						   socket was short */
 	bool			 read_wants_write, write_wants_read;
 };
 
@@ -98,6 +100,9 @@ static int	sock_flush(struct conn *);
 static int	tls_flush(struct conn *);
 static void	handshake(struct conn *);
 static void	note_ssl_error(struct conn *, int, int);
+static int	tls_set_fd(struct conn *, SSL *, int);
+static long	bio_cb(BIO *, int, const char *, size_t, int, long, int,
+		    size_t *);
 static void	report_end(struct conn *);
 static void	report(struct conn *, short);
 static void	dns_cb(int, struct evutil_addrinfo *, void *);
@@ -145,7 +150,7 @@ conn_new(struct conn_loop *loop, int fd, SSL *ssl)
 	    (c->out = evbuffer_new()) == NULL ||
 	    evbuffer_add_cb(c->in, in_cb, c) == NULL ||
 	    (fd != -1 && events_new(c) == -1) ||
-	    (ssl != NULL && fd != -1 && SSL_set_fd(ssl, fd) != 1)) {
+	    (ssl != NULL && fd != -1 && tls_set_fd(c, ssl, fd) == -1)) {
 		ERR_clear_error();
 		c->fd = -1;	/* still the caller's */
 		conn_free(c);
@@ -436,6 +441,7 @@ do_read(struct conn *c)
 	size_t	have, limit, want, got = 0;
 	ssize_t	n;
 
+	c->rshort = false;
 	while (!c->ended) {
 		have = c->discard ? 0 : evbuffer_get_length(c->in);
 		if (have >= (limit = read_limit(c)))
@@ -453,8 +459,10 @@ do_read(struct conn *c)
 			break;
 		}
 		got += (size_t)n;
-		if (c->ssl == NULL && (size_t)n < want)
-			break;	/* the socket is empty: no EAGAIN read */
+		/* The socket is empty: no read that would say EAGAIN. */
+		if (c->ssl == NULL ? (size_t)n < want : c->rshort &&
+		    !SSL_has_pending(c->ssl))
+			break;
 	}
 	if (got > 0 && !c->discard && c->readcb != NULL && !c->stopped)
 		c->readcb(c, c->arg);
@@ -513,6 +521,43 @@ tls_read(struct conn *c, size_t want)
 	/* SSL_MODE_RELEASE_BUFFERS does not on these paths. */
 	(void)SSL_free_buffers(c->ssl);
 	return 0;
+}
+
+/*
+ * <ssl> reads and writes <fd>; its socket BIO tells bio_cb() how each
+ * read went.  -1 on failure (OpenSSL's queue emptied).
+ */
+static int
+tls_set_fd(struct conn *c, SSL *ssl, int fd)
+{
+	BIO	*b;
+
+	if (SSL_set_fd(ssl, fd) != 1 || (b = SSL_get_rbio(ssl)) == NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	BIO_set_callback_arg(b, (char *)c);
+	BIO_set_callback_ex(b, bio_cb);
+	return 0;
+}
+
+/*
+ * After each read of the socket BIO: whether it returned less than
+ * OpenSSL asked for (it reads ahead), so the socket is empty for now.
+ */
+static long
+bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+    int ret, size_t *processed)
+{
+	struct conn	*c;
+
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN) &&
+	    (c = (struct conn *)BIO_get_callback_arg(b)) != NULL)
+		c->rshort = ret > 0 && processed != NULL && *processed < len;
+	return ret;
 }
 
 /*
@@ -875,7 +920,7 @@ connect_addr(struct conn *c, const struct sockaddr *sa, socklen_t len)
 	}
 	c->fd = fd;
 	if (events_new(c) == -1 || (c->ssl != NULL &&
-	    SSL_set_fd(c->ssl, fd) != 1)) {
+	    tls_set_fd(c, c->ssl, fd) == -1)) {
 		ERR_clear_error();
 		connect_failed(c, ENOMEM);
 		return;
