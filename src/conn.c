@@ -250,6 +250,12 @@ conn_ssl_error(const struct conn *c)
 	return c->ssl_err;
 }
 
+bool
+conn_failed(const struct conn *c)
+{
+	return c->failed;
+}
+
 /* ---- settings ---------------------------------------------------------- */
 
 void

@@ -112,7 +112,9 @@ session_finish_flush(struct session *s)
 		c = session_side(s, dir);
 		if (s->done[dir] || s->shut[dir] || c == NULL)
 			continue;
-		if (evbuffer_get_length(conn_output(c)) == 0)
+		if (conn_failed(c))
+			session_side_done(s, dir);	/* its error is reported */
+		else if (evbuffer_get_length(conn_output(c)) == 0)
 			half_close(s, dir);
 	}
 	if (s->done[CODEC_FROM_CLIENT] && s->done[CODEC_FROM_SERVER])

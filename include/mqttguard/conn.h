@@ -120,8 +120,10 @@ int		 conn_connect(struct conn *c, struct evdns_base *dns,
 		    const char *host, uint16_t port);
 /* The resolver's error (EVUTIL_EAI_*), 0 if none. */
 int		 conn_dns_error(const struct conn *c);
-/* The first OpenSSL error of a failed handshake, read or write, or 0. */
+/* The last OpenSSL error of a failed handshake, read or write, or 0. */
 unsigned long	 conn_ssl_error(const struct conn *c);
+/* Nothing more can be written: a write, the handshake or the connect failed. */
+bool		 conn_failed(const struct conn *c);
 
 /*
  * The closing half: TLS close_notify (once the handshake is done), then
