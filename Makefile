@@ -39,7 +39,7 @@ WERROR	?= 0
 FUZZTIME ?= 30
 PYTHON	?= /usr/bin/python3
 
-PKGS	:= libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libargon2
+PKGS	:= libevent libevent_pthreads openssl yaml-0.1 libargon2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CHECK_CFLAGS := $(shell pkg-config --cflags check)

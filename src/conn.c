@@ -446,12 +446,15 @@ do_read(struct conn *c)
 {
 	size_t	have, limit, want, got = 0;
 	ssize_t	n;
+	bool	full = false;
 
 	c->rshort = false;
 	while (!c->ended) {
 		have = c->discard ? 0 : evbuffer_get_length(c->in);
-		if (have >= (limit = read_limit(c)))
+		if (have >= (limit = read_limit(c))) {
+			full = true;
 			break;
+		}
 		want = limit - have < CONN_READ_CHUNK ? limit - have :
 		    CONN_READ_CHUNK;
 		n = c->ssl != NULL ? tls_read(c, want) : sock_read(c, want);
@@ -475,9 +478,15 @@ do_read(struct conn *c)
 	if (c->stopped)
 		return;
 	update(c);
+	/*
+	 * Stopped by the window with records OpenSSL holds, and room made
+	 * since: nothing on the socket may wake the loop for them.  Not
+	 * after WANT_READ: what OpenSSL holds then is a partial record.
+	 */
 	if (c->end != 0)
 		report_end(c);
-	else if (c->rarmed && c->ssl != NULL && SSL_has_pending(c->ssl))
+	else if (full && c->rarmed && c->ssl != NULL &&
+	    SSL_has_pending(c->ssl))
 		event_active(c->rev, EV_READ, 1);
 }
 
