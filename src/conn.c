@@ -187,6 +187,7 @@ conn_free(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	c->stopped = true;	/* nothing runs from the buffers' callbacks */
 	if (c->dns_req != NULL)
 		evdns_getaddrinfo_cancel(c->dns_req);
 	unqueue(c);
