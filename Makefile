@@ -39,7 +39,7 @@ WERROR	?= 0
 FUZZTIME ?= 30
 PYTHON	?= /usr/bin/python3
 
-PKGS	:= libevent libevent_openssl libevent_pthreads openssl yaml-0.1 libargon2
+PKGS	:= libevent libevent_pthreads openssl yaml-0.1 libargon2
 # libwslay (WebSocket framing, src/ws.c): Debian's libwslay-dev ships no
 # .pc file, so its plain -lwslay stands in when pkg-config has none.
 WSLAY_CFLAGS := $(shell pkg-config --cflags libwslay 2>/dev/null)

@@ -14,7 +14,7 @@ INC = re.compile(r'#include "mqttguard/([a-z_0-9]+)\.h"')
 # main -> admin -> worker -> listener -> session -> enforce ->
 # {auth,acl,limits} -> policy; the codec and the small helpers are leaves.
 LAYERS = ["main", "admin", "worker", "listener", "session", "enforce"]
-LEAVES = {"codec", "pktid", "observe", "siphash", "log", "metrics", "readahead",
+LEAVES = {"codec", "pktid", "observe", "siphash", "log", "metrics", "conn",
           "topic", "proxy", "util", "hmap", "notify", "ws"}
 # The command-line tools: main dispatches to them; no daemon module uses
 # one (they print, prompt and parse options; the daemon does not).

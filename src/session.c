@@ -2,8 +2,8 @@
 /*
  * session — the per-connection state machine and frame forwarding.
  *
- * A session owns two bufferevents: <down> (the client; an OpenSSL filter on
- * TLS listeners) and <up> (the broker: plain TCP, or OpenSSL with
+ * A session owns two conns (conn.h): <down> (the client; with a server SSL
+ * on TLS listeners) and <up> (the broker: plain TCP, or a client SSL with
  * upstream.tls), and one timer used for whichever deadline applies in the
  * current state.  The upstream connection is opened only once the client's
  * first frame is a complete, valid CONNECT: the broker never sees a client
@@ -11,8 +11,9 @@
  *
  * Frames are parsed in place.  pump() peeks at the input evbuffer, lets the
  * codec decide, and moves an accepted frame to the other side's output with
- * evbuffer_remove_buffer() — the frame's chains change owner, its bytes are
- * not copied.  Only the bytes the codec must inspect are made contiguous: a
+ * conn_move() — the frame's chains change owner where they can.  What one
+ * loop turn queued on a side goes out in one flush after the turn's
+ * callbacks (one writev(), one TLS record per 16 KiB).  Only the bytes the codec must inspect are made contiguous: a
  * PUBLISH's variable header, or a whole small control frame.
  *
  * Memory is bounded by policy, never by a peer: each input holds at most
@@ -40,8 +41,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <openssl/crypto.h>
@@ -57,7 +56,6 @@
 #include "mqttguard/metrics.h"
 #include "mqttguard/observe.h"
 #include "mqttguard/proxy.h"
-#include "mqttguard/readahead.h"
 #include "mqttguard/session_priv.h"
 #include "mqttguard/topic.h"
 #include "mqttguard/tls.h"
@@ -70,24 +68,20 @@
 enum { PUMP_STARVED, PUMP_HELD, PUMP_ENDED };	/* pump_frames() */
 
 
-static void	down_read_cb(struct bufferevent *, void *);
-static bool	may_read_ahead(const struct session *, enum codec_dir,
-		    size_t);
-static short	read_more(struct session *, enum codec_dir);
-static bool	read_pending(struct session *, enum codec_dir);
-static void	down_write_cb(struct bufferevent *, void *);
-static void	down_event_cb(struct bufferevent *, short, void *);
-static void	up_event_cb(struct bufferevent *, short, void *);
-static void	up_read_cb(struct bufferevent *, void *);
-static void	up_write_cb(struct bufferevent *, void *);
+static void	down_read_cb(struct conn *, void *);
+static void	down_write_cb(struct conn *, void *);
+static void	down_event_cb(struct conn *, short, void *);
+static void	up_event_cb(struct conn *, short, void *);
+static void	up_read_cb(struct conn *, void *);
+static void	up_write_cb(struct conn *, void *);
 static void	timer_cb(evutil_socket_t, short, void *);
 static void	drained(struct session *, enum codec_dir);
 static void	pump(struct session *, enum codec_dir);
 static int	pump_frames(struct session *, enum codec_dir,
 		    struct evbuffer *);
 static void	client_event(struct session *, short);
-static bool	end_later(struct session *, enum codec_dir,
-		    struct bufferevent *, short);
+static bool	end_later(struct session *, enum codec_dir, struct conn *,
+		    short);
 static bool	is_probe(struct session *);
 static void	broker_event(struct session *, short);
 static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
@@ -133,12 +127,12 @@ static void	set_timer(struct session *, unsigned);
 static void	copy_id(char *, size_t, const struct codec_buf *);
 static void	nodelay(int);
 static void	quickack(int);
-static struct bufferevent *down_new(struct session *, int);
-static struct bufferevent *side(struct session *, enum codec_dir);
+static struct conn *down_new(struct session *, int);
+static struct conn *side(struct session *, enum codec_dir);
 
 static const char *const dir_name[] = { "client", "broker" };
 
-static struct bufferevent *
+static struct conn *
 side(struct session *s, enum codec_dir dir)
 {
 	return dir == CODEC_FROM_CLIENT ? s->down : s->up;
@@ -213,7 +207,7 @@ session_new(struct session_ctx *ctx, const struct policy_listener *lis,
 	} else {
 		if (session_down_start(s, fd, false) == -1)
 			goto oom;
-		fd = -1;	/* the bufferevent owns it now */
+		fd = -1;	/* the conn owns it now */
 	}
 
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
@@ -235,7 +229,7 @@ oom:
 }
 
 /*
- * Gives <fd> to a new client bufferevent (down_new()) and starts reading,
+ * Gives <fd> to a new client conn (down_new()) and starts reading,
  * under the handshake deadline (TLS) or the CONNECT one.  A session that
  * read a PROXY header (<after_proxy>) keeps its deadline running through
  * a handshake.  -1 on failure, the fd still the caller's.
@@ -249,12 +243,10 @@ session_down_start(struct session *s, int fd, bool after_proxy)
 		return -1;
 	if ((s->down = down_new(s, fd)) == NULL)
 		return -1;
-	bufferevent_setcb(s->down, down_read_cb, down_write_cb, down_event_cb,
-	    s);
+	conn_setcb(s->down, down_read_cb, down_write_cb, down_event_cb, s);
 	set_read_wm(s, CODEC_FROM_CLIENT, SESSION_READ_WM);
-	bufferevent_setwatermark(s->down, EV_WRITE,
-	    s->es.L->output_buffer / 2, 0);
-	bufferevent_enable(s->down, EV_READ | EV_WRITE);
+	conn_set_write_lowat(s->down, s->es.L->output_buffer / 2);
+	conn_read_enable(s->down, true);
 	/* Deadlines against slowloris: the handshake, then the CONNECT. */
 	if (!s->tls)
 		set_timer(s, s->es.L->connect_timeout_ms);
@@ -264,21 +256,20 @@ session_down_start(struct session *s, int fd, bool after_proxy)
 }
 
 /*
- * The client's bufferevent on <fd>: an OpenSSL one accepting a handshake
- * on a TLS listener, a plain socket otherwise.  NULL on failure, the fd
- * still the caller's.
+ * The client's conn on <fd>: with a server SSL accepting a handshake on a
+ * TLS listener, a plain socket otherwise.  NULL on failure, the fd still
+ * the caller's.
  */
-static struct bufferevent *
+static struct conn *
 down_new(struct session *s, int fd)
 {
-	struct bufferevent	*bev;
-	SSL			*ssl;
-	char			 ebuf[128];
+	struct conn	*c;
+	SSL		*ssl;
+	char		 ebuf[128];
 
 	if (!s->tls) {
 		s->state = SS_CONNECT;
-		return bufferevent_socket_new(s->ctx->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE);
+		return conn_new(s->ctx->io, fd, NULL);
 	}
 	s->state = SS_HANDSHAKE;
 	if ((ssl = SSL_new(s->ctx->ssl_ctx)) == NULL) {
@@ -293,15 +284,14 @@ down_new(struct session *s, int fd)
 		SSL_free(ssl);
 		return NULL;
 	}
-	bev = bufferevent_openssl_socket_new(s->ctx->base, fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	/* On failure libevent has freed the SSL (CLOSE_ON_FREE). */
-	if (bev != NULL) {
-		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-		/* Behind the established sessions (session.h). */
-		(void)bufferevent_priority_set(bev, SESSION_PRIO_HANDSHAKE);
+	SSL_set_accept_state(ssl);
+	if ((c = conn_new(s->ctx->io, fd, ssl)) == NULL) {
+		SSL_free(ssl);
+		return NULL;
 	}
-	return bev;
+	/* Behind the established sessions (session.h). */
+	(void)conn_set_priority(c, SESSION_PRIO_HANDSHAKE);
+	return c;
 }
 
 static void
@@ -312,14 +302,14 @@ set_timer(struct session *s, unsigned ms)
 	evtimer_add(s->timer, &tv);
 }
 
-/* Input high watermark of <dir>'s side: libevent stops reading past it. */
+/* Input high watermark of <dir>'s side: the conn stops reading at it. */
 static void
 set_read_wm(struct session *s, enum codec_dir dir, size_t wm)
 {
-	struct bufferevent	*bev = side(s, dir);
+	struct conn	*c = side(s, dir);
 
-	if (bev != NULL && s->rwm[dir] != wm) {
-		bufferevent_setwatermark(bev, EV_READ, 0, wm);
+	if (c != NULL && s->rwm[dir] != wm) {
+		conn_set_read_wm(c, wm);
 		s->rwm[dir] = wm;
 	}
 }
@@ -369,88 +359,20 @@ copy_id(char *dst, size_t cap, const struct codec_buf *b)
 /* ---- the frame path ---------------------------------------------------- */
 
 static void
-down_read_cb(struct bufferevent *bev, void *arg)
+down_read_cb(struct conn *c, void *arg)
 {
 	struct session	*s = arg;
 
-	(void)bev;
+	(void)c;
 	s->heard = true;
-	if (s->end[CODEC_FROM_CLIENT] == 0)
-		s->end[CODEC_FROM_CLIENT] = read_more(s, CODEC_FROM_CLIENT);
 	pump(s, CODEC_FROM_CLIENT);
 }
 
-/*
- * Whether <dir>'s side, holding <have> bytes of input, may be read ahead
- * of libevent: not past its input window, not while a hold (backpressure,
- * a rate, max_inflight) keeps it unread, not once the session is ending.
- */
-static bool
-may_read_ahead(const struct session *s, enum codec_dir dir, size_t have)
-{
-	return have < s->rwm[dir] && !s->paused[dir] &&
-	    (dir != CODEC_FROM_CLIENT || (!s->throttled &&
-	    !s->es.inflight_wait)) &&
-	    s->state != SS_CLOSING && s->state != SS_DEAD;
-}
-
-/*
- * Reads <dir>'s side ahead of libevent, up to its input window (see
- * readahead.h).  Returns 0 or the end-of-stream event read ahead, for
- * pump() to report after the frames before it.
- */
-static short
-read_more(struct session *s, enum codec_dir dir)
-{
-	struct bufferevent	*bev = side(s, dir);
-	size_t			 have = evbuffer_get_length(
-				    bufferevent_get_input(bev));
-	char			 err[160];
-	short			 end;
-
-	if (!may_read_ahead(s, dir, have))
-		return 0;
-	if (dir != CODEC_FROM_CLIENT || !s->tls)
-		return readahead_sock(bev, s->rwm[dir]);
-	if (s->state == SS_HANDSHAKE)
-		return 0;
-	end = readahead_tls(bev, s->rwm[dir], err, sizeof(err));
-	if (err[0] != '\0')
-		log_info("session %" PRIu64 " %s: TLS read: %s", s->id,
-		    s->peer, err);
-	return end;
-}
-
-/*
- * Records OpenSSL read ahead, with nothing left on the socket to wake the
- * loop: reads them now that there is room.  True if that added bytes to
- * the client's input or found its end (in s->end), false if there was
- * nothing to read.
- */
-static bool
-read_pending(struct session *s, enum codec_dir dir)
-{
-	struct bufferevent	*src = side(s, dir);
-	size_t			 had;
-
-	if (!s->tls || dir != CODEC_FROM_CLIENT || s->end[dir] != 0 ||
-	    !SSL_has_pending(bufferevent_openssl_get_ssl(src)))
-		return false;
-	had = evbuffer_get_length(bufferevent_get_input(src));
-	s->end[dir] = read_more(s, dir);
-	return s->end[dir] != 0 ||
-	    evbuffer_get_length(bufferevent_get_input(src)) != had;
-}
-
 static void
-up_read_cb(struct bufferevent *bev, void *arg)
+up_read_cb(struct conn *c, void *arg)
 {
-	struct session	*s = arg;
-
-	(void)bev;
-	if (s->end[CODEC_FROM_SERVER] == 0 && !s->up_tls)
-		s->end[CODEC_FROM_SERVER] = read_more(s, CODEC_FROM_SERVER);
-	pump(s, CODEC_FROM_SERVER);
+	(void)c;
+	pump(arg, CODEC_FROM_SERVER);
 }
 
 /*
@@ -503,33 +425,22 @@ next_frame(struct session *s, enum codec_dir dir, struct evbuffer *in,
 static void
 pump(struct session *s, enum codec_dir dir)
 {
-	struct bufferevent	*src = side(s, dir);
-	struct evbuffer		*in;
-	short			 end;
-	int			 r;
+	struct conn	*src = side(s, dir);
+	struct evbuffer	*in;
+	short		 end;
+	int		 r;
 
 	if (src == NULL)
 		return;
-	in = bufferevent_get_input(src);
+	in = conn_input(src);
 	for (;;) {
 		/* WebSocket hook: the MQTT bytes of the client's messages. */
 		if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL &&
-		    (in = session_ws_input(s)) == NULL) {
-			/*
-			 * An upgrade request sent with the handshake's last
-			 * flight (Node.js does) waits in OpenSSL's read-ahead.
-			 */
-			if (s->ws == NULL && s->state == SS_CONNECT &&
-			    read_pending(s, dir))
-				continue;
+		    (in = session_ws_input(s)) == NULL)
 			return;
-		}
-		if ((r = pump_frames(s, dir, in)) != PUMP_STARVED)
-			break;
-		if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL &&
-		    session_ws_more(s))
-			continue;
-		if (!read_pending(s, dir))
+		if ((r = pump_frames(s, dir, in)) != PUMP_STARVED ||
+		    dir != CODEC_FROM_CLIENT || s->ws_in == NULL ||
+		    !session_ws_more(s))
 			break;
 	}
 	/* Back to the normal window once a large frame has gone through. */
@@ -537,8 +448,8 @@ pump(struct session *s, enum codec_dir dir)
 	    evbuffer_get_length(in) < SESSION_READ_WM)
 		set_read_wm(s, dir, SESSION_READ_WM);
 	/*
-	 * The end of the stream, read ahead by read_more(), comes after every frame before it, as libevent
-	 * would report it: not while frames wait (backpressure, a rate).
+	 * The end of the stream, kept by end_later(), comes after every
+	 * frame before it: not while frames wait (backpressure, a rate).
 	 */
 	if ((end = s->end[dir]) != 0 && s->state != SS_DEAD &&
 	    (r == PUMP_STARVED || (s->state != SS_CONNECT &&
@@ -560,7 +471,7 @@ pump(struct session *s, enum codec_dir dir)
 static int
 pump_frames(struct session *s, enum codec_dir dir, struct evbuffer *in)
 {
-	struct bufferevent	*dst;
+	struct conn		*dst;
 	struct codec_packet	 pkt;
 	size_t			 n;
 	int			 r;
@@ -568,9 +479,9 @@ pump_frames(struct session *s, enum codec_dir dir, struct evbuffer *in)
 	while (s->state == SS_OPEN || (s->state == SS_CONNECT &&
 	    dir == CODEC_FROM_CLIENT)) {
 		dst = side(s, !dir);	/* a CONNECT opens upstream */
-		if (dst != NULL && evbuffer_get_length(bufferevent_get_output(
-		    dst)) >= s->es.L->output_buffer) {
-			bufferevent_disable(side(s, dir), EV_READ);
+		if (dst != NULL && evbuffer_get_length(conn_output(dst)) >=
+		    s->es.L->output_buffer) {
+			conn_read_enable(side(s, dir), false);
 			s->paused[dir] = true;
 			return PUMP_HELD;
 		}
@@ -796,7 +707,7 @@ static int
 forward(struct session *s, enum codec_dir dir, struct evbuffer *in,
     const struct codec_packet *pkt)
 {
-	struct bufferevent	*dst = side(s, !dir);
+	struct conn	*dst = side(s, !dir);
 
 	if (dst == NULL) {
 		/* Cannot happen: the codec only lets CONNECT in first. */
@@ -805,8 +716,7 @@ forward(struct session *s, enum codec_dir dir, struct evbuffer *in,
 	}
 	if (dir == CODEC_FROM_SERVER && s->ws_in != NULL ?
 	    session_ws_send(s, in, NULL, pkt->len) == -1 :	/* WebSocket hook */
-	    evbuffer_remove_buffer(in, bufferevent_get_output(dst),
-	    pkt->len) != (int)pkt->len) {
+	    conn_move(dst, in, pkt->len) == -1) {
 		session_close(s, "out of memory forwarding a frame", false);
 		return -1;
 	}
@@ -833,7 +743,7 @@ hold(struct session *s, uint64_t ms)
 {
 	struct timeval	tv;
 
-	bufferevent_disable(s->down, EV_READ);
+	conn_read_enable(s->down, false);
 	if (ms == 0)
 		return;
 	s->throttled = true;
@@ -887,7 +797,7 @@ on_connect(struct session *s, struct evbuffer *in, struct codec_packet *pkt)
 		return -1;
 	}
 	if (s->tls)
-		cr = tls_peer_identity(bufferevent_openssl_get_ssl(s->down),
+		cr = tls_peer_identity(conn_ssl(s->down),
 		    s->pol->auth.cert_identity, cert, sizeof(cert));
 	memset(&req, 0, sizeof(req));
 	req.pol = s->pol;
@@ -1050,8 +960,7 @@ auth_accept(struct session *s)
 		    c->will_props.will_delay, v.will_delay);
 	/* The identity's own limits are in force from here on. */
 	s->lim.max_packet = s->es.L->max_packet;
-	bufferevent_setwatermark(s->down, EV_WRITE,
-	    s->es.L->output_buffer / 2, 0);
+	conn_set_write_lowat(s->down, s->es.L->output_buffer / 2);
 	if (!s->dec.anonymous)
 		auth_accepted(s->ctx->guard, &s->pol->auth, s->dec.identity,
 		    s->addr, util_now_ms());
@@ -1073,7 +982,7 @@ auth_accept(struct session *s)
 		refuse_connect(s, 0x88, "out of memory for upstream");
 		return -1;
 	}
-	if (bufferevent_write(s->up, v.out, v.out_len) == -1) {
+	if (conn_write(s->up, v.out, v.out_len) == -1) {
 		enforce_verdict_fini(&v);
 		session_close(s, "out of memory forwarding CONNECT", false);
 		return -1;
@@ -1103,33 +1012,25 @@ session_hello_free(struct session *s)
 	s->tag_ok = false;
 }
 
-/* The broker connection's bufferevent, not yet connected.  -1: ENOMEM. */
+/* The broker connection's conn, not yet connected.  -1: ENOMEM. */
 static int
 upstream_new(struct session *s)
 {
 	struct session_ctx	*ctx = s->ctx;
-	SSL			*ssl;
+	SSL			*ssl = NULL;
 
-	if (s->up_tls) {
-		ssl = tls_client_ssl_new(ctx->ssl_upstream_ctx,
-		    s->pol->upstream.server_name);
-		/* On failure libevent frees the SSL (BEV_OPT_CLOSE_ON_FREE). */
-		s->up = ssl == NULL ? NULL : bufferevent_openssl_socket_new(
-		    ctx->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-		    BEV_OPT_CLOSE_ON_FREE);
-		if (s->up != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(s->up, 1);
-	} else
-		s->up = bufferevent_socket_new(ctx->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
-	if (s->up == NULL)
+	if (s->up_tls && (ssl = tls_client_ssl_new(ctx->ssl_upstream_ctx,
+	    s->pol->upstream.server_name)) == NULL)
 		return -1;
+	if ((s->up = conn_new(ctx->io, -1, ssl)) == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
 	if (session_proxy_upstream(s) == -1)
 		return -1;	/* s->up is freed with the session */
-	bufferevent_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
+	conn_setcb(s->up, up_read_cb, up_write_cb, up_event_cb, s);
 	set_read_wm(s, CODEC_FROM_SERVER, SESSION_READ_WM);
-	bufferevent_setwatermark(s->up, EV_WRITE,
-	    s->es.L->output_buffer / 2, 0);
+	conn_set_write_lowat(s->up, s->es.L->output_buffer / 2);
 	return 0;
 }
 
@@ -1284,11 +1185,11 @@ upstream_connect(struct session *s)
 {
 	const struct policy_upstream	*u = &s->pol->upstream;
 
-	bufferevent_enable(s->up, EV_READ | EV_WRITE);
+	conn_read_enable(s->up, true);
 	s->up_us = util_now_us();
 	errno = 0;
-	if (bufferevent_socket_connect_hostname(s->up, s->ctx->dns, AF_UNSPEC,
-	    u->host, u->port) == -1 && s->state == SS_OPEN &&
+	if (conn_connect(s->up, s->ctx->dns, u->host, u->port) == -1 &&
+	    s->state == SS_OPEN &&
 	    !s->up_connected) {
 		if (short_of_fds(errno))
 			upstream_failed(s, "no file descriptor for the "
@@ -1329,10 +1230,8 @@ upstream_failed(struct session *s, const char *why, uint8_t code)
 		ctx->fd_short_quiet = 0;
 	} else
 		ctx->fd_short_quiet++;
-	if (s->up != NULL) {
-		bufferevent_free(s->up);
-		s->up = NULL;
-	}
+	if (s->up != NULL)
+		conn_stop(s->up);	/* freed with the session */
 	refuse_connect(s, code, code == 0x89 ? "out of file descriptors" :
 	    "cannot reach the broker");
 }
@@ -1445,7 +1344,7 @@ keepalive_arm(struct session *s)
 	unsigned	k = s->es.keepalive;
 	struct timeval	tv = { (time_t)(k + k / 2), (k % 2) * 500000 };
 
-	bufferevent_set_timeouts(s->down, &tv, NULL);
+	conn_set_read_timeout(s->down, &tv);
 }
 
 /*
@@ -1464,7 +1363,7 @@ rate_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	s->throttled = s->es.inflight_wait = false;
 	if (!s->paused[CODEC_FROM_CLIENT])
-		bufferevent_enable(s->down, EV_READ);
+		conn_read_enable(s->down, true);
 	pump(s, CODEC_FROM_CLIENT);
 }
 
@@ -1505,12 +1404,12 @@ on_event(void *arg, const struct enforce_event *e)
 static void
 reply(struct session *s, enum codec_dir dir, const uint8_t *b, size_t n)
 {
-	struct bufferevent	*bev = side(s, dir);
+	struct conn	*c = side(s, dir);
 
 	if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL)	/* WebSocket hook */
 		(void)session_ws_send(s, NULL, b, n);
-	else if (bev != NULL && n > 0)
-		bufferevent_write(bev, b, n);
+	else if (c != NULL && n > 0)
+		(void)conn_write(c, b, n);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -1522,7 +1421,7 @@ reply(struct session *s, enum codec_dir dir, const uint8_t *b, size_t n)
 static void
 drained(struct session *s, enum codec_dir from)
 {
-	struct bufferevent	*src = side(s, from);
+	struct conn	*src = side(s, from);
 
 	if (s->state == SS_CLOSING) {
 		session_finish_flush(s);
@@ -1530,54 +1429,53 @@ drained(struct session *s, enum codec_dir from)
 	}
 	if (s->paused[from] && src != NULL) {
 		s->paused[from] = false;
-		bufferevent_enable(src, EV_READ);
+		conn_read_enable(src, true);
 		pump(s, from);
 	}
 }
 
 static void
-down_write_cb(struct bufferevent *bev, void *arg)
+down_write_cb(struct conn *c, void *arg)
 {
-	(void)bev;
+	(void)c;
 	drained(arg, CODEC_FROM_SERVER);
 }
 
 static void
-up_write_cb(struct bufferevent *bev, void *arg)
+up_write_cb(struct conn *c, void *arg)
 {
-	(void)bev;
+	(void)c;
 	drained(arg, CODEC_FROM_CLIENT);
 }
 
 static void
-down_event_cb(struct bufferevent *bev, short what, void *arg)
+down_event_cb(struct conn *c, short what, void *arg)
 {
-	if (!end_later(arg, CODEC_FROM_CLIENT, bev, what))
+	if (!end_later(arg, CODEC_FROM_CLIENT, c, what))
 		client_event(arg, what);
 }
 
 static void
-up_event_cb(struct bufferevent *bev, short what, void *arg)
+up_event_cb(struct conn *c, short what, void *arg)
 {
-	if (!end_later(arg, CODEC_FROM_SERVER, bev, what))
+	if (!end_later(arg, CODEC_FROM_SERVER, c, what))
 		broker_event(arg, what);
 }
 
 /*
- * libevent reports the end of a stream (or an error) as soon as it reads
+ * The conn reports the end of a stream (or an error) as soon as it reads
  * it, and frames read before it may still wait in the input, held by
  * backpressure or a rate.  They go first: the end is kept and pump()
- * reports it once they are through, as for an end read ahead.  Returns
- * whether it was kept.
+ * reports it once they are through.  Returns whether it was kept.
  */
 static bool
-end_later(struct session *s, enum codec_dir dir, struct bufferevent *bev,
+end_later(struct session *s, enum codec_dir dir, struct conn *c,
     short what)
 {
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) ||
+	if (!(what & (CONN_EV_EOF | CONN_EV_ERROR)) ||
 	    (s->state != SS_OPEN && s->state != SS_CONNECT) ||
 	    s->end[dir] != 0 ||
-	    (evbuffer_get_length(bufferevent_get_input(bev)) == 0 &&
+	    (evbuffer_get_length(conn_input(c)) == 0 &&
 	    (dir != CODEC_FROM_CLIENT || s->ws_in == NULL ||	/* WebSocket */
 	    evbuffer_get_length(s->ws_in) == 0)))		/* hook */
 		return false;
@@ -1596,7 +1494,7 @@ is_probe(struct session *s)
 	SSL	*ssl;
 
 	if (s->state == SS_HANDSHAKE) {
-		ssl = bufferevent_openssl_get_ssl(s->down);
+		ssl = conn_ssl(s->down);
 		return ssl != NULL && BIO_number_read(SSL_get_rbio(ssl)) == 0;
 	}
 	return s->state == SS_CONNECT && !s->heard;
@@ -1606,22 +1504,22 @@ is_probe(struct session *s)
 static void
 client_event(struct session *s, short what)
 {
-	struct bufferevent *bev = s->down;
+	struct conn	*c = s->down;
 	char		 ebuf[160];
 	unsigned long	 e;
 	struct log_field f[AUDIT_FIELDS + 2];
 	size_t		 nf;
 
-	if (what & BEV_EVENT_CONNECTED) {
+	if (what & CONN_EV_CONNECTED) {
 		/* TLS handshake done. */
 		if (s->state == SS_HANDSHAKE) {
-			SSL	*ssl = bufferevent_openssl_get_ssl(bev);
+			SSL	*ssl = conn_ssl(c);
 
 			s->state = SS_CONNECT;
-			(void)bufferevent_priority_set(bev,
+			(void)conn_set_priority(c,
 			    SESSION_PRIORITIES / 2);	/* the default again */
 			set_timer(s, s->es.L->connect_timeout_ms);
-			quickack(bufferevent_getfd(bev));
+			quickack(conn_fd(c));
 			log_debug("session %" PRIu64 " %s: TLS %s %s", s->id,
 			    s->peer, SSL_get_version(ssl),
 			    SSL_get_cipher_name(ssl));
@@ -1635,7 +1533,7 @@ client_event(struct session *s, short what)
 		session_finish_flush(s);
 		return;
 	}
-	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF) && is_probe(s)) {
+	if (what & (CONN_EV_ERROR | CONN_EV_EOF) && is_probe(s)) {
 		/* A health check or port scan: nothing to warn about. */
 		metrics_tls_failed(s->lis->index, true);
 		s->quiet = true;
@@ -1643,12 +1541,12 @@ client_event(struct session *s, short what)
 		    false);
 		return;
 	}
-	if (s->state == SS_HANDSHAKE && (what & (BEV_EVENT_ERROR |
-	    BEV_EVENT_EOF))) {
+	if (s->state == SS_HANDSHAKE && (what & (CONN_EV_ERROR |
+	    CONN_EV_EOF))) {
 		const char	*verr;
 
-		e = bufferevent_get_openssl_error(bev);
-		verr = tls_verify_error(bufferevent_openssl_get_ssl(bev));
+		e = conn_ssl_error(c);
+		verr = tls_verify_error(conn_ssl(c));
 		if (e != 0)
 			ERR_error_string_n(e, ebuf, sizeof(ebuf));
 		else
@@ -1665,7 +1563,7 @@ client_event(struct session *s, short what)
 		session_close(s, "TLS handshake failed", false);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (what & CONN_EV_TIMEOUT) {
 		metrics_add(M_KEEPALIVE_EXPIRED, 1);
 		log_warnx("session %" PRIu64 " %s: nothing from client_id \"%s\" "
 		    "for 1.5 x %us: keepalive expired", s->id, s->peer,
@@ -1674,7 +1572,12 @@ client_event(struct session *s, short what)
 		session_close(s, "keepalive expired", true);
 		return;
 	}
-	if (what & BEV_EVENT_EOF)
+	if ((what & CONN_EV_ERROR) && (e = conn_ssl_error(c)) != 0) {
+		ERR_error_string_n(e, ebuf, sizeof(ebuf));
+		log_info("session %" PRIu64 " %s: TLS read: %s", s->id,
+		    s->peer, ebuf);
+	}
+	if (what & CONN_EV_EOF)
 		session_close(s, "client closed the connection", true);
 	else
 		session_close(s, "client connection error", true);
@@ -1684,19 +1587,19 @@ client_event(struct session *s, short what)
 static void
 broker_event(struct session *s, short what)
 {
-	struct bufferevent *bev = s->up;
+	struct conn	*c = s->up;
 	const char	*tlserr;
 	char		 ebuf[256];
 	int		 err;
 
-	if (what & BEV_EVENT_CONNECTED) {
+	if (what & CONN_EV_CONNECTED) {
 		s->up_connected = true;
 		/*
 		 * Small frames go out at once: with Nagle, a PUBLISH written
 		 * while the previous one is unacknowledged waits for the
 		 * broker's delayed ACK (tens of milliseconds).
 		 */
-		nodelay(bufferevent_getfd(s->up));
+		nodelay(conn_fd(c));
 		metrics_upstream(true, util_now_ms());
 		metrics_observe(METRICS_H_UPSTREAM_CONNECT, util_now_us() -
 		    s->up_us);
@@ -1708,9 +1611,9 @@ broker_event(struct session *s, short what)
 		return;
 	}
 	if (!s->up_connected && s->state == SS_OPEN) {
-		err = bufferevent_socket_get_dns_error(s->up);
-		tlserr = tls_connect_error(bufferevent_openssl_get_ssl(bev),
-		    bufferevent_get_openssl_error(bev), ebuf, sizeof(ebuf));
+		err = conn_dns_error(c);
+		tlserr = tls_connect_error(conn_ssl(c), conn_ssl_error(c), ebuf,
+		    sizeof(ebuf));
 		if (err == 0 && tlserr == NULL && short_of_fds(errno))
 			upstream_failed(s, "no file descriptor for the "
 			    "connection (the process's limit)", 0x89);
@@ -1726,15 +1629,15 @@ broker_event(struct session *s, short what)
 		return;
 	}
 	/* TLS 1.3: a broker refusing our certificate says so only now. */
-	if ((tlserr = tls_connect_error(bufferevent_openssl_get_ssl(bev),
-	    bufferevent_get_openssl_error(bev), ebuf, sizeof(ebuf))) != NULL)
+	if ((tlserr = tls_connect_error(conn_ssl(c), conn_ssl_error(c), ebuf,
+	    sizeof(ebuf))) != NULL)
 		log_warnx("session %" PRIu64 " %s: upstream %s:%u: %s", s->id,
 		    s->peer, s->pol->upstream.host, s->pol->upstream.port,
 		    tlserr);
 	if (s->state == SS_OPEN && !s->connack_ok) {
 		/* Gone before its CONNACK: the client is told as a broker
 		 * that cannot serve it would (5.0 0x88, 3.x 0x03). */
-		upstream_failed(s, (what & BEV_EVENT_EOF) ? "closed the "
+		upstream_failed(s, (what & CONN_EV_EOF) ? "closed the "
 		    "connection before its CONNACK" : "connection error before "
 		    "its CONNACK", 0x88);
 		return;
@@ -1742,7 +1645,7 @@ broker_event(struct session *s, short what)
 	/* A 5.0 client learns why before the close (0x80: no DISCONNECT
 	 * reason names a lost server). */
 	session_send_disconnect(s, 0x80);
-	session_close(s, (what & BEV_EVENT_EOF) ?
+	session_close(s, (what & CONN_EV_EOF) ?
 	    "broker closed the connection" : "broker connection error", true);
 }
 

@@ -20,12 +20,7 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "mqttguard/log.h"
 #include "mqttguard/metrics.h"
@@ -35,7 +30,6 @@
 #define SESSION_LINGER_MS	3000	/* flush before close */
 
 static void	half_close(struct session *, enum codec_dir);
-static void	discard_cb(struct bufferevent *, void *);
 
 /* ---- closing ----------------------------------------------------------- */
 
@@ -60,13 +54,11 @@ session_close(struct session *s, const char *reason, bool flush)
 	}
 	session_ws_close(s);	/* WebSocket hook: the close frame, last */
 	s->state = SS_CLOSING;
-	bufferevent_disable(s->down, EV_READ);
-	bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
-	bufferevent_enable(s->down, EV_WRITE);
+	conn_read_enable(s->down, false);
+	conn_set_write_lowat(s->down, 0);
 	if (s->up != NULL) {
-		bufferevent_disable(s->up, EV_READ);
-		bufferevent_setwatermark(s->up, EV_WRITE, 0, 0);
-		bufferevent_enable(s->up, EV_WRITE);
+		conn_read_enable(s->up, false);
+		conn_set_write_lowat(s->up, 0);
 	}
 	evtimer_add(s->timer, &linger);
 	session_finish_flush(s);
@@ -79,14 +71,13 @@ session_close(struct session *s, const char *reason, bool flush)
 void
 session_side_done(struct session *s, enum codec_dir dir)
 {
-	struct bufferevent	*bev = session_side(s, dir);
+	struct conn	*c = session_side(s, dir);
 
 	s->done[dir] = true;
-	if (bev == NULL)
+	if (c == NULL)
 		return;
-	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	evbuffer_drain(bufferevent_get_output(bev),
-	    evbuffer_get_length(bufferevent_get_output(bev)));
+	conn_stop(c);
+	evbuffer_drain(conn_output(c), evbuffer_get_length(conn_output(c)));
 }
 
 /*
@@ -99,26 +90,9 @@ session_side_done(struct session *s, enum codec_dir dir)
 static void
 half_close(struct session *s, enum codec_dir dir)
 {
-	struct bufferevent	*bev = session_side(s, dir);
-	bufferevent_event_cb	 ev;
-	SSL			*ssl;
-	int			 fd;
-
 	s->shut[dir] = true;
-	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL &&
-	    SSL_is_init_finished(ssl)) {
-		(void)SSL_shutdown(ssl);
-		ERR_clear_error();
-	}
-	fd = bufferevent_getfd(bev);
-	if (fd == -1 || shutdown(fd, SHUT_WR) == -1) {
+	if (conn_shutdown(session_side(s, dir)) == -1)
 		session_side_done(s, dir);
-		return;
-	}
-	bufferevent_getcb(bev, NULL, NULL, &ev, NULL);
-	bufferevent_setcb(bev, discard_cb, NULL, ev, s);	/* events stay */
-	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	bufferevent_enable(bev, EV_READ);
 }
 
 /*
@@ -130,29 +104,23 @@ void
 session_finish_flush(struct session *s)
 {
 	enum codec_dir	 dir;
-	struct bufferevent *bev;
+	struct conn	*c;
 
 	if (s->state != SS_CLOSING)
 		return;
 	if (s->up == NULL || !s->up_connected)
 		s->done[CODEC_FROM_SERVER] = true;
 	for (dir = CODEC_FROM_CLIENT; dir <= CODEC_FROM_SERVER; dir++) {
-		bev = session_side(s, dir);
-		if (s->done[dir] || s->shut[dir] || bev == NULL)
+		c = session_side(s, dir);
+		if (s->done[dir] || s->shut[dir] || c == NULL)
 			continue;
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (conn_failed(c))
+			session_side_done(s, dir);	/* its error is reported */
+		else if (evbuffer_get_length(conn_output(c)) == 0)
 			half_close(s, dir);
 	}
 	if (s->done[CODEC_FROM_CLIENT] && s->done[CODEC_FROM_SERVER])
 		session_dead(s);
-}
-
-static void
-discard_cb(struct bufferevent *bev, void *arg)
-{
-	(void)arg;
-	evbuffer_drain(bufferevent_get_input(bev),
-	    evbuffer_get_length(bufferevent_get_input(bev)));
 }
 
 /* Takes the session off the live list; the worker frees it soon. */
@@ -173,9 +141,9 @@ session_dead(struct session *s)
 	if (s->proxy_ev != NULL)
 		event_del(s->proxy_ev);
 	if (s->down != NULL)
-		bufferevent_disable(s->down, EV_READ | EV_WRITE);
+		conn_stop(s->down);
 	if (s->up != NULL)
-		bufferevent_disable(s->up, EV_READ | EV_WRITE);
+		conn_stop(s->up);
 	gettimeofday(&now, NULL);
 	secs = (double)(now.tv_sec - s->started.tv_sec) +
 	    (double)(now.tv_usec - s->started.tv_usec) / 1e6;
@@ -229,15 +197,13 @@ session_free(struct session *s)
 {
 	struct enforce_env	env;
 
-	if (s->down != NULL)
-		bufferevent_free(s->down);
+	conn_free(s->down);
 	if (s->proxy_ev != NULL)
 		event_free(s->proxy_ev);
 	free(s->proxy_buf);
 	if (s->fd != -1)
-		close(s->fd);	/* SS_PROXY: no bufferevent had it yet */
-	if (s->up != NULL)
-		bufferevent_free(s->up);
+		close(s->fd);	/* SS_PROXY: no conn had it yet */
+	conn_free(s->up);
 	if (s->timer != NULL)
 		event_free(s->timer);
 	if (s->rate_ev != NULL)

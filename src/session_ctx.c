@@ -23,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
@@ -320,7 +318,7 @@ session_rebind(struct session *s, struct policy *pol,
 	if (s->es.decided) {
 		r = auth_recheck(pol, lis, &s->dec, s->es.client_id,
 		    s->es.client_id_len);
-		ssl = s->tls ? bufferevent_openssl_get_ssl(s->down) : NULL;
+		ssl = s->tls && s->down != NULL ? conn_ssl(s->down) : NULL;
 		if (r == AUTH_OK && s->dec.by_certificate &&
 		    tls_peer_recheck(ssl, s->ctx->ssl_ctx, why,
 		    sizeof(why)) == -1)
@@ -350,11 +348,9 @@ session_rebind(struct session *s, struct policy *pol,
 	s->lim.reject_nonchar = s->es.L->reject_noncharacters;
 	s->lim.max_user_props = s->es.L->max_user_properties;
 	if (s->down != NULL)	/* else SS_PROXY: set when it is made */
-		bufferevent_setwatermark(s->down, EV_WRITE,
-		    s->es.L->output_buffer / 2, 0);
+		conn_set_write_lowat(s->down, s->es.L->output_buffer / 2);
 	if (s->up != NULL)
-		bufferevent_setwatermark(s->up, EV_WRITE,
-		    s->es.L->output_buffer / 2, 0);
+		conn_set_write_lowat(s->up, s->es.L->output_buffer / 2);
 	return 0;
 }
 
@@ -370,9 +366,12 @@ session_ctx_init(struct session_ctx *ctx)
 	ctx->drain_ev = evtimer_new(ctx->base, drain_cb, ctx);
 	ctx->trim_ev = evtimer_new(ctx->base, trim_cb, ctx);
 	ctx->pending = limits_pending_new();
+	ctx->io = conn_loop_new(ctx->base);
 	if (ctx->reap_ev == NULL || ctx->auth_ev == NULL ||
 	    ctx->drain_ev == NULL || ctx->trim_ev == NULL ||
-	    ctx->pending == NULL) {
+	    ctx->pending == NULL || ctx->io == NULL) {
+		conn_loop_free(ctx->io);
+		ctx->io = NULL;
 		if (ctx->trim_ev != NULL)
 			event_free(ctx->trim_ev);
 		ctx->trim_ev = NULL;
@@ -408,6 +407,8 @@ session_ctx_fini(struct session_ctx *ctx)
 	ctx->reap_ev = ctx->auth_ev = ctx->drain_ev = ctx->trim_ev = NULL;
 	limits_pending_free(ctx->pending);	/* empty by now */
 	ctx->pending = NULL;
+	conn_loop_free(ctx->io);	/* its conns are freed */
+	ctx->io = NULL;
 	pthread_mutex_destroy(&ctx->auth_mtx);
 	session_ctx_set_tls(ctx, NULL, NULL);
 }

@@ -5,7 +5,7 @@
  * mqttguard sends the broker (upstream.proxy_protocol).
  *
  * The header is read from the socket itself, before the fd is handed to
- * the client's bufferevent (session_down_start()): recv(MSG_PEEK) shows
+ * the client's conn (session_down_start()): recv(MSG_PEEK) shows
  * what has arrived, proxy_decode() (proxy.c, pure) says how much of it is
  * the header, and exactly that much is consumed, so the TLS ClientHello
  * or the MQTT CONNECT behind it stays in the socket.  Once it is read the
@@ -29,8 +29,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -60,18 +58,13 @@ session_proxy_start(struct session *s, int fd)
 
 /*
  * SS_PROXY, the socket is readable.  The header is read with recv() from
- * the socket, before any bufferevent exists, and exactly its bytes are
+ * the socket, before any conn exists, and exactly its bytes are
  * consumed: recv(MSG_PEEK) shows what has arrived, proxy_decode() says
  * how much of it is header, and only that much is taken.  Whatever
  * follows (a TLS ClientHello, a CONNECT) stays in the kernel for the
- * bufferevent made afterwards, which then runs exactly as on a listener
- * without PROXY protocol: the OpenSSL one on the fd (libevent 2.1's
- * bufferevent_openssl_socket_new()), with the read-ahead path of
- * readahead.h.  Reading through a plain bufferevent and stacking an
- * OpenSSL filter over it would also work with 2.1, but every session of
- * the listener would pay the filter's extra copy for the sake of a few
- * dozen bytes, and the bytes read past the header would have to be fed
- * back in.  Peeked bytes that do not complete the header all belong to
+ * conn made afterwards, which then runs exactly as on a listener
+ * without PROXY protocol, its SSL reading the fd directly: nothing read
+ * past the header has to be fed back in.  Peeked bytes that do not complete the header all belong to
  * it (the decoder says "need more" only for a valid prefix), so they are
  * consumed too and the next wakeup brings only new bytes: no busy loop.
  */
@@ -194,7 +187,7 @@ proxy_done(struct session *s, const struct proxy_header *h)
 		session_close(s, "out of memory", false);
 		return;
 	}
-	s->fd = -1;	/* the bufferevent owns it now */
+	s->fd = -1;	/* the conn owns it now */
 }
 
 /*
@@ -214,10 +207,10 @@ proxy_out_header(struct session *s, uint8_t *buf, size_t len)
 	int			 fd;
 
 	memset(&t, 0, sizeof(t));
-	if ((fd = bufferevent_getfd(s->down)) == -1 ||
+	if ((fd = conn_fd(s->down)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&local, &sl) == -1)
 		return 0;
-	if (s->tls && (ssl = bufferevent_openssl_get_ssl(s->down)) != NULL) {
+	if (s->tls && (ssl = conn_ssl(s->down)) != NULL) {
 		x = SSL_get0_peer_certificate(ssl);
 		t.on = true;
 		t.cert = x != NULL;
@@ -246,7 +239,7 @@ session_proxy_upstream(struct session *s)
 	if (s->pol->upstream.proxy_protocol == PROXY_OFF)
 		return 0;
 	if (s->up_tls) {
-		if ((ssl = bufferevent_openssl_get_ssl(s->up)) == NULL)
+		if ((ssl = conn_ssl(s->up)) == NULL)
 			return -1;
 		SSL_set_app_data(ssl, s);
 		SSL_set_info_callback(ssl, proxy_out_tls_cb);
@@ -258,7 +251,7 @@ session_proxy_upstream(struct session *s)
 		return -1;
 	}
 	s->proxy_sent = true;
-	return bufferevent_write(s->up, buf, n);
+	return conn_write(s->up, buf, n);
 }
 
 /*

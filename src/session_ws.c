@@ -27,7 +27,6 @@
 #include <stdlib.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "mqttguard/audit.h"
 #include "mqttguard/log.h"
@@ -57,10 +56,11 @@ session_ws_start(struct session *s)
 struct evbuffer *
 session_ws_input(struct session *s)
 {
-	struct evbuffer	*raw = bufferevent_get_input(s->down);
+	struct evbuffer	*raw = conn_input(s->down);
 	struct log_field f[AUDIT_FIELDS + 2];
 	size_t		 nf;
 	unsigned	 code;
+	enum ws_status	 r;
 
 	if (s->state != SS_CONNECT && s->state != SS_AUTH &&
 	    s->state != SS_REFUSING && s->state != SS_OPEN)
@@ -70,15 +70,16 @@ session_ws_input(struct session *s)
 	if (evbuffer_get_length(raw) == 0 ||
 	    evbuffer_get_length(s->ws_in) >= window(s))
 		return s->ws_in;
-	switch (ws_decode(s->ws, raw, s->ws_in, bufferevent_get_output(
-	    s->down))) {
+	r = ws_decode(s->ws, raw, s->ws_in, conn_output(s->down));
+	conn_output_added(s->down);	/* pongs, a close */
+	switch (r) {
 	case WS_OK:
 		break;
 	case WS_CLOSED:
 		log_debug("session %" PRIu64 " %s: WebSocket close %u from "
 		    "the client", s->id, s->peer, ws_status_received(s->ws));
 		if (s->end[CODEC_FROM_CLIENT] == 0)
-			s->end[CODEC_FROM_CLIENT] = BEV_EVENT_EOF;
+			s->end[CODEC_FROM_CLIENT] = CONN_EV_EOF;
 		evbuffer_drain(raw, evbuffer_get_length(raw));
 		break;
 	case WS_ERROR:
@@ -106,7 +107,7 @@ bool
 session_ws_more(struct session *s)
 {
 	return s->ws != NULL &&
-	    evbuffer_get_length(bufferevent_get_input(s->down)) > 0 &&
+	    evbuffer_get_length(conn_input(s->down)) > 0 &&
 	    evbuffer_get_length(s->ws_in) < window(s);
 }
 
@@ -125,7 +126,7 @@ window(const struct session *s)
 static int
 upgrade(struct session *s)
 {
-	struct evbuffer		*raw = bufferevent_get_input(s->down);
+	struct evbuffer		*raw = conn_input(s->down);
 	const struct policy_listener *l = s->lis;
 	struct ws_config	 cfg = { l->ws_path,
 				    (const char *const *)l->ws_origins,
@@ -170,7 +171,7 @@ upgrade(struct session *s)
 		return -1;
 	}
 	evbuffer_drain(raw, u.len);
-	bufferevent_write(s->down, resp, rlen);
+	(void)conn_write(s->down, resp, rlen);
 	log_debug("session %" PRIu64 " %s: WebSocket upgrade on %s, "
 	    "subprotocol %s, origin \"%s\"", s->id, s->peer, l->ws_path,
 	    ws_protocol_str(u.protocol), u.origin);
@@ -182,7 +183,7 @@ static void
 refused(struct session *s, const struct ws_upgrade *u, const char *resp,
     size_t rlen)
 {
-	struct evbuffer	*raw = bufferevent_get_input(s->down);
+	struct evbuffer	*raw = conn_input(s->down);
 	struct log_field f[AUDIT_FIELDS + 3];
 	size_t		 nf;
 
@@ -196,7 +197,7 @@ refused(struct session *s, const struct ws_upgrade *u, const char *resp,
 	    " (Origin \"" : "", u->origin, u->origin[0] != '\0' ? "\")" : "");
 	evbuffer_drain(raw, evbuffer_get_length(raw));
 	if (rlen > 0)
-		bufferevent_write(s->down, resp, rlen);
+		(void)conn_write(s->down, resp, rlen);
 	session_close(s, "WebSocket upgrade refused", true);
 }
 
@@ -208,9 +209,13 @@ int
 session_ws_send(struct session *s, struct evbuffer *from, const void *buf,
     size_t n)
 {
+	int	r;
+
 	if (s->ws == NULL || s->down == NULL)
 		return -1;
-	return ws_encode(s->ws, from, buf, n, bufferevent_get_output(s->down));
+	r = ws_encode(s->ws, from, buf, n, conn_output(s->down));
+	conn_output_added(s->down);
+	return r;
 }
 
 /*
@@ -223,7 +228,8 @@ session_ws_close(struct session *s)
 	if (s->ws == NULL || s->down == NULL)
 		return;
 	ws_close(s->ws, s->ws_code != 0 ? s->ws_code : WS_CLOSE_NORMAL, NULL,
-	    bufferevent_get_output(s->down));
+	    conn_output(s->down));
+	conn_output_added(s->down);
 }
 
 void

@@ -3,8 +3,8 @@
  * session — one client connection and its upstream connection.
  *
  * The per-connection state machine and the only glue between I/O and the
- * codec: two bufferevents (downstream: the client, TLS or plain; upstream:
- * the broker), backpressure between them, deadlines, and the single close
+ * codec: two conns (conn.h; downstream: the client, TLS or plain;
+ * upstream: the broker), backpressure between them, deadlines, and the single close
  * path, session_close().  Policy decisions are enforce.c's verdicts; this
  * module executes them.
  *
@@ -45,6 +45,7 @@
 #define SESSION_HANDSHAKES_PER_TURN	8
 
 struct session;
+struct conn_loop;
 TAILQ_HEAD(session_list, session);
 
 /*
@@ -86,6 +87,8 @@ struct session_ctx {
 	uint64_t		 spread_closed;	/* of them, ended */
 	struct limits_pending	*pending;	/* owned; not yet
 						   authenticated, by network */
+	struct conn_loop	*io;		/* owned; what the sessions'
+						   conns share (conn.h) */
 	uint64_t		 evict_logged;	/* ms: the last line */
 	uint64_t		 evict_quiet;	/* evictions not logged */
 	uint64_t		 fd_short_logged;	/* ms: the last line */

@@ -17,11 +17,11 @@
 #include <sys/time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "mqttguard/audit.h"
 #include "mqttguard/auth.h"
 #include "mqttguard/codec.h"
+#include "mqttguard/conn.h"
 #include "mqttguard/enforce.h"
 #include "mqttguard/limits.h"
 #include "mqttguard/policy.h"
@@ -59,9 +59,9 @@ struct session {
 	uint8_t			*proxy_buf;	/* owned; SS_PROXY: the header
 						   so far, PROXY_HEADER_MAX */
 	size_t			 proxy_len;	/* bytes in proxy_buf */
-	struct bufferevent	*down;		/* owned; the client; NULL in
+	struct conn		*down;		/* owned; the client; NULL in
 						   SS_PROXY */
-	struct bufferevent	*up;		/* owned; NULL before CONNECT */
+	struct conn		*up;		/* owned; NULL before CONNECT */
 	bool			 up_tls;	/* TLS to the broker */
 	bool			 proxy_sent;	/* upstream PROXY header out */
 	struct event		*timer;		/* owned; current deadline */
@@ -125,7 +125,7 @@ void	session_free(struct session *s);
 void	session_auth_done(struct auth_job *job);
 void	session_env(struct session *s, struct enforce_env *env);
 /*
- * Hands <fd> to the client's bufferevent (TLS or plain) and starts
+ * Hands <fd> to the client's conn (TLS or plain) and starts
  * reading it; <after_proxy>: a PROXY header was read first.  -1 on
  * failure, the fd still the caller's.
  */
@@ -143,8 +143,8 @@ int	session_proxy_start(struct session *s, int fd);
  * on failure (ENOMEM, or no header could be made).
  */
 int	session_proxy_upstream(struct session *s);
-/* <dir>'s side: the client's bufferevent or the broker's (NULL). */
-static inline struct bufferevent *
+/* <dir>'s side: the client's conn or the broker's (NULL). */
+static inline struct conn *
 session_side(struct session *s, enum codec_dir dir)
 {
 	return dir == CODEC_FROM_CLIENT ? s->down : s->up;
