@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "mqttguard/log.h"
 #include "mqttguard/topic.h"
 
@@ -66,6 +68,7 @@ struct json_line {
 static void	vlog(enum log_level, int, const char *, va_list)
 		    __attribute__((format(printf, 3, 0)));
 static void	emit_text(enum log_level, const char *);
+static void	libevent_cb(int, const char *);
 static void	emit_json(enum log_level, const char *,
 		    const struct log_field *, size_t, size_t);
 static void	json_field(struct json_line *, const struct log_field *,
@@ -82,6 +85,38 @@ log_init(enum log_level level, bool json)
 	atomic_store(&log_level, level);
 	atomic_store(&log_json, json);
 	atomic_store(&log_journal, is_journal(atomic_load(&log_fd)));
+	event_set_log_callback(libevent_cb);
+}
+
+static _Thread_local bool	libevent_quiet;
+
+/*
+ * libevent's own messages, as lines of ours ("libevent: ..."), so that
+ * they keep the format (text, JSON, the journal's) instead of going to
+ * stderr as they are.  Nothing of libevent's may be called from here.
+ */
+static void
+libevent_cb(int severity, const char *msg)
+{
+	if (libevent_quiet)
+		return;
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	default:
+		log_warnx("libevent: %s", msg);
+		break;
+	}
+}
+
+void
+log_libevent_quiet(bool on)
+{
+	libevent_quiet = on;
 }
 
 bool

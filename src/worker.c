@@ -162,6 +162,7 @@ prewarm_fds(struct event_base *base)
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
 	n = rl.rlim_cur < WORKER_PREWARM_MAX ? rl.rlim_cur : WORKER_PREWARM_MAX;
+	log_libevent_quiet(true);	/* an add on a closed fd warns */
 	for (fd = 3; fd < n; fd++) {
 		if (event_assign(&ev, base, (evutil_socket_t)fd, EV_READ,
 		    NULL, NULL) == -1)
@@ -169,6 +170,7 @@ prewarm_fds(struct event_base *base)
 		if (event_add(&ev, NULL) == 0)
 			(void)event_del(&ev);
 	}
+	log_libevent_quiet(false);
 }
 
 /* One worker: its loop, its session context, its bound listeners. */

@@ -82,6 +82,11 @@ struct log_field {
  * output is the journal (see above).  Main's thread.
  */
 void	log_init(enum log_level level, bool json);
+/*
+ * libevent's messages (routed through the log from log_init() on) are
+ * dropped on this thread while <on>: for what fails by design.
+ */
+void	log_libevent_quiet(bool on);
 bool	log_enabled(enum log_level level);
 
 /*
