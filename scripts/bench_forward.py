@@ -440,7 +440,8 @@ def main():
                            "stream,workers,latency,conns").split(",")
     more_fds()
     if not os.path.exists(os.path.join(tmp, "haproxy.pem")):
-        subprocess.run(["scripts/gen-certs.sh", os.path.join(tmp, "certs")],
+        subprocess.run([os.path.join(os.path.dirname(os.path.abspath(
+            __file__)), "gen-certs.sh"), os.path.join(tmp, "certs")],
                        check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         with open(os.path.join(tmp, "haproxy.pem"), "w") as f:
