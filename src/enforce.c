@@ -1325,6 +1325,16 @@ merge_suback(struct enforce_state *st, const struct codec_packet *pkt,
 	*m = st->merges[--st->n_merges];
 }
 
+bool
+enforce_payload_utf8(const struct enforce_state *st,
+    const struct codec_packet *pkt)
+{
+	return pkt->type == CODEC_PUBLISH && st->level == CODEC_V5 &&
+	    st->L->validate_payload_format &&
+	    CODEC_PROP_HAS(&pkt->props, CODEC_PROP_PAYLOAD_FORMAT) &&
+	    pkt->props.payload_format == 1;
+}
+
 void
 enforce_bad_payload(struct enforce_state *st, const struct enforce_env *env,
     const struct codec_packet *pkt, struct enforce_verdict *v)

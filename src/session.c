@@ -636,10 +636,7 @@ payload_ok(struct session *s, struct evbuffer *in,
 	struct evbuffer_ptr	pos;
 	size_t			left, n, carry = 0, done;
 
-	if (pkt->type != CODEC_PUBLISH || s->cs.level != CODEC_V5 ||
-	    !s->es.L->validate_payload_format ||
-	    !CODEC_PROP_HAS(&pkt->props, CODEC_PROP_PAYLOAD_FORMAT) ||
-	    pkt->props.payload_format != 1)
+	if (!enforce_payload_utf8(&s->es, pkt))
 		return true;
 	if (evbuffer_ptr_set(in, &pos, pkt->u.publish.payload_off,
 	    EVBUFFER_PTR_SET) == -1)

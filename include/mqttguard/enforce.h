@@ -287,6 +287,14 @@ void	enforce_frame(struct enforce_state *st, const struct enforce_env *env,
 	    struct enforce_verdict *v);
 
 /*
+ * Whether the payload of the client's frame <pkt> must be checked as
+ * UTF-8: a 5.0 PUBLISH with Payload Format Indicator 1, when
+ * limits.validate_payload_format asks.
+ */
+bool	enforce_payload_utf8(const struct enforce_state *st,
+	    const struct codec_packet *pkt);
+
+/*
  * A client's 5.0 PUBLISH <pkt> with Payload Format Indicator 1 whose
  * payload the caller found not to be UTF-8 (limits.validate_payload_format
  * asks it to look): never forwarded.  QoS 1/2: ENFORCE_ANSWER, PUBACK or

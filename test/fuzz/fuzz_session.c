@@ -445,10 +445,7 @@ payload_ok(const struct sim *s, const struct codec_packet *pkt,
 {
 	size_t	done;
 
-	if (pkt->type != CODEC_PUBLISH || s->cs.level != CODEC_V5 ||
-	    !s->st.L->validate_payload_format ||
-	    !CODEC_PROP_HAS(&pkt->props, CODEC_PROP_PAYLOAD_FORMAT) ||
-	    pkt->props.payload_format != 1)
+	if (!enforce_payload_utf8(&s->st, pkt))
 		return true;
 	return topic_utf8_chunk(p + pkt->u.publish.payload_off,
 	    pkt->u.publish.payload_len, &done) == 0 &&
