@@ -50,6 +50,8 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from benchlib import free_port  # noqa: E402
 
 # Mutation kinds; a run draws its steps from those it is given.
 KINDS = ("framing", "wrong-ack", "qos2-reuse", "nonchar", "payload-format")
@@ -445,12 +447,6 @@ def report(found, sessions, out, port=None, logf=None, seed=None,
 
 
 # ---- standalone -------------------------------------------------------------
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def wait_port(port, proc, what):
     end = time.monotonic() + 20

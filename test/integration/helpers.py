@@ -33,10 +33,20 @@ BIN = os.environ.get("MQTTGUARD_BIN", str(ROOT / "build" / "mqttguard"))
 TIMEOUT = 20  # seconds: the bound on any single wait in a test
 
 
+_given_ports = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port on 127.0.0.1 this run has not handed out before.
+    The kernel may return the port it just released, so two calls in a
+    row could otherwise name the same port for two listeners."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def wait_until(pred, timeout=TIMEOUT, what="condition"):
