@@ -84,6 +84,7 @@ static bool	end_later(struct session *, enum codec_dir, struct conn *,
 		    short);
 static bool	is_probe(struct session *);
 static void	broker_event(struct session *, short);
+static uint64_t	pump_now(struct session *);
 static int	next_frame(struct session *, enum codec_dir, struct evbuffer *,
 		    struct codec_packet *);
 static int	handle(struct session *, enum codec_dir, struct evbuffer *,
@@ -433,6 +434,7 @@ pump(struct session *s, enum codec_dir dir)
 	if (src == NULL)
 		return;
 	in = conn_input(src);
+	s->pump_ms = 0;
 	for (;;) {
 		/* WebSocket hook: the MQTT bytes of the client's messages. */
 		if (dir == CODEC_FROM_CLIENT && s->ws_in != NULL &&
@@ -618,8 +620,21 @@ handle(struct session *s, enum codec_dir dir, struct evbuffer *in,
 		enforce_bad_payload(&s->es, &env, pkt, &v);
 	else
 		enforce_frame(&s->es, &env, dir, pkt, dir == CODEC_FROM_CLIENT ?
-		    util_now_ms() : 0, &v);
+		    pump_now(s) : 0, &v);
 	return execute(s, dir, in, pkt, &v);
+}
+
+/*
+ * The clock for the frames of this pump() turn, read on the first that
+ * needs it: they were all read in one go, and the clock is a system call's
+ * price on some machines.
+ */
+static uint64_t
+pump_now(struct session *s)
+{
+	if (s->pump_ms == 0)
+		s->pump_ms = util_now_ms();
+	return s->pump_ms;
 }
 
 /*

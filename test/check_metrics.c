@@ -8,6 +8,7 @@
  * The counters are process-wide: every test counts from zero because
  * Check's fork mode runs each in a child of a runner that counts nothing.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -229,6 +230,53 @@ START_TEST(traffic)
 }
 END_TEST
 
+#define COUNTERS	3
+#define FRAMES		20000
+
+static void *
+count_frames(void *arg)
+{
+	size_t	i;
+
+	(void)arg;
+	for (i = 0; i < FRAMES; i++)
+		metrics_frame(CODEC_FROM_SERVER, CODEC_PUBACK, 4);
+	return NULL;
+}
+
+/*
+ * Each thread counts frames in a block of its own: the exposition sums
+ * every thread's, those that have ended too, and the main thread's.
+ */
+START_TEST(traffic_threads)
+{
+	pthread_t	t[COUNTERS];
+	char		want[512];
+	size_t		i;
+
+	for (i = 0; i < COUNTERS; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, count_frames,
+		    NULL), 0);
+	metrics_frame(CODEC_FROM_SERVER, CODEC_PUBACK, 4);
+	for (i = 0; i < COUNTERS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	snprintf(want, sizeof(want),
+	    "# HELP mqttguard_frames_total Valid MQTT frames read, by "
+	    "direction and packet type.\n"
+	    "# TYPE mqttguard_frames_total counter\n"
+	    "mqttguard_frames_total{direction=\"from_broker\","
+	    "type=\"puback\"} %d\n", COUNTERS * FRAMES + 1);
+	family_is(NULL, 0, "mqttguard_frames_total", want);
+	snprintf(want, sizeof(want),
+	    "# HELP mqttguard_frame_bytes_total Bytes of valid MQTT frames "
+	    "read, by direction and packet type.\n"
+	    "# TYPE mqttguard_frame_bytes_total counter\n"
+	    "mqttguard_frame_bytes_total{direction=\"from_broker\","
+	    "type=\"puback\"} %d\n", (COUNTERS * FRAMES + 1) * 4);
+	family_is(NULL, 0, "mqttguard_frame_bytes_total", want);
+}
+END_TEST
+
 /*
  * Buckets are cumulative, "le" is exact decimal seconds, an observation
  * on a bound falls in its bucket, _count is the +Inf bucket.
@@ -412,6 +460,7 @@ metrics_suite(void)
 	tcase_add_test(tc, refusals_by_policy_key);
 	tcase_add_test(tc, decisions);
 	tcase_add_test(tc, traffic);
+	tcase_add_test(tc, traffic_threads);
 	tcase_add_test(tc, histogram_exact);
 	tcase_add_test(tc, gauges_and_plain);
 	tcase_add_test(tc, upstream_stamps);

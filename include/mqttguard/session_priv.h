@@ -100,6 +100,8 @@ struct session {
 	bool			 done[2];	/* closing: side finished */
 	size_t			 rwm[2];	/* input watermark set, by dir */
 	uint64_t		 frames[2], bytes[2];
+	uint64_t		 pump_ms;	/* the clock, read once per
+						   pump() turn; 0: not yet */
 	struct timeval		 started;
 	/* MQTT over WebSockets (session_ws.c); NULL elsewhere. */
 	struct ws		*ws;		/* owned; once upgraded */
