@@ -64,6 +64,16 @@ struct hot {
 static _Atomic(struct hot *)	hot_blocks;
 static _Thread_local struct hot	*my_hot;
 static struct hot		hot_spare;	/* shared, if calloc fails */
+/* WebSockets: upgrades by HTTP status, framing errors by close status;
+ * the last slot of each counts any other status. */
+static const unsigned	ws_http[] = { 101, 400, 403, 404, 405, 426, 431,
+			    500, 505 };
+static const unsigned	ws_close[] = { 1002, 1003, 1005, 1007, 1008, 1009,
+			    1011 };
+#define WS_HTTP		(sizeof(ws_http) / sizeof(ws_http[0]))
+#define WS_CLOSE	(sizeof(ws_close) / sizeof(ws_close[0]))
+static _Atomic uint64_t	ws_upgrades[WS_HTTP + 1];
+static _Atomic uint64_t	ws_errors[WS_CLOSE + 1];
 static _Atomic int64_t	pw_queued;
 static _Atomic uint64_t	reloads[2];			/* failure, success */
 static _Atomic uint64_t	upstream_ok_ms, upstream_failed_ms;
@@ -170,6 +180,10 @@ static void	by_dir(FILE *, const char *, const char *, const char *,
 		    const char *const *, size_t, _Atomic uint64_t *,
 		    _Atomic uint64_t *);
 static void	write_traffic(FILE *);
+static size_t	slot(const unsigned *, size_t, unsigned);
+static void	by_status(FILE *, const char *, const char *, const char *,
+		    const unsigned *, size_t, _Atomic uint64_t *);
+static void	write_websocket(FILE *);
 static void	write_latencies(FILE *);
 static void	write_plain(FILE *, const char *, const char *, enum metric);
 static void	write_kinds(FILE *, const char *, const char *, const char *,
@@ -202,6 +216,29 @@ metrics_codec_reject(int dir, enum codec_err err)
 {
 	if ((dir == 0 || dir == 1) && (unsigned)err < CODEC_ERR__MAX)
 		add(&rejects[dir][err], 1);
+}
+
+/* The slot of <status> in <table> of <n>: n when it is not there. */
+static size_t
+slot(const unsigned *table, size_t n, unsigned status)
+{
+	size_t	i;
+
+	for (i = 0; i < n && table[i] != status; i++)
+		;
+	return i;
+}
+
+void
+metrics_ws_upgrade(unsigned status)
+{
+	add(&ws_upgrades[slot(ws_http, WS_HTTP, status)], 1);
+}
+
+void
+metrics_ws_error(unsigned status)
+{
+	add(&ws_errors[slot(ws_close, WS_CLOSE, status)], 1);
 }
 
 void
@@ -409,6 +446,7 @@ metrics_write(FILE *fp, const char *const *listeners, size_t n)
 	write_events(fp);
 	write_monitor(fp);
 	write_traffic(fp);
+	write_websocket(fp);
 	write_latencies(fp);
 	return ferror(fp) ? -1 : 0;
 }
@@ -637,6 +675,40 @@ write_traffic(FILE *fp)
 	by_dir(fp, "mqttguard_malformed_frames_total", "Frames refused by the "
 	    "decoder, by direction and the rule they broke.", "rule",
 	    rule_names, CODEC_ERR__MAX, &rejects[0][0], &rejects[0][0]);
+}
+
+/* <n> counters, each labelled <label> with its status in <table>. */
+static void
+by_status(FILE *fp, const char *name, const char *help, const char *label,
+    const unsigned *table, size_t n, _Atomic uint64_t *v)
+{
+	struct label	l;
+	char		num[16];
+	size_t		i;
+
+	family(fp, name, "counter", help);
+	for (i = 0; i <= n; i++) {
+		if (i < n)
+			snprintf(num, sizeof(num), "%u", table[i]);
+		else
+			snprintf(num, sizeof(num), "other");
+		l = (struct label){ label, num };
+		sample_u(fp, name, &l, 1, get(&v[i]));
+	}
+}
+
+/* MQTT over WebSockets: the upgrades and the framing errors. */
+static void
+write_websocket(FILE *fp)
+{
+	by_status(fp, "mqttguard_websocket_upgrades_total", "WebSocket "
+	    "upgrade requests, by the HTTP status of the answer: 101 "
+	    "accepted, any other refused.", "status", ws_http, WS_HTTP,
+	    ws_upgrades);
+	by_status(fp, "mqttguard_websocket_errors_total", "WebSocket sessions "
+	    "ended for a framing error (a text or oversized message, a "
+	    "protocol violation), by the close status sent.", "status",
+	    ws_close, WS_CLOSE, ws_errors);
 }
 
 /* The broker connection, CONNACKs and password checks. */

@@ -30,6 +30,7 @@
 
 #include "mqttguard/audit.h"
 #include "mqttguard/log.h"
+#include "mqttguard/metrics.h"
 #include "mqttguard/session_priv.h"
 #include "mqttguard/ws.h"
 
@@ -85,6 +86,7 @@ session_ws_input(struct session *s)
 	case WS_ERROR:
 		/* 1005: the close went out without a status (ws.h). */
 		code = ws_status_sent(s->ws);
+		metrics_ws_error(code);
 		nf = audit_fields(&s->who, f);
 		f[nf++] = (struct log_field)LOG_STR("reason", ws_error(s->ws));
 		f[nf++] = (struct log_field)LOG_UINT("status", code);
@@ -159,6 +161,7 @@ upgrade(struct session *s)
 		return -1;
 	}
 	rlen = ws_upgrade_encode(&u, resp, sizeof(resp));
+	metrics_ws_upgrade((unsigned)u.status);
 	if (r == WS_UP_REFUSE) {
 		refused(s, &u, resp, rlen);
 		return -1;

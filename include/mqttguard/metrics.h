@@ -135,6 +135,13 @@ void	metrics_would(enum metrics_would kind);
  */
 void	metrics_observe_entries(uint64_t entries);
 void	metrics_observe_dropped(uint64_t dropped);
+/*
+ * A WebSocket upgrade request answered with HTTP <status>: 101 when it was
+ * accepted, the refusal's status otherwise.
+ */
+void	metrics_ws_upgrade(unsigned status);
+/* A WebSocket session ended for a framing error, closed with <status>. */
+void	metrics_ws_error(unsigned status);
 /* A valid frame of <type> (1..15) and <bytes> from <dir>. */
 void	metrics_frame(enum codec_dir dir, unsigned type, size_t bytes);
 /* One observation of <us> microseconds into histogram <h>. */

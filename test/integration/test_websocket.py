@@ -20,9 +20,9 @@ import struct
 import paho.mqtt.client as mqtt
 import pytest
 
-from helpers import (TIMEOUT, Paho, accepted, connect, mqtt_str, passwd_file,
-                     password, publish, read_until_closed, recv_exact,
-                     subscribe, wait_until)
+from helpers import (TIMEOUT, Paho, accepted, connect, http_get, metric,
+                     mqtt_str, passwd_file, password, publish,
+                     read_until_closed, recv_exact, subscribe, wait_until)
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
@@ -372,6 +372,43 @@ def test_bad_frame_after_connect_ends_the_session(wsguard, broker):
     assert ws_close_status(sock) == 1003
     sock.close()
     assert "leak/t" not in broker.log()
+
+
+def test_metrics_count_upgrades_and_framing_errors(guard_factory, broker):
+    """mqttguard_websocket_upgrades_total by HTTP status and
+    mqttguard_websocket_errors_total by close status, on /metrics."""
+    g = guard_factory(broker.port, plain=True, admin=True, plain_extra=(
+        "    websocket: true\n    websocket_max_message: 1KiB\n"))
+
+    def value(name, status):
+        code, _, body = http_get(g.admin_port, "/metrics")
+        assert code == 200, body
+        return metric(body, f'{name}{{status="{status}"}}')
+
+    up, err = "mqttguard_websocket_upgrades_total", \
+        "mqttguard_websocket_errors_total"
+    assert value(up, 101) == 0 and value(up, 404) == 0
+    assert value(err, 1003) == 0 and value(err, "other") == 0
+    for _ in range(2):
+        sock = ws_open(g)
+        sock.sendall(ws_frame(connect(cid=b"m"), opcode=1))
+        assert ws_close_status(sock) == 1003
+        sock.close()
+    sock = raw_socket(g)
+    sock.sendall(upgrade_request(path="/other"))
+    assert read_until_closed(sock).startswith(b"HTTP/1.1 404 ")
+    sock.close()
+    sock = ws_open(g)
+    sock.sendall(ws_frame(b"\x00" * 800, fin=False) +
+                 ws_frame(b"\x00" * 800, opcode=0))
+    assert ws_close_status(sock) == 1009
+    sock.close()
+    wait_until(lambda: value(err, 1009) == 1, what="the 1009 counted")
+    assert value(up, 101) == 3
+    assert value(up, 404) == 1
+    assert value(up, 400) == 0
+    assert value(err, 1003) == 2
+    assert value(err, 1002) == 0
 
 
 # ---- the TCP listener's negative checks, over WebSockets --------------------
