@@ -104,6 +104,13 @@ static int	topic_check(const struct codec_limits *,
 static int	wildcard_check(const uint8_t *, size_t);
 static int	filter_check(const struct codec_limits *, uint8_t,
 		    const struct codec_buf *, bool *);
+static int	prop_admit(uint8_t, unsigned, enum codec_dir,
+		    struct codec_props *, uint8_t *);
+static int	prop_byte(struct rd *, uint8_t, struct codec_props *);
+static int	prop_u16(struct rd *, uint8_t, struct codec_props *);
+static int	prop_u32(struct rd *, uint8_t, struct codec_props *);
+static int	prop_str(const struct codec_limits *, struct rd *, uint8_t,
+		    struct codec_props *);
 static int	prop_one(const struct codec_limits *, struct rd *, unsigned,
 		    enum codec_dir, struct codec_props *);
 static int	props_decode(const struct codec_limits *, struct rd *,
@@ -581,25 +588,19 @@ user_props_over(const struct codec_limits *lim, unsigned n)
 }
 
 /*
- * One property from block reader <b> for packet context <ctx> (a packet
- * type, or PROPS_WILL) sent by <dir>.  Returns 0 or the error; a field that
- * overruns the block comes back as CODEC_ERR_LENGTH for the caller to map.
+ * Whether property <id> may stand in packet context <ctx> (a packet type,
+ * or PROPS_WILL) sent by <dir>, given those seen so far in <pr>: 0 (and
+ * <id> marked seen, its value kind in <kind>) or the error.
  */
 static int
-prop_one(const struct codec_limits *lim, struct rd *b, unsigned ctx,
-    enum codec_dir dir, struct codec_props *pr)
+prop_admit(uint8_t id, unsigned ctx, enum codec_dir dir,
+    struct codec_props *pr, uint8_t *kind)
 {
-	struct codec_buf	 s, v;
-	uint64_t		 bit;
-	uint32_t		 u32;
-	uint16_t		 u16;
-	uint8_t			 id, u8, kind;
-	int			 rc;
+	uint64_t	bit;
 
-	id = b->buf[b->off++];
 	/* An identifier is a VBI; all defined ones fit in 7 bits. */
-	kind = id < sizeof(prop_kind) ? prop_kind[id] : PK_NONE;
-	if (kind == PK_NONE)
+	*kind = id < sizeof(prop_kind) ? prop_kind[id] : PK_NONE;
+	if (*kind == PK_NONE)
 		return CODEC_ERR_PROP_UNKNOWN;
 	bit = BIT(id);
 	if ((prop_allowed[ctx] & bit) == 0)
@@ -614,62 +615,134 @@ prop_one(const struct codec_limits *lim, struct rd *b, unsigned ctx,
 	    !(id == CODEC_PROP_SUBSCRIPTION_ID && ctx == CODEC_PUBLISH))
 		return CODEC_ERR_PROP_DUPLICATE;
 	pr->seen |= bit;
+	return 0;
+}
 
+/* A one-byte property <id> (0 or 1) into <pr>. */
+static int
+prop_byte(struct rd *b, uint8_t id, struct codec_props *pr)
+{
+	uint8_t	u8;
+	int	rc;
+
+	if ((rc = rd_u8(b, &u8)) != 0)
+		return rc;
+	if (u8 > 1)
+		return CODEC_ERR_PROP_VALUE;
+	if (id == CODEC_PROP_PAYLOAD_FORMAT)
+		pr->payload_format = u8;
+	else if (id == CODEC_PROP_MAX_QOS)
+		pr->max_qos = u8;
+	else if (id == CODEC_PROP_RETAIN_AVAILABLE)
+		pr->retain_available = u8;
+	return 0;
+}
+
+/* A two-byte integer property <id> into <pr>. */
+static int
+prop_u16(struct rd *b, uint8_t id, struct codec_props *pr)
+{
+	uint16_t	u16;
+	int		rc;
+
+	if ((rc = rd_u16(b, &u16)) != 0)
+		return rc;
+	switch (id) {
+	case CODEC_PROP_RECEIVE_MAX:
+		if (u16 == 0)
+			return CODEC_ERR_PROP_VALUE;
+		pr->receive_max = u16;
+		break;
+	case CODEC_PROP_TOPIC_ALIAS:
+		if (u16 == 0)
+			return CODEC_ERR_TOPIC_ALIAS;
+		pr->topic_alias = u16;
+		break;
+	case CODEC_PROP_TOPIC_ALIAS_MAX:
+		pr->topic_alias_max = u16;
+		break;
+	default:
+		pr->server_keep_alive = u16;
+		break;
+	}
+	return 0;
+}
+
+/* A four-byte integer property <id> into <pr>. */
+static int
+prop_u32(struct rd *b, uint8_t id, struct codec_props *pr)
+{
+	uint32_t	u32;
+	int		rc;
+
+	if ((rc = rd_u32(b, &u32)) != 0)
+		return rc;
+	switch (id) {
+	case CODEC_PROP_MAX_PACKET_SIZE:
+		if (u32 == 0)
+			return CODEC_ERR_PROP_VALUE;
+		pr->max_packet_size = u32;
+		break;
+	case CODEC_PROP_SESSION_EXPIRY:
+		pr->session_expiry = u32;
+		break;
+	case CODEC_PROP_MESSAGE_EXPIRY:
+		pr->message_expiry = u32;
+		break;
+	default:
+		pr->will_delay = u32;
+		break;
+	}
+	return 0;
+}
+
+/* A UTF-8 string property <id> into <pr>. */
+static int
+prop_str(const struct codec_limits *lim, struct rd *b, uint8_t id,
+    struct codec_props *pr)
+{
+	struct codec_buf	s;
+	int			rc;
+
+	if ((rc = rd_bin(b, &s)) != 0)
+		return rc;
+	if (id == CODEC_PROP_RESPONSE_TOPIC)
+		rc = topic_check(lim, &s);	/* [MQTT-3.3.2-14] */
+	else
+		rc = str_check(lim, s.p, s.len, false);
+	if (rc != 0)
+		return rc;
+	if (id == CODEC_PROP_AUTH_METHOD)
+		pr->auth_method = s;
+	else if (id == CODEC_PROP_REASON_STRING)
+		pr->reason_string = s;
+	return 0;
+}
+
+/*
+ * One property from block reader <b> for packet context <ctx> (a packet
+ * type, or PROPS_WILL) sent by <dir>.  Returns 0 or the error; a field that
+ * overruns the block comes back as CODEC_ERR_LENGTH for the caller to map.
+ */
+static int
+prop_one(const struct codec_limits *lim, struct rd *b, unsigned ctx,
+    enum codec_dir dir, struct codec_props *pr)
+{
+	struct codec_buf	 s, v;
+	uint32_t		 u32;
+	uint8_t			 id, kind;
+	int			 rc;
+
+	id = b->buf[b->off++];
+	if ((rc = prop_admit(id, ctx, dir, pr, &kind)) != 0)
+		return rc;
 	switch (kind) {
 	case PK_BYTE:
-		if ((rc = rd_u8(b, &u8)) != 0)
-			return rc;
-		if (u8 > 1)
-			return CODEC_ERR_PROP_VALUE;
-		if (id == CODEC_PROP_PAYLOAD_FORMAT)
-			pr->payload_format = u8;
-		else if (id == CODEC_PROP_MAX_QOS)
-			pr->max_qos = u8;
-		else if (id == CODEC_PROP_RETAIN_AVAILABLE)
-			pr->retain_available = u8;
-		return 0;
+		return prop_byte(b, id, pr);
 	case PK_U16:
-		if ((rc = rd_u16(b, &u16)) != 0)
-			return rc;
-		switch (id) {
-		case CODEC_PROP_RECEIVE_MAX:
-			if (u16 == 0)
-				return CODEC_ERR_PROP_VALUE;
-			pr->receive_max = u16;
-			break;
-		case CODEC_PROP_TOPIC_ALIAS:
-			if (u16 == 0)
-				return CODEC_ERR_TOPIC_ALIAS;
-			pr->topic_alias = u16;
-			break;
-		case CODEC_PROP_TOPIC_ALIAS_MAX:
-			pr->topic_alias_max = u16;
-			break;
-		default:
-			pr->server_keep_alive = u16;
-			break;
-		}
-		return 0;
+		return prop_u16(b, id, pr);
 	case PK_U32:
-		if ((rc = rd_u32(b, &u32)) != 0)
-			return rc;
-		switch (id) {
-		case CODEC_PROP_MAX_PACKET_SIZE:
-			if (u32 == 0)
-				return CODEC_ERR_PROP_VALUE;
-			pr->max_packet_size = u32;
-			break;
-		case CODEC_PROP_SESSION_EXPIRY:
-			pr->session_expiry = u32;
-			break;
-		case CODEC_PROP_MESSAGE_EXPIRY:
-			pr->message_expiry = u32;
-			break;
-		default:
-			pr->will_delay = u32;
-			break;
-		}
-		return 0;
+		return prop_u32(b, id, pr);
 	case PK_VBI:
 		if ((rc = rd_vbi(b, &u32, CODEC_ERR_PROP_VALUE)) != 0)
 			return rc;
@@ -679,19 +752,7 @@ prop_one(const struct codec_limits *lim, struct rd *b, unsigned ctx,
 			pr->subscription_id = u32;
 		return 0;
 	case PK_STR:
-		if ((rc = rd_bin(b, &s)) != 0)
-			return rc;
-		if (id == CODEC_PROP_RESPONSE_TOPIC)
-			rc = topic_check(lim, &s);	/* [MQTT-3.3.2-14] */
-		else
-			rc = str_check(lim, s.p, s.len, false);
-		if (rc != 0)
-			return rc;
-		if (id == CODEC_PROP_AUTH_METHOD)
-			pr->auth_method = s;
-		else if (id == CODEC_PROP_REASON_STRING)
-			pr->reason_string = s;
-		return 0;
+		return prop_str(lim, b, id, pr);
 	case PK_BIN:
 		if ((rc = rd_bin(b, &s)) != 0)
 			return rc;
